@@ -1,0 +1,168 @@
+"""Rules that tie parts of a line file together, reported all at once with their place."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from controller.config.model import ChuteKind, LineConfig
+
+Path = tuple[str | int, ...]
+
+
+@dataclass(frozen=True)
+class Issue:
+    """One problem in a line file: where (path in the document) and what."""
+
+    path: Path
+    message: str
+
+
+def _dupes(
+    items: Iterable[tuple[int, str]], base: Path, field: str, what: str
+) -> list[Issue]:
+    seen: Counter[str] = Counter()
+    out = []
+    for index, key in items:
+        seen[key] += 1
+        if seen[key] == 2:
+            out.append(Issue((*base, index, field), f"duplicate {what} id {key!r}; ids must be unique"))
+    return out
+
+
+def cross_check(cfg: LineConfig) -> list[Issue]:
+    """Every reference between sections resolves, and ids are unique."""
+    issues: list[Issue] = []
+    ra = cfg.robots
+    node_ids = {n.id for n in ra.nodes}
+    zone_ids = {z.id for z in cfg.conveyor.zones}
+    sorter = cfg.conveyor.sorter
+    chute_ids = {c.id for c in sorter.chutes}
+    sku_ids = {s.sku for s in cfg.skus}
+    location_ids = {loc.id for loc in ra.storage_locations}
+
+    issues += _dupes(((i, n.id) for i, n in enumerate(ra.nodes)), ("robots", "nodes"), "id", "node")
+    issues += _dupes(
+        ((i, r.serial) for i, r in enumerate(ra.fleet)), ("robots", "fleet"), "serial", "robot"
+    )
+    issues += _dupes(
+        ((i, s.id) for i, s in enumerate(ra.storage_locations)),
+        ("robots", "storage_locations"),
+        "id",
+        "storage location",
+    )
+    issues += _dupes(
+        ((i, z.id) for i, z in enumerate(cfg.conveyor.zones)), ("conveyor", "zones"), "id", "zone"
+    )
+    issues += _dupes(
+        ((i, c.id) for i, c in enumerate(sorter.chutes)),
+        ("conveyor", "sorter", "chutes"),
+        "id",
+        "chute",
+    )
+    issues += _dupes(
+        ((i, d.id) for i, d in enumerate(sorter.diverts)),
+        ("conveyor", "sorter", "diverts"),
+        "id",
+        "divert",
+    )
+    issues += _dupes(((i, s.sku) for i, s in enumerate(cfg.skus)), ("skus",), "sku", "SKU")
+
+    def need_node(path: Path, node: str, what: str) -> None:
+        if node not in node_ids:
+            issues.append(Issue(path, f"{what} {node!r} is not a node of robots.nodes"))
+
+    for i, e in enumerate(ra.edges):
+        need_node(("robots", "edges", i, "start"), e.start, "edge start")
+        need_node(("robots", "edges", i, "end"), e.end, "edge end")
+        if e.start == e.end:
+            issues.append(Issue(("robots", "edges", i), "an edge must join two different nodes"))
+    for i, loc in enumerate(ra.storage_locations):
+        need_node(("robots", "storage_locations", i, "node"), loc.node, "storage node")
+    for i, ch in enumerate(ra.chargers):
+        need_node(("robots", "chargers", i, "node"), ch.node, "charger node")
+    for i, ind in enumerate(ra.inductions):
+        need_node(("robots", "inductions", i, "node"), ind.node, "induction node")
+        if ind.zone not in zone_ids:
+            issues.append(
+                Issue(
+                    ("robots", "inductions", i, "zone"),
+                    f"zone {ind.zone!r} is not a zone of conveyor.zones",
+                )
+            )
+    if not ra.inductions:
+        issues.append(Issue(("robots", "inductions"), "at least one induction point is needed"))
+    for i, r in enumerate(ra.fleet):
+        need_node(("robots", "fleet", i, "home"), r.home, "home node")
+        if r.model not in ra.models:
+            issues.append(
+                Issue(
+                    ("robots", "fleet", i, "model"),
+                    f"robot model {r.model!r} is not defined; known: {sorted(ra.models)}",
+                )
+            )
+
+    conv = cfg.conveyor
+    if conv.scanner.zone not in zone_ids:
+        issues.append(
+            Issue(("conveyor", "scanner", "zone"), f"zone {conv.scanner.zone!r} is not defined")
+        )
+    for i, d in enumerate(sorter.diverts):
+        if d.zone not in zone_ids:
+            issues.append(
+                Issue(("conveyor", "sorter", "diverts", i, "zone"), f"zone {d.zone!r} is not defined")
+            )
+        if d.chute not in chute_ids:
+            issues.append(
+                Issue(
+                    ("conveyor", "sorter", "diverts", i, "chute"),
+                    f"divert points at chute {d.chute!r}, which is not in conveyor.sorter.chutes",
+                )
+            )
+    diverted_chutes = {d.chute for d in sorter.diverts}
+    for i, c in enumerate(sorter.chutes):
+        if c.id not in diverted_chutes:
+            issues.append(
+                Issue(("conveyor", "sorter", "chutes", i), f"no divert leads to chute {c.id!r}")
+            )
+    if sorter.reject_chute not in chute_ids:
+        issues.append(
+            Issue(
+                ("conveyor", "sorter", "reject_chute"),
+                f"reject chute {sorter.reject_chute!r} is not in conveyor.sorter.chutes",
+            )
+        )
+    else:
+        kind = next(c.kind for c in sorter.chutes if c.id == sorter.reject_chute)
+        if kind is not ChuteKind.REJECT:
+            issues.append(
+                Issue(("conveyor", "sorter", "reject_chute"), "the reject chute must be of kind reject")
+            )
+    if sorter.b2b_chute is not None and sorter.b2b_chute not in chute_ids:
+        issues.append(
+            Issue(("conveyor", "sorter", "b2b_chute"), f"chute {sorter.b2b_chute!r} is not defined")
+        )
+    for dest, chute in sorter.sort_plan.items():
+        if chute not in chute_ids:
+            issues.append(
+                Issue(
+                    ("conveyor", "sorter", "sort_plan", dest),
+                    f"destination {dest!r} maps to chute {chute!r}, which is not defined",
+                )
+            )
+
+    for a, aisle in enumerate(cfg.asrs.aisles):
+        if aisle.pd_zone is not None and aisle.pd_zone not in zone_ids:
+            issues.append(
+                Issue(("asrs", "aisles", a, "pd_zone"), f"zone {aisle.pd_zone!r} is not defined")
+            )
+
+    for i, st in enumerate(cfg.stock):
+        if st.sku not in sku_ids:
+            issues.append(Issue(("stock", i, "sku"), f"SKU {st.sku!r} is not in the SKU master"))
+        if st.location not in location_ids:
+            issues.append(
+                Issue(("stock", i, "location"), f"location {st.location!r} is not a storage location")
+            )
+    return issues

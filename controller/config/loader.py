@@ -1,0 +1,161 @@
+"""Load a line file: YAML -> environment overrides -> pydantic -> cross checks.
+
+Every problem is reported as ``file:line: path: message`` so an engineer can jump to it.
+Environment variables ``LINECTL_<SECTION>__<KEY>`` override values (``__`` separates levels,
+for example ``LINECTL_STORE__PATH=/data/line.db`` or ``LINECTL_API__PORT=9000``); the value is
+parsed as a YAML scalar. ``LINECTL_API_TOKEN`` adds one token with every scope.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from controller.config.checks import Issue, cross_check
+from controller.config.model import LineConfig
+
+ENV_PREFIX = "LINECTL_"
+REFERENCE_LINE = Path(__file__).with_name("reference-line.yaml")
+
+
+@dataclass(frozen=True)
+class Located:
+    """An issue with the line (1-based) it was found at, if known."""
+
+    issue: Issue
+    line: int | None
+
+    def render(self, source: str) -> str:
+        where = f"{source}:{self.line}" if self.line else source
+        path = ".".join(str(p) for p in self.issue.path) or "(document)"
+        return f"{where}: {path}: {self.issue.message}"
+
+
+class ConfigError(Exception):
+    """A line file that cannot be used, with every problem found."""
+
+    def __init__(self, source: str, problems: list[Located]) -> None:
+        self.source = source
+        self.problems = problems
+        super().__init__(self.render())
+
+    def render(self) -> str:
+        return "\n".join(p.render(self.source) for p in self.problems)
+
+
+def _line_index(node: yaml.Node | None, path: tuple[str | int, ...] = ()) -> dict[tuple[Any, ...], int]:
+    """Map every path in the YAML document to the line it starts on."""
+    out: dict[tuple[Any, ...], int] = {}
+    if node is None:
+        return out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            out[(*path, key)] = key_node.start_mark.line + 1
+            sub = _line_index(value_node, (*path, key))
+            sub.pop((*path, key), None)
+            out.update(sub)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            out.update(_line_index(item, (*path, i)))
+    return out
+
+
+def _locate(index: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | None:
+    p = tuple(path)
+    while p:
+        if p in index:
+            return index[p]
+        p = p[:-1]
+    return index.get((), None)
+
+
+def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        key = name[len(ENV_PREFIX) :]
+        if key == "API_TOKEN":
+            if raw:
+                api = data.setdefault("api", {})
+                tokens = api.setdefault("tokens", [])
+                tokens.append({"token": raw})
+            continue
+        if key in {"API_TOKENS"}:
+            parsed = yaml.safe_load(raw)
+            data.setdefault("api", {})["tokens"] = parsed
+            continue
+        parts = [p.lower() for p in key.split("__") if p]
+        if len(parts) < 2:
+            continue  # not an override (for example LINECTL_CONFIG)
+        cursor: dict[str, Any] = data
+        for part in parts[:-1]:
+            nxt = cursor.get(part)
+            if not isinstance(nxt, dict):
+                nxt = {}
+                cursor[part] = nxt
+            cursor = nxt
+        cursor[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+
+
+def parse(text: str, source: str, env: Mapping[str, str] | None = None) -> LineConfig:
+    """Parse a line file's text; raise :class:`ConfigError` listing every problem."""
+    try:
+        node = yaml.compose(text)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(source, [Located(Issue((), f"not valid YAML: {problem}"), line)]) from None
+    if not isinstance(data, dict):
+        raise ConfigError(
+            source, [Located(Issue((), "the document must be a mapping of sections"), 1)]
+        )
+    index = _line_index(node)
+    _apply_env(data, os.environ if env is None else env)
+    try:
+        cfg = LineConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = tuple(err["loc"])
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (check the spelling)"
+            elif err["type"] == "missing":
+                msg = "required field is missing"
+            if "input" in err and err["type"] not in {"missing", "extra_forbidden"}:
+                shown = repr(err["input"])
+                if len(shown) <= 60:
+                    msg = f"{msg} (got {shown})"
+            problems.append(Located(Issue(loc, msg), _locate(index, loc)))
+        raise ConfigError(source, problems) from None
+    issues = cross_check(cfg)
+    if issues:
+        raise ConfigError(source, [Located(i, _locate(index, i.path)) for i in issues])
+    return cfg
+
+
+def load(path: str | Path, env: Mapping[str, str] | None = None) -> LineConfig:
+    """Read and parse a line file."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(str(p), [Located(Issue((), f"cannot read file: {exc.strerror}"), None)]) from None
+    except UnicodeDecodeError:
+        raise ConfigError(str(p), [Located(Issue((), "file is not UTF-8 text"), None)]) from None
+    return parse(text, str(p), env)
+
+
+def load_reference(env: Mapping[str, str] | None = None) -> LineConfig:
+    """The reference line that ships with linectl."""
+    return load(REFERENCE_LINE, env)

@@ -1,0 +1,284 @@
+"""The line topology as a pydantic model.
+
+One YAML file describes one line: the robot area (map, storage locations, robots, chargers,
+induction points), the conveyor loop with its scanner, sorter diverts and chutes, the AS/RS, the
+SKU master and the starting stock, plus the service settings (store, API, MQTT, OPC UA, clock).
+
+Structural rules (types, ranges, required fields) live on the fields; rules that tie parts of the
+file together (a robot's home node must exist, a divert must point at a chute, ids are unique)
+live in :func:`controller.config.checks.cross_check`, which reports every problem at once with its
+place in the document.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
+PositiveFloat = Annotated[float, Field(gt=0)]
+NonNegFloat = Annotated[float, Field(ge=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --- service settings -------------------------------------------------------------------------
+
+
+class LineInfo(Strict):
+    id: Id = "line-1"
+    name: str = "Fulfilment line"
+
+
+class ClockConfig(Strict):
+    time_scale: PositiveFloat = 1.0
+
+
+class StoreConfig(Strict):
+    backend: Literal["sqlite"] = "sqlite"
+    path: str = "var/linectl.db"
+
+
+class ApiToken(Strict):
+    token: Annotated[str, Field(min_length=16)]
+    scopes: list[Literal["orders:write", "orders:read", "line:operate"]] = Field(
+        default_factory=lambda: ["orders:write", "orders:read", "line:operate"]
+    )
+
+
+class ApiConfig(Strict):
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65535)] = 8080
+    tokens: list[ApiToken] = Field(default_factory=list)
+    reads_open: bool = True
+    max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
+
+
+class MqttConfig(Strict):
+    url: str = "mqtt://127.0.0.1:1883"
+    interface_name: Id = "uagv"
+    client_id: str = "linectl-master"
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not v.startswith(("mqtt://", "mqtts://")):
+            raise ValueError("must start with mqtt:// or mqtts://")
+        return v
+
+
+# --- robot area ---------------------------------------------------------------------------------
+
+
+class MapNode(Strict):
+    id: Id
+    x: float
+    y: float
+    map_id: Id | None = None  # defaults to robots.map_id
+
+
+class MapEdge(Strict):
+    start: Id
+    end: Id
+    bidirectional: bool = True
+    max_speed: PositiveFloat | None = None
+
+
+class StorageLocation(Strict):
+    id: Id
+    node: Id
+
+
+class Charger(Strict):
+    id: Id
+    node: Id
+
+
+class Induction(Strict):
+    id: Id
+    node: Id
+    zone: Id  # conveyor zone the robot drops onto
+
+
+class ActionTemplate(Strict):
+    duration: NonNegFloat = 2.0
+    blocking_type: Literal["NONE", "SOFT", "HARD"] = "HARD"
+    parameters: dict[str, str | float | int | bool] = Field(default_factory=dict)
+
+
+class RobotModel(Strict):
+    manufacturer: Id
+    speed: PositiveFloat = 1.5
+    tote_capacity: Annotated[int, Field(ge=1, le=64)] = 1
+    pick: ActionTemplate = ActionTemplate()
+    drop: ActionTemplate = ActionTemplate()
+
+
+class Robot(Strict):
+    serial: Id
+    model: Id
+    version: Literal["2.0.0", "2.1.0"] = "2.0.0"
+    home: Id
+
+
+class RobotArea(Strict):
+    map_id: Id = "floor-1"
+    nodes: list[MapNode]
+    edges: list[MapEdge]
+    storage_locations: list[StorageLocation]
+    chargers: list[Charger] = Field(default_factory=list)
+    inductions: list[Induction]
+    models: dict[Id, RobotModel]
+    fleet: list[Robot]
+
+
+# --- conveyor and sorter ------------------------------------------------------------------------
+
+
+class Zone(Strict):
+    id: Id
+    length: PositiveFloat = 1.0
+
+
+class Scanner(Strict):
+    id: Id
+    zone: Id  # the read happens as an item leaves this zone
+    no_read_rate: Annotated[float, Field(ge=0, le=1)] = 0.0
+
+
+class ChuteKind(StrEnum):
+    CARRIER = "carrier"
+    B2B = "b2b"
+    REJECT = "reject"
+
+
+class Chute(Strict):
+    id: Id
+    kind: ChuteKind
+    capacity: Annotated[int, Field(ge=1)] = 50
+    drain_seconds: NonNegFloat = 20.0  # time an operator needs to clear one tote
+
+
+class Divert(Strict):
+    id: Id
+    zone: Id  # the divert fires as an item leaves this zone
+    chute: Id
+
+
+class Sorter(Strict):
+    id: Id
+    diverts: list[Divert]
+    chutes: list[Chute]
+    reject_chute: Id
+    sort_plan: dict[str, Id]  # destination key -> chute id
+    b2b_chute: Id | None = None  # where B2B orders without a plan entry go
+    max_passes: Annotated[int, Field(ge=1, le=20)] = 3
+
+
+class OpcUaEndpoint(Strict):
+    endpoint: str = "opc.tcp://127.0.0.1:4840/linectl/"
+    namespace: str = "urn:linectl:conveyors"
+    security: Literal["None"] = "None"
+
+    @field_validator("endpoint")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if not v.startswith("opc.tcp://"):
+            raise ValueError("must start with opc.tcp://")
+        return v
+
+
+class Conveyor(Strict):
+    id: Id = "C1"
+    opcua: OpcUaEndpoint = OpcUaEndpoint()
+    belt_speed: PositiveFloat = 2.0  # m/s
+    min_gap: PositiveFloat = 0.8  # m between item fronts on the belt
+    zones: list[Zone]  # in loop order; after the last zone items return to the first
+    scanner: Scanner
+    sorter: Sorter
+
+
+# --- AS/RS (declared; driven later) ---------------------------------------------------------------
+
+
+class Crane(Strict):
+    id: Id
+    speed_x: PositiveFloat = 4.0
+    speed_y: PositiveFloat = 1.0
+    accel_x: NonNegFloat = 0.0
+    accel_y: NonNegFloat = 0.0
+    pd_time: NonNegFloat = 5.0
+
+
+class Aisle(Strict):
+    id: Id
+    bays: Annotated[int, Field(ge=1)]
+    levels: Annotated[int, Field(ge=1)]
+    bay_width: PositiveFloat = 0.7
+    level_height: PositiveFloat = 0.5
+    crane: Crane
+    pd_zone: Id | None = None  # conveyor zone the P&D point feeds
+
+
+class Asrs(Strict):
+    aisles: list[Aisle] = Field(default_factory=list)
+
+
+# --- master data --------------------------------------------------------------------------------
+
+
+class Sku(Strict):
+    sku: Id
+    description: str = ""
+    case_quantity: Annotated[int, Field(ge=1)] = 1
+
+
+class StockEntry(Strict):
+    location: Id
+    sku: Id
+    quantity: Annotated[int, Field(ge=0)]
+
+
+class LineConfig(Strict):
+    """The whole line."""
+
+    line: LineInfo = LineInfo()
+    clock: ClockConfig = ClockConfig()
+    store: StoreConfig = StoreConfig()
+    api: ApiConfig = ApiConfig()
+    mqtt: MqttConfig = MqttConfig()
+    robots: RobotArea
+    conveyor: Conveyor
+    asrs: Asrs = Asrs()
+    skus: list[Sku]
+    stock: list[StockEntry] = Field(default_factory=list)
+
+    # convenience lookups -------------------------------------------------------------------
+    def node(self, node_id: str) -> MapNode:
+        for n in self.robots.nodes:
+            if n.id == node_id:
+                return n
+        raise KeyError(node_id)
+
+    def node_map_id(self, node: MapNode) -> str:
+        return node.map_id or self.robots.map_id
+
+    def robot_model(self, serial: str) -> RobotModel:
+        for r in self.robots.fleet:
+            if r.serial == serial:
+                return self.robots.models[r.model]
+        raise KeyError(serial)
+
+    def location_node(self, location_id: str) -> str:
+        for loc in self.robots.storage_locations:
+            if loc.id == location_id:
+                return loc.node
+        raise KeyError(location_id)
+
+    def with_overrides(self, **changes: Any) -> LineConfig:
+        """A copy with top-level sections replaced (used by the demo to set ports)."""
+        return self.model_copy(update=changes)

@@ -1,0 +1,70 @@
+"""Prometheus metrics of one controller instance (one registry per instance, no globals)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+CYCLE_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 3600)
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+
+class Metrics:
+    """Every metric linectl exports, registered on its own registry."""
+
+    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+        r = self.registry = registry or CollectorRegistry()
+        self.orders_received = Counter(
+            "linectl_orders_received", "Orders accepted from the WMS.", ["type"], registry=r
+        )
+        self.orders_finished = Counter(
+            "linectl_orders_finished",
+            "Orders that reached a terminal state.",
+            ["type", "outcome"],
+            registry=r,
+        )
+        self.orders_by_status = Gauge(
+            "linectl_orders", "Orders in the queue by status.", ["status"], registry=r
+        )
+        self.order_cycle_seconds = Histogram(
+            "linectl_order_cycle_seconds",
+            "Line time from acceptance to completion.",
+            ["type"],
+            buckets=CYCLE_BUCKETS,
+            registry=r,
+        )
+        self.sort_decisions = Counter(
+            "linectl_sort_decisions", "Sort decisions by outcome.", ["outcome"], registry=r
+        )
+        self.scan_to_divert_seconds = Histogram(
+            "linectl_scan_to_divert_seconds",
+            "Wall time from receiving a scan event to the Divert method returning.",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.robots = Gauge(
+            "linectl_robots", "Robots by availability.", ["availability"], registry=r
+        )
+        self.mqtt_connected = Gauge(
+            "linectl_mqtt_connected", "1 while the MQTT broker connection is up.", registry=r
+        )
+        self.mqtt_messages = Counter(
+            "linectl_mqtt_messages",
+            "VDA 5050 messages by direction, topic and result.",
+            ["direction", "topic", "result"],
+            registry=r,
+        )
+        self.opcua_connected = Gauge(
+            "linectl_opcua_connected",
+            "1 while the OPC UA session to a conveyor is up.",
+            ["conveyor"],
+            registry=r,
+        )
+        self.opcua_events = Counter(
+            "linectl_opcua_events", "OPC UA events received by kind.", ["kind"], registry=r
+        )
+        self.robot_trips = Counter(
+            "linectl_robot_trips", "Robot trips sent by outcome.", ["outcome"], registry=r
+        )
+        self.stockouts = Counter(
+            "linectl_stockouts", "Order lines that could not be allocated from stock.", registry=r
+        )

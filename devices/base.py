@@ -1,0 +1,209 @@
+"""The seams between the controller and its devices: one small protocol per device kind.
+
+Adapters (``devices/vda5050``, ``devices/opcua``) implement these with a vendor library inside;
+what crosses the seam are the plain, frozen values below. Adapters report what happens on the
+line by putting :data:`DeviceEvent` values on the queue the controller hands them; the controller
+commands devices through the protocol methods. No vendor type or exception leaves an adapter:
+failures surface as :class:`devices.errors.DeviceError` subclasses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Literal, Protocol
+
+# --- robots ---------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RobotAction:
+    """An action at a node: ``pick`` or ``drop`` (or any vendor action) with its parameters."""
+
+    action_id: str
+    action_type: str
+    blocking_type: Literal["NONE", "SOFT", "HARD"] = "HARD"
+    parameters: tuple[tuple[str, str | float | int | bool], ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteNode:
+    node_id: str
+    x: float
+    y: float
+    map_id: str
+    actions: tuple[RobotAction, ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteEdge:
+    start: str
+    end: str
+    length: float
+    max_speed: float | None = None
+
+
+@dataclass(frozen=True)
+class RobotOrder:
+    """A trip for one robot: nodes in driving order (the first is where the robot stands)."""
+
+    order_id: str
+    nodes: tuple[RouteNode, ...]
+    edges: tuple[RouteEdge, ...]
+
+
+@dataclass(frozen=True)
+class RobotSnapshot:
+    """What the controller knows about one robot right now."""
+
+    serial: str
+    manufacturer: str
+    version: str
+    connection: Literal["ONLINE", "OFFLINE", "CONNECTIONBROKEN", "UNKNOWN"]
+    operating_mode: str | None
+    last_node_id: str | None
+    x: float | None
+    y: float | None
+    driving: bool
+    order_id: str | None
+    battery: float | None
+    errors: tuple[str, ...]
+    state_age: float | None  # line seconds since the last state message, None if never
+    available: bool  # online, AUTOMATIC, no FATAL error, state fresh
+
+
+@dataclass(frozen=True)
+class RobotActionFinished:
+    serial: str
+    order_id: str
+    action_id: str
+    action_type: str
+    node_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RobotActionFailed:
+    serial: str
+    order_id: str
+    action_id: str
+    action_type: str
+    node_id: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RobotOrderFinished:
+    """Every node of the order traversed and every action finished or failed."""
+
+    serial: str
+    order_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RobotAvailability:
+    serial: str
+    available: bool
+    reason: str
+    at: datetime
+
+
+class RobotFleet(Protocol):
+    """Master control for a fleet of robots (VDA 5050 over MQTT in ``devices.vda5050``)."""
+
+    async def run(self, events: asyncio.Queue[DeviceEvent]) -> None:
+        """Connect, subscribe, keep the connection (reconnect with backoff) until cancelled."""
+        ...
+
+    async def send_order(self, serial: str, order: RobotOrder) -> None:
+        """Send a trip to one robot; raises DeviceUnavailable if it cannot be sent."""
+        ...
+
+    def snapshot(self) -> dict[str, RobotSnapshot]:
+        """Current state of every configured robot."""
+        ...
+
+
+# --- conveyor and sorter ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ItemScanned:
+    """A scanner read: ``codes`` empty is a no-read, more than one is a multi-read."""
+
+    scanner_id: str
+    item_id: str  # tracking id the conveyor gave the item at induction
+    codes: tuple[str, ...]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ItemDiverted:
+    """A divert completed (or failed) for an item."""
+
+    divert_id: str
+    item_id: str
+    chute_id: str
+    ok: bool
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ItemInducted:
+    item_id: str
+    zone_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ConveyorAvailability:
+    conveyor_id: str
+    available: bool
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class ChuteSnapshot:
+    chute_id: str
+    full: bool
+    enabled: bool
+    count: int
+
+
+@dataclass(frozen=True)
+class ConveyorSnapshot:
+    conveyor_id: str
+    connected: bool
+    state: str  # PackML state name, "Unknown" when not connected
+    chutes: tuple[ChuteSnapshot, ...] = field(default_factory=tuple)
+
+
+class Sorter(Protocol):
+    """A conveyor loop with a scanner and a sorter (OPC UA in ``devices.opcua``)."""
+
+    async def run(self, events: asyncio.Queue[DeviceEvent]) -> None:
+        """Connect, subscribe to scans and divert completions, reconnect until cancelled."""
+        ...
+
+    async def divert(self, item_id: str, chute_id: str) -> None:
+        """Command the divert for ``item_id`` to ``chute_id``; raises DeviceError on refusal."""
+        ...
+
+    def snapshot(self) -> ConveyorSnapshot:
+        ...
+
+
+DeviceEvent = (
+    RobotActionFinished
+    | RobotActionFailed
+    | RobotOrderFinished
+    | RobotAvailability
+    | ItemScanned
+    | ItemDiverted
+    | ItemInducted
+    | ConveyorAvailability
+)

@@ -1,0 +1,64 @@
+"""Shared fixtures: the reference line, the clock, and real protocol peers on loopback.
+
+MQTT: ``MQTT_URL`` if set, else a broker on 127.0.0.1:1883 if one answers, else an embedded
+amqtt broker started for the session. Each test gets its own VDA 5050 interface name, so tests
+never see each other's messages.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from urllib.parse import urlparse
+
+import pytest
+
+from controller.clock import ManualClock
+from controller.config.loader import load_reference
+from controller.config.model import LineConfig
+from simulators.broker import EmbeddedBroker
+
+
+def _answers(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def reference_line() -> LineConfig:
+    return load_reference(env={})
+
+
+@pytest.fixture
+def manual_clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture
+async def mqtt_url() -> AsyncIterator[str]:
+    url = os.environ.get("MQTT_URL")
+    if url:
+        yield url
+        return
+    if _answers("127.0.0.1", 1883):
+        yield "mqtt://127.0.0.1:1883"
+        return
+    async with EmbeddedBroker() as broker:
+        yield broker.url
+
+
+@pytest.fixture
+def mqtt_host_port(mqtt_url: str) -> tuple[str, int]:
+    u = urlparse(mqtt_url)
+    return u.hostname or "127.0.0.1", u.port or 1883
+
+
+@pytest.fixture
+def interface_name() -> str:
+    """A VDA 5050 interface name of this test's own."""
+    return f"uagvtest{uuid.uuid4().hex[:10]}"
