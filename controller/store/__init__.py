@@ -1,0 +1,32 @@
+"""The order store: one interface (:class:`OrderStore`), backends chosen by configuration."""
+
+from __future__ import annotations
+
+from controller.config.model import StoreConfig
+from controller.store.base import (
+    CreateOutcome,
+    InvalidCursor,
+    OrderStore,
+    Page,
+    StoreError,
+    UnknownOrder,
+)
+
+__all__ = [
+    "CreateOutcome",
+    "InvalidCursor",
+    "OrderStore",
+    "Page",
+    "StoreError",
+    "UnknownOrder",
+    "open_store",
+]
+
+
+def open_store(config: StoreConfig) -> OrderStore:
+    """The store the configuration names, not yet opened: ``await store.open()`` before use."""
+    if config.backend == "sqlite":
+        from controller.store.sqlite import SqliteOrderStore
+
+        return SqliteOrderStore(config.path)
+    raise StoreError(f"unknown store backend {config.backend!r}; supported: sqlite")

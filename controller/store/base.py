@@ -84,3 +84,7 @@ class OrderStore(Protocol):
         ...
 
     async def count_by_status(self) -> dict[OrderStatus, int]: ...
+
+
+class InvalidCursor(ValueError):
+    """A paging cursor that this store did not issue (or that was altered)."""

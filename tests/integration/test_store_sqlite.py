@@ -1,0 +1,242 @@
+"""The SQLite order store against a real database file."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from controller.config.model import StoreConfig
+from controller.orders import OrderIn, OrderStatus, OrderType
+from controller.store import CreateOutcome, InvalidCursor, StoreError, UnknownOrder, open_store
+from controller.store.sqlite import SqliteOrderStore
+from controller.store.sqlite_schema import SCHEMA_VERSION
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+
+
+def b2c(sku: str = "SKU-0001", quantity: int = 2, destination: str = "DHL") -> OrderIn:
+    return OrderIn.model_validate(
+        {
+            "type": "b2c",
+            "priority": 5,
+            "due_at": "2026-03-01T16:00:00Z",
+            "destination": destination,
+            "lines": [{"line_id": "1", "sku": sku, "quantity": quantity}],
+        }
+    )
+
+
+def b2b() -> OrderIn:
+    return OrderIn.model_validate(
+        {
+            "type": "b2b",
+            "due_at": "2026-03-02T10:00:00+01:00",
+            "deliver_from": "2026-03-01T06:00:00Z",
+            "deliver_until": "2026-03-02T09:00:00Z",
+            "destination": "CUST-ACME",
+            "lines": [{"line_id": "10", "sku": "SKU-0003", "quantity": 2, "uom": "case"}],
+            "handling": {"label_template": "acme-v2"},
+        }
+    )
+
+
+@pytest.fixture
+def db_path(tmp_path: Path) -> Path:
+    return tmp_path / "nested" / "dir" / "orders.db"
+
+
+@pytest.fixture
+async def store(db_path: Path) -> AsyncIterator[SqliteOrderStore]:
+    s = SqliteOrderStore(db_path)
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+async def test_create_is_idempotent_on_the_order_id(store: SqliteOrderStore) -> None:
+    outcome, rec = await store.create_order("A-1", b2c(), T0)
+    assert outcome is CreateOutcome.CREATED
+    assert rec.status is OrderStatus.ACCEPTED
+    assert rec.created_at == T0 and rec.updated_at == T0
+    assert rec.body == b2c()
+
+    outcome, again = await store.create_order("A-1", b2c(), T0 + timedelta(seconds=5))
+    assert outcome is CreateOutcome.EXISTS
+    assert again.created_at == T0
+
+    outcome, existing = await store.create_order("A-1", b2c(quantity=3), T0)
+    assert outcome is CreateOutcome.CONFLICT
+    assert existing.body.lines[0].quantity == 2
+
+    hist = await store.history("A-1")
+    assert [(e.type, e.status) for e in hist] == [("accepted", OrderStatus.ACCEPTED)]
+
+
+async def test_concurrent_creates_of_one_id_make_one_order(store: SqliteOrderStore) -> None:
+    results = await asyncio.gather(*(store.create_order("SAME", b2c(), T0) for _ in range(10)))
+    outcomes = sorted(o.value for o, _ in results)
+    assert outcomes.count("created") == 1 and outcomes.count("exists") == 9
+    assert len(await store.history("SAME")) == 1
+
+
+async def test_record_changes_state_and_appends_history(store: SqliteOrderStore) -> None:
+    await store.create_order("A-2", b2c(), T0)
+    ev1 = await store.record(
+        "A-2", "released", T0 + timedelta(seconds=1), status=OrderStatus.RELEASED, step="release"
+    )
+    ev2 = await store.record(
+        "A-2",
+        "waiting",
+        T0 + timedelta(seconds=2),
+        waiting_reason="no robot free",
+        data={"robots_busy": 6},
+    )
+    ev3 = await store.record(
+        "A-2", "picked", T0 + timedelta(seconds=3), status=OrderStatus.PICKING, picked={"1": 2}
+    )
+    assert ev1.seq < ev2.seq < ev3.seq
+    assert ev2.status is OrderStatus.RELEASED  # unchanged status is carried on the event
+
+    rec = await store.get_order("A-2")
+    assert rec is not None
+    assert rec.status is OrderStatus.PICKING
+    assert rec.step == "release"  # left unset: kept
+    assert rec.waiting_reason == "no robot free"
+    assert rec.picked == {"1": 2}
+    assert rec.updated_at == T0 + timedelta(seconds=3)
+    assert rec.lines_progress()[0].picked == 2
+
+    await store.record("A-2", "moving", T0 + timedelta(seconds=4), step=None, waiting_reason=None)
+    rec = await store.get_order("A-2")
+    assert rec is not None and rec.step is None and rec.waiting_reason is None
+
+    hist = await store.history("A-2")
+    assert [e.type for e in hist] == ["accepted", "released", "waiting", "picked", "moving"]
+    assert hist[2].data == {"robots_busy": 6}
+    assert [e.seq for e in hist] == sorted(e.seq for e in hist)
+
+
+async def test_terminal_status_is_final(store: SqliteOrderStore) -> None:
+    await store.create_order("A-3", b2c(), T0)
+    await store.record("A-3", "cancelled", T0, status=OrderStatus.CANCELLED)
+    with pytest.raises(StoreError, match="terminal"):
+        await store.record("A-3", "released", T0, status=OrderStatus.RELEASED)
+    # a note without a status change is still allowed, and so is repeating the same status
+    await store.record("A-3", "webhook_delivered", T0)
+    await store.record("A-3", "cancelled_again", T0, status=OrderStatus.CANCELLED)
+    rec = await store.get_order("A-3")
+    assert rec is not None and rec.status is OrderStatus.CANCELLED
+    assert len(await store.history("A-3")) == 4
+
+
+async def test_unknown_order(store: SqliteOrderStore) -> None:
+    assert await store.get_order("nope") is None
+    assert await store.history("nope") == []
+    with pytest.raises(UnknownOrder):
+        await store.record("nope", "x", T0)
+
+
+async def test_list_filters_and_pages(store: SqliteOrderStore) -> None:
+    for i in range(7):
+        await store.create_order(f"C-{i}", b2c(), T0 + timedelta(seconds=i))
+    for i in range(3):
+        await store.create_order(f"B-{i}", b2b(), T0 + timedelta(seconds=10 + i))
+    await store.record("C-0", "done", T0, status=OrderStatus.COMPLETED)
+
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = await store.list_orders(limit=3, cursor=cursor)
+        seen += [o.id for o in page.orders]
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+    assert seen == [f"C-{i}" for i in range(7)] + [f"B-{i}" for i in range(3)]
+    assert pages == 4
+
+    b2b_page = await store.list_orders(type=OrderType.B2B)
+    assert [o.id for o in b2b_page.orders] == ["B-0", "B-1", "B-2"]
+    assert b2b_page.next_cursor is None
+    done = await store.list_orders(status=OrderStatus.COMPLETED)
+    assert [o.id for o in done.orders] == ["C-0"]
+    accepted_c2c = await store.list_orders(status=OrderStatus.ACCEPTED, type=OrderType.B2C, limit=2)
+    assert [o.id for o in accepted_c2c.orders] == ["C-1", "C-2"]
+
+    with pytest.raises(InvalidCursor):
+        await store.list_orders(cursor="garbage!")
+    with pytest.raises(ValueError):
+        await store.list_orders(limit=0)
+
+    active = await store.active_orders()
+    assert [o.id for o in active][:2] == ["C-1", "C-2"] and len(active) == 9
+    counts = await store.count_by_status()
+    assert counts[OrderStatus.ACCEPTED] == 9 and counts[OrderStatus.COMPLETED] == 1
+    assert counts[OrderStatus.FAILED] == 0
+
+
+async def test_everything_survives_close_and_reopen(db_path: Path) -> None:
+    first = open_store(StoreConfig(path=str(db_path)))
+    await first.open()
+    await first.create_order("D-1", b2b(), T0)
+    await first.record("D-1", "released", T0, status=OrderStatus.RELEASED, picked={"10": 1})
+    await first.close()
+    with pytest.raises(StoreError):
+        await first.get_order("D-1")
+
+    second = SqliteOrderStore(db_path)
+    await second.open()
+    try:
+        rec = await second.get_order("D-1")
+        assert rec is not None
+        assert rec.status is OrderStatus.RELEASED and rec.picked == {"10": 1}
+        assert rec.body == b2b()
+        assert rec.due_at == datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+        assert [e.type for e in await second.history("D-1")] == ["accepted", "released"]
+        outcome, _ = await second.create_order("D-1", b2b(), T0)
+        assert outcome is CreateOutcome.EXISTS
+    finally:
+        await second.close()
+
+
+async def test_database_settings_and_schema_version(store: SqliteOrderStore) -> None:
+    await store.create_order("E-1", b2c(), T0)
+    with sqlite3.connect(store.path) as conn:
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
+        assert conn.execute("SELECT COUNT(*) FROM events").fetchone()[0] == 1
+    assert store.path.with_name("orders.db-wal").exists()
+
+
+async def test_newer_schema_is_refused(db_path: Path) -> None:
+    db_path.parent.mkdir(parents=True)
+    with sqlite3.connect(db_path) as conn:
+        conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+        conn.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION + 1,))
+    s = SqliteOrderStore(db_path)
+    with pytest.raises(StoreError, match="newer"):
+        await s.open()
+
+
+async def test_unusable_path_is_a_store_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    s = SqliteOrderStore(blocker / "orders.db")
+    with pytest.raises(StoreError):
+        await s.open()
+
+
+async def test_not_opened_store_refuses(tmp_path: Path) -> None:
+    s = SqliteOrderStore(tmp_path / "x.db")
+    with pytest.raises(StoreError, match="not open"):
+        await s.get_order("x")
