@@ -19,15 +19,15 @@ class Issue:
     message: str
 
 
-def _dupes(
-    items: Iterable[tuple[int, str]], base: Path, field: str, what: str
-) -> list[Issue]:
+def _dupes(items: Iterable[tuple[int, str]], base: Path, field: str, what: str) -> list[Issue]:
     seen: Counter[str] = Counter()
     out = []
     for index, key in items:
         seen[key] += 1
         if seen[key] == 2:
-            out.append(Issue((*base, index, field), f"duplicate {what} id {key!r}; ids must be unique"))
+            out.append(
+                Issue((*base, index, field), f"duplicate {what} id {key!r}; ids must be unique")
+            )
     return out
 
 
@@ -111,7 +111,9 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
     for i, d in enumerate(sorter.diverts):
         if d.zone not in zone_ids:
             issues.append(
-                Issue(("conveyor", "sorter", "diverts", i, "zone"), f"zone {d.zone!r} is not defined")
+                Issue(
+                    ("conveyor", "sorter", "diverts", i, "zone"), f"zone {d.zone!r} is not defined"
+                )
             )
         if d.chute not in chute_ids:
             issues.append(
@@ -137,7 +139,10 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
         kind = next(c.kind for c in sorter.chutes if c.id == sorter.reject_chute)
         if kind is not ChuteKind.REJECT:
             issues.append(
-                Issue(("conveyor", "sorter", "reject_chute"), "the reject chute must be of kind reject")
+                Issue(
+                    ("conveyor", "sorter", "reject_chute"),
+                    "the reject chute must be of kind reject",
+                )
             )
     if sorter.b2b_chute is not None and sorter.b2b_chute not in chute_ids:
         issues.append(
@@ -163,6 +168,8 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
             issues.append(Issue(("stock", i, "sku"), f"SKU {st.sku!r} is not in the SKU master"))
         if st.location not in location_ids:
             issues.append(
-                Issue(("stock", i, "location"), f"location {st.location!r} is not a storage location")
+                Issue(
+                    ("stock", i, "location"), f"location {st.location!r} is not a storage location"
+                )
             )
     return issues

@@ -49,7 +49,9 @@ class ConfigError(Exception):
         return "\n".join(p.render(self.source) for p in self.problems)
 
 
-def _line_index(node: yaml.Node | None, path: tuple[str | int, ...] = ()) -> dict[tuple[Any, ...], int]:
+def _line_index(
+    node: yaml.Node | None, path: tuple[str | int, ...] = ()
+) -> dict[tuple[Any, ...], int]:
     """Map every path in the YAML document to the line it starts on."""
     out: dict[tuple[Any, ...], int] = {}
     if node is None:
@@ -74,7 +76,7 @@ def _locate(index: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | N
         if p in index:
             return index[p]
         p = p[:-1]
-    return index.get((), None)
+    return index.get(())
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -114,7 +116,9 @@ def parse(text: str, source: str, env: Mapping[str, str] | None = None) -> LineC
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
         problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(source, [Located(Issue((), f"not valid YAML: {problem}"), line)]) from None
+        raise ConfigError(
+            source, [Located(Issue((), f"not valid YAML: {problem}"), line)]
+        ) from None
     if not isinstance(data, dict):
         raise ConfigError(
             source, [Located(Issue((), "the document must be a mapping of sections"), 1)]
@@ -150,7 +154,9 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> LineConfig:
     try:
         text = p.read_text(encoding="utf-8")
     except OSError as exc:
-        raise ConfigError(str(p), [Located(Issue((), f"cannot read file: {exc.strerror}"), None)]) from None
+        raise ConfigError(
+            str(p), [Located(Issue((), f"cannot read file: {exc.strerror}"), None)]
+        ) from None
     except UnicodeDecodeError:
         raise ConfigError(str(p), [Located(Issue((), "file is not UTF-8 text"), None)]) from None
     return parse(text, str(p), env)

@@ -1,0 +1,245 @@
+"""The ``linectl`` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+from rich.table import Table
+
+from controller import logs
+from controller.config.loader import ConfigError, load, load_reference
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="Edge controller for fulfilment lines.")
+config_app = typer.Typer(no_args_is_help=True, help="Line files.")
+sim_app = typer.Typer(no_args_is_help=True, help="Device simulators, each on its own.")
+app.add_typer(config_app, name="config")
+app.add_typer(sim_app, name="sim")
+
+err = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Line file (YAML).")]
+LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")]
+LogFormat = Annotated[str, typer.Option("--log-format", help="text (key=value) or json.")]
+
+
+def _load(path: Path | None) -> Any:
+    try:
+        return load(path) if path is not None else load_reference()
+    except ConfigError as exc:
+        err.print(exc.render(), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _run(main: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``main``; SIGINT/SIGTERM cancel it so every task stops cleanly."""
+
+    async def runner() -> Any:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, task.cancel)
+        try:
+            return await main
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        return asyncio.run(runner())
+    return None
+
+
+@config_app.command("validate")
+def config_validate(file: Path) -> None:
+    """Check a line file; print one line per problem and exit 1 if there are any."""
+    cfg = _load(file)
+    out.print(
+        f"{file}: ok ({len(cfg.robots.fleet)} robots, {len(cfg.robots.nodes)} map nodes, "
+        f"{len(cfg.conveyor.zones)} zones, {len(cfg.conveyor.sorter.chutes)} chutes, "
+        f"{len(cfg.skus)} SKUs)",
+        highlight=False,
+    )
+
+
+@app.command()
+def demo(
+    orders: Annotated[int, typer.Option(min=1, help="Orders the WMS sends.")] = 300,
+    b2b_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of B2B orders.")] = 0.2,
+    time_scale: Annotated[float, typer.Option(min=0.1, help="Line seconds per wall second.")] = 30.0,
+    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    broker: Annotated[str | None, typer.Option(help="Use this MQTT broker (mqtt://host:port).")] = None,
+    config: ConfigOpt = None,
+    timeout: Annotated[float, typer.Option(help="Give up after this many wall seconds.")] = 600.0,
+    seed: Annotated[int, typer.Option(help="Seed of the WMS workload.")] = 7,
+    log_level: LogLevel = "warning",
+    log_format: LogFormat = "text",
+) -> None:
+    """Run a whole line in one process on simulators and report KPIs."""
+    from controller.demo import DemoOptions, Progress, run_demo
+
+    logs.setup(log_level, log_format)
+    base = _load(config)
+    opts = DemoOptions(orders, b2b_share, time_scale, broker, timeout, seed)
+    bar: RichProgress | None = None
+    task_id: Any = None
+    last_line = [0.0]
+
+    def on_progress(p: Progress) -> None:
+        nonlocal bar, task_id
+        if bar is not None:
+            bar.update(task_id, total=p.total, completed=p.terminal, status=_brief(p.by_status))
+            return
+        import time
+
+        if time.monotonic() - last_line[0] >= 5 or p.terminal >= p.total:
+            last_line[0] = time.monotonic()
+            print(f"orders terminal {p.terminal}/{p.total}  {_brief(p.by_status)}", flush=True)
+
+    if err.is_terminal:
+        bar = RichProgress(
+            TextColumn("orders"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"), console=err,
+        )
+        task_id = bar.add_task("orders", total=orders, status="starting")
+    ctx = bar if bar is not None else contextlib.nullcontext()
+    with ctx:
+        result = _run(run_demo(base, opts, on_progress))
+    if result is None:
+        err.print("demo interrupted")
+        raise typer.Exit(130)
+    _summary(result)
+    if report is not None:
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result, indent=2) + "\n")
+        out.print(f"report written to {report}", highlight=False)
+    raise typer.Exit(0 if result["all_terminal"] and result["orders_created"] == orders else 1)
+
+
+def _brief(by_status: dict[str, int]) -> str:
+    return " ".join(f"{k}={v}" for k, v in by_status.items() if v)
+
+
+def _summary(r: dict[str, Any]) -> None:
+    t = Table(title="linectl demo", show_header=False)
+    t.add_column("KPI")
+    t.add_column("value", justify="right")
+    t.add_row("orders created", str(r["orders_created"]))
+    for status, n in r["by_status"].items():
+        if n:
+            t.add_row(f"  {status}", str(n))
+    t.add_row("wall time", f"{r['wall_seconds']} s")
+    t.add_row("line time", f"{r['line_seconds']} s (x{r['time_scale']:g})")
+    t.add_row("throughput (line)", f"{r['orders_per_hour_line']} orders/h")
+    t.add_row("throughput (wall)", f"{r['orders_per_hour_wall']} orders/h")
+    ct = r["cycle_time_line_seconds"]
+    t.add_row("cycle time p50 / p95", f"{ct['p50']} s / {ct['p95']} s")
+    t.add_row("sort decisions", _brief({k: int(v) for k, v in r["sort_decisions"].items()}))
+    t.add_row("scan-to-divert mean", f"{r['scan_to_divert_seconds_mean'] * 1000:.1f} ms")
+    t.add_row("all orders terminal", "yes" if r["all_terminal"] else "NO")
+    out.print(t)
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Line file (YAML).")],
+    simulate: Annotated[bool, typer.Option(help="Start simulators for the devices in-process.")] = False,
+    host: Annotated[str | None, typer.Option(help="API host (default from the line file).")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default from the line file).")] = None,
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
+) -> None:
+    """Run the controller service until SIGTERM/SIGINT."""
+    from controller.runner import run_service
+
+    logs.setup(log_level, log_format)
+    cfg = _load(config)
+    _run(run_service(cfg, simulate=simulate, host=host, port=port))
+
+
+@sim_app.command("robots")
+def sim_robots(
+    config: ConfigOpt = None,
+    broker: Annotated[str | None, typer.Option(help="MQTT broker (default: mqtt.url).")] = None,
+    time_scale: Annotated[float | None, typer.Option(help="Default: clock.time_scale.")] = None,
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
+) -> None:
+    """The robot fleet as VDA 5050 peers on an MQTT broker."""
+    from controller.clock import ScaledClock
+    from simulators.robots import RobotFleetSimulator
+
+    logs.setup(log_level, log_format)
+    cfg = _load(config)
+    clock = ScaledClock(time_scale or cfg.clock.time_scale)
+    _run(RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url).run())
+
+
+@sim_app.command("conveyors")
+def sim_conveyors(
+    config: ConfigOpt = None,
+    endpoint: Annotated[str | None, typer.Option(help="Default: conveyor.opcua.endpoint.")] = None,
+    time_scale: Annotated[float | None, typer.Option(help="Default: clock.time_scale.")] = None,
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
+) -> None:
+    """The conveyor loop and sorter as an OPC UA server."""
+    from controller.clock import ScaledClock
+    from simulators.conveyor import ConveyorSimulator
+
+    logs.setup(log_level, log_format)
+    cfg = _load(config)
+    clock = ScaledClock(time_scale or cfg.clock.time_scale)
+
+    async def serve() -> None:
+        async with ConveyorSimulator(cfg, clock, endpoint) as sim:
+            out.print(f"conveyor simulator on {sim.endpoint}", highlight=False)
+            await asyncio.Event().wait()
+
+    _run(serve())
+
+
+@sim_app.command("wms")
+def sim_wms(
+    url: Annotated[str, typer.Option(help="linectl API base URL.")] = "http://127.0.0.1:8080",
+    token: Annotated[str | None, typer.Option(envvar="LINECTL_API_TOKEN", help="Bearer token.")] = None,
+    orders: Annotated[int, typer.Option(min=1)] = 100,
+    b2b_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.2,
+    seed: int = 7,
+    config: ConfigOpt = None,
+) -> None:
+    """Send a batch of B2C/B2B orders to a running controller."""
+    from datetime import UTC, datetime
+
+    from simulators.wms import WmsGenerator
+
+    cfg = _load(config)
+    gen = WmsGenerator(cfg, url, token, seed=seed, b2b_share=b2b_share)
+    res = _run(gen.send(orders, datetime.now(UTC)))
+    if res is None:
+        raise typer.Exit(130)
+    out.print(f"sent {res.sent}: {res.created} created, {res.duplicates} existing, "
+              f"{len(res.rejected)} rejected", highlight=False)
+    for order_id, status, detail in res.rejected[:20]:
+        err.print(f"{order_id}: HTTP {status}: {detail}", markup=False)
+    raise typer.Exit(0 if not res.rejected else 1)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

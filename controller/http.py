@@ -1,0 +1,53 @@
+"""Serve the API with uvicorn inside the controller's own task group."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Generator
+
+import uvicorn
+from fastapi import FastAPI
+
+
+class _EmbeddedServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the process that embeds it."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+class ApiServer:
+    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+        self._server = _EmbeddedServer(
+            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
+                           access_log=False)
+        )
+        self.host = host
+        self.port = port
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def started(self) -> bool:
+        return self._server.started
+
+    async def serve(self, started: asyncio.Event | None = None) -> None:
+        """Serve until cancelled, then shut down gracefully."""
+        task = asyncio.create_task(self._server.serve(), name="api.uvicorn")
+        try:
+            while not self._server.started:
+                if task.done():
+                    await task  # raises the start-up error
+                    raise RuntimeError(f"API server on {self.url} stopped during start-up")
+                await asyncio.sleep(0.01)
+            if started is not None:
+                started.set()
+            await asyncio.shield(task)
+        finally:
+            self._server.should_exit = True
+            with contextlib.suppress(Exception):
+                await task

@@ -1,0 +1,46 @@
+"""``linectl run``: the controller service with its HTTP API, until SIGTERM/SIGINT."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from controller.clock import ScaledClock
+from controller.config.model import LineConfig
+from controller.http import ApiServer
+from controller.service import LineService
+
+from api import create_app
+
+log = logging.getLogger(__name__)
+
+
+@contextlib.asynccontextmanager
+async def _devices(cfg: LineConfig, clock: ScaledClock, simulate: bool) -> AsyncIterator[LineConfig]:
+    if not simulate:
+        yield cfg
+        return
+    from simulators.line import simulated_line
+
+    async with simulated_line(cfg, clock) as line:
+        log.info(
+            "simulators started",
+            extra={"mqtt": line.mqtt_url, "opcua": line.config.conveyor.opcua.endpoint},
+        )
+        yield line.config
+
+
+async def run_service(
+    cfg: LineConfig, *, simulate: bool = False, host: str | None = None, port: int | None = None
+) -> None:
+    clock = ScaledClock(cfg.clock.time_scale)
+    async with _devices(cfg, clock, simulate) as line_cfg, LineService(line_cfg, clock) as service:
+        api = ApiServer(create_app(service), host or cfg.api.host, port or cfg.api.port)
+        started = asyncio.Event()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(service.run(), name="controller")
+            tg.create_task(api.serve(started), name="api")
+            await started.wait()
+            log.info("API listening", extra={"url": api.url})

@@ -1,0 +1,113 @@
+"""The long-running controller: one task group, named tasks, explicit start and stop.
+
+``LineService`` owns the order store, the device adapters and the orchestrator, and is the
+backend the HTTP API reads from. It does not know whether its devices are simulators.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+
+from devices.vda5050.master import VdaMasterControl
+
+from controller.clock import Clock
+from controller.config.model import LineConfig
+from controller.metrics import Metrics
+from controller.orchestrator import Orchestrator
+from controller.orders import ACTIVE, OrderRecord
+from controller.store import open_store
+from controller.store.base import OrderStore
+from devices import base as dev
+from devices.opcua import OpcUaSorter
+
+log = logging.getLogger(__name__)
+
+
+class LineService:
+    """Everything that runs for one line, except the HTTP server itself."""
+
+    def __init__(
+        self,
+        config: LineConfig,
+        clock: Clock,
+        *,
+        interface_name: str | None = None,
+        store: OrderStore | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.metrics = Metrics()
+        self.store: OrderStore = store or open_store(config.store)
+        self.fleet = VdaMasterControl(
+            config, clock, self.metrics, config.mqtt.url, interface_name=interface_name
+        )
+        self.sorter = OpcUaSorter(config, clock, self.metrics)
+        self.orchestrator = Orchestrator(
+            config, clock, self.store, self.metrics, self.fleet, self.sorter
+        )
+        self._robot_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
+        self._conveyor_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
+        self._store_ok = False
+
+    # --- ApiBackend -------------------------------------------------------------------------
+
+    def order_accepted(self, order: OrderRecord) -> None:
+        self.orchestrator.order_accepted(order)
+
+    def readiness(self) -> dict[str, bool]:
+        robots = self.fleet.snapshot().values()
+        return {
+            "store": self._store_ok,
+            "mqtt": any(r.connection != "UNKNOWN" for r in robots) or not robots,
+            f"conveyor:{self.config.conveyor.id}": self.sorter.snapshot().connected,
+        }
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def __aenter__(self) -> LineService:
+        await self.store.open()
+        self._store_ok = True
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._store_ok = False
+        await self.store.close()
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        await self.orchestrator.resume()
+        log.info(
+            "controller started",
+            extra={"line": self.config.line.id, "time_scale": self.clock.time_scale},
+        )
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.fleet.run(self._robot_events), name="robots.mqtt")
+            tg.create_task(self.sorter.run(self._conveyor_events), name="conveyor.opcua")
+            tg.create_task(
+                self.orchestrator.consume(self._robot_events), name="orchestrator.robot-events"
+            )
+            tg.create_task(
+                self.orchestrator.consume(self._conveyor_events),
+                name="orchestrator.conveyor-events",
+            )
+            tg.create_task(self.orchestrator.dispatch_loop(), name="orchestrator.dispatch")
+            tg.create_task(self._gauges(), name="metrics.gauges")
+
+    async def _gauges(self) -> None:
+        """Refresh gauges that are read from state rather than counted."""
+        while True:
+            counts = await self.store.count_by_status()
+            for status in ACTIVE:
+                self.metrics.orders_by_status.labels(status.value).set(counts.get(status, 0))
+            robots = list(self.fleet.snapshot().values())
+            available = sum(1 for r in robots if r.available)
+            self.metrics.robots.labels("available").set(available)
+            self.metrics.robots.labels("unavailable").set(len(robots) - available)
+            await asyncio.sleep(2.0)

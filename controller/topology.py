@@ -1,0 +1,42 @@
+"""Turn the line file into the immutable inputs the pure routing functions take."""
+
+from __future__ import annotations
+
+from controller.config.model import LineConfig
+from routing.roadmap import Edge, Node, Roadmap
+from routing.sortation import SortPlan
+
+
+def roadmap(cfg: LineConfig) -> Roadmap:
+    ra = cfg.robots
+    return Roadmap(
+        nodes=tuple(Node(n.id, n.x, n.y, n.map_id or ra.map_id) for n in ra.nodes),
+        edges=tuple(Edge(e.start, e.end, e.bidirectional, e.max_speed) for e in ra.edges),
+    )
+
+
+def sort_plan(cfg: LineConfig) -> SortPlan:
+    s = cfg.conveyor.sorter
+    return SortPlan(
+        chutes=dict(s.sort_plan),
+        reject_chute=s.reject_chute,
+        b2b_chute=s.b2b_chute,
+        max_passes=s.max_passes,
+    )
+
+
+def initial_stock(cfg: LineConfig) -> dict[str, dict[str, int]]:
+    """sku -> location -> units, from the line file's starting stock."""
+    stock: dict[str, dict[str, int]] = {}
+    for entry in cfg.stock:
+        per_loc = stock.setdefault(entry.sku, {})
+        per_loc[entry.location] = per_loc.get(entry.location, 0) + entry.quantity
+    return stock
+
+
+def location_nodes(cfg: LineConfig) -> dict[str, str]:
+    return {loc.id: loc.node for loc in cfg.robots.storage_locations}
+
+
+def case_quantities(cfg: LineConfig) -> dict[str, int]:
+    return {s.sku: s.case_quantity for s in cfg.skus}

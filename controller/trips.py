@@ -1,0 +1,70 @@
+"""What is in flight: robot trips, the totes they carry, and items on the conveyor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from routing.dispatch import Pick
+
+
+@dataclass
+class Trip:
+    """One robot trip for one order: picks at storage nodes, then a drop at an induction."""
+
+    trip_id: str
+    order_id: str
+    serial: str
+    tote: str
+    picks: tuple[Pick, ...]
+    induction: str
+    started_at: datetime
+    destination: str
+    b2b: bool
+    dropped: bool = False
+    picked: dict[str, int] = field(default_factory=dict)  # line_id -> units picked
+
+
+@dataclass
+class ItemOnBelt:
+    """A tote on the conveyor, keyed by the conveyor's tracking id."""
+
+    item_id: str
+    passes: int = 0
+    tote: str | None = None
+    chute: str | None = None  # divert requested to this chute
+
+
+class InFlight:
+    """Indexes over trips and totes; the single place that knows what is moving."""
+
+    def __init__(self) -> None:
+        self.trips: dict[str, Trip] = {}
+        self.by_tote: dict[str, Trip] = {}
+        self.busy_robots: set[str] = set()
+        self.items: dict[str, ItemOnBelt] = {}
+
+    def start(self, trip: Trip) -> None:
+        self.trips[trip.trip_id] = trip
+        self.by_tote[trip.tote] = trip
+        self.busy_robots.add(trip.serial)
+
+    def robot_done(self, serial: str, trip_id: str) -> Trip | None:
+        self.busy_robots.discard(serial)
+        trip = self.trips.get(trip_id)
+        if trip is not None and not trip.dropped:
+            self.forget(trip)
+        return trip
+
+    def forget(self, trip: Trip) -> None:
+        self.trips.pop(trip.trip_id, None)
+        self.by_tote.pop(trip.tote, None)
+
+    def item(self, item_id: str) -> ItemOnBelt:
+        found = self.items.get(item_id)
+        if found is None:
+            found = self.items[item_id] = ItemOnBelt(item_id)
+        return found
+
+    def orders_in_flight(self) -> set[str]:
+        return {t.order_id for t in self.trips.values()}

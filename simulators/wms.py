@@ -1,0 +1,122 @@
+"""A WMS workload generator: B2C and B2B orders sent to linectl over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+import httpx
+
+from controller.config.model import ChuteKind, LineConfig
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WmsResult:
+    sent: int = 0
+    created: int = 0
+    duplicates: int = 0
+    rejected: list[tuple[str, int, str]] = field(default_factory=list)  # id, status, detail
+    order_ids: list[str] = field(default_factory=list)
+
+
+class WmsGenerator:
+    """Makes plausible orders for a line and PUTs them, ``concurrency`` at a time."""
+
+    def __init__(
+        self,
+        config: LineConfig,
+        base_url: str,
+        token: str | None,
+        *,
+        seed: int = 7,
+        b2b_share: float = 0.2,
+        prefix: str = "WMS",
+    ) -> None:
+        self.config = config
+        self.base_url = base_url.rstrip("/")
+        self.token = token
+        self.rng = random.Random(seed)
+        self.b2b_share = b2b_share
+        self.prefix = prefix
+        stocked = {s.sku for s in config.stock if s.quantity > 0}
+        self.skus: Sequence[str] = sorted(stocked) or [s.sku for s in config.skus]
+        chutes = {c.id: c.kind for c in config.conveyor.sorter.chutes}
+        plan = config.conveyor.sorter.sort_plan
+        self.carriers = sorted(d for d, c in plan.items() if chutes.get(c) is ChuteKind.CARRIER)
+        self.customers = sorted(d for d, c in plan.items() if chutes.get(c) is ChuteKind.B2B)
+
+    def make_order(self, now: datetime) -> dict[str, Any]:
+        rng = self.rng
+        if self.customers and rng.random() < self.b2b_share:
+            n_lines = rng.randint(2, 4)
+            skus = rng.sample(list(self.skus), n_lines)
+            return {
+                "type": "b2b",
+                "priority": rng.randint(3, 7),
+                "due_at": (now + timedelta(hours=rng.uniform(4, 24))).isoformat(),
+                "deliver_from": (now - timedelta(hours=1)).isoformat(),
+                "deliver_until": (now + timedelta(hours=24)).isoformat(),
+                "destination": rng.choice(self.customers),
+                "lines": [
+                    {"line_id": str((i + 1) * 10), "sku": sku, "quantity": rng.randint(4, 24),
+                     "uom": "each"}
+                    for i, sku in enumerate(skus)
+                ],
+                "handling": {
+                    "label_template": "b2b-standard",
+                    "packaging": rng.choice(["carton-40", "carton-60", "pallet-eur"]),
+                    "instructions": "Check every unit against the delivery note.",
+                },
+            }
+        n_lines = rng.choice([1, 1, 1, 2, 2, 3])
+        skus = rng.sample(list(self.skus), n_lines)
+        return {
+            "type": "b2c",
+            "priority": rng.randint(3, 7),
+            "due_at": (now + timedelta(minutes=rng.uniform(60, 240))).isoformat(),
+            "destination": rng.choice(self.carriers),
+            "lines": [
+                {"line_id": str(i + 1), "sku": sku, "quantity": rng.randint(1, 3), "uom": "each"}
+                for i, sku in enumerate(skus)
+            ],
+        }
+
+    async def send(
+        self, count: int, now: datetime, *, concurrency: int = 8, start: int = 1
+    ) -> WmsResult:
+        result = WmsResult()
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        orders = [(f"{self.prefix}-{start + i:06d}", self.make_order(now)) for i in range(count)]
+        queue: asyncio.Queue[tuple[str, dict[str, Any]]] = asyncio.Queue()
+        for item in orders:
+            queue.put_nowait(item)
+        async with httpx.AsyncClient(base_url=self.base_url, headers=headers, timeout=30) as http:
+
+            async def worker() -> None:
+                while not queue.empty():
+                    order_id, body = queue.get_nowait()
+                    resp = await http.put(f"/v1/orders/{order_id}", json=body)
+                    result.sent += 1
+                    if resp.status_code == 201:
+                        result.created += 1
+                        result.order_ids.append(order_id)
+                    elif resp.status_code == 200:
+                        result.duplicates += 1
+                        result.order_ids.append(order_id)
+                    else:
+                        detail = resp.json().get("detail", resp.text) if resp.content else ""
+                        result.rejected.append((order_id, resp.status_code, str(detail)))
+
+            async with asyncio.TaskGroup() as tg:
+                for i in range(concurrency):
+                    tg.create_task(worker(), name=f"wms.sender[{i}]")
+        if result.rejected:
+            log.warning("orders rejected by the API", extra={"count": len(result.rejected)})
+        return result
