@@ -1,0 +1,235 @@
+"""OPC UA bindings of the conveyor simulator: methods in, variable writes and events out.
+
+:class:`ConveyorBindings` owns the motion model and the PackML machine. Every change goes through
+one lock, so the facts of one change are written to the address space (and events fired) in the
+order they happened, whether the change came from a method call, a client write, the scripting
+API or the motion tick. Variables are written only when their value changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from asyncua import Node, Server, ua
+from asyncua.common.callback import CallbackService, CallbackType, ServerItemCallback
+from asyncua.server.event_generator import EventGenerator
+
+from controller.clock import Clock
+from controller.config.model import LineConfig
+from simulators.conveyor.address_space import ConveyorNodes, MethodCallback, MethodCallbacks
+from simulators.conveyor.facts import (
+    BeltChanged,
+    ChuteChanged,
+    DivertFinished,
+    Fact,
+    ItemRead,
+    ZoneChanged,
+    ZoneJamChanged,
+)
+from simulators.conveyor.motion import LoopModel, UnknownName
+from simulators.conveyor.packml import InvalidTransition, PackMLCommand, PackMLMachine
+
+log = logging.getLogger(__name__)
+
+_STRING = ua.VariantType.String
+
+
+def _bad(code: int) -> ua.StatusCode:
+    return ua.StatusCode(code)
+
+
+def _string_args(args: tuple[Any, ...], count: int) -> list[str] | ua.StatusCode:
+    """Method input arguments as strings, or the Bad status to answer with."""
+    if len(args) < count:
+        return _bad(ua.StatusCodes.BadArgumentsMissing)
+    if len(args) > count:
+        return _bad(ua.StatusCodes.BadTooManyArguments)
+    values: list[str] = []
+    for arg in args:
+        value = arg.Value if isinstance(arg, ua.Variant) else arg
+        if not isinstance(value, str):
+            return _bad(ua.StatusCodes.BadInvalidArgument)
+        values.append(value)
+    return values
+
+
+class ConveyorBindings:
+    """Connects a :class:`LoopModel` and a :class:`PackMLMachine` to the address space."""
+
+    def __init__(self, server: Server, config: LineConfig, clock: Clock, seed: int = 0) -> None:
+        self._server = server
+        self._clock = clock
+        self._conveyor_id = config.conveyor.id
+        self.model = LoopModel(config.conveyor, start=clock.now(), seed=seed)
+        self.machine = PackMLMachine()
+        self._lock = asyncio.Lock()
+        self._nodes: ConveyorNodes | None = None
+        self._scan_events: dict[str, EventGenerator] = {}
+        self._divert_events: dict[str, EventGenerator] = {}
+        self._enabled_nodes: dict[ua.NodeId, str] = {}
+        self._written: dict[ua.NodeId, Any] = {}
+
+    @property
+    def callbacks(self) -> MethodCallbacks:
+        return MethodCallbacks(packml=self._packml, divert=self._divert, induct=self._induct)
+
+    async def attach(self, nodes: ConveyorNodes) -> None:
+        """Create the event generators and listen for client writes, once nodes exist."""
+        self._nodes = nodes
+        for scanner_id, node in nodes.scanners.items():
+            self._scan_events[scanner_id] = await self._server.get_event_generator(
+                nodes.scan_event_type, node
+            )
+        for divert_id, node in nodes.diverts.items():
+            self._divert_events[divert_id] = await self._server.get_event_generator(
+                nodes.divert_event_type, node
+            )
+        self._enabled_nodes = {c.enabled.nodeid: cid for cid, c in nodes.chutes.items()}
+        self._server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
+
+    def detach(self) -> None:
+        self._server.unsubscribe_server_callback(CallbackType.PostWrite, self._on_write)
+
+    # --- changes ---------------------------------------------------------------------------
+
+    async def change(self, mutate: Callable[[float], list[Fact]]) -> None:
+        """Run ``mutate(now)`` on the model and publish its facts, under the lock."""
+        async with self._lock:
+            await self._publish(mutate(self._clock.now()))
+
+    async def tick(self) -> None:
+        await self.change(self.model.step)
+
+    async def induct(self, tote_id: str, zone_id: str) -> str:
+        """Hand a tote to the loop; raises ``UnknownName`` for an unknown zone or empty id."""
+        async with self._lock:
+            item_id, facts = self.model.induct(tote_id, zone_id, self._clock.now())
+            await self._publish(facts)
+        log.debug("tote inducted", extra={"tote_id": tote_id, "zone": zone_id, "item": item_id})
+        return item_id
+
+    # --- method callbacks ------------------------------------------------------------------
+
+    def _packml(self, command: PackMLCommand) -> MethodCallback:
+        async def call(parent: ua.NodeId, *args: Any) -> list[ua.Variant] | ua.StatusCode:
+            if args:
+                return _bad(ua.StatusCodes.BadTooManyArguments)
+            async with self._lock:
+                try:
+                    state = self.machine.apply(command)
+                except InvalidTransition as exc:
+                    log.info(
+                        "PackML command refused",
+                        extra={"command": command.value, "state": exc.state.value},
+                    )
+                    return _bad(ua.StatusCodes.BadInvalidState)
+                facts = self.model.set_producing(self.machine.producing, self._clock.now())
+                await self._publish(facts)
+                await self._write(self._node().state, state.value, _STRING)
+            log.info("PackML state changed", extra={"command": command.value, "state": state.value})
+            return []
+
+        return call
+
+    async def _divert(self, parent: ua.NodeId, *args: Any) -> list[ua.Variant] | ua.StatusCode:
+        values = _string_args(args, 2)
+        if isinstance(values, ua.StatusCode):
+            return values
+        item_id, chute_id = values
+        try:
+            self.model.request_divert(item_id, chute_id)
+        except UnknownName as exc:
+            log.info("divert refused", extra={"item": item_id, "chute": chute_id, "why": str(exc)})
+            return _bad(ua.StatusCodes.BadInvalidArgument)
+        return []
+
+    async def _induct(self, parent: ua.NodeId, *args: Any) -> list[ua.Variant] | ua.StatusCode:
+        values = _string_args(args, 2)
+        if isinstance(values, ua.StatusCode):
+            return values
+        try:
+            item_id = await self.induct(values[0], values[1])
+        except UnknownName:
+            return _bad(ua.StatusCodes.BadInvalidArgument)
+        return [ua.Variant(item_id, _STRING)]
+
+    async def _on_write(self, event: ServerItemCallback, _: CallbackService) -> None:
+        """A client wrote a chute's ``Enabled``: tell the motion model."""
+        results = event.response_params or []
+        for write, status in zip(event.request_params.NodesToWrite, results, strict=False):
+            chute_id = self._enabled_nodes.get(write.NodeId)
+            if chute_id is None or not status.is_good():
+                continue
+            enabled = bool(write.Value.Value.Value)
+            await self.change(
+                lambda now, c=chute_id, e=enabled: self.model.set_chute_enabled(c, e, now)
+            )
+
+    # --- publishing ------------------------------------------------------------------------
+
+    def _node(self) -> ConveyorNodes:
+        if self._nodes is None:
+            raise RuntimeError("bindings are not attached to an address space")
+        return self._nodes
+
+    def _utc_at(self, at: float) -> datetime:
+        return self._clock.utcnow() - timedelta(seconds=self._clock.now() - at)
+
+    async def _write(self, node: Node, value: Any, vtype: ua.VariantType) -> None:
+        """Write a value if it differs from the last one written (no repeated notifications)."""
+        if node.nodeid in self._written and self._written[node.nodeid] == value:
+            return
+        self._written[node.nodeid] = value
+        dv = ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=self._clock.utcnow())
+        await self._server.write_attribute_value(node.nodeid, dv)
+
+    async def _publish(self, facts: Iterable[Fact]) -> None:
+        nodes = self._node()
+        for fact in facts:
+            match fact:
+                case ZoneChanged(zone_id, occupied, item_id):
+                    zone = nodes.zones[zone_id]
+                    await self._write(zone.occupied, occupied, ua.VariantType.Boolean)
+                    await self._write(zone.item_id, item_id, _STRING)
+                case BeltChanged(running, speed):
+                    for zone in nodes.zones.values():
+                        await self._write(zone.running, running, ua.VariantType.Boolean)
+                        await self._write(zone.speed_actual, speed, ua.VariantType.Double)
+                case ZoneJamChanged(zone_id, jammed):
+                    await self._write(nodes.zones[zone_id].jammed, jammed, ua.VariantType.Boolean)
+                case ChuteChanged(chute_id, count, full, enabled, delivered):
+                    chute = nodes.chutes[chute_id]
+                    await self._write(chute.count, count, ua.VariantType.UInt32)
+                    await self._write(chute.full, full, ua.VariantType.Boolean)
+                    await self._write(chute.enabled, enabled, ua.VariantType.Boolean)
+                    await self._write(chute.delivered, delivered, ua.VariantType.UInt32)
+                case ItemRead():
+                    await self._emit_scan(fact)
+                case DivertFinished():
+                    await self._emit_divert(fact)
+
+    async def _emit_scan(self, fact: ItemRead) -> None:
+        gen = self._scan_events[fact.scanner_id]
+        ev = gen.event
+        ev.ItemId = fact.item_id
+        ev.Codes = list(fact.codes)
+        ev.NoRead = fact.no_read
+        ev.MultiRead = fact.multi_read
+        ev.Severity = 100
+        message = f"read {','.join(fact.codes)}" if fact.codes else "no read"
+        await gen.trigger(time_attr=self._utc_at(fact.at), message=message)
+
+    async def _emit_divert(self, fact: DivertFinished) -> None:
+        gen = self._divert_events[fact.divert_id]
+        ev = gen.event
+        ev.ItemId = fact.item_id
+        ev.ChuteId = fact.chute_id
+        ev.DivertId = fact.divert_id
+        ev.Success = fact.success
+        ev.Severity = 100 if fact.success else 300
+        message = f"{fact.item_id} -> {fact.chute_id}" if fact.success else "divert refused"
+        await gen.trigger(time_attr=self._utc_at(fact.at), message=message)

@@ -1,0 +1,176 @@
+"""The conveyor simulator: a real asyncua server publishing the conveyor model of one line.
+
+``async with ConveyorSimulator(config, clock) as sim:`` starts the server on
+``config.conveyor.opcua.endpoint`` (or the endpoint given) and one background task,
+``conveyor[<id>].motion``, that advances the motion model every few milliseconds of wall time.
+The scripting methods (no-read rate, chute full or disabled, jams) are for tests and
+commissioning; :meth:`ConveyorSimulator.induct` is the in-process stand-in for a robot dropping a
+tote (the same as the ``Simulation.Induct`` method over OPC UA).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from types import TracebackType
+
+from asyncua import Server, ua
+
+from controller.clock import Clock
+from controller.config.model import LineConfig
+from simulators.conveyor.address_space import build_address_space
+from simulators.conveyor.bindings import ConveyorBindings
+from simulators.conveyor.packml import PackMLState
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TICK_WALL_SECONDS = 0.005
+
+
+class ConveyorSimulator:
+    """One conveyor loop with its scanner and sorter, served over OPC UA (security None)."""
+
+    def __init__(
+        self,
+        config: LineConfig,
+        clock: Clock,
+        endpoint: str | None = None,
+        *,
+        seed: int = 0,
+        tick_wall_seconds: float = DEFAULT_TICK_WALL_SECONDS,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._endpoint = endpoint or config.conveyor.opcua.endpoint
+        self._seed = seed
+        self._tick_wall = tick_wall_seconds
+        self._server: Server | None = None
+        self._bindings: ConveyorBindings | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    @property
+    def conveyor_id(self) -> str:
+        return self._config.conveyor.id
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self._server is not None:
+            raise RuntimeError("conveyor simulator already started")
+        server = Server()
+        await server.init()
+        server.set_endpoint(self._endpoint)
+        server.set_server_name(f"linectl conveyor simulator {self.conveyor_id}")
+        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        # the standard clock task holds stop() for up to a second; line time is ours anyway
+        server.disable_clock(True)
+        bindings = ConveyorBindings(server, self._config, self._clock, seed=self._seed)
+        nodes = await build_address_space(server, self._config, bindings.callbacks)
+        await bindings.attach(nodes)
+        await server.start()
+        self._server, self._bindings = server, bindings
+        self._task = asyncio.create_task(
+            self._motion(), name=f"conveyor[{self.conveyor_id}].motion"
+        )
+        log.info(
+            "conveyor simulator listening",
+            extra={"conveyor": self.conveyor_id, "endpoint": self._endpoint},
+        )
+
+    async def stop(self) -> None:
+        """Stop the motion task and the server; continues past a failing step."""
+        task, self._task = self._task, None
+        server, self._server = self._server, None
+        bindings, self._bindings = self._bindings, None
+        try:
+            if task is not None:
+                task.cancel()
+                await asyncio.wait([task])
+                if not task.cancelled() and task.exception() is not None:
+                    log.error(
+                        "conveyor motion task had failed",
+                        exc_info=task.exception(),
+                        extra={"conveyor": self.conveyor_id},
+                    )
+        finally:
+            if bindings is not None:
+                bindings.detach()
+            if server is not None:
+                await server.stop()
+                log.info("conveyor simulator stopped", extra={"conveyor": self.conveyor_id})
+
+    async def __aenter__(self) -> ConveyorSimulator:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    async def _motion(self) -> None:
+        bindings = self._running()
+        line_tick = self._tick_wall * self._clock.time_scale
+        while True:
+            await self._clock.sleep(line_tick)
+            await bindings.tick()
+
+    def _running(self) -> ConveyorBindings:
+        if self._bindings is None:
+            raise RuntimeError("conveyor simulator is not running")
+        return self._bindings
+
+    # --- the physical hand-over from a robot --------------------------------------------------
+
+    async def induct(self, tote_id: str, zone_id: str) -> str:
+        """A tote dropped onto ``zone_id``; returns the tracking id the conveyor gives it.
+
+        Raises ``ValueError`` for an unknown zone or an empty tote id.
+        """
+        return await self._running().induct(tote_id, zone_id)
+
+    # --- scripting (tests, commissioning) -----------------------------------------------------
+
+    @property
+    def state(self) -> PackMLState:
+        return self._running().machine.state
+
+    def set_no_read_rate(self, rate: float) -> None:
+        self._running().model.rates.no_read = _rate(rate)
+
+    def set_multi_read_rate(self, rate: float) -> None:
+        self._running().model.rates.multi_read = _rate(rate)
+
+    async def set_chute_full(self, chute_id: str, full: bool) -> None:
+        """Force the chute's full sensor on, or release it."""
+        b = self._running()
+        await b.change(lambda now: b.model.set_chute_full(chute_id, full, now))
+
+    async def set_chute_enabled(self, chute_id: str, enabled: bool) -> None:
+        b = self._running()
+        await b.change(lambda now: b.model.set_chute_enabled(chute_id, enabled, now))
+
+    async def set_zone_jammed(self, zone_id: str, jammed: bool) -> None:
+        """A jam stops the whole loop until it is cleared."""
+        b = self._running()
+        await b.change(lambda now: b.model.set_jammed(zone_id, jammed, now))
+
+    def chute_count(self, chute_id: str) -> int:
+        return self._running().model.chute(chute_id).count
+
+    def item_position(self, item_id: str) -> float | None:
+        """Front position (m along the loop) of an item on the belt, None if not on it."""
+        return self._running().model.item_position(item_id)
+
+
+def _rate(rate: float) -> float:
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"rate must be within [0, 1], got {rate!r}")
+    return rate
