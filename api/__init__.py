@@ -1,0 +1,6 @@
+"""The HTTP API of linectl (FastAPI)."""
+
+from api.app import create_app
+from api.backend import ApiBackend, AppState
+
+__all__ = ["ApiBackend", "AppState", "create_app"]

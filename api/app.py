@@ -1,0 +1,64 @@
+"""The HTTP API application: ``create_app(backend)``.
+
+The app has no globals and starts no tasks. Its lifespan yields the backend as typed state
+(:class:`~api.backend.AppState`), which routes read from ``request.state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from importlib.metadata import PackageNotFoundError, version
+
+from fastapi import FastAPI
+
+from api import routes_health, routes_orders
+from api.backend import ApiBackend, AppState
+from api.errors import install_error_handlers
+from api.limits import BodyLimitMiddleware
+from api.openapi import install_openapi
+
+DESCRIPTION = """
+The WMS-facing API of **linectl**, the edge controller of one fulfilment line.
+
+* Orders are created with `PUT /v1/orders/{id}` under the WMS's own id, idempotently, and are
+  durable before the answer.
+* Every error is `application/problem+json` (RFC 9457); validation errors name each field at
+  fault in `errors`.
+* Writes need a bearer token (`api.tokens` in the line file or `LINECTL_API_TOKEN`).
+"""
+
+TAGS = [
+    {"name": "orders", "description": "Orders from the WMS and their progress on the line."},
+    {"name": "operations", "description": "Health checks and metrics for operators."},
+]
+
+
+def _version() -> str:
+    try:
+        return version("linectl")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def create_app(backend: ApiBackend) -> FastAPI:
+    """The API application serving ``backend``."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
+        yield {"backend": backend}
+
+    app = FastAPI(
+        title="linectl",
+        summary="Edge controller for fulfilment lines",
+        description=DESCRIPTION,
+        version=_version(),
+        openapi_tags=TAGS,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(BodyLimitMiddleware, max_body_bytes=backend.config.api.max_body_bytes)
+    app.include_router(routes_orders.router)
+    app.include_router(routes_health.router)
+    install_openapi(app)
+    return app

@@ -1,0 +1,51 @@
+"""What the HTTP API needs from the service it fronts.
+
+The API owns no state of its own: :func:`api.app.create_app` is given an :class:`ApiBackend`,
+keeps it in the lifespan state, and every route reads it from ``request.state``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, TypedDict
+
+from fastapi import Request
+
+from controller.clock import Clock
+from controller.config.model import LineConfig
+from controller.metrics import Metrics
+from controller.orders import OrderRecord
+from controller.store.base import OrderStore
+
+
+class ApiBackend(Protocol):
+    """The controller as the API sees it."""
+
+    config: LineConfig
+    store: OrderStore
+    metrics: Metrics
+    clock: Clock
+
+    def order_accepted(self, order: OrderRecord) -> None:
+        """A new order is durable in the store; wake whatever releases orders."""
+        ...
+
+    def readiness(self) -> dict[str, bool]:
+        """Each dependency's readiness, e.g. ``{"store": True, "conveyor:C1": False}``."""
+        ...
+
+
+class AppState(TypedDict):
+    """The lifespan state the API's routes read."""
+
+    backend: ApiBackend
+
+
+def get_backend(request: Request) -> ApiBackend:
+    """The backend from the lifespan state (a FastAPI dependency)."""
+    try:
+        backend: ApiBackend = request.state.backend
+    except AttributeError:
+        raise RuntimeError(
+            "the API's lifespan has not run: serve the app with a server that runs lifespan"
+        ) from None
+    return backend

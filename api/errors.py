@@ -1,0 +1,91 @@
+"""Exception handlers: every error leaves the API as a problem response.
+
+Routing errors (404, 405), FastAPI's parameter validation, our own :class:`ProblemError`, store
+outages and, as the one last-resort boundary, anything unexpected (logged with its traceback)
+are all rendered by :mod:`api.problems`.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from api.problems import (
+    ProblemError,
+    field_errors,
+    from_error,
+    problem,
+    summarize,
+)
+from controller.store.base import StoreError
+
+log = logging.getLogger(__name__)
+
+
+async def _problem_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return from_error(exc)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    headers = dict(exc.headers or {})
+    status = exc.status_code
+    detail = str(exc.detail) if exc.detail else ""
+    if status == 404 and detail in ("", "Not Found"):
+        detail = f"No resource at {request.method} {request.url.path}"
+    elif status == 405:
+        allowed = headers.get("Allow") or headers.get("allow") or "none"
+        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+    elif not detail:
+        detail = "The request could not be served"
+    return problem(status, detail, headers=headers)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    errors = field_errors(exc.errors(), strip_location=True)
+    if any(e.get("type") == "json_invalid" for e in exc.errors()):
+        return problem(400, "The request body is not valid JSON", kind="malformed-json")
+    return problem(
+        422,
+        summarize(errors),
+        kind="validation-error",
+        title="Request validation failed",
+        errors=errors,
+    )
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    log.error(
+        "order store error while serving a request",
+        extra={"method": request.method, "path": request.url.path, "error": str(exc)},
+    )
+    return problem(
+        503,
+        "The order store is not available; retry later",
+        kind="store-unavailable",
+        headers={"Retry-After": "5"},
+    )
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    # The one boundary where an unexpected error is caught: the client gets a problem
+    # response instead of a bare 500 page, and the traceback goes to the log.
+    log.exception(
+        "unexpected error while serving a request",
+        extra={"method": request.method, "path": request.url.path},
+    )
+    return problem(500, "An internal error occurred; it has been logged", kind="internal-error")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _problem_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(Exception, _unexpected)

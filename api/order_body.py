@@ -1,0 +1,105 @@
+"""The order body of ``PUT /v1/orders/{id}``: read, parsed, and checked against the line.
+
+The body is read by the route itself (after authorization), so an unauthenticated client learns
+nothing about the body it sent. Errors are precise: a wrong media type is 415, bytes that are not
+JSON are 400, and every schema or line-configuration error is a 422 naming its field.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import Request
+from pydantic import ValidationError
+
+from api.problems import FieldError, ProblemError, field_errors, validation_problem
+from controller.config.model import LineConfig
+from controller.orders import OrderIn, OrderType
+
+_MAX_LISTED = 20
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+async def read_order(request: Request) -> OrderIn:
+    """The request's body as an :class:`OrderIn`, or a :class:`ProblemError`."""
+    content_type = request.headers.get("content-type", "")
+    if not _is_json(content_type):
+        raise ProblemError(
+            415,
+            f"The body must be application/json, not {content_type or 'unspecified'}",
+            kind="unsupported-media-type",
+        )
+    raw = await request.body()
+    try:
+        return OrderIn.model_validate_json(raw)
+    except ValidationError as exc:
+        errors = exc.errors(include_url=False)
+        if any(e["type"] == "json_invalid" for e in errors):
+            reason = str(errors[0].get("ctx", {}).get("error", "")) or errors[0]["msg"]
+            raise ProblemError(
+                400, f"The request body is not valid JSON: {reason}", kind="malformed-json"
+            ) from None
+        raise validation_problem(field_errors(errors)) from None
+
+
+def _listing(values: list[str]) -> str:
+    shown = ", ".join(values[:_MAX_LISTED])
+    return shown + (", ..." if len(values) > _MAX_LISTED else "")
+
+
+def check_against_line(order: OrderIn, config: LineConfig) -> None:
+    """Refuse SKUs the line does not stock and destinations its sorter cannot reach."""
+    errors: list[FieldError] = []
+    known = {s.sku for s in config.skus}
+    for i, line in enumerate(order.lines):
+        if line.sku not in known:
+            errors.append(
+                FieldError(
+                    field=f"lines[{i}].sku",
+                    message=f"unknown SKU {line.sku!r}: not in the line's SKU master",
+                )
+            )
+    sorter = config.conveyor.sorter
+    b2b_fallback = order.type is OrderType.B2B and sorter.b2b_chute is not None
+    if order.destination not in sorter.sort_plan and not b2b_fallback:
+        errors.append(
+            FieldError(
+                field="destination",
+                message=(
+                    f"unknown destination {order.destination!r}: the sort plan knows "
+                    f"{_listing(sorted(sorter.sort_plan))}"
+                ),
+            )
+        )
+    if errors:
+        raise validation_problem(errors)
+
+
+def openapi_request_body() -> dict[str, Any]:
+    """The ``requestBody`` declaration for the PUT route (the schema is added by api.openapi)."""
+    extra = OrderIn.model_config.get("json_schema_extra")
+    found = extra.get("examples") if isinstance(extra, dict) else None
+    examples: list[Any] = found if isinstance(found, list) else []
+    named = {
+        str(ex.get("type", "order")): {"summary": f"A {ex.get('type', '')} order", "value": ex}
+        for ex in examples
+        if isinstance(ex, dict)
+    }
+    return {
+        "requestBody": {
+            "required": True,
+            "description": "The order as the WMS sends it.",
+            "content": {
+                "application/json": {
+                    "schema": {"$ref": "#/components/schemas/OrderIn"},
+                    "examples": named,
+                }
+            },
+        }
+    }

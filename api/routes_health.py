@@ -1,0 +1,64 @@
+"""Operations endpoints: liveness, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Request, Response
+from prometheus_client.exposition import choose_encoder
+
+from api.backend import ApiBackend, get_backend
+from api.problems import ProblemError, problem_responses
+from api.schemas import Liveness, Readiness
+
+router = APIRouter(tags=["operations"])
+
+Backend = Annotated[ApiBackend, Depends(get_backend)]
+
+
+@router.get(
+    "/livez",
+    response_model=Liveness,
+    summary="Liveness",
+    description="200 while the process serves requests. Restart the service if this fails.",
+)
+async def livez() -> Liveness:
+    return Liveness()
+
+
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    summary="Readiness",
+    description=(
+        "200 with every dependency's readiness when all are ready; otherwise 503 with a "
+        "problem naming those that are not (`not_ready`) and the full map (`checks`)."
+    ),
+    responses=problem_responses(503),
+)
+async def readyz(backend: Backend) -> Readiness:
+    checks = dict(backend.readiness())
+    missing = sorted(name for name, ok in checks.items() if not ok)
+    if missing:
+        raise ProblemError(
+            503,
+            f"Not ready: {', '.join(missing)}",
+            kind="not-ready",
+            extra={"not_ready": missing, "checks": checks},
+        )
+    return Readiness(ready=True, checks=checks)
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    description=(
+        "Every `linectl_` metric in the Prometheus text format (OpenMetrics when the "
+        "scraper asks for it in `Accept`)."
+    ),
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
+async def metrics(request: Request, backend: Backend) -> Response:
+    encoder, content_type = choose_encoder(request.headers.get("accept", ""))
+    return Response(encoder(backend.metrics.registry), media_type=content_type)

@@ -1,0 +1,130 @@
+"""``/v1/orders``: create orders idempotently, read one, list them."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Path, Query, Request, Response
+
+from api.auth import Principal, require_scope
+from api.backend import ApiBackend, get_backend
+from api.order_body import check_against_line, openapi_request_body, read_order
+from api.problems import FieldError, ProblemError, problem_responses, validation_problem
+from api.schemas import OrderOut, OrderPage, OrderSummary
+from controller.orders import ORDER_ID_PATTERN, OrderStatus, OrderType
+from controller.store.base import CreateOutcome, InvalidCursor
+
+log = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1/orders", tags=["orders"])
+
+OrderId = Annotated[
+    str,
+    Path(
+        pattern=ORDER_ID_PATTERN,
+        description="The WMS's own order id: 1-64 letters, digits and `.` `_` `:` `-`.",
+        examples=["SO-2026-000123"],
+    ),
+]
+Backend = Annotated[ApiBackend, Depends(get_backend)]
+Writer = Annotated[Principal, Depends(require_scope("orders:write"))]
+Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
+
+
+def _location(order_id: str) -> str:
+    return f"/v1/orders/{order_id}"
+
+
+@router.put(
+    "/{order_id}",
+    status_code=201,
+    response_model=OrderOut,
+    summary="Create an order (idempotent on its id)",
+    description=(
+        "Creates the order under the WMS's own id. The order is on disk before the answer. "
+        "Sending the same body again answers 200 with the order as it is now; a different "
+        "body under the same id answers 409. SKUs must be in the line's SKU master and the "
+        "destination in the sorter's sort plan (B2B orders may use the B2B fallback chute)."
+    ),
+    responses={
+        200: {"description": "The order already exists with this body.", "model": OrderOut},
+        201: {"description": "The order was created."},
+        **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
+    },
+    openapi_extra=openapi_request_body(),
+)
+async def put_order(
+    order_id: OrderId,
+    request: Request,
+    response: Response,
+    backend: Backend,
+    _: Writer,
+) -> OrderOut:
+    body = await read_order(request)
+    check_against_line(body, backend.config)
+    outcome, order = await backend.store.create_order(order_id, body, backend.clock.utcnow())
+    if outcome is CreateOutcome.CONFLICT:
+        raise ProblemError(
+            409,
+            f"Order {order_id} already exists with a different body; an order's body cannot "
+            "be changed by PUT",
+            kind="order-conflict",
+            headers={"Location": _location(order_id)},
+        )
+    history = await backend.store.history(order_id)
+    response.headers["Location"] = _location(order_id)
+    if outcome is CreateOutcome.CREATED:
+        backend.metrics.orders_received.labels(type=order.type.value).inc()
+        backend.order_accepted(order)
+        log.info(
+            "order accepted",
+            extra={"order_id": order_id, "order_type": order.type.value, "lines": len(body.lines)},
+        )
+    else:
+        response.status_code = 200
+    return OrderOut.build(order, history)
+
+
+@router.get(
+    "/{order_id}",
+    response_model=OrderOut,
+    summary="Read one order",
+    description=(
+        "The order's status, current step, why it waits (if it does), requested and picked "
+        "quantity per line, and its history, oldest event first."
+    ),
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def get_order(order_id: OrderId, backend: Backend, _: Reader) -> OrderOut:
+    order = await backend.store.get_order(order_id)
+    if order is None:
+        raise ProblemError(404, f"No order with id {order_id}", kind="unknown-order")
+    return OrderOut.build(order, await backend.store.history(order_id))
+
+
+@router.get(
+    "",
+    response_model=OrderPage,
+    summary="List orders",
+    description=(
+        "Orders in arrival order, optionally filtered by status and type. Follow "
+        "`next_cursor` for the next page."
+    ),
+    responses=problem_responses(401, 403, 422, 503),
+)
+async def list_orders(
+    backend: Backend,
+    _: Reader,
+    status: Annotated[OrderStatus | None, Query(description="Only orders in this status.")] = None,
+    type: Annotated[OrderType | None, Query(description="Only orders of this type.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500, description="Page size.")] = 50,
+    cursor: Annotated[
+        str | None, Query(max_length=256, description="`next_cursor` of the previous page.")
+    ] = None,
+) -> OrderPage:
+    try:
+        page = await backend.store.list_orders(status=status, type=type, limit=limit, cursor=cursor)
+    except InvalidCursor as exc:
+        raise validation_problem([FieldError(field="cursor", message=str(exc))]) from None
+    return OrderPage(orders=[OrderSummary.of(o) for o in page.orders], next_cursor=page.next_cursor)

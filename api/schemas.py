@@ -1,0 +1,90 @@
+"""Response bodies of the HTTP API (requests use :class:`controller.orders.OrderIn`)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from controller.orders import (
+    Handling,
+    HistoryEvent,
+    LineProgress,
+    OrderRecord,
+    OrderStatus,
+    OrderType,
+)
+
+
+class OrderSummary(BaseModel):
+    """An order's state without its history."""
+
+    id: str = Field(description="The WMS's own order id.")
+    type: OrderType
+    status: OrderStatus
+    step: str | None = Field(description="What the line is doing for the order right now.")
+    waiting_reason: str | None = Field(
+        description="Why the order is waiting (no robot free, stock short, line held, ...)."
+    )
+    priority: int = Field(description="0 (lowest) to 9 (highest).")
+    due_at: datetime = Field(description="Carrier cut-off (B2C) or due time.")
+    deliver_from: datetime | None = Field(description="B2B delivery window start.")
+    deliver_until: datetime | None = Field(description="B2B delivery window end.")
+    destination: str = Field(description="Carrier, route or customer key of the sort plan.")
+    handling: Handling | None = Field(description="B2B handling instructions.")
+    lines: list[LineProgress] = Field(description="Requested and picked quantity per line.")
+    created_at: datetime
+    updated_at: datetime
+
+    @classmethod
+    def of(cls, order: OrderRecord) -> OrderSummary:
+        return cls.model_validate(_fields(order))
+
+
+class OrderOut(OrderSummary):
+    """An order's state and its history, oldest event first."""
+
+    history: list[HistoryEvent]
+
+    @classmethod
+    def build(cls, order: OrderRecord, history: list[HistoryEvent]) -> OrderOut:
+        return cls.model_validate({**_fields(order), "history": history})
+
+
+def _fields(order: OrderRecord) -> dict[str, Any]:
+    body = order.body
+    return {
+        "id": order.id,
+        "type": order.type,
+        "status": order.status,
+        "step": order.step,
+        "waiting_reason": order.waiting_reason,
+        "priority": order.priority,
+        "due_at": order.due_at,
+        "deliver_from": body.deliver_from,
+        "deliver_until": body.deliver_until,
+        "destination": order.destination,
+        "handling": body.handling,
+        "lines": order.lines_progress(),
+        "created_at": order.created_at,
+        "updated_at": order.updated_at,
+    }
+
+
+class OrderPage(BaseModel):
+    """One page of orders in arrival order."""
+
+    orders: list[OrderSummary]
+    next_cursor: str | None = Field(
+        description="Pass as `cursor` to get the next page; null on the last page."
+    )
+
+
+class Liveness(BaseModel):
+    status: str = "ok"
+
+
+class Readiness(BaseModel):
+    ready: bool
+    checks: dict[str, bool] = Field(description="Readiness of each dependency.")

@@ -1,0 +1,146 @@
+"""A small API backend over a real SQLite store, and clients that run the app's lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+from starlette.types import Receive, Scope, Send
+
+from api import create_app
+from controller.clock import ManualClock
+from controller.config.model import ApiConfig, ApiToken, LineConfig
+from controller.metrics import Metrics
+from controller.orders import OrderRecord
+from controller.store.sqlite import SqliteOrderStore
+
+WRITER = "writer-token-0123456789"
+READER = "reader-token-0123456789"
+ADMIN = "admin-token-0123456789ab"
+
+
+class FakeLine:
+    """An ApiBackend: a real store, the reference line, and a record of accepted orders."""
+
+    def __init__(self, config: LineConfig, store: SqliteOrderStore, clock: ManualClock) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = Metrics()
+        self.clock = clock
+        self.accepted: list[OrderRecord] = []
+        self.ready: dict[str, bool] = {"store": True, "mqtt": True, "conveyor:C1": True}
+
+    def order_accepted(self, order: OrderRecord) -> None:
+        self.accepted.append(order)
+
+    def readiness(self) -> dict[str, bool]:
+        return dict(self.ready)
+
+
+def line_with_api(reference_line: LineConfig, **api: Any) -> LineConfig:
+    settings: dict[str, Any] = {
+        "tokens": [
+            ApiToken(token=WRITER, scopes=["orders:write"]),
+            ApiToken(token=READER, scopes=["orders:read"]),
+            ApiToken(token=ADMIN),
+        ],
+        "reads_open": False,
+        "max_body_bytes": 16 * 1024,
+    }
+    settings.update(api)
+    return reference_line.with_overrides(api=ApiConfig(**settings))
+
+
+@pytest.fixture
+async def backend(
+    tmp_path: Path, reference_line: LineConfig, manual_clock: ManualClock
+) -> AsyncIterator[FakeLine]:
+    store = SqliteOrderStore(tmp_path / "orders.db")
+    await store.open()
+    try:
+        yield FakeLine(line_with_api(reference_line), store, manual_clock)
+    finally:
+        await store.close()
+
+
+@asynccontextmanager
+async def asgi_client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client calling ``app`` in-process, with the app's lifespan running around it."""
+    async with app.router.lifespan_context(app) as state:
+
+        async def with_state(scope: Scope, receive: Receive, send: Send) -> None:
+            scope["state"] = dict(state or {})
+            await app(scope, receive, send)
+
+        transport = httpx.ASGITransport(app=with_state)
+        async with httpx.AsyncClient(transport=transport, base_url="http://linectl.test") as c:
+            yield c
+
+
+@asynccontextmanager
+async def uvicorn_server(app: FastAPI) -> AsyncIterator[str]:
+    """``app`` served by uvicorn on a free loopback port; yields the base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(64)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(app, lifespan="on", log_level="warning", access_log=False)
+    server = uvicorn.Server(config)
+    try:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(server.serve(sockets=[sock]), name="uvicorn")
+            try:
+                yield f"http://127.0.0.1:{port}"
+            finally:
+                server.should_exit = True
+    finally:
+        sock.close()
+
+
+@pytest.fixture
+async def client(backend: FakeLine) -> AsyncIterator[httpx.AsyncClient]:
+    async with asgi_client(create_app(backend)) as c:
+        yield c
+
+
+def auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def b2c_body(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "b2c",
+        "priority": 5,
+        "due_at": "2026-01-01T16:00:00Z",
+        "destination": "DHL",
+        "lines": [{"line_id": "1", "sku": "SKU-0001", "quantity": 2, "uom": "each"}],
+    }
+    body.update(changes)
+    return body
+
+
+def b2b_body(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "type": "b2b",
+        "priority": 3,
+        "due_at": "2026-01-02T10:00:00Z",
+        "deliver_from": "2026-01-01T06:00:00Z",
+        "deliver_until": "2026-01-02T10:00:00Z",
+        "destination": "CUST-ACME",
+        "lines": [
+            {"line_id": "10", "sku": "SKU-0003", "quantity": 2, "uom": "case"},
+            {"line_id": "20", "sku": "SKU-0007", "quantity": 24, "uom": "each"},
+        ],
+        "handling": {"label_template": "acme-v2", "packaging": "carton-40"},
+    }
+    body.update(changes)
+    return body
