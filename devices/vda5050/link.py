@@ -1,0 +1,83 @@
+"""Broker link helpers shared by the master control and the robot simulator: the broker address
+from an ``mqtt://`` URL, jittered exponential backoff, and outage logging that reports an outage
+once when it starts and once when it ends.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+from controller.clock import Clock
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    host: str
+    port: int
+    tls: bool
+
+
+def broker_address(url: str) -> BrokerAddress:
+    """``mqtt://host:port`` or ``mqtts://host:port`` to a host, port and TLS flag."""
+    u = urlparse(url)
+    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
+        raise ValueError(f"not an MQTT broker URL: {url!r}")
+    tls = u.scheme == "mqtts"
+    return BrokerAddress(u.hostname, u.port or (8883 if tls else 1883), tls)
+
+
+class Backoff:
+    """Jittered exponential backoff in wall seconds (network time, not line time)."""
+
+    def __init__(
+        self, first: float = 0.2, ceiling: float = 10.0, rng: random.Random | None = None
+    ) -> None:
+        self.first = first
+        self.ceiling = ceiling
+        self.attempt = 0
+        self._rng = rng or random.Random()
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+    def next_delay(self) -> float:
+        base = min(self.ceiling, self.first * 2.0 ** min(self.attempt, 30))
+        self.attempt += 1
+        return float(base * self._rng.uniform(0.5, 1.0))
+
+    async def wait(self, clock: Clock) -> None:
+        """Sleep the next delay through the clock, converted from wall to line seconds."""
+        await clock.sleep(self.next_delay() * clock.time_scale)
+
+
+class OutageLog:
+    """Logs a link outage once when it starts and once when it ends."""
+
+    def __init__(self, logger: logging.Logger, what: str, **extra: object) -> None:
+        self._log = logger
+        self._what = what
+        self._extra = extra
+        self.down_since: float | None = None
+        self.failures = 0
+
+    def down(self, clock: Clock, reason: str) -> None:
+        self.failures += 1
+        if self.down_since is None:
+            self.down_since = clock.now()
+            self._log.warning(f"{self._what} lost", extra={**self._extra, "reason": reason})
+
+    def up(self, clock: Clock) -> None:
+        if self.down_since is not None:
+            self._log.warning(
+                f"{self._what} restored",
+                extra={
+                    **self._extra,
+                    "outage_line_seconds": round(clock.now() - self.down_since, 3),
+                    "failed_attempts": self.failures,
+                },
+            )
+        self.down_since = None
+        self.failures = 0

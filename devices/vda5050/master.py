@@ -1,0 +1,276 @@
+"""VDA 5050 master control over MQTT: the :class:`devices.base.RobotFleet` for the controller.
+
+One aiomqtt client for the whole fleet. Every incoming ``state``, ``connection`` and
+``factsheet`` message is validated against the schema of the robot's version at the boundary;
+an invalid one is counted, logged once per robot and dropped. Orders are published with QoS 1
+and resent unchanged (same ``orderId``/``orderUpdateId``) until a state message shows them.
+aiomqtt and paho types never leave this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+from controller.clock import Clock
+from controller.config.model import LineConfig
+from controller.metrics import Metrics
+from devices.base import DeviceEvent, RobotAction, RobotOrder, RobotSnapshot
+from devices.errors import CommandRejected, DeviceUnavailable
+from devices.vda5050 import schema
+from devices.vda5050.link import Backoff, OutageLog, broker_address
+from devices.vda5050.messages import MessageBuilder
+from devices.vda5050.topics import fleet_filter, split, topic
+from devices.vda5050.tracker import RobotTracker
+
+log = logging.getLogger(__name__)
+
+INCOMING = ("state", "connection", "factsheet")
+RESEND_INTERVAL = 3.0  # line seconds between resends of an unconfirmed order
+WATCH_INTERVAL = 1.0  # line seconds between availability checks
+KEEPALIVE = 15
+
+
+@dataclass
+class _Pending:
+    order_id: str
+    topic: str
+    payload: str
+    sent_at: float
+
+
+class VdaMasterControl:
+    """Master control for every robot in ``config.robots.fleet``."""
+
+    def __init__(
+        self,
+        config: LineConfig,
+        clock: Clock,
+        metrics: Metrics,
+        mqtt_url: str,
+        interface_name: str | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._metrics = metrics
+        self._address = broker_address(mqtt_url)
+        self.interface_name = interface_name or config.mqtt.interface_name
+        self._client_id = f"{config.mqtt.client_id}-{uuid.uuid4().hex[:6]}"
+        self._trackers: dict[str, RobotTracker] = {}
+        self._builders: dict[str, MessageBuilder] = {}
+        for robot in config.robots.fleet:
+            manufacturer = config.robots.models[robot.model].manufacturer
+            self._trackers[robot.serial] = RobotTracker(robot, manufacturer, clock)
+            self._builders[robot.serial] = MessageBuilder(
+                robot.version, manufacturer, robot.serial, clock
+            )
+        self._pending: dict[str, _Pending] = {}
+        self._warned_invalid: set[str] = set()
+        self._client: aiomqtt.Client | None = None
+        self._events: asyncio.Queue[DeviceEvent] | None = None
+        self._outage = OutageLog(log, "master control broker connection", url=mqtt_url)
+        metrics.mqtt_connected.set(0)
+
+    # --- lifecycle --------------------------------------------------------------------------
+
+    async def run(self, events: asyncio.Queue[DeviceEvent]) -> None:
+        """Connect, subscribe and follow the fleet until cancelled."""
+        self._events = events
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._connection_loop(), name="vda5050.master.connection")
+            tg.create_task(self._watchdog(), name="vda5050.master.watchdog")
+
+    async def _connection_loop(self) -> None:
+        backoff = Backoff()
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self._address.host,
+                    self._address.port,
+                    identifier=self._client_id,
+                    keepalive=KEEPALIVE,
+                    tls_params=aiomqtt.TLSParameters() if self._address.tls else None,
+                ) as client:
+                    for subtopic in INCOMING:
+                        await client.subscribe(fleet_filter(self.interface_name, subtopic), qos=1)
+                    self._outage.up(self._clock)
+                    backoff.reset()
+                    await self._link(client, up=True)
+                    try:
+                        async with asyncio.TaskGroup() as tg:
+                            tg.create_task(self._receive(client), name="vda5050.master.receive")
+                            tg.create_task(self._resend(client), name="vda5050.master.resend")
+                    finally:
+                        await self._link(None, up=False)
+            except* aiomqtt.MqttError as group:
+                self._outage.down(self._clock, str(group.exceptions[0]))
+            await backoff.wait(self._clock)
+
+    async def _link(self, client: aiomqtt.Client | None, *, up: bool) -> None:
+        self._client = client
+        self._metrics.mqtt_connected.set(1 if up else 0)
+        for tracker in self._trackers.values():
+            tracker.link_up = up
+        await self._refresh()
+
+    async def _watchdog(self) -> None:
+        while True:
+            await self._clock.sleep(WATCH_INTERVAL)
+            await self._refresh()
+
+    async def _refresh(self) -> None:
+        for tracker in self._trackers.values():
+            await self._emit(tracker.refresh())
+
+    async def _emit(self, events: list[DeviceEvent]) -> None:
+        if events:
+            available = sum(1 for t in self._trackers.values() if t.available)
+            self._metrics.robots.labels("available").set(available)
+            self._metrics.robots.labels("unavailable").set(len(self._trackers) - available)
+        if self._events is None:
+            return
+        for event in events:
+            await self._events.put(event)
+
+    # --- incoming ---------------------------------------------------------------------------
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            payload = message.payload
+            raw = payload if isinstance(payload, bytes | bytearray) else b""
+            try:
+                await self._handle(message.topic.value, bytes(raw))
+            except Exception:
+                # the per-message boundary: a bug in handling one message must not stop the
+                # fleet; it is logged with its topic and the next message is handled
+                log.exception("failed to handle a message", extra={"topic": message.topic.value})
+
+    def _count(self, subtopic: str, result: str) -> None:
+        label = subtopic if subtopic in INCOMING else "other"
+        self._metrics.mqtt_messages.labels("in", label, result).inc()
+
+    async def _handle(self, full_topic: str, raw: bytes) -> None:
+        parts = split(full_topic)
+        if parts is None or parts.subtopic not in INCOMING:
+            self._count("other", "ignored")
+            return
+        tracker = self._trackers.get(parts.serial)
+        if tracker is None or tracker.manufacturer != parts.manufacturer:
+            self._count(parts.subtopic, "unknown_robot")
+            return
+        parsed = schema.parse(tracker.version, parts.subtopic, raw)
+        errors = list(parsed.errors)
+        doc = parsed.payload
+        if doc is not None and (
+            doc["serialNumber"] != tracker.serial or doc["manufacturer"] != tracker.manufacturer
+        ):
+            errors.append("$: header names another vehicle than the topic")
+        if doc is None or errors:
+            self._count(parts.subtopic, "invalid")
+            self._log_invalid(tracker.serial, parts.subtopic, errors)
+            return
+        self._count(parts.subtopic, "ok")
+        if parts.subtopic == "state":
+            await self._emit(tracker.on_state(doc))
+            pending = self._pending.get(tracker.serial)
+            if pending is not None and tracker.confirmed(pending.order_id):
+                del self._pending[tracker.serial]
+        elif parts.subtopic == "connection":
+            await self._emit(tracker.on_connection(doc))
+
+    def _log_invalid(self, serial: str, subtopic: str, errors: list[str]) -> None:
+        level = logging.DEBUG if serial in self._warned_invalid else logging.WARNING
+        self._warned_invalid.add(serial)
+        log.log(
+            level,
+            "invalid VDA 5050 message dropped",
+            extra={"serial": serial, "topic": subtopic, "errors": errors[:3]},
+        )
+
+    # --- outgoing ---------------------------------------------------------------------------
+
+    async def _publish(self, serial: str, subtopic: str, message: dict[str, Any]) -> str:
+        tracker = self._trackers[serial]
+        errors = schema.validate(tracker.version, subtopic, message)
+        if errors:
+            raise CommandRejected(f"{subtopic} for {serial} does not validate: {errors[0]}")
+        client = self._client
+        if client is None:
+            raise DeviceUnavailable("MQTT broker not connected")
+        full_topic = topic(self.interface_name, tracker.manufacturer, serial, subtopic)
+        payload = json.dumps(message)
+        try:
+            await client.publish(full_topic, payload, qos=1)
+        except aiomqtt.MqttError as exc:
+            raise DeviceUnavailable(f"publishing {subtopic} to {serial} failed: {exc}") from exc
+        self._metrics.mqtt_messages.labels("out", subtopic, "ok").inc()
+        return payload
+
+    def _tracker(self, serial: str) -> RobotTracker:
+        tracker = self._trackers.get(serial)
+        if tracker is None:
+            raise DeviceUnavailable(f"robot {serial!r} is not configured")
+        return tracker
+
+    async def send_order(self, serial: str, order: RobotOrder) -> None:
+        """Publish ``order`` to ``serial``; it is resent until the robot's state shows it."""
+        tracker = self._tracker(serial)
+        available, reason = tracker.availability()
+        if not available:
+            raise DeviceUnavailable(f"robot {serial} is not available: {reason}")
+        message = self._builders[serial].order(order)
+        tracker.track_order(order)
+        try:
+            payload = await self._publish(serial, "order", message)
+        except BaseException:
+            tracker.untrack(order.order_id)
+            raise
+        self._pending[serial] = _Pending(
+            order.order_id,
+            topic(self.interface_name, tracker.manufacturer, serial, "order"),
+            payload,
+            self._clock.now(),
+        )
+        self._metrics.robot_trips.labels("sent").inc()
+        log.info("order sent", extra={"serial": serial, "order_id": order.order_id})
+
+    async def send_instant_actions(self, serial: str, actions: Sequence[RobotAction]) -> None:
+        """Publish instant actions (``cancelOrder``, ``startPause``, ...) to ``serial``; their
+        outcome arrives as RobotActionFinished / RobotActionFailed events."""
+        tracker = self._tracker(serial)
+        if tracker.connection != "ONLINE":
+            raise DeviceUnavailable(f"robot {serial} is {tracker.connection}")
+        message = self._builders[serial].instant_actions(actions)
+        tracker.track_instant(list(actions))
+        await self._publish(serial, "instantActions", message)
+
+    async def cancel_order(self, serial: str) -> str:
+        """Send ``cancelOrder``; returns the action id to follow in the events."""
+        action_id = f"cancel-{uuid.uuid4().hex[:12]}"
+        await self.send_instant_actions(serial, [RobotAction(action_id, "cancelOrder", "NONE")])
+        return action_id
+
+    async def _resend(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._clock.sleep(WATCH_INTERVAL)
+            now = self._clock.now()
+            for serial, pending in list(self._pending.items()):
+                if self._trackers[serial].confirmed(pending.order_id):
+                    self._pending.pop(serial, None)
+                elif now - pending.sent_at >= RESEND_INTERVAL:
+                    pending.sent_at = now
+                    await client.publish(pending.topic, pending.payload, qos=1)
+                    self._metrics.mqtt_messages.labels("out", "order", "resent").inc()
+                    log.debug(
+                        "order resent", extra={"serial": serial, "order_id": pending.order_id}
+                    )
+
+    def snapshot(self) -> dict[str, RobotSnapshot]:
+        return {serial: t.snapshot() for serial, t in self._trackers.items()}

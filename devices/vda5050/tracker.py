@@ -1,0 +1,248 @@
+"""What master control knows about one robot, updated from validated VDA 5050 messages.
+
+A :class:`RobotTracker` turns the robot's ``state`` and ``connection`` messages into the device
+events the controller consumes: an action finished or failed (the first time its
+``actionStatus`` is FINISHED / FAILED), an order finished (the state shows the order with no
+``nodeStates``/``edgeStates`` left and every action terminal), and availability changes. It holds
+no MQTT types and does no I/O, so it is tested without a broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, cast
+
+from controller.clock import Clock
+from controller.config.model import Robot
+from devices.base import (
+    DeviceEvent,
+    RobotAction,
+    RobotActionFailed,
+    RobotActionFinished,
+    RobotAvailability,
+    RobotOrder,
+    RobotOrderFinished,
+    RobotSnapshot,
+)
+
+JsonDict = dict[str, Any]
+STALE_AFTER = 30.0  # line seconds without a state message before a robot counts as unavailable
+TERMINAL = frozenset({"FINISHED", "FAILED"})
+REJECTIONS = frozenset({"validationError", "orderError", "noRouteError", "orderUpdateError"})
+Connection = Literal["ONLINE", "OFFLINE", "CONNECTIONBROKEN", "UNKNOWN"]
+
+
+@dataclass
+class _Tracked:
+    """An order (or a batch of instant actions) master control sent and still follows."""
+
+    order_id: str
+    actions: dict[str, tuple[str, str]]  # action id -> (action type, node id)
+    is_order: bool = True
+    reported: set[str] = field(default_factory=set)
+    confirmed: bool = False
+
+
+class RobotTracker:
+    def __init__(
+        self, robot: Robot, manufacturer: str, clock: Clock, stale_after: float = STALE_AFTER
+    ) -> None:
+        self.robot = robot
+        self.serial = robot.serial
+        self.version = robot.version
+        self.manufacturer = manufacturer
+        self._clock = clock
+        self._stale_after = stale_after
+        self.link_up = False
+        self.connection: Connection = "UNKNOWN"
+        self.state: JsonDict | None = None
+        self.last_state_at: float | None = None
+        self.available = False
+        self._tracked: dict[str, _Tracked] = {}
+
+    # --- what master control sent -----------------------------------------------------------
+
+    def track_order(self, order: RobotOrder) -> None:
+        actions = {a.action_id: (a.action_type, n.node_id) for n in order.nodes for a in n.actions}
+        self._tracked[order.order_id] = _Tracked(order.order_id, actions)
+
+    def track_instant(self, actions: list[RobotAction]) -> None:
+        order_id = self.state["orderId"] if self.state else ""
+        key = f"instant:{actions[0].action_id}" if actions else "instant:"
+        self._tracked[key] = _Tracked(
+            order_id, {a.action_id: (a.action_type, "") for a in actions}, is_order=False
+        )
+
+    def untrack(self, order_id: str) -> None:
+        self._tracked.pop(order_id, None)
+
+    def confirmed(self, order_id: str) -> bool:
+        """The robot's state has shown ``order_id`` (or the order was rejected or finished)."""
+        tracked = self._tracked.get(order_id)
+        return tracked is None or tracked.confirmed
+
+    # --- what the robot reports -------------------------------------------------------------
+
+    def on_connection(self, message: JsonDict) -> list[DeviceEvent]:
+        self.connection = cast(Connection, message["connectionState"])
+        return self.refresh()
+
+    def on_state(self, message: JsonDict) -> list[DeviceEvent]:
+        self.state = message
+        self.last_state_at = self._clock.now()
+        events: list[DeviceEvent] = []
+        statuses: dict[str, JsonDict] = {a["actionId"]: a for a in message["actionStates"]}
+        for key, tracked in list(self._tracked.items()):
+            if tracked.is_order and message["orderId"] == tracked.order_id:
+                tracked.confirmed = True
+            events += self._action_events(tracked, statuses)
+            if tracked.is_order and not tracked.confirmed:
+                reason = self._rejection(tracked.order_id, message)
+                if reason is not None:
+                    events += self._fail_all(tracked, f"order rejected: {reason}")
+                    tracked.confirmed = True
+                    del self._tracked[key]
+                    continue
+            if tracked.is_order and tracked.confirmed and self._order_done(message, statuses):
+                events += self._fail_all(tracked, "action not reported by the robot")
+                events.append(RobotOrderFinished(self.serial, tracked.order_id, self._now()))
+                del self._tracked[key]
+            elif not tracked.is_order and tracked.reported == set(tracked.actions):
+                del self._tracked[key]
+        return events + self.refresh()
+
+    def _now(self) -> Any:
+        return self._clock.utcnow()
+
+    def _action_events(self, tracked: _Tracked, statuses: dict[str, JsonDict]) -> list[DeviceEvent]:
+        events: list[DeviceEvent] = []
+        for action_id, (action_type, node_id) in tracked.actions.items():
+            status = statuses.get(action_id)
+            if action_id in tracked.reported or status is None:
+                continue
+            if status["actionStatus"] == "FINISHED":
+                tracked.reported.add(action_id)
+                events.append(
+                    RobotActionFinished(
+                        self.serial, tracked.order_id, action_id, action_type, node_id, self._now()
+                    )
+                )
+            elif status["actionStatus"] == "FAILED":
+                tracked.reported.add(action_id)
+                reason = status.get("resultDescription") or self._error_for(action_id) or "FAILED"
+                events.append(
+                    RobotActionFailed(
+                        self.serial,
+                        tracked.order_id,
+                        action_id,
+                        action_type,
+                        node_id,
+                        reason,
+                        self._now(),
+                    )
+                )
+        return events
+
+    def _fail_all(self, tracked: _Tracked, reason: str) -> list[DeviceEvent]:
+        events: list[DeviceEvent] = []
+        for action_id, (action_type, node_id) in tracked.actions.items():
+            if action_id not in tracked.reported:
+                tracked.reported.add(action_id)
+                events.append(
+                    RobotActionFailed(
+                        self.serial,
+                        tracked.order_id,
+                        action_id,
+                        action_type,
+                        node_id,
+                        reason,
+                        self._now(),
+                    )
+                )
+        return events
+
+    @staticmethod
+    def _order_done(message: JsonDict, statuses: dict[str, JsonDict]) -> bool:
+        return (
+            not message["nodeStates"]
+            and not message["edgeStates"]
+            and all(a["actionStatus"] in TERMINAL for a in statuses.values())
+        )
+
+    @staticmethod
+    def _rejection(order_id: str, message: JsonDict) -> str | None:
+        for error in message["errors"]:
+            if error["errorType"] not in REJECTIONS:
+                continue
+            refs = {
+                r["referenceKey"]: r["referenceValue"] for r in error.get("errorReferences", [])
+            }
+            if refs.get("orderId") == order_id:
+                return f"{error['errorType']}: {error.get('errorDescription', '')}".strip()
+        return None
+
+    def _error_for(self, action_id: str) -> str | None:
+        for error in (self.state or {}).get("errors", []):
+            for ref in error.get("errorReferences", []):
+                if ref["referenceKey"] == "actionId" and ref["referenceValue"] == action_id:
+                    return f"{error['errorType']}: {error.get('errorDescription', '')}".strip()
+        return None
+
+    # --- availability -----------------------------------------------------------------------
+
+    def state_age(self) -> float | None:
+        if self.last_state_at is None:
+            return None
+        return self._clock.now() - self.last_state_at
+
+    def availability(self) -> tuple[bool, str]:
+        """Available = broker link up, ONLINE, AUTOMATIC/SEMIAUTOMATIC, no FATAL, state fresh."""
+        if not self.link_up:
+            return False, "broker connection down"
+        if self.connection != "ONLINE":
+            return False, f"connection {self.connection}"
+        age = self.state_age()
+        if self.state is None or age is None:
+            return False, "no state received"
+        if age > self._stale_after:
+            return False, f"no state for {age:.0f} s"
+        mode = self.state["operatingMode"]
+        if mode not in ("AUTOMATIC", "SEMIAUTOMATIC"):
+            return False, f"operating mode {mode}"
+        fatal = [e["errorType"] for e in self.state["errors"] if e["errorLevel"] == "FATAL"]
+        if fatal:
+            return False, f"fatal error {fatal[0]}"
+        return True, "ok"
+
+    def refresh(self) -> list[DeviceEvent]:
+        """An availability event if availability changed since the last call."""
+        available, reason = self.availability()
+        if available == self.available:
+            return []
+        self.available = available
+        return [RobotAvailability(self.serial, available, reason, self._now())]
+
+    def snapshot(self) -> RobotSnapshot:
+        s = self.state or {}
+        pos = s.get("agvPosition") or {}
+        battery = s.get("batteryState")
+        errors = tuple(
+            f"{e['errorType']} ({e['errorLevel']}): {e.get('errorDescription', '')}".strip()
+            for e in s.get("errors", [])
+        )
+        return RobotSnapshot(
+            serial=self.serial,
+            manufacturer=self.manufacturer,
+            version=self.version,
+            connection=self.connection,
+            operating_mode=s.get("operatingMode"),
+            last_node_id=s.get("lastNodeId") or None,
+            x=pos.get("x"),
+            y=pos.get("y"),
+            driving=bool(s.get("driving", False)),
+            order_id=s.get("orderId") or None,
+            battery=None if battery is None else battery["batteryCharge"],
+            errors=errors,
+            state_age=self.state_age(),
+            available=self.availability()[0],
+        )

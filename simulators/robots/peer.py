@@ -1,0 +1,176 @@
+"""One simulated robot as a real MQTT peer: its own client, last will, retained connection
+messages, factsheet, state and visualization, and the order/instantActions it receives.
+
+Every incoming message is validated against the robot's protocol version; an invalid order is
+rejected with a ``validationError`` warning in ``state.errors`` (spec 6.6.4.1). Every outgoing
+message is validated before it is published.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from typing import Any
+
+import aiomqtt
+
+from devices.vda5050 import schema
+from devices.vda5050.link import Backoff, OutageLog, broker_address
+from devices.vda5050.messages import ErrorEntry, MessageBuilder
+from devices.vda5050.topics import topic
+from simulators.robots.vehicle import SimulatedRobot
+
+log = logging.getLogger(__name__)
+
+STATE_INTERVAL = 1.0  # line seconds: state at least this often
+OFFLINE_TIMEOUT = 2.0  # wall seconds to say OFFLINE on a clean stop
+KEEPALIVE = 15  # seconds, as the spec suggests for the connection heartbeat
+
+
+class RobotPeer:
+    """Carries one :class:`SimulatedRobot`'s messages over its own MQTT connection."""
+
+    def __init__(self, robot: SimulatedRobot, mqtt_url: str, interface_name: str) -> None:
+        self.robot = robot
+        self.clock = robot.clock
+        self.address = broker_address(mqtt_url)
+        self.interface_name = interface_name
+        self.version = robot.robot.version
+        self.builder = MessageBuilder(
+            self.version, robot.model.manufacturer, robot.serial, robot.clock
+        )
+        self._outage = OutageLog(log, "robot broker connection", serial=robot.serial)
+
+    def topic(self, subtopic: str) -> str:
+        return topic(
+            self.interface_name, self.robot.model.manufacturer, self.robot.serial, subtopic
+        )
+
+    async def run(self) -> None:
+        """Stay connected (reconnecting with backoff) until cancelled."""
+        backoff = Backoff()
+        will = aiomqtt.Will(
+            self.topic("connection"),
+            json.dumps(self.builder.connection("CONNECTIONBROKEN")),
+            qos=1,
+            retain=True,
+        )
+        while True:
+            try:
+                async with aiomqtt.Client(
+                    self.address.host,
+                    self.address.port,
+                    identifier=f"linectl-sim-{self.robot.serial}-{uuid.uuid4().hex[:6]}",
+                    will=will,
+                    keepalive=KEEPALIVE,
+                    tls_params=aiomqtt.TLSParameters() if self.address.tls else None,
+                ) as client:
+                    self._outage.up(self.clock)
+                    backoff.reset()
+                    await self._session(client)
+            except* aiomqtt.MqttError as group:
+                self._outage.down(self.clock, str(group.exceptions[0]))
+            await backoff.wait(self.clock)
+
+    async def _publish(
+        self,
+        client: aiomqtt.Client,
+        subtopic: str,
+        message: dict[str, Any],
+        *,
+        qos: int = 0,
+        retain: bool = False,
+    ) -> None:
+        errors = schema.validate(self.version, subtopic, message)
+        if errors:
+            log.error(
+                "refusing to publish an invalid message",
+                extra={"serial": self.robot.serial, "topic": subtopic, "errors": errors},
+            )
+            return
+        await client.publish(self.topic(subtopic), json.dumps(message), qos=qos, retain=retain)
+
+    async def _session(self, client: aiomqtt.Client) -> None:
+        await self._publish(
+            client, "connection", self.builder.connection("ONLINE"), qos=1, retain=True
+        )
+        await self._publish_factsheet(client)
+        await client.subscribe(self.topic("order"), qos=1)
+        await client.subscribe(self.topic("instantActions"), qos=1)
+        self.robot.changed.set()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                name = f"robot[{self.robot.serial}]"
+                tg.create_task(self._receive(client), name=f"{name}.receive")
+                tg.create_task(self._publish_state(client), name=f"{name}.state")
+                tg.create_task(self._heartbeat(client), name=f"{name}.heartbeat")
+                tg.create_task(self._factsheets(client), name=f"{name}.factsheet")
+        except asyncio.CancelledError:
+            await self._say_offline(client)
+            raise
+
+    async def _say_offline(self, client: aiomqtt.Client) -> None:
+        """Spec 6.14: a clean stop publishes OFFLINE before disconnecting."""
+        try:
+            async with asyncio.timeout(OFFLINE_TIMEOUT):
+                await self._publish(
+                    client, "connection", self.builder.connection("OFFLINE"), qos=1, retain=True
+                )
+        except (aiomqtt.MqttError, TimeoutError) as exc:
+            log.warning(
+                "could not publish OFFLINE", extra={"serial": self.robot.serial, "error": str(exc)}
+            )
+
+    async def _publish_factsheet(self, client: aiomqtt.Client) -> None:
+        factsheet = self.builder.factsheet(self.robot.model, self.robot.robot.model)
+        await self._publish(client, "factsheet", factsheet, retain=True)
+
+    async def _factsheets(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self.robot.factsheet_requested.wait()
+            self.robot.factsheet_requested.clear()
+            await self._publish_factsheet(client)
+
+    async def _publish_state(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self.robot.changed.wait()
+            self.robot.changed.clear()
+            await self._publish(client, "state", self.builder.state(self.robot.state_body()))
+
+    async def _heartbeat(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self.clock.sleep(STATE_INTERVAL)
+            if not self.robot.driving:
+                self.robot.drain(STATE_INTERVAL)
+            self.robot.changed.set()
+            viz = self.builder.visualization(self.robot.pose(), self.robot.velocity_vector())
+            await self._publish(client, "visualization", viz)
+
+    async def _receive(self, client: aiomqtt.Client) -> None:
+        async for message in client.messages:
+            subtopic = message.topic.value.rsplit("/", 1)[-1]
+            if subtopic not in ("order", "instantActions") or not isinstance(
+                message.payload, bytes | bytearray
+            ):
+                continue
+            parsed = schema.parse(self.version, subtopic, message.payload)
+            if parsed.payload is None:
+                log.info(
+                    "invalid message received",
+                    extra={"serial": self.robot.serial, "topic": subtopic, "errors": parsed.errors},
+                )
+                self.robot.reject(
+                    ErrorEntry(
+                        "validationError",
+                        "WARNING",
+                        f"invalid {subtopic}: {parsed.errors[0]}"[:500],
+                        (("topic", subtopic),),
+                    )
+                )
+                continue
+            if subtopic == "order":
+                self.robot.handle_order(parsed.payload)
+            else:
+                self.robot.handle_instant_actions(parsed.payload)
