@@ -2,7 +2,8 @@
 
 The body is read by the route itself (after authorization), so an unauthenticated client learns
 nothing about the body it sent. Errors are precise: a wrong media type is 415, bytes that are not
-JSON are 400, and every schema or line-configuration error is a 422 naming its field.
+JSON are 400, and every schema or line-configuration error is a 422 naming its field. JSON
+types are taken strictly: ``"quantity": "2"`` or ``"priority": true`` are errors, not guesses.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ async def read_order(request: Request) -> OrderIn:
         )
     raw = await request.body()
     try:
-        return OrderIn.model_validate_json(raw)
+        return OrderIn.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if any(e["type"] == "json_invalid" for e in errors):
