@@ -1,0 +1,125 @@
+"""Find the conveyor model's nodes on a server by BrowseName paths (docs/opcua-model.md).
+
+Nothing here knows a NodeId in advance: the namespace index comes from the server's namespace
+array, and every node is found by translating browse paths, in one request. A server that lacks
+a node the line config expects raises :class:`ModelMismatch` naming the missing path.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asyncua import Client, Node, ua
+
+from controller.config.model import LineConfig
+
+SCAN_EVENT_TYPE = "ScanEventType"
+DIVERT_EVENT_TYPE = "DivertCompletedEventType"
+
+
+class ModelMismatch(Exception):
+    """The server does not expose the conveyor model the line config describes."""
+
+
+@dataclass(frozen=True)
+class RemoteChute:
+    chute_id: str
+    full: Node
+    enabled: Node
+    count: Node
+
+
+@dataclass(frozen=True)
+class RemoteModel:
+    """Handles on the nodes the sorter adapter uses."""
+
+    idx: int
+    conveyor: Node
+    state: Node
+    scanners: dict[str, Node]
+    sorter: Node
+    divert_method: Node
+    diverts: dict[str, Node]
+    chutes: dict[str, RemoteChute]
+    scan_event_type: Node
+    divert_event_type: Node
+
+    def qn(self, name: str) -> ua.QualifiedName:
+        return ua.QualifiedName(name, self.idx)
+
+
+async def resolve(client: Client, config: LineConfig) -> RemoteModel:
+    """Browse the server for the model of ``config.conveyor``; raises ModelMismatch."""
+    conv = config.conveyor
+    try:
+        idx = await client.get_namespace_index(conv.opcua.namespace)
+    except ValueError:
+        raise ModelMismatch(f"namespace {conv.opcua.namespace!r} not on the server") from None
+
+    def q(*names: str) -> list[ua.QualifiedName]:
+        return [ua.QualifiedName(n, idx) for n in names]
+
+    base = ["Line", conv.id]
+    sorter = [*base, "Sorter", conv.sorter.id]
+    paths: dict[str, list[ua.QualifiedName]] = {
+        "conveyor": q(*base),
+        "state": q(*base, "State"),
+        "sorter": q(*sorter),
+        "divert_method": q(*sorter, "Divert"),
+        f"scanner:{conv.scanner.id}": q(*base, "Scanners", conv.scanner.id),
+    }
+    for d in conv.sorter.diverts:
+        paths[f"divert:{d.id}"] = q(*sorter, "Diverts", d.id)
+    for c in conv.sorter.chutes:
+        for var in ("Full", "Enabled", "Count"):
+            paths[f"chute:{c.id}:{var}"] = q(*sorter, "Chutes", c.id, var)
+    objects = await _lookup(client.nodes.objects, paths)
+
+    event_base = [
+        ua.QualifiedName("Types", 0),
+        ua.QualifiedName("EventTypes", 0),
+        ua.QualifiedName("BaseEventType", 0),
+    ]
+    types = await _lookup(
+        client.nodes.root,
+        {
+            "scan": [*event_base, ua.QualifiedName(SCAN_EVENT_TYPE, idx)],
+            "divert": [*event_base, ua.QualifiedName(DIVERT_EVENT_TYPE, idx)],
+        },
+    )
+    return RemoteModel(
+        idx=idx,
+        conveyor=objects["conveyor"],
+        state=objects["state"],
+        scanners={conv.scanner.id: objects[f"scanner:{conv.scanner.id}"]},
+        sorter=objects["sorter"],
+        divert_method=objects["divert_method"],
+        diverts={d.id: objects[f"divert:{d.id}"] for d in conv.sorter.diverts},
+        chutes={
+            c.id: RemoteChute(
+                chute_id=c.id,
+                full=objects[f"chute:{c.id}:Full"],
+                enabled=objects[f"chute:{c.id}:Enabled"],
+                count=objects[f"chute:{c.id}:Count"],
+            )
+            for c in conv.sorter.chutes
+        },
+        scan_event_type=types["scan"],
+        divert_event_type=types["divert"],
+    )
+
+
+async def _lookup(start: Node, paths: dict[str, list[ua.QualifiedName]]) -> dict[str, Node]:
+    keys = list(paths)
+    found = await start.get_children_by_path([paths[k] for k in keys], raise_on_partial_error=False)
+    result: dict[str, Node] = {}
+    missing: list[str] = []
+    for key, nodes in zip(keys, found, strict=True):
+        node = nodes[0] if nodes else None
+        if node is None:
+            missing.append("/".join(qn.Name for qn in paths[key]))
+        else:
+            result[key] = node
+    if missing:
+        raise ModelMismatch(f"not found on the server: {', '.join(missing)}")
+    return result

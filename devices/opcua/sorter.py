@@ -1,0 +1,329 @@
+"""The sorter adapter: a conveyor loop with scanner and sorter, driven over OPC UA.
+
+:class:`OpcUaSorter` implements :class:`devices.base.Sorter`. ``run`` owns the connection: it
+connects, finds the model by browse paths, subscribes to scan and divert-completion events (large
+queues, nothing sampled away) and to the PackML state and chute levels, and puts
+``ItemScanned``/``ItemDiverted``/``ConveyorAvailability`` values on the controller's queue. When
+the connection drops it reconnects with jittered backoff, logging the outage once when it starts
+and once when it ends. asyncua types and exceptions never leave this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, replace
+
+from asyncua import Client, ua
+from asyncua.common.events import get_filter_from_event_type
+from asyncua.common.subscription import (
+    DataChangeEvent,
+    OpcEvent,
+    OverflowPolicy,
+    StatusChangeEvent,
+    Subscription,
+)
+
+from controller.clock import Clock
+from controller.config.model import LineConfig
+from controller.metrics import Metrics
+from devices.base import ChuteSnapshot, ConveyorAvailability, ConveyorSnapshot, DeviceEvent
+from devices.errors import DeviceUnavailable, InvalidMessage
+from devices.opcua.backoff import Backoff
+from devices.opcua.browse import ModelMismatch, RemoteModel, resolve
+from devices.opcua.translate import (
+    TRANSPORT_ERRORS,
+    divert_from_event,
+    scan_from_event,
+    translate_error,
+)
+
+log = logging.getLogger(__name__)
+
+EVENT_QUEUE_SIZE = 10_000  # per monitored item on the server
+CLIENT_QUEUE_SIZE = 100_000  # notifications buffered in the client
+
+
+class _SessionLost(Exception):
+    """The current session ended (transport loss, server shutdown)."""
+
+
+@dataclass(frozen=True)
+class _Live:
+    client: Client
+    model: RemoteModel
+
+
+class OpcUaSorter:
+    """The conveyor and sorter of one line over OPC UA (security None)."""
+
+    def __init__(
+        self,
+        config: LineConfig,
+        clock: Clock,
+        metrics: Metrics,
+        endpoint: str | None = None,
+        *,
+        publishing_interval_ms: float = 5.0,
+        request_timeout: float = 4.0,
+        watchdog_seconds: float = 1.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._metrics = metrics
+        self._conveyor_id = config.conveyor.id
+        self._endpoint = endpoint or config.conveyor.opcua.endpoint
+        self._publishing_ms = publishing_interval_ms
+        self._request_timeout = request_timeout
+        self._watchdog = watchdog_seconds
+        self._backoff = backoff or Backoff()
+        self._connected = metrics.opcua_connected.labels(conveyor=self._conveyor_id)
+        self._live: _Live | None = None
+        self._state = "Unknown"
+        self._chutes = {
+            c.id: ChuteSnapshot(c.id, full=False, enabled=False, count=0)
+            for c in config.conveyor.sorter.chutes
+        }
+        self._outage_since: float | None = None
+        self._announced: bool | None = None  # last availability put on the queue
+        self._invalid_logged = False
+        self._connected.set(0)
+
+    @property
+    def endpoint(self) -> str:
+        return self._endpoint
+
+    @property
+    def connected(self) -> bool:
+        return self._live is not None
+
+    # --- devices.base.Sorter --------------------------------------------------------------------
+
+    def snapshot(self) -> ConveyorSnapshot:
+        return ConveyorSnapshot(
+            conveyor_id=self._conveyor_id,
+            connected=self.connected,
+            state=self._state if self.connected else "Unknown",
+            chutes=tuple(self._chutes.values()),
+        )
+
+    async def divert(self, item_id: str, chute_id: str) -> None:
+        live = self._require_live()
+        try:
+            await live.model.sorter.call_method(
+                live.model.divert_method,
+                ua.Variant(item_id, ua.VariantType.String),
+                ua.Variant(chute_id, ua.VariantType.String),
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise translate_error(exc, f"Divert({item_id}, {chute_id})") from exc
+
+    async def command(self, name: str) -> None:
+        """Send a PackML command (``Hold``, ``Unhold``, ``Stop``, ``Reset``, ``Start``, ...).
+
+        Raises CommandRejected when the state machine refuses it, DeviceUnavailable when offline.
+        """
+        live = self._require_live()
+        try:
+            await live.model.conveyor.call_method(live.model.qn(name))
+            state = await live.model.state.read_value()
+        except TRANSPORT_ERRORS as exc:
+            raise translate_error(exc, f"PackML {name}") from exc
+        if isinstance(state, str):
+            self._state = state
+
+    def _require_live(self) -> _Live:
+        live = self._live
+        if live is None:
+            raise DeviceUnavailable(f"conveyor {self._conveyor_id} is not connected")
+        return live
+
+    async def run(self, events: asyncio.Queue[DeviceEvent]) -> None:
+        """Keep a session to the conveyor until cancelled, reconnecting with backoff."""
+        while True:
+            try:
+                await self._session(events)
+                reason = "connection lost"
+            except DeviceUnavailable as exc:
+                reason = str(exc)
+            await self._went_down(events, reason)
+            delay = self._backoff.next_delay()
+            await self._clock.sleep(delay * self._clock.time_scale)
+
+    # --- one session ----------------------------------------------------------------------------
+
+    async def _session(self, events: asyncio.Queue[DeviceEvent]) -> None:
+        client = Client(
+            self._endpoint, timeout=self._request_timeout, watchdog_intervall=self._watchdog
+        )
+        client.session_timeout = 30_000  # ms; the server drops an abandoned session soon
+        lost = asyncio.Event()
+
+        async def on_lost(exc: Exception) -> None:
+            lost.set()
+
+        client.connection_lost_callback = on_lost
+        opened = False
+        try:
+            try:
+                await client.connect()
+                opened = True
+                model = await resolve(client, self._config)
+                subscription = await self._subscribe(client, model)
+                await self._read_levels(client, model)
+            except ModelMismatch as exc:
+                raise DeviceUnavailable(f"model mismatch: {exc}") from exc
+            except TRANSPORT_ERRORS as exc:
+                raise translate_error(exc, f"connect {self._endpoint}") from exc
+            self._live = _Live(client, model)
+            await self._came_up(events)
+            try:
+                async with asyncio.TaskGroup() as tg:
+                    name = f"conveyor[{self._conveyor_id}]"
+                    tg.create_task(
+                        self._consume(subscription, model, events), name=f"{name}.events"
+                    )
+                    tg.create_task(self._watch(lost), name=f"{name}.watchdog")
+            except* _SessionLost:
+                pass
+        finally:
+            self._live = None
+            self._connected.set(0)
+            if opened:
+                await self._close(client, lost.is_set())
+
+    async def _subscribe(self, client: Client, model: RemoteModel) -> Subscription:
+        sub = await client.create_subscription(
+            self._publishing_ms,
+            None,
+            queue_maxsize=CLIENT_QUEUE_SIZE,
+            overflow=OverflowPolicy.DISCONNECT,  # never drop a read or a divert silently
+        )
+        scan_filter = await get_filter_from_event_type([model.scan_event_type])
+        divert_filter = await get_filter_from_event_type([model.divert_event_type])
+        for node in model.scanners.values():
+            await sub.subscribe_events(node, evfilter=scan_filter, queuesize=EVENT_QUEUE_SIZE)
+        for node in model.diverts.values():
+            await sub.subscribe_events(node, evfilter=divert_filter, queuesize=EVENT_QUEUE_SIZE)
+        levels = [model.state]
+        for chute in model.chutes.values():
+            levels += [chute.full, chute.enabled, chute.count]
+        await sub.subscribe_data_change(levels, queuesize=100, sampling_interval=0.0)
+        return sub
+
+    async def _read_levels(self, client: Client, model: RemoteModel) -> None:
+        nodes = [model.state]
+        for chute in model.chutes.values():
+            nodes += [chute.full, chute.enabled, chute.count]
+        values = await client.read_values(nodes)
+        for node, value in zip(nodes, values, strict=True):
+            self._on_level(model, node.nodeid, value)
+
+    async def _watch(self, lost: asyncio.Event) -> None:
+        await lost.wait()
+        raise _SessionLost("connection lost")
+
+    async def _consume(
+        self, sub: Subscription, model: RemoteModel, events: asyncio.Queue[DeviceEvent]
+    ) -> None:
+        async for item in sub:
+            if isinstance(item, OpcEvent):
+                await self._on_event(model, item.event, events)
+            elif isinstance(item, DataChangeEvent):
+                self._on_level(model, item.node.nodeid, item.value)
+            elif isinstance(item, StatusChangeEvent) and item.notification.Status.is_bad():
+                raise _SessionLost(f"subscription status {item.notification.Status.name}")
+        raise _SessionLost("subscription closed")
+
+    async def _on_event(
+        self, model: RemoteModel, event: object, events: asyncio.Queue[DeviceEvent]
+    ) -> None:
+        etype = getattr(event, "EventType", None)
+        now = self._clock.utcnow()
+        value: DeviceEvent
+        try:
+            if etype == model.scan_event_type.nodeid:
+                kind = "scan"
+                value = scan_from_event(event, self._config.conveyor.scanner.id, now)
+            elif etype == model.divert_event_type.nodeid:
+                kind = "divert"
+                value = divert_from_event(event, now)
+            else:
+                return
+        except InvalidMessage as exc:
+            self._metrics.opcua_events.labels(kind="invalid").inc()
+            level = logging.DEBUG if self._invalid_logged else logging.WARNING
+            self._invalid_logged = True
+            log.log(level, "invalid OPC UA event dropped", extra={"why": str(exc)})
+            return
+        self._metrics.opcua_events.labels(kind=kind).inc()
+        await events.put(value)
+
+    def _on_level(self, model: RemoteModel, nodeid: ua.NodeId, value: object) -> None:
+        if nodeid == model.state.nodeid:
+            if isinstance(value, str):
+                self._state = value
+            return
+        for chute in model.chutes.values():
+            snap = self._chutes[chute.chute_id]
+            if nodeid == chute.full.nodeid and isinstance(value, bool):
+                self._chutes[chute.chute_id] = replace(snap, full=value)
+            elif nodeid == chute.enabled.nodeid and isinstance(value, bool):
+                self._chutes[chute.chute_id] = replace(snap, enabled=value)
+            elif nodeid == chute.count.nodeid and isinstance(value, int):
+                self._chutes[chute.chute_id] = replace(snap, count=value)
+
+    async def _close(self, client: Client, lost: bool) -> None:
+        """Tear the client down; after a loss only the local side is left to close."""
+        try:
+            async with asyncio.timeout(self._request_timeout):
+                if lost:
+                    await client.close_session()
+                else:
+                    await client.disconnect()
+        except TRANSPORT_ERRORS as exc:
+            log.debug("OPC UA client teardown incomplete", extra={"why": repr(exc)})
+        finally:
+            client.disconnect_socket()
+
+    # --- availability -----------------------------------------------------------------------
+
+    async def _came_up(self, events: asyncio.Queue[DeviceEvent]) -> None:
+        self._backoff.reset()
+        self._connected.set(1)
+        if self._outage_since is not None:
+            log.info(
+                "conveyor reachable again",
+                extra={
+                    "conveyor": self._conveyor_id,
+                    "endpoint": self._endpoint,
+                    "outage_seconds": round(self._clock.now() - self._outage_since, 3),
+                },
+            )
+            self._outage_since = None
+        else:
+            log.info(
+                "conveyor connected",
+                extra={"conveyor": self._conveyor_id, "endpoint": self._endpoint},
+            )
+        await self._announce(events, True, "connected")
+
+    async def _went_down(self, events: asyncio.Queue[DeviceEvent], reason: str) -> None:
+        if self._outage_since is None:
+            self._outage_since = self._clock.now()
+            log.warning(
+                "conveyor unreachable",
+                extra={"conveyor": self._conveyor_id, "endpoint": self._endpoint, "why": reason},
+            )
+        await self._announce(events, False, reason)
+
+    async def _announce(
+        self, events: asyncio.Queue[DeviceEvent], available: bool, reason: str
+    ) -> None:
+        if self._announced is available:
+            return
+        self._announced = available
+        await events.put(
+            ConveyorAvailability(self._conveyor_id, available, reason, self._clock.utcnow())
+        )
