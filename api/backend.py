@@ -18,12 +18,19 @@ from controller.store.base import OrderStore
 
 
 class ApiBackend(Protocol):
-    """The controller as the API sees it."""
+    """The controller as the API sees it (plain attributes satisfy the properties)."""
 
-    config: LineConfig
-    store: OrderStore
-    metrics: Metrics
-    clock: Clock
+    @property
+    def config(self) -> LineConfig: ...
+
+    @property
+    def store(self) -> OrderStore: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+    @property
+    def clock(self) -> Clock: ...
 
     def order_accepted(self, order: OrderRecord) -> None:
         """A new order is durable in the store; wake whatever releases orders."""

@@ -65,8 +65,10 @@ class BodyLimitMiddleware:
 
         try:
             await self.app(scope, limited_receive, guarded_send)
-        except BodyTooLarge:
-            if started:
+        except Exception:
+            # Whatever the application raised while its body read was cut off (BodyTooLarge
+            # itself, or an error wrapping it) is answered with the 413 below.
+            if not tripped or started:
                 raise
         if tripped and not started:
             await problem(413, self._too_large(), kind="body-too-large")(scope, receive, send)

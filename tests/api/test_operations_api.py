@@ -72,3 +72,12 @@ async def test_openapi_documents_bodies_examples_and_problems(client: httpx.Asyn
     text = r.text
     for name in set(part.split('"')[0] for part in text.split("#/components/schemas/")[1:]):
         assert name in schemas, name
+
+
+async def test_store_outage_is_a_503_problem(client: httpx.AsyncClient, backend: FakeLine) -> None:
+    await backend.store.close()
+    r = await client.put("/v1/orders/S-1", json=b2c_body(), headers=auth(WRITER))
+    assert r.status_code == 503
+    assert r.headers["content-type"] == "application/problem+json"
+    assert r.headers["retry-after"] == "5"
+    assert backend.accepted == []

@@ -125,13 +125,14 @@ async def test_list_filters_and_pages(client: httpx.AsyncClient, backend: FakeLi
 
 
 async def test_list_rejects_bad_parameters(client: httpx.AsyncClient) -> None:
-    for params, field in [
+    cases: list[tuple[dict[str, str | int], str]] = [
         ({"status": "done"}, "status"),
         ({"type": "b2x"}, "type"),
         ({"limit": 0}, "limit"),
         ({"limit": "many"}, "limit"),
         ({"cursor": "not-a-cursor"}, "cursor"),
-    ]:
+    ]
+    for params, field in cases:
         r = await client.get("/v1/orders", params=params, headers=auth(READER))
         assert r.status_code == 422, (params, r.text)
         assert r.headers["content-type"] == "application/problem+json"
