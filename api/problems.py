@@ -9,6 +9,7 @@ a person reads them (``lines[0].quantity``).
 from __future__ import annotations
 
 import http
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -142,16 +143,22 @@ def _message(error: Mapping[str, Any]) -> str:
     return msg
 
 
+# A whole-body rule may name its field first ("lines: line_id '1' appears more than once").
+_NAMED = re.compile(r"^([a-z_][a-z0-9_]*): (.+)$", re.DOTALL)
+
+
+def _field_error(error: Mapping[str, Any], strip_location: bool) -> FieldError:
+    field = field_name(error.get("loc", ()), strip_location=strip_location)
+    message = _message(error)
+    if field == "(body)" and (named := _NAMED.match(message)):
+        field, message = named.group(1), named.group(2)
+    return FieldError(field=field, message=message)
+
+
 def field_errors(
     errors: Iterable[Mapping[str, Any]], *, strip_location: bool = False
 ) -> list[FieldError]:
-    return [
-        FieldError(
-            field=field_name(e.get("loc", ()), strip_location=strip_location),
-            message=_message(e),
-        )
-        for e in errors
-    ]
+    return [_field_error(e, strip_location) for e in errors]
 
 
 def summarize(errors: Sequence[FieldError]) -> str:

@@ -49,6 +49,11 @@ async def readyz(backend: Backend) -> Readiness:
     return Readiness(ready=True, checks=checks)
 
 
+# Probes that only look at the status code may use HEAD.
+router.add_api_route("/livez", livez, methods=["HEAD"], include_in_schema=False)
+router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
+
+
 @router.get(
     "/metrics",
     summary="Prometheus metrics",

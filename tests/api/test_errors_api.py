@@ -58,6 +58,11 @@ async def put(client: httpx.AsyncClient, body: Any, order_id: str = "E-1") -> ht
         ({k: v for k, v in b2c_body().items() if k != "destination"}, "destination", "required"),
         (b2c_body(handling={"packaging": "box"}), "(body)", "b2b orders only"),
         ([1, 2, 3], "(body)", "object"),
+        (
+            b2c_body(lines=[{"line_id": "1", "sku": "SKU-0001", "quantity": 1}] * 2),
+            "lines",
+            "line_id '1' appears more than once",
+        ),
     ],
 )
 async def test_validation_names_the_field(

@@ -10,6 +10,8 @@ from tests.api.conftest import WRITER, FakeLine, auth, b2c_body
 async def test_livez(client: httpx.AsyncClient) -> None:
     r = await client.get("/livez")
     assert r.status_code == 200 and r.json() == {"status": "ok"}
+    r = await client.head("/livez")
+    assert r.status_code == 200
 
 
 async def test_readyz(client: httpx.AsyncClient, backend: FakeLine) -> None:
