@@ -20,6 +20,7 @@ from controller.clock import Clock
 from controller.config.model import LineConfig
 from simulators.conveyor.address_space import build_address_space
 from simulators.conveyor.bindings import ConveyorBindings
+from simulators.conveyor.facts import ChuteChanged
 from simulators.conveyor.packml import PackMLState
 
 log = logging.getLogger(__name__)
@@ -162,8 +163,9 @@ class ConveyorSimulator:
         b = self._running()
         await b.change(lambda now: b.model.set_jammed(zone_id, jammed, now))
 
-    def chute_count(self, chute_id: str) -> int:
-        return self._running().model.chute(chute_id).count
+    def chute(self, chute_id: str) -> ChuteChanged:
+        """Current count, full, enabled and delivered of a chute."""
+        return self._running().model.chute(chute_id)
 
     def item_position(self, item_id: str) -> float | None:
         """Front position (m along the loop) of an item on the belt, None if not on it."""

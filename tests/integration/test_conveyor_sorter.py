@@ -1,0 +1,171 @@
+"""The OPC UA sorter adapter against the conveyor simulator, end to end over loopback."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import pytest
+from asyncua import Client, ua
+
+from controller.clock import ScaledClock
+from controller.config.model import LineConfig
+from controller.metrics import Metrics
+from devices.base import ConveyorAvailability, DeviceEvent, ItemDiverted, ItemScanned
+from devices.errors import CommandRejected, DeviceUnavailable
+from devices.opcua import OpcUaSorter
+from simulators.broker import free_port
+from simulators.conveyor import ConveyorSimulator
+
+pytestmark = pytest.mark.integration
+
+WAIT = 5.0  # wall seconds; a loop takes 18 line seconds = 0.18 s at time scale 100
+
+
+def slow_drain(line: LineConfig) -> LineConfig:
+    """Chutes that keep what they get for the whole test."""
+    sorter = line.conveyor.sorter
+    chutes = [c.model_copy(update={"drain_seconds": 100_000.0}) for c in sorter.chutes]
+    conveyor = line.conveyor.model_copy(
+        update={"sorter": sorter.model_copy(update={"chutes": chutes})}
+    )
+    return line.model_copy(update={"conveyor": conveyor})
+
+
+@dataclass
+class Line:
+    sim: ConveyorSimulator
+    sorter: OpcUaSorter
+    events: asyncio.Queue[DeviceEvent]
+    metrics: Metrics
+
+    async def next(self, kind: type[DeviceEvent]) -> DeviceEvent:
+        async with asyncio.timeout(WAIT):
+            while True:
+                event = await self.events.get()
+                if isinstance(event, kind):
+                    return event
+
+    def sample(self, name: str, **labels: str) -> float:
+        value = self.metrics.registry.get_sample_value(name, labels)
+        assert value is not None, name
+        return value
+
+    async def scan_of(self, item_id: str) -> ItemScanned:
+        while True:
+            event = await self.next(ItemScanned)
+            assert isinstance(event, ItemScanned)
+            if event.item_id == item_id:
+                return event
+
+
+@pytest.fixture
+async def line(reference_line: LineConfig) -> AsyncIterator[Line]:
+    config = slow_drain(reference_line)
+    clock = ScaledClock(100)
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
+    metrics = Metrics()
+    events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+    async with ConveyorSimulator(config, clock, endpoint) as sim:
+        sorter = OpcUaSorter(config, clock, metrics, endpoint)
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(sorter.run(events), name="conveyor[C1].run")
+            up = Line(sim, sorter, events, metrics)
+            available = await up.next(ConveyorAvailability)
+            assert isinstance(available, ConveyorAvailability) and available.available
+            yield up
+            task.cancel()
+
+
+async def test_induct_scan_divert_end_to_end(line: Line) -> None:
+    assert line.sample("linectl_opcua_connected", conveyor="C1") == 1
+    item_id = await line.sim.induct("TOTE-42", "Z01")
+    scan = await line.scan_of(item_id)
+    assert scan.codes == ("TOTE-42",) and scan.scanner_id == "SCAN1"
+
+    await line.sorter.divert(item_id, "VAS-2")
+    done = await line.next(ItemDiverted)
+    assert isinstance(done, ItemDiverted)
+    assert (done.item_id, done.chute_id, done.divert_id, done.ok) == (item_id, "VAS-2", "D8", True)
+    assert done.at > scan.at
+    assert line.sim.chute("VAS-2").count == 1
+    assert line.sample("linectl_opcua_events_total", kind="scan") >= 1
+    assert line.sample("linectl_opcua_events_total", kind="divert") == 1
+
+    # notifications of one subscription arrive in order: once a later read is in, the chute
+    # level written before it has reached the snapshot too
+    await line.scan_of(await line.sim.induct("TOTE-43", "Z01"))
+    snapshot = line.sorter.snapshot()
+    assert snapshot.connected and snapshot.state == "Execute"
+    assert {c.chute_id: c.count for c in snapshot.chutes}["VAS-2"] == 1
+
+
+async def test_item_without_divert_recirculates_and_is_scanned_again(
+    line: Line, reference_line: LineConfig
+) -> None:
+    item_id = await line.sim.induct("TOTE-7", "Z03")
+    first = await line.scan_of(item_id)
+    second = await line.scan_of(item_id)
+    conveyor = reference_line.conveyor
+    loop_seconds = sum(z.length for z in conveyor.zones) / conveyor.belt_speed
+    assert (second.at - first.at).total_seconds() == pytest.approx(loop_seconds, abs=0.01)
+
+
+async def test_no_read_gives_empty_codes(line: Line) -> None:
+    line.sim.set_no_read_rate(1.0)
+    item_id = await line.sim.induct("TOTE-8", "Z01")
+    scan = await line.scan_of(item_id)
+    assert scan.codes == ()
+
+
+async def test_full_chute_refuses_the_divert(line: Line) -> None:
+    await line.sim.set_chute_full("CH-DHL", True)
+    item_id = await line.sim.induct("TOTE-9", "Z01")
+    await line.scan_of(item_id)
+    await line.sorter.divert(item_id, "CH-DHL")
+    done = await line.next(ItemDiverted)
+    assert isinstance(done, ItemDiverted)
+    assert (done.item_id, done.ok) == (item_id, False)
+    await line.scan_of(item_id)  # rode on and came round again
+
+
+async def test_divert_to_unknown_chute_or_item_is_rejected(line: Line) -> None:
+    item_id = await line.sim.induct("TOTE-1", "Z01")
+    with pytest.raises(CommandRejected) as info:
+        await line.sorter.divert(item_id, "NO-SUCH-CHUTE")
+    assert isinstance(info.value.__cause__, ua.UaStatusCodeError)
+    with pytest.raises(CommandRejected):
+        await line.sorter.divert("NO-SUCH-ITEM", "CH-DHL")
+
+
+async def test_invalid_packml_command_is_a_bad_status_and_the_server_lives_on(
+    line: Line,
+) -> None:
+    async with Client(line.sim.endpoint) as client:
+        idx = await client.get_namespace_index("urn:linectl:conveyors")
+        conveyor = await client.nodes.objects.get_child([f"{idx}:Line", f"{idx}:C1"])
+        with pytest.raises(ua.uaerrors.BadInvalidState):
+            await conveyor.call_method(f"{idx}:Unhold")
+        with pytest.raises(ua.uaerrors.BadTooManyArguments):
+            await conveyor.call_method(f"{idx}:Hold", "extra")
+        await conveyor.call_method(f"{idx}:Hold")
+        state = await conveyor.get_child(f"{idx}:State")
+        assert await state.read_value() == "Held"
+        running = await conveyor.get_child([f"{idx}:Zones", f"{idx}:Z01", f"{idx}:Running"])
+        assert await running.read_value() is False
+    with pytest.raises(CommandRejected):
+        await line.sorter.command("Hold")
+    await line.sorter.command("Unhold")
+    assert line.sorter.snapshot().state == "Execute"
+    item_id = await line.sim.induct("TOTE-2", "Z01")
+    await line.scan_of(item_id)
+
+
+async def test_divert_while_disconnected_raises_device_unavailable(
+    reference_line: LineConfig,
+) -> None:
+    sorter = OpcUaSorter(reference_line, ScaledClock(100), Metrics(), "opc.tcp://127.0.0.1:1/")
+    with pytest.raises(DeviceUnavailable):
+        await sorter.divert("C1-000001", "CH-DHL")
+    assert sorter.snapshot().state == "Unknown" and not sorter.snapshot().connected
