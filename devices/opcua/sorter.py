@@ -112,7 +112,7 @@ class OpcUaSorter:
         live = self._require_live()
         try:
             await live.model.sorter.call_method(
-                live.model.divert_method,
+                live.model.divert_method.nodeid,
                 ua.Variant(item_id, ua.VariantType.String),
                 ua.Variant(chute_id, ua.VariantType.String),
             )

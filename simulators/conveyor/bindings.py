@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 from asyncua import Node, Server, ua
@@ -82,11 +83,11 @@ class ConveyorBindings:
         self._nodes = nodes
         for scanner_id, node in nodes.scanners.items():
             self._scan_events[scanner_id] = await self._server.get_event_generator(
-                nodes.scan_event_type, node
+                nodes.scan_event_type, node.nodeid
             )
         for divert_id, node in nodes.diverts.items():
             self._divert_events[divert_id] = await self._server.get_event_generator(
-                nodes.divert_event_type, node
+                nodes.divert_event_type, node.nodeid
             )
         self._enabled_nodes = {c.enabled.nodeid: cid for cid, c in nodes.chutes.items()}
         self._server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
@@ -165,9 +166,7 @@ class ConveyorBindings:
             if chute_id is None or not status.is_good():
                 continue
             enabled = bool(write.Value.Value.Value)
-            await self.change(
-                lambda now, c=chute_id, e=enabled: self.model.set_chute_enabled(c, e, now)
-            )
+            await self.change(partial(self.model.set_chute_enabled, chute_id, enabled))
 
     # --- publishing ------------------------------------------------------------------------
 
