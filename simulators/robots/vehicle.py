@@ -346,9 +346,10 @@ class SimulatedRobot:
         self._touch()
         template = self.model.pick if kind == "pick" else self.model.drop
         await self.clock.sleep(template.duration)
-        failure = self._apply(kind, params)
         if self._fail_next:
             self._fail_next, failure = False, "injected failure"
+        else:
+            failure = self._apply(kind, params)
         if failure is not None:
             self.actions[action_id] = ActionState(action_id, kind, "FAILED", failure)
             self.errors.append(

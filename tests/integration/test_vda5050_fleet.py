@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import math
 from collections.abc import AsyncIterator
@@ -60,7 +61,7 @@ def trip(
             actions = (RobotAction(f"{order_id}-drop", "drop", model.drop.blocking_type, params),)
         nodes.append(RouteNode(node_id, n.x, n.y, config.node_map_id(n), actions))
     edges = []
-    for a, b in zip(path, path[1:], strict=False):
+    for a, b in itertools.pairwise(path):
         na, nb = config.node(a), config.node(b)
         edges.append(RouteEdge(a, b, math.hypot(nb.x - na.x, nb.y - na.y)))
     return RobotOrder(order_id, tuple(nodes), tuple(edges))
