@@ -346,6 +346,7 @@ class SimulatedRobot:
         self._touch()
         template = self.model.pick if kind == "pick" else self.model.drop
         await self.clock.sleep(template.duration)
+        failure: str | None
         if self._fail_next:
             self._fail_next, failure = False, "injected failure"
         else:
