@@ -20,7 +20,9 @@ from rich.table import Table
 from controller import logs
 from controller.config.loader import ConfigError, load, load_reference
 
-app = typer.Typer(no_args_is_help=True, add_completion=False, help="Edge controller for fulfilment lines.")
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Edge controller for fulfilment lines."
+)
 config_app = typer.Typer(no_args_is_help=True, help="Line files.")
 sim_app = typer.Typer(no_args_is_help=True, help="Device simulators, each on its own.")
 app.add_typer(config_app, name="config")
@@ -78,9 +80,9 @@ def config_validate(file: Path) -> None:
 def demo(
     orders: Annotated[int, typer.Option(min=1, help="Orders the WMS sends.")] = 300,
     b2b_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of B2B orders.")] = 0.2,
-    time_scale: Annotated[float, typer.Option(min=0.1, help="Line seconds per wall second.")] = 30.0,
+    time_scale: Annotated[float, typer.Option(min=0.1, help="Line seconds per wall second.")] = 30,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
-    broker: Annotated[str | None, typer.Option(help="Use this MQTT broker (mqtt://host:port).")] = None,
+    broker: Annotated[str | None, typer.Option(help="Use this broker: mqtt://host:port")] = None,
     config: ConfigOpt = None,
     timeout: Annotated[float, typer.Option(help="Give up after this many wall seconds.")] = 600.0,
     seed: Annotated[int, typer.Option(help="Seed of the WMS workload.")] = 7,
@@ -110,8 +112,12 @@ def demo(
 
     if err.is_terminal:
         bar = RichProgress(
-            TextColumn("orders"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-            TextColumn("{task.fields[status]}"), console=err,
+            TextColumn("orders"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("{task.fields[status]}"),
+            console=err,
         )
         task_id = bar.add_task("orders", total=orders, status="starting")
     ctx = bar if bar is not None else contextlib.nullcontext()
@@ -155,7 +161,7 @@ def _summary(r: dict[str, Any]) -> None:
 @app.command()
 def run(
     config: Annotated[Path, typer.Option("--config", "-c", help="Line file (YAML).")],
-    simulate: Annotated[bool, typer.Option(help="Start simulators for the devices in-process.")] = False,
+    simulate: Annotated[bool, typer.Option(help="Start simulators for the devices.")] = False,
     host: Annotated[str | None, typer.Option(help="API host (default from the line file).")] = None,
     port: Annotated[int | None, typer.Option(help="API port (default from the line file).")] = None,
     log_level: LogLevel = "info",
@@ -214,7 +220,7 @@ def sim_conveyors(
 @sim_app.command("wms")
 def sim_wms(
     url: Annotated[str, typer.Option(help="linectl API base URL.")] = "http://127.0.0.1:8080",
-    token: Annotated[str | None, typer.Option(envvar="LINECTL_API_TOKEN", help="Bearer token.")] = None,
+    token: Annotated[str | None, typer.Option(envvar="LINECTL_API_TOKEN", help="Bearer.")] = None,
     orders: Annotated[int, typer.Option(min=1)] = 100,
     b2b_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.2,
     seed: int = 7,
@@ -230,8 +236,11 @@ def sim_wms(
     res = _run(gen.send(orders, datetime.now(UTC)))
     if res is None:
         raise typer.Exit(130)
-    out.print(f"sent {res.sent}: {res.created} created, {res.duplicates} existing, "
-              f"{len(res.rejected)} rejected", highlight=False)
+    out.print(
+        f"sent {res.sent}: {res.created} created, {res.duplicates} existing, "
+        f"{len(res.rejected)} rejected",
+        highlight=False,
+    )
     for order_id, status, detail in res.rejected[:20]:
         err.print(f"{order_id}: HTTP {status}: {detail}", markup=False)
     raise typer.Exit(0 if not res.rejected else 1)

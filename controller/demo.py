@@ -94,13 +94,17 @@ async def run_demo(
     return report
 
 
-async def _wait_ready(service: LineService, api: ApiServer, timeout: float) -> None:
-    async with asyncio.timeout(timeout):
-        while not (
-            api.started
-            and all(service.readiness().values())
-            and all(r.available for r in service.fleet.snapshot().values())
-        ):
+async def _wait_ready(service: LineService, api: ApiServer, within: float) -> None:
+    """Wait until the API serves and every robot and the conveyor are available."""
+    async with asyncio.timeout(within):
+        while True:
+            robots = service.fleet.snapshot().values()
+            if (
+                api.started
+                and all(service.readiness().values())
+                and all(r.available for r in robots)
+            ):
+                return
             await asyncio.sleep(0.05)
 
 
@@ -112,7 +116,7 @@ async def _drive(
     opts: DemoOptions,
     on_progress: ProgressHook | None,
 ) -> dict[str, Any]:
-    await _wait_ready(service, api, timeout=60)
+    await _wait_ready(service, api, within=60)
     line0 = clock.now()
     token = cfg.api.tokens[0].token
     wms = WmsGenerator(cfg, api.url, token, seed=opts.seed, b2b_share=opts.b2b_share)
@@ -163,9 +167,7 @@ async def _report(
     return {
         "orders_requested": opts.orders,
         "orders_created": created,
-        "orders_rejected_by_api": [
-            {"id": i, "status": s, "detail": d} for i, s, d in rejected
-        ],
+        "orders_rejected_by_api": [{"id": i, "status": s, "detail": d} for i, s, d in rejected],
         "by_status": by_status,
         "all_terminal": total > 0 and sum(n for s, n in counts.items() if s.terminal) == total,
         "all_completed": completed == opts.orders,

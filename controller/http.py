@@ -21,8 +21,9 @@ class _EmbeddedServer(uvicorn.Server):
 class ApiServer:
     def __init__(self, app: FastAPI, host: str, port: int) -> None:
         self._server = _EmbeddedServer(
-            uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on",
-                           access_log=False)
+            uvicorn.Config(
+                app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+            )
         )
         self.host = host
         self.port = port

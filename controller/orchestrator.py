@@ -414,22 +414,30 @@ class Orchestrator:
         )
 
     async def _diverted(self, ev: dev.ItemDiverted) -> None:
-        item = self.flight.items.pop(ev.item_id, None)
+        item = self.flight.items.get(ev.item_id)
         trip = self.flight.by_tote.get(item.tote) if item and item.tote else None
+        if not ev.ok:
+            # the sorter could not divert (chute full or disabled): the item rides on and is
+            # scanned again on its next pass
+            self.metrics.sort_decisions.labels("divert_refused").inc()
+            if item is not None:
+                item.chute = None
+            rec = await self._order(trip.order_id) if trip is not None else None
+            if rec is not None and not rec.status.terminal:
+                await self._record(
+                    rec,
+                    "divert_refused",
+                    None,
+                    step="recirculating",
+                    data={"chute": ev.chute_id, "divert": ev.divert_id},
+                )
+            return
+        self.flight.items.pop(ev.item_id, None)
         if trip is None:
             return
         self.flight.forget(trip)
         rec = await self._order(trip.order_id)
         if rec is None or rec.status.terminal:
-            return
-        if not ev.ok:
-            await self._record(
-                rec,
-                "divert_failed",
-                OrderStatus.EXCEPTION,
-                step="exception",
-                data={"chute": ev.chute_id, "divert": ev.divert_id},
-            )
             return
         if ev.chute_id == self.plan.reject_chute:
             await self._record(

@@ -7,18 +7,19 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+from api import create_app
 from controller.clock import ScaledClock
 from controller.config.model import LineConfig
 from controller.http import ApiServer
 from controller.service import LineService
 
-from api import create_app
-
 log = logging.getLogger(__name__)
 
 
 @contextlib.asynccontextmanager
-async def _devices(cfg: LineConfig, clock: ScaledClock, simulate: bool) -> AsyncIterator[LineConfig]:
+async def _devices(
+    cfg: LineConfig, clock: ScaledClock, simulate: bool
+) -> AsyncIterator[LineConfig]:
     if not simulate:
         yield cfg
         return

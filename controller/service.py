@@ -10,8 +10,6 @@ import asyncio
 import logging
 from types import TracebackType
 
-from devices.vda5050.master import VdaMasterControl
-
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.metrics import Metrics
@@ -21,6 +19,7 @@ from controller.store import open_store
 from controller.store.base import OrderStore
 from devices import base as dev
 from devices.opcua import OpcUaSorter
+from devices.vda5050.master import VdaMasterControl
 
 log = logging.getLogger(__name__)
 

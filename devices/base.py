@@ -193,8 +193,7 @@ class Sorter(Protocol):
         """Command the divert for ``item_id`` to ``chute_id``; raises DeviceError on refusal."""
         ...
 
-    def snapshot(self) -> ConveyorSnapshot:
-        ...
+    def snapshot(self) -> ConveyorSnapshot: ...
 
 
 DeviceEvent = (

@@ -65,8 +65,12 @@ class WmsGenerator:
                 "deliver_until": (now + timedelta(hours=24)).isoformat(),
                 "destination": rng.choice(self.customers),
                 "lines": [
-                    {"line_id": str((i + 1) * 10), "sku": sku, "quantity": rng.randint(4, 24),
-                     "uom": "each"}
+                    {
+                        "line_id": str((i + 1) * 10),
+                        "sku": sku,
+                        "quantity": rng.randint(4, 24),
+                        "uom": "each",
+                    }
                     for i, sku in enumerate(skus)
                 ],
                 "handling": {

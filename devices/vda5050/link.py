@@ -5,12 +5,17 @@ once when it starts and once when it ends.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 from urllib.parse import urlparse
 
 from controller.clock import Clock
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -81,3 +86,18 @@ class OutageLog:
             )
         self.down_since = None
         self.failures = 0
+
+
+async def keep_cancellation(call: Awaitable[T]) -> T:
+    """Await a broker call without losing a cancellation request.
+
+    aiomqtt waits for acknowledgements with ``asyncio.wait_for``, which on Python 3.11 can
+    swallow a cancellation that arrives just as the acknowledgement does (fixed in 3.12). A task
+    that lost its cancellation would run on forever and block shutdown, so after the call a
+    pending cancellation request is raised again.
+    """
+    result = await call
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+    return result

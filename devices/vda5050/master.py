@@ -25,7 +25,7 @@ from controller.metrics import Metrics
 from devices.base import DeviceEvent, RobotAction, RobotOrder, RobotSnapshot
 from devices.errors import CommandRejected, DeviceUnavailable
 from devices.vda5050 import schema
-from devices.vda5050.link import Backoff, OutageLog, broker_address
+from devices.vda5050.link import Backoff, OutageLog, broker_address, keep_cancellation
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.topics import fleet_filter, split, topic
 from devices.vda5050.tracker import RobotTracker
@@ -99,7 +99,9 @@ class VdaMasterControl:
                     tls_params=aiomqtt.TLSParameters() if self._address.tls else None,
                 ) as client:
                     for subtopic in INCOMING:
-                        await client.subscribe(fleet_filter(self.interface_name, subtopic), qos=1)
+                        await keep_cancellation(
+                            client.subscribe(fleet_filter(self.interface_name, subtopic), qos=1)
+                        )
                     self._outage.up(self._clock)
                     backoff.reset()
                     await self._link(client, up=True)
@@ -207,7 +209,7 @@ class VdaMasterControl:
         full_topic = topic(self.interface_name, tracker.manufacturer, serial, subtopic)
         payload = json.dumps(message)
         try:
-            await client.publish(full_topic, payload, qos=1)
+            await keep_cancellation(client.publish(full_topic, payload, qos=1))
         except aiomqtt.MqttError as exc:
             raise DeviceUnavailable(f"publishing {subtopic} to {serial} failed: {exc}") from exc
         self._metrics.mqtt_messages.labels("out", subtopic, "ok").inc()
@@ -266,7 +268,7 @@ class VdaMasterControl:
                     self._pending.pop(serial, None)
                 elif now - pending.sent_at >= RESEND_INTERVAL:
                     pending.sent_at = now
-                    await client.publish(pending.topic, pending.payload, qos=1)
+                    await keep_cancellation(client.publish(pending.topic, pending.payload, qos=1))
                     self._metrics.mqtt_messages.labels("out", "order", "resent").inc()
                     log.debug(
                         "order resent", extra={"serial": serial, "order_id": pending.order_id}

@@ -17,7 +17,7 @@ from typing import Any
 import aiomqtt
 
 from devices.vda5050 import schema
-from devices.vda5050.link import Backoff, OutageLog, broker_address
+from devices.vda5050.link import Backoff, OutageLog, broker_address, keep_cancellation
 from devices.vda5050.messages import ErrorEntry, MessageBuilder
 from devices.vda5050.topics import topic
 from simulators.robots.vehicle import SimulatedRobot
@@ -90,15 +90,17 @@ class RobotPeer:
                 extra={"serial": self.robot.serial, "topic": subtopic, "errors": errors},
             )
             return
-        await client.publish(self.topic(subtopic), json.dumps(message), qos=qos, retain=retain)
+        await keep_cancellation(
+            client.publish(self.topic(subtopic), json.dumps(message), qos=qos, retain=retain)
+        )
 
     async def _session(self, client: aiomqtt.Client) -> None:
         await self._publish(
             client, "connection", self.builder.connection("ONLINE"), qos=1, retain=True
         )
         await self._publish_factsheet(client)
-        await client.subscribe(self.topic("order"), qos=1)
-        await client.subscribe(self.topic("instantActions"), qos=1)
+        await keep_cancellation(client.subscribe(self.topic("order"), qos=1))
+        await keep_cancellation(client.subscribe(self.topic("instantActions"), qos=1))
         self.robot.changed.set()
         try:
             async with asyncio.TaskGroup() as tg:

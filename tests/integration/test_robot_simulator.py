@@ -65,7 +65,9 @@ async def test_cancel_order_stops_and_fails_remaining_actions(
         assert [e.action_type for e in drop] == ["drop"]
         assert drop[0].reason == "order cancelled"
         snap = line.master.snapshot()["R01"]
-        assert snap.last_node_id in {"G01", "G00"} and not snap.driving
+        # the robot stops at the first node it reaches after the cancel: somewhere after the
+        # pick and before the drop node, however fast the clock runs
+        assert snap.last_node_id in set(R01_TRIP[2:-1]) and not snap.driving
         assert line.drops == []
 
 
