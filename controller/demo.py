@@ -180,8 +180,11 @@ async def _report(
             "max": round(cycles[-1], 1) if cycles else None,
         },
         "sort_decisions": {
-            o: sample("linectl_sort_decisions_total", outcome=o)
-            for o in ("diverted", "no_read", "multi_read", "chute_full", "rejected")
+            s.labels["outcome"]: s.value
+            for family in registry.collect()
+            if family.name == "linectl_sort_decisions"
+            for s in family.samples
+            if s.name.endswith("_total")
         },
         "scan_to_divert_seconds_mean": (
             round(

@@ -49,5 +49,8 @@ def setup(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    for noisy in ("asyncua", "amqtt", "transitions", "uvicorn.error", "httpx", "httpcore"):
-        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    # libraries whose own warnings repeat what linectl's adapters already report once
+    for noisy in ("asyncua", "amqtt", "transitions"):
+        logging.getLogger(noisy).setLevel(max(logging.ERROR, root.level))
+    for chatty in ("uvicorn.error", "httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -43,11 +43,13 @@ class StoreConfig(Strict):
     path: str = "var/linectl.db"
 
 
+Scope = Literal["orders:write", "orders:read", "line:operate"]
+ALL_SCOPES: tuple[Scope, ...] = ("orders:write", "orders:read", "line:operate")
+
+
 class ApiToken(Strict):
     token: Annotated[str, Field(min_length=16)]
-    scopes: list[Literal["orders:write", "orders:read", "line:operate"]] = Field(
-        default_factory=lambda: ["orders:write", "orders:read", "line:operate"]
-    )
+    scopes: list[Scope] = Field(default_factory=lambda: list(ALL_SCOPES))
 
 
 class ApiConfig(Strict):

@@ -1,0 +1,107 @@
+"""``linectl run --simulate`` as a separate process: real HTTP, signals, a restart."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from controller.config.loader import REFERENCE_LINE
+from simulators.broker import free_port
+
+pytestmark = pytest.mark.e2e
+TOKEN = "e2e-token-0123456789abcdef"
+SETTLED = {"completed", "exception", "failed", "cancelled"}
+
+
+@asynccontextmanager
+async def service(db: Path, port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+    env = {
+        **os.environ,
+        "LINECTL_API_TOKEN": TOKEN,
+        "LINECTL_STORE__PATH": str(db),
+        "LINECTL_API__PORT": str(port),
+        "LINECTL_CLOCK__TIME_SCALE": "40",
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "controller.cli",
+        "run",
+        "--config",
+        str(REFERENCE_LINE),
+        "--simulate",
+        "--log-format",
+        "json",
+        env=env,
+        stderr=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.DEVNULL,
+    )
+    assert proc.stderr is not None
+    try:
+        async with asyncio.timeout(30):  # the service logs once when the API listens
+            while b"API listening" not in (line := await proc.stderr.readline()):
+                assert line, "service exited during start-up"
+        yield proc
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+async def poll(http: httpx.AsyncClient, path: str, done: Callable[[httpx.Response], bool]) -> Any:
+    """GET ``path`` until ``done`` says so (another process owns the state; bounded by 60 s)."""
+    async with asyncio.timeout(60):
+        while True:
+            resp = await http.get(path)
+            if done(resp):
+                return resp.json()
+            await asyncio.sleep(0.05)
+
+
+async def stop(proc: asyncio.subprocess.Process) -> int:
+    proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(20):
+        return await proc.wait()
+
+
+async def test_run_simulate_serves_an_order_to_completion_and_survives_restart(
+    tmp_path: Path,
+) -> None:
+    db, port = tmp_path / "line.db", free_port()
+    base = f"http://127.0.0.1:{port}"
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    body = {
+        "type": "b2c",
+        "priority": 5,
+        "due_at": (datetime.now(UTC) + timedelta(hours=2)).isoformat(),
+        "destination": "UPS",
+        "lines": [{"line_id": "1", "sku": "SKU-0004", "quantity": 2}],
+    }
+    async with service(db, port) as proc, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        await poll(http, "/readyz", lambda r: r.status_code == 200)
+        created = await http.put("/v1/orders/SO-E2E-1", json=body, headers=headers)
+        assert created.status_code == 201, created.text
+        order = await poll(http, "/v1/orders/SO-E2E-1", lambda r: r.json()["status"] in SETTLED)
+        assert order["status"] == "completed", order
+        assert order["lines"][0]["picked"] == 2
+        metrics = (await http.get("/metrics")).text
+        assert 'linectl_orders_finished_total{outcome="completed",type="b2c"} 1.0' in metrics
+        assert await stop(proc) == 0
+
+    async with service(db, port) as proc, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        again = (await http.get("/v1/orders/SO-E2E-1")).json()
+        assert again["status"] == "completed"
+        assert [e["type"] for e in again["history"]][-1] == "completed"
+        same = await http.put("/v1/orders/SO-E2E-1", json=body, headers=headers)
+        assert same.status_code == 200
+        assert await stop(proc) == 0
