@@ -9,10 +9,12 @@ devices and those decisions.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import logging
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -67,6 +69,8 @@ class Orchestrator:
         self.pending: dict[str, Pending] = {}
         self._seq = 0
         self._wake = asyncio.Event()
+        # history writes of the sortation path, done after the divert call
+        self._later: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
 
     # --- intake ----------------------------------------------------------------------------
 
@@ -282,7 +286,7 @@ class Orchestrator:
             case dev.ItemScanned():
                 await self._scanned(event)
             case dev.ItemDiverted():
-                await self._diverted(event)
+                self._later.put_nowait(functools.partial(self._diverted, event))
             case dev.ItemInducted():
                 self.flight.item(event.item_id)
 
@@ -369,7 +373,7 @@ class Orchestrator:
             )
 
     async def _scanned(self, ev: dev.ItemScanned) -> None:
-        received = time.perf_counter()
+        """Decide and divert at once; the order's history is written afterwards."""
         item = self.flight.item(ev.item_id)
         item.passes += 1
         known = {
@@ -391,27 +395,32 @@ class Orchestrator:
                 log.warning("divert refused", extra={"item": ev.item_id, "error": str(exc)})
                 self.metrics.sort_decisions.labels("divert_failed").inc()
                 return
-            self.metrics.scan_to_divert_seconds.observe(time.perf_counter() - received)
+            self.metrics.scan_to_divert_seconds.observe(time.perf_counter() - ev.received)
             item.chute = decision.chute
         trip = self.flight.by_tote.get(item.tote) if item.tote else None
-        if trip is None:
-            return
-        rec = await self._order(trip.order_id)
-        if rec is None or rec.status.terminal:
-            return
-        await self._record(
-            rec,
-            "scanned",
-            None,
-            step="sorting",
-            data={
+        if trip is not None:
+            data = {
                 "scanner": ev.scanner_id,
                 "pass": item.passes,
                 "outcome": decision.outcome.value,
                 "chute": decision.chute,
                 "reason": decision.reason.value if decision.reason else None,
-            },
-        )
+            }
+            self._later.put_nowait(functools.partial(self._record_scan, trip.order_id, data))
+
+    async def _record_scan(self, order_id: str, data: dict[str, Any]) -> None:
+        rec = await self._order(order_id)
+        if rec is not None and not rec.status.terminal:
+            await self._record(rec, "scanned", None, step="sorting", data=data)
+
+    async def history_loop(self) -> None:
+        """Write what the sortation path deferred, in order, off the time-critical path."""
+        while True:
+            write = await self._later.get()
+            try:
+                await write()
+            except StoreError:
+                log.exception("could not record a sortation event")
 
     async def _diverted(self, ev: dev.ItemDiverted) -> None:
         item = self.flight.items.get(ev.item_id)

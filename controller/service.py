@@ -97,6 +97,7 @@ class LineService:
                 name="orchestrator.conveyor-events",
             )
             tg.create_task(self.orchestrator.dispatch_loop(), name="orchestrator.dispatch")
+            tg.create_task(self.orchestrator.history_loop(), name="orchestrator.sort-history")
             tg.create_task(self._gauges(), name="metrics.gauges")
 
     async def _gauges(self) -> None:

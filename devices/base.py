@@ -10,6 +10,7 @@ failures surface as :class:`devices.errors.DeviceError` subclasses.
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -138,6 +139,8 @@ class ItemScanned:
     item_id: str  # tracking id the conveyor gave the item at induction
     codes: tuple[str, ...]
     at: datetime
+    # when the adapter received the event (time.perf_counter), for scan-to-divert latency
+    received: float = field(default_factory=time.perf_counter, compare=False)
 
 
 @dataclass(frozen=True)
