@@ -174,6 +174,16 @@ def run(
     _run(run_service(cfg, simulate=simulate, host=host, port=port))
 
 
+def _sim_setup(
+    config: Path | None, time_scale: float | None, log_level: str, log_format: str
+) -> tuple[Any, Any]:
+    from controller.clock import ScaledClock
+
+    logs.setup(log_level, log_format)
+    cfg = _load(config)
+    return cfg, ScaledClock(time_scale or cfg.clock.time_scale)
+
+
 @sim_app.command("robots")
 def sim_robots(
     config: ConfigOpt = None,
@@ -183,12 +193,9 @@ def sim_robots(
     log_format: LogFormat = "text",
 ) -> None:
     """The robot fleet as VDA 5050 peers on an MQTT broker."""
-    from controller.clock import ScaledClock
     from simulators.robots import RobotFleetSimulator
 
-    logs.setup(log_level, log_format)
-    cfg = _load(config)
-    clock = ScaledClock(time_scale or cfg.clock.time_scale)
+    cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
     _run(RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url).run())
 
 
@@ -201,12 +208,9 @@ def sim_conveyors(
     log_format: LogFormat = "text",
 ) -> None:
     """The conveyor loop and sorter as an OPC UA server."""
-    from controller.clock import ScaledClock
     from simulators.conveyor import ConveyorSimulator
 
-    logs.setup(log_level, log_format)
-    cfg = _load(config)
-    clock = ScaledClock(time_scale or cfg.clock.time_scale)
+    cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
 
     async def serve() -> None:
         async with ConveyorSimulator(cfg, clock, endpoint) as sim:
