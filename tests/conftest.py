@@ -7,12 +7,14 @@ never see each other's messages.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
 from urllib.parse import urlparse
 
+import aiomqtt
 import pytest
 
 from controller.clock import ManualClock
@@ -59,6 +61,24 @@ def mqtt_host_port(mqtt_url: str) -> tuple[str, int]:
 
 
 @pytest.fixture
-def interface_name() -> str:
-    """A VDA 5050 interface name of this test's own."""
-    return f"uagvtest{uuid.uuid4().hex[:10]}"
+async def interface_name(mqtt_host_port: tuple[str, int]) -> AsyncIterator[str]:
+    """A VDA 5050 interface name of this test's own; its retained messages are cleared after."""
+    name = f"uagvtest{uuid.uuid4().hex[:10]}"
+    yield name
+    await _clear_retained(*mqtt_host_port, f"{name}/#")
+
+
+async def _clear_retained(host: str, port: int, topic_filter: str) -> None:
+    """Publish an empty retained message on every topic that holds one under the filter."""
+    topics: set[str] = set()
+    async with aiomqtt.Client(host, port, identifier=f"cleanup-{uuid.uuid4().hex[:8]}") as c:
+        await c.subscribe(topic_filter, qos=1)
+        try:
+            async with asyncio.timeout(0.3):  # retained messages arrive right after SUBACK
+                async for message in c.messages:
+                    if message.retain and message.payload:
+                        topics.add(message.topic.value)
+        except TimeoutError:
+            pass
+        for topic in topics:
+            await c.publish(topic, b"", qos=1, retain=True)
