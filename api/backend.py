@@ -36,6 +36,15 @@ class ApiBackend(Protocol):
         """A new order is durable in the store; wake whatever releases orders."""
         ...
 
+    def order_changed(self, order: OrderRecord) -> None:
+        """Priority or due time of a not yet released order changed (PATCH); re-plan."""
+        ...
+
+    def cancel_requested(self, order: OrderRecord) -> None:
+        """A cancel request is durable in the order's history; the controller now cancels
+        what is in flight and records the outcome (``cancelled``) as an event."""
+        ...
+
     def readiness(self) -> dict[str, bool]:
         """Each dependency's readiness, e.g. ``{"store": True, "conveyor:C1": False}``."""
         ...

@@ -69,6 +69,7 @@ class Orchestrator:
         self.pending: dict[str, Pending] = {}
         self._seq = 0
         self._wake = asyncio.Event()
+        self._cancels: asyncio.Queue[str] = asyncio.Queue()
         # history writes of the sortation path, done after the divert call
         self._later: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
 
@@ -78,6 +79,15 @@ class Orchestrator:
         self._seq += 1
         self.pending[record.id] = Pending(record, self._seq)
         self._wake.set()
+
+    def order_changed(self, record: OrderRecord) -> None:
+        pending = self.pending.get(record.id)
+        if pending is not None:
+            pending.record = record
+            self._wake.set()
+
+    def cancel_requested(self, record: OrderRecord) -> None:
+        self._cancels.put_nowait(record.id)
 
     def wake(self) -> None:
         self._wake.set()

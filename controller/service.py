@@ -55,6 +55,12 @@ class LineService:
     def order_accepted(self, order: OrderRecord) -> None:
         self.orchestrator.order_accepted(order)
 
+    def order_changed(self, order: OrderRecord) -> None:
+        self.orchestrator.order_changed(order)
+
+    def cancel_requested(self, order: OrderRecord) -> None:
+        self.orchestrator.cancel_requested(order)
+
     def readiness(self) -> dict[str, bool]:
         robots = self.fleet.snapshot().values()
         return {
