@@ -12,7 +12,13 @@ from importlib.metadata import PackageNotFoundError, version
 
 from fastapi import FastAPI
 
-from api import routes_health, routes_orders
+from api import (
+    routes_events,
+    routes_health,
+    routes_order_changes,
+    routes_orders,
+    routes_stations,
+)
 from api.backend import ApiBackend, AppState
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
@@ -30,6 +36,8 @@ The WMS-facing API of **linectl**, the edge controller of one fulfilment line.
 
 TAGS = [
     {"name": "orders", "description": "Orders from the WMS and their progress on the line."},
+    {"name": "stations", "description": "Value-added stations: B2B tasks and verification."},
+    {"name": "events", "description": "Order events as Server-Sent Events."},
     {"name": "operations", "description": "Health checks and metrics for operators."},
 ]
 
@@ -59,6 +67,9 @@ def create_app(backend: ApiBackend) -> FastAPI:
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=backend.config.api.max_body_bytes)
     app.include_router(routes_orders.router)
+    app.include_router(routes_order_changes.router)
+    app.include_router(routes_stations.router)
+    app.include_router(routes_events.router)
     app.include_router(routes_health.router)
     install_openapi(app)
     return app

@@ -14,6 +14,7 @@ from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
+from controller.stations import Stations
 from controller.store.base import OrderStore
 
 
@@ -31,6 +32,11 @@ class ApiBackend(Protocol):
 
     @property
     def clock(self) -> Clock: ...
+
+    @property
+    def stations(self) -> Stations:
+        """Open B2B station tasks and their verification."""
+        ...
 
     def order_accepted(self, order: OrderRecord) -> None:
         """A new order is durable in the store; wake whatever releases orders."""

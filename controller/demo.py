@@ -24,6 +24,7 @@ from controller.http import ApiServer
 from controller.orders import OrderStatus
 from controller.service import LineService
 from simulators.broker import free_port
+from simulators.station import StationSimulator
 from simulators.wms import WmsGenerator
 
 
@@ -119,21 +120,33 @@ async def _drive(
     await _wait_ready(service, api, within=60)
     line0 = clock.now()
     token = cfg.api.tokens[0].token
-    wms = WmsGenerator(cfg, api.url, token, seed=opts.seed, b2b_share=opts.b2b_share)
-    sent = await wms.send(opts.orders, clock.utcnow())
-    total = len(sent.order_ids)
+    stations = StationSimulator(cfg, clock, api.url, token)
+    async with asyncio.TaskGroup() as tg:
+        operators = tg.create_task(stations.run(), name="sim.stations")
+        try:
+            wms = WmsGenerator(cfg, api.url, token, seed=opts.seed, b2b_share=opts.b2b_share)
+            sent = await wms.send(opts.orders, clock.utcnow())
+            counts = await _until_terminal(service, len(sent.order_ids), opts, on_progress)
+        finally:
+            operators.cancel()
+    line_seconds = clock.now() - line0
+    return await _report(service, cfg, opts, sent.created, sent.rejected, counts, line_seconds)
+
+
+async def _until_terminal(
+    service: LineService, total: int, opts: DemoOptions, on_progress: ProgressHook | None
+) -> dict[OrderStatus, int]:
     deadline = time.monotonic() + opts.timeout
     counts: dict[OrderStatus, int] = {}
     while time.monotonic() < deadline:
         counts = await service.store.count_by_status()
         terminal = sum(n for s, n in counts.items() if s.terminal)
         if on_progress is not None:
-            on_progress(Progress(total, terminal, {s.value: n for s, n in counts.items()}))
+            on_progress(Progress(total, terminal, {s.value: n for s, n in counts.items() if n}))
         if terminal >= total:
             break
         await asyncio.sleep(0.25)
-    line_seconds = clock.now() - line0
-    return await _report(service, cfg, opts, sent.created, sent.rejected, counts, line_seconds)
+    return counts
 
 
 async def _report(

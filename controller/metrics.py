@@ -68,3 +68,14 @@ class Metrics:
         self.stockouts = Counter(
             "linectl_stockouts", "Order lines that could not be allocated from stock.", registry=r
         )
+        self.webhook_deliveries = Counter(
+            "linectl_webhook_deliveries",
+            "Webhook delivery attempts by outcome (delivered, retry, dead).",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_outbox_pending = Gauge(
+            "linectl_webhook_outbox_pending",
+            "Webhook deliveries waiting in the outbox (not yet delivered or dead).",
+            registry=r,
+        )

@@ -7,11 +7,19 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, HttpUrl, model_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    model_validator,
+)
 
 
 class OrderStatus(StrEnum):
@@ -41,6 +49,18 @@ class OrderType(StrEnum):
 
 Key = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 ORDER_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+
+
+def _representable_in_utc(at: datetime) -> datetime:
+    try:
+        at.astimezone(UTC)
+    except OverflowError:
+        raise ValueError("the time is out of range once converted to UTC") from None
+    return at
+
+
+# A time with a zone that can be stored (as UTC); the value keeps the offset it was given with.
+LineTime = Annotated[AwareDatetime, AfterValidator(_representable_in_utc)]
 
 
 class OrderLine(BaseModel):
@@ -97,13 +117,20 @@ class OrderIn(BaseModel):
 
     type: OrderType
     priority: Annotated[int, Field(ge=0, le=9)] = 5
-    due_at: AwareDatetime
-    deliver_from: AwareDatetime | None = None
-    deliver_until: AwareDatetime | None = None
+    due_at: LineTime
+    deliver_from: LineTime | None = None
+    deliver_until: LineTime | None = None
     destination: Key
     lines: Annotated[list[OrderLine], Field(min_length=1, max_length=200)]
     handling: Handling | None = None
     callback_url: HttpUrl | None = None
+    allow_late: bool = Field(
+        default=False,
+        description=(
+            "Accept a `due_at` that is already past (a late order the WMS still wants "
+            "picked); without it such an order is refused."
+        ),
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> OrderIn:
@@ -121,7 +148,11 @@ class OrderIn(BaseModel):
 
     def fingerprint(self) -> str:
         """A digest of the body's meaning, for idempotent PUT (same body -> same digest)."""
-        canonical = json.dumps(self.model_dump(mode="json"), sort_keys=True, separators=(",", ":"))
+        meaning = self.model_dump(mode="json")
+        if not self.allow_late:
+            # absent and false mean the same; digests of bodies without the flag stay as they were
+            del meaning["allow_late"]
+        canonical = json.dumps(meaning, sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(canonical.encode()).hexdigest()
 
 

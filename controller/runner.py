@@ -45,3 +45,22 @@ async def run_service(
             tg.create_task(api.serve(started), name="api")
             await started.wait()
             log.info("API listening", extra={"url": api.url})
+            if simulate:
+                _start_station_operators(tg, line_cfg, clock, api.url)
+
+
+def _start_station_operators(
+    tg: asyncio.TaskGroup, cfg: LineConfig, clock: ScaledClock, url: str
+) -> None:
+    """Simulated operators at the value-added stations verify B2B totes over the API."""
+    from simulators.station import StationSimulator
+
+    needed = {"line:operate"} if cfg.api.reads_open else {"line:operate", "orders:read"}
+    token = next((t.token for t in cfg.api.tokens if needed <= set(t.scopes)), None)
+    if token is None:
+        log.warning(
+            "no API token with scope line:operate: simulated stations do not run and B2B "
+            "orders wait at their station for verification"
+        )
+        return
+    tg.create_task(StationSimulator(cfg, clock, url, token).run(), name="sim.stations")

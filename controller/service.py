@@ -15,8 +15,10 @@ from controller.config.model import LineConfig
 from controller.metrics import Metrics
 from controller.orchestrator import Orchestrator
 from controller.orders import ACTIVE, OrderRecord
+from controller.stations import Stations
 from controller.store import open_store
 from controller.store.base import OrderStore
+from controller.webhooks import webhook_dispatcher
 from devices import base as dev
 from devices.opcua import OpcUaSorter
 from devices.vda5050.master import VdaMasterControl
@@ -51,6 +53,10 @@ class LineService:
         self._store_ok = False
 
     # --- ApiBackend -------------------------------------------------------------------------
+
+    @property
+    def stations(self) -> Stations:
+        return self.orchestrator.stations
 
     def order_accepted(self, order: OrderRecord) -> None:
         self.orchestrator.order_accepted(order)
@@ -104,7 +110,12 @@ class LineService:
             )
             tg.create_task(self.orchestrator.dispatch_loop(), name="orchestrator.dispatch")
             tg.create_task(self.orchestrator.history_loop(), name="orchestrator.sort-history")
+            tg.create_task(self.orchestrator.cancel_loop(), name="orchestrator.cancels")
             tg.create_task(self._gauges(), name="metrics.gauges")
+            tg.create_task(
+                webhook_dispatcher(self.config, self.store, self.clock, self.metrics).run(),
+                name="webhooks",
+            )
 
     async def _gauges(self) -> None:
         """Refresh gauges that are read from state rather than counted."""

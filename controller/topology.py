@@ -25,15 +25,6 @@ def sort_plan(cfg: LineConfig) -> SortPlan:
     )
 
 
-def initial_stock(cfg: LineConfig) -> dict[str, dict[str, int]]:
-    """sku -> location -> units, from the line file's starting stock."""
-    stock: dict[str, dict[str, int]] = {}
-    for entry in cfg.stock:
-        per_loc = stock.setdefault(entry.sku, {})
-        per_loc[entry.location] = per_loc.get(entry.location, 0) + entry.quantity
-    return stock
-
-
 def location_nodes(cfg: LineConfig) -> dict[str, str]:
     return {loc.id: loc.node for loc in cfg.robots.storage_locations}
 

@@ -23,6 +23,12 @@ class Trip:
     b2b: bool
     dropped: bool = False
     picked: dict[str, int] = field(default_factory=dict)  # line_id -> units picked
+    picks_done: set[int] = field(default_factory=set)  # indexes into picks
+    cancelled: bool = False  # the order was cancelled; the tote goes to the reject chute
+    returning: bool = False  # a trip that only brings a cancelled order's tote back
+
+    def unpicked(self) -> list[Pick]:
+        return [pk for i, pk in enumerate(self.picks) if i not in self.picks_done]
 
 
 @dataclass
@@ -50,11 +56,17 @@ class InFlight:
         self.busy_robots.add(trip.serial)
 
     def robot_done(self, serial: str, trip_id: str) -> Trip | None:
+        """The robot finished the trip (or its cancellation); it is free for new work."""
         self.busy_robots.discard(serial)
-        trip = self.trips.get(trip_id)
-        if trip is not None and not trip.dropped:
-            self.forget(trip)
-        return trip
+        return self.trips.get(trip_id)
+
+    def rekey(self, trip: Trip, trip_id: str, induction: str) -> None:
+        """The trip continues as a new robot order (a return trip)."""
+        self.trips.pop(trip.trip_id, None)
+        trip.trip_id = trip_id
+        trip.induction = induction
+        self.trips[trip_id] = trip
+        self.busy_robots.add(trip.serial)
 
     def forget(self, trip: Trip) -> None:
         self.trips.pop(trip.trip_id, None)
@@ -66,5 +78,5 @@ class InFlight:
             found = self.items[item_id] = ItemOnBelt(item_id)
         return found
 
-    def orders_in_flight(self) -> set[str]:
-        return {t.order_id for t in self.trips.values()}
+    def trip_of_order(self, order_id: str) -> Trip | None:
+        return next((t for t in self.trips.values() if t.order_id == order_id), None)

@@ -123,6 +123,10 @@ class RobotFleet(Protocol):
         """Send a trip to one robot; raises DeviceUnavailable if it cannot be sent."""
         ...
 
+    async def cancel_order(self, serial: str) -> str:
+        """Ask the robot to cancel its current order; returns the instant action's id."""
+        ...
+
     def snapshot(self) -> dict[str, RobotSnapshot]:
         """Current state of every configured robot."""
         ...

@@ -24,6 +24,7 @@ class RejectReason(StrEnum):
     UNKNOWN_DESTINATION = "unknown_destination"
     UNKNOWN_ITEM = "unknown_item"
     TOO_MANY_PASSES = "too_many_passes"
+    CANCELLED = "cancelled"
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,7 @@ class ItemInfo:
 
     destination: str
     is_b2b: bool = False
+    cancelled: bool = False  # the order was cancelled: its tote goes to the reject chute
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,8 @@ def decide(
     info = items.get(code)
     if info is None:
         return SortDecision(Outcome.REJECTED, plan.reject_chute, code, RejectReason.UNKNOWN_ITEM)
+    if info.cancelled:
+        return SortDecision(Outcome.REJECTED, plan.reject_chute, code, RejectReason.CANCELLED)
     chute = plan.chutes.get(info.destination)
     if chute is None and info.is_b2b:
         chute = plan.b2b_chute

@@ -15,7 +15,17 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    HttpUrl,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from controller.webhook_signing import secret_key
 
 Id = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")]
 PositiveFloat = Annotated[float, Field(gt=0)]
@@ -58,6 +68,46 @@ class ApiConfig(Strict):
     tokens: list[ApiToken] = Field(default_factory=list)
     reads_open: bool = True
     max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
+
+
+def _webhook_secret(secret: SecretStr | None) -> SecretStr | None:
+    if secret is not None:
+        secret_key(secret.get_secret_value())  # raises ValueError with the reason
+    return secret
+
+
+class WebhookTarget(Strict):
+    """A receiver of order events: every event, or only ``event_types``."""
+
+    url: HttpUrl
+    secret: SecretStr  # whsec_<base64> (Standard Webhooks) or a raw string
+    event_types: list[Annotated[str, Field(min_length=1)]] | None = None
+
+    _secret = field_validator("secret")(_webhook_secret)
+
+
+class WebhooksConfig(Strict):
+    """Signed, retried delivery of order events (``webhooks.targets`` and ``callback_url``)."""
+
+    targets: list[WebhookTarget] = Field(default_factory=list)
+    callback_secret: SecretStr | None = None  # signs deliveries to an order's callback_url
+    max_attempts: Annotated[int, Field(ge=1, le=100)] = 12
+    initial_backoff: PositiveFloat = 1.0  # line seconds before the second attempt
+    max_backoff: PositiveFloat = 300.0
+    timeout: PositiveFloat = 5.0  # wall seconds per HTTP attempt
+    concurrency: Annotated[int, Field(ge=1, le=64)] = 4  # attempts in flight per receiver
+
+    _callback_secret = field_validator("callback_secret")(_webhook_secret)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> WebhooksConfig:
+        urls = [str(t.url) for t in self.targets]
+        if len(set(urls)) != len(urls):
+            dup = next(u for u in urls if urls.count(u) > 1)
+            raise ValueError(f"targets: url {dup} appears more than once")
+        if self.max_backoff < self.initial_backoff:
+            raise ValueError("max_backoff must be at least initial_backoff")
+        return self
 
 
 class MqttConfig(Strict):
@@ -253,6 +303,7 @@ class LineConfig(Strict):
     store: StoreConfig = StoreConfig()
     api: ApiConfig = ApiConfig()
     mqtt: MqttConfig = MqttConfig()
+    webhooks: WebhooksConfig = WebhooksConfig()
     robots: RobotArea
     conveyor: Conveyor
     asrs: Asrs = Asrs()

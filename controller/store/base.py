@@ -31,6 +31,15 @@ class UnknownOrder(StoreError):
     pass
 
 
+class WrongStatus(StoreError):
+    """The order's current status does not allow the change that was asked for."""
+
+    def __init__(self, order_id: str, status: OrderStatus, message: str) -> None:
+        super().__init__(message)
+        self.order_id = order_id
+        self.status = status
+
+
 _UNSET: Any = object()
 
 
@@ -56,7 +65,38 @@ class OrderStore(Protocol):
         type: OrderType | None = None,
         limit: int = 100,
         cursor: str | None = None,
-    ) -> Page: ...
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        due_after: datetime | None = None,
+        due_before: datetime | None = None,
+    ) -> Page:
+        """Orders in arrival order; ``*_after`` bounds are inclusive, ``*_before`` exclusive."""
+        ...
+
+    async def update_order(
+        self,
+        order_id: str,
+        at: datetime,
+        *,
+        priority: int | None = None,
+        due_at: datetime | None = None,
+    ) -> OrderRecord:
+        """Change priority and/or due time of an ``accepted`` order, with an ``updated``
+        history event holding the old and new values, in one transaction.
+
+        Raises :class:`UnknownOrder`, or :class:`WrongStatus` once the order is released.
+        """
+        ...
+
+    async def request_cancel(
+        self, order_id: str, at: datetime, *, reason: str | None = None
+    ) -> tuple[bool, OrderRecord]:
+        """Record a ``cancel_requested`` event (no status change) unless one is recorded
+        already; True when this call recorded it.
+
+        Raises :class:`UnknownOrder`, or :class:`WrongStatus` if the order is terminal.
+        """
+        ...
 
     async def record(
         self,
@@ -85,6 +125,45 @@ class OrderStore(Protocol):
 
     async def count_by_status(self) -> dict[OrderStatus, int]: ...
 
+    async def events_after(
+        self, after_seq: int, limit: int, *, order_id: str | None = None
+    ) -> list[StoredEvent]:
+        """History events of every order with ``seq > after_seq``, oldest first (one page)."""
+        ...
+
+    async def last_event_seq(self) -> int:
+        """The ``seq`` of the newest history event (0 when there is none)."""
+        ...
+
+    async def wait_for_event(self, after_seq: int, timeout: float) -> bool:  # noqa: ASYNC109
+        """Wait up to ``timeout`` wall seconds for an event with ``seq > after_seq`` to be
+        committed by this process; True if there is one (a timeout is an answer, not an
+        error). Does not poll the database."""
+        ...
+
 
 class InvalidCursor(ValueError):
     """A paging cursor that this store did not issue (or that was altered)."""
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """One history event as the event feed (SSE, webhooks) publishes it."""
+
+    seq: int
+    order_id: str
+    at: datetime
+    type: str
+    status: OrderStatus
+    data: dict[str, Any]
+
+    def document(self) -> dict[str, Any]:
+        """The event as a JSON-ready document, the same for SSE and webhooks."""
+        return {
+            "seq": self.seq,
+            "order_id": self.order_id,
+            "type": self.type,
+            "status": self.status.value,
+            "at": self.at.isoformat(),
+            "data": self.data,
+        }

@@ -21,8 +21,10 @@ from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from controller.orders import HistoryEvent, OrderIn, OrderRecord, OrderStatus, OrderType
+from controller.store import sqlite_changes as changes
 from controller.store import sqlite_ops as ops
 from controller.store.base import _UNSET, CreateOutcome, Page, StoreError
+from controller.store.sqlite_feed import SqliteFeedMixin
 from controller.store.sqlite_schema import configure, migrate
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,7 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-class SqliteOrderStore:
+class SqliteOrderStore(SqliteFeedMixin):
     """:class:`~controller.store.base.OrderStore` on a SQLite file.
 
     ``open()`` creates the parent directory and the file if missing and migrates the schema;
@@ -51,6 +53,7 @@ class SqliteOrderStore:
         self._state = _State.NEW
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # touched only on the worker thread
+        self._init_feed()
 
     @property
     def path(self) -> Path:
@@ -120,12 +123,17 @@ class SqliteOrderStore:
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._state is not _State.OPEN:
             raise StoreError(f"order store {self._path} is {self._state.value}, not open")
-        return await self._submit(self._with_conn, fn, *args)
+        result = await self._submit(self._with_conn, fn, *args)
+        await self._publish_changes()
+        return result
 
     def _with_conn(self, fn: Callable[..., T], *args: Any) -> T:
         if self._conn is None:
             raise StoreError(f"order store {self._path} is closed")
-        return fn(self._conn, *args)
+        before = self._conn.total_changes
+        result = fn(self._conn, *args)
+        self._note_changes(self._conn, before)
+        return result
 
     # --- the OrderStore interface ---------------------------------------------------------
 
@@ -149,12 +157,39 @@ class SqliteOrderStore:
         type: OrderType | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        created_after: datetime | None = None,
+        created_before: datetime | None = None,
+        due_after: datetime | None = None,
+        due_before: datetime | None = None,
     ) -> Page:
         """Orders in arrival order. Raises :class:`~controller.store.base.InvalidCursor`."""
         if not 1 <= limit <= MAX_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_PAGE}, got {limit}")
         after = ops.decode_cursor(cursor) if cursor else 0
-        return await self._run(ops.list_orders, status, type, limit, after)
+        bounds = {
+            "created_after": created_after,
+            "created_before": created_before,
+            "due_after": due_after,
+            "due_before": due_before,
+        }
+        return await self._run(ops.list_orders, status, type, limit, after, bounds)
+
+    async def update_order(
+        self,
+        order_id: str,
+        at: datetime,
+        *,
+        priority: int | None = None,
+        due_at: datetime | None = None,
+    ) -> OrderRecord:
+        """New priority and/or due time of an accepted order (see the protocol)."""
+        return await self._run(changes.update_order, order_id, at, priority, due_at)
+
+    async def request_cancel(
+        self, order_id: str, at: datetime, *, reason: str | None = None
+    ) -> tuple[bool, OrderRecord]:
+        """Record the WMS's cancel request once (see the protocol)."""
+        return await self._run(changes.request_cancel, order_id, at, reason)
 
     async def record(
         self,

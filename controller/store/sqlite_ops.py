@@ -11,7 +11,7 @@ import base64
 import binascii
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -147,15 +147,29 @@ def history(conn: sqlite3.Connection, order_id: str) -> list[HistoryEvent]:
     return [_event(r) for r in rows]
 
 
+# Time bounds of list_orders: each name maps to a fixed condition (after inclusive, before not).
+TIME_BOUNDS = {
+    "created_after": "created_at >= ?",
+    "created_before": "created_at < ?",
+    "due_after": "due_at >= ?",
+    "due_before": "due_at < ?",
+}
+
+
 def list_orders(
     conn: sqlite3.Connection,
     status: OrderStatus | None,
     type_: OrderType | None,
     limit: int,
     after_seq: int,
+    bounds: Mapping[str, datetime | None] | None = None,
 ) -> Page:
     where = ["seq > ?"]
     params: list[Any] = [after_seq]
+    for name, bound in (bounds or {}).items():
+        if bound is not None:
+            where.append(TIME_BOUNDS[name])
+            params.append(iso(bound))
     if status is not None:
         where.append("status = ?")
         params.append(status.value)

@@ -49,6 +49,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX events_order_seq ON events (order_id, seq)",
     ),
+    # 2: the webhook outbox. Fan-out starts at the newest event already stored, so adding
+    # webhooks to an existing line does not replay its whole history.
+    (
+        """
+        CREATE TABLE outbox (
+            id              INTEGER PRIMARY KEY AUTOINCREMENT,
+            event_seq       INTEGER NOT NULL REFERENCES events (seq) ON DELETE CASCADE,
+            kind            TEXT NOT NULL,
+            url             TEXT NOT NULL,
+            state           TEXT NOT NULL DEFAULT 'pending',
+            attempts        INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT NOT NULL,
+            created_at      TEXT NOT NULL,
+            finished_at     TEXT,
+            last_error      TEXT,
+            UNIQUE (event_seq, kind, url)
+        )
+        """,
+        "CREATE INDEX outbox_state_due ON outbox (state, next_attempt_at)",
+        "CREATE TABLE feed_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+        "INSERT INTO feed_cursors (name, seq) SELECT 'webhooks', COALESCE(MAX(seq), 0) FROM events",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

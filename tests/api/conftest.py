@@ -18,8 +18,10 @@ from starlette.types import Receive, Scope, Send
 from api import create_app
 from controller.clock import ManualClock
 from controller.config.model import ApiConfig, ApiToken, LineConfig
+from controller.history import History
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
+from controller.stations import Stations
 from controller.store.sqlite import SqliteOrderStore
 
 WRITER = "writer-token-0123456789"
@@ -36,10 +38,19 @@ class FakeLine:
         self.metrics = Metrics()
         self.clock = clock
         self.accepted: list[OrderRecord] = []
+        self.changed: list[OrderRecord] = []
+        self.cancels: list[OrderRecord] = []
         self.ready: dict[str, bool] = {"store": True, "mqtt": True, "conveyor:C1": True}
+        self.stations = Stations(History(store, clock, self.metrics))
 
     def order_accepted(self, order: OrderRecord) -> None:
         self.accepted.append(order)
+
+    def order_changed(self, order: OrderRecord) -> None:
+        self.changed.append(order)
+
+    def cancel_requested(self, order: OrderRecord) -> None:
+        self.cancels.append(order)
 
     def readiness(self) -> dict[str, bool]:
         return dict(self.ready)

@@ -56,3 +56,8 @@ def test_full_chute_recirculates_then_rejects() -> None:
     full = frozenset({"CH-DHL"})
     assert decide(PLAN, ("T1",), ITEMS, 1, full).outcome is Outcome.CHUTE_UNAVAILABLE
     assert decide(PLAN, ("T1",), ITEMS, 3, full).chute == "REJECT"
+
+
+def test_cancelled_order_goes_to_reject() -> None:
+    d = decide(PLAN, ("T9",), {"T9": ItemInfo("DHL", cancelled=True)})
+    assert (d.outcome, d.chute, d.reason) == (Outcome.REJECTED, "REJECT", RejectReason.CANCELLED)

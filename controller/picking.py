@@ -1,0 +1,104 @@
+"""What robots report about trips: picks, drops, failures, the end of a trip."""
+
+from __future__ import annotations
+
+import logging
+
+from controller.history import History
+from controller.inventory import Inventory
+from controller.orders import OrderStatus
+from controller.trips import InFlight, Trip
+from devices import base as dev
+
+log = logging.getLogger(__name__)
+
+
+class Picking:
+    def __init__(self, history: History, flight: InFlight, inventory: Inventory) -> None:
+        self.history = history
+        self.flight = flight
+        self.inventory = inventory
+
+    async def action_finished(self, ev: dev.RobotActionFinished) -> None:
+        trip = self.flight.trips.get(ev.order_id)
+        if trip is None:
+            return
+        if ev.action_type == "pick" and not trip.returning:
+            index = int(ev.action_id.rsplit("-", 1)[1])
+            pk = trip.picks[index]
+            trip.picks_done.add(index)
+            trip.picked[pk.line_id] = trip.picked.get(pk.line_id, 0) + pk.quantity
+            await self._step(
+                trip,
+                "picked",
+                None if trip.cancelled else OrderStatus.PICKING,
+                step="picking",
+                picked=dict(trip.picked),
+                data={
+                    "robot": ev.serial,
+                    "line_id": pk.line_id,
+                    "location": pk.location,
+                    "quantity": pk.quantity,
+                },
+            )
+        elif ev.action_type == "drop":
+            trip.dropped = True
+            if trip.returning:
+                await self._step(trip, "tote_returned", None, data=self._drop_data(ev, trip))
+            else:
+                status = None if trip.cancelled else OrderStatus.IN_TRANSIT
+                await self._step(
+                    trip, "dropped", status, step="on_conveyor", data=self._drop_data(ev, trip)
+                )
+
+    @staticmethod
+    def _drop_data(ev: dev.RobotActionFinished, trip: Trip) -> dict[str, str]:
+        return {"robot": ev.serial, "tote": trip.tote, "induction": trip.induction}
+
+    async def action_failed(self, ev: dev.RobotActionFailed) -> None:
+        trip = self.flight.trips.get(ev.order_id)
+        if trip is None or trip.cancelled:
+            return  # actions of a cancelled trip fail by design
+        await self._step(
+            trip,
+            "robot_action_failed",
+            OrderStatus.EXCEPTION,
+            step="exception",
+            data={"robot": ev.serial, "action": ev.action_type, "reason": ev.reason},
+        )
+
+    async def trip_finished(self, ev: dev.RobotOrderFinished) -> Trip | None:
+        """The robot is free again. Returns a cancelled trip whose cancellation is now done."""
+        trip = self.flight.robot_done(ev.serial, ev.order_id)
+        if trip is None or trip.dropped:
+            return None
+        if trip.cancelled:
+            self.inventory.release(trip.unpicked())
+            if trip.picks_done and not trip.returning:
+                trip.returning = True  # the tote holds picked units: bring it back
+            elif not trip.returning:
+                self.flight.forget(trip)
+            return trip
+        self.flight.forget(trip)
+        rec = await self.history.get(trip.order_id)
+        if rec is not None and not rec.status.terminal and rec.status is not OrderStatus.EXCEPTION:
+            await self.history.record(
+                rec,
+                "robot_trip_ended_without_drop",
+                OrderStatus.EXCEPTION,
+                step="exception",
+                data={"robot": ev.serial, "trip": trip.trip_id},
+            )
+        return None
+
+    async def _step(
+        self, trip: Trip, event_type: str, status: OrderStatus | None, **kw: object
+    ) -> None:
+        rec = await self.history.get(trip.order_id)
+        if rec is None:
+            return
+        if rec.status.terminal:
+            status = None  # a cancelled order's tote still moves; record it, keep the status
+            kw.pop("step", None)
+            kw.pop("picked", None)
+        await self.history.record(rec, event_type, status, **kw)

@@ -1,0 +1,156 @@
+"""The sortation path: scan -> decision -> ``Divert`` before the tote reaches the divert.
+
+The divert call happens at once; history is written afterwards, in order, by ``history_loop``,
+so a slow disk never makes a tote miss its divert.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from controller.history import History
+from controller.metrics import Metrics
+from controller.orders import OrderStatus
+from controller.stations import Stations
+from controller.store.base import StoreError
+from controller.trips import InFlight, Trip
+from devices import base as dev
+from devices.errors import DeviceError
+from routing import sortation
+from routing.sortation import SortPlan
+
+log = logging.getLogger(__name__)
+
+
+class Sortation:
+    def __init__(
+        self,
+        plan: SortPlan,
+        history: History,
+        metrics: Metrics,
+        sorter: dev.Sorter,
+        flight: InFlight,
+        stations: Stations,
+    ) -> None:
+        self.plan = plan
+        self.history = history
+        self.metrics = metrics
+        self.sorter = sorter
+        self.flight = flight
+        self.stations = stations
+        self._later: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+
+    async def history_loop(self) -> None:
+        """Write what the sortation path deferred, in order, off the time-critical path."""
+        while True:
+            write = await self._later.get()
+            try:
+                await write()
+            except StoreError:
+                log.exception("could not record a sortation event")
+
+    async def scanned(self, ev: dev.ItemScanned) -> None:
+        """Decide and divert at once; the order's history is written afterwards."""
+        item = self.flight.item(ev.item_id)
+        item.passes += 1
+        known = {
+            code: sortation.ItemInfo(trip.destination, trip.b2b, trip.cancelled)
+            for code in ev.codes
+            if (trip := self.flight.by_tote.get(code)) is not None
+        }
+        unavailable = frozenset(
+            c.chute_id for c in self.sorter.snapshot().chutes if c.full or not c.enabled
+        )
+        decision = sortation.decide(self.plan, ev.codes, known, item.passes, unavailable)
+        self.metrics.sort_decisions.labels(decision.outcome.value).inc()
+        if decision.code is not None:
+            item.tote = decision.code
+        if decision.chute is not None:
+            try:
+                await self.sorter.divert(ev.item_id, decision.chute)
+            except DeviceError as exc:
+                log.warning("divert refused", extra={"item": ev.item_id, "error": str(exc)})
+                self.metrics.sort_decisions.labels("divert_failed").inc()
+                return
+            self.metrics.scan_to_divert_seconds.observe(time.perf_counter() - ev.received)
+            item.chute = decision.chute
+        trip = self.flight.by_tote.get(item.tote) if item.tote else None
+        if trip is not None:
+            data = {
+                "scanner": ev.scanner_id,
+                "pass": item.passes,
+                "outcome": decision.outcome.value,
+                "chute": decision.chute,
+                "reason": decision.reason.value if decision.reason else None,
+            }
+            self._later.put_nowait(functools.partial(self._record_scan, trip.order_id, data))
+
+    async def _record_scan(self, order_id: str, data: dict[str, Any]) -> None:
+        rec = await self.history.get(order_id)
+        if rec is not None:
+            step = None if rec.status.terminal else "sorting"
+            await self.history.record(
+                rec, "scanned", None, **({"step": step} if step else {}), data=data
+            )
+
+    def diverted(self, ev: dev.ItemDiverted) -> None:
+        self._later.put_nowait(functools.partial(self._diverted, ev))
+
+    async def _diverted(self, ev: dev.ItemDiverted) -> None:
+        item = self.flight.items.get(ev.item_id)
+        trip = self.flight.by_tote.get(item.tote) if item and item.tote else None
+        if not ev.ok:
+            # the sorter could not divert (chute full or disabled): the item rides on and is
+            # scanned again on its next pass
+            self.metrics.sort_decisions.labels("divert_refused").inc()
+            if item is not None:
+                item.chute = None
+            rec = await self.history.get(trip.order_id) if trip is not None else None
+            if rec is not None and not rec.status.terminal:
+                await self.history.record(
+                    rec,
+                    "divert_refused",
+                    step="recirculating",
+                    data={"chute": ev.chute_id, "divert": ev.divert_id},
+                )
+            return
+        self.flight.items.pop(ev.item_id, None)
+        if trip is not None:
+            self.flight.forget(trip)
+            await self._arrived(trip, ev)
+
+    async def _arrived(self, trip: Trip, ev: dev.ItemDiverted) -> None:
+        rec = await self.history.get(trip.order_id)
+        if rec is None:
+            return
+        where = {"chute": ev.chute_id, "divert": ev.divert_id, "tote": trip.tote}
+        if rec.status.terminal:  # a cancelled order's tote, back for restocking
+            await self.history.record(rec, "tote_in_chute", data=where)
+        elif trip.cancelled:
+            await self.history.finish(
+                rec,
+                "cancelled",
+                OrderStatus.CANCELLED,
+                step=None,
+                data={**where, "stage": "conveyor"},
+            )
+        elif ev.chute_id == self.plan.reject_chute:
+            await self.history.record(
+                rec, "rejected", OrderStatus.EXCEPTION, step="reject_chute", data=where
+            )
+            self.metrics.orders_finished.labels(rec.type.value, "exception").inc()
+        elif trip.b2b:  # B2B orders complete only after verification at the station
+            rec = await self.history.record(
+                rec, "sorted", OrderStatus.SORTED, step="at_station", data=where
+            )
+            self.stations.open(rec, ev.chute_id, trip.tote)
+        else:
+            rec = await self.history.record(
+                rec, "sorted", OrderStatus.SORTED, step="in_chute", data=where
+            )
+            await self.history.finish(rec, "completed", OrderStatus.COMPLETED, step=None)
