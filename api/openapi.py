@@ -1,7 +1,8 @@
 """The OpenAPI document: FastAPI's, plus the schemas that routes reference by hand.
 
-``PUT /v1/orders/{id}`` reads its body itself (so authorization comes first), which means FastAPI
-does not see :class:`~controller.orders.OrderIn`; its schema, with the WMS examples, and the
+``PUT``, ``PATCH`` and ``POST .../cancel`` on ``/v1/orders/{id}`` read their bodies themselves
+(so authorization comes first), which means FastAPI does not see :class:`~controller.orders.OrderIn`,
+:class:`~api.change_bodies.OrderPatch` or :class:`~api.change_bodies.CancelIn`; their schemas and the
 :class:`~api.problems.Problem` schema every error response points at are added here.
 """
 
@@ -13,6 +14,7 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
+from api.change_bodies import CancelIn, OrderPatch
 from api.problems import Problem
 from controller.orders import OrderIn
 
@@ -39,6 +41,8 @@ def install_openapi(app: FastAPI) -> None:
             )
             schemas = doc.setdefault("components", {}).setdefault("schemas", {})
             _add_schema(schemas, OrderIn)
+            _add_schema(schemas, OrderPatch)
+            _add_schema(schemas, CancelIn)
             _add_schema(schemas, Problem)
             app.openapi_schema = doc
         return app.openapi_schema

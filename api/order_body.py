@@ -8,16 +8,19 @@ types are taken strictly: ``"quantity": "2"`` or ``"priority": true`` are errors
 
 from __future__ import annotations
 
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from fastapi import Request
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from api.problems import FieldError, ProblemError, field_errors, validation_problem
 from controller.config.model import LineConfig
 from controller.orders import OrderIn, OrderType
 
 _MAX_LISTED = 20
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def _is_json(content_type: str) -> bool:
@@ -29,16 +32,27 @@ def _is_json(content_type: str) -> bool:
 
 async def read_order(request: Request) -> OrderIn:
     """The request's body as an :class:`OrderIn`, or a :class:`ProblemError`."""
-    content_type = request.headers.get("content-type", "")
+    return parse_body(request.headers.get("content-type", ""), await request.body(), OrderIn)
+
+
+async def read_optional(request: Request, model: type[M]) -> M | None:
+    """The request's body as ``model``, or None when the request has no body."""
+    raw = await request.body()
+    if not raw:
+        return None
+    return parse_body(request.headers.get("content-type", ""), raw, model)
+
+
+def parse_body(content_type: str, raw: bytes, model: type[M]) -> M:
+    """``raw`` as ``model`` with strict JSON types, or a :class:`ProblemError`."""
     if not _is_json(content_type):
         raise ProblemError(
             415,
             f"The body must be application/json, not {content_type or 'unspecified'}",
             kind="unsupported-media-type",
         )
-    raw = await request.body()
     try:
-        return OrderIn.model_validate_json(raw, strict=True)
+        return model.model_validate_json(raw, strict=True)
     except ValidationError as exc:
         errors = exc.errors(include_url=False)
         if any(e["type"] == "json_invalid" for e in errors):
@@ -80,6 +94,24 @@ def check_against_line(order: OrderIn, config: LineConfig) -> None:
         )
     if errors:
         raise validation_problem(errors)
+
+
+def check_due_at(due_at: datetime, now: datetime, *, allow_late: bool) -> None:
+    """Refuse a due time that is not in the future unless a late order is allowed."""
+    if due_at > now or allow_late:
+        return
+    raise validation_problem(
+        [
+            FieldError(
+                field="due_at",
+                message=(
+                    f"{due_at.isoformat()} is not in the future (the line's time is "
+                    f"{now.isoformat()}); an order may be late only if it is created with "
+                    '"allow_late": true'
+                ),
+            )
+        ]
+    )
 
 
 def openapi_request_body() -> dict[str, Any]:

@@ -193,12 +193,16 @@ _DESCRIPTIONS = {
 }
 
 
-def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI ``responses`` entries for problem answers with the given statuses."""
+def problem_responses(
+    *statuses: int, described: Mapping[int, str] | None = None
+) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` entries for problem answers with the given statuses;
+    ``described`` replaces the generic description of a status for one operation."""
     schema = {"$ref": "#/components/schemas/Problem"}
+    own = dict(described or {})
     return {
         status: {
-            "description": _DESCRIPTIONS.get(status, _phrase(status)),
+            "description": own.get(status) or _DESCRIPTIONS.get(status, _phrase(status)),
             "content": {PROBLEM_MEDIA_TYPE: {"schema": schema}},
         }
         for status in statuses

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
-from api.order_body import check_against_line, openapi_request_body, read_order
+from api.order_body import check_against_line, check_due_at, openapi_request_body, read_order
 from api.problems import FieldError, ProblemError, problem_responses, validation_problem
 from api.schemas import OrderOut, OrderPage, OrderSummary
+from api.time_query import EXAMPLE as TIME_EXAMPLE
+from api.time_query import parse_bounds
 from controller.orders import ORDER_ID_PATTERN, OrderStatus, OrderType
 from controller.store.base import CreateOutcome, InvalidCursor
 
@@ -28,6 +30,15 @@ OrderId = Annotated[
     ),
 ]
 Backend = Annotated[ApiBackend, Depends(get_backend)]
+TimeBound = Annotated[
+    str | None,
+    Query(
+        max_length=64,
+        description="An RFC 3339 date-time with a time zone.",
+        examples=[TIME_EXAMPLE],
+        json_schema_extra={"format": "date-time"},
+    ),
+]
 Writer = Annotated[Principal, Depends(require_scope("orders:write"))]
 Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
 
@@ -45,7 +56,8 @@ def _location(order_id: str) -> str:
         "Creates the order under the WMS's own id. The order is on disk before the answer. "
         "Sending the same body again answers 200 with the order as it is now; a different "
         "body under the same id answers 409. SKUs must be in the line's SKU master and the "
-        "destination in the sorter's sort plan (B2B orders may use the B2B fallback chute)."
+        "destination in the sorter's sort plan (B2B orders may use the B2B fallback chute). "
+        '`due_at` must be in the future unless the body says `"allow_late": true`.'
     ),
     responses={
         200: {"description": "The order already exists with this body.", "model": OrderOut},
@@ -63,7 +75,13 @@ async def put_order(
 ) -> OrderOut:
     body = await read_order(request)
     check_against_line(body, backend.config)
-    outcome, order = await backend.store.create_order(order_id, body, backend.clock.utcnow())
+    now = backend.clock.utcnow()
+    if body.due_at <= now and not body.allow_late:
+        # a retry of a PUT that created the order still answers 200 once the due time passed
+        existing = await backend.store.get_order(order_id)
+        if existing is None or existing.fingerprint != body.fingerprint():
+            check_due_at(body.due_at, now, allow_late=body.allow_late)
+    outcome, order = await backend.store.create_order(order_id, body, now)
     if outcome is CreateOutcome.CONFLICT:
         raise ProblemError(
             409,
@@ -108,8 +126,9 @@ async def get_order(order_id: OrderId, backend: Backend, _: Reader) -> OrderOut:
     response_model=OrderPage,
     summary="List orders",
     description=(
-        "Orders in arrival order, optionally filtered by status and type. Follow "
-        "`next_cursor` for the next page."
+        "Orders in arrival order, optionally filtered by status, type, creation time and due "
+        "time (RFC 3339 date-times with a zone; `..._after` includes the bound, `..._before` "
+        "excludes it). Follow `next_cursor` for the next page, with the same filters."
     ),
     responses=problem_responses(401, 403, 422, 503),
 )
@@ -122,9 +141,23 @@ async def list_orders(
     cursor: Annotated[
         str | None, Query(max_length=256, description="`next_cursor` of the previous page.")
     ] = None,
+    created_after: TimeBound = None,
+    created_before: TimeBound = None,
+    due_after: TimeBound = None,
+    due_before: TimeBound = None,
 ) -> OrderPage:
+    bounds = parse_bounds(
+        {
+            "created_after": created_after,
+            "created_before": created_before,
+            "due_after": due_after,
+            "due_before": due_before,
+        }
+    )
     try:
-        page = await backend.store.list_orders(status=status, type=type, limit=limit, cursor=cursor)
+        page = await backend.store.list_orders(
+            status=status, type=type, limit=limit, cursor=cursor, **bounds
+        )
     except InvalidCursor as exc:
         raise validation_problem([FieldError(field="cursor", message=str(exc))]) from None
     return OrderPage(orders=[OrderSummary.of(o) for o in page.orders], next_cursor=page.next_cursor)
