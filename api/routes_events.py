@@ -50,9 +50,10 @@ async def event_stream(
     after: int,
     *,
     order_id: str | None = None,
-    heartbeat: float = HEARTBEAT_SECONDS,
+    heartbeat: float | None = None,
 ) -> AsyncIterator[bytes]:
     """Events with ``seq > after`` (of one order if ``order_id``), then new ones as they come."""
+    heartbeat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
     yield f"retry: {RETRY_MS}\n: linectl order events after {after}\n\n".encode()
     scanned = after  # every event up to here has been considered (sent or filtered out)
     while True:

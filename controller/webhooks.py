@@ -24,6 +24,7 @@ import logging
 import random
 import time
 from collections import Counter
+from collections.abc import Callable
 from datetime import timedelta
 
 import httpx
@@ -72,6 +73,7 @@ class WebhookDispatcher:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         rng: random.Random | None = None,
+        observer: Callable[[Delivery, DeliveryState], None] | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -79,6 +81,7 @@ class WebhookDispatcher:
         self.metrics = metrics
         self._transport = transport
         self._rng = rng or random.Random()
+        self._observer = observer  # told the outcome of every attempt (state after it)
         self._targets = [
             FanOutTarget(str(t.url), frozenset(t.event_types) if t.event_types else None)
             for t in config.targets
@@ -208,6 +211,14 @@ class WebhookDispatcher:
     async def _finish(
         self, d: Delivery, *, ok: bool, error: str | None, last: bool = False
     ) -> None:
+        state = await self._record(d, ok=ok, error=error, last=last)
+        if state is not None and self._observer is not None:
+            self._observer(d, state)
+
+    async def _record(
+        self, d: Delivery, *, ok: bool, error: str | None, last: bool
+    ) -> DeliveryState | None:
+        """Record the attempt's outcome; the row's new state (None if the store failed)."""
         attempts = d.attempts + 1
         now = self.clock.utcnow()
         where = display_url(d.url)
@@ -220,7 +231,7 @@ class WebhookDispatcher:
                 if d.url in self._failing:
                     self._failing.discard(d.url)
                     log.info("webhook receiver recovered", extra={"receiver": where})
-                return
+                return DeliveryState.DELIVERED
             if d.url not in self._failing:
                 self._failing.add(d.url)
                 log.warning(
@@ -241,7 +252,7 @@ class WebhookDispatcher:
                         "error": error,
                     },
                 )
-                return
+                return DeliveryState.DEAD
             retry_at = now + timedelta(seconds=self.backoff(attempts))
             await self.store.finish_attempt(
                 d.id,
@@ -252,9 +263,11 @@ class WebhookDispatcher:
                 error=error,
             )
             self.metrics.webhook_deliveries.labels("retry").inc()
+            return DeliveryState.PENDING
         except StoreError as exc:
             # the row stays pending and is sent again; the loops report the store outage
             log.debug("could not record a webhook attempt", extra={"error": str(exc)})
+            return None
 
     def backoff(self, attempts: int) -> float:
         """Line seconds before the next attempt after ``attempts`` failed ones (with jitter)."""
