@@ -95,7 +95,7 @@ async def run_demo(
     return report
 
 
-async def _wait_ready(service: LineService, api: ApiServer, within: float) -> None:
+async def wait_ready(service: LineService, api: ApiServer, within: float) -> None:
     """Wait until the API serves and every robot and the conveyor are available."""
     async with asyncio.timeout(within):
         while True:
@@ -117,7 +117,7 @@ async def _drive(
     opts: DemoOptions,
     on_progress: ProgressHook | None,
 ) -> dict[str, Any]:
-    await _wait_ready(service, api, within=60)
+    await wait_ready(service, api, within=60)
     line0 = clock.now()
     token = cfg.api.tokens[0].token
     stations = StationSimulator(cfg, clock, api.url, token)

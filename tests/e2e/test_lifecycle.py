@@ -1,0 +1,223 @@
+"""An order's life on the whole simulated line: cancel at every stage, B2B verification.
+
+The line runs in-process on real protocols (the machine's MQTT broker, an asyncua server, real
+HTTP); the test waits on the store's event feed, never on the wall clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from api import create_app
+from controller.clock import ScaledClock
+from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
+from controller.demo import wait_ready
+from controller.http import ApiServer
+from controller.orders import OrderRecord, OrderStatus
+from controller.service import LineService
+from simulators.broker import free_port
+from simulators.line import simulated_line
+
+pytestmark = pytest.mark.e2e
+TOKEN = "lifecycle-token-0123456789"
+TIME_SCALE = 10.0
+
+
+@dataclass
+class Line:
+    service: LineService
+    http: httpx.AsyncClient
+    clock: ScaledClock
+
+    async def put(self, order_id: str, **body: Any) -> OrderRecord:
+        resp = await self.http.put(f"/v1/orders/{order_id}", json=body)
+        assert resp.status_code == 201, resp.text
+        order = await self.service.store.get_order(order_id)
+        assert order is not None
+        return order
+
+    async def until(
+        self, order_id: str, done: Callable[[OrderRecord, list[str]], bool], within: float = 30
+    ) -> tuple[OrderRecord, list[str]]:
+        """Wait until ``done(order, history types)``; wakes on every new event in the store."""
+        store = self.service.store
+        async with asyncio.timeout(within):
+            while True:
+                seq = await store.last_event_seq()
+                order = await store.get_order(order_id)
+                assert order is not None
+                steps = [e.type for e in await store.history(order_id)]
+                if done(order, steps):
+                    return order, steps
+                await store.wait_for_event(seq, timeout=1.0)
+
+    async def cancel(self, order_id: str) -> httpx.Response:
+        return await self.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "test"})
+
+    def b2c(self, *skus: str, destination: str = "DHL") -> dict[str, Any]:
+        return {
+            "type": "b2c",
+            "priority": 5,
+            "due_at": (self.clock.utcnow() + timedelta(hours=3)).isoformat(),
+            "destination": destination,
+            "lines": [
+                {"line_id": str(i + 1), "sku": sku, "quantity": 1} for i, sku in enumerate(skus)
+            ],
+        }
+
+    def b2b(self, *skus: str, window_starts_in: timedelta = timedelta(hours=-1)) -> dict[str, Any]:
+        now = self.clock.utcnow()
+        return {
+            "type": "b2b",
+            "priority": 5,
+            "due_at": (now + timedelta(hours=20)).isoformat(),
+            "deliver_from": (now + window_starts_in).isoformat(),
+            "deliver_until": (now + timedelta(hours=20)).isoformat(),
+            "destination": "CUST-ACME",
+            "lines": [
+                {"line_id": str((i + 1) * 10), "sku": sku, "quantity": 3}
+                for i, sku in enumerate(skus)
+            ],
+            "handling": {"label_template": "acme-v2", "packaging": "carton-40"},
+        }
+
+
+@asynccontextmanager
+async def running_line(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
+) -> AsyncIterator[Line]:
+    clock = ScaledClock(TIME_SCALE)
+    cfg = reference_line.with_overrides(
+        store=StoreConfig(path=str(tmp_path / "line.db")),
+        api=ApiConfig(port=free_port(), tokens=[ApiToken(token=TOKEN)]),
+        mqtt=reference_line.mqtt.model_copy(update={"interface_name": interface_name}),
+    )
+    async with simulated_line(cfg, clock, mqtt_url) as sim, LineService(sim.config, clock) as svc:
+        api = ApiServer(create_app(svc), "127.0.0.1", cfg.api.port)
+        async with asyncio.TaskGroup() as tg:
+            tasks = [tg.create_task(svc.run()), tg.create_task(api.serve())]
+            try:
+                await wait_ready(svc, api, within=30)
+                headers = {"Authorization": f"Bearer {TOKEN}"}
+                async with httpx.AsyncClient(base_url=api.url, headers=headers) as http:
+                    yield Line(svc, http, clock)
+            finally:
+                for task in tasks:
+                    task.cancel()
+
+
+@pytest.fixture
+async def line(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
+) -> AsyncIterator[Line]:
+    async with running_line(reference_line, mqtt_url, interface_name, tmp_path) as running:
+        yield running
+
+
+def settled(order: OrderRecord, _: list[str]) -> bool:
+    return order.status.terminal
+
+
+async def test_cancel_while_queued(line: Line) -> None:
+    # a B2B order whose delivery window opens later waits in the queue
+    await line.put("Q1", **line.b2b("SKU-0001", window_starts_in=timedelta(hours=2)))
+    order, steps = await line.until("Q1", lambda o, s: o.waiting_reason is not None)
+    assert order.waiting_reason == "outside_delivery_window"
+    assert (await line.cancel("Q1")).status_code == 202
+    order, steps = await line.until("Q1", settled)
+    assert order.status is OrderStatus.CANCELLED
+    assert steps[-2:] == ["cancel_requested", "cancelled"]
+    assert (await line.cancel("Q1")).status_code == 409  # terminal
+
+
+async def test_cancel_while_picking_returns_the_tote_to_the_reject_chute(line: Line) -> None:
+    await line.put("P1", **line.b2c("SKU-0001", "SKU-0013", "SKU-0025"))
+    await line.until("P1", lambda o, s: "picked" in s)
+    assert (await line.cancel("P1")).status_code == 202
+    order, steps = await line.until("P1", settled)
+    assert order.status is OrderStatus.CANCELLED
+    history = await line.service.store.history("P1")
+    cancelled = next(e for e in history if e.type == "cancelled")
+    assert "robot_cancel_sent" in steps
+    if cancelled.data["stage"] == "picking" and cancelled.data.get("tote_returning"):
+        # the picked units come back on the conveyor and end in the reject chute
+        _, steps = await line.until("P1", lambda o, s: "tote_in_chute" in s)
+        chute = next(e for e in await line.service.store.history("P1") if e.type == "tote_in_chute")
+        assert chute.data["chute"] == "REJECT"
+    assert "completed" not in steps
+
+
+async def test_cancel_on_the_conveyor_sends_the_tote_to_reject(line: Line) -> None:
+    await line.put("C1", **line.b2c("SKU-0002"))
+    await line.until("C1", lambda o, s: "dropped" in s)
+    assert (await line.cancel("C1")).status_code == 202
+    order, _ = await line.until("C1", settled)
+    assert order.status is OrderStatus.CANCELLED
+    cancelled = next(e for e in await line.service.store.history("C1") if e.type == "cancelled")
+    # the tote needs 7.5 m of belt (0.4 s of wall time here) to reach the scanner
+    assert cancelled.data["stage"] == "conveyor"
+    assert cancelled.data["chute"] == "REJECT"
+
+
+async def test_b2b_waits_at_its_station_then_verification_completes_it(line: Line) -> None:
+    await line.put("B1", **line.b2b("SKU-0003", "SKU-0004"))
+    order, _ = await line.until("B1", lambda o, s: o.step == "at_station")
+    assert order.status is OrderStatus.SORTED
+    tasks = (await line.http.get("/v1/stations/VAS-1/tasks")).json()
+    [task] = [t for t in tasks if t["order_id"] == "B1"]
+    assert task["handling"]["label_template"] == "acme-v2"
+    assert [(ln["sku"], ln["quantity"]) for ln in task["lines"]] == [
+        ("SKU-0003", 3),
+        ("SKU-0004", 3),
+    ]
+    counted = [
+        {"line_id": ln["line_id"], "sku": ln["sku"], "quantity": ln["quantity"]}
+        for ln in task["lines"]
+    ]
+    resp = await line.http.post(
+        "/v1/stations/VAS-1/tasks/B1/verification", json={"operator": "op1", "lines": counted}
+    )
+    assert resp.status_code == 200, resp.text
+    assert resp.json() == {"order_id": "B1", "status": "completed", "mismatches": []}
+    order, steps = await line.until("B1", settled)
+    assert order.status is OrderStatus.COMPLETED
+    assert steps[-2:] == ["verified", "completed"]
+
+
+async def test_b2b_count_mismatch_is_an_exception_never_completed(line: Line) -> None:
+    await line.put("B2", **line.b2b("SKU-0005", "SKU-0006"))
+    await line.until("B2", lambda o, s: o.step == "at_station")
+    counted = [
+        {"line_id": "10", "sku": "SKU-0005", "quantity": 3},
+        {"line_id": "20", "sku": "SKU-0006", "quantity": 2},
+    ]
+    resp = await line.http.post("/v1/stations/VAS-1/tasks/B2/verification", json={"lines": counted})
+    assert resp.status_code == 200
+    assert resp.json()["status"] == "exception"
+    order = await line.service.store.get_order("B2")
+    assert order is not None and order.status is OrderStatus.EXCEPTION
+    assert order.waiting_reason is not None
+    assert "line 20 (SKU-0006): expected 3, counted 2" in order.waiting_reason
+    again = await line.http.post(
+        "/v1/stations/VAS-1/tasks/B2/verification", json={"lines": counted}
+    )
+    assert again.status_code == 404  # the task is closed
+
+
+async def test_cancel_at_the_station_withdraws_the_task(line: Line) -> None:
+    await line.put("B3", **line.b2b("SKU-0007"))
+    await line.until("B3", lambda o, s: o.step == "at_station")
+    assert (await line.cancel("B3")).status_code == 202
+    order, _ = await line.until("B3", settled)
+    assert order.status is OrderStatus.CANCELLED
+    tasks = (await line.http.get("/v1/stations/VAS-1/tasks")).json()
+    assert all(t["order_id"] != "B3" for t in tasks)
