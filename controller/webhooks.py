@@ -116,10 +116,15 @@ class WebhookDispatcher:
     # --- fan-out --------------------------------------------------------------------------
 
     async def _fan_out_loop(self) -> None:
+        position = 0  # events up to here are fanned out (the store keeps the durable cursor)
         while True:
             try:
                 result = await self.store.fan_out(
-                    self._targets, callbacks=True, at=self.clock.utcnow(), limit=FAN_OUT_PAGE
+                    self._targets,
+                    callbacks=True,
+                    at=self.clock.utcnow(),
+                    limit=FAN_OUT_PAGE,
+                    after=position,
                 )
             except StoreError as exc:
                 await self._store_failed(exc)
@@ -127,8 +132,9 @@ class WebhookDispatcher:
             self._store_recovered()
             if result.deliveries:
                 self._wake.set()
+            position = result.cursor
             if result.events < FAN_OUT_PAGE:
-                await self.store.wait_for_event(result.cursor, IDLE_WAIT)
+                await self.store.wait_for_event(position, IDLE_WAIT)
 
     # --- delivery -------------------------------------------------------------------------
 

@@ -76,10 +76,12 @@ class OutboxStore(Protocol):
         callbacks: bool,
         at: datetime,
         limit: int,
+        after: int = 0,
     ) -> FanOutResult:
-        """Insert delivery rows for up to ``limit`` events after the webhook cursor and advance
-        the cursor, in one transaction. ``callbacks``: also deliver each event to its order's
-        ``callback_url``."""
+        """Insert delivery rows for up to ``limit`` events after the webhook cursor (or after
+        ``after``, the caller's own position, when that is further) and advance the cursor, in
+        one transaction. ``callbacks``: also deliver each event to its order's ``callback_url``.
+        Fanning out an event twice inserts nothing the second time."""
         ...
 
     async def due_deliveries(

@@ -83,8 +83,9 @@ class SqliteFeedMixin:
         callbacks: bool,
         at: datetime,
         limit: int,
+        after: int = 0,
     ) -> FanOutResult:
-        return await self._run(outbox.fan_out, list(targets), callbacks, at, limit)
+        return await self._run(outbox.fan_out, list(targets), callbacks, at, limit, after)
 
     async def due_deliveries(
         self, now: datetime, *, per_receiver: int, limit: int

@@ -23,7 +23,7 @@ from controller.clock import ScaledClock
 from controller.config.model import WebhooksConfig
 from controller.metrics import Metrics
 from controller.orders import OrderIn, OrderStatus
-from controller.store.outbox import Delivery, DeliveryState
+from controller.store.outbox import Delivery, DeliveryState, FanOutTarget
 from controller.store.sqlite import SqliteOrderStore
 from controller.webhook_signing import verify
 from controller.webhooks import WebhookDispatcher
@@ -339,3 +339,20 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_ceiling() -> None:
         delays = [dispatcher.backoff(attempts) for _ in range(50)]
         assert all(ceiling / 2 <= d <= ceiling for d in delays)
         assert len(set(delays)) > 1
+
+
+async def test_fan_out_is_idempotent_and_the_cursor_is_durable(
+    store: SqliteOrderStore,
+) -> None:
+    target = FanOutTarget("http://127.0.0.1:9/t", frozenset({"released"}))
+    await add_order(store, "A")
+    quiet = await store.fan_out([target], callbacks=True, at=T0, limit=100)
+    assert (quiet.events, quiet.deliveries, quiet.cursor) == (1, 0, 1)
+    assert await store.feed_cursor("webhooks") == 0  # nothing matched: no commit needed
+    await store.record("A", "released", T0, status=OrderStatus.RELEASED)
+    busy = await store.fan_out([target], callbacks=True, at=T0, limit=100, after=quiet.cursor)
+    assert (busy.events, busy.deliveries, busy.cursor) == (1, 1, 2)
+    assert await store.feed_cursor("webhooks") == 2
+    again = await store.fan_out([target], callbacks=True, at=T0, limit=100)
+    assert (again.events, again.deliveries) == (0, 0)
+    assert await store.pending_deliveries() == 1
