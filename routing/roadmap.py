@@ -77,6 +77,15 @@ class Roadmap:
         na, nb = self.nodes[idx[a]], self.nodes[idx[b]]
         return math.hypot(na.x - nb.x, na.y - nb.y)
 
+    def index(self, node_id: str) -> int:
+        """Row/column of ``node_id`` in :attr:`matrix`."""
+        return self._index[node_id]
+
+    @property
+    def matrix(self) -> NDArray[np.float64]:
+        """All-pairs shortest travel distances in metres (``inf`` when not connected)."""
+        return self._dist
+
     def node(self, node_id: str) -> Node:
         return self.nodes[self._index[node_id]]
 
