@@ -22,13 +22,14 @@ from controller.orders import OrderRecord, OrderStatus, OrderType
 from controller.trips import InFlight, Trip
 from devices import base as dev
 from devices.errors import DeviceError
-from routing import dispatch
+from routing import assignment, dispatch
 
 log = logging.getLogger(__name__)
 
 NO_ROBOT = "no_robot_free"
 CONVEYOR_DOWN = "conveyor_unavailable"
 OUTSIDE_WINDOW = "outside_delivery_window"
+CANDIDATES_PER_ROBOT = 4  # most urgent orders considered per idle robot in one round
 
 
 @dataclass
@@ -128,28 +129,66 @@ class Dispatcher:
                 await self._wait(self.pending[c.order_id], CONVEYOR_DOWN)
             return
         idle = self._idle_robots()
-        for c in ready:
-            found = self.pending.get(c.order_id)
-            if found is None:  # withdrawn meanwhile
+        planned = await self._plan(
+            [c.order_id for c in ready], limit=CANDIDATES_PER_ROBOT * len(idle)
+        )
+        if not planned:
+            return
+        chosen = self._assign(idle, planned)
+        by_serial = {r.serial: r for r in idle}
+        for p, picks in planned:
+            serial = chosen.get(p.record.id)
+            if serial is None:
+                await self._wait(p, NO_ROBOT)
+            else:
+                await self._release(p, by_serial[serial], picks)
+
+    async def _plan(
+        self, order_ids: list[str], limit: int
+    ) -> list[tuple[Pending, list[dispatch.Pick]]]:
+        """Stock for the most urgent orders, as if all of them were released now."""
+        working = {sku: dict(locs) for sku, locs in self.inventory.view().items()}
+        planned: list[tuple[Pending, list[dispatch.Pick]]] = []
+        for order_id in order_ids:
+            p = self.pending.get(order_id)
+            if p is None:  # withdrawn meanwhile
                 continue
-            p = found
-            if not idle:
+            if len(planned) >= limit:
                 await self._wait(p, NO_ROBOT)
                 continue
-            picks = dispatch.allocate(
-                self._demand(p.record), self.inventory.view(), self.location_node
-            )
+            picks = dispatch.allocate(self._demand(p.record), working, self.location_node)
             if isinstance(picks, dispatch.Shortage):
                 if p.waiting is None or not p.waiting.startswith("stock_short"):
                     self.metrics.stockouts.inc()
                 await self._wait(p, f"stock_short: {picks.sku} missing {picks.missing}")
                 continue
-            robot = dispatch.nearest_idle(self.roadmap, picks[0].node, idle)
-            if robot is None:
-                await self._wait(p, NO_ROBOT)
-                continue
-            if await self._release(p, robot, picks):
-                idle.remove(robot)
+            for pk in picks:
+                working[pk.sku][pk.location] -= pk.quantity
+            planned.append((p, picks))
+        return planned
+
+    def _assign(
+        self, idle: list[dispatch.IdleRobot], planned: list[tuple[Pending, list[dispatch.Pick]]]
+    ) -> dict[str, str]:
+        """Order id -> robot serial, by minimum total cost (travel and urgency)."""
+        robots = [
+            assignment.Robot(
+                r.serial, self.roadmap.index(r.node), self.config.robot_model(r.serial).speed
+            )
+            for r in idle
+        ]
+        tasks = [
+            assignment.Task(
+                p.record.id,
+                self.roadmap.index(picks[0].node),
+                p.record.due_at.timestamp(),
+                p.record.priority,
+            )
+            for p, picks in planned
+        ]
+        now = self.clock.utcnow().timestamp()
+        result = assignment.assign(self.roadmap.matrix, robots, tasks, now)
+        return {task: serial for serial, task in result.pairs}
 
     def _demand(self, rec: OrderRecord) -> list[dispatch.LineDemand]:
         return [
