@@ -6,7 +6,7 @@ keeps it in the lifespan state, and every route reads it from ``request.state``.
 
 from __future__ import annotations
 
-from typing import Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from fastapi import Request
 
@@ -49,6 +49,14 @@ class ApiBackend(Protocol):
     def cancel_requested(self, order: OrderRecord) -> None:
         """A cancel request is durable in the order's history; the controller now cancels
         what is in flight and records the outcome (``cancelled``) as an event."""
+        ...
+
+    def line_view(self) -> dict[str, Any]:
+        """The line now: conveyors (PackML state, chutes) and robots, as plain data."""
+        ...
+
+    async def robot_command(self, serial: str, command: str) -> str:
+        """Pause or resume a robot; returns the instant action id (DeviceError if it can't)."""
         ...
 
     def readiness(self) -> dict[str, bool]:

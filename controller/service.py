@@ -7,8 +7,11 @@ backend the HTTP API reads from. It does not know whether its devices are simula
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import uuid
 from types import TracebackType
+from typing import Any
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
@@ -66,6 +69,30 @@ class LineService:
 
     def cancel_requested(self, order: OrderRecord) -> None:
         self.orchestrator.cancel_requested(order)
+
+    def line_view(self) -> dict[str, Any]:
+        conveyor = self.sorter.snapshot()
+        busy = self.orchestrator.flight.busy_robots
+        return {
+            "line_id": self.config.line.id,
+            "conveyors": [
+                {
+                    **dataclasses.asdict(conveyor),
+                    "available": conveyor.connected and conveyor.state == "Execute",
+                }
+            ],
+            "robots": [
+                {**dataclasses.asdict(r), "busy": r.serial in busy, "errors": list(r.errors)}
+                for r in self.fleet.snapshot().values()
+            ],
+            "orders_queued": len(self.orchestrator.dispatcher.pending),
+        }
+
+    async def robot_command(self, serial: str, command: str) -> str:
+        action = {"pause": "startPause", "resume": "stopPause"}[command]
+        action_id = f"{command}-{uuid.uuid4().hex[:12]}"
+        await self.fleet.send_instant_actions(serial, [dev.RobotAction(action_id, action, "HARD")])
+        return action_id
 
     def readiness(self) -> dict[str, bool]:
         robots = self.fleet.snapshot().values()

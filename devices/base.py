@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -121,6 +122,10 @@ class RobotFleet(Protocol):
 
     async def send_order(self, serial: str, order: RobotOrder) -> None:
         """Send a trip to one robot; raises DeviceUnavailable if it cannot be sent."""
+        ...
+
+    async def send_instant_actions(self, serial: str, actions: Sequence[RobotAction]) -> None:
+        """Instant actions (``startPause``, ``stopPause``, ...); outcomes arrive as events."""
         ...
 
     async def cancel_order(self, serial: str) -> str:

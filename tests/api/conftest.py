@@ -23,6 +23,7 @@ from controller.metrics import Metrics
 from controller.orders import OrderRecord
 from controller.stations import Stations
 from controller.store.sqlite import SqliteOrderStore
+from devices.errors import DeviceUnavailable
 
 WRITER = "writer-token-0123456789"
 READER = "reader-token-0123456789"
@@ -54,6 +55,25 @@ class FakeLine:
 
     def readiness(self) -> dict[str, bool]:
         return dict(self.ready)
+
+    def line_view(self) -> dict[str, Any]:
+        return {
+            "line_id": self.config.line.id,
+            "conveyors": [
+                {
+                    "conveyor_id": "C1",
+                    "connected": False,
+                    "state": "Unknown",
+                    "available": False,
+                    "chutes": [],
+                }
+            ],
+            "robots": [],
+            "orders_queued": len(self.accepted),
+        }
+
+    async def robot_command(self, serial: str, command: str) -> str:
+        raise DeviceUnavailable(f"robot {serial} is not connected")
 
 
 def line_with_api(reference_line: LineConfig, **api: Any) -> LineConfig:

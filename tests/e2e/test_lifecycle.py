@@ -221,3 +221,19 @@ async def test_cancel_at_the_station_withdraws_the_task(line: Line) -> None:
     assert order.status is OrderStatus.CANCELLED
     tasks = (await line.http.get("/v1/stations/VAS-1/tasks")).json()
     assert all(t["order_id"] != "B3" for t in tasks)
+
+
+async def test_line_view_and_robot_pause_resume(line: Line) -> None:
+    view = (await line.http.get("/v1/line")).json()
+    assert view["conveyors"][0]["state"] == "Execute" and view["conveyors"][0]["available"]
+    assert {r["serial"] for r in view["robots"]} == {f"R{i:02d}" for i in range(1, 7)}
+    assert all(r["available"] and r["connection"] == "ONLINE" for r in view["robots"])
+    assert {c["chute_id"] for c in view["conveyors"][0]["chutes"]} >= {"REJECT", "VAS-1"}
+    for command in ("pause", "resume"):
+        resp = await line.http.post(f"/v1/robots/R01/{command}")
+        assert resp.status_code == 202, resp.text
+        assert resp.json()["action_id"].startswith(command)
+    assert (await line.http.post("/v1/robots/R99/pause")).status_code == 404
+    assert (await line.http.post("/v1/robots/R01/explode")).status_code == 422
+    anonymous = await line.http.post("/v1/robots/R01/pause", headers={"Authorization": ""})
+    assert anonymous.status_code == 401

@@ -1,0 +1,103 @@
+"""``/v1/line``: what technicians see of the line, and operator commands for robots."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Depends, Path
+from pydantic import BaseModel, Field
+
+from api.auth import Principal, require_scope
+from api.backend import ApiBackend, get_backend
+from api.problems import ProblemError, problem_responses
+from devices.errors import DeviceError
+
+router = APIRouter(prefix="/v1", tags=["line"])
+
+Backend = Annotated[ApiBackend, Depends(get_backend)]
+Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
+Operator = Annotated[Principal, Depends(require_scope("line:operate"))]
+
+
+class RobotOut(BaseModel):
+    serial: str
+    manufacturer: str
+    version: str
+    connection: str
+    operating_mode: str | None
+    available: bool
+    busy: bool = Field(description="Carrying out a trip for an order.")
+    order_id: str | None = Field(description="The VDA 5050 order the robot reports.")
+    last_node_id: str | None
+    x: float | None
+    y: float | None
+    driving: bool
+    battery: float | None = Field(description="Battery charge in percent.")
+    errors: list[str]
+
+
+class ChuteOut(BaseModel):
+    chute_id: str
+    full: bool
+    enabled: bool
+    count: int
+
+
+class ConveyorOut(BaseModel):
+    conveyor_id: str
+    connected: bool
+    state: str = Field(description="PackML state, Unknown while not connected.")
+    available: bool
+    chutes: list[ChuteOut]
+
+
+class LineOut(BaseModel):
+    line_id: str
+    conveyors: list[ConveyorOut]
+    robots: list[RobotOut]
+    orders_queued: int = Field(description="Accepted orders not yet released to a robot.")
+
+
+@router.get(
+    "/line",
+    response_model=LineOut,
+    summary="The line now",
+    description="Conveyor PackML state and chutes, and every robot with its availability.",
+    responses=problem_responses(401, 403),
+)
+async def line(backend: Backend, _: Reader) -> LineOut:
+    view = backend.line_view()
+    return LineOut.model_validate(view)
+
+
+RobotId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+Command = Literal["pause", "resume"]
+
+
+class CommandOut(BaseModel):
+    serial: str
+    command: Command
+    action_id: str
+
+
+@router.post(
+    "/robots/{serial}/{command}",
+    response_model=CommandOut,
+    status_code=202,
+    summary="Pause or resume a robot",
+    description=(
+        "Sends the VDA 5050 instant action `startPause` or `stopPause`. The robot's answer "
+        "shows in its state (`GET /v1/line`)."
+    ),
+    responses=problem_responses(401, 403, 404, 422, 503),
+)
+async def robot_command(
+    serial: RobotId, command: Command, backend: Backend, _: Operator
+) -> CommandOut:
+    if serial not in {r.serial for r in backend.config.robots.fleet}:
+        raise ProblemError(404, f"No robot {serial} on this line", kind="unknown-robot")
+    try:
+        action_id = await backend.robot_command(serial, command)
+    except DeviceError as exc:
+        raise ProblemError(503, f"Robot {serial} cannot take the command: {exc}") from None
+    return CommandOut(serial=serial, command=command, action_id=action_id)
