@@ -79,3 +79,9 @@ def get_backend(request: Request) -> ApiBackend:
             "the API's lifespan has not run: serve the app with a server that runs lifespan"
         ) from None
     return backend
+
+
+async def backend_dependency(request: Request) -> ApiBackend:
+    """:func:`get_backend` as a coroutine: FastAPI runs a plain-function dependency in a worker
+    thread on every request, a coroutine on the event loop; use ``Depends(backend_dependency)``."""
+    return get_backend(request)

@@ -1,9 +1,10 @@
 """The OpenAPI document: FastAPI's, plus the schemas that routes reference by hand.
 
 ``PUT``, ``PATCH`` and ``POST .../cancel`` on ``/v1/orders/{id}`` read their bodies themselves
-(so authorization comes first), which means FastAPI does not see :class:`~controller.orders.OrderIn`,
-:class:`~api.change_bodies.OrderPatch` or :class:`~api.change_bodies.CancelIn`; their schemas and the
-:class:`~api.problems.Problem` schema every error response points at are added here.
+(so authorization comes first), which means FastAPI does not see their models
+(:class:`~controller.orders.OrderIn`, :class:`~api.change_bodies.OrderPatch`,
+:class:`~api.change_bodies.CancelIn`); their schemas and the :class:`~api.problems.Problem`
+schema every error response points at are added here.
 """
 
 from __future__ import annotations

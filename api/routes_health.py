@@ -7,13 +7,13 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Request, Response
 from prometheus_client.exposition import choose_encoder
 
-from api.backend import ApiBackend, get_backend
+from api.backend import ApiBackend, backend_dependency
 from api.problems import ProblemError, problem_responses
 from api.schemas import Liveness, Readiness
 
 router = APIRouter(tags=["operations"])
 
-Backend = Annotated[ApiBackend, Depends(get_backend)]
+Backend = Annotated[ApiBackend, Depends(backend_dependency)]
 
 
 @router.get(

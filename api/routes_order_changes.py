@@ -14,7 +14,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Request
 
 from api.auth import Principal, require_scope
-from api.backend import ApiBackend, get_backend
+from api.backend import ApiBackend, backend_dependency
 from api.change_bodies import CancelIn, OrderPatch
 from api.order_body import check_due_at, parse_body, read_optional
 from api.problems import FieldError, ProblemError, problem_responses, validation_problem
@@ -27,7 +27,7 @@ log = logging.getLogger(__name__)
 
 router = APIRouter(prefix="/v1/orders", tags=["orders"])
 
-Backend = Annotated[ApiBackend, Depends(get_backend)]
+Backend = Annotated[ApiBackend, Depends(backend_dependency)]
 Writer = Annotated[Principal, Depends(require_scope("orders:write"))]
 
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
 from api.auth import Principal, require_scope
-from api.backend import ApiBackend, get_backend
+from api.backend import ApiBackend, backend_dependency
 from api.order_body import check_against_line, check_due_at, openapi_request_body, read_order
 from api.problems import FieldError, ProblemError, problem_responses, validation_problem
 from api.schemas import OrderOut, OrderPage, OrderSummary
@@ -29,7 +29,7 @@ OrderId = Annotated[
         examples=["SO-2026-000123"],
     ),
 ]
-Backend = Annotated[ApiBackend, Depends(get_backend)]
+Backend = Annotated[ApiBackend, Depends(backend_dependency)]
 TimeBound = Annotated[
     str | None,
     Query(

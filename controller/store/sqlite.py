@@ -1,10 +1,11 @@
 """The default order store: one SQLite file in WAL mode.
 
 One connection, used only from one dedicated worker thread, so the event loop never waits on
-file I/O and every statement runs in submission order. Every commit is fsynced
-(``synchronous=FULL``): when a write returns, it survives a power cut. ``sqlite3`` errors are
-translated to :class:`~controller.store.base.StoreError` here, once; nothing above this module
-sees a SQLite type.
+file I/O and every statement runs in submission order. Creates that arrive together share one
+transaction (:mod:`controller.store.sqlite_batch`), each answered after that commit. Every commit
+is fsynced (``synchronous=FULL``): when a write returns, it survives a power cut. ``sqlite3``
+errors are translated to :class:`~controller.store.base.StoreError` here, once; nothing above
+this module sees a SQLite type.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from controller.orders import HistoryEvent, OrderIn, OrderRecord, OrderStatus, O
 from controller.store import sqlite_changes as changes
 from controller.store import sqlite_ops as ops
 from controller.store.base import _UNSET, CreateOutcome, Page, StoreError
+from controller.store.sqlite_batch import CreateBatcher
 from controller.store.sqlite_feed import SqliteFeedMixin
 from controller.store.sqlite_schema import configure, migrate
 
@@ -54,6 +56,7 @@ class SqliteOrderStore(SqliteFeedMixin):
         self._executor: ThreadPoolExecutor | None = None
         self._conn: sqlite3.Connection | None = None  # touched only on the worker thread
         self._init_feed()
+        self._creates = CreateBatcher(self._submit_nowait)
 
     @property
     def path(self) -> Path:
@@ -106,6 +109,13 @@ class SqliteOrderStore(SqliteFeedMixin):
 
     # --- the worker thread ----------------------------------------------------------------
 
+    def _submit_nowait(self, fn: Callable[..., T], *args: Any) -> asyncio.Future[T]:
+        """``fn(conn, *args)`` queued on the worker thread; its future on the running loop."""
+        if self._state is not _State.OPEN or self._executor is None:
+            raise StoreError(f"order store {self._path} is {self._state.value}, not open")
+        call = functools.partial(self._guarded, self._with_conn, fn, *args)
+        return asyncio.wrap_future(self._executor.submit(call))
+
     async def _submit(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         assert self._executor is not None
         loop = asyncio.get_running_loop()
@@ -141,7 +151,9 @@ class SqliteOrderStore(SqliteFeedMixin):
         self, order_id: str, body: OrderIn, at: datetime
     ) -> tuple[CreateOutcome, OrderRecord]:
         """Insert the order with an ``accepted`` history event, idempotently on ``order_id``."""
-        return await self._run(ops.create_order, order_id, body, at)
+        created = await self._creates.create(order_id, body, at)
+        await self._publish_changes()
+        return created
 
     async def get_order(self, order_id: str) -> OrderRecord | None:
         return await self._run(ops.get_order, order_id)

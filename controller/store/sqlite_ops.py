@@ -101,37 +101,44 @@ def _event(row: sqlite3.Row) -> HistoryEvent:
 def create_order(
     conn: sqlite3.Connection, order_id: str, body: OrderIn, at: datetime
 ) -> tuple[CreateOutcome, OrderRecord]:
+    with transaction(conn):
+        return insert_order(conn, order_id, body, at)
+
+
+def insert_order(
+    conn: sqlite3.Connection, order_id: str, body: OrderIn, at: datetime
+) -> tuple[CreateOutcome, OrderRecord]:
+    """:func:`create_order`'s statements, inside a transaction the caller holds."""
     fingerprint = body.fingerprint()
     ts = iso(at)
-    with transaction(conn):
-        row = conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
-        if row is not None:
-            same = row["fingerprint"] == fingerprint
-            return (CreateOutcome.EXISTS if same else CreateOutcome.CONFLICT), _order(row)
-        seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM orders").fetchone()[0]
-        conn.execute(
-            "INSERT INTO orders (id, seq, type, status, priority, due_at, destination, body,"
-            " fingerprint, created_at, updated_at, picked)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')",
-            (
-                order_id,
-                seq,
-                body.type.value,
-                OrderStatus.ACCEPTED.value,
-                body.priority,
-                iso(body.due_at),
-                body.destination,
-                body.model_dump_json(),
-                fingerprint,
-                ts,
-                ts,
-            ),
-        )
-        conn.execute(
-            "INSERT INTO events (order_id, at, type, status, data) VALUES (?, ?, ?, ?, '{}')",
-            (order_id, ts, "accepted", OrderStatus.ACCEPTED.value),
-        )
-        row = conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+    row = conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
+    if row is not None:
+        same = row["fingerprint"] == fingerprint
+        return (CreateOutcome.EXISTS if same else CreateOutcome.CONFLICT), _order(row)
+    seq = conn.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM orders").fetchone()[0]
+    conn.execute(
+        "INSERT INTO orders (id, seq, type, status, priority, due_at, destination, body,"
+        " fingerprint, created_at, updated_at, picked)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, '{}')",
+        (
+            order_id,
+            seq,
+            body.type.value,
+            OrderStatus.ACCEPTED.value,
+            body.priority,
+            iso(body.due_at),
+            body.destination,
+            body.model_dump_json(),
+            fingerprint,
+            ts,
+            ts,
+        ),
+    )
+    conn.execute(
+        "INSERT INTO events (order_id, at, type, status, data) VALUES (?, ?, ?, ?, '{}')",
+        (order_id, ts, "accepted", OrderStatus.ACCEPTED.value),
+    )
+    row = conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
     return CreateOutcome.CREATED, _order(row)
 
 

@@ -1,0 +1,230 @@
+"""Order intake: durable creates per second and their latency, over real HTTP.
+
+A server process runs the API (``create_app``) under uvicorn over a real SQLite order store
+(WAL, fsync on every commit) in a file; this process drives ``PUT /v1/orders/{id}`` with
+``--concurrency`` httpx clients, each on its own HTTP/1.1 keep-alive connection. After a warm-up,
+``--orders`` creates are timed; every one must answer 201, and afterwards the store is opened
+again to check that every order is there. Prints creates/s, p50/p90/p99/max latency and the
+command line that reproduces the run.
+
+    python bench/intake.py [--orders 5000] [--concurrency 16] [--warmup 1000] [--db-path FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import multiprocessing
+import os
+import shlex
+import socket
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+
+from api import create_app
+from controller.clock import ScaledClock
+from controller.config.loader import load_reference
+from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
+from controller.metrics import Metrics
+from controller.orders import OrderRecord
+from controller.store.sqlite import SqliteOrderStore
+
+TOKEN = "bench-intake-token-0123456789"
+
+
+class BenchLine:
+    """An ApiBackend with a real store and no dispatcher: accepted orders are only counted."""
+
+    def __init__(self, config: LineConfig, store: SqliteOrderStore) -> None:
+        self.config = config
+        self.store = store
+        self.metrics = Metrics()
+        self.clock = ScaledClock(1.0)
+        self.accepted = 0
+
+    def order_accepted(self, order: OrderRecord) -> None:
+        self.accepted += 1
+
+    def order_changed(self, order: OrderRecord) -> None:
+        pass
+
+    def cancel_requested(self, order: OrderRecord) -> None:
+        pass
+
+    def readiness(self) -> dict[str, bool]:
+        return {"store": True}
+
+
+def line_config(db_path: Path) -> LineConfig:
+    line = load_reference(env={})
+    return line.with_overrides(
+        api=ApiConfig(tokens=[ApiToken(token=TOKEN)]),
+        store=StoreConfig(backend="sqlite", path=str(db_path)),
+    )
+
+
+# --- the server process ---------------------------------------------------------------------
+
+
+def serve(sock: socket.socket, db_path: Path) -> None:
+    """Run the API on ``sock`` until SIGTERM (uvicorn's own signal handling)."""
+
+    async def main() -> None:
+        store = SqliteOrderStore(db_path)
+        await store.open()
+        try:
+            app = create_app(BenchLine(line_config(db_path), store))
+            config = uvicorn.Config(
+                app, lifespan="on", log_level="warning", access_log=False, backlog=1024
+            )
+            await uvicorn.Server(config).serve(sockets=[sock])
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+
+
+# --- the load ---------------------------------------------------------------------------------
+
+
+def order_body(line: LineConfig, i: int, due_at: str) -> dict[str, Any]:
+    skus = sorted(s.sku for s in line.skus)
+    destinations = sorted(line.conveyor.sorter.sort_plan)
+    return {
+        "type": "b2c",
+        "priority": i % 10,
+        "due_at": due_at,
+        "destination": destinations[i % len(destinations)],
+        "lines": [
+            {"line_id": str(n + 1), "sku": skus[(i + n) % len(skus)], "quantity": 1 + n}
+            for n in range(1 + i % 3)
+        ],
+    }
+
+
+async def drive(
+    clients: list[httpx.AsyncClient], bodies: list[tuple[str, dict[str, Any]]]
+) -> tuple[list[float], float, dict[int, int]]:
+    """PUT every body, each client sending one at a time; latencies (s), wall time (s) and the
+    count of each status code."""
+    latencies: list[float] = []
+    statuses: dict[int, int] = {}
+    queue = iter(bodies)
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+
+    async def send(http: httpx.AsyncClient) -> None:
+        for order_id, body in queue:
+            start = time.perf_counter()
+            r = await http.put(f"/v1/orders/{order_id}", json=body, headers=headers)
+            latencies.append(time.perf_counter() - start)
+            statuses[r.status_code] = statuses.get(r.status_code, 0) + 1
+
+    began = time.perf_counter()
+    async with asyncio.TaskGroup() as tg:
+        for n, http in enumerate(clients):
+            tg.create_task(send(http), name=f"intake.client[{n}]")
+    return latencies, time.perf_counter() - began, statuses
+
+
+async def warm_up_then_time(
+    base_url: str,
+    warmup: list[tuple[str, dict[str, Any]]],
+    timed: list[tuple[str, dict[str, Any]]],
+    concurrency: int,
+) -> tuple[list[float], float, dict[int, int]]:
+    """The clients (one keep-alive connection each) are made and connected by the warm-up, so
+    the timed run measures requests only."""
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(base_url=base_url, limits=limits, timeout=30)
+            )
+            for _ in range(concurrency)
+        ]
+        await drive(clients, warmup)
+        return await drive(clients, timed)
+
+
+def percentile(sorted_values: list[float], q: float) -> float:
+    index = min(len(sorted_values) - 1, max(0, round(q * len(sorted_values)) - 1))
+    return sorted_values[index]
+
+
+async def count_orders(db_path: Path) -> int:
+    store = SqliteOrderStore(db_path)
+    await store.open()
+    try:
+        counts = await store.count_by_status()
+    finally:
+        await store.close()
+    return sum(counts.values())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--orders", type=int, default=5000, help="timed creates")
+    ap.add_argument("--concurrency", type=int, default=16, help="clients, one connection each")
+    ap.add_argument("--warmup", type=int, default=1000, help="creates before timing")
+    ap.add_argument("--db-path", type=Path, default=None, help="store file (default: temp dir)")
+    args = ap.parse_args()
+
+    with tempfile.TemporaryDirectory(prefix="linectl-intake-") as tmp:
+        db_path = args.db_path or Path(tmp) / "orders.db"
+        if db_path.exists():
+            sys.exit(f"{db_path} exists; give a new file so every PUT is a create")
+        line = line_config(db_path)
+        due_at = (ScaledClock(1.0).utcnow() + timedelta(hours=4)).isoformat()
+        bodies = [(f"BENCH-{i:07d}", order_body(line, i, due_at)) for i in range(args.warmup)]
+        timed = [
+            (f"BENCH-{i:07d}", order_body(line, i, due_at))
+            for i in range(args.warmup, args.warmup + args.orders)
+        ]
+
+        # IPPROTO_TCP explicitly so that asyncio sets TCP_NODELAY on accepted connections
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(1024)
+        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        server = multiprocessing.get_context("fork").Process(
+            target=serve, args=(sock, db_path), name="intake-server"
+        )
+        server.start()
+        try:
+            latencies, wall, statuses = asyncio.run(
+                warm_up_then_time(base_url, bodies, timed, args.concurrency)
+            )
+        finally:
+            if server.pid is not None:
+                os.kill(server.pid, 15)
+            server.join(timeout=30)
+            sock.close()
+        stored = asyncio.run(count_orders(db_path))
+
+    latencies.sort()
+    ms = [x * 1000 for x in latencies]
+    print(f"order intake over HTTP: {args.orders} creates, {args.concurrency} clients")
+    print(f"  statuses       {dict(sorted(statuses.items()))}")
+    print(f"  creates/s      {args.orders / wall:10.0f}")
+    print(f"  latency p50    {percentile(ms, 0.50):10.2f} ms")
+    print(f"  latency p90    {percentile(ms, 0.90):10.2f} ms")
+    print(f"  latency p99    {percentile(ms, 0.99):10.2f} ms")
+    print(f"  latency max    {ms[-1]:10.2f} ms   (mean {statistics.fmean(ms):.2f} ms)")
+    print(f"  orders stored  {stored} of {args.warmup + args.orders}")
+    print(f"  reproduce      {shlex.join([sys.executable, *sys.argv])}")
+    if statuses.get(201, 0) != args.orders or stored != args.warmup + args.orders:
+        sys.exit("not every create was answered 201 and stored")
+
+
+if __name__ == "__main__":
+    main()
