@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import multiprocessing
 import os
 import shlex
@@ -34,6 +35,7 @@ from api import create_app
 from controller.clock import ScaledClock
 from controller.config.loader import load_reference
 from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
+from controller.http import settle_heap
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
 from controller.store.sqlite import SqliteOrderStore
@@ -86,6 +88,7 @@ def serve(sock: socket.socket, db_path: Path) -> None:
             config = uvicorn.Config(
                 app, lifespan="on", log_level="warning", access_log=False, backlog=1024
             )
+            settle_heap()  # as the service does once its API is up
             await uvicorn.Server(config).serve(sockets=[sock])
         finally:
             await store.close()
@@ -200,6 +203,9 @@ def main() -> None:
             target=serve, args=(sock, db_path), name="intake-server"
         )
         server.start()
+        # the load generator's own collections would count as server latency
+        gc.collect()
+        gc.freeze()
         try:
             latencies, wall, statuses = asyncio.run(
                 warm_up_then_time(base_url, bodies, timed, args.concurrency)

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import Generator
 
 import uvicorn
 from fastapi import FastAPI
+
+
+def settle_heap() -> None:
+    """Collect what start-up left behind, then exempt the surviving objects (modules, models,
+    configuration, the app) from garbage collection. Full collections then walk only objects
+    made since, so they pause the event loop for milliseconds instead of tens of them."""
+    gc.collect()
+    gc.freeze()
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -45,6 +54,7 @@ class ApiServer:
                     await task  # raises the start-up error
                     raise RuntimeError(f"API server on {self.url} stopped during start-up")
                 await asyncio.sleep(0.01)
+            settle_heap()
             if started is not None:
                 started.set()
             await asyncio.shield(task)
