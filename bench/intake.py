@@ -35,10 +35,13 @@ from api import create_app
 from controller.clock import ScaledClock
 from controller.config.loader import load_reference
 from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
+from controller.history import History
 from controller.http import settle_heap
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
+from controller.stations import Stations
 from controller.store.sqlite import SqliteOrderStore
+from devices.errors import DeviceUnavailable
 
 TOKEN = "bench-intake-token-0123456789"
 
@@ -51,6 +54,7 @@ class BenchLine:
         self.store = store
         self.metrics = Metrics()
         self.clock = ScaledClock(1.0)
+        self.stations = Stations(History(store, self.clock, self.metrics))
         self.accepted = 0
 
     def order_accepted(self, order: OrderRecord) -> None:
@@ -64,6 +68,12 @@ class BenchLine:
 
     def readiness(self) -> dict[str, bool]:
         return {"store": True}
+
+    def line_view(self) -> dict[str, Any]:
+        return {"line_id": self.config.line.id, "conveyors": [], "robots": []}
+
+    async def robot_command(self, serial: str, command: str) -> str:
+        raise DeviceUnavailable(f"robot {serial}: no robots in this benchmark")
 
 
 def line_config(db_path: Path) -> LineConfig:
