@@ -91,3 +91,13 @@ def test_cli_validate_exit_codes(tmp_path: Path) -> None:
     assert f"{broken}:" in res.output and "reject chute 'NOPE'" in res.output
     missing = runner.invoke(app, ["config", "validate", str(tmp_path / "nope.yaml")])
     assert missing.exit_code == 1 and "cannot read file" in missing.output
+
+
+def test_api_tokens_override_replaces_the_list() -> None:
+    env = {"LINECTL_API_TOKENS": '[{token: "reader-token-000000001", scopes: [orders:read]}]'}
+    cfg = parse(TEXT, "line.yaml", env)
+    assert [(t.token, t.scopes) for t in cfg.api.tokens] == [
+        ("reader-token-000000001", ["orders:read"])
+    ]
+    out = problems(TEXT, {"LINECTL_API_TOKENS": '[{token: "short"}]'})
+    assert any("api.tokens.0.token" in m for m in out)
