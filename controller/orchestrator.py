@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Mapping
 
 from controller import topology
 from controller.clock import Clock
@@ -29,6 +30,9 @@ from devices import base as dev
 from devices.errors import DeviceError
 
 log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3  # robot trips per order before it goes into exception
+RETRY_EVENTS = frozenset({"robot_action_failed", "robot_lost", "robot_trip_ended_without_drop"})
 
 
 class Orchestrator:
@@ -56,6 +60,8 @@ class Orchestrator:
             topology.sort_plan(config), self.history, metrics, sorter, self.flight, self.stations
         )
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
+        self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
+        self.clock = clock
 
     # --- from the API ----------------------------------------------------------------------
 
@@ -125,13 +131,25 @@ class Orchestrator:
             case dev.RobotActionFinished():
                 await self.picking.action_finished(event)
             case dev.RobotActionFailed():
-                await self.picking.action_failed(event)
+                trip = self.picking.failed_trip(event)
+                if trip is not None:
+                    reason = f"{event.action_type} failed on robot {event.serial}: {event.reason}"
+                    data = {"robot": event.serial, "action": event.action_type}
+                    await self._spoiled(trip, "robot_action_failed", reason, data)
+                    await self._stop_robot(trip)
             case dev.RobotOrderFinished():
-                cancelled = await self.picking.trip_finished(event)
-                if cancelled is not None and not cancelled.dropped:
-                    await self._cancelled_on_robot(cancelled)
+                trip = self.picking.trip_finished(event)
+                if trip is not None and not trip.cancelled:
+                    reason = f"robot {event.serial} ended its trip without the drop"
+                    await self._spoiled(trip, "robot_trip_ended_without_drop", reason, {})
+                    self.picking.settle_void(trip)
+                elif trip is not None and not trip.requeued:
+                    await self._cancelled_on_robot(trip)
                 self.dispatcher.wake()
-            case dev.RobotAvailability() | dev.ConveyorAvailability():
+            case dev.RobotAvailability():
+                await self._availability(event)
+                self.dispatcher.wake()
+            case dev.ConveyorAvailability():
                 self.dispatcher.wake()
             case dev.ItemScanned():
                 await self.sortation.scanned(event)
@@ -139,6 +157,75 @@ class Orchestrator:
                 self.sortation.diverted(event)
             case dev.ItemInducted():
                 self.flight.item(event.item_id)
+
+    # --- robot failures --------------------------------------------------------------------
+
+    async def _availability(self, ev: dev.RobotAvailability) -> None:
+        if not ev.available:
+            self._lost.setdefault(ev.serial, (self.clock.now(), ev.reason))
+            return
+        self._lost.pop(ev.serial, None)
+        trip = self.flight.trip_of_robot(ev.serial)
+        if trip is not None and trip.cancelled and not trip.returning:
+            await self._stop_robot(trip)  # back after its trip was given away: stop it
+
+    async def watch_loop(self) -> None:
+        """Give away the trips of robots that stay unavailable longer than the grace time."""
+        grace = self.config.robots.failure_grace
+        while True:
+            await self.clock.sleep(min(2.0, grace / 4))
+            now = self.clock.now()
+            for serial, (since, reason) in list(self._lost.items()):
+                trip = self.flight.trip_of_robot(serial)
+                if now - since < grace or trip is None or trip.cancelled:
+                    continue
+                await self._spoiled(
+                    trip, "robot_lost", f"robot {serial} unavailable: {reason}", {"robot": serial}
+                )
+
+    async def _spoiled(
+        self, trip: Trip, event_type: str, reason: str, data: Mapping[str, object]
+    ) -> None:
+        """The trip can no longer serve its order: the order goes back to the queue for another
+        robot (at most MAX_ATTEMPTS trips), else into ``exception``. Nothing is lost or stuck."""
+        trip.cancelled = trip.requeued = True
+        rec = await self.history.get(trip.order_id)
+        if rec is None or rec.status.terminal:
+            return
+        history = await self.store.history(rec.id)
+        attempt = 1 + sum(1 for e in history if e.type in RETRY_EVENTS)
+        data = {**data, "trip": trip.trip_id, "attempt": attempt, "reason": reason}
+        if attempt >= MAX_ATTEMPTS:
+            await self.history.record(
+                rec,
+                event_type,
+                OrderStatus.EXCEPTION,
+                step="exception",
+                waiting_reason=f"{reason}; gave up after {attempt} attempts",
+                data=data,
+            )
+            self.history.metrics.orders_finished.labels(rec.type.value, "exception").inc()
+            return
+        rec = await self.history.record(
+            rec,
+            event_type,
+            OrderStatus.ACCEPTED,
+            step="queued",
+            picked={},
+            waiting_reason=f"reassigning: {reason}",
+            data=data,
+        )
+        self.dispatcher.add(rec)
+
+    async def _stop_robot(self, trip: Trip) -> None:
+        """Cancel the robot's VDA 5050 order of a void trip (when it can be reached)."""
+        try:
+            await self.fleet.cancel_order(trip.serial)
+        except DeviceError as exc:
+            log.info(
+                "robot not reachable to cancel a void trip; retried when it is back",
+                extra={"robot": trip.serial, "trip": trip.trip_id, "error": str(exc)},
+            )
 
     # --- cancellation ----------------------------------------------------------------------
 

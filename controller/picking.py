@@ -27,6 +27,8 @@ class Picking:
             index = int(ev.action_id.rsplit("-", 1)[1])
             pk = trip.picks[index]
             trip.picks_done.add(index)
+            if trip.requeued:
+                return  # the order is picked again by another trip; this tote comes back
             trip.picked[pk.line_id] = trip.picked.get(pk.line_id, 0) + pk.quantity
             await self._step(
                 trip,
@@ -43,7 +45,7 @@ class Picking:
             )
         elif ev.action_type == "drop":
             trip.dropped = True
-            if trip.returning:
+            if trip.returning or trip.requeued:
                 await self._step(trip, "tote_returned", None, data=self._drop_data(ev, trip))
             else:
                 status = None if trip.cancelled else OrderStatus.IN_TRANSIT
@@ -55,41 +57,35 @@ class Picking:
     def _drop_data(ev: dev.RobotActionFinished, trip: Trip) -> dict[str, str]:
         return {"robot": ev.serial, "tote": trip.tote, "induction": trip.induction}
 
-    async def action_failed(self, ev: dev.RobotActionFailed) -> None:
+    def failed_trip(self, ev: dev.RobotActionFailed) -> Trip | None:
+        """The live trip an action failure spoils (actions of a void trip fail by design)."""
         trip = self.flight.trips.get(ev.order_id)
-        if trip is None or trip.cancelled:
-            return  # actions of a cancelled trip fail by design
-        await self._step(
-            trip,
-            "robot_action_failed",
-            OrderStatus.EXCEPTION,
-            step="exception",
-            data={"robot": ev.serial, "action": ev.action_type, "reason": ev.reason},
-        )
+        if trip is None or trip.cancelled or trip.returning:
+            return None
+        return trip
 
-    async def trip_finished(self, ev: dev.RobotOrderFinished) -> Trip | None:
-        """The robot is free again. Returns a cancelled trip whose cancellation is now done."""
+    def trip_finished(self, ev: dev.RobotOrderFinished) -> Trip | None:
+        """The robot is free again. Returns its trip if the trip ended without its drop (a void
+        trip whose tote may need bringing back, or a live trip that failed)."""
         trip = self.flight.robot_done(ev.serial, ev.order_id)
         if trip is None or trip.dropped:
             return None
         if trip.cancelled:
-            self.inventory.release(trip.unpicked())
-            if trip.picks_done and not trip.returning:
-                trip.returning = True  # the tote holds picked units: bring it back
-            elif not trip.returning:
-                self.flight.forget(trip)
-            return trip
-        self.flight.forget(trip)
-        rec = await self.history.get(trip.order_id)
-        if rec is not None and not rec.status.terminal and rec.status is not OrderStatus.EXCEPTION:
-            await self.history.record(
-                rec,
-                "robot_trip_ended_without_drop",
-                OrderStatus.EXCEPTION,
-                step="exception",
-                data={"robot": ev.serial, "trip": trip.trip_id},
-            )
-        return None
+            self.settle_void(trip)
+        return trip
+
+    def settle_void(self, trip: Trip) -> None:
+        """A void trip's robot stopped: free the stock it did not pick, and bring its tote back
+        if it holds picked units."""
+        if trip.returning:
+            return
+        self.inventory.release(trip.unpicked())
+        trip.picks = tuple(trip.picks[i] for i in sorted(trip.picks_done))
+        trip.picks_done = set(range(len(trip.picks)))
+        if trip.picks:
+            trip.returning = True
+        else:
+            self.flight.forget(trip)
 
     async def _step(
         self, trip: Trip, event_type: str, status: OrderStatus | None, **kw: object

@@ -138,6 +138,7 @@ class LineService:
             tg.create_task(self.orchestrator.dispatch_loop(), name="orchestrator.dispatch")
             tg.create_task(self.orchestrator.history_loop(), name="orchestrator.sort-history")
             tg.create_task(self.orchestrator.cancel_loop(), name="orchestrator.cancels")
+            tg.create_task(self.orchestrator.watch_loop(), name="orchestrator.robot-watch")
             tg.create_task(self._gauges(), name="metrics.gauges")
             tg.create_task(
                 webhook_dispatcher(self.config, self.store, self.clock, self.metrics).run(),

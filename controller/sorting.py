@@ -129,7 +129,7 @@ class Sortation:
         if rec is None:
             return
         where = {"chute": ev.chute_id, "divert": ev.divert_id, "tote": trip.tote}
-        if rec.status.terminal:  # a cancelled order's tote, back for restocking
+        if rec.status.terminal or trip.requeued:  # a void trip's tote, back for restocking
             await self.history.record(rec, "tote_in_chute", data=where)
         elif trip.cancelled:
             await self.history.finish(

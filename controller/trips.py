@@ -24,8 +24,11 @@ class Trip:
     dropped: bool = False
     picked: dict[str, int] = field(default_factory=dict)  # line_id -> units picked
     picks_done: set[int] = field(default_factory=set)  # indexes into picks
-    cancelled: bool = False  # the order was cancelled; the tote goes to the reject chute
-    returning: bool = False  # a trip that only brings a cancelled order's tote back
+    # the trip no longer serves its order (cancelled, or requeued on another robot): whatever
+    # it carries goes to the reject chute for restocking
+    cancelled: bool = False
+    requeued: bool = False  # void because the order was given to another robot
+    returning: bool = False  # a trip that only brings a void trip's tote back
 
     def unpicked(self) -> list[Pick]:
         return [pk for i, pk in enumerate(self.picks) if i not in self.picks_done]
@@ -79,4 +82,10 @@ class InFlight:
         return found
 
     def trip_of_order(self, order_id: str) -> Trip | None:
-        return next((t for t in self.trips.values() if t.order_id == order_id), None)
+        """The trip serving the order (not a void one kept only to bring a tote back)."""
+        return next(
+            (t for t in self.trips.values() if t.order_id == order_id and not t.requeued), None
+        )
+
+    def trip_of_robot(self, serial: str) -> Trip | None:
+        return next((t for t in self.trips.values() if t.serial == serial and not t.dropped), None)

@@ -186,6 +186,8 @@ class RobotArea(Strict):
     inductions: list[Induction]
     models: dict[Id, RobotModel]
     fleet: list[Robot]
+    # line seconds a robot may stay unavailable before its trip is given to another robot
+    failure_grace: PositiveFloat = 20.0
 
 
 # --- conveyor and sorter ------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from controller.http import ApiServer
 from controller.orders import OrderRecord, OrderStatus
 from controller.service import LineService
 from simulators.broker import free_port
-from simulators.line import simulated_line
+from simulators.line import SimulatedLine, simulated_line
 
 pytestmark = pytest.mark.e2e
 TOKEN = "lifecycle-token-0123456789"
@@ -37,6 +37,7 @@ class Line:
     service: LineService
     http: httpx.AsyncClient
     clock: ScaledClock
+    sim: SimulatedLine
 
     async def put(self, order_id: str, **body: Any) -> OrderRecord:
         resp = await self.http.put(f"/v1/orders/{order_id}", json=body)
@@ -109,7 +110,7 @@ async def running_line(
                 await wait_ready(svc, api, within=30)
                 headers = {"Authorization": f"Bearer {TOKEN}"}
                 async with httpx.AsyncClient(base_url=api.url, headers=headers) as http:
-                    yield Line(svc, http, clock)
+                    yield Line(svc, http, clock, sim)
             finally:
                 for task in tasks:
                     task.cancel()
@@ -237,3 +238,20 @@ async def test_line_view_and_robot_pause_resume(line: Line) -> None:
     assert (await line.http.post("/v1/robots/R01/explode")).status_code == 422
     anonymous = await line.http.post("/v1/robots/R01/pause", headers={"Authorization": ""})
     assert anonymous.status_code == 401
+
+
+async def test_failed_pick_requeues_the_order_and_another_trip_completes_it(line: Line) -> None:
+    await line.put("F1", **line.b2c("SKU-0008"))
+    await line.until("F1", lambda o, s: "robot_assigned" in s)
+    history = await line.service.store.history("F1")
+    robot = next(e.data["robot"] for e in history if e.type == "robot_assigned")
+    line.sim.robots.fail_next_action(robot)  # the pick at the shelf fails
+    order, steps = await line.until("F1", settled, within=60)
+    assert order.status is OrderStatus.COMPLETED, steps
+    assert steps.count("robot_assigned") == 2
+    failed = next(
+        e for e in await line.service.store.history("F1") if e.type == "robot_action_failed"
+    )
+    assert failed.data["attempt"] == 1 and "injected failure" in failed.data["reason"]
+    assert failed.status is OrderStatus.ACCEPTED
+    assert order.lines_progress()[0].picked == 1
