@@ -15,6 +15,7 @@ from devices.vda5050.messages import ErrorEntry
 JsonDict = dict[str, Any]
 Kind = Literal["new", "update", "duplicate", "reject"]
 DEFAULT_DEVIATION_XY = 0.1  # metres; how close the robot must be to a start node it is not on
+MASTER_CONTROLLED = frozenset({"AUTOMATIC", "SEMIAUTOMATIC"})
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,8 @@ class RobotView:
     decision_point: tuple[str, int] | None  # last released node still ahead, if any
     x: float
     y: float
+    operating_mode: str = "AUTOMATIC"
+    charging: bool = False
 
 
 @dataclass(frozen=True)
@@ -139,6 +142,12 @@ def check_order(order: JsonDict, view: RobotView) -> Verdict:
     problem = _structure(order, view)
     if problem is not None:
         return problem
+    if view.operating_mode not in MASTER_CONTROLLED:
+        # spec 6.10.6, table 1: master control is not in control of the vehicle
+        return _reject("orderError", f"vehicle is in {view.operating_mode} mode", order)
+    if view.charging:
+        # spec 6.8: stopCharging deactivates charging so that a new order can be sent
+        return _reject("orderError", "vehicle is charging; send stopCharging first", order)
     first = order["nodes"][0]
     if order["orderId"] != view.order_id:
         if view.executing:

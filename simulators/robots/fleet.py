@@ -1,14 +1,18 @@
-"""The robot fleet simulator: every configured robot as its own VDA 5050 MQTT peer."""
+"""The robot fleet simulator: every configured robot as its own VDA 5050 MQTT peer, collision
+detection over the whole fleet, and the fault-injection API tests and fault scripts use."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from devices.vda5050.messages import ErrorEntry
+from simulators.robots.collisions import Collision, CollisionMonitor
 from simulators.robots.peer import RobotPeer
+from simulators.robots.script import ScriptedFault, play
 from simulators.robots.vehicle import SimulatedRobot
 
 log = logging.getLogger(__name__)
@@ -21,6 +25,9 @@ class RobotFleetSimulator:
 
     ``on_drop(serial, node_id, load_id)`` is awaited after every finished ``drop``, so a line
     simulation can put the tote onto the conveyor.
+
+    Faults take effect at once and may be injected before or while the fleet runs. Durations
+    are in line seconds of the fleet's clock.
     """
 
     def __init__(
@@ -35,26 +42,103 @@ class RobotFleetSimulator:
         self.clock = clock
         self.mqtt_url = mqtt_url
         self.interface_name = interface_name or config.mqtt.interface_name
-        self.robots: dict[str, SimulatedRobot] = {
-            r.serial: SimulatedRobot(config, r, clock, on_drop) for r in config.robots.fleet
-        }
+        self.monitor = CollisionMonitor(clock, self._collision_warnings)
+        self.robots: dict[str, SimulatedRobot] = {}
+        self.peers: dict[str, RobotPeer] = {}
+        for r in config.robots.fleet:
+            robot = SimulatedRobot(config, r, clock, on_drop)
+            robot.on_move = self.monitor.move
+            self.monitor.move(r.serial, robot.place())
+            self.robots[r.serial] = robot
+            self.peers[r.serial] = RobotPeer(robot, mqtt_url, self.interface_name)
 
-    async def run(self) -> None:
-        """Run every robot until cancelled (one named task per robot)."""
+    async def run(self, script: Sequence[ScriptedFault] = ()) -> None:
+        """Run every robot until cancelled (named tasks per robot), and play ``script``."""
         log.info(
             "robot fleet simulator starting",
-            extra={"robots": len(self.robots), "interface_name": self.interface_name},
+            extra={
+                "robots": len(self.robots),
+                "interface_name": self.interface_name,
+                "scripted_faults": len(script),
+            },
         )
         async with asyncio.TaskGroup() as tg:
             for serial, robot in self.robots.items():
-                tg.create_task(self._run_robot(robot), name=f"robot[{serial}]")
+                tg.create_task(robot.run(), name=f"robot[{serial}]")
+                tg.create_task(self.peers[serial].run(), name=f"robot[{serial}].mqtt")
+            if script:
+                tg.create_task(play(self, script, self.clock), name="robots.fault-script")
 
-    async def _run_robot(self, robot: SimulatedRobot) -> None:
-        peer = RobotPeer(robot, self.mqtt_url, self.interface_name)
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(robot.drive(), name=f"robot[{robot.serial}].drive")
-            tg.create_task(peer.run(), name=f"robot[{robot.serial}].mqtt")
+    # --- collisions -------------------------------------------------------------------------
+
+    @property
+    def collisions(self) -> list[Collision]:
+        """Every collision incident so far, in the order they started."""
+        return list(self.monitor.incidents)
+
+    def _collision_warnings(self, serial: str, warnings: list[ErrorEntry]) -> None:
+        self.robots[serial].set_collision_warnings(warnings)
+
+    # --- fault injection --------------------------------------------------------------------
+
+    def _robot(self, serial: str) -> SimulatedRobot:
+        robot = self.robots.get(serial)
+        if robot is None:
+            raise KeyError(f"no robot {serial!r} in the fleet ({', '.join(self.robots)})")
+        return robot
+
+    def drop_connection(self, serial: str, for_seconds: float) -> None:
+        """The robot's MQTT connection dies uncleanly: the broker publishes its last will
+        (``CONNECTIONBROKEN``, retained). After ``for_seconds`` it reconnects and publishes
+        ``ONLINE`` (spec 6.14). The robot itself carries on with its order meanwhile."""
+        self._robot(serial)
+        self.peers[serial].drop_connection(for_seconds)
+
+    def restore_connection(self, serial: str) -> None:
+        """End a :meth:`drop_connection` early (the robot reconnects within a second)."""
+        self._robot(serial)
+        self.peers[serial].link_cut.lift()
+
+    def freeze_state(self, serial: str, for_seconds: float) -> None:
+        """The vehicle controller hangs for ``for_seconds``: the robot stays connected but
+        publishes no ``state`` or ``visualization``, handles no message (they wait), and stops
+        where it is, mid-edge if need be. Afterwards it handles what arrived and drives on."""
+        self._robot(serial).freeze(for_seconds)
+
+    def unfreeze_state(self, serial: str) -> None:
+        """End a :meth:`freeze_state` early."""
+        self._robot(serial).unfreeze()
+
+    def fatal_error(
+        self,
+        serial: str,
+        error_type: str = "vehicleFault",
+        description: str = "injected fatal error",
+    ) -> None:
+        """Report a FATAL entry of ``error_type`` in ``errors`` (spec 6.10.5); the robot stops
+        until :meth:`clear_error`."""
+        self._robot(serial).fatal_error(error_type, description)
+
+    def clear_error(self, serial: str, error_type: str | None = None) -> None:
+        """Remove injected FATAL errors (of ``error_type``, or all); the robot drives on."""
+        self._robot(serial).clear_error(error_type)
 
     def fail_next_action(self, serial: str) -> None:
-        """Scripting hook for tests: the next action ``serial`` starts fails."""
-        self.robots[serial].fail_next_action()
+        """The next action ``serial`` starts (of any type) fails."""
+        self._robot(serial).fail_next_action()
+
+    def fail_action(self, serial: str, action_type: str) -> None:
+        """The next action of ``action_type`` (``pick``, ``drop``) ``serial`` starts fails.
+        Calling it twice fails the next two."""
+        self._robot(serial).fail_action(action_type)
+
+    def set_battery(self, serial: str, percent: float) -> None:
+        """Set the charge (0..100 %). Below 10 % the robot reports a ``batteryLow`` WARNING; at
+        0 % a ``batteryEmpty`` FATAL error, and it stops."""
+        self._robot(serial).set_battery(percent)
+
+    def set_operating_mode(self, serial: str, mode: str) -> None:
+        """Report ``mode`` (AUTOMATIC, SEMIAUTOMATIC, MANUAL, SERVICE, TEACHIN) in state.
+        Entering or leaving a mode in which master control is not in control (MANUAL, SERVICE,
+        TEACHIN) clears the current order; orders received in such a mode are rejected."""
+        self._robot(serial).set_operating_mode(mode)

@@ -4,6 +4,12 @@ messages, factsheet, state and visualization, and the order/instantActions it re
 Every incoming message is validated against the robot's protocol version; an invalid order is
 rejected with a ``validationError`` warning in ``state.errors`` (spec 6.6.4.1). Every outgoing
 message is validated before it is published.
+
+Two faults live here because they are about the link: :meth:`RobotPeer.drop_connection` cuts the
+connection uncleanly so that the broker publishes the last will (``CONNECTIONBROKEN``, spec 6.14)
+and keeps the robot off the broker for a while; a frozen vehicle controller (see
+:meth:`simulators.robots.state.RobotState.freeze`) stays connected but publishes nothing and
+handles no message until it recovers.
 """
 
 from __future__ import annotations
@@ -11,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import uuid
 from typing import Any
 
@@ -20,6 +27,7 @@ from devices.vda5050 import schema
 from devices.vda5050.link import Backoff, OutageLog, broker_address, keep_cancellation
 from devices.vda5050.messages import ErrorEntry, MessageBuilder
 from devices.vda5050.topics import topic
+from simulators.robots.timed import TimedFault
 from simulators.robots.vehicle import SimulatedRobot
 
 log = logging.getLogger(__name__)
@@ -42,6 +50,19 @@ class RobotPeer:
             self.version, robot.model.manufacturer, robot.serial, robot.clock
         )
         self._outage = OutageLog(log, "robot broker connection", serial=robot.serial)
+        self.link_cut = TimedFault(robot.clock)
+        self._client: aiomqtt.Client | None = None
+
+    def drop_connection(self, for_seconds: float) -> None:
+        """Lose the broker connection uncleanly and stay away for ``for_seconds`` line seconds;
+        the broker publishes the last will, and the robot says ONLINE when it is back."""
+        self.link_cut.start(for_seconds)
+        log.warning(
+            "dropping the broker connection",
+            extra={"serial": self.robot.serial, "line_seconds": for_seconds},
+        )
+        if self._client is not None:
+            sever(self._client)
 
     def topic(self, subtopic: str) -> str:
         return topic(
@@ -58,6 +79,7 @@ class RobotPeer:
             retain=True,
         )
         while True:
+            await self.link_cut.cleared()
             try:
                 async with aiomqtt.Client(
                     self.address.host,
@@ -69,10 +91,15 @@ class RobotPeer:
                 ) as client:
                     self._outage.up(self.clock)
                     backoff.reset()
-                    await self._session(client)
+                    self._client = client
+                    try:
+                        await self._session(client)
+                    finally:
+                        self._client = None
             except* aiomqtt.MqttError as group:
                 self._outage.down(self.clock, str(group.exceptions[0]))
-            await backoff.wait(self.clock)
+            if not self.link_cut.active:
+                await backoff.wait(self.clock)
 
     async def _publish(
         self,
@@ -138,20 +165,21 @@ class RobotPeer:
     async def _publish_state(self, client: aiomqtt.Client) -> None:
         while True:
             await self.robot.changed.wait()
+            await self.robot.frozen.cleared()
             self.robot.changed.clear()
             await self._publish(client, "state", self.builder.state(self.robot.state_body()))
 
     async def _heartbeat(self, client: aiomqtt.Client) -> None:
         while True:
             await self.clock.sleep(STATE_INTERVAL)
-            if not self.robot.driving:
-                self.robot.drain(STATE_INTERVAL)
+            await self.robot.frozen.cleared()
             self.robot.changed.set()
             viz = self.builder.visualization(self.robot.pose(), self.robot.velocity_vector())
             await self._publish(client, "visualization", viz)
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:
+            await self.robot.frozen.cleared()
             subtopic = message.topic.value.rsplit("/", 1)[-1]
             if subtopic not in ("order", "instantActions") or not isinstance(
                 message.payload, bytes | bytearray
@@ -176,3 +204,25 @@ class RobotPeer:
                 self.robot.handle_order(parsed.payload)
             else:
                 self.robot.handle_instant_actions(parsed.payload)
+
+
+def sever(client: aiomqtt.Client) -> None:
+    """Cut ``client``'s connection the way a crash or a pulled cable does: without an MQTT
+    DISCONNECT, so the broker treats it as unexpected and publishes the client's last will.
+
+    aiomqtt offers only a clean disconnect (leaving ``async with`` sends DISCONNECT, and the
+    broker then discards the will), so this reaches into its paho client for the TCP socket
+    (``paho.mqtt.client.Client.socket()``, a public paho method) and shuts it down in both
+    directions. The broker sees the stream end and publishes the will; paho reads end-of-stream
+    on its next read, reports the connection lost, and aiomqtt raises ``MqttError`` from the
+    message iterator and from pending calls, as it would for a real network failure. The socket
+    is shut down, not closed, so that paho and the event loop still own a valid descriptor and
+    close it themselves.
+    """
+    paho_client = client._client  # private: see the docstring
+    sock = paho_client.socket()
+    if isinstance(sock, socket.socket):
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError as exc:  # already gone: the connection is lost either way
+            log.debug("socket already closed", extra={"error": str(exc)})

@@ -1,12 +1,17 @@
 """The behaviour of one simulated picking robot: taking orders, driving, pick/drop, instant
-actions. No MQTT here: :mod:`simulators.robots.peer` carries the messages, this module decides
-what they mean and keeps the state the robot reports.
+actions and the operating mode. No MQTT here: :mod:`simulators.robots.peer` carries the
+messages, this module decides what they mean; :mod:`simulators.robots.state` keeps what the
+robot reports.
 
 The robot drives node to node in line time (``length / min(model speed, edge maxSpeed)`` per
 edge), updating ``lastNodeId``/``lastNodeSequenceId``, ``nodeStates``/``edgeStates`` and its pose
 as it goes, and runs each node's actions in order with the duration of the model's action
 template (WAITING -> RUNNING -> FINISHED). ``changed`` is set whenever something the state
 message reports has changed.
+
+The robot does not move while it is paused, while its vehicle controller is frozen, or while it
+has a FATAL error (an injected one, or an empty battery); it stops where it is, mid-edge if need
+be, and drives on once the cause is gone. ``startCharging`` works only on a charger node.
 """
 
 from __future__ import annotations
@@ -14,125 +19,48 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import deque
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from controller.clock import Clock
-from controller.config.model import LineConfig, Robot, RobotModel
-from devices.vda5050.messages import (
-    ActionState,
-    EdgeState,
-    ErrorEntry,
-    Load,
-    NodeState,
-    Pose,
-    StateBody,
-    heading,
-)
-from simulators.robots.acceptance import RobotView, check_order
+from devices.vda5050.messages import ActionState, ErrorEntry, heading
+from simulators.robots.acceptance import MASTER_CONTROLLED, RobotView, check_order
+from simulators.robots.collisions import Place
+from simulators.robots.loads import apply_load_action
+from simulators.robots.state import OPERATING_MODES, TERMINAL, RobotState
 
 log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
-DropHook = Callable[[str, str, str | None], Awaitable[None]]
-TERMINAL = frozenset({"FINISHED", "FAILED"})
 DRIVE_STEP = 0.5  # line seconds between pose updates while driving
-DRAIN_PER_SECOND = 0.005  # battery percent per line second
+BATTERY_TICK = 1.0  # line seconds between battery updates while standing
 ORDER_WARNINGS = frozenset(
-    {"validationError", "orderError", "noRouteError", "orderUpdateError", "noOrderToCancel"}
+    {
+        "validationError",
+        "orderError",
+        "noRouteError",
+        "orderUpdateError",
+        "noOrderToCancel",
+        "chargingError",
+    }
 )
 
 
-class SimulatedRobot:
-    """One robot's state and behaviour."""
+class SimulatedRobot(RobotState):
+    """One robot's behaviour on top of its :class:`RobotState`."""
 
-    def __init__(
-        self, config: LineConfig, robot: Robot, clock: Clock, on_drop: DropHook | None = None
-    ) -> None:
-        self.config = config
-        self.robot = robot
-        self.model: RobotModel = config.robots.models[robot.model]
-        self.clock = clock
-        self._on_drop = on_drop
-        home = config.node(robot.home)
-        self.map_id = config.node_map_id(home)
-        self.x, self.y, self.theta = home.x, home.y, 0.0
-        self.order_id = ""
-        self.order_update_id = 0
-        self.last_node_id = robot.home
-        self.last_node_seq = 0
-        self.nodes: deque[JsonDict] = deque()
-        self.edges: deque[JsonDict] = deque()
-        self.actions: dict[str, ActionState] = {}
-        self.errors: list[ErrorEntry] = []
-        self.loads: dict[str, Load] = {}
-        self.driving = False
-        self.paused = False
-        self.battery = 100.0
-        self.charging = False
-        self.velocity = 0.0
-        self.changed = asyncio.Event()
-        self.factsheet_requested = asyncio.Event()
-        self._work = asyncio.Event()
-        self._unpaused = asyncio.Event()
-        self._unpaused.set()
-        self._cancel_action_id: str | None = None
-        self._busy = False
-        self._fail_next = False
-
-    @property
-    def serial(self) -> str:
-        return self.robot.serial
-
-    # --- what the robot reports -------------------------------------------------------------
-
-    def pose(self) -> Pose:
-        return Pose(self.x, self.y, self.theta, self.map_id)
-
-    def velocity_vector(self) -> tuple[float, float, float]:
-        return (self.velocity * math.cos(self.theta), self.velocity * math.sin(self.theta), 0.0)
-
-    def state_body(self) -> StateBody:
-        return StateBody(
-            order_id=self.order_id,
-            order_update_id=self.order_update_id,
-            last_node_id=self.last_node_id,
-            last_node_sequence_id=self.last_node_seq,
-            node_states=[self._node_state(n) for n in self.nodes],
-            edge_states=[
-                EdgeState(e["edgeId"], e["sequenceId"], e["released"]) for e in self.edges
-            ],
-            action_states=list(self.actions.values()),
-            driving=self.driving,
-            paused=self.paused,
-            pose=self.pose(),
-            velocity=self.velocity_vector(),
-            loads=list(self.loads.values()),
-            battery_charge=round(self.battery, 3),
-            charging=self.charging,
-            errors=list(self.errors),
-            map_ids=(self.map_id,),
-        )
-
-    @staticmethod
-    def _node_state(node: JsonDict) -> NodeState:
-        pos = node.get("nodePosition")
-        if pos is None:
-            return NodeState(node["nodeId"], node["sequenceId"], node["released"])
-        return NodeState(
-            node["nodeId"], node["sequenceId"], node["released"], pos["x"], pos["y"], pos["mapId"]
-        )
-
-    def _touch(self) -> None:
-        self.changed.set()
-
-    def executing(self) -> bool:
-        return bool(self.nodes) or any(a.status not in TERMINAL for a in self.actions.values())
-
-    def fail_next_action(self) -> None:
-        """Scripting hook: the next action the robot starts fails."""
-        self._fail_next = True
+    def set_operating_mode(self, mode: str) -> None:
+        """Switch the operating mode (spec 6.10.6, table 1). Entering or leaving a mode in which
+        master control is not in control clears the order, as the spec requires for MANUAL."""
+        if mode not in OPERATING_MODES:
+            raise ValueError(f"unknown operating mode {mode!r}; one of {sorted(OPERATING_MODES)}")
+        was_controlled = self.operating_mode in MASTER_CONTROLLED
+        self.operating_mode = mode
+        log.info("operating mode changed", extra={"serial": self.serial, "mode": mode})
+        if was_controlled != (mode in MASTER_CONTROLLED) and self.executing():
+            self._abort_reason = f"operating mode changed to {mode}"
+            self._wake.set()
+            if not self._busy:
+                self._finish_cancel()
+        self._touch()
 
     # --- orders -----------------------------------------------------------------------------
 
@@ -152,6 +80,8 @@ class SimulatedRobot:
             decision_point=decision,
             x=self.x,
             y=self.y,
+            operating_mode=self.operating_mode,
+            charging=self.battery.charging,
         )
 
     def reject(self, error: ErrorEntry) -> None:
@@ -218,18 +148,11 @@ class SimulatedRobot:
             if kind == "cancelOrder":
                 if not self.executing() or self._cancel_action_id is not None:
                     state, result = "FAILED", "no order to cancel"
-                    self.errors.append(
-                        ErrorEntry(
-                            "noOrderToCancel",
-                            "WARNING",
-                            "cancelOrder received without an order",
-                            (("actionId", action_id),),
-                        )
-                    )
+                    self._warn("noOrderToCancel", "cancelOrder without an order", action_id)
                 else:
                     state = "RUNNING"
                     self._cancel_action_id = action_id
-                    self._unpaused.set()
+                    self._wake.set()
                     self._work.set()
             elif kind == "factsheetRequest":
                 self.factsheet_requested.set()
@@ -237,12 +160,14 @@ class SimulatedRobot:
                 pass
             elif kind in ("startPause", "stopPause"):
                 self.paused = kind == "startPause"
-                if self.paused:
-                    self._unpaused.clear()
-                else:
-                    self._unpaused.set()
-            elif kind in ("startCharging", "stopCharging"):
-                self.charging = kind == "startCharging"
+                self._wake.set()
+            elif kind == "startCharging":
+                result = self._start_charging()
+                if result is not None:
+                    state = "FAILED"
+                    self._warn("chargingError", result, action_id)
+            elif kind == "stopCharging":
+                self.battery.charging = False
             else:
                 state, result = "FAILED", f"instant action {kind!r} is not supported"
             self.actions[action_id] = ActionState(action_id, kind, state, result)  # type: ignore[arg-type]
@@ -250,35 +175,89 @@ class SimulatedRobot:
             self._finish_cancel()
         self._touch()
 
+    def _start_charging(self) -> str | None:
+        """Start charging; why it cannot, if it cannot (spec 6.8, ``startCharging``)."""
+        if self.last_node_id not in self.chargers or self.driving:
+            return f"not on a charger (at {self.last_node_id})"
+        if self.executing():
+            return "vehicle is executing an order"
+        self.battery.charging = True
+        log.info("charging started", extra={"serial": self.serial, "node": self.last_node_id})
+        return None
+
     def _finish_cancel(self) -> None:
-        cancel_id = self._cancel_action_id
-        if cancel_id is None:
+        """Complete a cancelOrder, or clear the order on an operating mode change."""
+        cancel_id, reason = self._cancel_action_id, self._abort_reason
+        if cancel_id is None and reason is None:
             return
         self.nodes.clear()
         self.edges.clear()
         for action_id, a in list(self.actions.items()):
             if a.status not in TERMINAL and action_id != cancel_id:
                 self.actions[action_id] = ActionState(
-                    action_id, a.action_type, "FAILED", "order cancelled"
+                    action_id, a.action_type, "FAILED", reason or "order cancelled"
                 )
-        self.actions[cancel_id] = ActionState(cancel_id, "cancelOrder", "FINISHED")
-        self._cancel_action_id = None
+        if cancel_id is not None:
+            self.actions[cancel_id] = ActionState(cancel_id, "cancelOrder", "FINISHED")
+        self._cancel_action_id = self._abort_reason = None
         self.driving = False
         self.velocity = 0.0
-        log.info("order cancelled", extra={"serial": self.serial, "order_id": self.order_id})
+        log.info(
+            "order cleared",
+            extra={"serial": self.serial, "order_id": self.order_id, "why": reason or "cancel"},
+        )
         self._touch()
 
     # --- execution --------------------------------------------------------------------------
 
-    async def drive(self) -> None:
-        """Execute released nodes and edges as they arrive; runs until cancelled."""
+    async def run(self) -> None:
+        """Drive and keep the battery until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self._drive(), name=f"robot[{self.serial}].drive")
+            tg.create_task(self._keep_battery(), name=f"robot[{self.serial}].battery")
+
+    async def _keep_battery(self) -> None:
+        while True:
+            await self.clock.sleep(BATTERY_TICK)
+            if self.driving:
+                continue  # driving drains in _traverse
+            was_empty = self.battery.empty
+            if self.battery.stand(BATTERY_TICK):
+                log.info("charging finished: battery full", extra={"serial": self.serial})
+                self._touch()
+            if was_empty != self.battery.empty:
+                self._wake.set()
+                self._touch()
+
+    def _blocked(self, *, moving: bool) -> bool:
+        """Whether the robot must stand still. A pending cancel overrides a pause so that the
+        robot reaches the node where the cancel completes."""
+        if self.fatal() or self.frozen.active:
+            return True
+        return self.paused and not (moving and self._stopping())
+
+    async def _hold(self, *, moving: bool) -> None:
+        """Wait until the robot may move (or, standing on a node, until it is cancelled)."""
+        while self._blocked(moving=moving):
+            if not moving and self._stopping():
+                return
+            self._wake.clear()
+            if self.frozen.active:
+                await self.frozen.cleared()
+            else:
+                await self._wake.wait()
+
+    async def _drive(self) -> None:
+        """Execute released nodes and edges as they arrive."""
         while True:
             await self._work.wait()
             self._work.clear()
             self._busy = True
             try:
-                while self._cancel_action_id is None and self.nodes and self.nodes[0]["released"]:
-                    await self._unpaused.wait()
+                while not self._stopping() and self.nodes and self.nodes[0]["released"]:
+                    await self._hold(moving=False)
+                    if self._stopping():
+                        break
                     node = self.nodes[0]
                     edge = self.edges[0] if self.edges else None
                     if edge is not None and edge["sequenceId"] == node["sequenceId"] - 1:
@@ -304,13 +283,14 @@ class SimulatedRobot:
         duration = length / speed
         self.theta = heading(x0, y0, x1, y1, self.theta)
         self.driving, self.velocity = True, speed
+        self._moved(Place.edge(edge["startNodeId"], edge["endNodeId"]))
         self._touch()
         elapsed = 0.0
         while elapsed < duration:
-            if not self._unpaused.is_set():
+            if self._blocked(moving=True):
                 self.driving, self.velocity = False, 0.0
                 self._touch()
-                await self._unpaused.wait()
+                await self._hold(moving=True)
                 self.driving, self.velocity = True, speed
                 self._touch()
             step = min(DRIVE_STEP, duration - elapsed)
@@ -318,7 +298,7 @@ class SimulatedRobot:
             elapsed += step
             f = elapsed / duration
             self.x, self.y = x0 + (x1 - x0) * f, y0 + (y1 - y0) * f
-            self.drain(step)
+            self.battery.drive(step)
         self.x, self.y = x1, y1
         self.driving, self.velocity = False, 0.0
 
@@ -330,14 +310,24 @@ class SimulatedRobot:
         self.last_node_id, self.last_node_seq = node["nodeId"], node["sequenceId"]
         if node.get("nodePosition") is None:
             self.x, self.y = self._target(node)
+        self._moved(Place.node(node["nodeId"]))
         self._touch()
 
     async def _run_actions(self, node: JsonDict) -> None:
         for action in node["actions"]:
-            if self._cancel_action_id is not None:
+            await self._hold(moving=False)
+            if self._stopping():
                 return
-            await self._unpaused.wait()
             await self._run_action(node["nodeId"], action)
+
+    def _injected_failure(self, kind: str) -> str | None:
+        if self._fail_next:
+            self._fail_next = False
+            return "injected failure"
+        if kind in self._fail_types:
+            self._fail_types.remove(kind)
+            return "injected failure"
+        return None
 
     async def _run_action(self, node_id: str, action: JsonDict) -> None:
         action_id, kind = action["actionId"], action["actionType"]
@@ -346,50 +336,15 @@ class SimulatedRobot:
         self._touch()
         template = self.model.pick if kind == "pick" else self.model.drop
         await self.clock.sleep(template.duration)
-        failure: str | None
-        if self._fail_next:
-            self._fail_next, failure = False, "injected failure"
-        else:
-            failure = self._apply(kind, params)
+        failure = self._injected_failure(kind)
+        if failure is None:
+            failure = apply_load_action(self.loads, kind, params, self.model.tote_capacity)
         if failure is not None:
             self.actions[action_id] = ActionState(action_id, kind, "FAILED", failure)
-            self.errors.append(
-                ErrorEntry(f"{kind}Failed", "WARNING", failure, (("actionId", action_id),))
-            )
+            self._warn(f"{kind}Failed", failure, action_id)
         else:
             self.actions[action_id] = ActionState(action_id, kind, "FINISHED")
         self._touch()
         if kind == "drop" and failure is None and self._on_drop is not None:
             load_id = params.get("loadId")
             await self._on_drop(self.serial, node_id, None if load_id is None else str(load_id))
-
-    def _apply(self, kind: str, params: dict[str, Any]) -> str | None:
-        """The effect of pick or drop on the loads; a reason if it cannot be done."""
-        load_id = params.get("loadId")
-        if kind == "pick":
-            if len(self.loads) >= self.model.tote_capacity:
-                return "no free load position"
-            key = str(load_id) if load_id is not None else f"load-{len(self.loads) + 1}"
-            lhd = params.get("lhd")
-            load_type = params.get("loadType")
-            self.loads[key] = Load(
-                key,
-                None if load_type is None else str(load_type),
-                None if lhd is None else str(lhd),
-            )
-            return None
-        if load_id is None:
-            if not self.loads:
-                return "no load to drop"
-            self.loads.pop(next(iter(self.loads)))
-            return None
-        if str(load_id) not in self.loads:
-            return f"load {load_id!r} is not on the vehicle"
-        del self.loads[str(load_id)]
-        return None
-
-    def drain(self, seconds: float) -> None:
-        if self.charging:
-            self.battery = min(100.0, self.battery + 10 * DRAIN_PER_SECOND * seconds)
-        else:
-            self.battery = max(0.0, self.battery - DRAIN_PER_SECOND * seconds)

@@ -1,0 +1,221 @@
+"""Fault scripts: a YAML list of timed faults for the robot fleet simulator.
+
+```yaml
+- {at: 30, robot: R02, fault: drop_connection, for: 20}
+- {at: 45, robot: R01, fault: freeze_state, for: 60}
+- {at: 60, robot: R03, fault: fatal_error, error_type: laserScannerFault}
+- {at: 90, robot: R03, fault: clear_error}
+```
+
+``at`` is in line seconds after the simulator started. The file is validated as a whole before
+anything runs; every problem is reported on its own line as ``file:line: [index].field: what``.
+The format is documented in ``docs/simulators.md``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from controller.clock import Clock
+
+if TYPE_CHECKING:
+    from simulators.robots.fleet import RobotFleetSimulator
+
+log = logging.getLogger(__name__)
+
+
+class _Fault(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    at: Annotated[float, Field(ge=0, description="line seconds after the simulator started")]
+    robot: Annotated[str, Field(min_length=1, description="serial number of the robot")]
+
+
+class DropConnection(_Fault):
+    fault: Literal["drop_connection"]
+    duration: Annotated[float, Field(gt=0, alias="for")]
+
+
+class FreezeState(_Fault):
+    fault: Literal["freeze_state"]
+    duration: Annotated[float, Field(gt=0, alias="for")]
+
+
+class FatalError(_Fault):
+    fault: Literal["fatal_error"]
+    error_type: Annotated[str, Field(min_length=1)] = "vehicleFault"
+    description: str = "injected fatal error"
+
+
+class ClearError(_Fault):
+    fault: Literal["clear_error"]
+    error_type: str | None = None
+
+
+class FailNextAction(_Fault):
+    fault: Literal["fail_next_action"]
+
+
+class FailAction(_Fault):
+    fault: Literal["fail_action"]
+    action_type: Annotated[str, Field(min_length=1)]
+
+
+class SetBattery(_Fault):
+    fault: Literal["set_battery"]
+    percent: Annotated[float, Field(ge=0, le=100)]
+
+
+class SetOperatingMode(_Fault):
+    fault: Literal["set_operating_mode"]
+    mode: Literal["AUTOMATIC", "SEMIAUTOMATIC", "MANUAL", "SERVICE", "TEACHIN"]
+
+
+ScriptedFault = Annotated[
+    DropConnection
+    | FreezeState
+    | FatalError
+    | ClearError
+    | FailNextAction
+    | FailAction
+    | SetBattery
+    | SetOperatingMode,
+    Field(discriminator="fault"),
+]
+_SCRIPT: TypeAdapter[list[ScriptedFault]] = TypeAdapter(list[ScriptedFault])
+
+
+class FaultScriptError(Exception):
+    """A fault script that cannot be used, with one line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+def _item_lines(text: str) -> list[int]:
+    """The 1-based line each top-level list item starts on."""
+    node = yaml.compose(text)
+    if not isinstance(node, yaml.SequenceNode):
+        return []
+    return [item.start_mark.line + 1 for item in node.value]
+
+
+FAULTS = (
+    "drop_connection",
+    "freeze_state",
+    "fatal_error",
+    "clear_error",
+    "fail_next_action",
+    "fail_action",
+    "set_battery",
+    "set_operating_mode",
+)
+
+
+def _message(kind: str, msg: str, value: object) -> str:
+    if kind == "extra_forbidden":
+        return "unknown field (check the spelling)"
+    if kind == "missing":
+        return "required field is missing"
+    if kind == "union_tag_not_found":
+        return f"required field is missing; one of {', '.join(FAULTS)}"
+    if kind == "union_tag_invalid":
+        return f"unknown fault {value!r}; one of {', '.join(FAULTS)}"
+    shown = repr(value)
+    return f"{msg} (got {shown})" if len(shown) <= 60 else msg
+
+
+def parse_script(text: str, source: str, serials: Sequence[str]) -> list[ScriptedFault]:
+    """Validate a fault script against the fleet's serial numbers."""
+    try:
+        data = yaml.safe_load(text)
+        lines = _item_lines(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise FaultScriptError([f"{where}: not valid YAML: {problem}"]) from None
+    if data is None:
+        return []
+    if not isinstance(data, list):
+        raise FaultScriptError([f"{source}:1: the document must be a list of faults"])
+
+    def at(index: object) -> str:
+        if isinstance(index, int) and 0 <= index < len(lines):
+            return f"{source}:{lines[index]}"
+        return source
+
+    try:
+        faults = _SCRIPT.validate_python(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors(include_url=False):
+            loc = list(err["loc"])
+            index = loc[0] if loc else None
+            # the discriminator's value appears in the location; it only repeats the fault name
+            fields = [str(p) for p in loc[1:] if not (len(loc) > 2 and p == loc[1])]
+            value = (err.get("ctx") or {}).get("tag", err.get("input"))
+            msg = _message(err["type"], err["msg"], value)
+            if err["type"].startswith("union_tag"):
+                fields = ["fault"]
+            path = f"[{index}]" + "".join(f".{f}" for f in fields)
+            problems.append(f"{at(index)}: {path}: {msg}")
+        raise FaultScriptError(problems) from None
+    known = set(serials)
+    unknown = [
+        f"{at(i)}: [{i}].robot: no robot {f.robot!r} in the fleet ({', '.join(serials)})"
+        for i, f in enumerate(faults)
+        if f.robot not in known
+    ]
+    if unknown:
+        raise FaultScriptError(unknown)
+    return faults
+
+
+def load_script(path: str | Path, serials: Sequence[str]) -> list[ScriptedFault]:
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise FaultScriptError([f"{p}: cannot read the fault script: {exc}"]) from None
+    return parse_script(text, str(p), serials)
+
+
+def apply(fleet: RobotFleetSimulator, fault: ScriptedFault) -> None:
+    """Inject one scripted fault."""
+    match fault:
+        case DropConnection():
+            fleet.drop_connection(fault.robot, fault.duration)
+        case FreezeState():
+            fleet.freeze_state(fault.robot, fault.duration)
+        case FatalError():
+            fleet.fatal_error(fault.robot, fault.error_type, fault.description)
+        case ClearError():
+            fleet.clear_error(fault.robot, fault.error_type)
+        case FailNextAction():
+            fleet.fail_next_action(fault.robot)
+        case FailAction():
+            fleet.fail_action(fault.robot, fault.action_type)
+        case SetBattery():
+            fleet.set_battery(fault.robot, fault.percent)
+        case SetOperatingMode():
+            fleet.set_operating_mode(fault.robot, fault.mode)
+
+
+async def play(fleet: RobotFleetSimulator, script: Sequence[ScriptedFault], clock: Clock) -> None:
+    """Inject each fault at its time (line seconds from now), in time order."""
+    start = clock.now()
+    for fault in sorted(script, key=lambda f: f.at):
+        await clock.sleep(start + fault.at - clock.now())
+        log.info(
+            "scripted fault",
+            extra={"robot": fault.robot, "fault": fault.fault, "at": fault.at},
+        )
+        apply(fleet, fault)

@@ -1,0 +1,210 @@
+"""What one simulated robot is and reports: its position, order progress, loads, battery,
+operating mode and errors, and the faults a test or a fault script injects into it.
+
+:class:`RobotState` builds the body of the robot's ``state`` message; the behaviour that changes
+it (orders, instant actions, driving) lives in :mod:`simulators.robots.vehicle`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+from collections import deque
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from controller.clock import Clock
+from controller.config.model import LineConfig, Robot, RobotModel
+from devices.vda5050.messages import (
+    ActionState,
+    EdgeState,
+    ErrorEntry,
+    Load,
+    NodeState,
+    Pose,
+    StateBody,
+)
+from simulators.robots.battery import Battery
+from simulators.robots.collisions import Place
+from simulators.robots.timed import TimedFault
+
+log = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+DropHook = Callable[[str, str, str | None], Awaitable[None]]
+MoveHook = Callable[[str, Place], None]
+TERMINAL = frozenset({"FINISHED", "FAILED"})
+OPERATING_MODES = frozenset({"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL", "SERVICE", "TEACHIN"})
+
+
+class RobotState:
+    """One robot's state and the faults injected into it."""
+
+    def __init__(
+        self, config: LineConfig, robot: Robot, clock: Clock, on_drop: DropHook | None = None
+    ) -> None:
+        self.config = config
+        self.robot = robot
+        self.model: RobotModel = config.robots.models[robot.model]
+        self.clock = clock
+        self._on_drop = on_drop
+        self.on_move: MoveHook | None = None
+        home = config.node(robot.home)
+        self.map_id = config.node_map_id(home)
+        self.chargers = frozenset(c.node for c in config.robots.chargers)
+        self.x, self.y, self.theta = home.x, home.y, 0.0
+        self.order_id = ""
+        self.order_update_id = 0
+        self.last_node_id = robot.home
+        self.last_node_seq = 0
+        self.nodes: deque[JsonDict] = deque()
+        self.edges: deque[JsonDict] = deque()
+        self.actions: dict[str, ActionState] = {}
+        self.errors: list[ErrorEntry] = []
+        self.collision_warnings: list[ErrorEntry] = []
+        self.loads: dict[str, Load] = {}
+        self.driving = False
+        self.paused = False
+        self.battery = Battery()
+        self.operating_mode = "AUTOMATIC"
+        self.velocity = 0.0
+        self.frozen = TimedFault(clock)
+        self.changed = asyncio.Event()
+        self.factsheet_requested = asyncio.Event()
+        self._work = asyncio.Event()
+        self._wake = asyncio.Event()  # something that held the robot still may have gone
+        self._cancel_action_id: str | None = None
+        self._abort_reason: str | None = None
+        self._busy = False
+        self._fail_next = False
+        self._fail_types: list[str] = []
+
+    @property
+    def serial(self) -> str:
+        return self.robot.serial
+
+    # --- what the robot reports -------------------------------------------------------------
+
+    def pose(self) -> Pose:
+        return Pose(self.x, self.y, self.theta, self.map_id)
+
+    def place(self) -> Place:
+        return Place.node(self.last_node_id)
+
+    def velocity_vector(self) -> tuple[float, float, float]:
+        return (self.velocity * math.cos(self.theta), self.velocity * math.sin(self.theta), 0.0)
+
+    def all_errors(self) -> list[ErrorEntry]:
+        """Order and action warnings, injected errors, battery and collision entries."""
+        out = list(self.errors)
+        if self.battery.empty:
+            out.append(ErrorEntry("batteryEmpty", "FATAL", "battery is empty"))
+        elif self.battery.low:
+            out.append(
+                ErrorEntry("batteryLow", "WARNING", f"battery at {self.battery.charge:.1f} %")
+            )
+        return out + self.collision_warnings
+
+    def fatal(self) -> bool:
+        return self.battery.empty or any(e.level == "FATAL" for e in self.errors)
+
+    def state_body(self) -> StateBody:
+        return StateBody(
+            order_id=self.order_id,
+            order_update_id=self.order_update_id,
+            last_node_id=self.last_node_id,
+            last_node_sequence_id=self.last_node_seq,
+            node_states=[self._node_state(n) for n in self.nodes],
+            edge_states=[
+                EdgeState(e["edgeId"], e["sequenceId"], e["released"]) for e in self.edges
+            ],
+            action_states=list(self.actions.values()),
+            driving=self.driving,
+            paused=self.paused,
+            pose=self.pose(),
+            velocity=self.velocity_vector(),
+            loads=list(self.loads.values()),
+            battery_charge=round(self.battery.charge, 3),
+            charging=self.battery.charging,
+            operating_mode=self.operating_mode,
+            errors=self.all_errors(),
+            map_ids=(self.map_id,),
+        )
+
+    @staticmethod
+    def _node_state(node: JsonDict) -> NodeState:
+        pos = node.get("nodePosition")
+        if pos is None:
+            return NodeState(node["nodeId"], node["sequenceId"], node["released"])
+        return NodeState(
+            node["nodeId"], node["sequenceId"], node["released"], pos["x"], pos["y"], pos["mapId"]
+        )
+
+    def _touch(self) -> None:
+        self.changed.set()
+
+    def executing(self) -> bool:
+        return bool(self.nodes) or any(a.status not in TERMINAL for a in self.actions.values())
+
+    # --- injected faults and scripted conditions --------------------------------------------
+
+    def fail_next_action(self) -> None:
+        """The next action the robot starts fails."""
+        self._fail_next = True
+
+    def fail_action(self, action_type: str) -> None:
+        """The next action of ``action_type`` (``pick``, ``drop``) the robot starts fails."""
+        self._fail_types.append(action_type)
+
+    def freeze(self, for_seconds: float) -> None:
+        """The vehicle controller hangs for ``for_seconds`` line seconds: no state, no
+        visualization, no message handled, no motion."""
+        self.frozen.start(for_seconds)
+        log.warning(
+            "vehicle controller frozen", extra={"serial": self.serial, "line_seconds": for_seconds}
+        )
+
+    def unfreeze(self) -> None:
+        self.frozen.lift()
+        self._wake.set()
+        self._touch()
+
+    def fatal_error(self, error_type: str, description: str) -> None:
+        """Report a FATAL error (spec 6.10.5); the robot stops until it is cleared."""
+        self.errors = [e for e in self.errors if e.error_type != error_type]
+        self.errors.append(ErrorEntry(error_type, "FATAL", description))
+        log.warning("fatal error", extra={"serial": self.serial, "error_type": error_type})
+        self._touch()
+
+    def clear_error(self, error_type: str | None = None) -> None:
+        """Remove FATAL errors (of ``error_type``, or all); the robot may move again."""
+        self.errors = [
+            e
+            for e in self.errors
+            if e.level != "FATAL" or (error_type is not None and e.error_type != error_type)
+        ]
+        log.info("fatal error cleared", extra={"serial": self.serial, "error_type": error_type})
+        self._wake.set()
+        self._touch()
+
+    def set_battery(self, percent: float) -> None:
+        self.battery.set(percent)
+        self._wake.set()
+        self._touch()
+
+    def set_collision_warnings(self, warnings: list[ErrorEntry]) -> None:
+        self.collision_warnings = warnings
+        self._touch()
+
+    def _moved(self, place: Place) -> None:
+        if self.on_move is not None:
+            self.on_move(self.serial, place)
+
+    def _warn(self, error_type: str, description: str, action_id: str) -> None:
+        self.errors.append(
+            ErrorEntry(error_type, "WARNING", description, (("actionId", action_id),))
+        )
+
+    def _stopping(self) -> bool:
+        return self._cancel_action_id is not None or self._abort_reason is not None
