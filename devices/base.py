@@ -72,7 +72,10 @@ class RobotSnapshot:
     battery: float | None
     errors: tuple[str, ...]
     state_age: float | None  # line seconds since the last state message, None if never
-    available: bool  # online, AUTOMATIC, no FATAL error, state fresh
+    available: bool  # online, AUTOMATIC, no FATAL error, state fresh, factsheet allows picking
+    charging: bool | None = None  # None until a state message arrived
+    # what the robot's factsheet lacks for picking (pick/drop action or template parameters)
+    factsheet_problems: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

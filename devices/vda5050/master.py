@@ -2,9 +2,12 @@
 
 One aiomqtt client for the whole fleet. Every incoming ``state``, ``connection`` and
 ``factsheet`` message is validated against the schema of the robot's version at the boundary;
-an invalid one is counted, logged once per robot and dropped. Orders are published with QoS 1
-and resent unchanged (same ``orderId``/``orderUpdateId``) until a state message shows them.
-aiomqtt and paho types never leave this module.
+an invalid one is counted, logged once per robot and dropped. Orders and order updates are
+published with QoS 1 and the newest of them is resent unchanged (same ``orderId`` and
+``orderUpdateId``) until a state message shows it. Factsheets (retained) are read at start; a 2.1
+robot ONLINE for :data:`FACTSHEET_WAIT` without one is sent ``factsheetRequest``. A factsheet
+that lacks what picking needs is logged once and shown in the robot's snapshot. aiomqtt and paho
+types never leave this module.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ import aiomqtt
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.metrics import Metrics
-from devices.base import DeviceEvent, RobotAction, RobotOrder, RobotSnapshot
-from devices.errors import CommandRejected, DeviceUnavailable
+from devices.base import DeviceEvent, RobotAction, RobotOrder, RobotSnapshot, RouteEdge, RouteNode
+from devices.errors import CommandRejected, DeviceError, DeviceUnavailable
 from devices.vda5050 import schema
 from devices.vda5050.link import Backoff, OutageLog, broker_address, keep_cancellation
 from devices.vda5050.messages import MessageBuilder
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 INCOMING = ("state", "connection", "factsheet")
 RESEND_INTERVAL = 3.0  # line seconds between resends of an unconfirmed order
 WATCH_INTERVAL = 1.0  # line seconds between availability checks
+FACTSHEET_WAIT = 5.0  # line seconds ONLINE without a factsheet before asking for one (2.1)
 KEEPALIVE = 15
 
 
@@ -66,10 +70,10 @@ class VdaMasterControl:
         self._trackers: dict[str, RobotTracker] = {}
         self._builders: dict[str, MessageBuilder] = {}
         for robot in config.robots.fleet:
-            manufacturer = config.robots.models[robot.model].manufacturer
-            self._trackers[robot.serial] = RobotTracker(robot, manufacturer, clock)
+            model = config.robots.models[robot.model]
+            self._trackers[robot.serial] = RobotTracker(robot, model, clock)
             self._builders[robot.serial] = MessageBuilder(
-                robot.version, manufacturer, robot.serial, clock
+                robot.version, model.manufacturer, robot.serial, clock
             )
         self._pending: dict[str, _Pending] = {}
         self._warned_invalid: set[str] = set()
@@ -126,6 +130,24 @@ class VdaMasterControl:
         while True:
             await self._clock.sleep(WATCH_INTERVAL)
             await self._refresh()
+            for tracker in self._trackers.values():
+                if tracker.wants_factsheet(FACTSHEET_WAIT):
+                    await self._request_factsheet(tracker)
+
+    async def _request_factsheet(self, tracker: RobotTracker) -> None:
+        """``factsheetRequest`` (2.1 only); its outcome is not the controller's business, so it
+        is not followed as an action."""
+        action = RobotAction(f"factsheet-{uuid.uuid4().hex[:12]}", "factsheetRequest", "NONE")
+        message = self._builders[tracker.serial].instant_actions([action])
+        try:
+            await self._publish(tracker.serial, "instantActions", message)
+        except DeviceError as exc:
+            log.debug(
+                "factsheet request not sent", extra={"serial": tracker.serial, "error": str(exc)}
+            )
+            return
+        tracker.factsheet_requested = True
+        log.info("factsheet requested", extra={"serial": tracker.serial})
 
     async def _refresh(self) -> None:
         for tracker in self._trackers.values():
@@ -186,6 +208,22 @@ class VdaMasterControl:
                 del self._pending[tracker.serial]
         elif parts.subtopic == "connection":
             await self._emit(tracker.on_connection(doc))
+        elif parts.subtopic == "factsheet":
+            if tracker.on_factsheet(doc):
+                self._log_factsheet(tracker)
+            await self._emit(tracker.refresh())
+
+    @staticmethod
+    def _log_factsheet(tracker: RobotTracker) -> None:
+        check = tracker.factsheet_check
+        if check.problems:
+            log.warning(
+                "factsheet does not fit the picking templates"
+                + ("" if check.usable else "; robot not used"),
+                extra={"serial": tracker.serial, "problems": list(check.problems)},
+            )
+        else:
+            log.info("factsheet fits the picking templates", extra={"serial": tracker.serial})
 
     def _log_invalid(self, serial: str, subtopic: str, errors: list[str]) -> None:
         level = logging.DEBUG if serial in self._warned_invalid else logging.WARNING
@@ -228,20 +266,74 @@ class VdaMasterControl:
         if not available:
             raise DeviceUnavailable(f"robot {serial} is not available: {reason}")
         message = self._builders[serial].order(order)
-        tracker.track_order(order)
+        tracker.track_order(order, message["nodes"][-1])
         try:
             payload = await self._publish(serial, "order", message)
         except BaseException:
             tracker.untrack(order.order_id)
             raise
+        self._follow(serial, order.order_id, payload)
+        self._metrics.robot_trips.labels("sent").inc()
+        log.info("order sent", extra={"serial": serial, "order_id": order.order_id})
+
+    def _follow(self, serial: str, order_id: str, payload: str) -> None:
+        """Resend ``payload`` until the state shows it; it replaces any earlier message."""
+        manufacturer = self._trackers[serial].manufacturer
         self._pending[serial] = _Pending(
-            order.order_id,
-            topic(self.interface_name, tracker.manufacturer, serial, "order"),
+            order_id,
+            topic(self.interface_name, manufacturer, serial, "order"),
             payload,
             self._clock.now(),
         )
-        self._metrics.robot_trips.labels("sent").inc()
-        log.info("order sent", extra={"serial": serial, "order_id": order.order_id})
+
+    async def send_order_update(
+        self,
+        serial: str,
+        order_id: str,
+        nodes: Sequence[RouteNode],
+        edges: Sequence[RouteEdge],
+    ) -> int:
+        """Extend order ``order_id`` of ``serial`` (spec 6.6.2) and return its orderUpdateId.
+
+        ``nodes`` are the new nodes, ``edges`` lead from the last base node sent so far (the
+        stitching node, resent unchanged) through them. Allowed once the state has shown the
+        previous order or update, also after the order finished; raises CommandRejected when
+        the update does not stitch on, DeviceUnavailable when it cannot be sent.
+        """
+        tracker = self._tracker(serial)
+        base = tracker.base
+        if base is None or base.order_id != order_id:
+            raise CommandRejected(f"robot {serial} has no order {order_id!r} to update")
+        if tracker.pending_update(order_id):
+            raise CommandRejected(
+                f"order {order_id!r} update {base.update_id} is not yet confirmed by {serial}"
+            )
+        path = [base.node["nodeId"], *(n.node_id for n in nodes)]
+        if (
+            not nodes
+            or len(edges) != len(nodes)
+            or any((e.start, e.end) != (path[i], path[i + 1]) for i, e in enumerate(edges))
+        ):
+            raise CommandRejected(
+                f"an update of {order_id!r} needs one edge from {path[0]!r} to each new node"
+            )
+        available, reason = tracker.availability()
+        if not available:
+            raise DeviceUnavailable(f"robot {serial} is not available: {reason}")
+        update_id = base.update_id + 1
+        message = self._builders[serial].order_update(order_id, update_id, base.node, nodes, edges)
+        tracker.track_update(order_id, update_id, nodes, message["nodes"][-1])
+        try:
+            payload = await self._publish(serial, "order", message)
+        except BaseException:
+            tracker.untrack_update(order_id)
+            raise
+        self._follow(serial, order_id, payload)
+        log.info(
+            "order update sent",
+            extra={"serial": serial, "order_id": order_id, "order_update_id": update_id},
+        )
+        return update_id
 
     async def send_instant_actions(self, serial: str, actions: Sequence[RobotAction]) -> None:
         """Publish instant actions (``cancelOrder``, ``startPause``, ...) to ``serial``; their

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from controller.clock import Clock
 from controller.config.model import RobotModel
-from devices.base import RobotAction, RobotOrder
+from devices.base import RobotAction, RobotOrder, RouteEdge, RouteNode
 
 JsonDict = dict[str, Any]
 ConnectionState = Literal["ONLINE", "OFFLINE", "CONNECTIONBROKEN"]
@@ -39,6 +39,33 @@ def action_dict(action: RobotAction) -> JsonDict:
 
 def edge_id(start: str, end: str, sequence_id: int) -> str:
     return f"{start}-{end}-{sequence_id}"
+
+
+def node_dict(node: RouteNode, sequence_id: int) -> JsonDict:
+    """A released order node."""
+    return {
+        "nodeId": node.node_id,
+        "sequenceId": sequence_id,
+        "released": True,
+        "nodePosition": {"x": node.x, "y": node.y, "mapId": node.map_id},
+        "actions": [action_dict(a) for a in node.actions],
+    }
+
+
+def edge_dict(edge: RouteEdge, sequence_id: int) -> JsonDict:
+    """A released order edge."""
+    out: JsonDict = {
+        "edgeId": edge_id(edge.start, edge.end, sequence_id),
+        "sequenceId": sequence_id,
+        "released": True,
+        "startNodeId": edge.start,
+        "endNodeId": edge.end,
+        "length": edge.length,
+        "actions": [],
+    }
+    if edge.max_speed is not None:
+        out["maxSpeed"] = edge.max_speed
+    return out
 
 
 # --- parts of a state message -------------------------------------------------------------------
@@ -197,38 +224,34 @@ class MessageBuilder:
 
     def order(self, order: RobotOrder, order_update_id: int = 0) -> JsonDict:
         """A new order: nodes get sequenceIds 0, 2, 4, ..., edges 1, 3, ...; all released."""
-        nodes = []
-        for i, n in enumerate(order.nodes):
-            nodes.append(
-                {
-                    "nodeId": n.node_id,
-                    "sequenceId": 2 * i,
-                    "released": True,
-                    "nodePosition": {"x": n.x, "y": n.y, "mapId": n.map_id},
-                    "actions": [action_dict(a) for a in n.actions],
-                }
-            )
-        edges = []
-        for i, e in enumerate(order.edges):
-            seq = 2 * i + 1
-            edge: JsonDict = {
-                "edgeId": edge_id(e.start, e.end, seq),
-                "sequenceId": seq,
-                "released": True,
-                "startNodeId": e.start,
-                "endNodeId": e.end,
-                "length": e.length,
-                "actions": [],
-            }
-            if e.max_speed is not None:
-                edge["maxSpeed"] = e.max_speed
-            edges.append(edge)
+        nodes = [node_dict(n, 2 * i) for i, n in enumerate(order.nodes)]
+        edges = [edge_dict(e, 2 * i + 1) for i, e in enumerate(order.edges)]
         return {
             **self.header("order"),
             "orderId": order.order_id,
             "orderUpdateId": order_update_id,
             "nodes": nodes,
             "edges": edges,
+        }
+
+    def order_update(
+        self,
+        order_id: str,
+        order_update_id: int,
+        stitch: JsonDict,
+        nodes: Sequence[RouteNode],
+        edges: Sequence[RouteEdge],
+    ) -> JsonDict:
+        """An order update (spec 6.6.2): ``stitch`` is the last base node exactly as it was sent
+        before (its content must not change), followed by the new nodes; sequenceIds continue
+        from the stitching node's."""
+        first = int(stitch["sequenceId"])
+        return {
+            **self.header("order"),
+            "orderId": order_id,
+            "orderUpdateId": order_update_id,
+            "nodes": [stitch, *(node_dict(n, first + 2 * (i + 1)) for i, n in enumerate(nodes))],
+            "edges": [edge_dict(e, first + 2 * i + 1) for i, e in enumerate(edges)],
         }
 
     def instant_actions(self, actions: Iterable[RobotAction]) -> JsonDict:

@@ -3,17 +3,20 @@
 A :class:`RobotTracker` turns the robot's ``state`` and ``connection`` messages into the device
 events the controller consumes: an action finished or failed (the first time its
 ``actionStatus`` is FINISHED / FAILED), an order finished (the state shows the order with no
-``nodeStates``/``edgeStates`` left and every action terminal), and availability changes. It holds
-no MQTT types and does no I/O, so it is tested without a broker.
+``nodeStates``/``edgeStates`` left and every action terminal), and availability changes. It also
+keeps the last base node of the newest order or order update sent (to stitch the next update on,
+spec 6.6.2), the robot's factsheet and what is wrong with it. It holds no MQTT types and does no
+I/O, so it is tested without a broker.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
 from controller.clock import Clock
-from controller.config.model import Robot
+from controller.config.model import Robot, RobotModel
 from devices.base import (
     DeviceEvent,
     RobotAction,
@@ -23,7 +26,9 @@ from devices.base import (
     RobotOrder,
     RobotOrderFinished,
     RobotSnapshot,
+    RouteNode,
 )
+from devices.vda5050.factsheet import FactsheetCheck, check_factsheet
 
 JsonDict = dict[str, Any]
 STALE_AFTER = 30.0  # line seconds without a state message before a robot counts as unavailable
@@ -40,17 +45,30 @@ class _Tracked:
     actions: dict[str, tuple[str, str]]  # action id -> (action type, node id)
     is_order: bool = True
     reported: set[str] = field(default_factory=set)
-    confirmed: bool = False
+    confirmed: bool = False  # the state has shown the order with the newest update_id
+    update_id: int = 0  # the newest orderUpdateId sent
+    update_actions: set[str] = field(default_factory=set)  # added by the unconfirmed update
+    revived: bool = False  # followed again for an update after the order had finished
+
+
+@dataclass(frozen=True)
+class Base:
+    """The last base node of the newest order or update sent, exactly as it was sent."""
+
+    order_id: str
+    update_id: int
+    node: JsonDict
 
 
 class RobotTracker:
     def __init__(
-        self, robot: Robot, manufacturer: str, clock: Clock, stale_after: float = STALE_AFTER
+        self, robot: Robot, model: RobotModel, clock: Clock, stale_after: float = STALE_AFTER
     ) -> None:
         self.robot = robot
         self.serial = robot.serial
         self.version = robot.version
-        self.manufacturer = manufacturer
+        self.manufacturer = model.manufacturer
+        self.model = model
         self._clock = clock
         self._stale_after = stale_after
         self.link_up = False
@@ -58,13 +76,55 @@ class RobotTracker:
         self.state: JsonDict | None = None
         self.last_state_at: float | None = None
         self.available = False
+        self.online_since: float | None = None
+        self.factsheet: JsonDict | None = None
+        self.factsheet_check = FactsheetCheck()
+        self.factsheet_requested = False
+        self.base: Base | None = None
+        self._previous_base: Base | None = None
         self._tracked: dict[str, _Tracked] = {}
 
     # --- what master control sent -----------------------------------------------------------
 
-    def track_order(self, order: RobotOrder) -> None:
+    def track_order(self, order: RobotOrder, last_node: JsonDict) -> None:
         actions = {a.action_id: (a.action_type, n.node_id) for n in order.nodes for a in n.actions}
         self._tracked[order.order_id] = _Tracked(order.order_id, actions)
+        self._previous_base, self.base = self.base, Base(order.order_id, 0, last_node)
+
+    def track_update(
+        self, order_id: str, update_id: int, nodes: Sequence[RouteNode], last_node: JsonDict
+    ) -> None:
+        """Follow an order update: its new actions, and its last node as the new base end."""
+        tracked = self._tracked.get(order_id)
+        if tracked is None:
+            tracked = self._tracked[order_id] = _Tracked(order_id, {}, revived=True)
+        added = {a.action_id: (a.action_type, n.node_id) for n in nodes for a in n.actions}
+        tracked.actions.update(added)
+        tracked.update_actions = set(added)
+        tracked.update_id = update_id
+        tracked.confirmed = False
+        self._previous_base, self.base = self.base, Base(order_id, update_id, last_node)
+
+    def untrack_update(self, order_id: str) -> None:
+        """The update could not be sent: back to the order as it was."""
+        tracked = self._tracked.get(order_id)
+        if tracked is not None:
+            self._drop_update(tracked)
+            if tracked.revived:
+                del self._tracked[order_id]
+        self.base = self._previous_base
+
+    @staticmethod
+    def _drop_update(tracked: _Tracked) -> None:
+        for action_id in tracked.update_actions:
+            tracked.actions.pop(action_id, None)
+        tracked.update_actions = set()
+        tracked.update_id -= 1
+        tracked.confirmed = True
+
+    def pending_update(self, order_id: str) -> bool:
+        """An order or update of ``order_id`` was sent and the state has not shown it yet."""
+        return not self.confirmed(order_id)
 
     def track_instant(self, actions: list[RobotAction]) -> None:
         order_id = self.state["orderId"] if self.state else ""
@@ -84,8 +144,31 @@ class RobotTracker:
     # --- what the robot reports -------------------------------------------------------------
 
     def on_connection(self, message: JsonDict) -> list[DeviceEvent]:
-        self.connection = cast(Connection, message["connectionState"])
+        connection = cast(Connection, message["connectionState"])
+        if connection == "ONLINE" and self.connection != "ONLINE":
+            self.online_since = self._clock.now()
+            self.factsheet_requested = False
+        self.connection = connection
         return self.refresh()
+
+    def on_factsheet(self, message: JsonDict, check: FactsheetCheck | None = None) -> bool:
+        """Keep the factsheet and the outcome of checking it; True if the problems changed."""
+        self.factsheet = message
+        before = self.factsheet_check
+        self.factsheet_check = check or check_factsheet(message, self.model)
+        return self.factsheet_check != before
+
+    def wants_factsheet(self, wait: float) -> bool:
+        """A 2.1 robot ONLINE for ``wait`` line seconds without a factsheet, not yet asked."""
+        return (
+            self.version != "2.0.0"
+            and self.connection == "ONLINE"
+            and self.link_up
+            and self.factsheet is None
+            and not self.factsheet_requested
+            and self.online_since is not None
+            and self._clock.now() - self.online_since >= wait
+        )
 
     def on_state(self, message: JsonDict) -> list[DeviceEvent]:
         self.state = message
@@ -93,15 +176,30 @@ class RobotTracker:
         events: list[DeviceEvent] = []
         statuses: dict[str, JsonDict] = {a["actionId"]: a for a in message["actionStates"]}
         for key, tracked in list(self._tracked.items()):
-            if tracked.is_order and message["orderId"] == tracked.order_id:
+            if (
+                tracked.is_order
+                and message["orderId"] == tracked.order_id
+                and message["orderUpdateId"] >= tracked.update_id
+            ):
                 tracked.confirmed = True
+                tracked.update_actions = set()
             events += self._action_events(tracked, statuses)
             if tracked.is_order and not tracked.confirmed:
-                reason = self._rejection(tracked.order_id, message)
+                reason = self._rejection(tracked.order_id, tracked.update_id, message)
+                if reason is not None and tracked.update_id > 0 and not tracked.revived:
+                    # a rejected update: the order goes on as it was before the update
+                    events += self._fail_some(
+                        tracked, tracked.update_actions, f"order update rejected: {reason}"
+                    )
+                    self._drop_update(tracked)
+                    self.base = self._previous_base
+                    continue
                 if reason is not None:
                     events += self._fail_all(tracked, f"order rejected: {reason}")
                     tracked.confirmed = True
                     del self._tracked[key]
+                    if self.base is not None and self.base.order_id == tracked.order_id:
+                        self.base = self._previous_base
                     continue
             if tracked.is_order and tracked.confirmed and self._order_done(message, statuses):
                 events += self._fail_all(tracked, "action not reported by the robot")
@@ -144,9 +242,12 @@ class RobotTracker:
         return events
 
     def _fail_all(self, tracked: _Tracked, reason: str) -> list[DeviceEvent]:
+        return self._fail_some(tracked, set(tracked.actions), reason)
+
+    def _fail_some(self, tracked: _Tracked, which: set[str], reason: str) -> list[DeviceEvent]:
         events: list[DeviceEvent] = []
         for action_id, (action_type, node_id) in tracked.actions.items():
-            if action_id not in tracked.reported:
+            if action_id in which and action_id not in tracked.reported:
                 tracked.reported.add(action_id)
                 events.append(
                     RobotActionFailed(
@@ -170,14 +271,18 @@ class RobotTracker:
         )
 
     @staticmethod
-    def _rejection(order_id: str, message: JsonDict) -> str | None:
+    def _rejection(order_id: str, update_id: int, message: JsonDict) -> str | None:
+        """The warning rejecting ``order_id`` at ``update_id``; a warning that names another
+        orderUpdateId is about an older message of the same order."""
         for error in message["errors"]:
             if error["errorType"] not in REJECTIONS:
                 continue
             refs = {
                 r["referenceKey"]: r["referenceValue"] for r in error.get("errorReferences", [])
             }
-            if refs.get("orderId") == order_id:
+            if refs.get("orderId") == order_id and refs.get("orderUpdateId", str(update_id)) == str(
+                update_id
+            ):
                 return f"{error['errorType']}: {error.get('errorDescription', '')}".strip()
         return None
 
@@ -209,6 +314,8 @@ class RobotTracker:
         mode = self.state["operatingMode"]
         if mode not in ("AUTOMATIC", "SEMIAUTOMATIC"):
             return False, f"operating mode {mode}"
+        if not self.factsheet_check.usable:
+            return False, f"factsheet: {self.factsheet_check.problems[0]}"
         fatal = [e["errorType"] for e in self.state["errors"] if e["errorLevel"] == "FATAL"]
         if fatal:
             return False, f"fatal error {fatal[0]}"
@@ -245,4 +352,6 @@ class RobotTracker:
             errors=errors,
             state_age=self.state_age(),
             available=self.availability()[0],
+            charging=None if battery is None else battery["charging"],
+            factsheet_problems=self.factsheet_check.problems,
         )

@@ -1,0 +1,289 @@
+"""RobotTracker without a broker: order updates, factsheet checks, battery and operating mode.
+
+States are built with the same MessageBuilder the simulator uses, so every message here is
+schema-valid; tests are named after the spec sections they check.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from controller.clock import ManualClock
+from controller.config.model import ActionTemplate, LineConfig, RobotModel
+from devices.base import (
+    RobotAction,
+    RobotActionFailed,
+    RobotActionFinished,
+    RobotOrder,
+    RobotOrderFinished,
+    RouteEdge,
+    RouteNode,
+)
+from devices.vda5050 import schema
+from devices.vda5050.factsheet import check_factsheet
+from devices.vda5050.messages import ActionState, ErrorEntry, MessageBuilder, NodeState, StateBody
+from devices.vda5050.tracker import RobotTracker
+
+JsonDict = dict[str, Any]
+
+
+def _node(node_id: str, x: float, *actions: RobotAction) -> RouteNode:
+    return RouteNode(node_id, x, 0.0, "floor-1", actions)
+
+
+class Robot:
+    """A tracker for R04 (VDA 5050 2.1) of the reference line and the robot side's builder."""
+
+    def __init__(self, line: LineConfig, version: str = "2.1.0") -> None:
+        robot = next(r for r in line.robots.fleet if r.version == version)
+        self.model = line.robots.models[robot.model]
+        self.clock = ManualClock()
+        self.tracker = RobotTracker(robot, self.model, self.clock)
+        self.master = MessageBuilder(version, self.model.manufacturer, robot.serial, self.clock)
+        self.robot = MessageBuilder(version, self.model.manufacturer, robot.serial, self.clock)
+        self.version = version
+
+    def online(self) -> None:
+        self.tracker.link_up = True
+        self.tracker.on_connection(self.robot.connection("ONLINE"))
+
+    def state(self, **body: Any) -> list[Any]:
+        message = self.robot.state(StateBody(**body))
+        assert schema.validate(self.version, "state", message) == []
+        return self.tracker.on_state(message)
+
+    def send(self, order: RobotOrder) -> JsonDict:
+        message = self.master.order(order)
+        self.tracker.track_order(order, message["nodes"][-1])
+        return message
+
+    def send_update(
+        self, order_id: str, nodes: list[RouteNode], edges: list[RouteEdge]
+    ) -> JsonDict:
+        base = self.tracker.base
+        assert base is not None
+        update_id = base.update_id + 1
+        message = self.master.order_update(order_id, update_id, base.node, nodes, edges)
+        assert schema.validate(self.version, "order", message) == []
+        self.tracker.track_update(order_id, update_id, nodes, message["nodes"][-1])
+        return message
+
+
+PICK = RobotAction("o1-pick", "pick")
+DROP = RobotAction("o1-drop", "drop")
+FIRST = RobotOrder("o1", (_node("A", 0), _node("B", 1, PICK)), (RouteEdge("A", "B", 1.0),))
+
+
+def test_6_6_2_order_update_stitches_on_the_last_base_node_unchanged(
+    reference_line: LineConfig,
+) -> None:
+    r = Robot(reference_line)
+    first = r.send(FIRST)
+    update = r.send_update("o1", [_node("C", 2, DROP)], [RouteEdge("B", "C", 1.0)])
+    assert update["orderUpdateId"] == 1
+    assert update["nodes"][0] == first["nodes"][-1]  # the stitching node, pick action and all
+    assert [(n["nodeId"], n["sequenceId"]) for n in update["nodes"]] == [("B", 2), ("C", 4)]
+    assert [(e["startNodeId"], e["sequenceId"]) for e in update["edges"]] == [("B", 3)]
+    assert r.tracker.base is not None and r.tracker.base.node["nodeId"] == "C"
+
+
+def test_6_6_2_order_update_is_confirmed_only_by_its_order_update_id(
+    reference_line: LineConfig,
+) -> None:
+    r = Robot(reference_line)
+    r.online()
+    r.send(FIRST)
+    r.state(order_id="o1", last_node_id="A", node_states=[NodeState("B", 2)])
+    assert r.tracker.confirmed("o1")
+    r.send_update("o1", [_node("C", 2, DROP)], [RouteEdge("B", "C", 1.0)])
+    assert not r.tracker.confirmed("o1")
+    # the robot reaches B, picks, and has not seen the update yet: the order is not finished
+    events = r.state(
+        order_id="o1",
+        last_node_id="B",
+        last_node_sequence_id=2,
+        action_states=[ActionState("o1-pick", "pick", "FINISHED")],
+    )
+    assert [type(e) for e in events] == [RobotActionFinished]
+    assert not r.tracker.confirmed("o1")
+    r.state(
+        order_id="o1",
+        order_update_id=1,
+        last_node_id="B",
+        last_node_sequence_id=2,
+        node_states=[NodeState("C", 4)],
+        action_states=[
+            ActionState("o1-pick", "pick", "FINISHED"),
+            ActionState("o1-drop", "drop", "WAITING"),
+        ],
+    )
+    assert r.tracker.confirmed("o1")
+    events = r.state(
+        order_id="o1",
+        order_update_id=1,
+        last_node_id="C",
+        last_node_sequence_id=4,
+        action_states=[
+            ActionState("o1-pick", "pick", "FINISHED"),
+            ActionState("o1-drop", "drop", "FINISHED"),
+        ],
+    )
+    assert [type(e) for e in events] == [RobotActionFinished, RobotOrderFinished]
+
+
+def test_6_6_4_rejected_order_update_fails_only_its_actions_and_restores_the_base(
+    reference_line: LineConfig,
+) -> None:
+    r = Robot(reference_line)
+    r.online()
+    first = r.send(FIRST)
+    r.state(order_id="o1", last_node_id="A", node_states=[NodeState("B", 2)])
+    r.send_update("o1", [_node("C", 2, DROP)], [RouteEdge("B", "C", 1.0)])
+    refused = ErrorEntry(
+        "orderUpdateError", "WARNING", "bad", (("orderId", "o1"), ("orderUpdateId", "1"))
+    )
+    events = r.state(
+        order_id="o1", last_node_id="A", node_states=[NodeState("B", 2)], errors=[refused]
+    )
+    failed = [e for e in events if isinstance(e, RobotActionFailed)]
+    assert [e.action_id for e in failed] == ["o1-drop"]
+    assert r.tracker.confirmed("o1")
+    assert r.tracker.base is not None
+    assert (r.tracker.base.update_id, r.tracker.base.node) == (0, first["nodes"][-1])
+    # the first order goes on and finishes normally
+    events = r.state(
+        order_id="o1",
+        last_node_id="B",
+        last_node_sequence_id=2,
+        action_states=[ActionState("o1-pick", "pick", "FINISHED")],
+        errors=[refused],
+    )
+    assert [type(e) for e in events] == [RobotActionFinished, RobotOrderFinished]
+
+
+def test_6_6_2_update_after_the_order_finished_is_followed_again(
+    reference_line: LineConfig,
+) -> None:
+    r = Robot(reference_line)
+    r.online()
+    r.send(FIRST)
+    events = r.state(
+        order_id="o1",
+        last_node_id="B",
+        last_node_sequence_id=2,
+        action_states=[ActionState("o1-pick", "pick", "FINISHED")],
+    )
+    assert RobotOrderFinished in [type(e) for e in events]
+    r.send_update("o1", [_node("C", 2, DROP)], [RouteEdge("B", "C", 1.0)])
+    assert not r.tracker.confirmed("o1")
+    events = r.state(
+        order_id="o1",
+        order_update_id=1,
+        last_node_id="C",
+        last_node_sequence_id=4,
+        action_states=[
+            ActionState("o1-pick", "pick", "FINISHED"),
+            ActionState("o1-drop", "drop", "FINISHED"),
+        ],
+    )
+    assert [(type(e), getattr(e, "action_id", None)) for e in events] == [
+        (RobotActionFinished, "o1-drop"),
+        (RobotOrderFinished, None),
+    ]
+
+
+@pytest.mark.parametrize("mode", ["MANUAL", "SERVICE", "TEACHIN"])
+def test_6_10_6_operating_mode_without_master_control_makes_the_robot_unavailable(
+    reference_line: LineConfig, mode: str
+) -> None:
+    r = Robot(reference_line)
+    r.online()
+    r.state(operating_mode="AUTOMATIC")
+    assert r.tracker.availability() == (True, "ok")
+    events = r.state(operating_mode=mode)
+    assert r.tracker.availability() == (False, f"operating mode {mode}")
+    assert [getattr(e, "available", None) for e in events] == [False]
+    r.state(operating_mode="SEMIAUTOMATIC")
+    assert r.tracker.available
+
+
+def test_6_10_6_battery_charge_and_charging_in_the_snapshot(reference_line: LineConfig) -> None:
+    r = Robot(reference_line)
+    before = r.tracker.snapshot()
+    assert (before.battery, before.charging) == (None, None)
+    r.online()
+    r.state(battery_charge=42.5, charging=True)
+    snapshot = r.tracker.snapshot()
+    assert (snapshot.battery, snapshot.charging) == (42.5, True)
+
+
+def _without(factsheet: JsonDict, action_type: str) -> JsonDict:
+    actions = factsheet["protocolFeatures"]["agvActions"]
+    features = {
+        **factsheet["protocolFeatures"],
+        "agvActions": [a for a in actions if a["actionType"] != action_type],
+    }
+    return {**factsheet, "protocolFeatures": features}
+
+
+def test_6_15_factsheet_that_fits_the_templates_has_no_problems(
+    reference_line: LineConfig,
+) -> None:
+    r = Robot(reference_line)
+    factsheet = r.robot.factsheet(r.model, "series")
+    assert check_factsheet(factsheet, r.model).problems == ()
+    assert not r.tracker.on_factsheet(factsheet)  # nothing changed: nothing to log
+
+
+def test_6_15_factsheet_without_drop_is_reported_and_the_robot_not_used(
+    reference_line: LineConfig,
+) -> None:
+    r = Robot(reference_line)
+    r.online()
+    r.state()
+    assert r.tracker.available
+    factsheet = _without(r.robot.factsheet(r.model, "series"), "drop")
+    assert schema.validate("2.1.0", "factsheet", factsheet) == []
+    assert r.tracker.on_factsheet(factsheet)
+    assert r.tracker.snapshot().factsheet_problems == ("factsheet lists no 'drop' action",)
+    assert r.tracker.availability() == (False, "factsheet: factsheet lists no 'drop' action")
+    assert not r.tracker.on_factsheet(factsheet)  # the same problems again: logged once
+
+
+def test_6_15_undeclared_template_parameter_is_reported_but_usable(
+    reference_line: LineConfig,
+) -> None:
+    r = Robot(reference_line)
+    factsheet = r.robot.factsheet(r.model, "series")
+    pick = r.model.pick.model_copy(update={"parameters": {**r.model.pick.parameters, "x": 1}})
+    model = r.model.model_copy(update={"pick": pick})
+    check = check_factsheet(factsheet, model)
+    assert check.usable
+    assert check.problems == ("'pick' does not declare parameter(s) x",)
+
+
+def test_6_15_pick_only_as_instant_action_is_not_usable(reference_line: LineConfig) -> None:
+    model = RobotModel(manufacturer="m", pick=ActionTemplate(), drop=ActionTemplate())
+    factsheet = MessageBuilder("2.1.0", "m", "R", ManualClock()).factsheet(model, "s")
+    for action in factsheet["protocolFeatures"]["agvActions"]:
+        if action["actionType"] == "pick":
+            action["actionScopes"] = ["INSTANT"]
+    check = check_factsheet(factsheet, model)
+    assert not check.usable
+    assert check.problems == ("'pick' is not allowed on nodes (scopes INSTANT)",)
+
+
+@pytest.mark.parametrize(("version", "asks"), [("2.1.0", True), ("2.0.0", False)])
+async def test_6_15_factsheet_request_only_for_2_1_after_the_wait(
+    reference_line: LineConfig, version: str, asks: bool
+) -> None:
+    r = Robot(reference_line, version)
+    assert not r.tracker.wants_factsheet(5.0)
+    r.online()
+    assert not r.tracker.wants_factsheet(5.0)
+    await r.clock.advance(5.0)
+    assert r.tracker.wants_factsheet(5.0) is asks
+    r.tracker.on_factsheet(r.robot.factsheet(r.model, "series"))
+    assert not r.tracker.wants_factsheet(5.0)
