@@ -1,0 +1,192 @@
+"""Traffic control for the robot fleet: node reservations, base extension, deadlock avoidance.
+
+Pure functions on a snapshot (:class:`TrafficState`): every robot's remaining route, how much of
+it is released (the VDA 5050 *base*; the rest is the *horizon*) and the reservation table.
+
+Rules
+-----
+* A node is reserved by at most one robot. A robot is released only onto nodes reserved for it;
+  releasing a node reserves it. The table always equals the union of the bases: a robot holds
+  the node it stands on (idle robots too: they block it) and every released node ahead of it.
+* As a robot reports reaching a node of its base (:func:`advance`), the nodes behind it are
+  freed; the node it stands on stays reserved.
+* No two robots drive one edge in opposite directions (or the same direction) at the same time:
+  a robot drives an edge only when both end nodes are in its base, so both are reserved for it,
+  and no other robot can hold either of them until it has passed them.
+* The base grows chunk by chunk (:func:`plan`). A chunk ends on a *stop-able* node: a junction
+  (a node whose degree is not two) or one of the robot's stops. It is granted only when every
+  node in it is free, so a robot enters a corridor (a chain of degree-two nodes, like an aisle)
+  only when it can drive through to the junction at the other end, and two robots never meet
+  head-on inside one. Chunks are added until the robot has ``lookahead`` released nodes ahead
+  of it, so a robot moving freely is extended before it reaches its decision point.
+
+Deadlock policy, each round, highest priority first (ties by serial)
+-------------------------------------------------------------------
+1. *Parked blockers.* A robot that will stay where it is (idle, or finishing its route) and
+   stands on another robot's route before that robot's next stop is avoided at once: the other
+   robot's horizon is re-planned around it (:func:`plan_route_avoiding`) when such a detour
+   exists and is at most ``detour_ratio`` x direct + ``detour_slack`` metres; otherwise an idle
+   blocker is sent to the nearest free parking node that lies on no robot's route (an
+   :class:`Evacuation`, a new trip the dispatcher sends). If the blocker's only way out runs
+   through the waiting robot, that robot first steps aside to the nearest free node off the
+   way out. A blocker still driving to its last node is waited for, then handled as idle.
+2. *Release* the next chunks, as above.
+3. *Cycles.* Robots standing on their decision point that cannot get their next chunk wait on
+   the holder of the first node they cannot get. When these waits form a cycle of robots that
+   all stand still (A needs B's node while B needs A's), the lowest-priority robot of the cycle
+   is re-routed from its decision point to its next stop around every reserved node; when no
+   such route exists it steps aside to the nearest free node that lies on none of the other
+   robots' routes and continues from there. One robot per cycle per round; the rest then
+   proceed in priority order, so the highest-priority robot is never the one that yields.
+
+Only the horizon is ever changed; the base, once sent, is never taken back (VDA 5050 6.6.2).
+
+Limits
+------
+* Designed and tested (``tests/unit/test_traffic_properties.py``) on the reference map: a
+  ladder of aisles with junctions, parking and one dead end, up to six robots, distinct goals.
+  A dense fleet in a map with long single-lane dead ends, or more robots than free stop-able
+  nodes, can still leave robots waiting: the planner then reports :class:`Wait` values, never
+  an inconsistent reservation.
+* Cycle resolution moves one robot per cycle per round and uses shortest detours; it does not
+  optimise fleet throughput, and a long detour may be chosen where waiting would be shorter.
+* A robot whose report is not on its base (pushed by hand, relocalised) is a contract violation
+  (:func:`advance` raises ``ValueError``); the controller must cancel its order and
+  :func:`place` it again.
+* Reservations are per node: the footprint of a robot on an edge near a third node, or two
+  nodes closer than a robot's length, are not modelled; the map must space nodes accordingly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+
+from routing.roadmap import Roadmap
+from routing.traffic_graph import plan_route_avoiding
+from routing.traffic_model import (
+    Evacuation,
+    Release,
+    Reroute,
+    RerouteReason,
+    Reservations,
+    RobotPlan,
+    TrafficPlan,
+    TrafficPolicy,
+    TrafficState,
+    Wait,
+    violations,
+)
+from routing.traffic_resolve import Round
+
+__all__ = [
+    "Conflict",
+    "Evacuation",
+    "Release",
+    "Reroute",
+    "RerouteReason",
+    "Reservations",
+    "RobotPlan",
+    "TrafficPlan",
+    "TrafficPolicy",
+    "TrafficState",
+    "Wait",
+    "advance",
+    "place",
+    "plan",
+    "plan_route_avoiding",
+    "start_trip",
+    "violations",
+]
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """``serial`` reports standing on ``node``, which is reserved for ``holder``."""
+
+    serial: str
+    node: str
+    holder: str
+
+
+def place(
+    state: TrafficState, serial: str, node: str, priority: int = 0
+) -> TrafficState | Conflict:
+    """Register ``serial`` as idle on ``node`` (it appears, or its order was cancelled).
+
+    Its former reservations are freed. A node already reserved for another robot is a
+    :class:`Conflict`, and the state is left as it was.
+    """
+    holder = state.reservations.holder(node)
+    if holder is not None and holder != serial:
+        return Conflict(serial, node, holder)
+    holders = {n: s for n, s in state.reservations.holders.items() if s != serial}
+    holders[node] = serial
+    robots = [r for r in state.robots if r.serial != serial]
+    robots.append(RobotPlan(serial, (node,), 1, (), priority))
+    return TrafficState.of(robots, holders)
+
+
+def start_trip(
+    state: TrafficState,
+    serial: str,
+    route: Sequence[str],
+    stops: Sequence[int] = (),
+    priority: int | None = None,
+) -> TrafficState:
+    """Give idle robot ``serial`` a new trip. ``route[0]`` must be the node it stands on;
+    ``stops`` are route indices where it stops (picks); nothing is released yet."""
+    current = state.robot(serial)
+    if not current.idle:
+        raise ValueError(f"{serial} still has a route; it is not idle")
+    if not route or route[0] != current.node:
+        raise ValueError(f"{serial} stands on {current.node}; a trip must start there")
+    new = RobotPlan(
+        serial,
+        tuple(route),
+        1,
+        tuple(stops),
+        current.priority if priority is None else priority,
+    )
+    robots = [new if r.serial == serial else r for r in state.robots]
+    return TrafficState.of(robots, state.reservations.holders)
+
+
+def plan(roadmap: Roadmap, state: TrafficState, policy: TrafficPolicy | None = None) -> TrafficPlan:
+    """One planning round: releases, re-routes, evacuations and waits, and the next state."""
+    rd = Round(roadmap, state, policy or TrafficPolicy())
+    rd.clear_parked_blockers()
+    rd.release_all()
+    rd.break_deadlocks()
+    return rd.result()
+
+
+def advance(state: TrafficState, positions: Mapping[str, str]) -> TrafficState:
+    """Robots reached the given nodes of their base: trim their routes and free what they passed.
+
+    ``positions`` maps serial -> node (VDA 5050 ``lastNodeId``); robots not in it have not
+    moved. A node reached is looked up in the base from the robot's current index onwards, so
+    routes that pass a node twice are handled in order.
+    """
+    holders = dict(state.reservations.holders)
+    robots: list[RobotPlan] = []
+    for r in state.robots:
+        node = positions.get(r.serial, r.node)
+        if node == r.node:
+            robots.append(r)
+            continue
+        try:
+            k = r.route.index(node, 1, r.released)
+        except ValueError:
+            raise ValueError(f"{r.serial} reported {node}, which is not on its base") from None
+        moved = replace(
+            r,
+            route=r.route[k:],
+            released=r.released - k,
+            stops=tuple(s - k for s in r.stops if s > k),
+        )
+        for passed in set(r.base) - set(moved.base):
+            if holders.get(passed) == r.serial:
+                del holders[passed]
+        robots.append(moved)
+    return TrafficState.of(robots, holders)

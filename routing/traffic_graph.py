@@ -1,0 +1,104 @@
+"""The roadmap as the traffic planner sees it: adjacency, stop-able nodes, constrained routes.
+
+A *junction* is a node where a robot may wait without sealing a corridor: a node whose undirected
+degree is not two (crossings, T-junctions, dead ends). Chains of degree-two nodes between
+junctions are *corridors*; the planner never lets a robot stop inside one unless one of its stops
+is there (see :mod:`routing.traffic`). Pure; everything is derived from the roadmap.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+
+from routing.roadmap import Roadmap
+
+
+@dataclass(frozen=True)
+class Topology:
+    """Directed adjacency with edge lengths, and the junction nodes."""
+
+    successors: Mapping[str, tuple[tuple[str, float], ...]]
+    junctions: frozenset[str]
+
+
+@lru_cache(maxsize=8)
+def topology(roadmap: Roadmap) -> Topology:
+    """Adjacency and junctions of ``roadmap`` (cached per roadmap)."""
+    succ: dict[str, list[tuple[str, float]]] = {n.id: [] for n in roadmap.nodes}
+    neighbours: dict[str, set[str]] = {n.id: set() for n in roadmap.nodes}
+    for e in roadmap.edges:
+        length = max(roadmap.length(e.start, e.end), 1e-6)
+        succ[e.start].append((e.end, length))
+        if e.bidirectional:
+            succ[e.end].append((e.start, length))
+        neighbours[e.start].add(e.end)
+        neighbours[e.end].add(e.start)
+    junctions = frozenset(n for n, near in neighbours.items() if len(near) != 2)
+    return Topology(
+        {n: tuple(sorted(s)) for n, s in succ.items()},
+        junctions,
+    )
+
+
+def shortest_tree(
+    roadmap: Roadmap, start: str, blocked: Collection[str] = ()
+) -> tuple[dict[str, float], dict[str, str]]:
+    """Dijkstra from ``start`` over nodes not in ``blocked`` (``start`` itself is never blocked).
+
+    Returns the distance to every reachable node and each one's predecessor. Ties are broken
+    by node id, so the result is deterministic.
+    """
+    succ = topology(roadmap).successors
+    dist: dict[str, float] = {start: 0.0}
+    pred: dict[str, str] = {}
+    heap: list[tuple[float, str]] = [(0.0, start)]
+    done: set[str] = set()
+    while heap:
+        d, node = heapq.heappop(heap)
+        if node in done:
+            continue
+        done.add(node)
+        for nxt, length in succ[node]:
+            if nxt in blocked or nxt in done:
+                continue
+            nd = d + length
+            if nd < dist.get(nxt, float("inf")) - 1e-9:
+                dist[nxt] = nd
+                pred[nxt] = node
+                heapq.heappush(heap, (nd, nxt))
+    return dist, pred
+
+
+def path_to(pred: Mapping[str, str], start: str, goal: str) -> tuple[str, ...]:
+    """The path from ``start`` to ``goal`` in a predecessor map from :func:`shortest_tree`."""
+    out = [goal]
+    while out[-1] != start:
+        out.append(pred[out[-1]])
+    return tuple(reversed(out))
+
+
+def plan_route_avoiding(
+    roadmap: Roadmap, start: str, goal: str, blocked_nodes: Collection[str]
+) -> tuple[str, ...] | None:
+    """A shortest route from ``start`` to ``goal`` through no node of ``blocked_nodes``.
+
+    ``start`` may itself be blocked (it is where the robot stands); a blocked ``goal`` has no
+    route. ``None`` when no such route exists.
+    """
+    if start == goal:
+        return (start,)
+    if goal in blocked_nodes:
+        return None
+    dist, pred = shortest_tree(roadmap, start, blocked_nodes)
+    if goal not in dist:
+        return None
+    return path_to(pred, start, goal)
+
+
+def route_length(roadmap: Roadmap, route: tuple[str, ...]) -> float:
+    """Length in metres of a route along its nodes."""
+    return sum(roadmap.length(a, b) for a, b in itertools.pairwise(route))

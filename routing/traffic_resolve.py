@@ -1,0 +1,294 @@
+"""One planning round of :func:`routing.traffic.plan`: releases, idle blockers, deadlocks.
+
+:class:`Round` is a mutable working copy of the state that lives only inside one call of
+``plan``; the caller gets frozen values back. The policy itself is described in
+:mod:`routing.traffic`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+
+from routing.roadmap import Roadmap
+from routing.traffic_graph import (
+    path_to,
+    plan_route_avoiding,
+    route_length,
+    shortest_tree,
+    topology,
+)
+from routing.traffic_model import (
+    Evacuation,
+    Release,
+    Reroute,
+    RerouteReason,
+    RobotPlan,
+    TrafficPlan,
+    TrafficPolicy,
+    TrafficState,
+    Wait,
+)
+
+
+class Round:
+    def __init__(self, roadmap: Roadmap, state: TrafficState, policy: TrafficPolicy) -> None:
+        self.roadmap = roadmap
+        self.policy = policy
+        self.junctions = topology(roadmap).junctions
+        self.plans: dict[str, RobotPlan] = {r.serial: r for r in state.robots}
+        self.holders: dict[str, str] = dict(state.reservations.holders)
+        self.order = [r.serial for r in sorted(state.robots, key=lambda r: (-r.priority, r.serial))]
+        self.released: dict[str, list[str]] = {}
+        self.reroutes: dict[str, Reroute] = {}
+        self.evacuations: dict[str, Evacuation] = {}
+        self.waits: list[Wait] = []
+
+    # --- views -----------------------------------------------------------------------------
+
+    def reserved_by_others(self, serial: str) -> set[str]:
+        return {n for n, s in self.holders.items() if s != serial}
+
+    def parked(self) -> dict[str, str]:
+        """Node -> serial of robots that will stay where their route ends (idle or finishing)."""
+        return {p.route[-1]: p.serial for p in self.plans.values() if p.finishing}
+
+    def obstacles(self, serial: str, *exempt: str) -> set[str]:
+        """Nodes ``serial`` must route around: others' reservations and parked robots' nodes."""
+        skip = {serial, *exempt}
+        held = {n for n, s in self.holders.items() if s not in skip}
+        return held | {n for n, s in self.parked().items() if s not in skip}
+
+    # --- releasing -------------------------------------------------------------------------
+
+    def scan(self, p: RobotPlan) -> tuple[tuple[str, ...], str | None]:
+        """Horizon nodes ``p`` may be released onto now, and the first node it cannot get.
+
+        The base grows chunk by chunk, each chunk ending on a stop-able node (a junction or one
+        of the robot's stops) and granted only when every node in it is free, until the robot
+        has ``lookahead`` released nodes ahead of it.
+        """
+        ahead = p.released - 1
+        if p.finishing or ahead >= self.policy.lookahead:
+            return (), None
+        taken: list[str] = []
+        granted = 0
+        behind = set(p.base)
+        for i in range(p.released, len(p.route)):
+            node = p.route[i]
+            if node in behind:  # the route comes back here: the robot must leave it first
+                break
+            holder = self.holders.get(node)
+            if holder is not None and holder != p.serial:
+                return tuple(taken[:granted]), node
+            taken.append(node)
+            if p.is_stop(i) or node in self.junctions:
+                lock = self._lock(p, i, taken)
+                if lock is not None:
+                    return tuple(taken[:granted]), lock
+                granted = len(taken)
+                if ahead + granted >= self.policy.lookahead:
+                    break
+        return tuple(taken[:granted]), None
+
+    def _lock(self, p: RobotPlan, end: int, chunk: list[str]) -> str | None:
+        """The node of a stopped robot that ``p`` would face, head-on, right after ``chunk``.
+
+        Granting ``chunk`` (ending at ``route[end]``) is refused when the first node ``p`` would
+        then wait for is where a stopped robot stands whose own way to its next stop runs
+        through ``chunk`` but not through the node ``p`` stands on: ``p`` is out of that
+        robot's way now and would step back into it (typically right after stepping aside).
+        """
+        resume = next((s for s in p.stops if s > end), len(p.route) - 1)
+        for node in p.route[end + 1 : resume + 1]:
+            holder = self.holders.get(node)
+            if holder is None or holder == p.serial:
+                continue
+            q = self.plans[holder]
+            if q.stopped and q.node == node and not q.finishing:
+                need = set(q.route[1 : q.next_stop() + 1])
+                if need & set(chunk) and p.node not in need:
+                    return node
+            return None
+        return None
+
+    def release(self, serial: str) -> None:
+        p = self.plans[serial]
+        nodes, _ = self.scan(p)
+        if not nodes:
+            return
+        for node in nodes:
+            self.holders[node] = serial
+        self.plans[serial] = replace(p, released=p.released + len(nodes))
+        self.released.setdefault(serial, []).extend(nodes)
+
+    # --- changing routes -------------------------------------------------------------------
+
+    def reroute(
+        self,
+        serial: str,
+        head: tuple[str, ...],
+        resume: int,
+        reason: RerouteReason,
+        extra_stops: Iterable[int] = (),
+    ) -> None:
+        """Replace ``route[released-1 .. resume]`` by ``head`` (which runs from the decision
+        point to ``route[resume]``); the base and the route after ``resume`` stay."""
+        p = self.plans[serial]
+        route = p.route[: p.released] + head[1:] + p.route[resume + 1 :]
+        shift = p.released + len(head) - 2 - resume
+        stops = [s for s in p.stops if s < p.released]
+        stops += [s + shift for s in p.stops if s >= p.released]
+        stops += list(extra_stops)
+        new = replace(p, route=route, stops=tuple(sorted(set(stops))))
+        self.plans[serial] = new
+        self.reroutes[serial] = Reroute(serial, new.route, new.stops, reason)
+
+    def detour_ok(self, p: RobotPlan, resume: int, detour: tuple[str, ...]) -> bool:
+        direct = route_length(self.roadmap, p.route[p.released - 1 : resume + 1])
+        longer = route_length(self.roadmap, detour)
+        return longer <= self.policy.detour_ratio * direct + self.policy.detour_slack
+
+    def sidestep(self, serial: str, keep_clear: Collection[str]) -> bool:
+        """Send stopped robot ``serial`` to the nearest free node off ``keep_clear``, then on."""
+        p = self.plans[serial]
+        if not p.stopped or p.finishing:
+            return False
+        resume = p.next_stop()
+        dist, pred = shortest_tree(self.roadmap, p.node, self.obstacles(serial))
+        spots = [n for n in dist if n != p.node and n not in keep_clear]
+        if not spots:
+            return False
+        spot = min(spots, key=lambda n: (dist[n], n not in self.junctions, n))
+        back = plan_route_avoiding(self.roadmap, spot, p.route[resume], ())
+        if back is None:
+            return False
+        there = path_to(pred, p.node, spot)
+        self.reroute(serial, there + back[1:], resume, RerouteReason.SIDESTEP, [len(there) - 1])
+        self.release(serial)
+        return True
+
+    def evacuate(self, idle: str, for_serial: str) -> bool:
+        """Send idle robot ``idle`` to a free parking node off ``for_serial``'s way.
+
+        When its only way out runs through ``for_serial`` (stopped), that robot steps aside
+        first. False when nothing can be done this round.
+        """
+        i, r = self.plans[idle], self.plans[for_serial]
+        dist, pred = shortest_tree(self.roadmap, i.node, self.obstacles(idle, for_serial))
+        target = self._parking_spot(i, r, dist)
+        if target is None:
+            return False
+        path = path_to(pred, i.node, target)
+        if any(self.holders.get(n) == for_serial for n in path):
+            return self.sidestep(for_serial, set(path))
+        self.plans[idle] = RobotPlan(idle, path, 1, (), i.priority)
+        self.evacuations[idle] = Evacuation(idle, path, for_serial)
+        self.release(idle)
+        return True
+
+    def _parking_spot(self, i: RobotPlan, r: RobotPlan, dist: dict[str, float]) -> str | None:
+        """Nearest reachable free node: parking off every route, any node off every route,
+        then the same off the route of the robot being let through."""
+        busy = {n for p in self.plans.values() if not p.idle for n in p.route}
+        taken = set(self.holders) | set(self.parked())
+        parking = self.policy.parking
+        every = tuple(dist)
+        for candidates, avoid in ((parking, busy), (every, busy), (parking, set(r.route))):
+            spots = [n for n in candidates if n in dist and n not in taken and n not in avoid]
+            if spots:
+                return min(spots, key=lambda n: (dist[n], n))
+        return None
+
+    # --- the round -------------------------------------------------------------------------
+
+    def clear_parked_blockers(self) -> None:
+        """Route around, or move away, robots that stand for good on a route before its next
+        stop. Proactive: it happens as soon as the blocker is on the route, not when a robot
+        bumps into it."""
+        for serial in self.order:
+            p = self.plans[serial]
+            if p.finishing:
+                continue
+            parked = self.parked()
+            resume = p.next_stop()
+            window = p.route[p.released : resume + 1]
+            hit = next((n for n in window if parked.get(n, serial) != serial), None)
+            if hit is None:
+                continue
+            blocker = self.plans[parked[hit]]
+            target = p.route[resume]
+            detour = None
+            if parked.get(target, serial) == serial:
+                avoid = {n for n, s in parked.items() if s != serial}
+                detour = plan_route_avoiding(self.roadmap, p.decision_point, target, avoid)
+                if detour is not None and (self.detour_ok(p, resume, detour) or not blocker.idle):
+                    self.reroute(serial, detour, resume, RerouteReason.AROUND_IDLE)
+                    continue
+            if blocker.idle and self.evacuate(blocker.serial, serial):
+                continue
+            if detour is not None:
+                self.reroute(serial, detour, resume, RerouteReason.AROUND_IDLE)
+
+    def release_all(self) -> None:
+        for serial in self.order:
+            self.release(serial)
+
+    def break_deadlocks(self) -> None:
+        """Find stopped robots that wait on each other's node in a cycle; per cycle, re-route
+        its lowest-priority member around the reserved nodes, or make it step aside."""
+        waits_on: dict[str, str] = {}
+        for serial in self.order:
+            p = self.plans[serial]
+            if p.finishing or not p.stopped:
+                continue
+            nodes, blocked = self.scan(p)
+            if nodes or blocked is None:
+                continue
+            holder = self.holders[blocked]
+            self.waits.append(Wait(serial, blocked, holder))
+            if self.plans[holder].stopped and self.plans[holder].node == blocked:
+                waits_on[serial] = holder
+        rank = {s: i for i, s in enumerate(self.order)}
+        for cycle in _cycles(waits_on):
+            for serial in sorted(cycle, key=lambda s: -rank[s]):
+                if self._unlock(serial, [s for s in cycle if s != serial]):
+                    break
+
+    def _unlock(self, serial: str, others: list[str]) -> bool:
+        p = self.plans[serial]
+        resume = p.next_stop()
+        detour = plan_route_avoiding(self.roadmap, p.node, p.route[resume], self.obstacles(serial))
+        if detour is not None:
+            self.reroute(serial, detour, resume, RerouteReason.DEADLOCK)
+            self.release(serial)
+            if serial in self.released:
+                return True
+        keep_clear = {n for o in others for n in self.plans[o].route}
+        return self.sidestep(serial, keep_clear) and serial in self.released
+
+    def result(self) -> TrafficPlan:
+        state = TrafficState.of(self.plans.values(), self.holders)
+        return TrafficPlan(
+            state,
+            tuple(Release(s, tuple(n)) for s, n in sorted(self.released.items())),
+            tuple(self.reroutes[s] for s in sorted(self.reroutes)),
+            tuple(self.evacuations[s] for s in sorted(self.evacuations)),
+            tuple(self.waits),
+        )
+
+
+def _cycles(waits_on: dict[str, str]) -> list[list[str]]:
+    """Cycles of a graph where every robot waits on at most one other."""
+    out: list[list[str]] = []
+    seen: set[str] = set()
+    for start in sorted(waits_on):
+        walk: list[str] = []
+        node: str | None = start
+        while node is not None and node not in seen and node not in walk:
+            walk.append(node)
+            node = waits_on.get(node)
+        if node is not None and node in walk:
+            out.append(walk[walk.index(node) :])
+        seen.update(walk)
+    return out
