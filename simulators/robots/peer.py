@@ -132,10 +132,16 @@ class RobotPeer:
         try:
             async with asyncio.TaskGroup() as tg:
                 name = f"robot[{self.robot.serial}]"
-                tg.create_task(self._receive(client), name=f"{name}.receive")
                 tg.create_task(self._publish_state(client), name=f"{name}.state")
                 tg.create_task(self._heartbeat(client), name=f"{name}.heartbeat")
                 tg.create_task(self._factsheets(client), name=f"{name}.factsheet")
+                # The receive loop runs in the group's body, not as a child task. On Python 3.11
+                # a TaskGroup whose body has already finished never withdraws the cancellation
+                # it sends its parent when a child fails (fixed in 3.12): the reconnect loop
+                # would carry a stale cancellation request into the next connection, where
+                # keep_cancellation() raises it. Awaiting here keeps the body running, so the
+                # group withdraws the request itself.
+                await self._receive(client)
         except asyncio.CancelledError:
             await self._say_offline(client)
             raise
