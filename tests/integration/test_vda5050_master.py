@@ -1,0 +1,254 @@
+"""Master control semantics against the robot simulator and against a scripted robot, over the
+real broker: order updates (spec 6.6.2), factsheets (spec 6.15) and factsheetRequest.
+
+The scripted robot is a bare MQTT client that publishes exactly what a test needs (no factsheet,
+a state that never shows an update), so master control's reaction can be observed on the wire.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiomqtt
+import pytest
+
+from controller.clock import ScaledClock
+from controller.config.model import LineConfig
+from controller.metrics import Metrics
+from devices.base import (
+    DeviceEvent,
+    RobotAction,
+    RobotActionFinished,
+    RobotAvailability,
+    RobotOrder,
+    RobotOrderFinished,
+    RouteEdge,
+    RouteNode,
+)
+from devices.errors import CommandRejected
+from devices.vda5050.link import broker_address
+from devices.vda5050.master import VdaMasterControl
+from devices.vda5050.messages import ActionState, MessageBuilder, NodeState, Pose, StateBody
+from devices.vda5050.topics import topic
+from tests.integration.test_vda5050_fleet import WAIT, running_line
+
+pytestmark = pytest.mark.integration
+TIME_SCALE = 80.0
+
+
+def _nodes(
+    config: LineConfig, path: list[str], actions: dict[str, RobotAction]
+) -> tuple[RouteNode, ...]:
+    out = []
+    for node_id in path:
+        n = config.node(node_id)
+        acts = (actions[node_id],) if node_id in actions else ()
+        out.append(RouteNode(node_id, n.x, n.y, config.node_map_id(n), acts))
+    return tuple(out)
+
+
+def _edges(config: LineConfig, path: list[str]) -> tuple[RouteEdge, ...]:
+    out = []
+    for a, b in itertools.pairwise(path):
+        na, nb = config.node(a), config.node(b)
+        out.append(RouteEdge(a, b, ((nb.x - na.x) ** 2 + (nb.y - na.y) ** 2) ** 0.5))
+    return tuple(out)
+
+
+def _action(config: LineConfig, action_id: str, kind: str, tote: str) -> RobotAction:
+    template = config.robots.models["picker-s"].pick if kind == "pick" else None
+    template = template or config.robots.models["picker-s"].drop
+    params = (*template.parameters.items(), ("loadId", tote))
+    return RobotAction(action_id, kind, template.blocking_type, params)
+
+
+@pytest.mark.parametrize("serial", ["R01", "R02"])  # VDA 5050 2.0 and 2.1
+async def test_6_6_2_order_update_extends_a_trip_on_the_simulator(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str, serial: str
+) -> None:
+    home = {"R01": "P1", "R02": "P2"}[serial]
+    first_path = [home, "G00", "G01", "G00", home]
+    pick = _action(reference_line, "u-pick", "pick", "TOTE-U")
+    drop = _action(reference_line, "u-drop", "drop", "TOTE-U")
+    first = RobotOrder(
+        "trip-u",
+        _nodes(reference_line, first_path, {"G01": pick}),
+        _edges(reference_line, first_path),
+    )
+    async with running_line(reference_line, mqtt_url, interface_name) as line:
+        await line.until_available({serial})
+        await line.master.send_order(serial, first)
+        # the pick is done, so the state has shown the order: the update may follow, while the
+        # robot drives back or after it stopped at the end of the first base
+        while not isinstance(event := await line.next_event(), RobotActionFinished):
+            pass
+        assert event.action_id == "u-pick"
+        with pytest.raises(CommandRejected, match="edge from"):
+            await line.master.send_order_update(
+                serial, "trip-u", _nodes(reference_line, ["IND1"], {}), ()
+            )
+        extension = [home, "P2", "IND1"] if home == "P1" else [home, "IND1"]
+        update_id = await line.master.send_order_update(
+            serial,
+            "trip-u",
+            _nodes(reference_line, extension[1:], {"IND1": drop}),
+            _edges(reference_line, extension),
+        )
+        assert update_id == 1
+        seen: list[DeviceEvent] = []
+        while not (seen and isinstance(seen[-1], RobotOrderFinished) and "u-drop" in str(seen)):
+            seen.append(await line.next_event())
+        assert line.drops == [(serial, "IND1", "TOTE-U")]
+        assert line.master.snapshot()[serial].last_node_id == "IND1"
+        assert line.sim.robots[serial].order_update_id == 1
+
+
+async def test_6_10_6_battery_and_charging_reach_the_snapshot(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str
+) -> None:
+    async with running_line(reference_line, mqtt_url, interface_name) as line:
+        await line.until_available({"R01", "R02"})
+        for serial in ("R01", "R02"):
+            snapshot = line.master.snapshot()[serial]
+            assert snapshot.charging is False and snapshot.battery is not None
+            assert 0 < snapshot.battery <= 100
+
+
+class ScriptedRobot:
+    """R02 (VDA 5050 2.1) as a bare MQTT client: says what the test tells it to say."""
+
+    def __init__(self, config: LineConfig, client: aiomqtt.Client, interface_name: str) -> None:
+        self.client = client
+        self.manufacturer = config.robots.models["picker-s"].manufacturer
+        self.builder = MessageBuilder("2.1.0", self.manufacturer, "R02", ScaledClock())
+        self.interface_name = interface_name
+
+    def topic(self, subtopic: str) -> str:
+        return topic(self.interface_name, self.manufacturer, "R02", subtopic)
+
+    async def say(self, subtopic: str, message: dict[str, Any]) -> None:
+        await self.client.publish(self.topic(subtopic), json.dumps(message), qos=1)
+
+    async def state(self, **body: Any) -> None:
+        pose = Pose(6.0, -2.0, 0.0, "floor-1")
+        await self.say("state", self.builder.state(StateBody(pose=pose, **body)))
+
+    async def next(self, subtopic: str) -> dict[str, Any]:
+        async with asyncio.timeout(WAIT):
+            async for message in self.client.messages:
+                if message.topic.value == self.topic(subtopic):
+                    assert isinstance(message.payload, bytes)
+                    doc: dict[str, Any] = json.loads(message.payload)
+                    return doc
+        raise AssertionError("unreachable")
+
+    async def until_available(self, events: asyncio.Queue[DeviceEvent]) -> RobotAvailability:
+        """Publish states until master control reports R02's availability changed."""
+        async with asyncio.timeout(WAIT):
+            while True:
+                await self.state(last_node_id="P2")
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        event = await events.get()
+                        assert isinstance(event, RobotAvailability)
+                        return event
+
+
+@contextlib.asynccontextmanager
+async def scripted(
+    config: LineConfig, mqtt_url: str, interface_name: str
+) -> AsyncIterator[tuple[ScriptedRobot, VdaMasterControl, asyncio.Queue[DeviceEvent]]]:
+    """R02 scripted and ONLINE (retained, so master control sees it whenever it subscribes),
+    master control running; the robot's factsheet is whatever the test publishes."""
+    address = broker_address(mqtt_url)
+    master = VdaMasterControl(config, ScaledClock(TIME_SCALE), Metrics(), mqtt_url, interface_name)
+    events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+    async with aiomqtt.Client(address.host, address.port) as client:
+        robot = ScriptedRobot(config, client, interface_name)
+        await client.subscribe(robot.topic("order"), qos=1)
+        await client.subscribe(robot.topic("instantActions"), qos=1)
+        online = json.dumps(robot.builder.connection("ONLINE"))
+        await client.publish(robot.topic("connection"), online, qos=1, retain=True)
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(master.run(events), name="test.master")
+            try:
+                yield robot, master, events
+            finally:
+                task.cancel()
+
+
+async def test_6_15_factsheet_request_to_a_2_1_robot_without_factsheet(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str
+) -> None:
+    async with scripted(reference_line, mqtt_url, interface_name) as (robot, _master, events):
+        assert (await robot.until_available(events)).available
+        request = await robot.next("instantActions")
+        assert [a["actionType"] for a in request["actions"]] == ["factsheetRequest"]
+
+
+async def test_6_15_factsheet_without_drop_takes_the_robot_out_of_use(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str
+) -> None:
+    model = reference_line.robots.models["picker-s"]
+    async with scripted(reference_line, mqtt_url, interface_name) as (robot, master, events):
+        assert (await robot.until_available(events)).available
+        factsheet = robot.builder.factsheet(model, "picker-s")
+        complete = factsheet["protocolFeatures"]["agvActions"]
+        factsheet["protocolFeatures"]["agvActions"] = [
+            a for a in complete if a["actionType"] != "drop"
+        ]
+        await robot.say("factsheet", factsheet)
+        async with asyncio.timeout(WAIT):
+            event = await events.get()
+        assert isinstance(event, RobotAvailability) and not event.available
+        assert event.reason == "factsheet: factsheet lists no 'drop' action"
+        assert master.snapshot()["R02"].factsheet_problems == ("factsheet lists no 'drop' action",)
+        factsheet["protocolFeatures"]["agvActions"] = complete
+        await robot.say("factsheet", factsheet)
+        async with asyncio.timeout(WAIT):
+            event = await events.get()
+        assert isinstance(event, RobotAvailability) and event.available
+        assert master.snapshot()["R02"].factsheet_problems == ()
+
+
+async def test_6_6_2_resend_follows_the_newest_order_update_id(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str
+) -> None:
+    async with scripted(reference_line, mqtt_url, interface_name) as (robot, master, events):
+        path = ["P2", "G10"]
+        pick = _action(reference_line, "r-pick", "pick", "TOTE-R")
+        order = RobotOrder(
+            "o-r", _nodes(reference_line, path, {"P2": pick}), _edges(reference_line, path)
+        )
+        assert (await robot.until_available(events)).available
+        await master.send_order("R02", order)
+        sent = await robot.next("order")
+        assert (sent["orderId"], sent["orderUpdateId"]) == ("o-r", 0)
+        assert await robot.next("order") == sent  # not confirmed: resent unchanged
+        update_path = ["G10", "G11"]
+        new_nodes = _nodes(reference_line, update_path[1:], {})
+        with pytest.raises(CommandRejected, match="not yet confirmed"):
+            await master.send_order_update("R02", "o-r", new_nodes, _edges(reference_line, path))
+        await robot.state(
+            order_id="o-r",
+            last_node_id="P2",
+            node_states=[NodeState("G10", 2)],
+            action_states=[ActionState("r-pick", "pick", "FINISHED")],
+            driving=True,
+        )
+        async with asyncio.timeout(WAIT):  # the state that confirms the order finished the pick
+            assert isinstance(await events.get(), RobotActionFinished)
+        await master.send_order_update("R02", "o-r", new_nodes, _edges(reference_line, update_path))
+        update = await robot.next("order")
+        while update["orderUpdateId"] == 0:  # a resend of the first order already in flight
+            update = await robot.next("order")
+        assert update["orderUpdateId"] == 1
+        assert [n["nodeId"] for n in update["nodes"]] == ["G10", "G11"]
+        assert update["nodes"][0] == sent["nodes"][-1]
+        resent = await robot.next("order")
+        assert resent == update  # the newest update is what is resent
