@@ -189,14 +189,25 @@ def sim_robots(
     config: ConfigOpt = None,
     broker: Annotated[str | None, typer.Option(help="MQTT broker (default: mqtt.url).")] = None,
     time_scale: Annotated[float | None, typer.Option(help="Default: clock.time_scale.")] = None,
+    faults: Annotated[
+        Path | None, typer.Option(help="Fault script (YAML), see docs/simulators.md.")
+    ] = None,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
     """The robot fleet as VDA 5050 peers on an MQTT broker."""
     from simulators.robots import RobotFleetSimulator
+    from simulators.robots.script import FaultScriptError, load_script
 
     cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
-    _run(RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url).run())
+    script = []
+    if faults is not None:
+        try:
+            script = load_script(faults, [r.serial for r in cfg.robots.fleet])
+        except FaultScriptError as exc:
+            err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
+    _run(RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url).run(script))
 
 
 @sim_app.command("conveyors")

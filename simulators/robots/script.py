@@ -152,13 +152,20 @@ def parse_script(text: str, source: str, serials: Sequence[str]) -> list[Scripte
             return f"{source}:{lines[index]}"
         return source
 
+    problems: list[tuple[int, str]] = []
+    known = set(serials)
+    for i, item in enumerate(data):
+        robot = item.get("robot") if isinstance(item, dict) else None
+        if isinstance(robot, str) and robot and robot not in known:
+            problems.append(
+                (i, f"{at(i)}: [{i}].robot: no robot {robot!r} in the fleet ({', '.join(serials)})")
+            )
     try:
         faults = _SCRIPT.validate_python(data)
     except ValidationError as exc:
-        problems = []
         for err in exc.errors(include_url=False):
             loc = list(err["loc"])
-            index = loc[0] if loc else None
+            index = loc[0] if loc and isinstance(loc[0], int) else -1
             # the discriminator's value appears in the location; it only repeats the fault name
             fields = [str(p) for p in loc[1:] if not (len(loc) > 2 and p == loc[1])]
             value = (err.get("ctx") or {}).get("tag", err.get("input"))
@@ -166,16 +173,10 @@ def parse_script(text: str, source: str, serials: Sequence[str]) -> list[Scripte
             if err["type"].startswith("union_tag"):
                 fields = ["fault"]
             path = f"[{index}]" + "".join(f".{f}" for f in fields)
-            problems.append(f"{at(index)}: {path}: {msg}")
-        raise FaultScriptError(problems) from None
-    known = set(serials)
-    unknown = [
-        f"{at(i)}: [{i}].robot: no robot {f.robot!r} in the fleet ({', '.join(serials)})"
-        for i, f in enumerate(faults)
-        if f.robot not in known
-    ]
-    if unknown:
-        raise FaultScriptError(unknown)
+            problems.append((index, f"{at(index)}: {path}: {msg}"))
+        faults = []
+    if problems:
+        raise FaultScriptError([text for _, text in sorted(problems, key=lambda p: p[0])])
     return faults
 
 
