@@ -7,6 +7,7 @@
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Collection, Iterable
 from dataclasses import replace
 
@@ -92,24 +93,32 @@ class Round:
         return tuple(taken[:granted]), None
 
     def _lock(self, p: RobotPlan, end: int, chunk: list[str]) -> str | None:
-        """The node of a stopped robot that ``p`` would face, head-on, right after ``chunk``.
+        """The node ``p`` would wait for, in a cycle, if it were granted ``chunk``; else None.
 
-        Granting ``chunk`` (ending at ``route[end]``) is refused when the first node ``p`` would
-        then wait for is where a stopped robot stands whose own way to its next stop runs
-        through ``chunk`` but not through the node ``p`` stands on: ``p`` is out of that
-        robot's way now and would step back into it (typically right after stepping aside).
+        Granting ``chunk`` (ending at ``route[end]``) is refused when, once ``p`` stands at its
+        end, ``p`` would wait on a stopped robot that (directly or through a chain of stopped
+        robots) waits for the node ``p`` then stands on, while none of them needs the node ``p``
+        stands on now: ``p`` is out of their way now and would step back into it (typically
+        right after stepping aside). Entering a cycle that ``p`` is already part of is allowed.
         """
+        holders = {n: s for n, s in self.holders.items() if s != p.serial}
+        holders[p.route[end]] = p.serial
         resume = next((s for s in p.stops if s > end), len(p.route) - 1)
-        for node in p.route[end + 1 : resume + 1]:
-            holder = self.holders.get(node)
-            if holder is None or holder == p.serial:
-                continue
+        node = _first_held(p.route[end + 1 : resume + 1], holders, p.serial)
+        first = node
+        needed: set[str] = set()
+        seen: set[str] = set()
+        while node is not None:
+            holder = holders[node]
+            if holder == p.serial:
+                return first if p.node not in needed else None
             q = self.plans[holder]
-            if q.stopped and q.node == node and not q.finishing:
-                need = set(q.route[1 : q.next_stop() + 1])
-                if need & set(chunk) and p.node not in need:
-                    return node
-            return None
+            if holder in seen or q.finishing or not q.stopped or q.node != node:
+                return None
+            seen.add(holder)
+            window = q.route[1 : q.next_stop() + 1]
+            needed.update(window)
+            node = _first_held(window, holders, holder)
         return None
 
     def release(self, serial: str) -> None:
@@ -149,8 +158,13 @@ class Round:
         longer = route_length(self.roadmap, detour)
         return longer <= self.policy.detour_ratio * direct + self.policy.detour_slack
 
-    def sidestep(self, serial: str, keep_clear: Collection[str]) -> bool:
-        """Send stopped robot ``serial`` to the nearest free node off ``keep_clear``, then on."""
+    def sidestep(self, serial: str, keep_clear: Collection[str], come_back: bool = False) -> bool:
+        """Send stopped robot ``serial`` to the nearest free node off ``keep_clear``, then on.
+
+        ``come_back``: return the same way and resume the old route (used to let an idle robot
+        out, so that the next round still sees that robot on the route and moves it away);
+        otherwise continue by the shortest route from the spot.
+        """
         p = self.plans[serial]
         if not p.stopped or p.finishing:
             return False
@@ -160,13 +174,19 @@ class Round:
         if not spots:
             return False
         spot = min(spots, key=lambda n: (dist[n], n not in self.junctions, n))
-        back = plan_route_avoiding(self.roadmap, spot, p.route[resume], ())
+        there = path_to(pred, p.node, spot)
+        back: tuple[str, ...] | None = tuple(reversed(there)) + p.route[1 : resume + 1]
+        if not come_back or not self._drivable(tuple(reversed(there))):
+            back = plan_route_avoiding(self.roadmap, spot, p.route[resume], ())
         if back is None:
             return False
-        there = path_to(pred, p.node, spot)
         self.reroute(serial, there + back[1:], resume, RerouteReason.SIDESTEP, [len(there) - 1])
         self.release(serial)
         return True
+
+    def _drivable(self, route: tuple[str, ...]) -> bool:
+        succ = topology(self.roadmap).successors
+        return all(any(n == b for n, _ in succ[a]) for a, b in itertools.pairwise(route))
 
     def evacuate(self, idle: str, for_serial: str) -> bool:
         """Send idle robot ``idle`` to a free parking node off ``for_serial``'s way.
@@ -181,7 +201,7 @@ class Round:
             return False
         path = path_to(pred, i.node, target)
         if any(self.holders.get(n) == for_serial for n in path):
-            return self.sidestep(for_serial, set(path))
+            return self.sidestep(for_serial, set(path), come_back=True)
         self.plans[idle] = RobotPlan(idle, path, 1, (), i.priority)
         self.evacuations[idle] = Evacuation(idle, path, for_serial)
         self.release(idle)
@@ -276,6 +296,10 @@ class Round:
             tuple(self.evacuations[s] for s in sorted(self.evacuations)),
             tuple(self.waits),
         )
+
+
+def _first_held(nodes: Iterable[str], holders: dict[str, str], serial: str) -> str | None:
+    return next((n for n in nodes if holders.get(n, serial) != serial), None)
 
 
 def _cycles(waits_on: dict[str, str]) -> list[list[str]]:

@@ -1,0 +1,234 @@
+"""Rules of the traffic planner (routing/traffic.py), one by one, on the reference map."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller import topology
+from controller.config.model import LineConfig
+from routing import traffic as t
+from routing.roadmap import Roadmap
+
+PARKING = ("P1", "P2", "P3", "P4", "P5", "P6")
+POLICY = t.TrafficPolicy(parking=PARKING)
+
+
+@pytest.fixture
+def roadmap(reference_line: LineConfig) -> Roadmap:
+    return topology.roadmap(reference_line)
+
+
+def fleet(roadmap: Roadmap, *robots: tuple[str, str, str]) -> t.TrafficState:
+    """Robots as (serial, start, goal); a robot whose goal is its start is idle."""
+    state = t.TrafficState()
+    for serial, start, _ in robots:
+        placed = t.place(state, serial, start)
+        assert isinstance(placed, t.TrafficState)
+        state = placed
+    for serial, start, goal in robots:
+        if goal != start:
+            state = t.start_trip(state, serial, roadmap.route(start, goal))
+    return state
+
+
+def step(roadmap: Roadmap, state: t.TrafficState) -> tuple[t.TrafficPlan, t.TrafficState]:
+    """Plan, then move every robot one node along its base."""
+    plan = t.plan(roadmap, state, POLICY)
+    assert t.violations(plan.state) == ()
+    moves = {r.serial: r.route[1] for r in plan.state.robots if r.released > 1}
+    return plan, t.advance(plan.state, moves)
+
+
+def run(roadmap: Roadmap, state: t.TrafficState, steps: int = 80) -> t.TrafficState:
+    for _ in range(steps):
+        _, state = step(roadmap, state)
+        if all(r.idle for r in state.robots):
+            return state
+    raise AssertionError(f"not done after {steps} steps: {state.positions()}")
+
+
+# --- routes around blocked nodes -------------------------------------------------------------
+
+
+def test_route_avoiding_blocked_nodes(roadmap: Roadmap) -> None:
+    assert t.plan_route_avoiding(roadmap, "G00", "G02", ()) == ("G00", "G01", "G02")
+    detour = t.plan_route_avoiding(roadmap, "G00", "G02", {"G01"})
+    assert detour is not None and "G01" not in detour
+    assert detour[0] == "G00" and detour[-1] == "G02"
+
+
+def test_route_avoiding_none_when_goal_blocked_or_cut_off(roadmap: Roadmap) -> None:
+    assert t.plan_route_avoiding(roadmap, "G00", "G02", {"G02"}) is None
+    assert t.plan_route_avoiding(roadmap, "G01", "CHG1", {"G00"}) is None
+    assert t.plan_route_avoiding(roadmap, "G01", "G01", {"G01"}) == ("G01",)
+
+
+# --- reservations ---------------------------------------------------------------------------
+
+
+def test_an_idle_robot_holds_its_node(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G11", "G11"))
+    assert state.reservations.holder("G11") == "A"
+    assert t.place(state, "B", "G11") == t.Conflict("B", "G11", "A")
+
+
+def test_a_corridor_is_released_whole_up_to_the_next_junction(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G10", "G14"))
+    plan = t.plan(roadmap, state, POLICY)
+    assert plan.releases == (t.Release("A", ("G11", "G12", "G13", "G14")),)
+    assert plan.state.reservations.nodes_of("A") == {"G10", "G11", "G12", "G13", "G14"}
+    assert t.violations(plan.state) == ()
+
+
+def test_a_robot_does_not_enter_a_corridor_another_robot_stands_in(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G10", "G14"), ("B", "G13", "G13"))
+    plan = t.plan(roadmap, state, t.TrafficPolicy(parking=PARKING, detour_ratio=0.0))
+    released = {r.serial: r.nodes for r in plan.releases}
+    assert "G11" not in released.get("A", ())
+    assert plan.state.reservations.holder("G13") == "B"
+
+
+def test_junction_to_junction_release_keeps_the_lookahead(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "P1", "P5"))
+    plan = t.plan(roadmap, state, POLICY)
+    assert plan.state.robot("A").base == ("P1", "P2", "P3")  # two nodes ahead, both junctions
+
+
+def test_no_node_is_released_to_two_robots(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G00", "G20"), ("B", "G20", "G00"), ("C", "P2", "G11"))
+    plan = t.plan(roadmap, state, POLICY)
+    owners: dict[str, str] = {}
+    for r in plan.state.robots:
+        for node in r.base:
+            assert owners.setdefault(node, r.serial) == r.serial
+            assert plan.state.reservations.holder(node) == r.serial
+
+
+def test_advance_frees_what_the_robot_passed(roadmap: Roadmap) -> None:
+    plan = t.plan(roadmap, fleet(roadmap, ("A", "G10", "G14")), POLICY)
+    state = t.advance(plan.state, {"A": "G12"})
+    assert state.robot("A").route == ("G12", "G13", "G14")
+    assert state.reservations.nodes_of("A") == {"G12", "G13", "G14"}
+    assert t.violations(state) == ()
+
+
+def test_advance_refuses_a_node_off_the_base(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G10", "G14"))
+    with pytest.raises(ValueError, match="not on its base"):
+        t.advance(state, {"A": "G12"})  # nothing released yet
+
+
+def test_start_trip_must_start_where_the_robot_stands(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G10", "G10"))
+    with pytest.raises(ValueError, match="stands on G10"):
+        t.start_trip(state, "A", ("G11", "G12"))
+
+
+def test_violations_name_a_double_reservation() -> None:
+    state = t.TrafficState.of(
+        [t.RobotPlan("A", ("G00", "G01"), 2), t.RobotPlan("B", ("G01",))],
+        {"G00": "A", "G01": "B"},
+    )
+    problems = t.violations(state)
+    assert any("G01 is in the base of A and of B" in p for p in problems)
+
+
+def test_no_edge_is_driven_by_two_robots_in_opposite_directions(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G20", "G23"), ("B", "G23", "G20"))
+    for _ in range(60):
+        before = state.positions()
+        _, state = step(roadmap, state)
+        after = state.positions()
+        edges = {(before[s], after[s]) for s in before if before[s] != after[s]}
+        assert not any((b, a) in edges for a, b in edges)
+        if all(r.idle for r in state.robots):
+            break
+    assert state.positions() == {"A": "G23", "B": "G20"}
+
+
+# --- blockers and deadlocks --------------------------------------------------------------
+
+
+def test_an_idle_robot_on_the_goal_is_sent_to_parking(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "IND1", "IND1"), ("B", "G20", "IND1"))
+    plan = t.plan(roadmap, state, POLICY)
+    (evacuation,) = plan.evacuations
+    assert evacuation.serial == "A" and evacuation.making_way_for == "B"
+    assert evacuation.route[-1] in PARKING
+    assert run(roadmap, plan.state).robot("B").node == "IND1"
+
+
+def test_a_robot_detours_around_an_idle_robot_when_the_detour_is_short(
+    roadmap: Roadmap,
+) -> None:
+    state = fleet(roadmap, ("A", "G10", "G10"), ("B", "G00", "G20"))
+    plan = t.plan(roadmap, state, POLICY)
+    (reroute,) = plan.reroutes
+    assert reroute.serial == "B" and reroute.reason is t.RerouteReason.AROUND_IDLE
+    assert "G10" not in reroute.route and reroute.route[-1] == "G20"
+    assert plan.evacuations == ()
+
+
+def test_a_long_detour_is_refused_first_the_waiting_robot_steps_aside(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G21", "G21"), ("B", "G20", "G22"))
+    plan = t.plan(roadmap, state, POLICY)
+    # around A from G20 is 26 m against 6 m direct: A is to leave, out through G20 where B is
+    assert [(r.serial, r.reason) for r in plan.reroutes] == [("B", t.RerouteReason.SIDESTEP)]
+    assert run(roadmap, plan.state).robot("B").node == "G22"
+
+
+def test_a_blocker_in_a_dead_end_gets_out_after_the_waiting_robot_steps_aside(
+    roadmap: Roadmap,
+) -> None:
+    state = fleet(roadmap, ("A", "CHG1", "CHG1"), ("B", "G00", "CHG1"))
+    plan = t.plan(roadmap, state, POLICY)
+    assert [(r.serial, r.reason) for r in plan.reroutes] == [("B", t.RerouteReason.SIDESTEP)]
+    assert run(roadmap, plan.state).robot("B").node == "CHG1"
+
+
+def test_two_robots_swapping_nodes_do_not_deadlock(roadmap: Roadmap) -> None:
+    state = run(roadmap, fleet(roadmap, ("A", "G00", "G10"), ("B", "G10", "G00")))
+    assert state.positions() == {"A": "G10", "B": "G00"}
+
+
+def test_head_on_in_an_aisle_is_resolved_and_the_higher_priority_robot_keeps_its_way(
+    roadmap: Roadmap,
+) -> None:
+    state = t.TrafficState()
+    for serial, node, prio in (("A", "G31", 5), ("B", "G33", 1)):
+        placed = t.place(state, serial, node, prio)
+        assert isinstance(placed, t.TrafficState)
+        state = placed
+    state = t.start_trip(state, "A", roadmap.route("G31", "G34"))
+    state = t.start_trip(state, "B", roadmap.route("G33", "G30"))
+    reasons: list[tuple[str, t.RerouteReason]] = []
+    for _ in range(80):
+        plan, state = step(roadmap, state)
+        reasons += [(r.serial, r.reason) for r in plan.reroutes]
+        if all(r.idle for r in state.robots):
+            break
+    assert state.positions() == {"A": "G34", "B": "G30"}
+    assert reasons and all(serial == "B" for serial, _ in reasons)
+
+
+def test_stops_survive_a_reroute(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G10", "G10"))
+    route = roadmap.tour("G00", ["G20", "G22"])
+    placed = t.place(state, "B", "G00")
+    assert isinstance(placed, t.TrafficState)
+    state = t.start_trip(placed, "B", route, [route.index("G20")])
+    plan = t.plan(roadmap, state, POLICY)
+    b = plan.state.robot("B")
+    assert b.route[b.stops[0]] == "G20" and "G10" not in b.route
+
+
+def test_waits_name_the_holder(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G00", "G02"), ("B", "G02", "G00"))
+    plan = t.plan(roadmap, state, POLICY)
+    waits = {w.serial: (w.node, w.holder) for w in plan.waits}
+    assert waits.get("A") == ("G02", "B") or waits.get("B") == ("G00", "A")
+
+
+def test_plan_is_deterministic(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G00", "G24"), ("B", "G24", "G00"), ("C", "P3", "IND2"))
+    assert t.plan(roadmap, state, POLICY) == t.plan(roadmap, state, POLICY)
