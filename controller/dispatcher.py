@@ -19,10 +19,10 @@ from controller.history import History
 from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orders import OrderRecord, OrderStatus, OrderType
-from controller.trips import InFlight, Trip
+from controller.trips import ActionRef, InFlight, Trip
 from devices import base as dev
 from devices.errors import DeviceError
-from routing import assignment, dispatch
+from routing import assignment, batching, dispatch
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,9 @@ class Pending:
     record: OrderRecord
     seq: int
     waiting: str | None = None
+
+
+Planned = tuple[Pending, list[dispatch.Pick]]
 
 
 class Dispatcher:
@@ -134,21 +137,21 @@ class Dispatcher:
         )
         if not planned:
             return
-        chosen = self._assign(idle, planned)
+        batches = self._batches(planned)
+        chosen = self._assign(idle, batches)
         by_serial = {r.serial: r for r in idle}
-        for p, picks in planned:
-            serial = chosen.get(p.record.id)
+        for key, members in batches.items():
+            serial = chosen.get(key)
             if serial is None:
-                await self._wait(p, NO_ROBOT)
+                for p, _ in members:
+                    await self._wait(p, NO_ROBOT)
             else:
-                await self._release(p, by_serial[serial], picks)
+                await self._release(by_serial[serial], members)
 
-    async def _plan(
-        self, order_ids: list[str], limit: int
-    ) -> list[tuple[Pending, list[dispatch.Pick]]]:
+    async def _plan(self, order_ids: list[str], limit: int) -> list[Planned]:
         """Stock for the most urgent orders, as if all of them were released now."""
         working = {sku: dict(locs) for sku, locs in self.inventory.view().items()}
-        planned: list[tuple[Pending, list[dispatch.Pick]]] = []
+        planned: list[Planned] = []
         for order_id in order_ids:
             p = self.pending.get(order_id)
             if p is None:  # withdrawn meanwhile
@@ -167,10 +170,29 @@ class Dispatcher:
             planned.append((p, picks))
         return planned
 
+    def _batches(self, planned: list[Planned]) -> dict[str, list[Planned]]:
+        """Small B2C orders share a robot trip (one tote each, up to the robot's totes)."""
+        capacity = min(m.tote_capacity for m in self.config.robots.models.values())
+        candidates = [
+            batching.Candidate(
+                p.record.id,
+                p.record.due_at.timestamp(),
+                p.record.priority,
+                tuple(self.roadmap.index(pk.node) for pk in picks),
+                batchable=p.record.type is OrderType.B2C,
+            )
+            for p, picks in planned
+        ]
+        by_id = {p.record.id: (p, picks) for p, picks in planned}
+        return {
+            b.order_ids[0]: [by_id[o] for o in b.order_ids]
+            for b in batching.make_batches(self.roadmap.matrix, candidates, capacity)
+        }
+
     def _assign(
-        self, idle: list[dispatch.IdleRobot], planned: list[tuple[Pending, list[dispatch.Pick]]]
+        self, idle: list[dispatch.IdleRobot], batches: dict[str, list[Planned]]
     ) -> dict[str, str]:
-        """Order id -> robot serial, by minimum total cost (travel and urgency)."""
+        """Batch key -> robot serial, by minimum total cost (travel and urgency)."""
         robots = [
             assignment.Robot(
                 r.serial, self.roadmap.index(r.node), self.config.robot_model(r.serial).speed
@@ -179,12 +201,12 @@ class Dispatcher:
         ]
         tasks = [
             assignment.Task(
-                p.record.id,
-                self.roadmap.index(picks[0].node),
-                p.record.due_at.timestamp(),
-                p.record.priority,
+                key,
+                self.roadmap.index(members[0][1][0].node),
+                min(p.record.due_at.timestamp() for p, _ in members),
+                max(p.record.priority for p, _ in members),
             )
-            for p, picks in planned
+            for key, members in batches.items()
         ]
         now = self.clock.utcnow().timestamp()
         result = assignment.assign(self.roadmap.matrix, robots, tasks, now)
@@ -206,89 +228,95 @@ class Dispatcher:
         p.waiting = reason
         p.record = await self.history.record(p.record, "waiting", waiting_reason=reason)
 
-    async def _release(
-        self, p: Pending, robot: dispatch.IdleRobot, picks: list[dispatch.Pick]
-    ) -> bool:
-        trip_id = f"trip-{uuid.uuid4().hex[:12]}"
-        tote = f"TOTE-{uuid.uuid4().hex[:10].upper()}"
-        stops = dispatch.order_stops(self.roadmap, robot.node, [pk.node for pk in picks])
+    async def _release(self, robot: dispatch.IdleRobot, members: list[Planned]) -> bool:
+        """Send one robot job carrying every member order's trip; record each order's step."""
+        job_id = f"job-{uuid.uuid4().hex[:12]}"
+        all_picks = [pk for _, picks in members for pk in picks]
+        stops = dispatch.order_stops(self.roadmap, robot.node, [pk.node for pk in all_picks])
         induction_node = dispatch.nearest(self.roadmap, stops[-1], list(self.induction_nodes))
-        order = self._robot_order(trip_id, robot, tote, picks, stops, induction_node)
-        self.inventory.reserve(picks)
-        try:
-            await self.fleet.send_order(robot.serial, order)
-        except DeviceError as exc:
-            self.inventory.release(picks)
-            self.metrics.robot_trips.labels("send_failed").inc()
-            await self._wait(p, f"robot_unavailable: {exc}")
-            return False
-        self.flight.start(
+        induction = self.induction_nodes[induction_node].id
+        now = self.clock.utcnow()
+        trips = [
             Trip(
-                trip_id,
+                f"trip-{uuid.uuid4().hex[:12]}",
                 p.record.id,
                 robot.serial,
-                tote,
+                f"TOTE-{uuid.uuid4().hex[:10].upper()}",
                 tuple(picks),
-                self.induction_nodes[induction_node].id,
-                self.clock.utcnow(),
+                induction,
+                now,
                 p.record.destination,
                 p.record.type is OrderType.B2B,
             )
-        )
+            for p, picks in members
+        ]
+        path = self.roadmap.tour(robot.node, [*stops, induction_node])
+        order, actions = self._job_order(job_id, robot.serial, path, trips)
+        self.inventory.reserve(all_picks)
+        try:
+            await self.fleet.send_order(robot.serial, order)
+        except DeviceError as exc:
+            self.inventory.release(all_picks)
+            self.metrics.robot_trips.labels("send_failed").inc()
+            for p, _ in members:
+                await self._wait(p, f"robot_unavailable: {exc}")
+            return False
+        self.flight.start(job_id, trips, actions)
         self.metrics.robot_trips.labels("sent").inc()
-        del self.pending[p.record.id]
-        await self.history.record(
-            p.record,
-            "robot_assigned",
-            OrderStatus.RELEASED,
-            step="robot_assigned",
-            waiting_reason=None,
-            data={
-                "robot": robot.serial,
-                "trip": trip_id,
-                "tote": tote,
-                "picks": [
-                    {"line_id": pk.line_id, "location": pk.location, "quantity": pk.quantity}
-                    for pk in picks
-                ],
-            },
-        )
+        for (p, picks), trip in zip(members, trips, strict=True):
+            del self.pending[p.record.id]
+            await self.history.record(
+                p.record,
+                "robot_assigned",
+                OrderStatus.RELEASED,
+                step="robot_assigned",
+                waiting_reason=None,
+                data={
+                    "robot": robot.serial,
+                    "job": job_id,
+                    "orders_on_trip": len(members),
+                    "trip": trip.trip_id,
+                    "tote": trip.tote,
+                    "picks": [
+                        {"line_id": pk.line_id, "location": pk.location, "quantity": pk.quantity}
+                        for pk in picks
+                    ],
+                },
+            )
         return True
 
-    def _robot_order(
-        self,
-        trip_id: str,
-        robot: dispatch.IdleRobot,
-        tote: str,
-        picks: list[dispatch.Pick],
-        stops: list[str],
-        induction_node: str,
-    ) -> dev.RobotOrder:
-        model = self.config.robot_model(robot.serial)
-        path = self.roadmap.tour(robot.node, [*stops, induction_node])
+    def _job_order(
+        self, job_id: str, serial: str, path: list[str], trips: list[Trip], *, picks: bool = True
+    ) -> tuple[dev.RobotOrder, dict[str, ActionRef]]:
+        """The VDA 5050-neutral robot order: each trip's picks at the first visit of their
+        node (into its tote), then one drop per tote at the last node."""
+        model = self.config.robot_model(serial)
+        first_visit: dict[str, int] = {}
+        for i, node in enumerate(path):
+            first_visit.setdefault(node, i)
         actions: dict[int, list[dev.RobotAction]] = {}
-        stop_index: dict[str, int] = {}
-        cursor = 0
-        for node in stops:  # the path index at which each stop is reached
-            cursor = path.index(node, cursor)
-            stop_index.setdefault(node, cursor)
-        for i, pk in enumerate(picks):
-            params = {**model.pick.parameters, "loadId": tote, "stationName": pk.location}
-            actions.setdefault(stop_index[pk.node], []).append(
-                dev.RobotAction(
-                    f"{trip_id}-pick-{i}", "pick", model.pick.blocking_type, tuple(params.items())
+        refs: dict[str, ActionRef] = {}
+        for trip in trips if picks else []:
+            for k, pk in enumerate(trip.picks):
+                action_id = f"{trip.trip_id}-pick-{k}"
+                params = {**model.pick.parameters, "loadId": trip.tote, "stationName": pk.location}
+                actions.setdefault(first_visit[pk.node], []).append(
+                    dev.RobotAction(
+                        action_id, "pick", model.pick.blocking_type, tuple(params.items())
+                    )
                 )
+                refs[action_id] = ActionRef(trip.trip_id, "pick", k)
+        for trip in trips:
+            action_id = f"{trip.trip_id}-drop-{uuid.uuid4().hex[:6]}"
+            params = {**model.drop.parameters, "loadId": trip.tote}
+            actions.setdefault(len(path) - 1, []).append(
+                dev.RobotAction(action_id, "drop", model.drop.blocking_type, tuple(params.items()))
             )
-        drop_params = {**model.drop.parameters, "loadId": tote}
-        actions.setdefault(len(path) - 1, []).append(
-            dev.RobotAction(
-                f"{trip_id}-drop", "drop", model.drop.blocking_type, tuple(drop_params.items())
-            )
-        )
-        return self._route(trip_id, path, actions)
+            refs[action_id] = ActionRef(trip.trip_id, "drop")
+        return self._route(job_id, path, actions), refs
 
     def _route(
-        self, trip_id: str, path: list[str], actions: dict[int, list[dev.RobotAction]]
+        self, job_id: str, path: list[str], actions: dict[int, list[dev.RobotAction]]
     ) -> dev.RobotOrder:
         nodes = []
         for i, node_id in enumerate(path):
@@ -298,35 +326,34 @@ class Dispatcher:
             dev.RouteEdge(a, b, self.roadmap.length(a, b), self.roadmap.edge(a, b).max_speed)
             for a, b in itertools.pairwise(path)
         )
-        return dev.RobotOrder(trip_id, tuple(nodes), edges)
+        return dev.RobotOrder(job_id, tuple(nodes), edges)
 
-    # --- bringing back the tote of a cancelled trip ----------------------------------------
+    # --- bringing back the totes of void trips ---------------------------------------------
 
     async def _send_returns(self) -> None:
-        """Robots holding a cancelled order's tote drop it at the nearest induction; the
-        conveyor then takes it to the reject chute for restocking."""
+        """A robot holding totes of void trips (cancelled or requeued orders) drops them at the
+        nearest induction; the conveyor takes them to the reject chute for restocking."""
         snapshots = self.fleet.snapshot()
-        for trip in [t for t in self.flight.trips.values() if t.returning and not t.dropped]:
-            if trip.serial in self.flight.busy_robots:
-                continue
-            snap = snapshots.get(trip.serial)
+        returning: dict[str, list[Trip]] = {}
+        for trip in self.flight.trips.values():
+            if trip.returning and not trip.dropped and trip.serial not in self.flight.busy_robots:
+                returning.setdefault(trip.serial, []).append(trip)
+        for serial, trips in returning.items():
+            snap = snapshots.get(serial)
             if snap is None or not snap.available or snap.driving or not snap.last_node_id:
                 continue
             node = dispatch.nearest(self.roadmap, snap.last_node_id, list(self.induction_nodes))
+            for trip in trips:
+                trip.induction = self.induction_nodes[node].id
+            job_id = f"return-{uuid.uuid4().hex[:12]}"
             path = self.roadmap.route(snap.last_node_id, node)
-            model = self.config.robot_model(trip.serial)
-            params = {**model.drop.parameters, "loadId": trip.tote}
-            return_id = f"return-{uuid.uuid4().hex[:12]}"
-            drop = dev.RobotAction(
-                f"{return_id}-drop", "drop", model.drop.blocking_type, tuple(params.items())
-            )
-            order = self._route(return_id, path, {len(path) - 1: [drop]})
+            order, refs = self._job_order(job_id, serial, path, trips, picks=False)
             try:
-                await self.fleet.send_order(trip.serial, order)
+                await self.fleet.send_order(serial, order)
             except DeviceError as exc:
                 log.warning(
                     "could not send a tote return trip",
-                    extra={"robot": trip.serial, "tote": trip.tote, "error": str(exc)},
+                    extra={"robot": serial, "totes": [t.tote for t in trips], "error": str(exc)},
                 )
                 continue
-            self.flight.rekey(trip, return_id, self.induction_nodes[node].id)
+            self.flight.start(job_id, trips, refs)

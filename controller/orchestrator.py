@@ -136,15 +136,15 @@ class Orchestrator:
                     reason = f"{event.action_type} failed on robot {event.serial}: {event.reason}"
                     data = {"robot": event.serial, "action": event.action_type}
                     await self._spoiled(trip, "robot_action_failed", reason, data)
-                    await self._stop_robot(trip)
+                    await self._stop_if_void(trip)
             case dev.RobotOrderFinished():
-                trip = self.picking.trip_finished(event)
-                if trip is not None and not trip.cancelled:
-                    reason = f"robot {event.serial} ended its trip without the drop"
-                    await self._spoiled(trip, "robot_trip_ended_without_drop", reason, {})
-                    self.picking.settle_void(trip)
-                elif trip is not None and not trip.requeued:
-                    await self._cancelled_on_robot(trip)
+                for trip in self.picking.job_finished(event):
+                    if not trip.cancelled:
+                        reason = f"robot {event.serial} ended its trip without the drop"
+                        await self._spoiled(trip, "robot_trip_ended_without_drop", reason, {})
+                        self.picking.settle_void(trip)
+                    elif not trip.requeued:
+                        await self._cancelled_on_robot(trip)
                 self.dispatcher.wake()
             case dev.RobotAvailability():
                 await self._availability(event)
@@ -165,9 +165,9 @@ class Orchestrator:
             self._lost.setdefault(ev.serial, (self.clock.now(), ev.reason))
             return
         self._lost.pop(ev.serial, None)
-        trip = self.flight.trip_of_robot(ev.serial)
-        if trip is not None and trip.cancelled and not trip.returning:
-            await self._stop_robot(trip)  # back after its trip was given away: stop it
+        trips = self.flight.on_robot(ev.serial)
+        if trips and all(t.cancelled and not t.returning for t in trips):
+            await self._stop_robot(trips[0])  # back after its trips were given away: stop it
 
     async def watch_loop(self) -> None:
         """Give away the trips of robots that stay unavailable longer than the grace time."""
@@ -176,12 +176,15 @@ class Orchestrator:
             await self.clock.sleep(min(2.0, grace / 4))
             now = self.clock.now()
             for serial, (since, reason) in list(self._lost.items()):
-                trip = self.flight.trip_of_robot(serial)
-                if now - since < grace or trip is None or trip.cancelled:
+                if now - since < grace:
                     continue
-                await self._spoiled(
-                    trip, "robot_lost", f"robot {serial} unavailable: {reason}", {"robot": serial}
-                )
+                for trip in [t for t in self.flight.on_robot(serial) if t.live]:
+                    await self._spoiled(
+                        trip,
+                        "robot_lost",
+                        f"robot {serial} unavailable: {reason}",
+                        {"robot": serial},
+                    )
 
     async def _spoiled(
         self, trip: Trip, event_type: str, reason: str, data: Mapping[str, object]
@@ -217,6 +220,12 @@ class Orchestrator:
         )
         self.dispatcher.add(rec)
 
+    async def _stop_if_void(self, trip: Trip) -> None:
+        """Stop the robot unless its job still serves other orders (a batch carries on; the
+        void trip's tote then goes to the reject chute)."""
+        if not any(t.live for t in self.flight.job_trips(trip.job_id)):
+            await self._stop_robot(trip)
+
     async def _stop_robot(self, trip: Trip) -> None:
         """Cancel the robot's VDA 5050 order of a void trip (when it can be reached)."""
         try:
@@ -244,6 +253,11 @@ class Orchestrator:
             trip.cancelled = True
             if trip.dropped:  # on the conveyor: the sort decision sends it to the reject chute
                 await self.history.record(rec, "cancel_on_conveyor", data={"tote": trip.tote})
+                return
+            if any(t.live for t in self.flight.job_trips(trip.job_id)):
+                # the robot carries other orders too: it goes on, and this tote is sent to the
+                # reject chute once dropped
+                await self.history.record(rec, "cancel_on_batch_trip", data={"tote": trip.tote})
                 return
             try:
                 action_id = await self.fleet.cancel_order(trip.serial)

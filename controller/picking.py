@@ -20,11 +20,12 @@ class Picking:
         self.inventory = inventory
 
     async def action_finished(self, ev: dev.RobotActionFinished) -> None:
-        trip = self.flight.trips.get(ev.order_id)
-        if trip is None:
+        found = self.flight.action(ev.action_id)
+        if found is None:
             return
-        if ev.action_type == "pick" and not trip.returning:
-            index = int(ev.action_id.rsplit("-", 1)[1])
+        trip, ref = found
+        if ref.kind == "pick" and not trip.returning:
+            index = ref.index
             pk = trip.picks[index]
             trip.picks_done.add(index)
             if trip.requeued:
@@ -43,7 +44,7 @@ class Picking:
                     "quantity": pk.quantity,
                 },
             )
-        elif ev.action_type == "drop":
+        elif ref.kind == "drop":
             trip.dropped = True
             if trip.returning or trip.requeued:
                 await self._step(trip, "tote_returned", None, data=self._drop_data(ev, trip))
@@ -59,20 +60,19 @@ class Picking:
 
     def failed_trip(self, ev: dev.RobotActionFailed) -> Trip | None:
         """The live trip an action failure spoils (actions of a void trip fail by design)."""
-        trip = self.flight.trips.get(ev.order_id)
-        if trip is None or trip.cancelled or trip.returning:
+        found = self.flight.action(ev.action_id)
+        if found is None or not found[0].live or found[0].returning:
             return None
-        return trip
+        return found[0]
 
-    def trip_finished(self, ev: dev.RobotOrderFinished) -> Trip | None:
-        """The robot is free again. Returns its trip if the trip ended without its drop (a void
-        trip whose tote may need bringing back, or a live trip that failed)."""
-        trip = self.flight.robot_done(ev.serial, ev.order_id)
-        if trip is None or trip.dropped:
-            return None
-        if trip.cancelled:
-            self.settle_void(trip)
-        return trip
+    def job_finished(self, ev: dev.RobotOrderFinished) -> list[Trip]:
+        """The robot is free again. Returns the job's trips that ended without their drop (void
+        trips whose tote may need bringing back, and live trips that failed)."""
+        ended = [t for t in self.flight.job_done(ev.serial, ev.order_id) if not t.dropped]
+        for trip in ended:
+            if trip.cancelled:
+                self.settle_void(trip)
+        return ended
 
     def settle_void(self, trip: Trip) -> None:
         """A void trip's robot stopped: free the stock it did not pick, and bring its tote back

@@ -1,16 +1,21 @@
-"""What is in flight: robot trips, the totes they carry, and items on the conveyor."""
+"""What is in flight: robot jobs, the order trips they carry, and items on the conveyor.
+
+A *job* is one VDA 5050 order sent to one robot. It carries one *trip* per order (a B2C batch
+carries several): each trip has its own tote, its picks and its drop at the induction.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Literal
 
 from routing.dispatch import Pick
 
 
 @dataclass
 class Trip:
-    """One robot trip for one order: picks at storage nodes, then a drop at an induction."""
+    """One order's part of a robot job: picks into its own tote, then a drop at an induction."""
 
     trip_id: str
     order_id: str
@@ -21,6 +26,7 @@ class Trip:
     started_at: datetime
     destination: str
     b2b: bool
+    job_id: str = ""
     dropped: bool = False
     picked: dict[str, int] = field(default_factory=dict)  # line_id -> units picked
     picks_done: set[int] = field(default_factory=set)  # indexes into picks
@@ -28,10 +34,22 @@ class Trip:
     # it carries goes to the reject chute for restocking
     cancelled: bool = False
     requeued: bool = False  # void because the order was given to another robot
-    returning: bool = False  # a trip that only brings a void trip's tote back
+    returning: bool = False  # only brings a void trip's tote back
 
     def unpicked(self) -> list[Pick]:
         return [pk for i, pk in enumerate(self.picks) if i not in self.picks_done]
+
+    @property
+    def live(self) -> bool:
+        """Still serving its order on the robot."""
+        return not self.cancelled and not self.dropped
+
+
+@dataclass(frozen=True)
+class ActionRef:
+    trip_id: str
+    kind: Literal["pick", "drop"]
+    index: int = 0  # into the trip's picks
 
 
 @dataclass
@@ -45,31 +63,41 @@ class ItemOnBelt:
 
 
 class InFlight:
-    """Indexes over trips and totes; the single place that knows what is moving."""
+    """Indexes over jobs, trips and totes; the single place that knows what is moving."""
 
     def __init__(self) -> None:
         self.trips: dict[str, Trip] = {}
+        self.jobs: dict[str, list[str]] = {}  # job id -> trip ids
+        self.actions: dict[str, ActionRef] = {}
         self.by_tote: dict[str, Trip] = {}
         self.busy_robots: set[str] = set()
         self.items: dict[str, ItemOnBelt] = {}
 
-    def start(self, trip: Trip) -> None:
-        self.trips[trip.trip_id] = trip
-        self.by_tote[trip.tote] = trip
-        self.busy_robots.add(trip.serial)
+    def start(self, job_id: str, trips: list[Trip], actions: dict[str, ActionRef]) -> None:
+        """A job was sent to a robot (also a return job for trips already known)."""
+        for trip in trips:
+            trip.job_id = job_id
+            self.trips[trip.trip_id] = trip
+            self.by_tote[trip.tote] = trip
+            self.busy_robots.add(trip.serial)
+        self.jobs[job_id] = [t.trip_id for t in trips]
+        self.actions.update(actions)
 
-    def robot_done(self, serial: str, trip_id: str) -> Trip | None:
-        """The robot finished the trip (or its cancellation); it is free for new work."""
+    def action(self, action_id: str) -> tuple[Trip, ActionRef] | None:
+        ref = self.actions.get(action_id)
+        trip = self.trips.get(ref.trip_id) if ref is not None else None
+        return None if trip is None or ref is None else (trip, ref)
+
+    def job_done(self, serial: str, job_id: str) -> list[Trip]:
+        """The robot finished the job (or its cancellation); it is free for new work."""
         self.busy_robots.discard(serial)
-        return self.trips.get(trip_id)
+        trip_ids = self.jobs.pop(job_id, [])
+        for action_id in [a for a, ref in self.actions.items() if ref.trip_id in trip_ids]:
+            del self.actions[action_id]
+        return [self.trips[t] for t in trip_ids if t in self.trips]
 
-    def rekey(self, trip: Trip, trip_id: str, induction: str) -> None:
-        """The trip continues as a new robot order (a return trip)."""
-        self.trips.pop(trip.trip_id, None)
-        trip.trip_id = trip_id
-        trip.induction = induction
-        self.trips[trip_id] = trip
-        self.busy_robots.add(trip.serial)
+    def job_trips(self, job_id: str) -> list[Trip]:
+        return [self.trips[t] for t in self.jobs.get(job_id, []) if t in self.trips]
 
     def forget(self, trip: Trip) -> None:
         self.trips.pop(trip.trip_id, None)
@@ -87,5 +115,6 @@ class InFlight:
             (t for t in self.trips.values() if t.order_id == order_id and not t.requeued), None
         )
 
-    def trip_of_robot(self, serial: str) -> Trip | None:
-        return next((t for t in self.trips.values() if t.serial == serial and not t.dropped), None)
+    def on_robot(self, serial: str) -> list[Trip]:
+        """Trips whose tote is still on the robot."""
+        return [t for t in self.trips.values() if t.serial == serial and not t.dropped]

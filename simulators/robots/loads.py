@@ -14,6 +14,8 @@ def apply_load_action(
     cannot be done, or None when it was done."""
     load_id = params.get("loadId")
     if kind == "pick":
+        if load_id is not None and str(load_id) in loads:
+            return None  # more units into a tote the robot already carries
         if len(loads) >= capacity:
             return "no free load position"
         key = str(load_id) if load_id is not None else f"load-{len(loads) + 1}"
