@@ -7,7 +7,7 @@ HTTP); the test waits on the store's event feed, never on the wall clock.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -94,8 +94,13 @@ class Line:
 
 @asynccontextmanager
 async def running_line(
-    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
+    reference_line: LineConfig,
+    mqtt_url: str,
+    interface_name: str,
+    tmp_path: Path,
+    seed: Callable[[LineService], Awaitable[None]] | None = None,
 ) -> AsyncIterator[Line]:
+    """The whole line; ``seed`` runs on the store before the controller starts."""
     clock = ScaledClock(TIME_SCALE)
     cfg = reference_line.with_overrides(
         store=StoreConfig(path=str(tmp_path / "line.db")),
@@ -103,6 +108,8 @@ async def running_line(
         mqtt=reference_line.mqtt.model_copy(update={"interface_name": interface_name}),
     )
     async with simulated_line(cfg, clock, mqtt_url) as sim, LineService(sim.config, clock) as svc:
+        if seed is not None:
+            await seed(svc)
         api = ApiServer(create_app(svc), "127.0.0.1", cfg.api.port)
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(svc.run()), tg.create_task(api.serve())]
