@@ -7,7 +7,9 @@ do not collide in this model.
 
 An incident starts when a pair of robots first conflicts and ends when they no longer do; it is
 logged once when it starts and once when it ends, kept in :attr:`CollisionMonitor.incidents`,
-and reported as a ``collision`` WARNING in both robots' ``errors`` while it lasts.
+and reported as a ``collision`` WARNING in both robots' ``errors`` while it lasts and for
+``linger`` line seconds after (a head-on meeting may last no time at all, and a master control
+must still get to see it).
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from devices.vda5050.messages import ErrorEntry
 log = logging.getLogger(__name__)
 
 Kind = Literal["node", "edge"]
-Notify = Callable[[str, list[ErrorEntry]], None]
+Notify = Callable[[str], None]
+LINGER = 5.0  # line seconds a collision stays in the robots' errors after it ended
 
 
 @dataclass(frozen=True)
@@ -66,14 +69,16 @@ def conflict(a: Place, b: Place) -> Place | None:
 
 
 class CollisionMonitor:
-    """Follows every robot's place and reports collisions through ``notify(serial, errors)``,
-    called with the robot's current collision warnings whenever they change."""
+    """Follows every robot's place and calls ``notify(serial)`` when a robot's collision
+    warnings (:meth:`warnings`) change."""
 
-    def __init__(self, clock: Clock, notify: Notify | None = None) -> None:
+    def __init__(self, clock: Clock, notify: Notify | None = None, linger: float = LINGER) -> None:
         self._clock = clock
         self._notify = notify
+        self._linger = linger
         self._places: dict[str, Place] = {}
         self._active: dict[tuple[str, str], Collision] = {}
+        self._ended: list[tuple[Collision, float]] = []
         self.incidents: list[Collision] = []
 
     def place(self, serial: str) -> Place | None:
@@ -119,6 +124,7 @@ class CollisionMonitor:
 
     def _end(self, incident: Collision) -> None:
         del self._active[incident.serials]
+        self._ended.append((incident, self._clock.now()))
         log.info(
             "robot collision cleared",
             extra={
@@ -129,9 +135,12 @@ class CollisionMonitor:
         )
 
     def warnings(self, serial: str) -> list[ErrorEntry]:
-        """The ``collision`` WARNING entries robot ``serial`` reports now."""
+        """The ``collision`` WARNING entries robot ``serial`` reports now: its incidents that
+        last, or ended less than ``linger`` line seconds ago."""
+        now = self._clock.now()
+        self._ended = [(c, t) for c, t in self._ended if now - t < self._linger]
         out = []
-        for incident in self._active.values():
+        for incident in [*self._active.values(), *(c for c, _ in self._ended)]:
             if serial not in incident.serials:
                 continue
             other = incident.serials[1] if incident.serials[0] == serial else incident.serials[0]
@@ -153,4 +162,4 @@ class CollisionMonitor:
 
     def _report(self, serial: str) -> None:
         if self._notify is not None:
-            self._notify(serial, self.warnings(serial))
+            self._notify(serial)

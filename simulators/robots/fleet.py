@@ -9,7 +9,6 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
-from devices.vda5050.messages import ErrorEntry
 from simulators.robots.collisions import Collision, CollisionMonitor
 from simulators.robots.peer import RobotPeer
 from simulators.robots.script import ScriptedFault, play
@@ -48,6 +47,7 @@ class RobotFleetSimulator:
         for r in config.robots.fleet:
             robot = SimulatedRobot(config, r, clock, on_drop)
             robot.on_move = self.monitor.move
+            robot.collision_warnings = self.monitor.warnings
             self.monitor.move(r.serial, robot.place())
             self.robots[r.serial] = robot
             self.peers[r.serial] = RobotPeer(robot, mqtt_url, self.interface_name)
@@ -76,8 +76,8 @@ class RobotFleetSimulator:
         """Every collision incident so far, in the order they started."""
         return list(self.monitor.incidents)
 
-    def _collision_warnings(self, serial: str, warnings: list[ErrorEntry]) -> None:
-        self.robots[serial].set_collision_warnings(warnings)
+    def _collision_warnings(self, serial: str) -> None:
+        self.robots[serial].collisions_changed()
 
     # --- fault injection --------------------------------------------------------------------
 

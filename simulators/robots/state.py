@@ -62,7 +62,7 @@ class RobotState:
         self.edges: deque[JsonDict] = deque()
         self.actions: dict[str, ActionState] = {}
         self.errors: list[ErrorEntry] = []
-        self.collision_warnings: list[ErrorEntry] = []
+        self.collision_warnings: Callable[[str], list[ErrorEntry]] | None = None
         self.loads: dict[str, Load] = {}
         self.driving = False
         self.paused = False
@@ -104,7 +104,9 @@ class RobotState:
             out.append(
                 ErrorEntry("batteryLow", "WARNING", f"battery at {self.battery.charge:.1f} %")
             )
-        return out + self.collision_warnings
+        if self.collision_warnings is not None:
+            out += self.collision_warnings(self.serial)
+        return out
 
     def fatal(self) -> bool:
         return self.battery.empty or any(e.level == "FATAL" for e in self.errors)
@@ -193,8 +195,7 @@ class RobotState:
         self._wake.set()
         self._touch()
 
-    def set_collision_warnings(self, warnings: list[ErrorEntry]) -> None:
-        self.collision_warnings = warnings
+    def collisions_changed(self) -> None:
         self._touch()
 
     def _moved(self, place: Place) -> None:

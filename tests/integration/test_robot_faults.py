@@ -274,10 +274,15 @@ async def test_head_on_collision_on_an_edge_is_reported_once(
     reference_line: LineConfig, mqtt_url: str, interface_name: str
 ) -> None:
     async with running_line(reference_line, mqtt_url, interface_name) as line:
-        await line.until_available({"R01", "R02"})
-        async with watching(mqtt_url, interface_name, "R02", "state") as state:
-            await line.master.send_order("R01", route(reference_line, "a", ["P1", "P2"]))
-            await line.master.send_order("R02", route(reference_line, "b", ["P2", "P1"]))
+        await line.until_available({"R01", "R03"})
+        async with watching(mqtt_url, interface_name, "R03", "state") as state:
+            # they meet head-on on G00-G10 or G10-G20, whichever robot starts first
+            await line.master.send_order(
+                "R01", route(reference_line, "a", ["P1", "G00", "G10", "G20"])
+            )
+            await line.master.send_order(
+                "R03", route(reference_line, "b", ["P3", "G20", "G10", "G00"])
+            )
             warned = await state(lambda s: bool(s["errors"]))
         assert [(e["errorType"], e["errorLevel"]) for e in warned["errors"]] == [
             ("collision", "WARNING")
@@ -285,11 +290,8 @@ async def test_head_on_collision_on_an_edge_is_reported_once(
         await line.until_finished({"a", "b"})
         assert len(line.sim.collisions) == 1
         incident = line.sim.collisions[0]
-        assert incident.serials == ("R01", "R02")
-        assert (incident.place.kind, {incident.place.start, incident.place.end}) == (
-            "edge",
-            {"P1", "P2"},
-        )
+        assert incident.serials == ("R01", "R03")
+        assert incident.place.kind == "edge"
 
 
 async def test_robot_driving_onto_an_occupied_node_collides(

@@ -41,7 +41,9 @@ async def test_order_not_starting_where_the_robot_stands_is_rejected(
             "R01", trip(reference_line, "R01", "ok", R01_TRIP, "G01", "T1")
         )
         await line.until_finished({"ok"})
-        assert line.master.snapshot()["R01"].errors == ()
+        # the trip passes P2, where R02 stands: only that collision may still be reported
+        errors = line.master.snapshot()["R01"].errors
+        assert [e for e in errors if not e.startswith("collision (WARNING)")] == []
 
 
 async def test_cancel_order_stops_and_fails_remaining_actions(

@@ -16,11 +16,13 @@ def test_conflicts() -> None:
     assert conflict(Place.edge("A", "B"), Place.node("B")) is None  # not there yet
 
 
-def test_an_incident_is_recorded_once_and_reported_to_both_robots(
+async def test_an_incident_is_recorded_once_and_reported_to_both_robots(
     manual_clock: ManualClock,
 ) -> None:
     reported: dict[str, list[ErrorEntry]] = {}
-    monitor = CollisionMonitor(manual_clock, lambda s, w: reported.__setitem__(s, w))
+    monitor = CollisionMonitor(
+        manual_clock, lambda s: reported.__setitem__(s, monitor.warnings(s)), linger=5
+    )
     monitor.move("R1", Place.node("A"))
     monitor.move("R2", Place.node("B"))
     assert monitor.incidents == [] and reported == {}
@@ -30,10 +32,12 @@ def test_an_incident_is_recorded_once_and_reported_to_both_robots(
     assert [(c.serials, c.place) for c in monitor.incidents] == [(("R1", "R2"), Place.node("A"))]
     assert [e.description for e in reported["R1"]] == ["collision with R2 on node A"]
     assert [(e.error_type, e.level) for e in reported["R2"]] == [("collision", "WARNING")]
-    # they part: the warnings go, the incident stays on record
+    # they part: the warnings linger a little, the incident stays on record
     monitor.move("R2", Place.edge("A", "B"))
-    assert reported == {"R1": [], "R2": []}
     assert monitor.active() == [] and len(monitor.incidents) == 1
+    assert len(reported["R1"]) == 1
+    await manual_clock.advance(5)
+    assert monitor.warnings("R1") == monitor.warnings("R2") == []
     # meeting again is a new incident
     monitor.move("R2", Place.node("A"))
     assert len(monitor.incidents) == 2
