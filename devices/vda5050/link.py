@@ -93,11 +93,14 @@ async def keep_cancellation(call: Awaitable[T]) -> T:
 
     aiomqtt waits for acknowledgements with ``asyncio.wait_for``, which on Python 3.11 can
     swallow a cancellation that arrives just as the acknowledgement does (fixed in 3.12). A task
-    that lost its cancellation would run on forever and block shutdown, so after the call a
-    pending cancellation request is raised again.
+    that lost its cancellation would run on forever and block shutdown, so a cancellation
+    requested *during* the call is raised again after it. The count is compared with its value
+    before the call: on 3.11 a task group can leave an old request counted on its parent task,
+    which must not be mistaken for a new one.
     """
-    result = await call
     task = asyncio.current_task()
-    if task is not None and task.cancelling():
+    before = task.cancelling() if task is not None else 0
+    result = await call
+    if task is not None and task.cancelling() > before:
         raise asyncio.CancelledError
     return result
