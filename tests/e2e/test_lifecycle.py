@@ -262,3 +262,31 @@ async def test_failed_pick_requeues_the_order_and_another_trip_completes_it(line
     assert failed.data["attempt"] == 1 and "injected failure" in failed.data["reason"]
     assert failed.status is OrderStatus.ACCEPTED
     assert order.lines_progress()[0].picked == 1
+
+
+async def test_robot_losing_its_connection_hands_the_order_to_another_robot(line: Line) -> None:
+    await line.put("L1", **line.b2c("SKU-0009", "SKU-0021"))
+    await line.until("L1", lambda o, s: "robot_assigned" in s)
+    history = await line.service.store.history("L1")
+    robot = next(e.data["robot"] for e in history if e.type == "robot_assigned")
+    line.sim.robots.drop_connection(robot, for_seconds=60)  # longer than failure_grace (20 s)
+    order, steps = await line.until("L1", settled, within=60)
+    assert order.status is OrderStatus.COMPLETED, steps
+    history = await line.service.store.history("L1")
+    lost = next(e for e in history if e.type == "robot_lost")
+    assert lost.data["robot"] == robot and "CONNECTIONBROKEN" in lost.data["reason"]
+    assert lost.status is OrderStatus.ACCEPTED
+    robots = [e.data["robot"] for e in history if e.type == "robot_assigned"]
+    assert len(robots) == 2 and robots[1] != robot
+
+
+async def test_robot_with_a_fatal_error_hands_the_order_on(line: Line) -> None:
+    await line.put("L2", **line.b2c("SKU-0010"))
+    await line.until("L2", lambda o, s: "robot_assigned" in s)
+    history = await line.service.store.history("L2")
+    robot = next(e.data["robot"] for e in history if e.type == "robot_assigned")
+    line.sim.robots.fatal_error(robot)
+    order, steps = await line.until("L2", settled, within=60)
+    assert order.status is OrderStatus.COMPLETED, steps
+    lost = next(e for e in await line.service.store.history("L2") if e.type == "robot_lost")
+    assert "fatal error" in lost.data["reason"]
