@@ -71,7 +71,7 @@ async def line(backend: Backend, _: Reader) -> LineOut:
 
 
 RobotId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
-Command = Literal["pause", "resume"]
+Command = Literal["pause", "resume", "cancel"]
 
 
 class CommandOut(BaseModel):
@@ -84,10 +84,12 @@ class CommandOut(BaseModel):
     "/robots/{serial}/{command}",
     response_model=CommandOut,
     status_code=202,
-    summary="Pause or resume a robot",
+    summary="Pause, resume or cancel a robot's work",
     description=(
-        "Sends the VDA 5050 instant action `startPause` or `stopPause`. The robot's answer "
-        "shows in its state (`GET /v1/line`)."
+        "`pause`/`resume` send the VDA 5050 instant action `startPause`/`stopPause`; the "
+        "robot's answer shows in its state (`GET /v1/line`). `cancel` sends `cancelOrder`: the "
+        "orders the robot carried go back to the queue for another robot, and totes with "
+        "picked units are brought back to the reject chute."
     ),
     responses=problem_responses(401, 403, 404, 422, 503),
 )

@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3  # robot trips per order before it goes into exception
 RETRY_EVENTS = frozenset({"robot_action_failed", "robot_lost", "robot_trip_ended_without_drop"})
+# an operator's cancel of a robot is no failure of the order: it does not count as an attempt
 
 
 class Orchestrator:
@@ -219,6 +220,18 @@ class Orchestrator:
             data=data,
         )
         self.dispatcher.add(rec)
+
+    async def cancel_robot(self, serial: str) -> str:
+        """An operator cancels the robot's work: its orders go to other robots."""
+        action_id = await self.fleet.cancel_order(serial)
+        for trip in [t for t in self.flight.on_robot(serial) if t.live]:
+            await self._spoiled(
+                trip,
+                "robot_cancelled_by_operator",
+                f"operator cancelled the order of robot {serial}",
+                {"robot": serial},
+            )
+        return action_id
 
     async def _stop_if_void(self, trip: Trip) -> None:
         """Stop the robot unless its job still serves other orders (a batch carries on; the

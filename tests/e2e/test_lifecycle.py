@@ -290,3 +290,18 @@ async def test_robot_with_a_fatal_error_hands_the_order_on(line: Line) -> None:
     assert order.status is OrderStatus.COMPLETED, steps
     lost = next(e for e in await line.service.store.history("L2") if e.type == "robot_lost")
     assert "fatal error" in lost.data["reason"]
+
+
+async def test_operator_cancelling_a_robot_gives_its_order_to_another(line: Line) -> None:
+    await line.put("OC1", **line.b2c("SKU-0011", "SKU-0029"))
+    await line.until("OC1", lambda o, s: "picked" in s)
+    history = await line.service.store.history("OC1")
+    robot = next(e.data["robot"] for e in history if e.type == "robot_assigned")
+    resp = await line.http.post(f"/v1/robots/{robot}/cancel")
+    assert resp.status_code == 202, resp.text
+    order, steps = await line.until("OC1", settled, within=60)
+    assert order.status is OrderStatus.COMPLETED, steps
+    assert "robot_cancelled_by_operator" in steps
+    assert steps.count("robot_assigned") == 2
+    # the first tote held picked units: it came back and went to the reject chute
+    _, steps = await line.until("OC1", lambda o, s: "tote_in_chute" in s)
