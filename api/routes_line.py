@@ -33,7 +33,11 @@ class RobotOut(BaseModel):
     y: float | None
     driving: bool
     battery: float | None = Field(description="Battery charge in percent.")
+    charging: bool | None = Field(description="On a charger and charging.")
     errors: list[str]
+    factsheet_problems: list[str] = Field(
+        description="Where the robot's factsheet does not fit the configured action templates."
+    )
 
 
 class ChuteOut(BaseModel):

@@ -67,6 +67,8 @@ class Dispatcher:
         self.case_qty = topology.case_quantities(config)
         self.induction_nodes = {i.node: i for i in config.robots.inductions}
         self.pending: dict[str, Pending] = {}
+        self.chargers = [c.node for c in config.robots.chargers]
+        self.charging: dict[str, str] = {}  # robot -> charger node it goes to or charges at
         self._seq = 0
         self._wake = asyncio.Event()
 
@@ -110,10 +112,12 @@ class Dispatcher:
             and s.last_node_id
             and not s.driving
             and s.serial not in self.flight.busy_robots
+            and s.serial not in self.charging
         ]
 
     async def dispatch_once(self) -> None:
         await self._send_returns()
+        await self._charge()
         if not self.pending:
             return
         candidates = [
@@ -357,3 +361,67 @@ class Dispatcher:
                 )
                 continue
             self.flight.start(job_id, trips, refs)
+
+    # --- charging --------------------------------------------------------------------------
+
+    async def _charge(self) -> None:
+        """Idle robots low on battery drive to a free charger, charge, and come back to work."""
+        snapshots = self.fleet.snapshot()
+        for serial, charger in list(self.charging.items()):
+            snap = snapshots.get(serial)
+            if snap is None or serial in self.flight.busy_robots or snap.driving:
+                continue  # still driving there (or gone: it stays out of work until back)
+            model = self.config.robot_model(serial)
+            if snap.battery is not None and snap.battery >= model.charge_until:
+                if await self._instant(serial, "stopCharging"):
+                    del self.charging[serial]
+                    log.info("robot charged", extra={"robot": serial, "battery": snap.battery})
+            elif not snap.charging and snap.last_node_id == charger:
+                await self._instant(serial, "startCharging")
+            elif not snap.charging and snap.available:
+                del self.charging[serial]  # not at its charger: plan again
+        taken = set(self.charging.values())
+        for serial, snap in snapshots.items():
+            model = self.config.robot_model(serial)
+            if (
+                serial in self.charging
+                or serial in self.flight.busy_robots
+                or not snap.available
+                or snap.driving
+                or snap.battery is None
+                or snap.battery >= model.charge_below
+                or not snap.last_node_id
+            ):
+                continue
+            free = [c for c in self.chargers if c not in taken]
+            if not free:
+                return
+            charger = dispatch.nearest(self.roadmap, snap.last_node_id, free)
+            job_id = f"charge-{uuid.uuid4().hex[:12]}"
+            path = self.roadmap.route(snap.last_node_id, charger)
+            try:
+                await self.fleet.send_order(serial, self._route(job_id, path, {}))
+            except DeviceError as exc:
+                log.warning(
+                    "could not send a robot to charge", extra={"robot": serial, "error": str(exc)}
+                )
+                continue
+            self.flight.start_errand(job_id, serial)
+            self.charging[serial] = charger
+            taken.add(charger)
+            log.info(
+                "robot sent to charge",
+                extra={"robot": serial, "battery": snap.battery, "charger": charger},
+            )
+
+    async def _instant(self, serial: str, action_type: str) -> bool:
+        action = dev.RobotAction(f"{action_type}-{uuid.uuid4().hex[:12]}", action_type, "NONE")
+        try:
+            await self.fleet.send_instant_actions(serial, [action])
+        except DeviceError as exc:
+            log.warning(
+                "instant action not sent",
+                extra={"robot": serial, "action": action_type, "error": str(exc)},
+            )
+            return False
+        return True

@@ -82,7 +82,12 @@ class LineService:
                 }
             ],
             "robots": [
-                {**dataclasses.asdict(r), "busy": r.serial in busy, "errors": list(r.errors)}
+                {
+                    **dataclasses.asdict(r),
+                    "busy": r.serial in busy,
+                    "errors": list(r.errors),
+                    "factsheet_problems": list(r.factsheet_problems),
+                }
                 for r in self.fleet.snapshot().values()
             ],
             "orders_queued": len(self.orchestrator.dispatcher.pending),

@@ -83,6 +83,11 @@ class InFlight:
         self.jobs[job_id] = [t.trip_id for t in trips]
         self.actions.update(actions)
 
+    def start_errand(self, job_id: str, serial: str) -> None:
+        """A job that carries no order (to a charger, out of the way): the robot is busy."""
+        self.jobs[job_id] = []
+        self.busy_robots.add(serial)
+
     def action(self, action_id: str) -> tuple[Trip, ActionRef] | None:
         ref = self.actions.get(action_id)
         trip = self.trips.get(ref.trip_id) if ref is not None else None

@@ -166,6 +166,9 @@ class RobotModel(Strict):
     manufacturer: Id
     speed: PositiveFloat = 1.5
     tote_capacity: Annotated[int, Field(ge=1, le=64)] = 1
+    # an idle robot below charge_below percent goes to a charger and works again at charge_until
+    charge_below: Annotated[float, Field(ge=0, le=100)] = 25.0
+    charge_until: Annotated[float, Field(gt=0, le=100)] = 90.0
     pick: ActionTemplate = ActionTemplate()
     drop: ActionTemplate = ActionTemplate()
 

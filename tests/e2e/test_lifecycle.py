@@ -99,9 +99,10 @@ async def running_line(
     interface_name: str,
     tmp_path: Path,
     seed: Callable[[LineService], Awaitable[None]] | None = None,
+    time_scale: float = TIME_SCALE,
 ) -> AsyncIterator[Line]:
     """The whole line; ``seed`` runs on the store before the controller starts."""
-    clock = ScaledClock(TIME_SCALE)
+    clock = ScaledClock(time_scale)
     cfg = reference_line.with_overrides(
         store=StoreConfig(path=str(tmp_path / "line.db")),
         api=ApiConfig(port=free_port(), tokens=[ApiToken(token=TOKEN)]),
@@ -305,3 +306,34 @@ async def test_operator_cancelling_a_robot_gives_its_order_to_another(line: Line
     assert steps.count("robot_assigned") == 2
     # the first tote held picked units: it came back and went to the reject chute
     _, steps = await line.until("OC1", lambda o, s: "tote_in_chute" in s)
+
+
+async def test_low_battery_robot_charges_then_works_again(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
+) -> None:
+    async with running_line(
+        reference_line, mqtt_url, interface_name, tmp_path, time_scale=60
+    ) as line:
+
+        async def robot(serial: str) -> dict[str, Any]:
+            view = (await line.http.get("/v1/line")).json()
+            found: dict[str, Any] = next(r for r in view["robots"] if r["serial"] == serial)
+            return found
+
+        async def until(check: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+            async with asyncio.timeout(30):  # the robot simulator owns this state: poll it
+                while True:
+                    r = await robot("R04")
+                    if check(r):
+                        return r
+                    await asyncio.sleep(0.05)
+
+        line.sim.robots.set_battery("R04", 15)
+        charging = await until(lambda r: bool(r["charging"]))
+        assert charging["last_node_id"] == "CHG1"
+        assert "R04" in line.service.orchestrator.dispatcher.charging
+        charged = await until(lambda r: not r["charging"] and r["battery"] >= 90 and r["available"])
+        assert charged["last_node_id"] == "CHG1"
+        async with asyncio.timeout(10):
+            while "R04" in line.service.orchestrator.dispatcher.charging:
+                await line.service.store.wait_for_event(0, timeout=0.1)
