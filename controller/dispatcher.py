@@ -29,7 +29,7 @@ log = logging.getLogger(__name__)
 NO_ROBOT = "no_robot_free"
 CONVEYOR_DOWN = "conveyor_unavailable"
 OUTSIDE_WINDOW = "outside_delivery_window"
-CANDIDATES_PER_ROBOT = 4  # most urgent orders considered per idle robot in one round
+CANDIDATES_PER_ROBOT = 12  # most urgent orders considered per idle robot in one round
 
 
 @dataclass

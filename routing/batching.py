@@ -50,8 +50,8 @@ def make_batches(
     candidates: Sequence[Candidate],
     capacity: int,
     *,
-    due_window: float = 1800.0,
-    max_detour: float = 30.0,
+    due_window: float = 3600.0,
+    max_detour: float = 40.0,
 ) -> list[Batch]:
     """Partition the candidates into batches (most urgent first); every candidate appears once."""
     order = sorted(candidates, key=lambda c: (c.due, -c.priority, c.order_id))

@@ -60,7 +60,7 @@ class WmsGenerator:
             return {
                 "type": "b2b",
                 "priority": rng.randint(3, 7),
-                "due_at": (now + timedelta(hours=rng.uniform(4, 24))).isoformat(),
+                "due_at": (now + timedelta(hours=rng.uniform(1, 6))).isoformat(),
                 "deliver_from": (now - timedelta(hours=1)).isoformat(),
                 "deliver_until": (now + timedelta(hours=24)).isoformat(),
                 "destination": rng.choice(self.customers),

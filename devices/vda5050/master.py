@@ -273,7 +273,6 @@ class VdaMasterControl:
             tracker.untrack(order.order_id)
             raise
         self._follow(serial, order.order_id, payload)
-        self._metrics.robot_trips.labels("sent").inc()
         log.info("order sent", extra={"serial": serial, "order_id": order.order_id})
 
     def _follow(self, serial: str, order_id: str, payload: str) -> None:
