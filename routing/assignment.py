@@ -68,10 +68,20 @@ def assign(
     """
     if not robots or not tasks:
         return Assignment((), 0.0)
-    times = travel_times(dist, robots, tasks)
     slack_h = np.fromiter((max(0.0, t.due - now) / 3600.0 for t in tasks), np.float64, len(tasks))
     prio = np.fromiter((9 - t.priority for t in tasks), np.float64, len(tasks))
-    cost = times + slack_weight * slack_h[None, :] + priority_weight * prio[None, :]
+    urgency = slack_weight * slack_h + priority_weight * prio
+    times = travel_times(dist, robots, tasks)
+    finite = times[np.isfinite(times)]
+    if len(tasks) > len(robots) and finite.size:
+        # Exact pruning: a task whose urgency cost exceeds the len(robots)-th smallest by more
+        # than the longest travel time is never in an optimal assignment (swapping it for an
+        # unassigned more urgent task lowers the total), so the solver need not see it.
+        limit = np.partition(urgency, len(robots) - 1)[len(robots) - 1] + float(finite.max())
+        keep = np.flatnonzero(urgency <= limit)
+        tasks = [tasks[int(j)] for j in keep]
+        times, urgency = times[:, keep], urgency[keep]
+    cost = times + urgency[None, :]
     cost[~np.isfinite(cost)] = UNREACHABLE
     rows, cols = linear_sum_assignment(cost)
     return _result(dist, robots, tasks, rows, cols)

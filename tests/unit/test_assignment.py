@@ -46,3 +46,30 @@ def test_deterministic() -> None:
     robots = [Robot(f"R{i}", int(rng.integers(50)), 1.5) for i in range(10)]
     tasks = [Task(f"T{j}", int(rng.integers(50)), float(rng.uniform(0, 9000))) for j in range(30)]
     assert assign(dist, robots, tasks, 0.0) == assign(dist, robots, tasks, 0.0)
+
+
+def test_pruning_keeps_the_optimum() -> None:
+    """The solver sees only tasks that can be in an optimal assignment; the total is the same
+    as solving the full matrix."""
+    from scipy.optimize import linear_sum_assignment
+
+    from routing.assignment import travel_times
+
+    rng = np.random.default_rng(11)
+    dist = line_map(60).matrix
+    robots = [Robot(f"R{i}", int(rng.integers(60)), 1.5) for i in range(8)]
+    tasks = [
+        Task(f"T{j}", int(rng.integers(60)), float(rng.uniform(0, 8 * 3600)), int(rng.integers(10)))
+        for j in range(80)
+    ]
+    best = assign(dist, robots, tasks, now=0.0)
+    slack = np.array([t.due / 3600 for t in tasks]) * 600.0
+    prio = np.array([9 - t.priority for t in tasks]) * 30.0
+    full = travel_times(dist, robots, tasks) + slack[None, :] + prio[None, :]
+    rows, cols = linear_sum_assignment(full)
+    chosen = {tasks[j].task_id for j in cols}
+    index = {t.task_id: j for j, t in enumerate(tasks)}
+    serial = {r.serial: i for i, r in enumerate(robots)}
+    total = sum(full[serial[r], index[t]] for r, t in best.pairs)
+    assert abs(total - full[rows, cols].sum()) < 1e-6
+    assert len(best.pairs) == len(chosen) == 8
