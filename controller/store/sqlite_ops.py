@@ -25,6 +25,7 @@ from controller.store.base import (
     StoreError,
     UnknownOrder,
 )
+from controller.store.sqlite_events import stored_event
 
 _CURSOR_PREFIX = "o1:"
 
@@ -86,16 +87,8 @@ def _order(row: sqlite3.Row) -> OrderRecord:
 
 
 def _event(row: sqlite3.Row) -> HistoryEvent:
-    try:
-        return HistoryEvent(
-            seq=row["seq"],
-            at=datetime.fromisoformat(row["at"]),
-            type=row["type"],
-            status=OrderStatus(row["status"]),
-            data=json.loads(row["data"]),
-        )
-    except ValueError as exc:
-        raise StoreError(f"history event {row['seq']} cannot be read: {exc}") from exc
+    e = stored_event(row)
+    return HistoryEvent(seq=e.seq, at=e.at, type=e.type, status=e.status, data=e.data)
 
 
 def create_order(

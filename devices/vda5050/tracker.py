@@ -226,41 +226,27 @@ class RobotTracker:
                     )
                 )
             elif status["actionStatus"] == "FAILED":
-                tracked.reported.add(action_id)
                 reason = status.get("resultDescription") or self._error_for(action_id) or "FAILED"
-                events.append(
-                    RobotActionFailed(
-                        self.serial,
-                        tracked.order_id,
-                        action_id,
-                        action_type,
-                        node_id,
-                        reason,
-                        self._now(),
-                    )
-                )
+                events.append(self._failed(tracked, action_id, reason))
         return events
 
     def _fail_all(self, tracked: _Tracked, reason: str) -> list[DeviceEvent]:
         return self._fail_some(tracked, set(tracked.actions), reason)
 
     def _fail_some(self, tracked: _Tracked, which: set[str], reason: str) -> list[DeviceEvent]:
-        events: list[DeviceEvent] = []
-        for action_id, (action_type, node_id) in tracked.actions.items():
-            if action_id in which and action_id not in tracked.reported:
-                tracked.reported.add(action_id)
-                events.append(
-                    RobotActionFailed(
-                        self.serial,
-                        tracked.order_id,
-                        action_id,
-                        action_type,
-                        node_id,
-                        reason,
-                        self._now(),
-                    )
-                )
-        return events
+        return [
+            self._failed(tracked, action_id, reason)
+            for action_id in tracked.actions
+            if action_id in which and action_id not in tracked.reported
+        ]
+
+    def _failed(self, tracked: _Tracked, action_id: str, reason: str) -> RobotActionFailed:
+        """Report ``action_id`` as failed (once)."""
+        tracked.reported.add(action_id)
+        action_type, node_id = tracked.actions[action_id]
+        return RobotActionFailed(
+            self.serial, tracked.order_id, action_id, action_type, node_id, reason, self._now()
+        )
 
     @staticmethod
     def _order_done(message: JsonDict, statuses: dict[str, JsonDict]) -> bool:
