@@ -78,8 +78,11 @@ class Orchestrator:
     # --- start-up --------------------------------------------------------------------------
 
     async def resume(self) -> None:
-        """Pick up non-terminal orders from the store after a start or restart."""
+        """Pick up non-terminal orders from the store after a start or restart (one pass)."""
         for rec in await self.store.active_orders():
+            events = await self.store.history(rec.id)
+            if any(e.type == "cancel_requested" for e in events):
+                self._cancels.put_nowait(rec.id)
             if rec.status in (OrderStatus.ACCEPTED, OrderStatus.RELEASED, OrderStatus.PICKING):
                 if rec.status is not OrderStatus.ACCEPTED:
                     rec = await self.history.record(
@@ -92,16 +95,12 @@ class Orchestrator:
                     )
                 self.dispatcher.add(rec)
             elif rec.status is OrderStatus.SORTED and rec.step == "at_station":
-                events = await self.store.history(rec.id)
                 sorted_at = next((e for e in reversed(events) if e.type == "sorted"), None)
                 if sorted_at is not None:
                     data = sorted_at.data
                     self.stations.open(rec, str(data.get("chute")), str(data.get("tote")))
             elif rec.status is OrderStatus.IN_TRANSIT:
                 log.warning("order was on the conveyor at restart", extra={"order": rec.id})
-        for rec in await self.store.active_orders():
-            if any(e.type == "cancel_requested" for e in await self.store.history(rec.id)):
-                self._cancels.put_nowait(rec.id)
 
     # --- tasks -----------------------------------------------------------------------------
 

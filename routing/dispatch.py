@@ -1,8 +1,8 @@
 """Which order goes next, from which shelves, on which robot, along which nodes. Pure.
 
 Release policy: an order is releasable when inside its delivery window (B2B); releasable orders
-go earliest due time first, then higher priority, then first come. Robot choice for now is the
-nearest idle robot to the first pick (assignment optimisation comes with the fleet work).
+go earliest due time first, then higher priority, then first come. Which robot takes which order
+is decided in ``routing.assignment``.
 """
 
 from __future__ import annotations
@@ -84,15 +84,6 @@ def allocate(
         if need > 0:
             return Shortage(line.sku, need)
     return picks
-
-
-def nearest_idle(roadmap: Roadmap, target: str, robots: Sequence[IdleRobot]) -> IdleRobot | None:
-    """The idle robot with the shortest travel distance to ``target``."""
-    if not robots:
-        return None
-    dist = roadmap.distances_from(target, [r.node for r in robots])
-    best = min(range(len(robots)), key=lambda i: (float(dist[i]), robots[i].serial))
-    return robots[best] if dist[best] != float("inf") else None
 
 
 def order_stops(roadmap: Roadmap, start: str, nodes: Iterable[str]) -> list[str]:

@@ -5,13 +5,11 @@ import pytest
 from controller import topology
 from controller.config.model import LineConfig
 from routing.dispatch import (
-    IdleRobot,
     LineDemand,
     PendingOrder,
     Shortage,
     allocate,
     nearest,
-    nearest_idle,
     order_stops,
     release_order,
 )
@@ -78,15 +76,8 @@ def test_allocate_splits_across_locations_and_reports_shortage() -> None:
     )
 
 
-def test_nearest_idle_and_stop_order() -> None:
+def test_stop_order_and_nearest() -> None:
     rm = line_map()
-    robots = [IdleRobot("R1", "A"), IdleRobot("R2", "C"), IdleRobot("R3", "D")]
-    chosen = nearest_idle(rm, "B", [robots[0], robots[2]])
-    assert chosen is not None and chosen.serial == "R1"
-    far = nearest_idle(rm, "C", robots)
-    assert far is not None and far.serial == "R2"
-    assert nearest_idle(rm, "A", [robots[2]]) is None  # unreachable is not a choice
-    assert nearest_idle(rm, "A", []) is None
     assert order_stops(rm, "A", ["C", "B", "C"]) == ["B", "C"]
     assert nearest(rm, "A", ["C", "B"]) == "B"
 
