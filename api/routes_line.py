@@ -19,6 +19,26 @@ Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
 Operator = Annotated[Principal, Depends(require_scope("line:operate"))]
 
 
+class TrafficWaitOut(BaseModel):
+    node: str
+    holder: str = Field(description="The robot that holds the node.")
+    seconds: float = Field(description="Line seconds waited so far.")
+
+
+class RobotTrafficOut(BaseModel):
+    known: bool = Field(
+        description="The robot has reported a node that traffic control could reserve for it."
+    )
+    base: list[str] = Field(
+        default_factory=list,
+        description="Nodes reserved for the robot: where it stands and its released way ahead.",
+    )
+    horizon: list[str] = Field(
+        default_factory=list, description="The rest of its planned way, not yet released."
+    )
+    waiting_for: TrafficWaitOut | None = None
+
+
 class RobotOut(BaseModel):
     serial: str
     manufacturer: str
@@ -37,6 +57,9 @@ class RobotOut(BaseModel):
     errors: list[str]
     factsheet_problems: list[str] = Field(
         description="Where the robot's factsheet does not fit the configured action templates."
+    )
+    traffic: RobotTrafficOut | None = Field(
+        default=None, description="Node reservations; absent when traffic control is off."
     )
 
 

@@ -74,6 +74,32 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        self.traffic_released_nodes = Counter(
+            "linectl_traffic_released_nodes",
+            "Roadmap nodes released to robots by traffic control.",
+            registry=r,
+        )
+        self.traffic_reroutes = Counter(
+            "linectl_traffic_reroutes",
+            "Robot routes re-planned by traffic control, by reason.",
+            ["reason"],
+            registry=r,
+        )
+        self.traffic_evacuations = Counter(
+            "linectl_traffic_evacuations",
+            "Idle robots sent out of another robot's way.",
+            registry=r,
+        )
+        self.traffic_deadlocks = Counter(
+            "linectl_traffic_deadlocks",
+            "Wait cycles ended by cancelling one robot's trip.",
+            registry=r,
+        )
+        self.traffic_waiting = Gauge(
+            "linectl_traffic_waiting_robots",
+            "Robots standing at their decision point, waiting for a node held by another robot.",
+            registry=r,
+        )
         self.webhook_outbox_pending = Gauge(
             "linectl_webhook_outbox_pending",
             "Webhook deliveries waiting in the outbox (not yet delivered or dead).",

@@ -25,6 +25,7 @@ from controller.picking import Picking
 from controller.sorting import Sortation
 from controller.stations import Stations
 from controller.store.base import OrderStore, StoreError
+from controller.traffic import TrafficFleet
 from controller.trips import InFlight, Trip
 from devices import base as dev
 from devices.errors import DeviceError
@@ -48,12 +49,16 @@ class Orchestrator:
     ) -> None:
         self.config = config
         self.store = store
-        self.fleet = fleet
         self.history = History(store, clock, metrics)
         self.flight = InFlight()
+        # every robot order goes through traffic control (node reservations)
+        self.traffic = TrafficFleet(
+            config, clock, metrics, fleet, self.flight.start_errand, self._give_way
+        )
+        self.fleet: dev.RobotFleet = self.traffic
         self.inventory = Inventory(config)
         self.dispatcher = Dispatcher(
-            config, clock, self.history, metrics, fleet, sorter, self.flight, self.inventory
+            config, clock, self.history, metrics, self.fleet, sorter, self.flight, self.inventory
         )
         self.picking = Picking(self.history, self.flight, self.inventory)
         self.stations = Stations(self.history)
@@ -231,6 +236,13 @@ class Orchestrator:
                 {"robot": serial},
             )
         return action_id
+
+    async def _give_way(self, serial: str, why: str) -> None:
+        """Traffic control ends a deadlock: the robot's trip is cancelled and its orders go to
+        the queue again (no failed attempt: the orders did nothing wrong)."""
+        await self.fleet.cancel_order(serial)
+        for trip in [t for t in self.flight.on_robot(serial) if t.live]:
+            await self._spoiled(trip, "robot_gave_way", why, {"robot": serial})
 
     async def _stop_if_void(self, trip: Trip) -> None:
         """Stop the robot unless its job still serves other orders (a batch carries on; the

@@ -87,6 +87,7 @@ class LineService:
                     "busy": r.serial in busy,
                     "errors": list(r.errors),
                     "factsheet_problems": list(r.factsheet_problems),
+                    "traffic": self.orchestrator.traffic.view(r.serial),
                 }
                 for r in self.fleet.snapshot().values()
             ],
@@ -133,7 +134,7 @@ class LineService:
             extra={"line": self.config.line.id, "time_scale": self.clock.time_scale},
         )
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.fleet.run(self._robot_events), name="robots.mqtt")
+            tg.create_task(self.orchestrator.fleet.run(self._robot_events), name="robots")
             tg.create_task(self.sorter.run(self._conveyor_events), name="conveyor.opcua")
             tg.create_task(
                 self.orchestrator.consume(self._robot_events), name="orchestrator.robot-events"

@@ -36,6 +36,7 @@ class RouteNode:
     y: float
     map_id: str
     actions: tuple[RobotAction, ...] = ()
+    released: bool = True  # False: horizon (planned, not yet to be driven; VDA 5050 6.6.1)
 
 
 @dataclass(frozen=True)
@@ -44,11 +45,14 @@ class RouteEdge:
     end: str
     length: float
     max_speed: float | None = None
+    released: bool = True
 
 
 @dataclass(frozen=True)
 class RobotOrder:
-    """A trip for one robot: nodes in driving order (the first is where the robot stands)."""
+    """A trip for one robot: nodes in driving order (the first is where the robot stands).
+
+    The released nodes (the base) come first; the rest, if any, is the horizon."""
 
     order_id: str
     nodes: tuple[RouteNode, ...]
@@ -125,6 +129,17 @@ class RobotFleet(Protocol):
 
     async def send_order(self, serial: str, order: RobotOrder) -> None:
         """Send a trip to one robot; raises DeviceUnavailable if it cannot be sent."""
+        ...
+
+    async def send_order_update(
+        self,
+        serial: str,
+        order_id: str,
+        nodes: Sequence[RouteNode],
+        edges: Sequence[RouteEdge],
+    ) -> int:
+        """Extend (and re-plan the horizon of) the robot's order; returns the orderUpdateId.
+        Raises CommandRejected while the previous update is unconfirmed."""
         ...
 
     async def send_instant_actions(self, serial: str, actions: Sequence[RobotAction]) -> None:

@@ -89,6 +89,9 @@ class Roadmap:
     def node(self, node_id: str) -> Node:
         return self.nodes[self._index[node_id]]
 
+    def has(self, node_id: str) -> bool:
+        return node_id in self._index
+
     def edge(self, a: str, b: str) -> Edge:
         return self._edge[(a, b)]
 

@@ -86,7 +86,7 @@ from routing.traffic_model import (
     Wait,
     violations,
 )
-from routing.traffic_resolve import Round
+from routing.traffic_resolve import Round, wait_cycles
 
 __all__ = [
     "Conflict",
@@ -106,6 +106,7 @@ __all__ = [
     "plan_route_avoiding",
     "start_trip",
     "violations",
+    "wait_cycles",
 ]
 
 

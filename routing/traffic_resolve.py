@@ -270,7 +270,7 @@ class Round:
             if self.plans[holder].stopped and self.plans[holder].node == blocked:
                 waits_on[serial] = holder
         rank = {s: i for i, s in enumerate(self.order)}
-        for cycle in _cycles(waits_on):
+        for cycle in wait_cycles(waits_on):
             for serial in sorted(cycle, key=lambda s: -rank[s]):
                 if self._unlock(serial, [s for s in cycle if s != serial]):
                     break
@@ -302,7 +302,7 @@ def _first_held(nodes: Iterable[str], holders: dict[str, str], serial: str) -> s
     return next((n for n in nodes if holders.get(n, serial) != serial), None)
 
 
-def _cycles(waits_on: dict[str, str]) -> list[list[str]]:
+def wait_cycles(waits_on: dict[str, str]) -> list[list[str]]:
     """Cycles of a graph where every robot waits on at most one other."""
     out: list[list[str]] = []
     seen: set[str] = set()

@@ -93,6 +93,8 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
             )
     if not ra.inductions:
         issues.append(Issue(("robots", "inductions"), "at least one induction point is needed"))
+    for i, node in enumerate(ra.traffic.parking):
+        need_node(("robots", "traffic", "parking", i), node, "parking node")
     for i, r in enumerate(ra.fleet):
         need_node(("robots", "fleet", i, "home"), r.home, "home node")
         if r.model not in ra.models:

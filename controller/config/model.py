@@ -180,6 +180,24 @@ class Robot(Strict):
     home: Id
 
 
+class Traffic(Strict):
+    """Node reservation for the robot fleet (see ``routing.traffic``)."""
+
+    # off: every trip is released whole, for fleets whose own fleet manager keeps them apart
+    enabled: bool = True
+    # released nodes kept ahead of a robot; more runs smoother but makes deadlocks likelier
+    lookahead: Annotated[int, Field(ge=1, le=50)] = 3
+    # where idle robots that stand in the way are sent; empty: the robots' home nodes
+    parking: list[Id] = Field(default_factory=list)
+    detour_ratio: Annotated[float, Field(ge=1.0)] = 2.0  # accepted detour around an idle robot
+    detour_slack: NonNegFloat = 12.0  # ... up to ratio x direct length + slack metres
+    tick: PositiveFloat = 0.2  # line seconds between checks of the robots' positions
+    wait_warning: PositiveFloat = 60.0  # line seconds a robot waits before it is logged
+    # robots waiting on each other in a cycle this long: the lowest-priority one's trip is
+    # cancelled and its orders go back to the queue, so the others can pass
+    deadlock_after: PositiveFloat = 30.0
+
+
 class RobotArea(Strict):
     map_id: Id = "floor-1"
     nodes: list[MapNode]
@@ -191,6 +209,7 @@ class RobotArea(Strict):
     fleet: list[Robot]
     # line seconds a robot may stay unavailable before its trip is given to another robot
     failure_grace: PositiveFloat = 20.0
+    traffic: Traffic = Traffic()
 
 
 # --- conveyor and sorter ------------------------------------------------------------------------

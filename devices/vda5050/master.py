@@ -265,8 +265,9 @@ class VdaMasterControl:
         available, reason = tracker.availability()
         if not available:
             raise DeviceUnavailable(f"robot {serial} is not available: {reason}")
+        _check_base(order.nodes, order.edges, first_released=True)
         message = self._builders[serial].order(order)
-        tracker.track_order(order, message["nodes"][-1])
+        tracker.track_order(order, _last_released(message))
         try:
             payload = await self._publish(serial, "order", message)
         except BaseException:
@@ -295,9 +296,11 @@ class VdaMasterControl:
         """Extend order ``order_id`` of ``serial`` (spec 6.6.2) and return its orderUpdateId.
 
         ``nodes`` are the new nodes, ``edges`` lead from the last base node sent so far (the
-        stitching node, resent unchanged) through them. Allowed once the state has shown the
-        previous order or update, also after the order finished; raises CommandRejected when
-        the update does not stitch on, DeviceUnavailable when it cannot be sent.
+        stitching node, resent unchanged) through them. Released nodes come first; the rest
+        replaces the horizon sent before (an update may carry only a new horizon). Allowed
+        once the state has shown the previous order or update, also after the order finished;
+        raises CommandRejected when the update does not stitch on, DeviceUnavailable when it
+        cannot be sent.
         """
         tracker = self._tracker(serial)
         base = tracker.base
@@ -316,12 +319,13 @@ class VdaMasterControl:
             raise CommandRejected(
                 f"an update of {order_id!r} needs one edge from {path[0]!r} to each new node"
             )
+        _check_base(nodes, edges, first_released=False)
         available, reason = tracker.availability()
         if not available:
             raise DeviceUnavailable(f"robot {serial} is not available: {reason}")
-        update_id = base.update_id + 1
+        update_id = tracker.next_update_id(order_id)
         message = self._builders[serial].order_update(order_id, update_id, base.node, nodes, edges)
-        tracker.track_update(order_id, update_id, nodes, message["nodes"][-1])
+        tracker.track_update(order_id, update_id, nodes, _last_released(message))
         try:
             payload = await self._publish(serial, "order", message)
         except BaseException:
@@ -367,3 +371,24 @@ class VdaMasterControl:
 
     def snapshot(self) -> dict[str, RobotSnapshot]:
         return {serial: t.snapshot() for serial, t in self._trackers.items()}
+
+
+def _check_base(
+    nodes: Sequence[RouteNode], edges: Sequence[RouteEdge], *, first_released: bool
+) -> None:
+    """Released nodes first, then the horizon (spec 6.6.1); an edge is released exactly when
+    the node it leads to is."""
+    if first_released and (not nodes or not nodes[0].released):
+        raise CommandRejected("the first node of an order must be released")
+    flags = [n.released for n in nodes]
+    if flags != sorted(flags, reverse=True):
+        raise CommandRejected("a released node follows the horizon")
+    ends = nodes[1:] if first_released else nodes
+    if any(e.released != n.released for e, n in zip(edges, ends, strict=False)):
+        raise CommandRejected("an edge must be released exactly when its end node is")
+
+
+def _last_released(message: dict[str, Any]) -> dict[str, Any]:
+    """The order's decision point: its last released node, as sent."""
+    released: list[dict[str, Any]] = [n for n in message["nodes"] if n["released"]]
+    return released[-1]

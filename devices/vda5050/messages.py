@@ -42,22 +42,22 @@ def edge_id(start: str, end: str, sequence_id: int) -> str:
 
 
 def node_dict(node: RouteNode, sequence_id: int) -> JsonDict:
-    """A released order node."""
+    """An order node, released (base) or not (horizon)."""
     return {
         "nodeId": node.node_id,
         "sequenceId": sequence_id,
-        "released": True,
+        "released": node.released,
         "nodePosition": {"x": node.x, "y": node.y, "mapId": node.map_id},
         "actions": [action_dict(a) for a in node.actions],
     }
 
 
 def edge_dict(edge: RouteEdge, sequence_id: int) -> JsonDict:
-    """A released order edge."""
+    """An order edge, released (base) or not (horizon)."""
     out: JsonDict = {
         "edgeId": edge_id(edge.start, edge.end, sequence_id),
         "sequenceId": sequence_id,
-        "released": True,
+        "released": edge.released,
         "startNodeId": edge.start,
         "endNodeId": edge.end,
         "length": edge.length,
@@ -223,7 +223,7 @@ class MessageBuilder:
     # --- master control -> robot -----------------------------------------------------------
 
     def order(self, order: RobotOrder, order_update_id: int = 0) -> JsonDict:
-        """A new order: nodes get sequenceIds 0, 2, 4, ..., edges 1, 3, ...; all released."""
+        """A new order: nodes get sequenceIds 0, 2, 4, ..., edges 1, 3, ...; base then horizon."""
         nodes = [node_dict(n, 2 * i) for i, n in enumerate(order.nodes)]
         edges = [edge_dict(e, 2 * i + 1) for i, e in enumerate(order.edges)]
         return {

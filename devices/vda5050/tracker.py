@@ -3,7 +3,9 @@
 A :class:`RobotTracker` turns the robot's ``state`` and ``connection`` messages into the device
 events the controller consumes: an action finished or failed (the first time its
 ``actionStatus`` is FINISHED / FAILED), an order finished (the state shows the order with no
-``nodeStates``/``edgeStates`` left and every action terminal), and availability changes. It also
+``nodeStates``/``edgeStates`` left and every action terminal, or the order was rejected), and
+availability changes. Horizon nodes are in ``nodeStates`` too, so an order waiting for its base
+to be extended is not finished. It also
 keeps the last base node of the newest order or order update sent (to stitch the next update on,
 spec 6.6.2), the robot's factsheet and what is wrong with it. It holds no MQTT types and does no
 I/O, so it is tested without a broker.
@@ -83,12 +85,16 @@ class RobotTracker:
         self.base: Base | None = None
         self._previous_base: Base | None = None
         self._tracked: dict[str, _Tracked] = {}
+        # highest orderUpdateId sent per order: a rejected id is never sent again, since the
+        # robot keeps showing its rejection warning until it accepts another order (6.6.4)
+        self._highest_update: dict[str, int] = {}
 
     # --- what master control sent -----------------------------------------------------------
 
     def track_order(self, order: RobotOrder, last_node: JsonDict) -> None:
         actions = {a.action_id: (a.action_type, n.node_id) for n in order.nodes for a in n.actions}
         self._tracked[order.order_id] = _Tracked(order.order_id, actions)
+        self._highest_update = {order.order_id: 0}  # only the current order can be updated
         self._previous_base, self.base = self.base, Base(order.order_id, 0, last_node)
 
     def track_update(
@@ -99,10 +105,12 @@ class RobotTracker:
         if tracked is None:
             tracked = self._tracked[order_id] = _Tracked(order_id, {}, revived=True)
         added = {a.action_id: (a.action_type, n.node_id) for n in nodes for a in n.actions}
+        # a re-planned horizon carries actions sent before; only new ones go with the update
+        tracked.update_actions = set(added) - set(tracked.actions)
         tracked.actions.update(added)
-        tracked.update_actions = set(added)
         tracked.update_id = update_id
         tracked.confirmed = False
+        self._highest_update[order_id] = max(self._highest_update.get(order_id, 0), update_id)
         self._previous_base, self.base = self.base, Base(order_id, update_id, last_node)
 
     def untrack_update(self, order_id: str) -> None:
@@ -121,6 +129,11 @@ class RobotTracker:
         tracked.update_actions = set()
         tracked.update_id -= 1
         tracked.confirmed = True
+
+    def next_update_id(self, order_id: str) -> int:
+        """The orderUpdateId for the next update of ``order_id``."""
+        base = self.base.update_id if self.base and self.base.order_id == order_id else 0
+        return max(base, self._highest_update.get(order_id, 0)) + 1
 
     def pending_update(self, order_id: str) -> bool:
         """An order or update of ``order_id`` was sent and the state has not shown it yet."""
@@ -195,7 +208,9 @@ class RobotTracker:
                     self.base = self._previous_base
                     continue
                 if reason is not None:
+                    # a rejected order ends here: nothing of it will be driven
                     events += self._fail_all(tracked, f"order rejected: {reason}")
+                    events.append(RobotOrderFinished(self.serial, tracked.order_id, self._now()))
                     tracked.confirmed = True
                     del self._tracked[key]
                     if self.base is not None and self.base.order_id == tracked.order_id:

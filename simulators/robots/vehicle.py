@@ -116,7 +116,8 @@ class SimulatedRobot(RobotState):
             # order update (spec 6.6.2): the horizon is replaced; the stitching node keeps the
             # content of the first order, so only the nodes after it are appended
             while self.nodes and not self.nodes[-1]["released"]:
-                self.nodes.pop()
+                for a in self.nodes.pop()["actions"]:
+                    self.actions.pop(a["actionId"], None)  # sent again below if still planned
             while self.edges and not self.edges[-1]["released"]:
                 self.edges.pop()
             new_nodes = nodes[1:]

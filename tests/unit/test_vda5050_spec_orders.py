@@ -129,7 +129,7 @@ class Link:
         assert base is not None
         forced = stitch is not None or update_id is not None
         stitch = base.node if stitch is None else stitch
-        update_id = base.update_id + 1 if update_id is None else update_id
+        update_id = self.tracker.next_update_id(order_id) if update_id is None else update_id
         nodes = [self._node(n, actions or {}) for n in path]
         edges = [self._edge(a, b) for a, b in itertools.pairwise([stitch["nodeId"], *path])]
         message = self.master.order_update(order_id, update_id, stitch, nodes, edges)
@@ -402,11 +402,6 @@ async def test_6_6_2_horizon_is_replaced_by_update(
         assert not link.robot.executing()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the simulator keeps the action states of a replaced horizon WAITING, so the robot "
-    "executes forever and refuses every new order",
-)
 async def test_6_6_2_replaced_horizon_leaves_no_waiting_actions(
     reference_line: LineConfig, manual_clock: ManualClock
 ) -> None:
@@ -709,11 +704,6 @@ def _rejected_update_then_retry(link: Link) -> JsonDict:
     return link.update("o1", ["G12"], {"G12": [_drop("o1-drop")]})
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the tracker takes the robot's standing orderError for the rejected update 1 as the "
-    "rejection of the retried update 1 (same orderId and orderUpdateId) before the robot saw it",
-)
 async def test_6_6_4_2_standing_rejection_warning_does_not_reject_the_retried_update(
     reference_line: LineConfig, manual_clock: ManualClock
 ) -> None:
