@@ -153,6 +153,7 @@ def _summary(r: dict[str, Any]) -> None:
     t.add_row("cycle time p50 / p95", f"{ct['p50']} s / {ct['p95']} s")
     t.add_row("sort decisions", _brief({k: int(v) for k, v in r["sort_decisions"].items()}))
     t.add_row("scan-to-divert mean", f"{r['scan_to_divert_seconds_mean'] * 1000:.1f} ms")
+    t.add_row("robot collisions", str(r["robot_collisions"]))
     t.add_row("all orders terminal", "yes" if r["all_terminal"] else "NO")
     out.print(t)
 

@@ -89,6 +89,8 @@ async def run_demo(
                 finally:
                     for task in background:
                         task.cancel()
+            # what the simulator saw: two robots on one node, or head-on on one edge
+            report["robot_collisions"] = len(line.robots.collisions)
     report["wall_seconds"] = round(time.monotonic() - wall0, 2)
     completed = report["by_status"].get("completed", 0)
     report["orders_per_hour_wall"] = round(completed / report["wall_seconds"] * 3600, 1)
@@ -208,5 +210,18 @@ async def _report(
         ),
         "robot_trips": sample("linectl_robot_trips_total", outcome="sent"),
         "robots": len(cfg.robots.fleet),
+        "traffic": {
+            "enabled": cfg.robots.traffic.enabled,
+            "released_nodes": sample("linectl_traffic_released_nodes_total"),
+            "reroutes": sum(
+                s.value
+                for family in registry.collect()
+                if family.name == "linectl_traffic_reroutes"
+                for s in family.samples
+                if s.name.endswith("_total")
+            ),
+            "evacuations": sample("linectl_traffic_evacuations_total"),
+            "deadlocks_broken": sample("linectl_traffic_deadlocks_total"),
+        },
         "mqtt_broker": "embedded" if opts.broker is None else opts.broker,
     }

@@ -38,6 +38,9 @@ def test_cli_demo_with_embedded_broker_completes_every_order(tmp_path: Path) -> 
     assert data["by_status"]["completed"] == 24
     assert data["sort_decisions"]["diverted"] >= 24
     assert data["mqtt_broker"] == "embedded"
+    # traffic control: robots were released node by node and never met on a node or an edge
+    assert data["robot_collisions"] == 0
+    assert data["traffic"]["released_nodes"] > 0
     assert "all orders terminal" in res.output
 
 
@@ -57,6 +60,7 @@ async def test_demo_on_the_machine_broker_and_history_is_complete(
     assert report["all_terminal"]
     assert seen and seen[-1] == 12
     assert report["cycle_time_line_seconds"]["p50"] > 0
+    assert report["robot_collisions"] == 0
 
     store = open_store(StoreConfig(path=str(db)))
     await store.open()

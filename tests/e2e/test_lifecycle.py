@@ -130,6 +130,8 @@ async def line(
 ) -> AsyncIterator[Line]:
     async with running_line(reference_line, mqtt_url, interface_name, tmp_path) as running:
         yield running
+        # whatever a test did to the line, traffic control kept the robots apart
+        assert running.sim.robots.collisions == []
 
 
 def settled(order: OrderRecord, _: list[str]) -> bool:

@@ -21,8 +21,6 @@ import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-import pytest
-
 from controller.clock import ManualClock
 from controller.config.model import LineConfig
 from devices.base import (
