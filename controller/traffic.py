@@ -64,9 +64,10 @@ class _Job:
 
 @dataclasses.dataclass(frozen=True)
 class WaitInfo:
-    node: str
+    node: str  # waited for
     holder: str
-    since: float
+    at: str  # where the robot stands
+    since: float  # waiting without moving since (line seconds), whatever node it waits for
 
 
 @dataclasses.dataclass
@@ -100,7 +101,10 @@ class TrafficFleet:
         self._tick = settings.tick
         self._wait_warning = settings.wait_warning
         self._deadlock_after = settings.deadlock_after
+        self._stall_after = settings.stall_after
+        self._best: dict[str, tuple[int, float]] = {}  # job: (shortest way left, reached at)
         self._giving_way: set[str] = set()  # robots whose trip was cancelled to end a deadlock
+        self._last_give_way = float("-inf")
         self.roadmap: Roadmap = topology.roadmap(config)
         self.policy = traffic.TrafficPolicy(
             parking=tuple(settings.parking or [r.home for r in config.robots.fleet]),
@@ -205,6 +209,7 @@ class TrafficFleet:
         if job is None or job.order_id != order_id:
             return
         del self.jobs[serial]
+        self._best.pop(serial, None)
         self._giving_way.discard(serial)
         self._sync()
         node = self.state.robot(serial).node if serial in self.state.serials() else None
@@ -219,10 +224,11 @@ class TrafficFleet:
             await self._clock.sleep(self._tick)
             async with self._lock:
                 moved = self._sync()
-                pending = any(self._needs_update(s) for s in self.jobs)
                 due = self.jobs and self._clock.now() - self._last_round >= REPLAN_EVERY
-                if moved or pending or due or self._dirty:
+                if moved or due or self._dirty:
                     await self._round()
+                else:
+                    await self._send_updates()  # those held back on an earlier tick
 
     def _sync(self) -> bool:
         """Take the robots' reported nodes into the state; True if anything changed."""
@@ -289,8 +295,11 @@ class TrafficFleet:
                 del self.jobs[first]
                 self._place(first, self.state.robot(first).node)
                 raise
+        await self._send_updates()
+
+    async def _send_updates(self) -> None:
         for serial in list(self.jobs):
-            if serial != first and self._needs_update(serial):
+            if serial in self.jobs and self._needs_update(serial):
                 await self._update(serial)
 
     def _record(self, result: traffic.TrafficPlan) -> None:
@@ -303,8 +312,9 @@ class TrafficFleet:
         waits: dict[str, WaitInfo] = {}
         for w in result.waits:
             old = self.waits.get(w.serial)
-            since = old.since if old is not None and old.node == w.node else now
-            waits[w.serial] = WaitInfo(w.node, w.holder, since)
+            at = result.state.robot(w.serial).node
+            since = old.since if old is not None and old.at == at else now
+            waits[w.serial] = WaitInfo(w.node, w.holder, at, since)
             if now - since >= self._wait_warning and w.serial not in self._notes.long_waits:
                 self._notes.long_waits.add(w.serial)
                 log.warning(
@@ -314,7 +324,7 @@ class TrafficFleet:
                         "node": w.node,
                         "holder": w.holder,
                         "seconds": round(now - since, 1),
-                        "route": list(result.state.robot(w.serial).route),
+                        "route": list(result.state.robot(w.serial).route[:12]),
                         "released": result.state.robot(w.serial).released,
                     },
                 )
@@ -326,35 +336,61 @@ class TrafficFleet:
         self._metrics.traffic_waiting.set(len(waits))
 
     async def _end_deadlock(self) -> None:
-        """Robots that have waited on each other in a cycle for ``deadlock_after`` line
-        seconds, which the planner could not resolve: the trip of the cycle's last robot (by
-        priority, then serial) is cancelled; standing idle, it is moved out of the way like
-        any parked robot, and its orders go to the queue again."""
+        """A robot that has waited ``deadlock_after`` line seconds is stuck in something the
+        planner does not resolve: robots waiting on each other in a cycle, or a robot that
+        keeps stepping aside and coming back. One trip is cancelled: the cycle's last robot
+        (by priority, then serial), else the last of the waiting chain and the robot at its
+        head. Standing idle, that robot is moved out of the way like any parked robot, and its
+        orders go to the queue again. At most one trip per ``deadlock_after``."""
         now = self._clock.now()
-        waits_on = {s: w.holder for s, w in self.waits.items()}
-        for cycle in traffic.wait_cycles(waits_on):
-            if any(s in self._giving_way for s in cycle):
-                continue
-            if any(now - self.waits[s].since < self._deadlock_after for s in cycle):
-                continue
-            victim = max(cycle, key=lambda s: (-self.state.robot(s).priority, s))
-            if victim not in self.jobs:
-                continue
-            self._giving_way.add(victim)
-            self._metrics.traffic_deadlocks.inc()
-            why = f"traffic deadlock between {', '.join(sorted(cycle))}"
+        if self._giving_way or now - self._last_give_way < self._deadlock_after:
+            return
+        snapshots = self._fleet.snapshot()
+        stuck = [
+            s
+            for _, s in sorted((w.since, s) for s, w in self.waits.items())
+            if now - self.waits[s].since >= self._deadlock_after
+        ]
+        stuck += [s for s in self.stalled() if s not in stuck]
+        choice = traffic.yielding_robot(
+            {s: traffic.Wait(s, w.node, w.holder) for s, w in self.waits.items()},
+            stuck,
+            {s for s in self.jobs if s in snapshots and snapshots[s].available},
+            {r.serial: r.priority for r in self.state.robots},
+        )
+        if choice is not None:
+            await self._give_way(*choice)
+
+    def stalled(self) -> list[str]:
+        """Robots with a trip whose way left has not got shorter for ``stall_after``."""
+        now = self._clock.now()
+        out = []
+        for serial in self.jobs:
+            left = len(self.state.robot(serial).route)
+            best = self._best.get(serial)
+            if best is None or left < best[0]:
+                self._best[serial] = best = (left, now)
+            if now - best[1] >= self._stall_after:
+                out.append(serial)
+        return out
+
+    async def _give_way(self, victim: str, involved: Sequence[str]) -> None:
+        self._giving_way.add(victim)
+        self._last_give_way = self._clock.now()
+        self._metrics.traffic_deadlocks.inc()
+        why = f"traffic deadlock between {', '.join(sorted(involved))}"
+        log.warning(
+            "deadlock: cancelling one robot's trip so the others can pass",
+            extra={"robot": victim, "involved": sorted(involved)},
+        )
+        try:
+            await self._on_deadlock(victim, why)
+        except DeviceError as exc:
+            self._giving_way.discard(victim)
             log.warning(
-                "deadlock: cancelling one robot's trip so the others can pass",
-                extra={"robot": victim, "cycle": sorted(cycle), "seconds": self._deadlock_after},
+                "deadlock: the trip could not be cancelled",
+                extra={"robot": victim, "error": str(exc)},
             )
-            try:
-                await self._on_deadlock(victim, why)
-            except DeviceError as exc:
-                self._giving_way.discard(victim)
-                log.warning(
-                    "deadlock: the trip could not be cancelled",
-                    extra={"robot": victim, "error": str(exc)},
-                )
 
     # --- orders -----------------------------------------------------------------------------
 

@@ -68,7 +68,7 @@ Limits
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from routing.roadmap import Roadmap
@@ -107,6 +107,7 @@ __all__ = [
     "start_trip",
     "violations",
     "wait_cycles",
+    "yielding_robot",
 ]
 
 
@@ -200,3 +201,33 @@ def advance(state: TrafficState, positions: Mapping[str, str]) -> TrafficState:
                 del holders[passed]
         robots.append(moved)
     return TrafficState.of(robots, holders)
+
+
+def yielding_robot(
+    waits: Mapping[str, Wait],
+    stuck: Sequence[str],
+    candidates: Collection[str],
+    priority: Mapping[str, int],
+) -> tuple[str, tuple[str, ...]] | None:
+    """The robot whose trip to cancel when robots are stuck, and the robots involved.
+
+    ``waits`` are the current waits by serial, ``stuck`` the waiting robots that have waited too
+    long (longest first), ``candidates`` the robots whose trip can be cancelled. For each stuck
+    robot the chain of waits is followed: when it ends in a cycle, the cycle's last robot by
+    priority (then serial) yields; otherwise the last of the chain, whose head is a robot that
+    does not wait but gets nowhere (stepping aside and back). None when no candidate is found.
+    """
+    waits_on = {s: w.holder for s, w in waits.items()}
+    in_cycle = {s: tuple(c) for c in wait_cycles(waits_on) for s in c}
+    for serial in stuck:
+        chain = [serial]
+        holder = waits_on.get(serial)
+        while holder is not None and holder not in chain:
+            chain.append(holder)
+            holder = waits_on.get(holder)
+        involved = in_cycle.get(holder, ()) if holder is not None else ()
+        group = involved or tuple(chain)
+        able = [s for s in group if s in candidates]
+        if able:
+            return max(able, key=lambda s: (-priority.get(s, 0), s)), group
+    return None

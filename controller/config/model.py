@@ -196,6 +196,9 @@ class Traffic(Strict):
     # robots waiting on each other in a cycle this long: the lowest-priority one's trip is
     # cancelled and its orders go back to the queue, so the others can pass
     deadlock_after: PositiveFloat = 30.0
+    # a robot whose remaining way has not got shorter for this long (it keeps stepping aside
+    # and coming back) gives way the same way
+    stall_after: PositiveFloat = 120.0
 
 
 class RobotArea(Strict):

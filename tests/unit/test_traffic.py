@@ -232,3 +232,38 @@ def test_waits_name_the_holder(roadmap: Roadmap) -> None:
 def test_plan_is_deterministic(roadmap: Roadmap) -> None:
     state = fleet(roadmap, ("A", "G00", "G24"), ("B", "G24", "G00"), ("C", "P3", "IND2"))
     assert t.plan(roadmap, state, POLICY) == t.plan(roadmap, state, POLICY)
+
+
+# --- who gives way when robots are stuck (routing.traffic.yielding_robot) ------------------------
+
+
+def waits(*edges: tuple[str, str]) -> dict[str, t.Wait]:
+    return {a: t.Wait(a, f"node-of-{b}", b) for a, b in edges}
+
+
+def test_in_a_wait_cycle_its_last_robot_by_priority_gives_way() -> None:
+    w = waits(("R01", "R02"), ("R02", "R03"), ("R03", "R01"), ("R04", "R01"))
+    everyone = {"R01", "R02", "R03", "R04"}
+    # R04 waited longest but only waits on the cycle: one of the cycle yields
+    assert t.yielding_robot(w, ["R04", "R01"], everyone, {}) == ("R03", ("R01", "R02", "R03"))
+    # priority first, then serial
+    choice = t.yielding_robot(w, ["R04"], everyone, {"R03": 2, "R02": 1})
+    assert choice is not None and choice[0] == "R01"
+
+
+def test_a_chain_ending_at_a_robot_that_does_not_wait_includes_that_robot() -> None:
+    # R05 keeps stepping aside and back (it never waits); R04 waits on it
+    w = waits(("R04", "R05"))
+    assert t.yielding_robot(w, ["R04"], {"R04", "R05"}, {}) == ("R05", ("R04", "R05"))
+    assert t.yielding_robot(w, ["R04"], {"R04", "R05"}, {"R05": 5}) == ("R04", ("R04", "R05"))
+
+
+def test_only_robots_whose_trip_can_be_cancelled_give_way() -> None:
+    w = waits(("R01", "R02"), ("R02", "R01"))
+    assert t.yielding_robot(w, ["R01"], {"R01"}, {}) == ("R01", ("R01", "R02"))
+    assert t.yielding_robot(w, ["R01"], set(), {}) is None
+    assert t.yielding_robot(w, [], {"R01", "R02"}, {}) is None
+
+
+def test_a_stalled_robot_that_waits_for_nobody_gives_way_itself() -> None:
+    assert t.yielding_robot({}, ["R03"], {"R03"}, {}) == ("R03", ("R03",))
