@@ -57,6 +57,7 @@ class _Job:
     sent_base: int  # nodes[:sent_base] were sent released
     sent_horizon: tuple[str, ...]  # node ids of the horizon in the newest message sent
     errand: bool = False  # an evacuation master control sent of its own accord
+    cancelled: bool = False  # cancelOrder sent: nothing more is sent for it
 
     def ids(self) -> tuple[str, ...]:
         return tuple(n.node_id for n in self.nodes)
@@ -163,7 +164,12 @@ class TrafficFleet:
         await self._fleet.send_instant_actions(serial, actions)
 
     async def cancel_order(self, serial: str) -> str:
-        return await self._fleet.cancel_order(serial)
+        """Cancel the robot's order; its base is no longer extended (the robot stops on it)."""
+        action_id = await self._fleet.cancel_order(serial)
+        job = self.jobs.get(serial)
+        if job is not None:
+            job.cancelled = True
+        return action_id
 
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return self._fleet.snapshot()
@@ -336,12 +342,12 @@ class TrafficFleet:
         self._metrics.traffic_waiting.set(len(waits))
 
     async def _end_deadlock(self) -> None:
-        """A robot that has waited ``deadlock_after`` line seconds is stuck in something the
-        planner does not resolve: robots waiting on each other in a cycle, or a robot that
-        keeps stepping aside and coming back. One trip is cancelled: the cycle's last robot
-        (by priority, then serial), else the last of the waiting chain and the robot at its
-        head. Standing idle, that robot is moved out of the way like any parked robot, and its
-        orders go to the queue again. At most one trip per ``deadlock_after``."""
+        """Robots stuck in something the planner does not resolve: waiting on each other in a
+        cycle for ``deadlock_after`` line seconds, or a robot whose way has not got shorter for
+        ``stall_after`` (it keeps stepping aside and coming back). One trip is cancelled (see
+        ``routing.traffic.yielding_robot``); standing idle, that robot is moved out of the way
+        like any parked robot, and its orders go to the queue again. At most one trip per
+        ``deadlock_after``."""
         now = self._clock.now()
         if self._giving_way or now - self._last_give_way < self._deadlock_after:
             return
@@ -428,6 +434,8 @@ class TrafficFleet:
 
     def _needs_update(self, serial: str) -> bool:
         job = self.jobs[serial]
+        if job.cancelled:
+            return False
         base_end = self._base_end(serial, job)
         return job.sent_base > 0 and (
             base_end != job.sent_base or job.ids()[base_end:] != job.sent_horizon

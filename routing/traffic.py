@@ -211,11 +211,13 @@ def yielding_robot(
 ) -> tuple[str, tuple[str, ...]] | None:
     """The robot whose trip to cancel when robots are stuck, and the robots involved.
 
-    ``waits`` are the current waits by serial, ``stuck`` the waiting robots that have waited too
-    long (longest first), ``candidates`` the robots whose trip can be cancelled. For each stuck
-    robot the chain of waits is followed: when it ends in a cycle, the cycle's last robot by
-    priority (then serial) yields; otherwise the last of the chain, whose head is a robot that
-    does not wait but gets nowhere (stepping aside and back). None when no candidate is found.
+    ``waits`` are the current waits by serial; ``stuck`` the robots that have waited too long
+    without moving, and the robots whose way has not got shorter for too long (stalled, most
+    urgent first); ``candidates`` the robots whose trip can be cancelled. A stuck robot whose
+    chain of waits ends in a cycle makes the cycle's last robot by priority (then serial)
+    yield; a stalled robot that waits for nobody (it keeps stepping aside and back) yields
+    itself. A robot that waits on a robot still on its way is left alone: that one is either
+    busy or will stall. None when nothing is to be done.
     """
     waits_on = {s: w.holder for s, w in waits.items()}
     in_cycle = {s: tuple(c) for c in wait_cycles(waits_on) for s in c}
@@ -225,8 +227,12 @@ def yielding_robot(
         while holder is not None and holder not in chain:
             chain.append(holder)
             holder = waits_on.get(holder)
-        involved = in_cycle.get(holder, ()) if holder is not None else ()
-        group = involved or tuple(chain)
+        if holder is not None:
+            group = in_cycle[holder]
+        elif len(chain) == 1:
+            group = (serial,)
+        else:
+            continue
         able = [s for s in group if s in candidates]
         if able:
             return max(able, key=lambda s: (-priority.get(s, 0), s)), group

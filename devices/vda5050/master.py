@@ -349,9 +349,15 @@ class VdaMasterControl:
         await self._publish(serial, "instantActions", message)
 
     async def cancel_order(self, serial: str) -> str:
-        """Send ``cancelOrder``; returns the action id to follow in the events."""
+        """Send ``cancelOrder``; returns the action id to follow in the events.
+
+        The order is not resent or updated after this: the robot keeps a cancelled order's
+        ids (spec 6.6.3), so a late update stitching on where it stopped would start it again.
+        """
         action_id = f"cancel-{uuid.uuid4().hex[:12]}"
         await self.send_instant_actions(serial, [RobotAction(action_id, "cancelOrder", "NONE")])
+        self._pending.pop(serial, None)
+        self._trackers[serial].cancelled()
         return action_id
 
     async def _resend(self, client: aiomqtt.Client) -> None:

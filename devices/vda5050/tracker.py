@@ -130,6 +130,10 @@ class RobotTracker:
         tracked.update_id -= 1
         tracked.confirmed = True
 
+    def cancelled(self) -> None:
+        """``cancelOrder`` was sent: the current order takes no more updates."""
+        self.base = self._previous_base = None
+
     def next_update_id(self, order_id: str) -> int:
         """The orderUpdateId for the next update of ``order_id``."""
         base = self.base.update_id if self.base and self.base.order_id == order_id else 0

@@ -251,11 +251,12 @@ def test_in_a_wait_cycle_its_last_robot_by_priority_gives_way() -> None:
     assert choice is not None and choice[0] == "R01"
 
 
-def test_a_chain_ending_at_a_robot_that_does_not_wait_includes_that_robot() -> None:
-    # R05 keeps stepping aside and back (it never waits); R04 waits on it
+def test_a_robot_waiting_on_one_still_under_way_makes_nobody_give_way() -> None:
+    # R04 waits on R05, which is busy (picking) or stepping aside and back: R05 yields only
+    # once it counts as stalled itself
     w = waits(("R04", "R05"))
-    assert t.yielding_robot(w, ["R04"], {"R04", "R05"}, {}) == ("R05", ("R04", "R05"))
-    assert t.yielding_robot(w, ["R04"], {"R04", "R05"}, {"R05": 5}) == ("R04", ("R04", "R05"))
+    assert t.yielding_robot(w, ["R04"], {"R04", "R05"}, {}) is None
+    assert t.yielding_robot(w, ["R04", "R05"], {"R04", "R05"}, {}) == ("R05", ("R05",))
 
 
 def test_only_robots_whose_trip_can_be_cancelled_give_way() -> None:
