@@ -188,7 +188,7 @@ class Round:
         succ = topology(self.roadmap).successors
         return all(any(n == b for n, _ in succ[a]) for a, b in itertools.pairwise(route))
 
-    def evacuate(self, idle: str, for_serial: str) -> bool:
+    def evacuate(self, idle: str, for_serial: str, depth: int = 0) -> bool:
         """Send idle robot ``idle`` to a free parking node off ``for_serial``'s way.
 
         When its only way out runs through ``for_serial`` (stopped), that robot steps aside
@@ -198,7 +198,7 @@ class Round:
         dist, pred = shortest_tree(self.roadmap, i.node, self.obstacles(idle, for_serial))
         target = self._parking_spot(i, r, dist)
         if target is None:
-            return False
+            return self._evacuate_boxed_in(idle, for_serial, depth)
         path = path_to(pred, i.node, target)
         if any(self.holders.get(n) == for_serial for n in path):
             return self.sidestep(for_serial, set(path), come_back=True)
@@ -206,6 +206,22 @@ class Round:
         self.evacuations[idle] = Evacuation(idle, path, for_serial)
         self.release(idle)
         return True
+
+    def _evacuate_boxed_in(self, idle: str, for_serial: str, depth: int) -> bool:
+        """``idle`` has no way out because other idle robots stand in it: the nearest of those
+        on its way to a free spot is moved first (one per round, a few levels deep)."""
+        if depth >= 3:
+            return False
+        i, r = self.plans[idle], self.plans[for_serial]
+        others_idle = {p.node: p.serial for p in self.plans.values() if p.idle and p.serial != idle}
+        blocked = self.obstacles(idle, for_serial) - set(others_idle)
+        dist, pred = shortest_tree(self.roadmap, i.node, blocked)
+        target = self._parking_spot(i, r, dist)
+        if target is None:
+            return False
+        path = path_to(pred, i.node, target)
+        first = next((others_idle[n] for n in path[1:] if n in others_idle), None)
+        return first is not None and self.evacuate(first, idle, depth + 1)
 
     def _parking_spot(self, i: RobotPlan, r: RobotPlan, dist: dict[str, float]) -> str | None:
         """Nearest reachable free node: parking off every route, any node off every route,

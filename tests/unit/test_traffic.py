@@ -268,3 +268,21 @@ def test_only_robots_whose_trip_can_be_cancelled_give_way() -> None:
 
 def test_a_stalled_robot_that_waits_for_nobody_gives_way_itself() -> None:
     assert t.yielding_robot({}, ["R03"], {"R03"}, {}) == ("R03", ("R03",))
+
+
+def test_an_idle_robot_boxed_in_by_idle_robots_is_freed_one_by_one(roadmap: Roadmap) -> None:
+    # R00 must stop at G33, where idle R02 stands; R02's only ways out are through R00 (G34,
+    # boxed in by idle robots on G44 and G24) and through idle R03 on G32: R03 moves first
+    state = fleet(
+        roadmap,
+        ("R02", "G33", "G33"),
+        ("R03", "G32", "G32"),
+        ("R04", "G44", "G44"),
+        ("R05", "G24", "G24"),
+    )
+    placed = t.place(state, "R00", "G34")
+    assert isinstance(placed, t.TrafficState)
+    state = t.start_trip(placed, "R00", ("G34", "G33", "G34", "G24", "G14"), stops=(1,))
+    plan = t.plan(roadmap, state, POLICY)
+    assert [(e.serial, e.making_way_for) for e in plan.evacuations] == [("R03", "R02")]
+    assert t.violations(plan.state) == ()
