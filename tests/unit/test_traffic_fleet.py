@@ -40,6 +40,7 @@ class FakeFleet:
     updates: list[tuple[str, Update]] = field(default_factory=list)
     refuse_orders: bool = False
     hold_back_updates: int = 0  # this many updates are refused as not yet confirmed
+    cancels: list[str] = field(default_factory=list)
 
     async def run(self, events: asyncio.Queue[dev.DeviceEvent]) -> None:
         await asyncio.Event().wait()
@@ -66,7 +67,8 @@ class FakeFleet:
         raise AssertionError("not expected")
 
     async def cancel_order(self, serial: str) -> str:
-        raise AssertionError("not expected")
+        self.cancels.append(serial)
+        return f"cancel-{len(self.cancels)}"
 
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return {
@@ -267,3 +269,21 @@ async def test_disabled_traffic_control_passes_orders_whole(
     await traffic.send_order("R02", whole)
     assert fleet.orders == [("R02", whole)]
     assert traffic.view("R02") is None
+
+
+async def test_a_cancelled_order_gets_no_more_updates(
+    reference_line: LineConfig, manual_clock: ManualClock
+) -> None:
+    """6.6.3: the robot keeps a cancelled order's ids, so an update stitching on where it
+    stopped would start the order again: after cancelOrder nothing more is sent for it."""
+    fleet = FakeFleet({"R02": "P2"})
+    traffic = _traffic(reference_line, fleet, manual_clock)
+    async with running(traffic, manual_clock):
+        await traffic.send_order("R02", order(traffic, "t1", LONG, pick_at="G44"))
+        first = fleet.orders[0][1]
+        await traffic.cancel_order("R02")
+        fleet.nodes["R02"] = first.nodes[released_prefix(first.nodes) - 1].node_id
+        await manual_clock.advance(TICK)
+        await manual_clock.advance(TICK)
+    assert fleet.cancels == ["R02"]
+    assert fleet.updates == []
