@@ -10,6 +10,7 @@ import asyncio
 import itertools
 import logging
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller import topology
@@ -53,6 +54,7 @@ class Dispatcher:
         sorter: dev.Sorter,
         flight: InFlight,
         inventory: Inventory,
+        accepts_trips: Callable[[str], bool] = lambda serial: True,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -62,6 +64,7 @@ class Dispatcher:
         self.sorter = sorter
         self.flight = flight
         self.inventory = inventory
+        self.accepts_trips = accepts_trips  # traffic control may hold a robot back for a while
         self.roadmap = topology.roadmap(config)
         self.location_node = topology.location_nodes(config)
         self.case_qty = topology.case_quantities(config)
@@ -113,6 +116,7 @@ class Dispatcher:
             and not s.driving
             and s.serial not in self.flight.busy_robots
             and s.serial not in self.charging
+            and self.accepts_trips(s.serial)
         ]
 
     async def dispatch_once(self) -> None:
@@ -346,6 +350,8 @@ class Dispatcher:
             snap = snapshots.get(serial)
             if snap is None or not snap.available or snap.driving or not snap.last_node_id:
                 continue
+            if not self.accepts_trips(serial):
+                continue  # held back after giving way in a jam; the totes go back later
             node = dispatch.nearest(self.roadmap, snap.last_node_id, list(self.induction_nodes))
             for trip in trips:
                 trip.induction = self.induction_nodes[node].id
@@ -391,6 +397,7 @@ class Dispatcher:
                 or snap.battery is None
                 or snap.battery >= model.charge_below
                 or not snap.last_node_id
+                or not self.accepts_trips(serial)
             ):
                 continue
             free = [c for c in self.chargers if c not in taken]

@@ -58,7 +58,15 @@ class Orchestrator:
         self.fleet: dev.RobotFleet = self.traffic
         self.inventory = Inventory(config)
         self.dispatcher = Dispatcher(
-            config, clock, self.history, metrics, self.fleet, sorter, self.flight, self.inventory
+            config,
+            clock,
+            self.history,
+            metrics,
+            self.fleet,
+            sorter,
+            self.flight,
+            self.inventory,
+            self.traffic.accepts_trips,
         )
         self.picking = Picking(self.history, self.flight, self.inventory)
         self.stations = Stations(self.history)

@@ -106,6 +106,9 @@ class TrafficFleet:
         self._best: dict[str, tuple[int, float]] = {}  # job: (shortest way left, reached at)
         self._giving_way: set[str] = set()  # robots whose trip was cancelled to end a deadlock
         self._last_give_way = float("-inf")
+        # robots that gave way stay out of work this long, so that they can be moved aside
+        # instead of being sent straight back into the same jam
+        self._resting: dict[str, float] = {}
         self.roadmap: Roadmap = topology.roadmap(config)
         self.policy = traffic.TrafficPolicy(
             parking=tuple(settings.parking or [r.home for r in config.robots.fleet]),
@@ -174,6 +177,16 @@ class TrafficFleet:
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return self._fleet.snapshot()
 
+    def accepts_trips(self, serial: str) -> bool:
+        """Whether the robot may be given a trip now (False for a while after it gave way)."""
+        until = self._resting.get(serial)
+        if until is None:
+            return True
+        if self._clock.now() >= until:
+            del self._resting[serial]
+            return True
+        return False
+
     # --- what traffic control shows ---------------------------------------------------------
 
     def view(self, serial: str) -> dict[str, object] | None:
@@ -216,7 +229,9 @@ class TrafficFleet:
             return
         del self.jobs[serial]
         self._best.pop(serial, None)
-        self._giving_way.discard(serial)
+        if serial in self._giving_way:
+            self._giving_way.discard(serial)
+            self._resting[serial] = self._clock.now() + self._deadlock_after
         self._sync()
         node = self.state.robot(serial).node if serial in self.state.serials() else None
         if node is not None:
