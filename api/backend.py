@@ -59,6 +59,12 @@ class ApiBackend(Protocol):
         """Pause or resume a robot; returns the instant action id (DeviceError if it can't)."""
         ...
 
+    async def conveyor_command(self, conveyor_id: str, command: str) -> str:
+        """Send a PackML command (``Start``, ``Hold``, ...) to a conveyor; returns its state
+        afterwards. CommandRejected if the state machine refuses it, DeviceUnavailable when
+        the conveyor is not connected."""
+        ...
+
     def readiness(self) -> dict[str, bool]:
         """Each dependency's readiness, e.g. ``{"store": True, "conveyor:C1": False}``."""
         ...

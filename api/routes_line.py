@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import ProblemError, problem_responses
-from devices.errors import DeviceError
+from devices.errors import CommandRejected, DeviceError
 
 router = APIRouter(prefix="/v1", tags=["line"])
 
@@ -130,3 +130,43 @@ async def robot_command(
     except DeviceError as exc:
         raise ProblemError(503, f"Robot {serial} cannot take the command: {exc}") from None
     return CommandOut(serial=serial, command=command, action_id=action_id)
+
+
+ConveyorId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+PackMLCommand = Literal[
+    "start", "stop", "hold", "unhold", "reset", "suspend", "unsuspend", "abort", "clear"
+]
+
+
+class ConveyorCommandOut(BaseModel):
+    conveyor_id: str
+    command: PackMLCommand
+    state: str = Field(description="The PackML state after the command.")
+
+
+@router.post(
+    "/conveyors/{conveyor_id}/{command}",
+    response_model=ConveyorCommandOut,
+    summary="Send a PackML command to a conveyor",
+    description=(
+        "`start`, `stop`, `hold`, `unhold`, `reset`, `suspend`, `unsuspend`, `abort` and "
+        "`clear` call the PackML method of the conveyor unit (docs/opcua-model.md) and answer "
+        "with the state it is in afterwards. A command the state machine does not accept in "
+        "its current state is refused with `409` and changes nothing."
+    ),
+    responses=problem_responses(401, 403, 404, 409, 422, 503),
+)
+async def conveyor_command(
+    conveyor_id: ConveyorId, command: PackMLCommand, backend: Backend, _: Operator
+) -> ConveyorCommandOut:
+    if conveyor_id != backend.config.conveyor.id:
+        raise ProblemError(404, f"No conveyor {conveyor_id} on this line", kind="unknown-conveyor")
+    try:
+        state = await backend.conveyor_command(conveyor_id, command.capitalize())
+    except CommandRejected as exc:
+        raise ProblemError(
+            409, f"Conveyor {conveyor_id} refused {command}: {exc}", kind="invalid-state"
+        ) from None
+    except DeviceError as exc:
+        raise ProblemError(503, f"Conveyor {conveyor_id} cannot take the command: {exc}") from None
+    return ConveyorCommandOut(conveyor_id=conveyor_id, command=command, state=state)

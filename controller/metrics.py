@@ -59,6 +59,12 @@ class Metrics:
             ["conveyor"],
             registry=r,
         )
+        self.conveyor_state = Gauge(
+            "linectl_conveyor_state",
+            "1 for the PackML state each conveyor unit is in (Unknown while not connected).",
+            ["conveyor", "state"],
+            registry=r,
+        )
         self.opcua_events = Counter(
             "linectl_opcua_events", "OPC UA events received by kind.", ["kind"], registry=r
         )

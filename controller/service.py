@@ -28,6 +28,28 @@ from devices.vda5050.master import VdaMasterControl
 
 log = logging.getLogger(__name__)
 
+# PackML states (OPC 30050) shown as the linectl_conveyor_state gauge, and Unknown
+PACKML_STATES = (
+    "Unknown",
+    "Stopped",
+    "Starting",
+    "Idle",
+    "Suspended",
+    "Execute",
+    "Stopping",
+    "Aborting",
+    "Aborted",
+    "Holding",
+    "Held",
+    "Unholding",
+    "Suspending",
+    "Unsuspending",
+    "Resetting",
+    "Completing",
+    "Complete",
+    "Clearing",
+)
+
 
 class LineService:
     """Everything that runs for one line, except the HTTP server itself."""
@@ -102,6 +124,14 @@ class LineService:
         await self.fleet.send_instant_actions(serial, [dev.RobotAction(action_id, action, "HARD")])
         return action_id
 
+    async def conveyor_command(self, conveyor_id: str, command: str) -> str:
+        await self.sorter.command(command)
+        state = self.sorter.snapshot().state
+        log.info(
+            "conveyor command", extra={"conveyor": conveyor_id, "command": command, "state": state}
+        )
+        return state
+
     def readiness(self) -> dict[str, bool]:
         robots = self.fleet.snapshot().values()
         return {
@@ -159,6 +189,11 @@ class LineService:
             counts = await self.store.count_by_status()
             for status in ACTIVE:
                 self.metrics.orders_by_status.labels(status.value).set(counts.get(status, 0))
+            conveyor = self.sorter.snapshot()
+            for state in PACKML_STATES:
+                self.metrics.conveyor_state.labels(conveyor.conveyor_id, state).set(
+                    1 if conveyor.state == state else 0
+                )
             robots = list(self.fleet.snapshot().values())
             available = sum(1 for r in robots if r.available)
             self.metrics.robots.labels("available").set(available)

@@ -223,6 +223,11 @@ class Sorter(Protocol):
         """Command the divert for ``item_id`` to ``chute_id``; raises DeviceError on refusal."""
         ...
 
+    async def command(self, name: str) -> None:
+        """A PackML command (``Start``, ``Hold``, ...); CommandRejected if refused in the
+        current state, DeviceUnavailable when not connected."""
+        ...
+
     def snapshot(self) -> ConveyorSnapshot: ...
 
 

@@ -75,6 +75,9 @@ class FakeLine:
     async def robot_command(self, serial: str, command: str) -> str:
         raise DeviceUnavailable(f"robot {serial} is not connected")
 
+    async def conveyor_command(self, conveyor_id: str, command: str) -> str:
+        raise DeviceUnavailable(f"conveyor {conveyor_id} is not connected")
+
 
 def line_with_api(reference_line: LineConfig, **api: Any) -> LineConfig:
     settings: dict[str, Any] = {

@@ -42,3 +42,16 @@ async def test_line_view_and_robot_commands(client: httpx.AsyncClient) -> None:
     offline = await client.post("/v1/robots/R01/pause", headers=auth(ADMIN))
     assert offline.status_code == 503
     assert "not connected" in offline.json()["detail"]
+
+
+async def test_conveyor_commands_need_line_operate_and_a_known_conveyor(
+    client: httpx.AsyncClient,
+) -> None:
+    assert (await client.post("/v1/conveyors/C1/hold", headers=auth(WRITER))).status_code == 403
+    assert (await client.post("/v1/conveyors/C1/hold")).status_code == 401
+    unknown = await client.post("/v1/conveyors/C9/hold", headers=auth(ADMIN))
+    assert unknown.status_code == 404
+    bad = await client.post("/v1/conveyors/C1/explode", headers=auth(ADMIN))
+    assert bad.status_code == 422
+    offline = await client.post("/v1/conveyors/C1/hold", headers=auth(ADMIN))
+    assert offline.status_code == 503 and "not connected" in offline.json()["detail"]

@@ -7,6 +7,7 @@ HTTP); the test waits on the store's event feed, never on the wall clock.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -248,6 +249,31 @@ async def test_line_view_and_robot_pause_resume(line: Line) -> None:
     assert (await line.http.post("/v1/robots/R99/pause")).status_code == 404
     assert (await line.http.post("/v1/robots/R01/explode")).status_code == 422
     anonymous = await line.http.post("/v1/robots/R01/pause", headers={"Authorization": ""})
+    assert anonymous.status_code == 401
+
+
+async def test_conveyor_packml_commands_through_the_api(line: Line) -> None:
+    async def send(command: str) -> httpx.Response:
+        return await line.http.post(f"/v1/conveyors/C1/{command}")
+
+    held = await send("hold")
+    assert held.status_code == 200, held.text
+    assert held.json() == {"conveyor_id": "C1", "command": "hold", "state": "Held"}
+    view = (await line.http.get("/v1/line")).json()
+    assert view["conveyors"][0]["state"] == "Held" and not view["conveyors"][0]["available"]
+    gauge = 'linectl_conveyor_state{conveyor="C1",state="Held"} 1.0'
+    deadline = time.monotonic() + 15
+    while gauge not in (await line.http.get("/metrics")).text:
+        assert time.monotonic() < deadline, "PackML state not in the metrics"
+        await asyncio.sleep(0.2)
+    # not valid while held: refused, and the unit stays held
+    refused = await send("start")
+    assert refused.status_code == 409 and "refused start" in refused.json()["detail"]
+    assert (await send("unhold")).json()["state"] == "Execute"
+    assert (await send("stop")).json()["state"] == "Stopped"
+    assert (await send("reset")).json()["state"] == "Idle"
+    assert (await send("start")).json()["state"] == "Execute"
+    anonymous = await line.http.post("/v1/conveyors/C1/hold", headers={"Authorization": ""})
     assert anonymous.status_code == 401
 
 
