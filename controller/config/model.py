@@ -271,11 +271,21 @@ class OpcUaEndpoint(Strict):
         return v
 
 
+class ConveyorWatchdog(Strict):
+    """The controller's life sign to the conveyor PLC (docs/opcua-model.md, Watchdog). Both in
+    wall seconds, whatever the time scale: a stalled controller is a real-time event."""
+
+    period: PositiveFloat = 0.5  # between the controller's counter writes
+    # without a new counter value before the PLC (the simulator) holds the belts
+    timeout: PositiveFloat = 3.0
+
+
 class Conveyor(Strict):
     id: Id = "C1"
     opcua: OpcUaEndpoint = OpcUaEndpoint()
     belt_speed: PositiveFloat = 2.0  # m/s
     min_gap: PositiveFloat = 0.8  # m between item fronts on the belt
+    watchdog: ConveyorWatchdog = ConveyorWatchdog()
     zones: list[Zone]  # in loop order; after the last zone items return to the first
     scanner: Scanner
     sorter: Sorter

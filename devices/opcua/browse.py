@@ -36,6 +36,7 @@ class RemoteModel:
     idx: int
     conveyor: Node
     state: Node
+    watchdog: Node
     scanners: dict[str, Node]
     sorter: Node
     divert_method: Node
@@ -64,6 +65,7 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
     paths: dict[str, list[ua.QualifiedName]] = {
         "conveyor": q(*base),
         "state": q(*base, "State"),
+        "watchdog": q(*base, "Watchdog"),
         "sorter": q(*sorter),
         "divert_method": q(*sorter, "Divert"),
         f"scanner:{conv.scanner.id}": q(*base, "Scanners", conv.scanner.id),
@@ -91,6 +93,7 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
         idx=idx,
         conveyor=objects["conveyor"],
         state=objects["state"],
+        watchdog=objects["watchdog"],
         scanners={conv.scanner.id: objects[f"scanner:{conv.scanner.id}"]},
         sorter=objects["sorter"],
         divert_method=objects["divert_method"],

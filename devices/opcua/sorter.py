@@ -185,6 +185,7 @@ class OpcUaSorter:
                         self._consume(subscription, model, events), name=f"{name}.events"
                     )
                     tg.create_task(self._watch(lost), name=f"{name}.watchdog")
+                    tg.create_task(self._life_sign(model), name=f"{name}.life-sign")
             except* _SessionLost:
                 pass
         finally:
@@ -192,6 +193,20 @@ class OpcUaSorter:
             self._connected.set(0)
             if opened:
                 await self._close(client, lost.is_set())
+
+    async def _life_sign(self, model: RemoteModel) -> None:
+        """Write the watchdog counter every ``conveyor.watchdog.period`` wall seconds. The PLC
+        holds the belts when it stops changing, so a stalled controller loop (or a lost
+        session) never leaves them running blind."""
+        period = self._config.conveyor.watchdog.period
+        count = int(await model.watchdog.read_value() or 0)
+        while True:
+            count = (count + 1) % 2**32
+            try:
+                await model.watchdog.write_value(ua.Variant(count, ua.VariantType.UInt32))
+            except TRANSPORT_ERRORS as exc:
+                raise _SessionLost(f"watchdog write failed: {exc}") from exc
+            await asyncio.sleep(period)
 
     async def _subscribe(self, client: Client, model: RemoteModel) -> Subscription:
         sub = await client.create_subscription(

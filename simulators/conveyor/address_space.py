@@ -61,6 +61,8 @@ class ConveyorNodes:
     idx: int
     conveyor: Node
     state: Node
+    watchdog: Node  # the controller's life-sign counter (written by the client)
+    watchdog_tripped: Node
     zones: dict[str, ZoneNodes]
     scanners: dict[str, Node]
     sorter: Node
@@ -178,6 +180,11 @@ async def build_address_space(
     root = [conv.id]
     conveyor = await b.obj(line, root)
     state = await b.var(conveyor, [*root, "State"], "Execute", ua.VariantType.String)
+    watchdog = await b.var(conveyor, [*root, "Watchdog"], 0, ua.VariantType.UInt32, writable=True)
+    await b.prop(conveyor, [*root, "WatchdogTimeout"], conv.watchdog.timeout)
+    watchdog_tripped = await b.var(
+        conveyor, [*root, "WatchdogTripped"], False, ua.VariantType.Boolean
+    )
     for command in PackMLCommand:
         await b.method(conveyor, [*root, command.value], callbacks.packml(command))
 
@@ -245,6 +252,8 @@ async def build_address_space(
         idx=idx,
         conveyor=conveyor,
         state=state,
+        watchdog=watchdog,
+        watchdog_tripped=watchdog_tripped,
         zones=zones,
         scanners={conv.scanner.id: scanner},
         sorter=sorter,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
@@ -73,6 +74,11 @@ class ConveyorBindings:
         self._divert_events: dict[str, EventGenerator] = {}
         self._enabled_nodes: dict[ua.NodeId, str] = {}
         self._written: dict[ua.NodeId, Any] = {}
+        # the controller's life sign: armed by its first write, tripped after a silence
+        self._watchdog_timeout = config.conveyor.watchdog.timeout
+        self._watchdog_value: int | None = None
+        self._watchdog_at = 0.0  # wall clock (time.monotonic) of the last new value
+        self.watchdog_tripped = False
 
     @property
     def callbacks(self) -> MethodCallbacks:
@@ -103,7 +109,43 @@ class ConveyorBindings:
             await self._publish(mutate(self._clock.now()))
 
     async def tick(self) -> None:
-        await self.change(self.model.step)
+        async with self._lock:
+            now = self._clock.now()
+            await self._publish(self.model.step(now))
+            if (
+                self._watchdog_value is not None
+                and not self.watchdog_tripped
+                and self.machine.producing
+                and time.monotonic() - self._watchdog_at > self._watchdog_timeout
+            ):
+                await self._trip_watchdog(now)
+
+    async def _trip_watchdog(self, now: float) -> None:
+        """The controller stopped writing its counter: hold the belts (a PLC's safe stop).
+        The unit stays held after the counter moves again, until a client sends Unhold."""
+        self.watchdog_tripped = True
+        state = self.machine.apply(PackMLCommand.HOLD)
+        await self._publish(self.model.set_producing(self.machine.producing, now))
+        await self._write(self._node().state, state.value, _STRING)
+        await self._write(self._node().watchdog_tripped, True, ua.VariantType.Boolean)
+        log.warning(
+            "controller watchdog expired: belts held",
+            extra={
+                "conveyor": self._conveyor_id,
+                "silent_wall_seconds": round(time.monotonic() - self._watchdog_at, 2),
+                "timeout": self._watchdog_timeout,
+            },
+        )
+
+    async def _watchdog_written(self, value: int) -> None:
+        async with self._lock:
+            if value == self._watchdog_value:
+                return
+            self._watchdog_value, self._watchdog_at = value, time.monotonic()
+            if self.watchdog_tripped:
+                self.watchdog_tripped = False
+                await self._write(self._node().watchdog_tripped, False, ua.VariantType.Boolean)
+                log.info("controller watchdog alive again", extra={"conveyor": self._conveyor_id})
 
     async def induct(self, tote_id: str, zone_id: str) -> str:
         """Hand a tote to the loop; raises ``UnknownName`` for an unknown zone or empty id."""
@@ -159,9 +201,12 @@ class ConveyorBindings:
         return [ua.Variant(item_id, _STRING)]
 
     async def _on_write(self, event: ServerItemCallback, _: CallbackService) -> None:
-        """A client wrote a chute's ``Enabled``: tell the motion model."""
+        """A client wrote a chute's ``Enabled`` (tell the motion model) or the watchdog."""
         results = event.response_params or []
         for write, status in zip(event.request_params.NodesToWrite, results, strict=False):
+            if write.NodeId == self._node().watchdog.nodeid and status.is_good():
+                await self._watchdog_written(int(write.Value.Value.Value))
+                continue
             chute_id = self._enabled_nodes.get(write.NodeId)
             if chute_id is None or not status.is_good():
                 continue

@@ -143,6 +143,11 @@ class ConveyorSimulator:
     def state(self) -> PackMLState:
         return self._running().machine.state
 
+    @property
+    def watchdog_tripped(self) -> bool:
+        """The controller's watchdog counter went silent and the belts were held."""
+        return self._running().watchdog_tripped
+
     def set_no_read_rate(self, rate: float) -> None:
         self._running().model.rates.no_read = _rate(rate)
 
