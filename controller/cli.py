@@ -261,6 +261,71 @@ def sim_wms(
     raise typer.Exit(0 if not res.rejected else 1)
 
 
+devices_app = typer.Typer(no_args_is_help=True, help="Field devices of a line.")
+app.add_typer(devices_app, name="devices")
+
+
+@devices_app.command("check")
+def devices_check(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Line file (YAML).")],
+    wait: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to listen for the robots' messages.")
+    ] = 3.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the reports as JSON.")] = False,
+    connect_timeout: Annotated[
+        float, typer.Option(min=0.1, help="Seconds to reach the OPC UA server.")
+    ] = 5.0,
+    log_level: LogLevel = "error",
+) -> None:
+    """Browse every configured device and report what is found, missing or of the wrong type.
+
+    Exit 0 when everything is there and right, 1 otherwise, 2 when the line file is unusable.
+    """
+    from devices.check import check_line
+
+    logs.setup(log_level, "text")
+    try:
+        cfg = load(config)
+    except ConfigError as exc:
+        err.print(exc.render(), markup=False, highlight=False)
+        raise typer.Exit(2) from None
+    reports = _run(check_line(cfg, wait, connect_timeout))
+    if reports is None:
+        raise typer.Exit(130)
+    ok = all(r.ok for r in reports)
+    if as_json:
+        print(json.dumps({"ok": ok, "devices": [r.as_dict() for r in reports]}, indent=2))
+    else:
+        _device_tables(reports)
+    raise typer.Exit(0 if ok else 1)
+
+
+SHOWN_IN_FULL = 10  # a device with more findings than this lists only its problems
+
+
+def _device_tables(reports: list[Any]) -> None:
+    """One table per device: its problems, then how much of what was expected was found."""
+    from rich.markup import escape  # device texts may hold brackets (JSON paths)
+
+    for r in reports:
+        title = (
+            f"{escape(r.device)}  {escape(r.address)}  [{'green]ok' if r.ok else 'red]PROBLEMS'}[/]"
+        )
+        facts = escape("  ".join(f"{k}: {v}" for k, v in r.facts))
+        t = Table(title=title, caption=facts or None, title_justify="left")
+        for column in ("item", "status", "detail"):
+            t.add_column(column)
+        problems = r.problems()
+        for f in r.findings if len(r.findings) <= SHOWN_IN_FULL else problems:
+            status = f"[{'green' if f.ok else 'red'}]{f.status}[/]"
+            t.add_row(escape(f.item), status, escape(f.detail))
+        found = len(r.findings) - len(problems)
+        t.add_row("(all checked)", f"{found} of {len(r.findings)} found", "")
+        out.print(t)
+    bad = [r.device for r in reports if not r.ok]
+    out.print(f"problems: {', '.join(bad)}" if bad else "all devices ok", highlight=False)
+
+
 def main() -> None:
     app()
 
