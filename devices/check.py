@@ -160,6 +160,11 @@ def expected_nodes(config: LineConfig) -> list[Expected]:
         Expected(base, obj),
         Expected((*base, "State"), var, ua.VariantType.String),
     ]
+    out += [
+        Expected((*base, "Watchdog"), var, ua.VariantType.UInt32),
+        Expected((*base, "WatchdogTimeout"), var, ua.VariantType.Double),
+        Expected((*base, "WatchdogTripped"), var, ua.VariantType.Boolean),
+    ]
     out += [Expected((*base, m), meth) for m in PACKML_METHODS]
     out.append(Expected((*base, "Zones"), obj))
     for zone in conv.zones:

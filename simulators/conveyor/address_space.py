@@ -125,9 +125,15 @@ class _Builder:
             await node.set_writable()
         return node
 
-    async def prop(self, parent: Node, path: Sequence[str], value: Any) -> Node:
+    async def prop(
+        self,
+        parent: Node,
+        path: Sequence[str],
+        value: Any,
+        vtype: ua.VariantType = ua.VariantType.String,
+    ) -> Node:
         return await parent.add_property(
-            self.nid(path), self.qn(path[-1]), value, varianttype=ua.VariantType.String
+            self.nid(path), self.qn(path[-1]), value, varianttype=vtype
         )
 
     async def method(
@@ -181,7 +187,7 @@ async def build_address_space(
     conveyor = await b.obj(line, root)
     state = await b.var(conveyor, [*root, "State"], "Execute", ua.VariantType.String)
     watchdog = await b.var(conveyor, [*root, "Watchdog"], 0, ua.VariantType.UInt32, writable=True)
-    await b.prop(conveyor, [*root, "WatchdogTimeout"], conv.watchdog.timeout)
+    await b.prop(conveyor, [*root, "WatchdogTimeout"], conv.watchdog.timeout, ua.VariantType.Double)
     watchdog_tripped = await b.var(
         conveyor, [*root, "WatchdogTripped"], False, ua.VariantType.Boolean
     )
