@@ -216,6 +216,10 @@ def sim_conveyors(
     config: ConfigOpt = None,
     endpoint: Annotated[str | None, typer.Option(help="Default: conveyor.opcua.endpoint.")] = None,
     time_scale: Annotated[float | None, typer.Option(help="Default: clock.time_scale.")] = None,
+    cert: Annotated[
+        Path | None, typer.Option(help="Server certificate (security Basic256Sha256).")
+    ] = None,
+    key: Annotated[Path | None, typer.Option(help="Server private key.")] = None,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
@@ -223,10 +227,18 @@ def sim_conveyors(
     from simulators.conveyor import ConveyorSimulator
 
     cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
+    try:
+        sim = ConveyorSimulator(cfg, clock, endpoint, certificate=cert, private_key=key)
+    except ValueError as exc:
+        err.print(f"{exc} (--cert, --key; see linectl opcua certs)", markup=False)
+        raise typer.Exit(1) from None
 
     async def serve() -> None:
-        async with ConveyorSimulator(cfg, clock, endpoint) as sim:
-            out.print(f"conveyor simulator on {sim.endpoint}", highlight=False)
+        async with sim:
+            security = cfg.conveyor.opcua.security
+            out.print(
+                f"conveyor simulator on {sim.endpoint} (security {security})", highlight=False
+            )
             await asyncio.Event().wait()
 
     _run(serve())
@@ -259,6 +271,31 @@ def sim_wms(
     for order_id, status, detail in res.rejected[:20]:
         err.print(f"{order_id}: HTTP {status}: {detail}", markup=False)
     raise typer.Exit(0 if not res.rejected else 1)
+
+
+opcua_app = typer.Typer(no_args_is_help=True, help="OPC UA link to the conveyors.")
+app.add_typer(opcua_app, name="opcua")
+
+
+@opcua_app.command("certs")
+def opcua_certs(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the files to.")],
+    host: Annotated[
+        str, typer.Option(help="Address or name the conveyor server is reached at.")
+    ] = "127.0.0.1",
+    days: Annotated[int, typer.Option(min=1, help="Validity in days.")] = 365,
+) -> None:
+    """Write self-signed certificates and keys for the conveyor server and the controller.
+
+    For security Basic256Sha256: the server pair goes to ``linectl sim conveyors --cert --key``
+    (or a real PLC), the client pair to ``conveyor.opcua.certificate`` and ``private_key``, and
+    the server certificate to ``conveyor.opcua.server_certificate`` to pin it.
+    """
+    from devices.opcua.security import generate_certificates
+
+    written = generate_certificates(out_dir, host, days)
+    for path in written.paths():
+        out.print(f"wrote {path}", highlight=False, soft_wrap=True)
 
 
 devices_app = typer.Typer(no_args_is_help=True, help="Field devices of a line.")

@@ -26,6 +26,7 @@ from asyncua import Client, Node, ua
 
 from controller.config.model import LineConfig
 from devices.opcua.browse import DIVERT_EVENT_TYPE, SCAN_EVENT_TYPE
+from devices.opcua.security import secure_client
 from devices.vda5050 import schema
 from devices.vda5050.link import broker_address
 from devices.vda5050.topics import topic
@@ -204,6 +205,7 @@ async def check_conveyor(config: LineConfig, connect_timeout: float = 5.0) -> De
     client = Client(endpoint, timeout=connect_timeout)
     try:
         async with asyncio.timeout(connect_timeout):
+            await secure_client(client, conv.opcua)
             await client.connect()
     except (OSError, TimeoutError, ua.UaError) as exc:
         reason = str(exc) or type(exc).__name__

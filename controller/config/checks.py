@@ -6,7 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from controller.config.model import ChuteKind, LineConfig
+from controller.config.model import ChuteKind, LineConfig, OpcUaEndpoint
 
 Path = tuple[str | int, ...]
 
@@ -159,6 +159,8 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
                 )
             )
 
+    issues += _opcua_security(conv.opcua)
+
     for a, aisle in enumerate(cfg.asrs.aisles):
         if aisle.pd_zone is not None and aisle.pd_zone not in zone_ids:
             issues.append(
@@ -174,4 +176,26 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
                     ("stock", i, "location"), f"location {st.location!r} is not a storage location"
                 )
             )
+    return issues
+
+
+def _opcua_security(opcua: OpcUaEndpoint) -> list[Issue]:
+    """A secured channel needs the controller's own certificate and key; a password is only
+    ever sent encrypted, and a user name always comes with one."""
+    base: Path = ("conveyor", "opcua")
+    issues: list[Issue] = []
+    if opcua.security == "Basic256Sha256":
+        for field in ("certificate", "private_key"):
+            if not getattr(opcua, field):
+                issues.append(Issue((*base, field), "required when security is Basic256Sha256"))
+    elif opcua.username is not None or opcua.password is not None:
+        issues.append(
+            Issue(
+                (*base, "security"),
+                "username and password need security Basic256Sha256 (never sent in the clear)",
+            )
+        )
+    if (opcua.username is None) != (opcua.password is None):
+        missing = "password" if opcua.password is None else "username"
+        issues.append(Issue((*base, missing), "username and password go together"))
     return issues

@@ -3,7 +3,8 @@
 Every problem is reported as ``file:line: path: message`` so an engineer can jump to it.
 Environment variables ``LINECTL_<SECTION>__<KEY>`` override values (``__`` separates levels,
 for example ``LINECTL_STORE__PATH=/data/line.db`` or ``LINECTL_API__PORT=9000``); the value is
-parsed as a YAML scalar. ``LINECTL_API_TOKEN`` adds one token with every scope.
+parsed as a YAML scalar (a ``PASSWORD`` is taken as written). ``LINECTL_API_TOKEN`` adds one
+token with every scope.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from controller.config.model import LineConfig
 
 ENV_PREFIX = "LINECTL_"
 REFERENCE_LINE = Path(__file__).with_name("reference-line.yaml")
+# taken as written, not as YAML: a password 0123 must not turn into the number 83
+VERBATIM_KEYS = frozenset({"password"})
 
 
 @dataclass(frozen=True)
@@ -104,7 +107,10 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
                 nxt = {}
                 cursor[part] = nxt
             cursor = nxt
-        cursor[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+        if parts[-1] in VERBATIM_KEYS:
+            cursor[parts[-1]] = raw
+        else:
+            cursor[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
 
 
 def parse(text: str, source: str, env: Mapping[str, str] | None = None) -> LineConfig:

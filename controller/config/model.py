@@ -259,9 +259,22 @@ class Sorter(Strict):
 
 
 class OpcUaEndpoint(Strict):
+    """Where the conveyor's OPC UA server is and how to talk to it (docs/opcua-model.md).
+
+    ``Basic256Sha256`` always means SignAndEncrypt: signing alone would send the password of
+    ``username`` readable by anyone on the cell network. Paths are PEM or DER files, relative
+    to the working directory; ``linectl opcua certs`` writes a matching set.
+    """
+
     endpoint: str = "opc.tcp://127.0.0.1:4840/linectl/"
     namespace: str = "urn:linectl:conveyors"
-    security: Literal["None"] = "None"
+    security: Literal["None", "Basic256Sha256"] = "None"
+    certificate: str | None = None  # the controller's own certificate ...
+    private_key: str | None = None  # ... and its key (unencrypted)
+    # the server's certificate, pinned; without it the one the server presents is taken
+    server_certificate: str | None = None
+    username: str | None = None
+    password: SecretStr | None = None  # or LINECTL_CONVEYOR__OPCUA__PASSWORD
 
     @field_validator("endpoint")
     @classmethod

@@ -31,6 +31,7 @@ from devices.base import ChuteSnapshot, ConveyorAvailability, ConveyorSnapshot, 
 from devices.errors import DeviceUnavailable, InvalidMessage
 from devices.opcua.backoff import Backoff
 from devices.opcua.browse import ModelMismatch, RemoteModel, resolve
+from devices.opcua.security import secure_client
 from devices.opcua.translate import (
     TRANSPORT_ERRORS,
     divert_from_event,
@@ -55,7 +56,7 @@ class _Live:
 
 
 class OpcUaSorter:
-    """The conveyor and sorter of one line over OPC UA (security None)."""
+    """The conveyor and sorter of one line over OPC UA (security as ``conveyor.opcua`` says)."""
 
     def __init__(
         self,
@@ -167,6 +168,7 @@ class OpcUaSorter:
         opened = False
         try:
             try:
+                await secure_client(client, self._config.conveyor.opcua)
                 await client.connect()
                 opened = True
                 model = await resolve(client, self._config)
@@ -175,7 +177,10 @@ class OpcUaSorter:
             except ModelMismatch as exc:
                 raise DeviceUnavailable(f"model mismatch: {exc}") from exc
             except TRANSPORT_ERRORS as exc:
-                raise translate_error(exc, f"connect {self._endpoint}") from exc
+                # a refusal here (credentials, certificate) leaves the conveyor out of reach
+                # just as a dead network does: retried with backoff, not fatal to run()
+                error = translate_error(exc, f"connect {self._endpoint}")
+                raise DeviceUnavailable(str(error)) from exc
             self._live = _Live(client, model)
             await self._came_up(events)
             try:

@@ -6,18 +6,27 @@
 The scripting methods (no-read rate, chute full or disabled, jams) are for tests and
 commissioning; :meth:`ConveyorSimulator.induct` is the in-process stand-in for a robot dropping a
 tote (the same as the ``Simulation.Induct`` method over OPC UA).
+
+When ``conveyor.opcua.security`` is ``Basic256Sha256`` the server offers only
+Basic256Sha256/SignAndEncrypt, presents the certificate and key it is given, and admits only
+the configured user name and password (anonymous sessions are refused).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
+from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from asyncua import Server, ua
+from asyncua.crypto.permission_rules import User, UserRole
 
 from controller.clock import Clock
-from controller.config.model import LineConfig
+from controller.config.model import LineConfig, OpcUaEndpoint
+from devices.opcua.security import SERVER_APPLICATION_URI
 from simulators.conveyor.address_space import build_address_space
 from simulators.conveyor.bindings import ConveyorBindings
 from simulators.conveyor.facts import ChuteChanged
@@ -29,7 +38,11 @@ DEFAULT_TICK_WALL_SECONDS = 0.005
 
 
 class ConveyorSimulator:
-    """One conveyor loop with its scanner and sorter, served over OPC UA (security None)."""
+    """One conveyor loop with its scanner and sorter, served over OPC UA.
+
+    ``certificate`` and ``private_key`` (PEM or DER files) are the server's own, needed when
+    the line's security is Basic256Sha256.
+    """
 
     def __init__(
         self,
@@ -39,7 +52,18 @@ class ConveyorSimulator:
         *,
         seed: int = 0,
         tick_wall_seconds: float = DEFAULT_TICK_WALL_SECONDS,
+        certificate: Path | None = None,
+        private_key: Path | None = None,
     ) -> None:
+        if config.conveyor.opcua.security != "None" and (
+            certificate is None or private_key is None
+        ):
+            raise ValueError(
+                f"security {config.conveyor.opcua.security} needs the server's certificate "
+                "and private key"
+            )
+        self._certificate = certificate
+        self._private_key = private_key
         self._config = config
         self._clock = clock
         self._endpoint = endpoint or config.conveyor.opcua.endpoint
@@ -62,11 +86,12 @@ class ConveyorSimulator:
     async def start(self) -> None:
         if self._server is not None:
             raise RuntimeError("conveyor simulator already started")
-        server = Server()
+        opcua = self._config.conveyor.opcua
+        server = Server(user_manager=_Credentials(opcua))
         await server.init()
         server.set_endpoint(self._endpoint)
         server.set_server_name(f"linectl conveyor simulator {self.conveyor_id}")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        await self._secure(server, opcua)
         # the standard clock task holds stop() for up to a second; line time is ours anyway
         server.disable_clock(True)
         bindings = ConveyorBindings(server, self._config, self._clock, seed=self._seed)
@@ -79,8 +104,27 @@ class ConveyorSimulator:
         )
         log.info(
             "conveyor simulator listening",
-            extra={"conveyor": self.conveyor_id, "endpoint": self._endpoint},
+            extra={
+                "conveyor": self.conveyor_id,
+                "endpoint": self._endpoint,
+                "security": opcua.security,
+            },
         )
+
+    async def _secure(self, server: Server, opcua: OpcUaEndpoint) -> None:
+        if opcua.security == "None":
+            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+            return
+        assert self._certificate is not None and self._private_key is not None  # __init__
+        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
+        # the certificate names this URI; clients compare the two
+        await server.set_application_uri(SERVER_APPLICATION_URI)
+        await server.load_certificate(str(self._certificate))
+        await server.load_private_key(str(self._private_key))
+        tokens: list[type] = [ua.UserNameIdentityToken]
+        if opcua.username is None:
+            tokens = [ua.AnonymousIdentityToken]
+        server.set_identity_tokens(tokens)
 
     async def stop(self) -> None:
         """Stop the motion task and the server; continues past a failing step."""
@@ -175,6 +219,31 @@ class ConveyorSimulator:
     def item_position(self, item_id: str) -> float | None:
         """Front position (m along the loop) of an item on the belt, None if not on it."""
         return self._running().model.item_position(item_id)
+
+
+class _Credentials:
+    """Admits the line's configured user and password; without them anyone (an asyncua
+    ``UserManager``)."""
+
+    def __init__(self, opcua: OpcUaEndpoint) -> None:
+        self._username = opcua.username
+        self._password = opcua.password
+
+    def get_user(
+        self,
+        iserver: Any,
+        username: str | None = None,
+        password: str | None = None,
+        certificate: Any = None,
+    ) -> User | None:
+        if self._username is None or self._password is None:
+            return User(role=UserRole.User)
+        expected = self._password.get_secret_value().encode()
+        given = (password or "").encode()
+        if username == self._username and hmac.compare_digest(given, expected):
+            return User(role=UserRole.User, name=username)
+        log.warning("OPC UA session refused", extra={"username": username})
+        return None
 
 
 def _rate(rate: float) -> float:
