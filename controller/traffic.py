@@ -104,7 +104,8 @@ class TrafficFleet:
         self._deadlock_after = settings.deadlock_after
         self._stall_after = settings.stall_after
         self._best: dict[str, tuple[int, float]] = {}  # job: (shortest way left, reached at)
-        self._giving_way: set[str] = set()  # robots whose trip was cancelled to end a deadlock
+        # robots whose trip was cancelled to end a deadlock -> line time of the cancel
+        self._giving_way: dict[str, float] = {}
         self._last_give_way = float("-inf")
         # robots that gave way stay out of work this long, so that they can be moved aside
         # instead of being sent straight back into the same jam
@@ -229,8 +230,7 @@ class TrafficFleet:
             return
         del self.jobs[serial]
         self._best.pop(serial, None)
-        if serial in self._giving_way:
-            self._giving_way.discard(serial)
+        if self._giving_way.pop(serial, None) is not None:
             self._resting[serial] = self._clock.now() + self._deadlock_after
         self._sync()
         node = self.state.robot(serial).node if serial in self.state.serials() else None
@@ -364,6 +364,10 @@ class TrafficFleet:
         like any parked robot, and its orders go to the queue again. At most one trip per
         ``deadlock_after``."""
         now = self._clock.now()
+        for serial, since in list(self._giving_way.items()):
+            if now - since >= 2 * self._deadlock_after:
+                # its order never ended (robot gone?): do not let it block the next one
+                del self._giving_way[serial]
         if self._giving_way or now - self._last_give_way < self._deadlock_after:
             return
         snapshots = self._fleet.snapshot()
@@ -396,7 +400,7 @@ class TrafficFleet:
         return out
 
     async def _give_way(self, victim: str, involved: Sequence[str]) -> None:
-        self._giving_way.add(victim)
+        self._giving_way[victim] = self._clock.now()
         self._last_give_way = self._clock.now()
         self._metrics.traffic_deadlocks.inc()
         why = f"traffic deadlock between {', '.join(sorted(involved))}"
@@ -407,7 +411,7 @@ class TrafficFleet:
         try:
             await self._on_deadlock(victim, why)
         except DeviceError as exc:
-            self._giving_way.discard(victim)
+            self._giving_way.pop(victim, None)
             log.warning(
                 "deadlock: the trip could not be cancelled",
                 extra={"robot": victim, "error": str(exc)},
