@@ -65,6 +65,12 @@ class Metrics:
             ["conveyor", "state"],
             registry=r,
         )
+        self.conveyor_safe_state = Counter(
+            "linectl_conveyor_safe_state",
+            "Times a conveyor went to its safe state (belts held), by reason.",
+            ["conveyor", "reason"],
+            registry=r,
+        )
         self.opcua_events = Counter(
             "linectl_opcua_events", "OPC UA events received by kind.", ["kind"], registry=r
         )

@@ -299,6 +299,9 @@ class Conveyor(Strict):
     belt_speed: PositiveFloat = 2.0  # m/s
     min_gap: PositiveFloat = 0.8  # m between item fronts on the belt
     watchdog: ConveyorWatchdog = ConveyorWatchdog()
+    # after the PLC held the belts because the controller went silent (communication lost,
+    # controller stalled), resume them once connected again and the state has been read
+    resume_after_comms_loss: bool = True
     zones: list[Zone]  # in loop order; after the last zone items return to the first
     scanner: Scanner
     sorter: Sorter

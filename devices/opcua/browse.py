@@ -37,6 +37,7 @@ class RemoteModel:
     conveyor: Node
     state: Node
     watchdog: Node
+    watchdog_tripped: Node
     scanners: dict[str, Node]
     sorter: Node
     divert_method: Node
@@ -66,6 +67,7 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
         "conveyor": q(*base),
         "state": q(*base, "State"),
         "watchdog": q(*base, "Watchdog"),
+        "watchdog_tripped": q(*base, "WatchdogTripped"),
         "sorter": q(*sorter),
         "divert_method": q(*sorter, "Divert"),
         f"scanner:{conv.scanner.id}": q(*base, "Scanners", conv.scanner.id),
@@ -94,6 +96,7 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
         conveyor=objects["conveyor"],
         state=objects["state"],
         watchdog=objects["watchdog"],
+        watchdog_tripped=objects["watchdog_tripped"],
         scanners={conv.scanner.id: objects[f"scanner:{conv.scanner.id}"]},
         sorter=objects["sorter"],
         divert_method=objects["divert_method"],

@@ -174,6 +174,7 @@ class OpcUaSorter:
                 model = await resolve(client, self._config)
                 subscription = await self._subscribe(client, model)
                 await self._read_levels(client, model)
+                await self._recover(model)
             except ModelMismatch as exc:
                 raise DeviceUnavailable(f"model mismatch: {exc}") from exc
             except TRANSPORT_ERRORS as exc:
@@ -198,6 +199,31 @@ class OpcUaSorter:
             self._connected.set(0)
             if opened:
                 await self._close(client, lost.is_set())
+
+    async def _recover(self, model: RemoteModel) -> None:
+        """After (re)connecting, with the state just read: a unit the PLC held because this
+        controller went silent (``WatchdogTripped``) is counted as a safe-state entry and,
+        when ``conveyor.resume_after_comms_loss`` allows, resumed: the counter moves first
+        (clearing the trip), then ``Unhold``. A unit held or stopped for any other reason is
+        left for an operator."""
+        tripped = bool(await model.watchdog_tripped.read_value())
+        if not tripped:
+            return
+        self._metrics.conveyor_safe_state.labels(self._conveyor_id, "controller_silent").inc()
+        count = int(await model.watchdog.read_value() or 0)
+        await model.watchdog.write_value(ua.Variant((count + 1) % 2**32, ua.VariantType.UInt32))
+        if not self._config.conveyor.resume_after_comms_loss or self._state != "Held":
+            log.warning(
+                "conveyor held by its watchdog; left for an operator",
+                extra={"conveyor": self._conveyor_id, "state": self._state},
+            )
+            return
+        await model.conveyor.call_method(model.qn("Unhold"))
+        self._state = str(await model.state.read_value())
+        log.warning(
+            "conveyor resumed after its watchdog held it (state read again)",
+            extra={"conveyor": self._conveyor_id, "state": self._state},
+        )
 
     async def _life_sign(self, model: RemoteModel) -> None:
         """Write the watchdog counter every ``conveyor.watchdog.period`` wall seconds. The PLC

@@ -1,5 +1,7 @@
 """The controller's watchdog counter: the conveyor (the simulator standing in for the PLC) holds
-its belts when the counter stops changing, and stays held until a client unholds it."""
+its belts when the counter stops changing. A controller that comes back reads the state again,
+counts the safe-state entry and resumes the belts, unless configured to leave that to an
+operator."""
 
 from __future__ import annotations
 
@@ -25,6 +27,12 @@ WATCHDOG = {"period": 0.1, "timeout": 0.5}  # wall seconds, short for the test
 WAIT = 10.0  # wall seconds
 
 
+def short_watchdog(line: LineConfig) -> LineConfig:
+    watchdog = line.conveyor.watchdog.model_copy(update=WATCHDOG)
+    conveyor = line.conveyor.model_copy(update={"watchdog": watchdog})
+    return line.model_copy(update={"conveyor": conveyor})
+
+
 async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
     deadline = time.monotonic() + WAIT
     while not await check():
@@ -43,11 +51,7 @@ async def next_availability(events: asyncio.Queue[DeviceEvent]) -> ConveyorAvail
 async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_after(
     reference_line: LineConfig,
 ) -> None:
-    conveyor = reference_line.conveyor
-    watchdog = conveyor.watchdog.model_copy(update=WATCHDOG)
-    reference_line = reference_line.model_copy(
-        update={"conveyor": conveyor.model_copy(update={"watchdog": watchdog})}
-    )
+    reference_line = short_watchdog(reference_line)
     clock = ScaledClock(TIME_SCALE)
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
     timeout = reference_line.conveyor.watchdog.timeout
@@ -93,8 +97,17 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
         assert await zone.read_value() is False
         assert sim.watchdog_tripped
 
-        # the controller comes back: the trip clears, but the belts wait for an Unhold
-        sorter = OpcUaSorter(reference_line, clock, Metrics(), endpoint)
+        # a controller that must not resume on its own comes back: the trip clears, the belts
+        # wait for an operator's Unhold
+        manual = reference_line.model_copy(
+            update={
+                "conveyor": reference_line.conveyor.model_copy(
+                    update={"resume_after_comms_loss": False}
+                )
+            }
+        )
+        metrics = Metrics()
+        sorter = OpcUaSorter(manual, clock, metrics, endpoint)
         task = asyncio.create_task(sorter.run(events))
         try:
 
@@ -104,9 +117,58 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
             await eventually(cleared, "the watchdog trip did not clear")
             assert await state.read_value() == "Held"
             assert sorter.snapshot().state == "Held"
+            assert safe_states(metrics) == 1.0
             await sorter.command("Unhold")
             assert await state.read_value() == "Execute"
             assert await zone.read_value() is True
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_belts_resume_once_the_controller_is_back_and_has_read_the_state(
+    reference_line: LineConfig,
+) -> None:
+    line = short_watchdog(reference_line)
+    clock = ScaledClock(TIME_SCALE)
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
+    events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+    async with ConveyorSimulator(line, clock, endpoint) as sim, Client(endpoint) as probe:
+        idx = await probe.get_namespace_index(line.conveyor.opcua.namespace)
+        counter = await probe.nodes.objects.get_child(
+            [f"{idx}:Line", f"{idx}:C1", f"{idx}:Watchdog"]
+        )
+        sorter = OpcUaSorter(line, clock, Metrics(), endpoint)
+        task = asyncio.create_task(sorter.run(events))
+        assert (await next_availability(events)).available
+
+        async def armed() -> bool:
+            return int(await counter.read_value()) > 0
+
+        await eventually(armed, "the controller does not write its watchdog counter")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+        async def held() -> bool:
+            return sim.watchdog_tripped and sim.state.value == "Held"
+
+        await eventually(held, "the conveyor kept running without its controller")
+
+        metrics = Metrics()
+        sorter = OpcUaSorter(line, clock, metrics, endpoint)
+        task = asyncio.create_task(sorter.run(events))
+        try:
+            assert (await next_availability(events)).available
+            # by the time the controller reports the conveyor available, it is running again
+            assert sim.state.value == "Execute" and not sim.watchdog_tripped
+            assert sorter.snapshot().state == "Execute"
+            assert safe_states(metrics) == 1.0
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+
+def safe_states(metrics: Metrics) -> float | None:
+    return metrics.registry.get_sample_value(
+        "linectl_conveyor_safe_state_total", {"conveyor": "C1", "reason": "controller_silent"}
+    )
