@@ -54,6 +54,7 @@ class RobotOut(BaseModel):
     driving: bool
     battery: float | None = Field(description="Battery charge in percent.")
     charging: bool | None = Field(description="On a charger and charging.")
+    paused: bool = Field(default=False, description="Paused by an operator (`startPause`).")
     errors: list[str]
     factsheet_problems: list[str] = Field(
         description="Where the robot's factsheet does not fit the configured action templates."

@@ -387,13 +387,16 @@ class TrafficFleet:
             await self._give_way(*choice)
 
     def stalled(self) -> list[str]:
-        """Robots with a trip whose way left has not got shorter for ``stall_after``."""
+        """Robots with a trip whose way left has not got shorter for ``stall_after``. A robot
+        paused by an operator, or at the end of its way (working there), is not stalled."""
         now = self._clock.now()
+        snapshots = self._fleet.snapshot()
         out = []
         for serial in self.jobs:
             left = len(self.state.robot(serial).route)
+            snap = snapshots.get(serial)
             best = self._best.get(serial)
-            if best is None or left < best[0]:
+            if best is None or left < best[0] or left == 1 or (snap is not None and snap.paused):
                 self._best[serial] = best = (left, now)
             if now - best[1] >= self._stall_after:
                 out.append(serial)

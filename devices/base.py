@@ -78,6 +78,7 @@ class RobotSnapshot:
     state_age: float | None  # line seconds since the last state message, None if never
     available: bool  # online, AUTOMATIC, no FATAL error, state fresh, factsheet allows picking
     charging: bool | None = None  # None until a state message arrived
+    paused: bool = False  # startPause in effect (VDA 5050 state.paused)
     # what the robot's factsheet lacks for picking (pick/drop action or template parameters)
     factsheet_problems: tuple[str, ...] = ()
 

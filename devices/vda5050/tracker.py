@@ -358,5 +358,6 @@ class RobotTracker:
             state_age=self.state_age(),
             available=self.availability()[0],
             charging=None if battery is None else battery["charging"],
+            paused=bool(s.get("paused", False)),
             factsheet_problems=self.factsheet_check.problems,
         )
