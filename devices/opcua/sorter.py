@@ -89,6 +89,7 @@ class OpcUaSorter:
         self._outage_since: float | None = None
         self._announced: bool | None = None  # last availability put on the queue
         self._invalid_logged = False
+        self._trip_seen = False  # the current watchdog hold is already counted
         self._connected.set(0)
 
     @property
@@ -208,17 +209,24 @@ class OpcUaSorter:
         left for an operator."""
         tripped = bool(await model.watchdog_tripped.read_value())
         if not tripped:
+            self._trip_seen = False
             return
-        self._metrics.conveyor_safe_state.labels(self._conveyor_id, "controller_silent").inc()
         count = int(await model.watchdog.read_value() or 0)
         await model.watchdog.write_value(ua.Variant((count + 1) % 2**32, ua.VariantType.UInt32))
-        if not self._config.conveyor.resume_after_comms_loss or self._state != "Held":
-            log.warning(
-                "conveyor held by its watchdog; left for an operator",
-                extra={"conveyor": self._conveyor_id, "state": self._state},
-            )
+        self._state = str(await model.state.read_value())
+        resume = self._config.conveyor.resume_after_comms_loss and self._state == "Held"
+        if not self._trip_seen:
+            self._trip_seen = True
+            self._metrics.conveyor_safe_state.labels(self._conveyor_id, "controller_silent").inc()
+            if not resume:
+                log.warning(
+                    "conveyor held by its watchdog; left for an operator",
+                    extra={"conveyor": self._conveyor_id, "state": self._state},
+                )
+        if not resume:
             return
         await model.conveyor.call_method(model.qn("Unhold"))
+        self._trip_seen = False
         self._state = str(await model.state.read_value())
         log.warning(
             "conveyor resumed after its watchdog held it (state read again)",
@@ -228,13 +236,19 @@ class OpcUaSorter:
     async def _life_sign(self, model: RemoteModel) -> None:
         """Write the watchdog counter every ``conveyor.watchdog.period`` wall seconds. The PLC
         holds the belts when it stops changing, so a stalled controller loop (or a lost
-        session) never leaves them running blind."""
+        session) never leaves them running blind. A hold that happened while the session
+        stayed up (the loop stalled) is seen here once the loop runs again, and handled as
+        after a reconnect (:meth:`_recover`)."""
         period = self._config.conveyor.watchdog.period
         count = int(await model.watchdog.read_value() or 0)
         while True:
             count = (count + 1) % 2**32
             try:
-                await model.watchdog.write_value(ua.Variant(count, ua.VariantType.UInt32))
+                if self._state != "Execute" and await model.watchdog_tripped.read_value():
+                    await self._recover(model)
+                    count = int(await model.watchdog.read_value() or 0)
+                else:
+                    await model.watchdog.write_value(ua.Variant(count, ua.VariantType.UInt32))
             except TRANSPORT_ERRORS as exc:
                 raise _SessionLost(f"watchdog write failed: {exc}") from exc
             await asyncio.sleep(period)

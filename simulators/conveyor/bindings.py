@@ -122,7 +122,8 @@ class ConveyorBindings:
 
     async def _trip_watchdog(self, now: float) -> None:
         """The controller stopped writing its counter: hold the belts (a PLC's safe stop).
-        The unit stays held after the counter moves again, until a client sends Unhold."""
+        ``WatchdogTripped`` stays set, and the unit held, until a client sends a PackML
+        command (``Unhold``, ``Stop``, ...)."""
         self.watchdog_tripped = True
         state = self.machine.apply(PackMLCommand.HOLD)
         await self._publish(self.model.set_producing(self.machine.producing, now))
@@ -139,13 +140,8 @@ class ConveyorBindings:
 
     async def _watchdog_written(self, value: int) -> None:
         async with self._lock:
-            if value == self._watchdog_value:
-                return
-            self._watchdog_value, self._watchdog_at = value, time.monotonic()
-            if self.watchdog_tripped:
-                self.watchdog_tripped = False
-                await self._write(self._node().watchdog_tripped, False, ua.VariantType.Boolean)
-                log.info("controller watchdog alive again", extra={"conveyor": self._conveyor_id})
+            if value != self._watchdog_value:
+                self._watchdog_value, self._watchdog_at = value, time.monotonic()
 
     async def induct(self, tote_id: str, zone_id: str) -> str:
         """Hand a tote to the loop; raises ``UnknownName`` for an unknown zone or empty id."""
@@ -173,6 +169,9 @@ class ConveyorBindings:
                 facts = self.model.set_producing(self.machine.producing, self._clock.now())
                 await self._publish(facts)
                 await self._write(self._node().state, state.value, _STRING)
+                if self.watchdog_tripped:  # a client has decided what happens next
+                    self.watchdog_tripped = False
+                    await self._write(self._node().watchdog_tripped, False, ua.VariantType.Boolean)
             log.info("PackML state changed", extra={"command": command.value, "state": state.value})
             return []
 

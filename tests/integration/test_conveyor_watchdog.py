@@ -97,8 +97,8 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
         assert await zone.read_value() is False
         assert sim.watchdog_tripped
 
-        # a controller that must not resume on its own comes back: the trip clears, the belts
-        # wait for an operator's Unhold
+        # a controller that must not resume on its own comes back: it counts the hold, keeps
+        # writing its counter, and the belts wait for an operator's Unhold
         manual = reference_line.model_copy(
             update={
                 "conveyor": reference_line.conveyor.model_copy(
@@ -111,16 +111,18 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
         task = asyncio.create_task(sorter.run(events))
         try:
 
-            async def cleared() -> bool:
-                return not await tripped.read_value()
+            async def counted() -> bool:
+                return safe_states(metrics) == 1.0
 
-            await eventually(cleared, "the watchdog trip did not clear")
-            assert await state.read_value() == "Held"
+            await eventually(counted, "the safe state was not counted")
+            await asyncio.sleep(WATCHDOG["timeout"] * 2)  # alive, and still held
+            assert await state.read_value() == "Held" and await tripped.read_value()
             assert sorter.snapshot().state == "Held"
-            assert safe_states(metrics) == 1.0
+            assert safe_states(metrics) == 1.0  # once per hold
             await sorter.command("Unhold")
             assert await state.read_value() == "Execute"
             assert await zone.read_value() is True
+            assert not await tripped.read_value()
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
@@ -172,3 +174,41 @@ def safe_states(metrics: Metrics) -> float | None:
     return metrics.registry.get_sample_value(
         "linectl_conveyor_safe_state_total", {"conveyor": "C1", "reason": "controller_silent"}
     )
+
+
+async def test_a_stalled_controller_loop_holds_the_belts_and_resumes_them_when_it_runs_again(
+    reference_line: LineConfig,
+) -> None:
+    line = short_watchdog(reference_line)
+    clock = ScaledClock(TIME_SCALE)
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
+    events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+    metrics = Metrics()
+    async with ConveyorSimulator(line, clock, endpoint) as sim:
+        sorter = OpcUaSorter(line, clock, metrics, endpoint)
+        task = asyncio.create_task(sorter.run(events))
+        try:
+            assert (await next_availability(events)).available
+
+            async def armed() -> bool:
+                return sorter.snapshot().state == "Execute" and safe_states(metrics) is None
+
+            await eventually(armed, "the controller did not come up")
+            await asyncio.sleep(WATCHDOG["period"] * 3)  # counter written a few times
+            # the whole process stalls (the session stays up). When it runs again, the
+            # simulated PLC finds the counter silent for longer than its timeout and holds the
+            # belts, unless the controller's next write happens to come first: stall again then
+            for _ in range(10):
+                time.sleep(WATCHDOG["timeout"] * 2)  # noqa: ASYNC251 - the stall under test
+                await asyncio.sleep(WATCHDOG["period"] * 5)
+                if safe_states(metrics) is not None:
+                    break
+
+            async def resumed() -> bool:
+                return safe_states(metrics) == 1.0 and sim.state.value == "Execute"
+
+            await eventually(resumed, "the belts were not held and resumed")
+            assert not sim.watchdog_tripped
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
