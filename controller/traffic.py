@@ -32,7 +32,7 @@ import dataclasses
 import itertools
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from controller import topology
 from controller.clock import Clock
@@ -56,7 +56,6 @@ class _Job:
     nodes: list[dev.RouteNode]  # from the node the robot stood on when the order was sent
     sent_base: int  # nodes[:sent_base] were sent released
     sent_horizon: tuple[str, ...]  # node ids of the horizon in the newest message sent
-    errand: bool = False  # an evacuation master control sent of its own accord
     cancelled: bool = False  # cancelOrder sent: nothing more is sent for it
 
     def ids(self) -> tuple[str, ...]:
@@ -147,7 +146,7 @@ class TrafficFleet:
             return
         async with self._lock:
             self._sync()
-            job = self._start(serial, order, errand=False)
+            job = self._start(serial, order)
             self.state = traffic.start_trip(
                 self.state, serial, job.ids(), _stops(job.nodes), priority=0
             )
@@ -376,7 +375,7 @@ class TrafficFleet:
             for _, s in sorted((w.since, s) for s, w in self.waits.items())
             if now - self.waits[s].since >= self._deadlock_after
         ]
-        stuck += [s for s in self.stalled() if s not in stuck]
+        stuck += [s for s in self.stalled(snapshots) if s not in stuck]
         choice = traffic.yielding_robot(
             {s: traffic.Wait(s, w.node, w.holder) for s, w in self.waits.items()},
             stuck,
@@ -386,11 +385,10 @@ class TrafficFleet:
         if choice is not None:
             await self._give_way(*choice)
 
-    def stalled(self) -> list[str]:
+    def stalled(self, snapshots: Mapping[str, dev.RobotSnapshot]) -> list[str]:
         """Robots with a trip whose way left has not got shorter for ``stall_after``. A robot
         paused by an operator, or at the end of its way (working there), is not stalled."""
         now = self._clock.now()
-        snapshots = self._fleet.snapshot()
         out = []
         for serial in self.jobs:
             left = len(self.state.robot(serial).route)
@@ -422,7 +420,7 @@ class TrafficFleet:
 
     # --- orders -----------------------------------------------------------------------------
 
-    def _start(self, serial: str, order: dev.RobotOrder, *, errand: bool) -> _Job:
+    def _start(self, serial: str, order: dev.RobotOrder) -> _Job:
         if serial in self.jobs:
             raise DeviceUnavailable(f"robot {serial} still drives its previous order")
         try:
@@ -438,7 +436,7 @@ class TrafficFleet:
             raise DeviceUnavailable(
                 f"robot {serial} stands on {plan.node}; the order starts at {start}"
             )
-        job = _Job(order.order_id, list(order.nodes), 0, (), errand)
+        job = _Job(order.order_id, list(order.nodes), 0, ())
         self.jobs[serial] = job
         return job
 
@@ -537,7 +535,7 @@ class TrafficFleet:
         if refused is None:
             job_id = f"evacuate-{uuid.uuid4().hex[:12]}"
             nodes = [self._bare(n) for n in evacuation.route]
-            job = _Job(job_id, nodes, 0, (), errand=True)
+            job = _Job(job_id, nodes, 0, ())
             self.jobs[serial] = job
             try:
                 await self._fleet.send_order(serial, self._order(serial, job))

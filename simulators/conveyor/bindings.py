@@ -138,6 +138,10 @@ class ConveyorBindings:
             },
         )
 
+    @property
+    def watchdog_value(self) -> int | None:
+        return self._watchdog_value
+
     async def _watchdog_written(self, value: int) -> None:
         async with self._lock:
             if value != self._watchdog_value:

@@ -188,6 +188,11 @@ class ConveyorSimulator:
         return self._running().machine.state
 
     @property
+    def watchdog_value(self) -> int | None:
+        """The controller's last watchdog counter value, None before its first write."""
+        return self._running().watchdog_value
+
+    @property
     def watchdog_tripped(self) -> bool:
         """The controller's watchdog counter went silent and the belts were held."""
         return self._running().watchdog_tripped

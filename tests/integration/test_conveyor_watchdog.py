@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 from asyncua import Client
@@ -33,8 +34,8 @@ def short_watchdog(line: LineConfig) -> LineConfig:
     return line.model_copy(update={"conveyor": conveyor})
 
 
-async def eventually(check: Callable[[], Awaitable[bool]], what: str) -> None:
-    deadline = time.monotonic() + WAIT
+async def eventually(check: Callable[[], Awaitable[bool]], what: str, within: float = WAIT) -> None:
+    deadline = time.monotonic() + within
     while not await check():
         assert time.monotonic() < deadline, what
         await asyncio.sleep(0.02)
@@ -48,6 +49,30 @@ async def next_availability(events: asyncio.Queue[DeviceEvent]) -> ConveyorAvail
                 return event
 
 
+@asynccontextmanager
+async def controller(
+    line: LineConfig,
+    clock: ScaledClock,
+    endpoint: str,
+    events: asyncio.Queue[DeviceEvent],
+    metrics: Metrics | None = None,
+) -> AsyncIterator[OpcUaSorter]:
+    """The controller's conveyor adapter, running until the block ends (the controller goes)."""
+    sorter = OpcUaSorter(line, clock, metrics or Metrics(), endpoint)
+    task = asyncio.create_task(sorter.run(events))
+    try:
+        yield sorter
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+def safe_states(metrics: Metrics) -> float | None:
+    return metrics.registry.get_sample_value(
+        "linectl_conveyor_safe_state_total", {"conveyor": "C1", "reason": "controller_silent"}
+    )
+
+
 async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_after(
     reference_line: LineConfig,
 ) -> None:
@@ -55,6 +80,7 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
     clock = ScaledClock(TIME_SCALE)
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
     timeout = reference_line.conveyor.watchdog.timeout
+    events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
     async with ConveyorSimulator(reference_line, clock, endpoint) as sim, Client(endpoint) as probe:
         idx = await probe.get_namespace_index(reference_line.conveyor.opcua.namespace)
         unit = await probe.nodes.objects.get_child([f"{idx}:Line", f"{idx}:C1"])
@@ -67,10 +93,7 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
         await asyncio.sleep(timeout * 1.2)
         assert await state.read_value() == "Execute" and not sim.watchdog_tripped
 
-        events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
-        sorter = OpcUaSorter(reference_line, clock, Metrics(), endpoint)
-        task = asyncio.create_task(sorter.run(events))
-        try:
+        async with controller(reference_line, clock, endpoint, events):
             assert (await next_availability(events)).available
             first = await counter.read_value()
 
@@ -81,9 +104,6 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
             # alive for longer than the timeout: nothing happens
             await asyncio.sleep(timeout * 1.2)
             assert await state.read_value() == "Execute" and not await tripped.read_value()
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
         silent_at = time.monotonic()
 
@@ -107,9 +127,7 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
             }
         )
         metrics = Metrics()
-        sorter = OpcUaSorter(manual, clock, metrics, endpoint)
-        task = asyncio.create_task(sorter.run(events))
-        try:
+        async with controller(manual, clock, endpoint, events, metrics) as sorter:
 
             async def counted() -> bool:
                 return safe_states(metrics) == 1.0
@@ -123,9 +141,6 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
             assert await state.read_value() == "Execute"
             assert await zone.read_value() is True
             assert not await tripped.read_value()
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
 
 
 async def test_belts_resume_once_the_controller_is_back_and_has_read_the_state(
@@ -135,21 +150,14 @@ async def test_belts_resume_once_the_controller_is_back_and_has_read_the_state(
     clock = ScaledClock(TIME_SCALE)
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
     events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
-    async with ConveyorSimulator(line, clock, endpoint) as sim, Client(endpoint) as probe:
-        idx = await probe.get_namespace_index(line.conveyor.opcua.namespace)
-        counter = await probe.nodes.objects.get_child(
-            [f"{idx}:Line", f"{idx}:C1", f"{idx}:Watchdog"]
-        )
-        sorter = OpcUaSorter(line, clock, Metrics(), endpoint)
-        task = asyncio.create_task(sorter.run(events))
-        assert (await next_availability(events)).available
+    async with ConveyorSimulator(line, clock, endpoint) as sim:
+        async with controller(line, clock, endpoint, events):
+            assert (await next_availability(events)).available
 
-        async def armed() -> bool:
-            return int(await counter.read_value()) > 0
+            async def armed() -> bool:
+                return sim.watchdog_value is not None
 
-        await eventually(armed, "the controller does not write its watchdog counter")
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+            await eventually(armed, "the controller does not write its watchdog counter")
 
         async def held() -> bool:
             return sim.watchdog_tripped and sim.state.value == "Held"
@@ -157,23 +165,12 @@ async def test_belts_resume_once_the_controller_is_back_and_has_read_the_state(
         await eventually(held, "the conveyor kept running without its controller")
 
         metrics = Metrics()
-        sorter = OpcUaSorter(line, clock, metrics, endpoint)
-        task = asyncio.create_task(sorter.run(events))
-        try:
+        async with controller(line, clock, endpoint, events, metrics) as sorter:
             assert (await next_availability(events)).available
             # by the time the controller reports the conveyor available, it is running again
             assert sim.state.value == "Execute" and not sim.watchdog_tripped
             assert sorter.snapshot().state == "Execute"
             assert safe_states(metrics) == 1.0
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
-
-
-def safe_states(metrics: Metrics) -> float | None:
-    return metrics.registry.get_sample_value(
-        "linectl_conveyor_safe_state_total", {"conveyor": "C1", "reason": "controller_silent"}
-    )
 
 
 async def test_a_stalled_controller_loop_holds_the_belts_and_resumes_them_when_it_runs_again(
@@ -184,31 +181,40 @@ async def test_a_stalled_controller_loop_holds_the_belts_and_resumes_them_when_i
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
     events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
     metrics = Metrics()
-    async with ConveyorSimulator(line, clock, endpoint) as sim:
-        sorter = OpcUaSorter(line, clock, metrics, endpoint)
-        task = asyncio.create_task(sorter.run(events))
-        try:
-            assert (await next_availability(events)).available
+    async with (
+        ConveyorSimulator(line, clock, endpoint) as sim,
+        controller(line, clock, endpoint, events, metrics) as sorter,
+    ):
+        assert (await next_availability(events)).available
+        first: int | None = None
 
-            async def armed() -> bool:
-                return sorter.snapshot().state == "Execute" and safe_states(metrics) is None
+        async def writing() -> bool:  # the counter moved a few times
+            nonlocal first
+            value = sim.watchdog_value
+            if value is None:
+                return False
+            first = value if first is None else first
+            return sorter.snapshot().state == "Execute" and value >= first + 3
 
-            await eventually(armed, "the controller did not come up")
-            await asyncio.sleep(WATCHDOG["period"] * 3)  # counter written a few times
-            # the whole process stalls (the session stays up). When it runs again, the
-            # simulated PLC finds the counter silent for longer than its timeout and holds the
-            # belts, unless the controller's next write happens to come first: stall again then
-            for _ in range(10):
-                time.sleep(WATCHDOG["timeout"] * 2)  # noqa: ASYNC251 - the stall under test
-                await asyncio.sleep(WATCHDOG["period"] * 5)
-                if safe_states(metrics) is not None:
-                    break
+        await eventually(writing, "the controller does not write its watchdog counter")
+        assert safe_states(metrics) is None
 
-            async def resumed() -> bool:
-                return safe_states(metrics) == 1.0 and sim.state.value == "Execute"
+        async def counted() -> bool:
+            return safe_states(metrics) is not None
 
-            await eventually(resumed, "the belts were not held and resumed")
-            assert not sim.watchdog_tripped
-        finally:
-            task.cancel()
-            await asyncio.gather(task, return_exceptions=True)
+        # the whole process stalls (the session stays up). When it runs again, the simulated
+        # PLC finds the counter silent for longer than its timeout and holds the belts, unless
+        # the controller's next write happens to come first: stall again then
+        for _ in range(10):
+            time.sleep(WATCHDOG["timeout"] * 2)  # noqa: ASYNC251 - the stall under test
+            try:
+                await eventually(counted, "", within=WATCHDOG["timeout"])
+                break
+            except AssertionError:
+                continue
+
+        async def resumed() -> bool:
+            return safe_states(metrics) == 1.0 and sim.state.value == "Execute"
+
+        await eventually(resumed, "the belts were not held and resumed")
+        assert not sim.watchdog_tripped
