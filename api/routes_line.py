@@ -77,6 +77,10 @@ class ConveyorOut(BaseModel):
     state: str = Field(description="PackML state, Unknown while not connected.")
     available: bool
     chutes: list[ChuteOut]
+    jammed_zones: list[str] = Field(
+        default_factory=list,
+        description="Zones reporting a jam; the PLC holds the zones upstream of each.",
+    )
 
 
 class LineOut(BaseModel):

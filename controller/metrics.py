@@ -71,6 +71,20 @@ class Metrics:
             ["conveyor", "reason"],
             registry=r,
         )
+        self.conveyor_jammed = Gauge(
+            "linectl_conveyor_zone_jammed",
+            "1 while a conveyor zone reports a jam (the zones upstream of it are held).",
+            ["conveyor", "zone"],
+            registry=r,
+        )
+        self.conveyor_reconciled = Counter(
+            "linectl_conveyor_reconciled",
+            "Tracked items put right after the conveyor came back, by what was done: "
+            "diverts read back from the journal, divert requests sent again, totes given up "
+            "as lost.",
+            ["conveyor", "action"],
+            registry=r,
+        )
         self.opcua_events = Counter(
             "linectl_opcua_events", "OPC UA events received by kind.", ["kind"], registry=r
         )

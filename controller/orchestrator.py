@@ -25,6 +25,7 @@ from controller.picking import Picking
 from controller.sorting import Sortation
 from controller.stations import Stations
 from controller.store.base import OrderStore, StoreError
+from controller.tracking import ConveyorReconciler
 from controller.traffic import TrafficFleet
 from controller.trips import InFlight, Trip
 from devices import base as dev
@@ -72,6 +73,9 @@ class Orchestrator:
         self.stations = Stations(self.history)
         self.sortation = Sortation(
             topology.sort_plan(config), self.history, metrics, sorter, self.flight, self.stations
+        )
+        self.reconciler = ConveyorReconciler(
+            self.flight, sorter, self.history, metrics, clock, config.conveyor.lost_item_grace
         )
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
@@ -167,7 +171,10 @@ class Orchestrator:
             case dev.ItemScanned():
                 await self.sortation.scanned(event)
             case dev.ItemDiverted():
+                self.reconciler.diverted(event)
                 self.sortation.diverted(event)
+            case dev.ConveyorTracking():
+                await self.reconciler.reconcile(event)
             case dev.ItemInducted():
                 self.flight.item(event.item_id)
 
@@ -187,6 +194,10 @@ class Orchestrator:
         grace = self.config.robots.failure_grace
         while True:
             await self.clock.sleep(min(2.0, grace / 4))
+            try:
+                await self.reconciler.check_missing()
+            except StoreError:
+                log.exception("could not record a tote lost on the conveyor")
             now = self.clock.now()
             for serial, (since, reason) in list(self._lost.items()):
                 if now - since < grace:

@@ -180,6 +180,32 @@ class ItemDiverted:
     chute_id: str
     ok: bool
     at: datetime
+    tote_id: str | None = None  # the tote's code, when the conveyor knows it
+    sequence: int | None = None  # the conveyor's divert journal number
+    # read back from the journal after a reconnect: the event itself was missed
+    replayed: bool = False
+
+
+@dataclass(frozen=True)
+class BeltItem:
+    """An item the conveyor tracks, as read after a (re)connect."""
+
+    item_id: str
+    tote_id: str
+    zone_id: str  # where its front is; its induction zone while it waits to go on
+    on_belt: bool
+    requested_chute: str | None  # a pending Divert request, if the conveyor still holds one
+
+
+@dataclass(frozen=True)
+class ConveyorTracking:
+    """Everything the conveyor tracks, read once the session is up again: the controller
+    reconciles its own view of items with it."""
+
+    conveyor_id: str
+    items: tuple[BeltItem, ...]
+    at: datetime
+    journal_reset: bool = False  # the conveyor's divert journal started again (lost)
 
 
 @dataclass(frozen=True)
@@ -211,6 +237,7 @@ class ConveyorSnapshot:
     connected: bool
     state: str  # PackML state name, "Unknown" when not connected
     chutes: tuple[ChuteSnapshot, ...] = field(default_factory=tuple)
+    jammed_zones: tuple[str, ...] = ()
 
 
 class Sorter(Protocol):
@@ -241,4 +268,5 @@ DeviceEvent = (
     | ItemDiverted
     | ItemInducted
     | ConveyorAvailability
+    | ConveyorTracking
 )

@@ -302,6 +302,10 @@ class Conveyor(Strict):
     # after the PLC held the belts because the controller went silent (communication lost,
     # controller stalled), resume them once connected again and the state has been read
     resume_after_comms_loss: bool = True
+    # line seconds a tote the controller sent onto the conveyor may stay out of sight after the
+    # conveyor came back (not in its tracking table, not scanned) before its order goes to
+    # exception as lost on the conveyor
+    lost_item_grace: PositiveFloat = 60.0
     zones: list[Zone]  # in loop order; after the last zone items return to the first
     scanner: Scanner
     sorter: Sorter

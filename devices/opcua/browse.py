@@ -45,6 +45,11 @@ class RemoteModel:
     chutes: dict[str, RemoteChute]
     scan_event_type: Node
     divert_event_type: Node
+    jammed: dict[str, Node]  # zone id -> its Jammed variable
+    # reconciliation after a reconnect (docs/opcua-model.md, Tracking); None on a server
+    # without them, which then cannot be reconciled
+    tracking_method: Node | None = None
+    journal_method: Node | None = None
 
     def qn(self, name: str) -> ua.QualifiedName:
         return ua.QualifiedName(name, self.idx)
@@ -72,12 +77,19 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
         "divert_method": q(*sorter, "Divert"),
         f"scanner:{conv.scanner.id}": q(*base, "Scanners", conv.scanner.id),
     }
+    for z in conv.zones:
+        paths[f"zone:{z.id}:Jammed"] = q(*base, "Zones", z.id, "Jammed")
     for d in conv.sorter.diverts:
         paths[f"divert:{d.id}"] = q(*sorter, "Diverts", d.id)
     for c in conv.sorter.chutes:
         for var in ("Full", "Enabled", "Count"):
             paths[f"chute:{c.id}:{var}"] = q(*sorter, "Chutes", c.id, var)
     objects = await _lookup(client.nodes.objects, paths)
+    optional = await _lookup(
+        client.nodes.objects,
+        {"tracking": q(*sorter, "Tracking"), "journal": q(*sorter, "Journal")},
+        required=False,
+    )
 
     event_base = [
         ua.QualifiedName("Types", 0),
@@ -112,10 +124,15 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
         },
         scan_event_type=types["scan"],
         divert_event_type=types["divert"],
+        jammed={z.id: objects[f"zone:{z.id}:Jammed"] for z in conv.zones},
+        tracking_method=optional.get("tracking"),
+        journal_method=optional.get("journal"),
     )
 
 
-async def _lookup(start: Node, paths: dict[str, list[ua.QualifiedName]]) -> dict[str, Node]:
+async def _lookup(
+    start: Node, paths: dict[str, list[ua.QualifiedName]], required: bool = True
+) -> dict[str, Node]:
     keys = list(paths)
     found = await start.get_children_by_path([paths[k] for k in keys], raise_on_partial_error=False)
     result: dict[str, Node] = {}
@@ -126,6 +143,6 @@ async def _lookup(start: Node, paths: dict[str, list[ua.QualifiedName]]) -> dict
             missing.append("/".join(qn.Name for qn in paths[key]))
         else:
             result[key] = node
-    if missing:
+    if missing and required:
         raise ModelMismatch(f"not found on the server: {', '.join(missing)}")
     return result

@@ -2,10 +2,12 @@
 
 :class:`OpcUaSorter` implements :class:`devices.base.Sorter`. ``run`` owns the connection: it
 connects, finds the model by browse paths, subscribes to scan and divert-completion events (large
-queues, nothing sampled away) and to the PackML state and chute levels, and puts
+queues, nothing sampled away) and to the PackML state, zone jams and chute levels, and puts
 ``ItemScanned``/``ItemDiverted``/``ConveyorAvailability`` values on the controller's queue. When
 the connection drops it reconnects with jittered backoff, logging the outage once when it starts
-and once when it ends. asyncua types and exceptions never leave this package.
+and once when it ends. Once connected again it reads the divert journal for what it missed and
+the conveyor's tracking table (``ConveyorTracking``), so the controller can reconcile its items.
+asyncua types and exceptions never leave this package.
 """
 
 from __future__ import annotations
@@ -27,7 +29,14 @@ from asyncua.common.subscription import (
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.metrics import Metrics
-from devices.base import ChuteSnapshot, ConveyorAvailability, ConveyorSnapshot, DeviceEvent
+from devices.base import (
+    ChuteSnapshot,
+    ConveyorAvailability,
+    ConveyorSnapshot,
+    ConveyorTracking,
+    DeviceEvent,
+    ItemDiverted,
+)
 from devices.errors import DeviceUnavailable, InvalidMessage
 from devices.opcua.backoff import Backoff
 from devices.opcua.browse import ModelMismatch, RemoteModel, resolve
@@ -35,7 +44,9 @@ from devices.opcua.security import secure_client
 from devices.opcua.translate import (
     TRANSPORT_ERRORS,
     divert_from_event,
+    journal_from_outputs,
     scan_from_event,
+    tracking_from_outputs,
     translate_error,
 )
 
@@ -90,6 +101,11 @@ class OpcUaSorter:
         self._announced: bool | None = None  # last availability put on the queue
         self._invalid_logged = False
         self._trip_seen = False  # the current watchdog hold is already counted
+        self._jammed: set[str] = set()  # zones reporting a jam; each jam counted once
+        self._last_sequence: int | None = None  # highest divert journal number handled
+        self._up = False  # the current session came up (its loss is a comms-loss entry)
+        self._no_tracking_logged = False
+        self._divert_of_chute = {d.chute: d.id for d in config.conveyor.sorter.diverts}
         self._connected.set(0)
 
     @property
@@ -108,6 +124,7 @@ class OpcUaSorter:
             connected=self.connected,
             state=self._state if self.connected else "Unknown",
             chutes=tuple(self._chutes.values()),
+            jammed_zones=tuple(sorted(self._jammed)),
         )
 
     async def divert(self, item_id: str, chute_id: str) -> None:
@@ -149,6 +166,11 @@ class OpcUaSorter:
                 reason = "connection lost"
             except DeviceUnavailable as exc:
                 reason = str(exc)
+            if self._up:
+                # the controller lost sight of running belts: the PLC's watchdog holds them,
+                # and the controller releases no work to the conveyor until it is back
+                self._up = False
+                self._metrics.conveyor_safe_state.labels(self._conveyor_id, "comms_lost").inc()
             await self._went_down(events, reason)
             delay = self._backoff.next_delay()
             await self._clock.sleep(delay * self._clock.time_scale)
@@ -184,7 +206,9 @@ class OpcUaSorter:
                 error = translate_error(exc, f"connect {self._endpoint}")
                 raise DeviceUnavailable(str(error)) from exc
             self._live = _Live(client, model)
+            self._up = True
             await self._came_up(events)
+            await self._reconcile(model, events)
             try:
                 async with asyncio.TaskGroup() as tg:
                     name = f"conveyor[{self._conveyor_id}]"
@@ -233,6 +257,78 @@ class OpcUaSorter:
             extra={"conveyor": self._conveyor_id, "state": self._state},
         )
 
+    async def _reconcile(self, model: RemoteModel, events: asyncio.Queue[DeviceEvent]) -> None:
+        """Read back what happened while the controller was not listening: the divert journal
+        after the last number handled (each entry becomes an ``ItemDiverted``, ``replayed``),
+        then the conveyor's tracking table as one ``ConveyorTracking``. Divert events the
+        subscription delivers for numbers already handled are dropped in :meth:`_on_event`."""
+        if model.journal_method is None or model.tracking_method is None:
+            if not self._no_tracking_logged:
+                self._no_tracking_logged = True
+                log.warning(
+                    "conveyor offers no Tracking/Journal methods: items are not reconciled "
+                    "after a reconnect",
+                    extra={"conveyor": self._conveyor_id},
+                )
+            return
+        since = self._last_sequence or 0
+        try:
+            journal = await model.sorter.call_method(
+                model.journal_method.nodeid, ua.Variant(since, ua.VariantType.UInt32)
+            )
+            tracking = await model.sorter.call_method(model.tracking_method.nodeid)
+            last, entries = journal_from_outputs(journal)
+            items = tracking_from_outputs(tracking)
+        except InvalidMessage as exc:
+            log.warning(
+                "conveyor tracking unreadable; items not reconciled",
+                extra={"conveyor": self._conveyor_id, "why": str(exc)},
+            )
+            return
+        except TRANSPORT_ERRORS as exc:
+            raise DeviceUnavailable(str(translate_error(exc, "reconcile"))) from exc
+        now = self._clock.utcnow()
+        reset = self._last_sequence is not None and last < self._last_sequence
+        if self._last_sequence is None or reset:
+            # first contact: nothing was missed; or the journal started again (the PLC lost
+            # its retained data): what it held is gone, the tracking table tells what is left
+            if reset:
+                log.warning(
+                    "conveyor divert journal started again; diverts in the gap are unknown",
+                    extra={"conveyor": self._conveyor_id, "last": last},
+                )
+            self._last_sequence = last
+        else:
+            missed = [e for e in entries if e.sequence > since]
+            if missed and missed[0].sequence > since + 1:
+                log.warning(
+                    "conveyor divert journal no longer holds every missed divert",
+                    extra={"conveyor": self._conveyor_id, "from": since + 1},
+                )
+            for e in missed:
+                await events.put(
+                    ItemDiverted(
+                        divert_id=self._divert_of_chute.get(e.chute_id, ""),
+                        item_id=e.item_id,
+                        chute_id=e.chute_id,
+                        ok=e.ok,
+                        at=now,
+                        tote_id=e.tote_id or None,
+                        sequence=e.sequence,
+                        replayed=True,
+                    )
+                )
+            self._last_sequence = max(last, since)
+            if missed:
+                self._metrics.conveyor_reconciled.labels(self._conveyor_id, "divert_replayed").inc(
+                    len(missed)
+                )
+                log.info(
+                    "conveyor diverts read back from the journal",
+                    extra={"conveyor": self._conveyor_id, "count": len(missed)},
+                )
+        await events.put(ConveyorTracking(self._conveyor_id, items, now, journal_reset=reset))
+
     async def _life_sign(self, model: RemoteModel) -> None:
         """Write the watchdog counter every ``conveyor.watchdog.period`` wall seconds. The PLC
         holds the belts when it stops changing, so a stalled controller loop (or a lost
@@ -266,14 +362,14 @@ class OpcUaSorter:
             await sub.subscribe_events(node, evfilter=scan_filter, queuesize=EVENT_QUEUE_SIZE)
         for node in model.diverts.values():
             await sub.subscribe_events(node, evfilter=divert_filter, queuesize=EVENT_QUEUE_SIZE)
-        levels = [model.state]
+        levels = [model.state, *model.jammed.values()]
         for chute in model.chutes.values():
             levels += [chute.full, chute.enabled, chute.count]
         await sub.subscribe_data_change(levels, queuesize=100, sampling_interval=0.0)
         return sub
 
     async def _read_levels(self, client: Client, model: RemoteModel) -> None:
-        nodes = [model.state]
+        nodes = [model.state, *model.jammed.values()]
         for chute in model.chutes.values():
             nodes += [chute.full, chute.enabled, chute.count]
         values = await client.read_values(nodes)
@@ -309,6 +405,10 @@ class OpcUaSorter:
             elif etype == model.divert_event_type.nodeid:
                 kind = "divert"
                 value = divert_from_event(event, now)
+                if value.sequence is not None:
+                    if self._last_sequence is not None and value.sequence <= self._last_sequence:
+                        return  # already read back from the journal after a reconnect
+                    self._last_sequence = value.sequence
             else:
                 return
         except InvalidMessage as exc:
@@ -325,6 +425,10 @@ class OpcUaSorter:
             if isinstance(value, str):
                 self._state = value
             return
+        for zone_id, node in model.jammed.items():
+            if nodeid == node.nodeid and isinstance(value, bool):
+                self._on_jam(zone_id, value)
+                return
         for chute in model.chutes.values():
             snap = self._chutes[chute.chute_id]
             if nodeid == chute.full.nodeid and isinstance(value, bool):
@@ -333,6 +437,22 @@ class OpcUaSorter:
                 self._chutes[chute.chute_id] = replace(snap, enabled=value)
             elif nodeid == chute.count.nodeid and isinstance(value, int):
                 self._chutes[chute.chute_id] = replace(snap, count=value)
+
+    def _on_jam(self, zone_id: str, jammed: bool) -> None:
+        """A jam holds the zones upstream of it (the PLC does that); counted once per jam."""
+        if jammed == (zone_id in self._jammed):
+            return
+        if jammed:
+            self._jammed.add(zone_id)
+            self._metrics.conveyor_safe_state.labels(self._conveyor_id, "jam").inc()
+            log.warning(
+                "conveyor zone jammed; the zones upstream of it are held",
+                extra={"conveyor": self._conveyor_id, "zone": zone_id},
+            )
+        else:
+            self._jammed.discard(zone_id)
+            log.info("conveyor jam cleared", extra={"conveyor": self._conveyor_id, "zone": zone_id})
+        self._metrics.conveyor_jammed.labels(self._conveyor_id, zone_id).set(1 if jammed else 0)
 
     async def _close(self, client: Client, lost: bool) -> None:
         """Tear the client down; after a loss only the local side is left to close."""

@@ -8,12 +8,13 @@ the device error tree in :func:`translate_error` (the only place that knows them
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import ua
 
-from devices.base import ItemDiverted, ItemScanned
+from devices.base import BeltItem, ItemDiverted, ItemScanned
 from devices.errors import CommandRejected, DeviceError, DeviceUnavailable, InvalidMessage
 
 # Status codes that say "the conversation broke", not "the device said no".
@@ -98,10 +99,85 @@ def divert_from_event(event: Any, now: datetime) -> ItemDiverted:
     success = _field(event, "Success")
     if not isinstance(success, bool):
         raise InvalidMessage(f"field Success must be a Boolean, got {success!r}")
+    sequence = _field(event, "Sequence")  # absent on a server without the divert journal
+    if sequence is not None and (not isinstance(sequence, int) or sequence < 1):
+        raise InvalidMessage(f"field Sequence must be a positive integer, got {sequence!r}")
     return ItemDiverted(
         divert_id=_text(event, "DivertId"),
         item_id=_text(event, "ItemId"),
         chute_id=_text(event, "ChuteId"),
         ok=success,
         at=_time(event, now),
+        sequence=sequence,
     )
+
+
+def _strings(value: Any, name: str, size: int | None) -> list[str]:
+    if value is None:
+        value = []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InvalidMessage(f"output {name} must be a list of strings, got {value!r}")
+    if size is not None and len(value) != size:
+        raise InvalidMessage(f"output {name} has {len(value)} entries, expected {size}")
+    return list(value)
+
+
+def _flags(value: Any, name: str, size: int) -> list[bool]:
+    if value is None:
+        value = []
+    if not isinstance(value, list | tuple) or not all(isinstance(v, bool) for v in value):
+        raise InvalidMessage(f"output {name} must be a list of Booleans, got {value!r}")
+    if len(value) != size:
+        raise InvalidMessage(f"output {name} has {len(value)} entries, expected {size}")
+    return list(value)
+
+
+def _outputs(result: Any, count: int, method: str) -> list[Any]:
+    out = list(result) if isinstance(result, list | tuple) else [result]
+    if len(out) != count:
+        raise InvalidMessage(f"{method} returned {len(out)} outputs, expected {count}")
+    return out
+
+
+def tracking_from_outputs(result: Any) -> tuple[BeltItem, ...]:
+    """The items of a ``Tracking()`` call: ItemIds, ToteIds, Zones, OnBelt, Requested."""
+    item_ids, tote_ids, zones, on_belt, requested = _outputs(result, 5, "Tracking")
+    ids = _strings(item_ids, "ItemIds", None)
+    n = len(ids)
+    totes = _strings(tote_ids, "ToteIds", n)
+    where = _strings(zones, "Zones", n)
+    belt = _flags(on_belt, "OnBelt", n)
+    chutes = _strings(requested, "Requested", n)
+    return tuple(
+        BeltItem(i, t, z, b, c or None)
+        for i, t, z, b, c in zip(ids, totes, where, belt, chutes, strict=True)
+    )
+
+
+@dataclass(frozen=True)
+class JournalEntry:
+    sequence: int
+    item_id: str
+    tote_id: str
+    chute_id: str
+    ok: bool
+
+
+def journal_from_outputs(result: Any) -> tuple[int, list[JournalEntry]]:
+    """``Journal(Since)``: the highest sequence so far and the entries after ``Since``."""
+    last, sequences, item_ids, tote_ids, chute_ids, ok = _outputs(result, 6, "Journal")
+    if not isinstance(last, int) or last < 0:
+        raise InvalidMessage(f"output Last must be a non-negative integer, got {last!r}")
+    seqs = [] if sequences is None else sequences
+    if not isinstance(seqs, list | tuple) or not all(isinstance(v, int) for v in seqs):
+        raise InvalidMessage(f"output Sequences must be a list of integers, got {seqs!r}")
+    n = len(seqs)
+    items = _strings(item_ids, "ItemIds", n)
+    totes = _strings(tote_ids, "ToteIds", n)
+    chutes = _strings(chute_ids, "ChuteIds", n)
+    flags = _flags(ok, "Ok", n)
+    entries = [
+        JournalEntry(s, i, t, c, f)
+        for s, i, t, c, f in zip(seqs, items, totes, chutes, flags, strict=True)
+    ]
+    return last, sorted(entries, key=lambda e: e.sequence)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import pytest
@@ -169,3 +170,25 @@ async def test_divert_while_disconnected_raises_device_unavailable(
     with pytest.raises(DeviceUnavailable):
         await sorter.divert("C1-000001", "CH-DHL")
     assert sorter.snapshot().state == "Unknown" and not sorter.snapshot().connected
+
+
+async def test_a_jam_is_one_safe_state_entry_and_shows_in_the_snapshot(line: Line) -> None:
+    jams = {"conveyor": "C1", "reason": "jam"}
+    await line.sim.set_zone_jammed("Z10", True)
+    await eventually(lambda: line.sorter.snapshot().jammed_zones == ("Z10",))
+    assert line.sample("linectl_conveyor_safe_state_total", **jams) == 1
+    assert line.sample("linectl_conveyor_zone_jammed", conveyor="C1", zone="Z10") == 1
+    await line.sim.set_zone_jammed("Z10", False)
+    await eventually(lambda: line.sorter.snapshot().jammed_zones == ())
+    assert line.sample("linectl_conveyor_zone_jammed", conveyor="C1", zone="Z10") == 0
+    await line.sim.set_zone_jammed("Z10", True)
+    await eventually(lambda: line.sorter.snapshot().jammed_zones == ("Z10",))
+    assert line.sample("linectl_conveyor_safe_state_total", **jams) == 2  # one per jam
+
+
+async def eventually(condition: Callable[[], bool]) -> None:
+    """Poll ``condition`` (a snapshot the adapter updates from its subscription)."""
+    deadline = time.monotonic() + WAIT
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        await asyncio.sleep(0.01)

@@ -74,6 +74,11 @@ async def test_server_restart_marks_unavailable_then_recovers(
     assert messages.count("conveyor unreachable") == 1
     assert messages.count("conveyor reachable again") == 1
     assert connected() == 0
+    # the lost session is one safe-state entry seen from the controller's side
+    entries = metrics.registry.get_sample_value(
+        "linectl_conveyor_safe_state_total", {"conveyor": "C1", "reason": "comms_lost"}
+    )
+    assert entries == 1
 
 
 class CountingBackoff(Backoff):
