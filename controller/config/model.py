@@ -17,6 +17,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     HttpUrl,
@@ -248,13 +249,54 @@ class Divert(Strict):
     chute: Id
 
 
+def _chute_list(value: Any) -> Any:
+    """A sort plan entry names one chute (``CH-DHL``) or several (``[CH-DHL, CH-DHL-2]``)."""
+    return (value,) if isinstance(value, str) else value
+
+
+ChuteIds = Annotated[tuple[Id, ...], BeforeValidator(_chute_list)]
+
+
+class B2bAllocation(Strict):
+    """How B2B orders get the chute (value-added station) their totes are sorted to.
+
+    ``static`` (the default): by the sort plan like any order, else ``b2b_chute``; orders share
+    a chute. ``dynamic``: every open B2B order holds one chute of ``chutes`` (the pool, chutes of
+    kind b2b) of its own from its first divert until it completes, is cancelled or goes to
+    exception; then the chute is free for the next order. Precedence in dynamic mode:
+
+    1. an order that holds a chute goes there;
+    2. a destination whose sort plan entry names chutes outside the pool keeps them (a customer
+       with a dedicated station; a plan entry names either pool chutes or others, never both);
+    3. else a free pool chute (not held, not full, not disabled) is allocated: one the
+       destination's plan entry names if one is free, else any; the emptiest first;
+    4. no pool chute free: ``overflow: recirculate`` (the default) sends the tote round again
+       and, after ``max_passes``, to the reject chute (the order goes to exception);
+       ``overflow: static`` sends it where static mode would (the plan entry, else
+       ``b2b_chute``), sharing that station with the order holding it.
+    """
+
+    mode: Literal["static", "dynamic"] = "static"
+    chutes: tuple[Id, ...] = ()  # the pool; dynamic mode only
+    overflow: Literal["recirculate", "static"] = "recirculate"
+
+
 class Sorter(Strict):
+    """The sorter: its diverts and chutes, and where orders go.
+
+    ``sort_plan`` maps a destination key (carrier, route, customer) to one chute id or a list
+    of them; with several, each tote goes to the available one (not full, not disabled) holding
+    the fewest totes, ties to the first listed. ``b2b_chute`` takes B2B orders whose destination
+    has no plan entry; ``b2b_allocation`` can give each B2B order a chute of its own.
+    """
+
     id: Id
     diverts: list[Divert]
     chutes: list[Chute]
     reject_chute: Id
-    sort_plan: dict[str, Id]  # destination key -> chute id
+    sort_plan: dict[str, ChuteIds]  # destination key -> chute ids (one or more)
     b2b_chute: Id | None = None  # where B2B orders without a plan entry go
+    b2b_allocation: B2bAllocation = B2bAllocation()
     max_passes: Annotated[int, Field(ge=1, le=20)] = 3
 
 
@@ -309,6 +351,18 @@ class Conveyor(Strict):
     zones: list[Zone]  # in loop order; after the last zone items return to the first
     scanner: Scanner
     sorter: Sorter
+    # a jam on zone J stops J and this many zones before it (zero-pressure accumulation);
+    # the other zones run on
+    jam_hold_zones: Annotated[int, Field(ge=0)] = 2
+
+    @model_validator(mode="after")
+    def _jam_hold_fits(self) -> Conveyor:
+        if self.jam_hold_zones >= len(self.zones):
+            raise ValueError(
+                f"jam_hold_zones ({self.jam_hold_zones}) must be less than the number of "
+                f"zones ({len(self.zones)})"
+            )
+        return self
 
 
 # --- AS/RS (declared; driven later) ---------------------------------------------------------------

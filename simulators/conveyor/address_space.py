@@ -33,6 +33,7 @@ DIVERT_FIELDS: tuple[tuple[str, ua.VariantType, bool], ...] = (
     ("ChuteId", ua.VariantType.String, False),
     ("DivertId", ua.VariantType.String, False),
     ("Success", ua.VariantType.Boolean, False),
+    ("Sequence", ua.VariantType.UInt32, False),
 )
 
 
@@ -83,16 +84,28 @@ class MethodCallbacks:
     packml: Callable[[PackMLCommand], MethodCallback]
     divert: MethodCallback
     induct: MethodCallback
+    tracking: MethodCallback
+    journal: MethodCallback
 
 
-def _arg(name: str, description: str) -> ua.Argument:
+def _arg(
+    name: str, description: str, data_type: int = ua.ObjectIds.String, array: bool = False
+) -> ua.Argument:
     return ua.Argument(
         Name=name,
-        DataType=ua.NodeId(ua.ObjectIds.String),
-        ValueRank=ua.ValueRank.Scalar,
-        ArrayDimensions=[],
+        DataType=ua.NodeId(data_type),
+        ValueRank=ua.ValueRank.OneDimension if array else ua.ValueRank.Scalar,
+        ArrayDimensions=[0] if array else [],
         Description=ua.LocalizedText(description),
     )
+
+
+def _array(name: str, description: str, data_type: int = ua.ObjectIds.String) -> ua.Argument:
+    return _arg(name, description, data_type, array=True)
+
+
+_UINT32 = ua.ObjectIds.UInt32
+_BOOLEAN = ua.ObjectIds.Boolean
 
 
 class _Builder:
@@ -225,6 +238,33 @@ async def build_address_space(
         [*sop, "Divert"],
         callbacks.divert,
         [_arg("ItemId", "Tracking id of the item"), _arg("Destination", "Chute id")],
+    )
+    await b.method(
+        sorter,
+        [*sop, "Tracking"],
+        callbacks.tracking,
+        [],
+        [
+            _array("ItemIds", "Tracking id of every item the loop knows"),
+            _array("ToteIds", "Tote of each item"),
+            _array("Zones", "Zone of the item's front; induction zone while waiting"),
+            _array("OnBelt", "False while the tote waits at its induction", _BOOLEAN),
+            _array("Requested", "Chute of a pending Divert request, empty if none"),
+        ],
+    )
+    await b.method(
+        sorter,
+        [*sop, "Journal"],
+        callbacks.journal,
+        [_arg("Since", "Entries with a higher sequence number are returned", _UINT32)],
+        [
+            _arg("Last", "Highest sequence number so far", _UINT32),
+            _array("Sequences", "Sequence number of each entry", _UINT32),
+            _array("ItemIds", "Item of each entry"),
+            _array("ToteIds", "Tote of each entry"),
+            _array("ChuteIds", "Chute of each entry"),
+            _array("Ok", "The item left into the chute (false: refused, it rode on)", _BOOLEAN),
+        ],
     )
     diverts_folder = await b.obj(sorter, [*sop, "Diverts"], folder=True)
     diverts: dict[str, Node] = {}

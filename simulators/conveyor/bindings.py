@@ -4,6 +4,10 @@
 one lock, so the facts of one change are written to the address space (and events fired) in the
 order they happened, whether the change came from a method call, a client write, the scripting
 API or the motion tick. Variables are written only when their value changes.
+
+With a state file the bindings also keep the unit's retentive state there
+(:mod:`simulators.conveyor.retained`): right after every change of what the loop holds or of the
+PackML state, and every :data:`RETAIN_WALL_SECONDS` while items move.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from asyncua import Node, Server, ua
@@ -24,20 +29,31 @@ from controller.clock import Clock
 from controller.config.model import LineConfig
 from simulators.conveyor.address_space import ConveyorNodes, MethodCallback, MethodCallbacks
 from simulators.conveyor.facts import (
-    BeltChanged,
     ChuteChanged,
     DivertFinished,
     Fact,
     ItemRead,
     ZoneChanged,
     ZoneJamChanged,
+    ZoneMotionChanged,
 )
 from simulators.conveyor.motion import LoopModel, UnknownName
-from simulators.conveyor.packml import InvalidTransition, PackMLCommand, PackMLMachine
+from simulators.conveyor.packml import (
+    InvalidTransition,
+    PackMLCommand,
+    PackMLMachine,
+    PackMLState,
+)
+from simulators.conveyor.retained import RetainedState, write_state
 
 log = logging.getLogger(__name__)
 
 _STRING = ua.VariantType.String
+_UINT32 = ua.VariantType.UInt32
+_BOOLEAN = ua.VariantType.Boolean
+_UINT32_MAX = 2**32 - 1
+
+RETAIN_WALL_SECONDS = 0.5  # the longest the state file lags the belt while items move
 
 
 def _bad(code: int) -> ua.StatusCode:
@@ -62,7 +78,14 @@ def _string_args(args: tuple[Any, ...], count: int) -> list[str] | ua.StatusCode
 class ConveyorBindings:
     """Connects a :class:`LoopModel` and a :class:`PackMLMachine` to the address space."""
 
-    def __init__(self, server: Server, config: LineConfig, clock: Clock, seed: int = 0) -> None:
+    def __init__(
+        self,
+        server: Server,
+        config: LineConfig,
+        clock: Clock,
+        seed: int = 0,
+        state_file: Path | None = None,
+    ) -> None:
         self._server = server
         self._clock = clock
         self._conveyor_id = config.conveyor.id
@@ -79,10 +102,20 @@ class ConveyorBindings:
         self._watchdog_value: int | None = None
         self._watchdog_at = 0.0  # wall clock (time.monotonic) of the last new value
         self.watchdog_tripped = False
+        self._state_file = state_file
+        self._saved: tuple[int, PackMLState] | None = None  # model revision and state written
+        self._saved_at = 0.0  # wall clock of the last write
+        self._save_failing = False
 
     @property
     def callbacks(self) -> MethodCallbacks:
-        return MethodCallbacks(packml=self._packml, divert=self._divert, induct=self._induct)
+        return MethodCallbacks(
+            packml=self._packml,
+            divert=self._divert,
+            induct=self._induct,
+            tracking=self._tracking,
+            journal=self._journal,
+        )
 
     async def attach(self, nodes: ConveyorNodes) -> None:
         """Create the event generators and listen for client writes, once nodes exist."""
@@ -107,6 +140,7 @@ class ConveyorBindings:
         """Run ``mutate(now)`` on the model and publish its facts, under the lock."""
         async with self._lock:
             await self._publish(mutate(self._clock.now()))
+            await self._retain()
 
     async def tick(self) -> None:
         async with self._lock:
@@ -119,6 +153,79 @@ class ConveyorBindings:
                 and time.monotonic() - self._watchdog_at > self._watchdog_timeout
             ):
                 await self._trip_watchdog(now)
+            await self._retain()
+
+    async def restore(self, state: RetainedState) -> None:
+        """Take over retained state after a restart (before clients connect); raises
+        ``ValueError`` when it does not fit the line.
+
+        The unit comes back in its retained PackML state, except that a unit that was in
+        ``Execute`` comes back ``Held`` with ``WatchdogTripped`` set: a restart never starts
+        the belts by itself, and to the controller it looks like any loss of communication
+        (read the state, reconcile, ``Unhold``).
+        """
+        if state.conveyor != self._conveyor_id:
+            raise ValueError(
+                f"the state file is of conveyor {state.conveyor!r}, not {self._conveyor_id!r}"
+            )
+        async with self._lock:
+            now = self._clock.now()
+            facts = self.model.restore(state.loop, now)
+            retained = state.packml_state
+            tripped = retained is PackMLState.EXECUTE
+            self.machine.state = PackMLState.HELD if tripped else retained
+            facts += self.model.set_producing(self.machine.producing, now)
+            await self._publish(facts)
+            await self._write(self._node().state, self.machine.state.value, _STRING)
+            self.watchdog_tripped = tripped
+            await self._write(self._node().watchdog_tripped, tripped, _BOOLEAN)
+            await self._retain()
+        log.info(
+            "retained state loaded",
+            extra={
+                "conveyor": self._conveyor_id,
+                "state": self.machine.state.value,
+                "retained_state": retained.value,
+                "items": len(state.loop.items) + len(state.loop.waiting),
+                "journal_last": state.loop.journal_last,
+            },
+        )
+
+    async def _retain(self) -> None:
+        """Write the retained state if it changed, or if items moved for a while (under the
+        lock, so the file follows the changes in order)."""
+        if self._state_file is None:
+            return
+        key = (self.model.revision, self.machine.state)
+        wall = time.monotonic()
+        moved = self.model.moving and self.model.on_belt > 0
+        if key == self._saved and not (moved and wall - self._saved_at >= RETAIN_WALL_SECONDS):
+            return
+        snapshot = RetainedState.model_construct(
+            format=1,
+            conveyor=self._conveyor_id,
+            packml_state=self.machine.state,
+            loop=self.model.retained(),
+        )
+        try:
+            await asyncio.to_thread(write_state, self._state_file, snapshot)
+        except OSError as exc:
+            if not self._save_failing:
+                log.error(
+                    "retained state not written",
+                    extra={
+                        "conveyor": self._conveyor_id,
+                        "file": str(self._state_file),
+                        "error": str(exc),
+                    },
+                )
+            self._save_failing = True
+            self._saved_at = wall  # try again at the next change or in a while
+            return
+        if self._save_failing:
+            log.info("retained state written again", extra={"conveyor": self._conveyor_id})
+        self._save_failing = False
+        self._saved, self._saved_at = key, wall
 
     async def _trip_watchdog(self, now: float) -> None:
         """The controller stopped writing its counter: hold the belts (a PLC's safe stop).
@@ -152,6 +259,7 @@ class ConveyorBindings:
         async with self._lock:
             item_id, facts = self.model.induct(tote_id, zone_id, self._clock.now())
             await self._publish(facts)
+            await self._retain()
         log.debug("tote inducted", extra={"tote_id": tote_id, "zone": zone_id, "item": item_id})
         return item_id
 
@@ -176,6 +284,7 @@ class ConveyorBindings:
                 if self.watchdog_tripped:  # a client has decided what happens next
                     self.watchdog_tripped = False
                     await self._write(self._node().watchdog_tripped, False, ua.VariantType.Boolean)
+                await self._retain()
             log.info("PackML state changed", extra={"command": command.value, "state": state.value})
             return []
 
@@ -202,6 +311,41 @@ class ConveyorBindings:
         except UnknownName:
             return _bad(ua.StatusCodes.BadInvalidArgument)
         return [ua.Variant(item_id, _STRING)]
+
+    async def _tracking(self, parent: ua.NodeId, *args: Any) -> list[ua.Variant] | ua.StatusCode:
+        """Every item the loop knows, as parallel arrays."""
+        if args:
+            return _bad(ua.StatusCodes.BadTooManyArguments)
+        async with self._lock:
+            tracked = self.model.tracking()
+        return [
+            ua.Variant([t.item_id for t in tracked], _STRING),
+            ua.Variant([t.tote_id for t in tracked], _STRING),
+            ua.Variant([t.zone_id for t in tracked], _STRING),
+            ua.Variant([t.on_belt for t in tracked], _BOOLEAN),
+            ua.Variant([t.requested for t in tracked], _STRING),
+        ]
+
+    async def _journal(self, parent: ua.NodeId, *args: Any) -> list[ua.Variant] | ua.StatusCode:
+        """Divert journal entries after ``Since``, as parallel arrays, and the last sequence."""
+        if not args:
+            return _bad(ua.StatusCodes.BadArgumentsMissing)
+        if len(args) > 1:
+            return _bad(ua.StatusCodes.BadTooManyArguments)
+        since = args[0].Value if isinstance(args[0], ua.Variant) else args[0]
+        if isinstance(since, bool) or not isinstance(since, int) or not 0 <= since <= _UINT32_MAX:
+            return _bad(ua.StatusCodes.BadInvalidArgument)
+        async with self._lock:
+            last = self.model.journal.last
+            entries = self.model.journal.since(since)
+        return [
+            ua.Variant(last, _UINT32),
+            ua.Variant([e.sequence for e in entries], _UINT32),
+            ua.Variant([e.item_id for e in entries], _STRING),
+            ua.Variant([e.tote_id for e in entries], _STRING),
+            ua.Variant([e.chute_id for e in entries], _STRING),
+            ua.Variant([e.ok for e in entries], _BOOLEAN),
+        ]
 
     async def _on_write(self, event: ServerItemCallback, _: CallbackService) -> None:
         """A client wrote a chute's ``Enabled`` (tell the motion model) or the watchdog."""
@@ -242,10 +386,10 @@ class ConveyorBindings:
                     zone = nodes.zones[zone_id]
                     await self._write(zone.occupied, occupied, ua.VariantType.Boolean)
                     await self._write(zone.item_id, item_id, _STRING)
-                case BeltChanged(running, speed):
-                    for zone in nodes.zones.values():
-                        await self._write(zone.running, running, ua.VariantType.Boolean)
-                        await self._write(zone.speed_actual, speed, ua.VariantType.Double)
+                case ZoneMotionChanged(zone_id, running, speed):
+                    zone = nodes.zones[zone_id]
+                    await self._write(zone.running, running, ua.VariantType.Boolean)
+                    await self._write(zone.speed_actual, speed, ua.VariantType.Double)
                 case ZoneJamChanged(zone_id, jammed):
                     await self._write(nodes.zones[zone_id].jammed, jammed, ua.VariantType.Boolean)
                 case ChuteChanged(chute_id, count, full, enabled, delivered):
@@ -277,6 +421,7 @@ class ConveyorBindings:
         ev.ChuteId = fact.chute_id
         ev.DivertId = fact.divert_id
         ev.Success = fact.success
+        ev.Sequence = fact.sequence
         ev.Severity = 100 if fact.success else 300
         message = f"{fact.item_id} -> {fact.chute_id}" if fact.success else "divert refused"
         await gen.trigger(time_attr=self._utc_at(fact.at), message=message)

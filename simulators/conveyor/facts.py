@@ -19,9 +19,10 @@ class ZoneChanged:
 
 
 @dataclass(frozen=True)
-class BeltChanged:
-    """The loop started or stopped moving (PackML state or a jam)."""
+class ZoneMotionChanged:
+    """A zone's belt started or stopped (PackML state, or a jam holding it)."""
 
+    zone_id: str
     running: bool
     speed: float
 
@@ -52,13 +53,18 @@ class ItemRead:
 
 @dataclass(frozen=True)
 class DivertFinished:
-    """A requested divert fired (``success``) or could not take the item (chute full/disabled)."""
+    """A requested divert fired (``success``) or could not take the item (chute full/disabled).
+
+    ``sequence`` is the entry's number in the divert journal (1, 2, ...).
+    """
 
     divert_id: str
     item_id: str
     chute_id: str
     success: bool
     at: float
+    tote_id: str = ""
+    sequence: int = 0
 
 
 @dataclass(frozen=True)
@@ -70,4 +76,4 @@ class ChuteChanged:
     delivered: int
 
 
-Fact = ZoneChanged | BeltChanged | ZoneJamChanged | ItemRead | DivertFinished | ChuteChanged
+Fact = ZoneChanged | ZoneMotionChanged | ZoneJamChanged | ItemRead | DivertFinished | ChuteChanged

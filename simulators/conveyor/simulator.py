@@ -7,6 +7,11 @@ The scripting methods (no-read rate, chute full or disabled, jams) are for tests
 commissioning; :meth:`ConveyorSimulator.induct` is the in-process stand-in for a robot dropping a
 tote (the same as the ``Simulation.Induct`` method over OPC UA).
 
+With a ``state_file`` the simulator keeps the unit's retentive state in that file, as a PLC
+keeps it across a power cycle (:mod:`simulators.conveyor.retained`), and takes it over on start:
+a simulator killed and started again with the same file has the same totes on the belt, the
+same chute counts and the same divert journal. Pending ``Divert`` requests are not retained.
+
 When ``conveyor.opcua.security`` is ``Basic256Sha256`` the server offers only
 Basic256Sha256/SignAndEncrypt, presents the certificate and key it is given, and admits only
 the configured user name and password (anonymous sessions are refused).
@@ -30,7 +35,9 @@ from devices.opcua.security import SERVER_APPLICATION_URI
 from simulators.conveyor.address_space import build_address_space
 from simulators.conveyor.bindings import ConveyorBindings
 from simulators.conveyor.facts import ChuteChanged
+from simulators.conveyor.motion import TrackedItem
 from simulators.conveyor.packml import PackMLState
+from simulators.conveyor.retained import RetainedStateError, read_state
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +48,9 @@ class ConveyorSimulator:
     """One conveyor loop with its scanner and sorter, served over OPC UA.
 
     ``certificate`` and ``private_key`` (PEM or DER files) are the server's own, needed when
-    the line's security is Basic256Sha256.
+    the line's security is Basic256Sha256. :meth:`start` raises
+    :class:`~simulators.conveyor.retained.RetainedStateError` when ``state_file`` exists but
+    cannot be taken over.
     """
 
     def __init__(
@@ -54,6 +63,7 @@ class ConveyorSimulator:
         tick_wall_seconds: float = DEFAULT_TICK_WALL_SECONDS,
         certificate: Path | None = None,
         private_key: Path | None = None,
+        state_file: Path | None = None,
     ) -> None:
         if config.conveyor.opcua.security != "None" and (
             certificate is None or private_key is None
@@ -69,6 +79,7 @@ class ConveyorSimulator:
         self._endpoint = endpoint or config.conveyor.opcua.endpoint
         self._seed = seed
         self._tick_wall = tick_wall_seconds
+        self._state_file = state_file
         self._server: Server | None = None
         self._bindings: ConveyorBindings | None = None
         self._task: asyncio.Task[None] | None = None
@@ -87,6 +98,7 @@ class ConveyorSimulator:
         if self._server is not None:
             raise RuntimeError("conveyor simulator already started")
         opcua = self._config.conveyor.opcua
+        retained = read_state(self._state_file) if self._state_file is not None else None
         server = Server(user_manager=_Credentials(opcua))
         await server.init()
         server.set_endpoint(self._endpoint)
@@ -94,9 +106,17 @@ class ConveyorSimulator:
         await self._secure(server, opcua)
         # the standard clock task holds stop() for up to a second; line time is ours anyway
         server.disable_clock(True)
-        bindings = ConveyorBindings(server, self._config, self._clock, seed=self._seed)
+        bindings = ConveyorBindings(
+            server, self._config, self._clock, seed=self._seed, state_file=self._state_file
+        )
         nodes = await build_address_space(server, self._config, bindings.callbacks)
         await bindings.attach(nodes)
+        if retained is not None:
+            try:
+                await bindings.restore(retained)
+            except ValueError as exc:
+                bindings.detach()
+                raise RetainedStateError(f"{self._state_file}: {exc}") from None
         await server.start()
         self._server, self._bindings = server, bindings
         self._task = asyncio.create_task(
@@ -213,7 +233,8 @@ class ConveyorSimulator:
         await b.change(lambda now: b.model.set_chute_enabled(chute_id, enabled, now))
 
     async def set_zone_jammed(self, zone_id: str, jammed: bool) -> None:
-        """A jam stops the whole loop until it is cleared."""
+        """A jam holds the zone and the ``conveyor.jam_hold_zones`` zones before it until it
+        is cleared; the other zones run on."""
         b = self._running()
         await b.change(lambda now: b.model.set_jammed(zone_id, jammed, now))
 
@@ -224,6 +245,14 @@ class ConveyorSimulator:
     def item_position(self, item_id: str) -> float | None:
         """Front position (m along the loop) of an item on the belt, None if not on it."""
         return self._running().model.item_position(item_id)
+
+    def tracking(self) -> list[TrackedItem]:
+        """Every item the loop knows (as the sorter's ``Tracking`` method reports them)."""
+        return self._running().model.tracking()
+
+    def zone_running(self, zone_id: str) -> bool:
+        """The zone's belt runs (not stopped by the PackML state or held by a jam)."""
+        return self._running().model.zone_running(zone_id)
 
 
 class _Credentials:
