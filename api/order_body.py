@@ -81,7 +81,9 @@ def check_against_line(order: OrderIn, config: LineConfig) -> None:
                 )
             )
     sorter = config.conveyor.sorter
-    b2b_fallback = order.type is OrderType.B2B and sorter.b2b_chute is not None
+    b2b_fallback = order.type is OrderType.B2B and (
+        sorter.b2b_chute is not None or sorter.b2b_allocation.mode == "dynamic"
+    )
     if order.destination not in sorter.sort_plan and not b2b_fallback:
         errors.append(
             FieldError(

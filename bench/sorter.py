@@ -1,8 +1,9 @@
 """Sortation: the pure sort decision, scan-to-divert latency over OPC UA, sorter throughput.
 
 1. ``routing.sortation.decide`` alone, on a seeded mix of reads like a live sorter's (mostly
-   one known code; no-reads, multi-reads, unknown and cancelled totes, B2B totes, later passes,
-   a full chute now and then): p50/p99 per call.
+   one known code; no-reads, multi-reads, unknown and cancelled totes, B2B totes that hold or
+   are given a chute of their own, later passes, a full chute now and then, chute levels for
+   balancing): p50/p99 per call.
 2. ``--sorters`` conveyor simulators (real asyncua servers on free loopback ports, in a separate
    process so their CPU is not this process's) each fed ``--rate`` totes/h at its first zone, in
    real time (ScaledClock(1.0)). This process runs one ``OpcUaSorter`` adapter per simulator and,
@@ -49,6 +50,7 @@ from controller.clock import ScaledClock
 from controller.config.loader import load_reference
 from controller.config.model import LineConfig
 from controller.metrics import Metrics
+from controller.topology import sort_plan
 from devices.base import ConveyorAvailability, DeviceEvent, ItemDiverted, ItemScanned
 from devices.errors import DeviceError
 from devices.opcua import OpcUaSorter
@@ -64,8 +66,7 @@ CONNECT_TIMEOUT = 60.0  # wall seconds for the simulators to start and the adapt
 
 
 def plan_of(line: LineConfig) -> SortPlan:
-    s = line.conveyor.sorter
-    return SortPlan(s.sort_plan, s.reject_chute, s.b2b_chute, s.max_passes)
+    return sort_plan(line)
 
 
 @dataclass(frozen=True)
@@ -117,14 +118,16 @@ def last_divert_metres(line: LineConfig) -> float:
 
 # --- 1. the pure decision ---------------------------------------------------------------------
 
-Call = tuple[tuple[str, ...], dict[str, ItemInfo], int, frozenset[str]]
+Call = tuple[
+    tuple[str, ...], dict[str, ItemInfo], int, frozenset[str], dict[str, int], dict[str, str]
+]
 
 
 def decision_inputs(plan: SortPlan, calls: int, seed: int) -> list[Call]:
     """Scans as the controller hands them to ``decide``: codes, what it knows of them, pass."""
     rng = random.Random(seed)
     keys = sorted(plan.chutes)
-    chutes = sorted(set(plan.chutes.values()))
+    chutes = sorted({c for route in plan.routes.values() for c in route} | set(plan.b2b_pool))
     inputs: list[Call] = []
     for k in range(calls):
         code = f"TOTE-{k:07d}"
@@ -140,11 +143,13 @@ def decision_inputs(plan: SortPlan, calls: int, seed: int) -> list[Call]:
             known = {}  # a code the controller does not know
         elif r < 0.035:
             known = {code: ItemInfo(info.destination, cancelled=True)}
-        elif r < 0.10:
-            known = {code: ItemInfo("CUST-NEW", is_b2b=True)}  # B2B without a plan entry
+        elif r < 0.10:  # B2B without a plan entry: holds a chute, is given one, or waits
+            known = {code: ItemInfo("CUST-NEW", is_b2b=True, order_id=f"O{k % 50}")}
         passes = 1 if rng.random() < 0.95 else rng.randint(2, plan.max_passes)
         unavailable = frozenset({rng.choice(chutes)}) if rng.random() < 0.05 else frozenset()
-        inputs.append((codes, known, passes, unavailable))
+        counts = {c: rng.randrange(40) for c in chutes}
+        held = {f"O{n}": c for n, c in enumerate(plan.b2b_pool) if rng.random() < 0.5}
+        inputs.append((codes, known, passes, unavailable, counts, held))
     return inputs
 
 
@@ -156,9 +161,9 @@ def time_decisions(plan: SortPlan, inputs: list[Call]) -> tuple[list[float], flo
         t0 = clock()
         overhead.append(clock() - t0)
     timings = []
-    for codes, known, passes, unavailable in inputs:
+    for codes, known, passes, unavailable, counts, held in inputs:
         t0 = clock()
-        decide(plan, codes, known, passes, unavailable)
+        decide(plan, codes, known, passes, unavailable, counts, held)
         timings.append((clock() - t0) / 1000)
     return sorted(timings), statistics.median(overhead) / 1000
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from controller.clock import Clock
@@ -15,6 +16,8 @@ class History:
         self.store = store
         self.clock = clock
         self.metrics = metrics
+        # called with the order once it ends (terminal, or in exception): what it held is free
+        self.ended: list[Callable[[OrderRecord], None]] = []
 
     async def get(self, order_id: str) -> OrderRecord | None:
         return await self.store.get_order(order_id)
@@ -25,7 +28,11 @@ class History:
         """Append a history event (and apply ``changes``); return the order as it now stands."""
         await self.store.record(rec.id, event_type, self.clock.utcnow(), status=status, **changes)
         updated = await self.store.get_order(rec.id)
-        return updated if updated is not None else rec
+        rec = updated if updated is not None else rec
+        if status is not None and (status.terminal or status is OrderStatus.EXCEPTION):
+            for listener in self.ended:
+                listener(rec)
+        return rec
 
     async def finish(
         self, rec: OrderRecord, event_type: str, status: OrderStatus, **changes: Any

@@ -35,6 +35,22 @@ class Metrics:
         self.sort_decisions = Counter(
             "linectl_sort_decisions", "Sort decisions by outcome.", ["outcome"], registry=r
         )
+        self.b2b_chute_allocations = Counter(
+            "linectl_b2b_chute_allocations",
+            "Chutes given to a B2B order of its own (dynamic allocation).",
+            registry=r,
+        )
+        self.b2b_chute_releases = Counter(
+            "linectl_b2b_chute_releases",
+            "Chutes freed by their B2B order ending, by the status it ended in.",
+            ["status"],
+            registry=r,
+        )
+        self.b2b_chutes_allocated = Gauge(
+            "linectl_b2b_chutes_allocated",
+            "Chutes currently held by an open B2B order.",
+            registry=r,
+        )
         self.scan_to_divert_seconds = Histogram(
             "linectl_scan_to_divert_seconds",
             "Wall time from receiving a scan event to the Divert method returning.",

@@ -74,6 +74,7 @@ class Orchestrator:
         self.sortation = Sortation(
             topology.sort_plan(config), self.history, metrics, sorter, self.flight, self.stations
         )
+        self.history.ended.append(self.sortation.release)  # an ended order frees its chute
         self.reconciler = ConveyorReconciler(
             self.flight, sorter, self.history, metrics, clock, config.conveyor.lost_item_grace
         )
@@ -116,6 +117,8 @@ class Orchestrator:
                 if sorted_at is not None:
                     data = sorted_at.data
                     self.stations.open(rec, str(data.get("chute")), str(data.get("tote")))
+                    if any(e.type == "chute_allocated" for e in events):
+                        self.sortation.restore(rec.id, str(data.get("chute")))
             elif rec.status is OrderStatus.IN_TRANSIT:
                 log.warning("order was on the conveyor at restart", extra={"order": rec.id})
 

@@ -2,6 +2,10 @@
 
 The divert call happens at once; history is written afterwards, in order, by ``history_loop``,
 so a slow disk never makes a tote miss its divert.
+
+With dynamic B2B allocation this module keeps which open B2B order holds which chute: an order
+is given its chute by the sort decision (recorded as ``chute_allocated`` in its history) and
+holds it until it ends (completed, cancelled, exception: ``release``, called by ``History``).
 """
 
 from __future__ import annotations
@@ -10,12 +14,13 @@ import asyncio
 import functools
 import logging
 import time
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from controller.history import History
 from controller.metrics import Metrics
-from controller.orders import OrderStatus
+from controller.orders import OrderRecord, OrderStatus
 from controller.stations import Stations
 from controller.store.base import StoreError
 from controller.trips import InFlight, Trip
@@ -43,6 +48,8 @@ class Sortation:
         self.sorter = sorter
         self.flight = flight
         self.stations = stations
+        self.allocations: dict[str, str] = {}  # B2B order id -> the chute it holds
+        self._coming: Counter[str] = Counter()  # chute -> totes with a divert requested to it
         self._later: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
 
     async def history_loop(self) -> None:
@@ -59,27 +66,36 @@ class Sortation:
         item = self.flight.item(ev.item_id)
         item.passes += 1
         known = {
-            code: sortation.ItemInfo(trip.destination, trip.b2b, trip.cancelled)
+            code: sortation.ItemInfo(trip.destination, trip.b2b, trip.cancelled, trip.order_id)
             for code in ev.codes
             if (trip := self.flight.by_tote.get(code)) is not None
         }
-        unavailable = frozenset(
-            c.chute_id for c in self.sorter.snapshot().chutes if c.full or not c.enabled
+        chutes = self.sorter.snapshot().chutes
+        unavailable = frozenset(c.chute_id for c in chutes if c.full or not c.enabled)
+        counts = {c.chute_id: c.count + self._coming[c.chute_id] for c in chutes}
+        decision = sortation.decide(
+            self.plan, ev.codes, known, item.passes, unavailable, counts, self.allocations
         )
-        decision = sortation.decide(self.plan, ev.codes, known, item.passes, unavailable)
         self.metrics.sort_decisions.labels(decision.outcome.value).inc()
         if decision.code is not None:
             item.tote = decision.code
+        trip = self.flight.by_tote.get(item.tote) if item.tote else None
         if decision.chute is not None:
+            # held before the divert call yields, so no other order is given the same chute
+            holder = trip.order_id if decision.allocated and trip is not None else None
+            if holder is not None:
+                self.allocations[holder] = decision.chute
             try:
                 await self.sorter.divert(ev.item_id, decision.chute)
             except DeviceError as exc:
                 log.warning("divert refused", extra={"item": ev.item_id, "error": str(exc)})
                 self.metrics.sort_decisions.labels("divert_failed").inc()
+                if holder is not None:
+                    self.allocations.pop(holder, None)
                 return
             self.metrics.scan_to_divert_seconds.observe(time.perf_counter() - ev.received)
             item.chute = decision.chute
-        trip = self.flight.by_tote.get(item.tote) if item.tote else None
+            self._coming[decision.chute] += 1
         if trip is not None:
             data = {
                 "scanner": ev.scanner_id,
@@ -89,6 +105,38 @@ class Sortation:
                 "reason": decision.reason.value if decision.reason else None,
             }
             self._later.put_nowait(functools.partial(self._record_scan, trip.order_id, data))
+            if decision.allocated and decision.chute is not None:
+                self._allocated(trip.order_id, decision.chute, trip.tote)
+
+    def _allocated(self, order_id: str, chute: str, tote: str | None) -> None:
+        self.metrics.b2b_chute_allocations.inc()
+        self.metrics.b2b_chutes_allocated.set(len(self.allocations))
+        log.info("chute allocated", extra={"order": order_id, "chute": chute, "tote": tote})
+        data = {"chute": chute, "tote": tote}
+        self._later.put_nowait(functools.partial(self._record_allocation, order_id, data))
+
+    async def _record_allocation(self, order_id: str, data: dict[str, Any]) -> None:
+        rec = await self.history.get(order_id)
+        if rec is not None:
+            await self.history.record(rec, "chute_allocated", data=data)
+
+    def restore(self, order_id: str, chute: str) -> None:
+        """After a restart: the order, still at its station, holds the chute again."""
+        self.allocations[order_id] = chute
+        self.metrics.b2b_chutes_allocated.set(len(self.allocations))
+        log.info("chute allocation restored", extra={"order": order_id, "chute": chute})
+
+    def release(self, rec: OrderRecord) -> None:
+        """The order ended: the chute it held is free for the next B2B order."""
+        chute = self.allocations.pop(rec.id, None)
+        if chute is None:
+            return
+        self.metrics.b2b_chute_releases.labels(rec.status.value).inc()
+        self.metrics.b2b_chutes_allocated.set(len(self.allocations))
+        log.info(
+            "chute released",
+            extra={"order": rec.id, "chute": chute, "status": rec.status.value},
+        )
 
     async def _record_scan(self, order_id: str, data: dict[str, Any]) -> None:
         rec = await self.history.get(order_id)
@@ -99,6 +147,12 @@ class Sortation:
             )
 
     def diverted(self, ev: dev.ItemDiverted) -> None:
+        item = self.flight.items.get(ev.item_id)
+        if item is not None and item.chute is not None:
+            if self._coming[item.chute] > 0:
+                self._coming[item.chute] -= 1  # in the chute's count now, or riding on
+            if not ev.ok:
+                item.chute = None  # at once: it may be scanned again before history is written
         self._later.put_nowait(functools.partial(self._diverted, ev))
 
     async def _diverted(self, ev: dev.ItemDiverted) -> None:
@@ -108,8 +162,6 @@ class Sortation:
             # the sorter could not divert (chute full or disabled): the item rides on and is
             # scanned again on its next pass
             self.metrics.sort_decisions.labels("divert_refused").inc()
-            if item is not None:
-                item.chute = None
             rec = await self.history.get(trip.order_id) if trip is not None else None
             if rec is not None and not rec.status.terminal:
                 await self.history.record(

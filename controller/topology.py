@@ -17,11 +17,14 @@ def roadmap(cfg: LineConfig) -> Roadmap:
 
 def sort_plan(cfg: LineConfig) -> SortPlan:
     s = cfg.conveyor.sorter
+    dynamic = s.b2b_allocation.mode == "dynamic"
     return SortPlan(
         chutes=dict(s.sort_plan),
         reject_chute=s.reject_chute,
         b2b_chute=s.b2b_chute,
         max_passes=s.max_passes,
+        b2b_pool=s.b2b_allocation.chutes if dynamic else (),
+        b2b_overflow=s.b2b_allocation.overflow == "static",
     )
 
 

@@ -49,8 +49,9 @@ class WmsGenerator:
         self.skus: Sequence[str] = sorted(stocked) or [s.sku for s in config.skus]
         chutes = {c.id: c.kind for c in config.conveyor.sorter.chutes}
         plan = config.conveyor.sorter.sort_plan
-        self.carriers = sorted(d for d, c in plan.items() if chutes.get(c) is ChuteKind.CARRIER)
-        self.customers = sorted(d for d, c in plan.items() if chutes.get(c) is ChuteKind.B2B)
+        kinds = {d: {chutes.get(c) for c in cs} for d, cs in plan.items()}
+        self.carriers = sorted(d for d, k in kinds.items() if k == {ChuteKind.CARRIER})
+        self.customers = sorted(d for d, k in kinds.items() if k == {ChuteKind.B2B})
 
     def make_order(self, now: datetime) -> dict[str, Any]:
         rng = self.rng

@@ -150,14 +150,7 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
         issues.append(
             Issue(("conveyor", "sorter", "b2b_chute"), f"chute {sorter.b2b_chute!r} is not defined")
         )
-    for dest, chute in sorter.sort_plan.items():
-        if chute not in chute_ids:
-            issues.append(
-                Issue(
-                    ("conveyor", "sorter", "sort_plan", dest),
-                    f"destination {dest!r} maps to chute {chute!r}, which is not defined",
-                )
-            )
+    issues += _sort_plan(cfg)
 
     issues += _opcua_security(conv.opcua)
 
@@ -174,6 +167,60 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
             issues.append(
                 Issue(
                     ("stock", i, "location"), f"location {st.location!r} is not a storage location"
+                )
+            )
+    return issues
+
+
+def _sort_plan(cfg: LineConfig) -> list[Issue]:
+    """Plan entries name chutes a divert leads to, never the reject chute; the B2B pool too."""
+    sorter = cfg.conveyor.sorter
+    base: Path = ("conveyor", "sorter")
+    kinds = {c.id: c.kind for c in sorter.chutes}
+    diverted = {d.chute for d in sorter.diverts}
+    issues: list[Issue] = []
+
+    def usable(path: Path, chute: str, what: str) -> None:
+        if chute not in kinds:
+            issues.append(Issue(path, f"{what} {chute!r}, which is not in conveyor.sorter.chutes"))
+        elif chute == sorter.reject_chute:
+            issues.append(Issue(path, f"{what} {chute!r}, which is the reject chute"))
+        elif chute not in diverted:
+            issues.append(Issue(path, f"{what} {chute!r}, which no divert leads to"))
+
+    def listing(path: Path, chutes: tuple[str, ...], what: str) -> None:
+        if not chutes:
+            issues.append(Issue(path, "names no chute; give a chute id or a list of them"))
+        for i, chute in enumerate(chutes):
+            if chute in chutes[:i]:
+                issues.append(Issue((*path, i), f"chute {chute!r} is listed twice"))
+            else:
+                usable((*path, i) if len(chutes) > 1 else path, chute, what)
+
+    for dest, chutes in sorter.sort_plan.items():
+        listing((*base, "sort_plan", dest), chutes, f"destination {dest!r} maps to chute")
+
+    alloc = sorter.b2b_allocation
+    path: Path = (*base, "b2b_allocation", "chutes")
+    if alloc.mode == "static":
+        if alloc.chutes:
+            issues.append(Issue(path, "a chute pool needs mode dynamic"))
+        return issues
+    if not alloc.chutes:
+        issues.append(Issue(path, "mode dynamic needs at least one chute in the pool"))
+        return issues
+    listing(path, alloc.chutes, "the B2B pool names chute")
+    for i, chute in enumerate(alloc.chutes):
+        if kinds.get(chute, ChuteKind.B2B) is not ChuteKind.B2B:
+            issues.append(Issue((*path, i), f"pool chute {chute!r} must be of kind b2b"))
+    pool = set(alloc.chutes)
+    for dest, chutes in sorter.sort_plan.items():
+        if 0 < len(pool.intersection(chutes)) < len(chutes):
+            issues.append(
+                Issue(
+                    (*base, "sort_plan", dest),
+                    f"destination {dest!r} mixes B2B pool chutes with others; name either "
+                    "pool chutes (preferred when free) or chutes outside the pool (dedicated)",
                 )
             )
     return issues

@@ -101,3 +101,56 @@ def test_api_tokens_override_replaces_the_list() -> None:
     ]
     out = problems(TEXT, {"LINECTL_API_TOKENS": '[{token: "short"}]'})
     assert any("api.tokens.0.token" in m for m in out)
+
+
+# --- sort plan: one or more chutes per destination, B2B allocation ------------------------------
+
+PLAN_DHL = "      DHL: CH-DHL\n"
+
+
+def test_sort_plan_takes_a_chute_or_a_list_of_chutes() -> None:
+    cfg = parse(TEXT.replace(PLAN_DHL, "      DHL: [CH-DHL, CH-POST]\n"), "line.yaml", {})
+    plan = cfg.conveyor.sorter.sort_plan
+    assert plan["DHL"] == ("CH-DHL", "CH-POST")
+    assert plan["UPS"] == ("CH-UPS",)
+
+
+def test_reference_line_allocates_b2b_chutes_dynamically() -> None:
+    alloc = load(REFERENCE_LINE, env={}).conveyor.sorter.b2b_allocation
+    assert (alloc.mode, alloc.chutes, alloc.overflow) == ("dynamic", ("VAS-1", "VAS-2"), "static")
+
+
+def test_sort_plan_entry_errors_are_each_explained() -> None:
+    bad = TEXT.replace(PLAN_DHL, "      DHL: [CH-DHL, CH-DHL, CH-NOPE, REJECT]\n      EMPTY: []\n")
+    out = problems(bad)
+    assert any("sort_plan.DHL.1" in m and "'CH-DHL' is listed twice" in m for m in out)
+    assert any("sort_plan.DHL.2" in m and "'CH-NOPE', which is not in" in m for m in out)
+    assert any("sort_plan.DHL.3" in m and "which is the reject chute" in m for m in out)
+    assert any("sort_plan.EMPTY" in m and "names no chute" in m for m in out)
+    assert len(out) == 4, out
+
+
+def test_sort_plan_chute_without_divert() -> None:
+    bad = TEXT.replace("      - {id: D6, zone: Z13, chute: CH-POST}\n", "")
+    out = problems(bad)
+    assert any("sort_plan.POST" in m and "which no divert leads to" in m for m in out)
+
+
+def test_b2b_allocation_pool_errors() -> None:
+    pool = "      chutes: [VAS-1, VAS-2]\n"
+    out = problems(TEXT.replace(pool, "      chutes: [VAS-1, CH-DHL, VAS-1, GHOST]\n"))
+    assert any("b2b_allocation.chutes.1" in m and "must be of kind b2b" in m for m in out)
+    assert any("b2b_allocation.chutes.2" in m and "listed twice" in m for m in out)
+    assert any("b2b_allocation.chutes.3" in m and "'GHOST', which is not in" in m for m in out)
+    [msg] = problems(TEXT.replace(pool, "      chutes: []\n"))
+    assert "b2b_allocation.chutes" in msg and "at least one chute" in msg
+    [msg] = problems(TEXT.replace("      mode: dynamic\n", "      mode: static\n"))
+    assert "a chute pool needs mode dynamic" in msg
+    [msg] = problems(TEXT.replace("      mode: dynamic\n", "      mode: sometimes\n"))
+    assert "b2b_allocation.mode" in msg
+
+
+def test_plan_entry_mixing_pool_and_other_chutes_is_refused() -> None:
+    bad = TEXT.replace("      CUST-ACME: VAS-1\n", "      CUST-ACME: [VAS-1, CH-POST]\n")
+    [msg] = problems(bad)
+    assert "sort_plan.CUST-ACME" in msg and "mixes B2B pool chutes with others" in msg
