@@ -193,10 +193,18 @@ def sim_robots(
     faults: Annotated[
         Path | None, typer.Option(help="Fault script (YAML), see docs/simulators.md.")
     ] = None,
+    conveyor: Annotated[
+        str | None,
+        typer.Option(
+            help="OPC UA endpoint of a conveyor simulator: totes dropped at induction nodes "
+            "go onto its belt (Simulation.Induct)."
+        ),
+    ] = None,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
     """The robot fleet as VDA 5050 peers on an MQTT broker."""
+    from simulators.induction import RemoteInduction
     from simulators.robots import RobotFleetSimulator
     from simulators.robots.script import FaultScriptError, load_script
 
@@ -208,7 +216,22 @@ def sim_robots(
         except FaultScriptError as exc:
             err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
-    _run(RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url).run(script))
+    if conveyor is None:
+        _run(RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url).run(script))
+        return
+    try:
+        hand_over = RemoteInduction(cfg, conveyor)
+    except ValueError as exc:
+        err.print(f"--conveyor: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+    fleet = RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url, on_drop=hand_over.on_drop)
+
+    async def with_conveyor() -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(hand_over.run(), name="sim.robots.handover")
+            tg.create_task(fleet.run(script), name="sim.robots")
+
+    _run(with_conveyor())
 
 
 @sim_app.command("conveyors")
@@ -220,28 +243,45 @@ def sim_conveyors(
         Path | None, typer.Option(help="Server certificate (security Basic256Sha256).")
     ] = None,
     key: Annotated[Path | None, typer.Option(help="Server private key.")] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="Retained state file (as a PLC's retentive memory): written while running, "
+            "taken over on start when present."
+        ),
+    ] = None,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
     """The conveyor loop and sorter as an OPC UA server."""
     from simulators.conveyor import ConveyorSimulator
+    from simulators.conveyor.retained import RetainedStateError
 
     cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
     try:
-        sim = ConveyorSimulator(cfg, clock, endpoint, certificate=cert, private_key=key)
+        sim = ConveyorSimulator(
+            cfg, clock, endpoint, certificate=cert, private_key=key, state_file=state
+        )
     except ValueError as exc:
         err.print(f"{exc} (--cert, --key; see linectl opcua certs)", markup=False)
         raise typer.Exit(1) from None
 
-    async def serve() -> None:
-        async with sim:
-            security = cfg.conveyor.opcua.security
-            out.print(
-                f"conveyor simulator on {sim.endpoint} (security {security})", highlight=False
-            )
-            await asyncio.Event().wait()
+    async def serve() -> str | None:
+        try:
+            async with sim:
+                security = cfg.conveyor.opcua.security
+                out.print(
+                    f"conveyor simulator on {sim.endpoint} (security {security})", highlight=False
+                )
+                await asyncio.Event().wait()
+        except RetainedStateError as exc:
+            return str(exc)
+        return None
 
-    _run(serve())
+    problem = _run(serve())
+    if problem is not None:
+        err.print(problem, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @sim_app.command("wms")

@@ -84,8 +84,9 @@ class MethodCallbacks:
     packml: Callable[[PackMLCommand], MethodCallback]
     divert: MethodCallback
     induct: MethodCallback
-    tracking: MethodCallback
-    journal: MethodCallback
+    # the reconciliation methods; a server built without them is one that predates them
+    tracking: MethodCallback | None = None
+    journal: MethodCallback | None = None
 
 
 def _arg(
@@ -239,33 +240,35 @@ async def build_address_space(
         callbacks.divert,
         [_arg("ItemId", "Tracking id of the item"), _arg("Destination", "Chute id")],
     )
-    await b.method(
-        sorter,
-        [*sop, "Tracking"],
-        callbacks.tracking,
-        [],
-        [
-            _array("ItemIds", "Tracking id of every item the loop knows"),
-            _array("ToteIds", "Tote of each item"),
-            _array("Zones", "Zone of the item's front; induction zone while waiting"),
-            _array("OnBelt", "False while the tote waits at its induction", _BOOLEAN),
-            _array("Requested", "Chute of a pending Divert request, empty if none"),
-        ],
-    )
-    await b.method(
-        sorter,
-        [*sop, "Journal"],
-        callbacks.journal,
-        [_arg("Since", "Entries with a higher sequence number are returned", _UINT32)],
-        [
-            _arg("Last", "Highest sequence number so far", _UINT32),
-            _array("Sequences", "Sequence number of each entry", _UINT32),
-            _array("ItemIds", "Item of each entry"),
-            _array("ToteIds", "Tote of each entry"),
-            _array("ChuteIds", "Chute of each entry"),
-            _array("Ok", "The item left into the chute (false: refused, it rode on)", _BOOLEAN),
-        ],
-    )
+    if callbacks.tracking is not None:
+        await b.method(
+            sorter,
+            [*sop, "Tracking"],
+            callbacks.tracking,
+            [],
+            [
+                _array("ItemIds", "Tracking id of every item the loop knows"),
+                _array("ToteIds", "Tote of each item"),
+                _array("Zones", "Zone of the item's front; induction zone while waiting"),
+                _array("OnBelt", "False while the tote waits at its induction", _BOOLEAN),
+                _array("Requested", "Chute of a pending Divert request, empty if none"),
+            ],
+        )
+    if callbacks.journal is not None:
+        await b.method(
+            sorter,
+            [*sop, "Journal"],
+            callbacks.journal,
+            [_arg("Since", "Entries with a higher sequence number are returned", _UINT32)],
+            [
+                _arg("Last", "Highest sequence number so far", _UINT32),
+                _array("Sequences", "Sequence number of each entry", _UINT32),
+                _array("ItemIds", "Item of each entry"),
+                _array("ToteIds", "Tote of each entry"),
+                _array("ChuteIds", "Chute of each entry"),
+                _array("Ok", "The item left into the chute (false: refused, it rode on)", _BOOLEAN),
+            ],
+        )
     diverts_folder = await b.obj(sorter, [*sop, "Diverts"], folder=True)
     diverts: dict[str, Node] = {}
     for divert in conv.sorter.diverts:
