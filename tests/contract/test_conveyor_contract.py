@@ -169,6 +169,26 @@ async def test_a_divert_to_a_chute_that_cannot_take_the_tote_fails_and_the_tote_
     assert (await driver.chute(chute_id)).count == before
 
 
+async def test_a_later_divert_request_for_the_item_replaces_the_earlier_one(
+    driver: Driver,
+) -> None:
+    diverts = {d.chute: d.zone for d in driver.config.conveyor.sorter.diverts}
+    zones = [z.id for z in driver.config.conveyor.zones]
+    # the first request's divert comes first along the belt: were it kept, it would fire first
+    assert zones.index(diverts[REFUSING_CHUTE]) < zones.index(diverts[PLAIN_CHUTE])
+    assert await driver.command("Hold") == Accepted()  # belts stand while both requests go in
+    item_id = await driver.induct("TOTE-AGAIN")
+    assert await driver.divert(item_id, REFUSING_CHUTE) == Accepted()
+    assert await driver.divert(item_id, PLAIN_CHUTE) == Accepted()
+    assert await driver.command("Unhold") == Accepted()
+    done = await driver.completion_of(item_id)
+    assert (done.chute_id, done.divert_id, done.ok) == (
+        PLAIN_CHUTE,
+        divert_to(driver.config, PLAIN_CHUTE),
+        True,
+    )
+
+
 async def test_a_chute_is_full_once_its_count_reaches_the_capacity(driver: Driver) -> None:
     first = await driver.induct("TOTE-FILL-1")
     assert await driver.divert(first, SMALL_CHUTE) == Accepted()
