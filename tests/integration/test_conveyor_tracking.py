@@ -287,3 +287,18 @@ async def test_an_unusable_state_file_is_refused_with_a_message(tmp_path: Path) 
     assert proc.returncode == 1
     assert b"not a valid conveyor state file" in stderr
     assert b"Traceback" not in stderr
+
+
+async def test_a_jam_stops_only_the_held_zones_in_the_address_space(
+    conveyor: Conveyor, sim: ConveyorSimulator
+) -> None:
+    async def zone(zone_id: str, name: str) -> Any:
+        return await (await conveyor.at("Line", "C1", "Zones", zone_id, name)).read_value()
+
+    await sim.set_zone_jammed("Z10", True)
+    for zone_id in ("Z08", "Z09", "Z10"):
+        assert (await zone(zone_id, "Running"), await zone(zone_id, "SpeedActual")) == (False, 0.0)
+    for zone_id in ("Z07", "Z11"):
+        assert (await zone(zone_id, "Running"), await zone(zone_id, "SpeedActual")) == (True, 2.0)
+    await sim.set_zone_jammed("Z10", False)
+    assert await zone("Z09", "Running") is True
