@@ -91,6 +91,8 @@ def write_state(path: Path, state: RetainedState) -> None:
 def read_state(path: Path) -> RetainedState | None:
     """The state in ``path``, None when there is no file; :class:`RetainedStateError` when it
     is unreadable or not a conveyor state file."""
+    if not path.parent.is_dir():
+        raise RetainedStateError(f"{path}: directory {path.parent} does not exist")
     try:
         raw = path.read_bytes()
     except FileNotFoundError:

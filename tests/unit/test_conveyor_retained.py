@@ -90,6 +90,8 @@ def test_retained_state_round_trips_through_a_file(conveyor: Conveyor, tmp_path:
 
 def test_a_missing_file_is_no_state_and_a_broken_one_a_clear_error(tmp_path: Path) -> None:
     assert read_state(tmp_path / "absent.json") is None
+    with pytest.raises(RetainedStateError, match="does not exist"):
+        read_state(tmp_path / "no-such-dir" / "state.json")
     broken = tmp_path / "broken.json"
     broken.write_text("{")
     with pytest.raises(RetainedStateError, match="not a valid conveyor state file"):
