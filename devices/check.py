@@ -71,6 +71,7 @@ EVENT_FIELDS = {
         ("ChuteId", ua.VariantType.String),
         ("DivertId", ua.VariantType.String),
         ("Success", ua.VariantType.Boolean),
+        ("Sequence", ua.VariantType.UInt32),
     ),
 }
 EVENT_TYPES_PATH = ("Types", "EventTypes", "BaseEventType")  # namespace 0
@@ -180,6 +181,8 @@ def expected_nodes(config: LineConfig) -> list[Expected]:
         Expected((*base, "Sorter"), obj),
         Expected(sorter, obj),
         Expected((*sorter, "Divert"), meth),
+        Expected((*sorter, "Tracking"), meth),
+        Expected((*sorter, "Journal"), meth),
         Expected((*sorter, "Diverts"), obj),
     ]
     for divert in conv.sorter.diverts:
