@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -22,6 +21,7 @@ from controller.config.loader import REFERENCE_LINE
 from controller.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
+from tests.conveyor_process import simulator_process
 
 pytestmark = pytest.mark.integration
 
@@ -166,37 +166,6 @@ async def test_journal_numbers_every_completed_divert_and_events_carry_the_numbe
     assert await conveyor.journal(2) == (3, entries[2:])
     assert await conveyor.journal(3) == (3, [])
     assert await conveyor.journal(1000) == (3, [])
-
-
-@contextlib.asynccontextmanager
-async def simulator_process(
-    endpoint: str, state: Path
-) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``linectl sim conveyors --state`` in its own process, until it listens."""
-    args = ["sim", "conveyors", "--config", str(REFERENCE_LINE), "--endpoint", endpoint]
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "controller.cli",
-        *args,
-        "--state",
-        str(state),
-        "--time-scale",
-        "10",
-        env=dict(os.environ),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.DEVNULL,
-    )
-    assert proc.stdout is not None
-    try:
-        async with asyncio.timeout(30):
-            while b"conveyor simulator on" not in (line := await proc.stdout.readline()):
-                assert line, "conveyor simulator exited during start-up"
-        yield proc
-    finally:
-        if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
 
 
 @contextlib.asynccontextmanager
