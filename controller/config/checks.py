@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from controller.config.model import ChuteKind, LineConfig, OpcUaEndpoint
+from routing.rack import BadLocation, Rack, parse_location
 
 Path = tuple[str | int, ...]
 
@@ -154,21 +155,83 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
 
     issues += _opcua_security(conv.opcua)
 
-    for a, aisle in enumerate(cfg.asrs.aisles):
-        if aisle.pd_zone is not None and aisle.pd_zone not in zone_ids:
-            issues.append(
-                Issue(("asrs", "aisles", a, "pd_zone"), f"zone {aisle.pd_zone!r} is not defined")
-            )
+    issues += _asrs(cfg, zone_ids, sku_ids)
 
     for i, st in enumerate(cfg.stock):
         if st.sku not in sku_ids:
             issues.append(Issue(("stock", i, "sku"), f"SKU {st.sku!r} is not in the SKU master"))
+        if st.replenish_to is not None and st.replenish_to <= st.replenish_below:
+            issues.append(
+                Issue(
+                    ("stock", i, "replenish_to"),
+                    f"must be above replenish_below ({st.replenish_below})",
+                )
+            )
         if st.location not in location_ids:
             issues.append(
                 Issue(
                     ("stock", i, "location"), f"location {st.location!r} is not a storage location"
                 )
             )
+    return issues
+
+
+def _asrs(cfg: LineConfig, zone_ids: set[str], sku_ids: set[str]) -> list[Issue]:
+    """Aisles and cranes with unique ids, P&D points on defined zones, class shares that add
+    up, and totes with unique ids in distinct locations of the racks."""
+    asrs = cfg.asrs
+    issues: list[Issue] = []
+    racks: dict[str, Rack] = {}
+    cranes: set[str] = set()
+    for a, aisle in enumerate(asrs.aisles):
+        path: Path = ("asrs", "aisles", a)
+        if aisle.id in racks:
+            issues.append(Issue((*path, "id"), f"aisle {aisle.id!r} is defined twice"))
+        racks[aisle.id] = Rack(
+            aisle.id, aisle.bays, aisle.levels, aisle.sides, aisle.bay_width, aisle.level_height
+        )
+        if aisle.crane.id in cranes:
+            issues.append(Issue((*path, "crane", "id"), f"crane {aisle.crane.id!r} is used twice"))
+        cranes.add(aisle.crane.id)
+        if aisle.pd_zone is not None and aisle.pd_zone not in zone_ids:
+            issues.append(Issue((*path, "pd_zone"), f"zone {aisle.pd_zone!r} is not defined"))
+    loc_shares, turn_shares = asrs.class_location_shares, asrs.class_turnover_shares
+    if len(loc_shares) != len(turn_shares):
+        issues.append(
+            Issue(
+                ("asrs", "class_turnover_shares"),
+                f"has {len(turn_shares)} classes, class_location_shares has {len(loc_shares)}",
+            )
+        )
+    for name, shares in (
+        ("class_location_shares", loc_shares),
+        ("class_turnover_shares", turn_shares),
+    ):
+        if abs(sum(shares) - 1.0) > 1e-6:
+            issues.append(Issue(("asrs", name), f"must add up to 1, not {sum(shares):g}"))
+    totes: set[str] = set()
+    held: set[str] = set()
+    for t, tote in enumerate(asrs.totes):
+        path = ("asrs", "totes", t)
+        if tote.tote in totes:
+            issues.append(Issue((*path, "tote"), f"tote {tote.tote!r} is listed twice"))
+        totes.add(tote.tote)
+        if tote.sku not in sku_ids:
+            issues.append(Issue((*path, "sku"), f"SKU {tote.sku!r} is not in the SKU master"))
+        try:
+            loc = parse_location(tote.location)
+            rack = racks.get(loc.aisle)
+            if rack is None:
+                raise BadLocation(f"{tote.location!r}: there is no aisle {loc.aisle!r}")
+            rack.check(tote.location)
+        except BadLocation as exc:
+            issues.append(Issue((*path, "location"), str(exc)))
+            continue
+        if tote.location in held:
+            issues.append(
+                Issue((*path, "location"), f"location {tote.location!r} holds another tote")
+            )
+        held.add(tote.location)
     return issues
 
 
