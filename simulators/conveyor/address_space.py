@@ -8,16 +8,14 @@ by BrowseName paths, never by NodeId.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 from asyncua import Node, Server, ua
 
 from controller.config.model import LineConfig
 from simulators.conveyor.packml import PackMLCommand
-
-MethodCallback = Callable[..., Awaitable[Any]]
+from simulators.opcua_nodes import Builder, MethodCallback, arg, array
 
 SCAN_EVENT_TYPE = "ScanEventType"
 DIVERT_EVENT_TYPE = "DivertCompletedEventType"
@@ -89,100 +87,11 @@ class MethodCallbacks:
     journal: MethodCallback | None = None
 
 
-def _arg(
-    name: str, description: str, data_type: int = ua.ObjectIds.String, array: bool = False
-) -> ua.Argument:
-    return ua.Argument(
-        Name=name,
-        DataType=ua.NodeId(data_type),
-        ValueRank=ua.ValueRank.OneDimension if array else ua.ValueRank.Scalar,
-        ArrayDimensions=[0] if array else [],
-        Description=ua.LocalizedText(description),
-    )
-
-
-def _array(name: str, description: str, data_type: int = ua.ObjectIds.String) -> ua.Argument:
-    return _arg(name, description, data_type, array=True)
-
-
+_arg = arg
+_array = array
+_Builder = Builder
 _UINT32 = ua.ObjectIds.UInt32
 _BOOLEAN = ua.ObjectIds.Boolean
-
-
-class _Builder:
-    def __init__(self, server: Server, idx: int) -> None:
-        self.server = server
-        self.idx = idx
-
-    def nid(self, path: Sequence[str]) -> ua.NodeId:
-        return ua.NodeId(".".join(path), self.idx)
-
-    def qn(self, name: str) -> ua.QualifiedName:
-        return ua.QualifiedName(name, self.idx)
-
-    async def obj(self, parent: Node, path: Sequence[str], folder: bool = False) -> Node:
-        otype = ua.ObjectIds.FolderType if folder else ua.ObjectIds.BaseObjectType
-        return await parent.add_object(self.nid(path), self.qn(path[-1]), objecttype=otype)
-
-    async def var(
-        self,
-        parent: Node,
-        path: Sequence[str],
-        value: Any,
-        vtype: ua.VariantType,
-        writable: bool = False,
-    ) -> Node:
-        node = await parent.add_variable(
-            self.nid(path), self.qn(path[-1]), value, varianttype=vtype
-        )
-        if writable:
-            await node.set_writable()
-        return node
-
-    async def prop(
-        self,
-        parent: Node,
-        path: Sequence[str],
-        value: Any,
-        vtype: ua.VariantType = ua.VariantType.String,
-    ) -> Node:
-        return await parent.add_property(
-            self.nid(path), self.qn(path[-1]), value, varianttype=vtype
-        )
-
-    async def method(
-        self,
-        parent: Node,
-        path: Sequence[str],
-        callback: MethodCallback,
-        inputs: Sequence[ua.Argument] = (),
-        outputs: Sequence[ua.Argument] = (),
-    ) -> Node:
-        return await parent.add_method(
-            self.nid(path), self.qn(path[-1]), callback, list(inputs), list(outputs)
-        )
-
-    async def event_type(
-        self, name: str, fields: Sequence[tuple[str, ua.VariantType, bool]]
-    ) -> Node:
-        base = self.server.get_node(ua.ObjectIds.BaseEventType)
-        etype = await base.add_object_type(self.nid(["Types", name]), self.qn(name))
-        for field_name, vtype, is_array in fields:
-            value: Any = [] if is_array else ua.get_default_value(vtype)
-            prop = await etype.add_property(
-                self.nid(["Types", name, field_name]), self.qn(field_name), value, varianttype=vtype
-            )
-            if is_array:
-                await prop.write_attribute(
-                    ua.AttributeIds.ValueRank,
-                    ua.DataValue(ua.Variant(ua.ValueRank.OneDimension, ua.VariantType.Int32)),
-                )
-                await prop.write_attribute(
-                    ua.AttributeIds.ArrayDimensions,
-                    ua.DataValue(ua.Variant([0], ua.VariantType.UInt32)),
-                )
-            await prop.set_modelling_rule(True)
-        return etype
 
 
 async def build_address_space(

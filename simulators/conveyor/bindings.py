@@ -45,6 +45,7 @@ from simulators.conveyor.packml import (
     PackMLState,
 )
 from simulators.conveyor.retained import RetainedState, write_state
+from simulators.opcua_nodes import bad, string_args
 
 log = logging.getLogger(__name__)
 
@@ -56,23 +57,8 @@ _UINT32_MAX = 2**32 - 1
 RETAIN_WALL_SECONDS = 0.5  # the longest the state file lags the belt while items move
 
 
-def _bad(code: int) -> ua.StatusCode:
-    return ua.StatusCode(code)
-
-
-def _string_args(args: tuple[Any, ...], count: int) -> list[str] | ua.StatusCode:
-    """Method input arguments as strings, or the Bad status to answer with."""
-    if len(args) < count:
-        return _bad(ua.StatusCodes.BadArgumentsMissing)
-    if len(args) > count:
-        return _bad(ua.StatusCodes.BadTooManyArguments)
-    values: list[str] = []
-    for arg in args:
-        value = arg.Value if isinstance(arg, ua.Variant) else arg
-        if not isinstance(value, str):
-            return _bad(ua.StatusCodes.BadInvalidArgument)
-        values.append(value)
-    return values
+_bad = bad
+_string_args = string_args
 
 
 class ConveyorBindings:
