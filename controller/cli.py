@@ -284,6 +284,47 @@ def sim_conveyors(
         raise typer.Exit(1)
 
 
+@sim_app.command("asrs")
+def sim_asrs(
+    config: ConfigOpt = None,
+    endpoint: Annotated[str | None, typer.Option(help="Default: asrs.opcua.endpoint.")] = None,
+    time_scale: Annotated[float | None, typer.Option(help="Default: clock.time_scale.")] = None,
+    state: Annotated[
+        Path | None,
+        typer.Option(
+            help="Retained state file (rack contents, journal): written while running, "
+            "taken over on start when present."
+        ),
+    ] = None,
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
+) -> None:
+    """The AS/RS cranes as an OPC UA server."""
+    from simulators.asrs import AsrsSimulator
+    from simulators.asrs.retained import RetainedStateError
+
+    cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
+    try:
+        sim = AsrsSimulator(cfg, clock, endpoint, state_file=state)
+    except ValueError as exc:
+        err.print(str(exc), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+    async def serve() -> str | None:
+        try:
+            async with sim:
+                out.print(f"AS/RS simulator on {sim.endpoint}", highlight=False)
+                await asyncio.Event().wait()
+        except RetainedStateError as exc:
+            return str(exc)
+        return None
+
+    problem = _run(serve())
+    if problem is not None:
+        err.print(problem, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
+
+
 @sim_app.command("wms")
 def sim_wms(
     url: Annotated[str, typer.Option(help="linectl API base URL.")] = "http://127.0.0.1:8080",

@@ -27,7 +27,7 @@ from asyncua.server.event_generator import EventGenerator
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
-from simulators.conveyor.address_space import ConveyorNodes, MethodCallback, MethodCallbacks
+from simulators.conveyor.address_space import ConveyorNodes, MethodCallbacks
 from simulators.conveyor.facts import (
     ChuteChanged,
     DivertFinished,
@@ -45,7 +45,7 @@ from simulators.conveyor.packml import (
     PackMLState,
 )
 from simulators.conveyor.retained import RetainedState, write_state
-from simulators.opcua_nodes import bad, string_args
+from simulators.opcua_nodes import MethodCallback, bad, string_args
 
 log = logging.getLogger(__name__)
 
