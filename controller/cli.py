@@ -463,18 +463,22 @@ def asrs_estimate(
         float | None, typer.Option("--ay", help="Hoist acceleration (m/s², 0: none).")
     ] = None,
     pd: Annotated[
-        float | None, typer.Option("--pd", help="Seconds per pick-up or deposit [default: 5].")
+        float | None, typer.Option("--pd", help="Seconds per pick-up or deposit (default 5).")
     ] = None,
-    bays: Annotated[int | None, typer.Option(help="Bays [default: length / 0.7 m].")] = None,
-    levels: Annotated[int | None, typer.Option(help="Levels [default: height / 0.5 m].")] = None,
+    bays: Annotated[int | None, typer.Option(help="Bays (default: length / 0.7 m).")] = None,
+    levels: Annotated[int | None, typer.Option(help="Levels (default: height / 0.5 m).")] = None,
     samples: Annotated[int, typer.Option(min=2, help="Monte Carlo cycles of each kind.")] = 100_000,
     seed: Annotated[int, typer.Option(help="Seed of the Monte Carlo run.")] = 7,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", help="Take the rack and crane from this line file."),
+        typer.Option(
+            "--config",
+            "-c",
+            help="Rack and crane from this line file (crane options given replace its values).",
+        ),
     ] = None,
     aisle: Annotated[
-        str | None, typer.Option(help="Aisle of the line file [default: the first].")
+        str | None, typer.Option(help="Aisle of the line file (default: the first).")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the figures as JSON.")] = False,
 ) -> None:
