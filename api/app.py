@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from api import (
     routes_events,
     routes_health,
+    routes_inventory,
     routes_line,
     routes_order_changes,
     routes_orders,
@@ -39,6 +40,7 @@ TAGS = [
     {"name": "orders", "description": "Orders from the WMS and their progress on the line."},
     {"name": "line", "description": "The line's devices now, and operator commands."},
     {"name": "stations", "description": "Value-added stations: B2B tasks and verification."},
+    {"name": "inventory", "description": "Stock per SKU and location, its ledger, counts."},
     {"name": "events", "description": "Order events as Server-Sent Events."},
     {"name": "operations", "description": "Health checks and metrics for operators."},
 ]
@@ -72,6 +74,7 @@ def create_app(backend: ApiBackend) -> FastAPI:
     app.include_router(routes_order_changes.router)
     app.include_router(routes_stations.router)
     app.include_router(routes_line.router)
+    app.include_router(routes_inventory.router)
     app.include_router(routes_events.router)
     app.include_router(routes_health.router)
     install_openapi(app)

@@ -12,6 +12,7 @@ from fastapi import Request
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
 from controller.stations import Stations
@@ -36,6 +37,11 @@ class ApiBackend(Protocol):
     @property
     def stations(self) -> Stations:
         """Open B2B station tasks and their verification."""
+        ...
+
+    @property
+    def inventory(self) -> Inventory:
+        """The live inventory: stock, ledger, counts."""
         ...
 
     def order_accepted(self, order: OrderRecord) -> None:

@@ -20,6 +20,7 @@ from controller.history import History
 from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orders import OrderRecord, OrderStatus, OrderType
+from controller.store.inventory import InsufficientStock
 from controller.trips import ActionRef, InFlight, Trip
 from devices import base as dev
 from devices.errors import DeviceError
@@ -171,7 +172,14 @@ class Dispatcher:
             if isinstance(picks, dispatch.Shortage):
                 if p.waiting is None or not p.waiting.startswith("stock_short"):
                     self.metrics.stockouts.inc()
-                await self._wait(p, f"stock_short: {picks.sku} missing {picks.missing}")
+                short = f"stock_short: {picks.sku} missing {picks.missing}"
+                if p.waiting is None or not p.waiting.startswith(short + " "):
+                    # what is on hand and reserved when the shortage is first seen (not
+                    # recorded again on every change of those numbers)
+                    totals = self.inventory.totals(picks.sku)
+                    await self._wait(
+                        p, f"{short} (on hand {totals.on_hand}, reserved {totals.reserved})"
+                    )
                 continue
             for pk in picks:
                 working[pk.sku][pk.location] -= pk.quantity
@@ -260,11 +268,13 @@ class Dispatcher:
         ]
         path = self.roadmap.tour(robot.node, [*stops, induction_node])
         order, actions = self._job_order(job_id, robot.serial, path, trips)
-        self.inventory.reserve(all_picks)
+        if not await self._reserve(trips):
+            return False
         try:
             await self.fleet.send_order(robot.serial, order)
         except DeviceError as exc:
-            self.inventory.release(all_picks)
+            for trip in trips:
+                await self.inventory.release(trip.order_id, trip.picks, trip.trip_id, "not sent")
             self.metrics.robot_trips.labels("send_failed").inc()
             for p, _ in members:
                 await self._wait(p, f"robot_unavailable: {exc}")
@@ -291,6 +301,23 @@ class Dispatcher:
                     ],
                 },
             )
+        return True
+
+    async def _reserve(self, trips: list[Trip]) -> bool:
+        """Reserve the stock of every trip of the job, or none of it."""
+        done: list[Trip] = []
+        for trip in trips:
+            try:
+                await self.inventory.reserve(trip.order_id, trip.picks, trip.trip_id)
+            except InsufficientStock as exc:
+                for ok in done:
+                    await self.inventory.release(ok.order_id, ok.picks, ok.trip_id, "not sent")
+                log.warning("stock changed before release", extra={"error": str(exc)})
+                p = self.pending.get(trip.order_id)
+                if p is not None:
+                    await self._wait(p, f"stock_short: {exc}")
+                return False
+            done.append(trip)
         return True
 
     def _job_order(

@@ -101,6 +101,30 @@ class Metrics:
             ["conveyor", "action"],
             registry=r,
         )
+        self.asrs_opcua_connected = Gauge(
+            "linectl_asrs_opcua_connected",
+            "1 while the OPC UA session to the AS/RS cranes is up.",
+            registry=r,
+        )
+        self.asrs_crane_state = Gauge(
+            "linectl_asrs_crane_state",
+            "1 for the state each aisle's crane is in (Unknown while not connected).",
+            ["aisle", "state"],
+            registry=r,
+        )
+        self.asrs_cycles = Counter(
+            "linectl_asrs_cycles",
+            "Crane cycles carried out, by aisle and kind (single_store, single_retrieve, dual).",
+            ["aisle", "kind"],
+            registry=r,
+        )
+        self.asrs_cycle_seconds = Histogram(
+            "linectl_asrs_cycle_seconds",
+            "Line seconds of a crane cycle, from its start to the crane back at the P&D point.",
+            ["aisle", "kind"],
+            buckets=CYCLE_BUCKETS,
+            registry=r,
+        )
         self.opcua_events = Counter(
             "linectl_opcua_events", "OPC UA events received by kind.", ["kind"], registry=r
         )
@@ -109,6 +133,26 @@ class Metrics:
         )
         self.stockouts = Counter(
             "linectl_stockouts", "Order lines that could not be allocated from stock.", registry=r
+        )
+        self.low_stock_skus = Gauge(
+            "linectl_low_stock_skus",
+            "SKUs whose units on hand (all locations and totes) are below their low-stock level.",
+            registry=r,
+        )
+        self.stock_units = Gauge(
+            "linectl_stock_units",
+            "Units in the inventory by state (on_hand, reserved, available).",
+            ["state"],
+            registry=r,
+        )
+        self.stock_movements = Counter(
+            "linectl_stock_movements",
+            "Ledger rows written by the kind of confirmed event behind them.",
+            ["kind"],
+            registry=r,
+        )
+        self.short_picks = Counter(
+            "linectl_short_picks", "Robot picks that took fewer units than reserved.", registry=r
         )
         self.webhook_deliveries = Counter(
             "linectl_webhook_deliveries",

@@ -24,7 +24,8 @@ from controller.orders import OrderRecord, OrderStatus
 from controller.picking import Picking
 from controller.sorting import Sortation
 from controller.stations import Stations
-from controller.store.base import OrderStore, StoreError
+from controller.store.base import StoreError
+from controller.store.inventory import LineStore
 from controller.tracking import ConveyorReconciler
 from controller.traffic import TrafficFleet
 from controller.trips import InFlight, Trip
@@ -43,7 +44,7 @@ class Orchestrator:
         self,
         config: LineConfig,
         clock: Clock,
-        store: OrderStore,
+        store: LineStore,
         metrics: Metrics,
         fleet: dev.RobotFleet,
         sorter: dev.Sorter,
@@ -57,7 +58,7 @@ class Orchestrator:
             config, clock, metrics, fleet, self.flight.start_errand, self._give_way
         )
         self.fleet: dev.RobotFleet = self.traffic
-        self.inventory = Inventory(config)
+        self.inventory = Inventory(config, store, clock, metrics)
         self.dispatcher = Dispatcher(
             config,
             clock,
@@ -97,6 +98,7 @@ class Orchestrator:
 
     async def resume(self) -> None:
         """Pick up non-terminal orders from the store after a start or restart (one pass)."""
+        await self.inventory.open()
         for rec in await self.store.active_orders():
             events = await self.store.history(rec.id)
             if any(e.type == "cancel_requested" for e in events):
@@ -149,20 +151,25 @@ class Orchestrator:
     async def handle(self, event: dev.DeviceEvent) -> None:
         match event:
             case dev.RobotActionFinished():
-                await self.picking.action_finished(event)
+                short = await self.picking.action_finished(event)
+                if short is not None:
+                    await self._stop_if_void(short)
             case dev.RobotActionFailed():
                 trip = self.picking.failed_trip(event)
                 if trip is not None:
                     reason = f"{event.action_type} failed on robot {event.serial}: {event.reason}"
+                    outcome = await self.picking.pick_failed(event, trip)
+                    if outcome is not None and outcome.reason:
+                        reason = f"{reason}; {outcome.reason}"
                     data = {"robot": event.serial, "action": event.action_type}
                     await self._spoiled(trip, "robot_action_failed", reason, data)
                     await self._stop_if_void(trip)
             case dev.RobotOrderFinished():
-                for trip in self.picking.job_finished(event):
+                for trip in await self.picking.job_finished(event):
                     if not trip.cancelled:
                         reason = f"robot {event.serial} ended its trip without the drop"
                         await self._spoiled(trip, "robot_trip_ended_without_drop", reason, {})
-                        self.picking.settle_void(trip)
+                        await self.picking.settle_void(trip)
                     elif not trip.requeued:
                         await self._cancelled_on_robot(trip)
                 self.dispatcher.wake()

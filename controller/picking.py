@@ -7,8 +7,10 @@ import logging
 from controller.history import History
 from controller.inventory import Inventory
 from controller.orders import OrderStatus
+from controller.store.inventory import InventoryError, PickOutcome
 from controller.trips import InFlight, Trip
 from devices import base as dev
+from routing.dispatch import Pick
 
 log = logging.getLogger(__name__)
 
@@ -19,17 +21,23 @@ class Picking:
         self.flight = flight
         self.inventory = inventory
 
-    async def action_finished(self, ev: dev.RobotActionFinished) -> None:
+    async def action_finished(self, ev: dev.RobotActionFinished) -> Trip | None:
+        """Record a finished pick or drop; returns the trip if a short pick made it void."""
         found = self.flight.action(ev.action_id)
         if found is None:
-            return
+            return None
         trip, ref = found
         if ref.kind == "pick" and not trip.returning:
             index = ref.index
             pk = trip.picks[index]
             trip.picks_done.add(index)
+            # VDA 5050 reports no quantity: a finished pick took what was asked for
+            outcome = await self._confirm(trip, pk, pk.quantity, ev.action_id)
             if trip.requeued:
-                return  # the order is picked again by another trip; this tote comes back
+                return None  # the order is picked again by another trip; this tote comes back
+            if outcome is not None and outcome.short and not trip.cancelled:
+                await self._short_pick(trip, outcome, ev.serial)
+                return trip
             trip.picked[pk.line_id] = trip.picked.get(pk.line_id, 0) + pk.quantity
             await self._step(
                 trip,
@@ -53,6 +61,52 @@ class Picking:
                 await self._step(
                     trip, "dropped", status, step="on_conveyor", data=self._drop_data(ev, trip)
                 )
+        return None
+
+    async def pick_failed(self, ev: dev.RobotActionFailed, trip: Trip) -> PickOutcome | None:
+        """A live trip's pick failed. The robot reports no quantity, so the inventory records a
+        short pick of the whole quantity (on-hand unchanged: nothing was confirmed taken)."""
+        found = self.flight.action(ev.action_id)
+        if found is None or found[1].kind != "pick":
+            return None
+        pk = trip.picks[found[1].index]
+        trip.picks_done.add(found[1].index)  # settled: its reservation is closed as short
+        return await self._confirm(trip, pk, 0, ev.action_id)
+
+    async def _confirm(self, trip: Trip, pk: Pick, picked: int, ref: str) -> PickOutcome | None:
+        try:
+            return await self.inventory.confirm_pick(trip.order_id, trip.trip_id, pk, picked, ref)
+        except InventoryError as exc:
+            log.error(
+                "pick not booked in the inventory",
+                extra={"order": trip.order_id, "trip": trip.trip_id, "error": str(exc)},
+            )
+            return None
+
+    async def _short_pick(self, trip: Trip, outcome: PickOutcome, serial: str) -> None:
+        """Fewer units than reserved: the order stops in ``exception`` with the reason; the
+        trip is void and its tote goes to the reject chute."""
+        trip.cancelled = True
+        rec = await self.history.get(trip.order_id)
+        if rec is None or rec.status.terminal:
+            return
+        await self.history.finish(
+            rec,
+            "short_pick",
+            OrderStatus.EXCEPTION,
+            step="exception",
+            waiting_reason=outcome.reason,
+            data={
+                "robot": serial,
+                "trip": trip.trip_id,
+                "line_id": outcome.line_id,
+                "sku": outcome.sku,
+                "location": outcome.location,
+                "reserved": outcome.reserved,
+                "picked": outcome.picked,
+                "reason": outcome.reason,
+            },
+        )
 
     @staticmethod
     def _drop_data(ev: dev.RobotActionFinished, trip: Trip) -> dict[str, str]:
@@ -65,21 +119,23 @@ class Picking:
             return None
         return found[0]
 
-    def job_finished(self, ev: dev.RobotOrderFinished) -> list[Trip]:
+    async def job_finished(self, ev: dev.RobotOrderFinished) -> list[Trip]:
         """The robot is free again. Returns the job's trips that ended without their drop (void
         trips whose tote may need bringing back, and live trips that failed)."""
         ended = [t for t in self.flight.job_done(ev.serial, ev.order_id) if not t.dropped]
         for trip in ended:
             if trip.cancelled:
-                self.settle_void(trip)
+                await self.settle_void(trip)
         return ended
 
-    def settle_void(self, trip: Trip) -> None:
+    async def settle_void(self, trip: Trip) -> None:
         """A void trip's robot stopped: free the stock it did not pick, and bring its tote back
         if it holds picked units."""
         if trip.returning:
             return
-        self.inventory.release(trip.unpicked())
+        unpicked = trip.unpicked()
+        if unpicked:
+            await self.inventory.release(trip.order_id, unpicked, trip.trip_id, "trip void")
         trip.picks = tuple(trip.picks[i] for i in sorted(trip.picks_done))
         trip.picks_done = set(range(len(trip.picks)))
         if trip.picks:

@@ -15,12 +15,13 @@ from typing import Any
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orchestrator import Orchestrator
 from controller.orders import ACTIVE, OrderRecord
 from controller.stations import Stations
 from controller.store import open_store
-from controller.store.base import OrderStore
+from controller.store.inventory import LineStore
 from controller.webhooks import webhook_dispatcher
 from devices import base as dev
 from devices.opcua import OpcUaSorter
@@ -60,12 +61,12 @@ class LineService:
         clock: Clock,
         *,
         interface_name: str | None = None,
-        store: OrderStore | None = None,
+        store: LineStore | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
         self.metrics = Metrics()
-        self.store: OrderStore = store or open_store(config.store)
+        self.store: LineStore = store or open_store(config.store)
         self.fleet = VdaMasterControl(
             config, clock, self.metrics, config.mqtt.url, interface_name=interface_name
         )
@@ -82,6 +83,10 @@ class LineService:
     @property
     def stations(self) -> Stations:
         return self.orchestrator.stations
+
+    @property
+    def inventory(self) -> Inventory:
+        return self.orchestrator.inventory
 
     def order_accepted(self, order: OrderRecord) -> None:
         self.orchestrator.order_accepted(order)

@@ -11,10 +11,13 @@ from controller.store.base import (
     StoreError,
     UnknownOrder,
 )
+from controller.store.inventory import InventoryStore, LineStore
 
 __all__ = [
     "CreateOutcome",
     "InvalidCursor",
+    "InventoryStore",
+    "LineStore",
     "OrderStore",
     "Page",
     "StoreError",
@@ -23,7 +26,7 @@ __all__ = [
 ]
 
 
-def open_store(config: StoreConfig) -> OrderStore:
+def open_store(config: StoreConfig) -> LineStore:
     """The store the configuration names, not yet opened: ``await store.open()`` before use."""
     if config.backend == "sqlite":
         from controller.store.sqlite import SqliteOrderStore

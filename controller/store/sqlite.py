@@ -27,6 +27,7 @@ from controller.store import sqlite_ops as ops
 from controller.store.base import _UNSET, CreateOutcome, Page, StoreError
 from controller.store.sqlite_batch import CreateBatcher
 from controller.store.sqlite_feed import SqliteFeedMixin
+from controller.store.sqlite_inventory import SqliteInventoryMixin
 from controller.store.sqlite_schema import configure, migrate
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-class SqliteOrderStore(SqliteFeedMixin):
-    """:class:`~controller.store.base.OrderStore` on a SQLite file.
+class SqliteOrderStore(SqliteFeedMixin, SqliteInventoryMixin):
+    """:class:`~controller.store.base.OrderStore` (and
+    :class:`~controller.store.inventory.InventoryStore`) on a SQLite file.
 
     ``open()`` creates the parent directory and the file if missing and migrates the schema;
     ``close()`` waits for queued writes, then closes the file. A store is opened once.

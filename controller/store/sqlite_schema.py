@@ -71,6 +71,85 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE feed_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
         "INSERT INTO feed_cursors (name, seq) SELECT 'webhooks', COALESCE(MAX(seq), 0) FROM events",
     ),
+    # 3: inventory (see controller.store.sqlite_inventory_ops). tote '' is loose stock.
+    (
+        """
+        CREATE TABLE stock (
+            location   TEXT NOT NULL,
+            tote       TEXT NOT NULL DEFAULT '',
+            sku        TEXT NOT NULL,
+            on_hand    INTEGER NOT NULL CHECK (on_hand >= 0),
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (location, tote, sku)
+        )
+        """,
+        "CREATE INDEX stock_sku ON stock (sku)",
+        "CREATE INDEX stock_tote ON stock (tote)",
+        """
+        CREATE TABLE totes (
+            tote       TEXT PRIMARY KEY,
+            location   TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX totes_location ON totes (location)",
+        """
+        CREATE TABLE reservations (
+            id         INTEGER PRIMARY KEY AUTOINCREMENT,
+            order_id   TEXT NOT NULL,
+            trip_id    TEXT NOT NULL,
+            line_id    TEXT NOT NULL,
+            sku        TEXT NOT NULL,
+            location   TEXT NOT NULL,
+            quantity   INTEGER NOT NULL CHECK (quantity > 0),
+            picked     INTEGER NOT NULL DEFAULT 0 CHECK (picked >= 0),
+            short      INTEGER NOT NULL DEFAULT 0 CHECK (short >= 0),
+            state      TEXT NOT NULL CHECK (state IN ('reserved', 'consumed', 'released')),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX reservations_open ON reservations (state, sku, location)",
+        "CREATE INDEX reservations_order ON reservations (order_id, trip_id)",
+        """
+        CREATE TABLE stock_movements (
+            seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+            at       TEXT NOT NULL,
+            kind     TEXT NOT NULL,
+            location TEXT NOT NULL,
+            tote     TEXT NOT NULL DEFAULT '',
+            sku      TEXT NOT NULL,
+            delta    INTEGER NOT NULL,
+            on_hand  INTEGER NOT NULL CHECK (on_hand >= 0),
+            ref      TEXT NOT NULL,
+            order_id TEXT,
+            data     TEXT NOT NULL DEFAULT '{}'
+        )
+        """,
+        "CREATE INDEX stock_movements_sku ON stock_movements (sku, seq)",
+        "CREATE INDEX stock_movements_location ON stock_movements (location, seq)",
+        """
+        CREATE TABLE stock_applied (
+            kind   TEXT NOT NULL,
+            ref    TEXT NOT NULL,
+            at     TEXT NOT NULL,
+            result TEXT NOT NULL DEFAULT '{}',
+            PRIMARY KEY (kind, ref)
+        )
+        """,
+        """
+        CREATE TABLE inventory_events (
+            seq      INTEGER PRIMARY KEY AUTOINCREMENT,
+            at       TEXT NOT NULL,
+            type     TEXT NOT NULL,
+            sku      TEXT,
+            location TEXT,
+            data     TEXT NOT NULL DEFAULT '{}'
+        )
+        """,
+        "CREATE TABLE stock_low (sku TEXT PRIMARY KEY, since TEXT NOT NULL)",
+        "CREATE TABLE inventory_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

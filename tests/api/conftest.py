@@ -19,6 +19,7 @@ from api import create_app
 from controller.clock import ManualClock
 from controller.config.model import ApiConfig, ApiToken, LineConfig
 from controller.history import History
+from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
 from controller.stations import Stations
@@ -43,6 +44,7 @@ class FakeLine:
         self.cancels: list[OrderRecord] = []
         self.ready: dict[str, bool] = {"store": True, "mqtt": True, "conveyor:C1": True}
         self.stations = Stations(History(store, clock, self.metrics))
+        self.inventory = Inventory(config, store, clock, self.metrics)
 
     def order_accepted(self, order: OrderRecord) -> None:
         self.accepted.append(order)
@@ -100,7 +102,9 @@ async def backend(
     store = SqliteOrderStore(tmp_path / "orders.db")
     await store.open()
     try:
-        yield FakeLine(line_with_api(reference_line), store, manual_clock)
+        line = FakeLine(line_with_api(reference_line), store, manual_clock)
+        await line.inventory.open()
+        yield line
     finally:
         await store.close()
 

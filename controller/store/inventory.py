@@ -1,0 +1,304 @@
+"""The inventory store interface: stock, reservations and the movement ledger.
+
+Stock lives in the same database as the orders. A stock row is one SKU at one place, either
+loose at a location (``tote`` None: a robot pick location) or in a tote (AS/RS totes, wherever
+the tote is). ``on_hand`` only changes with a confirmed event, and every change appends a row to
+the movement ledger (:class:`Movement`) in the same transaction: for every (location, tote, SKU)
+the ledger's deltas add up to its on-hand. Each confirmed event is applied once: a write carrying
+an event reference already applied returns the first outcome and changes nothing.
+
+The SQLite store implements this protocol (:mod:`controller.store.sqlite_inventory`); a
+PostgreSQL backend follows the same contract.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Protocol
+
+from controller.store.base import OrderStore, StoreError
+
+
+class MovementKind(StrEnum):
+    """The confirmed event behind a change of on-hand."""
+
+    INITIAL_LOAD = "initial_load"  # the line file's stock, on the first start only
+    ROBOT_PICK_CONFIRMED = "robot_pick_confirmed"  # a robot's pick action finished
+    CRANE_STORE_CONFIRMED = "crane_store_confirmed"  # a crane put a tote into a rack location
+    CRANE_RETRIEVE_CONFIRMED = "crane_retrieve_confirmed"  # a crane brought a tote out
+    TOTE_MOVED = "tote_moved"  # a tote moved with its contents (conveyor, station)
+    TOTE_PICK_CONFIRMED = "tote_pick_confirmed"  # units taken out of a tote
+    PUT_CONFIRMED = "put_confirmed"  # units put at a location (replenishment)
+    VERIFICATION_COUNT = "verification_count"  # a count at a station or a cycle count
+
+
+class ReservationState(StrEnum):
+    RESERVED = "reserved"
+    CONSUMED = "consumed"  # picked (possibly short: see ``short``)
+    RELEASED = "released"  # given back (order cancelled, trip void, restart)
+
+
+class InventoryError(StoreError):
+    """A stock change that cannot be applied; nothing was changed."""
+
+
+class InsufficientStock(InventoryError):
+    """A reservation asks for more than is available (on hand minus reserved)."""
+
+
+class NegativeStock(InventoryError):
+    """A change would take on-hand below zero."""
+
+
+class UnknownTote(InventoryError):
+    pass
+
+
+@dataclass(frozen=True)
+class StockRow:
+    location: str
+    tote: str | None
+    sku: str
+    on_hand: int
+    reserved: int  # open reservations (loose stock only)
+    updated_at: datetime
+
+    @property
+    def available(self) -> int:
+        return self.on_hand - self.reserved
+
+
+@dataclass(frozen=True)
+class Movement:
+    """One ledger row: a change of on-hand and the confirmed event behind it."""
+
+    seq: int
+    at: datetime
+    kind: MovementKind
+    location: str
+    tote: str | None
+    sku: str
+    delta: int
+    on_hand: int  # after the change
+    ref: str  # the event: robot action id, crane command id, count id, ...
+    order_id: str | None
+    data: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class InventoryEvent:
+    """A line-level inventory event (low stock, short pick, AS/RS difference), in ``seq``
+    order in its own journal."""
+
+    seq: int
+    at: datetime
+    type: str
+    sku: str | None
+    location: str | None
+    data: dict[str, Any]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "type": self.type,
+            "sku": self.sku,
+            "location": self.location,
+            "at": self.at.isoformat(),
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class PickLine:
+    """One pick to reserve or release: ``quantity`` of ``sku`` at ``location`` for a line."""
+
+    line_id: str
+    sku: str
+    location: str
+    quantity: int
+
+
+@dataclass(frozen=True)
+class InitialStock:
+    location: str
+    sku: str
+    quantity: int
+    tote: str | None = None
+
+
+@dataclass(frozen=True)
+class PickOutcome:
+    """What a pick confirmation did: ``reserved`` units were expected, ``picked`` taken."""
+
+    order_id: str
+    line_id: str
+    sku: str
+    location: str
+    reserved: int
+    picked: int
+    duplicate: bool = False  # the event was applied before; nothing changed now
+
+    @property
+    def short(self) -> int:
+        return max(0, self.reserved - self.picked)
+
+    @property
+    def reason(self) -> str | None:
+        if not self.short:
+            return None
+        return (
+            f"short pick: SKU {self.sku} at {self.location}: "
+            f"picked {self.picked} of {self.reserved}"
+        )
+
+
+@dataclass(frozen=True)
+class Difference:
+    """The AS/RS reports something other than what the inventory holds."""
+
+    kind: str  # unexpected_tote | tote_missing | tote_elsewhere
+    location: str
+    reported_tote: str | None
+    expected_tote: str | None
+    expected_location: str | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """The outcome of a write: the ledger rows and events it added, the stock of the SKUs it
+    touched afterwards (for the in-memory mirror), and whether the event was a duplicate."""
+
+    movements: list[Movement] = field(default_factory=list)
+    events: list[InventoryEvent] = field(default_factory=list)
+    stock: dict[str, list[StockRow]] = field(default_factory=dict)
+    duplicate: bool = False
+    pick: PickOutcome | None = None
+    differences: list[Difference] = field(default_factory=list)
+
+
+class InventoryStore(Protocol):
+    """Stock, reservations and the ledger; every write is one transaction, committed before
+    the call returns. ``levels`` are the low-stock levels per SKU: a write that takes a SKU's
+    total on-hand below its level records one ``low_stock`` event (``low_stock_cleared`` when
+    it is back at or above)."""
+
+    async def inventory_initial_load(
+        self, stock: Sequence[InitialStock], levels: Mapping[str, int], at: datetime
+    ) -> bool:
+        """Load ``stock`` if the inventory has never been loaded; True if it was loaded now."""
+        ...
+
+    async def inventory_stock(
+        self,
+        *,
+        skus: Collection[str] | None = None,
+        location: str | None = None,
+        tote: str | None = None,
+    ) -> list[StockRow]: ...
+
+    async def inventory_reserve(
+        self, order_id: str, trip_id: str, picks: Sequence[PickLine], at: datetime
+    ) -> Applied:
+        """Reserve every pick or none (:class:`InsufficientStock`)."""
+        ...
+
+    async def inventory_release(
+        self,
+        order_id: str,
+        trip_id: str | None,
+        picks: Sequence[PickLine] | None,
+        at: datetime,
+        reason: str,
+    ) -> Applied:
+        """Give back open reservations of the order (of one trip if ``trip_id``; only up to the
+        given picks if ``picks``). Releasing what is not reserved changes nothing."""
+        ...
+
+    async def inventory_release_open(self, at: datetime, reason: str) -> int:
+        """Release every open reservation (at start-up: no trip survives a restart)."""
+        ...
+
+    async def inventory_confirm_pick(
+        self,
+        order_id: str,
+        trip_id: str,
+        pick: PickLine,
+        picked: int,
+        ref: str,
+        levels: Mapping[str, int],
+        at: datetime,
+    ) -> Applied:
+        """A robot picked ``picked`` units of ``pick`` (fewer: a short pick); idempotent on
+        ``ref``."""
+        ...
+
+    async def inventory_count(
+        self,
+        location: str,
+        tote: str | None,
+        sku: str,
+        counted: int,
+        ref: str,
+        data: Mapping[str, Any],
+        levels: Mapping[str, int],
+        at: datetime,
+    ) -> Applied:
+        """Set on-hand to ``counted`` (a verification or cycle count); idempotent on ``ref``."""
+        ...
+
+    async def inventory_move_tote(
+        self,
+        tote: str,
+        to_location: str,
+        kind: MovementKind,
+        ref: str,
+        levels: Mapping[str, int],
+        at: datetime,
+    ) -> Applied:
+        """The tote and everything in it is now at ``to_location``; idempotent on ``ref``."""
+        ...
+
+    async def inventory_adjust(
+        self,
+        location: str | None,
+        tote: str | None,
+        sku: str,
+        delta: int,
+        kind: MovementKind,
+        ref: str,
+        data: Mapping[str, Any],
+        levels: Mapping[str, int],
+        at: datetime,
+    ) -> Applied:
+        """Add ``delta`` units (negative: take) at a location or in a tote (``location`` None:
+        wherever the tote is); idempotent on ``ref``."""
+        ...
+
+    async def inventory_reconcile(
+        self, contents: Mapping[str, str | None], ref: str, at: datetime
+    ) -> Applied:
+        """Compare the totes the AS/RS reports per location with ours; record each difference
+        as an ``asrs_difference`` event. Stock is not changed."""
+        ...
+
+    async def inventory_movements(
+        self,
+        *,
+        sku: str | None = None,
+        location: str | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[Movement]: ...
+
+    async def inventory_events(self, after: int = 0, limit: int = 100) -> list[InventoryEvent]: ...
+
+    async def inventory_low_skus(self) -> dict[str, int]:
+        """SKUs below their low-stock level now, with their total on-hand."""
+        ...
+
+
+class LineStore(OrderStore, InventoryStore, Protocol):
+    """Orders and stock in one database (what the controller opens)."""

@@ -1,0 +1,147 @@
+"""The SQLite store's inventory, as async methods of the store.
+
+:class:`SqliteInventoryMixin` is mixed into :class:`~controller.store.sqlite.SqliteOrderStore`,
+so stock shares the order database, its single writer thread and its transactions; it runs the
+functions of :mod:`controller.store.sqlite_inventory_ops` on that thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from controller.store import sqlite_inventory_ops as ops
+from controller.store.inventory import (
+    Applied,
+    InitialStock,
+    InventoryEvent,
+    Movement,
+    MovementKind,
+    PickLine,
+    StockRow,
+)
+
+T = TypeVar("T")
+
+
+class SqliteInventoryMixin:
+    """:class:`~controller.store.inventory.InventoryStore` methods of the SQLite store."""
+
+    if TYPE_CHECKING:
+
+        async def _run(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    async def inventory_initial_load(
+        self, stock: Sequence[InitialStock], levels: Mapping[str, int], at: datetime
+    ) -> bool:
+        return await self._run(ops.initial_load, list(stock), dict(levels), at)
+
+    async def inventory_stock(
+        self,
+        *,
+        skus: Collection[str] | None = None,
+        location: str | None = None,
+        tote: str | None = None,
+    ) -> list[StockRow]:
+        return await self._run(ops.stock_rows, None if skus is None else list(skus), location, tote)
+
+    async def inventory_reserve(
+        self, order_id: str, trip_id: str, picks: Sequence[PickLine], at: datetime
+    ) -> Applied:
+        return await self._run(ops.reserve, order_id, trip_id, list(picks), at)
+
+    async def inventory_release(
+        self,
+        order_id: str,
+        trip_id: str | None,
+        picks: Sequence[PickLine] | None,
+        at: datetime,
+        reason: str,
+    ) -> Applied:
+        chosen = None if picks is None else list(picks)
+        return await self._run(ops.release, order_id, trip_id, chosen, at, reason)
+
+    async def inventory_release_open(self, at: datetime, reason: str) -> int:
+        return await self._run(ops.release_open, at, reason)
+
+    async def inventory_confirm_pick(
+        self,
+        order_id: str,
+        trip_id: str,
+        pick: PickLine,
+        picked: int,
+        ref: str,
+        levels: Mapping[str, int],
+        at: datetime,
+    ) -> Applied:
+        return await self._run(
+            ops.confirm_pick, order_id, trip_id, pick, picked, ref, dict(levels), at
+        )
+
+    async def inventory_count(
+        self,
+        location: str,
+        tote: str | None,
+        sku: str,
+        counted: int,
+        ref: str,
+        data: Mapping[str, Any],
+        levels: Mapping[str, int],
+        at: datetime,
+    ) -> Applied:
+        return await self._run(
+            ops.count, location, tote, sku, counted, ref, dict(data), dict(levels), at
+        )
+
+    async def inventory_move_tote(
+        self,
+        tote: str,
+        to_location: str,
+        kind: MovementKind,
+        ref: str,
+        levels: Mapping[str, int],
+        at: datetime,
+    ) -> Applied:
+        return await self._run(ops.move_tote, tote, to_location, kind, ref, dict(levels), at)
+
+    async def inventory_adjust(
+        self,
+        location: str | None,
+        tote: str | None,
+        sku: str,
+        delta: int,
+        kind: MovementKind,
+        ref: str,
+        data: Mapping[str, Any],
+        levels: Mapping[str, int],
+        at: datetime,
+    ) -> Applied:
+        return await self._run(
+            ops.adjust, location, tote, sku, delta, kind, ref, dict(data), dict(levels), at
+        )
+
+    async def inventory_reconcile(
+        self, contents: Mapping[str, str | None], ref: str, at: datetime
+    ) -> Applied:
+        return await self._run(ops.reconcile, dict(contents), ref, at)
+
+    async def inventory_movements(
+        self,
+        *,
+        sku: str | None = None,
+        location: str | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[Movement]:
+        if not 1 <= limit <= ops.MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {ops.MAX_PAGE}, got {limit}")
+        return await self._run(ops.movements, sku, location, max(0, after), limit)
+
+    async def inventory_events(self, after: int = 0, limit: int = 100) -> list[InventoryEvent]:
+        if not 1 <= limit <= ops.MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {ops.MAX_PAGE}, got {limit}")
+        return await self._run(ops.events, max(0, after), limit)
+
+    async def inventory_low_skus(self) -> dict[str, int]:
+        return await self._run(ops.low_skus)
