@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal, Protocol
@@ -259,6 +259,94 @@ class Sorter(Protocol):
     def snapshot(self) -> ConveyorSnapshot: ...
 
 
+# --- AS/RS cranes ----------------------------------------------------------------------------
+
+CraneKind = Literal["Store", "Retrieve"]
+
+
+@dataclass(frozen=True)
+class CraneCommandFinished:
+    """A crane finished a transport (one per half of a dual command), or failed it."""
+
+    crane: str
+    aisle: str
+    command_id: str
+    kind: CraneKind
+    tote: str
+    location: str
+    ok: bool
+    reason: str  # "" when ok; "crane fault"-like text from the crane, "power loss", ...
+    sequence: int  # the crane's journal number
+    replayed: bool  # read back from the journal after a reconnect: the event itself was missed
+    at: datetime
+    dual: bool = False  # half of a dual cycle
+    cycle_seconds: float = 0.0  # line seconds of the crane's cycle (0 when it failed)
+
+
+@dataclass(frozen=True)
+class CraneContents:
+    """What the racks hold, read after every (re)connect: aisle -> {location: tote}."""
+
+    contents: Mapping[str, Mapping[str, str]]
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CranesAvailability:
+    """The AS/RS server's session came up or went down (every crane at once)."""
+
+    available: bool
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class CraneSnapshot:
+    crane: str
+    aisle: str
+    connected: bool
+    state: str  # Idle, Moving, PickingUp, Depositing, Fault; "Unknown" when not connected
+    x: float | None
+    y: float | None
+    current_command: str
+    queue_length: int
+    fault: str
+
+
+class Cranes(Protocol):
+    """The AS/RS stacker cranes, one per aisle (OPC UA in ``devices.opcua.cranes``).
+
+    Commands carry a ``command_id`` chosen by the caller: sending the same command again (after
+    a lost answer, a reconnect, a restart) never moves stock twice. Acceptance is the return;
+    the outcome arrives later as a ``CraneCommandFinished``. Refusals raise CommandRejected,
+    no connection DeviceUnavailable.
+    """
+
+    async def run(self, events: asyncio.Queue[DeviceEvent]) -> None:
+        """Connect, subscribe to completions, reconnect with backoff until cancelled."""
+        ...
+
+    async def store(self, aisle: str, command_id: str, tote: str, location: str) -> None: ...
+
+    async def retrieve(self, aisle: str, command_id: str, tote: str, location: str) -> None: ...
+
+    async def dual(
+        self,
+        aisle: str,
+        command_id: str,
+        store_tote: str,
+        store_location: str,
+        retrieve_tote: str,
+        retrieve_location: str,
+    ) -> None:
+        """A store and a retrieve in one dual cycle (two completions, same command id)."""
+        ...
+
+    def snapshot(self) -> dict[str, CraneSnapshot]:
+        """Every configured crane by aisle."""
+        ...
+
+
 DeviceEvent = (
     RobotActionFinished
     | RobotActionFailed
@@ -269,4 +357,7 @@ DeviceEvent = (
     | ItemInducted
     | ConveyorAvailability
     | ConveyorTracking
+    | CraneCommandFinished
+    | CraneContents
+    | CranesAvailability
 )
