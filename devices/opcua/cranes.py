@@ -225,6 +225,7 @@ class OpcUaCranes:
                 model = await resolve_cranes(client, self._config)
                 subscription = await self._subscribe(client, model)
                 await self._read_levels(client, model)
+                self._live = model
                 await self._came_up(events)
                 await self._reconcile(model, events)
             except ModelMismatch as exc:
@@ -249,8 +250,7 @@ class OpcUaCranes:
     async def _reconcile(self, model: RemoteCranes, events: asyncio.Queue[DeviceEvent]) -> None:
         """Read back what happened while not listening: each crane's journal after the last
         number handled (``replayed`` completions), then every rack's contents. Events the
-        subscription delivers for numbers already handled are dropped in :meth:`_on_event`.
-        The session counts as up (commands may be sent) only once this is done."""
+        subscription delivers for numbers already handled are dropped in :meth:`_on_event`."""
         contents: dict[str, dict[str, str]] = {}
         for aisle, crane in model.cranes.items():
             since = self._last[aisle] or 0
@@ -287,7 +287,6 @@ class OpcUaCranes:
                     "crane completions read back from the journal",
                     extra={"crane": crane.crane_id, "count": len(missed)},
                 )
-        self._live = model
         await events.put(CraneContents(contents, self._clock.utcnow()))
 
     async def _subscribe(self, client: Client, model: RemoteCranes) -> Subscription:
