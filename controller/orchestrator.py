@@ -20,7 +20,7 @@ from controller.dispatcher import Dispatcher
 from controller.history import History
 from controller.inventory import Inventory
 from controller.metrics import Metrics
-from controller.orders import OrderRecord, OrderStatus
+from controller.orders import HistoryEvent, OrderRecord, OrderStatus, OrderType
 from controller.picking import Picking
 from controller.sorting import Sortation
 from controller.stations import Stations
@@ -77,7 +77,13 @@ class Orchestrator:
         )
         self.history.ended.append(self.sortation.release)  # an ended order frees its chute
         self.reconciler = ConveyorReconciler(
-            self.flight, sorter, self.history, metrics, clock, config.conveyor.lost_item_grace
+            self.flight,
+            sorter,
+            self.history,
+            metrics,
+            clock,
+            config.conveyor.lost_item_grace,
+            {d.chute: d.id for d in config.conveyor.sorter.diverts},
         )
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
@@ -122,7 +128,32 @@ class Orchestrator:
                     if any(e.type == "chute_allocated" for e in events):
                         self.sortation.restore(rec.id, str(data.get("chute")))
             elif rec.status is OrderStatus.IN_TRANSIT:
-                log.warning("order was on the conveyor at restart", extra={"order": rec.id})
+                self._resume_on_conveyor(rec, events)
+
+    def _resume_on_conveyor(self, rec: OrderRecord, events: list[HistoryEvent]) -> None:
+        """The order's tote was on the conveyor when the controller stopped: track it again.
+        The conveyor's tracking table and journal, read on first contact, tell where it is
+        (or that it already reached its chute); a scan routes it as before."""
+        dropped = next((e for e in reversed(events) if e.type == "dropped"), None)
+        tote = dropped.data.get("tote") if dropped is not None else None
+        if dropped is None or not isinstance(tote, str) or not tote:
+            log.warning("order on the conveyor at restart has no tote", extra={"order": rec.id})
+            return
+        trip = Trip(
+            trip_id=f"resumed-{rec.id}",
+            order_id=rec.id,
+            serial=str(dropped.data.get("robot", "")),
+            tote=tote,
+            picks=(),
+            induction=str(dropped.data.get("induction", "")),
+            started_at=rec.updated_at,
+            destination=rec.body.destination,
+            b2b=rec.type is OrderType.B2B,
+            dropped=True,
+        )
+        trip.cancelled = any(e.type == "cancel_on_conveyor" for e in events)
+        self.flight.on_conveyor(trip)
+        log.info("order on the conveyor tracked again", extra={"order": rec.id, "tote": tote})
 
     # --- tasks -----------------------------------------------------------------------------
 
@@ -184,7 +215,9 @@ class Orchestrator:
                 self.reconciler.diverted(event)
                 self.sortation.diverted(event)
             case dev.ConveyorTracking():
-                await self.reconciler.reconcile(event)
+                for arrived in await self.reconciler.reconcile(event):
+                    self.reconciler.diverted(arrived)
+                    self.sortation.diverted(arrived)
             case dev.ItemInducted():
                 self.flight.item(event.item_id)
 

@@ -38,6 +38,7 @@ class ConveyorReconciler:
         metrics: Metrics,
         clock: Clock,
         grace: float,
+        divert_of_chute: dict[str, str] | None = None,
     ) -> None:
         self.flight = flight
         self.sorter = sorter
@@ -45,6 +46,7 @@ class ConveyorReconciler:
         self.metrics = metrics
         self.clock = clock
         self.grace = grace
+        self._divert_of = divert_of_chute or {}
         self.missing: dict[str, float] = {}  # tote -> line time it was first found missing
         self._replayed: set[str] = set()  # totes whose arrival was read back from the journal
 
@@ -61,9 +63,14 @@ class ConveyorReconciler:
         if ev.replayed and ev.ok and tote:
             self._replayed.add(tote)
 
-    async def reconcile(self, ev: dev.ConveyorTracking) -> None:
+    async def reconcile(self, ev: dev.ConveyorTracking) -> list[dev.ItemDiverted]:
+        """Match the controller's totes on the conveyor with what it tracks. Returns the
+        arrivals found only in the journal handed over on first contact (totes of orders that
+        were on the conveyor when the controller started), for the sortation path."""
         now = self.clock.now()
         seen = {item.tote_id: item for item in ev.items if item.tote_id}
+        delivered = {e.tote_id: e for e in ev.journal if e.ok and e.tote_id}
+        arrivals: list[dev.ItemDiverted] = []
         ours = {item.tote: item for item in self.flight.items.values() if item.tote}
         resent = rebound = 0
         arrived, self._replayed = self._replayed, set()
@@ -71,6 +78,22 @@ class ConveyorReconciler:
             if trip.tote in arrived:
                 continue  # its arrival is being recorded by the sortation path
             found = seen.get(trip.tote)
+            if found is None and trip.tote in delivered:
+                entry = delivered[trip.tote]
+                arrivals.append(
+                    dev.ItemDiverted(
+                        divert_id=self._divert_of.get(entry.chute_id, ""),
+                        item_id=entry.item_id,
+                        chute_id=entry.chute_id,
+                        ok=True,
+                        at=ev.at,
+                        tote_id=trip.tote,
+                        sequence=entry.sequence,
+                        replayed=True,
+                    )
+                )
+                arrived.add(trip.tote)
+                continue
             if found is None:
                 self.missing.setdefault(trip.tote, now)
                 continue
@@ -106,8 +129,10 @@ class ConveyorReconciler:
                 "new_tracking_ids": rebound,
                 "not_found": len(self.missing),
                 "journal_reset": ev.journal_reset,
+                "arrived_while_away": len(arrivals),
             },
         )
+        return arrivals
 
     async def _divert_again(self, found: dev.BeltItem, chute: str) -> bool:
         try:

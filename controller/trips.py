@@ -83,6 +83,11 @@ class InFlight:
         self.jobs[job_id] = [t.trip_id for t in trips]
         self.actions.update(actions)
 
+    def on_conveyor(self, trip: Trip) -> None:
+        """A trip whose tote was already on the conveyor when the controller started."""
+        self.trips[trip.trip_id] = trip
+        self.by_tote[trip.tote] = trip
+
     def start_errand(self, job_id: str, serial: str) -> None:
         """A job that carries no order (to a charger, out of the way): the robot is busy."""
         self.jobs[job_id] = []

@@ -198,6 +198,17 @@ class BeltItem:
 
 
 @dataclass(frozen=True)
+class DivertRecord:
+    """One entry of the conveyor's divert journal."""
+
+    sequence: int
+    item_id: str
+    tote_id: str
+    chute_id: str
+    ok: bool
+
+
+@dataclass(frozen=True)
 class ConveyorTracking:
     """Everything the conveyor tracks, read once the session is up again: the controller
     reconciles its own view of items with it."""
@@ -206,6 +217,9 @@ class ConveyorTracking:
     items: tuple[BeltItem, ...]
     at: datetime
     journal_reset: bool = False  # the conveyor's divert journal started again (lost)
+    # on the first contact of this controller: the journal the conveyor still holds, for
+    # totes of orders that were on the conveyor when the controller (re)started
+    journal: tuple[DivertRecord, ...] = ()
 
 
 @dataclass(frozen=True)

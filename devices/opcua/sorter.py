@@ -288,8 +288,9 @@ class OpcUaSorter:
         except TRANSPORT_ERRORS as exc:
             raise DeviceUnavailable(str(translate_error(exc, "reconcile"))) from exc
         now = self._clock.utcnow()
+        first_contact = self._last_sequence is None
         reset = self._last_sequence is not None and last < self._last_sequence
-        if self._last_sequence is None or reset:
+        if first_contact or reset:
             # first contact: nothing was missed; or the journal started again (the PLC lost
             # its retained data): what it held is gone, the tracking table tells what is left
             if reset:
@@ -327,7 +328,15 @@ class OpcUaSorter:
                     "conveyor diverts read back from the journal",
                     extra={"conveyor": self._conveyor_id, "count": len(missed)},
                 )
-        await events.put(ConveyorTracking(self._conveyor_id, items, now, journal_reset=reset))
+        await events.put(
+            ConveyorTracking(
+                self._conveyor_id,
+                items,
+                now,
+                journal_reset=reset,
+                journal=tuple(entries) if first_contact else (),
+            )
+        )
 
     async def _life_sign(self, model: RemoteModel) -> None:
         """Write the watchdog counter every ``conveyor.watchdog.period`` wall seconds. The PLC

@@ -8,13 +8,12 @@ the device error tree in :func:`translate_error` (the only place that knows them
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from asyncua import ua
 
-from devices.base import BeltItem, ItemDiverted, ItemScanned
+from devices.base import BeltItem, DivertRecord, ItemDiverted, ItemScanned
 from devices.errors import CommandRejected, DeviceError, DeviceUnavailable, InvalidMessage
 
 # Status codes that say "the conversation broke", not "the device said no".
@@ -154,16 +153,7 @@ def tracking_from_outputs(result: Any) -> tuple[BeltItem, ...]:
     )
 
 
-@dataclass(frozen=True)
-class JournalEntry:
-    sequence: int
-    item_id: str
-    tote_id: str
-    chute_id: str
-    ok: bool
-
-
-def journal_from_outputs(result: Any) -> tuple[int, list[JournalEntry]]:
+def journal_from_outputs(result: Any) -> tuple[int, list[DivertRecord]]:
     """``Journal(Since)``: the highest sequence so far and the entries after ``Since``."""
     last, sequences, item_ids, tote_ids, chute_ids, ok = _outputs(result, 6, "Journal")
     if not isinstance(last, int) or last < 0:
@@ -177,7 +167,7 @@ def journal_from_outputs(result: Any) -> tuple[int, list[JournalEntry]]:
     chutes = _strings(chute_ids, "ChuteIds", n)
     flags = _flags(ok, "Ok", n)
     entries = [
-        JournalEntry(s, i, t, c, f)
+        DivertRecord(s, i, t, c, f)
         for s, i, t, c, f in zip(seqs, items, totes, chutes, flags, strict=True)
     ]
     return last, sorted(entries, key=lambda e: e.sequence)

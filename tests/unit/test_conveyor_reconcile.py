@@ -222,3 +222,28 @@ def test_journal_outputs_are_checked_and_sorted() -> None:
         journal_from_outputs([-1, [], [], [], [], []])
     with pytest.raises(InvalidMessage, match="ChuteIds"):
         journal_from_outputs([1, [1], ["C1-1"], ["T-1"], [], [True]])
+
+
+async def test_a_tote_found_only_in_the_journal_arrived_while_the_controller_was_away(
+    setup: Setup,
+) -> None:
+    await setup.on_conveyor("O-1", "T-1")
+    await setup.on_conveyor("O-2", "T-2")
+    journal = (
+        dev.DivertRecord(40, "C1-000003", "T-1", "CH-POST", False),  # an earlier, refused pass
+        dev.DivertRecord(41, "C1-000003", "T-1", "CH-DHL", True),
+        dev.DivertRecord(42, "C1-000009", "T-9", "CH-UPS", True),  # not ours
+    )
+    tracking = dev.ConveyorTracking(
+        "C1",
+        (dev.BeltItem("C1-000004", "T-2", "Z02", True, None),),
+        setup.clock.utcnow(),
+        journal=journal,
+    )
+    arrivals = await setup.reconciler.reconcile(tracking)
+    assert [(a.item_id, a.tote_id, a.chute_id, a.ok, a.replayed) for a in arrivals] == [
+        ("C1-000003", "T-1", "CH-DHL", True, True)
+    ]
+    assert arrivals[0].sequence == 41
+    assert not setup.reconciler.missing  # T-1 arrived, T-2 is on the belt
+    assert setup.flight.items["C1-000004"].tote == "T-2"
