@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,6 +18,7 @@ from asyncua.common.events import get_filter_from_event_type
 from controller.clock import ScaledClock
 from controller.config.model import LineConfig
 from simulators.asrs import AsrsSimulator
+from simulators.asrs.retained import RetainedStateError
 from simulators.broker import free_port
 
 pytestmark = pytest.mark.integration
@@ -277,3 +279,19 @@ async def test_journal_and_contents(peer: Peer) -> None:
     assert await peer.status("Journal") == "BadArgumentsMissing"
     assert await peer.status("Journal", s("x")) == "BadInvalidArgument"
     assert await peer.status("Contents", s("x")) == "BadTooManyArguments"
+
+
+async def test_state_file_that_does_not_fit_stops_the_start(
+    reference_line: LineConfig, tmp_path: Path
+) -> None:
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
+    state = tmp_path / "asrs.json"
+    state.write_text('{"format": 1, "kind": "asrs", "cranes": []}')
+    with pytest.raises(RetainedStateError, match="aisles"):
+        await AsrsSimulator(reference_line, ScaledClock(1), endpoint, state_file=state).start()
+    state.write_text("not json")
+    with pytest.raises(RetainedStateError, match="not a valid AS/RS state file"):
+        await AsrsSimulator(reference_line, ScaledClock(1), endpoint, state_file=state).start()
+    missing = tmp_path / "nowhere" / "asrs.json"
+    with pytest.raises(RetainedStateError, match="does not exist"):
+        await AsrsSimulator(reference_line, ScaledClock(1), endpoint, state_file=missing).start()
