@@ -285,7 +285,7 @@ async def inventory_events(
         "a `verification_count` row in the ledger. With `count_id`, sending the same count "
         "again changes nothing. Needs scope `line:operate`."
     ),
-    responses=problem_responses(401, 403, 404, 409, 422, 503),
+    responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
 async def count(backend: Backend, _operator: Operator, body: CountIn) -> CountOut:
     try:

@@ -70,7 +70,8 @@ class Picking:
         if found is None or found[1].kind != "pick":
             return None
         pk = trip.picks[found[1].index]
-        trip.picks_done.add(found[1].index)  # settled: its reservation is closed as short
+        # its reservation is closed as short; releasing the trip's unpicked stock later finds
+        # nothing open for this pick
         return await self._confirm(trip, pk, 0, ev.action_id)
 
     async def _confirm(self, trip: Trip, pk: Pick, picked: int, ref: str) -> PickOutcome | None:

@@ -33,7 +33,7 @@ from controller.store.inventory import (
 )
 from controller.store.sqlite_ops import iso, transaction
 
-MAX_PAGE = 1000
+MAX_PAGE = 1001  # the API asks one more than its page of 1000 to see if more follow
 _OPEN = "quantity - picked - short"  # units an open reservation still holds
 
 
