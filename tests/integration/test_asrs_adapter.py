@@ -145,7 +145,7 @@ async def test_restart_replays_the_journal(
     read back from the journal after the reconnect; sending it again executes nothing."""
     caplog.set_level(logging.INFO, logger="devices.opcua.cranes")
     url, state = endpoint(), tmp_path / "asrs.json"
-    clock = ScaledClock(200)
+    clock = ScaledClock(20)  # a cycle takes about a second: r-2 is still running when held
     events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
     cranes = OpcUaCranes(reference_line, clock, Metrics(), url, backoff=Backoff(0.05, 0.2))
     first = AsrsSimulator(reference_line, clock, url, state_file=state)
