@@ -83,9 +83,27 @@ class ConveyorOut(BaseModel):
     )
 
 
+class CraneOut(BaseModel):
+    crane: str
+    aisle: str
+    connected: bool
+    state: str = Field(
+        description="Idle, Moving, PickingUp, Depositing or Fault; Unknown while not connected."
+    )
+    available: bool
+    x: float | None = Field(description="Position along the aisle from the P&D point (m).")
+    y: float | None = Field(description="Height above the P&D point (m).")
+    current_command: str
+    queue_length: int
+    fault: str
+
+
 class LineOut(BaseModel):
     line_id: str
     conveyors: list[ConveyorOut]
+    cranes: list[CraneOut] = Field(
+        default_factory=list, description="AS/RS stacker cranes, one per aisle."
+    )
     robots: list[RobotOut]
     orders_queued: int = Field(description="Accepted orders not yet released to a robot.")
 
@@ -94,7 +112,9 @@ class LineOut(BaseModel):
     "/line",
     response_model=LineOut,
     summary="The line now",
-    description="Conveyor PackML state and chutes, and every robot with its availability.",
+    description=(
+        "Conveyor PackML state and chutes, the AS/RS cranes, and every robot with its availability."
+    ),
     responses=problem_responses(401, 403),
 )
 async def line(backend: Backend, _: Reader) -> LineOut:

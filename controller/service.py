@@ -25,6 +25,7 @@ from controller.store.inventory import LineStore
 from controller.webhooks import webhook_dispatcher
 from devices import base as dev
 from devices.opcua import OpcUaSorter
+from devices.opcua.cranes import OpcUaCranes
 from devices.vda5050.master import VdaMasterControl
 
 log = logging.getLogger(__name__)
@@ -71,6 +72,10 @@ class LineService:
             config, clock, self.metrics, config.mqtt.url, interface_name=interface_name
         )
         self.sorter = OpcUaSorter(config, clock, self.metrics)
+        # the AS/RS cranes, when the line has any
+        self.cranes: OpcUaCranes | None = (
+            OpcUaCranes(config, clock, self.metrics) if config.asrs.aisles else None
+        )
         self.orchestrator = Orchestrator(
             config, clock, self.store, self.metrics, self.fleet, self.sorter
         )
@@ -117,6 +122,10 @@ class LineService:
                     "traffic": self.orchestrator.traffic.view(r.serial),
                 }
                 for r in self.fleet.snapshot().values()
+            ],
+            "cranes": [
+                {**dataclasses.asdict(c), "available": c.connected and c.state != "Fault"}
+                for c in (self.cranes.snapshot().values() if self.cranes is not None else ())
             ],
             "orders_queued": len(self.orchestrator.dispatcher.pending),
         }
@@ -171,6 +180,8 @@ class LineService:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.orchestrator.fleet.run(self._robot_events), name="robots")
             tg.create_task(self.sorter.run(self._conveyor_events), name="conveyor.opcua")
+            if self.cranes is not None:
+                tg.create_task(self.cranes.run(self._conveyor_events), name="asrs.opcua")
             tg.create_task(
                 self.orchestrator.consume(self._robot_events), name="orchestrator.robot-events"
             )

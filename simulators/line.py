@@ -1,4 +1,4 @@
-"""A whole simulated line: MQTT broker, conveyor/sorter OPC UA server and robot fleet.
+"""A whole simulated line: MQTT broker, conveyor/sorter and AS/RS OPC UA servers, robot fleet.
 
 Used by ``linectl demo`` and ``linectl run --simulate``. Every simulator gets a free loopback
 port, and the returned line file points the controller at them, so several simulated lines (or
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from simulators.asrs import AsrsSimulator
 from simulators.broker import EmbeddedBroker, free_port
 from simulators.conveyor import ConveyorSimulator
 from simulators.robots import RobotFleetSimulator
@@ -25,14 +26,21 @@ class SimulatedLine:
     conveyor: ConveyorSimulator
     robots: RobotFleetSimulator
     mqtt_url: str
+    asrs: AsrsSimulator | None = None  # None when the line has no AS/RS
 
 
-def with_endpoints(cfg: LineConfig, mqtt_url: str, opcua_endpoint: str) -> LineConfig:
+def with_endpoints(
+    cfg: LineConfig, mqtt_url: str, opcua_endpoint: str, asrs_endpoint: str | None = None
+) -> LineConfig:
     conveyor = cfg.conveyor.model_copy(
         update={"opcua": cfg.conveyor.opcua.model_copy(update={"endpoint": opcua_endpoint})}
     )
     mqtt = cfg.mqtt.model_copy(update={"url": mqtt_url})
-    return cfg.model_copy(update={"conveyor": conveyor, "mqtt": mqtt})
+    update: dict[str, object] = {"conveyor": conveyor, "mqtt": mqtt}
+    if asrs_endpoint is not None:
+        opcua = cfg.asrs.opcua.model_copy(update={"endpoint": asrs_endpoint})
+        update["asrs"] = cfg.asrs.model_copy(update={"opcua": opcua})
+    return cfg.model_copy(update=update)
 
 
 @contextlib.asynccontextmanager
@@ -44,9 +52,27 @@ async def simulated_line(
         if broker_url is None:
             broker = await stack.enter_async_context(EmbeddedBroker())
             broker_url = broker.url
-        cfg = with_endpoints(cfg, broker_url, f"opc.tcp://127.0.0.1:{free_port()}/linectl/")
+        cfg = with_endpoints(
+            cfg,
+            broker_url,
+            f"opc.tcp://127.0.0.1:{free_port()}/linectl/",
+            f"opc.tcp://127.0.0.1:{free_port()}/linectl/asrs/" if cfg.asrs.aisles else None,
+        )
         conveyor = await stack.enter_async_context(ConveyorSimulator(cfg, clock))
         inductions = {i.node: i.zone for i in cfg.robots.inductions}
+        asrs: AsrsSimulator | None = None
+        if cfg.asrs.aisles:
+            pd_zones = {a.id: a.pd_zone for a in cfg.asrs.aisles}
+
+            async def delivered(tote: str, aisle: str) -> None:
+                """A retrieved tote set down at the P&D output goes onto the conveyor."""
+                zone = pd_zones.get(aisle)
+                if zone is not None:
+                    await conveyor.induct(tote, zone)
+
+            asrs = await stack.enter_async_context(
+                AsrsSimulator(cfg, clock, on_delivered=delivered)
+            )
 
         async def hand_over(serial: str, node_id: str, load_id: str | None) -> None:
             """The physical hand-over: a tote dropped at an induction node lands on the belt."""
@@ -57,6 +83,6 @@ async def simulated_line(
         async with asyncio.TaskGroup() as tg:
             task = tg.create_task(robots.run(), name="sim.robots")
             try:
-                yield SimulatedLine(cfg, conveyor, robots, broker_url)
+                yield SimulatedLine(cfg, conveyor, robots, broker_url, asrs)
             finally:
                 task.cancel()

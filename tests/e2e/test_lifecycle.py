@@ -366,3 +366,21 @@ async def test_low_battery_robot_charges_then_works_again(
         async with asyncio.timeout(10):
             while "R04" in line.service.orchestrator.dispatcher.charging:
                 await line.service.store.wait_for_event(0, timeout=0.1)
+
+
+async def test_the_line_view_shows_the_asrs_cranes(line: Line) -> None:
+    async def cranes() -> list[dict[str, Any]]:
+        resp = await line.http.get("/v1/line")
+        assert resp.status_code == 200
+        return list(resp.json()["cranes"])
+
+    deadline = time.monotonic() + 30
+    while not all(c["connected"] for c in await cranes()):  # the API owns the state: poll it
+        assert time.monotonic() < deadline, "the cranes never connected"
+        await asyncio.sleep(0.05)
+    view = await cranes()
+    assert [(c["crane"], c["aisle"], c["state"], c["available"]) for c in view] == [
+        ("CR1", "A1", "Idle", True),
+        ("CR2", "A2", "Idle", True),
+    ]
+    assert all(c["x"] == 0.0 and c["y"] == 0.0 and c["queue_length"] == 0 for c in view)
