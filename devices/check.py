@@ -24,7 +24,7 @@ from typing import Any
 import aiomqtt
 from asyncua import Client, Node, ua
 
-from controller.config.model import LineConfig
+from controller.config.model import LineConfig, OpcUaEndpoint
 from devices.opcua.browse import DIVERT_EVENT_TYPE, SCAN_EVENT_TYPE
 from devices.opcua.security import secure_client
 from devices.vda5050 import schema
@@ -74,6 +74,26 @@ EVENT_FIELDS = {
         ("Sequence", ua.VariantType.UInt32),
     ),
 }
+CRANE_VARIABLES = (
+    ("Aisle", ua.VariantType.String),
+    ("State", ua.VariantType.String),
+    ("PositionX", ua.VariantType.Double),
+    ("PositionY", ua.VariantType.Double),
+    ("CurrentCommand", ua.VariantType.String),
+    ("QueueLength", ua.VariantType.UInt32),
+    ("Fault", ua.VariantType.String),
+)
+CRANE_METHODS = ("Store", "Retrieve", "DualCommand", "ClearFault", "Journal", "Contents")
+CRANE_EVENT_TYPE = "CraneCommandCompletedEventType"
+CRANE_EVENT_FIELDS = (
+    ("CommandId", ua.VariantType.String),
+    ("ToteId", ua.VariantType.String),
+    ("Location", ua.VariantType.String),
+    ("Kind", ua.VariantType.String),
+    ("Success", ua.VariantType.Boolean),
+    ("Reason", ua.VariantType.String),
+    ("Sequence", ua.VariantType.UInt32),
+)
 EVENT_TYPES_PATH = ("Types", "EventTypes", "BaseEventType")  # namespace 0
 ROBOT_TOPICS = ("connection", "state", "factsheet")
 PATHS_PER_REQUEST = 100  # kept small: servers may limit browse paths per TranslateBrowsePaths
@@ -200,23 +220,67 @@ def expected_nodes(config: LineConfig) -> list[Expected]:
     return out
 
 
+def expected_crane_nodes(config: LineConfig) -> list[Expected]:
+    """Every node docs/opcua-model.md (Cranes) implies for ``config.asrs``."""
+    obj, var, meth = ua.NodeClass.Object, ua.NodeClass.Variable, ua.NodeClass.Method
+    out = [Expected(("Line",), obj), Expected(("Line", "Asrs"), obj)]
+    for aisle in config.asrs.aisles:
+        cp = ("Line", "Asrs", aisle.crane.id)
+        out.append(Expected(cp, obj, event_notifier=True))
+        out += [Expected((*cp, name), var, vtype) for name, vtype in CRANE_VARIABLES]
+        out += [Expected((*cp, m), meth) for m in CRANE_METHODS]
+    out.append(Expected((CRANE_EVENT_TYPE,), ua.NodeClass.ObjectType, under_types=True))
+    out += [
+        Expected((CRANE_EVENT_TYPE, name), var, vtype, under_types=True)
+        for name, vtype in CRANE_EVENT_FIELDS
+    ]
+    return out
+
+
 async def check_conveyor(config: LineConfig, connect_timeout: float = 5.0) -> DeviceReport:
     """Connect to ``conveyor.opcua.endpoint`` and check every expected node."""
     conv = config.conveyor
-    endpoint = conv.opcua.endpoint
-    device = f"conveyor {conv.id}"
+    expected = expected_nodes(config)
+    return await _check_server(
+        f"conveyor {conv.id}", conv.opcua, expected, expected[2], connect_timeout
+    )
+
+
+async def check_cranes(config: LineConfig, connect_timeout: float = 5.0) -> DeviceReport:
+    """Connect to ``asrs.opcua.endpoint`` and check every crane's nodes."""
+    cranes = ", ".join(a.crane.id for a in config.asrs.aisles)
+    return await _check_server(
+        f"AS/RS cranes {cranes}",
+        config.asrs.opcua,
+        expected_crane_nodes(config),
+        None,
+        connect_timeout,
+    )
+
+
+async def _check_server(
+    device: str,
+    opcua: OpcUaEndpoint,
+    expected: list[Expected],
+    state: Expected | None,
+    connect_timeout: float,
+) -> DeviceReport:
+    endpoint = opcua.endpoint
     client = Client(endpoint, timeout=connect_timeout)
     try:
         async with asyncio.timeout(connect_timeout):
-            await secure_client(client, conv.opcua)
+            await secure_client(client, opcua)
             await client.connect()
     except (OSError, TimeoutError, ua.UaError) as exc:
         reason = str(exc) or type(exc).__name__
-        log.info("conveyor endpoint unreachable", extra={"endpoint": endpoint, "reason": reason})
+        log.info(
+            "OPC UA endpoint unreachable",
+            extra={"device": device, "endpoint": endpoint, "reason": reason},
+        )
         return DeviceReport(device, endpoint, (Finding("endpoint", Status.UNREACHABLE, reason),))
     try:
         async with asyncio.timeout(connect_timeout * 4):
-            findings, facts = await _browse(client, config)
+            findings, facts = await _browse(client, opcua.namespace, expected, state)
     except (OSError, TimeoutError, ua.UaError) as exc:
         reason = f"browsing failed: {exc or type(exc).__name__}"
         findings, facts = [Finding("endpoint", Status.UNREACHABLE, reason)], []
@@ -229,15 +293,13 @@ async def check_conveyor(config: LineConfig, connect_timeout: float = 5.0) -> De
 
 
 async def _browse(
-    client: Client, config: LineConfig
+    client: Client, namespace: str, expected: list[Expected], state: Expected | None
 ) -> tuple[list[Finding], list[tuple[str, str]]]:
-    namespace = config.conveyor.opcua.namespace
     try:
         idx = await client.get_namespace_index(namespace)
     except ValueError:
         return [Finding(f"namespace {namespace}", Status.MISSING)], []
     facts = [("namespace", f"{namespace} (ns={idx})")]
-    expected = expected_nodes(config)
     nodes = await _resolve(client, idx, expected)
     classes = await _read(client, nodes.values(), ua.AttributeIds.NodeClass)
     data_types = await _read(
@@ -261,8 +323,7 @@ async def _browse(
                 findings.append(Finding(e.name, Status.MISSING))  # its parent's report covers it
             continue
         findings.append(_judge(e, classes[node], data_types.get(node), notifiers.get(node)))
-    state = expected[2]  # Line/<conveyorId>/State
-    if any(f.item == state.name and f.ok for f in findings):
+    if state is not None and any(f.item == state.name and f.ok for f in findings):
         facts.append(("PackML state", str(await nodes[state].read_value())))
     return findings, facts
 
@@ -436,8 +497,18 @@ def _robot_finding(sub: str, payload: dict[str, Any], facts: list[tuple[str, str
 async def check_line(
     config: LineConfig, wait: float = 3.0, connect_timeout: float = 5.0
 ) -> list[DeviceReport]:
-    """Check the conveyor and every robot at once; the conveyor's report comes first."""
+    """Check the conveyor, the AS/RS cranes (when the line has any) and every robot at once;
+    the conveyor's report comes first, then the cranes'."""
     async with asyncio.TaskGroup() as tg:
         conveyor = tg.create_task(check_conveyor(config, connect_timeout), name="check.conveyor")
+        cranes = (
+            tg.create_task(check_cranes(config, connect_timeout), name="check.cranes")
+            if config.asrs.aisles
+            else None
+        )
         robots = tg.create_task(check_robots(config, wait), name="check.robots")
-    return [conveyor.result(), *robots.result()]
+    return [
+        conveyor.result(),
+        *([cranes.result()] if cranes is not None else []),
+        *robots.result(),
+    ]

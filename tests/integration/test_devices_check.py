@@ -22,7 +22,14 @@ from controller.cli import app
 from controller.clock import ScaledClock
 from controller.config.loader import REFERENCE_LINE
 from controller.config.model import LineConfig
-from devices.check import Status, check_conveyor, check_robots, expected_nodes
+from devices.check import (
+    Status,
+    check_conveyor,
+    check_robots,
+    expected_crane_nodes,
+    expected_nodes,
+)
+from simulators.asrs import AsrsSimulator
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from simulators.conveyor.address_space import MethodCallbacks, build_address_space
@@ -52,9 +59,17 @@ def with_fleet(config: LineConfig, serials: set[str]) -> LineConfig:
 
 @pytest.fixture
 async def sim_line(reference_line: LineConfig) -> AsyncIterator[LineConfig]:
-    """The reference line with the conveyor simulator serving it on a free port."""
+    """The reference line with the conveyor and AS/RS simulators serving it on free ports."""
     line = on_endpoint(reference_line, f"opc.tcp://127.0.0.1:{free_port()}/linectl/")
-    async with ConveyorSimulator(line, ScaledClock(50), line.conveyor.opcua.endpoint):
+    opcua = line.asrs.opcua.model_copy(
+        update={"endpoint": f"opc.tcp://127.0.0.1:{free_port()}/linectl/asrs/"}
+    )
+    line = line.model_copy(update={"asrs": line.asrs.model_copy(update={"opcua": opcua})})
+    clock = ScaledClock(50)
+    async with (
+        ConveyorSimulator(line, clock, line.conveyor.opcua.endpoint),
+        AsrsSimulator(line, clock),
+    ):
         yield line
 
 
@@ -214,9 +229,13 @@ async def test_an_unreachable_broker_is_reported_per_robot(reference_line: LineC
 # --- the command --------------------------------------------------------------------------------
 
 
-def _env(endpoint: str, mqtt_url: str, interface_name: str) -> dict[str, str]:
+def _env(
+    endpoint: str, mqtt_url: str, interface_name: str, asrs_endpoint: str | None = None
+) -> dict[str, str]:
+    asrs = asrs_endpoint or f"opc.tcp://127.0.0.1:{free_port()}/linectl/asrs/"
     return {
         "LINECTL_CONVEYOR__OPCUA__ENDPOINT": endpoint,
+        "LINECTL_ASRS__OPCUA__ENDPOINT": asrs,
         "LINECTL_MQTT__URL": mqtt_url,
         "LINECTL_MQTT__INTERFACE_NAME": interface_name,
     }
@@ -225,7 +244,15 @@ def _env(endpoint: str, mqtt_url: str, interface_name: str) -> dict[str, str]:
 async def test_command_exits_0_when_every_device_is_there(
     sim_line: LineConfig, mqtt_url: str, interface_name: str
 ) -> None:
-    env = {**os.environ, **_env(sim_line.conveyor.opcua.endpoint, mqtt_url, interface_name)}
+    env = {
+        **os.environ,
+        **_env(
+            sim_line.conveyor.opcua.endpoint,
+            mqtt_url,
+            interface_name,
+            sim_line.asrs.opcua.endpoint,
+        ),
+    }
     args = ["devices", "check", "--config", str(REFERENCE_LINE), "--wait", str(WAIT), "--json"]
     async with fleet(on_broker(sim_line, mqtt_url, interface_name)):
         proc = await asyncio.create_subprocess_exec(
@@ -236,8 +263,13 @@ async def test_command_exits_0_when_every_device_is_there(
     assert proc.returncode == 0, [d for d in doc["devices"] if not d["ok"]]
     assert doc["ok"] is True
     devices = [d["device"] for d in doc["devices"]]
-    assert devices == ["conveyor C1", *(f"robot {r.serial}" for r in sim_line.robots.fleet)]
+    assert devices == [
+        "conveyor C1",
+        "AS/RS cranes CR1, CR2",
+        *(f"robot {r.serial}" for r in sim_line.robots.fleet),
+    ]
     assert doc["devices"][0]["found"] == len(expected_nodes(sim_line))
+    assert doc["devices"][1]["found"] == len(expected_crane_nodes(sim_line))
 
 
 def test_command_reports_an_unreachable_conveyor_and_absent_robots(mqtt_url: str) -> None:
@@ -248,7 +280,7 @@ def test_command_reports_an_unreachable_conveyor_and_absent_robots(mqtt_url: str
     assert result.exit_code == 1, result.output
     assert "unreachable" in result.output
     assert "nothing received" in result.output
-    assert "problems: conveyor C1, robot R01" in result.output
+    assert "problems: conveyor C1, AS/RS cranes CR1, CR2, robot R01" in result.output
 
     result = CliRunner().invoke(
         app, [*args, "--json"], env=_env(endpoint, mqtt_url, interface_name)
