@@ -154,6 +154,11 @@ def _summary(r: dict[str, Any]) -> None:
     t.add_row("sort decisions", _brief({k: int(v) for k, v in r["sort_decisions"].items()}))
     t.add_row("scan-to-divert mean", f"{r['scan_to_divert_seconds_mean'] * 1000:.1f} ms")
     t.add_row("robot collisions", str(r["robot_collisions"]))
+    for aisle, kinds in r.get("asrs", {}).items():
+        cycles = ", ".join(
+            f"{k} {int(v['cycles'])} x {v['mean_seconds']} s" for k, v in kinds.items()
+        )
+        t.add_row(f"AS/RS {aisle} cycles", cycles or "none")
     t.add_row("all orders terminal", "yes" if r["all_terminal"] else "NO")
     out.print(t)
 

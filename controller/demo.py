@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prometheus_client import CollectorRegistry
+
 from api import create_app
 from controller.clock import ScaledClock
 from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
@@ -223,5 +225,29 @@ async def _report(
             "evacuations": sample("linectl_traffic_evacuations_total"),
             "deadlocks_broken": sample("linectl_traffic_deadlocks_total"),
         },
+        "asrs": _asrs_cycles(registry),
         "mqtt_broker": "embedded" if opts.broker is None else opts.broker,
     }
+
+
+def _asrs_cycles(registry: CollectorRegistry) -> dict[str, dict[str, dict[str, float | None]]]:
+    """Crane cycles per aisle and kind (single_store, single_retrieve, dual): how many, and
+    their mean and longest time in line seconds."""
+    out: dict[str, dict[str, dict[str, float | None]]] = {}
+    sums: dict[tuple[str, str], float] = {}
+    counts: dict[tuple[str, str], float] = {}
+    for family in registry.collect():
+        if family.name != "linectl_asrs_cycle_seconds":
+            continue
+        for s in family.samples:
+            key = (s.labels["aisle"], s.labels["kind"])
+            if s.name.endswith("_sum"):
+                sums[key] = s.value
+            elif s.name.endswith("_count"):
+                counts[key] = s.value
+    for (aisle, kind), n in sorted(counts.items()):
+        out.setdefault(aisle, {})[kind] = {
+            "cycles": n,
+            "mean_seconds": round(sums.get((aisle, kind), 0.0) / n, 2) if n else None,
+        }
+    return out
