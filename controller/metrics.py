@@ -125,6 +125,21 @@ class Metrics:
             buckets=CYCLE_BUCKETS,
             registry=r,
         )
+        self.asrs_open = Gauge(
+            "linectl_asrs_open",
+            "AS/RS transports not finished, by aisle and state: waiting (not in a command yet), "
+            "pending (command written, not yet accepted by the crane), sent (accepted), "
+            "check (lost to a power loss, waiting for the racks' contents).",
+            ["aisle", "state"],
+            registry=r,
+        )
+        self.asrs_commands = Counter(
+            "linectl_asrs_commands",
+            "AS/RS crane commands by kind (store, retrieve, dual) and outcome (sent, done, "
+            "failed, rejected, redone).",
+            ["kind", "outcome"],
+            registry=r,
+        )
         self.opcua_events = Counter(
             "linectl_opcua_events", "OPC UA events received by kind.", ["kind"], registry=r
         )

@@ -19,6 +19,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from controller.store.asrs import AsrsStore
 from controller.store.base import OrderStore, StoreError
 
 
@@ -300,5 +301,5 @@ class InventoryStore(Protocol):
         ...
 
 
-class LineStore(OrderStore, InventoryStore, Protocol):
-    """Orders and stock in one database (what the controller opens)."""
+class LineStore(OrderStore, InventoryStore, AsrsStore, Protocol):
+    """Orders, stock and AS/RS commands in one database (what the controller opens)."""

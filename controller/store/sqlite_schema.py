@@ -150,6 +150,57 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE stock_low (sku TEXT PRIMARY KEY, since TEXT NOT NULL)",
         "CREATE TABLE inventory_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    # 4: AS/RS transport requests and crane commands (see controller.store.sqlite_asrs),
+    # the cranes' journal numbers handled, and the prefix of this database's command ids.
+    (
+        """
+        CREATE TABLE asrs_requests (
+            id            INTEGER PRIMARY KEY,
+            kind          TEXT NOT NULL CHECK (kind IN ('store', 'retrieve')),
+            tote          TEXT NOT NULL,
+            sku           TEXT NOT NULL DEFAULT '',
+            aisle         TEXT NOT NULL,
+            location      TEXT NOT NULL,
+            purpose       TEXT NOT NULL,
+            order_id      TEXT,
+            due           TEXT,
+            deliver_from  TEXT,
+            deliver_until TEXT,
+            priority      INTEGER NOT NULL,
+            state         TEXT NOT NULL,
+            command_id    TEXT,
+            attempts      INTEGER NOT NULL DEFAULT 0,
+            reason        TEXT NOT NULL DEFAULT '',
+            created_at    TEXT NOT NULL,
+            updated_at    TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX asrs_requests_state ON asrs_requests (state, id)",
+        """
+        CREATE TABLE asrs_commands (
+            command_id        TEXT PRIMARY KEY,
+            seq               INTEGER NOT NULL UNIQUE,
+            aisle             TEXT NOT NULL,
+            kind              TEXT NOT NULL CHECK (kind IN ('store', 'retrieve', 'dual')),
+            store_request     INTEGER REFERENCES asrs_requests (id),
+            retrieve_request  INTEGER REFERENCES asrs_requests (id),
+            store_tote        TEXT,
+            store_location    TEXT,
+            retrieve_tote     TEXT,
+            retrieve_location TEXT,
+            state             TEXT NOT NULL,
+            reason            TEXT NOT NULL DEFAULT '',
+            store_result      TEXT NOT NULL DEFAULT '',
+            retrieve_result   TEXT NOT NULL DEFAULT '',
+            created_at        TEXT NOT NULL,
+            updated_at        TEXT NOT NULL
+        )
+        """,
+        "CREATE INDEX asrs_commands_state ON asrs_commands (state, seq)",
+        "CREATE TABLE asrs_sequences (aisle TEXT PRIMARY KEY, sequence INTEGER NOT NULL)",
+        "CREATE TABLE asrs_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+        "INSERT INTO asrs_meta (key, value) VALUES ('namespace', lower(hex(randomblob(3))))",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
