@@ -20,6 +20,7 @@ from asyncua import Client, Node, ua
 
 from controller.config.model import LineConfig
 from devices.opcua.security import secure_client
+from devices.opcua.supervise import stop_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +73,7 @@ class RemoteInduction:
         """Deliver the queued hand-overs until cancelled, connecting again after an outage."""
         down_since: float | None = None
         while True:
+            stop_if_cancelled()
             try:
                 async with asyncio.timeout(CALL_TIMEOUT_WALL_SECONDS):
                     client, induct = await self._connect()

@@ -50,6 +50,7 @@ from devices.opcua.crane_model import (
     resolve_cranes,
 )
 from devices.opcua.security import secure_client
+from devices.opcua.supervise import stop_if_cancelled, until_first_failure
 from devices.opcua.translate import TRANSPORT_ERRORS, translate_error
 
 log = logging.getLogger(__name__)
@@ -194,6 +195,7 @@ class OpcUaCranes:
     async def run(self, events: asyncio.Queue[DeviceEvent]) -> None:
         """Keep a session to the AS/RS until cancelled, reconnecting with backoff."""
         while True:
+            stop_if_cancelled()
             try:
                 await self._session(events)
                 reason = "connection lost"
@@ -233,12 +235,12 @@ class OpcUaCranes:
             except TRANSPORT_ERRORS as exc:
                 error = translate_error(exc, f"connect {self._endpoint}")
                 raise DeviceUnavailable(str(error)) from exc
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    tg.create_task(self._consume(subscription, model, events), name="asrs.events")
-                    tg.create_task(self._watch(lost), name="asrs.watch")
-            except* _SessionLost:
-                pass
+            await until_first_failure(
+                _SessionLost,
+                self._consume(subscription, model, events),
+                self._watch(lost),
+                names=("asrs.events", "asrs.watch"),
+            )
         finally:
             self._live = None
             self._connected.set(0)

@@ -41,6 +41,7 @@ from devices.errors import DeviceUnavailable, InvalidMessage
 from devices.opcua.backoff import Backoff
 from devices.opcua.browse import ModelMismatch, RemoteModel, resolve
 from devices.opcua.security import secure_client
+from devices.opcua.supervise import stop_if_cancelled, until_first_failure
 from devices.opcua.translate import (
     TRANSPORT_ERRORS,
     divert_from_event,
@@ -161,6 +162,7 @@ class OpcUaSorter:
     async def run(self, events: asyncio.Queue[DeviceEvent]) -> None:
         """Keep a session to the conveyor until cancelled, reconnecting with backoff."""
         while True:
+            stop_if_cancelled()
             try:
                 await self._session(events)
                 reason = "connection lost"
@@ -209,16 +211,14 @@ class OpcUaSorter:
             self._up = True
             await self._came_up(events)
             await self._reconcile(model, events)
-            try:
-                async with asyncio.TaskGroup() as tg:
-                    name = f"conveyor[{self._conveyor_id}]"
-                    tg.create_task(
-                        self._consume(subscription, model, events), name=f"{name}.events"
-                    )
-                    tg.create_task(self._watch(lost), name=f"{name}.watchdog")
-                    tg.create_task(self._life_sign(model), name=f"{name}.life-sign")
-            except* _SessionLost:
-                pass
+            name = f"conveyor[{self._conveyor_id}]"
+            await until_first_failure(
+                _SessionLost,
+                self._consume(subscription, model, events),
+                self._watch(lost),
+                self._life_sign(model),
+                names=(f"{name}.events", f"{name}.watchdog", f"{name}.life-sign"),
+            )
         finally:
             self._live = None
             self._connected.set(0)

@@ -43,11 +43,19 @@ DESTINATIONS = ("DHL", "UPS", "DPD", "GLS", "HERMES", "POST")
 SKUS = ("SKU-0001", "SKU-0007", "SKU-0013", "SKU-0019", "SKU-0025", "SKU-0030")
 
 
-async def until(what: str, check: Callable[[], Awaitable[bool]], within: float = 60.0) -> None:
-    """Poll ``check`` (state read from the store, metrics or the process) with a timeout."""
+async def until(
+    what: str,
+    check: Callable[[], Awaitable[bool]],
+    within: float = 60.0,
+    state: Callable[[], Awaitable[object]] | None = None,
+) -> None:
+    """Poll ``check`` (state read from the store, metrics or the process) with a timeout; the
+    failure shows ``state()`` when given."""
     deadline = time.monotonic() + within
     while not await check():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
+        if time.monotonic() >= deadline:
+            seen = await state() if state is not None else None
+            raise AssertionError(f"timed out waiting until {what}; {seen}")
         await asyncio.sleep(0.05)
 
 
@@ -132,7 +140,15 @@ async def test_a_killed_conveyor_comes_back_and_no_order_is_lost(
                     async def all_settled() -> bool:
                         return all(s.terminal for s in await statuses())
 
-                    await until("every order is settled", all_settled, within=120)
+                    async def where() -> dict[str, str]:
+                        found = [await store.get_order(f"R-{k:02d}") for k in range(ORDERS)]
+                        return {
+                            o.id: f"{o.status.value}/{o.step}/{o.waiting_reason}"
+                            for o in found
+                            if o is not None and not o.status.terminal
+                        }
+
+                    await until("every order is settled", all_settled, 90, where)
                     snapshot = svc.sorter.snapshot()
                     assert snapshot.connected and snapshot.state == "Execute"
                     histories = {
