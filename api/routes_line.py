@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, Field
@@ -83,6 +83,17 @@ class ConveyorOut(BaseModel):
     )
 
 
+class CraneTransportsOut(BaseModel):
+    aisle: str
+    waiting_stores: int = Field(description="Totes at the P&D input waiting for a store.")
+    waiting_retrieves: int
+    check: int = Field(description="Transports lost to a power loss, waiting for the contents.")
+    pending: int = Field(description="Commands written, not yet accepted by the crane.")
+    sent: int = Field(description="Commands accepted by the crane, not finished.")
+    fault_hold: bool
+    commands: list[dict[str, Any]]
+
+
 class CraneOut(BaseModel):
     crane: str
     aisle: str
@@ -96,6 +107,9 @@ class CraneOut(BaseModel):
     current_command: str
     queue_length: int
     fault: str
+    transports: CraneTransportsOut | None = Field(
+        default=None, description="The controller's open AS/RS transports of this aisle."
+    )
 
 
 class LineOut(BaseModel):

@@ -14,6 +14,7 @@ import logging
 from collections.abc import Mapping
 
 from controller import topology
+from controller.asrs import AsrsFlows, journal_positions
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.dispatcher import Dispatcher
@@ -48,6 +49,7 @@ class Orchestrator:
         metrics: Metrics,
         fleet: dev.RobotFleet,
         sorter: dev.Sorter,
+        cranes: dev.Cranes | None = None,
     ) -> None:
         self.config = config
         self.store = store
@@ -85,6 +87,13 @@ class Orchestrator:
             config.conveyor.lost_item_grace,
             {d.chute: d.id for d in config.conveyor.sorter.diverts},
         )
+        # the AS/RS: crane commands written before they are sent, completions into the inventory
+        self.asrs: AsrsFlows | None = (
+            AsrsFlows(config, cranes, self.inventory, store, clock, metrics)
+            if cranes is not None
+            else None
+        )
+        self._cranes = cranes
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
         self.clock = clock
@@ -105,6 +114,9 @@ class Orchestrator:
     async def resume(self) -> None:
         """Pick up non-terminal orders from the store after a start or restart (one pass)."""
         await self.inventory.open()
+        if self.asrs is not None and self._cranes is not None:
+            await self.asrs.open()
+            self._cranes.resume_from(await journal_positions(self.store, self.config))
         for rec in await self.store.active_orders():
             events = await self.store.history(rec.id)
             if any(e.type == "cancel_requested" for e in events):
@@ -220,6 +232,9 @@ class Orchestrator:
                     self.sortation.diverted(arrived)
             case dev.ItemInducted():
                 self.flight.item(event.item_id)
+            case dev.CraneCommandFinished() | dev.CraneContents() | dev.CranesAvailability():
+                if self.asrs is not None:
+                    await self.asrs.handle(event)
 
     # --- robot failures --------------------------------------------------------------------
 

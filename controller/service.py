@@ -77,7 +77,7 @@ class LineService:
             OpcUaCranes(config, clock, self.metrics) if config.asrs.aisles else None
         )
         self.orchestrator = Orchestrator(
-            config, clock, self.store, self.metrics, self.fleet, self.sorter
+            config, clock, self.store, self.metrics, self.fleet, self.sorter, self.cranes
         )
         self._robot_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
         self._conveyor_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
@@ -105,6 +105,8 @@ class LineService:
     def line_view(self) -> dict[str, Any]:
         conveyor = self.sorter.snapshot()
         busy = self.orchestrator.flight.busy_robots
+        asrs = self.orchestrator.asrs
+        work = asrs.snapshot() if asrs is not None else {}
         return {
             "line_id": self.config.line.id,
             "conveyors": [
@@ -124,7 +126,11 @@ class LineService:
                 for r in self.fleet.snapshot().values()
             ],
             "cranes": [
-                {**dataclasses.asdict(c), "available": c.connected and c.state != "Fault"}
+                {
+                    **dataclasses.asdict(c),
+                    "available": c.connected and c.state != "Fault",
+                    "transports": work[c.aisle].document() if c.aisle in work else None,
+                }
                 for c in (self.cranes.snapshot().values() if self.cranes is not None else ())
             ],
             "orders_queued": len(self.orchestrator.dispatcher.pending),
@@ -182,6 +188,8 @@ class LineService:
             tg.create_task(self.sorter.run(self._conveyor_events), name="conveyor.opcua")
             if self.cranes is not None:
                 tg.create_task(self.cranes.run(self._conveyor_events), name="asrs.opcua")
+            if self.orchestrator.asrs is not None:
+                tg.create_task(self.orchestrator.asrs.run(), name="asrs.commands")
             tg.create_task(
                 self.orchestrator.consume(self._robot_events), name="orchestrator.robot-events"
             )

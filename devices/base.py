@@ -360,6 +360,10 @@ class Cranes(Protocol):
         """Every configured crane by aisle."""
         ...
 
+    def resume_from(self, last_sequences: Mapping[str, int]) -> None:
+        """Before ``run``: the highest journal numbers handled before a restart, per aisle."""
+        ...
+
 
 DeviceEvent = (
     RobotActionFinished

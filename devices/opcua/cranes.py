@@ -127,6 +127,13 @@ class OpcUaCranes:
     def connected(self) -> bool:
         return self._live is not None
 
+    def resume_from(self, last_sequences: Mapping[str, int]) -> None:
+        """Before :meth:`run`: the highest journal numbers the controller has handled, kept in
+        its database, so completions missed while it was down are read back on connecting."""
+        for aisle, seq in last_sequences.items():
+            if aisle in self._last:
+                self._last[aisle] = seq
+
     def last_sequence(self, aisle: str) -> int | None:
         """Highest journal number handled for the aisle's crane (to keep across restarts)."""
         return self._last.get(aisle)

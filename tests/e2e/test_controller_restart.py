@@ -17,9 +17,11 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
+from asyncua import Client
 
 from api import create_app
 from controller.clock import ScaledClock
@@ -28,6 +30,7 @@ from controller.demo import wait_ready
 from controller.http import ApiServer
 from controller.orders import OrderStatus
 from controller.service import LineService
+from devices.opcua.crane_model import contents_from_outputs, resolve_cranes
 from simulators.broker import free_port
 from simulators.line import simulated_line
 
@@ -115,3 +118,59 @@ async def test_totes_on_the_conveyor_are_tracked_again_after_a_controller_restar
     tracked = [r for r in caplog.records if r.getMessage() == "order on the conveyor tracked again"]
     assert len(tracked) == len(ORDERS)
     assert sim.robots.collisions == []
+
+
+async def test_the_inventory_is_reconciled_with_the_cranes_after_a_restart(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
+) -> None:
+    """A tote leaves the rack while the controller is down (a crane command from a commissioning
+    client): the restarted controller compares the cranes' contents with its inventory and
+    records the difference, without inventing or dropping stock."""
+    clock = ScaledClock(10.0)
+    cfg = reference_line.with_overrides(
+        store=StoreConfig(path=str(tmp_path / "line.db")),
+        api=ApiConfig(port=free_port(), tokens=[ApiToken(token=TOKEN)]),
+        mqtt=reference_line.mqtt.model_copy(update={"interface_name": interface_name}),
+    )
+    tote = reference_line.asrs.totes[0]
+
+    async def differences(http: httpx.AsyncClient) -> list[dict[str, Any]]:
+        events = (await http.get("/v1/inventory/events", params={"limit": 500})).json()
+        return [e for e in events["events"] if e["type"] == "asrs_difference"]
+
+    async with simulated_line(cfg, clock, mqtt_url) as sim:
+        async with controller(sim.config, clock) as http:
+
+            async def reconciled() -> bool:
+                cranes = (await http.get("/v1/line")).json()["cranes"]
+                return all(c["connected"] for c in cranes)
+
+            await until("the cranes are connected", reconciled)
+            assert await differences(http) == []
+            before = (await http.get("/v1/inventory", params={"sku": tote.sku})).json()
+
+        async with Client(sim.config.asrs.opcua.endpoint, timeout=5) as client:
+            model = await resolve_cranes(client, sim.config)
+            crane = model.cranes[tote.location.split("-")[0]]
+            await crane.node.call_method(
+                crane.methods["Retrieve"].nodeid, "manual-1", tote.tote, tote.location
+            )
+
+            async def gone() -> bool:
+                result = await crane.node.call_method(crane.methods["Contents"].nodeid)
+                return tote.location not in contents_from_outputs(result)
+
+            await until("the crane took the tote out", gone)
+
+        async with controller(sim.config, clock) as http:
+
+            async def recorded() -> bool:
+                return bool(await differences(http))
+
+            await until("the difference is recorded", recorded)
+            (diff,) = await differences(http)
+            assert diff["location"] == tote.location
+            assert diff["data"]["kind"] == "tote_missing"
+            assert diff["data"]["expected_tote"] == tote.tote
+            after = (await http.get("/v1/inventory", params={"sku": tote.sku})).json()
+            assert after == before  # recorded, not booked: stock changes only on confirmed events
