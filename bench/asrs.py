@@ -289,9 +289,11 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--accel-x", type=float, default=0.5, help="m/s², reference crane with accel")
     ap.add_argument("--accel-y", type=float, default=0.5)
-    ap.add_argument("--retrieves", type=int, default=60, help="throughput: retrieves in all")
-    ap.add_argument("--concurrency", type=int, default=12, help="throughput: retrieves open")
-    ap.add_argument("--handling", type=float, default=30.0, help="throughput: line s out")
+    # defaults keep the cranes saturated: enough totes out, back soon, so the cranes and not
+    # the demand decide the rate (with few totes out, dual cycles wait for a store to pair)
+    ap.add_argument("--retrieves", type=int, default=120, help="throughput: retrieves in all")
+    ap.add_argument("--concurrency", type=int, default=40, help="throughput: retrieves open")
+    ap.add_argument("--handling", type=float, default=5.0, help="throughput: line s out")
     ap.add_argument("--time-scale", type=float, default=60.0, help="throughput: line s per s")
     args = ap.parse_args()
     if args.retrieves < 1 or args.concurrency < 1 or args.handling < 0 or args.time_scale <= 0:
