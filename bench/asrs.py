@@ -145,7 +145,8 @@ class Throughput:
 
 
 async def _throughput_run(args: argparse.Namespace, dual: bool, workdir: Path) -> Throughput:
-    from controller.asrs import AsrsFlows, journal_positions
+    from controller.asrs import AsrsFlows
+    from controller.asrs_commands import journal_positions
     from controller.clock import ScaledClock
     from controller.inventory import Inventory
     from controller.metrics import Metrics

@@ -36,14 +36,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import inspect
 import logging
 import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import datetime
 from typing import Any, TypeVar
 
+from controller.asrs_commands import (
+    FAULT_STATUS,
+    MAX_ATTEMPTS,
+    NO_DEADLINE,
+    POWER_LOSS,
+    RELOCATE_REASONS,
+    RELOCATE_STATUSES,
+    AisleCommands,
+    AsrsRequestError,
+    aisle_commands,
+    build_command,
+    call_hook,
+    geometry,
+)
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.inventory import Inventory
@@ -67,79 +80,15 @@ from devices.base import (
 )
 from devices.errors import CommandRejected, DeviceUnavailable
 from routing import asrs as decide
-from routing.asrs import AisleGeometry, RetrieveRequest, StoragePolicy, StoreRequest
-from routing.crane import Kinematics
-from routing.rack import BadLocation, Rack, parse_location
+from routing.asrs import RetrieveRequest, StoragePolicy, StoreRequest
+from routing.rack import BadLocation, parse_location
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3
-POWER_LOSS = "power loss"
-FAULT_STATUS = "BadInvalidState"  # the crane refused: it is in fault
-RELOCATE_STATUSES = ("BadEntryExists", "BadResourceUnavailable")  # occupied, blocked
-RELOCATE_REASONS = ("location occupied", "location blocked")
-NO_DEADLINE = datetime.max.replace(tzinfo=UTC)
 _Item = TypeVar("_Item", AsrsRequest, AsrsCommand)
 
 RetrievedHook = Callable[[str, str, str, str | None], Awaitable[None] | None]
 FailedHook = Callable[[AsrsRequest], Awaitable[None] | None]
-
-
-class AsrsRequestError(ValueError):
-    """A transport that cannot be asked for (unknown aisle, tote not in the rack, ...)."""
-
-
-@dataclass(frozen=True)
-class AisleCommands:
-    """What one aisle's crane has to do (for ``GET /v1/line``)."""
-
-    aisle: str
-    waiting_stores: int
-    waiting_retrieves: int
-    check: int  # transports lost to a power loss, waiting for the racks' contents
-    pending: int  # commands written, not yet accepted
-    sent: int  # commands accepted, not finished
-    fault_hold: bool
-    commands: list[dict[str, Any]]
-
-    def document(self) -> dict[str, Any]:
-        return {
-            "aisle": self.aisle,
-            "waiting_stores": self.waiting_stores,
-            "waiting_retrieves": self.waiting_retrieves,
-            "check": self.check,
-            "pending": self.pending,
-            "sent": self.sent,
-            "fault_hold": self.fault_hold,
-            "commands": self.commands,
-        }
-
-
-def geometry(config: LineConfig) -> dict[str, AisleGeometry]:
-    out = {}
-    for a in config.asrs.aisles:
-        c = a.crane
-        rack = Rack(a.id, a.bays, a.levels, a.sides, a.bay_width, a.level_height)
-        out[a.id] = AisleGeometry(
-            rack, Kinematics(c.speed_x, c.speed_y, c.accel_x, c.accel_y, c.pd_time)
-        )
-    return out
-
-
-async def journal_positions(store: AsrsStore, config: LineConfig) -> dict[str, int]:
-    """aisle -> highest crane journal number handled, for ``OpcUaCranes(last_sequences=...)``:
-    0 for an aisle whose crane has never reported to this database, so its whole journal is
-    read back (completions of commands this database does not know are skipped)."""
-    stored = await store.asrs_last_sequences()
-    return {a.id: stored.get(a.id, 0) for a in config.asrs.aisles}
-
-
-async def _call(hook: Callable[..., Awaitable[None] | None] | None, *args: Any) -> None:
-    if hook is None:
-        return
-    result = hook(*args)
-    if inspect.isawaitable(result):
-        await result
 
 
 class AsrsFlows:
@@ -386,40 +335,11 @@ class AsrsFlows:
         )
         if choice is None:
             return None
-        now = self.clock.utcnow()
         s = None if choice.store is None else self._requests[choice.store.seq]
         r = None if choice.retrieve is None else self._requests[choice.retrieve.seq]
-        s = None if s is None else replace(s, attempts=s.attempts + 1)
-        r = None if r is None else replace(r, attempts=r.attempts + 1)
-        parts = []
-        if r is not None:
-            parts.append(f"{r.id}.{r.attempts}")
-        if s is not None:
-            parts.append(f"{s.id}.{s.attempts}")
-        letter = {"dual": "D", "store": "S", "retrieve": "R"}[choice.kind.value]
-        command_id = f"{self._namespace}-{aisle}-{letter}{'-'.join(parts)}"
-        cmd = AsrsCommand(
-            command_id=command_id,
-            aisle=aisle,
-            kind=CommandKind(choice.kind.value),
-            store_request=None if s is None else s.id,
-            retrieve_request=None if r is None else r.id,
-            store_tote=None if s is None else s.tote,
-            store_location=None if s is None else s.location,
-            retrieve_tote=None if r is None else r.tote,
-            retrieve_location=None if r is None else r.location,
-            state=CommandState.PENDING,
-            reason="",
-            store_result="",
-            retrieve_result="",
-            created_at=now,
-            updated_at=now,
+        cmd, changed = build_command(
+            choice.kind.value, aisle, s, r, self._namespace, self.clock.utcnow()
         )
-        changed = [
-            replace(q, state=RequestState.COMMANDED, command_id=command_id, updated_at=now)
-            for q in (s, r)
-            if q is not None
-        ]
         await self._save(changed, [cmd])  # written before it is sent
         return cmd
 
@@ -570,7 +490,7 @@ class AsrsFlows:
         self._gauges()
         self._changed()
         if retrieved is not None:
-            await _call(
+            await call_hook(
                 self.on_retrieved, retrieved.tote, e.aisle, retrieved.purpose, retrieved.order_id
             )
         await self._announce_failures(changed)
@@ -648,43 +568,20 @@ class AsrsFlows:
                     "AS/RS transport given up",
                     extra={"request": req.id, "kind": req.kind.value, "why": req.reason},
                 )
-                await _call(self.on_failed, req)
+                await call_hook(self.on_failed, req)
 
     # --- reading ----------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, AisleCommands]:
-        out = {}
-        for aisle in self.aisles:
-            reqs = [r for r in self._requests.values() if r.aisle == aisle]
-            cmds = [c for c in self._commands.values() if c.aisle == aisle]
-
-            def waiting(kind: RequestKind, reqs: list[AsrsRequest] = reqs) -> int:
-                return sum(1 for r in reqs if r.kind is kind and r.state is RequestState.WAITING)
-
-            out[aisle] = AisleCommands(
-                aisle=aisle,
-                waiting_stores=waiting(RequestKind.STORE),
-                waiting_retrieves=waiting(RequestKind.RETRIEVE),
-                check=sum(1 for r in reqs if r.state is RequestState.CHECK),
-                pending=sum(1 for c in cmds if c.state is CommandState.PENDING),
-                sent=sum(1 for c in cmds if c.state is CommandState.SENT),
-                fault_hold=aisle in self._fault_hold,
-                commands=[
-                    {
-                        "command_id": c.command_id,
-                        "kind": c.kind.value,
-                        "state": c.state.value,
-                        "store": None
-                        if c.store_tote is None
-                        else {"tote": c.store_tote, "location": c.store_location},
-                        "retrieve": None
-                        if c.retrieve_tote is None
-                        else {"tote": c.retrieve_tote, "location": c.retrieve_location},
-                    }
-                    for c in cmds
-                ],
+        return {
+            aisle: aisle_commands(
+                aisle,
+                [r for r in self._requests.values() if r.aisle == aisle],
+                [c for c in self._commands.values() if c.aisle == aisle],
+                aisle in self._fault_hold,
             )
-        return out
+            for aisle in self.aisles
+        }
 
     def open_requests(self) -> list[AsrsRequest]:
         return sorted(self._requests.values(), key=lambda r: r.id)

@@ -14,7 +14,8 @@ import logging
 from collections.abc import Mapping
 
 from controller import topology
-from controller.asrs import AsrsFlows, journal_positions
+from controller.asrs import AsrsFlows
+from controller.asrs_commands import journal_positions
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.dispatcher import Dispatcher

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from asyncua import Client
 
-from controller.asrs import AsrsFlows, journal_positions
+from controller.asrs import AsrsFlows
+from controller.asrs_commands import journal_positions
 from controller.clock import Clock, ScaledClock
 from controller.config.model import LineConfig
 from controller.inventory import Inventory
