@@ -50,7 +50,12 @@ from devices.opcua.crane_model import (
     resolve_cranes,
 )
 from devices.opcua.security import secure_client
-from devices.opcua.supervise import stop_if_cancelled, until_first_failure
+from devices.opcua.supervise import (
+    Outage,
+    close_client,
+    stop_if_cancelled,
+    until_first_failure,
+)
 from devices.opcua.translate import TRANSPORT_ERRORS, translate_error
 
 log = logging.getLogger(__name__)
@@ -111,7 +116,7 @@ class OpcUaCranes:
                 self._last[aisle] = seq
         self._live: RemoteCranes | None = None
         self._client: Client | None = None
-        self._outage_since: float | None = None
+        self._outage = Outage(clock, log, "AS/RS", {"endpoint": self._endpoint})
         self._announced: bool | None = None
         self._invalid_logged = False
         self._connected = metrics.asrs_opcua_connected
@@ -254,7 +259,7 @@ class OpcUaCranes:
             for aisle in self._aisles:
                 self._set_state(aisle, "Unknown")
             if opened:
-                await self._close(client, lost.is_set())
+                await close_client(client, lost.is_set(), self._request_timeout, log)
 
     async def _reconcile(self, model: RemoteCranes, events: asyncio.Queue[DeviceEvent]) -> None:
         """Read back what happened while not listening: each crane's journal after the last
@@ -432,40 +437,16 @@ class OpcUaCranes:
         for s in STATES:
             gauge.labels(aisle, s).set(1 if s == state else 0)
 
-    async def _close(self, client: Client, lost: bool) -> None:
-        try:
-            async with asyncio.timeout(self._request_timeout):
-                if lost:
-                    await client.close_session()
-                else:
-                    await client.disconnect()
-        except TRANSPORT_ERRORS as exc:
-            log.debug("OPC UA client teardown incomplete", extra={"why": repr(exc)})
-        finally:
-            client.disconnect_socket()
-
     # --- availability -------------------------------------------------------------------------
 
     async def _came_up(self, events: asyncio.Queue[DeviceEvent]) -> None:
         self._backoff.reset()
         self._connected.set(1)
-        if self._outage_since is not None:
-            log.info(
-                "AS/RS reachable again",
-                extra={
-                    "endpoint": self._endpoint,
-                    "outage_seconds": round(self._clock.now() - self._outage_since, 3),
-                },
-            )
-            self._outage_since = None
-        else:
-            log.info("AS/RS connected", extra={"endpoint": self._endpoint})
+        self._outage.came_up()
         await self._announce(events, True, "connected")
 
     async def _went_down(self, events: asyncio.Queue[DeviceEvent], reason: str) -> None:
-        if self._outage_since is None:
-            self._outage_since = self._clock.now()
-            log.warning("AS/RS unreachable", extra={"endpoint": self._endpoint, "why": reason})
+        self._outage.went_down(reason)
         await self._announce(events, False, reason)
 
     async def _announce(

@@ -41,7 +41,12 @@ from devices.errors import DeviceUnavailable, InvalidMessage
 from devices.opcua.backoff import Backoff
 from devices.opcua.browse import ModelMismatch, RemoteModel, resolve
 from devices.opcua.security import secure_client
-from devices.opcua.supervise import stop_if_cancelled, until_first_failure
+from devices.opcua.supervise import (
+    Outage,
+    close_client,
+    stop_if_cancelled,
+    until_first_failure,
+)
 from devices.opcua.translate import (
     TRANSPORT_ERRORS,
     divert_from_event,
@@ -98,7 +103,9 @@ class OpcUaSorter:
             c.id: ChuteSnapshot(c.id, full=False, enabled=False, count=0)
             for c in config.conveyor.sorter.chutes
         }
-        self._outage_since: float | None = None
+        self._outage = Outage(
+            clock, log, "conveyor", {"conveyor": self._conveyor_id, "endpoint": self._endpoint}
+        )
         self._announced: bool | None = None  # last availability put on the queue
         self._invalid_logged = False
         self._trip_seen = False  # the current watchdog hold is already counted
@@ -223,7 +230,7 @@ class OpcUaSorter:
             self._live = None
             self._connected.set(0)
             if opened:
-                await self._close(client, lost.is_set())
+                await close_client(client, lost.is_set(), self._request_timeout, log)
 
     async def _recover(self, model: RemoteModel) -> None:
         """After (re)connecting, with the state just read: a unit the PLC held because this
@@ -463,48 +470,16 @@ class OpcUaSorter:
             log.info("conveyor jam cleared", extra={"conveyor": self._conveyor_id, "zone": zone_id})
         self._metrics.conveyor_jammed.labels(self._conveyor_id, zone_id).set(1 if jammed else 0)
 
-    async def _close(self, client: Client, lost: bool) -> None:
-        """Tear the client down; after a loss only the local side is left to close."""
-        try:
-            async with asyncio.timeout(self._request_timeout):
-                if lost:
-                    await client.close_session()
-                else:
-                    await client.disconnect()
-        except TRANSPORT_ERRORS as exc:
-            log.debug("OPC UA client teardown incomplete", extra={"why": repr(exc)})
-        finally:
-            client.disconnect_socket()
-
     # --- availability -----------------------------------------------------------------------
 
     async def _came_up(self, events: asyncio.Queue[DeviceEvent]) -> None:
         self._backoff.reset()
         self._connected.set(1)
-        if self._outage_since is not None:
-            log.info(
-                "conveyor reachable again",
-                extra={
-                    "conveyor": self._conveyor_id,
-                    "endpoint": self._endpoint,
-                    "outage_seconds": round(self._clock.now() - self._outage_since, 3),
-                },
-            )
-            self._outage_since = None
-        else:
-            log.info(
-                "conveyor connected",
-                extra={"conveyor": self._conveyor_id, "endpoint": self._endpoint},
-            )
+        self._outage.came_up()
         await self._announce(events, True, "connected")
 
     async def _went_down(self, events: asyncio.Queue[DeviceEvent], reason: str) -> None:
-        if self._outage_since is None:
-            self._outage_since = self._clock.now()
-            log.warning(
-                "conveyor unreachable",
-                extra={"conveyor": self._conveyor_id, "endpoint": self._endpoint, "why": reason},
-            )
+        self._outage.went_down(reason)
         await self._announce(events, False, reason)
 
     async def _announce(

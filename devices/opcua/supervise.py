@@ -1,4 +1,8 @@
-"""Running a session's tasks and stopping them, safely on Python 3.11.
+"""An OPC UA adapter's session life: its tasks, its outages, its teardown.
+
+:class:`Outage` logs a lost session once when it starts and once when it ends;
+:func:`close_client` tears a client down after a session. The rest is about stopping safely on
+Python 3.11.
 
 Two pitfalls of Python 3.11 make a reconnect loop ignore a request to stop. ``asyncio.wait_for``
 (which asyncua connects through) can swallow a cancellation that arrives just as the attempt
@@ -11,8 +15,14 @@ run under :func:`until_first_failure` (no task group), and a reconnect loop chec
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+import logging
+from collections.abc import Coroutine, Mapping
 from typing import Any
+
+from asyncua import Client
+
+from controller.clock import Clock
+from devices.opcua.translate import TRANSPORT_ERRORS
 
 
 def stop_if_cancelled() -> None:
@@ -44,3 +54,46 @@ async def until_first_failure(
         exc = task.exception()
         if exc is not None and not isinstance(exc, expected):
             raise exc
+
+
+class Outage:
+    """A device's sessions seen from the adapter: an outage is logged (on the adapter's
+    logger) once when it starts and once when it ends, never on every retry."""
+
+    def __init__(
+        self, clock: Clock, log: logging.Logger, device: str, extra: Mapping[str, object]
+    ) -> None:
+        self._clock = clock
+        self._log = log
+        self._device = device
+        self._extra = dict(extra)
+        self._since: float | None = None
+
+    def came_up(self) -> None:
+        if self._since is None:
+            self._log.info(f"{self._device} connected", extra=self._extra)
+            return
+        outage = round(self._clock.now() - self._since, 3)
+        self._log.info(
+            f"{self._device} reachable again", extra={**self._extra, "outage_seconds": outage}
+        )
+        self._since = None
+
+    def went_down(self, reason: str) -> None:
+        if self._since is None:
+            self._since = self._clock.now()
+            self._log.warning(f"{self._device} unreachable", extra={**self._extra, "why": reason})
+
+
+async def close_client(client: Client, lost: bool, within: float, log: logging.Logger) -> None:
+    """Tear the client down; after a loss only the local side is left to close."""
+    try:
+        async with asyncio.timeout(within):
+            if lost:
+                await client.close_session()
+            else:
+                await client.disconnect()
+    except TRANSPORT_ERRORS as exc:
+        log.debug("OPC UA client teardown incomplete", extra={"why": repr(exc)})
+    finally:
+        client.disconnect_socket()

@@ -33,7 +33,7 @@ from simulators.broker import free_port
 from simulators.induction import RemoteInduction
 from simulators.line import with_endpoints
 from simulators.robots import RobotFleetSimulator
-from tests.conveyor_process import simulator_process
+from tests.sim_process import simulator_process
 
 pytestmark = pytest.mark.e2e
 TOKEN = "restart-token-0123456789"

@@ -28,7 +28,7 @@ from devices.opcua.backoff import Backoff
 from devices.opcua.cranes import OpcUaCranes
 from simulators.asrs import AsrsSimulator
 from simulators.broker import free_port
-from tests.asrs_process import asrs_process
+from tests.sim_process import asrs_process
 
 pytestmark = pytest.mark.integration
 

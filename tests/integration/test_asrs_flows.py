@@ -29,7 +29,7 @@ from devices.opcua.crane_model import contents_from_outputs, resolve_cranes
 from devices.opcua.cranes import OpcUaCranes
 from simulators.asrs import AsrsSimulator
 from simulators.broker import free_port
-from tests.asrs_process import asrs_process
+from tests.sim_process import asrs_process
 
 pytestmark = pytest.mark.integration
 

@@ -32,7 +32,7 @@ from devices.opcua import OpcUaSorter
 from devices.opcua.backoff import Backoff
 from simulators.broker import free_port
 from simulators.line import with_endpoints
-from tests.conveyor_process import simulator_process
+from tests.sim_process import simulator_process
 
 pytestmark = pytest.mark.integration
 

@@ -21,7 +21,7 @@ from controller.config.loader import REFERENCE_LINE
 from controller.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
-from tests.conveyor_process import simulator_process
+from tests.sim_process import simulator_process
 
 pytestmark = pytest.mark.integration
 
