@@ -11,6 +11,11 @@ once per robot action however often the message comes. A pick of fewer units tha
 short pick: it is recorded, and the caller puts the order into exception with the result's
 reason. Low stock is a line-level event (``low_stock`` / ``low_stock_cleared``) in the
 inventory's event journal, raised once when a SKU's total falls below its level.
+
+B2B case picks are served from AS/RS totes: an order reserves units of a SKU in a tote when it
+is released (:meth:`Inventory.reserve_totes`), the reservation follows the tote to a station, and
+the units counted out there consume it (:meth:`Inventory.confirm_tote_pick`). Tote reservations
+survive a restart with the transports that carry their totes.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from controller.store.inventory import (
     PickLine,
     PickOutcome,
     StockRow,
+    ToteLine,
 )
 from routing.dispatch import Pick
 
@@ -69,13 +75,16 @@ class Inventory:
         self.pickable = set(topology.location_nodes(config))
         self._stock: dict[str, list[StockRow]] = {}
         self._view: dict[str, dict[str, int]] = {}
+        self._tote_view: dict[str, dict[str, int]] = {}
+        self._tote_at: dict[str, str] = {}
         self._low: set[str] = set()
 
     # --- start-up ---------------------------------------------------------------------------
 
     async def open(self) -> None:
-        """Load the line file's stock on the first start, give back reservations of trips that
-        did not survive a restart, and fill the mirror."""
+        """Load the line file's stock on the first start, give back the loose reservations of
+        trips that did not survive a restart (tote reservations stay with their transports),
+        and fill the mirror."""
         now = self.clock.utcnow()
         initial = [InitialStock(e.location, e.sku, e.quantity) for e in self.config.stock]
         initial += [
@@ -90,6 +99,7 @@ class Inventory:
         for row in await self.store.inventory_stock():
             self._stock.setdefault(row.sku, []).append(row)
         self._rebuild(self._stock)
+        self._tote_at = await self.store.inventory_totes()
         self._low = set(await self.store.inventory_low_skus())
         self._gauges()
 
@@ -98,6 +108,15 @@ class Inventory:
     def view(self) -> Mapping[str, Mapping[str, int]]:
         """Units a robot may still be sent for: sku -> pick location -> on hand - reserved."""
         return self._view
+
+    def tote_view(self) -> Mapping[str, Mapping[str, int]]:
+        """Units a case pick may still reserve: sku -> tote -> on hand - reserved."""
+        return self._tote_view
+
+    def tote_location(self, tote: str) -> str | None:
+        """Where ``tote`` is now (a rack location, ``PD:<aisle>``, ``CONVEYOR``, ``STATION:<id>``),
+        None for a tote the inventory does not know."""
+        return self._tote_at.get(tote)
 
     def totals(self, sku: str) -> SkuTotals:
         rows = self._stock.get(sku, [])
@@ -139,11 +158,26 @@ class Inventory:
         picks: Iterable[Pick] | None = None,
         trip_id: str | None = None,
         reason: str = "released",
+        *,
+        tote: str | None = None,
     ) -> None:
-        """Give back the order's open reservations (of one trip; up to ``picks``)."""
+        """Give back the order's open reservations, loose and in totes (``trip_id``: of one trip,
+        or of the ``ref_id`` given to :meth:`reserve_totes`; up to the loose ``picks``; only
+        those in ``tote``)."""
         lines = None if picks is None else [_line(pk) for pk in picks]
         applied = await self.store.inventory_release(
-            order_id, trip_id, lines, self.clock.utcnow(), reason
+            order_id, trip_id, lines, self.clock.utcnow(), reason, tote=tote
+        )
+        self._apply(applied)
+
+    async def reserve_totes(
+        self, order_id: str, lines: Iterable[ToteLine], ref_id: str = ""
+    ) -> None:
+        """Reserve every line in its tote or none (UnknownTote: the tote holds no such SKU;
+        InsufficientStock: fewer units not yet reserved in it). ``ref_id`` names what the
+        reservations are for (e.g. the AS/RS transport) and selects them in :meth:`release`."""
+        applied = await self.store.inventory_reserve_totes(
+            order_id, ref_id, list(lines), self.clock.utcnow()
         )
         self._apply(applied)
 
@@ -157,15 +191,19 @@ class Inventory:
         applied = await self.store.inventory_confirm_pick(
             order_id, trip_id, _line(pick), picked, ref, self.levels, self.clock.utcnow()
         )
-        self._apply(applied)
-        assert applied.pick is not None
-        if applied.pick.short and not applied.duplicate:
-            self.metrics.short_picks.inc()
-            log.warning(
-                "short pick",
-                extra={"order": order_id, "trip": trip_id, "reason": applied.pick.reason},
-            )
-        return applied.pick
+        return self._picked(applied, order=order_id, trip=trip_id)
+
+    async def confirm_tote_pick(
+        self, order_id: str, line_id: str, tote: str, sku: str, taken: int, ref: str
+    ) -> PickOutcome:
+        """``taken`` units of ``sku`` were counted out of ``tote`` at a station for the order's
+        line (event ``ref``): they consume its reservation there and leave on-hand. Fewer than
+        reserved is a short pick (:attr:`PickOutcome.reason`); more than on hand is
+        NegativeStock and changes nothing; a repeated ``ref`` changes nothing."""
+        applied = await self.store.inventory_confirm_tote_pick(
+            order_id, line_id, tote, sku, taken, ref, self.levels, self.clock.utcnow()
+        )
+        return self._picked(applied, order=order_id, tote=tote)
 
     async def count(
         self,
@@ -260,6 +298,18 @@ class Inventory:
         self._apply(applied)
         return applied
 
+    def _picked(self, applied: Applied, **where: str) -> PickOutcome:
+        """Mirror a pick confirmation; count and log it when it was short."""
+        self._apply(applied)
+        assert applied.pick is not None
+        if applied.pick.short and not applied.duplicate:
+            self.metrics.short_picks.inc()
+            log.warning(
+                "short pick",
+                extra={**where, "reason": applied.pick.reason},
+            )
+        return applied.pick
+
     # --- the mirror -------------------------------------------------------------------------
 
     def _apply(self, applied: Applied) -> None:
@@ -269,6 +319,7 @@ class Inventory:
             else:
                 self._stock.pop(sku, None)
         self._rebuild(applied.stock)
+        self._tote_at.update(applied.totes)
         for m in applied.movements:
             self.metrics.stock_movements.labels(m.kind.value).inc()
         for event in applied.events:
@@ -283,13 +334,17 @@ class Inventory:
     def _rebuild(self, changed: Mapping[str, list[StockRow]]) -> None:
         for sku, rows in changed.items():
             per_location: dict[str, int] = {}
+            per_tote: dict[str, int] = {}
             for row in rows:
-                if row.tote is None and row.location in self.pickable:
+                if row.tote is not None:
+                    per_tote[row.tote] = row.available
+                elif row.location in self.pickable:
                     per_location[row.location] = row.available
-            if per_location:
-                self._view[sku] = per_location
-            else:
-                self._view.pop(sku, None)
+            for view, entries in ((self._view, per_location), (self._tote_view, per_tote)):
+                if entries:
+                    view[sku] = entries
+                else:
+                    view.pop(sku, None)
 
     def _gauges(self) -> None:
         on_hand = sum(r.on_hand for rows in self._stock.values() for r in rows)

@@ -7,6 +7,11 @@ the movement ledger (:class:`Movement`) in the same transaction: for every (loca
 the ledger's deltas add up to its on-hand. Each confirmed event is applied once: a write carrying
 an event reference already applied returns the first outcome and changes nothing.
 
+A reservation holds units for an order: loose ones at a location (robot picks, given back when
+the controller restarts, as no trip survives it), tote ones in a tote (case picks from the AS/RS,
+kept over a restart with the tote's transport). A tote reservation names the tote, not a place,
+so it follows the tote from the rack over the P&D and the conveyor to a station.
+
 The SQLite store implements this protocol (:mod:`controller.store.sqlite_inventory`); a
 PostgreSQL backend follows the same contract.
 """
@@ -64,7 +69,7 @@ class StockRow:
     tote: str | None
     sku: str
     on_hand: int
-    reserved: int  # open reservations (loose stock only)
+    reserved: int  # open reservations: of this location's loose stock, or of this tote
     updated_at: datetime
 
     @property
@@ -123,6 +128,16 @@ class PickLine:
 
 
 @dataclass(frozen=True)
+class ToteLine:
+    """One line to reserve in an AS/RS tote: ``quantity`` of ``sku`` in ``tote``."""
+
+    line_id: str
+    sku: str
+    tote: str
+    quantity: int
+
+
+@dataclass(frozen=True)
 class InitialStock:
     location: str
     sku: str
@@ -132,7 +147,8 @@ class InitialStock:
 
 @dataclass(frozen=True)
 class PickOutcome:
-    """What a pick confirmation did: ``reserved`` units were expected, ``picked`` taken."""
+    """What a pick confirmation did: ``reserved`` units were expected, ``picked`` taken (from
+    ``tote`` at ``location`` when the units came out of a tote)."""
 
     order_id: str
     line_id: str
@@ -141,6 +157,7 @@ class PickOutcome:
     reserved: int
     picked: int
     duplicate: bool = False  # the event was applied before; nothing changed now
+    tote: str | None = None
 
     @property
     def short(self) -> int:
@@ -150,10 +167,12 @@ class PickOutcome:
     def reason(self) -> str | None:
         if not self.short:
             return None
-        return (
-            f"short pick: SKU {self.sku} at {self.location}: "
-            f"picked {self.picked} of {self.reserved}"
+        where = (
+            f"at {self.location}"
+            if self.tote is None
+            else f"in tote {self.tote} at {self.location}"
         )
+        return f"short pick: SKU {self.sku} {where}: picked {self.picked} of {self.reserved}"
 
 
 @dataclass(frozen=True)
@@ -170,7 +189,8 @@ class Difference:
 @dataclass(frozen=True)
 class Applied:
     """The outcome of a write: the ledger rows and events it added, the stock of the SKUs it
-    touched afterwards (for the in-memory mirror), and whether the event was a duplicate."""
+    touched afterwards and where the totes it moved are now (for the in-memory mirror), and
+    whether the event was a duplicate."""
 
     movements: list[Movement] = field(default_factory=list)
     events: list[InventoryEvent] = field(default_factory=list)
@@ -178,6 +198,7 @@ class Applied:
     duplicate: bool = False
     pick: PickOutcome | None = None
     differences: list[Difference] = field(default_factory=list)
+    totes: dict[str, str] = field(default_factory=dict)
 
 
 class InventoryStore(Protocol):
@@ -213,13 +234,46 @@ class InventoryStore(Protocol):
         picks: Sequence[PickLine] | None,
         at: datetime,
         reason: str,
+        *,
+        tote: str | None = None,
     ) -> Applied:
-        """Give back open reservations of the order (of one trip if ``trip_id``; only up to the
-        given picks if ``picks``). Releasing what is not reserved changes nothing."""
+        """Give back open reservations of the order, loose and tote ones (of one trip or
+        reference if ``trip_id``; only up to the given loose picks if ``picks``; only those in
+        one tote if ``tote``, which excludes ``picks``). Releasing what is not reserved changes
+        nothing."""
         ...
 
     async def inventory_release_open(self, at: datetime, reason: str) -> int:
-        """Release every open reservation (at start-up: no trip survives a restart)."""
+        """Release every open loose reservation (at start-up: no trip survives a restart, while
+        the AS/RS transports that tote reservations belong to do)."""
+        ...
+
+    async def inventory_reserve_totes(
+        self, order_id: str, ref_id: str, lines: Sequence[ToteLine], at: datetime
+    ) -> Applied:
+        """Reserve every line in its tote or none: :class:`UnknownTote` if the tote holds no row
+        of the SKU, :class:`InsufficientStock` if its on-hand minus what is reserved in it is
+        less. ``ref_id`` (e.g. the transport's request) is kept as the reservations' trip."""
+        ...
+
+    async def inventory_confirm_tote_pick(
+        self,
+        order_id: str,
+        line_id: str,
+        tote: str,
+        sku: str,
+        taken: int,
+        ref: str,
+        levels: Mapping[str, int],
+        at: datetime,
+    ) -> Applied:
+        """``taken`` units of ``sku`` were counted out of ``tote`` for the order's line: they
+        consume its open reservations there (fewer: a short pick) and leave on-hand; idempotent
+        on ``ref``."""
+        ...
+
+    async def inventory_totes(self) -> dict[str, str]:
+        """Every tote the inventory knows, with its location."""
         ...
 
     async def inventory_confirm_pick(

@@ -2,7 +2,8 @@
 
 :class:`SqliteInventoryMixin` is mixed into :class:`~controller.store.sqlite.SqliteOrderStore`,
 so stock shares the order database, its single writer thread and its transactions; it runs the
-functions of :mod:`controller.store.sqlite_inventory_ops` on that thread.
+functions of :mod:`controller.store.sqlite_inventory_ops` and
+:mod:`controller.store.sqlite_tote_ops` (reservations in AS/RS totes) on that thread.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from controller.store import sqlite_inventory_ops as ops
+from controller.store import sqlite_tote_ops as tote_ops
 from controller.store.inventory import (
     Applied,
     InitialStock,
@@ -20,6 +22,7 @@ from controller.store.inventory import (
     MovementKind,
     PickLine,
     StockRow,
+    ToteLine,
 )
 
 T = TypeVar("T")
@@ -58,12 +61,45 @@ class SqliteInventoryMixin:
         picks: Sequence[PickLine] | None,
         at: datetime,
         reason: str,
+        *,
+        tote: str | None = None,
     ) -> Applied:
         chosen = None if picks is None else list(picks)
-        return await self._run(ops.release, order_id, trip_id, chosen, at, reason)
+        return await self._run(ops.release, order_id, trip_id, chosen, at, reason, tote)
 
     async def inventory_release_open(self, at: datetime, reason: str) -> int:
         return await self._run(ops.release_open, at, reason)
+
+    async def inventory_reserve_totes(
+        self, order_id: str, ref_id: str, lines: Sequence[ToteLine], at: datetime
+    ) -> Applied:
+        return await self._run(tote_ops.reserve_totes, order_id, ref_id, list(lines), at)
+
+    async def inventory_confirm_tote_pick(
+        self,
+        order_id: str,
+        line_id: str,
+        tote: str,
+        sku: str,
+        taken: int,
+        ref: str,
+        levels: Mapping[str, int],
+        at: datetime,
+    ) -> Applied:
+        return await self._run(
+            tote_ops.confirm_tote_pick,
+            order_id,
+            line_id,
+            tote,
+            sku,
+            taken,
+            ref,
+            dict(levels),
+            at,
+        )
+
+    async def inventory_totes(self) -> dict[str, str]:
+        return await self._run(tote_ops.totes)
 
     async def inventory_confirm_pick(
         self,

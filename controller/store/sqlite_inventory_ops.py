@@ -2,9 +2,11 @@
 
 Tables (migration 3 in :mod:`controller.store.sqlite_schema`): ``stock`` (on-hand per location,
 tote and SKU; ``tote`` '' is loose stock; ``CHECK (on_hand >= 0)``), ``totes`` (where each tote
-is), ``reservations``, ``stock_movements`` (the ledger), ``stock_applied`` (confirmed events
-already applied, by kind and reference), ``inventory_events`` (line-level events: low stock,
-short picks, AS/RS differences), ``stock_low`` (SKUs below their level) and ``inventory_meta``.
+is), ``reservations`` (``tote`` '' for loose stock; reservations of units in AS/RS totes, from
+migration 5, are made and picked in :mod:`controller.store.sqlite_tote_ops`),
+``stock_movements`` (the ledger), ``stock_applied`` (confirmed events already applied, by kind
+and reference), ``inventory_events`` (line-level events: low stock, short picks, AS/RS
+differences), ``stock_low`` (SKUs below their level) and ``inventory_meta``.
 Each write function is one transaction.
 """
 
@@ -34,7 +36,7 @@ from controller.store.inventory import (
 from controller.store.sqlite_ops import iso, transaction
 
 MAX_PAGE = 1001  # the API asks one more than its page of 1000 to see if more follow
-_OPEN = "quantity - picked - short"  # units an open reservation still holds
+OPEN = "quantity - picked - short"  # units an open reservation still holds
 
 
 def _json(data: Mapping[str, Any] | None) -> str:
@@ -46,8 +48,8 @@ def _json(data: Mapping[str, Any] | None) -> str:
 
 def _reserved(conn: sqlite3.Connection, location: str, sku: str) -> int:
     row = conn.execute(
-        f"SELECT COALESCE(SUM({_OPEN}), 0) FROM reservations"
-        " WHERE state = 'reserved' AND location = ? AND sku = ?",
+        f"SELECT COALESCE(SUM({OPEN}), 0) FROM reservations"
+        " WHERE state = 'reserved' AND tote = '' AND location = ? AND sku = ?",
         (location, sku),
     ).fetchone()
     return int(row[0])
@@ -83,9 +85,10 @@ def stock_rows(
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = conn.execute(
         "SELECT s.location, s.tote, s.sku, s.on_hand, s.updated_at,"
-        " (SELECT COALESCE(SUM(r.quantity - r.picked - r.short), 0) FROM reservations r"
-        "   WHERE r.state = 'reserved' AND r.location = s.location AND r.sku = s.sku"
-        "   AND s.tote = '') AS reserved"
+        # a tote's reservations follow the tote wherever it is; loose ones are per location
+        f" (SELECT COALESCE(SUM({OPEN}), 0) FROM reservations r"
+        "   WHERE r.state = 'reserved' AND r.sku = s.sku AND r.tote = s.tote"
+        "   AND (s.tote != '' OR r.location = s.location)) AS reserved"
         f" FROM stock s {clause} ORDER BY s.sku, s.location, s.tote",
         params,
     ).fetchall()
@@ -172,7 +175,7 @@ def low_skus(conn: sqlite3.Connection) -> dict[str, int]:
 # --- writing: the building blocks ---------------------------------------------------------------
 
 
-class _Write:
+class Write:
     """What one transaction did, gathered as it goes."""
 
     def __init__(self, conn: sqlite3.Connection, at: datetime) -> None:
@@ -290,21 +293,21 @@ class _Write:
         )
 
 
-def _seen(conn: sqlite3.Connection, kind: MovementKind, ref: str) -> dict[str, Any] | None:
+def applied_before(conn: sqlite3.Connection, kind: MovementKind, ref: str) -> dict[str, Any] | None:
     row = conn.execute(
         "SELECT result FROM stock_applied WHERE kind = ? AND ref = ?", (kind.value, ref)
     ).fetchone()
     return None if row is None else dict(json.loads(row[0]))
 
 
-def _mark(w: _Write, kind: MovementKind, ref: str, result: Mapping[str, Any]) -> None:
+def mark_applied(w: Write, kind: MovementKind, ref: str, result: Mapping[str, Any]) -> None:
     w.conn.execute(
         "INSERT INTO stock_applied (kind, ref, at, result) VALUES (?, ?, ?, ?)",
         (kind.value, ref, w.ts, _json(result)),
     )
 
 
-def _require_ref(ref: str) -> None:
+def require_ref(ref: str) -> None:
     if not ref:
         raise InventoryError("a stock change needs the reference of the event behind it")
 
@@ -322,7 +325,7 @@ def initial_load(
         done = conn.execute("SELECT 1 FROM inventory_meta WHERE key = 'initial_load'").fetchone()
         if done is not None or conn.execute("SELECT 1 FROM stock LIMIT 1").fetchone():
             return False
-        w = _Write(conn, at)
+        w = Write(conn, at)
         for entry in stock:
             tote = entry.tote or ""
             if tote:
@@ -356,7 +359,7 @@ def reserve(
     at: datetime,
 ) -> Applied:
     with transaction(conn):
-        w = _Write(conn, at)
+        w = Write(conn, at)
         asked: dict[tuple[str, str], int] = {}
         for pk in picks:
             if pk.quantity <= 0:
@@ -381,14 +384,17 @@ def reserve(
         return w.applied()
 
 
-def _open_rows(
+def open_rows(
     conn: sqlite3.Connection,
     order_id: str,
     trip_id: str | None,
     line_id: str | None = None,
     location: str | None = None,
     sku: str | None = None,
+    tote: str | None = None,
 ) -> list[sqlite3.Row]:
+    """The order's open reservations, oldest first, narrowed by each column given (``tote``
+    '': loose stock only)."""
     where = ["state = 'reserved'", "order_id = ?"]
     params: list[Any] = [order_id]
     for column, value in (
@@ -396,12 +402,13 @@ def _open_rows(
         ("line_id", line_id),
         ("location", location),
         ("sku", sku),
+        ("tote", tote),
     ):
         if value is not None:
             where.append(f"{column} = ?")
             params.append(value)
     return conn.execute(
-        f"SELECT *, {_OPEN} AS open FROM reservations WHERE {' AND '.join(where)} ORDER BY id",
+        f"SELECT *, {OPEN} AS open FROM reservations WHERE {' AND '.join(where)} ORDER BY id",
         params,
     ).fetchall()
 
@@ -427,17 +434,21 @@ def release(
     picks: Sequence[PickLine] | None,
     at: datetime,
     reason: str,
+    tote: str | None = None,
 ) -> Applied:
+    if picks is not None and tote is not None:
+        raise ValueError("release either loose picks or a tote's reservations, not both")
     with transaction(conn):
-        w = _Write(conn, at)
+        w = Write(conn, at)
         if picks is None:
-            for row in _open_rows(conn, order_id, trip_id):
+            for row in open_rows(conn, order_id, trip_id, tote=tote):
                 w.skus.add(row["sku"])
                 _give_back(conn, row, row["open"], w.ts)
         else:
             for pk in picks:
                 left = pk.quantity
-                for row in _open_rows(conn, order_id, trip_id, pk.line_id, pk.location, pk.sku):
+                rows = open_rows(conn, order_id, trip_id, pk.line_id, pk.location, pk.sku, "")
+                for row in rows:
                     if left <= 0:
                         break
                     units = min(left, row["open"])
@@ -448,9 +459,12 @@ def release(
 
 
 def release_open(conn: sqlite3.Connection, at: datetime, reason: str) -> int:
+    """Release the open loose reservations; tote reservations stay with their AS/RS transports,
+    which survive a restart."""
     with transaction(conn):
         cur = conn.execute(
-            "UPDATE reservations SET state = 'released', updated_at = ? WHERE state = 'reserved'",
+            "UPDATE reservations SET state = 'released', updated_at = ?"
+            " WHERE state = 'reserved' AND tote = ''",
             (iso(at),),
         )
         return cur.rowcount
@@ -466,18 +480,18 @@ def confirm_pick(
     levels: Mapping[str, int],
     at: datetime,
 ) -> Applied:
-    _require_ref(ref)
+    require_ref(ref)
     if picked < 0:
         raise InventoryError(f"a pick of {picked} units")
     kind = MovementKind.ROBOT_PICK_CONFIRMED
     with transaction(conn):
-        w = _Write(conn, at)
-        seen = _seen(conn, kind, ref)
+        w = Write(conn, at)
+        seen = applied_before(conn, kind, ref)
         if seen is not None:
             outcome = PickOutcome(**seen, duplicate=True)
             w.skus.add(pick.sku)
             return w.applied(duplicate=True, pick=outcome)
-        rows = _open_rows(conn, order_id, trip_id, pick.line_id, pick.location, pick.sku)
+        rows = open_rows(conn, order_id, trip_id, pick.line_id, pick.location, pick.sku, "")
         expected = sum(r["open"] for r in rows) if rows else pick.quantity
         data = {"trip": trip_id, "line_id": pick.line_id, "action": ref}
         w.change(pick.location, "", pick.sku, -picked, kind, ref, order_id, data)
@@ -508,7 +522,7 @@ def confirm_pick(
                 },
             )
         w.check_levels(levels)
-        _mark(
+        mark_applied(
             w,
             kind,
             ref,
@@ -535,14 +549,14 @@ def count(
     levels: Mapping[str, int],
     at: datetime,
 ) -> Applied:
-    _require_ref(ref)
+    require_ref(ref)
     if counted < 0:
         raise InventoryError(f"a count of {counted} units")
     kind = MovementKind.VERIFICATION_COUNT
     with transaction(conn):
-        w = _Write(conn, at)
+        w = Write(conn, at)
         w.skus.add(sku)
-        if _seen(conn, kind, ref) is not None:
+        if applied_before(conn, kind, ref) is not None:
             return w.applied(duplicate=True)
         tote_id = tote or ""
         if tote_id:
@@ -566,7 +580,7 @@ def count(
             {**data, "tote": tote, "before": before, "counted": counted},
         )
         w.check_levels(levels)
-        _mark(w, kind, ref, {"before": before, "counted": counted})
+        mark_applied(w, kind, ref, {"before": before, "counted": counted})
         return w.applied()
 
 
@@ -579,10 +593,10 @@ def move_tote(
     levels: Mapping[str, int],
     at: datetime,
 ) -> Applied:
-    _require_ref(ref)
+    require_ref(ref)
     with transaction(conn):
-        w = _Write(conn, at)
-        if _seen(conn, kind, ref) is not None:
+        w = Write(conn, at)
+        if applied_before(conn, kind, ref) is not None:
             rows = conn.execute("SELECT DISTINCT sku FROM stock WHERE tote = ?", (tote,))
             w.skus.update(r[0] for r in rows)
             return w.applied(duplicate=True)
@@ -610,9 +624,9 @@ def move_tote(
         )
         if source is None:
             w.event("tote_registered", None, to_location, {"tote": tote, "ref": ref})
-        _mark(w, kind, ref, {"tote": tote, "from": source, "to": to_location})
+        mark_applied(w, kind, ref, {"tote": tote, "from": source, "to": to_location})
         w.check_levels(levels)
-        return w.applied()
+        return w.applied(totes={tote: to_location})
 
 
 def adjust(
@@ -627,11 +641,11 @@ def adjust(
     levels: Mapping[str, int],
     at: datetime,
 ) -> Applied:
-    _require_ref(ref)
+    require_ref(ref)
     with transaction(conn):
-        w = _Write(conn, at)
+        w = Write(conn, at)
         w.skus.add(sku)
-        if _seen(conn, kind, ref) is not None:
+        if applied_before(conn, kind, ref) is not None:
             return w.applied(duplicate=True)
         tote_id = tote or ""
         if tote_id:
@@ -643,7 +657,7 @@ def adjust(
             raise InventoryError("a stock change needs a location or a tote")
         w.change(location, tote_id, sku, delta, kind, ref, None, data)
         w.check_levels(levels)
-        _mark(w, kind, ref, {"location": location, "tote": tote, "sku": sku, "delta": delta})
+        mark_applied(w, kind, ref, {"location": location, "tote": tote, "sku": sku, "delta": delta})
         return w.applied()
 
 
@@ -651,7 +665,7 @@ def reconcile(
     conn: sqlite3.Connection, contents: Mapping[str, str | None], ref: str, at: datetime
 ) -> Applied:
     with transaction(conn):
-        w = _Write(conn, at)
+        w = Write(conn, at)
         ours_at: dict[str, str] = {}
         where_is: dict[str, str] = {}
         for row in conn.execute("SELECT tote, location FROM totes"):

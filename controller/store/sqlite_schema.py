@@ -201,6 +201,12 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE asrs_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "INSERT INTO asrs_meta (key, value) VALUES ('namespace', lower(hex(randomblob(3))))",
     ),
+    # 5: reservations of units in AS/RS totes (see controller.store.sqlite_tote_ops): they name
+    # the tote and follow it wherever it goes. The rows from before are all loose stock.
+    (
+        "ALTER TABLE reservations ADD COLUMN tote TEXT NOT NULL DEFAULT ''",
+        "CREATE INDEX reservations_tote ON reservations (state, tote, sku)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
