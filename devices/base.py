@@ -306,6 +306,17 @@ class CraneContents:
 
 
 @dataclass(frozen=True)
+class TotesAtPdInput:
+    """The totes now waiting at an aisle's P&D input, in arrival order: the whole list as the
+    infeed reports it (``PdInput``), after every (re)connect and whenever it changes."""
+
+    aisle: str
+    crane: str
+    totes: tuple[str, ...]
+    at: datetime
+
+
+@dataclass(frozen=True)
 class CranesAvailability:
     """The AS/RS server's session came up or went down (every crane at once)."""
 
@@ -325,6 +336,7 @@ class CraneSnapshot:
     current_command: str
     queue_length: int
     fault: str
+    pd_input: tuple[str, ...] = ()  # totes waiting at the P&D input; () when not connected
 
 
 class Cranes(Protocol):
@@ -334,6 +346,10 @@ class Cranes(Protocol):
     a lost answer, a reconnect, a restart) never moves stock twice. Acceptance is the return;
     the outcome arrives later as a ``CraneCommandFinished``. Refusals raise CommandRejected,
     no connection DeviceUnavailable.
+
+    ``run`` also reports the totes waiting at each aisle's P&D input as ``TotesAtPdInput``
+    (the whole list): one per crane after the ``CraneContents`` of every (re)connect, then one
+    each time an aisle's list changes (never the same list twice in a row for an aisle).
     """
 
     async def run(self, events: asyncio.Queue[DeviceEvent]) -> None:
@@ -377,5 +393,6 @@ DeviceEvent = (
     | ConveyorTracking
     | CraneCommandFinished
     | CraneContents
+    | TotesAtPdInput
     | CranesAvailability
 )

@@ -82,6 +82,7 @@ CRANE_VARIABLES = (
     ("CurrentCommand", ua.VariantType.String),
     ("QueueLength", ua.VariantType.UInt32),
     ("Fault", ua.VariantType.String),
+    ("PdInput", ua.VariantType.String),  # an array (ValueRank 1)
 )
 CRANE_METHODS = ("Store", "Retrieve", "DualCommand", "ClearFault", "Journal", "Contents")
 CRANE_EVENT_TYPE = "CraneCommandCompletedEventType"

@@ -21,7 +21,15 @@ from devices.opcua.browse import ModelMismatch, _lookup
 from devices.opcua.translate import _flags, _outputs, _strings, _text, _time
 
 COMPLETED_EVENT_TYPE = "CraneCommandCompletedEventType"
-VARIABLES = ("State", "PositionX", "PositionY", "CurrentCommand", "QueueLength", "Fault")
+VARIABLES = (
+    "State",
+    "PositionX",
+    "PositionY",
+    "CurrentCommand",
+    "QueueLength",
+    "Fault",
+    "PdInput",
+)
 METHODS = ("Store", "Retrieve", "DualCommand", "ClearFault", "Journal", "Contents")
 
 
@@ -159,3 +167,11 @@ def contents_from_outputs(result: Any) -> dict[str, str]:
     locations, totes = _outputs(result, 2, "Contents")
     locs = _strings(locations, "Locations", None)
     return dict(zip(locs, _strings(totes, "ToteIds", len(locs)), strict=True))
+
+
+def pd_input_from_value(value: Any) -> tuple[str, ...]:
+    """``PdInput``: the totes waiting at the P&D input, in arrival order. A null value (no
+    array, or a Bad status) is not taken for an empty list."""
+    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
+        raise InvalidMessage(f"variable PdInput must be a list of strings, got {value!r}")
+    return tuple(value)

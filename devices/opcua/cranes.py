@@ -2,12 +2,13 @@
 
 :class:`OpcUaCranes` implements :class:`devices.base.Cranes`. ``run`` owns the connection: it
 connects to ``asrs.opcua``, finds each crane by browse paths, subscribes to the cranes'
-completion events (large queues, nothing sampled away) and to their state, position, queue and
-fault variables, and puts ``CraneCommandFinished``/``CraneContents``/``CranesAvailability``
-values on the controller's queue. When the connection drops it reconnects with jittered
-backoff, logging the outage once when it starts and once when it ends. Once connected again it
-reads each crane's journal for the completions it missed (``replayed``) and the racks' contents.
-asyncua types and exceptions never leave this package.
+completion events (large queues, nothing sampled away) and to their state, position, queue,
+fault and P&D input variables, and puts ``CraneCommandFinished``/``CraneContents``/
+``TotesAtPdInput``/``CranesAvailability`` values on the controller's queue. When the connection
+drops it reconnects with jittered backoff, logging the outage once when it starts and once when
+it ends. Once connected again it reads each crane's journal for the completions it missed
+(``replayed``) and the racks' contents, then reports every aisle's P&D input as read on
+connecting. asyncua types and exceptions never leave this package.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from devices.base import (
     CranesAvailability,
     CraneSnapshot,
     DeviceEvent,
+    TotesAtPdInput,
 )
 from devices.errors import DeviceUnavailable, InvalidMessage
 from devices.opcua.backoff import Backoff
@@ -47,6 +49,7 @@ from devices.opcua.crane_model import (
     completion_from_event,
     contents_from_outputs,
     journal_from_outputs,
+    pd_input_from_value,
     resolve_cranes,
 )
 from devices.opcua.security import secure_client
@@ -77,6 +80,7 @@ class _CraneView:
     current_command: str = ""
     queue_length: int = 0
     fault: str = ""
+    pd_input: tuple[str, ...] = ()
 
 
 class OpcUaCranes:
@@ -118,7 +122,9 @@ class OpcUaCranes:
         self._client: Client | None = None
         self._outage = Outage(clock, log, "AS/RS", {"endpoint": self._endpoint})
         self._announced: bool | None = None
-        self._invalid_logged = False
+        self._invalid_logged: set[str] = set()  # what was dropped already (warned once)
+        # the last TotesAtPdInput list put on the queue per aisle (None: none yet, or unknown)
+        self._pd_sent: dict[str, tuple[str, ...] | None] = {aisle: None for aisle in self._aisles}
         self._connected = metrics.asrs_opcua_connected
         self._connected.set(0)
         for aisle in self._aisles:
@@ -158,6 +164,7 @@ class OpcUaCranes:
                 current_command=v.current_command if up else "",
                 queue_length=v.queue_length if up else 0,
                 fault=v.fault if up else "",
+                pd_input=v.pd_input if up else (),
             )
             for aisle, v in self._views.items()
         }
@@ -238,10 +245,12 @@ class OpcUaCranes:
                 opened = True
                 model = await resolve_cranes(client, self._config)
                 subscription = await self._subscribe(client, model)
-                await self._read_levels(client, model)
+                pd_inputs = await self._read_levels(client, model)
                 self._live = model
                 await self._came_up(events)
                 await self._reconcile(model, events)
+                for aisle, totes in pd_inputs.items():
+                    await self._emit_pd_input(aisle, totes, events)
             except ModelMismatch as exc:
                 raise DeviceUnavailable(f"model mismatch: {exc}") from exc
             except TRANSPORT_ERRORS as exc:
@@ -318,12 +327,22 @@ class OpcUaCranes:
         await sub.subscribe_data_change(levels, queuesize=100, sampling_interval=0.0)
         return sub
 
-    async def _read_levels(self, client: Client, model: RemoteCranes) -> None:
+    async def _read_levels(self, client: Client, model: RemoteCranes) -> dict[str, tuple[str, ...]]:
+        """Read every crane's variables into its view; returns each aisle's P&D input as read
+        (aisles whose value is malformed are left out: dropped with a warning)."""
+        pd_inputs: dict[str, tuple[str, ...]] = {}
         for crane in model.cranes.values():
             names = list(crane.variables)
             values = await client.read_values([crane.variables[n] for n in names])
             for name, value in zip(names, values, strict=True):
-                self._on_level(crane.aisle, name, value)
+                if name != "PdInput":
+                    self._on_level(crane.aisle, name, value)
+                    continue
+                self._pd_sent[crane.aisle] = None  # reported again after every (re)connect
+                totes = self._pd_input(crane.aisle, value)
+                if totes is not None:
+                    pd_inputs[crane.aisle] = self._views[crane.aisle].pd_input = totes
+        return pd_inputs
 
     async def _watch(self, lost: asyncio.Event) -> None:
         await lost.wait()
@@ -343,8 +362,15 @@ class OpcUaCranes:
                 await self._on_event(model, by_crane, item.event, events)
             elif isinstance(item, DataChangeEvent):
                 where = by_node.get(item.node.nodeid)
-                if where is not None:
-                    self._on_level(*where, item.value)
+                if where is None:
+                    continue
+                aisle, name = where
+                if name != "PdInput":
+                    self._on_level(aisle, name, item.value)
+                    continue
+                totes = self._pd_input(aisle, item.value)
+                if totes is not None:
+                    await self._emit_pd_input(aisle, totes, events)
             elif isinstance(item, StatusChangeEvent) and item.notification.Status.is_bad():
                 raise _SessionLost(f"subscription status {item.notification.Status.name}")
         raise _SessionLost("subscription closed")
@@ -364,10 +390,7 @@ class OpcUaCranes:
                 raise InvalidMessage("completion from an unknown source node")
             completion = completion_from_event(event, self._clock.utcnow())
         except InvalidMessage as exc:
-            self._metrics.opcua_events.labels(kind="invalid").inc()
-            level = logging.DEBUG if self._invalid_logged else logging.WARNING
-            self._invalid_logged = True
-            log.log(level, "invalid OPC UA event dropped", extra={"why": str(exc)})
+            self._drop_invalid("invalid OPC UA event dropped", exc, {})
             return
         last = self._last[crane.aisle]
         if last is not None and completion.sequence <= last:
@@ -410,6 +433,31 @@ class OpcUaCranes:
                 cycle_seconds=c.cycle_seconds,
             )
         )
+
+    def _pd_input(self, aisle: str, value: object) -> tuple[str, ...] | None:
+        """``PdInput`` checked at the boundary; None (dropped, warned once) when malformed."""
+        try:
+            return pd_input_from_value(value)
+        except InvalidMessage as exc:
+            self._drop_invalid("invalid P&D input dropped", exc, {"crane": self._aisles[aisle]})
+            return None
+
+    async def _emit_pd_input(
+        self, aisle: str, totes: tuple[str, ...], events: asyncio.Queue[DeviceEvent]
+    ) -> None:
+        """One TotesAtPdInput, unless it repeats the last list reported for the aisle."""
+        self._views[aisle].pd_input = totes
+        if self._pd_sent[aisle] == totes:
+            return
+        self._pd_sent[aisle] = totes
+        await events.put(TotesAtPdInput(aisle, self._aisles[aisle], totes, self._clock.utcnow()))
+
+    def _drop_invalid(self, message: str, exc: InvalidMessage, extra: dict[str, str]) -> None:
+        """Count a malformed event or value and drop it; each kind is warned about once."""
+        self._metrics.opcua_events.labels(kind="invalid").inc()
+        level = logging.DEBUG if message in self._invalid_logged else logging.WARNING
+        self._invalid_logged.add(message)
+        log.log(level, message, extra={**extra, "why": str(exc)})
 
     def _on_level(self, aisle: str, name: str, value: object) -> None:
         view = self._views[aisle]

@@ -1,6 +1,6 @@
 """The cranes adapter against the AS/RS simulator: commands and completion events, refusals,
-metrics, a server restart with journal replay, and retained state across a killed simulator
-process."""
+metrics, a server restart with journal replay, retained state across a killed simulator
+process, and the totes waiting at the P&D inputs."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from devices.base import (
     CraneContents,
     CranesAvailability,
     DeviceEvent,
+    TotesAtPdInput,
 )
 from devices.errors import CommandRejected, DeviceUnavailable
 from devices.opcua.backoff import Backoff
@@ -223,4 +224,78 @@ async def test_retained_state_across_a_killed_process(
             await cranes.retrieve("A2", "r-1", "T-KEPT", "A2-R-03-03")
             retrieved = await next_of(events, CraneCommandFinished)
             assert retrieved.ok and retrieved.sequence == 2 and not retrieved.replayed
+            task.cancel()
+
+
+async def after_contents(events: asyncio.Queue[DeviceEvent]) -> dict[str, TotesAtPdInput]:
+    """The TotesAtPdInput of every crane, which follow the CraneContents of a (re)connect."""
+    await next_of(events, CraneContents)
+    async with asyncio.timeout(WAIT):
+        first = [await events.get(), await events.get()]  # nothing comes in between
+    assert all(isinstance(e, TotesAtPdInput) for e in first), first
+    return {e.aisle: e for e in first if isinstance(e, TotesAtPdInput)}
+
+
+async def test_totes_at_the_pd_input(
+    running: tuple[AsrsSimulator, OpcUaCranes, asyncio.Queue[DeviceEvent], Metrics],
+) -> None:
+    """A tote set down at the P&D input is reported once, and the emptied list once the crane
+    has picked it up; the subscription's first values repeat what was read and are dropped."""
+    sim, cranes, events, _ = running
+    at_connect = await after_contents(events)
+    assert {a: (e.crane, e.totes) for a, e in at_connect.items()} == {
+        "A1": ("CR1", ()),
+        "A2": ("CR2", ()),
+    }
+
+    await sim.arrive_at_pd("T-IN", "A1")
+    arrived = await next_of(events, TotesAtPdInput)
+    assert (arrived.aisle, arrived.crane, arrived.totes) == ("A1", "CR1", ("T-IN",))
+    assert cranes.snapshot()["A1"].pd_input == ("T-IN",)
+
+    await cranes.store("A1", "s-1", "T-IN", "A1-L-05-02")
+    seen: list[DeviceEvent] = []
+    async with asyncio.timeout(WAIT):
+        while not any(isinstance(e, CraneCommandFinished) for e in seen):
+            seen.append(await events.get())
+    assert [(e.aisle, e.totes) for e in seen if isinstance(e, TotesAtPdInput)] == [("A1", ())]
+    assert cranes.snapshot()["A1"].pd_input == ()
+
+    await sim.arrive_at_pd("T-A", "A2")
+    await sim.arrive_at_pd("T-B", "A2")
+    lists = [(await next_of(events, TotesAtPdInput)).totes]
+    if lists[0] != ("T-A", "T-B"):  # the two arrivals may come in one notification or two
+        lists.append((await next_of(events, TotesAtPdInput)).totes)
+    assert lists in ([("T-A",), ("T-A", "T-B")], [("T-A", "T-B")])
+    assert events.empty()
+
+
+async def test_pd_input_reported_again_after_a_restart(
+    reference_line: LineConfig, tmp_path: Path
+) -> None:
+    """The P&D inputs are retained by the AS/RS: after the reconnect the adapter reports the
+    current lists again, even where they did not change."""
+    url, state = endpoint(), tmp_path / "asrs.json"
+    clock = ScaledClock(200)
+    events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+    cranes = OpcUaCranes(reference_line, clock, Metrics(), url, backoff=Backoff(0.05, 0.2))
+    first = AsrsSimulator(reference_line, clock, url, state_file=state)
+    await first.start()
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(cranes.run(events), name="asrs.run")
+        try:
+            assert (await next_of(events, CranesAvailability)).available
+            await after_contents(events)
+            await first.arrive_at_pd("T-WAIT", "A2")
+            assert (await next_of(events, TotesAtPdInput)).totes == ("T-WAIT",)
+        finally:
+            await first.stop()
+        assert not (await next_of(events, CranesAvailability)).available
+        assert cranes.snapshot()["A2"].pd_input == ()
+
+        async with AsrsSimulator(reference_line, clock, url, state_file=state):
+            assert (await next_of(events, CranesAvailability)).available
+            again = await after_contents(events)
+            assert again["A2"].totes == ("T-WAIT",) and again["A1"].totes == ()
+            assert cranes.snapshot()["A2"].pd_input == ("T-WAIT",)
             task.cancel()

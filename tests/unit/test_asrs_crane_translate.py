@@ -1,18 +1,27 @@
-"""The cranes adapter's boundary: completion events and Journal/Contents outputs checked once."""
+"""The cranes adapter's boundary: completion events, Journal/Contents outputs and the P&D
+input checked once."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
 
+from controller.clock import ManualClock
+from controller.config.model import LineConfig
+from controller.metrics import Metrics
+from devices.base import DeviceEvent, TotesAtPdInput
 from devices.errors import InvalidMessage
 from devices.opcua.crane_model import (
     completion_from_event,
     contents_from_outputs,
     journal_from_outputs,
+    pd_input_from_value,
 )
+from devices.opcua.cranes import OpcUaCranes
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -97,3 +106,40 @@ def test_contents_from_outputs() -> None:
     assert contents_from_outputs([["A1-L-01-01"], ["T-1"]]) == {"A1-L-01-01": "T-1"}
     with pytest.raises(InvalidMessage):
         contents_from_outputs([["A1-L-01-01"], []])
+
+
+def test_pd_input_from_value() -> None:
+    assert pd_input_from_value(["T-1", "T-2"]) == ("T-1", "T-2")
+    assert pd_input_from_value([]) == ()
+    for bad in (None, "T-1", 3, ["T-1", 2]):
+        with pytest.raises(InvalidMessage, match="PdInput must be a list of strings"):
+            pd_input_from_value(bad)
+
+
+async def test_bad_pd_input_values_are_dropped_with_one_warning(
+    reference_line: LineConfig, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The adapter's handling of PdInput values (the seam ``_consume`` and ``_read_levels``
+    call): malformed ones are counted and dropped, warned about once; a list that repeats the
+    last one reported for the aisle is not reported again."""
+    caplog.set_level(logging.DEBUG, logger="devices.opcua.cranes")
+    metrics = Metrics()
+    cranes = OpcUaCranes(reference_line, ManualClock(NOW), metrics, "opc.tcp://127.0.0.1:1/")
+    events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+    assert cranes._pd_input("A1", 42) is None
+    assert cranes._pd_input("A1", ["T-1", None]) is None
+    assert cranes._pd_input("A1", ["T-1"]) == ("T-1",)
+    warned = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert [(r.getMessage(), getattr(r, "crane", None)) for r in warned] == [
+        ("invalid P&D input dropped", "CR1")
+    ]
+    assert metrics.registry.get_sample_value("linectl_opcua_events_total", {"kind": "invalid"}) == 2
+
+    for totes in [("T-1",), ("T-1",), (), ("T-1",)]:
+        await cranes._emit_pd_input("A1", totes, events)
+    reported = [events.get_nowait() for _ in range(events.qsize())]
+    assert reported == [
+        TotesAtPdInput("A1", "CR1", ("T-1",), NOW),
+        TotesAtPdInput("A1", "CR1", (), NOW),
+        TotesAtPdInput("A1", "CR1", ("T-1",), NOW),
+    ]
