@@ -30,6 +30,7 @@ from devices.errors import CommandRejected, DeviceError, DeviceUnavailable
 from devices.vda5050 import schema
 from devices.vda5050.link import Backoff, OutageLog, broker_address, keep_cancellation
 from devices.vda5050.messages import MessageBuilder
+from devices.vda5050.mqtt_client import BrokerClient
 from devices.vda5050.topics import fleet_filter, split, topic
 from devices.vda5050.tracker import RobotTracker
 
@@ -95,7 +96,7 @@ class VdaMasterControl:
         backoff = Backoff()
         while True:
             try:
-                async with aiomqtt.Client(
+                async with BrokerClient(
                     self._address.host,
                     self._address.port,
                     identifier=self._client_id,

@@ -26,6 +26,7 @@ import aiomqtt
 from devices.vda5050 import schema
 from devices.vda5050.link import Backoff, OutageLog, broker_address, keep_cancellation
 from devices.vda5050.messages import ErrorEntry, MessageBuilder
+from devices.vda5050.mqtt_client import BrokerClient
 from devices.vda5050.topics import topic
 from simulators.robots.timed import TimedFault
 from simulators.robots.vehicle import SimulatedRobot
@@ -81,7 +82,7 @@ class RobotPeer:
         while True:
             await self.link_cut.cleared()
             try:
-                async with aiomqtt.Client(
+                async with BrokerClient(
                     self.address.host,
                     self.address.port,
                     identifier=f"linectl-sim-{self.robot.serial}-{uuid.uuid4().hex[:6]}",

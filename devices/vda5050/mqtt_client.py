@@ -1,0 +1,103 @@
+"""An aiomqtt client that leaves no socket behind, whichever way a connection ends.
+
+aiomqtt (through 2.5.1) cleans up nothing when ``async with client`` does not get past
+``__aenter__``: paho opens the TCP socket in an executor thread and aiomqtt registers it with the
+event loop, and neither closes it when the attempt is cancelled (while paho connects, or while
+CONNACK is awaited) or when CONNACK does not come within the timeout. Such a socket stays open
+and read by the loop until the loop closes, then the garbage collector finds it
+(``ResourceWarning: unclosed <socket.socket ...>``). A reconnect loop that is stopped, or times
+out, mid-connect leaks one socket per attempt.
+
+:class:`BrokerClient` closes the socket of an attempt that failed or was cancelled. A connect
+still running in its thread when the attempt is given up closes what it opened as soon as it
+returns (and one not started yet does not start). Leaving the ``async with`` also closes a
+socket that aiomqtt's own teardown left open (a connection that broke with an exception from
+paho's read, or a disconnect that was cancelled).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+from types import TracebackType
+from typing import Any, Self
+
+import aiomqtt
+
+
+class BrokerClient(aiomqtt.Client):
+    """``aiomqtt.Client`` whose connect attempts and teardown always close paho's socket."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._attempt_guard = threading.Lock()
+        self._connecting = False  # paho's connect runs in the executor thread
+        self._abandoned = False  # the attempt was given up: what it opens is closed
+
+    async def __aenter__(self) -> Self:
+        with self._attempt_guard:
+            self._abandoned = False
+        try:
+            await super().__aenter__()
+        except BaseException:
+            await self._abandon()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            await super().__aexit__(exc_type, exc, tb)
+        finally:
+            self._close_socket()
+
+    def _client_connect(self) -> None:
+        """paho's blocking connect; runs in an executor thread (aiomqtt's ``__aenter__``)."""
+        with self._attempt_guard:
+            if self._abandoned:
+                raise OSError("connect attempt given up before it started")
+            self._connecting = True
+        try:
+            super()._client_connect()
+        finally:
+            with self._attempt_guard:
+                self._connecting = False
+                late = self._abandoned
+            if late:
+                self._close_from_thread()
+
+    async def _abandon(self) -> None:
+        """Give up a connect attempt that did not succeed: close its socket, now or, when
+        paho is still connecting in its thread, as soon as that returns."""
+        with self._attempt_guard:
+            self._abandoned = True
+            in_thread = self._connecting
+        if self._lock.locked():
+            self._lock.release()  # aiomqtt keeps it after a cancelled attempt
+        if in_thread:
+            return
+        # the thread may have just queued registering the socket with the loop (a reader,
+        # paho's housekeeping task): let that run first, so that closing undoes it
+        try:
+            await asyncio.sleep(0)
+        finally:
+            self._close_socket()
+
+    def _close_from_thread(self) -> None:
+        try:
+            self._loop.call_soon_threadsafe(self._close_socket)
+        except RuntimeError:  # the loop is closed: nothing is registered with it any more
+            sock = self._client.socket()
+            if isinstance(sock, socket.socket):
+                sock.close()
+
+    def _close_socket(self) -> None:
+        """Close paho's socket if it is open. paho's own close runs its socket callbacks, so
+        aiomqtt stops reading the socket and cancels its housekeeping task."""
+        if self._client.socket() is not None:
+            self._client._sock_close()
