@@ -10,11 +10,13 @@ from typing import Any, Protocol, TypedDict
 
 from fastapi import Request
 
+from controller.case_picks import CasePicks
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
+from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store.base import OrderStore
 
@@ -37,6 +39,16 @@ class ApiBackend(Protocol):
     @property
     def stations(self) -> Stations:
         """Open B2B station tasks and their verification."""
+        ...
+
+    @property
+    def case_picks(self) -> CasePicks:
+        """AS/RS case totes: which are at a station waiting to go back to the rack."""
+        ...
+
+    @property
+    def replenishment(self) -> Replenishment:
+        """Robot pick locations topped up from AS/RS totes."""
         ...
 
     @property

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import ProblemError, problem_responses
+from controller.asrs_commands import AsrsRequestError
+from controller.case_picks import ReturnTote
 from controller.orders import ORDER_ID_PATTERN, Handling, OrderStatus
 from controller.stations import StationTask, UnknownTask
 from routing.verification import Counted
@@ -25,21 +27,32 @@ StationId = Annotated[
     Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$", description="The station's chute id."),
 ]
 OrderId = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="The order's id.")]
+ToteId = Annotated[str, Path(pattern=ORDER_ID_PATTERN, description="The tote's id.")]
 
 
 class ExpectedLineOut(BaseModel):
     line_id: str
     sku: str
     uom: str
-    quantity: int = Field(description="Units that should be in the tote.")
+    quantity: int = Field(
+        description="Units that should be in the tote; cases for a line served from AS/RS totes."
+    )
 
 
 class StationTaskOut(BaseModel):
     station_id: str
     order_id: str
-    tote: str
+    tote: str = Field(description="The first of `totes`.")
+    totes: list[str] = Field(
+        description="Every tote of the order at the station: the robot's tote first, then the "
+        "AS/RS totes its case lines are taken from."
+    )
     handling: Handling | None = Field(description="Label template, packaging, instructions.")
     lines: list[ExpectedLineOut]
+    case_lines: list[str] = Field(
+        description="Lines counted in cases taken from the AS/RS totes; the totes go back "
+        "to the rack afterwards (see the station's returns)."
+    )
     arrived_at: datetime
 
     @classmethod
@@ -48,8 +61,10 @@ class StationTaskOut(BaseModel):
             station_id=task.station_id,
             order_id=task.order_id,
             tote=task.tote,
+            totes=list(task.totes),
             handling=task.handling,
             lines=[ExpectedLineOut(**vars(ln)) for ln in task.lines],
+            case_lines=sorted(task.case_lines),
             arrived_at=task.arrived_at,
         )
 
@@ -85,6 +100,20 @@ class VerificationOut(BaseModel):
     order_id: str
     status: OrderStatus = Field(description="completed, or exception on any mismatch.")
     mismatches: list[str]
+
+
+class ReturnToteOut(BaseModel):
+    tote: str
+    station: str
+    aisle: str = Field(
+        description="The aisle whose P&D input the tote is to be sent to (empty when no "
+        "aisle can take it now)."
+    )
+    sent: bool = Field(description="The operator has put it on the return conveyor.")
+
+    @classmethod
+    def of(cls, r: ReturnTote) -> ReturnToteOut:
+        return cls(tote=r.tote, station=r.station, aisle=r.aisle, sent=r.sent)
 
 
 def _station(backend: ApiBackend, station_id: str) -> None:
@@ -126,3 +155,43 @@ async def verify(
     return VerificationOut(
         order_id=order_id, status=result.order.status, mismatches=list(result.mismatches)
     )
+
+
+@router.get(
+    "/{station_id}/returns",
+    response_model=list[ReturnToteOut],
+    summary="AS/RS totes to send back",
+    description=(
+        "AS/RS totes at the station (or the reject chute) that no open task needs any more: "
+        "after verification, or of an order that was cancelled or went to exception. Each names "
+        "the aisle to send it to; the AS/RS stores it when it reaches that aisle's P&D input."
+    ),
+    responses=problem_responses(401, 403, 404, 422),
+)
+async def station_returns(
+    station_id: StationId, backend: Backend, _: Reader
+) -> list[ReturnToteOut]:
+    _station(backend, station_id)
+    return [ReturnToteOut.of(r) for r in await backend.case_picks.returns(station_id)]
+
+
+@router.post(
+    "/{station_id}/returns/{tote}",
+    response_model=ReturnToteOut,
+    summary="A tote was sent back",
+    description=(
+        "The operator put the tote on the return conveyor to the aisle named in the returns "
+        "list; the inventory moves it to `RETURN:<aisle>`. Repeating the call answers the same."
+    ),
+    responses=problem_responses(401, 403, 404, 409, 422),
+)
+async def tote_sent_back(
+    station_id: StationId, tote: ToteId, backend: Backend, _: Operator
+) -> ReturnToteOut:
+    _station(backend, station_id)
+    try:
+        return ReturnToteOut.of(await backend.case_picks.send_back(station_id, tote))
+    except LookupError as exc:
+        raise ProblemError(404, str(exc), kind="unknown-tote") from None
+    except AsrsRequestError as exc:
+        raise ProblemError(409, str(exc), kind="no-aisle") from None

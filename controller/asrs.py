@@ -77,6 +77,7 @@ from devices.base import (
     Cranes,
     CranesAvailability,
     DeviceEvent,
+    TotesAtPdInput,
 )
 from devices.errors import CommandRejected, DeviceUnavailable
 from routing import asrs as decide
@@ -144,6 +145,8 @@ class AsrsFlows:
         self._last: dict[str, int] = {}
         self._available = True
         self._fault_hold: set[str] = set()
+        # aisle -> totes at its P&D input that could not be stored (logged once while there)
+        self._refused_infeed: dict[str, set[str]] = {}
         self._opened = False
 
     # --- start-up -----------------------------------------------------------------------------
@@ -252,6 +255,69 @@ class AsrsFlows:
         )
         self._changed()
         return request
+
+    async def withdraw(self, request_ids: list[int]) -> list[AsrsRequest]:
+        """Take back waiting requests no command was planned for (their order ended, or
+        released only in part); requests already under way go on. Returns those withdrawn."""
+        self._require_open()
+        async with self._lock:
+            gone = [
+                self._touch(r, state=RequestState.FAILED, reason="withdrawn")
+                for rid in request_ids
+                if (r := self._requests.get(rid)) is not None
+                and r.state is RequestState.WAITING
+                and r.command_id is None
+            ]
+            if gone:
+                await self._save(gone)
+        for r in gone:
+            log.info("AS/RS request withdrawn", extra={"request": r.id, "tote": r.tote})
+        self._changed()
+        return gone
+
+    async def withdraw_order(self, order_id: str) -> list[str]:
+        """Withdraw the order's waiting retrieves; returns their totes."""
+        ids = [r.id for r in self._requests.values() if r.order_id == order_id]
+        return [r.tote for r in await self.withdraw(ids)]
+
+    def busy_totes(self) -> set[str]:
+        """Totes with an open transport (asked for, planned or under way)."""
+        return {r.tote for r in self._requests.values()}
+
+    async def rack_totes(self) -> set[str]:
+        """Totes the inventory has at a rack location."""
+        return {
+            tote
+            for tote, where in (await self.store.asrs_tote_locations()).items()
+            if self._aisle_of(where) is not None
+        }
+
+    async def aisle_for_return(self) -> str | None:
+        """The aisle a tote coming back should be sent to: reachable, with room, fewest
+        transports waiting (:func:`routing.asrs.aisle_for_store`)."""
+        snapshot = self.cranes.snapshot()
+        occupied: dict[str, int] = {}
+        for where in (await self.store.asrs_tote_locations()).values():
+            aisle_of = self._aisle_of(where)
+            if aisle_of is not None:
+                occupied[aisle_of] = occupied.get(aisle_of, 0) + 1
+        loads = []
+        for aisle, locations in self._locations.items():
+            crane = snapshot.get(aisle)
+            stores = sum(
+                1
+                for r in self._requests.values()
+                if r.aisle == aisle and r.kind is RequestKind.STORE
+            )
+            loads.append(
+                decide.AisleLoad(
+                    aisle,
+                    queued=sum(1 for r in self._requests.values() if r.aisle == aisle),
+                    open_locations=len(locations) - occupied.get(aisle, 0) - stores,
+                    available=self._available and not (crane is not None and crane.fault),
+                )
+            )
+        return decide.aisle_for_store(loads)
 
     # --- planning -----------------------------------------------------------------------------
 
@@ -433,6 +499,8 @@ class AsrsFlows:
             await self._finished(event)
         elif isinstance(event, CraneContents):
             await self._contents(event)
+        elif isinstance(event, TotesAtPdInput):
+            await self._at_pd_input(event)
         elif isinstance(event, CranesAvailability):
             if event.available and not self._available:
                 log.info("AS/RS commands resume: cranes reachable")
@@ -440,6 +508,26 @@ class AsrsFlows:
             if event.available:
                 self._fault_hold.clear()
             self._changed()
+
+    async def _at_pd_input(self, e: TotesAtPdInput) -> None:
+        """The infeed reports the totes at an aisle's P&D input: each one without a store on
+        its way (a tote sent back from a station, one put there by hand) is stored."""
+        if e.aisle not in self.aisles:
+            return
+        refused = self._refused_infeed.setdefault(e.aisle, set())
+        refused &= set(e.totes)
+        for tote in e.totes:
+            if any(r.tote == tote and r.kind is RequestKind.STORE for r in self._requests.values()):
+                continue
+            try:
+                await self.tote_at_pd(tote, e.aisle)
+            except AsrsRequestError as exc:
+                if tote not in refused:
+                    log.warning(
+                        "tote at the P&D input not stored",
+                        extra={"tote": tote, "aisle": e.aisle, "why": str(exc)},
+                    )
+                refused.add(tote)
 
     async def _finished(self, e: CraneCommandFinished) -> None:
         retrieved: AsrsRequest | None = None

@@ -26,7 +26,7 @@ from controller.http import ApiServer
 from controller.orders import OrderStatus
 from controller.service import LineService
 from simulators.broker import free_port
-from simulators.station import StationSimulator
+from simulators.station import ReturnHook, StationSimulator
 from simulators.wms import WmsGenerator
 
 
@@ -87,7 +87,9 @@ async def run_demo(
                     tg.create_task(api.serve(), name="api"),
                 ]
                 try:
-                    report = await _drive(line.config, service, api, clock, opts, on_progress)
+                    report = await _drive(
+                        line.config, service, api, clock, opts, on_progress, line.return_tote
+                    )
                 finally:
                     for task in background:
                         task.cancel()
@@ -120,11 +122,12 @@ async def _drive(
     clock: ScaledClock,
     opts: DemoOptions,
     on_progress: ProgressHook | None,
+    on_return: ReturnHook | None = None,
 ) -> dict[str, Any]:
     await wait_ready(service, api, within=60)
     line0 = clock.now()
     token = cfg.api.tokens[0].token
-    stations = StationSimulator(cfg, clock, api.url, token)
+    stations = StationSimulator(cfg, clock, api.url, token, on_return=on_return)
     async with asyncio.TaskGroup() as tg:
         operators = tg.create_task(stations.run(), name="sim.stations")
         try:

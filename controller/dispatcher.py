@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller import topology
+from controller.case_picks import CasePicks
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.history import History
@@ -56,6 +57,7 @@ class Dispatcher:
         flight: InFlight,
         inventory: Inventory,
         accepts_trips: Callable[[str], bool] = lambda serial: True,
+        case_picks: CasePicks | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -66,6 +68,7 @@ class Dispatcher:
         self.flight = flight
         self.inventory = inventory
         self.accepts_trips = accepts_trips  # traffic control may hold a robot back for a while
+        self.case_picks = case_picks  # B2B case lines served from the AS/RS
         self.roadmap = topology.roadmap(config)
         self.location_node = topology.location_nodes(config)
         self.case_qty = topology.case_quantities(config)
@@ -140,10 +143,9 @@ class Dispatcher:
             for c in ready:
                 await self._wait(self.pending[c.order_id], CONVEYOR_DOWN)
             return
+        robot_ready = [c.order_id for c in ready if await self._release_cases(c.order_id)]
         idle = self._idle_robots()
-        planned = await self._plan(
-            [c.order_id for c in ready], limit=CANDIDATES_PER_ROBOT * len(idle)
-        )
+        planned = await self._plan(robot_ready, limit=CANDIDATES_PER_ROBOT * len(idle))
         if not planned:
             return
         batches = self._batches(planned)
@@ -156,6 +158,32 @@ class Dispatcher:
                     await self._wait(p, NO_ROBOT)
             else:
                 await self._release(by_serial[serial], members)
+
+    async def _release_cases(self, order_id: str) -> bool:
+        """Hand the order's AS/RS case lines to the AS/RS first; True when the order (still)
+        needs a robot for its other lines."""
+        p = self.pending.get(order_id)
+        if p is None:
+            return False
+        cases = self.case_picks
+        if cases is None or cases.serves(order_id):
+            return True
+        lines = cases.asrs_lines(p.record)
+        if not lines:
+            return True
+        robot_part = len(lines) < len(p.record.body.lines)
+        why = await cases.release(p.record, robot_part)
+        if why is not None:
+            if why.startswith("stock_short") and not (p.waiting or "").startswith("stock_short"):
+                self.metrics.stockouts.inc()
+            await self._wait(p, why)
+            return False
+        if not robot_part:
+            del self.pending[order_id]
+            return False
+        p.record = await self.history.get(order_id) or p.record
+        p.waiting = None
+        return True
 
     async def _plan(self, order_ids: list[str], limit: int) -> list[Planned]:
         """Stock for the most urgent orders, as if all of them were released now."""
@@ -229,6 +257,8 @@ class Dispatcher:
         return {task: serial for serial, task in result.pairs}
 
     def _demand(self, rec: OrderRecord) -> list[dispatch.LineDemand]:
+        """What a robot picks: every line not served from the AS/RS, in units."""
+        from_asrs = self.case_picks.released(rec.id) if self.case_picks else frozenset()
         return [
             dispatch.LineDemand(
                 ln.line_id,
@@ -236,6 +266,7 @@ class Dispatcher:
                 ln.quantity * (self.case_qty.get(ln.sku, 1) if ln.uom == "case" else 1),
             )
             for ln in rec.body.lines
+            if ln.line_id not in from_asrs
         ]
 
     async def _wait(self, p: Pending, reason: str) -> None:

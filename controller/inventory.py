@@ -42,6 +42,7 @@ from controller.store.inventory import (
     PickOutcome,
     StockRow,
     ToteLine,
+    ToteReservation,
 )
 from routing.dispatch import Pick
 
@@ -117,6 +118,12 @@ class Inventory:
         """Where ``tote`` is now (a rack location, ``PD:<aisle>``, ``CONVEYOR``, ``STATION:<id>``),
         None for a tote the inventory does not know."""
         return self._tote_at.get(tote)
+
+    def on_hand(self, location: str, sku: str) -> int:
+        """Loose units of ``sku`` on hand at ``location`` (from the mirror)."""
+        return sum(
+            r.on_hand for r in self._stock.get(sku, []) if r.tote is None and r.location == location
+        )
 
     def totals(self, sku: str) -> SkuTotals:
         rows = self._stock.get(sku, [])
@@ -204,6 +211,21 @@ class Inventory:
             order_id, line_id, tote, sku, taken, ref, self.levels, self.clock.utcnow()
         )
         return self._picked(applied, order=order_id, tote=tote)
+
+    async def replenish_from_tote(
+        self, holder: str, tote: str, sku: str, location: str, units: int, ref: str
+    ) -> PickOutcome:
+        """``units`` of ``sku`` moved out of ``tote`` to the pick ``location`` (one
+        transaction: the tote's reservation for ``holder`` consumed, the tote's on-hand down,
+        the location's up, two ledger rows with ``ref``); a repeated ``ref`` changes nothing."""
+        applied = await self.store.inventory_confirm_tote_pick(
+            holder, location, tote, sku, units, ref, self.levels, self.clock.utcnow(), location
+        )
+        return self._picked(applied, order=holder, tote=tote)
+
+    async def tote_reservations(self, prefix: str) -> list[ToteReservation]:
+        """Open tote reservations whose holder id starts with ``prefix``."""
+        return await self.store.inventory_tote_reservations(prefix)
 
     async def count(
         self,

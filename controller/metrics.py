@@ -140,6 +140,20 @@ class Metrics:
             ["kind", "outcome"],
             registry=r,
         )
+        self.case_totes = Counter(
+            "linectl_case_totes",
+            "AS/RS totes of B2B case picks by stage: requested, retrieved (at the P&D output), "
+            "at_station, returned (sent back to the rack).",
+            ["stage"],
+            registry=r,
+        )
+        self.replenishments = Counter(
+            "linectl_replenishments",
+            "Replenishments of robot pick locations from the AS/RS by stage: requested, "
+            "at_station (the tote reached its chute), put (confirmed), failed.",
+            ["stage"],
+            registry=r,
+        )
         self.opcua_events = Counter(
             "linectl_opcua_events", "OPC UA events received by kind.", ["kind"], registry=r
         )
@@ -167,7 +181,9 @@ class Metrics:
             registry=r,
         )
         self.short_picks = Counter(
-            "linectl_short_picks", "Robot picks that took fewer units than reserved.", registry=r
+            "linectl_short_picks",
+            "Picks (by a robot, or out of an AS/RS tote) that took fewer units than reserved.",
+            registry=r,
         )
         self.webhook_deliveries = Counter(
             "linectl_webhook_deliveries",

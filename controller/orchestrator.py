@@ -16,6 +16,8 @@ from collections.abc import Mapping
 from controller import topology
 from controller.asrs import AsrsFlows
 from controller.asrs_commands import journal_positions
+from controller.case_picks import PURPOSE as CASE_PICK
+from controller.case_picks import CasePicks
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.dispatcher import Dispatcher
@@ -24,8 +26,11 @@ from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orders import HistoryEvent, OrderRecord, OrderStatus, OrderType
 from controller.picking import Picking
+from controller.replenishment import PURPOSE as REPLENISH
+from controller.replenishment import Replenishment
 from controller.sorting import Sortation
 from controller.stations import Stations
+from controller.store.asrs import AsrsRequest
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
 from controller.tracking import ConveyorReconciler
@@ -62,6 +67,14 @@ class Orchestrator:
         )
         self.fleet: dev.RobotFleet = self.traffic
         self.inventory = Inventory(config, store, clock, metrics)
+        # B2B case lines served from AS/RS totes (only when the line has an AS/RS)
+        self.case_picks = CasePicks(
+            config, self.history, self.inventory, self.flight, clock, metrics
+        )
+        self.history.ended.append(self.case_picks.ended)
+        # robot pick locations topped up from AS/RS totes
+        self.replenishment = Replenishment(config, self.inventory, self.flight, clock, metrics)
+        self.case_picks.held_elsewhere = self.replenishment.totes_in_use
         self.dispatcher = Dispatcher(
             config,
             clock,
@@ -72,11 +85,19 @@ class Orchestrator:
             self.flight,
             self.inventory,
             self.traffic.accepts_trips,
+            self.case_picks,
         )
         self.picking = Picking(self.history, self.flight, self.inventory)
-        self.stations = Stations(self.history)
+        self.stations = Stations(self.history, self.case_picks.settle)
         self.sortation = Sortation(
-            topology.sort_plan(config), self.history, metrics, sorter, self.flight, self.stations
+            topology.sort_plan(config),
+            self.history,
+            metrics,
+            sorter,
+            self.flight,
+            self.stations,
+            self.case_picks,
+            self.replenishment,
         )
         self.history.ended.append(self.sortation.release)  # an ended order frees its chute
         self.reconciler = ConveyorReconciler(
@@ -90,10 +111,20 @@ class Orchestrator:
         )
         # the AS/RS: crane commands written before they are sent, completions into the inventory
         self.asrs: AsrsFlows | None = (
-            AsrsFlows(config, cranes, self.inventory, store, clock, metrics)
+            AsrsFlows(
+                config,
+                cranes,
+                self.inventory,
+                store,
+                clock,
+                metrics,
+                on_retrieved=self._retrieved,
+                on_failed=self._retrieve_failed,
+            )
             if cranes is not None
             else None
         )
+        self.case_picks.asrs = self.replenishment.asrs = self.asrs
         self._cranes = cranes
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
@@ -117,11 +148,16 @@ class Orchestrator:
         await self.inventory.open()
         if self.asrs is not None and self._cranes is not None:
             await self.asrs.open()
+            await self.replenishment.open()
             self._cranes.resume_from(await journal_positions(self.store, self.config))
         for rec in await self.store.active_orders():
             events = await self.store.history(rec.id)
             if any(e.type == "cancel_requested" for e in events):
                 self._cancels.put_nowait(rec.id)
+            cases = self.case_picks.restore(rec, events)
+            robot_part = not cases or self.case_picks.needs_robot(rec.id)
+            if cases and not robot_part and rec.status is not OrderStatus.SORTED:
+                continue  # only AS/RS totes: they are tracked by the case picks
             if rec.status in (OrderStatus.ACCEPTED, OrderStatus.RELEASED, OrderStatus.PICKING):
                 if rec.status is not OrderStatus.ACCEPTED:
                     rec = await self.history.record(
@@ -137,7 +173,10 @@ class Orchestrator:
                 sorted_at = next((e for e in reversed(events) if e.type == "sorted"), None)
                 if sorted_at is not None:
                     data = sorted_at.data
-                    self.stations.open(rec, str(data.get("chute")), str(data.get("tote")))
+                    totes = [str(t) for t in data.get("totes", [data.get("tote")])]
+                    self.stations.open(
+                        rec, str(data.get("chute")), totes, self.case_picks.released(rec.id)
+                    )
                     if any(e.type == "chute_allocated" for e in events):
                         self.sortation.restore(rec.id, str(data.get("chute")))
             elif rec.status is OrderStatus.IN_TRANSIT:
@@ -169,6 +208,27 @@ class Orchestrator:
         log.info("order on the conveyor tracked again", extra={"order": rec.id, "tote": tote})
 
     # --- tasks -----------------------------------------------------------------------------
+
+    async def case_loop(self) -> None:
+        await self.case_picks.run()
+
+    async def replenish_loop(self) -> None:
+        await self.replenishment.run()
+
+    # --- AS/RS totes out of the rack ---------------------------------------------------------
+
+    async def _retrieved(self, tote: str, aisle: str, purpose: str, order_id: str | None) -> None:
+        """A tote the AS/RS brought out is on the conveyor: whoever asked follows it."""
+        if purpose == CASE_PICK:
+            await self.case_picks.retrieved(tote, aisle, purpose, order_id)
+        elif purpose == REPLENISH:
+            await self.replenishment.retrieved(tote, aisle, order_id)
+
+    async def _retrieve_failed(self, request: AsrsRequest) -> None:
+        if request.purpose == CASE_PICK:
+            await self.case_picks.retrieve_failed(request)
+        elif request.purpose == REPLENISH:
+            await self.replenishment.retrieve_failed(request)
 
     async def dispatch_loop(self) -> None:
         await self.dispatcher.loop()
@@ -233,7 +293,12 @@ class Orchestrator:
                     self.sortation.diverted(arrived)
             case dev.ItemInducted():
                 self.flight.item(event.item_id)
-            case dev.CraneCommandFinished() | dev.CraneContents() | dev.CranesAvailability():
+            case (
+                dev.CraneCommandFinished()
+                | dev.CraneContents()
+                | dev.CranesAvailability()
+                | dev.TotesAtPdInput()
+            ):
                 if self.asrs is not None:
                     await self.asrs.handle(event)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 from api import create_app
 from controller.clock import ScaledClock
@@ -16,12 +16,15 @@ from controller.service import LineService
 log = logging.getLogger(__name__)
 
 
+ReturnHook = Callable[[str, str], Awaitable[None]]
+
+
 @contextlib.asynccontextmanager
 async def _devices(
     cfg: LineConfig, clock: ScaledClock, simulate: bool
-) -> AsyncIterator[LineConfig]:
+) -> AsyncIterator[tuple[LineConfig, ReturnHook | None]]:
     if not simulate:
-        yield cfg
+        yield cfg, None
         return
     from simulators.line import simulated_line
 
@@ -30,14 +33,17 @@ async def _devices(
             "simulators started",
             extra={"mqtt": line.mqtt_url, "opcua": line.config.conveyor.opcua.endpoint},
         )
-        yield line.config
+        yield line.config, line.return_tote
 
 
 async def run_service(
     cfg: LineConfig, *, simulate: bool = False, host: str | None = None, port: int | None = None
 ) -> None:
     clock = ScaledClock(cfg.clock.time_scale)
-    async with _devices(cfg, clock, simulate) as line_cfg, LineService(line_cfg, clock) as service:
+    async with (
+        _devices(cfg, clock, simulate) as (line_cfg, on_return),
+        LineService(line_cfg, clock) as service,
+    ):
         api = ApiServer(create_app(service), host or cfg.api.host, port or cfg.api.port)
         started = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
@@ -46,11 +52,15 @@ async def run_service(
             await started.wait()
             log.info("API listening", extra={"url": api.url})
             if simulate:
-                _start_station_operators(tg, line_cfg, clock, api.url)
+                _start_station_operators(tg, line_cfg, clock, api.url, on_return)
 
 
 def _start_station_operators(
-    tg: asyncio.TaskGroup, cfg: LineConfig, clock: ScaledClock, url: str
+    tg: asyncio.TaskGroup,
+    cfg: LineConfig,
+    clock: ScaledClock,
+    url: str,
+    on_return: ReturnHook | None,
 ) -> None:
     """Simulated operators at the value-added stations verify B2B totes over the API."""
     from simulators.station import StationSimulator
@@ -63,4 +73,5 @@ def _start_station_operators(
             "orders wait at their station for verification"
         )
         return
-    tg.create_task(StationSimulator(cfg, clock, url, token).run(), name="sim.stations")
+    stations = StationSimulator(cfg, clock, url, token, on_return=on_return)
+    tg.create_task(stations.run(), name="sim.stations")

@@ -13,12 +13,14 @@ import uuid
 from types import TracebackType
 from typing import Any
 
+from controller.case_picks import CasePicks
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orchestrator import Orchestrator
 from controller.orders import ACTIVE, OrderRecord
+from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store import open_store
 from controller.store.inventory import LineStore
@@ -88,6 +90,14 @@ class LineService:
     @property
     def stations(self) -> Stations:
         return self.orchestrator.stations
+
+    @property
+    def case_picks(self) -> CasePicks:
+        return self.orchestrator.case_picks
+
+    @property
+    def replenishment(self) -> Replenishment:
+        return self.orchestrator.replenishment
 
     @property
     def inventory(self) -> Inventory:
@@ -200,6 +210,8 @@ class LineService:
             tg.create_task(self.orchestrator.dispatch_loop(), name="orchestrator.dispatch")
             tg.create_task(self.orchestrator.history_loop(), name="orchestrator.sort-history")
             tg.create_task(self.orchestrator.cancel_loop(), name="orchestrator.cancels")
+            tg.create_task(self.orchestrator.case_loop(), name="orchestrator.case-picks")
+            tg.create_task(self.orchestrator.replenish_loop(), name="orchestrator.replenishment")
             tg.create_task(self.orchestrator.watch_loop(), name="orchestrator.robot-watch")
             tg.create_task(self._gauges(), name="metrics.gauges")
             tg.create_task(

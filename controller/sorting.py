@@ -18,9 +18,12 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from controller.case_picks import CasePicks
 from controller.history import History
 from controller.metrics import Metrics
 from controller.orders import OrderRecord, OrderStatus
+from controller.replenishment import PURPOSE as REPLENISH
+from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store.base import StoreError
 from controller.trips import InFlight, Trip
@@ -41,6 +44,8 @@ class Sortation:
         sorter: dev.Sorter,
         flight: InFlight,
         stations: Stations,
+        case_picks: CasePicks | None = None,
+        replenishment: Replenishment | None = None,
     ) -> None:
         self.plan = plan
         self.history = history
@@ -48,6 +53,8 @@ class Sortation:
         self.sorter = sorter
         self.flight = flight
         self.stations = stations
+        self.case_picks = case_picks
+        self.replenishment = replenishment
         self.allocations: dict[str, str] = {}  # B2B order id -> the chute it holds
         self._coming: Counter[str] = Counter()  # chute -> totes with a divert requested to it
         self._later: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
@@ -172,7 +179,9 @@ class Sortation:
                 )
             return
         self.flight.items.pop(ev.item_id, None)
-        if trip is not None:
+        if trip is not None and trip.purpose == REPLENISH and self.replenishment is not None:
+            await self.replenishment.arrived(trip, ev.chute_id)
+        elif trip is not None:
             self.flight.forget(trip)
             await self._arrived(trip, ev)
 
@@ -181,6 +190,12 @@ class Sortation:
         if rec is None:
             return
         where = {"chute": ev.chute_id, "divert": ev.divert_id, "tote": trip.tote}
+        cases = self.case_picks
+        if trip.case_tote and cases is not None:  # an AS/RS tote: the case picks follow it
+            ready = await cases.arrived(trip, rec, ev.chute_id)
+            if ready is not None:
+                self.stations.open(ready.order, ev.chute_id, ready.totes, ready.case_lines)
+            return
         if rec.status.terminal or trip.requeued:  # a void trip's tote, back for restocking
             await self.history.record(rec, "tote_in_chute", data=where)
         elif trip.cancelled:
@@ -196,11 +211,16 @@ class Sortation:
                 rec, "rejected", OrderStatus.EXCEPTION, step="reject_chute", data=where
             )
             self.metrics.orders_finished.labels(rec.type.value, "exception").inc()
+        elif trip.b2b and cases is not None and cases.serves(rec.id):
+            # the robot's tote of an order with AS/RS totes: the task opens once all are in
+            ready = await cases.arrived(trip, rec, ev.chute_id)
+            if ready is not None:
+                self.stations.open(ready.order, ev.chute_id, ready.totes, ready.case_lines)
         elif trip.b2b:  # B2B orders complete only after verification at the station
             rec = await self.history.record(
                 rec, "sorted", OrderStatus.SORTED, step="at_station", data=where
             )
-            self.stations.open(rec, ev.chute_id, trip.tote)
+            self.stations.open(rec, ev.chute_id, [trip.tote])
         else:
             rec = await self.history.record(
                 rec, "sorted", OrderStatus.SORTED, step="in_chute", data=where

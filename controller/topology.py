@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from controller.config.model import LineConfig
+from collections.abc import Sequence
+
+from controller.config.model import ChuteKind, LineConfig
 from routing.roadmap import Edge, Node, Roadmap
 from routing.sortation import SortPlan
 
@@ -15,11 +17,20 @@ def roadmap(cfg: LineConfig) -> Roadmap:
     )
 
 
+REPLENISHMENT_DESTINATION = "@replenishment"  # not a valid destination id of the line file
+
+
 def sort_plan(cfg: LineConfig) -> SortPlan:
+    """The sorter's plan from the line file; AS/RS totes for replenishment go to the
+    chutes of kind ``replenishment`` under :data:`REPLENISHMENT_DESTINATION`."""
     s = cfg.conveyor.sorter
     dynamic = s.b2b_allocation.mode == "dynamic"
+    chutes: dict[str, str | Sequence[str]] = dict(s.sort_plan)
+    replenishment = tuple(c.id for c in s.chutes if c.kind is ChuteKind.REPLENISHMENT)
+    if replenishment:
+        chutes[REPLENISHMENT_DESTINATION] = replenishment
     return SortPlan(
-        chutes=dict(s.sort_plan),
+        chutes=chutes,
         reject_chute=s.reject_chute,
         b2b_chute=s.b2b_chute,
         max_passes=s.max_passes,

@@ -35,6 +35,8 @@ class Trip:
     cancelled: bool = False
     requeued: bool = False  # void because the order was given to another robot
     returning: bool = False  # only brings a void trip's tote back
+    case_tote: bool = False  # an AS/RS tote (no robot): a B2B order's case picks, ...
+    purpose: str = ""  # ... or what else the AS/RS brought it out for (``replenish``)
 
     def unpicked(self) -> list[Pick]:
         return [pk for i, pk in enumerate(self.picks) if i not in self.picks_done]
@@ -122,8 +124,17 @@ class InFlight:
     def trip_of_order(self, order_id: str) -> Trip | None:
         """The trip serving the order (not a void one kept only to bring a tote back)."""
         return next(
-            (t for t in self.trips.values() if t.order_id == order_id and not t.requeued), None
+            (
+                t
+                for t in self.trips.values()
+                if t.order_id == order_id and not t.requeued and not t.case_tote
+            ),
+            None,
         )
+
+    def case_totes(self, order_id: str) -> list[Trip]:
+        """The order's AS/RS totes on their way to its station."""
+        return [t for t in self.trips.values() if t.order_id == order_id and t.case_tote]
 
     def on_robot(self, serial: str) -> list[Trip]:
         """Trips whose tote is still on the robot."""

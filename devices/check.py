@@ -29,6 +29,7 @@ from devices.opcua.browse import DIVERT_EVENT_TYPE, SCAN_EVENT_TYPE
 from devices.opcua.security import secure_client
 from devices.vda5050 import schema
 from devices.vda5050.link import broker_address
+from devices.vda5050.mqtt_client import BrokerClient
 from devices.vda5050.topics import topic
 
 log = logging.getLogger(__name__)
@@ -414,7 +415,7 @@ async def check_robots(config: LineConfig, wait: float = 3.0) -> list[DeviceRepo
     }
     seen: dict[tuple[str, str], bytes] = {}
     try:
-        async with aiomqtt.Client(
+        async with BrokerClient(
             address.host,
             address.port,
             identifier=f"linectl-check-{uuid.uuid4().hex[:8]}",

@@ -3,14 +3,20 @@
 Used by ``linectl demo`` and ``linectl run --simulate``. Every simulator gets a free loopback
 port, and the returned line file points the controller at them, so several simulated lines (or
 one beside a real broker on 1883) can run on one machine.
+
+The physical links between the simulators: a robot's drop at an induction puts the tote on the
+belt; a tote the cranes set down at an aisle's P&D output is put on the belt at the aisle's
+``pd_zone``; a tote a station sends back (:meth:`SimulatedLine.return_tote`) rides the return
+conveyor for ``RETURN_SECONDS`` of line time and is set down at the aisle's P&D input.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
@@ -18,6 +24,10 @@ from simulators.asrs import AsrsSimulator
 from simulators.broker import EmbeddedBroker, free_port
 from simulators.conveyor import ConveyorSimulator
 from simulators.robots import RobotFleetSimulator
+
+log = logging.getLogger(__name__)
+
+RETURN_SECONDS = 45.0  # line seconds on the return conveyor from a station to a P&D input
 
 
 @dataclass
@@ -27,6 +37,31 @@ class SimulatedLine:
     robots: RobotFleetSimulator
     mqtt_url: str
     asrs: AsrsSimulator | None = None  # None when the line has no AS/RS
+    _returns: asyncio.Queue[tuple[str, str]] = field(default_factory=asyncio.Queue)
+
+    async def return_tote(self, tote: str, aisle: str) -> None:
+        """A station put ``tote`` on the return conveyor to ``aisle``'s P&D input."""
+        self._returns.put_nowait((tote, aisle))
+
+    async def return_conveyor(self, clock: Clock) -> None:
+        """Carry returned totes to their P&D input, each after ``RETURN_SECONDS``."""
+
+        async def carry(tote: str, aisle: str) -> None:
+            await clock.sleep(RETURN_SECONDS)
+            if self.asrs is None:
+                return
+            try:
+                await self.asrs.arrive_at_pd(tote, aisle)
+            except (ValueError, RuntimeError) as exc:  # logged; the line goes on
+                log.error(
+                    "returned tote not set down at the P&D input",
+                    extra={"tote": tote, "aisle": aisle, "error": repr(exc)},
+                )
+
+        async with asyncio.TaskGroup() as tg:
+            while True:
+                tote, aisle = await self._returns.get()
+                tg.create_task(carry(tote, aisle), name=f"sim.return[{tote}]")
 
 
 def with_endpoints(
@@ -80,9 +115,14 @@ async def simulated_line(
                 await conveyor.induct(load_id, inductions[node_id])
 
         robots = RobotFleetSimulator(cfg, clock, broker_url, on_drop=hand_over)
+        line = SimulatedLine(cfg, conveyor, robots, broker_url, asrs)
         async with asyncio.TaskGroup() as tg:
-            task = tg.create_task(robots.run(), name="sim.robots")
+            tasks = [
+                tg.create_task(robots.run(), name="sim.robots"),
+                tg.create_task(line.return_conveyor(clock), name="sim.return-conveyor"),
+            ]
             try:
-                yield SimulatedLine(cfg, conveyor, robots, broker_url, asrs)
+                yield line
             finally:
-                task.cancel()
+                for task in tasks:
+                    task.cancel()

@@ -1,15 +1,19 @@
 """Operators at the value-added stations, as an HTTP client of the linectl API.
 
-Each station polls its open tasks, spends ``handling_seconds`` of line time per tote (labels,
+Each station polls its open tasks, spends ``handling_seconds`` of line time per task (labels,
 packaging, the scan check), and reports the counts. ``mismatch_rate`` makes an operator count
-one unit short on some totes, to exercise the exception path.
+one unit short on some totes, to exercise the exception path. AS/RS totes the station is done
+with (its returns, and those of the reject chute) are sent back: reported over the API, then
+handed to ``on_return(tote, aisle)``, the return conveyor.
 """
 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import random
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import httpx
@@ -18,6 +22,8 @@ from controller.clock import Clock
 from controller.config.model import ChuteKind, LineConfig
 
 log = logging.getLogger(__name__)
+
+ReturnHook = Callable[[str, str], Awaitable[None] | None]
 
 
 class StationSimulator:
@@ -31,12 +37,16 @@ class StationSimulator:
         handling_seconds: float = 30.0,
         mismatch_rate: float = 0.0,
         seed: int = 11,
+        on_return: ReturnHook | None = None,
     ) -> None:
         sorter = config.conveyor.sorter
         self.stations = sorted(
             {c.id for c in sorter.chutes if c.kind is ChuteKind.B2B}
             | ({sorter.b2b_chute} if sorter.b2b_chute else set())
         )
+        self.reject_chute = sorter.reject_chute
+        self.on_return = on_return
+        self.returned: list[tuple[str, str]] = []  # (tote, aisle) sent back
         self.clock = clock
         self.api_url = api_url.rstrip("/")
         self.token = token
@@ -53,6 +63,8 @@ class StationSimulator:
         ):
             for station in self.stations:
                 tg.create_task(self._operate(http, station), name=f"sim.station[{station}]")
+            if self.reject_chute not in self.stations:
+                tg.create_task(self._returns_only(http), name="sim.station[reject]")
 
     async def _operate(self, http: httpx.AsyncClient, station: str) -> None:
         poll = max(2.0, 0.2 * self.clock.time_scale)  # line seconds, at least 0.2 s of wall
@@ -61,8 +73,39 @@ class StationSimulator:
             for task in tasks or []:
                 await self.clock.sleep(self.handling_seconds)
                 await self._verify(http, station, task)
-            if not tasks:
+            sent = await self._send_back(http, station)
+            if not tasks and not sent:
                 await self.clock.sleep(poll)
+
+    async def _returns_only(self, http: httpx.AsyncClient) -> None:
+        poll = max(10.0, self.clock.time_scale)  # the reject chute is emptied now and then
+        while True:
+            await self._send_back(http, self.reject_chute)
+            await self.clock.sleep(poll)
+
+    async def _send_back(self, http: httpx.AsyncClient, station: str) -> int:
+        """Put the station's AS/RS totes on the return conveyor; returns how many."""
+        if self.on_return is None:
+            return 0
+        sent = 0
+        for r in await self._get(http, f"/v1/stations/{station}/returns") or []:
+            if r["sent"] or not r["aisle"]:
+                continue
+            try:
+                resp = await http.post(f"/v1/stations/{station}/returns/{r['tote']}")
+            except httpx.HTTPError as exc:
+                log.warning("return not reported", extra={"tote": r["tote"], "error": str(exc)})
+                continue
+            if resp.status_code != 200:
+                log.warning("return refused", extra={"tote": r["tote"], "status": resp.status_code})
+                continue
+            aisle = resp.json()["aisle"]
+            self.returned.append((r["tote"], aisle))
+            result = self.on_return(r["tote"], aisle)
+            if inspect.isawaitable(result):
+                await result
+            sent += 1
+        return sent
 
     async def _get(self, http: httpx.AsyncClient, path: str) -> list[dict[str, Any]] | None:
         try:

@@ -38,6 +38,7 @@ class WmsGenerator:
         seed: int = 7,
         b2b_share: float = 0.2,
         prefix: str = "WMS",
+        case_share: float = 0.4,
     ) -> None:
         self.config = config
         self.base_url = base_url.rstrip("/")
@@ -45,6 +46,11 @@ class WmsGenerator:
         self.rng = random.Random(seed)
         self.b2b_share = b2b_share
         self.prefix = prefix
+        # a share of B2B orders also asks for full cases of a SKU the AS/RS holds (served
+        # from rack totes); drawn from a generator of its own so the rest stays as it was
+        self.case_share = case_share
+        self.case_rng = random.Random(seed + 1)
+        self.case_skus: Sequence[str] = sorted({t.sku for t in config.asrs.totes if t.quantity})
         stocked = {s.sku for s in config.stock if s.quantity > 0}
         self.skus: Sequence[str] = sorted(stocked) or [s.sku for s in config.skus]
         chutes = {c.id: c.kind for c in config.conveyor.sorter.chutes}
@@ -58,7 +64,7 @@ class WmsGenerator:
         if self.customers and rng.random() < self.b2b_share:
             n_lines = rng.randint(2, 4)
             skus = rng.sample(list(self.skus), n_lines)
-            return {
+            order: dict[str, Any] = {
                 "type": "b2b",
                 "priority": rng.randint(3, 7),
                 "due_at": (now + timedelta(hours=rng.uniform(1, 6))).isoformat(),
@@ -80,6 +86,19 @@ class WmsGenerator:
                     "instructions": "Check every unit against the delivery note.",
                 },
             }
+            if self.case_skus and self.case_rng.random() < self.case_share:
+                sku = self.case_rng.choice(list(self.case_skus))
+                lines = [ln for ln in order["lines"] if ln["sku"] != sku]
+                lines.append(
+                    {
+                        "line_id": str((n_lines + 1) * 10),
+                        "sku": sku,
+                        "quantity": self.case_rng.randint(1, 2),
+                        "uom": "case",
+                    }
+                )
+                order["lines"] = lines
+            return order
         n_lines = rng.choice([1, 1, 1, 2, 2, 3])
         skus = rng.sample(list(self.skus), n_lines)
         return {

@@ -234,6 +234,7 @@ class ChuteKind(StrEnum):
     CARRIER = "carrier"
     B2B = "b2b"
     REJECT = "reject"
+    REPLENISHMENT = "replenishment"  # AS/RS totes for robot pick locations are decanted here
 
 
 class Chute(Strict):

@@ -128,6 +128,18 @@ class PickLine:
 
 
 @dataclass(frozen=True)
+class ToteReservation:
+    """An open reservation in an AS/RS tote."""
+
+    holder: str  # the order (or replenishment) it is for
+    ref_id: str
+    line_id: str
+    sku: str
+    tote: str
+    units: int  # still held
+
+
+@dataclass(frozen=True)
 class ToteLine:
     """One line to reserve in an AS/RS tote: ``quantity`` of ``sku`` in ``tote``."""
 
@@ -266,10 +278,16 @@ class InventoryStore(Protocol):
         ref: str,
         levels: Mapping[str, int],
         at: datetime,
+        put_to: str | None = None,
     ) -> Applied:
         """``taken`` units of ``sku`` were counted out of ``tote`` for the order's line: they
-        consume its open reservations there (fewer: a short pick) and leave on-hand; idempotent
-        on ``ref``."""
+        consume its open reservations there (fewer: a short pick) and leave on-hand, or, with
+        ``put_to``, go to that location's loose stock in the same transaction; idempotent on
+        ``ref``."""
+        ...
+
+    async def inventory_tote_reservations(self, prefix: str) -> list[ToteReservation]:
+        """Open tote reservations whose holder id starts with ``prefix``."""
         ...
 
     async def inventory_totes(self) -> dict[str, str]:

@@ -23,6 +23,7 @@ from controller.store.inventory import (
     PickLine,
     StockRow,
     ToteLine,
+    ToteReservation,
 )
 
 T = TypeVar("T")
@@ -85,6 +86,7 @@ class SqliteInventoryMixin:
         ref: str,
         levels: Mapping[str, int],
         at: datetime,
+        put_to: str | None = None,
     ) -> Applied:
         return await self._run(
             tote_ops.confirm_tote_pick,
@@ -96,7 +98,11 @@ class SqliteInventoryMixin:
             ref,
             dict(levels),
             at,
+            put_to,
         )
+
+    async def inventory_tote_reservations(self, prefix: str) -> list[ToteReservation]:
+        return await self._run(tote_ops.tote_reservations, prefix)
 
     async def inventory_totes(self) -> dict[str, str]:
         return await self._run(tote_ops.totes)

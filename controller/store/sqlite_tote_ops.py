@@ -22,6 +22,7 @@ from controller.store.inventory import (
     MovementKind,
     PickOutcome,
     ToteLine,
+    ToteReservation,
     UnknownTote,
 )
 from controller.store.sqlite_inventory_ops import (
@@ -52,6 +53,19 @@ def _reserved_in(conn: sqlite3.Connection, tote: str, sku: str) -> int:
         (tote, sku),
     ).fetchone()
     return int(row[0])
+
+
+def tote_reservations(conn: sqlite3.Connection, prefix: str) -> list[ToteReservation]:
+    """Open tote reservations of the orders (or other holders) whose id starts with prefix."""
+    rows = conn.execute(
+        f"SELECT order_id, trip_id, line_id, sku, tote, {OPEN} AS open FROM reservations"
+        " WHERE state = 'reserved' AND tote != '' AND substr(order_id, 1, ?) = ? ORDER BY id",
+        (len(prefix), prefix),
+    )
+    return [
+        ToteReservation(r["order_id"], r["trip_id"], r["line_id"], r["sku"], r["tote"], r["open"])
+        for r in rows
+    ]
 
 
 def totes(conn: sqlite3.Connection) -> dict[str, str]:
@@ -104,10 +118,13 @@ def confirm_tote_pick(
     ref: str,
     levels: Mapping[str, int],
     at: datetime,
+    put_to: str | None = None,
 ) -> Applied:
     require_ref(ref)
     if taken < 0:
         raise InventoryError(f"a pick of {taken} units")
+    if put_to is not None and not put_to:
+        raise InventoryError("a put needs a location")
     kind = MovementKind.TOTE_PICK_CONFIRMED
     with transaction(conn):
         w = Write(conn, at)
@@ -121,6 +138,9 @@ def confirm_tote_pick(
         rows = open_rows(conn, order_id, None, line_id, sku=sku, tote=tote)
         expected = sum(r["open"] for r in rows)
         w.change(location, tote, sku, -taken, kind, ref, order_id, {"line_id": line_id})
+        if put_to is not None:  # moved over to a pick location in the same transaction
+            put = MovementKind.PUT_CONFIRMED
+            w.change(put_to, "", sku, taken, put, ref, order_id, {"line_id": line_id, "tote": tote})
         left = taken
         for row in rows:
             take = min(left, row["open"])

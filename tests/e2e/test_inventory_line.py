@@ -4,24 +4,12 @@ reason, and leave on-hand and reservations consistent."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-from pathlib import Path
-
 import pytest
 
-from controller.config.model import LineConfig
 from controller.orders import OrderStatus
-from tests.e2e.test_lifecycle import Line, running_line, settled
+from tests.e2e.test_lifecycle import Line, settled
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-async def line(
-    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
-) -> AsyncIterator[Line]:
-    async with running_line(reference_line, mqtt_url, interface_name, tmp_path) as running:
-        yield running
 
 
 async def stock(line: Line, sku: str) -> dict[str, int]:

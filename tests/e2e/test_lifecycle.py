@@ -125,16 +125,6 @@ async def running_line(
                     task.cancel()
 
 
-@pytest.fixture
-async def line(
-    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
-) -> AsyncIterator[Line]:
-    async with running_line(reference_line, mqtt_url, interface_name, tmp_path) as running:
-        yield running
-        # whatever a test did to the line, traffic control kept the robots apart
-        assert running.sim.robots.collisions == []
-
-
 def settled(order: OrderRecord, _: list[str]) -> bool:
     return order.status.terminal
 
