@@ -19,6 +19,7 @@ from api import (
     routes_line,
     routes_order_changes,
     routes_orders,
+    routes_replenishment,
     routes_stations,
 )
 from api.backend import ApiBackend, AppState
@@ -75,6 +76,7 @@ def create_app(backend: ApiBackend) -> FastAPI:
     app.include_router(routes_stations.router)
     app.include_router(routes_line.router)
     app.include_router(routes_inventory.router)
+    app.include_router(routes_replenishment.router)
     app.include_router(routes_events.router)
     app.include_router(routes_health.router)
     install_openapi(app)

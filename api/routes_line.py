@@ -107,6 +107,10 @@ class CraneOut(BaseModel):
     current_command: str
     queue_length: int
     fault: str
+    pd_input: list[str] = Field(
+        default_factory=list,
+        description="Totes waiting at the aisle's P&D input (to be stored), oldest first.",
+    )
     transports: CraneTransportsOut | None = Field(
         default=None, description="The controller's open AS/RS transports of this aisle."
     )

@@ -419,7 +419,8 @@ class CasePicks:
     async def send_back(self, station: str, tote: str) -> ReturnTote:
         """The operator put ``tote`` on the return conveyor to the aisle named in the returns
         list. Telling it twice answers the same. LookupError when the tote is not there."""
-        assert self.asrs is not None
+        if self.asrs is None:
+            raise LookupError("this line has no AS/RS: no tote to send back")
         where = (await self.asrs.store.asrs_tote_locations()).get(tote)
         if where is not None and where.startswith(RETURN_PREFIX):
             return ReturnTote(tote, station, where.removeprefix(RETURN_PREFIX), sent=True)

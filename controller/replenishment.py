@@ -24,7 +24,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from controller import topology
@@ -44,6 +44,7 @@ log = logging.getLogger(__name__)
 PURPOSE = "replenish"
 PREFIX = "RPL-"
 STATION_PREFIX = "STATION:"
+REMEMBERED = 1000  # confirmed tasks kept to answer a repeated confirmation the same
 
 
 class UnknownReplenishment(LookupError):
@@ -100,6 +101,7 @@ class Replenishment:
         self.asrs: AsrsFlows | None = None  # set by the orchestrator when the line has one
         self.tasks: dict[str, ReplenishTask] = {}
         self._no_tote: set[str] = set()  # locations told once that no tote can serve them
+        self._confirmed: dict[str, tuple[ReplenishTask, PickOutcome]] = {}
         self._wake = asyncio.Event()
 
     @property
@@ -296,9 +298,15 @@ class Replenishment:
             key=lambda t: t.id,
         )
 
-    async def confirm(self, task_id: str, put: int, operator: str) -> PickOutcome:
+    async def confirm(
+        self, task_id: str, put: int, operator: str
+    ) -> tuple[ReplenishTask, PickOutcome]:
         """The operator moved ``put`` units from the tote to the pick location. Fewer than
-        reserved is recorded as a short pick of the tote; the rest stays in it."""
+        reserved is recorded as a short pick of the tote; the rest stays in it. Confirming the
+        same task again answers the first outcome (``duplicate``) while it is remembered."""
+        done = self._confirmed.get(task_id)
+        if done is not None:
+            return done[0], replace(done[1], duplicate=True)
         task = self.tasks.get(task_id)
         if task is None or task.state != "at_station":
             raise UnknownReplenishment(f"no replenishment {task_id!r} waiting at a chute")
@@ -308,6 +316,9 @@ class Replenishment:
             task.id, task.tote, task.sku, task.location, put, f"{task.id}-put"
         )
         del self.tasks[task_id]
+        self._confirmed[task_id] = (task, outcome)
+        while len(self._confirmed) > REMEMBERED:
+            del self._confirmed[next(iter(self._confirmed))]
         self.metrics.replenishments.labels("put").inc()
         log.info(
             "replenishment put confirmed",
@@ -319,4 +330,4 @@ class Replenishment:
             },
         )
         self.wake()
-        return outcome
+        return task, outcome

@@ -45,6 +45,10 @@ class StationSimulator:
             | ({sorter.b2b_chute} if sorter.b2b_chute else set())
         )
         self.reject_chute = sorter.reject_chute
+        self.replenishment_chutes = sorted(
+            c.id for c in sorter.chutes if c.kind is ChuteKind.REPLENISHMENT
+        )
+        self.put: list[tuple[str, int]] = []  # (replenishment id, units) confirmed
         self.on_return = on_return
         self.returned: list[tuple[str, str]] = []  # (tote, aisle) sent back
         self.clock = clock
@@ -65,6 +69,8 @@ class StationSimulator:
                 tg.create_task(self._operate(http, station), name=f"sim.station[{station}]")
             if self.reject_chute not in self.stations:
                 tg.create_task(self._returns_only(http), name="sim.station[reject]")
+            for chute in self.replenishment_chutes:
+                tg.create_task(self._replenish(http, chute), name=f"sim.station[{chute}]")
 
     async def _operate(self, http: httpx.AsyncClient, station: str) -> None:
         poll = max(2.0, 0.2 * self.clock.time_scale)  # line seconds, at least 0.2 s of wall
@@ -74,6 +80,33 @@ class StationSimulator:
                 await self.clock.sleep(self.handling_seconds)
                 await self._verify(http, station, task)
             sent = await self._send_back(http, station)
+            if not tasks and not sent:
+                await self.clock.sleep(poll)
+
+    async def _replenish(self, http: httpx.AsyncClient, chute: str) -> None:
+        """The replenishment operator: moves each tote's units to its pick location,
+        confirms the put, and sends the tote back."""
+        poll = max(2.0, 0.2 * self.clock.time_scale)
+        while True:
+            tasks = await self._get(http, f"/v1/replenishments?station={chute}") or []
+            tasks = [t for t in tasks if t["state"] == "at_station"]
+            for task in tasks:
+                await self.clock.sleep(self.handling_seconds)
+                body = {"put": task["units"], "operator": f"{chute}-operator"}
+                try:
+                    resp = await http.post(
+                        f"/v1/replenishments/{task['id']}/confirmation", json=body
+                    )
+                except httpx.HTTPError as exc:
+                    log.warning("put not reported", extra={"task": task["id"], "error": str(exc)})
+                    continue
+                if resp.status_code == 200:
+                    self.put.append((task["id"], task["units"]))
+                else:
+                    log.warning(
+                        "put refused", extra={"task": task["id"], "status": resp.status_code}
+                    )
+            sent = await self._send_back(http, chute)
             if not tasks and not sent:
                 await self.clock.sleep(poll)
 

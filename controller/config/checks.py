@@ -157,7 +157,19 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
 
     issues += _asrs(cfg, zone_ids, sku_ids)
 
+    replenishment_chutes = [c.id for c in sorter.chutes if c.kind is ChuteKind.REPLENISHMENT]
     for i, st in enumerate(cfg.stock):
+        if st.replenish_below > 0 and not cfg.asrs.aisles:
+            issues.append(
+                Issue(("stock", i, "replenish_below"), "replenishment needs an AS/RS (asrs.aisles)")
+            )
+        elif st.replenish_below > 0 and not replenishment_chutes:
+            issues.append(
+                Issue(
+                    ("stock", i, "replenish_below"),
+                    "replenishment needs a chute of kind replenishment in conveyor.sorter.chutes",
+                )
+            )
         if st.sku not in sku_ids:
             issues.append(Issue(("stock", i, "sku"), f"SKU {st.sku!r} is not in the SKU master"))
         if st.replenish_to is not None and st.replenish_to <= st.replenish_below:
@@ -236,7 +248,8 @@ def _asrs(cfg: LineConfig, zone_ids: set[str], sku_ids: set[str]) -> list[Issue]
 
 
 def _sort_plan(cfg: LineConfig) -> list[Issue]:
-    """Plan entries name chutes a divert leads to, never the reject chute; the B2B pool too."""
+    """Plan entries name chutes a divert leads to, never the reject chute or a replenishment
+    chute (those take AS/RS totes for pick locations only); the B2B pool too."""
     sorter = cfg.conveyor.sorter
     base: Path = ("conveyor", "sorter")
     kinds = {c.id: c.kind for c in sorter.chutes}
@@ -248,6 +261,8 @@ def _sort_plan(cfg: LineConfig) -> list[Issue]:
             issues.append(Issue(path, f"{what} {chute!r}, which is not in conveyor.sorter.chutes"))
         elif chute == sorter.reject_chute:
             issues.append(Issue(path, f"{what} {chute!r}, which is the reject chute"))
+        elif kinds[chute] is ChuteKind.REPLENISHMENT:
+            issues.append(Issue(path, f"{what} {chute!r}, which is a replenishment chute"))
         elif chute not in diverted:
             issues.append(Issue(path, f"{what} {chute!r}, which no divert leads to"))
 

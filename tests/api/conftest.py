@@ -16,14 +16,17 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from api import create_app
+from controller.case_picks import CasePicks
 from controller.clock import ManualClock
 from controller.config.model import ApiConfig, ApiToken, LineConfig
 from controller.history import History
 from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
+from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store.sqlite import SqliteOrderStore
+from controller.trips import InFlight
 from devices.errors import DeviceUnavailable
 
 WRITER = "writer-token-0123456789"
@@ -43,8 +46,12 @@ class FakeLine:
         self.changed: list[OrderRecord] = []
         self.cancels: list[OrderRecord] = []
         self.ready: dict[str, bool] = {"store": True, "mqtt": True, "conveyor:C1": True}
-        self.stations = Stations(History(store, clock, self.metrics))
+        history = History(store, clock, self.metrics)
         self.inventory = Inventory(config, store, clock, self.metrics)
+        flight = InFlight()
+        self.case_picks = CasePicks(config, history, self.inventory, flight, clock, self.metrics)
+        self.stations = Stations(history, self.case_picks.settle)
+        self.replenishment = Replenishment(config, self.inventory, flight, clock, self.metrics)
 
     def order_accepted(self, order: OrderRecord) -> None:
         self.accepted.append(order)

@@ -79,3 +79,18 @@ def test_replenishment_band_must_be_a_band() -> None:
     )
     [msg] = problems(bad)
     assert "stock.0.replenish_to" in msg and "above replenish_below (50)" in msg
+
+
+def test_replenishment_needs_a_replenishment_chute() -> None:
+    bad = TEXT.replace("      - {id: D10, zone: Z17, chute: REPL}\n", "").replace(
+        "      - {id: REPL, kind: replenishment, capacity: 20, drain_seconds: 15}\n", ""
+    )
+    out = problems(bad)
+    assert len(out) == 2  # L32A and L32B
+    assert all("replenish_below" in m and "kind replenishment" in m for m in out)
+
+
+def test_a_replenishment_chute_is_not_a_sort_destination() -> None:
+    bad = TEXT.replace("      DHL: CH-DHL\n", "      DHL: REPL\n")
+    [msg] = problems(bad)
+    assert "sort_plan.DHL" in msg and "replenishment chute" in msg
