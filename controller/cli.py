@@ -159,6 +159,15 @@ def _summary(r: dict[str, Any]) -> None:
             f"{k} {int(v['cycles'])} x {v['mean_seconds']} s" for k, v in kinds.items()
         )
         t.add_row(f"AS/RS {aisle} cycles", cycles or "none")
+    flows = r.get("asrs_flows")
+    if flows:
+        totes = {k: int(v) for k, v in flows["case_totes"].items()}
+        t.add_row(
+            "B2B orders with AS/RS cases",
+            f"{flows['b2b_orders_with_case_picks']} ({_brief(totes) or 'no totes'})",
+        )
+        repl = {k: int(v) for k, v in flows["replenishments"].items()}
+        t.add_row("replenishments", _brief(repl) or "none")
     t.add_row("all orders terminal", "yes" if r["all_terminal"] else "NO")
     out.print(t)
 

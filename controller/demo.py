@@ -23,7 +23,7 @@ from api import create_app
 from controller.clock import ScaledClock
 from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from controller.http import ApiServer
-from controller.orders import OrderStatus
+from controller.orders import OrderStatus, OrderType
 from controller.service import LineService
 from simulators.broker import free_port
 from simulators.station import ReturnHook, StationSimulator
@@ -166,12 +166,17 @@ async def _report(
     line_seconds: float,
 ) -> dict[str, Any]:
     cycles: list[float] = []
+    from_asrs = 0  # completed B2B orders with case lines served from AS/RS totes
     cursor = None
     while True:
         page = await service.store.list_orders(
             status=OrderStatus.COMPLETED, limit=500, cursor=cursor
         )
         cycles += [(o.updated_at - o.created_at).total_seconds() for o in page.orders]
+        for o in page.orders:
+            if o.type is OrderType.B2B and any(ln.uom == "case" for ln in o.body.lines):
+                history = await service.store.history(o.id)
+                from_asrs += any(e.type == "case_pick_released" for e in history)
         cursor = page.next_cursor
         if cursor is None:
             break
@@ -229,7 +234,23 @@ async def _report(
             "deadlocks_broken": sample("linectl_traffic_deadlocks_total"),
         },
         "asrs": _asrs_cycles(registry),
+        "asrs_flows": {
+            "b2b_orders_with_case_picks": from_asrs,
+            "case_totes": _by_label(registry, "linectl_case_totes", "stage"),
+            "replenishments": _by_label(registry, "linectl_replenishments", "stage"),
+        },
         "mqtt_broker": "embedded" if opts.broker is None else opts.broker,
+    }
+
+
+def _by_label(registry: CollectorRegistry, name: str, label: str) -> dict[str, float]:
+    """A counter's totals by one label."""
+    return {
+        s.labels[label]: s.value
+        for family in registry.collect()
+        if family.name == name
+        for s in family.samples
+        if s.name.endswith("_total")
     }
 
 
