@@ -221,37 +221,41 @@ class CasePicks:
         return None
 
     async def _plan(self, lines: Sequence[OrderLine]) -> _Plan | Shortage:
-        """Rack totes for the lines: per line the smallest tote that covers what is left, else
-        the fullest; a tote already asked for (by any order) is not taken."""
+        """Rack totes for the lines: per line a tote the plan already takes if it covers what
+        is left, else the smallest tote that covers it, else the fullest; a tote asked for by
+        anyone else is not taken."""
         assert self.asrs is not None
         busy = self.asrs.busy_totes()
         in_rack = await self.asrs.rack_totes()
         view = self.inventory.tote_view()
         plan = _Plan()
-        used: set[str] = set()
+        planned: dict[tuple[str, str], int] = {}  # (tote, sku) -> units this plan takes
         for ln in lines:
             need = ln.quantity * self.case_qty.get(ln.sku, 1)
             free = {
-                tote: units
+                tote: left
                 for tote, units in view.get(ln.sku, {}).items()
-                if units > 0 and tote in in_rack and tote not in busy and tote not in used
+                if tote in in_rack
+                and tote not in busy
+                and (left := units - planned.get((tote, ln.sku), 0)) > 0
             }
+            rack_free = sum(free.values())
             while need > 0 and free:
+                chosen = {t for t, _ in planned}
                 covering = [t for t, u in free.items() if u >= need]
                 tote = (
-                    min(covering, key=lambda t: (free[t], t))
+                    min(covering, key=lambda t: (t not in chosen, free[t], t))
                     if covering
                     else max(free, key=lambda t: (free[t], t))
                 )
                 take = min(need, free.pop(tote))
                 plan.lines.append(ToteLine(ln.line_id, ln.sku, tote, take))
-                used.add(tote)
+                planned[(tote, ln.sku)] = planned.get((tote, ln.sku), 0) + take
                 need -= take
             if need > 0:
-                totals = self.inventory.totals(ln.sku)
                 return Shortage(
                     f"stock_short: {ln.sku} missing {need} in the AS/RS "
-                    f"(on hand {totals.on_hand}, reserved {totals.reserved})"
+                    f"({rack_free} units free in rack totes)"
                 )
         return plan
 
@@ -494,11 +498,13 @@ class CasePicks:
             ln.line_id not in {x.line_id for t in totes.values() for x in t.lines}
             for ln in rec.body.lines
         )
+        void = rec.status.terminal or rec.status is OrderStatus.EXCEPTION
         co = CaseOrder(
             rec.id,
             frozenset(x.line_id for t in totes.values() for x in t.lines),
             totes,
             robot_part,
+            ended=void,  # its reservations were given back; its totes go to the reject chute
         )
         for e in evs:
             tote = e.data.get("tote")
@@ -515,7 +521,7 @@ class CasePicks:
         self.orders[rec.id] = co
         for t in totes.values():
             if t.state == "retrieved":  # on the conveyor: sorted like any tote
-                self.flight.on_conveyor(self._trip(rec.id, t.tote, t.aisle, rec, False))
+                self.flight.on_conveyor(self._trip(rec.id, t.tote, t.aisle, rec, void))
         return True
 
     def needs_robot(self, order_id: str) -> bool:

@@ -13,7 +13,8 @@ task's id. The tote is then listed in the chute's returns and goes back to the r
 tote (:mod:`controller.case_picks`).
 
 Nothing of a task is kept apart from what the inventory and the AS/RS keep: the task *is* the
-open tote reservation (holder ``RPL-<location>-<n>``, line id = the location) and the tote's
+open tote reservation (holder and reference ``RPL-<location>-<n>``, line id = the location;
+an order's reservations carry a reference of their own) and the tote's
 place, so a restart rebuilds it. A retrieve the AS/RS gives up, or a tote that lands in the
 reject chute, ends the task and frees its reservation; the next check starts another.
 """
@@ -123,6 +124,8 @@ class Replenishment:
         busy = self.asrs.busy_totes()
         where = await self.asrs.store.asrs_tote_locations()
         for r in await self.inventory.tote_reservations(PREFIX):
+            if r.ref_id != r.holder:  # an order whose id merely starts like a task's
+                continue
             task = ReplenishTask(r.holder, r.line_id, r.sku, r.tote, r.units)
             at = where.get(r.tote, "")
             if at.startswith("PD:"):

@@ -229,8 +229,8 @@ async def test_plan_short_of_stock_names_what_is_missing(setup: Setup) -> None:
     line = OrderLine(line_id="90", sku="SKU-A", quantity=11, uom="case")  # 66 of 60 in totes
     plan = await setup.cp._plan([line])
     assert isinstance(plan, Shortage)
-    # on hand/reserved are the SKU's totals (the 50 loose units included)
-    assert plan.reason == "stock_short: SKU-A missing 6 in the AS/RS (on hand 110, reserved 0)"
+    # what the rack totes hold, not the SKU's loose stock at pick locations
+    assert plan.reason == "stock_short: SKU-A missing 6 in the AS/RS (60 units free in rack totes)"
 
 
 async def test_plan_skips_busy_totes_totes_out_of_the_rack_and_reserved_ones(
@@ -247,11 +247,6 @@ async def test_plan_skips_busy_totes_totes_out_of_the_rack_and_reserved_ones(
     assert plan.reason.startswith("stock_short: SKU-A missing 7 in the AS/RS")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="_plan never reuses a tote for a second line of the same SKU (the `used` set), "
-    "so an order the tote could serve in full is held as stock_short",
-)
 async def test_two_lines_of_one_sku_share_a_tote_that_holds_both(setup: Setup) -> None:
     lines = [
         OrderLine(line_id="1", sku="SKU-B", quantity=1, uom="case"),
@@ -324,7 +319,7 @@ async def test_release_with_a_robot_part_leaves_the_status_to_the_robot(setup: S
 async def test_release_short_of_stock_reserves_and_asks_nothing(setup: Setup) -> None:
     rec = await setup.order("C3", ("90", "SKU-A", 1, "case"), ("91", "SKU-B", 5, "case"))
     why = await setup.cp.release(rec, robot_part=False)
-    assert why == "stock_short: SKU-B missing 1 in the AS/RS (on hand 4, reserved 0)"
+    assert why == "stock_short: SKU-B missing 1 in the AS/RS (4 units free in rack totes)"
     assert setup.flows.open_requests() == []
     assert setup.inventory.totals("SKU-A").reserved == 0
     assert not setup.cp.serves("C3")
@@ -646,12 +641,6 @@ async def test_restore_of_an_order_without_case_picks_says_so(setup: Setup) -> N
     assert not cp.serves("C15") and cp.needs_robot("C15")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="restore() re-registers the totes of an order in exception as live trips "
-    "(cancelled=False, CaseOrder.ended=False): after a restart they are sorted to the "
-    "order's station instead of the reject chute",
-)
 async def test_restore_keeps_the_totes_of_an_order_in_exception_void(
     setup: Setup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
