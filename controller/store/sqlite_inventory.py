@@ -2,8 +2,10 @@
 
 :class:`SqliteInventoryMixin` is mixed into :class:`~controller.store.sqlite.SqliteOrderStore`,
 so stock shares the order database, its single writer thread and its transactions; it runs the
-functions of :mod:`controller.store.sqlite_inventory_ops` and
-:mod:`controller.store.sqlite_tote_ops` (reservations in AS/RS totes) on that thread.
+functions of :mod:`controller.store.sqlite_inventory_ops` (stock changes),
+:mod:`controller.store.sqlite_inventory_reservations` (loose reservations),
+:mod:`controller.store.sqlite_tote_ops` (reservations in AS/RS totes) and
+:mod:`controller.store.sqlite_inventory_read` (read queries) on that thread.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from controller.store import sqlite_inventory_ops as ops
+from controller.store import sqlite_inventory_read as reads
+from controller.store import sqlite_inventory_reservations as reservations
 from controller.store import sqlite_tote_ops as tote_ops
 from controller.store.inventory import (
     Applied,
@@ -48,12 +52,14 @@ class SqliteInventoryMixin:
         location: str | None = None,
         tote: str | None = None,
     ) -> list[StockRow]:
-        return await self._run(ops.stock_rows, None if skus is None else list(skus), location, tote)
+        return await self._run(
+            reads.stock_rows, None if skus is None else list(skus), location, tote
+        )
 
     async def inventory_reserve(
         self, order_id: str, trip_id: str, picks: Sequence[PickLine], at: datetime
     ) -> Applied:
-        return await self._run(ops.reserve, order_id, trip_id, list(picks), at)
+        return await self._run(reservations.reserve, order_id, trip_id, list(picks), at)
 
     async def inventory_release(
         self,
@@ -66,10 +72,10 @@ class SqliteInventoryMixin:
         tote: str | None = None,
     ) -> Applied:
         chosen = None if picks is None else list(picks)
-        return await self._run(ops.release, order_id, trip_id, chosen, at, reason, tote)
+        return await self._run(reservations.release, order_id, trip_id, chosen, at, reason, tote)
 
     async def inventory_release_open(self, at: datetime, reason: str) -> int:
-        return await self._run(ops.release_open, at, reason)
+        return await self._run(reservations.release_open, at, reason)
 
     async def inventory_reserve_totes(
         self, order_id: str, ref_id: str, lines: Sequence[ToteLine], at: datetime
@@ -176,14 +182,14 @@ class SqliteInventoryMixin:
         after: int = 0,
         limit: int = 100,
     ) -> list[Movement]:
-        if not 1 <= limit <= ops.MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {ops.MAX_PAGE}, got {limit}")
-        return await self._run(ops.movements, sku, location, max(0, after), limit)
+        if not 1 <= limit <= reads.MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {reads.MAX_PAGE}, got {limit}")
+        return await self._run(reads.movements, sku, location, max(0, after), limit)
 
     async def inventory_events(self, after: int = 0, limit: int = 100) -> list[InventoryEvent]:
-        if not 1 <= limit <= ops.MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {ops.MAX_PAGE}, got {limit}")
-        return await self._run(ops.events, max(0, after), limit)
+        if not 1 <= limit <= reads.MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {reads.MAX_PAGE}, got {limit}")
+        return await self._run(reads.events, max(0, after), limit)
 
     async def inventory_low_skus(self) -> dict[str, int]:
-        return await self._run(ops.low_skus)
+        return await self._run(reads.low_skus)
