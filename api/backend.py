@@ -10,7 +10,6 @@ from typing import Any, Protocol, TypedDict
 
 from fastapi import Request
 
-from controller.case_picks import CasePicks
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.inventory import Inventory
@@ -19,6 +18,7 @@ from controller.orders import OrderRecord
 from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store.base import OrderStore
+from controller.tote_returns import ToteReturns
 
 
 class ApiBackend(Protocol):
@@ -42,8 +42,8 @@ class ApiBackend(Protocol):
         ...
 
     @property
-    def case_picks(self) -> CasePicks:
-        """AS/RS case totes: which are at a station waiting to go back to the rack."""
+    def tote_returns(self) -> ToteReturns:
+        """AS/RS totes at a station or chute waiting to go back to the rack."""
         ...
 
     @property

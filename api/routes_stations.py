@@ -12,9 +12,9 @@ from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import ProblemError, problem_responses
 from controller.asrs_commands import AsrsRequestError
-from controller.case_picks import ReturnTote
 from controller.orders import ORDER_ID_PATTERN, Handling, OrderStatus
 from controller.stations import StationTask, UnknownTask
+from controller.tote_returns import ReturnTote
 from routing.verification import Counted
 
 router = APIRouter(prefix="/v1/stations", tags=["stations"])
@@ -172,7 +172,7 @@ async def station_returns(
     station_id: StationId, backend: Backend, _: Reader
 ) -> list[ReturnToteOut]:
     _station(backend, station_id)
-    return [ReturnToteOut.of(r) for r in await backend.case_picks.returns(station_id)]
+    return [ReturnToteOut.of(r) for r in await backend.tote_returns.returns(station_id)]
 
 
 @router.post(
@@ -190,7 +190,7 @@ async def tote_sent_back(
 ) -> ReturnToteOut:
     _station(backend, station_id)
     try:
-        return ReturnToteOut.of(await backend.case_picks.send_back(station_id, tote))
+        return ReturnToteOut.of(await backend.tote_returns.send_back(station_id, tote))
     except LookupError as exc:
         raise ProblemError(404, str(exc), kind="unknown-tote") from None
     except AsrsRequestError as exc:

@@ -18,9 +18,10 @@ The path of one case tote, each step an event in the order's history:
   them and expects each AS/RS line in cases;
 - verification: the counted cases are taken out of the totes (the reservations consumed, each
   change a ledger movement), then every case tote is listed in the station's *returns*
-  (``GET /v1/stations/{id}/returns``). The operator sends it back
-  (``POST .../returns/{tote}``, the tote moves to ``RETURN:<aisle>``), and when it reaches the
-  aisle's P&D input the AS/RS stores it, in a dual cycle with a waiting retrieve when there is one.
+  (``GET /v1/stations/{id}/returns``, :mod:`controller.tote_returns`). The operator sends it
+  back (``POST .../returns/{tote}``, the tote moves to ``RETURN:<aisle>``), and when it reaches
+  the aisle's P&D input the AS/RS stores it, in a dual cycle with a waiting retrieve when there
+  is one.
 
 An order that ends any other way (cancelled, in exception) gives back its tote reservations,
 withdraws the retrieves no crane has taken yet, and its totes still under way go to the reject
@@ -32,7 +33,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,7 +56,6 @@ log = logging.getLogger(__name__)
 
 PURPOSE = "case_pick"
 STATION_PREFIX = "STATION:"
-RETURN_PREFIX = "RETURN:"
 
 
 @dataclass
@@ -84,16 +84,6 @@ class CaseOrder:
     def totes_at_station(self) -> list[str]:
         case = [t.tote for t in self.totes.values() if t.state == "at_station"]
         return [self.robot_tote, *case] if self.robot_tote else case
-
-
-@dataclass(frozen=True)
-class ReturnTote:
-    """An AS/RS tote at a station (or the reject chute) to go back into the rack."""
-
-    tote: str
-    station: str
-    aisle: str  # the aisle whose P&D input it should be sent to
-    sent: bool = False
 
 
 @dataclass(frozen=True)
@@ -138,8 +128,6 @@ class CasePicks:
         self.reject_chute = config.conveyor.sorter.reject_chute
         self.asrs: AsrsFlows | None = None  # set by the orchestrator when the line has one
         self.orders: dict[str, CaseOrder] = {}
-        # totes other flows still need where they stand (a replenishment not yet put)
-        self.held_elsewhere: Callable[[], set[str]] = set
         self._ended: asyncio.Queue[str] = asyncio.Queue()
 
     # --- which lines -------------------------------------------------------------------------
@@ -158,6 +146,15 @@ class CasePicks:
 
     def serves(self, order_id: str) -> bool:
         return order_id in self.orders
+
+    def busy(self) -> str | None:
+        """Why no further order's case totes may come out now (``asrs.max_case_orders``
+        orders have theirs out), else None."""
+        out = sum(1 for co in self.orders.values() if not co.ended)
+        limit = self.config.asrs.max_case_orders
+        return (
+            f"asrs_busy: {out} orders' case totes out (at most {limit})" if out >= limit else None
+        )
 
     # --- release -----------------------------------------------------------------------------
 
@@ -399,45 +396,14 @@ class CasePicks:
         self.orders.pop(task.order_id, None)
         return problems
 
-    # --- returns -----------------------------------------------------------------------------
-
-    async def returns(self, station: str) -> list[ReturnTote]:
-        """AS/RS totes at ``station`` that no open task needs: to be sent back to the rack."""
-        if self.asrs is None:
-            return []
-        needed = {
+    def totes_in_use(self, station: str) -> set[str]:
+        """Totes at ``station`` an open order still needs there (not to be returned yet)."""
+        return {
             tote
             for co in self.orders.values()
             if not co.ended and co.station == station
             for tote in co.totes
-        } | self.held_elsewhere()
-        here = f"{STATION_PREFIX}{station}"
-        totes = sorted(
-            tote
-            for tote, location in (await self.asrs.store.asrs_tote_locations()).items()
-            if location == here and tote not in needed
-        )
-        aisle = await self.asrs.aisle_for_return()
-        return [ReturnTote(tote, station, aisle or "") for tote in totes]
-
-    async def send_back(self, station: str, tote: str) -> ReturnTote:
-        """The operator put ``tote`` on the return conveyor to the aisle named in the returns
-        list. Telling it twice answers the same. LookupError when the tote is not there."""
-        if self.asrs is None:
-            raise LookupError("this line has no AS/RS: no tote to send back")
-        where = (await self.asrs.store.asrs_tote_locations()).get(tote)
-        if where is not None and where.startswith(RETURN_PREFIX):
-            return ReturnTote(tote, station, where.removeprefix(RETURN_PREFIX), sent=True)
-        for r in await self.returns(station):
-            if r.tote == tote:
-                if not r.aisle:
-                    raise AsrsRequestError("no aisle can take a store now")
-                ref = f"return-{tote}-{station}-{self.clock.utcnow().isoformat()}"
-                await self._moved(tote, f"{RETURN_PREFIX}{r.aisle}", ref)
-                self.metrics.case_totes.labels("returned").inc()
-                log.info("case tote sent back", extra={"tote": tote, "aisle": r.aisle})
-                return ReturnTote(tote, station, r.aisle, sent=True)
-        raise LookupError(f"tote {tote!r} is not waiting for return at {station!r}")
+        }
 
     async def _moved(self, tote: str, to: str, ref: str) -> None:
         try:

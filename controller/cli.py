@@ -162,6 +162,7 @@ def _summary(r: dict[str, Any]) -> None:
     flows = r.get("asrs_flows")
     if flows:
         totes = {k: int(v) for k, v in flows["case_totes"].items()}
+        totes["returned"] = int(flows["totes_returned"])
         t.add_row(
             "B2B orders with AS/RS cases",
             f"{flows['b2b_orders_with_case_picks']} ({_brief(totes) or 'no totes'})",

@@ -238,6 +238,7 @@ async def _report(
             "b2b_orders_with_case_picks": from_asrs,
             "case_totes": _by_label(registry, "linectl_case_totes", "stage"),
             "replenishments": _by_label(registry, "linectl_replenishments", "stage"),
+            "totes_returned": sample("linectl_tote_returns_total"),
         },
         "mqtt_broker": "embedded" if opts.broker is None else opts.broker,
     }

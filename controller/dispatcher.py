@@ -172,7 +172,7 @@ class Dispatcher:
         if not lines:
             return True
         robot_part = len(lines) < len(p.record.body.lines)
-        why = await cases.release(p.record, robot_part)
+        why = cases.busy() or await cases.release(p.record, robot_part)
         if why is not None:
             if why.startswith("stock_short") and not (p.waiting or "").startswith("stock_short"):
                 self.metrics.stockouts.inc()

@@ -143,8 +143,14 @@ class Metrics:
         self.case_totes = Counter(
             "linectl_case_totes",
             "AS/RS totes of B2B case picks by stage: requested, retrieved (at the P&D output), "
-            "at_station, returned (sent back to the rack).",
+            "at_station.",
             ["stage"],
+            registry=r,
+        )
+        self.tote_returns = Counter(
+            "linectl_tote_returns",
+            "AS/RS totes sent back to the rack from a station or chute (case picks, "
+            "replenishments, the reject chute).",
             registry=r,
         )
         self.replenishments = Counter(

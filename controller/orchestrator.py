@@ -33,6 +33,7 @@ from controller.stations import Stations
 from controller.store.asrs import AsrsRequest
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
+from controller.tote_returns import ToteReturns
 from controller.tracking import ConveyorReconciler
 from controller.traffic import TrafficFleet
 from controller.trips import InFlight, Trip
@@ -74,7 +75,9 @@ class Orchestrator:
         self.history.ended.append(self.case_picks.ended)
         # robot pick locations topped up from AS/RS totes
         self.replenishment = Replenishment(config, self.inventory, self.flight, clock, metrics)
-        self.case_picks.held_elsewhere = self.replenishment.totes_in_use
+        # AS/RS totes back into the rack once no open task needs them at their station
+        self.tote_returns = ToteReturns(self.inventory, clock, metrics)
+        self.tote_returns.holders += [self.case_picks.totes_in_use, self.replenishment.totes_in_use]
         self.dispatcher = Dispatcher(
             config,
             clock,
@@ -124,7 +127,7 @@ class Orchestrator:
             if cranes is not None
             else None
         )
-        self.case_picks.asrs = self.replenishment.asrs = self.asrs
+        self.case_picks.asrs = self.replenishment.asrs = self.tote_returns.asrs = self.asrs
         self._cranes = cranes
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)

@@ -10,7 +10,7 @@ chute of kind ``replenishment``, where an operator moves the units to the pick l
 confirms how many (``POST /v1/replenishments/{id}/confirmation``). The confirmation is one
 inventory transaction: the tote's on-hand down, the location's up, two ledger rows with the
 task's id. The tote is then listed in the chute's returns and goes back to the rack like a case
-tote (:mod:`controller.case_picks`).
+tote (:mod:`controller.tote_returns`).
 
 Nothing of a task is kept apart from what the inventory and the AS/RS keep: the task *is* the
 open tote reservation (holder and reference ``RPL-<location>-<n>``, line id = the location;
@@ -109,8 +109,9 @@ class Replenishment:
     def active(self) -> bool:
         return bool(self.rules) and self.asrs is not None and bool(self.chutes)
 
-    def totes_in_use(self) -> set[str]:
-        return {t.tote for t in self.tasks.values()}
+    def totes_in_use(self, station: str | None = None) -> set[str]:
+        """Totes of open replenishments (at ``station`` when given): not to be returned yet."""
+        return {t.tote for t in self.tasks.values() if station is None or t.station == station}
 
     def wake(self) -> None:
         self._wake.set()

@@ -13,7 +13,6 @@ import uuid
 from types import TracebackType
 from typing import Any
 
-from controller.case_picks import CasePicks
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.inventory import Inventory
@@ -24,6 +23,7 @@ from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store import open_store
 from controller.store.inventory import LineStore
+from controller.tote_returns import ToteReturns
 from controller.webhooks import webhook_dispatcher
 from devices import base as dev
 from devices.opcua import OpcUaSorter
@@ -92,8 +92,8 @@ class LineService:
         return self.orchestrator.stations
 
     @property
-    def case_picks(self) -> CasePicks:
-        return self.orchestrator.case_picks
+    def tote_returns(self) -> ToteReturns:
+        return self.orchestrator.tote_returns
 
     @property
     def replenishment(self) -> Replenishment:

@@ -426,6 +426,9 @@ class Asrs(Strict):
         default_factory=lambda: [0.8, 0.15, 0.05]
     )
     dual_command: bool = True  # pair a pending store with a pending retrieve in one cycle
+    # B2B orders whose case totes are out of the rack at once (released, not yet verified): what
+    # the value-added stations can work on; more wait in the queue (``asrs_busy``)
+    max_case_orders: Annotated[int, Field(ge=1)] = 4
     totes: list[AsrsTote] = Field(default_factory=list)
     opcua: OpcUaEndpoint = Field(
         default_factory=lambda: OpcUaEndpoint(

@@ -26,6 +26,7 @@ from controller.orders import OrderRecord
 from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store.sqlite import SqliteOrderStore
+from controller.tote_returns import ToteReturns
 from controller.trips import InFlight
 from devices.errors import DeviceUnavailable
 
@@ -52,6 +53,7 @@ class FakeLine:
         self.case_picks = CasePicks(config, history, self.inventory, flight, clock, self.metrics)
         self.stations = Stations(history, self.case_picks.settle)
         self.replenishment = Replenishment(config, self.inventory, flight, clock, self.metrics)
+        self.tote_returns = ToteReturns(self.inventory, clock, self.metrics)
 
     def order_accepted(self, order: OrderRecord) -> None:
         self.accepted.append(order)

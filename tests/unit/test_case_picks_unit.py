@@ -18,7 +18,7 @@ from typing import Literal
 import pytest
 
 from controller.asrs import AsrsFlows
-from controller.case_picks import CasePicks, ReturnTote, Shortage, _Plan
+from controller.case_picks import CasePicks, Shortage, _Plan
 from controller.clock import ManualClock
 from controller.config.model import AsrsTote, LineConfig, Sku, StockEntry
 from controller.history import History
@@ -29,6 +29,7 @@ from controller.stations import StationTask
 from controller.store.asrs import RequestState
 from controller.store.inventory import ToteLine
 from controller.store.sqlite import SqliteOrderStore
+from controller.tote_returns import ReturnTote, ToteReturns
 from controller.trips import InFlight, Trip
 from devices import base as dev
 from tests.unit.test_asrs_flows_unit import RecordingCranes
@@ -135,6 +136,13 @@ class Setup:
             )
         )
         return tote
+
+    def returns(self, *held: set[str]) -> ToteReturns:
+        """The returns over these flows: the case picks, and totes held by another flow."""
+        r = ToteReturns(self.inventory, self.clock, self.metrics)
+        r.asrs = self.flows
+        r.holders = [self.cp.totes_in_use, *(lambda _s, h=h: h for h in held)]
+        return r
 
     def stage(self, stage: str) -> float | None:
         return self.metrics.registry.get_sample_value("linectl_case_totes_total", {"stage": stage})
@@ -451,7 +459,7 @@ async def test_a_case_tote_in_the_reject_chute_puts_the_order_in_exception_and_u
     assert not setup.cp.serves("C7")
     assert setup.inventory.tote_view()["SKU-A"]["T-12"] == 12  # the reservation is back
     assert setup.inventory.tote_location("T-12") == "STATION:REJECT"
-    assert [r.tote for r in await setup.cp.returns("REJECT")] == ["T-12"]
+    assert [r.tote for r in await setup.returns().returns("REJECT")] == ["T-12"]
 
 
 # --- verification and returns ------------------------------------------------------------------
@@ -479,15 +487,16 @@ async def test_verified_cases_leave_the_tote_and_the_tote_is_sent_back(setup: Se
 
     aisle = await setup.flows.aisle_for_return()
     assert aisle in ("A1", "A2")
-    assert await setup.cp.returns("VAS-1") == [ReturnTote("T-12", "VAS-1", aisle)]
-    sent = await setup.cp.send_back("VAS-1", "T-12")
+    returns = setup.returns()
+    assert await returns.returns("VAS-1") == [ReturnTote("T-12", "VAS-1", aisle)]
+    sent = await returns.send_back("VAS-1", "T-12")
     assert sent == ReturnTote("T-12", "VAS-1", aisle, sent=True)
     assert setup.inventory.tote_location("T-12") == f"RETURN:{aisle}"
-    assert await setup.cp.send_back("VAS-1", "T-12") == sent  # told twice: the same answer
-    assert setup.stage("returned") == 1
-    assert await setup.cp.returns("VAS-1") == []
+    assert await returns.send_back("VAS-1", "T-12") == sent  # told twice: the same answer
+    assert setup.metrics.registry.get_sample_value("linectl_tote_returns_total") == 1
+    assert await returns.returns("VAS-1") == []
     with pytest.raises(LookupError, match="'T-18' is not waiting for return at 'VAS-1'"):
-        await setup.cp.send_back("VAS-1", "T-18")
+        await returns.send_back("VAS-1", "T-18")
 
 
 async def test_a_mismatch_takes_nothing_and_gives_the_reservation_back(setup: Setup) -> None:
@@ -501,7 +510,7 @@ async def test_a_mismatch_takes_nothing_and_gives_the_reservation_back(setup: Se
         for m in await setup.inventory.movements(sku="SKU-A")
         if m.kind.value.startswith("tote_pick")
     ]
-    assert [r.tote for r in await setup.cp.returns("VAS-1")] == ["T-12"]
+    assert [r.tote for r in await setup.returns().returns("VAS-1")] == ["T-12"]
 
 
 async def test_a_tote_holding_fewer_than_counted_is_a_problem_and_frees_the_rest(
@@ -524,13 +533,12 @@ async def test_returns_leave_out_totes_an_open_task_or_a_replenishment_still_nee
     await at_station(setup, "C11", chute="VAS-2")  # T-12, its task still open
     await setup.inventory.tote_moved("T-18", "STATION:VAS-2", "moved-18")
     await setup.inventory.tote_moved("T-30", "STATION:VAS-2", "moved-30")
-    setup.cp.held_elsewhere = lambda: {"T-18"}
-    assert [r.tote for r in await setup.cp.returns("VAS-2")] == ["T-30"]
-    assert await setup.cp.returns("VAS-1") == []
+    held = setup.returns({"T-18"})  # T-18: a replenishment not yet put
+    assert [r.tote for r in await held.returns("VAS-2")] == ["T-30"]
+    assert await held.returns("VAS-1") == []
     with pytest.raises(LookupError):
-        await setup.cp.send_back("VAS-2", "T-12")
-    setup.cp.held_elsewhere = set
-    assert [r.tote for r in await setup.cp.returns("VAS-2")] == ["T-18", "T-30"]
+        await held.send_back("VAS-2", "T-12")
+    assert [r.tote for r in await setup.returns().returns("VAS-2")] == ["T-18", "T-30"]
 
 
 # --- orders that end otherwise ------------------------------------------------------------------
