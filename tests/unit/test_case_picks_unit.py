@@ -672,3 +672,16 @@ async def test_restore_keeps_the_totes_of_an_order_in_exception_void(
     [after] = cp.flight.case_totes("C17")
     assert after.tote == "T-30"
     assert after.cancelled
+
+
+async def test_no_more_orders_than_max_case_orders_have_totes_out(setup: Setup) -> None:
+    setup.cp.config = setup.config.model_copy(
+        update={"asrs": setup.config.asrs.model_copy(update={"max_case_orders": 2})}
+    )
+    assert setup.cp.busy() is None
+    for order_id in ("C30", "C31"):
+        rec = await setup.order(order_id, ("90", "SKU-A", 1, "case"))
+        assert await setup.cp.release(rec, robot_part=False) is None
+    assert setup.cp.busy() == "asrs_busy: 2 orders' case totes out (at most 2)"
+    setup.cp.ended(await setup.rec("C30"))  # an order that ends frees its place at once
+    assert setup.cp.busy() is None
