@@ -27,6 +27,7 @@ from asyncua import Client, Node, ua
 from controller.config.model import LineConfig, OpcUaEndpoint
 from devices.opcua.browse import DIVERT_EVENT_TYPE, SCAN_EVENT_TYPE
 from devices.opcua.security import secure_client
+from devices.opcua.supervise import connect_client
 from devices.vda5050 import schema
 from devices.vda5050.link import broker_address
 from devices.vda5050.mqtt_client import BrokerClient
@@ -272,7 +273,7 @@ async def _check_server(
     try:
         async with asyncio.timeout(connect_timeout):
             await secure_client(client, opcua)
-            await client.connect()
+            await connect_client(client)
     except (OSError, TimeoutError, ua.UaError) as exc:
         reason = str(exc) or type(exc).__name__
         log.info(

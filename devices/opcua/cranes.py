@@ -56,6 +56,7 @@ from devices.opcua.security import secure_client
 from devices.opcua.supervise import (
     Outage,
     close_client,
+    connect_client,
     stop_if_cancelled,
     until_first_failure,
 )
@@ -241,7 +242,7 @@ class OpcUaCranes:
         try:
             try:
                 await secure_client(client, self._config.asrs.opcua)
-                await client.connect()
+                await connect_client(client)
                 opened = True
                 model = await resolve_cranes(client, self._config)
                 subscription = await self._subscribe(client, model)

@@ -44,6 +44,7 @@ from devices.opcua.security import secure_client
 from devices.opcua.supervise import (
     Outage,
     close_client,
+    connect_client,
     stop_if_cancelled,
     until_first_failure,
 )
@@ -201,7 +202,7 @@ class OpcUaSorter:
         try:
             try:
                 await secure_client(client, self._config.conveyor.opcua)
-                await client.connect()
+                await connect_client(client)
                 opened = True
                 model = await resolve(client, self._config)
                 subscription = await self._subscribe(client, model)

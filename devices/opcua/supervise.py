@@ -85,6 +85,16 @@ class Outage:
             self._log.warning(f"{self._device} unreachable", extra={**self._extra, "why": reason})
 
 
+async def connect_client(client: Client) -> None:
+    """``client.connect()``, leaving no socket open however the attempt ends: asyncua closes
+    it when the attempt fails, not when it is cancelled (a shutdown, or a timeout around it)."""
+    try:
+        await client.connect()
+    except BaseException:
+        client.disconnect_socket()
+        raise
+
+
 async def close_client(client: Client, lost: bool, within: float, log: logging.Logger) -> None:
     """Tear the client down; after a loss only the local side is left to close."""
     try:

@@ -1,6 +1,7 @@
 """Clients leave no socket open, however a connection attempt ends. The MQTT broker client:
 cancelled while paho connects or while CONNACK is awaited, timed out waiting for CONNACK, or
-used and left. The OPC UA connect: cancelled while the server's answer is awaited."""
+used and left. The OPC UA connect (:func:`devices.opcua.supervise.connect_client`): cancelled
+while the server's answer is awaited."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import aiomqtt
 import pytest
 from asyncua import Client
 
+from devices.opcua.supervise import connect_client
 from devices.vda5050.mqtt_client import BrokerClient
 
 pytestmark = pytest.mark.integration
@@ -142,11 +144,12 @@ async def test_a_session_closes_its_socket_when_left(mqtt_host_port: tuple[str, 
 
 
 async def test_opcua_connect_cancelled_midway_closes_the_socket() -> None:
-    """asyncua tears down a connect cancelled while it waits for the server's answer."""
+    """A connect cancelled while it waits for the server's answer leaves no socket (asyncua
+    closes it only when the attempt fails)."""
     async with _silent_broker() as peer:
         before = _sockets()
         client = Client(f"opc.tcp://127.0.0.1:{peer.port}/", timeout=30)
-        attempt = asyncio.create_task(client.connect())
+        attempt = asyncio.create_task(connect_client(client))
         await peer.accepted.get()  # Hello sent: the client waits for the answer
         attempt.cancel()
         with pytest.raises(asyncio.CancelledError):
