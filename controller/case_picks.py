@@ -129,6 +129,7 @@ class CasePicks:
         self.asrs: AsrsFlows | None = None  # set by the orchestrator when the line has one
         self.orders: dict[str, CaseOrder] = {}
         self._ended: asyncio.Queue[str] = asyncio.Queue()
+        self._checked: set[str] = set()  # orders whose leftovers of an earlier run were cleared
 
     # --- which lines -------------------------------------------------------------------------
 
@@ -162,12 +163,16 @@ class CasePicks:
         """Reserve the totes of the order's AS/RS lines and ask for them. Returns None when
         released, else why the order waits (``stock_short: ...``, ``asrs_unavailable: ...``)."""
         assert self.asrs is not None
+        if rec.id not in self._checked:  # once per run: an attempt cut short by a restart
+            self._checked.add(rec.id)  # may have reserved or asked without recording it
+            await self.asrs.withdraw_order(rec.id)
+            await self.inventory.release(rec.id, trip_id=self._ref(rec.id), reason="not recorded")
         lines = self.asrs_lines(rec)
         plan = await self._plan(lines)
         if isinstance(plan, Shortage):
             return plan.reason
         try:
-            await self.inventory.reserve_totes(rec.id, plan.lines, f"case-{rec.id}")
+            await self.inventory.reserve_totes(rec.id, plan.lines, self._ref(rec.id))
         except InventoryError as exc:
             return f"stock_short: {exc}"
         requested: list[AsrsRequest] = []
@@ -216,6 +221,11 @@ class CasePicks:
             extra={"order": rec.id, "totes": [r.tote for r in requested]},
         )
         return None
+
+    @staticmethod
+    def _ref(order_id: str) -> str:
+        """The reference of the order's tote reservations."""
+        return f"case-{order_id}"
 
     async def _plan(self, lines: Sequence[OrderLine]) -> _Plan | Shortage:
         """Rack totes for the lines: per line a tote the plan already takes if it covers what

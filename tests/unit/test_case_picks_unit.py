@@ -685,3 +685,17 @@ async def test_no_more_orders_than_max_case_orders_have_totes_out(setup: Setup) 
     assert setup.cp.busy() == "asrs_busy: 2 orders' case totes out (at most 2)"
     setup.cp.ended(await setup.rec("C30"))  # an order that ends frees its place at once
     assert setup.cp.busy() is None
+
+
+async def test_a_release_cut_short_by_a_restart_is_cleared_before_the_next(setup: Setup) -> None:
+    # an earlier run reserved T-12 and asked for it, then stopped before recording the release
+    rec = await setup.order("C32", ("90", "SKU-A", 2, "case"))
+    await setup.inventory.reserve_totes("C32", [ToteLine("90", "SKU-A", "T-12", 12)], "case-C32")
+    await setup.flows.request_retrieve("T-12", "case_pick", order_id="C32")
+    assert await tote_row(setup, "T-12") == (12, 12)
+    assert await setup.cp.release(rec, robot_part=False) is None
+    # the leftovers are gone: one reservation and one request, for the tote the plan chose
+    assert await tote_row(setup, "T-12") == (12, 12)
+    assert [(r.tote, r.order_id) for r in setup.flows.open_requests()] == [("T-12", "C32")]
+    steps = [e.type for e in await setup.store.history("C32")]
+    assert steps.count("case_pick_released") == 1
