@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
@@ -27,6 +28,7 @@ sim_app = typer.Typer(no_args_is_help=True, help="Device simulators, each on its
 app.add_typer(config_app, name="config")
 app.add_typer(sim_app, name="sim")
 
+log = logging.getLogger(__name__)
 err = Console(stderr=True)
 out = Console()
 
@@ -43,6 +45,27 @@ def _load(path: Path | None) -> Any:
         raise typer.Exit(1) from None
 
 
+SLOW_STOP_SECONDS = 10.0
+
+
+def _report_slow_stop(main: asyncio.Task[Any]) -> None:
+    """The stop takes long: say once which tasks are still running, and where."""
+    if main.done():
+        return
+    pending = [t for t in asyncio.all_tasks() if not t.done() and t is not main]
+    log.warning(
+        "stop is taking long; tasks still running",
+        extra={
+            "seconds": SLOW_STOP_SECONDS,
+            "tasks": [
+                f"{t.get_name()} at "
+                + "; ".join(f"{f.f_code.co_filename}:{f.f_lineno}" for f in t.get_stack(limit=3))
+                for t in pending
+            ],
+        },
+    )
+
+
 def _run(main: Coroutine[Any, Any, Any]) -> Any:
     """Run ``main``; SIGINT/SIGTERM cancel it so every task stops cleanly."""
 
@@ -50,8 +73,13 @@ def _run(main: Coroutine[Any, Any, Any]) -> Any:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         assert task is not None
+
+        def stop() -> None:
+            task.cancel()
+            loop.call_later(SLOW_STOP_SECONDS, _report_slow_stop, task)
+
         for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop)
         try:
             return await main
         finally:

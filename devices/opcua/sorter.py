@@ -355,6 +355,7 @@ class OpcUaSorter:
         period = self._config.conveyor.watchdog.period
         count = int(await model.watchdog.read_value() or 0)
         while True:
+            stop_if_cancelled()  # a write may have swallowed the request to stop (3.11)
             count = (count + 1) % 2**32
             try:
                 if self._state != "Execute" and await model.watchdog_tripped.read_value():

@@ -8,8 +8,9 @@ Two pitfalls of Python 3.11 make a reconnect loop ignore a request to stop. ``as
 (which asyncua connects through) can swallow a cancellation that arrives just as the attempt
 ends; and a ``TaskGroup`` whose task fails after the block ended lets the group's error win over
 a cancellation of its parent and leaves a stray cancellation request on it. So a session's tasks
-run under :func:`until_first_failure` (no task group), and a reconnect loop checks
-:func:`stop_if_cancelled` each round.
+run under :func:`until_first_failure` (no task group), which first checks
+:func:`stop_if_cancelled` as a reconnect loop does each round: a session whose set-up lost a
+cancellation stops before it settles into waiting for its tasks.
 """
 
 from __future__ import annotations
@@ -37,7 +38,14 @@ async def until_first_failure(
 ) -> None:
     """Run ``coros`` as tasks until one of them ends; then stop the others. An ``expected``
     exception (the session ended) returns normally, any other is raised; a cancellation of the
-    caller stops every task and propagates."""
+    caller stops every task and propagates, also one that an earlier step of the session
+    swallowed (asyncua's ``wait_for`` on Python 3.11): the tasks then never start."""
+    try:
+        stop_if_cancelled()
+    except asyncio.CancelledError:
+        for coro in coros:
+            coro.close()  # never started: nothing to wait for
+        raise
     tasks = [
         asyncio.create_task(coro, name=names[i] if i < len(names) else None)
         for i, coro in enumerate(coros)

@@ -12,7 +12,9 @@ out, mid-connect leaks one socket per attempt.
 still running in its thread when the attempt is given up closes what it opened as soon as it
 returns (and one not started yet does not start). Leaving the ``async with`` also closes a
 socket that aiomqtt's own teardown left open (a connection that broke with an exception from
-paho's read, or a disconnect that was cancelled).
+paho's read, or a disconnect that was cancelled). A cancellation that Python 3.11's
+``asyncio.wait_for`` swallows while CONNACK is awaited is raised again (see
+:func:`devices.vda5050.link.keep_cancellation` for the same fault around other broker calls).
 """
 
 from __future__ import annotations
@@ -38,11 +40,19 @@ class BrokerClient(aiomqtt.Client):
     async def __aenter__(self) -> Self:
         with self._attempt_guard:
             self._abandoned = False
+        task = asyncio.current_task()
+        before = task.cancelling() if task is not None else 0
         try:
             await super().__aenter__()
         except BaseException:
             await self._abandon()
             raise
+        if task is not None and task.cancelling() > before:
+            # aiomqtt awaits CONNACK with ``asyncio.wait_for``, which on Python 3.11 can swallow
+            # a cancellation arriving with the CONNACK: the caller would go on as if connected
+            # and never stop. The connection is given up and the cancellation raised again.
+            await self._abandon()
+            raise asyncio.CancelledError
         return self
 
     async def __aexit__(

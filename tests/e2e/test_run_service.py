@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import sys
+from collections import deque
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -47,15 +49,32 @@ async def service(db: Path, port: int) -> AsyncIterator[asyncio.subprocess.Proce
         stdout=asyncio.subprocess.DEVNULL,
     )
     assert proc.stderr is not None
+    stderr = proc.stderr
+    tail: deque[bytes] = deque(maxlen=200)  # the last log lines, shown when a test fails
+
+    async def drain() -> None:
+        """Keep reading the log: a full pipe would block the service's writes, and its stop."""
+        while line := await stderr.readline():
+            tail.append(line)
+
+    reader: asyncio.Task[None] | None = None
     try:
         async with asyncio.timeout(30):  # the service logs once when the API listens
-            while b"API listening" not in (line := await proc.stderr.readline()):
+            while b"API listening" not in (line := await stderr.readline()):
                 assert line, "service exited during start-up"
+        reader = asyncio.create_task(drain())
         yield proc
+    except BaseException:
+        sys.stderr.write(b"".join(tail).decode(errors="replace"))
+        raise
     finally:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+        if reader is not None:
+            reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
 
 
 async def poll(http: httpx.AsyncClient, path: str, done: Callable[[httpx.Response], bool]) -> Any:
