@@ -15,8 +15,9 @@ tote (:mod:`controller.tote_returns`).
 Nothing of a task is kept apart from what the inventory and the AS/RS keep: the task *is* the
 open tote reservation (holder and reference ``RPL-<location>-<n>``, line id = the location;
 an order's reservations carry a reference of their own) and the tote's
-place, so a restart rebuilds it. A retrieve the AS/RS gives up, or a tote that lands in the
-reject chute, ends the task and frees its reservation; the next check starts another.
+place, so a restart rebuilds it. A retrieve the AS/RS gives up, a tote that lands in another
+chute, or one the conveyor's watch gives up as lost, ends the task and frees its reservation;
+the next check starts another.
 """
 
 from __future__ import annotations
@@ -162,6 +163,9 @@ class Replenishment:
         started: list[ReplenishTask] = []
         if not self.active:
             return started
+        for riding in [t for t in self.tasks.values() if t.state == "on_conveyor"]:
+            if riding.tote not in self.flight.by_tote:  # given up as lost by the conveyor's watch
+                await self._give_up(riding, "tote lost on the conveyor")
         for location, rule in self.rules.items():
             on_hand = self.inventory.on_hand(location, rule.sku)
             inbound = sum(t.units for t in self.tasks.values() if t.location == location)
@@ -258,14 +262,19 @@ class Replenishment:
         )
 
     async def retrieve_failed(self, request: AsrsRequest) -> None:
-        task = self.tasks.pop(request.order_id or "", None)
-        if task is None:
-            return
-        await self.inventory.release(task.id, reason=f"AS/RS retrieve failed: {request.reason}")
+        task = self.tasks.get(request.order_id or "")
+        if task is not None:
+            await self._give_up(task, f"AS/RS retrieve failed: {request.reason}")
+
+    async def _give_up(self, task: ReplenishTask, why: str) -> None:
+        """End the task without a put: its reservation goes back; the next check may start
+        another for the location."""
+        self.tasks.pop(task.id, None)
+        await self.inventory.release(task.id, reason=why)
         self.metrics.replenishments.labels("failed").inc()
         log.warning(
-            "replenishment given up: AS/RS retrieve failed",
-            extra={"task": task.id, "tote": task.tote, "why": request.reason},
+            "replenishment given up",
+            extra={"task": task.id, "tote": task.tote, "location": task.location, "why": why},
         )
         self.wake()
 
@@ -282,14 +291,7 @@ class Replenishment:
         if task is None:
             return
         if chute not in self.chutes:
-            del self.tasks[task.id]
-            await self.inventory.release(task.id, reason=f"tote sorted to {chute}")
-            self.metrics.replenishments.labels("failed").inc()
-            log.warning(
-                "replenishment tote not sorted to a replenishment chute; given up",
-                extra={"task": task.id, "tote": task.tote, "chute": chute},
-            )
-            self.wake()
+            await self._give_up(task, f"tote sorted to {chute}, not a replenishment chute")
             return
         task.state, task.station = "at_station", chute
         self.metrics.replenishments.labels("at_station").inc()

@@ -366,6 +366,17 @@ async def test_a_tote_sorted_elsewhere_ends_the_task_and_the_next_check_starts_a
     assert (again.tote, again.units) == ("T-18", 18)
 
 
+async def test_a_tote_lost_on_the_conveyor_ends_the_task(setup: Setup) -> None:
+    task = await started(setup)
+    await setup.crane_done()
+    assert await setup.repl.check() == []  # on its way: nothing new
+    setup.flight.forget(setup.trip(task))  # what the conveyor's watch does with a lost tote
+    [again] = await setup.repl.check()
+    assert task.id not in setup.repl.tasks and again.id in setup.repl.tasks
+    assert [r[0] for r in await setup.reservations()] == [again.id]
+    assert setup.stage("failed") == 1
+
+
 async def test_a_failed_retrieve_ends_the_task(setup: Setup) -> None:
     task = await started(setup)
     [request] = setup.flows.open_requests()
