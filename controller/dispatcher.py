@@ -176,7 +176,9 @@ class Dispatcher:
         if why is not None:
             if why.startswith("stock_short") and not (p.waiting or "").startswith("stock_short"):
                 self.metrics.stockouts.inc()
-            await self._wait(p, why)
+            # recorded when the reason changes, not when only the figures in brackets do
+            if (p.waiting or "").split(" (")[0] != why.split(" (")[0]:
+                await self._wait(p, why)
             return False
         if not robot_part:
             del self.pending[order_id]

@@ -39,6 +39,7 @@ class WmsGenerator:
         b2b_share: float = 0.2,
         prefix: str = "WMS",
         case_share: float = 0.4,
+        stock_margin: float = 0.15,
     ) -> None:
         self.config = config
         self.base_url = base_url.rstrip("/")
@@ -50,7 +51,24 @@ class WmsGenerator:
         # from rack totes); drawn from a generator of its own so the rest stays as it was
         self.case_share = case_share
         self.case_rng = random.Random(seed + 1)
-        self.case_skus: Sequence[str] = sorted({t.sku for t in config.asrs.totes if t.quantity})
+        self.stock_rng = random.Random(seed + 2)
+        # a WMS orders what the line holds: units left at pick locations per SKU (with what
+        # the AS/RS holds for the locations it replenishes), and in AS/RS totes for cases;
+        # ``stock_margin`` of the loose units is kept back for the units a void robot trip
+        # takes to the reject chute (picked once more for its order)
+        replenished = {e.sku for e in config.stock if e.replenish_below > 0}
+        self.loose: dict[str, int] = {}
+        for e in config.stock:
+            self.loose[e.sku] = self.loose.get(e.sku, 0) + e.quantity
+        self.in_totes: dict[str, int] = {}
+        for t in config.asrs.totes:
+            if t.sku in replenished:
+                self.loose[t.sku] = self.loose.get(t.sku, 0) + t.quantity
+            else:
+                self.in_totes[t.sku] = self.in_totes.get(t.sku, 0) + t.quantity
+        self.loose = {k: int(v * (1 - stock_margin)) for k, v in self.loose.items()}
+        self.case_qty = {k.sku: k.case_quantity for k in config.skus}
+        self.case_skus: Sequence[str] = sorted(self.in_totes)
         stocked = {s.sku for s in config.stock if s.quantity > 0}
         self.skus: Sequence[str] = sorted(stocked) or [s.sku for s in config.skus]
         chutes = {c.id: c.kind for c in config.conveyor.sorter.chutes}
@@ -86,31 +104,51 @@ class WmsGenerator:
                     "instructions": "Check every unit against the delivery note.",
                 },
             }
+            order["lines"] = self._in_stock(order["lines"])
             if self.case_skus and self.case_rng.random() < self.case_share:
                 sku = self.case_rng.choice(list(self.case_skus))
-                lines = [ln for ln in order["lines"] if ln["sku"] != sku]
-                lines.append(
-                    {
-                        "line_id": str((n_lines + 1) * 10),
-                        "sku": sku,
-                        "quantity": self.case_rng.randint(1, 2),
-                        "uom": "case",
-                    }
-                )
-                order["lines"] = lines
+                cases = self.case_rng.randint(1, 2)
+                units = cases * self.case_qty.get(sku, 1)
+                if self.in_totes.get(sku, 0) >= units:
+                    self.in_totes[sku] -= units
+                    lines = [ln for ln in order["lines"] if ln["sku"] != sku]
+                    line = {"line_id": str((n_lines + 1) * 10), "sku": sku, "quantity": cases}
+                    lines.append({**line, "uom": "case"})
+                    order["lines"] = lines
             return order
         n_lines = rng.choice([1, 1, 1, 2, 2, 3])
         skus = rng.sample(list(self.skus), n_lines)
+        lines = [
+            {"line_id": str(i + 1), "sku": sku, "quantity": rng.randint(1, 3), "uom": "each"}
+            for i, sku in enumerate(skus)
+        ]
         return {
             "type": "b2c",
             "priority": rng.randint(3, 7),
             "due_at": (now + timedelta(minutes=rng.uniform(60, 240))).isoformat(),
             "destination": rng.choice(self.carriers),
-            "lines": [
-                {"line_id": str(i + 1), "sku": sku, "quantity": rng.randint(1, 3), "uom": "each"}
-                for i, sku in enumerate(skus)
-            ],
+            "lines": self._in_stock(lines),
         }
+
+    def _in_stock(self, lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The lines with what is left at the pick locations taken off; a SKU without enough
+        left is swapped for one that has it (drawn from a generator of its own)."""
+        kept: list[dict[str, Any]] = []
+        for ln in lines:
+            sku, quantity = ln["sku"], ln["quantity"]
+            if self.loose.get(sku, 0) < quantity:
+                taken = {k["sku"] for k in lines} | {k["sku"] for k in kept}
+                others = [
+                    k for k in self.skus if k not in taken and self.loose.get(k, 0) >= quantity
+                ]
+                if not others:
+                    continue
+                sku = self.stock_rng.choice(others)
+            self.loose[sku] -= quantity
+            kept.append({**ln, "sku": sku})
+        if not kept:
+            raise RuntimeError("the line holds too little stock for another order")
+        return kept
 
     async def send(
         self, count: int, now: datetime, *, concurrency: int = 8, start: int = 1
