@@ -505,6 +505,12 @@ class CasePicks:
         co = self.orders.get(order_id)
         return co is None or co.robot_part
 
+    def robot_tote_at_station(self, order_id: str) -> bool:
+        """After a restart: the robot's tote of the order is already at its station (the
+        order waits for its AS/RS totes), not on the conveyor."""
+        co = self.orders.get(order_id)
+        return co is not None and co.robot_tote is not None
+
     def station_totes(self, order_id: str) -> list[str]:
         co = self.orders.get(order_id)
         return co.totes_at_station() if co is not None else []

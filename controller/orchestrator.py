@@ -158,6 +158,8 @@ class Orchestrator:
             if any(e.type == "cancel_requested" for e in events):
                 self._cancels.put_nowait(rec.id)
             cases = self.case_picks.restore(rec, events)
+            # the robot's tote of an order still waiting for its AS/RS totes is at the station
+            at_station = self.case_picks.robot_tote_at_station(rec.id)
             robot_part = not cases or self.case_picks.needs_robot(rec.id)
             if cases and not robot_part and rec.status is not OrderStatus.SORTED:
                 continue  # only AS/RS totes: they are tracked by the case picks
@@ -182,7 +184,7 @@ class Orchestrator:
                     )
                     if any(e.type == "chute_allocated" for e in events):
                         self.sortation.restore(rec.id, str(data.get("chute")))
-            elif rec.status is OrderStatus.IN_TRANSIT:
+            elif rec.status is OrderStatus.IN_TRANSIT and not at_station:
                 self._resume_on_conveyor(rec, events)
 
     def _resume_on_conveyor(self, rec: OrderRecord, events: list[HistoryEvent]) -> None:

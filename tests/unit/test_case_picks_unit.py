@@ -632,6 +632,7 @@ async def test_restore_follows_the_robot_tote_until_the_order_is_requeued(setup:
     cp = setup.fresh()
     assert cp.restore(await setup.rec("C14"), await setup.store.history("C14"))
     assert cp.needs_robot("C14") and cp.station_totes("C14") == ["RT-1"]
+    assert cp.robot_tote_at_station("C14")  # not to be tracked on the conveyor again
     assert cp.orders["C14"].totes["T-12"].state == "requested"
     assert cp.flight.case_totes("C14") == []  # nothing of it on the conveyor yet
 
@@ -639,6 +640,7 @@ async def test_restore_follows_the_robot_tote_until_the_order_is_requeued(setup:
     cp = setup.fresh()
     assert cp.restore(await setup.rec("C14"), await setup.store.history("C14"))
     assert cp.orders["C14"].robot_tote is None and cp.station_totes("C14") == []
+    assert not cp.robot_tote_at_station("C14")
     assert cp.released("C14") == frozenset({"90"})
 
 
