@@ -46,19 +46,25 @@ class ApiServer:
         return self._server.started
 
     async def serve(self, started: asyncio.Event | None = None) -> None:
-        """Serve until cancelled, then shut down gracefully."""
+        """Serve until cancelled, then shut down gracefully. With port 0 the system picks a
+        free port, and :attr:`url` names it once started."""
         task = asyncio.create_task(self._server.serve(), name="api.uvicorn")
         try:
             while not self._server.started:
                 if task.done():
-                    await task  # raises the start-up error
+                    try:
+                        await task  # raises the start-up error
+                    except SystemExit as exc:  # uvicorn's way of saying it could not listen
+                        raise OSError(f"API server could not listen on {self.url}") from exc
                     raise RuntimeError(f"API server on {self.url} stopped during start-up")
                 await asyncio.sleep(0.01)
+            if self.port == 0:
+                self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
             settle_heap()
             if started is not None:
                 started.set()
             await asyncio.shield(task)
         finally:
             self._server.should_exit = True
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(Exception, SystemExit):
                 await task
