@@ -510,7 +510,3 @@ class CasePicks:
         order waits for its AS/RS totes), not on the conveyor."""
         co = self.orders.get(order_id)
         return co is not None and co.robot_tote is not None
-
-    def station_totes(self, order_id: str) -> list[str]:
-        co = self.orders.get(order_id)
-        return co.totes_at_station() if co is not None else []

@@ -611,7 +611,7 @@ async def test_restore_rebuilds_the_totes_states_and_tracks_those_on_the_conveyo
     assert co.totes["T-30"].aisle == "A1"
     assert (co.station, co.robot_part, co.ended) == ("VAS-2", False, False)
     assert cp.released("C13") == frozenset({"90"}) and not cp.needs_robot("C13")
-    assert cp.station_totes("C13") == ["T-12"]
+    assert cp.orders["C13"].totes_at_station() == ["T-12"]
     [trip] = cp.flight.case_totes("C13")
     assert (trip.trip_id, trip.tote, trip.induction, trip.cancelled) == (
         "case-C13-T-30",
@@ -631,7 +631,7 @@ async def test_restore_follows_the_robot_tote_until_the_order_is_requeued(setup:
 
     cp = setup.fresh()
     assert cp.restore(await setup.rec("C14"), await setup.store.history("C14"))
-    assert cp.needs_robot("C14") and cp.station_totes("C14") == ["RT-1"]
+    assert cp.needs_robot("C14") and cp.orders["C14"].totes_at_station() == ["RT-1"]
     assert cp.robot_tote_at_station("C14")  # not to be tracked on the conveyor again
     assert cp.orders["C14"].totes["T-12"].state == "requested"
     assert cp.flight.case_totes("C14") == []  # nothing of it on the conveyor yet
@@ -639,7 +639,7 @@ async def test_restore_follows_the_robot_tote_until_the_order_is_requeued(setup:
     await setup.history.record(await setup.rec("C14"), "requeued", OrderStatus.ACCEPTED)
     cp = setup.fresh()
     assert cp.restore(await setup.rec("C14"), await setup.store.history("C14"))
-    assert cp.orders["C14"].robot_tote is None and cp.station_totes("C14") == []
+    assert cp.orders["C14"].robot_tote is None and cp.orders["C14"].totes_at_station() == []
     assert not cp.robot_tote_at_station("C14")
     assert cp.released("C14") == frozenset({"90"})
 
