@@ -42,6 +42,11 @@ class History:
         rec = await self.record(rec, event_type, status, **changes)
         self.metrics.orders_finished.labels(rec.type.value, status.value).inc()
         if status is OrderStatus.COMPLETED:
-            cycle = (self.clock.utcnow() - rec.created_at).total_seconds()
+            now = self.clock.utcnow()
+            cycle = (now - rec.created_at).total_seconds()
             self.metrics.order_cycle_seconds.labels(rec.type.value).observe(cycle)
+            # B2C by the carrier cut-off, B2B by the end of its delivery window when it has one
+            due = rec.body.deliver_until or rec.due_at
+            on_time = "true" if now <= due else "false"
+            self.metrics.orders_on_time.labels(rec.type.value, on_time).inc()
         return rec

@@ -2,10 +2,37 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from typing import TYPE_CHECKING
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+if TYPE_CHECKING:
+    from devices.base import RobotSnapshot
 
 CYCLE_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 3600)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+# What a robot is doing, as the linectl_robot_state gauge shows it (first that applies):
+# offline (not ONLINE, or no state yet), fault (online but not available: FATAL error, manual
+# mode, stale state, factsheet), paused, charging, driving, working (on a trip, standing: picking,
+# dropping, waiting for a node), idle. Busy states, for utilisation: driving and working.
+ROBOT_STATES = ("offline", "fault", "paused", "charging", "driving", "working", "idle")
+
+
+def robot_activity(robot: RobotSnapshot, on_trip: bool) -> str:
+    """The one of ``ROBOT_STATES`` that ``robot`` is in."""
+    if robot.connection != "ONLINE" or robot.state_age is None:
+        return "offline"
+    if not robot.available:
+        return "fault"
+    if robot.paused:
+        return "paused"
+    if robot.charging:
+        return "charging"
+    if robot.driving:
+        return "driving"
+    return "working" if on_trip else "idle"
 
 
 class Metrics:
@@ -30,6 +57,13 @@ class Metrics:
             "Line time from acceptance to completion.",
             ["type"],
             buckets=CYCLE_BUCKETS,
+            registry=r,
+        )
+        self.orders_on_time = Counter(
+            "linectl_orders_on_time",
+            "Completed orders by type and whether they completed by their due time in line "
+            "time (B2C: the carrier cut-off due_at; B2B: deliver_until, else due_at).",
+            ["type", "on_time"],
             registry=r,
         )
         self.sort_decisions = Counter(
@@ -59,6 +93,19 @@ class Metrics:
         )
         self.robots = Gauge(
             "linectl_robots", "Robots by availability.", ["availability"], registry=r
+        )
+        self.robot_state = Gauge(
+            "linectl_robot_state",
+            "1 for what each robot is doing: offline, fault, paused, charging, driving, "
+            "working (on a trip, standing), idle.",
+            ["robot", "state"],
+            registry=r,
+        )
+        self.robot_battery = Gauge(
+            "linectl_robot_battery_ratio",
+            "Battery charge of each robot, 0 to 1 (absent until its first state message).",
+            ["robot"],
+            registry=r,
         )
         self.mqtt_connected = Gauge(
             "linectl_mqtt_connected", "1 while the MQTT broker connection is up.", registry=r
@@ -228,3 +275,12 @@ class Metrics:
             "Webhook deliveries waiting in the outbox (not yet delivered or dead).",
             registry=r,
         )
+
+    def set_robots(self, robots: Collection[RobotSnapshot], on_trip: Collection[str]) -> None:
+        """Refresh each robot's state and battery gauges from the fleet snapshot."""
+        for robot in robots:
+            current = robot_activity(robot, robot.serial in on_trip)
+            for state in ROBOT_STATES:
+                self.robot_state.labels(robot.serial, state).set(1 if state == current else 0)
+            if robot.battery is not None:
+                self.robot_battery.labels(robot.serial).set(robot.battery / 100.0)

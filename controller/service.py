@@ -234,4 +234,5 @@ class LineService:
             available = sum(1 for r in robots if r.available)
             self.metrics.robots.labels("available").set(available)
             self.metrics.robots.labels("unavailable").set(len(robots) - available)
+            self.metrics.set_robots(robots, self.orchestrator.flight.busy_robots)
             await asyncio.sleep(2.0)
