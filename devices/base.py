@@ -270,6 +270,12 @@ class Sorter(Protocol):
         current state, DeviceUnavailable when not connected."""
         ...
 
+    async def jog(self, zone: str, speed: float, seconds: float) -> None:
+        """Run one zone at ``speed`` m/s for ``seconds`` outside production (commissioning);
+        CommandRejected if refused (unit in Execute, zone jammed or unknown, out of range),
+        DeviceUnavailable when not connected."""
+        ...
+
     def snapshot(self) -> ConveyorSnapshot: ...
 
 

@@ -196,6 +196,7 @@ def expected_nodes(config: LineConfig) -> list[Expected]:
         zp = (*base, "Zones", zone.id)
         out.append(Expected(zp, obj))
         out += [Expected((*zp, name), var, vtype) for name, vtype in ZONE_VARIABLES]
+        out.append(Expected((*zp, "Jog"), meth))
     sp = (*base, "Scanners", conv.scanner.id)
     out += [
         Expected((*base, "Scanners"), obj),

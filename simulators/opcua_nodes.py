@@ -1,8 +1,9 @@
 """Small helpers the OPC UA simulators share: node creation with readable string NodeIds,
-method argument descriptions, and checking a method's string arguments."""
+method argument descriptions, and checking a method's string and numeric arguments."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
@@ -43,6 +44,23 @@ def string_args(args: tuple[Any, ...], count: int) -> list[str] | ua.StatusCode:
         if not isinstance(value, str):
             return bad(ua.StatusCodes.BadInvalidArgument)
         values.append(value)
+    return values
+
+
+def double_args(args: tuple[Any, ...], count: int) -> list[float] | ua.StatusCode:
+    """Method input arguments as finite floats, or the Bad status to answer with."""
+    if len(args) < count:
+        return bad(ua.StatusCodes.BadArgumentsMissing)
+    if len(args) > count:
+        return bad(ua.StatusCodes.BadTooManyArguments)
+    values: list[float] = []
+    for a in args:
+        value = a.Value if isinstance(a, ua.Variant) else a
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return bad(ua.StatusCodes.BadInvalidArgument)
+        if not math.isfinite(value):
+            return bad(ua.StatusCodes.BadOutOfRange)
+        values.append(float(value))
     return values
 
 

@@ -46,6 +46,7 @@ class RemoteModel:
     scan_event_type: Node
     divert_event_type: Node
     jammed: dict[str, Node]  # zone id -> its Jammed variable
+    zones: dict[str, Node]  # zone id -> the zone object (its Jog method)
     # reconciliation after a reconnect (docs/opcua-model.md, Tracking); None on a server
     # without them, which then cannot be reconciled
     tracking_method: Node | None = None
@@ -78,6 +79,7 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
         f"scanner:{conv.scanner.id}": q(*base, "Scanners", conv.scanner.id),
     }
     for z in conv.zones:
+        paths[f"zone:{z.id}"] = q(*base, "Zones", z.id)
         paths[f"zone:{z.id}:Jammed"] = q(*base, "Zones", z.id, "Jammed")
     for d in conv.sorter.diverts:
         paths[f"divert:{d.id}"] = q(*sorter, "Diverts", d.id)
@@ -125,6 +127,7 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
         scan_event_type=types["scan"],
         divert_event_type=types["divert"],
         jammed={z.id: objects[f"zone:{z.id}:Jammed"] for z in conv.zones},
+        zones={z.id: objects[f"zone:{z.id}"] for z in conv.zones},
         tracking_method=optional.get("tracking"),
         journal_method=optional.get("journal"),
     )

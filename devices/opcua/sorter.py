@@ -37,7 +37,7 @@ from devices.base import (
     DeviceEvent,
     ItemDiverted,
 )
-from devices.errors import DeviceUnavailable, InvalidMessage
+from devices.errors import CommandRejected, DeviceUnavailable, InvalidMessage
 from devices.opcua.backoff import Backoff
 from devices.opcua.browse import ModelMismatch, RemoteModel, resolve
 from devices.opcua.security import secure_client
@@ -160,6 +160,26 @@ class OpcUaSorter:
             raise translate_error(exc, f"PackML {name}") from exc
         if isinstance(state, str):
             self._state = state
+
+    async def jog(self, zone: str, speed: float, seconds: float) -> None:
+        """Run one zone at ``speed`` m/s for ``seconds`` (commissioning; the zone's ``Jog``).
+
+        Returns once the conveyor accepted the jog, not when it ends. Raises CommandRejected
+        for an unknown zone, a unit in ``Execute``, a jammed zone or values out of range,
+        DeviceUnavailable when offline.
+        """
+        live = self._require_live()
+        node = live.model.zones.get(zone)
+        if node is None:
+            raise CommandRejected(f"conveyor {self._conveyor_id} has no zone {zone}")
+        try:
+            await node.call_method(
+                live.model.qn("Jog"),
+                ua.Variant(float(speed), ua.VariantType.Double),
+                ua.Variant(float(seconds), ua.VariantType.Double),
+            )
+        except TRANSPORT_ERRORS as exc:
+            raise translate_error(exc, f"Jog of zone {zone}") from exc
 
     def _require_live(self) -> _Live:
         live = self._live

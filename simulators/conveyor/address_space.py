@@ -85,6 +85,7 @@ class MethodCallbacks:
     # the reconciliation methods; a server built without them is one that predates them
     tracking: MethodCallback | None = None
     journal: MethodCallback | None = None
+    jog: Callable[[str], MethodCallback] | None = None  # per zone id
 
 
 _arg = arg
@@ -92,6 +93,7 @@ _array = array
 _Builder = Builder
 _UINT32 = ua.ObjectIds.UInt32
 _BOOLEAN = ua.ObjectIds.Boolean
+_DOUBLE = ua.ObjectIds.Double
 
 
 async def build_address_space(
@@ -134,6 +136,16 @@ async def build_address_space(
             item_id=await b.var(z, [*zp, "ItemId"], "", ua.VariantType.String),
             jammed=await b.var(z, [*zp, "Jammed"], False, ua.VariantType.Boolean),
         )
+        if callbacks.jog is not None:
+            await b.method(
+                z,
+                [*zp, "Jog"],
+                callbacks.jog(zone.id),
+                [
+                    _arg("Speed", "Belt speed in m/s, above 0 and at most belt_speed", _DOUBLE),
+                    _arg("Duration", "Seconds to run, above 0 and at most 60", _DOUBLE),
+                ],
+            )
 
     scanners_folder = await b.obj(conveyor, [*root, "Scanners"], folder=True)
     sp = [*root, "Scanners", conv.scanner.id]

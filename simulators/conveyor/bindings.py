@@ -37,7 +37,7 @@ from simulators.conveyor.facts import (
     ZoneJamChanged,
     ZoneMotionChanged,
 )
-from simulators.conveyor.motion import LoopModel, UnknownName
+from simulators.conveyor.motion import JogRefused, LoopModel, UnknownName
 from simulators.conveyor.packml import (
     InvalidTransition,
     PackMLCommand,
@@ -45,7 +45,7 @@ from simulators.conveyor.packml import (
     PackMLState,
 )
 from simulators.conveyor.retained import RetainedState, write_state
-from simulators.opcua_nodes import MethodCallback, bad, string_args
+from simulators.opcua_nodes import MethodCallback, bad, double_args, string_args
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ RETAIN_WALL_SECONDS = 0.5  # the longest the state file lags the belt while item
 
 _bad = bad
 _string_args = string_args
+_double_args = double_args
 
 
 class ConveyorBindings:
@@ -101,6 +102,7 @@ class ConveyorBindings:
             induct=self._induct,
             tracking=self._tracking,
             journal=self._journal,
+            jog=self._jog,
         )
 
     async def attach(self, nodes: ConveyorNodes) -> None:
@@ -272,6 +274,27 @@ class ConveyorBindings:
                     await self._write(self._node().watchdog_tripped, False, ua.VariantType.Boolean)
                 await self._retain()
             log.info("PackML state changed", extra={"command": command.value, "state": state.value})
+            return []
+
+        return call
+
+    def _jog(self, zone_id: str) -> MethodCallback:
+        async def call(parent: ua.NodeId, *args: Any) -> list[ua.Variant] | ua.StatusCode:
+            values = _double_args(args, 2)
+            if isinstance(values, ua.StatusCode):
+                return values
+            speed, seconds = values
+            async with self._lock:
+                try:
+                    facts = self.model.jog(zone_id, speed, seconds, self._clock.now())
+                except JogRefused as exc:
+                    log.info("jog refused", extra={"zone": zone_id, "why": str(exc)})
+                    return _bad(ua.StatusCodes.BadInvalidState)
+                except ValueError as exc:
+                    log.info("jog refused", extra={"zone": zone_id, "why": str(exc)})
+                    return _bad(ua.StatusCodes.BadOutOfRange)
+                await self._publish(facts)
+            log.info("zone jogged", extra={"zone": zone_id, "speed": speed, "seconds": seconds})
             return []
 
         return call

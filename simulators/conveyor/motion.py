@@ -14,6 +14,9 @@ reaches the point where it stops, so its advance in a step is ``min(distance, li
 coming from the next held entry and from the stop of the item ahead (worked out from the front
 of each queue backwards).
 
+Outside production an operator may jog one zone (commissioning): its belt runs at the jog speed
+for a while and the items on it move up to the zone's end, never onto a standing zone.
+
 :meth:`LoopModel.step` advances the model to a line time and returns what happened, in time
 order, as :mod:`simulators.conveyor.facts` values. Crossings inside one step are computed exactly
 (time of crossing, not time of the step), and an item leaving through a divert frees the way for
@@ -47,10 +50,25 @@ from simulators.conveyor.retained import (
 )
 
 _EPS = 1e-9
+_STOP_SHORT = 1e-6  # a jogged item stops this short of its zone's end, before any point there
 
 
 class UnknownName(ValueError):
     """A zone, item or chute id the loop does not know."""
+
+
+class JogRefused(Exception):
+    """A jog the unit cannot take now: it produces, or the zone is jammed."""
+
+
+MAX_JOG_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class _Jog:
+    zone: int  # index of the jogged zone
+    speed: float
+    until: float  # line time the jog ends
 
 
 @dataclass
@@ -149,6 +167,8 @@ class LoopModel:
         self._eyes: dict[str, str] = {}  # zone id -> leading item id, only occupied zones
         self._held: frozenset[int] = frozenset()  # indices of the zones jams hold
         self._running = [True] * len(self._zone_ids)  # as last reported, per zone
+        self._speed = [cfg.belt_speed] * len(self._zone_ids)  # as last reported, per zone
+        self._jog: _Jog | None = None
 
     # --- views -----------------------------------------------------------------------------
 
@@ -171,7 +191,10 @@ class LoopModel:
         return len(self._items)
 
     def zone_running(self, zone_id: str) -> bool:
-        return self._producing and self._index(zone_id) not in self._held
+        index = self._index(zone_id)
+        if self._jog is not None and self._jog.zone == index:
+            return True
+        return self._producing and index not in self._held
 
     def zone_item(self, zone_id: str) -> str:
         """Leading item seen by a zone's photo-eye, "" when the zone is empty."""
@@ -236,9 +259,37 @@ class LoopModel:
         self._requests[item_id] = chute_id
 
     def set_producing(self, producing: bool, now: float) -> list[Fact]:
-        """PackML: belts run only while the unit is in ``Execute``."""
+        """PackML: belts run only while the unit is in ``Execute``; a state change ends a jog."""
         facts = self.step(now)
         self._producing = producing
+        self._jog = None
+        return facts + self._motion_facts()
+
+    def jog(self, zone_id: str, speed: float, seconds: float, now: float) -> list[Fact]:
+        """Run one zone's belt at ``speed`` m/s for ``seconds`` while the unit does not produce
+        (commissioning). Items in the zone move up to its end and stop there, keeping
+        ``min_gap``; they never pass onto a standing zone, so no scan or divert happens. A new
+        jog replaces the running one; a PackML state change ends it.
+
+        Raises :class:`UnknownName` for an unknown zone, :class:`JogRefused` while the unit
+        produces or the zone is jammed, ``ValueError`` for a speed or duration out of range.
+        """
+        index = self._index(zone_id)
+        if not 0.0 < speed <= self.conveyor.belt_speed:
+            raise ValueError(
+                f"jog speed must be above 0 and at most the belt speed "
+                f"{self.conveyor.belt_speed:g} m/s, got {speed:g}"
+            )
+        if not 0.0 < seconds <= MAX_JOG_SECONDS:
+            raise ValueError(
+                f"jog duration must be above 0 and at most {MAX_JOG_SECONDS:g} s, got {seconds:g}"
+            )
+        facts = self.step(now)
+        if self._producing:
+            raise JogRefused("the unit is in Execute: stop or hold it before jogging a zone")
+        if zone_id in self._jammed:
+            raise JogRefused(f"zone {zone_id} is jammed: clear the jam before jogging it")
+        self._jog = _Jog(index, speed, now + seconds)
         return facts + self._motion_facts()
 
     def set_jammed(self, zone_id: str, jammed: bool, now: float) -> list[Fact]:
@@ -366,11 +417,43 @@ class LoopModel:
         if now > t0:
             if self.moving and self._items:
                 self._move(t0, (now - t0) * self.conveyor.belt_speed, facts)
+            elif self._jog is not None:
+                self._move_jogged(self._jog, min(now, self._jog.until) - t0)
             self._drain_until(now, facts)
             self._t = now
         self._place_pending()
         facts += self._update_eyes()
+        if self._jog is not None and self._jog.until <= self._t + _EPS:
+            self._jog = None
+            facts += self._motion_facts()
         return facts
+
+    def _move_jogged(self, jog: _Jog, seconds: float) -> None:
+        """Move the items in the jogged zone for ``seconds``, the leading one up to the zone's
+        end (or ``min_gap`` behind an item just beyond it), each other ``min_gap`` behind the
+        one ahead; an item never moves back."""
+        if seconds <= 0:
+            return
+        start = self._starts[jog.zone]
+        end = self._starts[jog.zone + 1] if jog.zone + 1 < len(self._starts) else self.length
+        gap, length = self.conveyor.min_gap, self.length
+        inside = sorted(
+            (it for it in self._items.values() if start <= it.pos < end),
+            key=lambda it: it.pos,
+            reverse=True,
+        )
+        if not inside:
+            return
+        limit = end - _STOP_SHORT
+        jogged = {it.item_id for it in inside}
+        for other in self._items.values():
+            ahead = (other.pos - end) % length
+            if other.item_id not in jogged and ahead < gap:
+                limit = min(limit, end + ahead - gap)
+        dist = jog.speed * seconds
+        for item in inside:
+            item.pos = max(item.pos, min(item.pos + dist, limit))
+            limit = item.pos - gap
 
     def _move(self, t0: float, dist: float, facts: list[Fact]) -> None:
         """Move the items by up to ``dist`` metres from time ``t0``. When an item leaves
@@ -536,14 +619,18 @@ class LoopModel:
         return facts
 
     def _motion_facts(self) -> list[Fact]:
-        """One fact per zone whose belt started or stopped since the last report."""
+        """One fact per zone whose belt started, stopped or changed speed since the last report."""
         facts: list[Fact] = []
-        speed = self.conveyor.belt_speed
+        jog = self._jog
         for i, zone_id in enumerate(self._zone_ids):
-            running = self._producing and i not in self._held
-            if running != self._running[i]:
-                self._running[i] = running
-                facts.append(ZoneMotionChanged(zone_id, running, speed if running else 0.0))
+            jogged = jog is not None and jog.zone == i
+            running = jogged or (self._producing and i not in self._held)
+            speed = (
+                0.0 if not running else jog.speed if jog and jogged else self.conveyor.belt_speed
+            )
+            if running != self._running[i] or speed != self._speed[i]:
+                self._running[i], self._speed[i] = running, speed
+                facts.append(ZoneMotionChanged(zone_id, running, speed))
         return facts
 
     def _all_items(self) -> list[_Item]:

@@ -168,6 +168,9 @@ class Driver(ABC):
     async def chute(self, chute_id: str) -> ChuteLevel: ...
 
     @abstractmethod
+    async def jog(self, zone_id: str, speed: float, seconds: float) -> Outcome: ...
+
+    @abstractmethod
     async def alive(self) -> bool:
         """The session still stands (and, for the adapter, never dropped)."""
 
@@ -276,8 +279,11 @@ class ClientDriver(Driver):
                     )
                 )
 
-    async def _call(self, node: Node, method: str, *args: str) -> Outcome:
-        variants = [ua.Variant(a, ua.VariantType.String) for a in args]
+    async def _call(self, node: Node, method: str, *args: str | float) -> Outcome:
+        variants = [
+            ua.Variant(a, ua.VariantType.String if isinstance(a, str) else ua.VariantType.Double)
+            for a in args
+        ]
         try:
             await node.call_method(f"{self._idx}:{method}", *variants)
         except ua.UaStatusCodeError as exc:
@@ -294,6 +300,10 @@ class ClientDriver(Driver):
 
     async def divert(self, item_id: str, chute_id: str) -> Outcome:
         return await self._call(self._sorter, "Divert", item_id, chute_id)
+
+    async def jog(self, zone_id: str, speed: float, seconds: float) -> Outcome:
+        zone = await self._find(self._conveyor, "Zones", zone_id)
+        return await self._call(zone, "Jog", speed, seconds)
 
     async def chute(self, chute_id: str) -> ChuteLevel:
         chute = await self._find(self._sorter, "Chutes", chute_id)
@@ -380,6 +390,13 @@ class AdapterDriver(Driver):
     async def divert(self, item_id: str, chute_id: str) -> Outcome:
         try:
             await self._sorter.divert(item_id, chute_id)
+        except CommandRejected as exc:
+            return Refused(None, str(exc))
+        return Accepted()
+
+    async def jog(self, zone_id: str, speed: float, seconds: float) -> Outcome:
+        try:
+            await self._sorter.jog(zone_id, speed, seconds)
         except CommandRejected as exc:
             return Refused(None, str(exc))
         return Accepted()

@@ -88,6 +88,23 @@ async def test_a_command_invalid_in_a_state_is_refused_and_changes_nothing(
     assert (await driver.scan_of(item_id)).codes == ("TOTE-ALIVE",)
 
 
+# --- jog ---------------------------------------------------------------------------------------
+
+
+async def test_a_jog_is_accepted_outside_execute_and_refused_in_it(driver: Driver) -> None:
+    await driver.reach("Execute")
+    assert_refused(await driver.jog("Z03", 0.5, 1.0), driver, "BadInvalidState")
+    await driver.reach("Held")
+    speed = driver.config.conveyor.belt_speed
+    assert_refused(await driver.jog("Z03", speed * 2, 1.0), driver, "BadOutOfRange")
+    assert_refused(await driver.jog("Z03", speed, 61.0), driver, "BadOutOfRange")
+    assert await driver.jog("Z03", speed, 1.0) == Accepted()
+    assert driver.sim.zone_running("Z03")
+    assert await driver.alive()
+    await driver.reach("Execute")  # a PackML command ends the jog; production runs again
+    assert all(driver.sim.zone_running(z.id) for z in driver.config.conveyor.zones)
+
+
 # --- scanner ----------------------------------------------------------------------------------
 
 

@@ -192,3 +192,35 @@ async def eventually(condition: Callable[[], bool]) -> None:
     while not condition():
         assert time.monotonic() < deadline, "condition not met in time"
         await asyncio.sleep(0.01)
+
+
+async def test_jog_runs_one_zone_while_held_and_is_refused_in_execute(line: Line) -> None:
+    item_id = await line.sim.induct("TOTE-J", "Z03")
+    await eventually(lambda: line.sim.item_position(item_id) is not None)
+    with pytest.raises(CommandRejected, match="BadInvalidState"):
+        await line.sorter.jog("Z03", 0.5, 1.0)  # producing: no jog
+    await line.sorter.command("Hold")
+    held_at = line.sim.item_position(item_id)
+    assert held_at is not None
+    async with Client(line.sim.endpoint) as client:
+        idx = await client.get_namespace_index("urn:linectl:conveyors")
+        zone = await client.nodes.objects.get_child(
+            [f"{idx}:Line", f"{idx}:C1", f"{idx}:Zones", f"{idx}:Z03"]
+        )
+        speed_actual = await zone.get_child(f"{idx}:SpeedActual")
+        with pytest.raises(ua.uaerrors.BadOutOfRange):
+            await zone.call_method(f"{idx}:Jog", 99.0, 1.0)  # above the belt speed
+        with pytest.raises(ua.uaerrors.BadInvalidArgument):
+            await zone.call_method(f"{idx}:Jog", "fast", 1.0)
+        await line.sorter.jog("Z03", 0.5, 20.0)  # 20 line s = 0.2 wall s at x100
+        assert await speed_actual.read_value() == 0.5
+        assert line.sim.zone_running("Z03") and not line.sim.zone_running("Z04")
+        await eventually(lambda: not line.sim.zone_running("Z03"))
+        assert await speed_actual.read_value() == 0.0
+    # the tote moved towards the end of Z03 (4.5 m) and stopped short of it
+    moved = line.sim.item_position(item_id)
+    assert moved is not None and held_at < moved < 4.5
+    with pytest.raises(CommandRejected, match="no zone"):
+        await line.sorter.jog("Z99", 0.5, 1.0)
+    await line.sorter.command("Unhold")
+    await line.scan_of(item_id)  # production carries it on to the scanner

@@ -98,7 +98,12 @@ async def broken_server(config: LineConfig) -> AsyncIterator[LineConfig]:
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     server.disable_clock(True)
     callbacks = MethodCallbacks(
-        packml=lambda _: _no_op, divert=_no_op, induct=_no_op, tracking=_no_op, journal=_no_op
+        packml=lambda _: _no_op,
+        divert=_no_op,
+        induct=_no_op,
+        tracking=_no_op,
+        journal=_no_op,
+        jog=lambda _: _no_op,
     )
     nodes = await build_address_space(server, config, callbacks)
     conv = config.conveyor

@@ -8,23 +8,10 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config.model import Conveyor, LineConfig
+from controller.config.model import Conveyor
 from simulators.conveyor.facts import DivertFinished, ItemRead, ZoneMotionChanged
 from simulators.conveyor.motion import LoopModel
-
-
-@pytest.fixture
-def conveyor(reference_line: LineConfig) -> Conveyor:
-    return reference_line.conveyor
-
-
-def run(model: LoopModel, until: float, step: float = 0.1) -> list[object]:
-    facts: list[object] = []
-    t = model.now
-    while t < until - 1e-9:
-        t = min(until, t + step)
-        facts += model.step(t)
-    return facts
+from tests.unit.conveyor_loop import run
 
 
 def positions(model: LoopModel, *items: str) -> list[float | None]:

@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config.model import Conveyor, LineConfig
+from controller.config.model import Conveyor
 from simulators.conveyor.facts import ChuteChanged, DivertFinished, ItemRead, ZoneChanged
 from simulators.conveyor.motion import LoopModel, UnknownName
-
-
-@pytest.fixture
-def conveyor(reference_line: LineConfig) -> Conveyor:
-    return reference_line.conveyor
+from tests.unit.conveyor_loop import run
 
 
 def reads(facts: list[object]) -> list[ItemRead]:
@@ -20,15 +16,6 @@ def reads(facts: list[object]) -> list[ItemRead]:
 
 def diverts(facts: list[object]) -> list[DivertFinished]:
     return [f for f in facts if isinstance(f, DivertFinished)]
-
-
-def run(model: LoopModel, until: float, step: float = 0.1) -> list[object]:
-    facts: list[object] = []
-    t = model.now
-    while t < until - 1e-9:
-        t = min(until, t + step)
-        facts += model.step(t)
-    return facts
 
 
 def test_scan_happens_when_the_front_leaves_the_scanner_zone(conveyor: Conveyor) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.config.model import Conveyor, LineConfig
+from controller.config.model import Conveyor
 from simulators.conveyor.journal import DivertJournal
 from simulators.conveyor.motion import LoopModel, TrackedItem
 from simulators.conveyor.packml import PackMLState
@@ -17,11 +17,6 @@ from simulators.conveyor.retained import (
     read_state,
     write_state,
 )
-
-
-@pytest.fixture
-def conveyor(reference_line: LineConfig) -> Conveyor:
-    return reference_line.conveyor
 
 
 def busy_loop(conveyor: Conveyor) -> LoopModel:
