@@ -121,7 +121,8 @@ def demo(
 
     logs.setup(log_level, log_format)
     base = _load(config)
-    opts = DemoOptions(orders, b2b_share, time_scale, broker, timeout, seed)
+    html = report.with_suffix(".html") if report is not None else None
+    opts = DemoOptions(orders, b2b_share, time_scale, broker, timeout, seed, html_report=html)
     bar: RichProgress | None = None
     task_id: Any = None
     last_line = [0.0]
@@ -157,7 +158,7 @@ def demo(
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result, indent=2) + "\n")
-        out.print(f"report written to {report}", highlight=False)
+        out.print(f"report written to {report} and {html}", highlight=False)
     raise typer.Exit(0 if result["all_terminal"] and result["orders_created"] == orders else 1)
 
 
@@ -588,6 +589,11 @@ def asrs_estimate(
         print(json.dumps(est.as_dict(result), indent=2))
     else:
         out.print(est.table(result))
+
+
+from controller.cli_report import report as kpi_report  # noqa: E402
+
+app.command("report")(kpi_report)
 
 
 def main() -> None:

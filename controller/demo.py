@@ -20,6 +20,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry
 
 from api import create_app
+from controller.cli_report import write_report
 from controller.clock import ScaledClock
 from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from controller.http import ApiServer
@@ -39,6 +40,7 @@ class DemoOptions:
     timeout: float = 600.0  # wall seconds
     seed: int = 7
     store_path: str | None = None
+    html_report: Path | None = None  # the KPI report with plots, written before the store goes
 
 
 @dataclass
@@ -95,6 +97,10 @@ async def run_demo(
                         task.cancel()
             # what the simulator saw: two robots on one node, or head-on on one edge
             report["robot_collisions"] = len(line.robots.collisions)
+        # the KPIs from the order database, before its work directory is removed
+        report["kpi"] = await asyncio.to_thread(
+            write_report, Path(cfg.store.path), opts.html_report, None, cfg.line.id
+        )
     report["wall_seconds"] = round(time.monotonic() - wall0, 2)
     completed = report["by_status"].get("completed", 0)
     report["orders_per_hour_wall"] = round(completed / report["wall_seconds"] * 3600, 1)
