@@ -54,13 +54,13 @@ from devices.opcua.crane_model import (
 )
 from devices.opcua.security import secure_client
 from devices.opcua.supervise import (
-    Outage,
     close_client,
     connect_client,
     stop_if_cancelled,
     until_first_failure,
 )
 from devices.opcua.translate import TRANSPORT_ERRORS, translate_error
+from devices.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -491,11 +491,11 @@ class OpcUaCranes:
     async def _came_up(self, events: asyncio.Queue[DeviceEvent]) -> None:
         self._backoff.reset()
         self._connected.set(1)
-        self._outage.came_up()
+        self._outage.up()
         await self._announce(events, True, "connected")
 
     async def _went_down(self, events: asyncio.Queue[DeviceEvent], reason: str) -> None:
-        self._outage.went_down(reason)
+        self._outage.down(reason)
         await self._announce(events, False, reason)
 
     async def _announce(

@@ -42,7 +42,6 @@ from devices.opcua.backoff import Backoff
 from devices.opcua.browse import ModelMismatch, RemoteModel, resolve
 from devices.opcua.security import secure_client
 from devices.opcua.supervise import (
-    Outage,
     close_client,
     connect_client,
     stop_if_cancelled,
@@ -56,6 +55,7 @@ from devices.opcua.translate import (
     tracking_from_outputs,
     translate_error,
 )
+from devices.outage import Outage
 
 log = logging.getLogger(__name__)
 
@@ -497,11 +497,11 @@ class OpcUaSorter:
     async def _came_up(self, events: asyncio.Queue[DeviceEvent]) -> None:
         self._backoff.reset()
         self._connected.set(1)
-        self._outage.came_up()
+        self._outage.up()
         await self._announce(events, True, "connected")
 
     async def _went_down(self, events: asyncio.Queue[DeviceEvent], reason: str) -> None:
-        self._outage.went_down(reason)
+        self._outage.down(reason)
         await self._announce(events, False, reason)
 
     async def _announce(

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any
 
 from asyncua import Client
 
-from controller.clock import Clock
 from devices.opcua.translate import TRANSPORT_ERRORS
 
 
@@ -62,35 +61,6 @@ async def until_first_failure(
         exc = task.exception()
         if exc is not None and not isinstance(exc, expected):
             raise exc
-
-
-class Outage:
-    """A device's sessions seen from the adapter: an outage is logged (on the adapter's
-    logger) once when it starts and once when it ends, never on every retry."""
-
-    def __init__(
-        self, clock: Clock, log: logging.Logger, device: str, extra: Mapping[str, object]
-    ) -> None:
-        self._clock = clock
-        self._log = log
-        self._device = device
-        self._extra = dict(extra)
-        self._since: float | None = None
-
-    def came_up(self) -> None:
-        if self._since is None:
-            self._log.info(f"{self._device} connected", extra=self._extra)
-            return
-        outage = round(self._clock.now() - self._since, 3)
-        self._log.info(
-            f"{self._device} reachable again", extra={**self._extra, "outage_seconds": outage}
-        )
-        self._since = None
-
-    def went_down(self, reason: str) -> None:
-        if self._since is None:
-            self._since = self._clock.now()
-            self._log.warning(f"{self._device} unreachable", extra={**self._extra, "why": reason})
 
 
 async def connect_client(client: Client) -> None:

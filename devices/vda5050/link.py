@@ -6,7 +6,6 @@ once when it starts and once when it ends.
 from __future__ import annotations
 
 import asyncio
-import logging
 import random
 from collections.abc import Awaitable
 from dataclasses import dataclass
@@ -56,36 +55,6 @@ class Backoff:
     async def wait(self, clock: Clock) -> None:
         """Sleep the next delay through the clock, converted from wall to line seconds."""
         await clock.sleep(self.next_delay() * clock.time_scale)
-
-
-class OutageLog:
-    """Logs a link outage once when it starts and once when it ends."""
-
-    def __init__(self, logger: logging.Logger, what: str, **extra: object) -> None:
-        self._log = logger
-        self._what = what
-        self._extra = extra
-        self.down_since: float | None = None
-        self.failures = 0
-
-    def down(self, clock: Clock, reason: str) -> None:
-        self.failures += 1
-        if self.down_since is None:
-            self.down_since = clock.now()
-            self._log.warning(f"{self._what} lost", extra={**self._extra, "reason": reason})
-
-    def up(self, clock: Clock) -> None:
-        if self.down_since is not None:
-            self._log.warning(
-                f"{self._what} restored",
-                extra={
-                    **self._extra,
-                    "outage_line_seconds": round(clock.now() - self.down_since, 3),
-                    "failed_attempts": self.failures,
-                },
-            )
-        self.down_since = None
-        self.failures = 0
 
 
 async def keep_cancellation(call: Awaitable[T]) -> T:

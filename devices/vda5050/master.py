@@ -27,8 +27,9 @@ from controller.config.model import LineConfig
 from controller.metrics import Metrics
 from devices.base import DeviceEvent, RobotAction, RobotOrder, RobotSnapshot, RouteEdge, RouteNode
 from devices.errors import CommandRejected, DeviceError, DeviceUnavailable
+from devices.outage import Outage
 from devices.vda5050 import schema
-from devices.vda5050.link import Backoff, OutageLog, broker_address, keep_cancellation
+from devices.vda5050.link import Backoff, broker_address, keep_cancellation
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.mqtt_client import BrokerClient
 from devices.vda5050.topics import fleet_filter, split, topic
@@ -80,7 +81,7 @@ class VdaMasterControl:
         self._warned_invalid: set[str] = set()
         self._client: aiomqtt.Client | None = None
         self._events: asyncio.Queue[DeviceEvent] | None = None
-        self._outage = OutageLog(log, "master control broker connection", url=mqtt_url)
+        self._outage = Outage(clock, log, "MQTT broker", {"url": mqtt_url})
         metrics.mqtt_connected.set(0)
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -107,7 +108,7 @@ class VdaMasterControl:
                         await keep_cancellation(
                             client.subscribe(fleet_filter(self.interface_name, subtopic), qos=1)
                         )
-                    self._outage.up(self._clock)
+                    self._outage.up()
                     backoff.reset()
                     await self._link(client, up=True)
                     try:
@@ -117,7 +118,7 @@ class VdaMasterControl:
                     finally:
                         await self._link(None, up=False)
             except* aiomqtt.MqttError as group:
-                self._outage.down(self._clock, str(group.exceptions[0]))
+                self._outage.down(str(group.exceptions[0]))
             await backoff.wait(self._clock)
 
     async def _link(self, client: aiomqtt.Client | None, *, up: bool) -> None:

@@ -13,6 +13,7 @@ I/O, so it is tested without a broker.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
@@ -30,7 +31,10 @@ from devices.base import (
     RobotSnapshot,
     RouteNode,
 )
+from devices.outage import Outage
 from devices.vda5050.factsheet import FactsheetCheck, check_factsheet
+
+log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
 STALE_AFTER = 30.0  # line seconds without a state message before a robot counts as unavailable
@@ -75,6 +79,7 @@ class RobotTracker:
         self._stale_after = stale_after
         self.link_up = False
         self.connection: Connection = "UNKNOWN"
+        self._outage = Outage(clock, log, "robot", {"serial": robot.serial})
         self.state: JsonDict | None = None
         self.last_state_at: float | None = None
         self.available = False
@@ -165,6 +170,10 @@ class RobotTracker:
         if connection == "ONLINE" and self.connection != "ONLINE":
             self.online_since = self._clock.now()
             self.factsheet_requested = False
+        if connection == "ONLINE":
+            self._outage.up()
+        elif connection != self.connection:
+            self._outage.down(f"connection {connection}")
         self.connection = connection
         return self.refresh()
 

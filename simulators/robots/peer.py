@@ -23,8 +23,9 @@ from typing import Any
 
 import aiomqtt
 
+from devices.outage import Outage
 from devices.vda5050 import schema
-from devices.vda5050.link import Backoff, OutageLog, broker_address, keep_cancellation
+from devices.vda5050.link import Backoff, broker_address, keep_cancellation
 from devices.vda5050.messages import ErrorEntry, MessageBuilder
 from devices.vda5050.mqtt_client import BrokerClient
 from devices.vda5050.topics import topic
@@ -50,7 +51,7 @@ class RobotPeer:
         self.builder = MessageBuilder(
             self.version, robot.model.manufacturer, robot.serial, robot.clock
         )
-        self._outage = OutageLog(log, "robot broker connection", serial=robot.serial)
+        self._outage = Outage(robot.clock, log, "robot broker connection", {"serial": robot.serial})
         self.link_cut = TimedFault(robot.clock)
         self._client: aiomqtt.Client | None = None
 
@@ -90,7 +91,7 @@ class RobotPeer:
                     keepalive=KEEPALIVE,
                     tls_params=aiomqtt.TLSParameters() if self.address.tls else None,
                 ) as client:
-                    self._outage.up(self.clock)
+                    self._outage.up()
                     backoff.reset()
                     self._client = client
                     try:
@@ -98,7 +99,7 @@ class RobotPeer:
                     finally:
                         self._client = None
             except* aiomqtt.MqttError as group:
-                self._outage.down(self.clock, str(group.exceptions[0]))
+                self._outage.down(str(group.exceptions[0]))
             if not self.link_cut.active:
                 await backoff.wait(self.clock)
 

@@ -180,8 +180,8 @@ async def test_restart_replays_the_journal(
             assert second.crane("A1").pending == [] and second.crane("A1").journal.last == 2
             task.cancel()
     messages = [r.getMessage() for r in caplog.records if r.name == "devices.opcua.cranes"]
-    assert messages.count("AS/RS unreachable") == 1
-    assert messages.count("AS/RS reachable again") == 1
+    assert messages.count("AS/RS outage started") == 1
+    assert messages.count("AS/RS outage ended") == 1
 
 
 async def test_retained_state_across_a_killed_process(

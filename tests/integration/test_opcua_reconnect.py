@@ -71,8 +71,8 @@ async def test_server_restart_marks_unavailable_then_recovers(
             task.cancel()
 
     messages = [r.getMessage() for r in caplog.records if r.name == "devices.opcua.sorter"]
-    assert messages.count("conveyor unreachable") == 1
-    assert messages.count("conveyor reachable again") == 1
+    assert messages.count("conveyor outage started") == 1
+    assert messages.count("conveyor outage ended") == 1
     assert connected() == 0
     # the lost session is one safe-state entry seen from the controller's side
     entries = metrics.registry.get_sample_value(
@@ -112,5 +112,5 @@ async def test_unreachable_endpoint_is_reported_once(
             await backoff.reached.wait()  # several failed retries
         task.cancel()
     assert events.empty()  # no repeated availability events
-    warnings = [r for r in caplog.records if r.getMessage() == "conveyor unreachable"]
+    warnings = [r for r in caplog.records if r.getMessage() == "conveyor outage started"]
     assert len(warnings) == 1
