@@ -13,10 +13,12 @@ from importlib.metadata import PackageNotFoundError, version
 from fastapi import FastAPI
 
 from api import (
+    routes_audit,
     routes_events,
     routes_health,
     routes_inventory,
     routes_line,
+    routes_operate,
     routes_order_changes,
     routes_orders,
     routes_replenishment,
@@ -75,6 +77,8 @@ def create_app(backend: ApiBackend) -> FastAPI:
     app.include_router(routes_order_changes.router)
     app.include_router(routes_stations.router)
     app.include_router(routes_line.router)
+    app.include_router(routes_operate.router)
+    app.include_router(routes_audit.router)
     app.include_router(routes_inventory.router)
     app.include_router(routes_replenishment.router)
     app.include_router(routes_events.router)

@@ -40,9 +40,11 @@ class Principal:
 
     scopes: frozenset[str]
     token_index: int | None  # position in api.tokens; None when anonymous
+    name: str = "anonymous"  # the token's name (api.tokens[].name), as the audit log shows it
 
 
 ANONYMOUS = Principal(scopes=frozenset(), token_index=None)
+INVALID_TOKEN = "invalid-token"  # who presented a token that is not configured
 
 
 def _digest(value: str) -> bytes:
@@ -101,6 +103,19 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
                     )
                 },
             )
-        return Principal(scopes=scopes, token_index=index)
+        return Principal(scopes=scopes, token_index=index, name=api.token_name(index))
 
     return authorize
+
+
+def caller_name(request: Request) -> str:
+    """Who is calling, for the audit log, whether or not the call is allowed: the name of the
+    presented token, ``anonymous`` without a bearer token, ``invalid-token`` with an unknown one.
+    The token itself is never returned."""
+    scheme, _, presented = request.headers.get("authorization", "").partition(" ")
+    presented = presented.strip()
+    if scheme.lower() != "bearer" or not presented:
+        return ANONYMOUS.name
+    api = get_backend(request).config.api
+    index = match_token(presented, api.tokens)
+    return INVALID_TOKEN if index is None else api.token_name(index)

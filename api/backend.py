@@ -13,12 +13,14 @@ from fastapi import Request
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.inventory import Inventory
+from controller.line_hold import HoldOutcome
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
 from controller.replenishment import Replenishment
 from controller.stations import Stations
-from controller.store.base import OrderStore
+from controller.store.inventory import LineStore
 from controller.tote_returns import ToteReturns
+from devices.check import DeviceReport
 
 
 class ApiBackend(Protocol):
@@ -28,7 +30,7 @@ class ApiBackend(Protocol):
     def config(self) -> LineConfig: ...
 
     @property
-    def store(self) -> OrderStore: ...
+    def store(self) -> LineStore: ...
 
     @property
     def metrics(self) -> Metrics: ...
@@ -81,6 +83,27 @@ class ApiBackend(Protocol):
         """Send a PackML command (``Start``, ``Hold``, ...) to a conveyor; returns its state
         afterwards. CommandRejected if the state machine refuses it, DeviceUnavailable when
         the conveyor is not connected."""
+        ...
+
+    async def line_hold(self, who: str) -> HoldOutcome:
+        """Hold the line for ``who``: conveyor Hold, robots paused, no order released;
+        idempotent (each device that is not held yet is commanded again)."""
+        ...
+
+    async def line_resume(self, who: str) -> HoldOutcome:
+        """Resume a held line: conveyor Unhold, robots' pause ended, orders released again."""
+        ...
+
+    async def conveyor_jog(
+        self, conveyor_id: str, zone_id: str, speed: float, seconds: float
+    ) -> None:
+        """Run one zone at ``speed`` (m/s) for ``seconds``. CommandRejected when the conveyor
+        refuses (unknown zone, unit in Execute, zone jammed, out of range), DeviceUnavailable
+        when it is not connected."""
+        ...
+
+    async def devices_check(self, wait: float, connect_timeout: float) -> list[DeviceReport]:
+        """Browse every configured device (see devices.check); outcomes are reports."""
         ...
 
     def readiness(self) -> dict[str, bool]:

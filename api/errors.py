@@ -8,6 +8,7 @@ are all rendered by :mod:`api.problems`.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -83,9 +84,25 @@ async def _unexpected(request: Request, exc: Exception) -> Response:
     return problem(500, "An internal error occurred; it has been logged", kind="internal-error")
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+# most specific first: render_error takes the first that fits
+_HANDLERS: tuple[tuple[type[Exception], Handler], ...] = (
+    (ProblemError, _problem_error),
+    (StarletteHTTPException, _http_error),
+    (RequestValidationError, _validation_error),
+    (StoreError, _store_error),
+    (Exception, _unexpected),
+)
+
+
+async def render_error(request: Request, exc: Exception) -> Response:
+    """The problem response the app's handlers give for ``exc`` (for a route that needs to see
+    its own answer, such as an audited one)."""
+    handler = next(h for kind, h in _HANDLERS if isinstance(exc, kind))
+    return await handler(request, exc)
+
+
 def install_error_handlers(app: FastAPI) -> None:
-    app.add_exception_handler(ProblemError, _problem_error)
-    app.add_exception_handler(StarletteHTTPException, _http_error)
-    app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(StoreError, _store_error)
-    app.add_exception_handler(Exception, _unexpected)
+    for kind, handler in _HANDLERS:
+        app.add_exception_handler(kind, handler)

@@ -1,22 +1,21 @@
-"""``/v1/line``: what technicians see of the line, and operator commands for robots."""
+"""``GET /v1/line``: what technicians see of the line (operator commands: api.routes_operate)."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import datetime
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Path
+from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
-from api.problems import ProblemError, problem_responses
-from devices.errors import CommandRejected, DeviceError
+from api.problems import problem_responses
 
 router = APIRouter(prefix="/v1", tags=["line"])
 
 Backend = Annotated[ApiBackend, Depends(get_backend)]
 Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
-Operator = Annotated[Principal, Depends(require_scope("line:operate"))]
 
 
 class TrafficWaitOut(BaseModel):
@@ -116,6 +115,11 @@ class CraneOut(BaseModel):
     )
 
 
+class LineHeldOut(BaseModel):
+    by: str = Field(description="The name of the token that held the line.")
+    since: datetime
+
+
 class LineOut(BaseModel):
     line_id: str
     conveyors: list[ConveyorOut]
@@ -124,6 +128,11 @@ class LineOut(BaseModel):
     )
     robots: list[RobotOut]
     orders_queued: int = Field(description="Accepted orders not yet released to a robot.")
+    held: LineHeldOut | None = Field(
+        default=None,
+        description="Set while an operator holds the line (`POST /v1/line/hold`): by whom and "
+        "since when; null when the line is not held.",
+    )
 
 
 @router.get(
@@ -138,78 +147,3 @@ class LineOut(BaseModel):
 async def line(backend: Backend, _: Reader) -> LineOut:
     view = backend.line_view()
     return LineOut.model_validate(view)
-
-
-RobotId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
-Command = Literal["pause", "resume", "cancel"]
-
-
-class CommandOut(BaseModel):
-    serial: str
-    command: Command
-    action_id: str
-
-
-@router.post(
-    "/robots/{serial}/{command}",
-    response_model=CommandOut,
-    status_code=202,
-    summary="Pause, resume or cancel a robot's work",
-    description=(
-        "`pause`/`resume` send the VDA 5050 instant action `startPause`/`stopPause`; the "
-        "robot's answer shows in its state (`GET /v1/line`). `cancel` sends `cancelOrder`: the "
-        "orders the robot carried go back to the queue for another robot, and totes with "
-        "picked units are brought back to the reject chute."
-    ),
-    responses=problem_responses(401, 403, 404, 422, 503),
-)
-async def robot_command(
-    serial: RobotId, command: Command, backend: Backend, _: Operator
-) -> CommandOut:
-    if serial not in {r.serial for r in backend.config.robots.fleet}:
-        raise ProblemError(404, f"No robot {serial} on this line", kind="unknown-robot")
-    try:
-        action_id = await backend.robot_command(serial, command)
-    except DeviceError as exc:
-        raise ProblemError(503, f"Robot {serial} cannot take the command: {exc}") from None
-    return CommandOut(serial=serial, command=command, action_id=action_id)
-
-
-ConveyorId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
-PackMLCommand = Literal[
-    "start", "stop", "hold", "unhold", "reset", "suspend", "unsuspend", "abort", "clear"
-]
-
-
-class ConveyorCommandOut(BaseModel):
-    conveyor_id: str
-    command: PackMLCommand
-    state: str = Field(description="The PackML state after the command.")
-
-
-@router.post(
-    "/conveyors/{conveyor_id}/{command}",
-    response_model=ConveyorCommandOut,
-    summary="Send a PackML command to a conveyor",
-    description=(
-        "`start`, `stop`, `hold`, `unhold`, `reset`, `suspend`, `unsuspend`, `abort` and "
-        "`clear` call the PackML method of the conveyor unit (docs/opcua-model.md) and answer "
-        "with the state it is in afterwards. A command the state machine does not accept in "
-        "its current state is refused with `409` and changes nothing."
-    ),
-    responses=problem_responses(401, 403, 404, 409, 422, 503),
-)
-async def conveyor_command(
-    conveyor_id: ConveyorId, command: PackMLCommand, backend: Backend, _: Operator
-) -> ConveyorCommandOut:
-    if conveyor_id != backend.config.conveyor.id:
-        raise ProblemError(404, f"No conveyor {conveyor_id} on this line", kind="unknown-conveyor")
-    try:
-        state = await backend.conveyor_command(conveyor_id, command.capitalize())
-    except CommandRejected as exc:
-        raise ProblemError(
-            409, f"Conveyor {conveyor_id} refused {command}: {exc}", kind="invalid-state"
-        ) from None
-    except DeviceError as exc:
-        raise ProblemError(503, f"Conveyor {conveyor_id} cannot take the command: {exc}") from None
-    return ConveyorCommandOut(conveyor_id=conveyor_id, command=command, state=state)

@@ -32,6 +32,7 @@ log = logging.getLogger(__name__)
 NO_ROBOT = "no_robot_free"
 CONVEYOR_DOWN = "conveyor_unavailable"
 OUTSIDE_WINDOW = "outside_delivery_window"
+LINE_HELD = "line_held"
 CANDIDATES_PER_ROBOT = 12  # most urgent orders considered per idle robot in one round
 
 
@@ -76,6 +77,7 @@ class Dispatcher:
         self.pending: dict[str, Pending] = {}
         self.chargers = [c.node for c in config.robots.chargers]
         self.charging: dict[str, str] = {}  # robot -> charger node it goes to or charges at
+        self.held = False  # an operator holds the line: no order is released
         self._seq = 0
         self._wake = asyncio.Event()
 
@@ -139,6 +141,10 @@ class Dispatcher:
         for p in list(self.pending.values()):
             if p.record.id not in ready_ids:
                 await self._wait(p, OUTSIDE_WINDOW)
+        if self.held:
+            for c in ready:
+                await self._wait(self.pending[c.order_id], LINE_HELD)
+            return
         if not self.sorter.snapshot().connected:
             for c in ready:
                 await self._wait(self.pending[c.order_id], CONVEYOR_DOWN)

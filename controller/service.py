@@ -16,6 +16,8 @@ from typing import Any
 from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.inventory import Inventory
+from controller.line_hold import HoldOutcome, LineHoldControl
+from controller.line_hold import view as hold_view
 from controller.metrics import Metrics
 from controller.orchestrator import Orchestrator
 from controller.orders import ACTIVE, OrderRecord
@@ -26,6 +28,7 @@ from controller.store.inventory import LineStore
 from controller.tote_returns import ToteReturns
 from controller.webhooks import webhook_dispatcher
 from devices import base as dev
+from devices.check import DeviceReport, check_line
 from devices.opcua import OpcUaSorter
 from devices.opcua.cranes import OpcUaCranes
 from devices.vda5050.master import VdaMasterControl
@@ -84,6 +87,10 @@ class LineService:
         self._robot_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
         self._conveyor_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
         self._store_ok = False
+        dispatcher = self.orchestrator.dispatcher
+        self.hold = LineHoldControl(
+            clock, self.store, self.sorter, self.fleet, self.robot_command, dispatcher
+        )
 
     # --- ApiBackend -------------------------------------------------------------------------
 
@@ -144,6 +151,7 @@ class LineService:
                 for c in (self.cranes.snapshot().values() if self.cranes is not None else ())
             ],
             "orders_queued": len(self.orchestrator.dispatcher.pending),
+            "held": hold_view(self.hold.hold),
         }
 
     async def robot_command(self, serial: str, command: str) -> str:
@@ -161,6 +169,24 @@ class LineService:
             "conveyor command", extra={"conveyor": conveyor_id, "command": command, "state": state}
         )
         return state
+
+    async def line_hold(self, who: str) -> HoldOutcome:
+        return await self.hold.hold_line(who)
+
+    async def line_resume(self, who: str) -> HoldOutcome:
+        return await self.hold.resume_line(who)
+
+    async def conveyor_jog(
+        self, conveyor_id: str, zone_id: str, speed: float, seconds: float
+    ) -> None:
+        await self.sorter.jog(zone_id, speed, seconds)
+        log.info(
+            "conveyor zone jogged",
+            extra={"conveyor": conveyor_id, "zone": zone_id, "speed": speed, "seconds": seconds},
+        )
+
+    async def devices_check(self, wait: float, connect_timeout: float) -> list[DeviceReport]:
+        return await check_line(self.config, wait, connect_timeout)
 
     def readiness(self) -> dict[str, bool]:
         robots = self.fleet.snapshot().values()
@@ -188,6 +214,7 @@ class LineService:
 
     async def run(self) -> None:
         """Run until cancelled."""
+        await self.hold.restore()
         await self.orchestrator.resume()
         log.info(
             "controller started",

@@ -4,7 +4,7 @@ Every problem is reported as ``file:line: path: message`` so an engineer can jum
 Environment variables ``LINECTL_<SECTION>__<KEY>`` override values (``__`` separates levels,
 for example ``LINECTL_STORE__PATH=/data/line.db`` or ``LINECTL_API__PORT=9000``); the value is
 parsed as a YAML scalar (a ``PASSWORD`` is taken as written). ``LINECTL_API_TOKEN`` adds one
-token with every scope.
+token with every scope, named ``env``.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             if raw:
                 api = data.setdefault("api", {})
                 tokens = api.setdefault("tokens", [])
-                tokens.append({"token": raw})
+                tokens.append({"token": raw, "name": "env"})
             continue
         if key in {"API_TOKENS"}:
             parsed = yaml.safe_load(raw)

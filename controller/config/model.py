@@ -61,6 +61,8 @@ ALL_SCOPES: tuple[Scope, ...] = ("orders:write", "orders:read", "line:operate")
 class ApiToken(Strict):
     token: Annotated[str, Field(min_length=16)]
     scopes: list[Scope] = Field(default_factory=lambda: list(ALL_SCOPES))
+    # who holds the token, as the audit log names it (default: token-<position from 1>)
+    name: Id | None = None
 
 
 class ApiConfig(Strict):
@@ -69,6 +71,18 @@ class ApiConfig(Strict):
     tokens: list[ApiToken] = Field(default_factory=list)
     reads_open: bool = True
     max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
+
+    def token_name(self, index: int) -> str:
+        """The name of ``tokens[index]``: its own, else ``token-<index + 1>``."""
+        return self.tokens[index].name or f"token-{index + 1}"
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> ApiConfig:
+        names = [self.token_name(i) for i in range(len(self.tokens))]
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            raise ValueError(f"tokens: names must be unique, {', '.join(twice)} appear twice")
+        return self
 
 
 def _webhook_secret(secret: SecretStr | None) -> SecretStr | None:

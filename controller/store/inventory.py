@@ -25,6 +25,7 @@ from enum import StrEnum
 from typing import Any, Protocol
 
 from controller.store.asrs import AsrsStore
+from controller.store.audit import AuditStore
 from controller.store.base import OrderStore, StoreError
 
 
@@ -373,5 +374,6 @@ class InventoryStore(Protocol):
         ...
 
 
-class LineStore(OrderStore, InventoryStore, AsrsStore, Protocol):
-    """Orders, stock and AS/RS commands in one database (what the controller opens)."""
+class LineStore(OrderStore, InventoryStore, AsrsStore, AuditStore, Protocol):
+    """Orders, stock, AS/RS commands and the audit log in one database (what the controller
+    opens)."""

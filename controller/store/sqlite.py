@@ -26,6 +26,7 @@ from controller.store import sqlite_changes as changes
 from controller.store import sqlite_ops as ops
 from controller.store.base import _UNSET, CreateOutcome, Page, StoreError
 from controller.store.sqlite_asrs import SqliteAsrsMixin
+from controller.store.sqlite_audit import SqliteAuditMixin
 from controller.store.sqlite_batch import CreateBatcher
 from controller.store.sqlite_feed import SqliteFeedMixin
 from controller.store.sqlite_inventory import SqliteInventoryMixin
@@ -45,10 +46,10 @@ class _State(enum.Enum):
     CLOSED = "closed"
 
 
-class SqliteOrderStore(SqliteFeedMixin, SqliteInventoryMixin, SqliteAsrsMixin):
+class SqliteOrderStore(SqliteFeedMixin, SqliteInventoryMixin, SqliteAsrsMixin, SqliteAuditMixin):
     """:class:`~controller.store.base.OrderStore` (and
-    :class:`~controller.store.inventory.InventoryStore`, :class:`~controller.store.asrs.AsrsStore`)
-    on a SQLite file.
+    :class:`~controller.store.inventory.InventoryStore`, :class:`~controller.store.asrs.AsrsStore`,
+    :class:`~controller.store.audit.AuditStore`) on a SQLite file.
 
     ``open()`` creates the parent directory and the file if missing and migrates the schema;
     ``close()`` waits for queued writes, then closes the file. A store is opened once.

@@ -207,6 +207,26 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE reservations ADD COLUMN tote TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX reservations_tote ON reservations (state, tote, sku)",
     ),
+    # 6: the operators' audit log (see controller.store.audit) and the line's operator state
+    # (the hold), kept over a restart.
+    (
+        """
+        CREATE TABLE audit (
+            seq    INTEGER PRIMARY KEY AUTOINCREMENT,
+            at     TEXT NOT NULL,
+            who    TEXT NOT NULL,
+            action TEXT NOT NULL,
+            target TEXT NOT NULL DEFAULT '',
+            params TEXT NOT NULL DEFAULT '{}',
+            result TEXT NOT NULL CHECK (result IN ('ok', 'refused', 'failed')),
+            status INTEGER NOT NULL,
+            detail TEXT NOT NULL DEFAULT ''
+        )
+        """,
+        "CREATE INDEX audit_action ON audit (action, seq)",
+        "CREATE INDEX audit_who ON audit (who, seq)",
+        "CREATE TABLE line_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

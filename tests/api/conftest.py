@@ -21,6 +21,8 @@ from controller.clock import ManualClock
 from controller.config.model import ApiConfig, ApiToken, LineConfig
 from controller.history import History
 from controller.inventory import Inventory
+from controller.line_hold import HoldOutcome, LineHoldControl
+from controller.line_hold import view as hold_view
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
 from controller.replenishment import Replenishment
@@ -28,11 +30,36 @@ from controller.stations import Stations
 from controller.store.sqlite import SqliteOrderStore
 from controller.tote_returns import ToteReturns
 from controller.trips import InFlight
-from devices.errors import DeviceUnavailable
+from devices.base import ConveyorSnapshot, RobotSnapshot
+from devices.check import DeviceReport, Finding, Status
+from devices.errors import CommandRejected, DeviceUnavailable
 
 WRITER = "writer-token-0123456789"
 READER = "reader-token-0123456789"
 ADMIN = "admin-token-0123456789ab"
+ADMIN_NAME = "commissioning"
+
+
+class OfflineConveyor:
+    """A conveyor that is not connected (for the line hold)."""
+
+    async def command(self, name: str) -> None:
+        raise DeviceUnavailable("conveyor C1 is not connected")
+
+    def snapshot(self) -> ConveyorSnapshot:
+        return ConveyorSnapshot(conveyor_id="C1", connected=False, state="Unknown")
+
+
+class NoRobots:
+    def snapshot(self) -> dict[str, RobotSnapshot]:
+        return {}
+
+
+class Release:
+    held = False
+
+    def wake(self) -> None:
+        pass
 
 
 class FakeLine:
@@ -54,6 +81,13 @@ class FakeLine:
         self.stations = Stations(history, self.case_picks.settle)
         self.replenishment = Replenishment(config, self.inventory, flight, clock, self.metrics)
         self.tote_returns = ToteReturns(self.inventory, clock, self.metrics)
+        self.hold = LineHoldControl(
+            clock, store, OfflineConveyor(), NoRobots(), self.robot_command, Release()
+        )
+        self.jogs: list[tuple[str, str, float, float]] = []
+        self.check_reports: list[DeviceReport] = [
+            DeviceReport("conveyor C1", "opc.tcp://127.0.0.1:4840", (Finding("C1", Status.FOUND),))
+        ]
 
     def order_accepted(self, order: OrderRecord) -> None:
         self.accepted.append(order)
@@ -81,6 +115,7 @@ class FakeLine:
             ],
             "robots": [],
             "orders_queued": len(self.accepted),
+            "held": hold_view(self.hold.hold),
         }
 
     async def robot_command(self, serial: str, command: str) -> str:
@@ -89,13 +124,29 @@ class FakeLine:
     async def conveyor_command(self, conveyor_id: str, command: str) -> str:
         raise DeviceUnavailable(f"conveyor {conveyor_id} is not connected")
 
+    async def line_hold(self, who: str) -> HoldOutcome:
+        return await self.hold.hold_line(who)
+
+    async def line_resume(self, who: str) -> HoldOutcome:
+        return await self.hold.resume_line(who)
+
+    async def conveyor_jog(
+        self, conveyor_id: str, zone_id: str, speed: float, seconds: float
+    ) -> None:
+        if speed > 1.0:
+            raise CommandRejected(f"speed {speed} m/s is beyond the zone's jog limit 1.0 m/s")
+        self.jogs.append((conveyor_id, zone_id, speed, seconds))
+
+    async def devices_check(self, wait: float, connect_timeout: float) -> list[DeviceReport]:
+        return list(self.check_reports)
+
 
 def line_with_api(reference_line: LineConfig, **api: Any) -> LineConfig:
     settings: dict[str, Any] = {
         "tokens": [
             ApiToken(token=WRITER, scopes=["orders:write"]),
             ApiToken(token=READER, scopes=["orders:read"]),
-            ApiToken(token=ADMIN),
+            ApiToken(token=ADMIN, name=ADMIN_NAME),
         ],
         "reads_open": False,
         "max_body_bytes": 16 * 1024,

@@ -1,0 +1,180 @@
+"""Holding the whole line for an operator, and resuming it.
+
+A hold stops three things: the conveyor (PackML ``Hold``), every robot (VDA 5050 ``startPause``)
+and the release of new orders (they wait as ``line_held``). Resuming reverses them (``Unhold``,
+``stopPause``, releases again). Devices are commanded one by one and each answers for itself: a
+robot that is offline is reported as such and the rest is held all the same; asking again later
+commands what is not held yet. The hold (who, since when) is stored, so a restarted controller
+keeps releasing nothing until someone resumes the line; devices keep their own state over a
+restart of the controller and are not commanded again then.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from controller.clock import Clock
+from controller.store.audit import AuditStore, LineHold
+from devices import base as dev
+from devices.errors import CommandRejected, DeviceError
+
+log = logging.getLogger(__name__)
+
+RobotCommand = Callable[[str, str], Awaitable[str]]  # (serial, pause|resume) -> action id
+
+
+class Conveyor(Protocol):
+    """What a hold needs of the conveyor (a part of :class:`devices.base.Sorter`)."""
+
+    async def command(self, name: str) -> None: ...
+
+    def snapshot(self) -> dev.ConveyorSnapshot: ...
+
+
+class Robots(Protocol):
+    def snapshot(self) -> dict[str, dev.RobotSnapshot]: ...
+
+
+class Releases(Protocol):
+    """The order release (:class:`controller.dispatcher.Dispatcher`)."""
+
+    held: bool
+
+    def wake(self) -> None: ...
+
+
+class DeviceResult(StrEnum):
+    OK = "ok"  # commanded, or already where it should be
+    REFUSED = "refused"  # it answered and refused (for example a conveyor that is stopped)
+    UNAVAILABLE = "unavailable"  # not connected
+
+
+@dataclass(frozen=True)
+class DeviceOutcome:
+    device: str  # conveyor:C1, robot:R01
+    result: DeviceResult
+    detail: str
+
+    def document(self) -> dict[str, str]:
+        return {"device": self.device, "result": self.result.value, "detail": self.detail}
+
+
+@dataclass(frozen=True)
+class HoldOutcome:
+    """The line's hold after a hold or resume, and what each device did."""
+
+    hold: LineHold | None
+    changed: bool  # this call held or resumed the line (False: it already was)
+    devices: tuple[DeviceOutcome, ...]
+
+    @property
+    def complete(self) -> bool:
+        return all(d.result is DeviceResult.OK for d in self.devices)
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "held": view(self.hold),
+            "changed": self.changed,
+            "complete": self.complete,
+            "devices": [d.document() for d in self.devices],
+        }
+
+
+def view(hold: LineHold | None) -> dict[str, str] | None:
+    """The hold as ``GET /v1/line`` shows it."""
+    return None if hold is None else {"by": hold.by, "since": hold.since.isoformat()}
+
+
+class LineHoldControl:
+    def __init__(
+        self,
+        clock: Clock,
+        store: AuditStore,
+        sorter: Conveyor,
+        fleet: Robots,
+        robot_command: RobotCommand,
+        dispatcher: Releases,
+    ) -> None:
+        self.clock = clock
+        self.store = store
+        self.sorter = sorter
+        self.fleet = fleet
+        self.robot_command = robot_command
+        self.dispatcher = dispatcher
+        self.hold: LineHold | None = None
+
+    async def restore(self) -> None:
+        """Take over the hold stored by an earlier run."""
+        self.hold = await self.store.line_hold()
+        self.dispatcher.held = self.hold is not None
+        if self.hold is not None:
+            log.warning(
+                "line held since before this start; releasing no orders until it is resumed",
+                extra={"by": self.hold.by, "since": self.hold.since.isoformat()},
+            )
+
+    async def hold_line(self, who: str) -> HoldOutcome:
+        changed = self.hold is None
+        if changed:
+            hold = LineHold(by=who, since=self.clock.utcnow())
+            await self.store.set_line_hold(hold)
+            self.hold = hold
+        self.dispatcher.held = True
+        devices = [await self._conveyor("Hold", ("Held", "Holding"))]
+        for serial, robot in sorted(self.fleet.snapshot().items()):
+            devices.append(await self._robot(serial, "pause", robot.paused))
+        self._log("line held", who, changed, devices)
+        return HoldOutcome(self.hold, changed, tuple(devices))
+
+    async def resume_line(self, who: str) -> HoldOutcome:
+        changed = self.hold is not None
+        devices = [await self._conveyor("Unhold", ("Execute", "Unholding"))]
+        for serial, robot in sorted(self.fleet.snapshot().items()):
+            devices.append(await self._robot(serial, "resume", not robot.paused))
+        if changed:
+            await self.store.set_line_hold(None)
+            self.hold = None
+        self.dispatcher.held = False
+        self.dispatcher.wake()
+        self._log("line resumed", who, changed, devices)
+        return HoldOutcome(None, changed, tuple(devices))
+
+    async def _conveyor(self, command: str, done: tuple[str, ...]) -> DeviceOutcome:
+        snap = self.sorter.snapshot()
+        device = f"conveyor:{snap.conveyor_id}"
+        if snap.connected and snap.state in done:
+            return DeviceOutcome(device, DeviceResult.OK, f"already {snap.state}")
+        try:
+            await self.sorter.command(command)
+        except CommandRejected as exc:
+            return DeviceOutcome(device, DeviceResult.REFUSED, f"{command} refused: {exc}")
+        except DeviceError as exc:
+            return DeviceOutcome(device, DeviceResult.UNAVAILABLE, str(exc))
+        return DeviceOutcome(device, DeviceResult.OK, f"{command}: {self.sorter.snapshot().state}")
+
+    async def _robot(self, serial: str, command: str, already: bool) -> DeviceOutcome:
+        device = f"robot:{serial}"
+        if already:
+            state = "paused" if command == "pause" else "not paused"
+            return DeviceOutcome(device, DeviceResult.OK, f"already {state}")
+        try:
+            action_id = await self.robot_command(serial, command)
+        except CommandRejected as exc:
+            return DeviceOutcome(device, DeviceResult.REFUSED, f"{command} refused: {exc}")
+        except DeviceError as exc:
+            return DeviceOutcome(device, DeviceResult.UNAVAILABLE, str(exc))
+        return DeviceOutcome(device, DeviceResult.OK, f"{command} sent ({action_id})")
+
+    def _log(self, what: str, who: str, changed: bool, devices: list[DeviceOutcome]) -> None:
+        log.warning(
+            what,
+            extra={
+                "by": who,
+                "changed": changed,
+                "not_done": [f"{d.device} {d.result.value}" for d in devices if d.result != "ok"],
+            },
+        )

@@ -1,0 +1,209 @@
+"""Operator commands through the API: the audit log of every call, refused or not, the line
+hold, jogs and the device check, and ``GET /v1/audit``."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+import httpx
+import pytest
+
+from controller.store.base import StoreError
+from devices.check import DeviceReport, Finding, Status
+from tests.api.conftest import ADMIN, ADMIN_NAME, READER, WRITER, FakeLine, auth
+
+OPERATE = "needs a bearer token with scope line:operate"
+
+
+async def entries(client: httpx.AsyncClient, **query: Any) -> list[dict[str, Any]]:
+    r = await client.get("/v1/audit", params=query, headers=auth(ADMIN))
+    assert r.status_code == 200, r.text
+    found: list[dict[str, Any]] = r.json()["entries"]
+    return found
+
+
+async def test_a_call_without_a_token_is_refused_and_audited_as_anonymous(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/v1/line/hold")
+    assert r.status_code == 401 and OPERATE in r.json()["detail"]
+    [e] = await entries(client)
+    assert (e["who"], e["action"], e["target"], e["result"], e["status"]) == (
+        "anonymous",
+        "line.hold",
+        "line",
+        "refused",
+        401,
+    )
+    assert OPERATE in e["detail"]
+
+
+async def test_who_is_the_token_name_never_the_token(client: httpx.AsyncClient) -> None:
+    assert (await client.post("/v1/robots/R01/pause", headers=auth("x" * 20))).status_code == 401
+    r = await client.post("/v1/robots/R01/pause", headers=auth(READER))
+    assert r.status_code == 403 and "line:operate" in r.json()["detail"]
+    assert (await client.post("/v1/robots/R01/pause", headers=auth(WRITER))).status_code == 403
+    log = await entries(client)
+    assert [(e["who"], e["status"], e["result"]) for e in log] == [
+        ("token-1", 403, "refused"),
+        ("token-2", 403, "refused"),
+        ("invalid-token", 401, "refused"),
+    ]
+    assert all(e["action"] == "robot.pause" and e["target"] == "R01" for e in log)
+    assert log[0]["params"] == {"serial": "R01", "command": "pause"}
+    text = json.dumps(log)
+    assert not any(token in text for token in (READER, WRITER, ADMIN, "x" * 20))
+
+
+async def test_a_command_the_device_cannot_take_is_audited_as_failed(
+    client: httpx.AsyncClient,
+) -> None:
+    r = await client.post("/v1/robots/R01/resume", headers=auth(ADMIN))
+    assert r.status_code == 503
+    r = await client.post("/v1/robots/NOPE/pause", headers=auth(ADMIN))
+    assert r.status_code == 404
+    unknown, failed = await entries(client)
+    assert (unknown["who"], unknown["result"], unknown["status"]) == (ADMIN_NAME, "refused", 404)
+    assert (failed["action"], failed["result"], failed["status"]) == ("robot.resume", "failed", 503)
+    assert "not connected" in failed["detail"]
+
+
+async def test_hold_and_resume(client: httpx.AsyncClient, backend: FakeLine) -> None:
+    r = await client.post("/v1/line/hold", headers=auth(ADMIN))
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["held"]["by"] == ADMIN_NAME and body["changed"] is True
+    # the conveyor is offline: held as far as it can be, and said so
+    assert body["complete"] is False
+    assert body["devices"] == [
+        {"device": "conveyor:C1", "result": "unavailable", "detail": "conveyor C1 is not connected"}
+    ]
+    assert backend.hold.dispatcher.held
+    assert (await backend.store.line_hold()) is not None
+    view = (await client.get("/v1/line", headers=auth(READER))).json()
+    assert view["held"] == body["held"]
+
+    again = await client.post("/v1/line/hold", headers=auth(ADMIN))
+    assert again.status_code == 200
+    assert again.json()["held"] == body["held"] and again.json()["changed"] is False
+
+    r = await client.post("/v1/line/resume", headers=auth(ADMIN))
+    assert r.status_code == 200
+    assert r.json()["held"] is None and r.json()["changed"] is True
+    assert not backend.hold.dispatcher.held and await backend.store.line_hold() is None
+    assert (await client.get("/v1/line", headers=auth(READER))).json()["held"] is None
+
+    log = await entries(client)
+    assert [(e["action"], e["result"], e["status"]) for e in log] == [
+        ("line.resume", "failed", 200),
+        ("line.hold", "failed", 200),
+        ("line.hold", "failed", 200),
+    ]
+    assert log[-1]["detail"] == "not done on: conveyor:C1 unavailable"
+
+
+async def test_jog(client: httpx.AsyncClient, backend: FakeLine) -> None:
+    path = "/v1/conveyors/C1/zones/Z03/jog"
+    r = await client.post(path, json={"speed": 0.3, "seconds": 1.5}, headers=auth(ADMIN))
+    assert r.status_code == 202, r.text
+    assert r.json() == {"conveyor_id": "C1", "zone_id": "Z03", "speed": 0.3, "seconds": 1.5}
+    assert backend.jogs == [("C1", "Z03", 0.3, 1.5)]
+    r = await client.post(path, json={"speed": 5.0}, headers=auth(ADMIN))
+    assert r.status_code == 409 and "jog limit" in r.json()["detail"]
+    bad = await client.post(path, json={"speed": -1, "extra": 1}, headers=auth(ADMIN))
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.json()["errors"]} == {"speed", "extra"}
+    r = await client.post(
+        "/v1/conveyors/C1/zones/Z99/jog", json={"speed": 0.3}, headers=auth(ADMIN)
+    )
+    assert r.status_code == 404 and "Z99" in r.json()["detail"]
+    r = await client.post(
+        "/v1/conveyors/C9/zones/Z03/jog", json={"speed": 0.3}, headers=auth(ADMIN)
+    )
+    assert r.status_code == 404
+    assert len(backend.jogs) == 1
+    log = await entries(client, action="conveyor.jog")
+    assert [(e["target"], e["status"], e["result"]) for e in log] == [
+        ("C9/Z03", 404, "refused"),
+        ("C1/Z99", 404, "refused"),
+        ("C1/Z03", 422, "refused"),
+        ("C1/Z03", 409, "refused"),
+        ("C1/Z03", 202, "ok"),
+    ]
+    assert log[2]["params"]["body"] == {"speed": -1, "extra": 1}
+    assert log[-1]["params"] == {
+        "conveyor_id": "C1",
+        "zone_id": "Z03",
+        "body": {"speed": 0.3, "seconds": 1.5},
+    }
+
+
+async def test_devices_check(client: httpx.AsyncClient, backend: FakeLine) -> None:
+    r = await client.post("/v1/devices/check", params={"wait": 0.5}, headers=auth(ADMIN))
+    assert r.status_code == 200
+    assert r.json()["ok"] is True and r.json()["devices"][0]["device"] == "conveyor C1"
+    backend.check_reports.append(
+        DeviceReport("robot R02", "mqtt://x", (Finding("connection", Status.OFFLINE),))
+    )
+    r = await client.post("/v1/devices/check", headers=auth(ADMIN))
+    assert r.status_code == 200 and r.json()["ok"] is False
+    r = await client.post("/v1/devices/check", params={"wait": 0}, headers=auth(ADMIN))
+    assert r.status_code == 422
+    log = await entries(client, action="devices.check")
+    assert [(e["result"], e["detail"]) for e in log][:2] == [
+        ("refused", "wait: Input should be greater than or equal to 0.1"),
+        ("failed", "problems: robot R02"),
+    ]
+    assert log[2]["result"] == "ok" and log[2]["params"] == {"query": {"wait": "0.5"}}
+
+
+async def test_reading_the_log_needs_line_operate(client: httpx.AsyncClient) -> None:
+    assert (await client.get("/v1/audit")).status_code == 401
+    r = await client.get("/v1/audit", headers=auth(READER))
+    assert r.status_code == 403 and "line:operate" in r.json()["detail"]
+    assert await entries(client) == []  # reading is not audited
+
+
+async def test_paging_and_filters(client: httpx.AsyncClient, backend: FakeLine) -> None:
+    for _ in range(3):
+        await client.post("/v1/line/hold")
+    await client.post("/v1/robots/R01/pause", headers=auth(ADMIN))
+    await backend.clock.advance(1.0)
+    await client.post("/v1/line/resume", headers=auth(ADMIN))
+    seqs: list[int] = []
+    cursor = None
+    while True:
+        params: dict[str, Any] = {"limit": 2} | ({"cursor": cursor} if cursor else {})
+        page = (await client.get("/v1/audit", params=params, headers=auth(ADMIN))).json()
+        seqs += [e["seq"] for e in page["entries"]]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seqs == [5, 4, 3, 2, 1]
+    assert [e["seq"] for e in await entries(client, who="anonymous")] == [3, 2, 1]
+    assert [e["seq"] for e in await entries(client, result="failed")] == [5, 4]
+    newest = (await entries(client))[0]
+    assert [e["seq"] for e in await entries(client, since=newest["at"])] == [5]
+    for bad in ({"cursor": "nope"}, {"since": "yesterday"}, {"result": "maybe"}, {"limit": 0}):
+        r = await client.get("/v1/audit", params=bad, headers=auth(ADMIN))
+        assert r.status_code == 422, bad
+        assert r.json()["errors"][0]["field"] == next(iter(bad))
+
+
+async def test_an_audit_write_that_fails_keeps_the_answer_and_is_logged(
+    client: httpx.AsyncClient,
+    backend: FakeLine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def broken(entry: object) -> object:
+        raise StoreError("disk full")
+
+    monkeypatch.setattr(backend.store, "append_audit", broken)
+    with caplog.at_level(logging.ERROR, logger="api.audit"):
+        r = await client.post("/v1/line/hold", headers=auth(ADMIN))
+    assert r.status_code == 200 and r.json()["held"]["by"] == ADMIN_NAME
+    [record] = [rec for rec in caplog.records if rec.getMessage() == "audit entry not stored"]
+    assert record.__dict__["action"] == "line.hold" and record.__dict__["error"] == "disk full"
