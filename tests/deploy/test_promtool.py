@@ -15,10 +15,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller.config.model import LineConfig
 from controller.metrics import ROBOT_STATES
+from tests.deploy.promql_check import substitute
+from tests.deploy.test_dashboards import UIDS, expressions, load
 from tests.e2e.test_lifecycle import Line, running_line, settled
 
 PROMETHEUS = Path(__file__).resolve().parents[2] / "deploy" / "prometheus"
@@ -62,6 +65,22 @@ def test_prometheus_config_is_valid(promtool: str) -> None:
     # rule_files are relative to the configuration file
     output = run(promtool, "check", "config", "prometheus.yml")
     assert "1 rule files found" in output
+
+
+def test_dashboard_expressions_parse_in_prometheus(promtool: str, tmp_path: Path) -> None:
+    """Prometheus's own parser on every dashboard query (Grafana variables substituted), as
+    recording rules; a label_values() variable query is checked by its selector."""
+    rules = []
+    for name in sorted(UIDS):
+        for where, expr in expressions(load(name)):
+            text = substitute(expr)
+            if text.startswith("label_values("):
+                text = text.removeprefix("label_values(").rsplit(",", 1)[0]
+            rules.append({"record": f"dashboard:{name[:-5]}:{len(rules)}", "expr": text})
+            assert text, where
+    path = tmp_path / "dashboards.rules.yml"
+    path.write_text(yaml.safe_dump({"groups": [{"name": "dashboards", "rules": rules}]}))
+    assert f"SUCCESS: {len(rules)} rules found" in run(promtool, "check", "rules", str(path))
 
 
 def test_promtool_lints_bad_exposition(promtool: str) -> None:
