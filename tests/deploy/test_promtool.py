@@ -70,7 +70,7 @@ def test_prometheus_config_is_valid(promtool: str) -> None:
 def test_dashboard_expressions_parse_in_prometheus(promtool: str, tmp_path: Path) -> None:
     """Prometheus's own parser on every dashboard query (Grafana variables substituted), as
     recording rules; a label_values() variable query is checked by its selector."""
-    rules = []
+    rules: list[dict[str, str]] = []
     for name in sorted(UIDS):
         for where, expr in expressions(load(name)):
             text = substitute(expr)
