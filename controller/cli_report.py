@@ -7,10 +7,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
-
-err = Console(stderr=True)
-out = Console()
 
 
 def write_report(
@@ -58,7 +54,7 @@ def report(
     from controller.kpi_db import KpiSourceError, parse_time
 
     def fail(message: str) -> None:
-        err.print(f"error: {message}", markup=False, highlight=False)
+        typer.echo(f"error: {message}", err=True)
         raise typer.Exit(2)
 
     if (db is None) == (config is None):
@@ -85,6 +81,6 @@ def report(
         write_report(db, out_path, json_path, line or db.name, window[0], window[1])
     except KpiSourceError as exc:
         fail(str(exc))
-    out.print(f"HTML report written to {out_path}", highlight=False)
+    typer.echo(f"HTML report written to {out_path}")
     if json_path is not None:
-        out.print(f"JSON report written to {json_path}", highlight=False)
+        typer.echo(f"JSON report written to {json_path}")

@@ -11,6 +11,7 @@ from controller.config.model import LineConfig, StoreConfig
 from controller.demo import DemoOptions, run_demo
 from controller.orders import OrderStatus
 from controller.store import open_store
+from tests.report_checks import assert_offline_report
 
 pytestmark = pytest.mark.e2e
 
@@ -42,6 +43,13 @@ def test_cli_demo_with_embedded_broker_completes_every_order(tmp_path: Path) -> 
     assert data["robot_collisions"] == 0
     assert data["traffic"]["released_nodes"] > 0
     assert "all orders terminal" in res.output
+    # the KPI report with plots, next to the JSON, from the demo's order database
+    assert str(report.with_suffix(".html")) in res.output.replace("\n", "")  # paths may wrap
+    page = report.with_suffix(".html").read_text()
+    assert_offline_report(page)
+    assert page.count("<svg") == 6  # every plot has data: the demo line has AS/RS aisles
+    assert sum(data["kpi"]["completed"].values()) == 24
+    assert data["kpi"]["asrs"]["cycles"]
 
 
 async def test_demo_on_the_machine_broker_and_history_is_complete(
