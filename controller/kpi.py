@@ -27,6 +27,8 @@ TRIP_SPOILED = frozenset(
         "robot_gave_way",
     }
 )
+# the order's tote reached the sorter: its robot trip is over even if no drop was recorded
+TOTE_PAST_ROBOT = frozenset({"scanned", "completed"})
 # the only events the KPIs read from the history
 KPI_EVENTS = frozenset({"robot_assigned", "completed", "scanned", "divert_refused"})
 EVENT_TYPES = KPI_EVENTS | TRIP_DROPS | TRIP_SPOILED
@@ -226,7 +228,8 @@ def trip_spans(events: Iterable[EventRow], until: float) -> dict[str, list[tuple
     """Each robot's trips, as (start, end) spans, from the orders' histories.
 
     A trip starts at ``robot_assigned`` and ends at the order's next drop of that robot
-    (``dropped``, ``tote_returned``) or the event that spoiled it (robot lost, gave way, ...).
+    (``dropped``, ``tote_returned``) or the event that spoiled it (robot lost, gave way, ...),
+    at the latest when the order's tote is scanned at the sorter or the order completes.
     A tote the robot brings back after a spoiled trip extends that trip to the return. A trip
     with no end yet runs until ``until``."""
     by_order: dict[str, list[EventRow]] = defaultdict(list)
@@ -239,6 +242,10 @@ def trip_spans(events: Iterable[EventRow], until: float) -> dict[str, list[tuple
         spoiled: dict[str, int] = {}  # robot -> index in spans[robot] of its spoiled trip
         for e in history:
             robot = str(e.data.get("robot") or "")
+            if e.type in TOTE_PAST_ROBOT:
+                for r, start in open_.items():
+                    spans[r].append((start, e.at))
+                open_.clear()
             if not robot:
                 continue
             if e.type == "robot_assigned":

@@ -188,9 +188,7 @@ def _throughput(ax: Axes, k: Kpis) -> None:
                 tp.starts, counts, width, bottom, align="edge", color=_colour(t), label=t.upper()
             )
             bottom = [b + c for b, c in zip(bottom, counts, strict=True)]
-    step = next((b for b in BUCKETS if k.window.seconds / b <= 8), BUCKETS[-1])
-    ax.xaxis.set_major_locator(MultipleLocator(step))
-    ax.xaxis.set_major_formatter(FuncFormatter(_clock_time))
+    _time_axis(ax, k.window.seconds)
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     span = _span(tp.bucket_seconds)
     _label(
@@ -201,6 +199,13 @@ def _throughput(ax: Axes, k: Kpis) -> None:
         "y",
     )
     ax.legend(loc="upper right")
+
+
+def _time_axis(ax: Axes, seconds: float) -> None:
+    """Times of day (line time, UTC) on the x axis, at most 8 round ticks."""
+    step = next((b for b in BUCKETS if seconds / b <= 8), BUCKETS[-1])
+    ax.xaxis.set_major_locator(MultipleLocator(step))
+    ax.xaxis.set_major_formatter(FuncFormatter(_clock_time))
 
 
 def _clock_time(t: float, _pos: int | None = None) -> str:
@@ -247,14 +252,25 @@ def _on_time(ax: Axes, k: Kpis) -> None:
 
 
 def _robots(ax: Axes, k: Kpis) -> None:
-    robots = list(k.robots)
-    bars = ax.barh(robots, [k.robots[r].share * 100 for r in robots], color="#4c72b0")
-    _bar_ends(ax, bars, [f"{u.share:.0%} ({u.trips} trips)" for u in k.robots.values()])
-    ax.set_xlim(0, 119)
-    ax.set_xticks([0, 20, 40, 60, 80, 100])
-    ax.invert_yaxis()
-    title = "Robot utilisation: share of the window on trips"
-    _label(ax, title, "time on trips (% of the window)", "robot", "x")
+    """One row per robot: its trips over the window, and its share of the window on trips."""
+    w = k.window
+    for i, use in enumerate(k.robots.values()):
+        spans = [(s, e - s) for s, e in use.intervals]
+        ax.broken_barh(spans, (i - 0.35, 0.7), color="#4c72b0")
+        ax.text(
+            1.01,
+            i,
+            f"{use.share:.0%} ({use.trips} trips)",
+            va="center",
+            fontsize=8,
+            transform=ax.get_yaxis_transform(),
+        )
+    ax.set_yticks(range(len(k.robots)), list(k.robots))
+    ax.set_ylim(len(k.robots) - 0.5, -0.5)
+    ax.set_xlim(w.start, w.end if w.end > w.start else w.start + 60)
+    _time_axis(ax, w.seconds)
+    title = "Robot utilisation: trips over time, share of the window"
+    _label(ax, title, "line time (UTC, HH:MM)", "robot", "x")
 
 
 def _sorter(ax: Axes, k: Kpis) -> None:

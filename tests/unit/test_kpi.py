@@ -95,7 +95,11 @@ TRIPS = [
     ev("C", 400, "dropped", robot="R1"),
     # D's trip has not ended: it runs to the end of the window
     ev("D", 1100, "robot_assigned", robot="R2", job="J4"),
-    ev("D", 1150, "scanned", outcome="diverted"),  # no robot: not a trip event
+    ev("D", 1150, "waiting"),  # no robot: not a trip event
+    # no drop recorded for F: the scan of its tote at the sorter ends the trip
+    ev("F", 500, "robot_assigned", robot="R3", job="J5"),
+    ev("F", 560, "scanned", outcome="diverted"),
+    ev("F", 600, "completed"),
 ]
 
 
@@ -103,6 +107,7 @@ def test_trip_spans_from_assignment_to_drop_or_return() -> None:
     spans = kpi.trip_spans(TRIPS, until=T0 + 1200)
     assert sorted(spans["R1"]) == [(T0 + 10, T0 + 110), (T0 + 20, T0 + 130), (T0 + 300, T0 + 400)]
     assert sorted(spans["R2"]) == [(T0 + 100, T0 + 260), (T0 + 1100, T0 + 1200)]
+    assert spans["R3"] == [(T0 + 500, T0 + 560)]
 
 
 def test_robot_utilisation_is_the_share_of_the_window_on_trips() -> None:
