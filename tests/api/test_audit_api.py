@@ -10,9 +10,20 @@ from typing import Any
 import httpx
 import pytest
 
+from controller.line_hold import LineHoldControl
 from controller.store.base import StoreError
 from devices.check import DeviceReport, Finding, Status
-from tests.api.conftest import ADMIN, ADMIN_NAME, READER, WRITER, FakeLine, auth
+from tests.api.conftest import (
+    ADMIN,
+    ADMIN_NAME,
+    READER,
+    WRITER,
+    FakeLine,
+    NoRobots,
+    OfflineConveyor,
+    Release,
+    auth,
+)
 
 OPERATE = "needs a bearer token with scope line:operate"
 
@@ -207,3 +218,13 @@ async def test_an_audit_write_that_fails_keeps_the_answer_and_is_logged(
     assert r.status_code == 200 and r.json()["held"]["by"] == ADMIN_NAME
     [record] = [rec for rec in caplog.records if rec.getMessage() == "audit entry not stored"]
     assert record.__dict__["action"] == "line.hold" and record.__dict__["error"] == "disk full"
+
+
+async def test_the_hold_outlives_a_restart(client: httpx.AsyncClient, backend: FakeLine) -> None:
+    assert (await client.post("/v1/line/hold", headers=auth(ADMIN))).status_code == 200
+    release = Release()
+    restarted = LineHoldControl(
+        backend.clock, backend.store, OfflineConveyor(), NoRobots(), backend.robot_command, release
+    )
+    await restarted.restore()
+    assert restarted.hold == backend.hold.hold and release.held

@@ -1,0 +1,39 @@
+"""The commissioning commands' answers when there is nothing to talk to, or nothing to do."""
+
+from __future__ import annotations
+
+import socket
+
+from typer.testing import CliRunner
+
+from controller.cli import app
+
+NO_ENV = {"LINECTL_API_TOKEN": None, "LINECTL_API_URL": None}
+
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_an_unreachable_controller_is_exit_2() -> None:
+    url = f"http://127.0.0.1:{closed_port()}"
+    for args in (["line", "hold"], ["robot", "pause", "R01"], ["audit"]):
+        r = CliRunner().invoke(app, [*args, "--api", url, "--token", "t" * 20], env=NO_ENV)
+        assert r.exit_code == 2, r.output
+        assert "cannot reach the controller" in r.stderr
+
+
+def test_devices_check_needs_exactly_one_of_config_and_api() -> None:
+    neither = CliRunner().invoke(app, ["devices", "check"], env=NO_ENV)
+    assert neither.exit_code == 2 and "exactly one of --config FILE or --api URL" in neither.stderr
+    both = CliRunner().invoke(
+        app, ["devices", "check", "--config", "x.yaml", "--api", "http://x"], env=NO_ENV
+    )
+    assert both.exit_code == 2
+
+
+def test_a_bad_speed_is_a_usage_error() -> None:
+    r = CliRunner().invoke(app, ["conveyor", "jog", "Z03", "--speed", "fast"], env=NO_ENV)
+    assert r.exit_code == 2
