@@ -16,9 +16,11 @@ def write_report(
     line: str,
     since: float | None = None,
     until: float | None = None,
+    source: str | None = None,
 ) -> dict[str, Any]:
     """Compute the KPIs of ``db`` and write the HTML and JSON reports asked for; return the KPIs
-    as JSON. Raises :class:`controller.kpi_db.KpiSourceError` for a file that cannot be read."""
+    as JSON. ``source`` names where the data came from (default: the database's path).
+    Raises :class:`controller.kpi_db.KpiSourceError` for a file that cannot be read."""
     from controller import kpi, kpi_db, report_html
 
     rows = kpi_db.read_rows(db)
@@ -27,7 +29,7 @@ def write_report(
     data = kpi.as_dict(kpis)
     if html_out is not None:
         html_out.parent.mkdir(parents=True, exist_ok=True)
-        html_out.write_text(report_html.render(kpis, line, str(db)), encoding="utf-8")
+        html_out.write_text(report_html.render(kpis, line, source or str(db)), encoding="utf-8")
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
         json_out.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")

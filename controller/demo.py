@@ -99,7 +99,12 @@ async def run_demo(
             report["robot_collisions"] = len(line.robots.collisions)
         # the KPIs from the order database, before its work directory is removed
         report["kpi"] = await asyncio.to_thread(
-            write_report, Path(cfg.store.path), opts.html_report, None, cfg.line.id
+            write_report,
+            Path(cfg.store.path),
+            opts.html_report,
+            None,
+            cfg.line.id,
+            source=f"linectl demo, {opts.orders} orders, seed {opts.seed}",
         )
     report["wall_seconds"] = round(time.monotonic() - wall0, 2)
     completed = report["by_status"].get("completed", 0)
