@@ -7,11 +7,17 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
+from controller.orders import OrderType
+from routing.sortation import Outcome
+
 if TYPE_CHECKING:
     from devices.base import RobotSnapshot
 
 CYCLE_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 3600)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
+
+# sort decision outcomes besides routing's: the Divert call failed, or the PLC refused it
+SORT_OUTCOMES = (*(o.value for o in Outcome), "divert_failed", "divert_refused")
 
 # What a robot is doing, as the linectl_robot_state gauge shows it (first that applies):
 # offline (not ONLINE, or no state yet), fault (online but not available: FATAL error, manual
@@ -66,9 +72,14 @@ class Metrics:
             ["type", "on_time"],
             registry=r,
         )
+        for kind in OrderType:  # every series from the start: shares read 0, not "no data"
+            for on_time in ("true", "false"):
+                self.orders_on_time.labels(kind.value, on_time)
         self.sort_decisions = Counter(
             "linectl_sort_decisions", "Sort decisions by outcome.", ["outcome"], registry=r
         )
+        for outcome in SORT_OUTCOMES:
+            self.sort_decisions.labels(outcome)
         self.b2b_chute_allocations = Counter(
             "linectl_b2b_chute_allocations",
             "Chutes given to a B2B order of its own (dynamic allocation).",

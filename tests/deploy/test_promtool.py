@@ -120,7 +120,12 @@ async def test_live_metrics_pass_promtool(
         for s in families["linectl_orders_on_time"].samples
         if s.name.endswith("_total")
     }
-    assert on_time == {("b2c", "true"): 2.0}
+    assert on_time == {
+        ("b2c", "true"): 2.0,
+        ("b2c", "false"): 0.0,
+        ("b2b", "true"): 0.0,
+        ("b2b", "false"): 0.0,
+    }
     # no order ids as label values
     assert "M1" not in text and "M2" not in text
 
