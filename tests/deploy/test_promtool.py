@@ -126,8 +126,12 @@ async def test_live_metrics_pass_promtool(
         ("b2b", "true"): 0.0,
         ("b2b", "false"): 0.0,
     }
-    # no order ids as label values
-    assert "M1" not in text and "M2" not in text
+    # no order, SKU or tote ids as label names or values
+    for family in families.values():
+        for sample in family.samples:
+            assert not {"order", "order_id", "sku", "tote"} & set(sample.labels), sample
+            for value in sample.labels.values():
+                assert value not in ("M1", "M2") and not value.startswith("SKU-"), sample
 
 
 async def complete_orders(line: Line) -> None:
