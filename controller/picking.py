@@ -25,6 +25,12 @@ class Picking:
         """Record a finished pick or drop; returns the trip if a short pick made it void."""
         found = self.flight.action(ev.action_id)
         if found is None:
+            late = self.flight.late_drop(ev.action_id)
+            if late is not None:
+                # the conveyor scanned (and maybe sorted) the tote before the robot's report of
+                # the drop came in: record the drop, leave the order's status as it is
+                late.dropped = True
+                await self._step(late, "dropped", None, data=self._drop_data(ev, late))
             return None
         trip, ref = found
         if ref.kind == "pick" and not trip.returning:

@@ -6,11 +6,14 @@ carries several): each trip has its own tote, its picks and its drop at the indu
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
 from routing.dispatch import Pick
+
+UNDROPPED_KEPT = 1000  # forgotten trips kept for a drop reported late
 
 
 @dataclass
@@ -74,6 +77,9 @@ class InFlight:
         self.by_tote: dict[str, Trip] = {}
         self.busy_robots: set[str] = set()
         self.items: dict[str, ItemOnBelt] = {}
+        # trips forgotten before their drop was reported: the robot's report of the drop may
+        # come after the conveyor already scanned and sorted the tote
+        self.undropped: OrderedDict[str, Trip] = OrderedDict()
 
     def start(self, job_id: str, trips: list[Trip], actions: dict[str, ActionRef]) -> None:
         """A job was sent to a robot (also a return job for trips already known)."""
@@ -104,6 +110,8 @@ class InFlight:
         """The robot finished the job (or its cancellation); it is free for new work."""
         self.busy_robots.discard(serial)
         trip_ids = self.jobs.pop(job_id, [])
+        for trip_id in trip_ids:
+            self.undropped.pop(trip_id, None)
         for action_id in [a for a, ref in self.actions.items() if ref.trip_id in trip_ids]:
             del self.actions[action_id]
         return [self.trips[t] for t in trip_ids if t in self.trips]
@@ -114,6 +122,17 @@ class InFlight:
     def forget(self, trip: Trip) -> None:
         self.trips.pop(trip.trip_id, None)
         self.by_tote.pop(trip.tote, None)
+        if trip.live and not trip.requeued and trip.job_id in self.jobs:
+            self.undropped[trip.trip_id] = trip
+            while len(self.undropped) > UNDROPPED_KEPT:
+                self.undropped.popitem(last=False)
+
+    def late_drop(self, action_id: str) -> Trip | None:
+        """The forgotten trip whose drop ``action_id`` is, reported after the tote went on."""
+        ref = self.actions.get(action_id)
+        if ref is None or ref.kind != "drop":
+            return None
+        return self.undropped.pop(ref.trip_id, None)
 
     def item(self, item_id: str) -> ItemOnBelt:
         found = self.items.get(item_id)
