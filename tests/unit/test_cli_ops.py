@@ -37,3 +37,16 @@ def test_devices_check_needs_exactly_one_of_config_and_api() -> None:
 def test_a_bad_speed_is_a_usage_error() -> None:
     r = CliRunner().invoke(app, ["conveyor", "jog", "Z03", "--speed", "fast"], env=NO_ENV)
     assert r.exit_code == 2
+
+
+def test_device_reports_read_back_from_the_api_answer() -> None:
+    from controller.cli_ops import _report
+    from devices.check import DeviceReport, Finding, Status
+
+    report = DeviceReport(
+        "robot R01",
+        "mqtt://127.0.0.1:1883",
+        (Finding("state", Status.FOUND, "valid"), Finding("factsheet", Status.MISSING)),
+        (("operating mode", "AUTOMATIC"),),
+    )
+    assert _report(report.as_dict()) == report
