@@ -106,8 +106,9 @@ class ApiBackend(Protocol):
         """Browse every configured device (see devices.check); outcomes are reports."""
         ...
 
-    def readiness(self) -> dict[str, bool]:
-        """Each dependency's readiness, e.g. ``{"store": True, "conveyor:C1": False}``."""
+    async def readiness(self) -> dict[str, bool]:
+        """Whether the service can take orders, per check: ``config``, ``store``, ``intake``
+        (device outages are not readiness: they show in ``line_view`` and the metrics)."""
         ...
 
 

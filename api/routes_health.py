@@ -31,13 +31,16 @@ async def livez() -> Liveness:
     response_model=Readiness,
     summary="Readiness",
     description=(
-        "200 with every dependency's readiness when all are ready; otherwise 503 with a "
-        "problem naming those that are not (`not_ready`) and the full map (`checks`)."
+        "200 when the service can take orders: `config` (the line file is loaded and valid), "
+        "`store` (the order store answers) and `intake` (the controller runs and takes what "
+        "the API accepts). Otherwise 503 with a problem naming the checks that fail "
+        "(`not_ready`) and the full map (`checks`). Device outages do not make the service "
+        "unready: orders are taken and wait; outages show in `GET /v1/line` and the metrics."
     ),
     responses=problem_responses(503),
 )
 async def readyz(backend: Backend) -> Readiness:
-    checks = dict(backend.readiness())
+    checks = dict(await backend.readiness())
     missing = sorted(name for name, ok in checks.items() if not ok)
     if missing:
         raise ProblemError(

@@ -113,13 +113,15 @@ async def run_demo(
 
 
 async def wait_ready(service: LineService, api: ApiServer, within: float) -> None:
-    """Wait until the API serves and every robot and the conveyor are available."""
+    """Wait until the API serves, the service is ready, and every robot and the conveyor are
+    available (readiness alone does not wait for devices)."""
     async with asyncio.timeout(within):
         while True:
             robots = service.fleet.snapshot().values()
             if (
                 api.started
-                and all(service.readiness().values())
+                and all((await service.readiness()).values())
+                and service.sorter.snapshot().connected
                 and all(r.available for r in robots)
             ):
                 return

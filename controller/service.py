@@ -24,6 +24,7 @@ from controller.orders import ACTIVE, OrderRecord
 from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store import open_store
+from controller.store.base import StoreError
 from controller.store.inventory import LineStore
 from controller.tote_returns import ToteReturns
 from controller.webhooks import webhook_dispatcher
@@ -34,6 +35,8 @@ from devices.opcua.cranes import OpcUaCranes
 from devices.vda5050.master import VdaMasterControl
 
 log = logging.getLogger(__name__)
+
+STORE_PING_SECONDS = 2.0  # the order store must answer a readiness probe within this
 
 # PackML states (OPC 30050) shown as the linectl_conveyor_state gauge, and Unknown
 PACKML_STATES = (
@@ -86,7 +89,8 @@ class LineService:
         )
         self._robot_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
         self._conveyor_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
-        self._store_ok = False
+        self._intake_open = False  # run() is consuming what the API accepts
+        self._store_failing: str | None = None  # the last readiness probe's error
         dispatcher = self.orchestrator.dispatcher
         self.hold = LineHoldControl(
             clock, self.store, self.sorter, self.fleet, self.robot_command, dispatcher
@@ -188,19 +192,31 @@ class LineService:
     async def devices_check(self, wait: float, connect_timeout: float) -> list[DeviceReport]:
         return await check_line(self.config, wait, connect_timeout)
 
-    def readiness(self) -> dict[str, bool]:
-        robots = self.fleet.snapshot().values()
-        return {
-            "store": self._store_ok,
-            "mqtt": any(r.connection != "UNKNOWN" for r in robots) or not robots,
-            f"conveyor:{self.config.conveyor.id}": self.sorter.snapshot().connected,
-        }
+    async def readiness(self) -> dict[str, bool]:
+        """Whether the service can take orders: the line file is loaded and valid (``config``),
+        the order store answers within ``STORE_PING_SECONDS`` (``store``), and the controller
+        is running and takes what the API accepts (``intake``). Device outages are not here:
+        orders are taken and wait while a device is down; they show in ``GET /v1/line`` and
+        the metrics."""
+        try:
+            async with asyncio.timeout(STORE_PING_SECONDS):
+                await self.store.ping()
+            store_ok = True
+        except (TimeoutError, StoreError) as exc:
+            if self._store_failing is None:
+                log.warning("order store does not answer", extra={"error": str(exc) or "timeout"})
+            self._store_failing = str(exc)
+            store_ok = False
+        else:
+            if self._store_failing is not None:
+                log.warning("order store answers again")
+            self._store_failing = None
+        return {"config": True, "store": store_ok, "intake": self._intake_open}
 
     # --- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> LineService:
         await self.store.open()
-        self._store_ok = True
         return self
 
     async def __aexit__(
@@ -209,7 +225,6 @@ class LineService:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._store_ok = False
         await self.store.close()
 
     async def run(self) -> None:
@@ -220,6 +235,13 @@ class LineService:
             "controller started",
             extra={"line": self.config.line.id, "time_scale": self.clock.time_scale},
         )
+        self._intake_open = True
+        try:
+            await self._run_tasks()
+        finally:
+            self._intake_open = False
+
+    async def _run_tasks(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.orchestrator.fleet.run(self._robot_events), name="robots")
             tg.create_task(self.sorter.run(self._conveyor_events), name="conveyor.opcua")

@@ -48,6 +48,10 @@ class OrderStore(Protocol):
 
     async def close(self) -> None: ...
 
+    async def ping(self) -> None:
+        """Answer a trivial query; StoreError when the store cannot (readiness probes)."""
+        ...
+
     async def create_order(
         self, order_id: str, body: OrderIn, at: datetime
     ) -> tuple[CreateOutcome, OrderRecord]:

@@ -228,5 +228,12 @@ class SqliteOrderStore(SqliteFeedMixin, SqliteInventoryMixin, SqliteAsrsMixin, S
     async def active_orders(self) -> list[OrderRecord]:
         return await self._run(ops.active_orders)
 
+    async def ping(self) -> None:
+        await self._run(_select_one)
+
     async def count_by_status(self) -> dict[OrderStatus, int]:
         return await self._run(ops.count_by_status)
+
+
+def _select_one(conn: sqlite3.Connection) -> None:
+    conn.execute("SELECT 1").fetchone()

@@ -73,7 +73,7 @@ class FakeLine:
         self.accepted: list[OrderRecord] = []
         self.changed: list[OrderRecord] = []
         self.cancels: list[OrderRecord] = []
-        self.ready: dict[str, bool] = {"store": True, "mqtt": True, "conveyor:C1": True}
+        self.ready: dict[str, bool] = {"config": True, "store": True, "intake": True}
         history = History(store, clock, self.metrics)
         self.inventory = Inventory(config, store, clock, self.metrics)
         flight = InFlight()
@@ -98,7 +98,7 @@ class FakeLine:
     def cancel_requested(self, order: OrderRecord) -> None:
         self.cancels.append(order)
 
-    def readiness(self) -> dict[str, bool]:
+    async def readiness(self) -> dict[str, bool]:
         return dict(self.ready)
 
     def line_view(self) -> dict[str, Any]:

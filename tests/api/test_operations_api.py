@@ -19,17 +19,17 @@ async def test_readyz(client: httpx.AsyncClient, backend: FakeLine) -> None:
     assert r.status_code == 200
     assert r.json() == {
         "ready": True,
-        "checks": {"store": True, "mqtt": True, "conveyor:C1": True},
+        "checks": {"config": True, "store": True, "intake": True},
     }
 
-    backend.ready["conveyor:C1"] = False
+    backend.ready["intake"] = False
     r = await client.get("/readyz")
     assert r.status_code == 503
     assert r.headers["content-type"] == "application/problem+json"
     problem = r.json()
-    assert problem["not_ready"] == ["conveyor:C1"]
+    assert problem["not_ready"] == ["intake"]
     assert problem["checks"]["store"] is True
-    assert "conveyor:C1" in problem["detail"]
+    assert "intake" in problem["detail"]
 
     r = await client.get("/livez")
     assert r.status_code == 200

@@ -134,6 +134,14 @@ async def test_a_killed_conveyor_comes_back_and_no_order_is_lost(
 
                 await until("the controller sees the conveyor gone", controller_saw_it)
                 in_transit = (await statuses()).count(OrderStatus.IN_TRANSIT)
+                # a device outage is not unreadiness: orders are still taken, the outage shows
+                # in the line view
+                async with httpx.AsyncClient(base_url=api.url) as http:
+                    ready = await http.get("/readyz")
+                    line = (await http.get("/v1/line")).json()
+                assert ready.status_code == 200, ready.text
+                assert ready.json()["checks"] == {"config": True, "store": True, "intake": True}
+                assert [c["connected"] for c in line["conveyors"]] == [False]
 
                 async with simulator_process(endpoint, state, TIME_SCALE):
 

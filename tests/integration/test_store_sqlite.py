@@ -240,3 +240,14 @@ async def test_not_opened_store_refuses(tmp_path: Path) -> None:
     s = SqliteOrderStore(tmp_path / "x.db")
     with pytest.raises(StoreError, match="not open"):
         await s.get_order("x")
+
+
+async def test_ping_answers_while_open_and_fails_clearly_when_closed(db_path: Path) -> None:
+    store = SqliteOrderStore(db_path)
+    with pytest.raises(StoreError, match="not open"):
+        await store.ping()
+    await store.open()
+    await store.ping()
+    await store.close()
+    with pytest.raises(StoreError, match="closed"):
+        await store.ping()
