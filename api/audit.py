@@ -1,13 +1,14 @@
-"""Every operator command is written to the audit log, whatever its answer.
+"""Every call to a ``line:operate`` route is written to the audit log, whatever its answer.
 
-Operator routes live on a router whose routes are :class:`AuditedRoute`, and each route's
-function names its action with :func:`audited`. The route class wraps the whole request handler,
+Those routes live on routers whose routes are :class:`AuditedRoute`, and each route's function
+names its action with :func:`audited`. The route class wraps the whole request handler,
 so refusals raised while resolving dependencies (no token: 401, missing scope: 403), bad input
 (422) and the command's own answers (409, 503) are all seen, rendered exactly as the app renders
 them, and recorded with who asked (:func:`~api.auth.caller_name`, never the token), what (the
 action, its target, the path, query and body parameters) and how it ended. A route may note a
 finer result for a successful answer (:func:`note`), as a hold that reached only some devices
 does. An audit entry that cannot be stored is logged; the command's answer goes out all the same.
+A request refused before it reaches a route (a body over the size limit: 413) is not recorded.
 """
 
 from __future__ import annotations

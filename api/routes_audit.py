@@ -1,4 +1,4 @@
-"""``GET /v1/audit``: the operator commands the line was given, newest first.
+"""``GET /v1/audit``: the calls to ``line:operate`` routes, newest first.
 
 Reading it needs scope ``line:operate``: the log shows who operated the line and when, which is
 for the people who operate it, not for every reader of orders.
@@ -36,9 +36,13 @@ class AuditEntryOut(BaseModel):
     )
     action: str = Field(
         description="`line.hold`, `line.resume`, `robot.pause|resume|cancel`, "
-        "`conveyor.<PackML command>`, `conveyor.jog`, `devices.check`."
+        "`conveyor.<PackML command>`, `conveyor.jog`, `devices.check`, `inventory.count`, "
+        "`station.verification`, `station.tote_returned`, `replenishment.confirmation`."
     )
-    target: str = Field(description="`line`, a robot's serial, a conveyor, `conveyor/zone`.")
+    target: str = Field(
+        description="`line`, a robot's serial, a conveyor, `conveyor/zone`, `station/order`, "
+        "`station/tote`, a replenishment; empty for a count (the body names it)."
+    )
     params: dict[str, Any] = Field(description="What was asked: path parameters, `query`, `body`.")
     result: Literal["ok", "refused", "failed"] = Field(
         description="`ok`: done; `refused`: not done (401/403, unknown device, bad input, a "
@@ -92,8 +96,9 @@ EXAMPLE = {
     response_model=AuditPageOut,
     summary="The audit log of operator commands",
     description=(
-        "Every call to an operator command (`line:operate`: line hold/resume, robot and "
-        "conveyor commands, jogs, device checks), refused or not: who, what, when, and how it "
+        "Every call to a route that needs scope `line:operate` (line hold/resume, robot and "
+        "conveyor commands, jogs, device checks, counts, station verifications and tote "
+        "returns, replenishment confirmations), refused or not: who, what, when, and how it "
         "ended. Newest first; filter by `action`, `who`, `result` and `since` (inclusive); page "
         "with `cursor`. Needs scope `line:operate`."
     ),

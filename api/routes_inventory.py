@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.audit import AuditedRoute, audited
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import ProblemError, problem_responses
@@ -24,7 +25,7 @@ from controller.store.inventory import (
     UnknownTote,
 )
 
-router = APIRouter(prefix="/v1/inventory", tags=["inventory"])
+router = APIRouter(prefix="/v1/inventory", tags=["inventory"], route_class=AuditedRoute)
 
 Backend = Annotated[ApiBackend, Depends(get_backend)]
 Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
@@ -287,6 +288,7 @@ async def inventory_events(
     ),
     responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
+@audited("inventory.count")
 async def count(backend: Backend, _operator: Operator, body: CountIn) -> CountOut:
     try:
         applied = await backend.inventory.count(

@@ -12,13 +12,14 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.audit import AuditedRoute, audited
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import ProblemError, problem_responses
 from controller.replenishment import ReplenishTask, UnknownReplenishment
 from controller.store.inventory import InventoryError
 
-router = APIRouter(prefix="/v1/replenishments", tags=["inventory"])
+router = APIRouter(prefix="/v1/replenishments", tags=["inventory"], route_class=AuditedRoute)
 
 Backend = Annotated[ApiBackend, Depends(get_backend)]
 Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
@@ -93,6 +94,7 @@ async def replenishments(
     ),
     responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422),
 )
+@audited("replenishment.confirmation", "{task_id}")
 async def confirm(task_id: TaskId, body: PutIn, backend: Backend, _: Operator) -> PutOut:
     try:
         task, outcome = await backend.replenishment.confirm(task_id, body.put, body.operator)

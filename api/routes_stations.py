@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.audit import AuditedRoute, audited
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import ProblemError, problem_responses
@@ -17,7 +18,7 @@ from controller.stations import StationTask, UnknownTask
 from controller.tote_returns import ReturnTote
 from routing.verification import Counted
 
-router = APIRouter(prefix="/v1/stations", tags=["stations"])
+router = APIRouter(prefix="/v1/stations", tags=["stations"], route_class=AuditedRoute)
 
 Backend = Annotated[ApiBackend, Depends(get_backend)]
 Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
@@ -143,6 +144,7 @@ async def station_tasks(station_id: StationId, backend: Backend, _: Reader) -> l
     ),
     responses=problem_responses(400, 401, 403, 404, 413, 415, 422, 503),
 )
+@audited("station.verification", "{station_id}/{order_id}")
 async def verify(
     station_id: StationId, order_id: OrderId, body: VerificationIn, backend: Backend, _: Operator
 ) -> VerificationOut:
@@ -185,6 +187,7 @@ async def station_returns(
     ),
     responses=problem_responses(401, 403, 404, 409, 422),
 )
+@audited("station.tote_returned", "{station_id}/{tote}")
 async def tote_sent_back(
     station_id: StationId, tote: ToteId, backend: Backend, _: Operator
 ) -> ReturnToteOut:

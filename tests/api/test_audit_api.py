@@ -228,3 +228,23 @@ async def test_the_hold_outlives_a_restart(client: httpx.AsyncClient, backend: F
     )
     await restarted.restore()
     assert restarted.hold == backend.hold.hold and release.held
+
+
+async def test_every_line_operate_route_is_audited(client: httpx.AsyncClient) -> None:
+    count = {"location": "L01A", "sku": "SKU-0001", "counted": 1990, "count_id": "cc-1"}
+    assert (await client.post("/v1/inventory/counts", json=count, headers=auth(ADMIN))).is_success
+    verification = {"lines": [{"line_id": "1", "sku": "SKU-0001", "quantity": 1}]}
+    r = await client.post("/v1/stations/VAS-1/tasks/B-1/verification", json=verification)
+    assert r.status_code == 401
+    r = await client.post("/v1/stations/VAS-1/returns/T-1", headers=auth(WRITER))
+    assert r.status_code == 403
+    r = await client.post("/v1/replenishments/1/confirmation", json={}, headers=auth(ADMIN))
+    assert r.status_code == 422
+    log = [(e["who"], e["action"], e["target"], e["result"]) for e in await entries(client)]
+    assert log == [
+        (ADMIN_NAME, "replenishment.confirmation", "1", "refused"),
+        ("token-1", "station.tote_returned", "VAS-1/T-1", "refused"),
+        ("anonymous", "station.verification", "VAS-1/B-1", "refused"),
+        (ADMIN_NAME, "inventory.count", "", "ok"),
+    ]
+    assert (await entries(client, action="inventory.count"))[0]["params"]["body"] == count
