@@ -208,13 +208,15 @@ def audit(
     if as_json:
         print(json.dumps(answer, indent=2))
         return
-    table = Table(title="audit log", title_justify="left")
-    for column in ("seq", "at", "who", "action", "target", "result", "status", "detail"):
-        table.add_column(column)
+    table = Table(title="audit log (UTC)", title_justify="left")
+    for column in ("seq", "at", "who", "action", "target", "result", "status"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("detail", overflow="fold")
     colours = {"ok": "green", "refused": "yellow", "failed": "red"}
     for e in answer["entries"]:
         result = f"[{colours.get(e['result'], 'white')}]{escape(e['result'])}[/]"
-        fields = (e["seq"], e["at"], e["who"], e["action"], e["target"])
+        at = str(e["at"])[:19].replace("T", " ")  # UTC, to the second
+        fields = (e["seq"], at, e["who"], e["action"], e["target"])
         table.add_row(
             *(escape(str(f)) for f in fields), result, str(e["status"]), escape(e["detail"])
         )

@@ -139,3 +139,5 @@ async def test_commissioning_commands_through_the_api(line: Line) -> None:
     jog = next(e for e in log if e["action"] == "conveyor.jog" and e["result"] == "ok")
     assert jog["params"]["body"] == {"speed": 0.3, "seconds": 0.5}
     assert TOKEN not in r.stdout
+    table = await linectl(line, "audit", "--limit", "3", "--who", "token-1")
+    assert table.exit_code == 0 and "robot.cancel" in table.stdout
