@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsed
 from rich.progress import Progress as RichProgress
 from rich.table import Table
 
-from controller import logs
+from controller import cli_ops, logs
 from controller.config.loader import ConfigError, load, load_reference
 
 app = typer.Typer(
@@ -158,7 +158,8 @@ def demo(
     if report is not None:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text(json.dumps(result, indent=2) + "\n")
-        out.print(f"report written to {report} and {html}", highlight=False)
+        out.print(f"report written to {report}", highlight=False)
+        out.print(f"HTML report written to {html}", highlight=False, soft_wrap=True)
     raise typer.Exit(0 if result["all_terminal"] and result["orders_created"] == orders else 1)
 
 
@@ -208,6 +209,10 @@ def run(
     simulate: Annotated[bool, typer.Option(help="Start simulators for the devices.")] = False,
     host: Annotated[str | None, typer.Option(help="API host (default from the line file).")] = None,
     port: Annotated[int | None, typer.Option(help="API port (default from the line file).")] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(help="With --simulate: the robots' broker, mqtt://host:port (else embedded)."),
+    ] = None,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
@@ -215,8 +220,19 @@ def run(
     from controller.runner import run_service
 
     logs.setup(log_level, log_format)
+    if broker is not None:
+        from devices.vda5050.link import broker_address
+
+        if not simulate:
+            err.print("--broker needs --simulate (the service uses mqtt.url of the line file)")
+            raise typer.Exit(2)
+        try:
+            broker_address(broker)
+        except ValueError as exc:
+            err.print(f"--broker: {exc}", markup=False, highlight=False)
+            raise typer.Exit(2) from None
     cfg = _load(config)
-    _run(run_service(cfg, simulate=simulate, host=host, port=port))
+    _run(run_service(cfg, simulate=simulate, host=host, port=port, broker=broker))
 
 
 def _sim_setup(
@@ -429,7 +445,9 @@ app.add_typer(devices_app, name="devices")
 
 @devices_app.command("check")
 def devices_check(
-    config: Annotated[Path, typer.Option("--config", "-c", help="Line file (YAML).")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="Line file (YAML).")] = None,
+    api: Annotated[str | None, typer.Option(help="Check from the controller at this URL.")] = None,
+    token: cli_ops.Token = None,
     wait: Annotated[
         float, typer.Option(min=0.1, help="Seconds to listen for the robots' messages.")
     ] = 3.0,
@@ -441,17 +459,26 @@ def devices_check(
 ) -> None:
     """Browse every configured device and report what is found, missing or of the wrong type.
 
-    Exit 0 when everything is there and right, 1 otherwise, 2 when the line file is unusable.
+    From here with ``--config FILE``, or by the controller at ``--api URL`` (audited, needs a
+    token with line:operate). Exit 0 when everything is there and right, 1 otherwise, 2 when the
+    line file is unusable or the controller cannot be reached, 3 when the token is refused.
     """
     from devices.check import check_line
 
     logs.setup(log_level, "text")
-    try:
-        cfg = load(config)
-    except ConfigError as exc:
-        err.print(exc.render(), markup=False, highlight=False)
-        raise typer.Exit(2) from None
-    reports = _run(check_line(cfg, wait, connect_timeout))
+    if (config is None) == (api is None):
+        err.print("give exactly one of --config FILE or --api URL")
+        raise typer.Exit(2)
+    if config is None:
+        assert api is not None
+        reports = cli_ops.check_via_api(api, token, wait, connect_timeout)
+    else:
+        try:
+            cfg = load(config)
+        except ConfigError as exc:
+            err.print(exc.render(), markup=False, highlight=False)
+            raise typer.Exit(2) from None
+        reports = _run(check_line(cfg, wait, connect_timeout))
     if reports is None:
         raise typer.Exit(130)
     ok = all(r.ok for r in reports)
@@ -594,6 +621,9 @@ def asrs_estimate(
 from controller.cli_report import report as kpi_report  # noqa: E402
 
 app.command("report")(kpi_report)
+
+
+cli_ops.register(app)  # line, conveyor, robot, audit
 
 
 def main() -> None:

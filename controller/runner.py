@@ -21,14 +21,14 @@ ReturnHook = Callable[[str, str], Awaitable[None]]
 
 @contextlib.asynccontextmanager
 async def _devices(
-    cfg: LineConfig, clock: ScaledClock, simulate: bool
+    cfg: LineConfig, clock: ScaledClock, simulate: bool, broker: str | None
 ) -> AsyncIterator[tuple[LineConfig, ReturnHook | None]]:
     if not simulate:
         yield cfg, None
         return
     from simulators.line import simulated_line
 
-    async with simulated_line(cfg, clock) as line:
+    async with simulated_line(cfg, clock, broker) as line:
         log.info(
             "simulators started",
             extra={"mqtt": line.mqtt_url, "opcua": line.config.conveyor.opcua.endpoint},
@@ -37,11 +37,18 @@ async def _devices(
 
 
 async def run_service(
-    cfg: LineConfig, *, simulate: bool = False, host: str | None = None, port: int | None = None
+    cfg: LineConfig,
+    *,
+    simulate: bool = False,
+    host: str | None = None,
+    port: int | None = None,
+    broker: str | None = None,
 ) -> None:
+    """Serve ``cfg``; with ``simulate`` on simulators of its devices, their robots on
+    ``broker`` (``mqtt://host:port``) or, when None, on an embedded broker."""
     clock = ScaledClock(cfg.clock.time_scale)
     async with (
-        _devices(cfg, clock, simulate) as (line_cfg, on_return),
+        _devices(cfg, clock, simulate, broker) as (line_cfg, on_return),
         LineService(line_cfg, clock) as service,
     ):
         api = ApiServer(create_app(service), host or cfg.api.host, port or cfg.api.port)

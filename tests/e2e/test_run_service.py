@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sys
@@ -14,10 +15,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import aiomqtt
 import httpx
 import pytest
 
 from controller.config.loader import REFERENCE_LINE
+from devices.vda5050.link import broker_address
 from simulators.broker import free_port
 
 pytestmark = pytest.mark.e2e
@@ -26,7 +29,11 @@ SETTLED = {"completed", "exception", "failed", "cancelled"}
 
 
 @asynccontextmanager
-async def service(db: Path, port: int) -> AsyncIterator[asyncio.subprocess.Process]:
+async def service(
+    db: Path, port: int, broker: tuple[str, str] | None = None
+) -> AsyncIterator[asyncio.subprocess.Process]:
+    """``linectl run --simulate``; with ``broker`` (URL, interface name) the simulated robots
+    and the controller meet on that broker instead of an embedded one."""
     env = {
         **os.environ,
         "LINECTL_API_TOKEN": TOKEN,
@@ -34,6 +41,10 @@ async def service(db: Path, port: int) -> AsyncIterator[asyncio.subprocess.Proce
         "LINECTL_API__PORT": str(port),
         "LINECTL_CLOCK__TIME_SCALE": "40",
     }
+    extra: list[str] = []
+    if broker is not None:
+        extra = ["--broker", broker[0]]
+        env["LINECTL_MQTT__INTERFACE_NAME"] = broker[1]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -42,6 +53,7 @@ async def service(db: Path, port: int) -> AsyncIterator[asyncio.subprocess.Proce
         "--config",
         str(REFERENCE_LINE),
         "--simulate",
+        *extra,
         "--log-format",
         "json",
         env=env,
@@ -87,6 +99,25 @@ async def poll(http: httpx.AsyncClient, path: str, done: Callable[[httpx.Respons
             await asyncio.sleep(0.05)
 
 
+async def retained_online(mqtt_url: str, interface_name: str, expected: int) -> set[str]:
+    """Serials with a retained ONLINE connection message under ``interface_name``, read until
+    ``expected`` are in or no more come."""
+    address = broker_address(mqtt_url)
+    online: set[str] = set()
+    async with aiomqtt.Client(address.host, address.port) as client:
+        await client.subscribe(f"{interface_name}/v2/+/+/connection", qos=1)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                async for message in client.messages:
+                    assert isinstance(message.payload, bytes)
+                    doc = json.loads(message.payload)
+                    if message.retain and doc.get("connectionState") == "ONLINE":
+                        online.add(doc["serialNumber"])
+                    if len(online) >= expected:
+                        break
+    return online
+
+
 async def stop(proc: asyncio.subprocess.Process) -> int:
     proc.send_signal(signal.SIGTERM)
     async with asyncio.timeout(20):
@@ -94,7 +125,7 @@ async def stop(proc: asyncio.subprocess.Process) -> int:
 
 
 async def test_run_simulate_serves_an_order_to_completion_and_survives_restart(
-    tmp_path: Path,
+    tmp_path: Path, mqtt_url: str, interface_name: str
 ) -> None:
     db, port = tmp_path / "line.db", free_port()
     base = f"http://127.0.0.1:{port}"
@@ -117,7 +148,16 @@ async def test_run_simulate_serves_an_order_to_completion_and_survives_restart(
         assert 'linectl_orders_finished_total{outcome="completed",type="b2c"} 1.0' in metrics
         assert await stop(proc) == 0
 
-    async with service(db, port) as proc, httpx.AsyncClient(base_url=base, timeout=10) as http:
+    # the restart puts the simulated robots on an external broker (--broker)
+    restarted = service(db, port, (mqtt_url, interface_name))
+    async with restarted as proc, httpx.AsyncClient(base_url=base, timeout=10) as http:
+        line = await poll(
+            http, "/v1/line", lambda r: all(b["connection"] == "ONLINE" for b in r.json()["robots"])
+        )
+        assert len(line["robots"]) == 6
+        assert await retained_online(mqtt_url, interface_name, 6) == {
+            r["serial"] for r in line["robots"]
+        }
         again = (await http.get("/v1/orders/SO-E2E-1")).json()
         assert again["status"] == "completed"
         assert [e["type"] for e in again["history"]][-1] == "completed"
