@@ -68,6 +68,10 @@ def test_prometheus_scrapes_the_linectl_service() -> None:
     port = option(command, "--port")
     assert f"8080:{port}" in services["linectl"]["ports"]
     assert "--simulate" in command
+    # the simulated robots and the controller meet on the stack's Mosquitto
+    assert option(command, "--broker") == "mqtt://mosquitto:1883"
+    assert "1883:1883" in services["mosquitto"]["ports"]
+    assert "mosquitto" in services["linectl"]["depends_on"]
     config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text())
     (job,) = config["scrape_configs"]
     assert job["job_name"] == "linectl" and job["metrics_path"] == "/metrics"
