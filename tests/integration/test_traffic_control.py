@@ -131,9 +131,9 @@ class Line:
 
 @contextlib.asynccontextmanager
 async def running_line(
-    config: LineConfig, mqtt_url: str, interface_name: str
+    config: LineConfig, mqtt_url: str, interface_name: str, time_scale: float = TIME_SCALE
 ) -> AsyncIterator[Line]:
-    clock = ScaledClock(TIME_SCALE)
+    clock = ScaledClock(time_scale)
     metrics = Metrics()
     sim = RobotFleetSimulator(config, clock, mqtt_url, interface_name)
     master = VdaMasterControl(config, clock, metrics, mqtt_url, interface_name)
@@ -279,7 +279,9 @@ async def test_idle_robot_in_the_way_is_evacuated(
 async def test_second_order_to_a_driving_robot_is_refused_and_changes_nothing(
     reference_line: LineConfig, mqtt_url: str, interface_name: str
 ) -> None:
-    async with running_line(reference_line, mqtt_url, interface_name) as line:
+    # a slower clock: the second order must reach the robot while the first still runs, and at
+    # x80 the whole trip can be over before a loaded machine gets to send it
+    async with running_line(reference_line, mqtt_url, interface_name, time_scale=10) as line:
         await line.ready({"R02"})
         first = line.order("R02", "first", ["P2", "G10", "G11", "G12"], pick_at="G12")
         await line.traffic.send_order("R02", first)
