@@ -1,0 +1,156 @@
+"""A real Prometheus scrapes a line that has run orders, loads the shipped alert rules and
+answers every dashboard query.
+
+Prometheus comes with Debian's ``prometheus`` package (as promtool does). Without it this test
+skips, unless LINECTL_REQUIRE_PROMTOOL=1 (CI), where a missing binary fails it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import pytest
+import yaml
+
+from controller.config.model import LineConfig
+from simulators.broker import free_port
+from tests.deploy.promql_check import substitute
+from tests.deploy.test_dashboards import UIDS, expressions, load
+from tests.deploy.test_promtool import complete_orders
+from tests.e2e.test_lifecycle import running_line
+
+pytestmark = pytest.mark.e2e
+
+RULES = Path(__file__).resolve().parents[2] / "deploy" / "prometheus" / "rules"
+
+
+@pytest.fixture
+def prometheus_bin() -> Iterator[str]:
+    path = shutil.which("prometheus")
+    if path is None:
+        if os.environ.get("LINECTL_REQUIRE_PROMTOOL") == "1":
+            pytest.fail("prometheus not found and LINECTL_REQUIRE_PROMTOOL=1")
+        pytest.skip("prometheus not installed (Debian package prometheus)")
+    yield path
+
+
+@contextlib.asynccontextmanager
+async def prometheus(binary: str, target: str, workdir: Path) -> AsyncIterator[httpx.AsyncClient]:
+    """Prometheus on a loopback port scraping ``target`` (host:port) every second, with the
+    shipped rules evaluated every second."""
+    config = {
+        "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
+        "rule_files": [str(p) for p in sorted(RULES.glob("*.yml"))],
+        "scrape_configs": [{"job_name": "linectl", "static_configs": [{"targets": [target]}]}],
+    }
+    (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        binary,
+        f"--config.file={workdir / 'prometheus.yml'}",
+        f"--storage.tsdb.path={workdir / 'data'}",
+        f"--web.listen-address=127.0.0.1:{port}",
+        "--log.level=warn",
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            await until(http, "Prometheus ready", lambda: http.get("/-/ready"), ok)
+            yield http
+    finally:
+        if proc.returncode is None:
+            proc.terminate()
+            try:
+                async with asyncio.timeout(10):
+                    await proc.wait()
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+
+
+def ok(resp: httpx.Response) -> bool:
+    return resp.status_code == 200
+
+
+async def until(http: httpx.AsyncClient, what: str, ask: Any, done: Any, within: float = 30) -> Any:
+    """Ask until ``done(answer)``; an error connecting counts as not yet."""
+    try:
+        async with asyncio.timeout(within):
+            while True:
+                with contextlib.suppress(httpx.TransportError):
+                    answer = await ask()
+                    if done(answer):
+                        return answer
+                await asyncio.sleep(0.2)
+    except TimeoutError:
+        raise AssertionError(f"timed out waiting for {what}") from None
+
+
+async def query(http: httpx.AsyncClient, expr: str) -> list[dict[str, Any]]:
+    resp = await http.get("/api/v1/query", params={"query": expr})
+    body = resp.json()
+    assert resp.status_code == 200 and body["status"] == "success", (expr, body)
+    result = body["data"]["result"]
+    return result if isinstance(result, list) else [result]
+
+
+async def test_prometheus_scrapes_the_line_runs_the_rules_and_answers_every_dashboard(
+    prometheus_bin: str,
+    reference_line: LineConfig,
+    mqtt_url: str,
+    interface_name: str,
+    tmp_path: Path,
+) -> None:
+    async with running_line(reference_line, mqtt_url, interface_name, tmp_path) as line:
+        target = urlparse(str(line.http.base_url)).netloc
+        async with prometheus(prometheus_bin, target, tmp_path) as prom:
+            await complete_orders(line)
+
+            async def finished() -> list[dict[str, Any]]:
+                return await query(prom, 'sum(linectl_orders_finished_total{job="linectl"})')
+
+            def two(result: list[dict[str, Any]]) -> bool:
+                return bool(result) and float(result[0]["value"][1]) == 2
+
+            await until(prom, "the two completed orders scraped", finished, two)
+            # a rate over the dashboards' window needs two samples after the orders
+            await until(
+                prom,
+                "three scrapes",
+                lambda: query(prom, 'count_over_time(up{job="linectl"}[1m])'),
+                lambda r: bool(r) and float(r[0]["value"][1]) >= 3,
+            )
+            empty: dict[str, list[str]] = {}
+            answered: dict[str, int] = {}
+            for name in sorted(UIDS):
+                for where, expr in expressions(load(name)):
+                    text = substitute(expr)
+                    if text.startswith("label_values("):
+                        text = text.removeprefix("label_values(").rsplit(",", 1)[0]
+                    if await query(prom, text):
+                        answered[name] = answered.get(name, 0) + 1
+                    else:
+                        empty.setdefault(name, []).append(where)
+            rules = (await prom.get("/api/v1/rules")).json()["data"]["groups"]
+            scraped = await query(prom, 'up{job="linectl"}')
+
+    assert [float(s["value"][1]) for s in scraped] == [1.0]
+    # every dashboard shows the line that ran: some of its panels have data
+    assert set(answered) == set(UIDS), {"no data at all": sorted(set(UIDS) - set(answered))}
+    # the shipped rules load and evaluate without error on real data
+    evaluated = [r for g in rules for r in g["rules"]]
+    assert len(evaluated) >= 19
+    broken = {r["name"]: r.get("lastError") for r in evaluated if r.get("health") != "ok"}
+    assert not broken, broken
+    # most queries have data; those without are about what two B2C orders do not touch
+    # (B2B, AS/RS cycles, faults, jams, webhooks)
+    assert sum(answered.values()) > 2 * sum(len(v) for v in empty.values()), empty
