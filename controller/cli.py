@@ -392,16 +392,27 @@ def sim_wms(
     orders: Annotated[int, typer.Option(min=1)] = 100,
     b2b_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.2,
     seed: int = 7,
+    prefix: Annotated[
+        str,
+        typer.Option(
+            help="Order ids are PREFIX-000001, ...: another prefix for another batch.",
+        ),
+    ] = "WMS",
+    start: Annotated[int, typer.Option(min=1, help="Number of the first order id.")] = 1,
     config: ConfigOpt = None,
 ) -> None:
     """Send a batch of B2C/B2B orders to a running controller."""
+    import re
     from datetime import UTC, datetime
 
     from simulators.wms import WmsGenerator
 
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,40}", prefix):
+        err.print("--prefix: letters, digits, '.', '_' and '-', starting with a letter or digit")
+        raise typer.Exit(2)
     cfg = _load(config)
-    gen = WmsGenerator(cfg, url, token, seed=seed, b2b_share=b2b_share)
-    res = _run(gen.send(orders, datetime.now(UTC)))
+    gen = WmsGenerator(cfg, url, token, seed=seed, b2b_share=b2b_share, prefix=prefix)
+    res = _run(gen.send(orders, datetime.now(UTC), start=start))
     if res is None:
         raise typer.Exit(130)
     out.print(

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -141,3 +143,27 @@ async def test_commissioning_commands_through_the_api(line: Line) -> None:
     assert TOKEN not in r.stdout
     table = await linectl(line, "audit", "--limit", "3", "--who", "token-1")
     assert table.exit_code == 0 and "robot.cancel" in table.stdout
+
+    # the WMS simulator (its own process) sends another batch under its own prefix
+    wms = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "controller.cli",
+        "sim",
+        "wms",
+        "--url",
+        str(line.http.base_url),
+        "--orders",
+        "2",
+        "--prefix",
+        "BATCH2",
+        "--start",
+        "5",
+        env={**os.environ, "LINECTL_API_TOKEN": TOKEN},
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    output, _ = await asyncio.wait_for(wms.communicate(), timeout=60)
+    assert wms.returncode == 0 and b"2 created" in output, output
+    for order_id in ("BATCH2-000005", "BATCH2-000006"):
+        assert (await line.http.get(f"/v1/orders/{order_id}")).status_code == 200
