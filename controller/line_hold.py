@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Protocol
 
@@ -119,21 +119,36 @@ class LineHoldControl:
 
     async def hold_line(self, who: str) -> HoldOutcome:
         changed = self.hold is None
-        if changed:
-            hold = LineHold(by=who, since=self.clock.utcnow())
-            await self.store.set_line_hold(hold)
-            self.hold = hold
+        hold = self.hold or LineHold(by=who, since=self.clock.utcnow())
+        self.hold = hold
+        await self.store.set_line_hold(hold)  # before any device: a restart keeps releasing none
         self.dispatcher.held = True
         devices = [await self._conveyor("Hold", ("Held", "Holding"))]
+        paused = list(hold.paused)
         for serial, robot in sorted(self.fleet.snapshot().items()):
-            devices.append(await self._robot(serial, "pause", robot.paused))
+            outcome = await self._robot(serial, "pause", robot.paused)
+            devices.append(outcome)
+            if outcome.result is DeviceResult.OK and not robot.paused:
+                paused.append(serial)
+        if tuple(paused) != hold.paused:
+            self.hold = replace(hold, paused=tuple(paused))
+            await self.store.set_line_hold(self.hold)
         self._log("line held", who, changed, devices)
         return HoldOutcome(self.hold, changed, tuple(devices))
 
     async def resume_line(self, who: str) -> HoldOutcome:
         changed = self.hold is not None
+        # robots an operator paused on their own before the hold stay paused
+        ours = set(self.hold.paused) if self.hold is not None else None
         devices = [await self._conveyor("Unhold", ("Execute", "Unholding"))]
         for serial, robot in sorted(self.fleet.snapshot().items()):
+            if ours is not None and serial not in ours and robot.paused:
+                devices.append(
+                    DeviceOutcome(
+                        f"robot:{serial}", DeviceResult.OK, "left paused (paused before the hold)"
+                    )
+                )
+                continue
             devices.append(await self._robot(serial, "resume", not robot.paused))
         if changed:
             await self.store.set_line_hold(None)

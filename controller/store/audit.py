@@ -68,10 +68,12 @@ class AuditPage:
 
 @dataclass(frozen=True)
 class LineHold:
-    """The line is held: since when and by whom."""
+    """The line is held: since when and by whom, and the robots the hold paused (a resume
+    resumes those, not robots an operator had paused on their own before)."""
 
     by: str
     since: datetime
+    paused: tuple[str, ...] = ()
 
 
 class AuditStore(Protocol):

@@ -99,7 +99,11 @@ def get_hold(conn: sqlite3.Connection) -> LineHold | None:
         return None
     try:
         data = json.loads(row[0])
-        return LineHold(by=str(data["by"]), since=datetime.fromisoformat(data["since"]))
+        return LineHold(
+            by=str(data["by"]),
+            since=datetime.fromisoformat(data["since"]),
+            paused=tuple(str(s) for s in data.get("paused", ())),
+        )
     except (ValueError, KeyError, TypeError) as exc:
         raise StoreError(f"the stored line hold cannot be read: {exc}") from exc
 
@@ -108,7 +112,7 @@ def set_hold(conn: sqlite3.Connection, hold: LineHold | None) -> None:
     if hold is None:
         conn.execute("DELETE FROM line_state WHERE key = ?", (HOLD_KEY,))
         return
-    value = json.dumps({"by": hold.by, "since": utc_text(hold.since)})
+    value = json.dumps({"by": hold.by, "since": utc_text(hold.since), "paused": list(hold.paused)})
     conn.execute(
         "INSERT INTO line_state (key, value) VALUES (?, ?)"
         " ON CONFLICT (key) DO UPDATE SET value = excluded.value",

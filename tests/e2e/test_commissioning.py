@@ -69,6 +69,11 @@ async def test_commissioning_commands_through_the_api(line: Line) -> None:
     checked = json.loads(r.stdout)
     assert checked["ok"] and {d["device"] for d in checked["devices"]} >= {"robot R01"}
 
+    # an operator pauses R01 on its own before the line is held
+    r = await linectl(line, "robot", "pause", "R01")
+    assert r.exit_code == 0, r.output
+    await view_until(line, lambda v: paused(v)["R01"])
+
     r = await linectl(line, "line", "hold")
     assert r.exit_code == 0, r.output
     assert "line held by token-1" in r.stdout
@@ -87,10 +92,21 @@ async def test_commissioning_commands_through_the_api(line: Line) -> None:
 
     r = await linectl(line, "line", "resume")
     assert r.exit_code == 0, r.output
-    await view_until(line, lambda v: conveyor_state(v) == "Execute" and not any(paused(v).values()))
+    # the robots the hold paused run again; R01, paused before the hold, stays paused
+    resumed = await view_until(
+        line,
+        lambda v: (
+            conveyor_state(v) == "Execute"
+            and paused(v) == {"R01": True, "R02": False, "R03": False}
+        ),
+    )
+    assert resumed["held"] is None
     await line.until("H1", lambda o, s: o.waiting_reason != "line_held")
     r = await linectl(line, "conveyor", "jog", "Z03", "--speed", "0.3")  # Execute: refused
     assert r.exit_code == 1 and "refused" in r.stderr
+    r = await linectl(line, "robot", "resume", "R01")
+    assert r.exit_code == 0, r.output
+    await view_until(line, lambda v: not any(paused(v).values()))
 
     r = await linectl(line, "robot", "pause", "R02")
     assert r.exit_code == 0 and "robot R02: pause sent" in r.stdout
@@ -124,11 +140,13 @@ async def test_commissioning_commands_through_the_api(line: Line) -> None:
     done = [(e["action"], e["target"], e["result"]) for e in reversed(log) if e["who"] == "token-1"]
     assert done == [
         ("devices.check", "line", "ok"),
+        ("robot.pause", "R01", "ok"),
         ("line.hold", "line", "ok"),
         ("conveyor.jog", "C1/Z03", "ok"),
         ("conveyor.jog", "C1/Z99", "refused"),
         ("line.resume", "line", "ok"),
         ("conveyor.jog", "C1/Z03", "refused"),
+        ("robot.resume", "R01", "ok"),
         ("robot.pause", "R02", "ok"),
         ("robot.resume", "R02", "ok"),
         ("robot.cancel", "R03", "ok"),
