@@ -130,7 +130,10 @@ async def _record(request: Request, spec: AuditSpec, response: Response) -> None
     try:
         await backend.store.append_audit(entry)
     except StoreError as exc:
+        backend.metrics.audit_write_failures.inc()
         log.error(
             "audit entry not stored",
             extra={**entry.document(), "error": str(exc)},
         )
+    else:
+        backend.metrics.audit_entries.labels(entry.action, entry.result.value).inc()

@@ -286,6 +286,17 @@ class Metrics:
             "Webhook deliveries waiting in the outbox (not yet delivered or dead).",
             registry=r,
         )
+        self.audit_entries = Counter(
+            "linectl_audit_entries",
+            "Operator calls written to the audit log, by action and result (ok, refused, failed).",
+            ["action", "result"],
+            registry=r,
+        )
+        self.audit_write_failures = Counter(
+            "linectl_audit_write_failures",
+            "Operator calls whose audit entry could not be stored.",
+            registry=r,
+        )
 
     def set_robots(self, robots: Collection[RobotSnapshot], on_trip: Collection[str]) -> None:
         """Refresh each robot's state and battery gauges from the fleet snapshot."""

@@ -1040,6 +1040,19 @@ def devices() -> dict[str, Any]:
             "ops",
         ),
         series(
+            "Operator commands",
+            "Calls to operator routes per interval (hold, resume, jog, robot and conveyor "
+            "commands, counts, verifications), by result: refused calls (no token, wrong "
+            "scope, a state that does not allow it) show who tried what in GET /v1/audit.",
+            targets(
+                (
+                    f"sum by (action, result) (increase(linectl_audit_entries_total[{RATE}]))",
+                    "{{action}} {{result}}",
+                ),
+                (f"increase(linectl_audit_write_failures_total[{RATE}])", "not audited"),
+            ),
+        ),
+        series(
             "Stock",
             "Units in the inventory by state (on_hand, reserved, available).",
             targets(("sum by (state) (linectl_stock_units)", "{{state}}")),

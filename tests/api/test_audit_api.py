@@ -69,7 +69,7 @@ async def test_who_is_the_token_name_never_the_token(client: httpx.AsyncClient) 
 
 
 async def test_a_command_the_device_cannot_take_is_audited_as_failed(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, backend: FakeLine
 ) -> None:
     r = await client.post("/v1/robots/R01/resume", headers=auth(ADMIN))
     assert r.status_code == 503
@@ -79,6 +79,11 @@ async def test_a_command_the_device_cannot_take_is_audited_as_failed(
     assert (unknown["who"], unknown["result"], unknown["status"]) == (ADMIN_NAME, "refused", 404)
     assert (failed["action"], failed["result"], failed["status"]) == ("robot.resume", "failed", 503)
     assert "not connected" in failed["detail"]
+    # and counted for the dashboards
+    registry = backend.metrics.registry
+    for action, result in (("robot.resume", "failed"), ("robot.pause", "refused")):
+        labels = {"action": action, "result": result}
+        assert registry.get_sample_value("linectl_audit_entries_total", labels) == 1
 
 
 async def test_hold_and_resume(client: httpx.AsyncClient, backend: FakeLine) -> None:
