@@ -2,12 +2,12 @@
 
 A hold stops three things: the conveyor (PackML ``Hold``), every robot (VDA 5050 ``startPause``)
 and the release of new orders (they wait as ``line_held``). Resuming reverses them (``Unhold``,
-``stopPause`` for the robots the hold paused, releases again): a robot an operator had paused
-on its own before the hold stays paused. Devices are commanded one by one and each answers for
-itself: a robot that is offline is reported as such and the rest is held all the same; asking
-again later commands what is not held yet. The hold (who, since when) is stored, so a restarted controller
-keeps releasing nothing until someone resumes the line; devices keep their own state over a
-restart of the controller and are not commanded again then.
+``stopPause`` for the robots the hold paused, releases again): a robot an operator had paused on
+its own before the hold stays paused. Devices are commanded one by one and each answers for itself:
+a robot that is offline is reported as such and the rest is held all the same; asking again later
+commands what is not held yet. The hold (who, since when) is stored, so a restarted controller
+keeps releasing nothing until someone resumes the line; devices keep their own state over a restart
+of the controller and are not commanded again then.
 """
 
 from __future__ import annotations
