@@ -10,6 +10,8 @@ from collections.abc import Generator
 import uvicorn
 from fastapi import FastAPI
 
+_serving = 0  # API servers of this process that froze the heap and still serve
+
 
 def settle_heap() -> None:
     """Collect what start-up left behind, then exempt the surviving objects (modules, models,
@@ -17,6 +19,13 @@ def settle_heap() -> None:
     made since, so they pause the event loop for milliseconds instead of tens of them."""
     gc.collect()
     gc.freeze()
+
+
+def release_heap() -> None:
+    """Give the frozen objects back to the garbage collector: what a stopped service held can
+    be freed (a process that starts services again and again, such as a test run, would keep
+    every one of them otherwise)."""
+    gc.unfreeze()
 
 
 class _EmbeddedServer(uvicorn.Server):
@@ -49,6 +58,7 @@ class ApiServer:
         """Serve until cancelled, then shut down gracefully. With port 0 the system picks a
         free port, and :attr:`url` names it once started."""
         task = asyncio.create_task(self._server.serve(), name="api.uvicorn")
+        frozen = False
         try:
             while not self._server.started:
                 if task.done():
@@ -60,7 +70,8 @@ class ApiServer:
                 await asyncio.sleep(0.01)
             if self.port == 0:
                 self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
-            settle_heap()
+            _hold_heap()
+            frozen = True
             if started is not None:
                 started.set()
             await asyncio.shield(task)
@@ -68,3 +79,18 @@ class ApiServer:
             self._server.should_exit = True
             with contextlib.suppress(Exception, SystemExit):
                 await task
+            if frozen:
+                _let_heap_go()
+
+
+def _hold_heap() -> None:
+    global _serving
+    _serving += 1
+    settle_heap()
+
+
+def _let_heap_go() -> None:
+    global _serving
+    _serving -= 1
+    if _serving == 0:
+        release_heap()

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import gc
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from api import create_app
+from controller.http import ApiServer
 from tests.api.conftest import READER, WRITER, FakeLine, auth, b2c_body, uvicorn_server
 
 
@@ -60,3 +63,22 @@ async def test_streamed_oversized_body_over_http(
     assert r.headers["content-type"] == "application/problem+json"
     r = await http.put("/v1/orders/BIG-1", json=b2c_body(), headers=auth(WRITER))
     assert r.status_code == 201
+
+
+async def test_a_stopped_api_server_gives_its_frozen_heap_back(backend: FakeLine) -> None:
+    """The running service exempts its start-up objects from garbage collection; once its API
+    stops they are collectable again, so a process that starts services again and again (a
+    test run) does not keep every one of them."""
+    assert gc.get_freeze_count() == 0
+    for _ in range(2):
+        server = ApiServer(create_app(backend), "127.0.0.1", 0)
+        started = asyncio.Event()
+        task = asyncio.create_task(server.serve(started))
+        await asyncio.wait_for(started.wait(), 10)
+        assert gc.get_freeze_count() > 0
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/livez")).status_code == 200
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        assert gc.get_freeze_count() == 0
