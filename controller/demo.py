@@ -120,9 +120,9 @@ async def wait_ready(service: LineService, api: ApiServer, within: float) -> Non
             robots = service.fleet.snapshot().values()
             if (
                 api.started
-                and all((await service.readiness()).values())
                 and service.sorter.snapshot().connected
                 and all(r.available for r in robots)
+                and all((await service.readiness()).values())  # the store probe last: I/O
             ):
                 return
             await asyncio.sleep(0.05)

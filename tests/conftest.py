@@ -12,6 +12,7 @@ import os
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from urllib.parse import urlparse
 
 import aiomqtt
@@ -20,6 +21,7 @@ import pytest
 from controller.clock import ManualClock
 from controller.config.loader import load_reference
 from controller.config.model import LineConfig
+from controller.store.sqlite import SqliteOrderStore
 from simulators.broker import EmbeddedBroker
 
 
@@ -82,3 +84,14 @@ async def _clear_retained(host: str, port: int, topic_filter: str) -> None:
             pass
         for topic in topics:
             await c.publish(topic, b"", qos=1, retain=True)
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteOrderStore]:
+    """An open order store in a new SQLite file (modules and folders may define their own)."""
+    s = SqliteOrderStore(tmp_path / "line.db")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -30,16 +29,6 @@ def body(priority: int = 5) -> OrderIn:
             "lines": [{"line_id": "1", "sku": "SKU-0001", "quantity": 1}],
         }
     )
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteOrderStore]:
-    s = SqliteOrderStore(tmp_path / "orders.db")
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 def commits(path: Path) -> int:

@@ -121,16 +121,6 @@ def clock() -> ScaledClock:
     return ScaledClock(time_scale=100)
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteOrderStore]:
-    s = SqliteOrderStore(tmp_path / "outbox.db")
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
-
-
 async def add_order(store: SqliteOrderStore, order_id: str, **changes: Any) -> None:
     await store.create_order(order_id, OrderIn.model_validate(b2c_body(**changes)), T0)
 

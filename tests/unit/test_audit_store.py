@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -29,16 +28,6 @@ def entry(i: int, **changes: object) -> AuditEntry:
     }
     fields.update(changes)
     return AuditEntry(**fields)  # type: ignore[arg-type]
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteOrderStore]:
-    s = SqliteOrderStore(tmp_path / "line.db")
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def test_migration_adds_the_audit_log_to_an_existing_database(tmp_path: Path) -> None:
@@ -131,8 +120,8 @@ async def test_line_hold_is_kept_and_cleared(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_a_damaged_hold_row_is_a_store_error(store: SqliteOrderStore, tmp_path: Path) -> None:
-    conn = sqlite3.connect(tmp_path / "line.db")
+async def test_a_damaged_hold_row_is_a_store_error(store: SqliteOrderStore) -> None:
+    conn = sqlite3.connect(store.path)
     conn.execute("INSERT INTO line_state VALUES ('hold', '{\"by\": 1}')")
     conn.commit()
     conn.close()

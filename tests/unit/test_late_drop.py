@@ -6,12 +6,8 @@ touched by a drop.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any, cast
-
-import pytest
 
 from controller.clock import ManualClock
 from controller.history import History
@@ -22,16 +18,6 @@ from controller.picking import Picking
 from controller.store.sqlite import SqliteOrderStore
 from controller.trips import ActionRef, InFlight, Trip
 from devices import base as dev
-
-
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[SqliteOrderStore]:
-    s = SqliteOrderStore(tmp_path / "orders.db")
-    await s.open()
-    try:
-        yield s
-    finally:
-        await s.close()
 
 
 async def sorted_before_drop(
