@@ -11,7 +11,6 @@ from controller.history import History
 from controller.metrics import Metrics
 from controller.orders import OrderIn, OrderStatus
 from controller.store.sqlite import SqliteOrderStore
-from tests.integration.test_store_batch import store  # noqa: F401 (the SQLite store fixture)
 
 pytestmark = pytest.mark.integration
 
@@ -32,7 +31,7 @@ def body(kind: str, due_in: timedelta, window_ends_in: timedelta | None = None) 
 
 
 async def test_completion_counts_on_time_against_cut_off_or_delivery_window(
-    store: SqliteOrderStore,  # noqa: F811
+    store: SqliteOrderStore,
 ) -> None:
     clock = ManualClock(start=T0)
     metrics = Metrics()
