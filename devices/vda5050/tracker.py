@@ -38,6 +38,10 @@ log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
 STALE_AFTER = 30.0  # line seconds without a state message before a robot counts as unavailable
+# ... and never less than this many wall seconds: messages travel and wait for the event loop in
+# wall time, so on a fast simulated clock (x80: 30 line s = 0.4 s) a busy moment of the
+# controller's own process would otherwise read as silence from the robot
+STALE_AFTER_WALL = 1.5
 TERMINAL = frozenset({"FINISHED", "FAILED"})
 REJECTIONS = frozenset({"validationError", "orderError", "noRouteError", "orderUpdateError"})
 Connection = Literal["ONLINE", "OFFLINE", "CONNECTIONBROKEN", "UNKNOWN"]
@@ -309,6 +313,10 @@ class RobotTracker:
 
     # --- availability -----------------------------------------------------------------------
 
+    def stale_after(self) -> float:
+        """Line seconds without a state message after which the robot counts as silent."""
+        return max(self._stale_after, STALE_AFTER_WALL * self._clock.time_scale)
+
     def state_age(self) -> float | None:
         if self.last_state_at is None:
             return None
@@ -323,7 +331,7 @@ class RobotTracker:
         age = self.state_age()
         if self.state is None or age is None:
             return False, "no state received"
-        if age > self._stale_after:
+        if age > self.stale_after():
             return False, f"no state for {age:.0f} s"
         mode = self.state["operatingMode"]
         if mode not in ("AUTOMATIC", "SEMIAUTOMATIC"):

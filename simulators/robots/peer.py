@@ -66,6 +66,11 @@ class RobotPeer:
         if self._client is not None:
             sever(self._client)
 
+    @property
+    def connected(self) -> bool:
+        """The robot has a connection to the broker right now."""
+        return self._client is not None
+
     def topic(self, subtopic: str) -> str:
         return topic(
             self.interface_name, self.robot.model.manufacturer, self.robot.serial, subtopic

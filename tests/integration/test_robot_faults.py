@@ -50,10 +50,24 @@ def route(config: LineConfig, order_id: str, path: list[str]) -> RobotOrder:
 
 
 async def until(line: Line, match: Callable[[DeviceEvent], bool]) -> DeviceEvent:
+    seen: list[DeviceEvent] = []
     while True:
-        event = await line.next_event()
+        try:
+            event = await line.next_event()
+        except TimeoutError:
+            raise AssertionError(f"no matching event; saw {seen}; {_links(line)}") from None
         if match(event):
             return event
+        seen.append(event)
+
+
+def _links(line: Line) -> str:
+    """Both sides' view of each robot's link, for a failure message."""
+    master = {
+        s: (r.connection, r.available, r.state_age) for s, r in line.master.snapshot().items()
+    }
+    peers = {s: (p.connected, round(p.link_cut.remaining(), 1)) for s, p in line.sim.peers.items()}
+    return f"master (connection, available, state age): {master}; robots (connected, cut): {peers}"
 
 
 def availability(serial: str, available: bool) -> Callable[[DeviceEvent], bool]:
@@ -134,7 +148,8 @@ async def test_frozen_controller_goes_stale_stands_still_and_recovers(
         )
         await until(line, lambda e: isinstance(e, RobotActionFinished) and e.action_type == "pick")
         robot = line.sim.robots["R01"]
-        line.sim.freeze_state("R01", 60)
+        # longer than the master's silence limit: 30 line s, but at least 1.5 wall s (120 here)
+        line.sim.freeze_state("R01", 240)
         frozen_at = (robot.x, robot.y)
         stale = await until(line, availability("R01", False))
         assert isinstance(stale, RobotAvailability)

@@ -36,10 +36,10 @@ def _node(node_id: str, x: float, *actions: RobotAction) -> RouteNode:
 class Robot:
     """A tracker for R04 (VDA 5050 2.1) of the reference line and the robot side's builder."""
 
-    def __init__(self, line: LineConfig, version: str = "2.1.0") -> None:
+    def __init__(self, line: LineConfig, version: str = "2.1.0", time_scale: float = 1.0) -> None:
         robot = next(r for r in line.robots.fleet if r.version == version)
         self.model = line.robots.models[robot.model]
-        self.clock = ManualClock()
+        self.clock = ManualClock(time_scale=time_scale)
         self.tracker = RobotTracker(robot, self.model, self.clock)
         self.master = MessageBuilder(version, self.model.manufacturer, robot.serial, self.clock)
         self.robot = MessageBuilder(version, self.model.manufacturer, robot.serial, self.clock)
@@ -207,6 +207,25 @@ def test_6_10_6_operating_mode_without_master_control_makes_the_robot_unavailabl
     assert [getattr(e, "available", None) for e in events] == [False]
     r.state(operating_mode="SEMIAUTOMATIC")
     assert r.tracker.available
+
+
+@pytest.mark.parametrize(
+    ("time_scale", "silent_after"),
+    [(1.0, 30.0), (10.0, 30.0), (80.0, 120.0)],  # 30 line s, and never under 1.5 wall s
+)
+async def test_a_robot_without_state_goes_stale_after_30_line_seconds_and_1_5_wall_seconds(
+    reference_line: LineConfig, time_scale: float, silent_after: float
+) -> None:
+    r = Robot(reference_line, time_scale=time_scale)
+    r.online()
+    r.state()
+    assert r.tracker.stale_after() == silent_after
+    await r.clock.advance(silent_after)
+    assert r.tracker.availability() == (True, "ok")
+    await r.clock.advance(1.0)
+    assert r.tracker.availability() == (False, f"no state for {silent_after + 1:.0f} s")
+    r.state()
+    assert r.tracker.availability() == (True, "ok")
 
 
 def test_6_10_6_battery_charge_and_charging_in_the_snapshot(reference_line: LineConfig) -> None:
