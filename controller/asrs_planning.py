@@ -47,11 +47,19 @@ class AsrsPlanning(AsrsState):
                 async with asyncio.timeout(self.clock.wall_seconds(self.poll_seconds)):
                     await self._wake.wait()
 
+    def wake(self) -> None:
+        """Plan now (the line was resumed)."""
+        self._wake.set()
+
     async def plan_once(self) -> int:
         """One pass over the aisles: send what is written and unsent, then plan new cycles
-        while a crane has room. Returns the number of commands the cranes accepted."""
+        while a crane has room. Returns the number of commands the cranes accepted. While the
+        line is held nothing is sent; the cycles under way finish."""
         self._require_open()
         accepted = 0
+        if self.held:
+            self._gauges()
+            return accepted
         async with self._lock:
             snapshot = self.cranes.snapshot()
             for aisle in self.aisles:

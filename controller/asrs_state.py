@@ -98,6 +98,7 @@ class AsrsState:
         self._next_id = 1
         self._last: dict[str, int] = {}
         self._available = True
+        self.held = False  # an operator holds the line: no new command goes to a crane
         self._fault_hold: set[str] = set()
         # aisle -> totes at its P&D input that could not be stored (logged once while there)
         self._refused_infeed: dict[str, set[str]] = {}

@@ -1,9 +1,11 @@
 """Holding the whole line for an operator, and resuming it.
 
-A hold stops three things: the conveyor (PackML ``Hold``), every robot (VDA 5050 ``startPause``)
-and the release of new orders (they wait as ``line_held``). Resuming reverses them (``Unhold``,
-``stopPause`` for the robots the hold paused, releases again): a robot an operator had paused on
-its own before the hold stays paused. Devices are commanded one by one and each answers for itself:
+A hold stops four things: the conveyor (PackML ``Hold``), every robot (VDA 5050 ``startPause``),
+the release of new orders (they wait as ``line_held``) and new AS/RS crane commands (retrieves,
+stores and replenishments wait; a cycle under way finishes, as a crane cannot stop with a tote on
+its forks). Resuming reverses them (``Unhold``, ``stopPause`` for the robots the hold paused,
+releases and crane commands again): a robot an operator had paused on its own before the hold
+stays paused. Devices are commanded one by one and each answers for itself:
 a robot that is offline is reported as such and the rest is held all the same; asking again later
 commands what is not held yet. The hold (who, since when) is stored, so a restarted controller
 keeps releasing nothing until someone resumes the line; devices keep their own state over a restart
@@ -99,6 +101,7 @@ class LineHoldControl:
         fleet: Robots,
         robot_command: RobotCommand,
         dispatcher: Releases,
+        asrs: Releases | None = None,
     ) -> None:
         self.clock = clock
         self.store = store
@@ -106,12 +109,15 @@ class LineHoldControl:
         self.fleet = fleet
         self.robot_command = robot_command
         self.dispatcher = dispatcher
+        self.asrs = asrs  # the AS/RS flows, when the line has cranes
         self.hold: LineHold | None = None
 
     async def restore(self) -> None:
         """Take over the hold stored by an earlier run."""
         self.hold = await self.store.line_hold()
         self.dispatcher.held = self.hold is not None
+        if self.asrs is not None:
+            self.asrs.held = self.hold is not None
         if self.hold is not None:
             log.warning(
                 "line held since before this start; releasing no orders until it is resumed",
@@ -125,6 +131,13 @@ class LineHoldControl:
         await self.store.set_line_hold(hold)  # before any device: a restart keeps releasing none
         self.dispatcher.held = True
         devices = [await self._conveyor("Hold", ("Held", "Holding"))]
+        if self.asrs is not None:
+            self.asrs.held = True
+            devices.append(
+                DeviceOutcome(
+                    "asrs", DeviceResult.OK, "no new crane commands; cycles under way finish"
+                )
+            )
         paused = list(hold.paused)
         for serial, robot in sorted(self.fleet.snapshot().items()):
             outcome = await self._robot(serial, "pause", robot.paused)
@@ -156,6 +169,10 @@ class LineHoldControl:
             self.hold = None
         self.dispatcher.held = False
         self.dispatcher.wake()
+        if self.asrs is not None:
+            self.asrs.held = False
+            self.asrs.wake()
+            devices.insert(1, DeviceOutcome("asrs", DeviceResult.OK, "crane commands released"))
         self._log("line resumed", who, changed, devices)
         return HoldOutcome(None, changed, tuple(devices))
 

@@ -93,7 +93,13 @@ class LineService:
         self._store_failing: str | None = None  # the last readiness probe's error
         dispatcher = self.orchestrator.dispatcher
         self.hold = LineHoldControl(
-            clock, self.store, self.sorter, self.fleet, self.robot_command, dispatcher
+            clock,
+            self.store,
+            self.sorter,
+            self.fleet,
+            self.robot_command,
+            dispatcher,
+            self.orchestrator.asrs,
         )
 
     # --- ApiBackend -------------------------------------------------------------------------

@@ -235,6 +235,43 @@ async def test_the_hold_outlives_a_restart(client: httpx.AsyncClient, backend: F
     assert restarted.hold == backend.hold.hold and release.held
 
 
+async def test_a_hold_stops_new_crane_commands_until_resumed(backend: FakeLine) -> None:
+    release, cranes = Release(), Release()
+    hold = LineHoldControl(
+        backend.clock,
+        backend.store,
+        OfflineConveyor(),
+        NoRobots(),
+        backend.robot_command,
+        release,
+        cranes,
+    )
+    held = await hold.hold_line("shift lead")
+    assert release.held and cranes.held
+    asrs = {
+        "device": "asrs",
+        "result": "ok",
+        "detail": "no new crane commands; cycles under way finish",
+    }
+    assert asrs in held.document()["devices"]
+    restarted = LineHoldControl(
+        backend.clock,
+        backend.store,
+        OfflineConveyor(),
+        NoRobots(),
+        backend.robot_command,
+        Release(),
+        Release(),
+    )
+    await restarted.restore()
+    assert restarted.asrs is not None and restarted.asrs.held
+    resumed = await hold.resume_line("shift lead")
+    assert not release.held and not cranes.held
+    assert {"device": "asrs", "result": "ok", "detail": "crane commands released"} in (
+        resumed.document()["devices"]
+    )
+
+
 async def test_every_line_operate_route_is_audited(client: httpx.AsyncClient) -> None:
     count = {"location": "L01A", "sku": "SKU-0001", "counted": 1990, "count_id": "cc-1"}
     assert (await client.post("/v1/inventory/counts", json=count, headers=auth(ADMIN))).is_success

@@ -129,6 +129,17 @@ async def test_a_retrieve_is_written_then_sent_under_a_deterministic_id(setup: S
     assert sent.command_id == command_id
 
 
+async def test_a_held_line_sends_no_crane_command_until_resumed(setup: Setup) -> None:
+    setup.flows.held = True
+    await setup.flows.request_retrieve(TOTE.tote, "order", order_id="B-1")
+    assert await setup.flows.plan_once() == 0
+    assert setup.cranes.calls == []
+    assert await setup.store.asrs_commands() == []  # nothing planned either
+    setup.flows.held = False
+    assert await setup.flows.plan_once() == 1
+    assert [c[0] for c in setup.cranes.calls] == ["retrieve"]
+
+
 async def test_a_tote_not_in_the_rack_or_asked_for_twice_is_refused(setup: Setup) -> None:
     with pytest.raises(AsrsRequestError, match="not in the AS/RS rack"):
         await setup.flows.request_retrieve("NO-SUCH-TOTE", "order")
