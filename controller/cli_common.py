@@ -1,0 +1,85 @@
+"""What the ``linectl`` commands share: the consoles, the common options, reading a line file,
+and running a command's coroutine so that SIGINT/SIGTERM stop it cleanly.
+
+The command modules (:mod:`controller.cli`, :mod:`controller.cli_demo`, :mod:`controller.cli_sim`,
+:mod:`controller.cli_devices`, :mod:`controller.cli_asrs`) take these from here, so that none of
+them imports the module that puts the command line together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from controller.config.loader import ConfigError, load, load_reference
+
+log = logging.getLogger("controller.cli")  # the command line logs under one name
+err = Console(stderr=True)
+out = Console()
+
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Line file (YAML).")]
+LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")]
+LogFormat = Annotated[str, typer.Option("--log-format", help="text (key=value) or json.")]
+
+
+def load_line(path: Path | None) -> Any:
+    """The line file at ``path`` (the reference line without one); exit 1 on a bad file."""
+    try:
+        return load(path) if path is not None else load_reference()
+    except ConfigError as exc:
+        err.print(exc.render(), markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
+SLOW_STOP_SECONDS = 10.0
+
+
+def _report_slow_stop(main: asyncio.Task[Any]) -> None:
+    """The stop takes long: say once which tasks are still running, and where."""
+    if main.done():
+        return
+    pending = [t for t in asyncio.all_tasks() if not t.done() and t is not main]
+    log.warning(
+        "stop is taking long; tasks still running",
+        extra={
+            "seconds": SLOW_STOP_SECONDS,
+            "tasks": [
+                f"{t.get_name()} at "
+                + "; ".join(f"{f.f_code.co_filename}:{f.f_lineno}" for f in t.get_stack(limit=3))
+                for t in pending
+            ],
+        },
+    )
+
+
+def run_until_stopped(main: Coroutine[Any, Any, Any]) -> Any:
+    """Run ``main``; SIGINT/SIGTERM cancel it so every task stops cleanly."""
+
+    async def runner() -> Any:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        assert task is not None
+
+        def stop() -> None:
+            task.cancel()
+            loop.call_later(SLOW_STOP_SECONDS, _report_slow_stop, task)
+
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop)
+        try:
+            return await main
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+    with contextlib.suppress(asyncio.CancelledError, KeyboardInterrupt):
+        return asyncio.run(runner())
+    return None
