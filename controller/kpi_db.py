@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from controller.kpi import EVENT_TYPES, CommandRow, EventRow, OrderRow
+from controller.kpi_model import EVENT_TYPES, CommandRow, EventRow, OrderRow
 
 
 class KpiSourceError(Exception):

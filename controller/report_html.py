@@ -19,7 +19,8 @@ from matplotlib.container import BarContainer
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
-from controller.kpi import BUCKETS, Kpis, iso
+from controller.kpi import BUCKETS, iso
+from controller.kpi_model import Kpis
 
 TYPE_COLOURS = {"b2c": "#1f6fb4", "b2b": "#e07b00"}
 OTHER_COLOUR = "#7f7f7f"
