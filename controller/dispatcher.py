@@ -2,28 +2,23 @@
 
 Decisions come from ``routing.dispatch`` on a snapshot of the queue, the stock and the fleet; this
 module turns them into VDA 5050-neutral robot orders and records each step.
+
+The class is put together from one module per concept: this module has the queue and the release
+of orders; :mod:`controller.dispatch_errands` sends robots back with the totes of void trips and
+to their chargers; :mod:`controller.dispatch_state` holds the state they share and its helpers.
 """
 
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
 
-from controller import topology
-from controller.case_picks import CasePicks
-from controller.clock import Clock
-from controller.config.model import LineConfig
-from controller.history import History
-from controller.inventory import Inventory
-from controller.metrics import Metrics
+from controller.dispatch_errands import DispatchErrands
+from controller.dispatch_state import Pending, Planned
 from controller.orders import OrderRecord, OrderStatus, OrderType
 from controller.store.inventory import InsufficientStock
-from controller.trips import ActionRef, InFlight, Trip
-from devices import base as dev
+from controller.trips import Trip
 from devices.errors import DeviceError
 from routing import assignment, batching, dispatch
 
@@ -36,50 +31,9 @@ LINE_HELD = "line_held"
 CANDIDATES_PER_ROBOT = 12  # most urgent orders considered per idle robot in one round
 
 
-@dataclass
-class Pending:
-    record: OrderRecord
-    seq: int
-    waiting: str | None = None
-
-
-Planned = tuple[Pending, list[dispatch.Pick]]
-
-
-class Dispatcher:
-    def __init__(
-        self,
-        config: LineConfig,
-        clock: Clock,
-        history: History,
-        metrics: Metrics,
-        fleet: dev.RobotFleet,
-        sorter: dev.Sorter,
-        flight: InFlight,
-        inventory: Inventory,
-        accepts_trips: Callable[[str], bool] = lambda serial: True,
-        case_picks: CasePicks | None = None,
-    ) -> None:
-        self.config = config
-        self.clock = clock
-        self.history = history
-        self.metrics = metrics
-        self.fleet = fleet
-        self.sorter = sorter
-        self.flight = flight
-        self.inventory = inventory
-        self.accepts_trips = accepts_trips  # traffic control may hold a robot back for a while
-        self.case_picks = case_picks  # B2B case lines served from the AS/RS
-        self.roadmap = topology.roadmap(config)
-        self.location_node = topology.location_nodes(config)
-        self.case_qty = topology.case_quantities(config)
-        self.induction_nodes = {i.node: i for i in config.robots.inductions}
-        self.pending: dict[str, Pending] = {}
-        self.chargers = [c.node for c in config.robots.chargers]
-        self.charging: dict[str, str] = {}  # robot -> charger node it goes to or charges at
-        self.held = False  # an operator holds the line: no order is released
-        self._seq = 0
-        self._wake = asyncio.Event()
+class Dispatcher(DispatchErrands):
+    """The order release (see the module docstring); its constructor is
+    :class:`~controller.dispatch_state.DispatchState`'s."""
 
     # --- the queue -------------------------------------------------------------------------
 
@@ -277,12 +231,6 @@ class Dispatcher:
             if ln.line_id not in from_asrs
         ]
 
-    async def _wait(self, p: Pending, reason: str) -> None:
-        if p.waiting == reason:
-            return
-        p.waiting = reason
-        p.record = await self.history.record(p.record, "waiting", waiting_reason=reason)
-
     async def _release(self, robot: dispatch.IdleRobot, members: list[Planned]) -> bool:
         """Send one robot job carrying every member order's trip; record each order's step."""
         job_id = f"job-{uuid.uuid4().hex[:12]}"
@@ -357,144 +305,4 @@ class Dispatcher:
                     await self._wait(p, f"stock_short: {exc}")
                 return False
             done.append(trip)
-        return True
-
-    def _job_order(
-        self, job_id: str, serial: str, path: list[str], trips: list[Trip], *, picks: bool = True
-    ) -> tuple[dev.RobotOrder, dict[str, ActionRef]]:
-        """The VDA 5050-neutral robot order: each trip's picks at the first visit of their
-        node (into its tote), then one drop per tote at the last node."""
-        model = self.config.robot_model(serial)
-        first_visit: dict[str, int] = {}
-        for i, node in enumerate(path):
-            first_visit.setdefault(node, i)
-        actions: dict[int, list[dev.RobotAction]] = {}
-        refs: dict[str, ActionRef] = {}
-        for trip in trips if picks else []:
-            for k, pk in enumerate(trip.picks):
-                action_id = f"{trip.trip_id}-pick-{k}"
-                params = {**model.pick.parameters, "loadId": trip.tote, "stationName": pk.location}
-                actions.setdefault(first_visit[pk.node], []).append(
-                    dev.RobotAction(
-                        action_id, "pick", model.pick.blocking_type, tuple(params.items())
-                    )
-                )
-                refs[action_id] = ActionRef(trip.trip_id, "pick", k)
-        for trip in trips:
-            action_id = f"{trip.trip_id}-drop-{uuid.uuid4().hex[:6]}"
-            params = {**model.drop.parameters, "loadId": trip.tote}
-            actions.setdefault(len(path) - 1, []).append(
-                dev.RobotAction(action_id, "drop", model.drop.blocking_type, tuple(params.items()))
-            )
-            refs[action_id] = ActionRef(trip.trip_id, "drop")
-        return self._route(job_id, path, actions), refs
-
-    def _route(
-        self, job_id: str, path: list[str], actions: dict[int, list[dev.RobotAction]]
-    ) -> dev.RobotOrder:
-        nodes = []
-        for i, node_id in enumerate(path):
-            n = self.roadmap.node(node_id)
-            nodes.append(dev.RouteNode(node_id, n.x, n.y, n.map_id, tuple(actions.get(i, ()))))
-        edges = tuple(
-            dev.RouteEdge(a, b, self.roadmap.length(a, b), self.roadmap.edge(a, b).max_speed)
-            for a, b in itertools.pairwise(path)
-        )
-        return dev.RobotOrder(job_id, tuple(nodes), edges)
-
-    # --- bringing back the totes of void trips ---------------------------------------------
-
-    async def _send_returns(self) -> None:
-        """A robot holding totes of void trips (cancelled or requeued orders) drops them at the
-        nearest induction; the conveyor takes them to the reject chute for restocking."""
-        snapshots = self.fleet.snapshot()
-        returning: dict[str, list[Trip]] = {}
-        for trip in self.flight.trips.values():
-            if trip.returning and not trip.dropped and trip.serial not in self.flight.busy_robots:
-                returning.setdefault(trip.serial, []).append(trip)
-        for serial, trips in returning.items():
-            snap = snapshots.get(serial)
-            if snap is None or not snap.available or snap.driving or not snap.last_node_id:
-                continue
-            if not self.accepts_trips(serial):
-                continue  # held back after giving way in a jam; the totes go back later
-            node = dispatch.nearest(self.roadmap, snap.last_node_id, list(self.induction_nodes))
-            for trip in trips:
-                trip.induction = self.induction_nodes[node].id
-            job_id = f"return-{uuid.uuid4().hex[:12]}"
-            path = self.roadmap.route(snap.last_node_id, node)
-            order, refs = self._job_order(job_id, serial, path, trips, picks=False)
-            try:
-                await self.fleet.send_order(serial, order)
-            except DeviceError as exc:
-                log.warning(
-                    "could not send a tote return trip",
-                    extra={"robot": serial, "totes": [t.tote for t in trips], "error": str(exc)},
-                )
-                continue
-            self.flight.start(job_id, trips, refs)
-
-    # --- charging --------------------------------------------------------------------------
-
-    async def _charge(self) -> None:
-        """Idle robots low on battery drive to a free charger, charge, and come back to work."""
-        snapshots = self.fleet.snapshot()
-        for serial, charger in list(self.charging.items()):
-            snap = snapshots.get(serial)
-            if snap is None or serial in self.flight.busy_robots or snap.driving:
-                continue  # still driving there (or gone: it stays out of work until back)
-            model = self.config.robot_model(serial)
-            if snap.battery is not None and snap.battery >= model.charge_until:
-                if await self._instant(serial, "stopCharging"):
-                    del self.charging[serial]
-                    log.info("robot charged", extra={"robot": serial, "battery": snap.battery})
-            elif not snap.charging and snap.last_node_id == charger:
-                await self._instant(serial, "startCharging")
-            elif not snap.charging and snap.available:
-                del self.charging[serial]  # not at its charger: plan again
-        taken = set(self.charging.values())
-        for serial, snap in snapshots.items():
-            model = self.config.robot_model(serial)
-            if (
-                serial in self.charging
-                or serial in self.flight.busy_robots
-                or not snap.available
-                or snap.driving
-                or snap.battery is None
-                or snap.battery >= model.charge_below
-                or not snap.last_node_id
-                or not self.accepts_trips(serial)
-            ):
-                continue
-            free = [c for c in self.chargers if c not in taken]
-            if not free:
-                return
-            charger = dispatch.nearest(self.roadmap, snap.last_node_id, free)
-            job_id = f"charge-{uuid.uuid4().hex[:12]}"
-            path = self.roadmap.route(snap.last_node_id, charger)
-            try:
-                await self.fleet.send_order(serial, self._route(job_id, path, {}))
-            except DeviceError as exc:
-                log.warning(
-                    "could not send a robot to charge", extra={"robot": serial, "error": str(exc)}
-                )
-                continue
-            self.flight.start_errand(job_id, serial)
-            self.charging[serial] = charger
-            taken.add(charger)
-            log.info(
-                "robot sent to charge",
-                extra={"robot": serial, "battery": snap.battery, "charger": charger},
-            )
-
-    async def _instant(self, serial: str, action_type: str) -> bool:
-        action = dev.RobotAction(f"{action_type}-{uuid.uuid4().hex[:12]}", action_type, "NONE")
-        try:
-            await self.fleet.send_instant_actions(serial, [action])
-        except DeviceError as exc:
-            log.warning(
-                "instant action not sent",
-                extra={"robot": serial, "action": action_type, "error": str(exc)},
-            )
-            return False
         return True
