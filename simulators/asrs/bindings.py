@@ -26,11 +26,11 @@ from routing.crane import Kinematics
 from routing.rack import BadLocation, Rack, parse_location
 from simulators.asrs.address_space import AsrsCallbacks, AsrsNodes, CraneCallbacks
 from simulators.asrs.journal import JournalEntry
-from simulators.asrs.motion import (
+from simulators.asrs.motion import CraneModel
+from simulators.asrs.motion_values import (
     Accepted,
     Command,
     CommandFinished,
-    CraneModel,
     Fact,
     Kind,
     Refusal,

@@ -16,6 +16,8 @@ Cycles (the crane starts and ends each at the P&D point):
 A command finishes when its cycle ends (both halves of a dual command at the end of the dual
 cycle, the store half first). Physical changes (a tote leaving the P&D input, entering or
 leaving a location) happen at the end of each pick-up or deposit.
+
+The commands, answers and facts are the values of :mod:`simulators.asrs.motion_values`.
 """
 
 from __future__ import annotations
@@ -23,95 +25,24 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from enum import StrEnum
 
 from routing.crane import PD_POINT, Kinematics, Point, position_at, travel_time
 from routing.rack import BadLocation, Rack, parse_location
 from simulators.asrs.journal import CraneJournal, JournalEntry
+from simulators.asrs.motion_values import (
+    Accepted,
+    Command,
+    CommandFinished,
+    CraneState,
+    Fact,
+    Kind,
+    Refusal,
+    Refused,
+    ToteDelivered,
+    Transport,
+)
 
 KNOWN_COMMANDS = 20_000  # command ids remembered for idempotency (oldest finished ones drop)
-
-
-class Kind(StrEnum):
-    STORE = "Store"
-    RETRIEVE = "Retrieve"
-
-
-class CraneState(StrEnum):
-    IDLE = "Idle"
-    MOVING = "Moving"
-    PICKING_UP = "PickingUp"
-    DEPOSITING = "Depositing"
-    FAULT = "Fault"
-
-
-class Refusal(StrEnum):
-    """Why a command was not accepted (each maps to one OPC UA status code)."""
-
-    BAD_ARGUMENT = "bad argument"  # empty id, not a location id, same location twice
-    OUT_OF_RANGE = "location not in this crane's rack"
-    BLOCKED = "location blocked"
-    FAULT = "crane fault"
-    OCCUPIED = "location occupied"
-    NOT_AT_PD = "tote not at the P&D input"
-    EMPTY = "location empty"
-    WRONG_TOTE = "another tote at the location"
-    ID_REUSED = "command id reused with other arguments"
-
-
-@dataclass(frozen=True)
-class Transport:
-    kind: Kind
-    tote: str
-    location: str
-
-
-@dataclass(frozen=True)
-class Command:
-    """A ``Store``, a ``Retrieve`` or a ``DualCommand`` (both), under the client's id."""
-
-    command_id: str
-    store: Transport | None = None
-    retrieve: Transport | None = None
-
-    @property
-    def dual(self) -> bool:
-        return self.store is not None and self.retrieve is not None
-
-    @property
-    def transports(self) -> tuple[Transport, ...]:
-        return tuple(t for t in (self.store, self.retrieve) if t is not None)
-
-
-@dataclass(frozen=True)
-class Accepted:
-    duplicate: bool  # the same command again: accepted before, not executed twice
-
-
-@dataclass(frozen=True)
-class Refused:
-    reason: Refusal
-    detail: str
-
-
-@dataclass(frozen=True)
-class CommandFinished:
-    """A transport finished (one per half of a dual command), as journalled."""
-
-    entry: JournalEntry
-    at: float
-
-
-@dataclass(frozen=True)
-class ToteDelivered:
-    """A retrieved tote set down at the P&D output."""
-
-    tote: str
-    aisle: str
-    at: float
-
-
-Fact = CommandFinished | ToteDelivered
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,8 @@ from controller.clock import Clock
 from controller.config.model import LineConfig
 from simulators.asrs.address_space import build_address_space
 from simulators.asrs.bindings import AsrsBindings, DeliveredHook, UnknownName
-from simulators.asrs.motion import Accepted, Command, CraneModel, Kind, Refused, Transport
+from simulators.asrs.motion import CraneModel
+from simulators.asrs.motion_values import Accepted, Command, Kind, Refused, Transport
 from simulators.asrs.retained import RetainedStateError, read_state
 
 log = logging.getLogger(__name__)

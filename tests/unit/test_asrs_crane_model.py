@@ -7,11 +7,11 @@ import pytest
 
 from routing.crane import Kinematics, dual_cycle, single_cycle, travel_time
 from routing.rack import Rack
-from simulators.asrs.motion import (
+from simulators.asrs.motion import CraneModel
+from simulators.asrs.motion_values import (
     Accepted,
     Command,
     CommandFinished,
-    CraneModel,
     CraneState,
     Kind,
     Refusal,
