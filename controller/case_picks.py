@@ -27,72 +27,31 @@ An order that ends any other way (cancelled, in exception) gives back its tote r
 withdraws the retrieves no crane has taken yet, and its totes still under way go to the reject
 chute, from where they are returned the same way. Everything is rebuilt from the order history
 and the inventory after a restart.
+
+The class is put together from one module per concept: this module chooses the lines and totes
+and releases them; :mod:`controller.case_picks_totes` follows the totes to the station and their
+verification; :mod:`controller.case_picks_recovery` unwinds orders that end otherwise and rebuilds
+everything after a restart; :mod:`controller.case_picks_state` holds the state they share.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller import topology
-from controller.asrs import AsrsFlows
 from controller.asrs_commands import AsrsRequestError
-from controller.clock import Clock
-from controller.config.model import LineConfig
-from controller.history import History
-from controller.inventory import Inventory
-from controller.metrics import Metrics
-from controller.orders import HistoryEvent, OrderLine, OrderRecord, OrderStatus, OrderType
-from controller.stations import StationTask
+from controller.case_picks_recovery import CasePickRecovery
+from controller.case_picks_state import PURPOSE, CaseOrder, CaseTote
+from controller.case_picks_totes import CasePickTotes
+from controller.orders import OrderLine, OrderRecord, OrderStatus, OrderType
 from controller.store.asrs import AsrsRequest
-from controller.store.base import StoreError
 from controller.store.inventory import InventoryError, ToteLine
-from controller.trips import InFlight, Trip
+
+__all__ = ["PURPOSE", "CasePicks", "Shortage"]
 
 log = logging.getLogger(__name__)
-
-PURPOSE = "case_pick"
-STATION_PREFIX = "STATION:"
-
-
-@dataclass
-class CaseTote:
-    tote: str
-    aisle: str
-    lines: list[ToteLine]
-    state: str = "requested"  # requested -> retrieved -> at_station -> settled
-
-
-@dataclass
-class CaseOrder:
-    order_id: str
-    lines: frozenset[str]  # order lines served from the AS/RS
-    totes: dict[str, CaseTote]
-    robot_part: bool  # other lines come in a robot's tote
-    robot_tote: str | None = None  # the robot's tote, once it is at the station
-    station: str | None = None
-    ended: bool = False
-
-    def complete(self) -> bool:
-        return all(t.state == "at_station" for t in self.totes.values()) and (
-            not self.robot_part or self.robot_tote is not None
-        )
-
-    def totes_at_station(self) -> list[str]:
-        case = [t.tote for t in self.totes.values() if t.state == "at_station"]
-        return [self.robot_tote, *case] if self.robot_tote else case
-
-
-@dataclass(frozen=True)
-class Ready:
-    """Every tote of the order is at its station: open the task."""
-
-    order: OrderRecord
-    totes: list[str]
-    case_lines: frozenset[str]
 
 
 @dataclass
@@ -108,28 +67,9 @@ class _Plan:
         return list(dict.fromkeys(ln.tote for ln in self.lines))
 
 
-class CasePicks:
-    def __init__(
-        self,
-        config: LineConfig,
-        history: History,
-        inventory: Inventory,
-        flight: InFlight,
-        clock: Clock,
-        metrics: Metrics,
-    ) -> None:
-        self.config = config
-        self.history = history
-        self.inventory = inventory
-        self.flight = flight
-        self.clock = clock
-        self.metrics = metrics
-        self.case_qty = topology.case_quantities(config)
-        self.reject_chute = config.conveyor.sorter.reject_chute
-        self.asrs: AsrsFlows | None = None  # set by the orchestrator when the line has one
-        self.orders: dict[str, CaseOrder] = {}
-        self._ended: asyncio.Queue[str] = asyncio.Queue()
-        self._checked: set[str] = set()  # orders whose leftovers of an earlier run were cleared
+class CasePicks(CasePickTotes, CasePickRecovery):
+    """B2B case picks from the AS/RS (see the module docstring); its constructor is
+    :class:`~controller.case_picks_state.CasePickState`'s."""
 
     # --- which lines -------------------------------------------------------------------------
 
@@ -277,236 +217,3 @@ class CasePicks:
                 {"line_id": ln.line_id, "sku": ln.sku, "units": ln.quantity} for ln in t.lines
             ],
         }
-
-    # --- the AS/RS's hooks -------------------------------------------------------------------
-
-    async def retrieved(self, tote: str, aisle: str, purpose: str, order_id: str | None) -> None:
-        """A case tote is at its aisle's P&D output and rides the conveyor from there."""
-        if purpose != PURPOSE or order_id is None:
-            return
-        rec = await self.history.get(order_id)
-        co = self.orders.get(order_id)
-        void = rec is None or rec.status.terminal or co is None or co.ended
-        trip = self._trip(order_id, tote, aisle, rec, void)
-        self.flight.on_conveyor(trip)
-        self.metrics.case_totes.labels("retrieved").inc()
-        if co is not None and tote in co.totes:
-            co.totes[tote].state = "retrieved"
-        if rec is None or rec.status.terminal:
-            return
-        data = {"tote": tote, "aisle": aisle}
-        if co is not None and not co.robot_part and rec.status is OrderStatus.RELEASED:
-            await self.history.record(
-                rec, "case_tote_retrieved", OrderStatus.IN_TRANSIT, step="on_conveyor", data=data
-            )
-        else:
-            await self.history.record(rec, "case_tote_retrieved", data=data)
-
-    def _trip(
-        self, order_id: str, tote: str, aisle: str, rec: OrderRecord | None, void: bool
-    ) -> Trip:
-        return Trip(
-            trip_id=f"case-{order_id}-{tote}",
-            order_id=order_id,
-            serial="",
-            tote=tote,
-            picks=(),
-            induction=f"PD:{aisle}",
-            started_at=self.clock.utcnow(),
-            destination=rec.body.destination if rec is not None else "",
-            b2b=True,
-            dropped=True,
-            cancelled=void,
-            case_tote=True,
-        )
-
-    async def retrieve_failed(self, request: AsrsRequest) -> None:
-        """The AS/RS gave up a case tote: the order cannot be served in full."""
-        if request.purpose != PURPOSE or request.order_id is None:
-            return
-        rec = await self.history.get(request.order_id)
-        if rec is None or rec.status.terminal or rec.status is OrderStatus.EXCEPTION:
-            return
-        reason = f"AS/RS retrieve of tote {request.tote} failed: {request.reason}"
-        await self.history.record(
-            rec,
-            "case_tote_failed",
-            OrderStatus.EXCEPTION,
-            step="exception",
-            waiting_reason=reason,
-            data={"tote": request.tote, "aisle": request.aisle, "reason": request.reason},
-        )
-        self.metrics.orders_finished.labels(rec.type.value, "exception").inc()
-
-    # --- at the station ----------------------------------------------------------------------
-
-    async def arrived(self, trip: Trip, rec: OrderRecord, chute: str) -> Ready | None:
-        """One of the order's totes is in ``chute``. Returns what the station task needs once
-        every tote of the order is there (the caller opens it)."""
-        co = self.orders.get(rec.id)
-        if trip.case_tote:
-            await self._moved(trip.tote, f"{STATION_PREFIX}{chute}", f"{trip.trip_id}-in-{chute}")
-            self.metrics.case_totes.labels("at_station").inc()
-        data = {"tote": trip.tote, "chute": chute}
-        if co is None or co.ended or rec.status.terminal or rec.status is OrderStatus.EXCEPTION:
-            await self.history.record(rec, "tote_in_chute", data=data)
-            return None
-        if chute == self.reject_chute:  # not sorted to the station (no read on every pass)
-            await self.history.record(
-                rec, "rejected", OrderStatus.EXCEPTION, step="reject_chute", data=data
-            )
-            self.metrics.orders_finished.labels(rec.type.value, "exception").inc()
-            return None
-        if trip.case_tote and trip.tote in co.totes:
-            co.totes[trip.tote].state = "at_station"
-        elif not trip.case_tote:
-            co.robot_tote = trip.tote
-        co.station = chute
-        if not co.complete():
-            step = "collecting_totes"
-            await self.history.record(rec, "tote_at_station", step=step, data=data)
-            return None
-        await self.history.record(rec, "tote_at_station", data=data)
-        totes = co.totes_at_station()
-        rec = await self.history.record(
-            rec,
-            "sorted",
-            OrderStatus.SORTED,
-            step="at_station",
-            data={**data, "totes": totes},
-        )
-        return Ready(rec, totes, co.lines)
-
-    async def settle(self, task: StationTask, rec: OrderRecord, ok: bool) -> list[str]:
-        """Verification at the station: on a match the counted cases come out of the totes
-        (each a confirmed movement); on a mismatch nothing is taken and the reservations go
-        back. Either way the case totes are then to be returned. Problems are returned."""
-        co = self.orders.get(task.order_id)
-        if co is None:
-            return []
-        problems: list[str] = []
-        if ok:
-            for t in co.totes.values():
-                for ln in t.lines:
-                    ref = f"verify-{task.order_id}-{t.tote}-{ln.line_id}"
-                    try:
-                        outcome = await self.inventory.confirm_tote_pick(
-                            task.order_id, ln.line_id, t.tote, ln.sku, ln.quantity, ref
-                        )
-                    except InventoryError as exc:
-                        problems.append(f"tote {t.tote}: {exc}")
-                        continue
-                    if outcome.short and outcome.reason:
-                        problems.append(outcome.reason)
-        if problems or not ok:
-            await self.inventory.release(task.order_id, reason="not verified")
-        for t in co.totes.values():
-            t.state = "settled"
-        co.ended = True
-        self.orders.pop(task.order_id, None)
-        return problems
-
-    def totes_in_use(self, station: str) -> set[str]:
-        """Totes at ``station`` an open order still needs there (not to be returned yet)."""
-        return {
-            tote
-            for co in self.orders.values()
-            if not co.ended and co.station == station
-            for tote in co.totes
-        }
-
-    async def _moved(self, tote: str, to: str, ref: str) -> None:
-        try:
-            await self.inventory.tote_moved(tote, to, ref)
-        except InventoryError as exc:
-            log.error("tote move not recorded", extra={"tote": tote, "to": to, "why": str(exc)})
-
-    # --- orders that end otherwise -----------------------------------------------------------
-
-    def ended(self, rec: OrderRecord) -> None:
-        """History listener: the order ended (cancelled, exception, ...)."""
-        co = self.orders.get(rec.id)
-        if co is not None and not co.ended:
-            co.ended = True
-            self._ended.put_nowait(rec.id)
-
-    async def run(self) -> None:
-        """Give back what ended orders held: reservations, retrieves not yet taken by a crane;
-        their totes still under way go to the reject chute."""
-        while True:
-            order_id = await self._ended.get()
-            try:
-                await self._unwind(order_id)
-            except (StoreError, InventoryError):
-                log.exception("could not unwind an order's case picks", extra={"order": order_id})
-
-    async def _unwind(self, order_id: str) -> None:
-        co = self.orders.pop(order_id, None)
-        if co is None:
-            return
-        withdrawn: list[str] = []
-        if self.asrs is not None:
-            withdrawn = await self.asrs.withdraw_order(order_id)
-        for trip in self.flight.case_totes(order_id):
-            trip.cancelled = True
-        await self.inventory.release(order_id, reason="order ended")
-        log.info(
-            "case picks of an ended order unwound",
-            extra={"order": order_id, "withdrawn": withdrawn},
-        )
-
-    # --- restart -----------------------------------------------------------------------------
-
-    def restore(self, rec: OrderRecord, events: Iterable[HistoryEvent]) -> bool:
-        """Rebuild the order's case picks from its history; True when it has some."""
-        evs = list(events)
-        released = next((e for e in evs if e.type == "case_pick_released"), None)
-        if released is None:
-            return False
-        totes: dict[str, CaseTote] = {}
-        for t in released.data.get("totes", []):
-            lines = [
-                ToteLine(str(ln["line_id"]), str(ln["sku"]), str(t["tote"]), int(ln["units"]))
-                for ln in t.get("lines", [])
-            ]
-            totes[str(t["tote"])] = CaseTote(str(t["tote"]), str(t["aisle"]), lines)
-        robot_part = any(
-            ln.line_id not in {x.line_id for t in totes.values() for x in t.lines}
-            for ln in rec.body.lines
-        )
-        void = rec.status.terminal or rec.status is OrderStatus.EXCEPTION
-        co = CaseOrder(
-            rec.id,
-            frozenset(x.line_id for t in totes.values() for x in t.lines),
-            totes,
-            robot_part,
-            ended=void,  # its reservations were given back; its totes go to the reject chute
-        )
-        for e in evs:
-            tote = e.data.get("tote")
-            if e.type == "case_tote_retrieved" and tote in totes:
-                totes[str(tote)].state = "retrieved"
-            elif e.type == "tote_at_station" and isinstance(tote, str):
-                co.station = str(e.data.get("chute"))
-                if tote in totes:
-                    totes[tote].state = "at_station"
-                else:
-                    co.robot_tote = tote
-            elif e.type in ("requeued", "robot_assigned") and co.robot_tote is not None:
-                co.robot_tote = None  # a robot picks the order's other lines again
-        self.orders[rec.id] = co
-        for t in totes.values():
-            if t.state == "retrieved":  # on the conveyor: sorted like any tote
-                self.flight.on_conveyor(self._trip(rec.id, t.tote, t.aisle, rec, void))
-        return True
-
-    def needs_robot(self, order_id: str) -> bool:
-        """After a restart: the order still needs a robot for its other lines."""
-        co = self.orders.get(order_id)
-        return co is None or co.robot_part
-
-    def robot_tote_at_station(self, order_id: str) -> bool:
-        """After a restart: the robot's tote of the order is already at its station (the
-        order waits for its AS/RS totes), not on the conveyor."""
-        co = self.orders.get(order_id)
-        return co is not None and co.robot_tote is not None
