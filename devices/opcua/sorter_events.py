@@ -1,0 +1,144 @@
+"""What the OPC UA sorter adapter hears from the conveyor: events and values, checked.
+
+:class:`SorterEvents` subscribes to the scan and divert-completion events (large queues, nothing
+sampled away: an overflow ends the session rather than dropping a read or a divert) and to the
+PackML state, the zones' jams and the chutes' levels, reads those values once on connecting,
+and turns what arrives into ``ItemScanned``/``ItemDiverted`` values on the controller's queue
+and into the adapter's view of the conveyor. A malformed event is counted and dropped (warned
+about once); a divert already read back from the journal is dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import replace
+
+from asyncua import Client, ua
+from asyncua.common.events import get_filter_from_event_type
+from asyncua.common.subscription import (
+    DataChangeEvent,
+    OpcEvent,
+    OverflowPolicy,
+    StatusChangeEvent,
+    Subscription,
+)
+
+from devices.base import DeviceEvent
+from devices.errors import InvalidMessage
+from devices.opcua.browse import RemoteModel
+from devices.opcua.sorter_state import (
+    CLIENT_QUEUE_SIZE,
+    EVENT_QUEUE_SIZE,
+    SorterState,
+    _SessionLost,
+)
+from devices.opcua.translate import divert_from_event, scan_from_event
+
+log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
+
+
+class SorterEvents(SorterState):
+    """Takes the conveyor's events and values (mixed into
+    :class:`~devices.opcua.sorter.OpcUaSorter`)."""
+
+    async def _subscribe(self, client: Client, model: RemoteModel) -> Subscription:
+        sub = await client.create_subscription(
+            self._publishing_ms,
+            None,
+            queue_maxsize=CLIENT_QUEUE_SIZE,
+            overflow=OverflowPolicy.DISCONNECT,  # never drop a read or a divert silently
+        )
+        scan_filter = await get_filter_from_event_type([model.scan_event_type])
+        divert_filter = await get_filter_from_event_type([model.divert_event_type])
+        for node in model.scanners.values():
+            await sub.subscribe_events(node, evfilter=scan_filter, queuesize=EVENT_QUEUE_SIZE)
+        for node in model.diverts.values():
+            await sub.subscribe_events(node, evfilter=divert_filter, queuesize=EVENT_QUEUE_SIZE)
+        levels = [model.state, *model.jammed.values()]
+        for chute in model.chutes.values():
+            levels += [chute.full, chute.enabled, chute.count]
+        await sub.subscribe_data_change(levels, queuesize=100, sampling_interval=0.0)
+        return sub
+
+    async def _read_levels(self, client: Client, model: RemoteModel) -> None:
+        nodes = [model.state, *model.jammed.values()]
+        for chute in model.chutes.values():
+            nodes += [chute.full, chute.enabled, chute.count]
+        values = await client.read_values(nodes)
+        for node, value in zip(nodes, values, strict=True):
+            self._on_level(model, node.nodeid, value)
+
+    async def _consume(
+        self, sub: Subscription, model: RemoteModel, events: asyncio.Queue[DeviceEvent]
+    ) -> None:
+        async for item in sub:
+            if isinstance(item, OpcEvent):
+                await self._on_event(model, item.event, events)
+            elif isinstance(item, DataChangeEvent):
+                self._on_level(model, item.node.nodeid, item.value)
+            elif isinstance(item, StatusChangeEvent) and item.notification.Status.is_bad():
+                raise _SessionLost(f"subscription status {item.notification.Status.name}")
+        raise _SessionLost("subscription closed")
+
+    async def _on_event(
+        self, model: RemoteModel, event: object, events: asyncio.Queue[DeviceEvent]
+    ) -> None:
+        etype = getattr(event, "EventType", None)
+        now = self._clock.utcnow()
+        value: DeviceEvent
+        try:
+            if etype == model.scan_event_type.nodeid:
+                kind = "scan"
+                value = scan_from_event(event, self._config.conveyor.scanner.id, now)
+            elif etype == model.divert_event_type.nodeid:
+                kind = "divert"
+                value = divert_from_event(event, now)
+                if value.sequence is not None:
+                    if self._last_sequence is not None and value.sequence <= self._last_sequence:
+                        return  # already read back from the journal after a reconnect
+                    self._last_sequence = value.sequence
+            else:
+                return
+        except InvalidMessage as exc:
+            self._metrics.opcua_events.labels(kind="invalid").inc()
+            level = logging.DEBUG if self._invalid_logged else logging.WARNING
+            self._invalid_logged = True
+            log.log(level, "invalid OPC UA event dropped", extra={"why": str(exc)})
+            return
+        self._metrics.opcua_events.labels(kind=kind).inc()
+        await events.put(value)
+
+    def _on_level(self, model: RemoteModel, nodeid: ua.NodeId, value: object) -> None:
+        if nodeid == model.state.nodeid:
+            if isinstance(value, str):
+                self._state = value
+            return
+        for zone_id, node in model.jammed.items():
+            if nodeid == node.nodeid and isinstance(value, bool):
+                self._on_jam(zone_id, value)
+                return
+        for chute in model.chutes.values():
+            snap = self._chutes[chute.chute_id]
+            if nodeid == chute.full.nodeid and isinstance(value, bool):
+                self._chutes[chute.chute_id] = replace(snap, full=value)
+            elif nodeid == chute.enabled.nodeid and isinstance(value, bool):
+                self._chutes[chute.chute_id] = replace(snap, enabled=value)
+            elif nodeid == chute.count.nodeid and isinstance(value, int):
+                self._chutes[chute.chute_id] = replace(snap, count=value)
+
+    def _on_jam(self, zone_id: str, jammed: bool) -> None:
+        """A jam holds the zones upstream of it (the PLC does that); counted once per jam."""
+        if jammed == (zone_id in self._jammed):
+            return
+        if jammed:
+            self._jammed.add(zone_id)
+            self._metrics.conveyor_safe_state.labels(self._conveyor_id, "jam").inc()
+            log.warning(
+                "conveyor zone jammed; the zones upstream of it are held",
+                extra={"conveyor": self._conveyor_id, "zone": zone_id},
+            )
+        else:
+            self._jammed.discard(zone_id)
+            log.info("conveyor jam cleared", extra={"conveyor": self._conveyor_id, "zone": zone_id})
+        self._metrics.conveyor_jammed.labels(self._conveyor_id, zone_id).set(1 if jammed else 0)

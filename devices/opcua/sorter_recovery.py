@@ -1,0 +1,168 @@
+"""How the OPC UA sorter adapter catches up with the conveyor and keeps its belts safe.
+
+After every (re)connect :class:`SorterRecovery` resumes a unit its PLC held because the
+controller went silent (when ``conveyor.resume_after_comms_loss`` allows) and reads back what
+happened while nobody listened: the divert journal after the last number handled and the
+conveyor's tracking table (``ConveyorTracking``), so the controller can reconcile its items.
+While a session lasts it writes the watchdog counter the PLC watches (the life sign).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from asyncua import ua
+
+from devices.base import ConveyorTracking, DeviceEvent, ItemDiverted
+from devices.errors import DeviceUnavailable, InvalidMessage
+from devices.opcua.browse import RemoteModel
+from devices.opcua.sorter_state import SorterState, _SessionLost
+from devices.opcua.supervise import stop_if_cancelled
+from devices.opcua.translate import (
+    TRANSPORT_ERRORS,
+    journal_from_outputs,
+    tracking_from_outputs,
+    translate_error,
+)
+
+log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
+
+
+class SorterRecovery(SorterState):
+    """Recovers after a reconnect or a watchdog hold and writes the life sign (mixed into
+    :class:`~devices.opcua.sorter.OpcUaSorter`)."""
+
+    async def _recover(self, model: RemoteModel) -> None:
+        """After (re)connecting, with the state just read: a unit the PLC held because this
+        controller went silent (``WatchdogTripped``) is counted as a safe-state entry and,
+        when ``conveyor.resume_after_comms_loss`` allows, resumed: the counter moves first
+        (clearing the trip), then ``Unhold``. A unit held or stopped for any other reason is
+        left for an operator."""
+        tripped = bool(await model.watchdog_tripped.read_value())
+        if not tripped:
+            self._trip_seen = False
+            return
+        count = int(await model.watchdog.read_value() or 0)
+        await model.watchdog.write_value(ua.Variant((count + 1) % 2**32, ua.VariantType.UInt32))
+        self._state = str(await model.state.read_value())
+        resume = self._config.conveyor.resume_after_comms_loss and self._state == "Held"
+        if not self._trip_seen:
+            self._trip_seen = True
+            self._metrics.conveyor_safe_state.labels(self._conveyor_id, "controller_silent").inc()
+            if not resume:
+                log.warning(
+                    "conveyor held by its watchdog; left for an operator",
+                    extra={"conveyor": self._conveyor_id, "state": self._state},
+                )
+        if not resume:
+            return
+        await model.conveyor.call_method(model.qn("Unhold"))
+        self._trip_seen = False
+        self._state = str(await model.state.read_value())
+        log.warning(
+            "conveyor resumed after its watchdog held it (state read again)",
+            extra={"conveyor": self._conveyor_id, "state": self._state},
+        )
+
+    async def _reconcile(self, model: RemoteModel, events: asyncio.Queue[DeviceEvent]) -> None:
+        """Read back what happened while the controller was not listening: the divert journal
+        after the last number handled (each entry becomes an ``ItemDiverted``, ``replayed``),
+        then the conveyor's tracking table as one ``ConveyorTracking``. Divert events the
+        subscription delivers for numbers already handled are dropped in :meth:`_on_event`."""
+        if model.journal_method is None or model.tracking_method is None:
+            if not self._no_tracking_logged:
+                self._no_tracking_logged = True
+                log.warning(
+                    "conveyor offers no Tracking/Journal methods: items are not reconciled "
+                    "after a reconnect",
+                    extra={"conveyor": self._conveyor_id},
+                )
+            return
+        since = self._last_sequence or 0
+        try:
+            journal = await model.sorter.call_method(
+                model.journal_method.nodeid, ua.Variant(since, ua.VariantType.UInt32)
+            )
+            tracking = await model.sorter.call_method(model.tracking_method.nodeid)
+            last, entries = journal_from_outputs(journal)
+            items = tracking_from_outputs(tracking)
+        except InvalidMessage as exc:
+            log.warning(
+                "conveyor tracking unreadable; items not reconciled",
+                extra={"conveyor": self._conveyor_id, "why": str(exc)},
+            )
+            return
+        except TRANSPORT_ERRORS as exc:
+            raise DeviceUnavailable(str(translate_error(exc, "reconcile"))) from exc
+        now = self._clock.utcnow()
+        first_contact = self._last_sequence is None
+        reset = self._last_sequence is not None and last < self._last_sequence
+        if first_contact or reset:
+            # first contact: nothing was missed; or the journal started again (the PLC lost
+            # its retained data): what it held is gone, the tracking table tells what is left
+            if reset:
+                log.warning(
+                    "conveyor divert journal started again; diverts in the gap are unknown",
+                    extra={"conveyor": self._conveyor_id, "last": last},
+                )
+            self._last_sequence = last
+        else:
+            missed = [e for e in entries if e.sequence > since]
+            if missed and missed[0].sequence > since + 1:
+                log.warning(
+                    "conveyor divert journal no longer holds every missed divert",
+                    extra={"conveyor": self._conveyor_id, "from": since + 1},
+                )
+            for e in missed:
+                await events.put(
+                    ItemDiverted(
+                        divert_id=self._divert_of_chute.get(e.chute_id, ""),
+                        item_id=e.item_id,
+                        chute_id=e.chute_id,
+                        ok=e.ok,
+                        at=now,
+                        tote_id=e.tote_id or None,
+                        sequence=e.sequence,
+                        replayed=True,
+                    )
+                )
+            self._last_sequence = max(last, since)
+            if missed:
+                self._metrics.conveyor_reconciled.labels(self._conveyor_id, "divert_replayed").inc(
+                    len(missed)
+                )
+                log.info(
+                    "conveyor diverts read back from the journal",
+                    extra={"conveyor": self._conveyor_id, "count": len(missed)},
+                )
+        await events.put(
+            ConveyorTracking(
+                self._conveyor_id,
+                items,
+                now,
+                journal_reset=reset,
+                journal=tuple(entries) if first_contact else (),
+            )
+        )
+
+    async def _life_sign(self, model: RemoteModel) -> None:
+        """Write the watchdog counter every ``conveyor.watchdog.period`` wall seconds. The PLC
+        holds the belts when it stops changing, so a stalled controller loop (or a lost
+        session) never leaves them running blind. A hold that happened while the session
+        stayed up (the loop stalled) is seen here once the loop runs again, and handled as
+        after a reconnect (:meth:`_recover`)."""
+        period = self._config.conveyor.watchdog.period
+        count = int(await model.watchdog.read_value() or 0)
+        while True:
+            stop_if_cancelled()  # a write may have swallowed the request to stop (3.11)
+            count = (count + 1) % 2**32
+            try:
+                if self._state != "Execute" and await model.watchdog_tripped.read_value():
+                    await self._recover(model)
+                    count = int(await model.watchdog.read_value() or 0)
+                else:
+                    await model.watchdog.write_value(ua.Variant(count, ua.VariantType.UInt32))
+            except TRANSPORT_ERRORS as exc:
+                raise _SessionLost(f"watchdog write failed: {exc}") from exc
+            await asyncio.sleep(period)
