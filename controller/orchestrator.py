@@ -4,18 +4,17 @@ accepted -> released (robot assigned) -> picking -> in_transit (dropped on the c
 scanned -> diverted -> sorted -> completed (B2B: after verification at its station), each step an
 event in the order's history. The parts: ``Dispatcher`` (release to robots), ``Picking`` (what
 robots report), ``Sortation`` (scan to divert), ``Stations`` (B2B verification). This module wires
-them to the device events and handles what crosses them: cancellation and restart.
+them to the device events and handles what crosses them: cancellation here, the restart in
+:mod:`controller.orchestrator_restart`, robot failures in :mod:`controller.orchestrator_failures`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
 
 from controller import topology
 from controller.asrs import AsrsFlows
-from controller.asrs_commands import journal_positions
 from controller.case_picks import PURPOSE as CASE_PICK
 from controller.case_picks import CasePicks
 from controller.clock import Clock
@@ -24,7 +23,9 @@ from controller.dispatcher import Dispatcher
 from controller.history import History
 from controller.inventory import Inventory
 from controller.metrics import Metrics
-from controller.orders import HistoryEvent, OrderRecord, OrderStatus, OrderType
+from controller.orchestrator_failures import RobotFailures
+from controller.orchestrator_restart import OrchestratorRestart
+from controller.orders import OrderRecord, OrderStatus
 from controller.picking import Picking
 from controller.replenishment import PURPOSE as REPLENISH
 from controller.replenishment import Replenishment
@@ -42,12 +43,8 @@ from devices.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
-MAX_ATTEMPTS = 3  # robot trips per order before it goes into exception
-RETRY_EVENTS = frozenset({"robot_action_failed", "robot_lost", "robot_trip_ended_without_drop"})
-# an operator's cancel of a robot is no failure of the order: it does not count as an attempt
 
-
-class Orchestrator:
+class Orchestrator(OrchestratorRestart, RobotFailures):
     def __init__(
         self,
         config: LineConfig,
@@ -144,74 +141,6 @@ class Orchestrator:
     def cancel_requested(self, record: OrderRecord) -> None:
         self._cancels.put_nowait(record.id)
 
-    # --- start-up --------------------------------------------------------------------------
-
-    async def resume(self) -> None:
-        """Pick up non-terminal orders from the store after a start or restart (one pass)."""
-        await self.inventory.open()
-        if self.asrs is not None and self._cranes is not None:
-            await self.asrs.open()
-            await self.replenishment.open()
-            self._cranes.resume_from(await journal_positions(self.store, self.config))
-        for rec in await self.store.active_orders():
-            events = await self.store.history(rec.id)
-            if any(e.type == "cancel_requested" for e in events):
-                self._cancels.put_nowait(rec.id)
-            cases = self.case_picks.restore(rec, events)
-            # the robot's tote of an order still waiting for its AS/RS totes is at the station
-            at_station = self.case_picks.robot_tote_at_station(rec.id)
-            robot_part = not cases or self.case_picks.needs_robot(rec.id)
-            if cases and not robot_part and rec.status is not OrderStatus.SORTED:
-                continue  # only AS/RS totes: they are tracked by the case picks
-            if rec.status in (OrderStatus.ACCEPTED, OrderStatus.RELEASED, OrderStatus.PICKING):
-                if rec.status is not OrderStatus.ACCEPTED:
-                    rec = await self.history.record(
-                        rec,
-                        "requeued",
-                        OrderStatus.ACCEPTED,
-                        step="queued",
-                        picked={},
-                        data={"reason": "controller restarted before the pick finished"},
-                    )
-                self.dispatcher.add(rec)
-            elif rec.status is OrderStatus.SORTED and rec.step == "at_station":
-                sorted_at = next((e for e in reversed(events) if e.type == "sorted"), None)
-                if sorted_at is not None:
-                    data = sorted_at.data
-                    totes = [str(t) for t in data.get("totes", [data.get("tote")])]
-                    self.stations.open(
-                        rec, str(data.get("chute")), totes, self.case_picks.released(rec.id)
-                    )
-                    if any(e.type == "chute_allocated" for e in events):
-                        self.sortation.restore(rec.id, str(data.get("chute")))
-            elif rec.status is OrderStatus.IN_TRANSIT and not at_station:
-                self._resume_on_conveyor(rec, events)
-
-    def _resume_on_conveyor(self, rec: OrderRecord, events: list[HistoryEvent]) -> None:
-        """The order's tote was on the conveyor when the controller stopped: track it again.
-        The conveyor's tracking table and journal, read on first contact, tell where it is
-        (or that it already reached its chute); a scan routes it as before."""
-        dropped = next((e for e in reversed(events) if e.type == "dropped"), None)
-        tote = dropped.data.get("tote") if dropped is not None else None
-        if dropped is None or not isinstance(tote, str) or not tote:
-            log.warning("order on the conveyor at restart has no tote", extra={"order": rec.id})
-            return
-        trip = Trip(
-            trip_id=f"resumed-{rec.id}",
-            order_id=rec.id,
-            serial=str(dropped.data.get("robot", "")),
-            tote=tote,
-            picks=(),
-            induction=str(dropped.data.get("induction", "")),
-            started_at=rec.updated_at,
-            destination=rec.body.destination,
-            b2b=rec.type is OrderType.B2B,
-            dropped=True,
-        )
-        trip.cancelled = any(e.type == "cancel_on_conveyor" for e in events)
-        self.flight.on_conveyor(trip)
-        log.info("order on the conveyor tracked again", extra={"order": rec.id, "tote": tote})
-
     # --- tasks -----------------------------------------------------------------------------
 
     async def case_loop(self) -> None:
@@ -306,107 +235,6 @@ class Orchestrator:
             ):
                 if self.asrs is not None:
                     await self.asrs.handle(event)
-
-    # --- robot failures --------------------------------------------------------------------
-
-    async def _availability(self, ev: dev.RobotAvailability) -> None:
-        if not ev.available:
-            self._lost.setdefault(ev.serial, (self.clock.now(), ev.reason))
-            return
-        self._lost.pop(ev.serial, None)
-        trips = self.flight.on_robot(ev.serial)
-        if trips and all(t.cancelled and not t.returning for t in trips):
-            await self._stop_robot(trips[0])  # back after its trips were given away: stop it
-
-    async def watch_loop(self) -> None:
-        """Give away the trips of robots that stay unavailable longer than the grace time."""
-        grace = self.config.robots.failure_grace
-        while True:
-            await self.clock.sleep(min(2.0, grace / 4))
-            try:
-                await self.reconciler.check_missing()
-            except StoreError:
-                log.exception("could not record a tote lost on the conveyor")
-            now = self.clock.now()
-            for serial, (since, reason) in list(self._lost.items()):
-                if now - since < grace:
-                    continue
-                for trip in [t for t in self.flight.on_robot(serial) if t.live]:
-                    await self._spoiled(
-                        trip,
-                        "robot_lost",
-                        f"robot {serial} unavailable: {reason}",
-                        {"robot": serial},
-                    )
-
-    async def _spoiled(
-        self, trip: Trip, event_type: str, reason: str, data: Mapping[str, object]
-    ) -> None:
-        """The trip can no longer serve its order: the order goes back to the queue for another
-        robot (at most MAX_ATTEMPTS trips), else into ``exception``. Nothing is lost or stuck."""
-        trip.cancelled = trip.requeued = True
-        rec = await self.history.get(trip.order_id)
-        if rec is None or rec.status.terminal:
-            return
-        history = await self.store.history(rec.id)
-        attempt = 1 + sum(1 for e in history if e.type in RETRY_EVENTS)
-        data = {**data, "trip": trip.trip_id, "attempt": attempt, "reason": reason}
-        if attempt >= MAX_ATTEMPTS:
-            await self.history.record(
-                rec,
-                event_type,
-                OrderStatus.EXCEPTION,
-                step="exception",
-                waiting_reason=f"{reason}; gave up after {attempt} attempts",
-                data=data,
-            )
-            self.history.metrics.orders_finished.labels(rec.type.value, "exception").inc()
-            return
-        rec = await self.history.record(
-            rec,
-            event_type,
-            OrderStatus.ACCEPTED,
-            step="queued",
-            picked={},
-            waiting_reason=f"reassigning: {reason}",
-            data=data,
-        )
-        self.dispatcher.add(rec)
-
-    async def cancel_robot(self, serial: str) -> str:
-        """An operator cancels the robot's work: its orders go to other robots."""
-        action_id = await self.fleet.cancel_order(serial)
-        for trip in [t for t in self.flight.on_robot(serial) if t.live]:
-            await self._spoiled(
-                trip,
-                "robot_cancelled_by_operator",
-                f"operator cancelled the order of robot {serial}",
-                {"robot": serial},
-            )
-        return action_id
-
-    async def _give_way(self, serial: str, why: str) -> None:
-        """Traffic control ends a deadlock: the robot's trip is cancelled and its orders go to
-        the queue again (no failed attempt: the orders did nothing wrong)."""
-        await self.fleet.cancel_order(serial)
-        for trip in [t for t in self.flight.on_robot(serial) if t.live]:
-            await self._spoiled(trip, "robot_gave_way", why, {"robot": serial})
-
-    async def _stop_if_void(self, trip: Trip) -> None:
-        """Stop the robot unless its job still serves other orders (a batch carries on; the
-        void trip's tote then goes to the reject chute)."""
-        if not any(t.live for t in self.flight.job_trips(trip.job_id)):
-            await self._stop_robot(trip)
-
-    async def _stop_robot(self, trip: Trip) -> None:
-        """Cancel the robot's VDA 5050 order of a void trip (when it can be reached)."""
-        try:
-            await self.fleet.cancel_order(trip.serial)
-        except DeviceError as exc:
-            log.info(
-                "robot not reachable to cancel a void trip; retried when it is back",
-                extra={"robot": trip.serial, "trip": trip.trip_id, "error": str(exc)},
-            )
 
     # --- cancellation ----------------------------------------------------------------------
 

@@ -1,0 +1,146 @@
+"""Robot failures: an order whose robot trip can no longer serve it goes to another robot.
+
+A robot that fails an action, ends its trip without the drop, stays unavailable longer than
+``robots.failure_grace``, is cancelled by an operator or gives way in a deadlock spoils its
+trips: their orders go back to the queue, at most :data:`MAX_ATTEMPTS` trips per order (failures
+of the robot count, an operator's cancel or giving way does not), else into ``exception``. A robot
+whose trips were given away is stopped when it can be reached.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+
+from controller.clock import Clock
+from controller.config.model import LineConfig
+from controller.dispatcher import Dispatcher
+from controller.history import History
+from controller.orders import OrderStatus
+from controller.store.base import StoreError
+from controller.store.inventory import LineStore
+from controller.tracking import ConveyorReconciler
+from controller.trips import InFlight, Trip
+from devices import base as dev
+from devices.errors import DeviceError
+
+log = logging.getLogger("controller.orchestrator")  # the orchestrator logs under one name
+
+MAX_ATTEMPTS = 3  # robot trips per order before it goes into exception
+RETRY_EVENTS = frozenset({"robot_action_failed", "robot_lost", "robot_trip_ended_without_drop"})
+# an operator's cancel of a robot is no failure of the order: it does not count as an attempt
+
+
+class RobotFailures:
+    """Giving away the trips of failed robots (the parts are the orchestrator's)."""
+
+    config: LineConfig
+    clock: Clock
+    store: LineStore
+    history: History
+    flight: InFlight
+    fleet: dev.RobotFleet
+    dispatcher: Dispatcher
+    reconciler: ConveyorReconciler
+    _lost: dict[str, tuple[float, str]]
+
+    # --- robot failures --------------------------------------------------------------------
+
+    async def _availability(self, ev: dev.RobotAvailability) -> None:
+        if not ev.available:
+            self._lost.setdefault(ev.serial, (self.clock.now(), ev.reason))
+            return
+        self._lost.pop(ev.serial, None)
+        trips = self.flight.on_robot(ev.serial)
+        if trips and all(t.cancelled and not t.returning for t in trips):
+            await self._stop_robot(trips[0])  # back after its trips were given away: stop it
+
+    async def watch_loop(self) -> None:
+        """Give away the trips of robots that stay unavailable longer than the grace time."""
+        grace = self.config.robots.failure_grace
+        while True:
+            await self.clock.sleep(min(2.0, grace / 4))
+            try:
+                await self.reconciler.check_missing()
+            except StoreError:
+                log.exception("could not record a tote lost on the conveyor")
+            now = self.clock.now()
+            for serial, (since, reason) in list(self._lost.items()):
+                if now - since < grace:
+                    continue
+                for trip in [t for t in self.flight.on_robot(serial) if t.live]:
+                    await self._spoiled(
+                        trip,
+                        "robot_lost",
+                        f"robot {serial} unavailable: {reason}",
+                        {"robot": serial},
+                    )
+
+    async def _spoiled(
+        self, trip: Trip, event_type: str, reason: str, data: Mapping[str, object]
+    ) -> None:
+        """The trip can no longer serve its order: the order goes back to the queue for another
+        robot (at most MAX_ATTEMPTS trips), else into ``exception``. Nothing is lost or stuck."""
+        trip.cancelled = trip.requeued = True
+        rec = await self.history.get(trip.order_id)
+        if rec is None or rec.status.terminal:
+            return
+        history = await self.store.history(rec.id)
+        attempt = 1 + sum(1 for e in history if e.type in RETRY_EVENTS)
+        data = {**data, "trip": trip.trip_id, "attempt": attempt, "reason": reason}
+        if attempt >= MAX_ATTEMPTS:
+            await self.history.record(
+                rec,
+                event_type,
+                OrderStatus.EXCEPTION,
+                step="exception",
+                waiting_reason=f"{reason}; gave up after {attempt} attempts",
+                data=data,
+            )
+            self.history.metrics.orders_finished.labels(rec.type.value, "exception").inc()
+            return
+        rec = await self.history.record(
+            rec,
+            event_type,
+            OrderStatus.ACCEPTED,
+            step="queued",
+            picked={},
+            waiting_reason=f"reassigning: {reason}",
+            data=data,
+        )
+        self.dispatcher.add(rec)
+
+    async def cancel_robot(self, serial: str) -> str:
+        """An operator cancels the robot's work: its orders go to other robots."""
+        action_id = await self.fleet.cancel_order(serial)
+        for trip in [t for t in self.flight.on_robot(serial) if t.live]:
+            await self._spoiled(
+                trip,
+                "robot_cancelled_by_operator",
+                f"operator cancelled the order of robot {serial}",
+                {"robot": serial},
+            )
+        return action_id
+
+    async def _give_way(self, serial: str, why: str) -> None:
+        """Traffic control ends a deadlock: the robot's trip is cancelled and its orders go to
+        the queue again (no failed attempt: the orders did nothing wrong)."""
+        await self.fleet.cancel_order(serial)
+        for trip in [t for t in self.flight.on_robot(serial) if t.live]:
+            await self._spoiled(trip, "robot_gave_way", why, {"robot": serial})
+
+    async def _stop_if_void(self, trip: Trip) -> None:
+        """Stop the robot unless its job still serves other orders (a batch carries on; the
+        void trip's tote then goes to the reject chute)."""
+        if not any(t.live for t in self.flight.job_trips(trip.job_id)):
+            await self._stop_robot(trip)
+
+    async def _stop_robot(self, trip: Trip) -> None:
+        """Cancel the robot's VDA 5050 order of a void trip (when it can be reached)."""
+        try:
+            await self.fleet.cancel_order(trip.serial)
+        except DeviceError as exc:
+            log.info(
+                "robot not reachable to cancel a void trip; retried when it is back",
+                extra={"robot": trip.serial, "trip": trip.trip_id, "error": str(exc)},
+            )

@@ -1,0 +1,116 @@
+"""The orchestrator's start-up: the orders a stop left unfinished are taken up again.
+
+Every order not yet terminal is read back with its history. An order a robot had not finished
+picking goes back to the queue; one sorted to its station gets its station task (and its chute)
+again; one whose tote was on the conveyor is tracked again, the conveyor's tracking table telling
+where the tote is; an order's AS/RS case picks are rebuilt by the case picks themselves. A cancel
+asked for before the stop is carried out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from controller.asrs import AsrsFlows
+from controller.asrs_commands import journal_positions
+from controller.case_picks import CasePicks
+from controller.config.model import LineConfig
+from controller.dispatcher import Dispatcher
+from controller.history import History
+from controller.inventory import Inventory
+from controller.orders import HistoryEvent, OrderRecord, OrderStatus, OrderType
+from controller.replenishment import Replenishment
+from controller.sorting import Sortation
+from controller.stations import Stations
+from controller.store.inventory import LineStore
+from controller.trips import InFlight, Trip
+from devices import base as dev
+
+log = logging.getLogger("controller.orchestrator")  # the orchestrator logs under one name
+
+
+class OrchestratorRestart:
+    """Taking up the orders of the last run (the parts are the orchestrator's)."""
+
+    config: LineConfig
+    store: LineStore
+    history: History
+    flight: InFlight
+    inventory: Inventory
+    case_picks: CasePicks
+    replenishment: Replenishment
+    dispatcher: Dispatcher
+    stations: Stations
+    sortation: Sortation
+    asrs: AsrsFlows | None
+    _cranes: dev.Cranes | None
+    _cancels: asyncio.Queue[str]
+
+    # --- start-up --------------------------------------------------------------------------
+
+    async def resume(self) -> None:
+        """Pick up non-terminal orders from the store after a start or restart (one pass)."""
+        await self.inventory.open()
+        if self.asrs is not None and self._cranes is not None:
+            await self.asrs.open()
+            await self.replenishment.open()
+            self._cranes.resume_from(await journal_positions(self.store, self.config))
+        for rec in await self.store.active_orders():
+            events = await self.store.history(rec.id)
+            if any(e.type == "cancel_requested" for e in events):
+                self._cancels.put_nowait(rec.id)
+            cases = self.case_picks.restore(rec, events)
+            # the robot's tote of an order still waiting for its AS/RS totes is at the station
+            at_station = self.case_picks.robot_tote_at_station(rec.id)
+            robot_part = not cases or self.case_picks.needs_robot(rec.id)
+            if cases and not robot_part and rec.status is not OrderStatus.SORTED:
+                continue  # only AS/RS totes: they are tracked by the case picks
+            if rec.status in (OrderStatus.ACCEPTED, OrderStatus.RELEASED, OrderStatus.PICKING):
+                if rec.status is not OrderStatus.ACCEPTED:
+                    rec = await self.history.record(
+                        rec,
+                        "requeued",
+                        OrderStatus.ACCEPTED,
+                        step="queued",
+                        picked={},
+                        data={"reason": "controller restarted before the pick finished"},
+                    )
+                self.dispatcher.add(rec)
+            elif rec.status is OrderStatus.SORTED and rec.step == "at_station":
+                sorted_at = next((e for e in reversed(events) if e.type == "sorted"), None)
+                if sorted_at is not None:
+                    data = sorted_at.data
+                    totes = [str(t) for t in data.get("totes", [data.get("tote")])]
+                    self.stations.open(
+                        rec, str(data.get("chute")), totes, self.case_picks.released(rec.id)
+                    )
+                    if any(e.type == "chute_allocated" for e in events):
+                        self.sortation.restore(rec.id, str(data.get("chute")))
+            elif rec.status is OrderStatus.IN_TRANSIT and not at_station:
+                self._resume_on_conveyor(rec, events)
+
+    def _resume_on_conveyor(self, rec: OrderRecord, events: list[HistoryEvent]) -> None:
+        """The order's tote was on the conveyor when the controller stopped: track it again.
+        The conveyor's tracking table and journal, read on first contact, tell where it is
+        (or that it already reached its chute); a scan routes it as before."""
+        dropped = next((e for e in reversed(events) if e.type == "dropped"), None)
+        tote = dropped.data.get("tote") if dropped is not None else None
+        if dropped is None or not isinstance(tote, str) or not tote:
+            log.warning("order on the conveyor at restart has no tote", extra={"order": rec.id})
+            return
+        trip = Trip(
+            trip_id=f"resumed-{rec.id}",
+            order_id=rec.id,
+            serial=str(dropped.data.get("robot", "")),
+            tote=tote,
+            picks=(),
+            induction=str(dropped.data.get("induction", "")),
+            started_at=rec.updated_at,
+            destination=rec.body.destination,
+            b2b=rec.type is OrderType.B2B,
+            dropped=True,
+        )
+        trip.cancelled = any(e.type == "cancel_on_conveyor" for e in events)
+        self.flight.on_conveyor(trip)
+        log.info("order on the conveyor tracked again", extra={"order": rec.id, "tote": tote})
