@@ -202,7 +202,10 @@ async def test_a_store_and_a_retrieve_share_a_dual_cycle(
             await c.flows.request_retrieve("AS-0005", "order")
 
             async def out() -> bool:
-                return await c.tote_at("AS-0005") == "PD:A1"
+                # the tote's move is written first, then the command closes: wait for both
+                return await c.tote_at("AS-0005") == "PD:A1" and bool(
+                    await c.commands(CommandState.DONE)
+                )
 
             await eventually(out, "AS-0005 out")
         async with controller(reference_line, clock, db, url, plan=False) as c:
