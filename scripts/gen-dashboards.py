@@ -18,7 +18,7 @@ from typing import Any
 
 from controller.metrics import ROBOT_STATES
 from controller.service import PACKML_STATES
-from devices.opcua.cranes import STATES as CRANE_STATES
+from devices.opcua.cranes_state import STATES as CRANE_STATES
 
 OUT = Path(__file__).resolve().parent.parent / "deploy" / "grafana" / "dashboards"
 DATASOURCE = {"type": "prometheus", "uid": "linectl-prometheus"}

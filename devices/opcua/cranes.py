@@ -9,6 +9,11 @@ drops it reconnects with jittered backoff, logging the outage once when it start
 it ends. Once connected again it reads each crane's journal for the completions it missed
 (``replayed``) and the racks' contents, then reports every aisle's P&D input as read on
 connecting. asyncua types and exceptions never leave this package.
+
+The adapter is put together from one module per concept: this module has the commands, the
+sessions and the availability; :mod:`devices.opcua.cranes_events` takes the cranes' events and
+values and reads back their journals; :mod:`devices.opcua.cranes_state` holds the state they
+share.
 """
 
 from __future__ import annotations
@@ -16,42 +21,15 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from asyncua import Client, ua
-from asyncua.common.events import get_filter_from_event_type
-from asyncua.common.subscription import (
-    DataChangeEvent,
-    OpcEvent,
-    OverflowPolicy,
-    StatusChangeEvent,
-    Subscription,
-)
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
-from devices.base import (
-    CraneCommandFinished,
-    CraneContents,
-    CranesAvailability,
-    CraneSnapshot,
-    DeviceEvent,
-    TotesAtPdInput,
-)
-from devices.errors import DeviceUnavailable, InvalidMessage
-from devices.opcua.backoff import Backoff
+from devices.base import CranesAvailability, CraneSnapshot, DeviceEvent
+from devices.errors import DeviceUnavailable
 from devices.opcua.browse import ModelMismatch
-from devices.opcua.crane_model import (
-    Completion,
-    RemoteCrane,
-    RemoteCranes,
-    completion_from_event,
-    contents_from_outputs,
-    journal_from_outputs,
-    pd_input_from_value,
-    resolve_cranes,
-)
+from devices.opcua.crane_model import resolve_cranes
+from devices.opcua.cranes_events import CranesEvents
+from devices.opcua.cranes_state import _SessionLost
 from devices.opcua.security import secure_client
 from devices.opcua.supervise import (
     close_client,
@@ -60,84 +38,19 @@ from devices.opcua.supervise import (
     until_first_failure,
 )
 from devices.opcua.translate import TRANSPORT_ERRORS, translate_error
-from devices.outage import Outage
 
 log = logging.getLogger(__name__)
 
-EVENT_QUEUE_SIZE = 10_000
-CLIENT_QUEUE_SIZE = 100_000
-STATES = ("Idle", "Moving", "PickingUp", "Depositing", "Fault", "Unknown")
 
-
-class _SessionLost(Exception):
-    """The current session ended (transport loss, server shutdown)."""
-
-
-@dataclass
-class _CraneView:
-    state: str = "Unknown"
-    x: float | None = None
-    y: float | None = None
-    current_command: str = ""
-    queue_length: int = 0
-    fault: str = ""
-    pd_input: tuple[str, ...] = ()
-
-
-class OpcUaCranes:
+class OpcUaCranes(CranesEvents):
     """The cranes of one line's AS/RS over OPC UA (``asrs.opcua``).
 
     ``last_sequences`` (aisle -> journal number) are the highest completions the controller has
     already handled, e.g. kept in its store across a restart: the first connection then replays
     what came after. Without them the first connection replays nothing.
+
+    The constructor is :class:`~devices.opcua.cranes_state.CranesState`'s.
     """
-
-    def __init__(
-        self,
-        config: LineConfig,
-        clock: Clock,
-        metrics: Metrics,
-        endpoint: str | None = None,
-        *,
-        last_sequences: Mapping[str, int] | None = None,
-        publishing_interval_ms: float = 20.0,
-        request_timeout: float = 4.0,
-        watchdog_seconds: float = 1.0,
-        backoff: Backoff | None = None,
-    ) -> None:
-        self._config = config
-        self._clock = clock
-        self._metrics = metrics
-        self._endpoint = endpoint or config.asrs.opcua.endpoint
-        self._publishing_ms = publishing_interval_ms
-        self._request_timeout = request_timeout
-        self._watchdog = watchdog_seconds
-        self._backoff = backoff or Backoff()
-        self._aisles = {a.id: a.crane.id for a in config.asrs.aisles}
-        self._views = {aisle: _CraneView() for aisle in self._aisles}
-        self._last: dict[str, int | None] = {aisle: None for aisle in self._aisles}
-        for aisle, seq in (last_sequences or {}).items():
-            if aisle in self._last:
-                self._last[aisle] = seq
-        self._live: RemoteCranes | None = None
-        self._client: Client | None = None
-        self._outage = Outage(clock, log, "AS/RS", {"endpoint": self._endpoint})
-        self._announced: bool | None = None
-        self._invalid_logged: set[str] = set()  # what was dropped already (warned once)
-        # the last TotesAtPdInput list put on the queue per aisle (None: none yet, or unknown)
-        self._pd_sent: dict[str, tuple[str, ...] | None] = {aisle: None for aisle in self._aisles}
-        self._connected = metrics.asrs_opcua_connected
-        self._connected.set(0)
-        for aisle in self._aisles:
-            self._set_state(aisle, "Unknown")
-
-    @property
-    def endpoint(self) -> str:
-        return self._endpoint
-
-    @property
-    def connected(self) -> bool:
-        return self._live is not None
 
     def resume_from(self, last_sequences: Mapping[str, int]) -> None:
         """Before :meth:`run`: the highest journal numbers the controller has handled, kept in
@@ -271,220 +184,9 @@ class OpcUaCranes:
             if opened:
                 await close_client(client, lost.is_set(), self._request_timeout, log)
 
-    async def _reconcile(self, model: RemoteCranes, events: asyncio.Queue[DeviceEvent]) -> None:
-        """Read back what happened while not listening: each crane's journal after the last
-        number handled (``replayed`` completions), then every rack's contents. Events the
-        subscription delivers for numbers already handled are dropped in :meth:`_on_event`."""
-        contents: dict[str, dict[str, str]] = {}
-        for aisle, crane in model.cranes.items():
-            since = self._last[aisle] or 0
-            try:
-                journal = await crane.node.call_method(
-                    crane.methods["Journal"].nodeid, ua.Variant(since, ua.VariantType.UInt32)
-                )
-                last, entries = journal_from_outputs(journal)
-                contents[aisle] = contents_from_outputs(
-                    await crane.node.call_method(crane.methods["Contents"].nodeid)
-                )
-            except InvalidMessage as exc:
-                raise DeviceUnavailable(f"{crane.crane_id}: unreadable journal: {exc}") from exc
-            known = self._last[aisle]
-            if known is None or last < known:
-                if known is not None:
-                    log.warning(
-                        "crane journal started again; completions in the gap are unknown",
-                        extra={"crane": crane.crane_id, "last": last},
-                    )
-                self._last[aisle] = last
-                continue
-            missed = [e for e in entries if e.sequence > since]
-            if missed and missed[0].sequence > since + 1:
-                log.warning(
-                    "crane journal no longer holds every missed completion",
-                    extra={"crane": crane.crane_id, "from": since + 1},
-                )
-            for e in missed:
-                await self._finished(crane, e, events, replayed=True)
-            self._last[aisle] = max(last, since)
-            if missed:
-                log.info(
-                    "crane completions read back from the journal",
-                    extra={"crane": crane.crane_id, "count": len(missed)},
-                )
-        await events.put(CraneContents(contents, self._clock.utcnow()))
-
-    async def _subscribe(self, client: Client, model: RemoteCranes) -> Subscription:
-        sub = await client.create_subscription(
-            self._publishing_ms,
-            None,
-            queue_maxsize=CLIENT_QUEUE_SIZE,
-            overflow=OverflowPolicy.DISCONNECT,  # never drop a completion silently
-        )
-        evfilter = await get_filter_from_event_type([model.completed_event_type])
-        levels = []
-        for crane in model.cranes.values():
-            await sub.subscribe_events(crane.node, evfilter=evfilter, queuesize=EVENT_QUEUE_SIZE)
-            levels += list(crane.variables.values())
-        await sub.subscribe_data_change(levels, queuesize=100, sampling_interval=0.0)
-        return sub
-
-    async def _read_levels(self, client: Client, model: RemoteCranes) -> dict[str, tuple[str, ...]]:
-        """Read every crane's variables into its view; returns each aisle's P&D input as read
-        (aisles whose value is malformed are left out: dropped with a warning)."""
-        pd_inputs: dict[str, tuple[str, ...]] = {}
-        for crane in model.cranes.values():
-            names = list(crane.variables)
-            values = await client.read_values([crane.variables[n] for n in names])
-            for name, value in zip(names, values, strict=True):
-                if name != "PdInput":
-                    self._on_level(crane.aisle, name, value)
-                    continue
-                self._pd_sent[crane.aisle] = None  # reported again after every (re)connect
-                totes = self._pd_input(crane.aisle, value)
-                if totes is not None:
-                    pd_inputs[crane.aisle] = self._views[crane.aisle].pd_input = totes
-        return pd_inputs
-
     async def _watch(self, lost: asyncio.Event) -> None:
         await lost.wait()
         raise _SessionLost("connection lost")
-
-    async def _consume(
-        self, sub: Subscription, model: RemoteCranes, events: asyncio.Queue[DeviceEvent]
-    ) -> None:
-        by_node = {
-            node.nodeid: (crane.aisle, name)
-            for crane in model.cranes.values()
-            for name, node in crane.variables.items()
-        }
-        by_crane = {crane.node.nodeid: crane for crane in model.cranes.values()}
-        async for item in sub:
-            if isinstance(item, OpcEvent):
-                await self._on_event(model, by_crane, item.event, events)
-            elif isinstance(item, DataChangeEvent):
-                where = by_node.get(item.node.nodeid)
-                if where is None:
-                    continue
-                aisle, name = where
-                if name != "PdInput":
-                    self._on_level(aisle, name, item.value)
-                    continue
-                totes = self._pd_input(aisle, item.value)
-                if totes is not None:
-                    await self._emit_pd_input(aisle, totes, events)
-            elif isinstance(item, StatusChangeEvent) and item.notification.Status.is_bad():
-                raise _SessionLost(f"subscription status {item.notification.Status.name}")
-        raise _SessionLost("subscription closed")
-
-    async def _on_event(
-        self,
-        model: RemoteCranes,
-        by_crane: dict[ua.NodeId, RemoteCrane],
-        event: object,
-        events: asyncio.Queue[DeviceEvent],
-    ) -> None:
-        if getattr(event, "EventType", None) != model.completed_event_type.nodeid:
-            return
-        crane = by_crane.get(getattr(event, "SourceNode", None))
-        try:
-            if crane is None:
-                raise InvalidMessage("completion from an unknown source node")
-            completion = completion_from_event(event, self._clock.utcnow())
-        except InvalidMessage as exc:
-            self._drop_invalid("invalid OPC UA event dropped", exc, {})
-            return
-        last = self._last[crane.aisle]
-        if last is not None and completion.sequence <= last:
-            return  # already read back from the journal after a reconnect
-        self._last[crane.aisle] = completion.sequence
-        self._metrics.opcua_events.labels(kind="crane_completed").inc()
-        await self._finished(crane, completion, events, replayed=False)
-
-    async def _finished(
-        self,
-        crane: RemoteCrane,
-        c: Completion,
-        events: asyncio.Queue[DeviceEvent],
-        *,
-        replayed: bool,
-    ) -> None:
-        if c.ok:
-            kind = "dual" if c.dual else f"single_{c.kind.lower()}"
-            # a dual cycle is one cycle: counted once, with its retrieve half
-            if not c.dual or c.kind == "Retrieve":
-                self._metrics.asrs_cycles.labels(crane.aisle, kind).inc()
-                if c.cycle_seconds > 0:
-                    self._metrics.asrs_cycle_seconds.labels(crane.aisle, kind).observe(
-                        c.cycle_seconds
-                    )
-        await events.put(
-            CraneCommandFinished(
-                crane=crane.crane_id,
-                aisle=crane.aisle,
-                command_id=c.command_id,
-                kind="Store" if c.kind == "Store" else "Retrieve",
-                tote=c.tote,
-                location=c.location,
-                ok=c.ok,
-                reason=c.reason,
-                sequence=c.sequence,
-                replayed=replayed,
-                at=c.at or self._clock.utcnow(),
-                dual=c.dual,
-                cycle_seconds=c.cycle_seconds,
-            )
-        )
-
-    def _pd_input(self, aisle: str, value: object) -> tuple[str, ...] | None:
-        """``PdInput`` checked at the boundary; None (dropped, warned once) when malformed."""
-        try:
-            return pd_input_from_value(value)
-        except InvalidMessage as exc:
-            self._drop_invalid("invalid P&D input dropped", exc, {"crane": self._aisles[aisle]})
-            return None
-
-    async def _emit_pd_input(
-        self, aisle: str, totes: tuple[str, ...], events: asyncio.Queue[DeviceEvent]
-    ) -> None:
-        """One TotesAtPdInput, unless it repeats the last list reported for the aisle."""
-        self._views[aisle].pd_input = totes
-        if self._pd_sent[aisle] == totes:
-            return
-        self._pd_sent[aisle] = totes
-        await events.put(TotesAtPdInput(aisle, self._aisles[aisle], totes, self._clock.utcnow()))
-
-    def _drop_invalid(self, message: str, exc: InvalidMessage, extra: dict[str, str]) -> None:
-        """Count a malformed event or value and drop it; each kind is warned about once."""
-        self._metrics.opcua_events.labels(kind="invalid").inc()
-        level = logging.DEBUG if message in self._invalid_logged else logging.WARNING
-        self._invalid_logged.add(message)
-        log.log(level, message, extra={**extra, "why": str(exc)})
-
-    def _on_level(self, aisle: str, name: str, value: object) -> None:
-        view = self._views[aisle]
-        if name == "State" and isinstance(value, str):
-            self._set_state(aisle, value)
-            view.state = value
-        elif name in ("PositionX", "PositionY") and isinstance(value, int | float):
-            if name == "PositionX":
-                view.x = float(value)
-            else:
-                view.y = float(value)
-        elif name == "CurrentCommand" and isinstance(value, str):
-            view.current_command = value
-        elif name == "QueueLength" and isinstance(value, int):
-            view.queue_length = value
-        elif name == "Fault" and isinstance(value, str):
-            if value and not view.fault:
-                log.warning("crane fault", extra={"crane": self._aisles[aisle], "fault": value})
-            elif view.fault and not value:
-                log.info("crane fault cleared", extra={"crane": self._aisles[aisle]})
-            view.fault = value
-
-    def _set_state(self, aisle: str, state: str) -> None:
-        gauge = self._metrics.asrs_crane_state
-        for s in STATES:
-            gauge.labels(aisle, s).set(1 if s == state else 0)
 
     # --- availability -------------------------------------------------------------------------
 
