@@ -9,236 +9,45 @@ validated against the schema of the robot's configured VDA 5050 version.
 
 Nothing here writes to a device. Outcomes are values (:class:`DeviceReport`), never exceptions:
 an unreachable endpoint is a report too.
+
+The check is put together from one module per concept: this module browses the OPC UA servers
+and checks the whole line; :mod:`devices.check_nodes` lists the nodes expected;
+:mod:`devices.check_robots` checks the robots on the broker; :mod:`devices.check_report` holds
+the report values.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
-import aiomqtt
 from asyncua import Client, Node, ua
 
 from controller.config.model import LineConfig, OpcUaEndpoint
-from devices.opcua.browse import DIVERT_EVENT_TYPE, SCAN_EVENT_TYPE
+from devices.check_nodes import EVENT_TYPES_PATH, Expected, expected_crane_nodes, expected_nodes
+from devices.check_report import DeviceReport, Finding, Status
+from devices.check_robots import check_robots
 from devices.opcua.security import secure_client
 from devices.opcua.supervise import connect_client
-from devices.vda5050 import schema
-from devices.vda5050.link import broker_address
-from devices.vda5050.mqtt_client import BrokerClient
-from devices.vda5050.topics import topic
+
+__all__ = [
+    "DeviceReport",
+    "Expected",
+    "Finding",
+    "Status",
+    "check_conveyor",
+    "check_cranes",
+    "check_line",
+    "check_robots",
+    "expected_crane_nodes",
+    "expected_nodes",
+]
 
 log = logging.getLogger(__name__)
 
-PACKML_METHODS = (
-    "Start",
-    "Stop",
-    "Hold",
-    "Unhold",
-    "Reset",
-    "Suspend",
-    "Unsuspend",
-    "Abort",
-    "Clear",
-)
-ZONE_VARIABLES = (
-    ("Running", ua.VariantType.Boolean),
-    ("SpeedSetpoint", ua.VariantType.Double),
-    ("SpeedActual", ua.VariantType.Double),
-    ("Occupied", ua.VariantType.Boolean),
-    ("ItemId", ua.VariantType.String),
-    ("Jammed", ua.VariantType.Boolean),
-)
-CHUTE_VARIABLES = (
-    ("Kind", ua.VariantType.String),
-    ("Full", ua.VariantType.Boolean),
-    ("Enabled", ua.VariantType.Boolean),
-    ("Count", ua.VariantType.UInt32),
-    ("Delivered", ua.VariantType.UInt32),
-)
-EVENT_FIELDS = {
-    SCAN_EVENT_TYPE: (
-        ("ItemId", ua.VariantType.String),
-        ("Codes", ua.VariantType.String),
-        ("NoRead", ua.VariantType.Boolean),
-        ("MultiRead", ua.VariantType.Boolean),
-    ),
-    DIVERT_EVENT_TYPE: (
-        ("ItemId", ua.VariantType.String),
-        ("ChuteId", ua.VariantType.String),
-        ("DivertId", ua.VariantType.String),
-        ("Success", ua.VariantType.Boolean),
-        ("Sequence", ua.VariantType.UInt32),
-    ),
-}
-CRANE_VARIABLES = (
-    ("Aisle", ua.VariantType.String),
-    ("State", ua.VariantType.String),
-    ("PositionX", ua.VariantType.Double),
-    ("PositionY", ua.VariantType.Double),
-    ("CurrentCommand", ua.VariantType.String),
-    ("QueueLength", ua.VariantType.UInt32),
-    ("Fault", ua.VariantType.String),
-    ("PdInput", ua.VariantType.String),  # an array (ValueRank 1)
-)
-CRANE_METHODS = ("Store", "Retrieve", "DualCommand", "ClearFault", "Journal", "Contents")
-CRANE_EVENT_TYPE = "CraneCommandCompletedEventType"
-CRANE_EVENT_FIELDS = (
-    ("CommandId", ua.VariantType.String),
-    ("ToteId", ua.VariantType.String),
-    ("Location", ua.VariantType.String),
-    ("Kind", ua.VariantType.String),
-    ("Success", ua.VariantType.Boolean),
-    ("Reason", ua.VariantType.String),
-    ("Sequence", ua.VariantType.UInt32),
-)
-EVENT_TYPES_PATH = ("Types", "EventTypes", "BaseEventType")  # namespace 0
-ROBOT_TOPICS = ("connection", "state", "factsheet")
 PATHS_PER_REQUEST = 100  # kept small: servers may limit browse paths per TranslateBrowsePaths
-
-
-class Status(StrEnum):
-    FOUND = "found"
-    MISSING = "missing"
-    WRONG_TYPE = "wrong type"
-    INVALID = "invalid"  # a message that does not validate against its schema
-    OFFLINE = "offline"  # a robot whose connection message says it is not ONLINE
-    UNREACHABLE = "unreachable"
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One thing looked for: a browse path, or a robot's topic."""
-
-    item: str
-    status: Status
-    detail: str = ""
-
-    @property
-    def ok(self) -> bool:
-        return self.status is Status.FOUND
-
-
-@dataclass(frozen=True)
-class DeviceReport:
-    """What was found on one device; ``ok`` when everything expected is there and right."""
-
-    device: str
-    address: str
-    findings: tuple[Finding, ...]
-    facts: tuple[tuple[str, str], ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.findings) and all(f.ok for f in self.findings)
-
-    def problems(self) -> list[Finding]:
-        return [f for f in self.findings if not f.ok]
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "device": self.device,
-            "address": self.address,
-            "ok": self.ok,
-            "facts": dict(self.facts),
-            "found": sum(1 for f in self.findings if f.ok),
-            "findings": [
-                {"item": f.item, "status": f.status.value, "detail": f.detail}
-                for f in self.findings
-            ],
-        }
-
-
-# --- OPC UA ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Expected:
-    """A node the model requires: where (under Objects, or under the event types), its class,
-    and for variables their data type."""
-
-    path: tuple[str, ...]
-    node_class: ua.NodeClass
-    data_type: ua.VariantType | None = None
-    event_notifier: bool = False
-    under_types: bool = False
-
-    @property
-    def name(self) -> str:
-        return "/".join((*EVENT_TYPES_PATH, *self.path) if self.under_types else self.path)
-
-
-def expected_nodes(config: LineConfig) -> list[Expected]:
-    """Every node docs/opcua-model.md implies for ``config.conveyor`` (``Simulation`` is
-    simulator-only and not expected)."""
-    conv = config.conveyor
-    obj, var, meth = ua.NodeClass.Object, ua.NodeClass.Variable, ua.NodeClass.Method
-    base = ("Line", conv.id)
-    sorter = (*base, "Sorter", conv.sorter.id)
-    out = [
-        Expected(("Line",), obj),
-        Expected(base, obj),
-        Expected((*base, "State"), var, ua.VariantType.String),
-    ]
-    out += [
-        Expected((*base, "Watchdog"), var, ua.VariantType.UInt32),
-        Expected((*base, "WatchdogTimeout"), var, ua.VariantType.Double),
-        Expected((*base, "WatchdogTripped"), var, ua.VariantType.Boolean),
-    ]
-    out += [Expected((*base, m), meth) for m in PACKML_METHODS]
-    out.append(Expected((*base, "Zones"), obj))
-    for zone in conv.zones:
-        zp = (*base, "Zones", zone.id)
-        out.append(Expected(zp, obj))
-        out += [Expected((*zp, name), var, vtype) for name, vtype in ZONE_VARIABLES]
-        out.append(Expected((*zp, "Jog"), meth))
-    sp = (*base, "Scanners", conv.scanner.id)
-    out += [
-        Expected((*base, "Scanners"), obj),
-        Expected(sp, obj, event_notifier=True),
-        Expected((*sp, "Zone"), var, ua.VariantType.String),
-        Expected((*base, "Sorter"), obj),
-        Expected(sorter, obj),
-        Expected((*sorter, "Divert"), meth),
-        Expected((*sorter, "Tracking"), meth),
-        Expected((*sorter, "Journal"), meth),
-        Expected((*sorter, "Diverts"), obj),
-    ]
-    for divert in conv.sorter.diverts:
-        dp = (*sorter, "Diverts", divert.id)
-        out.append(Expected(dp, obj, event_notifier=True))
-        out += [Expected((*dp, p), var, ua.VariantType.String) for p in ("Chute", "Zone")]
-    out.append(Expected((*sorter, "Chutes"), obj))
-    for chute in conv.sorter.chutes:
-        cp = (*sorter, "Chutes", chute.id)
-        out.append(Expected(cp, obj))
-        out += [Expected((*cp, name), var, vtype) for name, vtype in CHUTE_VARIABLES]
-    for type_name, fields in EVENT_FIELDS.items():
-        out.append(Expected((type_name,), ua.NodeClass.ObjectType, under_types=True))
-        out += [Expected((type_name, name), var, vtype, under_types=True) for name, vtype in fields]
-    return out
-
-
-def expected_crane_nodes(config: LineConfig) -> list[Expected]:
-    """Every node docs/opcua-model.md (Cranes) implies for ``config.asrs``."""
-    obj, var, meth = ua.NodeClass.Object, ua.NodeClass.Variable, ua.NodeClass.Method
-    out = [Expected(("Line",), obj), Expected(("Line", "Asrs"), obj)]
-    for aisle in config.asrs.aisles:
-        cp = ("Line", "Asrs", aisle.crane.id)
-        out.append(Expected(cp, obj, event_notifier=True))
-        out += [Expected((*cp, name), var, vtype) for name, vtype in CRANE_VARIABLES]
-        out += [Expected((*cp, m), meth) for m in CRANE_METHODS]
-    out.append(Expected((CRANE_EVENT_TYPE,), ua.NodeClass.ObjectType, under_types=True))
-    out += [
-        Expected((CRANE_EVENT_TYPE, name), var, vtype, under_types=True)
-        for name, vtype in CRANE_EVENT_FIELDS
-    ]
-    return out
 
 
 async def check_conveyor(config: LineConfig, connect_timeout: float = 5.0) -> DeviceReport:
@@ -395,107 +204,6 @@ async def _read(client: Client, nodes: Iterable[Node], attr: ua.AttributeIds) ->
             good = dv.StatusCode is None or dv.StatusCode.is_good()
             out[node] = dv.Value.Value if good and dv.Value is not None else None
     return out
-
-
-# --- VDA 5050 robots ------------------------------------------------------------------------
-
-
-async def check_robots(config: LineConfig, wait: float = 3.0) -> list[DeviceReport]:
-    """Listen on the broker for ``wait`` seconds (less once every robot has sent everything)
-    to the connection, state and factsheet topics of every configured robot."""
-    try:
-        address = broker_address(config.mqtt.url)
-    except ValueError as exc:
-        return _all_unreachable(config, str(exc))
-    topics = {
-        topic(config.mqtt.interface_name, _manufacturer(config, r.serial), r.serial, sub): (
-            r.serial,
-            sub,
-        )
-        for r in config.robots.fleet
-        for sub in ROBOT_TOPICS
-    }
-    seen: dict[tuple[str, str], bytes] = {}
-    try:
-        async with BrokerClient(
-            address.host,
-            address.port,
-            identifier=f"linectl-check-{uuid.uuid4().hex[:8]}",
-            tls_params=aiomqtt.TLSParameters() if address.tls else None,
-            timeout=max(wait, 1.0),
-        ) as client:
-            await client.subscribe([(t, 1) for t in topics])
-            await _collect(client, topics, seen, wait)
-    except aiomqtt.MqttError as exc:
-        log.info("broker unreachable", extra={"url": config.mqtt.url, "reason": str(exc)})
-        return _all_unreachable(config, f"broker {config.mqtt.url}: {exc}")
-    return [_robot_report(config, r.serial, r.version, seen) for r in config.robots.fleet]
-
-
-async def _collect(
-    client: aiomqtt.Client,
-    topics: dict[str, tuple[str, str]],
-    seen: dict[tuple[str, str], bytes],
-    wait: float,
-) -> None:
-    """Keep the latest payload per (serial, topic) until all are in or ``wait`` has passed."""
-    try:
-        async with asyncio.timeout(wait):
-            async for message in client.messages:
-                key = topics.get(message.topic.value)
-                if key is None or not isinstance(message.payload, bytes) or not message.payload:
-                    continue  # an empty retained message is a cleared one
-                seen[key] = message.payload
-                if len(seen) == len(topics):
-                    return
-    except TimeoutError:
-        return
-
-
-def _manufacturer(config: LineConfig, serial: str) -> str:
-    return config.robot_model(serial).manufacturer
-
-
-def _all_unreachable(config: LineConfig, reason: str) -> list[DeviceReport]:
-    return [
-        DeviceReport(
-            f"robot {r.serial}", config.mqtt.url, (Finding("broker", Status.UNREACHABLE, reason),)
-        )
-        for r in config.robots.fleet
-    ]
-
-
-def _robot_report(
-    config: LineConfig, serial: str, version: str, seen: dict[tuple[str, str], bytes]
-) -> DeviceReport:
-    prefix = topic(config.mqtt.interface_name, _manufacturer(config, serial), serial, "")
-    facts: list[tuple[str, str]] = [("version", version)]
-    findings: list[Finding] = []
-    for sub in ROBOT_TOPICS:
-        raw = seen.get((serial, sub))
-        if raw is None:
-            findings.append(Finding(sub, Status.MISSING, "nothing received"))
-            continue
-        parsed = schema.parse(version, sub, raw)
-        if parsed.payload is None:
-            findings.append(Finding(sub, Status.INVALID, parsed.errors[0]))
-            continue
-        findings.append(_robot_finding(sub, parsed.payload, facts))
-    return DeviceReport(f"robot {serial}", prefix + "*", tuple(findings), tuple(facts))
-
-
-def _robot_finding(sub: str, payload: dict[str, Any], facts: list[tuple[str, str]]) -> Finding:
-    if sub == "connection":
-        state = str(payload["connectionState"])
-        facts.append(("connection", state))
-        if state != "ONLINE":
-            return Finding(sub, Status.OFFLINE, state)
-        return Finding(sub, Status.FOUND, state)
-    if sub == "state":
-        mode = str(payload["operatingMode"])
-        facts.append(("operating mode", mode))
-        return Finding(sub, Status.FOUND, f"valid, operatingMode {mode}")
-    return Finding(sub, Status.FOUND, "valid")
 
 
 async def check_line(
