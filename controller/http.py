@@ -37,7 +37,11 @@ class _EmbeddedServer(uvicorn.Server):
 
 
 class ApiServer:
-    def __init__(self, app: FastAPI, host: str, port: int) -> None:
+    """``freeze_heap`` (the default) settles the heap once the server listens (see
+    :func:`settle_heap`); a process that starts many short-lived lines, such as a test run, can
+    turn it off, since each full collection there walks everything the process holds."""
+
+    def __init__(self, app: FastAPI, host: str, port: int, *, freeze_heap: bool = True) -> None:
         self._server = _EmbeddedServer(
             uvicorn.Config(
                 app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
@@ -45,6 +49,7 @@ class ApiServer:
         )
         self.host = host
         self.port = port
+        self.freeze_heap = freeze_heap
 
     @property
     def url(self) -> str:
@@ -70,8 +75,9 @@ class ApiServer:
                 await asyncio.sleep(0.01)
             if self.port == 0:
                 self.port = int(self._server.servers[0].sockets[0].getsockname()[1])
-            _hold_heap()
-            frozen = True
+            if self.freeze_heap:
+                _hold_heap()
+                frozen = True
             if started is not None:
                 started.set()
             await asyncio.shield(task)

@@ -65,7 +65,7 @@ class Plant:
         """One controller with its API, until the context ends (then it stops, as if killed)."""
         cfg = self.sim.config
         async with LineService(cfg, self.clock) as svc:
-            api = ApiServer(create_app(svc), "127.0.0.1", cfg.api.port)
+            api = ApiServer(create_app(svc), "127.0.0.1", cfg.api.port, freeze_heap=False)
             async with asyncio.TaskGroup() as tg:
                 tasks = [tg.create_task(svc.run()), tg.create_task(api.serve())]
                 try:

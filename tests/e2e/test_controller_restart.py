@@ -50,7 +50,7 @@ async def until(what: str, check: Callable[[], Awaitable[bool]], within: float =
 async def controller(cfg: LineConfig, clock: ScaledClock) -> AsyncIterator[httpx.AsyncClient]:
     """One controller with its API, until the context ends (then it stops, as if killed)."""
     async with LineService(cfg, clock) as svc:
-        api = ApiServer(create_app(svc), "127.0.0.1", cfg.api.port)
+        api = ApiServer(create_app(svc), "127.0.0.1", cfg.api.port, freeze_heap=False)
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(svc.run()), tg.create_task(api.serve())]
             try:

@@ -97,7 +97,7 @@ async def test_a_killed_conveyor_comes_back_and_no_order_is_lost(
         LineService(cfg, clock) as svc,
     ):
         store = svc.store
-        api = ApiServer(create_app(svc), "127.0.0.1", cfg.api.port)
+        api = ApiServer(create_app(svc), "127.0.0.1", cfg.api.port, freeze_heap=False)
 
         def sample(name: str, **labels: str) -> float:
             return svc.metrics.registry.get_sample_value(name, labels) or 0.0

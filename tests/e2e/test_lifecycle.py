@@ -112,7 +112,8 @@ async def running_line(
     async with simulated_line(cfg, clock, mqtt_url) as sim, LineService(sim.config, clock) as svc:
         if seed is not None:
             await seed(svc)
-        api = ApiServer(create_app(svc), "127.0.0.1", 0)  # the system picks a free port
+        # port 0: the system picks a free port
+        api = ApiServer(create_app(svc), "127.0.0.1", 0, freeze_heap=False)
         async with asyncio.TaskGroup() as tg:
             tasks = [tg.create_task(svc.run()), tg.create_task(api.serve())]
             try:
