@@ -1,0 +1,102 @@
+"""The robot area of the line's configuration: the roadmap, storage locations, chargers,
+induction points, the robot models and fleet, and the traffic control settings.
+
+Part of the line's model; everything is importable from :mod:`controller.config.model`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field
+
+from controller.config.model_types import Id, NonNegFloat, PositiveFloat, Strict
+
+
+class MapNode(Strict):
+    id: Id
+    x: float
+    y: float
+    map_id: Id | None = None  # defaults to robots.map_id
+
+
+class MapEdge(Strict):
+    start: Id
+    end: Id
+    bidirectional: bool = True
+    max_speed: PositiveFloat | None = None
+
+
+class StorageLocation(Strict):
+    id: Id
+    node: Id
+
+
+class Charger(Strict):
+    id: Id
+    node: Id
+
+
+class Induction(Strict):
+    id: Id
+    node: Id
+    zone: Id  # conveyor zone the robot drops onto
+
+
+class ActionTemplate(Strict):
+    duration: NonNegFloat = 2.0
+    blocking_type: Literal["NONE", "SOFT", "HARD"] = "HARD"
+    parameters: dict[str, str | float | int | bool] = Field(default_factory=dict)
+
+
+class RobotModel(Strict):
+    manufacturer: Id
+    speed: PositiveFloat = 1.5
+    tote_capacity: Annotated[int, Field(ge=1, le=64)] = 1
+    # an idle robot below charge_below percent goes to a charger and works again at charge_until
+    charge_below: Annotated[float, Field(ge=0, le=100)] = 25.0
+    charge_until: Annotated[float, Field(gt=0, le=100)] = 90.0
+    pick: ActionTemplate = ActionTemplate()
+    drop: ActionTemplate = ActionTemplate()
+
+
+class Robot(Strict):
+    serial: Id
+    model: Id
+    version: Literal["2.0.0", "2.1.0"] = "2.0.0"
+    home: Id
+
+
+class Traffic(Strict):
+    """Node reservation for the robot fleet (see ``routing.traffic``)."""
+
+    # off: every trip is released whole, for fleets whose own fleet manager keeps them apart
+    enabled: bool = True
+    # released nodes kept ahead of a robot; more runs smoother but makes deadlocks likelier
+    lookahead: Annotated[int, Field(ge=1, le=50)] = 3
+    # where idle robots that stand in the way are sent; empty: the robots' home nodes
+    parking: list[Id] = Field(default_factory=list)
+    detour_ratio: Annotated[float, Field(ge=1.0)] = 2.0  # accepted detour around an idle robot
+    detour_slack: NonNegFloat = 12.0  # ... up to ratio x direct length + slack metres
+    tick: PositiveFloat = 0.2  # line seconds between checks of the robots' positions
+    wait_warning: PositiveFloat = 60.0  # line seconds a robot waits before it is logged
+    # robots waiting on each other in a cycle this long: the lowest-priority one's trip is
+    # cancelled and its orders go back to the queue, so the others can pass
+    deadlock_after: PositiveFloat = 30.0
+    # a robot whose remaining way has not got shorter for this long (it keeps stepping aside
+    # and coming back) gives way the same way
+    stall_after: PositiveFloat = 120.0
+
+
+class RobotArea(Strict):
+    map_id: Id = "floor-1"
+    nodes: list[MapNode]
+    edges: list[MapEdge]
+    storage_locations: list[StorageLocation]
+    chargers: list[Charger] = Field(default_factory=list)
+    inductions: list[Induction]
+    models: dict[Id, RobotModel]
+    fleet: list[Robot]
+    # line seconds a robot may stay unavailable before its trip is given to another robot
+    failure_grace: PositiveFloat = 20.0
+    traffic: Traffic = Traffic()
