@@ -1,0 +1,168 @@
+"""VDA 5050 master control's commands: orders, order updates, instant actions, cancelling,
+and resending an order until the robot's state shows it.
+
+Part of :class:`devices.vda5050.master.VdaMasterControl`.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+import aiomqtt
+
+from devices.base import RobotAction, RobotOrder, RouteEdge, RouteNode
+from devices.errors import CommandRejected, DeviceUnavailable
+from devices.vda5050.link import keep_cancellation
+from devices.vda5050.master_state import (
+    RESEND_INTERVAL,
+    WATCH_INTERVAL,
+    MasterState,
+    _Pending,
+    log,
+)
+from devices.vda5050.topics import topic
+
+
+class MasterOrders(MasterState):
+    """What the controller commands robots to do, checked and published with QoS 1."""
+
+    async def send_order(self, serial: str, order: RobotOrder) -> None:
+        """Publish ``order`` to ``serial``; it is resent until the robot's state shows it."""
+        tracker = self._tracker(serial)
+        available, reason = tracker.availability()
+        if not available:
+            raise DeviceUnavailable(f"robot {serial} is not available: {reason}")
+        _check_base(order.nodes, order.edges, first_released=True)
+        message = self._builders[serial].order(order)
+        tracker.track_order(order, _last_released(message))
+        try:
+            payload = await self._publish(serial, "order", message)
+        except BaseException:
+            tracker.untrack(order.order_id)
+            raise
+        self._follow(serial, order.order_id, payload)
+        log.info("order sent", extra={"serial": serial, "order_id": order.order_id})
+
+    def _follow(self, serial: str, order_id: str, payload: str) -> None:
+        """Resend ``payload`` until the state shows it; it replaces any earlier message."""
+        manufacturer = self._trackers[serial].manufacturer
+        self._pending[serial] = _Pending(
+            order_id,
+            topic(self.interface_name, manufacturer, serial, "order"),
+            payload,
+            self._clock.now(),
+        )
+
+    async def send_order_update(
+        self,
+        serial: str,
+        order_id: str,
+        nodes: Sequence[RouteNode],
+        edges: Sequence[RouteEdge],
+    ) -> int:
+        """Extend order ``order_id`` of ``serial`` (spec 6.6.2) and return its orderUpdateId.
+
+        ``nodes`` are the new nodes, ``edges`` lead from the last base node sent so far (the
+        stitching node, resent unchanged) through them. Released nodes come first; the rest
+        replaces the horizon sent before (an update may carry only a new horizon). Allowed
+        once the state has shown the previous order or update, also after the order finished;
+        raises CommandRejected when the update does not stitch on, DeviceUnavailable when it
+        cannot be sent.
+        """
+        tracker = self._tracker(serial)
+        base = tracker.base
+        if base is None or base.order_id != order_id:
+            raise CommandRejected(f"robot {serial} has no order {order_id!r} to update")
+        if tracker.pending_update(order_id):
+            raise CommandRejected(
+                f"order {order_id!r} update {base.update_id} is not yet confirmed by {serial}"
+            )
+        path = [base.node["nodeId"], *(n.node_id for n in nodes)]
+        if (
+            not nodes
+            or len(edges) != len(nodes)
+            or any((e.start, e.end) != (path[i], path[i + 1]) for i, e in enumerate(edges))
+        ):
+            raise CommandRejected(
+                f"an update of {order_id!r} needs one edge from {path[0]!r} to each new node"
+            )
+        _check_base(nodes, edges, first_released=False)
+        available, reason = tracker.availability()
+        if not available:
+            raise DeviceUnavailable(f"robot {serial} is not available: {reason}")
+        update_id = tracker.next_update_id(order_id)
+        message = self._builders[serial].order_update(order_id, update_id, base.node, nodes, edges)
+        tracker.track_update(order_id, update_id, nodes, _last_released(message))
+        try:
+            payload = await self._publish(serial, "order", message)
+        except BaseException:
+            tracker.untrack_update(order_id)
+            raise
+        self._follow(serial, order_id, payload)
+        log.info(
+            "order update sent",
+            extra={"serial": serial, "order_id": order_id, "order_update_id": update_id},
+        )
+        return update_id
+
+    async def send_instant_actions(self, serial: str, actions: Sequence[RobotAction]) -> None:
+        """Publish instant actions (``cancelOrder``, ``startPause``, ...) to ``serial``; their
+        outcome arrives as RobotActionFinished / RobotActionFailed events."""
+        tracker = self._tracker(serial)
+        if tracker.connection != "ONLINE":
+            raise DeviceUnavailable(f"robot {serial} is {tracker.connection}")
+        message = self._builders[serial].instant_actions(actions)
+        tracker.track_instant(list(actions))
+        await self._publish(serial, "instantActions", message)
+
+    async def cancel_order(self, serial: str) -> str:
+        """Send ``cancelOrder``; returns the action id to follow in the events.
+
+        The order is not resent or updated after this: the robot keeps a cancelled order's
+        ids (spec 6.6.3), so a late update stitching on where it stopped would start it again.
+        """
+        action_id = f"cancel-{uuid.uuid4().hex[:12]}"
+        await self.send_instant_actions(serial, [RobotAction(action_id, "cancelOrder", "NONE")])
+        self._pending.pop(serial, None)
+        self._trackers[serial].cancelled()
+        return action_id
+
+    async def _resend(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._clock.sleep(WATCH_INTERVAL)
+            now = self._clock.now()
+            for serial, pending in list(self._pending.items()):
+                if self._trackers[serial].confirmed(pending.order_id):
+                    self._pending.pop(serial, None)
+                elif now - pending.sent_at >= RESEND_INTERVAL:
+                    pending.sent_at = now
+                    await keep_cancellation(client.publish(pending.topic, pending.payload, qos=1))
+                    self._metrics.mqtt_messages.labels("out", "order", "resent").inc()
+                    log.debug(
+                        "order resent", extra={"serial": serial, "order_id": pending.order_id}
+                    )
+
+        return {serial: t.snapshot() for serial, t in self._trackers.items()}
+
+
+def _check_base(
+    nodes: Sequence[RouteNode], edges: Sequence[RouteEdge], *, first_released: bool
+) -> None:
+    """Released nodes first, then the horizon (spec 6.6.1); an edge is released exactly when
+    the node it leads to is."""
+    if first_released and (not nodes or not nodes[0].released):
+        raise CommandRejected("the first node of an order must be released")
+    flags = [n.released for n in nodes]
+    if flags != sorted(flags, reverse=True):
+        raise CommandRejected("a released node follows the horizon")
+    ends = nodes[1:] if first_released else nodes
+    if any(e.released != n.released for e, n in zip(edges, ends, strict=False)):
+        raise CommandRejected("an edge must be released exactly when its end node is")
+
+
+def _last_released(message: dict[str, Any]) -> dict[str, Any]:
+    """The order's decision point: its last released node, as sent."""
+    released: list[dict[str, Any]] = [n for n in message["nodes"] if n["released"]]
+    return released[-1]

@@ -1,0 +1,116 @@
+"""VDA 5050 master control's state: a tracker and a message builder per robot, the orders
+awaiting confirmation, and publishing one message at the boundary.
+
+The base of :class:`devices.vda5050.master.VdaMasterControl`, shared by the incoming side
+(:mod:`devices.vda5050.master`) and the commands (:mod:`devices.vda5050.master_orders`). Every
+part logs under ``devices.vda5050.master``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+from controller.clock import Clock
+from controller.config.model import LineConfig
+from controller.metrics import Metrics
+from devices.base import DeviceEvent
+from devices.errors import CommandRejected, DeviceUnavailable
+from devices.outage import Outage
+from devices.vda5050 import schema
+from devices.vda5050.link import broker_address, keep_cancellation
+from devices.vda5050.messages import MessageBuilder
+from devices.vda5050.topics import topic
+from devices.vda5050.tracker import RobotTracker
+
+log = logging.getLogger("devices.vda5050.master")  # master control logs under one name
+
+INCOMING = ("state", "connection", "factsheet")
+RESEND_INTERVAL = 3.0  # line seconds between resends of an unconfirmed order
+WATCH_INTERVAL = 1.0  # line seconds between availability checks
+FACTSHEET_WAIT = 5.0  # line seconds ONLINE without a factsheet before asking for one (2.1)
+KEEPALIVE = 15
+
+
+@dataclass
+class _Pending:
+    order_id: str
+    topic: str
+    payload: str
+    sent_at: float
+
+
+class MasterState:
+    """What master control knows of the fleet and the broker link."""
+
+    def __init__(
+        self,
+        config: LineConfig,
+        clock: Clock,
+        metrics: Metrics,
+        mqtt_url: str,
+        interface_name: str | None = None,
+    ) -> None:
+        self._config = config
+        self._clock = clock
+        self._metrics = metrics
+        self._address = broker_address(mqtt_url)
+        self.interface_name = interface_name or config.mqtt.interface_name
+        self._client_id = f"{config.mqtt.client_id}-{uuid.uuid4().hex[:6]}"
+        self._trackers: dict[str, RobotTracker] = {}
+        self._builders: dict[str, MessageBuilder] = {}
+        for robot in config.robots.fleet:
+            model = config.robots.models[robot.model]
+            self._trackers[robot.serial] = RobotTracker(robot, model, clock)
+            self._builders[robot.serial] = MessageBuilder(
+                robot.version, model.manufacturer, robot.serial, clock
+            )
+        self._pending: dict[str, _Pending] = {}
+        self._warned_invalid: set[str] = set()
+        self._client: aiomqtt.Client | None = None
+        self._events: asyncio.Queue[DeviceEvent] | None = None
+        self._outage = Outage(clock, log, "MQTT broker", {"url": mqtt_url})
+        metrics.mqtt_connected.set(0)
+
+    async def _refresh(self) -> None:
+        for tracker in self._trackers.values():
+            await self._emit(tracker.refresh())
+
+    async def _emit(self, events: list[DeviceEvent]) -> None:
+        if events:
+            available = sum(1 for t in self._trackers.values() if t.available)
+            self._metrics.robots.labels("available").set(available)
+            self._metrics.robots.labels("unavailable").set(len(self._trackers) - available)
+        if self._events is None:
+            return
+        for event in events:
+            await self._events.put(event)
+
+    async def _publish(self, serial: str, subtopic: str, message: dict[str, Any]) -> str:
+        tracker = self._trackers[serial]
+        errors = schema.validate(tracker.version, subtopic, message)
+        if errors:
+            raise CommandRejected(f"{subtopic} for {serial} does not validate: {errors[0]}")
+        client = self._client
+        if client is None:
+            raise DeviceUnavailable("MQTT broker not connected")
+        full_topic = topic(self.interface_name, tracker.manufacturer, serial, subtopic)
+        payload = json.dumps(message)
+        try:
+            await keep_cancellation(client.publish(full_topic, payload, qos=1))
+        except aiomqtt.MqttError as exc:
+            raise DeviceUnavailable(f"publishing {subtopic} to {serial} failed: {exc}") from exc
+        self._metrics.mqtt_messages.labels("out", subtopic, "ok").inc()
+        return payload
+
+    def _tracker(self, serial: str) -> RobotTracker:
+        tracker = self._trackers.get(serial)
+        if tracker is None:
+            raise DeviceUnavailable(f"robot {serial!r} is not configured")
+        return tracker
