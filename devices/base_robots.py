@@ -1,0 +1,114 @@
+"""What crosses the robot seam: orders and their routes, the robot snapshot, and the events a
+robot fleet reports (actions finished or failed, orders finished, availability).
+
+Plain frozen values, used by :class:`devices.base.RobotFleet` and importable from
+:mod:`devices.base` with every other value of the device seams.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class RobotAction:
+    """An action at a node: ``pick`` or ``drop`` (or any vendor action) with its parameters."""
+
+    action_id: str
+    action_type: str
+    blocking_type: Literal["NONE", "SOFT", "HARD"] = "HARD"
+    parameters: tuple[tuple[str, str | float | int | bool], ...] = ()
+
+
+@dataclass(frozen=True)
+class RouteNode:
+    node_id: str
+    x: float
+    y: float
+    map_id: str
+    actions: tuple[RobotAction, ...] = ()
+    released: bool = True  # False: horizon (planned, not yet to be driven; VDA 5050 6.6.1)
+
+
+@dataclass(frozen=True)
+class RouteEdge:
+    start: str
+    end: str
+    length: float
+    max_speed: float | None = None
+    released: bool = True
+
+
+@dataclass(frozen=True)
+class RobotOrder:
+    """A trip for one robot: nodes in driving order (the first is where the robot stands).
+
+    The released nodes (the base) come first; the rest, if any, is the horizon."""
+
+    order_id: str
+    nodes: tuple[RouteNode, ...]
+    edges: tuple[RouteEdge, ...]
+
+
+@dataclass(frozen=True)
+class RobotSnapshot:
+    """What the controller knows about one robot right now."""
+
+    serial: str
+    manufacturer: str
+    version: str
+    connection: Literal["ONLINE", "OFFLINE", "CONNECTIONBROKEN", "UNKNOWN"]
+    operating_mode: str | None
+    last_node_id: str | None
+    x: float | None
+    y: float | None
+    driving: bool
+    order_id: str | None
+    battery: float | None
+    errors: tuple[str, ...]
+    state_age: float | None  # line seconds since the last state message, None if never
+    available: bool  # online, AUTOMATIC, no FATAL error, state fresh, factsheet allows picking
+    charging: bool | None = None  # None until a state message arrived
+    paused: bool = False  # startPause in effect (VDA 5050 state.paused)
+    # what the robot's factsheet lacks for picking (pick/drop action or template parameters)
+    factsheet_problems: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class RobotActionFinished:
+    serial: str
+    order_id: str
+    action_id: str
+    action_type: str
+    node_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RobotActionFailed:
+    serial: str
+    order_id: str
+    action_id: str
+    action_type: str
+    node_id: str
+    reason: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RobotOrderFinished:
+    """Every node of the order traversed and every action finished or failed."""
+
+    serial: str
+    order_id: str
+    at: datetime
+
+
+@dataclass(frozen=True)
+class RobotAvailability:
+    serial: str
+    available: bool
+    reason: str
+    at: datetime
