@@ -1,0 +1,147 @@
+"""The devices and links dashboard: MQTT and OPC UA links, robots online, OPC UA events,
+conveyor reconciliation, webhooks, operator commands and stock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboards.layout import dashboard
+from dashboards.panels import (
+    RATE,
+    flag_map,
+    series,
+    stat,
+    targets,
+    timeline,
+)
+
+
+def devices() -> dict[str, Any]:
+    link = flag_map("up", "down")
+    stats = [
+        stat(
+            "linectl scraped",
+            "1 while Prometheus reaches linectl's /metrics.",
+            'min(up{job="linectl"})',
+            mappings=link,
+        ),
+        stat(
+            "MQTT broker",
+            "1 while the controller's connection to the MQTT broker is up.",
+            "linectl_mqtt_connected",
+            mappings=link,
+        ),
+        stat(
+            "Conveyor OPC UA",
+            "1 while the OPC UA session to every conveyor is up.",
+            "min(linectl_opcua_connected)",
+            mappings=link,
+        ),
+        stat(
+            "AS/RS OPC UA",
+            "1 while the OPC UA session to the AS/RS cranes is up.",
+            "linectl_asrs_opcua_connected",
+            mappings=link,
+        ),
+        stat(
+            "Robots offline",
+            "Robots not ONLINE or without any state message.",
+            'sum(linectl_robot_state{state="offline"})',
+            thresholds=[(None, "green"), (1, "red")],
+        ),
+        stat(
+            "Webhook outbox",
+            "Webhook deliveries waiting (not delivered, not dead).",
+            "linectl_webhook_outbox_pending",
+            thresholds=[(None, "green"), (100, "orange")],
+        ),
+    ]
+    rest = [
+        timeline(
+            "Links",
+            "Each device link over time: green up, red down.",
+            targets(
+                ("linectl_mqtt_connected", "MQTT broker"),
+                ("linectl_opcua_connected", "conveyor {{conveyor}}"),
+                ("linectl_asrs_opcua_connected", "AS/RS cranes"),
+            ),
+            link,
+        ),
+        timeline(
+            "Robots online",
+            "Each robot's link: offline (not ONLINE or no state) in red.",
+            targets(('1 - linectl_robot_state{state="offline"}', "{{robot}}")),
+            flag_map("online", "offline"),
+        ),
+        series(
+            "Robots by availability",
+            "Robots available and unavailable to the controller.",
+            targets(("sum by (availability) (linectl_robots)", "{{availability}}")),
+            stack=True,
+        ),
+        series(
+            "OPC UA events",
+            "OPC UA events received per second by kind (scans, divert confirmations, crane "
+            "events).",
+            targets(
+                (f"sum by (kind) (rate(linectl_opcua_events_total[{RATE}]))", "{{kind}}"),
+            ),
+            "ops",
+        ),
+        series(
+            "Conveyor reconciliation",
+            "Tracked items put right after the conveyor came back, by action.",
+            targets(
+                (
+                    "sum by (conveyor, action) (increase(linectl_conveyor_reconciled_total"
+                    f"[{RATE}]))",
+                    "{{conveyor}} {{action}}",
+                )
+            ),
+        ),
+        series(
+            "Webhook deliveries",
+            "Delivery attempts per second by outcome (delivered, retry, dead); dead deliveries "
+            "were given up.",
+            targets(
+                (
+                    f"sum by (outcome) (rate(linectl_webhook_deliveries_total[{RATE}]))",
+                    "{{outcome}}",
+                ),
+            ),
+            "ops",
+        ),
+        series(
+            "Operator commands",
+            "Calls to operator routes per interval (hold, resume, jog, robot and conveyor "
+            "commands, counts, verifications), by result: refused calls (no token, wrong "
+            "scope, a state that does not allow it) show who tried what in GET /v1/audit.",
+            targets(
+                (
+                    f"sum by (action, result) (increase(linectl_audit_entries_total[{RATE}]))",
+                    "{{action}} {{result}}",
+                ),
+                (f"increase(linectl_audit_write_failures_total[{RATE}])", "not audited"),
+            ),
+        ),
+        series(
+            "Stock",
+            "Units in the inventory by state (on_hand, reserved, available).",
+            targets(("sum by (state) (linectl_stock_units)", "{{state}}")),
+        ),
+        series(
+            "Stock movements",
+            "Ledger rows written per interval by kind of event.",
+            targets(
+                (f"sum by (kind) (increase(linectl_stock_movements_total[{RATE}]))", "{{kind}}")
+            ),
+        ),
+    ]
+    return dashboard(
+        "linectl-devices",
+        "linectl / Devices and links",
+        "Device links (MQTT, OPC UA), robots online, webhooks, stock.",
+        stats,
+        rest,
+    )

@@ -1,0 +1,227 @@
+"""The panels every dashboard is made of: stat, time series, state timeline, bar gauge and
+heatmap, their Prometheus targets, value mappings for states and flags, and expression helpers.
+
+Every target names the provisioned Prometheus datasource (uid ``linectl-prometheus``); rates use
+``$__rate_interval``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+DATASOURCE = {"type": "prometheus", "uid": "linectl-prometheus"}
+RATE = "$__rate_interval"
+RANGE_MINUTES = "$__range_s / 60"
+
+Panel = dict[str, Any]
+
+# state colours in state timelines; a state not named here is shown in the text colour
+COLOURS = {
+    "offline": "dark-red",
+    "fault": "red",
+    "paused": "orange",
+    "charging": "yellow",
+    "driving": "blue",
+    "working": "green",
+    "Moving": "blue",
+    "PickingUp": "green",
+    "Depositing": "green",
+    "Fault": "red",
+    "Unknown": "dark-red",
+    "Execute": "green",
+    "Held": "red",
+    "Holding": "orange",
+    "Aborted": "dark-red",
+    "Aborting": "dark-red",
+    "Idle": "blue",
+    "Suspended": "yellow",
+}
+
+
+def target(expr: str, legend: str = "", ref: str = "A", **extra: Any) -> dict[str, Any]:
+    return {
+        "datasource": DATASOURCE,
+        "expr": expr,
+        "legendFormat": legend or "__auto",
+        "range": True,
+        "refId": ref,
+        **extra,
+    }
+
+
+def targets(*pairs: tuple[str, str]) -> list[dict[str, Any]]:
+    return [target(expr, legend, chr(ord("A") + i)) for i, (expr, legend) in enumerate(pairs)]
+
+
+def _panel(kind: str, title: str, description: str, tgts: list[dict[str, Any]]) -> Panel:
+    return {
+        "type": kind,
+        "title": title,
+        "description": description,
+        "datasource": DATASOURCE,
+        "targets": tgts,
+    }
+
+
+def stat(
+    title: str,
+    description: str,
+    expr: str,
+    unit: str = "short",
+    *,
+    legend: str = "",
+    thresholds: list[tuple[float | None, str]] | None = None,
+    mappings: list[dict[str, Any]] | None = None,
+    text_mode: str = "value",
+    decimals: int | None = None,
+) -> Panel:
+    p = _panel("stat", title, description, [target(expr, legend, instant=True)])
+    steps = [{"color": c, "value": v} for v, c in (thresholds or [(None, "green")])]
+    defaults: dict[str, Any] = {
+        "unit": unit,
+        "thresholds": {"mode": "absolute", "steps": steps},
+        "mappings": mappings or [],
+    }
+    if decimals is not None:
+        defaults["decimals"] = decimals
+    p["fieldConfig"] = {"defaults": defaults, "overrides": []}
+    p["options"] = {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "colorMode": "background",
+        "graphMode": "none",
+        "textMode": text_mode,
+        "justifyMode": "auto",
+        "orientation": "auto",
+    }
+    return p
+
+
+def series(
+    title: str,
+    description: str,
+    tgts: list[dict[str, Any]],
+    unit: str = "short",
+    *,
+    stack: bool = False,
+    minimum: float | None = 0,
+    maximum: float | None = None,
+) -> Panel:
+    p = _panel("timeseries", title, description, tgts)
+    defaults: dict[str, Any] = {
+        "unit": unit,
+        "custom": {
+            "drawStyle": "line",
+            "lineWidth": 1,
+            "fillOpacity": 20 if stack else 0,
+            "showPoints": "never",
+            "stacking": {"mode": "normal" if stack else "none", "group": "A"},
+        },
+    }
+    if minimum is not None:
+        defaults["min"] = minimum
+    if maximum is not None:
+        defaults["max"] = maximum
+    p["fieldConfig"] = {"defaults": defaults, "overrides": []}
+    p["options"] = {
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": True},
+        "tooltip": {"mode": "multi", "sort": "desc"},
+    }
+    return p
+
+
+def timeline(
+    title: str, description: str, tgts: list[dict[str, Any]], mappings: list[dict[str, Any]]
+) -> Panel:
+    p = _panel("state-timeline", title, description, tgts)
+    p["fieldConfig"] = {
+        "defaults": {"mappings": mappings, "custom": {"fillOpacity": 80, "lineWidth": 0}},
+        "overrides": [],
+    }
+    p["options"] = {
+        "mergeValues": True,
+        "showValue": "never",
+        "rowHeight": 0.9,
+        "legend": {"displayMode": "list", "placement": "bottom", "showLegend": False},
+    }
+    return p
+
+
+def bargauge(
+    title: str,
+    description: str,
+    tgts: list[dict[str, Any]],
+    unit: str,
+    thresholds: list[tuple[float | None, str]],
+    maximum: float | None = None,
+) -> Panel:
+    p = _panel("bargauge", title, description, [dict(t, instant=True) for t in tgts])
+    defaults: dict[str, Any] = {
+        "unit": unit,
+        "min": 0,
+        "thresholds": {
+            "mode": "absolute",
+            "steps": [{"color": c, "value": v} for v, c in thresholds],
+        },
+    }
+    if maximum is not None:
+        defaults["max"] = maximum
+    p["fieldConfig"] = {"defaults": defaults, "overrides": []}
+    p["options"] = {
+        "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
+        "orientation": "horizontal",
+        "displayMode": "gradient",
+        "showUnfilled": True,
+    }
+    return p
+
+
+def heatmap(title: str, description: str, expr: str, unit: str) -> Panel:
+    p = _panel("heatmap", title, description, [target(expr, "{{le}}", format="heatmap")])
+    p["fieldConfig"] = {"defaults": {}, "overrides": []}
+    p["options"] = {
+        "calculate": False,
+        "yAxis": {"unit": unit},
+        "cellGap": 1,
+        "color": {"mode": "scheme", "scheme": "Oranges", "steps": 64},
+        "tooltip": {"show": True, "yHistogram": True},
+        "legend": {"show": True},
+    }
+    return p
+
+
+def value_map(states: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Value mappings for a state encoded as 1..n (see ``encode``)."""
+    return [
+        {
+            "type": "value",
+            "options": {
+                str(i + 1): {"text": name, "color": COLOURS.get(name, "text"), "index": i}
+                for i, name in enumerate(states)
+            },
+        }
+    ]
+
+
+def encode(metric: str, by: str, states: tuple[str, ...], selector: str = "") -> str:
+    """One series per ``by`` whose value is 1..n for the state it is in (0: none reported)."""
+    extra = f",{selector}" if selector else ""
+    return " + ".join(
+        f'{i + 1} * sum by ({by}) ({metric}{{state="{name}"{extra}}})'
+        for i, name in enumerate(states)
+    )
+
+
+def flag_map(on: str, off: str, on_colour: str = "green", off_colour: str = "red") -> list[Any]:
+    return [
+        {
+            "type": "value",
+            "options": {
+                "1": {"text": on, "color": on_colour, "index": 0},
+                "0": {"text": off, "color": off_colour, "index": 1},
+            },
+        }
+    ]
+
+
+def share(numerator: str, denominator: str) -> str:
+    return f"({numerator}) / ({denominator})"
