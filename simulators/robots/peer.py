@@ -129,29 +129,36 @@ class RobotPeer:
         )
 
     async def _session(self, client: aiomqtt.Client) -> None:
-        await self._publish(
-            client, "connection", self.builder.connection("ONLINE"), qos=1, retain=True
-        )
-        await self._publish_factsheet(client)
-        await keep_cancellation(client.subscribe(self.topic("order"), qos=1))
-        await keep_cancellation(client.subscribe(self.topic("instantActions"), qos=1))
-        self.robot.changed.set()
         try:
             async with asyncio.TaskGroup() as tg:
-                name = f"robot[{self.robot.serial}]"
-                tg.create_task(self._publish_state(client), name=f"{name}.state")
-                tg.create_task(self._heartbeat(client), name=f"{name}.heartbeat")
-                tg.create_task(self._factsheets(client), name=f"{name}.factsheet")
+                tg.create_task(self._start(client, tg), name=f"robot[{self.robot.serial}].start")
                 # The receive loop runs in the group's body, not as a child task. On Python 3.11
                 # a TaskGroup whose body has already finished never withdraws the cancellation
                 # it sends its parent when a child fails (fixed in 3.12): the reconnect loop
                 # would carry a stale cancellation request into the next connection, where
                 # keep_cancellation() raises it. Awaiting here keeps the body running, so the
-                # group withdraws the request itself.
+                # group withdraws the request itself. It runs from the start: it is what notices
+                # a lost connection at once (aiomqtt's subscribe and publish calls would wait
+                # out their timeout for an answer that cannot come).
                 await self._receive(client)
         except asyncio.CancelledError:
             await self._say_offline(client)
             raise
+
+    async def _start(self, client: aiomqtt.Client, tg: asyncio.TaskGroup) -> None:
+        # subscribed before saying ONLINE: master control may send an order the moment it sees
+        # ONLINE, and a message published before the subscription exists is lost
+        await keep_cancellation(client.subscribe(self.topic("order"), qos=1))
+        await keep_cancellation(client.subscribe(self.topic("instantActions"), qos=1))
+        await self._publish(
+            client, "connection", self.builder.connection("ONLINE"), qos=1, retain=True
+        )
+        await self._publish_factsheet(client)
+        self.robot.changed.set()
+        name = f"robot[{self.robot.serial}]"
+        tg.create_task(self._publish_state(client), name=f"{name}.state")
+        tg.create_task(self._heartbeat(client), name=f"{name}.heartbeat")
+        tg.create_task(self._factsheets(client), name=f"{name}.factsheet")
 
     async def _say_offline(self, client: aiomqtt.Client) -> None:
         """Spec 6.14: a clean stop publishes OFFLINE before disconnecting."""
