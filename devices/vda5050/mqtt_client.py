@@ -61,6 +61,11 @@ class BrokerClient(aiomqtt.Client):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        lost = self._disconnected
+        if lost.done() and not lost.cancelled():
+            # the connection was lost and what ended the session has already said so: mark the
+            # loss as seen, or asyncio logs "Future exception was never retrieved" for it
+            lost.exception()
         try:
             await super().__aexit__(exc_type, exc, tb)
         finally:
