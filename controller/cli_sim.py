@@ -4,6 +4,8 @@ load generator, for a line whose controller runs elsewhere."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -26,6 +28,29 @@ sim_app = typer.Typer(no_args_is_help=True, help="Device simulators, each on its
 def register(app: typer.Typer) -> None:
     """Add ``linectl sim`` to ``app``."""
     app.add_typer(sim_app, name="sim")
+
+
+def _serve(
+    sim: AbstractAsyncContextManager[Any],
+    banner: Callable[[], str],
+    retained_error: type[Exception],
+) -> None:
+    """Serve an OPC UA simulator until stopped, printing ``banner()`` once it listens. A
+    retained state file it cannot take over ends it with the reason and exit code 1."""
+
+    async def serve() -> str | None:
+        try:
+            async with sim:
+                out.print(banner(), highlight=False)
+                await asyncio.Event().wait()
+        except retained_error as exc:
+            return str(exc)
+        return None
+
+    problem = run_until_stopped(serve())
+    if problem is not None:
+        err.print(problem, markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
 
 
 def _sim_setup(
@@ -119,22 +144,12 @@ def sim_conveyors(
         err.print(f"{exc} (--cert, --key; see linectl opcua certs)", markup=False)
         raise typer.Exit(1) from None
 
-    async def serve() -> str | None:
-        try:
-            async with sim:
-                security = cfg.conveyor.opcua.security
-                out.print(
-                    f"conveyor simulator on {sim.endpoint} (security {security})", highlight=False
-                )
-                await asyncio.Event().wait()
-        except RetainedStateError as exc:
-            return str(exc)
-        return None
-
-    problem = run_until_stopped(serve())
-    if problem is not None:
-        err.print(problem, markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+    security = cfg.conveyor.opcua.security
+    _serve(
+        sim,
+        lambda: f"conveyor simulator on {sim.endpoint} (security {security})",
+        RetainedStateError,
+    )
 
 
 @sim_app.command("asrs")
@@ -163,19 +178,7 @@ def sim_asrs(
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None
 
-    async def serve() -> str | None:
-        try:
-            async with sim:
-                out.print(f"AS/RS simulator on {sim.endpoint}", highlight=False)
-                await asyncio.Event().wait()
-        except RetainedStateError as exc:
-            return str(exc)
-        return None
-
-    problem = run_until_stopped(serve())
-    if problem is not None:
-        err.print(problem, markup=False, highlight=False, soft_wrap=True)
-        raise typer.Exit(1)
+    _serve(sim, lambda: f"AS/RS simulator on {sim.endpoint}", RetainedStateError)
 
 
 @sim_app.command("wms")
