@@ -19,7 +19,9 @@ from controller.clock import ScaledClock
 from controller.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
-from tests.contract.drivers import AdapterDriver, ClientDriver, Driver
+from tests.contract.adapter_driver import AdapterDriver
+from tests.contract.client_driver import ClientDriver
+from tests.contract.driver import Driver
 from tests.contract.line import TIME_SCALE, contract_line
 
 DRIVERS: dict[str, type[Driver]] = {"client": ClientDriver, "adapter": AdapterDriver}

@@ -12,7 +12,7 @@ import itertools
 import pytest
 
 from controller.config.model import LineConfig
-from tests.contract.drivers import (
+from tests.contract.driver import (
     COMMANDS,
     STATES,
     TRANSITIONS,
