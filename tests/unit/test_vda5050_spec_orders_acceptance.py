@@ -8,12 +8,7 @@ from __future__ import annotations
 
 from controller.config.model import LineConfig
 from simulators.robots.acceptance import Verdict, check_order
-from tests.unit.vda5050_spec_support import (
-    _link,
-    _refs,
-    _valid,
-    _view,
-)
+from tests.unit.vda5050_spec_support import _link, _refs, _valid, _view
 
 # --- 6.6.1 / 6.6.2: acceptance of new orders (check_order) -------------------------------------
 

@@ -8,16 +8,8 @@ from __future__ import annotations
 
 from controller.clock import ManualClock
 from controller.config.model import LineConfig
-from devices.base import (
-    RobotActionFailed,
-)
-from tests.unit.vda5050_spec_support import (
-    LONG,
-    _drop,
-    _pick,
-    _until,
-    running,
-)
+from devices.base import RobotActionFailed
+from tests.unit.vda5050_spec_support import LONG, _drop, _pick, _until, running
 
 
 async def test_6_6_3_cancel_order_fails_waiting_actions(

@@ -9,17 +9,8 @@ from __future__ import annotations
 
 from controller.clock import ManualClock
 from controller.config.model import LineConfig
-from devices.base import (
-    RobotActionFinished,
-    RobotOrderFinished,
-)
-from tests.unit.vda5050_spec_support import (
-    LONG,
-    _drop,
-    _pick,
-    _until,
-    running,
-)
+from devices.base import RobotActionFinished, RobotOrderFinished
+from tests.unit.vda5050_spec_support import LONG, _drop, _pick, _until, running
 
 
 async def test_6_6_2_vehicle_stops_at_the_decision_point_until_the_base_is_extended(

@@ -9,20 +9,8 @@ from __future__ import annotations
 
 from controller.clock import ManualClock
 from controller.config.model import LineConfig
-from devices.base import (
-    RobotAction,
-    RobotActionFailed,
-    RobotActionFinished,
-    RobotOrderFinished,
-)
-from tests.unit.vda5050_spec_support import (
-    LONG,
-    JsonDict,
-    Link,
-    _drop,
-    _pick,
-    running,
-)
+from devices.base import RobotAction, RobotActionFailed, RobotActionFinished, RobotOrderFinished
+from tests.unit.vda5050_spec_support import LONG, JsonDict, Link, _drop, _pick, running
 
 
 async def test_6_6_4_2_update_the_vehicle_cannot_perform_fails_only_its_actions(

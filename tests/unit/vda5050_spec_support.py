@@ -21,13 +21,7 @@ from typing import Any
 
 from controller.clock import ManualClock
 from controller.config.model import LineConfig
-from devices.base import (
-    DeviceEvent,
-    RobotAction,
-    RobotOrder,
-    RouteEdge,
-    RouteNode,
-)
+from devices.base import DeviceEvent, RobotAction, RobotOrder, RouteEdge, RouteNode
 from devices.vda5050 import schema
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.tracker import RobotTracker
