@@ -12,15 +12,7 @@ from typing import Any
 from asyncua import Client, Node, ua
 from asyncua.common.subscription import OpcEvent, Subscription
 
-from tests.contract.driver import (
-    Accepted,
-    ChuteLevel,
-    Completion,
-    Driver,
-    Outcome,
-    Refused,
-    Scan,
-)
+from tests.contract.driver import Accepted, ChuteLevel, Completion, Driver, Outcome, Refused, Scan
 
 
 def _utc(value: Any) -> datetime:
