@@ -22,6 +22,7 @@ from controller.cli_common import (
     run_until_stopped,
 )
 
+TimeScaleOpt = Annotated[float | None, typer.Option(help="Default: clock.time_scale.")]
 sim_app = typer.Typer(no_args_is_help=True, help="Device simulators, each on its own.")
 
 
@@ -67,7 +68,7 @@ def _sim_setup(
 def sim_robots(
     config: ConfigOpt = None,
     broker: Annotated[str | None, typer.Option(help="MQTT broker (default: mqtt.url).")] = None,
-    time_scale: Annotated[float | None, typer.Option(help="Default: clock.time_scale.")] = None,
+    time_scale: TimeScaleOpt = None,
     faults: Annotated[
         Path | None, typer.Option(help="Fault script (YAML), see docs/simulators.md.")
     ] = None,
@@ -116,7 +117,7 @@ def sim_robots(
 def sim_conveyors(
     config: ConfigOpt = None,
     endpoint: Annotated[str | None, typer.Option(help="Default: conveyor.opcua.endpoint.")] = None,
-    time_scale: Annotated[float | None, typer.Option(help="Default: clock.time_scale.")] = None,
+    time_scale: TimeScaleOpt = None,
     cert: Annotated[
         Path | None, typer.Option(help="Server certificate (security Basic256Sha256).")
     ] = None,
@@ -156,7 +157,7 @@ def sim_conveyors(
 def sim_asrs(
     config: ConfigOpt = None,
     endpoint: Annotated[str | None, typer.Option(help="Default: asrs.opcua.endpoint.")] = None,
-    time_scale: Annotated[float | None, typer.Option(help="Default: clock.time_scale.")] = None,
+    time_scale: TimeScaleOpt = None,
     state: Annotated[
         Path | None,
         typer.Option(
