@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import shutil
 import sqlite3
 import subprocess
@@ -191,6 +192,8 @@ def test_cli_report_errors_exit_2_and_write_nothing(
 def test_report_renders_in_headless_chromium(db: Path, tmp_path: Path) -> None:
     script = ROOT / "scripts" / "report-screenshot"
     if not any(shutil.which(b) for b in ("chromium", "chromium-browser", "google-chrome")):
+        if os.environ.get("LINECTL_REQUIRE_CHROMIUM") == "1":
+            pytest.fail("LINECTL_REQUIRE_CHROMIUM=1 but no Chromium installed")
         pytest.skip("no headless Chromium installed (apt-get install chromium)")
     html, png = tmp_path / "report.html", tmp_path / "report.png"
     write_report(db, html, None, "line-1")
