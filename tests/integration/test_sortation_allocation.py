@@ -161,7 +161,9 @@ async def test_b2b_orders_get_their_own_station_which_is_reused_once_freed(
     await c.on_conveyor("B-2", "CUST-ACME")
 
     async def both_at_stations() -> bool:
-        return [await c.status("B-1"), await c.status("B-2")] == [OrderStatus.SORTED] * 2
+        # the order is recorded sorted first, then its station task opens: wait for both
+        sorted_ = [await c.status("B-1"), await c.status("B-2")] == [OrderStatus.SORTED] * 2
+        return sorted_ and all(c.stations.at(s) for s in ("VAS-1", "VAS-2"))
 
     await eventually(both_at_stations, "both B2B orders sorted to a station")
     # the first takes its customer's station, the second a station of its own
@@ -187,7 +189,7 @@ async def test_b2b_orders_get_their_own_station_which_is_reused_once_freed(
     assert "B-1" not in c.sortation.allocations
 
     async def third_at_station() -> bool:
-        return await c.status("B-3") is OrderStatus.SORTED
+        return await c.status("B-3") is OrderStatus.SORTED and bool(c.stations.at("VAS-1"))
 
     await eventually(third_at_station, "the third order sorted to the freed station")
     assert c.sortation.allocations == {"B-2": "VAS-2", "B-3": "VAS-1"}
