@@ -21,6 +21,7 @@ from api import (
     routes_operate,
     routes_order_changes,
     routes_orders,
+    routes_reject_totes,
     routes_replenishment,
     routes_stations,
 )
@@ -79,6 +80,7 @@ def create_app(backend: ApiBackend) -> FastAPI:
     app.include_router(routes_line.router)
     app.include_router(routes_operate.router)
     app.include_router(routes_audit.router)
+    app.include_router(routes_reject_totes.router)
     app.include_router(routes_inventory.router)
     app.include_router(routes_replenishment.router)
     app.include_router(routes_events.router)

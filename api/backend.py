@@ -16,6 +16,7 @@ from controller.inventory import Inventory
 from controller.line_hold import HoldOutcome
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
+from controller.reject_totes import RejectTotes
 from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store.inventory import LineStore
@@ -56,6 +57,11 @@ class ApiBackend(Protocol):
     @property
     def inventory(self) -> Inventory:
         """The live inventory: stock, ledger, counts."""
+        ...
+
+    @property
+    def reject_totes(self) -> RejectTotes:
+        """Totes in the reject chute whose picked units are off the books."""
         ...
 
     def order_accepted(self, order: OrderRecord) -> None:

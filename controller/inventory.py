@@ -334,6 +334,10 @@ class Inventory:
 
     # --- the mirror -------------------------------------------------------------------------
 
+    def mirror(self, applied: Applied) -> None:
+        """Take a write made elsewhere on the store into the in-memory view."""
+        self._apply(applied)
+
     def _apply(self, applied: Applied) -> None:
         for sku, rows in applied.stock.items():
             if rows:

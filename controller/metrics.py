@@ -244,6 +244,25 @@ class Metrics:
             ["kind"],
             registry=r,
         )
+        self.reject_totes = Gauge(
+            "linectl_reject_totes",
+            "Totes in or on their way to the reject chute whose picked units are off the books "
+            "until restocked or written off (GET /v1/inventory/reject-totes).",
+            registry=r,
+        )
+        self.reject_tote_units = Gauge(
+            "linectl_reject_tote_units",
+            "Units in those totes: picked off their locations, in no shipped order.",
+            registry=r,
+        )
+        self.reject_totes_resolved = Counter(
+            "linectl_reject_totes_resolved",
+            "Reject-chute totes closed by an operator, by resolution (restocked, written_off).",
+            ["resolution"],
+            registry=r,
+        )
+        for resolution in ("restocked", "written_off"):
+            self.reject_totes_resolved.labels(resolution)
         self.short_picks = Counter(
             "linectl_short_picks",
             "Picks (by a robot, or out of an AS/RS tote) that took fewer units than reserved.",

@@ -27,6 +27,7 @@ from controller.orchestrator_failures import RobotFailures
 from controller.orchestrator_restart import OrchestratorRestart
 from controller.orders import OrderRecord, OrderStatus
 from controller.picking import Picking
+from controller.reject_totes import RejectTotes
 from controller.replenishment import PURPOSE as REPLENISH
 from controller.replenishment import Replenishment
 from controller.sorting import Sortation
@@ -100,6 +101,8 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             self.replenishment,
         )
         self.history.ended.append(self.sortation.release)  # an ended order frees its chute
+        self.reject_totes = RejectTotes(config, store, self.inventory, clock, metrics)
+        self.sortation.reject_totes = self.reject_totes
         self.reconciler = ConveyorReconciler(
             self.flight,
             sorter,

@@ -20,6 +20,7 @@ from controller.dispatcher import Dispatcher
 from controller.history import History
 from controller.inventory import Inventory
 from controller.orders import HistoryEvent, OrderRecord, OrderStatus, OrderType
+from controller.reject_totes import RejectTotes
 from controller.replenishment import Replenishment
 from controller.sorting import Sortation
 from controller.stations import Stations
@@ -40,6 +41,7 @@ class OrchestratorRestart:
     inventory: Inventory
     case_picks: CasePicks
     replenishment: Replenishment
+    reject_totes: RejectTotes
     dispatcher: Dispatcher
     stations: Stations
     sortation: Sortation
@@ -52,6 +54,7 @@ class OrchestratorRestart:
     async def resume(self) -> None:
         """Pick up non-terminal orders from the store after a start or restart (one pass)."""
         await self.inventory.open()
+        await self.reject_totes.open()
         if self.asrs is not None and self._cranes is not None:
             await self.asrs.open()
             await self.replenishment.open()

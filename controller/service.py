@@ -21,6 +21,7 @@ from controller.line_hold import view as hold_view
 from controller.metrics import Metrics
 from controller.orchestrator import Orchestrator
 from controller.orders import ACTIVE, OrderRecord
+from controller.reject_totes import RejectTotes
 from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store import open_store
@@ -119,6 +120,10 @@ class LineService:
     @property
     def inventory(self) -> Inventory:
         return self.orchestrator.inventory
+
+    @property
+    def reject_totes(self) -> RejectTotes:
+        return self.orchestrator.reject_totes
 
     def order_accepted(self, order: OrderRecord) -> None:
         self.orchestrator.order_accepted(order)

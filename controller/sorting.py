@@ -22,6 +22,7 @@ from controller.case_picks import CasePicks
 from controller.history import History
 from controller.metrics import Metrics
 from controller.orders import OrderRecord, OrderStatus
+from controller.reject_totes import RejectTotes
 from controller.replenishment import PURPOSE as REPLENISH
 from controller.replenishment import Replenishment
 from controller.stations import Stations
@@ -55,6 +56,8 @@ class Sortation:
         self.stations = stations
         self.case_picks = case_picks
         self.replenishment = replenishment
+        # totes that come out serving no order, with picked units in them (set by the wiring)
+        self.reject_totes: RejectTotes | None = None
         self.allocations: dict[str, str] = {}  # B2B order id -> the chute it holds
         self._coming: Counter[str] = Counter()  # chute -> totes with a divert requested to it
         self._later: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
@@ -198,6 +201,8 @@ class Sortation:
             return
         if rec.status.terminal or trip.requeued:  # a void trip's tote, back for restocking
             await self.history.record(rec, "tote_in_chute", data=where)
+            why = "order given to another robot" if trip.requeued else f"order {rec.status.value}"
+            await self._off_the_books(trip, ev.chute_id, why)
         elif trip.cancelled:
             await self.history.finish(
                 rec,
@@ -206,11 +211,13 @@ class Sortation:
                 step=None,
                 data={**where, "stage": "conveyor"},
             )
+            await self._off_the_books(trip, ev.chute_id, "order cancelled")
         elif ev.chute_id == self.plan.reject_chute:
             await self.history.record(
                 rec, "rejected", OrderStatus.EXCEPTION, step="reject_chute", data=where
             )
             self.metrics.orders_finished.labels(rec.type.value, "exception").inc()
+            await self._off_the_books(trip, ev.chute_id, "order rejected by the sorter")
         elif trip.b2b and cases is not None and cases.serves(rec.id):
             # the robot's tote of an order with AS/RS totes: the task opens once all are in
             ready = await cases.arrived(trip, rec, ev.chute_id)
@@ -226,3 +233,8 @@ class Sortation:
                 rec, "sorted", OrderStatus.SORTED, step="in_chute", data=where
             )
             await self.history.finish(rec, "completed", OrderStatus.COMPLETED, step=None)
+
+    async def _off_the_books(self, trip: Trip, chute: str, why: str) -> None:
+        """A robot tote serving no order: its picked units wait there to be counted back."""
+        if self.reject_totes is not None and not trip.case_tote:
+            await self.reject_totes.arrived(trip, chute, why)

@@ -27,6 +27,7 @@ from typing import Any, Protocol
 from controller.store.asrs import AsrsStore
 from controller.store.audit import AuditStore
 from controller.store.base import OrderStore, StoreError
+from controller.store.reject_totes import RejectToteStore
 
 
 class MovementKind(StrEnum):
@@ -40,6 +41,7 @@ class MovementKind(StrEnum):
     TOTE_PICK_CONFIRMED = "tote_pick_confirmed"  # units taken out of a tote
     PUT_CONFIRMED = "put_confirmed"  # units put at a location (replenishment)
     VERIFICATION_COUNT = "verification_count"  # a count at a station or a cycle count
+    REJECT_RESTOCKED = "reject_restocked"  # units of a reject-chute tote counted back in
 
 
 class ReservationState(StrEnum):
@@ -374,6 +376,6 @@ class InventoryStore(Protocol):
         ...
 
 
-class LineStore(OrderStore, InventoryStore, AsrsStore, AuditStore, Protocol):
+class LineStore(OrderStore, InventoryStore, RejectToteStore, AsrsStore, AuditStore, Protocol):
     """Orders, stock, AS/RS commands and the audit log in one database (what the controller
     opens)."""

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from controller.store import sqlite_inventory_ops as ops
 from controller.store import sqlite_inventory_read as reads
 from controller.store import sqlite_inventory_reservations as reservations
+from controller.store import sqlite_reject_totes as reject_totes
 from controller.store import sqlite_tote_ops as tote_ops
 from controller.store.inventory import (
     Applied,
@@ -29,6 +30,7 @@ from controller.store.inventory import (
     ToteLine,
     ToteReservation,
 )
+from controller.store.reject_totes import RejectLine, RejectTote, RejectToteState, RestockLine
 
 T = TypeVar("T")
 
@@ -193,3 +195,48 @@ class SqliteInventoryMixin:
 
     async def inventory_low_skus(self) -> dict[str, int]:
         return await self._run(reads.low_skus)
+
+    # --- totes sent to the reject chute (controller.store.reject_totes) ---------------------
+
+    async def reject_tote_register(
+        self,
+        tote: str,
+        order_id: str,
+        trip_id: str,
+        chute: str,
+        reason: str,
+        lines: Sequence[RejectLine],
+        at: datetime,
+    ) -> RejectTote:
+        return await self._run(
+            reject_totes.register, tote, order_id, trip_id, chute, reason, list(lines), at
+        )
+
+    async def reject_totes(
+        self, state: RejectToteState | None = None, limit: int = 500
+    ) -> list[RejectTote]:
+        if not 1 <= limit <= reads.MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {reads.MAX_PAGE}, got {limit}")
+        return await self._run(reject_totes.listing, state, limit)
+
+    async def reject_tote(self, tote: str) -> RejectTote | None:
+        return await self._run(reject_totes.find, tote)
+
+    async def reject_totes_open(self) -> tuple[int, int]:
+        return await self._run(reject_totes.open_totals)
+
+    async def reject_tote_restock(
+        self,
+        tote: str,
+        lines: Sequence[RestockLine],
+        by: str,
+        note: str,
+        levels: dict[str, int],
+        at: datetime,
+    ) -> tuple[RejectTote, Applied]:
+        return await self._run(reject_totes.restock, tote, list(lines), by, note, dict(levels), at)
+
+    async def reject_tote_write_off(
+        self, tote: str, by: str, note: str, at: datetime
+    ) -> RejectTote:
+        return await self._run(reject_totes.write_off, tote, by, note, at)

@@ -227,6 +227,28 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX audit_who ON audit (who, seq)",
         "CREATE TABLE line_state (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     ),
+    # 7: totes whose picked units went to the reject chute, until restocked or written off
+    # (see controller.store.reject_totes)
+    (
+        """
+        CREATE TABLE reject_totes (
+            id          INTEGER PRIMARY KEY AUTOINCREMENT,
+            tote        TEXT NOT NULL,
+            order_id    TEXT NOT NULL,
+            trip_id     TEXT NOT NULL UNIQUE,
+            chute       TEXT NOT NULL,
+            reason      TEXT NOT NULL,
+            lines       TEXT NOT NULL,
+            state       TEXT NOT NULL CHECK (state IN ('open', 'restocked', 'written_off')),
+            arrived_at  TEXT NOT NULL,
+            resolved_at TEXT,
+            resolved_by TEXT,
+            resolution  TEXT NOT NULL DEFAULT '{}'
+        )
+        """,
+        "CREATE INDEX reject_totes_state ON reject_totes (state, id)",
+        "CREATE INDEX reject_totes_tote ON reject_totes (tote, id)",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -25,6 +25,7 @@ from controller.line_hold import HoldOutcome, LineHoldControl
 from controller.line_hold import view as hold_view
 from controller.metrics import Metrics
 from controller.orders import OrderRecord
+from controller.reject_totes import RejectTotes
 from controller.replenishment import Replenishment
 from controller.stations import Stations
 from controller.store.sqlite import SqliteOrderStore
@@ -81,6 +82,7 @@ class FakeLine:
         self.stations = Stations(history, self.case_picks.settle)
         self.replenishment = Replenishment(config, self.inventory, flight, clock, self.metrics)
         self.tote_returns = ToteReturns(self.inventory, clock, self.metrics)
+        self.reject_totes = RejectTotes(config, store, self.inventory, clock, self.metrics)
         self.hold = LineHoldControl(
             clock, store, OfflineConveyor(), NoRobots(), self.robot_command, Release()
         )

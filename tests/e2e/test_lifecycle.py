@@ -62,6 +62,18 @@ class Line:
                     return order, steps
                 await store.wait_for_event(seq, timeout=1.0)
 
+    async def reject_tote(self, tote: str, within: float = 10) -> dict[str, Any]:
+        """The reject-chute tote ``tote`` once it is registered (right after its order's
+        event)."""
+        async with asyncio.timeout(within):
+            while True:
+                resp = await self.http.get("/v1/inventory/reject-totes")
+                assert resp.status_code == 200, resp.text
+                found = [t for t in resp.json() if t["tote"] == tote]
+                if found:
+                    return dict(found[0])
+                await asyncio.sleep(0.05)
+
     async def cancel(self, order_id: str) -> httpx.Response:
         return await self.http.post(f"/v1/orders/{order_id}/cancel", json={"reason": "test"})
 
@@ -155,9 +167,21 @@ async def test_cancel_while_picking_returns_the_tote_to_the_reject_chute(line: L
     # comes back on the conveyor and ends in the reject chute
     assert cancelled.data["stage"] == "picking" and cancelled.data["tote_returning"]
     _, steps = await line.until("P1", lambda o, s: "tote_in_chute" in s)
-    chute = next(e for e in await line.service.store.history("P1") if e.type == "tote_in_chute")
+    history = await line.service.store.history("P1")
+    chute = next(e for e in history if e.type == "tote_in_chute")
     assert chute.data["chute"] == "REJECT"
     assert "completed" not in steps
+    # the units picked into it are off the books until counted back in
+    picked = {(e.data["location"], e.data["quantity"]) for e in history if e.type == "picked"}
+    tote = await line.reject_tote(chute.data["tote"])
+    assert tote["order_id"] == "P1" and tote["state"] == "open"
+    assert {(ln["location"], ln["quantity"]) for ln in tote["lines"]} == picked
+    locations = [loc for loc, _ in picked]
+    before = {loc: line.service.inventory.view()[sku][loc] for loc, sku in _skus(line, locations)}
+    back = await line.http.post(f"/v1/inventory/reject-totes/{tote['tote']}/restock", json={})
+    assert back.status_code == 200, back.text
+    after = {loc: line.service.inventory.view()[sku][loc] for loc, sku in _skus(line, locations)}
+    assert all(after[loc] == before[loc] + qty for loc, qty in picked)
 
 
 async def test_cancel_on_the_conveyor_sends_the_tote_to_reject(line: Line) -> None:
@@ -170,6 +194,17 @@ async def test_cancel_on_the_conveyor_sends_the_tote_to_reject(line: Line) -> No
     # the tote needs 7.5 m of belt (0.4 s of wall time here) to reach the scanner
     assert cancelled.data["stage"] == "conveyor"
     assert cancelled.data["chute"] == "REJECT"
+    tote = await line.reject_tote(cancelled.data["tote"])
+    assert tote["units"] == 1 and tote["reason"] == "order cancelled"
+    gone = await line.http.post(
+        f"/v1/inventory/reject-totes/{tote['tote']}/write-off", json={"note": "damaged"}
+    )
+    assert gone.status_code == 200 and gone.json()["state"] == "written_off"
+
+
+def _skus(line: Line, locations: list[str]) -> list[tuple[str, str]]:
+    stock = {e.location: e.sku for e in line.service.config.stock}
+    return [(loc, stock[loc]) for loc in locations]
 
 
 async def test_b2b_waits_at_its_station_then_verification_completes_it(line: Line) -> None:
