@@ -14,27 +14,18 @@ import asyncio
 import itertools
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from controller import topology
 from controller.case_picks import CasePicks
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from controller.dispatch_queue import Pending, ReleaseQueue
 from controller.history import History
 from controller.inventory import Inventory
 from controller.metrics import Metrics
-from controller.orders import OrderRecord
 from controller.trips import ActionRef, InFlight, Trip
 from devices import base as dev
 from routing import dispatch
-
-
-@dataclass
-class Pending:
-    record: OrderRecord
-    seq: int
-    waiting: str | None = None
-
 
 Planned = tuple[Pending, list[dispatch.Pick]]
 
@@ -69,7 +60,7 @@ class DispatchState:
         self.location_node = topology.location_nodes(config)
         self.case_qty = topology.case_quantities(config)
         self.induction_nodes = {i.node: i for i in config.robots.inductions}
-        self.pending: dict[str, Pending] = {}
+        self.pending = ReleaseQueue()
         self.chargers = [c.node for c in config.robots.chargers]
         self.charging: dict[str, str] = {}  # robot -> charger node it goes to or charges at
         self.held = False  # an operator holds the line: no order is released

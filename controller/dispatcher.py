@@ -11,11 +11,15 @@ to their chargers; :mod:`controller.dispatch_state` holds the state they share a
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import uuid
+from collections.abc import Iterable, Iterator
+from datetime import datetime
 
 from controller.dispatch_errands import DispatchErrands
-from controller.dispatch_state import Pending, Planned
+from controller.dispatch_queue import Pending
+from controller.dispatch_state import Planned
 from controller.orders import OrderRecord, OrderStatus, OrderType
 from controller.store.inventory import InsufficientStock
 from controller.trips import Trip
@@ -39,18 +43,23 @@ class Dispatcher(DispatchErrands):
 
     def add(self, record: OrderRecord) -> None:
         self._seq += 1
-        self.pending[record.id] = Pending(record, self._seq)
+        # the reason already recorded (a restart) is not written again
+        p = Pending(record, self._seq, waiting=record.waiting_reason)
+        p.asrs = self._needs_asrs(record)
+        self.pending.add(p, self.clock.utcnow())
         self._wake.set()
 
+    def _needs_asrs(self, record: OrderRecord) -> bool:
+        cases = self.case_picks
+        return cases is not None and not cases.serves(record.id) and bool(cases.asrs_lines(record))
+
     def changed(self, record: OrderRecord) -> None:
-        pending = self.pending.get(record.id)
-        if pending is not None:
-            pending.record = record
+        if self.pending.changed(record) is not None:
             self._wake.set()
 
     def withdraw(self, order_id: str) -> bool:
         """Take a not yet released order out of the queue (cancel)."""
-        return self.pending.pop(order_id, None) is not None
+        return self.pending.pop(order_id) is not None
 
     def wake(self) -> None:
         self._wake.set()
@@ -80,32 +89,36 @@ class Dispatcher(DispatchErrands):
         ]
 
     async def dispatch_once(self) -> None:
+        """One round. Its cost follows the robots free and the head of the queue, not the
+        queue's length: only the orders that could go now are planned, and only they (and the
+        few at the head when nothing can go) get a waiting reason written."""
         await self._send_returns()
         await self._charge()
         if not self.pending:
             return
-        candidates = [
-            dispatch.PendingOrder(
-                p.record.id, p.record.due_at, p.record.priority, p.seq, p.record.body.deliver_from
-            )
-            for p in self.pending.values()
-        ]
-        ready = dispatch.release_order(candidates, self.clock.utcnow())
-        ready_ids = {c.order_id for c in ready}
-        for p in list(self.pending.values()):
-            if p.record.id not in ready_ids:
-                await self._wait(p, OUTSIDE_WINDOW)
-        if self.held:
-            for c in ready:
-                await self._wait(self.pending[c.order_id], LINE_HELD)
-            return
-        if not self.sorter.snapshot().connected:
-            for c in ready:
-                await self._wait(self.pending[c.order_id], CONVEYOR_DOWN)
-            return
-        robot_ready = [c.order_id for c in ready if await self._release_cases(c.order_id)]
+        now = self.clock.utcnow()
+        for p in self.pending.deferred():
+            await self._wait(p, OUTSIDE_WINDOW)
         idle = self._idle_robots()
-        planned = await self._plan(robot_ready, limit=CANDIDATES_PER_ROBOT * len(idle))
+        head = CANDIDATES_PER_ROBOT * max(1, len(idle))
+        line_reason = (
+            LINE_HELD
+            if self.held
+            else CONVEYOR_DOWN
+            if not self.sorter.snapshot().connected
+            else None
+        )
+        if line_reason is not None:
+            for p in itertools.islice(self.pending.in_release_order(now), head):
+                await self._wait(p, line_reason)
+            return
+        for p in self.pending.in_release_order(now, asrs_only=True):
+            await self._release_cases(p.record.id)
+        if not idle:
+            for p in itertools.islice(self._robot_ready(now), head):
+                await self._wait(p, NO_ROBOT)
+            return
+        planned = await self._plan(self._robot_ready(now), limit=head)
         if not planned:
             return
         batches = self._batches(planned)
@@ -119,6 +132,12 @@ class Dispatcher(DispatchErrands):
             else:
                 await self._release(by_serial[serial], members)
 
+    def _robot_ready(self, now: datetime) -> Iterator[Pending]:
+        """Queued orders a robot can take now (their AS/RS lines, if any, already asked for)."""
+        for p in self.pending.in_release_order(now):
+            if not p.asrs:
+                yield p
+
     async def _release_cases(self, order_id: str) -> bool:
         """Hand the order's AS/RS case lines to the AS/RS first; True when the order (still)
         needs a robot for its other lines."""
@@ -127,9 +146,11 @@ class Dispatcher(DispatchErrands):
             return False
         cases = self.case_picks
         if cases is None or cases.serves(order_id):
+            self.pending.served_by_asrs(order_id)
             return True
         lines = cases.asrs_lines(p.record)
         if not lines:
+            self.pending.served_by_asrs(order_id)
             return True
         robot_part = len(lines) < len(p.record.body.lines)
         why = cases.busy() or await cases.release(p.record, robot_part)
@@ -140,6 +161,7 @@ class Dispatcher(DispatchErrands):
             if (p.waiting or "").split(" (")[0] != why.split(" (")[0]:
                 await self._wait(p, why)
             return False
+        self.pending.served_by_asrs(order_id)
         if not robot_part:
             del self.pending[order_id]
             return False
@@ -147,16 +169,15 @@ class Dispatcher(DispatchErrands):
         p.waiting = None
         return True
 
-    async def _plan(self, order_ids: list[str], limit: int) -> list[Planned]:
-        """Stock for the most urgent orders, as if all of them were released now."""
+    async def _plan(self, queue: Iterable[Pending], limit: int) -> list[Planned]:
+        """Stock for the most urgent orders, as if all of them were released now: up to
+        ``limit`` orders that can be served (an order short of stock does not count)."""
         working = {sku: dict(locs) for sku, locs in self.inventory.view().items()}
         planned: list[Planned] = []
-        for order_id in order_ids:
-            p = self.pending.get(order_id)
-            if p is None:  # withdrawn meanwhile
-                continue
+        for p in queue:
             if len(planned) >= limit:
-                await self._wait(p, NO_ROBOT)
+                break
+            if p.record.id not in self.pending:  # withdrawn meanwhile
                 continue
             picks = dispatch.allocate(self._demand(p.record), working, self.location_node)
             if isinstance(picks, dispatch.Shortage):

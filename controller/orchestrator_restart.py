@@ -59,8 +59,10 @@ class OrchestratorRestart:
             await self.asrs.open()
             await self.replenishment.open()
             self._cranes.resume_from(await journal_positions(self.store, self.config))
-        for rec in await self.store.active_orders():
-            events = await self.store.history(rec.id)
+        active = await self.store.active_orders()
+        histories = await self.store.histories([rec.id for rec in active])
+        for rec in active:
+            events = histories[rec.id]
             if any(e.type == "cancel_requested" for e in events):
                 self._cancels.put_nowait(rec.id)
             cases = self.case_picks.restore(rec, events)

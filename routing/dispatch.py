@@ -51,10 +51,24 @@ class IdleRobot:
     node: str
 
 
+ReleaseKey = tuple[datetime, int, int]
+
+
+def release_key(p: PendingOrder) -> ReleaseKey:
+    """Where an order stands in the release order: earliest due first, then the highest
+    priority, then the first received. Keys compare without looking at other orders, so a
+    queue can be kept sorted as orders come and go."""
+    return (p.due_at, -p.priority, p.seq)
+
+
+def releasable(p: PendingOrder, now: datetime) -> bool:
+    """Inside its delivery window (or without one)."""
+    return p.deliver_from is None or p.deliver_from <= now
+
+
 def release_order(pending: Iterable[PendingOrder], now: datetime) -> list[PendingOrder]:
     """Orders that may be released now, in the order they should go."""
-    ready = [p for p in pending if p.deliver_from is None or p.deliver_from <= now]
-    return sorted(ready, key=lambda p: (p.due_at, -p.priority, p.seq))
+    return sorted((p for p in pending if releasable(p, now)), key=release_key)
 
 
 def allocate(

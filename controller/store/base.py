@@ -3,6 +3,7 @@ later, PostgreSQL sit behind it. Every write is committed before the call return
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -61,6 +62,10 @@ class OrderStore(Protocol):
     async def get_order(self, order_id: str) -> OrderRecord | None: ...
 
     async def history(self, order_id: str) -> list[HistoryEvent]: ...
+
+    async def histories(self, order_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """:meth:`history` of many orders in one read (every id a key)."""
+        ...
 
     async def list_orders(
         self,

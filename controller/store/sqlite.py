@@ -15,7 +15,7 @@ import enum
 import functools
 import logging
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -166,6 +166,10 @@ class SqliteOrderStore(SqliteFeedMixin, SqliteInventoryMixin, SqliteAsrsMixin, S
     async def history(self, order_id: str) -> list[HistoryEvent]:
         """The order's events, oldest first (empty for an unknown id)."""
         return await self._run(ops.history, order_id)
+
+    async def histories(self, order_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """The events of each order, oldest first, in one read."""
+        return await self._run(ops.histories, list(order_ids))
 
     async def list_orders(
         self,

@@ -147,6 +147,19 @@ def history(conn: sqlite3.Connection, order_id: str) -> list[HistoryEvent]:
     return [_event(r) for r in rows]
 
 
+def histories(conn: sqlite3.Connection, order_ids: list[str]) -> dict[str, list[HistoryEvent]]:
+    found: dict[str, list[HistoryEvent]] = {o: [] for o in order_ids}
+    for start in range(0, len(order_ids), 500):  # SQLite's limit on bound parameters
+        chunk = order_ids[start : start + 500]
+        rows = conn.execute(
+            f"SELECT * FROM events WHERE order_id IN ({','.join('?' * len(chunk))}) ORDER BY seq",
+            chunk,
+        )
+        for r in rows:
+            found[r["order_id"]].append(_event(r))
+    return found
+
+
 # Time bounds of list_orders: each name maps to a fixed condition (after inclusive, before not).
 TIME_BOUNDS = {
     "created_after": "created_at >= ?",

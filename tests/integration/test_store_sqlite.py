@@ -125,6 +125,16 @@ async def test_record_changes_state_and_appends_history(store: SqliteOrderStore)
     assert [e.seq for e in hist] == sorted(e.seq for e in hist)
 
 
+async def test_histories_of_many_orders_in_one_read(store: SqliteOrderStore) -> None:
+    ids = [f"H-{i}" for i in range(1203)]  # more than one chunk of bound parameters
+    await asyncio.gather(*(store.create_order(i, b2c(), T0) for i in ids))
+    await store.record("H-7", "released", T0, status=OrderStatus.RELEASED)
+    found = await store.histories([*ids, "unknown"])
+    assert set(found) == {*ids, "unknown"} and found["unknown"] == []
+    assert [e.type for e in found["H-7"]] == ["accepted", "released"]
+    assert found["H-1202"] == await store.history("H-1202")
+
+
 async def test_terminal_status_is_final(store: SqliteOrderStore) -> None:
     await store.create_order("A-3", b2c(), T0)
     await store.record("A-3", "cancelled", T0, status=OrderStatus.CANCELLED)

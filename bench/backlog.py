@@ -1,0 +1,144 @@
+"""Dispatch under a backlog: do robots get work as fast with 20,000 queued orders as with 20?
+
+For each queue length, a fresh order store is seeded with that many small B2C orders (one line,
+one unit) before the controller starts; then the whole reference line runs in this process (the
+OPC UA conveyor, sorter and AS/RS simulators, the robot fleet on an embedded MQTT broker, the
+controller) on a fast line clock. Measured from the controller's start, in wall time: when the
+first robot trip is sent, how many trips are sent in the measured window, how long each
+dispatch round takes (median, p99, max) and the process's CPU share. Prints one row per queue
+length and the ratios of the largest to the smallest.
+
+    python bench/backlog.py [--queues 20,20000] [--window 20] [--time-scale 20]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from datetime import timedelta
+from pathlib import Path
+
+from controller.clock import ScaledClock
+from controller.config.loader import load_reference
+from controller.config.model import LineConfig, StoreConfig
+from controller.dispatcher import Dispatcher
+from controller.orders import OrderIn
+from controller.service import LineService
+from controller.store.sqlite import SqliteOrderStore
+from simulators.line import simulated_line
+
+
+async def seed(path: Path, cfg: LineConfig, n: int, clock: ScaledClock) -> None:
+    """``n`` one-unit B2C orders over the line's stocked SKUs and carriers."""
+    store = SqliteOrderStore(path)
+    await store.open()
+    skus = [e.sku for e in cfg.stock if e.quantity > 0]
+    carriers = sorted(cfg.conveyor.sorter.sort_plan)
+    now = clock.utcnow()
+
+    async def one(i: int) -> None:
+        body = OrderIn.model_validate(
+            {
+                "type": "b2c",
+                "priority": 5,
+                "due_at": (now + timedelta(hours=4, seconds=i)).isoformat(),
+                "destination": carriers[i % len(carriers)],
+                "lines": [{"line_id": "1", "sku": skus[i % len(skus)], "quantity": 1}],
+            }
+        )
+        await store.create_order(f"BL-{i:06d}", body, now)
+
+    try:
+        for start in range(0, n, 500):  # concurrent creates share one commit
+            await asyncio.gather(*(one(i) for i in range(start, min(n, start + 500))))
+    finally:
+        await store.close()
+
+
+async def measure(n: int, window: float, time_scale: float) -> dict[str, float]:
+    reference = load_reference()
+    with tempfile.TemporaryDirectory(prefix="linectl-backlog-") as tmp:
+        db = Path(tmp) / "line.db"
+        clock = ScaledClock(time_scale)
+        cfg = reference.with_overrides(store=StoreConfig(path=str(db)))
+        t0 = time.perf_counter()
+        await seed(db, cfg, n, clock)
+        seeded = time.perf_counter() - t0
+        rounds: list[float] = []
+        started: list[float] = []
+        original = Dispatcher.dispatch_once
+
+        async def timed(self: Dispatcher) -> None:
+            t = time.perf_counter()
+            started.append(t)
+            try:
+                await original(self)
+            finally:
+                rounds.append(time.perf_counter() - t)
+
+        Dispatcher.dispatch_once = timed  # type: ignore[method-assign]
+        try:
+            async with simulated_line(cfg, clock) as sim, LineService(sim.config, clock) as svc:
+                sent = svc.metrics.robot_trips.labels("sent")
+                start = time.perf_counter()
+                cpu0 = time.process_time()
+                first: float | None = None
+                async with asyncio.TaskGroup() as tg:
+                    task = tg.create_task(svc.run())
+                    while time.perf_counter() - start < window:
+                        if first is None and sent._value.get() > 0:
+                            first = time.perf_counter() - start
+                        await asyncio.sleep(0.05)
+                    trips = sent._value.get()
+                    cpu = time.process_time() - cpu0
+                    wall = time.perf_counter() - start
+                    task.cancel()
+        finally:
+            Dispatcher.dispatch_once = original  # type: ignore[method-assign]
+    ordered = sorted(rounds) or [0.0]
+    return {
+        "queued": n,
+        "seed_s": seeded,
+        "first_round_s": started[0] - start if started else float("nan"),
+        "first_trip_s": first if first is not None else float("nan"),
+        "trips": trips,
+        "rounds": len(rounds),
+        "round_p50_ms": statistics.median(ordered) * 1e3,
+        "round_p99_ms": ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1e3,
+        "round_max_ms": ordered[-1] * 1e3,
+        "cpu_share": cpu / wall,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--queues", default="20,20000", help="queue lengths, comma-separated")
+    parser.add_argument("--window", type=float, default=20.0, help="wall seconds measured")
+    parser.add_argument("--time-scale", type=float, default=20.0)
+    args = parser.parse_args()
+    rows = [
+        asyncio.run(measure(int(q), args.window, args.time_scale)) for q in args.queues.split(",")
+    ]
+    cols = list(rows[0])
+    print(" ".join(f"{c:>13}" for c in cols))
+    for row in rows:
+        print(" ".join(f"{row[c]:>13.1f}" for c in cols))
+    if len(rows) > 1:
+        small, big = rows[0], rows[-1]
+        print(
+            f"ratio {big['queued']:.0f}/{small['queued']:.0f} queued: trips "
+            f"{big['trips'] / max(small['trips'], 1):.2f}, first trip "
+            f"{big['first_trip_s'] / max(small['first_trip_s'], 1e-9):.2f}, round p50 "
+            f"{big['round_p50_ms'] / max(small['round_p50_ms'], 1e-9):.2f}"
+        )
+    print("command:", shlex.join([os.path.basename(sys.executable), *sys.argv]))
+
+
+if __name__ == "__main__":
+    main()
