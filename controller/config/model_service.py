@@ -43,7 +43,8 @@ class ApiConfig(Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     tokens: list[ApiToken] = Field(default_factory=list)
-    reads_open: bool = True
+    # reads (orders, events, stock, the line) need a token with orders:read unless this is set
+    reads_open: bool = False
     max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
 
     def token_name(self, index: int) -> str:
