@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from controller.config.checks_roadmap import check_roadmap
 from controller.config.model import ChuteKind, LineConfig, OpcUaEndpoint
 from routing.rack import BadLocation, Rack, parse_location
 
@@ -152,6 +153,7 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
             Issue(("conveyor", "sorter", "b2b_chute"), f"chute {sorter.b2b_chute!r} is not defined")
         )
     issues += _sort_plan(cfg)
+    issues += [Issue(path, message) for path, message in check_roadmap(cfg)]
 
     issues += _opcua_security(conv.opcua)
 
