@@ -69,6 +69,14 @@ def _locate(index: Mapping[tuple[Any, ...], int], path: tuple[Any, ...]) -> int 
     return index.get(())
 
 
+def _env_value(name: str, raw: str) -> Any:
+    """An environment variable's value as YAML, within the file's limits."""
+    try:
+        return safe_yaml.load_scalar(raw)
+    except YamlRefused as exc:
+        raise _refused(name, exc) from None
+
+
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
     for name, raw in env.items():
         if not name.startswith(ENV_PREFIX):
@@ -81,7 +89,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
                 tokens.append({"token": raw, "name": "env"})
             continue
         if key in {"API_TOKENS"}:
-            parsed = safe_yaml.load_scalar(raw)
+            parsed = _env_value(name, raw)
             data.setdefault("api", {})["tokens"] = parsed
             continue
         parts = [p.lower() for p in key.split("__") if p]
@@ -97,7 +105,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         if parts[-1] in VERBATIM_KEYS:
             cursor[parts[-1]] = raw
         else:
-            cursor[parts[-1]] = safe_yaml.load_scalar(raw) if raw != "" else ""
+            cursor[parts[-1]] = _env_value(name, raw) if raw != "" else ""
 
 
 def parse(text: str, source: str, env: Mapping[str, str] | None = None) -> LineConfig:
@@ -112,10 +120,7 @@ def parse(text: str, source: str, env: Mapping[str, str] | None = None) -> LineC
             source, [Located(Issue((), "the document must be a mapping of sections"), 1)]
         )
     index = doc.lines
-    try:
-        _apply_env(data, os.environ if env is None else env)
-    except YamlRefused as exc:
-        raise _refused("environment", exc) from None
+    _apply_env(data, os.environ if env is None else env)
     try:
         cfg = LineConfig.model_validate(data)
     except ValidationError as exc:

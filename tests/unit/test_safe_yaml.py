@@ -109,7 +109,7 @@ def test_a_file_over_the_size_limit_is_refused_unread(tmp_path: Path) -> None:
 def test_environment_overrides_use_the_same_limits() -> None:
     with pytest.raises(ConfigError) as caught:
         parse(TEXT, "line.yaml", {"LINECTL_API__PORT": laughs()})
-    assert caught.value.render().startswith("environment:7: (document): more than")
+    assert caught.value.render().startswith("LINECTL_API__PORT:7: (document): more than")
 
 
 def test_cli_validate_reports_a_bomb_and_a_duplicate(tmp_path: Path) -> None:
@@ -139,3 +139,9 @@ def test_fault_scripts_use_the_same_loader(tmp_path: Path) -> None:
     big.write_text("#\n" * (MAX_BYTES // 2 + 1))
     with pytest.raises(FaultScriptError, match="larger than 4 MB"):
         load_script(big, ["R01"])
+
+
+def test_an_environment_value_that_is_not_yaml_names_the_variable() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse(TEXT, "line.yaml", {"LINECTL_API_TOKENS": "[unclosed"})
+    assert caught.value.render().startswith("LINECTL_API_TOKENS:1: (document): not valid YAML")
