@@ -5,9 +5,10 @@ names its action with :func:`audited`. The route class wraps the whole request h
 so refusals raised while resolving dependencies (no token: 401, missing scope: 403), bad input
 (422) and the command's own answers (409, 503) are all seen, rendered exactly as the app renders
 them, and recorded with who asked (:func:`~api.auth.caller_name`, never the token), what (the
-action, its target, the path, query and body parameters) and how it ended. A route may note a
-finer result for a successful answer (:func:`note`), as a hold that reached only some devices
-does. An audit entry that cannot be stored is logged; the command's answer goes out all the same.
+action, its target, the path, query and body parameters, credentials redacted by
+:mod:`controller.redact`) and how it ended. A route may note a finer result for a successful
+answer (:func:`note`), as a hold that reached only some devices does. An audit entry that
+cannot be stored is logged; the command's answer goes out all the same.
 A request refused before it reaches a route (a body over the size limit: 413) is not recorded.
 """
 
@@ -25,6 +26,7 @@ from fastapi.routing import APIRoute
 from api.auth import caller_name
 from api.backend import get_backend
 from api.errors import render_error
+from controller.redact import redact, redact_text
 from controller.store.audit import AuditEntry, AuditResult
 from controller.store.base import StoreError
 
@@ -101,6 +103,8 @@ def _outcome(request: Request, response: Response) -> tuple[AuditResult, str]:
 
 
 async def _params(request: Request) -> dict[str, Any]:
+    """What was asked, with credentials redacted (a token sent as ``?token=`` or in a body field
+    is refused, and never recorded)."""
     params: dict[str, Any] = dict(request.path_params)
     if request.query_params:
         params["query"] = dict(request.query_params)
@@ -110,7 +114,8 @@ async def _params(request: Request) -> dict[str, Any]:
             params["body"] = json.loads(body)
         except ValueError:
             params["body"] = f"(not JSON, {len(body)} bytes)"
-    return params
+    redacted: dict[str, Any] = redact(params)
+    return redacted
 
 
 async def _record(request: Request, spec: AuditSpec, response: Response) -> None:
@@ -125,7 +130,7 @@ async def _record(request: Request, spec: AuditSpec, response: Response) -> None
         params=await _params(request),
         result=result,
         status=response.status_code,
-        detail=detail[:MAX_DETAIL],
+        detail=redact_text(detail[:MAX_DETAIL]),
     )
     try:
         await backend.store.append_audit(entry)

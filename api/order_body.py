@@ -17,6 +17,7 @@ from pydantic import BaseModel, ValidationError
 from api.problems import FieldError, ProblemError, field_errors, validation_problem
 from controller.config.model import LineConfig
 from controller.orders import OrderIn, OrderType
+from controller.webhook_policy import ReceiverPolicy
 
 _MAX_LISTED = 20
 
@@ -69,7 +70,8 @@ def _listing(values: list[str]) -> str:
 
 
 def check_against_line(order: OrderIn, config: LineConfig) -> None:
-    """Refuse SKUs the line does not stock and destinations its sorter cannot reach."""
+    """Refuse SKUs the line does not stock, destinations its sorter cannot reach and a
+    ``callback_url`` the line's webhook policy does not allow."""
     errors: list[FieldError] = []
     known = {s.sku for s in config.skus}
     for i, line in enumerate(order.lines):
@@ -94,6 +96,12 @@ def check_against_line(order: OrderIn, config: LineConfig) -> None:
                 ),
             )
         )
+    if order.callback_url is not None:
+        refused = ReceiverPolicy.of(config.webhooks).refuse_url(str(order.callback_url))
+        if refused is not None:
+            errors.append(
+                FieldError(field="callback_url", message=f"not an allowed receiver: {refused}")
+            )
     if errors:
         raise validation_problem(errors)
 

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.audit import AuditedRoute, audited
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
-from api.problems import ProblemError, problem_responses
+from api.problems import FieldError, ProblemError, problem_responses, validation_problem
+from controller.inventory import UnknownPlace
 from controller.store.inventory import (
     InventoryError,
     InventoryEvent,
@@ -284,7 +285,9 @@ async def inventory_events(
     description=(
         "Sets the units on hand of `sku` at `location` (in `tote` if given) to `counted`, with "
         "a `verification_count` row in the ledger. With `count_id`, sending the same count "
-        "again changes nothing. Needs scope `line:operate`."
+        "again changes nothing. Loose stock is counted at a storage location of the line, stock "
+        "in a tote with its `tote` (where the tote is); any other location or an unknown SKU "
+        "is a 422 and nothing is written. Needs scope `line:operate`."
     ),
     responses=problem_responses(400, 401, 403, 404, 409, 413, 415, 422, 503),
 )
@@ -301,6 +304,8 @@ async def count(backend: Backend, _operator: Operator, body: CountIn) -> CountOu
             station=body.station,
             order_id=body.order_id,
         )
+    except UnknownPlace as exc:
+        raise validation_problem([FieldError(field=exc.field, message=str(exc))]) from None
     except UnknownTote as exc:
         raise ProblemError(404, str(exc), kind="unknown-tote") from None
     except (NegativeStock, InventoryError) as exc:

@@ -60,7 +60,13 @@ def prepare_config(base: LineConfig, opts: DemoOptions, workdir: Path) -> LineCo
         update={
             "clock": base.clock.model_copy(update={"time_scale": opts.time_scale}),
             "store": StoreConfig(path=opts.store_path or str(workdir / "demo.db")),
-            "api": ApiConfig(host="127.0.0.1", port=free_port(), tokens=[ApiToken(token=token)]),
+            # on loopback, with a one-off token: the API can be browsed while the demo runs
+            "api": ApiConfig(
+                host="127.0.0.1",
+                port=free_port(),
+                tokens=[ApiToken(token=token)],
+                reads_open=True,
+            ),
             "mqtt": base.mqtt.model_copy(
                 update={"client_id": f"linectl-demo-{secrets.token_hex(3)}"}
             ),

@@ -42,9 +42,16 @@ class ApiServer:
     turn it off, since each full collection there walks everything the process holds."""
 
     def __init__(self, app: FastAPI, host: str, port: int, *, freeze_heap: bool = True) -> None:
+        # log_config=None: uvicorn's records go through linectl's structured, redacting handler
         self._server = _EmbeddedServer(
             uvicorn.Config(
-                app, host=host, port=port, log_level="warning", lifespan="on", access_log=False
+                app,
+                host=host,
+                port=port,
+                log_level="warning",
+                log_config=None,
+                lifespan="on",
+                access_log=False,
             )
         )
         self.host = host

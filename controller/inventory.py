@@ -59,6 +59,14 @@ class SkuTotals:
         return self.on_hand - self.reserved
 
 
+class UnknownPlace(ValueError):
+    """A count names a place or SKU the line does not have; nothing was written."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def _line(pk: Pick) -> PickLine:
     return PickLine(pk.line_id, pk.sku, pk.location, pk.quantity)
 
@@ -239,7 +247,21 @@ class Inventory:
         station: str | None = None,
         order_id: str | None = None,
     ) -> Applied:
-        """A verification or cycle count sets on-hand (idempotent on ``ref`` when given)."""
+        """A verification or cycle count sets on-hand (idempotent on ``ref`` when given).
+
+        Only where the line keeps stock: loose stock at a storage location of the line file,
+        or a tote the inventory knows at the place it is (the store checks the tote). A count
+        naming anything else raises :class:`UnknownPlace` and writes nothing.
+        """
+        if sku not in self.levels:
+            raise UnknownPlace("sku", f"unknown SKU {sku!r}: not in the line's SKU master")
+        if tote is None and location not in self.pickable:
+            raise UnknownPlace(
+                "location",
+                f"unknown location {location!r}: loose stock is counted at a storage location "
+                "of the line (robots.storage_locations); stock in a tote is counted with its "
+                "tote id",
+            )
         data: dict[str, Any] = {"who": who}
         if station is not None:
             data["station"] = station

@@ -7,6 +7,8 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from controller.redact import RedactingFilter
+
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
 
@@ -64,6 +66,8 @@ class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
 def setup(level: str = "info", fmt: str = "text") -> None:
     handler = _StderrHandler()
     handler.setFormatter(JsonFormatter() if fmt == "json" else KeyValueFormatter())
+    # a token in a request line or URL (uvicorn's access log, httpx at debug) is never written
+    handler.addFilter(RedactingFilter(frozenset(_STANDARD)))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

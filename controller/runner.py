@@ -76,8 +76,9 @@ def _start_station_operators(
     token = next((t.token for t in cfg.api.tokens if needed <= set(t.scopes)), None)
     if token is None:
         log.warning(
-            "no API token with scope line:operate: simulated stations do not run and B2B "
-            "orders wait at their station for verification"
+            "no API token with the scopes the simulated stations need: they do not run and "
+            "B2B orders wait at their station for verification",
+            extra={"scopes": sorted(needed)},
         )
         return
     stations = StationSimulator(cfg, clock, url, token, on_return=on_return)

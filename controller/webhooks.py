@@ -10,7 +10,10 @@
   sends each in its own named task: a POST of the event document (the same JSON as
   ``GET /v1/events``), signed per Standard Webhooks (:mod:`controller.webhook_signing`) with the
   stable id ``evt_<seq>``. A 2xx marks the row delivered; anything else schedules the next attempt
-  with exponential backoff and jitter, and after ``max_attempts`` the row is dead.
+  with exponential backoff and jitter, and after ``max_attempts`` the row is dead. A receiver
+  the policy refuses (:mod:`controller.webhook_policy`: its scheme, host or the addresses its
+  name resolves to, checked before each attempt and again on connecting) is dead at once, with
+  the reason recorded.
 
 A receiver that is down costs only its own lane (a timeout per attempt) and never delays another
 receiver or the controller. Backoff runs on the line clock; HTTP timeouts are wall seconds.
@@ -40,7 +43,9 @@ from controller.store.outbox import (
     OutboxStore,
     ReceiverKind,
 )
+from controller.webhook_policy import ReceiverPolicy
 from controller.webhook_signing import signed_headers
+from controller.webhook_transport import GuardedTransport, ReceiverRefused
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +95,7 @@ class WebhookDispatcher:
         self._callback_secret = (
             config.callback_secret.get_secret_value() if config.callback_secret else None
         )
+        self._policy = ReceiverPolicy.of(config)
         self._wake = asyncio.Event()
         self._in_flight: set[int] = set()
         self._busy: Counter[str] = Counter()
@@ -106,7 +112,9 @@ class WebhookDispatcher:
         limits = httpx.Limits(max_connections=MAX_IN_FLIGHT, max_keepalive_connections=32)
         async with (
             httpx.AsyncClient(
-                timeout=timeout, limits=limits, transport=self._transport, follow_redirects=False
+                timeout=timeout,
+                transport=self._transport or GuardedTransport(self._policy, limits),
+                follow_redirects=False,
             ) as client,
             asyncio.TaskGroup() as tg,
         ):
@@ -201,6 +209,10 @@ class WebhookDispatcher:
         if not known:
             await self._finish(d, ok=False, error="the receiver is no longer configured", last=True)
             return
+        refused = await self._policy.refuse_delivery(d.url)
+        if refused is not None:  # a policy tightened since, or a name that now points inside
+            await self._finish(d, ok=False, error=f"refused: {refused}", last=True)
+            return
         body = json.dumps(d.event.document(), separators=(",", ":")).encode()
         # The receiver checks the timestamp against its own clock: this is wall time on purpose.
         headers = signed_headers(secret, event_id(d.event.seq), int(time.time()), body)
@@ -211,6 +223,9 @@ class WebhookDispatcher:
                 if not 200 <= response.status_code < 300:
                     error = f"HTTP {response.status_code}"
         except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            if isinstance(exc.__cause__, ReceiverRefused):  # its name moved to a refused address
+                await self._finish(d, ok=False, error=str(exc.__cause__), last=True)
+                return
             error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
         await self._finish(d, ok=error is None, error=error)
 

@@ -1,7 +1,8 @@
 """The robot area as a weighted graph: shortest routes and travel distances.
 
 Built once from the map's nodes and edges; all-pairs distances come from scipy's shortest-path
-routine over a sparse matrix, so a query is an array lookup.
+routine over a sparse matrix, so a query is an array lookup. The tables are dense (N x N), so a
+map may have at most :data:`MAX_NODES` nodes; the line file's checks refuse a larger one.
 """
 
 from __future__ import annotations
@@ -32,8 +33,23 @@ class Edge:
     max_speed: float | None = None
 
 
+# Distances (float64) and predecessors (int32) for every pair of nodes: 12 bytes a pair, about
+# 190 MB at the limit, plus scipy's working copy while they are computed.
+MAX_NODES = 4000
+BYTES_PER_PAIR = 12
+
+
+def table_bytes(nodes: int) -> int:
+    """Memory the all-pairs tables of a map with ``nodes`` nodes take."""
+    return nodes * nodes * BYTES_PER_PAIR
+
+
 class NoRoute(Exception):
     """Two nodes are not connected."""
+
+
+class MapTooLarge(ValueError):
+    """A map with more nodes than the all-pairs tables are sized for."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,11 @@ class Roadmap:
     def __post_init__(self) -> None:
         index = {n.id: i for i, n in enumerate(self.nodes)}
         n = len(self.nodes)
+        if n > MAX_NODES:
+            raise MapTooLarge(
+                f"{n} nodes; at most {MAX_NODES} (the route tables would take "
+                f"{table_bytes(n) / 2**30:.1f} GiB)"
+            )
         rows: list[int] = []
         cols: list[int] = []
         weights: list[float] = []

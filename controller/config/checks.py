@@ -6,7 +6,9 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from controller.config.checks_roadmap import check_roadmap
 from controller.config.model import ChuteKind, LineConfig, OpcUaEndpoint
+from controller.webhook_policy import ReceiverPolicy
 from routing.rack import BadLocation, Rack, parse_location
 
 Path = tuple[str | int, ...]
@@ -152,8 +154,17 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
             Issue(("conveyor", "sorter", "b2b_chute"), f"chute {sorter.b2b_chute!r} is not defined")
         )
     issues += _sort_plan(cfg)
+    issues += [Issue(path, message) for path, message in check_roadmap(cfg)]
 
     issues += _opcua_security(conv.opcua)
+
+    policy = ReceiverPolicy.of(cfg.webhooks)
+    for i, target in enumerate(cfg.webhooks.targets):
+        refused = policy.refuse_url(str(target.url))
+        if refused is not None:
+            issues.append(
+                Issue(("webhooks", "targets", i, "url"), f"not an allowed receiver: {refused}")
+            )
 
     issues += _asrs(cfg, zone_ids, sku_ids)
 

@@ -1,5 +1,8 @@
 """Load a line file: YAML -> environment overrides -> pydantic -> cross checks.
 
+The YAML is read by :mod:`controller.config.safe_yaml`: limited in size, nesting and alias
+expansion, and a key given twice is an error.
+
 Every problem is reported as ``file:line: path: message`` so an engineer can jump to it.
 Environment variables ``LINECTL_<SECTION>__<KEY>`` override values (``__`` separates levels,
 for example ``LINECTL_STORE__PATH=/data/line.db`` or ``LINECTL_API__PORT=9000``); the value is
@@ -15,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
+from controller.config import safe_yaml
 from controller.config.checks import Issue, cross_check
 from controller.config.model import LineConfig
+from controller.config.safe_yaml import YamlRefused
 
 ENV_PREFIX = "LINECTL_"
 REFERENCE_LINE = Path(__file__).with_name("reference-line.yaml")
@@ -52,34 +56,25 @@ class ConfigError(Exception):
         return "\n".join(p.render(self.source) for p in self.problems)
 
 
-def _line_index(
-    node: yaml.Node | None, path: tuple[str | int, ...] = ()
-) -> dict[tuple[Any, ...], int]:
-    """Map every path in the YAML document to the line it starts on."""
-    out: dict[tuple[Any, ...], int] = {}
-    if node is None:
-        return out
-    out[path] = node.start_mark.line + 1
-    if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            out[(*path, key)] = key_node.start_mark.line + 1
-            sub = _line_index(value_node, (*path, key))
-            sub.pop((*path, key), None)
-            out.update(sub)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            out.update(_line_index(item, (*path, i)))
-    return out
+def _refused(source: str, exc: YamlRefused) -> ConfigError:
+    return ConfigError(source, [Located(Issue(p.path, p.message), p.line) for p in exc.problems])
 
 
-def _locate(index: dict[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | None:
+def _locate(index: Mapping[tuple[Any, ...], int], path: tuple[Any, ...]) -> int | None:
     p = tuple(path)
     while p:
         if p in index:
             return index[p]
         p = p[:-1]
     return index.get(())
+
+
+def _env_value(name: str, raw: str) -> Any:
+    """An environment variable's value as YAML, within the file's limits."""
+    try:
+        return safe_yaml.load_scalar(raw)
+    except YamlRefused as exc:
+        raise _refused(name, exc) from None
 
 
 def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
@@ -94,7 +89,7 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
                 tokens.append({"token": raw, "name": "env"})
             continue
         if key in {"API_TOKENS"}:
-            parsed = yaml.safe_load(raw)
+            parsed = _env_value(name, raw)
             data.setdefault("api", {})["tokens"] = parsed
             continue
         parts = [p.lower() for p in key.split("__") if p]
@@ -110,26 +105,21 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
         if parts[-1] in VERBATIM_KEYS:
             cursor[parts[-1]] = raw
         else:
-            cursor[parts[-1]] = yaml.safe_load(raw) if raw != "" else ""
+            cursor[parts[-1]] = _env_value(name, raw) if raw != "" else ""
 
 
 def parse(text: str, source: str, env: Mapping[str, str] | None = None) -> LineConfig:
     """Parse a line file's text; raise :class:`ConfigError` listing every problem."""
     try:
-        node = yaml.compose(text)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        line = mark.line + 1 if mark is not None else None
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(
-            source, [Located(Issue((), f"not valid YAML: {problem}"), line)]
-        ) from None
+        doc = safe_yaml.load(text)
+    except YamlRefused as exc:
+        raise _refused(source, exc) from None
+    data = doc.data
     if not isinstance(data, dict):
         raise ConfigError(
             source, [Located(Issue((), "the document must be a mapping of sections"), 1)]
         )
-    index = _line_index(node)
+    index = doc.lines
     _apply_env(data, os.environ if env is None else env)
     try:
         cfg = LineConfig.model_validate(data)
@@ -158,7 +148,9 @@ def load(path: str | Path, env: Mapping[str, str] | None = None) -> LineConfig:
     """Read and parse a line file."""
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = safe_yaml.read_text(p)
+    except YamlRefused as exc:
+        raise _refused(str(p), exc) from None
     except OSError as exc:
         raise ConfigError(
             str(p), [Located(Issue((), f"cannot read file: {exc.strerror}"), None)]

@@ -11,6 +11,7 @@ from typing import Annotated, Literal
 from pydantic import Field, HttpUrl, SecretStr, field_validator, model_validator
 
 from controller.config.model_types import Id, PositiveFloat, Strict
+from controller.webhook_policy import HostPattern
 from controller.webhook_signing import secret_key
 
 
@@ -43,7 +44,8 @@ class ApiConfig(Strict):
     host: str = "127.0.0.1"
     port: Annotated[int, Field(ge=0, le=65535)] = 8080
     tokens: list[ApiToken] = Field(default_factory=list)
-    reads_open: bool = True
+    # reads (orders, events, stock, the line) need a token with orders:read unless this is set
+    reads_open: bool = False
     max_body_bytes: Annotated[int, Field(gt=0)] = 256 * 1024
 
     def token_name(self, index: int) -> str:
@@ -75,6 +77,13 @@ class WebhookTarget(Strict):
     _secret = field_validator("secret")(_webhook_secret)
 
 
+ReceiverScheme = Literal["https", "http"]
+
+
+def _https_only() -> list[ReceiverScheme]:
+    return ["https"]
+
+
 class WebhooksConfig(Strict):
     """Signed, retried delivery of order events (``webhooks.targets`` and ``callback_url``)."""
 
@@ -86,7 +95,22 @@ class WebhooksConfig(Strict):
     timeout: PositiveFloat = 5.0  # wall seconds per HTTP attempt
     concurrency: Annotated[int, Field(ge=1, le=64)] = 4  # attempts in flight per receiver
 
+    # who may receive deliveries, targets and callback_url alike (controller.webhook_policy)
+    allowed_schemes: Annotated[list[ReceiverScheme], Field(min_length=1)] = Field(
+        default_factory=_https_only
+    )
+    allowed_hosts: list[str] = Field(default_factory=list)  # empty: any host
+    allow_loopback: bool = False
+    allow_private: bool = False
+
     _callback_secret = field_validator("callback_secret")(_webhook_secret)
+
+    @field_validator("allowed_hosts")
+    @classmethod
+    def _host_patterns(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            HostPattern.parse(host)  # raises ValueError with the reason
+        return hosts
 
     @model_validator(mode="after")
     def _consistent(self) -> WebhooksConfig:

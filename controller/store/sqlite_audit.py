@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from controller.redact import redact
 from controller.store.audit import AuditEntry, AuditFilter, AuditPage, AuditResult, LineHold
 from controller.store.base import StoreError
 from controller.store.sqlite_ops import decode_cursor, encode_cursor
@@ -37,7 +38,7 @@ def append(conn: sqlite3.Connection, e: AuditEntry) -> int:
             e.who,
             e.action,
             e.target,
-            json.dumps(e.params, sort_keys=True, default=str),
+            json.dumps(redact(e.params), sort_keys=True, default=str),
             e.result.value,
             e.status,
             e.detail,
@@ -54,7 +55,7 @@ def _entry(row: sqlite3.Row) -> AuditEntry:
             who=row["who"],
             action=row["action"],
             target=row["target"],
-            params=json.loads(row["params"]),
+            params=redact(json.loads(row["params"])),  # rows written before redaction
             result=AuditResult(row["result"]),
             status=row["status"],
             detail=row["detail"],

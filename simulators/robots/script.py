@@ -19,10 +19,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from controller.clock import Clock
+from controller.config import safe_yaml
+from controller.config.safe_yaml import YamlRefused
 
 if TYPE_CHECKING:
     from simulators.robots.fleet import RobotFleetSimulator
@@ -99,14 +100,6 @@ class FaultScriptError(Exception):
         super().__init__("\n".join(problems))
 
 
-def _item_lines(text: str) -> list[int]:
-    """The 1-based line each top-level list item starts on."""
-    node = yaml.compose(text)
-    if not isinstance(node, yaml.SequenceNode):
-        return []
-    return [item.start_mark.line + 1 for item in node.value]
-
-
 FAULTS = (
     "drop_connection",
     "freeze_state",
@@ -135,22 +128,18 @@ def _message(kind: str, msg: str, value: object) -> str:
 def parse_script(text: str, source: str, serials: Sequence[str]) -> list[ScriptedFault]:
     """Validate a fault script against the fleet's serial numbers."""
     try:
-        data = yaml.safe_load(text)
-        lines = _item_lines(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise FaultScriptError([f"{where}: not valid YAML: {problem}"]) from None
+        doc = safe_yaml.load(text)
+    except YamlRefused as exc:
+        raise _refused(source, exc) from None
+    data = doc.data
     if data is None:
         return []
     if not isinstance(data, list):
         raise FaultScriptError([f"{source}:1: the document must be a list of faults"])
 
     def at(index: object) -> str:
-        if isinstance(index, int) and 0 <= index < len(lines):
-            return f"{source}:{lines[index]}"
-        return source
+        line = doc.lines.get((index,)) if isinstance(index, int) else None
+        return f"{source}:{line}" if line is not None else source
 
     problems: list[tuple[int, str]] = []
     known = set(serials)
@@ -180,10 +169,21 @@ def parse_script(text: str, source: str, serials: Sequence[str]) -> list[Scripte
     return faults
 
 
+def _refused(source: str, exc: YamlRefused) -> FaultScriptError:
+    problems = []
+    for p in exc.problems:
+        where = f"{source}:{p.line}" if p.line is not None else source
+        path = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in p.path)
+        problems.append(f"{where}: {path.lstrip('.') + ': ' if path else ''}{p.message}")
+    return FaultScriptError(problems)
+
+
 def load_script(path: str | Path, serials: Sequence[str]) -> list[ScriptedFault]:
     p = Path(path)
     try:
-        text = p.read_text(encoding="utf-8")
+        text = safe_yaml.read_text(p)
+    except YamlRefused as exc:
+        raise _refused(str(p), exc) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise FaultScriptError([f"{p}: cannot read the fault script: {exc}"]) from None
     return parse_script(text, str(p), serials)

@@ -9,7 +9,7 @@ import pytest
 
 from api import create_app
 from controller.clock import ManualClock
-from controller.config.model import LineConfig
+from controller.config.model import ApiConfig, ApiToken, LineConfig
 from controller.store.sqlite import SqliteOrderStore
 from tests.api.conftest import (
     ADMIN,
@@ -90,5 +90,27 @@ async def test_reads_open_and_no_tokens_configured(
             assert r.status_code == 401
             detail = r.json()["detail"]
             assert "api.tokens" in detail and "LINECTL_API_TOKEN" in detail
+    finally:
+        await store.close()
+
+
+async def test_reads_need_a_token_by_default(
+    tmp_path: Path, reference_line: LineConfig, manual_clock: ManualClock
+) -> None:
+    """A line file that says nothing about reads keeps orders, events and stock private."""
+    assert ApiConfig().reads_open is False
+    store = SqliteOrderStore(tmp_path / "default.db")
+    await store.open()
+    try:
+        config = reference_line.with_overrides(
+            api=ApiConfig(tokens=[ApiToken(token=READER, scopes=["orders:read"])])
+        )
+        async with asgi_client(create_app(FakeLine(config, store, manual_clock))) as client:
+            for path in ("/v1/orders", "/v1/inventory", "/v1/line", "/v1/orders/A-1"):
+                r = await client.get(path)
+                assert r.status_code == 401, path
+                assert r.headers["content-type"] == PROBLEM
+            r = await client.get("/v1/orders", headers=auth(READER))
+            assert r.status_code == 200
     finally:
         await store.close()

@@ -66,3 +66,31 @@ async def test_bad_counts_are_clear_errors(client: httpx.AsyncClient) -> None:
     assert "NO-SUCH" in resp.json()["detail"]
     resp = await client.get("/v1/inventory/movements?limit=0", headers=auth(READER))
     assert resp.status_code == 422
+
+
+async def test_a_count_at_a_place_the_line_does_not_have_writes_nothing(
+    client: httpx.AsyncClient,
+) -> None:
+    async def ledger() -> list[int]:
+        resp = await client.get("/v1/inventory/movements?limit=500", headers=auth(READER))
+        return [m["seq"] for m in resp.json()["movements"]]
+
+    async def stock() -> object:
+        return (await client.get("/v1/inventory", headers=auth(READER))).json()
+
+    before, stock_before = await ledger(), await stock()
+    for body, field, words in (
+        ({"location": "NO-SUCH-PLACE", "sku": "SKU-0001", "counted": 5}, "location", "storage"),
+        ({"location": "L01A", "sku": "SKU-NOPE", "counted": 5}, "sku", "SKU master"),
+    ):
+        resp = await client.post("/v1/inventory/counts", json=body, headers=auth(ADMIN))
+        assert resp.status_code == 422, resp.text
+        assert resp.headers["content-type"].startswith("application/problem+json")
+        problem = resp.json()
+        assert [e["field"] for e in problem["errors"]] == [field]
+        assert repr(body[field]) in problem["detail"] and words in problem["detail"]
+    assert await ledger() == before and await stock() == stock_before
+    located = await client.get(
+        "/v1/inventory", params={"location": "NO-SUCH-PLACE"}, headers=auth(READER)
+    )
+    assert located.json()["locations"] == []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 
 import httpx
+import pytest
 
 from controller.clock import ManualClock
 from controller.orders import OrderStatus
@@ -137,3 +138,32 @@ async def test_list_rejects_bad_parameters(client: httpx.AsyncClient) -> None:
         assert r.status_code == 422, (params, r.text)
         assert r.headers["content-type"] == "application/problem+json"
         assert [e["field"] for e in r.json()["errors"]] == [field]
+
+
+@pytest.mark.parametrize(
+    ("callback_url", "reason"),
+    [
+        ("http://169.254.169.254/latest/meta-data/", "scheme 'http' is not allowed"),
+        ("https://169.254.169.254/latest/meta-data/", "169.254.169.254 is a link-local address"),
+        ("https://[fe80::1]/cb", "fe80::1 is a link-local address"),
+        ("https://127.0.0.1:8080/admin", "loopback address (webhooks.allow_loopback is off)"),
+        ("https://10.0.0.7/plc", "private address (webhooks.allow_private is off)"),
+    ],
+)
+async def test_a_callback_url_the_policy_refuses_is_a_422_naming_the_field(
+    client: httpx.AsyncClient, backend: FakeLine, callback_url: str, reason: str
+) -> None:
+    r = await client.put(
+        "/v1/orders/CB-1", json=b2c_body(callback_url=callback_url), headers=auth(WRITER)
+    )
+    assert r.status_code == 422, r.text
+    assert r.headers["content-type"] == "application/problem+json"
+    [error] = r.json()["errors"]
+    assert error["field"] == "callback_url" and reason in error["message"]
+    assert backend.accepted == []
+    ok = await client.put(
+        "/v1/orders/CB-1",
+        json=b2c_body(callback_url="https://wms.example.com/cb"),
+        headers=auth(WRITER),
+    )
+    assert ok.status_code == 201, ok.text

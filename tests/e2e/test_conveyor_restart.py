@@ -136,7 +136,7 @@ async def test_a_killed_conveyor_comes_back_and_no_order_is_lost(
                 in_transit = (await statuses()).count(OrderStatus.IN_TRANSIT)
                 # a device outage is not unreadiness: orders are still taken, the outage shows
                 # in the line view
-                async with httpx.AsyncClient(base_url=api.url) as http:
+                async with httpx.AsyncClient(base_url=api.url, headers=headers) as http:
                     ready = await http.get("/readyz")
                     line = (await http.get("/v1/line")).json()
                 assert ready.status_code == 200, ready.text

@@ -97,6 +97,9 @@ def config(*targets: dict[str, Any], **changes: Any) -> WebhooksConfig:
         "max_backoff": 2.0,
         "timeout": 2.0,
         "concurrency": 2,
+        # the receivers of these tests listen on loopback, without TLS
+        "allowed_schemes": ["http"],
+        "allow_loopback": True,
     }
     settings.update(changes)
     return WebhooksConfig(**settings)

@@ -29,9 +29,11 @@ def test_reference_line_is_valid() -> None:
 
 def test_dangling_node_reference_names_the_line() -> None:
     bad = TEXT.replace("- {start: CHG1, end: G00}", "- {start: CHG1, end: G99}")
-    [msg] = problems(bad)
+    msg, cut_off = problems(bad)
     assert msg.startswith(f"line.yaml:{line_of(bad, 'end: G99')}: robots.edges.")
     assert "'G99' is not a node" in msg
+    # that edge was the charger's only link to the rest of the map
+    assert "robots.chargers.0.node: charger 'CHARGER1' is on node 'CHG1', which no" in cut_off
 
 
 def test_divert_to_missing_chute_and_duplicate_ids_all_reported() -> None:
