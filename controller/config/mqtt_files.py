@@ -79,12 +79,12 @@ def tls_context(
         cert_setting, key_setting = "cert_file", "key_file"
     try:
         context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca_file)
-    except OSError as exc:
-        raise MqttFileError("tls.ca_file", f"cannot read {ca_file}: {exc.strerror}") from None
-    except ssl.SSLError:
+    except ssl.SSLError:  # before OSError, of which it is one
         raise MqttFileError(
             "tls.ca_file", f"{ca_file} holds no PEM certificate (a CA or the broker's own)"
         ) from None
+    except OSError as exc:
+        raise MqttFileError("tls.ca_file", f"cannot read {ca_file}: {exc.strerror}") from None
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     if cert_file is None or key_file is None:
         return context
