@@ -3,16 +3,21 @@ password), the files checked at load, and the settings every MQTT client is made
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from controller.cli import app
+from controller.clock import ManualClock
 from controller.config.loader import REFERENCE_LINE, ConfigError, parse
 from controller.config.model import LineConfig
+from controller.logs import JsonFormatter
+from controller.metrics import Metrics
 from devices.vda5050.broker import BrokerSettingsError, Login, broker_settings, redact
 from devices.vda5050.link import broker_address
+from devices.vda5050.master import VdaMasterControl
 from tests.tls_certs import Pki
 
 TEXT = REFERENCE_LINE.read_text()
@@ -244,3 +249,22 @@ def test_a_robot_login_replaces_user_password_and_client_certificate(
 def test_redact_drops_user_and_password() -> None:
     assert redact(f"mqtt://u:{SECRET}@host:1883") == "mqtt://***@host:1883"
     assert redact("mqtts://host:8883") == "mqtts://host:8883"
+
+
+def test_credentials_in_the_url_from_the_environment_are_refused_too() -> None:
+    [msg] = problems(TEXT, {"LINECTL_MQTT__URL": f"mqtt://linectl:{SECRET}@10.0.0.5"})
+    assert "mqtt.url" in msg and "do not go in the URL" in msg and SECRET not in msg
+
+
+def test_master_control_warns_once_when_the_password_would_cross_the_network_readable(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    cfg = load_text(
+        with_mqtt("url: mqtt://10.0.0.5\nusername: linectl"), {"LINECTL_MQTT__PASSWORD": SECRET}
+    )
+    caplog.set_level(logging.WARNING, logger="devices.vda5050.master")
+    VdaMasterControl(cfg, ManualClock(), Metrics(), cfg.mqtt.url)
+    [record] = caplog.records
+    assert "unencrypted" in record.getMessage()
+    assert getattr(record, "url", None) == "mqtt://10.0.0.5:1883"
+    assert SECRET not in JsonFormatter().format(record)
