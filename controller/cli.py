@@ -15,7 +15,15 @@ from typing import Annotated
 import typer
 
 from controller import cli_asrs, cli_demo, cli_devices, cli_ops, cli_sim, logs
-from controller.cli_common import LogFormat, LogLevel, err, load_line, out, run_until_stopped
+from controller.cli_common import (
+    LogFormat,
+    LogLevel,
+    check_broker,
+    err,
+    load_line,
+    out,
+    run_until_stopped,
+)
 from controller.cli_report import report as kpi_report
 
 app = typer.Typer(
@@ -52,18 +60,12 @@ def run(
     from controller.runner import run_service
 
     logs.setup(log_level, log_format)
-    if broker is not None:
-        from devices.vda5050.link import broker_address
-
-        if not simulate:
-            err.print("--broker needs --simulate (the service uses mqtt.url of the line file)")
-            raise typer.Exit(2)
-        try:
-            broker_address(broker)
-        except ValueError as exc:
-            err.print(f"--broker: {exc}", markup=False, highlight=False)
-            raise typer.Exit(2) from None
+    if broker is not None and not simulate:
+        err.print("--broker needs --simulate (the service uses mqtt.url of the line file)")
+        raise typer.Exit(2)
     cfg = load_line(config)
+    if broker is not None or not simulate:  # else the embedded broker, anonymous
+        check_broker(cfg, broker)
     run_until_stopped(run_service(cfg, simulate=simulate, host=host, port=port, broker=broker))
 
 

@@ -39,6 +39,19 @@ def load_line(path: Path | None) -> Any:
         raise typer.Exit(1) from None
 
 
+def check_broker(cfg: Any, url: str | None = None, option: str = "--broker") -> None:
+    """The line's broker settings (at ``url`` when given) can be used: the URL, the password
+    file and the TLS files; exit 2 with the reason otherwise (never showing a password)."""
+    from devices.vda5050.broker import BrokerSettingsError, broker_settings
+
+    try:
+        broker_settings(cfg.mqtt, url)
+    except BrokerSettingsError as exc:
+        where = f"{option}: " if url is not None else ""
+        err.print(f"{where}{exc}", markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 SLOW_STOP_SECONDS = 10.0
 
 

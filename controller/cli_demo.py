@@ -18,6 +18,7 @@ from controller.cli_common import (
     ConfigOpt,
     LogFormat,
     LogLevel,
+    check_broker,
     err,
     load_line,
     out,
@@ -47,6 +48,8 @@ def demo(
 
     logs.setup(log_level, log_format)
     base = load_line(config)
+    if broker is not None:
+        check_broker(base, broker)
     html = report.with_suffix(".html") if report is not None else None
     opts = DemoOptions(orders, b2b_share, time_scale, broker, timeout, seed, html_report=html)
     bar: RichProgress | None = None

@@ -16,6 +16,7 @@ from controller.cli_common import (
     ConfigOpt,
     LogFormat,
     LogLevel,
+    check_broker,
     err,
     load_line,
     out,
@@ -79,15 +80,32 @@ def sim_robots(
             "go onto its belt (Simulation.Induct)."
         ),
     ] = None,
+    logins: Annotated[
+        Path | None,
+        typer.Option(
+            help="Robot logins file (YAML): each robot's own user and password on the broker, "
+            "see docs/security.md. Default: every robot logs in as mqtt.username."
+        ),
+    ] = None,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
     """The robot fleet as VDA 5050 peers on an MQTT broker."""
+    from devices.vda5050.broker import BrokerSettingsError
     from simulators.induction import RemoteInduction
     from simulators.robots import RobotFleetSimulator
+    from simulators.robots.logins import LoginsError, load_logins
     from simulators.robots.script import FaultScriptError, load_script
 
     cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
+    check_broker(cfg, broker)
+    robot_logins = None
+    if logins is not None:
+        try:
+            robot_logins = load_logins(logins, [r.serial for r in cfg.robots.fleet])
+        except LoginsError as exc:
+            err.print(f"--logins: {exc}", markup=False, highlight=False, soft_wrap=True)
+            raise typer.Exit(1) from None
     script = []
     if faults is not None:
         try:
@@ -95,15 +113,27 @@ def sim_robots(
         except FaultScriptError as exc:
             err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
-    if conveyor is None:
-        run_until_stopped(RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url).run(script))
-        return
+    hand_over = None
+    if conveyor is not None:
+        try:
+            hand_over = RemoteInduction(cfg, conveyor)
+        except ValueError as exc:
+            err.print(f"--conveyor: {exc}", markup=False, highlight=False)
+            raise typer.Exit(1) from None
     try:
-        hand_over = RemoteInduction(cfg, conveyor)
-    except ValueError as exc:
-        err.print(f"--conveyor: {exc}", markup=False, highlight=False)
+        fleet = RobotFleetSimulator(
+            cfg,
+            clock,
+            broker or cfg.mqtt.url,
+            on_drop=hand_over.on_drop if hand_over is not None else None,
+            logins=robot_logins,
+        )
+    except BrokerSettingsError as exc:
+        err.print(f"--logins: {exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1) from None
-    fleet = RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url, on_drop=hand_over.on_drop)
+    if hand_over is None:
+        run_until_stopped(fleet.run(script))
+        return
 
     async def with_conveyor() -> None:
         async with asyncio.TaskGroup() as tg:

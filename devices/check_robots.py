@@ -18,8 +18,7 @@ import aiomqtt
 from controller.config.model import LineConfig
 from devices.check_report import DeviceReport, Finding, Status
 from devices.vda5050 import schema
-from devices.vda5050.link import broker_address
-from devices.vda5050.mqtt_client import BrokerClient
+from devices.vda5050.broker import BrokerSettingsError, broker_settings
 from devices.vda5050.topics import topic
 
 log = logging.getLogger("devices.check")  # the commissioning check logs under one name
@@ -31,8 +30,8 @@ async def check_robots(config: LineConfig, wait: float = 3.0) -> list[DeviceRepo
     """Listen on the broker for ``wait`` seconds (less once every robot has sent everything)
     to the connection, state and factsheet topics of every configured robot."""
     try:
-        address = broker_address(config.mqtt.url)
-    except ValueError as exc:
+        broker = broker_settings(config.mqtt)
+    except BrokerSettingsError as exc:
         return _all_unreachable(config, str(exc))
     topics = {
         topic(config.mqtt.interface_name, _manufacturer(config, r.serial), r.serial, sub): (
@@ -44,18 +43,17 @@ async def check_robots(config: LineConfig, wait: float = 3.0) -> list[DeviceRepo
     }
     seen: dict[tuple[str, str], bytes] = {}
     try:
-        async with BrokerClient(
-            address.host,
-            address.port,
-            identifier=f"linectl-check-{uuid.uuid4().hex[:8]}",
-            tls_params=aiomqtt.TLSParameters() if address.tls else None,
-            timeout=max(wait, 1.0),
+        async with broker.client(
+            f"linectl-check-{uuid.uuid4().hex[:8]}", timeout=max(wait, 1.0)
         ) as client:
             await client.subscribe([(t, 1) for t in topics])
             await _collect(client, topics, seen, wait)
     except aiomqtt.MqttError as exc:
-        log.info("broker unreachable", extra={"url": config.mqtt.url, "reason": str(exc)})
-        return _all_unreachable(config, f"broker {config.mqtt.url}: {exc}")
+        log.info(
+            "broker unreachable",
+            extra={"url": broker.url, "username": broker.who, "reason": str(exc)},
+        )
+        return _all_unreachable(config, f"broker {broker.url} as {broker.who}: {exc}")
     return [_robot_report(config, r.serial, r.version, seen) for r in config.robots.fleet]
 
 

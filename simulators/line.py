@@ -87,6 +87,10 @@ async def simulated_line(
         if broker_url is None:
             broker = await stack.enter_async_context(EmbeddedBroker())
             broker_url = broker.url
+            # the embedded broker is anonymous plain MQTT on loopback: the line's login and
+            # TLS settings belong to its own broker
+            anonymous = {"username": None, "password": None, "password_file": None, "tls": None}
+            cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update=anonymous)})
         cfg = with_endpoints(
             cfg,
             broker_url,

@@ -23,6 +23,8 @@ from pydantic import ValidationError
 from controller.config import safe_yaml
 from controller.config.checks import Issue, cross_check
 from controller.config.model import LineConfig
+from controller.config.model_mqtt import url_problem
+from controller.config.mqtt_checks import mqtt_files
 from controller.config.safe_yaml import YamlRefused
 
 ENV_PREFIX = "LINECTL_"
@@ -108,6 +110,18 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> None:
             cursor[parts[-1]] = _env_value(name, raw) if raw != "" else ""
 
 
+def _secret(loc: tuple[Any, ...], value: object) -> bool:
+    """A value an error message must not repeat: a password, a URL that holds one, or a
+    section that holds either."""
+    if loc and loc[-1] in VERBATIM_KEYS:
+        return True
+    if isinstance(value, dict):
+        return any(_secret((*loc, k), v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_secret(loc, v) for v in value)
+    return isinstance(value, str) and "@" in value and url_problem(value) is not None
+
+
 def parse(text: str, source: str, env: Mapping[str, str] | None = None) -> LineConfig:
     """Parse a line file's text; raise :class:`ConfigError` listing every problem."""
     try:
@@ -132,13 +146,17 @@ def parse(text: str, source: str, env: Mapping[str, str] | None = None) -> LineC
                 msg = "unknown field (check the spelling)"
             elif err["type"] == "missing":
                 msg = "required field is missing"
-            if "input" in err and err["type"] not in {"missing", "extra_forbidden"}:
+            if (
+                "input" in err
+                and err["type"] not in {"missing", "extra_forbidden"}
+                and not _secret(loc, err["input"])
+            ):
                 shown = repr(err["input"])
                 if len(shown) <= 60:
                     msg = f"{msg} (got {shown})"
             problems.append(Located(Issue(loc, msg), _locate(index, loc)))
         raise ConfigError(source, problems) from None
-    issues = cross_check(cfg)
+    issues = cross_check(cfg) + mqtt_files(cfg.mqtt)
     if issues:
         raise ConfigError(source, [Located(i, _locate(index, i.path)) for i in issues])
     return cfg

@@ -34,6 +34,7 @@ from controller.config.model_conveyor import (
     Sorter,
     Zone,
 )
+from controller.config.model_mqtt import MqttConfig, MqttTls
 from controller.config.model_robots import (
     ActionTemplate,
     Charger,
@@ -52,7 +53,6 @@ from controller.config.model_service import (
     ApiToken,
     ClockConfig,
     LineInfo,
-    MqttConfig,
     OpcUaEndpoint,
     Scope,
     StoreConfig,
@@ -86,6 +86,7 @@ __all__ = [
     "MapEdge",
     "MapNode",
     "MqttConfig",
+    "MqttTls",
     "NonNegFloat",
     "OpcUaEndpoint",
     "PositiveFloat",

@@ -1,5 +1,5 @@
 """The service settings of the line's configuration: line name, clock, store, API, webhooks and
-the links to the devices (the MQTT broker and the OPC UA servers).
+the links to the OPC UA servers (the MQTT broker's is in :mod:`controller.config.model_mqtt`).
 
 Part of the line's model; everything is importable from :mod:`controller.config.model`.
 """
@@ -121,19 +121,6 @@ class WebhooksConfig(Strict):
         if self.max_backoff < self.initial_backoff:
             raise ValueError("max_backoff must be at least initial_backoff")
         return self
-
-
-class MqttConfig(Strict):
-    url: str = "mqtt://127.0.0.1:1883"
-    interface_name: Id = "uagv"
-    client_id: str = "linectl-master"
-
-    @field_validator("url")
-    @classmethod
-    def _scheme(cls, v: str) -> str:
-        if not v.startswith(("mqtt://", "mqtts://")):
-            raise ValueError("must start with mqtt:// or mqtts://")
-        return v
 
 
 class OpcUaEndpoint(Strict):

@@ -1,6 +1,7 @@
 """Broker link helpers shared by the master control and the robot simulator: the broker address
-from an ``mqtt://`` URL, jittered exponential backoff, and outage logging that reports an outage
-once when it starts and once when it ends.
+from an ``mqtt://`` URL (how clients log in is :mod:`devices.vda5050.broker`), jittered
+exponential backoff, and outage logging that reports an outage once when it starts and once
+when it ends.
 """
 
 from __future__ import annotations
@@ -10,9 +11,10 @@ import random
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
 from controller.clock import Clock
+from controller.config.model_mqtt import url_problem
 
 T = TypeVar("T")
 
@@ -25,12 +27,14 @@ class BrokerAddress:
 
 
 def broker_address(url: str) -> BrokerAddress:
-    """``mqtt://host:port`` or ``mqtts://host:port`` to a host, port and TLS flag."""
-    u = urlparse(url)
-    if u.scheme not in ("mqtt", "mqtts") or not u.hostname:
-        raise ValueError(f"not an MQTT broker URL: {url!r}")
+    """``mqtt://host:port`` or ``mqtts://host:port`` to a host, port and TLS flag. A URL with a
+    user name or password is refused (the message does not repeat it)."""
+    problem = url_problem(url)
+    if problem is not None:
+        raise ValueError(f"not an MQTT broker URL: {problem}")
+    u = urlsplit(url)
     tls = u.scheme == "mqtts"
-    return BrokerAddress(u.hostname, u.port or (8883 if tls else 1883), tls)
+    return BrokerAddress(u.hostname or "", u.port or (8883 if tls else 1883), tls)
 
 
 class Backoff:

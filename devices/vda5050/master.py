@@ -24,7 +24,6 @@ from devices.vda5050 import schema
 from devices.vda5050.link import Backoff, keep_cancellation
 from devices.vda5050.master_orders import MasterOrders
 from devices.vda5050.master_state import FACTSHEET_WAIT, INCOMING, KEEPALIVE, WATCH_INTERVAL, log
-from devices.vda5050.mqtt_client import BrokerClient
 from devices.vda5050.topics import fleet_filter, split
 from devices.vda5050.tracker import RobotTracker
 
@@ -45,13 +44,7 @@ class VdaMasterControl(MasterOrders):
         backoff = Backoff()
         while True:
             try:
-                async with BrokerClient(
-                    self._address.host,
-                    self._address.port,
-                    identifier=self._client_id,
-                    keepalive=KEEPALIVE,
-                    tls_params=aiomqtt.TLSParameters() if self._address.tls else None,
-                ) as client:
+                async with self._broker.client(self._client_id, keepalive=KEEPALIVE) as client:
                     for subtopic in INCOMING:
                         await keep_cancellation(
                             client.subscribe(fleet_filter(self.interface_name, subtopic), qos=1)

@@ -24,7 +24,8 @@ from devices.base import DeviceEvent
 from devices.errors import CommandRejected, DeviceUnavailable
 from devices.outage import Outage
 from devices.vda5050 import schema
-from devices.vda5050.link import broker_address, keep_cancellation
+from devices.vda5050.broker import broker_settings
+from devices.vda5050.link import keep_cancellation
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.topics import topic
 from devices.vda5050.tracker import RobotTracker
@@ -60,7 +61,8 @@ class MasterState:
         self._config = config
         self._clock = clock
         self._metrics = metrics
-        self._address = broker_address(mqtt_url)
+        # the line's login and TLS files, read now: a problem stops the start with its reason
+        self._broker = broker_settings(config.mqtt, mqtt_url)
         self.interface_name = interface_name or config.mqtt.interface_name
         self._client_id = f"{config.mqtt.client_id}-{uuid.uuid4().hex[:6]}"
         self._trackers: dict[str, RobotTracker] = {}
@@ -75,8 +77,15 @@ class MasterState:
         self._warned_invalid: set[str] = set()
         self._client: aiomqtt.Client | None = None
         self._events: asyncio.Queue[DeviceEvent] | None = None
-        self._outage = Outage(clock, log, "MQTT broker", {"url": mqtt_url})
+        self._outage = Outage(
+            clock, log, "MQTT broker", {"url": self._broker.url, "username": self._broker.who}
+        )
         metrics.mqtt_connected.set(0)
+        if self._broker.password_in_clear:
+            log.warning(
+                "the MQTT password is sent unencrypted: use an mqtts:// broker (mqtt.tls)",
+                extra={"url": self._broker.url, "username": self._broker.who},
+            )
 
     async def _refresh(self) -> None:
         for tracker in self._trackers.values():

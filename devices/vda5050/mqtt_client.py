@@ -13,14 +13,21 @@ still running in its thread when the attempt is given up closes what it opened a
 returns (and one not started yet does not start). Leaving the ``async with`` also closes a
 socket that aiomqtt's own teardown left open (a connection that broke with an exception from
 paho's read, or a disconnect that was cancelled). A cancellation that Python 3.11's
-``asyncio.wait_for`` swallows while CONNACK is awaited is raised again (see
+``asyncio.wait_for`` swallows while CONNACK is awaited is raised again, also when the CONNACK
+refuses the connection (see
 :func:`devices.vda5050.link.keep_cancellation` for the same fault around other broker calls).
+
+Over TLS, paho wraps its socket and runs the handshake itself; when the handshake fails (a
+broker certificate that does not verify, a refused client certificate) it raises without
+closing the TLS socket, which is then no one's. The client's TLS context makes sockets that
+close themselves when their handshake fails.
 """
 
 from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import threading
 from types import TracebackType
 from typing import Any, Self
@@ -28,10 +35,24 @@ from typing import Any, Self
 import aiomqtt
 
 
+class _HandshakeClosingSocket(ssl.SSLSocket):
+    """A TLS socket that closes itself when its handshake fails."""
+
+    def do_handshake(self, block: bool = False) -> None:
+        try:
+            super().do_handshake(block)
+        except BaseException:
+            self.close()
+            raise
+
+
 class BrokerClient(aiomqtt.Client):
     """``aiomqtt.Client`` whose connect attempts and teardown always close paho's socket."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        context = kwargs.get("tls_context")
+        if isinstance(context, ssl.SSLContext):
+            context.sslsocket_class = _HandshakeClosingSocket
         super().__init__(*args, **kwargs)
         self._attempt_guard = threading.Lock()
         self._connecting = False  # paho's connect runs in the executor thread
@@ -44,8 +65,16 @@ class BrokerClient(aiomqtt.Client):
         before = task.cancelling() if task is not None else 0
         try:
             await super().__aenter__()
-        except BaseException:
+        except BaseException as exc:
             await self._abandon()
+            if (
+                not isinstance(exc, asyncio.CancelledError)
+                and task is not None
+                and task.cancelling() > before
+            ):
+                # the broker's refusal (a wrong password, say) came with a cancellation that
+                # ``wait_for`` swallowed: the caller would retry forever instead of stopping
+                raise asyncio.CancelledError from exc
             raise
         if task is not None and task.cancelling() > before:
             # aiomqtt awaits CONNACK with ``asyncio.wait_for``, which on Python 3.11 can swallow

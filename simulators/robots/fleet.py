@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from devices.vda5050.broker import BrokerSettings, BrokerSettingsError, Login, broker_settings
 from simulators.robots.collisions import Collision, CollisionMonitor
 from simulators.robots.peer import RobotPeer
 from simulators.robots.script import ScriptedFault, play
@@ -27,6 +28,11 @@ class RobotFleetSimulator:
 
     Faults take effect at once and may be injected before or while the fleet runs. Durations
     are in line seconds of the fleet's clock.
+
+    Every robot connects with the line's broker settings (``config.mqtt``: login and TLS) at
+    ``mqtt_url``, or, given ``logins``, each with its own login (every robot needs one; see
+    :mod:`simulators.robots.logins`). Files are read here: a problem raises
+    :class:`devices.vda5050.broker.BrokerSettingsError`.
     """
 
     def __init__(
@@ -36,6 +42,7 @@ class RobotFleetSimulator:
         mqtt_url: str,
         interface_name: str | None = None,
         on_drop: DropHook | None = None,
+        logins: Mapping[str, Login] | None = None,
     ) -> None:
         self.config = config
         self.clock = clock
@@ -44,13 +51,20 @@ class RobotFleetSimulator:
         self.monitor = CollisionMonitor(clock, self._collision_warnings)
         self.robots: dict[str, SimulatedRobot] = {}
         self.peers: dict[str, RobotPeer] = {}
+        line_login = broker_settings(config.mqtt, mqtt_url)
         for r in config.robots.fleet:
             robot = SimulatedRobot(config, r, clock, on_drop)
             robot.on_move = self.monitor.move
             robot.collision_warnings = self.monitor.warnings
             self.monitor.move(r.serial, robot.place())
             self.robots[r.serial] = robot
-            self.peers[r.serial] = RobotPeer(robot, mqtt_url, self.interface_name)
+            broker = _robot_login(line_login, config, r.serial, logins)
+            self.peers[r.serial] = RobotPeer(robot, broker, self.interface_name)
+
+    @property
+    def logins(self) -> dict[str, str]:
+        """The user name each robot logs in with (``(anonymous)`` without one)."""
+        return {serial: peer.broker.who for serial, peer in self.peers.items()}
 
     async def run(self, script: Sequence[ScriptedFault] = ()) -> None:
         """Run every robot until cancelled (named tasks per robot), and play ``script``."""
@@ -60,6 +74,7 @@ class RobotFleetSimulator:
                 "robots": len(self.robots),
                 "interface_name": self.interface_name,
                 "scripted_faults": len(script),
+                "broker": next(iter(self.peers.values())).broker.url if self.peers else None,
             },
         )
         async with asyncio.TaskGroup() as tg:
@@ -142,3 +157,17 @@ class RobotFleetSimulator:
         Entering or leaving a mode in which master control is not in control (MANUAL, SERVICE,
         TEACHIN) clears the current order; orders received in such a mode are rejected."""
         self._robot(serial).set_operating_mode(mode)
+
+
+def _robot_login(
+    line_login: BrokerSettings,
+    config: LineConfig,
+    serial: str,
+    logins: Mapping[str, Login] | None,
+) -> BrokerSettings:
+    if logins is None:
+        return line_login
+    login = logins.get(serial)
+    if login is None:
+        raise BrokerSettingsError(f"robot {serial} has no login of its own")
+    return line_login.with_login(login, config.mqtt)

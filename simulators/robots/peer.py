@@ -25,9 +25,9 @@ import aiomqtt
 
 from devices.outage import Outage
 from devices.vda5050 import schema
-from devices.vda5050.link import Backoff, broker_address, keep_cancellation
+from devices.vda5050.broker import BrokerSettings
+from devices.vda5050.link import Backoff, keep_cancellation
 from devices.vda5050.messages import ErrorEntry, MessageBuilder
-from devices.vda5050.mqtt_client import BrokerClient
 from devices.vda5050.topics import topic
 from simulators.robots.timed import TimedFault
 from simulators.robots.vehicle import SimulatedRobot
@@ -42,16 +42,21 @@ KEEPALIVE = 15  # seconds, as the spec suggests for the connection heartbeat
 class RobotPeer:
     """Carries one :class:`SimulatedRobot`'s messages over its own MQTT connection."""
 
-    def __init__(self, robot: SimulatedRobot, mqtt_url: str, interface_name: str) -> None:
+    def __init__(self, robot: SimulatedRobot, broker: BrokerSettings, interface_name: str) -> None:
         self.robot = robot
         self.clock = robot.clock
-        self.address = broker_address(mqtt_url)
+        self.broker = broker
         self.interface_name = interface_name
         self.version = robot.robot.version
         self.builder = MessageBuilder(
             self.version, robot.model.manufacturer, robot.serial, robot.clock
         )
-        self._outage = Outage(robot.clock, log, "robot broker connection", {"serial": robot.serial})
+        self._outage = Outage(
+            robot.clock,
+            log,
+            "robot broker connection",
+            {"serial": robot.serial, "url": broker.url, "username": broker.who},
+        )
         self.link_cut = TimedFault(robot.clock)
         self._client: aiomqtt.Client | None = None
 
@@ -88,13 +93,10 @@ class RobotPeer:
         while True:
             await self.link_cut.cleared()
             try:
-                async with BrokerClient(
-                    self.address.host,
-                    self.address.port,
-                    identifier=f"linectl-sim-{self.robot.serial}-{uuid.uuid4().hex[:6]}",
+                async with self.broker.client(
+                    f"linectl-sim-{self.robot.serial}-{uuid.uuid4().hex[:6]}",
                     will=will,
                     keepalive=KEEPALIVE,
-                    tls_params=aiomqtt.TLSParameters() if self.address.tls else None,
                 ) as client:
                     self._outage.up()
                     backoff.reset()

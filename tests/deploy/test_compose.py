@@ -101,5 +101,5 @@ def test_line_file_and_token_are_what_the_service_needs() -> None:
 
 
 def test_mosquitto_listens_on_the_published_port() -> None:
-    conf = (DEPLOY / "mosquitto" / "mosquitto.conf").read_text().splitlines()
+    conf = (DEPLOY / "mosquitto" / "demo.conf").read_text().splitlines()
     assert "listener 1883" in conf
