@@ -22,6 +22,7 @@ from controller.cli_common import (
     run_until_stopped,
 )
 
+DEFAULT_TOLERANCE_XY = 0.1  # metres, as simulators.robots.profile (not imported at start-up)
 TimeScaleOpt = Annotated[float | None, typer.Option(help="Default: clock.time_scale.")]
 sim_app = typer.Typer(no_args_is_help=True, help="Device simulators, each on its own.")
 
@@ -79,14 +80,44 @@ def sim_robots(
             "go onto its belt (Simulation.Induct)."
         ),
     ] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="strict: reject what real vehicles reject (first node off the vehicle's "
+            "position, unknown action parameters, reused action ids, ...); lenient: the older, "
+            "kinder behaviour."
+        ),
+    ] = "strict",
+    stop_on_cancel: Annotated[
+        str,
+        typer.Option(
+            help="next_node: drive on to the next node after cancelOrder; immediately: stop "
+            "on the edge, between nodes."
+        ),
+    ] = "next_node",
+    node_tolerance: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Metres the vehicle may stand from a node sent without allowedDeviationXY.",
+        ),
+    ] = DEFAULT_TOLERANCE_XY,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
     """The robot fleet as VDA 5050 peers on an MQTT broker."""
     from simulators.induction import RemoteInduction
     from simulators.robots import RobotFleetSimulator
+    from simulators.robots.profile import VehicleProfile
     from simulators.robots.script import FaultScriptError, load_script
 
+    try:
+        vehicles = VehicleProfile.named(
+            profile, stop_on_cancel=stop_on_cancel, tolerance_xy=node_tolerance
+        )
+    except ValueError as exc:
+        err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
     script = []
     if faults is not None:
@@ -96,14 +127,17 @@ def sim_robots(
             err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
     if conveyor is None:
-        run_until_stopped(RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url).run(script))
+        fleet = RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url, profile=vehicles)
+        run_until_stopped(fleet.run(script))
         return
     try:
         hand_over = RemoteInduction(cfg, conveyor)
     except ValueError as exc:
         err.print(f"--conveyor: {exc}", markup=False, highlight=False)
         raise typer.Exit(1) from None
-    fleet = RobotFleetSimulator(cfg, clock, broker or cfg.mqtt.url, on_drop=hand_over.on_drop)
+    fleet = RobotFleetSimulator(
+        cfg, clock, broker or cfg.mqtt.url, on_drop=hand_over.on_drop, profile=vehicles
+    )
 
     async def with_conveyor() -> None:
         async with asyncio.TaskGroup() as tg:
