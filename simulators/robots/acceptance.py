@@ -99,6 +99,14 @@ def _structure(order: JsonDict, view: RobotView) -> Verdict | None:
             return _reject(
                 "orderError", f"unknown map {position['mapId']!r}", order, nodeId=node["nodeId"]
             )
+        if position is None and node["nodeId"] not in view.node_positions:
+            # the vehicle cannot place the node: no route leads there
+            return _reject(
+                "noRouteError",
+                f"node {node['nodeId']!r} has no nodePosition and is not on the vehicle's map",
+                order,
+                nodeId=node["nodeId"],
+            )
         for action in node["actions"]:
             problem = node_action_problem(action, view.capabilities, strict=view.profile.strict)
             if problem is not None:

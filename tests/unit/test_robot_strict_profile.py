@@ -112,6 +112,33 @@ def test_first_node_without_position_is_placed_from_the_vehicle_map(
     assert "not on the vehicle's map" in _description(check_order(order, unmapped))
 
 
+async def test_node_off_the_vehicle_map_without_position_is_rejected_in_both_profiles(
+    reference_line: LineConfig, manual_clock: ManualClock
+) -> None:
+    """A node the vehicle can neither find on its map nor place by its nodePosition: no route
+    leads there (the vehicle does not set off and stop dead)."""
+    async with running(reference_line, manual_clock) as link:
+        for profile in (VehicleProfile(), LENIENT):
+            link.robot.profile = profile
+            order = link.order(f"o-{profile.name}", ["P2", "G10", "G11"])
+            order["nodes"][2]["nodeId"] = "nowhere"
+            del order["nodes"][2]["nodePosition"]
+            order["edges"][1]["endNodeId"] = "nowhere"
+            link.robot.handle_order(_valid("order", order))
+            assert link.errors() == [
+                (
+                    "noRouteError",
+                    "WARNING",
+                    [
+                        ("orderId", f"o-{profile.name}"),
+                        ("nodeId", "nowhere"),
+                        ("orderUpdateId", "0"),
+                    ],
+                )
+            ]
+            assert link.robot.order_id == "" and not link.robot.executing()
+
+
 def _description(verdict: Verdict) -> str:
     assert verdict.error is not None
     return verdict.error.description
