@@ -23,6 +23,7 @@ from controller.cli_common import (
     run_until_stopped,
 )
 
+DEFAULT_TOLERANCE_XY = 0.1  # metres, as simulators.robots.profile (not imported at start-up)
 TimeScaleOpt = Annotated[float | None, typer.Option(help="Default: clock.time_scale.")]
 sim_app = typer.Typer(no_args_is_help=True, help="Device simulators, each on its own.")
 
@@ -87,6 +88,28 @@ def sim_robots(
             "see docs/security.md. Default: every robot logs in as mqtt.username."
         ),
     ] = None,
+    profile: Annotated[
+        str,
+        typer.Option(
+            help="strict: reject what real vehicles reject (first node off the vehicle's "
+            "position, unknown action parameters, reused action ids, ...); lenient: the older, "
+            "kinder behaviour."
+        ),
+    ] = "strict",
+    stop_on_cancel: Annotated[
+        str,
+        typer.Option(
+            help="next_node: drive on to the next node after cancelOrder; immediately: stop "
+            "on the edge, between nodes."
+        ),
+    ] = "next_node",
+    node_tolerance: Annotated[
+        float,
+        typer.Option(
+            min=0.0,
+            help="Metres the vehicle may stand from a node sent without allowedDeviationXY.",
+        ),
+    ] = DEFAULT_TOLERANCE_XY,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
@@ -95,8 +118,16 @@ def sim_robots(
     from simulators.induction import RemoteInduction
     from simulators.robots import RobotFleetSimulator
     from simulators.robots.logins import LoginsError, load_logins
+    from simulators.robots.profile import VehicleProfile
     from simulators.robots.script import FaultScriptError, load_script
 
+    try:
+        vehicles = VehicleProfile.named(
+            profile, stop_on_cancel=stop_on_cancel, tolerance_xy=node_tolerance
+        )
+    except ValueError as exc:
+        err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
     cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
     check_broker(cfg, broker)
     robot_logins = None
@@ -127,6 +158,7 @@ def sim_robots(
             broker or cfg.mqtt.url,
             on_drop=hand_over.on_drop if hand_over is not None else None,
             logins=robot_logins,
+            profile=vehicles,
         )
     except BrokerSettingsError as exc:
         err.print(f"--logins: {exc}", markup=False, highlight=False, soft_wrap=True)

@@ -24,6 +24,7 @@ from simulators.asrs import AsrsSimulator
 from simulators.broker import EmbeddedBroker, free_port
 from simulators.conveyor import ConveyorSimulator
 from simulators.robots import RobotFleetSimulator
+from simulators.robots.profile import STRICT, VehicleProfile
 
 log = logging.getLogger(__name__)
 
@@ -80,9 +81,13 @@ def with_endpoints(
 
 @contextlib.asynccontextmanager
 async def simulated_line(
-    cfg: LineConfig, clock: Clock, broker_url: str | None = None
+    cfg: LineConfig,
+    clock: Clock,
+    broker_url: str | None = None,
+    robot_profile: VehicleProfile = STRICT,
 ) -> AsyncIterator[SimulatedLine]:
-    """Start the simulators; the robot fleet runs in a task owned by this context."""
+    """Start the simulators; the robot fleet runs in a task owned by this context, its robots
+    as strict as ``robot_profile`` says."""
     async with contextlib.AsyncExitStack() as stack:
         if broker_url is None:
             broker = await stack.enter_async_context(EmbeddedBroker())
@@ -118,7 +123,9 @@ async def simulated_line(
             if load_id and node_id in inductions:
                 await conveyor.induct(load_id, inductions[node_id])
 
-        robots = RobotFleetSimulator(cfg, clock, broker_url, on_drop=hand_over)
+        robots = RobotFleetSimulator(
+            cfg, clock, broker_url, on_drop=hand_over, profile=robot_profile
+        )
         line = SimulatedLine(cfg, conveyor, robots, broker_url, asrs)
         async with asyncio.TaskGroup() as tg:
             tasks = [

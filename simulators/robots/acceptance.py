@@ -1,20 +1,26 @@
 """Whether a simulated robot takes an order: the acceptance process of VDA 5050 (spec 6.6.2,
 figure 8) and the rejection rules of spec 6.6.4, as a pure function of the order and the robot's
 view of itself.
+
+What the robot accepts depends on its :class:`~simulators.robots.profile.VehicleProfile`; the
+strict profile's rules (where the vehicle stands, action ids, action parameters, a repeated
+``orderUpdateId`` with other content) are listed there.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Collection
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from devices.vda5050.messages import ErrorEntry
+from simulators.robots.action_rules import node_action_problem, repeated_action_id
+from simulators.robots.capabilities import Capabilities
+from simulators.robots.profile import STRICT, VehicleProfile
 
 JsonDict = dict[str, Any]
 Kind = Literal["new", "update", "duplicate", "reject"]
-DEFAULT_DEVIATION_XY = 0.1  # metres; how close the robot must be to a start node it is not on
 MASTER_CONTROLLED = frozenset({"AUTOMATIC", "SEMIAUTOMATIC"})
 
 
@@ -25,7 +31,7 @@ class RobotView:
     serial: str
     manufacturer: str
     map_id: str
-    supported_node_actions: Collection[str]
+    capabilities: Capabilities
     order_id: str
     order_update_id: int
     executing: bool  # nodeStates not empty or some actionState not FINISHED/FAILED
@@ -34,8 +40,16 @@ class RobotView:
     decision_point: tuple[str, int] | None  # last released node still ahead, if any
     x: float
     y: float
+    theta: float = 0.0
     operating_mode: str = "AUTOMATIC"
     charging: bool = False
+    profile: VehicleProfile = STRICT
+    known_action_ids: frozenset[str] = frozenset()  # in actionStates now
+    horizon_action_ids: frozenset[str] = frozenset()  # of the horizon an update replaces
+    # nodes, edges and zoneSetId of the order message accepted with order_update_id
+    order_content: JsonDict | None = None
+    # the vehicle's own map, for first nodes sent without nodePosition
+    node_positions: Mapping[str, tuple[float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -85,13 +99,19 @@ def _structure(order: JsonDict, view: RobotView) -> Verdict | None:
             return _reject(
                 "orderError", f"unknown map {position['mapId']!r}", order, nodeId=node["nodeId"]
             )
+        if position is None and node["nodeId"] not in view.node_positions:
+            # the vehicle cannot place the node: no route leads there
+            return _reject(
+                "noRouteError",
+                f"node {node['nodeId']!r} has no nodePosition and is not on the vehicle's map",
+                order,
+                nodeId=node["nodeId"],
+            )
         for action in node["actions"]:
-            if action["actionType"] not in view.supported_node_actions:
+            problem = node_action_problem(action, view.capabilities, strict=view.profile.strict)
+            if problem is not None:
                 return _reject(
-                    "orderError",
-                    f"action {action['actionType']!r} is not supported on nodes",
-                    order,
-                    actionId=action["actionId"],
+                    problem.error_type, problem.description, order, **problem.references()
                 )
     if not nodes[0]["released"]:
         return _reject("validationError", "the first node must be released", order)
@@ -123,17 +143,58 @@ def _structure(order: JsonDict, view: RobotView) -> Verdict | None:
             return _reject(
                 "orderError", "trajectories are not supported", order, edgeId=edge["edgeId"]
             )
+    if view.profile.strict:
+        repeated = repeated_action_id(order, ())
+        if repeated is not None:
+            return _reject("validationError", repeated.description, order, **repeated.references())
     return None
 
 
-def _close_to_start(node: JsonDict, view: RobotView) -> bool:
-    if node["nodeId"] == view.last_node_id:
-        return True
+def _angle(a: float, b: float) -> float:
+    """The smaller angle between two orientations, in radians."""
+    return abs(math.remainder(a - b, math.tau))
+
+
+def _start_problem(node: JsonDict, view: RobotView) -> str | None:
+    """Why the first node of a new order is not trivially reachable (spec 6.6.1: "either ...
+    the AGV is already standing on the node, or ... the AGV is in the node's deviation range"),
+    or None when it is."""
     position = node.get("nodePosition")
+    profile = view.profile
+    if not profile.strict:
+        if node["nodeId"] == view.last_node_id:
+            return None
+        if position is None:
+            return "it is not the last node and has no position"
+        allowed = max(float(position.get("allowedDeviationXY", 0.0)), profile.tolerance_xy)
+        distance = math.hypot(position["x"] - view.x, position["y"] - view.y)
+        return None if distance <= allowed else f"it is {distance:.2f} m away"
     if position is None:
-        return False
-    allowed = max(float(position.get("allowedDeviationXY", 0.0)), DEFAULT_DEVIATION_XY)
-    return math.hypot(position["x"] - view.x, position["y"] - view.y) <= allowed
+        mapped = view.node_positions.get(node["nodeId"])
+        if mapped is None:
+            return "it has no nodePosition and is not on the vehicle's map"
+        x, y, given = mapped[0], mapped[1], {}
+    else:
+        x, y, given = float(position["x"]), float(position["y"]), position
+    # spec 6.6.6, allowedDeviationXY: "If = 0.0: no deviation is allowed (no deviation means
+    # within the normal tolerance of the AGV manufacturer)"
+    allowed = float(given.get("allowedDeviationXY") or 0.0) or profile.tolerance_xy
+    distance = math.hypot(x - view.x, y - view.y)
+    if distance > allowed:
+        return f"the vehicle is {distance:.2f} m from it (allowed {allowed:.2f} m)"
+    if "theta" in given:
+        allowed_theta = float(given.get("allowedDeviationTheta") or 0.0) or profile.tolerance_theta
+        off = _angle(float(given["theta"]), view.theta)
+        if off > allowed_theta:
+            return (
+                f"the vehicle is turned {off:.3f} rad from its theta (allowed {allowed_theta:.3f})"
+            )
+    return None
+
+
+def message_content(order: JsonDict) -> JsonDict:
+    """What an order message says, without its header."""
+    return {"nodes": order["nodes"], "edges": order["edges"], "zoneSetId": order.get("zoneSetId")}
 
 
 def check_order(order: JsonDict, view: RobotView) -> Verdict:
@@ -148,24 +209,46 @@ def check_order(order: JsonDict, view: RobotView) -> Verdict:
     if view.charging:
         # spec 6.8: stopCharging deactivates charging so that a new order can be sent
         return _reject("orderError", "vehicle is charging; send stopCharging first", order)
-    first = order["nodes"][0]
     if order["orderId"] != view.order_id:
-        if view.executing:
-            return _reject(
-                "orderError", f"vehicle is still executing order {view.order_id!r}", order
-            )
-        if not _close_to_start(first, view):
-            return _reject(
-                "noRouteError",
-                f"first node {first['nodeId']!r} is not where the vehicle stands "
-                f"({view.last_node_id!r})",
-                order,
-                nodeId=first["nodeId"],
-            )
-        return Verdict("new")
+        return _check_new(order, view)
+    return _check_update(order, view)
+
+
+def _check_new(order: JsonDict, view: RobotView) -> Verdict:
+    first = order["nodes"][0]
+    if view.executing:
+        return _reject("orderError", f"vehicle is still executing order {view.order_id!r}", order)
+    if view.profile.strict:
+        repeated = repeated_action_id(order, view.known_action_ids)
+        if repeated is not None:
+            return _reject("validationError", repeated.description, order, **repeated.references())
+    why = _start_problem(first, view)
+    if why is not None:
+        return _reject(
+            "noRouteError",
+            f"first node {first['nodeId']!r} is not where the vehicle stands "
+            f"(last node {view.last_node_id!r}): {why}",
+            order,
+            nodeId=first["nodeId"],
+        )
+    return Verdict("new")
+
+
+def _check_update(order: JsonDict, view: RobotView) -> Verdict:
+    first = order["nodes"][0]
     if order["orderUpdateId"] < view.order_update_id:
         return _reject("orderUpdateError", "orderUpdateId is older than the current one", order)
     if order["orderUpdateId"] == view.order_update_id:
+        if (
+            view.profile.strict
+            and view.order_content is not None
+            and message_content(order) != view.order_content
+        ):
+            return _reject(
+                "orderUpdateError",
+                f"orderUpdateId {view.order_update_id} was received before with other content",
+                order,
+            )
         return Verdict("duplicate")
     stitch = (first["nodeId"], first["sequenceId"])
     expected = (
@@ -180,4 +263,10 @@ def check_order(order: JsonDict, view: RobotView) -> Verdict:
             order,
             nodeId=first["nodeId"],
         )
+    if view.profile.strict:
+        # the stitching node is the one already held; its actions are not new
+        added = {"nodes": order["nodes"][1:], "edges": order["edges"]}
+        repeated = repeated_action_id(added, view.known_action_ids - view.horizon_action_ids)
+        if repeated is not None:
+            return _reject("validationError", repeated.description, order, **repeated.references())
     return Verdict("update")

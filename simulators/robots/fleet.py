@@ -12,6 +12,7 @@ from controller.config.model import LineConfig
 from devices.vda5050.broker import BrokerSettings, BrokerSettingsError, Login, broker_settings
 from simulators.robots.collisions import Collision, CollisionMonitor
 from simulators.robots.peer import RobotPeer
+from simulators.robots.profile import STRICT, VehicleProfile
 from simulators.robots.script import ScriptedFault, play
 from simulators.robots.vehicle import SimulatedRobot
 
@@ -24,7 +25,8 @@ class RobotFleetSimulator:
     """Runs one :class:`SimulatedRobot` per robot in ``config.robots.fleet``.
 
     ``on_drop(serial, node_id, load_id)`` is awaited after every finished ``drop``, so a line
-    simulation can put the tote onto the conveyor.
+    simulation can put the tote onto the conveyor. ``profile`` says what the robots accept and
+    how they stop on a cancel (:mod:`simulators.robots.profile`); strict by default.
 
     Faults take effect at once and may be injected before or while the fleet runs. Durations
     are in line seconds of the fleet's clock.
@@ -43,8 +45,10 @@ class RobotFleetSimulator:
         interface_name: str | None = None,
         on_drop: DropHook | None = None,
         logins: Mapping[str, Login] | None = None,
+        profile: VehicleProfile = STRICT,
     ) -> None:
         self.config = config
+        self.profile = profile
         self.clock = clock
         self.mqtt_url = mqtt_url
         self.interface_name = interface_name or config.mqtt.interface_name
@@ -53,7 +57,7 @@ class RobotFleetSimulator:
         self.peers: dict[str, RobotPeer] = {}
         line_login = broker_settings(config.mqtt, mqtt_url)
         for r in config.robots.fleet:
-            robot = SimulatedRobot(config, r, clock, on_drop)
+            robot = SimulatedRobot(config, r, clock, on_drop, profile)
             robot.on_move = self.monitor.move
             robot.collision_warnings = self.monitor.warnings
             self.monitor.move(r.serial, robot.place())
@@ -75,6 +79,8 @@ class RobotFleetSimulator:
                 "interface_name": self.interface_name,
                 "scripted_faults": len(script),
                 "broker": next(iter(self.peers.values())).broker.url if self.peers else None,
+                "profile": self.profile.name.value,
+                "stop_on_cancel": self.profile.stop_on_cancel.value,
             },
         )
         async with asyncio.TaskGroup() as tg:

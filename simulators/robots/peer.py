@@ -176,6 +176,8 @@ class RobotPeer:
 
     async def _publish_factsheet(self, client: aiomqtt.Client) -> None:
         factsheet = self.builder.factsheet(self.robot.model, self.robot.robot.model)
+        # what the robot declares is what its acceptance checks allow
+        factsheet["protocolFeatures"]["agvActions"] = self.robot.capabilities.factsheet_actions()
         await self._publish(client, "factsheet", factsheet, retain=True)
 
     async def _factsheets(self, client: aiomqtt.Client) -> None:

@@ -26,7 +26,9 @@ from devices.vda5050.messages import (
     StateBody,
 )
 from simulators.robots.battery import Battery
+from simulators.robots.capabilities import Capabilities, capabilities
 from simulators.robots.collisions import Place
+from simulators.robots.profile import STRICT, VehicleProfile
 from simulators.robots.timed import TimedFault
 
 log = logging.getLogger(__name__)
@@ -36,26 +38,38 @@ DropHook = Callable[[str, str, str | None], Awaitable[None]]
 MoveHook = Callable[[str, Place], None]
 TERMINAL = frozenset({"FINISHED", "FAILED"})
 OPERATING_MODES = frozenset({"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL", "SERVICE", "TEACHIN"})
+MAX_INSTANT_WARNINGS = 8  # refused instant actions reported at once; the oldest go first
 
 
 class RobotState:
     """One robot's state and the faults injected into it."""
 
     def __init__(
-        self, config: LineConfig, robot: Robot, clock: Clock, on_drop: DropHook | None = None
+        self,
+        config: LineConfig,
+        robot: Robot,
+        clock: Clock,
+        on_drop: DropHook | None = None,
+        profile: VehicleProfile = STRICT,
     ) -> None:
         self.config = config
         self.robot = robot
         self.model: RobotModel = config.robots.models[robot.model]
         self.clock = clock
+        self.profile = profile
+        self.capabilities: Capabilities = capabilities(self.model)
         self._on_drop = on_drop
         self.on_move: MoveHook | None = None
         home = config.node(robot.home)
         self.map_id = config.node_map_id(home)
+        self.node_positions = {
+            n.id: (n.x, n.y) for n in config.robots.nodes if config.node_map_id(n) == self.map_id
+        }
         self.chargers = frozenset(c.node for c in config.robots.chargers)
         self.x, self.y, self.theta = home.x, home.y, 0.0
         self.order_id = ""
         self.order_update_id = 0
+        self.order_content: JsonDict | None = None  # of the message accepted last
         self.last_node_id = robot.home
         self.last_node_seq = 0
         self.nodes: deque[JsonDict] = deque()
@@ -149,6 +163,39 @@ class RobotState:
     def executing(self) -> bool:
         return bool(self.nodes) or any(a.status not in TERMINAL for a in self.actions.values())
 
+    # --- rejections -------------------------------------------------------------------------
+
+    def reject(self, error: ErrorEntry) -> None:
+        """Report a rejected order (spec 6.6.4) until a new order is accepted; it replaces an
+        earlier order rejection of the same type."""
+        if _about_instant_actions(error):
+            self._reject_instant(error)
+            return
+        self.errors = [
+            e for e in self.errors if e.error_type != error.error_type or _about_instant_actions(e)
+        ] + [error]
+        log.info(
+            "order rejected",
+            extra={"serial": self.serial, "error_type": error.error_type, "why": error.description},
+        )
+        self._touch()
+
+    def _reject_instant(self, error: ErrorEntry) -> None:
+        """Report a refused instant action until a new order is accepted."""
+        instant = [e for e in self.errors if _about_instant_actions(e)]
+        drop = instant[: max(0, len(instant) + 1 - MAX_INSTANT_WARNINGS)]
+        self.errors = [e for e in self.errors if not any(e is d for d in drop)] + [error]
+        log.info(
+            "instant action rejected",
+            extra={
+                "serial": self.serial,
+                "error_type": error.error_type,
+                "why": error.description,
+                "action_id": dict(error.references).get("actionId"),
+            },
+        )
+        self._touch()
+
     # --- injected faults and scripted conditions --------------------------------------------
 
     def fail_next_action(self) -> None:
@@ -209,3 +256,7 @@ class RobotState:
 
     def _stopping(self) -> bool:
         return self._cancel_action_id is not None or self._abort_reason is not None
+
+
+def _about_instant_actions(error: ErrorEntry) -> bool:
+    return ("topic", "instantActions") in error.references

@@ -21,10 +21,17 @@ import logging
 import math
 from typing import Any
 
-from devices.vda5050.messages import ActionState, ErrorEntry, heading
-from simulators.robots.acceptance import MASTER_CONTROLLED, RobotView, check_order
+from devices.vda5050.messages import ActionState, heading
+from simulators.robots.acceptance import (
+    MASTER_CONTROLLED,
+    RobotView,
+    check_order,
+    message_content,
+)
+from simulators.robots.action_rules import InstantCheck, check_instant_actions
 from simulators.robots.collisions import Place
 from simulators.robots.loads import apply_load_action
+from simulators.robots.profile import StopOnCancel
 from simulators.robots.state import OPERATING_MODES, TERMINAL, RobotState
 
 log = logging.getLogger(__name__)
@@ -67,11 +74,14 @@ class SimulatedRobot(RobotState):
     def _view(self) -> RobotView:
         released = [n for n in self.nodes if n["released"]]
         decision = (released[-1]["nodeId"], released[-1]["sequenceId"]) if released else None
+        horizon = frozenset(
+            a["actionId"] for n in self.nodes if not n["released"] for a in n["actions"]
+        )
         return RobotView(
             serial=self.serial,
             manufacturer=self.model.manufacturer,
             map_id=self.map_id,
-            supported_node_actions=("pick", "drop"),
+            capabilities=self.capabilities,
             order_id=self.order_id,
             order_update_id=self.order_update_id,
             executing=self.executing(),
@@ -80,18 +90,15 @@ class SimulatedRobot(RobotState):
             decision_point=decision,
             x=self.x,
             y=self.y,
+            theta=self.theta,
             operating_mode=self.operating_mode,
             charging=self.battery.charging,
+            profile=self.profile,
+            known_action_ids=frozenset(self.actions),
+            horizon_action_ids=horizon,
+            order_content=self.order_content,
+            node_positions=self.node_positions,
         )
-
-    def reject(self, error: ErrorEntry) -> None:
-        """Report a rejected order (spec 6.6.4) until a new order is accepted."""
-        self.errors = [e for e in self.errors if e.error_type != error.error_type] + [error]
-        log.info(
-            "order rejected",
-            extra={"serial": self.serial, "error_type": error.error_type, "why": error.description},
-        )
-        self._touch()
 
     def handle_order(self, order: JsonDict) -> None:
         """Take a schema-valid order (or reject it)."""
@@ -122,6 +129,7 @@ class SimulatedRobot(RobotState):
                 self.edges.pop()
             new_nodes = nodes[1:]
         self.order_update_id = order["orderUpdateId"]
+        self.order_content = message_content(order)
         self.nodes.extend(new_nodes)
         self.edges.extend(edges)
         for node in new_nodes:
@@ -142,7 +150,15 @@ class SimulatedRobot(RobotState):
     # --- instant actions --------------------------------------------------------------------
 
     def handle_instant_actions(self, message: JsonDict) -> None:
-        for action in message["actions"]:
+        """Take a schema-valid instantActions message (spec 6.9). The strict profile refuses
+        the actions it cannot take, each with a ``validationError`` and no action state."""
+        if self.profile.strict:
+            check = check_instant_actions(message, self.capabilities, self.actions.keys())
+        else:
+            check = InstantCheck(tuple(message["actions"]))
+        for error in check.rejected:
+            self._reject_instant(error)
+        for action in check.accepted:
             action_id, kind = action["actionId"], action["actionType"]
             state = "FINISHED"
             result: str | None = None
@@ -261,8 +277,10 @@ class SimulatedRobot(RobotState):
                         break
                     node = self.nodes[0]
                     edge = self.edges[0] if self.edges else None
-                    if edge is not None and edge["sequenceId"] == node["sequenceId"] - 1:
-                        await self._traverse(edge, node)
+                    if edge is not None and edge["sequenceId"] != node["sequenceId"] - 1:
+                        edge = None  # the first node of an order: nothing to drive
+                    if edge is not None and not await self._traverse(edge, node):
+                        break  # stopped on the edge
                     self._arrive(node)
                     await self._run_actions(node)
             finally:
@@ -276,7 +294,12 @@ class SimulatedRobot(RobotState):
         n = self.config.node(node["nodeId"])
         return n.x, n.y
 
-    async def _traverse(self, edge: JsonDict, node: JsonDict) -> None:
+    def _stops_on_edge(self) -> bool:
+        return self._stopping() and self.profile.stop_on_cancel is StopOnCancel.IMMEDIATELY
+
+    async def _traverse(self, edge: JsonDict, node: JsonDict) -> bool:
+        """Drive ``edge`` to ``node``; False when the robot stopped on the edge (a cancel with
+        ``stop_on_cancel: immediately``), where it stays with the last node it passed."""
         x0, y0 = self.x, self.y
         x1, y1 = self._target(node)
         length = float(edge.get("length") or math.hypot(x1 - x0, y1 - y0))
@@ -288,12 +311,20 @@ class SimulatedRobot(RobotState):
         self._touch()
         elapsed = 0.0
         while elapsed < duration:
-            if self._blocked(moving=True):
+            if not self._stops_on_edge() and self._blocked(moving=True):
                 self.driving, self.velocity = False, 0.0
                 self._touch()
                 await self._hold(moving=True)
                 self.driving, self.velocity = True, speed
                 self._touch()
+            if self._stops_on_edge():
+                self.driving, self.velocity = False, 0.0
+                log.info(
+                    "stopped between nodes",
+                    extra={"serial": self.serial, "edge": edge["edgeId"], "x": self.x, "y": self.y},
+                )
+                self._touch()
+                return False
             step = min(DRIVE_STEP, duration - elapsed)
             await self.clock.sleep(step)
             elapsed += step
@@ -302,6 +333,7 @@ class SimulatedRobot(RobotState):
             self.battery.drive(step)
         self.x, self.y = x1, y1
         self.driving, self.velocity = False, 0.0
+        return True
 
     def _arrive(self, node: JsonDict) -> None:
         """Traversal of ``node`` (spec 6.10.2): drop its state and the edge leading to it."""

@@ -36,6 +36,7 @@ from devices.vda5050.master import VdaMasterControl
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.topics import split
 from simulators.robots import RobotFleetSimulator
+from simulators.robots.profile import STRICT, VehicleProfile
 
 pytestmark = pytest.mark.integration
 TIME_SCALE = 80.0
@@ -99,16 +100,23 @@ class Line:
 
 @contextlib.asynccontextmanager
 async def running_line(
-    config: LineConfig, mqtt_url: str, interface_name: str
+    config: LineConfig,
+    mqtt_url: str,
+    interface_name: str,
+    *,
+    profile: VehicleProfile = STRICT,
+    time_scale: float = TIME_SCALE,
 ) -> AsyncIterator[Line]:
-    clock = ScaledClock(TIME_SCALE)
+    clock = ScaledClock(time_scale)
     metrics = Metrics()
     drops: list[tuple[str, str, str | None]] = []
 
     async def on_drop(serial: str, node_id: str, load_id: str | None) -> None:
         drops.append((serial, node_id, load_id))
 
-    sim = RobotFleetSimulator(config, clock, mqtt_url, interface_name, on_drop=on_drop)
+    sim = RobotFleetSimulator(
+        config, clock, mqtt_url, interface_name, on_drop=on_drop, profile=profile
+    )
     master = VdaMasterControl(config, clock, metrics, mqtt_url, interface_name)
     line = Line(sim, master, asyncio.Queue(), metrics, drops)
     async with asyncio.TaskGroup() as tg:

@@ -15,6 +15,7 @@ from controller.config.model import LineConfig
 from devices.base import RobotAction, RobotOrder, RouteEdge, RouteNode
 from devices.vda5050.messages import MessageBuilder
 from simulators.robots.vehicle import SimulatedRobot
+from tests.unit.vda5050_spec_support import PICK_TEMPLATE
 
 JsonDict = dict[str, object]
 
@@ -26,7 +27,7 @@ def order(
     for node_id in path:
         n = config.node(node_id)
         actions = (
-            (RobotAction(f"{order_id}-pick", "pick", "HARD", (("loadId", "T1"),)),)
+            (RobotAction(f"{order_id}-pick", "pick", "HARD", (*PICK_TEMPLATE, ("loadId", "T1"))),)
             if node_id == pick_at
             else ()
         )

@@ -26,6 +26,7 @@ from devices.vda5050 import schema
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.tracker import RobotTracker
 from simulators.robots.acceptance import RobotView, Verdict
+from simulators.robots.capabilities import capabilities
 from simulators.robots.collisions import Place
 from simulators.robots.vehicle import SimulatedRobot
 
@@ -35,12 +36,17 @@ VERSION = "2.1.0"
 LONG = 60.0  # line seconds: more than any trip here needs
 
 
+# the parameters of picker-s's pick and drop templates in the reference line
+PICK_TEMPLATE = (("stationType", "shelf"), ("loadType", "tote"), ("lhd", "lhd1"))
+DROP_TEMPLATE = (("stationType", "conveyor"), ("loadType", "tote"), ("lhd", "lhd1"))
+
+
 def _pick(action_id: str, load_id: str = "T1") -> RobotAction:
-    return RobotAction(action_id, "pick", "HARD", (("loadId", load_id),))
+    return RobotAction(action_id, "pick", "HARD", (*PICK_TEMPLATE, ("loadId", load_id)))
 
 
 def _drop(action_id: str, load_id: str = "T1") -> RobotAction:
-    return RobotAction(action_id, "drop", "HARD", (("loadId", load_id),))
+    return RobotAction(action_id, "drop", "HARD", (*DROP_TEMPLATE, ("loadId", load_id)))
 
 
 def _valid(topic: str, message: JsonDict) -> JsonDict:
@@ -185,7 +191,7 @@ def _view(config: LineConfig, **changes: Any) -> RobotView:
         serial=SERIAL,
         manufacturer="linectl-sim",
         map_id=config.node_map_id(home),
-        supported_node_actions=("pick", "drop"),
+        capabilities=capabilities(config.robot_model(SERIAL)),
         order_id="o1",
         order_update_id=0,
         executing=False,
