@@ -297,6 +297,18 @@ class Metrics:
             "Operator calls whose audit entry could not be stored.",
             registry=r,
         )
+        self.robot_faults = Counter(
+            "linectl_robot_faults",
+            "Failed robot actions counted against the robot (not a stock shortage), by robot "
+            "and kind (the action type).",
+            ["robot", "kind"],
+            registry=r,
+        )
+        self.robots_fault_held = Gauge(
+            "linectl_robots_fault_held",
+            "Robots given no new trip for a while after repeated faults (robots.fault_limit).",
+            registry=r,
+        )
 
     def set_robots(self, robots: Collection[RobotSnapshot], on_trip: Collection[str]) -> None:
         """Refresh each robot's state and battery gauges from the fleet snapshot."""

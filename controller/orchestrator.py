@@ -29,6 +29,7 @@ from controller.orders import OrderRecord, OrderStatus
 from controller.picking import Picking
 from controller.replenishment import PURPOSE as REPLENISH
 from controller.replenishment import Replenishment
+from controller.robot_faults import RobotFaults
 from controller.sorting import Sortation
 from controller.stations import Stations
 from controller.store.asrs import AsrsRequest
@@ -64,6 +65,8 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             config, clock, metrics, fleet, self.flight.start_errand, self._give_way
         )
         self.fleet: dev.RobotFleet = self.traffic
+        # failed actions counted against each robot; one that keeps failing gets no new trips
+        self.robot_faults = RobotFaults(config, clock, metrics)
         self.inventory = Inventory(config, store, clock, metrics)
         # B2B case lines served from AS/RS totes (only when the line has an AS/RS)
         self.case_picks = CasePicks(
@@ -84,7 +87,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             sorter,
             self.flight,
             self.inventory,
-            self.traffic.accepts_trips,
+            self._accepts_trips,
             self.case_picks,
         )
         self.picking = Picking(self.history, self.flight, self.inventory)
@@ -129,6 +132,10 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
         self.clock = clock
+
+    def _accepts_trips(self, serial: str) -> bool:
+        """Traffic control may hold a robot back for a while, and so may its faults."""
+        return self.traffic.accepts_trips(serial) and self.robot_faults.accepts_trips(serial)
 
     # --- from the API ----------------------------------------------------------------------
 
@@ -189,19 +196,12 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
     async def handle(self, event: dev.DeviceEvent) -> None:
         match event:
             case dev.RobotActionFinished():
+                self.robot_faults.succeeded(event.serial)
                 short = await self.picking.action_finished(event)
                 if short is not None:
                     await self._stop_if_void(short)
             case dev.RobotActionFailed():
-                trip = self.picking.failed_trip(event)
-                if trip is not None:
-                    reason = f"{event.action_type} failed on robot {event.serial}: {event.reason}"
-                    outcome = await self.picking.pick_failed(event, trip)
-                    if outcome is not None and outcome.reason:
-                        reason = f"{reason}; {outcome.reason}"
-                    data = {"robot": event.serial, "action": event.action_type}
-                    await self._spoiled(trip, "robot_action_failed", reason, data)
-                    await self._stop_if_void(trip)
+                await self._action_failed(event)
             case dev.RobotOrderFinished():
                 for trip in await self.picking.job_finished(event):
                     if not trip.cancelled:

@@ -17,6 +17,8 @@ from controller.config.model import LineConfig
 from controller.dispatcher import Dispatcher
 from controller.history import History
 from controller.orders import OrderStatus
+from controller.picking import Picking
+from controller.robot_faults import PickFailure, RobotFaults
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
 from controller.tracking import ConveyorReconciler
@@ -42,7 +44,28 @@ class RobotFailures:
     fleet: dev.RobotFleet
     dispatcher: Dispatcher
     reconciler: ConveyorReconciler
+    picking: Picking
+    robot_faults: RobotFaults
     _lost: dict[str, tuple[float, str]]
+
+    async def _action_failed(self, ev: dev.RobotActionFailed) -> None:
+        """A live trip's action failed. A pick the robot reports as a stock shortage (as its
+        model declares it) is booked short and stops the order; anything else is a fault of
+        the robot: the stock stays as it was and the order goes to another robot."""
+        trip = self.picking.failed_trip(ev)
+        if trip is None:
+            return
+        if self.robot_faults.pick_failure(ev) is PickFailure.SHORTAGE and (
+            await self.picking.pick_short(ev, trip)
+        ):
+            await self._stop_if_void(trip)
+            return
+        self.robot_faults.fault(ev.serial, ev.action_type, ev.reason)
+        await self.picking.pick_fault(ev, trip)
+        reason = f"{ev.action_type} failed on robot {ev.serial}: {ev.reason}"
+        data = {"robot": ev.serial, "action": ev.action_type, "robot_fault": True}
+        await self._spoiled(trip, "robot_action_failed", reason, data)
+        await self._stop_if_void(trip)
 
     # --- robot failures --------------------------------------------------------------------
 
@@ -60,6 +83,7 @@ class RobotFailures:
         grace = self.config.robots.failure_grace
         while True:
             await self.clock.sleep(min(2.0, grace / 4))
+            self.robot_faults.expire()
             try:
                 await self.reconciler.check_missing()
             except StoreError:
