@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from controller.orders import OrderType
+from controller.overdue import Stage
 from routing.sortation import Outcome
 
 if TYPE_CHECKING:
@@ -309,6 +310,15 @@ class Metrics:
             "Robots given no new trip for a while after repeated faults (robots.fault_limit).",
             registry=r,
         )
+        self.deadline_exceeded = Counter(
+            "linectl_deadline_exceeded",
+            "Order stages and device commands that ran past their deadline (the deadlines "
+            "section of the line file), by stage.",
+            ["stage"],
+            registry=r,
+        )
+        for stage in Stage:  # every series from the start: an increase from 0 is seen
+            self.deadline_exceeded.labels(stage.value)
 
     def set_robots(self, robots: Collection[RobotSnapshot], on_trip: Collection[str]) -> None:
         """Refresh each robot's state and battery gauges from the fleet snapshot."""

@@ -19,6 +19,8 @@ from controller.case_picks import PURPOSE as CASE_PICK
 from controller.case_picks import CasePicks
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from controller.deadline_limits import limits
+from controller.deadlines import DeadlineWatch
 from controller.dispatcher import Dispatcher
 from controller.history import History
 from controller.inventory import Inventory
@@ -129,6 +131,19 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         )
         self.case_picks.asrs = self.replenishment.asrs = self.tote_returns.asrs = self.asrs
         self._cranes = cranes
+        # every stage and device command against its deadline, on one watcher
+        self.deadlines = DeadlineWatch(
+            limits(config, self.dispatcher.roadmap),
+            clock,
+            self.history,
+            metrics,
+            self.flight,
+            sorter,
+            self.fleet,
+            self.stations,
+            self._robot_overdue,
+            self.asrs,
+        )
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
         self.clock = clock
@@ -170,6 +185,9 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             await self.case_picks.retrieve_failed(request)
         elif request.purpose == REPLENISH:
             await self.replenishment.retrieve_failed(request)
+
+    async def deadline_loop(self) -> None:
+        await self.deadlines.run()
 
     async def dispatch_loop(self) -> None:
         await self.dispatcher.loop()

@@ -17,6 +17,7 @@ from controller.config.model import LineConfig
 from controller.dispatcher import Dispatcher
 from controller.history import History
 from controller.orders import OrderStatus
+from controller.overdue import Overdue
 from controller.picking import Picking
 from controller.robot_faults import PickFailure, RobotFaults
 from controller.store.base import StoreError
@@ -29,7 +30,9 @@ from devices.errors import DeviceError
 log = logging.getLogger("controller.orchestrator")  # the orchestrator logs under one name
 
 MAX_ATTEMPTS = 3  # robot trips per order before it goes into exception
-RETRY_EVENTS = frozenset({"robot_action_failed", "robot_lost", "robot_trip_ended_without_drop"})
+RETRY_EVENTS = frozenset(
+    {"robot_action_failed", "robot_lost", "robot_trip_ended_without_drop", "robot_trip_overdue"}
+)
 # an operator's cancel of a robot is no failure of the order: it does not count as an attempt
 
 
@@ -77,6 +80,15 @@ class RobotFailures:
         trips = self.flight.on_robot(ev.serial)
         if trips and all(t.cancelled and not t.returning for t in trips):
             await self._stop_robot(trips[0])  # back after its trips were given away: stop it
+
+    async def _robot_overdue(self, trip: Trip, overdue: Overdue) -> None:
+        """The robot made no progress on the trip for its deadline: the order goes to another
+        robot, the robot's order is cancelled, and the fault counts against the robot."""
+        reason = overdue.render()
+        self.robot_faults.fault(trip.serial, "trip_overdue", reason)
+        data = {"robot": trip.serial, "robot_fault": True, **overdue.data()}
+        await self._spoiled(trip, "robot_trip_overdue", reason, data)
+        await self._stop_if_void(trip)
 
     async def watch_loop(self) -> None:
         """Give away the trips of robots that stay unavailable longer than the grace time."""

@@ -268,6 +268,7 @@ class LineService:
             tg.create_task(self.orchestrator.case_loop(), name="orchestrator.case-picks")
             tg.create_task(self.orchestrator.replenish_loop(), name="orchestrator.replenishment")
             tg.create_task(self.orchestrator.watch_loop(), name="orchestrator.robot-watch")
+            tg.create_task(self.orchestrator.deadline_loop(), name="orchestrator.deadlines")
             tg.create_task(self._gauges(), name="metrics.gauges")
             tg.create_task(
                 webhook_dispatcher(self.config, self.store, self.clock, self.metrics).run(),

@@ -34,6 +34,7 @@ from controller.config.model_conveyor import (
     Sorter,
     Zone,
 )
+from controller.config.model_deadlines import Deadlines
 from controller.config.model_robots import (
     ActionTemplate,
     Charger,
@@ -79,6 +80,7 @@ __all__ = [
     "Conveyor",
     "ConveyorWatchdog",
     "Crane",
+    "Deadlines",
     "Divert",
     "Id",
     "Induction",
@@ -144,6 +146,7 @@ class LineConfig(Strict):
     robots: RobotArea
     conveyor: Conveyor
     asrs: Asrs = Asrs()
+    deadlines: Deadlines = Deadlines()
     skus: list[Sku]
     stock: list[StockEntry] = Field(default_factory=list)
 
