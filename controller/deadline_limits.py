@@ -6,10 +6,10 @@ the ordinary waits of a working line (a busy induction, traffic control, a recir
 - ``scan``: two laps of the conveyor loop (its zones' length at belt speed), plus a margin;
 - ``sort``: one lap per pass the sorter allows (``sorter.max_passes``) and one more, plus a
   margin;
-- ``robot_step``: the slowest robot driving twice the longest way across the roadmap and doing
-  its longest action, plus the waits traffic control and the robot watch allow before they act
-  themselves (``traffic.stall_after``, ``traffic.deadlock_after``, ``robots.failure_grace``),
-  plus a margin;
+- ``robot_step`` (a robot standing on one node without finishing a pick): the slowest robot
+  driving twice the longest way across the roadmap and doing its longest action, plus the waits
+  traffic control and the robot watch allow before they act themselves (``traffic.stall_after``,
+  ``traffic.deadlock_after``, ``robots.failure_grace``), plus a margin;
 - ``crane_command``: three of the slowest dual-command cycle of any aisle (to its farthest
   locations and back), plus a margin.
 """

@@ -11,10 +11,11 @@ timed per order by a sleeping task); past a deadline it acts once, counts the st
   lost on the conveyor. Its order goes to ``exception`` with the reason; a tote of a void trip
   (the order was cancelled or given to another robot) is written off in the order's history.
   An AS/RS tote gets the reason on its order and stays followed.
-- **robot_step**: a robot on a trip that makes no progress (no pick, no drop) for the deadline
-  gives its trip away: ``on_robot_overdue`` (the orchestrator) sends the order to another robot
-  and counts the fault against the robot. Time while the robot is unavailable or paused, or
-  waits to drop while the conveyor stands, does not count (others handle those).
+- **robot_step**: a robot on a trip that makes no progress (it stands on one node, no pick done)
+  for the deadline gives its trip away: ``on_robot_overdue`` (the orchestrator) sends the order
+  to another robot and counts the fault against the robot. Time while the robot drives, is
+  unavailable or paused, or waits to drop while the conveyor stands does not count (others
+  handle those).
 - **crane_command**: a crane command accepted and not reported finished is reported (it is
   never sent again: a crane command must not run twice) and the order it serves says why it
   waits.
@@ -74,7 +75,8 @@ class DeadlineWatch:
         self.tick = max(0.5, min(5.0, min(limits.scan, limits.sort, limits.robot_step) / 20))
         self.belt_time = 0.0  # line seconds the conveyor has been running
         self._belt: dict[str, tuple[Stage, float]] = {}  # trip -> stage, belt time it began
-        self._steps: dict[str, tuple[int, float]] = {}  # trip -> picks done, line time since
+        # trip -> (picks done, robot's last node), line time it was last seen to change
+        self._steps: dict[str, tuple[tuple[int, str | None], float]] = {}
         self._since: dict[tuple[Stage, str], float] = {}  # station / crane: line time since
         self._reported: set[tuple[Stage, str]] = set()  # told once, still there
         self._failing = False  # the store refused the last write (logged once)
@@ -180,13 +182,15 @@ class DeadlineWatch:
         trips = [t for t in self.flight.trips.values() if t.live and not t.case_tote]
         self._steps = {k: v for k, v in self._steps.items() if k in self.flight.trips}
         for trip in trips:
-            progress = len(trip.picks_done)
             robot = robots.get(trip.serial)
+            # progress: a pick done, or a node reached on the way
+            progress = (len(trip.picks_done), robot.last_node_id if robot is not None else None)
             excused = (
                 robot is None
                 or not robot.available
                 or robot.paused
-                or (not running and progress == len(trip.picks))  # waits to drop
+                or robot.driving
+                or (not running and len(trip.picks_done) == len(trip.picks))  # waits to drop
             )
             seen = self._steps.get(trip.trip_id)
             if excused or seen is None or seen[0] != progress:

@@ -85,7 +85,7 @@ class RobotFailures:
         """The robot made no progress on the trip for its deadline: the order goes to another
         robot, the robot's order is cancelled, and the fault counts against the robot."""
         reason = overdue.render()
-        self.robot_faults.fault(trip.serial, "trip_overdue", reason)
+        self.robot_faults.overdue(trip.serial, "trip_overdue")
         data = {"robot": trip.serial, "robot_fault": True, **overdue.data()}
         await self._spoiled(trip, "robot_trip_overdue", reason, data)
         await self._stop_if_void(trip)

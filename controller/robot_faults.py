@@ -10,7 +10,8 @@ goes to another robot, and the fault counts against the robot.
 
 :class:`RobotFaults` keeps the count. A robot whose actions failed ``robots.fault_limit`` times in
 a row gets no new trip for ``robots.fault_hold`` line seconds (logged once when it is taken out
-and once when it is back); a finished action ends the run of failures.
+and once when it is back); a finished action ends the run of failures. A trip the robot made no
+progress on for its deadline counts against the robot too, but never holds it.
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ class RobotFaults:
             return PickFailure.FAULT
         codes = frozenset(self.config.robot_model(ev.serial).pick.shortage_results)
         return classify(ev.reason, codes)
+
+    def overdue(self, serial: str, kind: str) -> None:
+        """``serial`` made no progress on a trip for its deadline. Counted against the robot,
+        but not towards its hold: a robot stuck behind others on a busy line is no broken one."""
+        self.metrics.robot_faults.labels(serial, kind).inc()
 
     def fault(self, serial: str, kind: str, reason: str) -> None:
         """An action of ``serial`` failed through no fault of the stock."""

@@ -22,8 +22,8 @@ class Deadlines(Strict):
     # a scanned tote must be in a chute within this much running time (its divert and every
     # recirculation up to sorter.max_passes); past it the order goes to exception
     sort: PositiveFloat | None = None
-    # a robot on a trip must make progress (a pick, then the drop) within this time of the
-    # last; past it the trip is given to another robot and the fault counts against the robot
+    # a robot on a trip must make progress (reach a node, finish a pick) within this time of
+    # the last; past it the trip is given to another robot and the fault counts against it
     robot_step: PositiveFloat | None = None
     # a crane command must be reported finished within this time of being accepted; past it
     # the command is reported (never sent again) and the order it serves says why it waits

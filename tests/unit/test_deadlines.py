@@ -61,7 +61,7 @@ class Conveyor:
 class Fleet:
     def __init__(self) -> None:
         self.robot = dev.RobotSnapshot(
-            "R01", "m", "2.0.0", "ONLINE", "AUTOMATIC", "N1", 0, 0, True, "job", 90, (), 0.1, True
+            "R01", "m", "2.0.0", "ONLINE", "AUTOMATIC", "N1", 0, 0, False, "job", 90, (), 0.1, True
         )
 
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
@@ -209,6 +209,12 @@ async def test_a_robot_without_progress_gives_its_trip_away(setup: Setup) -> Non
     trip = await setup.trip("O-1", "T-1", dropped=False, picks=2)
     await setup.run_for(LIMITS.robot_step - 10)
     trip.picks_done.add(0)  # progress: the clock starts again
+    await setup.run_for(LIMITS.robot_step - 10)
+    setup.fleet.robot = replace(setup.fleet.robot, last_node_id="N2")  # ... and so does a node
+    await setup.run_for(LIMITS.robot_step - 10)
+    setup.fleet.robot = replace(setup.fleet.robot, driving=True)  # driving is progress too
+    await setup.run_for(LIMITS.robot_step * 2)
+    setup.fleet.robot = replace(setup.fleet.robot, driving=False)
     await setup.run_for(LIMITS.robot_step - 10)
     assert setup.given_away == []
     await setup.run_for(20)

@@ -89,3 +89,16 @@ def test_a_fault_script_can_report_a_shortage() -> None:
         "- {at: 5, robot: R01, fault: fail_action, action_type: pick}", "f.yaml", ["R01"]
     )
     assert isinstance(plain, FailAction) and plain.result == "injected failure"
+
+
+def test_an_overdue_trip_counts_against_the_robot_but_never_holds_it(
+    reference_line: LineConfig,
+) -> None:
+    metrics = Metrics()
+    faults = RobotFaults(reference_line, ManualClock(), metrics)
+    for _ in range(reference_line.robots.fault_limit * 2):
+        faults.overdue("R01", "trip_overdue")
+    assert faults.accepts_trips("R01")
+    sample = metrics.registry.get_sample_value
+    count = sample("linectl_robot_faults_total", {"robot": "R01", "kind": "trip_overdue"})
+    assert count == reference_line.robots.fault_limit * 2
