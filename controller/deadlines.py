@@ -14,8 +14,8 @@ timed per order by a sleeping task); past a deadline it acts once, counts the st
 - **robot_step**: a robot on a trip that makes no progress (it stands on one node, no pick done)
   for the deadline gives its trip away: ``on_robot_overdue`` (the orchestrator) sends the order
   to another robot and counts the fault against the robot. Time while the robot drives, is
-  unavailable or paused, or waits to drop while the conveyor stands does not count (others
-  handle those).
+  unavailable or paused, waits for a node another robot holds, or waits to drop while the
+  conveyor stands does not count (traffic control and the robot watch handle those).
 - **crane_command**: a crane command accepted and not reported finished is reported (it is
   never sent again: a crane command must not run twice) and the order it serves says why it
   waits.
@@ -61,6 +61,7 @@ class DeadlineWatch:
         stations: Stations,
         on_robot_overdue: RobotOverdue,
         asrs: AsrsFlows | None = None,
+        waits_for_traffic: Callable[[str], bool] = lambda serial: False,
     ) -> None:
         self.limits = limits
         self.clock = clock
@@ -72,6 +73,7 @@ class DeadlineWatch:
         self.stations = stations
         self.on_robot_overdue = on_robot_overdue
         self.asrs = asrs
+        self.waits_for_traffic = waits_for_traffic
         self.tick = max(0.5, min(5.0, min(limits.scan, limits.sort, limits.robot_step) / 20))
         self.belt_time = 0.0  # line seconds the conveyor has been running
         self._belt: dict[str, tuple[Stage, float]] = {}  # trip -> stage, belt time it began
@@ -190,6 +192,7 @@ class DeadlineWatch:
                 or not robot.available
                 or robot.paused
                 or robot.driving
+                or self.waits_for_traffic(trip.serial)
                 or (not running and len(trip.picks_done) == len(trip.picks))  # waits to drop
             )
             seen = self._steps.get(trip.trip_id)

@@ -143,6 +143,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             self.stations,
             self._robot_overdue,
             self.asrs,
+            self.traffic.waiting,
         )
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)

@@ -79,6 +79,7 @@ class Setup:
         self.fleet = Fleet()
         self.stations = Stations(self.history)
         self.given_away: list[tuple[Trip, Overdue]] = []
+        self.traffic_waits: set[str] = set()
         self.watch = DeadlineWatch(
             LIMITS,
             clock,
@@ -89,6 +90,7 @@ class Setup:
             self.fleet,  # type: ignore[arg-type]
             self.stations,
             self.give_away,
+            waits_for_traffic=self.traffic_waits.__contains__,
         )
 
     async def give_away(self, trip: Trip, overdue: Overdue) -> None:
@@ -215,6 +217,9 @@ async def test_a_robot_without_progress_gives_its_trip_away(setup: Setup) -> Non
     setup.fleet.robot = replace(setup.fleet.robot, driving=True)  # driving is progress too
     await setup.run_for(LIMITS.robot_step * 2)
     setup.fleet.robot = replace(setup.fleet.robot, driving=False)
+    setup.traffic_waits.add("R01")  # waits for a node another robot holds: traffic's to solve
+    await setup.run_for(LIMITS.robot_step * 2)
+    setup.traffic_waits.clear()
     await setup.run_for(LIMITS.robot_step - 10)
     assert setup.given_away == []
     await setup.run_for(20)
