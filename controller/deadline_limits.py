@@ -12,6 +12,9 @@ the ordinary waits of a working line (a busy induction, traffic control, a recir
   ``traffic.deadlock_after``, ``robots.failure_grace``), plus a margin;
 - ``crane_command``: three of the slowest dual-command cycle of any aisle (to its farthest
   locations and back), plus a margin.
+
+With a clock faster than the wall clock (``clock.time_scale``), every deadline is at least
+:data:`WALL_FLOOR` wall seconds long.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ from routing.crane import Kinematics, dual_cycle
 from routing.roadmap import Roadmap
 
 MARGIN = 60.0  # line seconds added to every derived deadline
+# no deadline is shorter than this in wall seconds: with a clock faster than the wall (the demo,
+# tests) a controller or simulator starved of CPU for a few seconds is not a lost tote
+WALL_FLOOR = 30.0
 NO_AISLE = 600.0  # a line without an AS/RS has no crane command to wait for
 
 
@@ -37,6 +43,16 @@ class Limits:
     robot_step: float
     crane_command: float
     station: float
+
+    def at_least(self, seconds: float) -> Limits:
+        """Every deadline at least ``seconds`` long."""
+        return Limits(
+            scan=max(self.scan, seconds),
+            sort=max(self.sort, seconds),
+            robot_step=max(self.robot_step, seconds),
+            crane_command=max(self.crane_command, seconds),
+            station=max(self.station, seconds),
+        )
 
     def document(self) -> dict[str, float]:
         return {
@@ -75,10 +91,12 @@ def crane_command(config: LineConfig) -> float:
     return 3.0 * max(cycles) + MARGIN if cycles else NO_AISLE
 
 
-def limits(config: LineConfig, roadmap: Roadmap) -> Limits:
-    """The deadlines in force on ``config``'s line."""
+def limits(config: LineConfig, roadmap: Roadmap, time_scale: float = 1.0) -> Limits:
+    """The deadlines in force on ``config``'s line, on a clock running ``time_scale`` line
+    seconds per wall second."""
     given = config.deadlines
     lap = conveyor_lap(config)
+    floor = WALL_FLOOR * time_scale
     return Limits(
         scan=given.scan if given.scan is not None else 2.0 * lap + MARGIN,
         sort=given.sort
@@ -91,4 +109,4 @@ def limits(config: LineConfig, roadmap: Roadmap) -> Limits:
         if given.crane_command is not None
         else crane_command(config),
         station=given.station,
-    )
+    ).at_least(floor)

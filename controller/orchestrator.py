@@ -133,7 +133,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         self._cranes = cranes
         # every stage and device command against its deadline, on one watcher
         self.deadlines = DeadlineWatch(
-            limits(config, self.dispatcher.roadmap),
+            limits(config, self.dispatcher.roadmap, clock.time_scale),
             clock,
             self.history,
             metrics,

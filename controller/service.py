@@ -134,6 +134,7 @@ class LineService:
         busy = self.orchestrator.flight.busy_robots
         asrs = self.orchestrator.asrs
         work = asrs.snapshot() if asrs is not None else {}
+        fault_held = self.orchestrator.robot_faults.held()
         return {
             "line_id": self.config.line.id,
             "conveyors": [
@@ -149,6 +150,7 @@ class LineService:
                     "errors": list(r.errors),
                     "factsheet_problems": list(r.factsheet_problems),
                     "traffic": self.orchestrator.traffic.view(r.serial),
+                    "fault_hold_seconds": fault_held.get(r.serial),
                 }
                 for r in self.fleet.snapshot().values()
             ],
@@ -161,6 +163,7 @@ class LineService:
                 for c in (self.cranes.snapshot().values() if self.cranes is not None else ())
             ],
             "orders_queued": len(self.orchestrator.dispatcher.pending),
+            "deadlines": self.orchestrator.deadlines.limits.document(),
             "held": hold_view(self.hold.hold),
         }
 

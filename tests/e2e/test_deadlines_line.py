@@ -49,3 +49,6 @@ async def test_a_tote_never_scanned_ends_its_order_in_exception_without_a_reconn
     assert not sample(
         "linectl_conveyor_reconciled_total", {"conveyor": "C1", "action": "tote_lost"}
     )
+    view = (await line.http.get("/v1/line")).json()
+    assert view["deadlines"]["scan"] == event.data["deadline_seconds"]
+    assert all(r["fault_hold_seconds"] is None for r in view["robots"])

@@ -16,7 +16,7 @@ import pytest
 from controller import topology
 from controller.clock import ManualClock
 from controller.config.model import LineConfig
-from controller.deadline_limits import MARGIN, Limits, conveyor_lap, limits
+from controller.deadline_limits import MARGIN, WALL_FLOOR, Limits, conveyor_lap, limits
 from controller.deadlines import DeadlineWatch
 from controller.history import History
 from controller.metrics import Metrics
@@ -278,6 +278,9 @@ def test_derived_deadlines_follow_the_line(reference_line: LineConfig) -> None:
         update={"deadlines": reference_line.deadlines.model_copy(update={"scan": 45.0})}
     )
     assert limits(given, roadmap).scan == 45.0
+    # a clock 30 times the wall's: no deadline shorter than WALL_FLOOR wall seconds
+    fast = limits(given, roadmap, time_scale=30.0)
+    assert fast.scan == WALL_FLOOR * 30.0 and fast.station == max(1800.0, WALL_FLOOR * 30.0)
 
 
 class Cranes:
