@@ -155,7 +155,8 @@ class DeadlineWatch:
     async def _lost(self, trip: Trip, overdue: Overdue) -> None:
         rec = await self.history.get(trip.order_id)
         data = {**overdue.data(), "tote": trip.tote, "induction": trip.induction}
-        if rec is not None and (rec.status.terminal or trip.requeued):
+        ended = rec is not None and (rec.status.terminal or rec.status is OrderStatus.EXCEPTION)
+        if rec is not None and (ended or trip.requeued):
             await self.history.record(rec, "tote_lost_on_conveyor", data=data)
         elif rec is not None and trip.cancelled:  # on its way to the reject chute to end it
             await self.history.finish(

@@ -354,3 +354,18 @@ async def test_a_crane_command_past_its_deadline_is_reported_on_its_order_never_
     cranes.commands = []  # finished after all: a later command of the same id would count anew
     await setup.run_for(setup.watch.tick)
     assert not [k for k in setup.watch._since if k[0] is Stage.CRANE_COMMAND]
+
+
+async def test_the_lost_tote_of_an_order_already_in_exception_is_only_recorded(
+    setup: Setup,
+) -> None:
+    trip = await setup.trip("O-1", "T-1", dropped=True)
+    trip.cancelled = True  # a short pick stopped the order; its tote rides to the reject chute
+    rec = await setup.store.get_order("O-1")
+    assert rec is not None
+    await setup.history.record(rec, "short_pick", OrderStatus.EXCEPTION, waiting_reason="short")
+    await setup.run_for(LIMITS.scan + 5)
+    rec = await setup.store.get_order("O-1")
+    assert rec is not None and rec.status is OrderStatus.EXCEPTION
+    assert rec.waiting_reason == "short"
+    assert (await setup.store.history("O-1"))[-1].type == "tote_lost_on_conveyor"
