@@ -61,6 +61,11 @@ class RobotOut(BaseModel):
     traffic: RobotTrafficOut | None = Field(
         default=None, description="Node reservations; absent when traffic control is off."
     )
+    fault_hold_seconds: float | None = Field(
+        default=None,
+        description="Line seconds the robot still gets no new trip after `robots.fault_limit` "
+        "failed actions in a row; null when it is not held.",
+    )
 
 
 class ChuteOut(BaseModel):
@@ -128,6 +133,11 @@ class LineOut(BaseModel):
     )
     robots: list[RobotOut]
     orders_queued: int = Field(description="Accepted orders not yet released to a robot.")
+    deadlines: dict[str, float] = Field(
+        default_factory=dict,
+        description="The deadline of each stage in line seconds (the line file's `deadlines`, "
+        "or derived from the line): scan, sort, robot_step, crane_command, station.",
+    )
     held: LineHeldOut | None = Field(
         default=None,
         description="Set while an operator holds the line (`POST /v1/line/hold`): by whom and "

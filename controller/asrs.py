@@ -47,7 +47,7 @@ from controller.asrs_commands import AisleCommands, AsrsRequestError, aisle_comm
 from controller.asrs_events import AsrsEvents
 from controller.asrs_planning import AsrsPlanning
 from controller.asrs_state import FailedHook, RetrievedHook
-from controller.store.asrs import AsrsRequest, RequestKind, RequestState
+from controller.store.asrs import AsrsCommand, AsrsRequest, RequestKind, RequestState
 from routing import asrs as decide
 
 __all__ = ["AsrsFlows", "AsrsRequestError", "FailedHook", "RetrievedHook"]
@@ -244,3 +244,6 @@ class AsrsFlows(AsrsPlanning, AsrsEvents):
 
     def open_requests(self) -> list[AsrsRequest]:
         return sorted(self._requests.values(), key=lambda r: r.id)
+
+    def open_commands(self) -> list[AsrsCommand]:
+        return sorted(self._commands.values(), key=lambda c: c.created_at)

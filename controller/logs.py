@@ -8,6 +8,7 @@ import sys
 from typing import Any, TextIO
 
 from controller.redact import RedactingFilter
+from devices.opcua.library_logs import LinkLossFilter
 
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
 
@@ -71,6 +72,8 @@ def setup(level: str = "info", fmt: str = "text") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    # a lost OPC UA link is the adapters' outage lines, not asyncua's tracebacks of it
+    handler.addFilter(LinkLossFilter(root.level))
     # libraries whose own warnings repeat what linectl's adapters already report once
     for noisy in ("asyncua", "amqtt", "transitions"):
         logging.getLogger(noisy).setLevel(max(logging.ERROR, root.level))

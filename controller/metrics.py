@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from controller.orders import OrderType
+from controller.overdue import Stage
 from routing.sortation import Outcome
 
 if TYPE_CHECKING:
@@ -316,6 +317,27 @@ class Metrics:
             "Operator calls whose audit entry could not be stored.",
             registry=r,
         )
+        self.robot_faults = Counter(
+            "linectl_robot_faults",
+            "Failed robot actions counted against the robot (not a stock shortage), by robot "
+            "and kind (the action type).",
+            ["robot", "kind"],
+            registry=r,
+        )
+        self.robots_fault_held = Gauge(
+            "linectl_robots_fault_held",
+            "Robots given no new trip for a while after repeated faults (robots.fault_limit).",
+            registry=r,
+        )
+        self.deadline_exceeded = Counter(
+            "linectl_deadline_exceeded",
+            "Order stages and device commands that ran past their deadline (the deadlines "
+            "section of the line file), by stage.",
+            ["stage"],
+            registry=r,
+        )
+        for stage in Stage:  # every series from the start: an increase from 0 is seen
+            self.deadline_exceeded.labels(stage.value)
 
     def set_robots(self, robots: Collection[RobotSnapshot], on_trip: Collection[str]) -> None:
         """Refresh each robot's state and battery gauges from the fleet snapshot."""

@@ -19,6 +19,8 @@ from controller.case_picks import PURPOSE as CASE_PICK
 from controller.case_picks import CasePicks
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from controller.deadline_limits import limits
+from controller.deadlines import DeadlineWatch
 from controller.dispatcher import Dispatcher
 from controller.history import History
 from controller.inventory import Inventory
@@ -30,6 +32,7 @@ from controller.picking import Picking
 from controller.reject_totes import RejectTotes
 from controller.replenishment import PURPOSE as REPLENISH
 from controller.replenishment import Replenishment
+from controller.robot_faults import RobotFaults
 from controller.sorting import Sortation
 from controller.stations import Stations
 from controller.store.asrs import AsrsRequest
@@ -65,6 +68,8 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             config, clock, metrics, fleet, self.flight.start_errand, self._give_way
         )
         self.fleet: dev.RobotFleet = self.traffic
+        # failed actions counted against each robot; one that keeps failing gets no new trips
+        self.robot_faults = RobotFaults(config, clock, metrics)
         self.inventory = Inventory(config, store, clock, metrics)
         # B2B case lines served from AS/RS totes (only when the line has an AS/RS)
         self.case_picks = CasePicks(
@@ -85,7 +90,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             sorter,
             self.flight,
             self.inventory,
-            self.traffic.accepts_trips,
+            self._accepts_trips,
             self.case_picks,
         )
         self.picking = Picking(self.history, self.flight, self.inventory)
@@ -129,9 +134,27 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         )
         self.case_picks.asrs = self.replenishment.asrs = self.tote_returns.asrs = self.asrs
         self._cranes = cranes
+        # every stage and device command against its deadline, on one watcher
+        self.deadlines = DeadlineWatch(
+            limits(config, self.dispatcher.roadmap, clock.time_scale),
+            clock,
+            self.history,
+            metrics,
+            self.flight,
+            sorter,
+            self.fleet,
+            self.stations,
+            self._robot_overdue,
+            self.asrs,
+            self.traffic.waiting,
+        )
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
         self.clock = clock
+
+    def _accepts_trips(self, serial: str) -> bool:
+        """Traffic control may hold a robot back for a while, and so may its faults."""
+        return self.traffic.accepts_trips(serial) and self.robot_faults.accepts_trips(serial)
 
     # --- from the API ----------------------------------------------------------------------
 
@@ -167,6 +190,9 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         elif request.purpose == REPLENISH:
             await self.replenishment.retrieve_failed(request)
 
+    async def deadline_loop(self) -> None:
+        await self.deadlines.run()
+
     async def dispatch_loop(self) -> None:
         await self.dispatcher.loop()
 
@@ -192,19 +218,12 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
     async def handle(self, event: dev.DeviceEvent) -> None:
         match event:
             case dev.RobotActionFinished():
+                self.robot_faults.succeeded(event.serial)
                 short = await self.picking.action_finished(event)
                 if short is not None:
                     await self._stop_if_void(short)
             case dev.RobotActionFailed():
-                trip = self.picking.failed_trip(event)
-                if trip is not None:
-                    reason = f"{event.action_type} failed on robot {event.serial}: {event.reason}"
-                    outcome = await self.picking.pick_failed(event, trip)
-                    if outcome is not None and outcome.reason:
-                        reason = f"{reason}; {outcome.reason}"
-                    data = {"robot": event.serial, "action": event.action_type}
-                    await self._spoiled(trip, "robot_action_failed", reason, data)
-                    await self._stop_if_void(trip)
+                await self._action_failed(event)
             case dev.RobotOrderFinished():
                 for trip in await self.picking.job_finished(event):
                     if not trip.cancelled:

@@ -17,6 +17,9 @@ from controller.config.model import LineConfig
 from controller.dispatcher import Dispatcher
 from controller.history import History
 from controller.orders import OrderStatus
+from controller.overdue import Overdue
+from controller.picking import Picking
+from controller.robot_faults import PickFailure, RobotFaults
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
 from controller.tracking import ConveyorReconciler
@@ -27,7 +30,9 @@ from devices.errors import DeviceError
 log = logging.getLogger("controller.orchestrator")  # the orchestrator logs under one name
 
 MAX_ATTEMPTS = 3  # robot trips per order before it goes into exception
-RETRY_EVENTS = frozenset({"robot_action_failed", "robot_lost", "robot_trip_ended_without_drop"})
+RETRY_EVENTS = frozenset(
+    {"robot_action_failed", "robot_lost", "robot_trip_ended_without_drop", "robot_trip_overdue"}
+)
 # an operator's cancel of a robot is no failure of the order: it does not count as an attempt
 
 
@@ -42,7 +47,28 @@ class RobotFailures:
     fleet: dev.RobotFleet
     dispatcher: Dispatcher
     reconciler: ConveyorReconciler
+    picking: Picking
+    robot_faults: RobotFaults
     _lost: dict[str, tuple[float, str]]
+
+    async def _action_failed(self, ev: dev.RobotActionFailed) -> None:
+        """A live trip's action failed. A pick the robot reports as a stock shortage (as its
+        model declares it) is booked short and stops the order; anything else is a fault of
+        the robot: the stock stays as it was and the order goes to another robot."""
+        trip = self.picking.failed_trip(ev)
+        if trip is None:
+            return
+        if self.robot_faults.pick_failure(ev) is PickFailure.SHORTAGE and (
+            await self.picking.pick_short(ev, trip)
+        ):
+            await self._stop_if_void(trip)
+            return
+        self.robot_faults.fault(ev.serial, ev.action_type, ev.reason)
+        await self.picking.pick_fault(ev, trip)
+        reason = f"{ev.action_type} failed on robot {ev.serial}: {ev.reason}"
+        data = {"robot": ev.serial, "action": ev.action_type, "robot_fault": True}
+        await self._spoiled(trip, "robot_action_failed", reason, data)
+        await self._stop_if_void(trip)
 
     # --- robot failures --------------------------------------------------------------------
 
@@ -55,11 +81,21 @@ class RobotFailures:
         if trips and all(t.cancelled and not t.returning for t in trips):
             await self._stop_robot(trips[0])  # back after its trips were given away: stop it
 
+    async def _robot_overdue(self, trip: Trip, overdue: Overdue) -> None:
+        """The robot made no progress on the trip for its deadline: the order goes to another
+        robot, the robot's order is cancelled, and the fault counts against the robot."""
+        reason = overdue.render()
+        self.robot_faults.overdue(trip.serial, "trip_overdue")
+        data = {"robot": trip.serial, "robot_fault": True, **overdue.data()}
+        await self._spoiled(trip, "robot_trip_overdue", reason, data)
+        await self._stop_if_void(trip)
+
     async def watch_loop(self) -> None:
         """Give away the trips of robots that stay unavailable longer than the grace time."""
         grace = self.config.robots.failure_grace
         while True:
             await self.clock.sleep(min(2.0, grace / 4))
+            self.robot_faults.expire()
             try:
                 await self.reconciler.check_missing()
             except StoreError:

@@ -69,16 +69,31 @@ class Picking:
                 )
         return None
 
-    async def pick_failed(self, ev: dev.RobotActionFailed, trip: Trip) -> PickOutcome | None:
-        """A live trip's pick failed. The robot reports no quantity, so the inventory records a
-        short pick of the whole quantity (on-hand unchanged: nothing was confirmed taken)."""
+    async def pick_short(self, ev: dev.RobotActionFailed, trip: Trip) -> bool:
+        """The robot reported a live trip's pick as a stock shortage: it is booked as a short
+        pick (on-hand unchanged: nothing was taken) and the order stops in ``exception`` with
+        the reason; the trip is void. False when it could not be booked."""
+        pk = self._failed_pick(ev)
+        if pk is None:
+            return False
+        outcome = await self._confirm(trip, pk, 0, ev.action_id)
+        if outcome is None or not outcome.short:
+            return False
+        await self._short_pick(trip, outcome, ev.serial, ev.reason)
+        return True
+
+    async def pick_fault(self, ev: dev.RobotActionFailed, trip: Trip) -> None:
+        """A live trip's pick failed through a fault of the robot: the units it reserved are
+        given back as they are (no short pick, on-hand unchanged), ready for the next trip."""
+        pk = self._failed_pick(ev)
+        if pk is not None:
+            await self.inventory.release(trip.order_id, [pk], trip.trip_id, "robot fault")
+
+    def _failed_pick(self, ev: dev.RobotActionFailed) -> Pick | None:
         found = self.flight.action(ev.action_id)
         if found is None or found[1].kind != "pick":
             return None
-        pk = trip.picks[found[1].index]
-        # its reservation is closed as short; releasing the trip's unpicked stock later finds
-        # nothing open for this pick
-        return await self._confirm(trip, pk, 0, ev.action_id)
+        return found[0].picks[found[1].index]
 
     async def _confirm(self, trip: Trip, pk: Pick, picked: int, ref: str) -> PickOutcome | None:
         try:
@@ -90,7 +105,9 @@ class Picking:
             )
             return None
 
-    async def _short_pick(self, trip: Trip, outcome: PickOutcome, serial: str) -> None:
+    async def _short_pick(
+        self, trip: Trip, outcome: PickOutcome, serial: str, reported: str | None = None
+    ) -> None:
         """Fewer units than reserved: the order stops in ``exception`` with the reason; the
         trip is void and its tote goes to the reject chute."""
         trip.cancelled = True
@@ -112,6 +129,7 @@ class Picking:
                 "reserved": outcome.reserved,
                 "picked": outcome.picked,
                 "reason": outcome.reason,
+                **({"robot_result": reported} if reported is not None else {}),
             },
         )
 

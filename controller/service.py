@@ -139,6 +139,7 @@ class LineService:
         busy = self.orchestrator.flight.busy_robots
         asrs = self.orchestrator.asrs
         work = asrs.snapshot() if asrs is not None else {}
+        fault_held = self.orchestrator.robot_faults.held()
         return {
             "line_id": self.config.line.id,
             "conveyors": [
@@ -154,6 +155,7 @@ class LineService:
                     "errors": list(r.errors),
                     "factsheet_problems": list(r.factsheet_problems),
                     "traffic": self.orchestrator.traffic.view(r.serial),
+                    "fault_hold_seconds": fault_held.get(r.serial),
                 }
                 for r in self.fleet.snapshot().values()
             ],
@@ -166,6 +168,7 @@ class LineService:
                 for c in (self.cranes.snapshot().values() if self.cranes is not None else ())
             ],
             "orders_queued": len(self.orchestrator.dispatcher.pending),
+            "deadlines": self.orchestrator.deadlines.limits.document(),
             "held": hold_view(self.hold.hold),
         }
 
@@ -273,6 +276,7 @@ class LineService:
             tg.create_task(self.orchestrator.case_loop(), name="orchestrator.case-picks")
             tg.create_task(self.orchestrator.replenish_loop(), name="orchestrator.replenishment")
             tg.create_task(self.orchestrator.watch_loop(), name="orchestrator.robot-watch")
+            tg.create_task(self.orchestrator.deadline_loop(), name="orchestrator.deadlines")
             tg.create_task(self._gauges(), name="metrics.gauges")
             tg.create_task(
                 webhook_dispatcher(self.config, self.store, self.clock, self.metrics).run(),

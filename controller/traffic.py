@@ -106,6 +106,11 @@ class TrafficFleet(TrafficRounds):
             return True
         return False
 
+    def waiting(self, serial: str) -> bool:
+        """Whether the robot stands waiting for a node another robot holds (traffic control's
+        own waits, resolved by its deadlock and stall handling)."""
+        return serial in self.waits
+
     # --- what traffic control shows ---------------------------------------------------------
 
     def view(self, serial: str) -> dict[str, object] | None:

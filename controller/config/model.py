@@ -34,6 +34,7 @@ from controller.config.model_conveyor import (
     Sorter,
     Zone,
 )
+from controller.config.model_deadlines import Deadlines
 from controller.config.model_mqtt import MqttConfig, MqttTls
 from controller.config.model_robots import (
     ActionTemplate,
@@ -41,6 +42,7 @@ from controller.config.model_robots import (
     Induction,
     MapEdge,
     MapNode,
+    PickTemplate,
     Robot,
     RobotArea,
     RobotModel,
@@ -78,6 +80,7 @@ __all__ = [
     "Conveyor",
     "ConveyorWatchdog",
     "Crane",
+    "Deadlines",
     "Divert",
     "Id",
     "Induction",
@@ -89,6 +92,7 @@ __all__ = [
     "MqttTls",
     "NonNegFloat",
     "OpcUaEndpoint",
+    "PickTemplate",
     "PositiveFloat",
     "Robot",
     "RobotArea",
@@ -143,6 +147,7 @@ class LineConfig(Strict):
     robots: RobotArea
     conveyor: Conveyor
     asrs: Asrs = Asrs()
+    deadlines: Deadlines = Deadlines()
     skus: list[Sku]
     stock: list[StockEntry] = Field(default_factory=list)
 

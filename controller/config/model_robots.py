@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from controller.config.model_types import Id, NonNegFloat, PositiveFloat, Strict
 
@@ -49,6 +49,15 @@ class ActionTemplate(Strict):
     parameters: dict[str, str | float | int | bool] = Field(default_factory=dict)
 
 
+class PickTemplate(ActionTemplate):
+    # what a robot of this model reports for a pick that found fewer units than asked for: the
+    # failed pick's resultDescription, or the errorType of the error that references it. Only
+    # these book a short pick; any other failed pick is a fault of the robot (the stock stays)
+    shortage_results: list[Annotated[str, Field(min_length=1, max_length=200)]] = Field(
+        default_factory=lambda: ["stockShortage"]
+    )
+
+
 class RobotModel(Strict):
     manufacturer: Id
     speed: PositiveFloat = 1.5
@@ -56,8 +65,16 @@ class RobotModel(Strict):
     # an idle robot below charge_below percent goes to a charger and works again at charge_until
     charge_below: Annotated[float, Field(ge=0, le=100)] = 25.0
     charge_until: Annotated[float, Field(gt=0, le=100)] = 90.0
-    pick: ActionTemplate = ActionTemplate()
+    pick: PickTemplate = PickTemplate()
     drop: ActionTemplate = ActionTemplate()
+
+    @field_validator("pick", mode="before")
+    @classmethod
+    def _pick_from_plain_template(cls, value: object) -> object:
+        """A plain action template is a pick template with the default shortage results."""
+        if isinstance(value, ActionTemplate) and not isinstance(value, PickTemplate):
+            return value.model_dump()
+        return value
 
 
 class Robot(Strict):
@@ -99,4 +116,8 @@ class RobotArea(Strict):
     fleet: list[Robot]
     # line seconds a robot may stay unavailable before its trip is given to another robot
     failure_grace: PositiveFloat = 20.0
+    # a robot whose actions failed this many times in a row (faults, not stock shortages) gets
+    # no new trip for fault_hold line seconds
+    fault_limit: Annotated[int, Field(ge=1)] = 3
+    fault_hold: PositiveFloat = 600.0
     traffic: Traffic = Traffic()

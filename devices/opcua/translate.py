@@ -8,6 +8,7 @@ the device error tree in :func:`translate_error` (the only place that knows them
 from __future__ import annotations
 
 import asyncio
+import errno
 from datetime import UTC, datetime
 from typing import Any
 
@@ -37,12 +38,36 @@ _COMMUNICATION_CODES = frozenset(
     }
 )
 
+# Socket errors of a link that went away (the rest of OSError may be a local fault).
+_LINK_ERRNOS = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.EPIPE,
+        errno.ENETDOWN,
+        errno.ENETUNREACH,
+        errno.EHOSTUNREACH,
+        errno.ETIMEDOUT,
+    }
+)
+
 # What the adapter may catch from asyncua and the network.
 TRANSPORT_ERRORS: tuple[type[BaseException], ...] = (
     ua.UaError,
     OSError,
     asyncio.TimeoutError,
 )
+
+
+def link_lost(exc: BaseException) -> bool:
+    """True for an exception that only says the connection to the server broke (closed, reset,
+    refused, timed out, or a status code of the conversation), not that the server said no."""
+    if isinstance(exc, ua.UaStatusCodeError):
+        return exc.code in _COMMUNICATION_CODES
+    return isinstance(exc, ConnectionError | TimeoutError | asyncio.IncompleteReadError) or (
+        isinstance(exc, OSError) and exc.errno is not None and exc.errno in _LINK_ERRNOS
+    )
 
 
 def translate_error(exc: BaseException, action: str) -> DeviceError:

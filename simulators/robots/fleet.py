@@ -14,6 +14,7 @@ from simulators.robots.collisions import Collision, CollisionMonitor
 from simulators.robots.peer import RobotPeer
 from simulators.robots.profile import STRICT, VehicleProfile
 from simulators.robots.script import ScriptedFault, play
+from simulators.robots.state import INJECTED
 from simulators.robots.vehicle import SimulatedRobot
 
 log = logging.getLogger(__name__)
@@ -148,10 +149,11 @@ class RobotFleetSimulator:
         """The next action ``serial`` starts (of any type) fails."""
         self._robot(serial).fail_next_action()
 
-    def fail_action(self, serial: str, action_type: str) -> None:
-        """The next action of ``action_type`` (``pick``, ``drop``) ``serial`` starts fails.
-        Calling it twice fails the next two."""
-        self._robot(serial).fail_action(action_type)
+    def fail_action(self, serial: str, action_type: str, result: str = INJECTED) -> None:
+        """The next action of ``action_type`` (``pick``, ``drop``) ``serial`` starts fails,
+        with ``result`` as its ``resultDescription`` (e.g. the model's shortage code, for a pick
+        that found too few units). Calling it twice fails the next two."""
+        self._robot(serial).fail_action(action_type, result)
 
     def set_battery(self, serial: str, percent: float) -> None:
         """Set the charge (0..100 %). Below 10 % the robot reports a ``batteryLow`` WARNING; at

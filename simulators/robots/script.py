@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from controller.clock import Clock
 from controller.config import safe_yaml
 from controller.config.safe_yaml import YamlRefused
+from simulators.robots.state import INJECTED
 
 if TYPE_CHECKING:
     from simulators.robots.fleet import RobotFleetSimulator
@@ -66,6 +67,9 @@ class FailNextAction(_Fault):
 class FailAction(_Fault):
     fault: Literal["fail_action"]
     action_type: Annotated[str, Field(min_length=1)]
+    # the resultDescription the robot reports: a robot model's shortage code makes a failed
+    # pick a stock shortage, anything else a fault of the robot
+    result: Annotated[str, Field(min_length=1, max_length=200)] = INJECTED
 
 
 class SetBattery(_Fault):
@@ -203,7 +207,7 @@ def apply(fleet: RobotFleetSimulator, fault: ScriptedFault) -> None:
         case FailNextAction():
             fleet.fail_next_action(fault.robot)
         case FailAction():
-            fleet.fail_action(fault.robot, fault.action_type)
+            fleet.fail_action(fault.robot, fault.action_type, fault.result)
         case SetBattery():
             fleet.set_battery(fault.robot, fault.percent)
         case SetOperatingMode():

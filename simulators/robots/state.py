@@ -37,6 +37,7 @@ JsonDict = dict[str, Any]
 DropHook = Callable[[str, str, str | None], Awaitable[None]]
 MoveHook = Callable[[str, Place], None]
 TERMINAL = frozenset({"FINISHED", "FAILED"})
+INJECTED = "injected failure"  # the resultDescription of an injected failure
 OPERATING_MODES = frozenset({"AUTOMATIC", "SEMIAUTOMATIC", "MANUAL", "SERVICE", "TEACHIN"})
 MAX_INSTANT_WARNINGS = 8  # refused instant actions reported at once; the oldest go first
 
@@ -92,7 +93,7 @@ class RobotState:
         self._abort_reason: str | None = None
         self._busy = False
         self._fail_next = False
-        self._fail_types: list[str] = []
+        self._fail_types: list[tuple[str, str]] = []  # (action type, result reported)
 
     @property
     def serial(self) -> str:
@@ -202,9 +203,10 @@ class RobotState:
         """The next action the robot starts fails."""
         self._fail_next = True
 
-    def fail_action(self, action_type: str) -> None:
-        """The next action of ``action_type`` (``pick``, ``drop``) the robot starts fails."""
-        self._fail_types.append(action_type)
+    def fail_action(self, action_type: str, result: str = INJECTED) -> None:
+        """The next action of ``action_type`` (``pick``, ``drop``) the robot starts fails,
+        reporting ``result`` as its ``resultDescription`` (a shortage code, for instance)."""
+        self._fail_types.append((action_type, result))
 
     def freeze(self, for_seconds: float) -> None:
         """The vehicle controller hangs for ``for_seconds`` line seconds: no state, no

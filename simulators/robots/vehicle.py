@@ -32,7 +32,7 @@ from simulators.robots.action_rules import InstantCheck, check_instant_actions
 from simulators.robots.collisions import Place
 from simulators.robots.loads import apply_load_action
 from simulators.robots.profile import StopOnCancel
-from simulators.robots.state import OPERATING_MODES, TERMINAL, RobotState
+from simulators.robots.state import INJECTED, OPERATING_MODES, TERMINAL, RobotState
 
 log = logging.getLogger(__name__)
 
@@ -356,10 +356,11 @@ class SimulatedRobot(RobotState):
     def _injected_failure(self, kind: str) -> str | None:
         if self._fail_next:
             self._fail_next = False
-            return "injected failure"
-        if kind in self._fail_types:
-            self._fail_types.remove(kind)
-            return "injected failure"
+            return INJECTED
+        for i, (action_type, result) in enumerate(self._fail_types):
+            if action_type == kind:
+                del self._fail_types[i]
+                return result
         return None
 
     async def _run_action(self, node_id: str, action: JsonDict) -> None:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import Iterator
 
 import pytest
+from asyncua import ua
 
 from controller import logs
 
@@ -35,3 +36,63 @@ def test_records_go_to_the_current_stderr_even_after_the_old_one_closed(
     monkeypatch.setattr("sys.stderr", after)
     logging.getLogger("linectl.test").warning("afterwards", extra={"n": 1})
     assert 'msg="afterwards" n=1' in after.getvalue()
+
+
+def _library_record(exc: BaseException, name: str = "asyncua.client.ua_session.UaSession") -> None:
+    """Log ``exc`` at ERROR with its traceback, as asyncua's background loops do."""
+    try:
+        raise exc
+    except BaseException:
+        logging.getLogger(name).exception("Publish iteration crashed; retrying in 1s")
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+@pytest.mark.parametrize(
+    "exc",
+    [
+        ConnectionError("Connection is closed"),
+        ConnectionResetError(104, "Connection reset by peer"),
+        TimeoutError(),
+        OSError(111, "Connect call failed"),
+    ],
+    ids=["closed", "reset", "timeout", "refused"],
+)
+def test_asyncua_link_loss_tracebacks_are_not_written_at_info(
+    monkeypatch: pytest.MonkeyPatch, exc: BaseException
+) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    logs.setup("info")
+    _library_record(exc)
+    assert out.getvalue() == ""
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+def test_asyncua_link_loss_is_one_debug_line_at_debug(monkeypatch: pytest.MonkeyPatch) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    logs.setup("debug")
+    _library_record(ConnectionError("Connection is closed"))
+    (line,) = out.getvalue().splitlines()
+    assert "level=debug" in line and 'error="ConnectionError: Connection is closed"' in line
+
+
+@pytest.mark.usefixtures("restore_root_logger")
+@pytest.mark.parametrize(
+    ("exc", "name"),
+    [
+        (ValueError("cannot parse the notification"), "asyncua.client.ua_session.UaSession"),
+        (ua.UaStatusCodeError(ua.StatusCodes.BadNodeIdUnknown), "asyncua.client.client"),
+        (OSError(13, "Permission denied"), "asyncua.client.client"),
+        (ConnectionError("not from asyncua"), "controller.orchestrator"),
+    ],
+    ids=["parse-error", "bad-node", "permission", "other-logger"],
+)
+def test_other_errors_keep_their_traceback(
+    monkeypatch: pytest.MonkeyPatch, exc: BaseException, name: str
+) -> None:
+    out = io.StringIO()
+    monkeypatch.setattr("sys.stderr", out)
+    logs.setup("info")
+    _library_record(exc, name)
+    assert "level=error" in out.getvalue() and "Traceback" in out.getvalue()
