@@ -21,6 +21,7 @@ from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.dispatcher import Dispatcher
 from controller.history import History
+from controller.history_journal import HistoryJournal
 from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orchestrator_failures import RobotFailures
@@ -54,10 +55,12 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         fleet: dev.RobotFleet,
         sorter: dev.Sorter,
         cranes: dev.Cranes | None = None,
+        *,
+        journal: HistoryJournal | None = None,
     ) -> None:
         self.config = config
         self.store = store
-        self.history = History(store, clock, metrics)
+        self.history = History(store, clock, metrics, journal)
         self.flight = InFlight()
         # every robot order goes through traffic control (node reservations)
         self.traffic = TrafficFleet(
