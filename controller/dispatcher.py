@@ -82,7 +82,7 @@ class Dispatcher(DispatchErrands):
     async def dispatch_once(self) -> None:
         await self._send_returns()
         await self._charge()
-        if not self.pending:
+        if not self.pending or self.store_held is not None:
             return
         candidates = [
             dispatch.PendingOrder(
