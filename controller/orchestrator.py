@@ -19,6 +19,7 @@ from controller.case_picks import PURPOSE as CASE_PICK
 from controller.case_picks import CasePicks
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from controller.device_queue import DeviceEventQueue
 from controller.dispatcher import Dispatcher
 from controller.history import History
 from controller.history_journal import HistoryJournal
@@ -188,6 +189,9 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                 await self.handle(event)
             except StoreError:
                 log.exception("could not record a device event", extra={"event": repr(event)})
+            finally:
+                if isinstance(queue, DeviceEventQueue):
+                    await queue.done()
 
     async def handle(self, event: dev.DeviceEvent) -> None:
         match event:

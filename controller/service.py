@@ -16,6 +16,7 @@ from typing import Any
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from controller.device_queue import DeviceEventQueue
 from controller.history_journal import HistoryJournal
 from controller.inventory import Inventory
 from controller.line_hold import HoldOutcome, LineHoldControl
@@ -103,7 +104,8 @@ class LineService:
             self.cranes,
             journal=self.journal,
         )
-        self._robot_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
+        self._robot_events = DeviceEventQueue()
+        self.orchestrator.sortation.robot_reports = self._robot_events
         self._conveyor_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
         self._intake_open = False  # run() is consuming what the API accepts
         self._store_failing: str | None = None  # the last readiness probe's error
