@@ -63,6 +63,7 @@ class HistoryJournal:
         self._by_order: dict[str, list[PendingEvent]] = {}
         self._lock = asyncio.Lock()  # one write at a time: nothing overtakes a failed one
         self._wake = asyncio.Event()
+        health.backlog_sources.append(lambda: len(self._events))
 
     @property
     def size(self) -> int:
@@ -175,7 +176,7 @@ class HistoryJournal:
     def _keep(self, event: PendingEvent) -> None:
         self._events.append(event)
         self._by_order.setdefault(event.order_id, []).append(event)
-        self.health.backlog = len(self._events)
+        self.health.backlog_changed()
         self._wake.set()
 
     def _drop_head(self) -> None:
@@ -184,4 +185,4 @@ class HistoryJournal:
         mine.pop(0)
         if not mine:
             del self._by_order[event.order_id]
-        self.health.backlog = len(self._events)
+        self.health.backlog_changed()

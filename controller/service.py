@@ -122,6 +122,13 @@ class LineService:
         self.store_health.listeners.append(
             lambda: self.hold.store_hold(self.store_health.hold_reason)
         )
+        # device events not handled yet (a consumer waits for the store) and sortation steps
+        # not recorded yet count as the store's backlog too
+        self.store_health.backlog_sources += [
+            self._robot_events.qsize,
+            self._conveyor_events.qsize,
+            self.orchestrator.sortation.deferred,
+        ]
 
     # --- ApiBackend -------------------------------------------------------------------------
 
@@ -332,6 +339,7 @@ class LineService:
     async def _gauges(self) -> None:
         """Refresh gauges that are read from state rather than counted."""
         while True:
+            self.store_health.backlog_changed()
             counts = await self.store.count_by_status()
             for status in ACTIVE:
                 self.metrics.orders_by_status.labels(status.value).set(counts.get(status, 0))

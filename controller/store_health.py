@@ -16,8 +16,10 @@ and shown by ``linectl_store_available``. While it lasts:
 - :attr:`StoreHealth.hold_reason` says why the line must not start new work; the line hold
   (:mod:`controller.line_hold`) follows it.
 
-Order events that could not be written wait in :mod:`controller.history_journal`; its size is
-:attr:`StoreHealth.backlog`, and above ``store.backlog_limit`` it holds the line as well.
+Order events that could not be written wait in :mod:`controller.history_journal`, device events
+wait in their queues behind a task that waits for the store; together they are
+:attr:`StoreHealth.backlog` (``linectl_store_backlog``), and above ``store.backlog_limit`` they
+hold the line as well.
 """
 
 from __future__ import annotations
@@ -87,6 +89,8 @@ class StoreHealth:
         self._held = False
         # called whenever hold_reason may have changed
         self.listeners: list[Callable[[], None]] = []
+        # what waits in memory because of the store (each a count of events)
+        self.backlog_sources: list[Callable[[], int]] = []
 
     # --- state -----------------------------------------------------------------------------
 
@@ -99,12 +103,14 @@ class StoreHealth:
 
     @property
     def backlog(self) -> int:
+        """Events waiting in memory: order events not written (the journal) and whatever the
+        other :attr:`backlog_sources` count, as of the last :meth:`backlog_changed`."""
         return self._backlog
 
-    @backlog.setter
-    def backlog(self, size: int) -> None:
-        self._backlog = size
-        self.metrics.store_backlog.set(size)
+    def backlog_changed(self) -> None:
+        """Count the backlog again (a source changed, or time to look)."""
+        self._backlog = sum(count() for count in self.backlog_sources)
+        self.metrics.store_backlog.set(self._backlog)
         self._changed()
 
     @property
@@ -114,7 +120,7 @@ class StoreHealth:
             return f"store: {self.failing}"
         if self._backlog > self.config.backlog_limit:
             return (
-                f"store: {self._backlog} order events waiting to be written "
+                f"store: {self._backlog} events waiting to be recorded "
                 f"(limit {self.config.backlog_limit})"
             )
         return None
@@ -178,6 +184,7 @@ class StoreHealth:
             backoff = self.backoff()
             while self._error is not None:
                 await self._sleep(backoff.next_delay())
+                self.backlog_changed()
                 if self._error is None:
                     break
                 try:

@@ -61,7 +61,7 @@ async def test_the_store_holds_releases_and_crane_commands_until_it_writes_again
 async def test_an_operator_hold_outlasts_the_store_hold(backend: FakeLine) -> None:
     hold, release, cranes = hold_of(backend)
     await hold.hold_line("shift lead")
-    hold.store_hold("store: 10001 order events waiting to be written (limit 10000)")
+    hold.store_hold("store: 10001 events waiting to be recorded (limit 10000)")
     hold.store_hold(None)
     assert release.held and cranes.held and release.store_held is None
     await hold.resume_line("shift lead")

@@ -203,7 +203,7 @@ async def test_past_the_backlog_limit_the_line_is_held_and_nothing_is_dropped() 
     assert journal.size == 5
     store.full = False
     health.succeeded()  # the store writes again; five events still wait
-    assert health.hold_reason == "store: 5 order events waiting to be written (limit 2)"
+    assert health.hold_reason == "store: 5 events waiting to be recorded (limit 2)"
     run = asyncio.create_task(journal.run())
     try:
         await until(lambda: journal.size == 0)

@@ -73,15 +73,19 @@ def test_the_line_is_held_while_writes_fail_or_the_backlog_is_past_its_limit() -
     h, metrics = health(backlog_limit=3)
     seen: list[str | None] = []
     h.listeners.append(lambda: seen.append(h.hold_reason))
-    h.backlog = 3
+    journal, queued = [3], [0]  # two sources: order events, device events not handled
+    h.backlog_sources += [lambda: journal[0], lambda: queued[0]]
+    h.backlog_changed()
     assert h.hold_reason is None and seen == []  # at the limit: not held, nobody told
-    h.backlog = 4
-    assert h.hold_reason == "store: 4 order events waiting to be written (limit 3)"
+    queued[0] = 1
+    h.backlog_changed()
+    assert h.hold_reason == "store: 4 events waiting to be recorded (limit 3)"
     assert value(metrics, "linectl_store_backlog") == 4
     h.failed("inventory_reserve", FULL)
     assert h.hold_reason is not None and h.hold_reason.startswith("store: writes failing since")
     h.succeeded()
-    h.backlog = 0
+    journal[0] = queued[0] = 0
+    h.backlog_changed()
     assert h.hold_reason is None
     assert seen[-1] is None and all(r is not None for r in seen[:-1])
 
