@@ -3,12 +3,23 @@ store's hold of the line, and requests that fail at once instead of waiting for 
 
 from __future__ import annotations
 
+import logging
+
 import httpx
+import pytest
 
 from api.store_calls import FailFastMiddleware
 from controller.line_hold import LineHoldControl
-from controller.store.base import FAIL_FAST
-from tests.api.conftest import FakeLine, NoRobots, OfflineConveyor, Release
+from controller.store.base import FAIL_FAST, StoreUnavailable
+from tests.api.conftest import (
+    WRITER,
+    FakeLine,
+    NoRobots,
+    OfflineConveyor,
+    Release,
+    auth,
+    b2c_body,
+)
 
 FAILING = "writes failing since 2026-12-04T08:00:00+00:00: database or disk is full"
 
@@ -78,3 +89,21 @@ async def test_store_calls_made_for_a_request_are_tried_once() -> None:
     await middleware({"type": "http"}, None, None)  # type: ignore[arg-type]
     await middleware({"type": "lifespan"}, None, None)  # type: ignore[arg-type]
     assert seen == [True, False] and FAIL_FAST.get() is False
+
+
+async def test_an_order_the_store_cannot_write_gets_a_503_and_no_error_line_per_request(
+    client: httpx.AsyncClient,
+    backend: FakeLine,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def full(*args: object, **kwargs: object) -> object:
+        raise StoreUnavailable("order store line.db: database or disk is full")
+
+    monkeypatch.setattr(backend.store, "create_order", full)
+    with caplog.at_level(logging.INFO, logger="api.errors"):
+        r = await client.put("/v1/orders/O-1", json=b2c_body(), headers=auth(WRITER))
+    assert r.status_code == 503 and r.headers["retry-after"] == "5"
+    assert r.json()["detail"] == "The order store is not available; retry later"
+    assert [rec for rec in caplog.records if rec.name == "api.errors"] == []
+    assert backend.accepted == []
