@@ -307,6 +307,8 @@ class LineService:
             "orchestrator.robot-watch": orch.watch_loop,
             "metrics.gauges": self._gauges,
             "webhooks": webhooks.run,
+            "store.journal": self.journal.run,
+            "store.probe": lambda: self.store_health.watch(self._store.probe_write),
         }
         if orch.asrs is not None:
             loops["asrs.commands"] = orch.asrs.run
@@ -315,8 +317,6 @@ class LineService:
             tg.create_task(self.sorter.run(self._conveyor_events), name="conveyor.opcua")
             if self.cranes is not None:
                 tg.create_task(self.cranes.run(self._conveyor_events), name="asrs.opcua")
-            tg.create_task(self.journal.run(), name="store.journal")
-            tg.create_task(self.store_health.watch(self._store.probe_write), name="store.probe")
             for name, loop in loops.items():
                 tg.create_task(self._surviving(name, loop), name=name)
 
