@@ -103,6 +103,10 @@ async def test_a_full_disk_holds_the_line_loses_nothing_and_every_order_complete
             assert (sample(line, "linectl_store_backlog") or 0) > 0
             view = (await line.http.get("/v1/line")).json()
             assert view["store_hold"].startswith("store: writes failing since")
+            dispatcher = svc.orchestrator.dispatcher
+            assert dispatcher.store_held is not None and not dispatcher.held  # no operator hold
+            asrs = svc.orchestrator.asrs
+            assert asrs is not None and asrs.held  # no new crane command either
             refused = await line.http.put("/v1/orders/F-late", json=line.b2c("SKU-0003"))
             assert refused.status_code == 503, refused.text
             assert refused.headers["content-type"].startswith("application/problem+json")
@@ -127,6 +131,7 @@ async def test_a_full_disk_holds_the_line_loses_nothing_and_every_order_complete
             assert (await line.http.get("/readyz")).status_code == 200
             assert sample(line, "linectl_store_available") == 1
             assert (await line.http.get("/v1/line")).json()["store_hold"] is None
+            assert dispatcher.store_held is None and not asrs.held
             await line.put("F-late", **line.b2c("SKU-0003"))
 
             booked: dict[str, int] = dict.fromkeys(skus, 0)
