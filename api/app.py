@@ -29,6 +29,7 @@ from api.backend import ApiBackend, AppState
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.openapi import install_openapi
+from api.store_calls import FailFastMiddleware
 
 DESCRIPTION = """
 The WMS-facing API of **linectl**, the edge controller of one fulfilment line.
@@ -74,6 +75,7 @@ def create_app(backend: ApiBackend) -> FastAPI:
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=backend.config.api.max_body_bytes)
+    app.add_middleware(FailFastMiddleware)
     app.include_router(routes_orders.router)
     app.include_router(routes_order_changes.router)
     app.include_router(routes_stations.router)

@@ -117,6 +117,11 @@ class ApiBackend(Protocol):
         (device outages are not readiness: they show in ``line_view`` and the metrics)."""
         ...
 
+    def readiness_reasons(self) -> dict[str, str]:
+        """Why the checks that failed in the last ``readiness`` did, by check name (a check
+        without a reason is left out)."""
+        ...
+
 
 class AppState(TypedDict):
     """The lifespan state the API's routes read."""

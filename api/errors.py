@@ -22,7 +22,7 @@ from api.problems import (
     problem,
     summarize,
 )
-from controller.store.base import StoreError
+from controller.store.base import StoreError, StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,11 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 
 async def _store_error(request: Request, exc: Exception) -> Response:
-    log.error(
+    # a store that cannot write is an outage, logged once when it starts and once when it
+    # ends (controller.store_health), not once per refused request
+    level = logging.DEBUG if isinstance(exc, StoreUnavailable) else logging.ERROR
+    log.log(
+        level,
         "order store error while serving a request",
         extra={"method": request.method, "path": request.url.path, "error": str(exc)},
     )

@@ -32,10 +32,12 @@ async def livez() -> Liveness:
     summary="Readiness",
     description=(
         "200 when the service can take orders: `config` (the line file is loaded and valid), "
-        "`store` (the order store answers) and `intake` (the controller runs and takes what "
-        "the API accepts). Otherwise 503 with a problem naming the checks that fail "
-        "(`not_ready`) and the full map (`checks`). Device outages do not make the service "
-        "unready: orders are taken and wait; outages show in `GET /v1/line` and the metrics."
+        "`store` (the order store answers and takes writes) and `intake` (the controller runs "
+        "and takes what the API accepts). Otherwise 503 with a problem naming the checks that "
+        "fail (`not_ready`), why where known (`reasons`, also in `detail`, e.g. `store: writes "
+        "failing since ...: database or disk is full`) and the full map (`checks`). Device "
+        "outages do not make the service unready: orders are taken and wait; outages show in "
+        "`GET /v1/line` and the metrics."
     ),
     responses=problem_responses(503),
 )
@@ -43,11 +45,14 @@ async def readyz(backend: Backend) -> Readiness:
     checks = dict(await backend.readiness())
     missing = sorted(name for name, ok in checks.items() if not ok)
     if missing:
+        known = backend.readiness_reasons()
+        reasons = {name: known[name] for name in missing if name in known}
+        named = [f"{name}: {reasons[name]}" if name in reasons else name for name in missing]
         raise ProblemError(
             503,
-            f"Not ready: {', '.join(missing)}",
+            f"Not ready: {'; '.join(named)}",
             kind="not-ready",
-            extra={"not_ready": missing, "checks": checks},
+            extra={"not_ready": missing, "checks": checks, "reasons": reasons},
         )
     return Readiness(ready=True, checks=checks)
 

@@ -143,6 +143,12 @@ class LineOut(BaseModel):
         description="Set while an operator holds the line (`POST /v1/line/hold`): by whom and "
         "since when; null when the line is not held.",
     )
+    store_hold: str | None = Field(
+        default=None,
+        description="Set while the order store cannot write (or too many order events wait to "
+        "be written): why. No order is released and no crane command sent meanwhile; it ends "
+        "by itself when the store writes again.",
+    )
 
 
 @router.get(

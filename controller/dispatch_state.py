@@ -64,6 +64,8 @@ class DispatchState:
         self.chargers = [c.node for c in config.robots.chargers]
         self.charging: dict[str, str] = {}  # robot -> charger node it goes to or charges at
         self.held = False  # an operator holds the line: no order is released
+        # the order store cannot write (why): nothing is released and no waiting is recorded
+        self.store_held: str | None = None
         self._seq = 0
         self._wake = asyncio.Event()
 

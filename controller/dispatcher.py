@@ -94,7 +94,7 @@ class Dispatcher(DispatchErrands):
         few at the head when nothing can go) get a waiting reason written."""
         await self._send_returns()
         await self._charge()
-        if not self.pending:
+        if not self.pending or self.store_held is not None:
             return
         now = self.clock.utcnow()
         for p in self.pending.deferred():

@@ -1,4 +1,9 @@
-"""Writing an order's steps: one history event per step, metrics when an order finishes."""
+"""Writing an order's steps: one history event per step, metrics when an order finishes.
+
+With a :class:`~controller.history_journal.HistoryJournal` (the service always has one), events
+go through it: written at once while the store takes writes, kept in order and written later
+while it does not; orders are read with the events still waiting applied.
+"""
 
 from __future__ import annotations
 
@@ -6,28 +11,51 @@ from collections.abc import Callable
 from typing import Any
 
 from controller.clock import Clock
+from controller.history_journal import HistoryJournal
 from controller.metrics import Metrics
 from controller.orders import OrderRecord, OrderStatus
 from controller.store.base import OrderStore
 
 
 class History:
-    def __init__(self, store: OrderStore, clock: Clock, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        store: OrderStore,
+        clock: Clock,
+        metrics: Metrics,
+        journal: HistoryJournal | None = None,
+    ) -> None:
         self.store = store
         self.clock = clock
         self.metrics = metrics
+        self.journal = journal
         # called with the order once it ends (terminal, or in exception): what it held is free
         self.ended: list[Callable[[OrderRecord], None]] = []
 
     async def get(self, order_id: str) -> OrderRecord | None:
-        return await self.store.get_order(order_id)
+        """The order as it stands (with its events not written yet)."""
+        rec = await self.store.get_order(order_id)
+        if rec is None or self.journal is None:
+            return rec
+        return self.journal.overlay(rec)
+
+    async def event_types(self, order_id: str) -> list[str]:
+        """The types of the order's events, oldest first, those not written yet included."""
+        types = [e.type for e in await self.store.history(order_id)]
+        if self.journal is not None:
+            types += [e.event_type for e in self.journal.waiting(order_id)]
+        return types
 
     async def record(
         self, rec: OrderRecord, event_type: str, status: OrderStatus | None = None, **changes: Any
     ) -> OrderRecord:
         """Append a history event (and apply ``changes``); return the order as it now stands."""
-        await self.store.record(rec.id, event_type, self.clock.utcnow(), status=status, **changes)
-        updated = await self.store.get_order(rec.id)
+        at = self.clock.utcnow()
+        if self.journal is None:
+            await self.store.record(rec.id, event_type, at, status=status, **changes)
+        else:
+            await self.journal.record(rec.id, event_type, at, status, changes)
+        updated = await self.get(rec.id)
         rec = updated if updated is not None else rec
         if status is not None and (status.terminal or status is OrderStatus.EXCEPTION):
             for listener in self.ended:

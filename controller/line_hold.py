@@ -10,6 +10,12 @@ a robot that is offline is reported as such and the rest is held all the same; a
 commands what is not held yet. The hold (who, since when) is stored, so a restarted controller
 keeps releasing nothing until someone resumes the line; devices keep their own state over a restart
 of the controller and are not commanded again then.
+
+The order store holds the line too, on its own, while it cannot write (:meth:`LineHoldControl.
+store_hold`, following :attr:`controller.store_health.StoreHealth.hold_reason`): no order is
+released and no new crane command is sent, since their records would be lost; robots and the
+conveyor are not paused, so the work under way finishes and its events wait in memory. That hold
+ends by itself when the store writes again; an operator's hold, if there is one, stays.
 """
 
 from __future__ import annotations
@@ -43,11 +49,17 @@ class Robots(Protocol):
 
 
 class Releases(Protocol):
-    """The order release (:class:`controller.dispatcher.Dispatcher`)."""
+    """The AS/RS commands (:class:`controller.asrs.AsrsFlows`)."""
 
     held: bool
 
     def wake(self) -> None: ...
+
+
+class OrderReleases(Releases, Protocol):
+    """The order release (:class:`controller.dispatcher.Dispatcher`)."""
+
+    store_held: str | None
 
 
 class DeviceResult(StrEnum):
@@ -100,7 +112,7 @@ class LineHoldControl:
         sorter: Conveyor,
         fleet: Robots,
         robot_command: RobotCommand,
-        dispatcher: Releases,
+        dispatcher: OrderReleases,
         asrs: Releases | None = None,
     ) -> None:
         self.clock = clock
@@ -111,13 +123,41 @@ class LineHoldControl:
         self.dispatcher = dispatcher
         self.asrs = asrs  # the AS/RS flows, when the line has cranes
         self.hold: LineHold | None = None
+        self.store_reason: str | None = None  # the store cannot write: why
+
+    def store_hold(self, reason: str | None) -> None:
+        """Hold the line for the order store (``reason``), or end that hold (None)."""
+        before, self.store_reason = self.store_reason, reason
+        if (before is None) == (reason is None):
+            return
+        if reason is not None:
+            log.warning(
+                "line held: the order store cannot write; no order released, no crane command "
+                "sent until it can",
+                extra={"hold": "store", "reason": reason},
+            )
+        else:
+            log.warning(
+                "store hold of the line ended: the order store writes again",
+                extra={"hold": "store", "operator_hold": self.hold is not None},
+            )
+        self._apply()
+        if reason is None and self.hold is None:
+            self.dispatcher.wake()
+            if self.asrs is not None:
+                self.asrs.wake()
+
+    def _apply(self) -> None:
+        """Tell the releases whether they are held (by an operator, by the store)."""
+        self.dispatcher.held = self.hold is not None
+        self.dispatcher.store_held = self.store_reason
+        if self.asrs is not None:
+            self.asrs.held = self.hold is not None or self.store_reason is not None
 
     async def restore(self) -> None:
         """Take over the hold stored by an earlier run."""
         self.hold = await self.store.line_hold()
-        self.dispatcher.held = self.hold is not None
-        if self.asrs is not None:
-            self.asrs.held = self.hold is not None
+        self._apply()
         if self.hold is not None:
             log.warning(
                 "line held since before this start; releasing no orders until it is resumed",
@@ -129,10 +169,9 @@ class LineHoldControl:
         hold = self.hold or LineHold(by=who, since=self.clock.utcnow())
         self.hold = hold
         await self.store.set_line_hold(hold)  # before any device: a restart keeps releasing none
-        self.dispatcher.held = True
+        self._apply()
         devices = [await self._conveyor("Hold", ("Held", "Holding"))]
         if self.asrs is not None:
-            self.asrs.held = True
             devices.append(
                 DeviceOutcome(
                     "asrs", DeviceResult.OK, "no new crane commands; cycles under way finish"
@@ -167,12 +206,16 @@ class LineHoldControl:
         if changed:
             await self.store.set_line_hold(None)
             self.hold = None
-        self.dispatcher.held = False
+        self._apply()
         self.dispatcher.wake()
         if self.asrs is not None:
-            self.asrs.held = False
             self.asrs.wake()
-            devices.insert(1, DeviceOutcome("asrs", DeviceResult.OK, "crane commands released"))
+            released = (
+                "crane commands released"
+                if self.store_reason is None
+                else "crane commands still held: the order store cannot write"
+            )
+            devices.insert(1, DeviceOutcome("asrs", DeviceResult.OK, released))
         self._log("line resumed", who, changed, devices)
         return HoldOutcome(None, changed, tuple(devices))
 

@@ -338,6 +338,24 @@ class Metrics:
         )
         for stage in Stage:  # every series from the start: an increase from 0 is seen
             self.deadline_exceeded.labels(stage.value)
+        self.store_write_failures = Counter(
+            "linectl_store_write_failures",
+            "Order store calls that failed because the store could not write or read (full "
+            "disk, I/O error, locked or damaged file), by store operation; each retry counts.",
+            ["operation"],
+            registry=r,
+        )
+        self.store_available = Gauge(
+            "linectl_store_available",
+            "1 while the order store takes writes, 0 from a failed write until one succeeds.",
+            registry=r,
+        )
+        self.store_available.set(1)
+        self.store_backlog = Gauge(
+            "linectl_store_backlog",
+            "Order events kept in memory because the store could not write them yet.",
+            registry=r,
+        )
 
     def set_robots(self, robots: Collection[RobotSnapshot], on_trip: Collection[str]) -> None:
         """Refresh each robot's state and battery gauges from the fleet snapshot."""

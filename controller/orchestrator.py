@@ -21,8 +21,10 @@ from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.deadline_limits import limits
 from controller.deadlines import DeadlineWatch
+from controller.device_queue import DeviceEventQueue
 from controller.dispatcher import Dispatcher
 from controller.history import History
+from controller.history_journal import HistoryJournal
 from controller.inventory import Inventory
 from controller.metrics import Metrics
 from controller.orchestrator_failures import RobotFailures
@@ -58,10 +60,12 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         fleet: dev.RobotFleet,
         sorter: dev.Sorter,
         cranes: dev.Cranes | None = None,
+        *,
+        journal: HistoryJournal | None = None,
     ) -> None:
         self.config = config
         self.store = store
-        self.history = History(store, clock, metrics)
+        self.history = History(store, clock, metrics, journal)
         self.flight = InFlight()
         # every robot order goes through traffic control (node reservations)
         self.traffic = TrafficFleet(
@@ -214,6 +218,9 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                 await self.handle(event)
             except StoreError:
                 log.exception("could not record a device event", extra={"event": repr(event)})
+            finally:
+                if isinstance(queue, DeviceEventQueue):
+                    await queue.done()
 
     async def handle(self, event: dev.DeviceEvent) -> None:
         match event:

@@ -121,8 +121,8 @@ class RobotFailures:
         rec = await self.history.get(trip.order_id)
         if rec is None or rec.status.terminal:
             return
-        history = await self.store.history(rec.id)
-        attempt = 1 + sum(1 for e in history if e.type in RETRY_EVENTS)
+        types = await self.history.event_types(rec.id)
+        attempt = 1 + sum(1 for t in types if t in RETRY_EVENTS)
         data = {**data, "trip": trip.trip_id, "attempt": attempt, "reason": reason}
         if attempt >= MAX_ATTEMPTS:
             await self.history.record(

@@ -10,11 +10,14 @@ import asyncio
 import dataclasses
 import logging
 import uuid
+from collections.abc import Awaitable, Callable
 from types import TracebackType
 from typing import Any
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from controller.device_queue import DeviceEventQueue
+from controller.history_journal import HistoryJournal
 from controller.inventory import Inventory
 from controller.line_hold import HoldOutcome, LineHoldControl
 from controller.line_hold import view as hold_view
@@ -27,6 +30,8 @@ from controller.stations import Stations
 from controller.store import open_store
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
+from controller.store_health import StoreHealth
+from controller.store_retry import retrying
 from controller.tote_returns import ToteReturns
 from controller.webhooks import webhook_dispatcher
 from devices import base as dev
@@ -76,7 +81,12 @@ class LineService:
         self.config = config
         self.clock = clock
         self.metrics = Metrics()
-        self.store: LineStore = store or open_store(config.store)
+        # the store itself; everything else uses it through ``self.store``, whose calls are
+        # tried again while it cannot write (order events wait in ``self.journal`` meanwhile)
+        self._store: LineStore = store or open_store(config.store)
+        self.store_health = StoreHealth(config.store, clock, self.metrics)
+        self.store: LineStore = retrying(self._store, self.store_health)
+        self.journal = HistoryJournal(self._store, self.store_health)
         self.fleet = VdaMasterControl(
             config, clock, self.metrics, config.mqtt.url, interface_name=interface_name
         )
@@ -86,9 +96,17 @@ class LineService:
             OpcUaCranes(config, clock, self.metrics) if config.asrs.aisles else None
         )
         self.orchestrator = Orchestrator(
-            config, clock, self.store, self.metrics, self.fleet, self.sorter, self.cranes
+            config,
+            clock,
+            self.store,
+            self.metrics,
+            self.fleet,
+            self.sorter,
+            self.cranes,
+            journal=self.journal,
         )
-        self._robot_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
+        self._robot_events = DeviceEventQueue()
+        self.orchestrator.sortation.robot_reports = self._robot_events
         self._conveyor_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
         self._intake_open = False  # run() is consuming what the API accepts
         self._store_failing: str | None = None  # the last readiness probe's error
@@ -102,6 +120,16 @@ class LineService:
             dispatcher,
             self.orchestrator.asrs,
         )
+        self.store_health.listeners.append(
+            lambda: self.hold.store_hold(self.store_health.hold_reason)
+        )
+        # device events not handled yet (a consumer waits for the store) and sortation steps
+        # not recorded yet count as the store's backlog too
+        self.store_health.backlog_sources += [
+            self._robot_events.qsize,
+            self._conveyor_events.qsize,
+            self.orchestrator.sortation.deferred,
+        ]
 
     # --- ApiBackend -------------------------------------------------------------------------
 
@@ -170,6 +198,7 @@ class LineService:
             "orders_queued": len(self.orchestrator.dispatcher.pending),
             "deadlines": self.orchestrator.deadlines.limits.document(),
             "held": hold_view(self.hold.hold),
+            "store_hold": self.hold.store_reason,
         }
 
     async def robot_command(self, serial: str, command: str) -> str:
@@ -208,10 +237,10 @@ class LineService:
 
     async def readiness(self) -> dict[str, bool]:
         """Whether the service can take orders: the line file is loaded and valid (``config``),
-        the order store answers within ``STORE_PING_SECONDS`` (``store``), and the controller
-        is running and takes what the API accepts (``intake``). Device outages are not here:
-        orders are taken and wait while a device is down; they show in ``GET /v1/line`` and
-        the metrics."""
+        the order store answers within ``STORE_PING_SECONDS`` and takes writes (``store``), and
+        the controller is running and takes what the API accepts (``intake``). Device outages
+        are not here: orders are taken and wait while a device is down; they show in
+        ``GET /v1/line`` and the metrics."""
         try:
             async with asyncio.timeout(STORE_PING_SECONDS):
                 await self.store.ping()
@@ -219,18 +248,30 @@ class LineService:
         except (TimeoutError, StoreError) as exc:
             if self._store_failing is None:
                 log.warning("order store does not answer", extra={"error": str(exc) or "timeout"})
-            self._store_failing = str(exc)
+            self._store_failing = str(exc) or f"does not answer within {STORE_PING_SECONDS} s"
             store_ok = False
         else:
             if self._store_failing is not None:
                 log.warning("order store answers again")
             self._store_failing = None
+        store_ok = store_ok and self.store_health.failing is None
         return {"config": True, "store": store_ok, "intake": self._intake_open}
+
+    def readiness_reasons(self) -> dict[str, str]:
+        """Why the checks of the last :meth:`readiness` that failed did."""
+        reasons: dict[str, str] = {}
+        if self._store_failing is not None:
+            reasons["store"] = self._store_failing
+        elif self.store_health.failing is not None:
+            reasons["store"] = self.store_health.failing
+        if not self._intake_open:
+            reasons["intake"] = "the controller is not running"
+        return reasons
 
     # --- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> LineService:
-        await self.store.open()
+        await self._store.open()
         return self
 
     async def __aexit__(
@@ -239,7 +280,10 @@ class LineService:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        await self.store.close()
+        try:
+            await self.journal.flush()  # order events still waiting: one try each
+        finally:
+            await self._store.close()
 
     async def run(self) -> None:
         """Run until cancelled."""
@@ -256,36 +300,55 @@ class LineService:
             self._intake_open = False
 
     async def _run_tasks(self) -> None:
+        orch = self.orchestrator
+        webhooks = webhook_dispatcher(self.config, self.store, self.clock, self.metrics)
+        # every task that touches the store: a call the store cannot take now waits and is
+        # tried again (``self.store``); one it refuses outright ends only that round
+        loops: dict[str, Callable[[], Awaitable[None]]] = {
+            "orchestrator.robot-events": lambda: orch.consume(self._robot_events),
+            "orchestrator.conveyor-events": lambda: orch.consume(self._conveyor_events),
+            "orchestrator.dispatch": orch.dispatch_loop,
+            "orchestrator.sort-history": orch.history_loop,
+            "orchestrator.cancels": orch.cancel_loop,
+            "orchestrator.case-picks": orch.case_loop,
+            "orchestrator.replenishment": orch.replenish_loop,
+            "orchestrator.robot-watch": orch.watch_loop,
+            "orchestrator.deadlines": orch.deadline_loop,
+            "metrics.gauges": self._gauges,
+            "webhooks": webhooks.run,
+            "store.journal": self.journal.run,
+            "store.probe": lambda: self.store_health.watch(self._store.probe_write),
+        }
+        if orch.asrs is not None:
+            loops["asrs.commands"] = orch.asrs.run
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self.orchestrator.fleet.run(self._robot_events), name="robots")
+            tg.create_task(orch.fleet.run(self._robot_events), name="robots")
             tg.create_task(self.sorter.run(self._conveyor_events), name="conveyor.opcua")
             if self.cranes is not None:
                 tg.create_task(self.cranes.run(self._conveyor_events), name="asrs.opcua")
-            if self.orchestrator.asrs is not None:
-                tg.create_task(self.orchestrator.asrs.run(), name="asrs.commands")
-            tg.create_task(
-                self.orchestrator.consume(self._robot_events), name="orchestrator.robot-events"
-            )
-            tg.create_task(
-                self.orchestrator.consume(self._conveyor_events),
-                name="orchestrator.conveyor-events",
-            )
-            tg.create_task(self.orchestrator.dispatch_loop(), name="orchestrator.dispatch")
-            tg.create_task(self.orchestrator.history_loop(), name="orchestrator.sort-history")
-            tg.create_task(self.orchestrator.cancel_loop(), name="orchestrator.cancels")
-            tg.create_task(self.orchestrator.case_loop(), name="orchestrator.case-picks")
-            tg.create_task(self.orchestrator.replenish_loop(), name="orchestrator.replenishment")
-            tg.create_task(self.orchestrator.watch_loop(), name="orchestrator.robot-watch")
-            tg.create_task(self.orchestrator.deadline_loop(), name="orchestrator.deadlines")
-            tg.create_task(self._gauges(), name="metrics.gauges")
-            tg.create_task(
-                webhook_dispatcher(self.config, self.store, self.clock, self.metrics).run(),
-                name="webhooks",
-            )
+            for name, loop in loops.items():
+                tg.create_task(self._surviving(name, loop), name=name)
+
+    async def _surviving(self, name: str, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run ``loop``; when a store error ends it (the store refused a call: unavailability
+        never gets here, it is waited out), log it and start the loop again after a wait."""
+        backoff = self.store_health.backoff()
+        while True:
+            try:
+                await loop()
+                return
+            except StoreError as exc:
+                log.error(
+                    "task ended by a store error; started again",
+                    extra={"task": name, "error": str(exc)},
+                    exc_info=exc,
+                )
+            await self.store_health.sleep(backoff.next_delay())
 
     async def _gauges(self) -> None:
         """Refresh gauges that are read from state rather than counted."""
         while True:
+            self.store_health.backlog_changed()
             counts = await self.store.count_by_status()
             for status in ACTIVE:
                 self.metrics.orders_by_status.labels(status.value).set(counts.get(status, 0))

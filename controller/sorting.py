@@ -1,7 +1,10 @@
 """The sortation path: scan -> decision -> ``Divert`` before the tote reaches the divert.
 
 The divert call happens at once; history is written afterwards, in order, by ``history_loop``,
-so a slow disk never makes a tote miss its divert.
+so a slow disk never makes a tote miss its divert. Each deferred write waits until the robots'
+reports received before it are handled (:mod:`controller.device_queue`): when the robots'
+consumer falls behind (it waits for the store to take a ledger row), a tote's sortation is still
+recorded after its picks and drop.
 
 With dynamic B2B allocation this module keeps which open B2B order holds which chute: an order
 is given its chute by the sort decision (recorded as ``chute_allocated`` in its history) and
@@ -19,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from controller.case_picks import CasePicks
+from controller.device_queue import DeviceEventQueue
 from controller.history import History
 from controller.metrics import Metrics
 from controller.orders import OrderRecord, OrderStatus
@@ -60,16 +64,30 @@ class Sortation:
         self.reject_totes: RejectTotes | None = None
         self.allocations: dict[str, str] = {}  # B2B order id -> the chute it holds
         self._coming: Counter[str] = Counter()  # chute -> totes with a divert requested to it
-        self._later: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue()
+        # what was deferred, with the number of robot reports received by then
+        self._later: asyncio.Queue[tuple[int, Callable[[], Awaitable[None]]]] = asyncio.Queue()
+        # the robots' reports: a deferred write waits until those received before it are
+        # handled, so that a tote's picks and drop are recorded before its sortation
+        self.robot_reports: DeviceEventQueue | None = None
 
     async def history_loop(self) -> None:
         """Write what the sortation path deferred, in order, off the time-critical path."""
         while True:
-            write = await self._later.get()
+            mark, write = await self._later.get()
+            if self.robot_reports is not None:
+                await self.robot_reports.caught_up(mark)
             try:
                 await write()
             except StoreError:
                 log.exception("could not record a sortation event")
+
+    def deferred(self) -> int:
+        """Steps waiting to be recorded."""
+        return self._later.qsize()
+
+    def _defer(self, write: Callable[[], Awaitable[None]]) -> None:
+        mark = self.robot_reports.received if self.robot_reports is not None else 0
+        self._later.put_nowait((mark, write))
 
     async def scanned(self, ev: dev.ItemScanned) -> None:
         """Decide and divert at once; the order's history is written afterwards."""
@@ -114,7 +132,7 @@ class Sortation:
                 "chute": decision.chute,
                 "reason": decision.reason.value if decision.reason else None,
             }
-            self._later.put_nowait(functools.partial(self._record_scan, trip.order_id, data))
+            self._defer(functools.partial(self._record_scan, trip.order_id, data))
             if decision.allocated and decision.chute is not None:
                 self._allocated(trip.order_id, decision.chute, trip.tote)
 
@@ -123,7 +141,7 @@ class Sortation:
         self.metrics.b2b_chutes_allocated.set(len(self.allocations))
         log.info("chute allocated", extra={"order": order_id, "chute": chute, "tote": tote})
         data = {"chute": chute, "tote": tote}
-        self._later.put_nowait(functools.partial(self._record_allocation, order_id, data))
+        self._defer(functools.partial(self._record_allocation, order_id, data))
 
     async def _record_allocation(self, order_id: str, data: dict[str, Any]) -> None:
         rec = await self.history.get(order_id)
@@ -163,7 +181,7 @@ class Sortation:
                 self._coming[item.chute] -= 1  # in the chute's count now, or riding on
             if not ev.ok:
                 item.chute = None  # at once: it may be scanned again before history is written
-        self._later.put_nowait(functools.partial(self._diverted, ev))
+        self._defer(functools.partial(self._diverted, ev))
 
     async def _diverted(self, ev: dev.ItemDiverted) -> None:
         item = self.flight.items.get(ev.item_id)

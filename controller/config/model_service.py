@@ -27,6 +27,22 @@ class ClockConfig(Strict):
 class StoreConfig(Strict):
     backend: Literal["sqlite"] = "sqlite"
     path: str = "var/linectl.db"
+    # a failed write is tried again after a jittered, doubling wait in wall seconds (a disk
+    # recovers on wall time): from retry_initial up to retry_max
+    retry_initial: PositiveFloat = 0.2
+    retry_max: PositiveFloat = 10.0
+    # order events kept in memory while the store cannot write, beyond which the line is held
+    # (they are still kept: nothing that happened is dropped)
+    backlog_limit: Annotated[int, Field(ge=1)] = 10_000
+
+    @model_validator(mode="after")
+    def _retry_bounds(self) -> StoreConfig:
+        if self.retry_max < self.retry_initial:
+            raise ValueError(
+                f"retry_max ({self.retry_max}) must be at least retry_initial "
+                f"({self.retry_initial})"
+            )
+        return self
 
 
 Scope = Literal["orders:write", "orders:read", "line:operate"]

@@ -9,6 +9,7 @@ from controller.store.base import (
     OrderStore,
     Page,
     StoreError,
+    StoreUnavailable,
     UnknownOrder,
 )
 from controller.store.inventory import InventoryStore, LineStore
@@ -21,6 +22,7 @@ __all__ = [
     "OrderStore",
     "Page",
     "StoreError",
+    "StoreUnavailable",
     "UnknownOrder",
     "open_store",
 ]

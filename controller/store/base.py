@@ -3,6 +3,7 @@ later, PostgreSQL sit behind it. Every write is committed before the call return
 
 from __future__ import annotations
 
+import contextvars
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,6 +29,16 @@ class StoreError(Exception):
     """The store could not do what was asked (I/O, corruption, closed)."""
 
 
+class StoreUnavailable(StoreError):
+    """The store cannot write (or read) now: a full disk, an I/O error, a locked or damaged
+    file. The same call may succeed later; nothing of it was applied."""
+
+
+# Set while answering an HTTP request: a store call that meets StoreUnavailable is not tried
+# again (the client gets a 503 and tries again itself); see controller.store_retry.
+FAIL_FAST: contextvars.ContextVar[bool] = contextvars.ContextVar("store_fail_fast", default=False)
+
+
 class UnknownOrder(StoreError):
     pass
 
@@ -51,6 +62,11 @@ class OrderStore(Protocol):
 
     async def ping(self) -> None:
         """Answer a trivial query; StoreError when the store cannot (readiness probes)."""
+        ...
+
+    async def probe_write(self) -> None:
+        """Commit a write that needs new space and leaves nothing behind; StoreUnavailable when
+        the store cannot write (how a failing store is seen to work again)."""
         ...
 
     async def create_order(

@@ -24,7 +24,7 @@ from typing import Any, ParamSpec, TypeVar
 from controller.orders import HistoryEvent, OrderIn, OrderRecord, OrderStatus, OrderType
 from controller.store import sqlite_changes as changes
 from controller.store import sqlite_ops as ops
-from controller.store.base import _UNSET, CreateOutcome, Page, StoreError
+from controller.store.base import _UNSET, CreateOutcome, Page, StoreError, StoreUnavailable
 from controller.store.sqlite_asrs import SqliteAsrsMixin
 from controller.store.sqlite_audit import SqliteAuditMixin
 from controller.store.sqlite_batch import CreateBatcher
@@ -38,6 +38,7 @@ P = ParamSpec("P")
 T = TypeVar("T")
 
 MAX_PAGE = 1000
+PROBE_BYTES = 16384  # a write probe's row: more than a page, so it needs free pages
 
 
 class _State(enum.Enum):
@@ -130,10 +131,10 @@ class SqliteOrderStore(SqliteFeedMixin, SqliteInventoryMixin, SqliteAsrsMixin, S
     def _guarded(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
             return fn(*args, **kwargs)
-        except sqlite3.Error as exc:
+        except ops.REFUSED as exc:  # the statement itself is at fault: trying again changes nothing
             raise StoreError(f"order store {self._path}: {exc}") from exc
-        except OSError as exc:
-            raise StoreError(f"order store {self._path}: {exc}") from exc
+        except (sqlite3.Error, OSError) as exc:  # full, I/O, locked, damaged: may pass later
+            raise StoreUnavailable(f"order store {self._path}: {exc}") from exc
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         if self._state is not _State.OPEN:
@@ -235,9 +236,23 @@ class SqliteOrderStore(SqliteFeedMixin, SqliteInventoryMixin, SqliteAsrsMixin, S
     async def ping(self) -> None:
         await self._run(_select_one)
 
+    async def probe_write(self) -> None:
+        await self._run(_probe_write)
+
     async def count_by_status(self) -> dict[OrderStatus, int]:
         return await self._run(ops.count_by_status)
 
 
 def _select_one(conn: sqlite3.Connection) -> None:
     conn.execute("SELECT 1").fetchone()
+
+
+def _probe_write(conn: sqlite3.Connection) -> None:
+    """Insert a row larger than a page and delete it in one committed transaction: it fails
+    exactly when a real write would (no free pages, no room for the log, an I/O error)."""
+    with ops.transaction(conn):
+        conn.execute(
+            "INSERT INTO line_state (key, value) VALUES ('store-write-probe', ?)",
+            ("x" * PROBE_BYTES,),
+        )
+        conn.execute("DELETE FROM line_state WHERE key = 'store-write-probe'")

@@ -21,7 +21,7 @@ from typing import Any
 
 from controller.orders import OrderIn, OrderRecord
 from controller.store.base import CreateOutcome, StoreError
-from controller.store.sqlite_ops import insert_order, transaction
+from controller.store.sqlite_ops import REFUSED, insert_order, transaction
 
 Created = tuple[CreateOutcome, OrderRecord]
 Outcome = Created | StoreError
@@ -40,6 +40,8 @@ def create_orders(
             try:
                 outcomes.append(insert_order(conn, order_id, body, at))
             except (sqlite3.Error, ValueError, StoreError) as exc:
+                if isinstance(exc, sqlite3.Error) and not isinstance(exc, REFUSED):
+                    raise  # the file cannot take writes: the whole batch fails, undone
                 conn.execute("ROLLBACK TO create_order")
                 failure = exc if isinstance(exc, StoreError) else StoreError(str(exc))
                 outcomes.append(failure)

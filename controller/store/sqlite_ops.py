@@ -29,6 +29,16 @@ from controller.store.sqlite_events import stored_event
 
 _CURSOR_PREFIX = "o1:"
 
+# sqlite3 errors of the statement rather than of the file: trying again changes nothing. Every
+# other sqlite3 error (full, I/O, locked, damaged) is the store being unavailable.
+REFUSED = (
+    sqlite3.IntegrityError,
+    sqlite3.ProgrammingError,
+    sqlite3.InterfaceError,
+    sqlite3.DataError,
+    sqlite3.NotSupportedError,
+)
+
 
 @contextmanager
 def transaction(conn: sqlite3.Connection) -> Iterator[None]:

@@ -1,5 +1,5 @@
 """The devices and links dashboard: MQTT and OPC UA links, robots online, OPC UA events,
-conveyor reconciliation, webhooks, operator commands and stock.
+conveyor reconciliation, webhooks, operator commands, the order store and stock.
 """
 
 from __future__ import annotations
@@ -55,6 +55,13 @@ def devices() -> dict[str, Any]:
             "Webhook deliveries waiting (not delivered, not dead).",
             "linectl_webhook_outbox_pending",
             thresholds=[(None, "green"), (100, "orange")],
+        ),
+        stat(
+            "Order store",
+            "1 while the order store takes writes; 0 while writes fail (full disk, I/O error): "
+            "the line is held by the store until they succeed again.",
+            "min(linectl_store_available)",
+            mappings=flag_map("writes", "failing"),
         ),
     ]
     rest = [
@@ -123,6 +130,18 @@ def devices() -> dict[str, Any]:
                     "{{action}} {{result}}",
                 ),
                 (f"increase(linectl_audit_write_failures_total[{RATE}])", "not audited"),
+            ),
+        ),
+        series(
+            "Order store",
+            "Events waiting in memory because the order store cannot write (written when it "
+            "can), and failed store calls per interval by operation.",
+            targets(
+                ("linectl_store_backlog", "events waiting"),
+                (
+                    f"sum by (operation) (increase(linectl_store_write_failures_total[{RATE}]))",
+                    "failed {{operation}}",
+                ),
             ),
         ),
         series(

@@ -58,6 +58,7 @@ class NoRobots:
 
 class Release:
     held = False
+    store_held: str | None = None
 
     def wake(self) -> None:
         pass
@@ -75,6 +76,7 @@ class FakeLine:
         self.changed: list[OrderRecord] = []
         self.cancels: list[OrderRecord] = []
         self.ready: dict[str, bool] = {"config": True, "store": True, "intake": True}
+        self.ready_reasons: dict[str, str] = {}
         history = History(store, clock, self.metrics)
         self.inventory = Inventory(config, store, clock, self.metrics)
         flight = InFlight()
@@ -102,6 +104,9 @@ class FakeLine:
 
     async def readiness(self) -> dict[str, bool]:
         return dict(self.ready)
+
+    def readiness_reasons(self) -> dict[str, str]:
+        return dict(self.ready_reasons)
 
     def line_view(self) -> dict[str, Any]:
         return {

@@ -1,0 +1,41 @@
+"""A queue of device events that knows how far its consumer has got.
+
+The robots' reports and the conveyor's events are handled by two tasks. Normally a robot's
+report of a pick or a drop is handled long before its tote reaches the scanner; but when the
+robots' consumer waits (for the order store to take a ledger row, say) the conveyor goes on and
+would complete an order whose picks are not booked yet. :class:`DeviceEventQueue` counts the
+events put in and the events handled, so that a later step can wait until every report that
+came in before it has been handled (:meth:`DeviceEventQueue.caught_up`): what the line did is
+recorded in the order it happened. When the consumer keeps up, the wait returns at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from devices import base as dev
+
+
+class DeviceEventQueue(asyncio.Queue[dev.DeviceEvent]):
+    def __init__(self) -> None:
+        super().__init__()
+        self.received = 0  # events put in so far
+        self.handled = 0  # events the consumer is done with (handled or failed)
+        self._progress = asyncio.Condition()
+
+    def put_nowait(self, item: dev.DeviceEvent) -> None:
+        super().put_nowait(item)  # Queue.put ends here too
+        self.received += 1
+
+    async def done(self) -> None:
+        """The consumer is done with the event it took last."""
+        async with self._progress:
+            self.handled += 1
+            self._progress.notify_all()
+
+    async def caught_up(self, mark: int) -> None:
+        """Wait until the first ``mark`` events put in are handled."""
+        if self.handled >= mark:
+            return
+        async with self._progress:
+            await self._progress.wait_for(lambda: self.handled >= mark)
