@@ -18,6 +18,7 @@ from controller.dispatch_errands import DispatchErrands
 from controller.dispatch_state import Pending, Planned
 from controller.orders import OrderRecord, OrderStatus, OrderType
 from controller.store.inventory import InsufficientStock
+from controller.trip_records import job_data
 from controller.trips import Trip
 from devices.errors import DeviceError
 from routing import assignment, batching, dispatch
@@ -77,9 +78,13 @@ class Dispatcher(DispatchErrands):
             and s.serial not in self.flight.busy_robots
             and s.serial not in self.charging
             and self.accepts_trips(s.serial)
+            and not self.flight.on_robot(s.serial)  # totes still on it go first
         ]
 
     async def dispatch_once(self) -> None:
+        if not self.ready():
+            return
+        await self._send_continuations()
         await self._send_returns()
         await self._charge()
         if not self.pending:
@@ -268,7 +273,7 @@ class Dispatcher(DispatchErrands):
             return False
         self.flight.start(job_id, trips, actions)
         self.metrics.robot_trips.labels("sent").inc()
-        for (p, picks), trip in zip(members, trips, strict=True):
+        for (p, _), trip in zip(members, trips, strict=True):
             del self.pending[p.record.id]
             await self.history.record(
                 p.record,
@@ -277,15 +282,8 @@ class Dispatcher(DispatchErrands):
                 step="robot_assigned",
                 waiting_reason=None,
                 data={
-                    "robot": robot.serial,
-                    "job": job_id,
+                    **job_data(trip, robot.serial, job_id, actions),
                     "orders_on_trip": len(members),
-                    "trip": trip.trip_id,
-                    "tote": trip.tote,
-                    "picks": [
-                        {"line_id": pk.line_id, "location": pk.location, "quantity": pk.quantity}
-                        for pk in picks
-                    ],
                 },
             )
         return True
