@@ -34,6 +34,7 @@ from controller.stations import Stations
 from controller.store.asrs import AsrsRequest
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
+from controller.takeover import RobotTakeover
 from controller.tote_returns import ToteReturns
 from controller.tracking import ConveyorReconciler
 from controller.traffic import TrafficFleet
@@ -84,10 +85,24 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             sorter,
             self.flight,
             self.inventory,
-            self.traffic.accepts_trips,
+            lambda serial: self.traffic.accepts_trips(serial) and self.takeover.done(serial),
             self.case_picks,
         )
         self.picking = Picking(self.history, self.flight, self.inventory)
+        # the robots' take-over at start: nothing is dispatched before it is done
+        self.takeover = RobotTakeover(
+            config,
+            clock,
+            self.history,
+            self.flight,
+            self.inventory,
+            self.fleet,
+            self.picking,
+            metrics,
+        )
+        self.takeover.handle = self.handle
+        self.takeover.requeue = self._requeue
+        self.dispatcher.ready = self.takeover.ready
         self.stations = Stations(self.history, self.case_picks.settle)
         self.sortation = Sortation(
             topology.sort_plan(config),
@@ -187,6 +202,11 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                 log.exception("could not record a device event", extra={"event": repr(event)})
 
     async def handle(self, event: dev.DeviceEvent) -> None:
+        if isinstance(
+            event, dev.RobotActionFinished | dev.RobotActionFailed
+        ) and await self.takeover.action_ended(event):
+            self.dispatcher.wake()  # the robot stood still and was taken over
+            return
         match event:
             case dev.RobotActionFinished():
                 short = await self.picking.action_finished(event)
@@ -212,6 +232,8 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                         await self._cancelled_on_robot(trip)
                 self.dispatcher.wake()
             case dev.RobotAvailability():
+                if event.available:
+                    await self.takeover.reported(event.serial)
                 await self._availability(event)
                 self.dispatcher.wake()
             case dev.ConveyorAvailability():

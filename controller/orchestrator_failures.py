@@ -19,6 +19,7 @@ from controller.history import History
 from controller.orders import OrderStatus
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
+from controller.takeover import RobotTakeover
 from controller.tracking import ConveyorReconciler
 from controller.trips import InFlight, Trip
 from devices import base as dev
@@ -42,6 +43,7 @@ class RobotFailures:
     fleet: dev.RobotFleet
     dispatcher: Dispatcher
     reconciler: ConveyorReconciler
+    takeover: RobotTakeover
     _lost: dict[str, tuple[float, str]]
 
     # --- robot failures --------------------------------------------------------------------
@@ -51,6 +53,8 @@ class RobotFailures:
             self._lost.setdefault(ev.serial, (self.clock.now(), ev.reason))
             return
         self._lost.pop(ev.serial, None)
+        if not self.takeover.done(ev.serial):
+            return  # its take-over stops it if it must
         trips = self.flight.on_robot(ev.serial)
         if trips and all(t.cancelled and not t.returning for t in trips):
             await self._stop_robot(trips[0])  # back after its trips were given away: stop it

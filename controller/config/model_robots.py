@@ -99,4 +99,7 @@ class RobotArea(Strict):
     fleet: list[Robot]
     # line seconds a robot may stay unavailable before its trip is given to another robot
     failure_grace: PositiveFloat = 20.0
+    # line seconds the controller waits at start for every reachable robot's first state (its
+    # take-over) before it dispatches anything; robots heard from later are taken over then
+    takeover_wait: PositiveFloat = 15.0
     traffic: Traffic = Traffic()
