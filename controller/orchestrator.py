@@ -103,6 +103,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         self.takeover.handle = self.handle
         self.takeover.requeue = self._requeue
         self.dispatcher.ready = self.takeover.ready
+        self.traffic.held = lambda serial: not self.takeover.done(serial)
         self.stations = Stations(self.history, self.case_picks.settle)
         self.sortation = Sortation(
             topology.sort_plan(config),

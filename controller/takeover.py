@@ -43,6 +43,10 @@ from devices.errors import DeviceError
 
 log = logging.getLogger(__name__)
 
+# ... and never less than this many wall seconds: a process start (store, links, subscriptions)
+# takes wall time, which a fast simulated clock would count as many line seconds
+TAKEOVER_WAIT_WALL = 5.0
+
 Requeue = Callable[[Trip, str], Awaitable[None]]
 Handle = Callable[[dev.DeviceEvent], Awaitable[None]]
 
@@ -75,7 +79,7 @@ class RobotTakeover:
         self.picking = picking
         self.metrics = metrics
         self.phase = {r.serial: Phase.WAITING for r in config.robots.fleet}
-        self.wait = config.robots.takeover_wait
+        self.wait = max(config.robots.takeover_wait, TAKEOVER_WAIT_WALL * clock.time_scale)
         self.handle: Handle | None = None  # the orchestrator's, for what the robot reported
         self.requeue: Requeue | None = None  # an order goes back to the queue
         self._stops: dict[str, str] = {}  # serial -> action id of the cancelOrder sent
@@ -339,7 +343,8 @@ class RobotTakeover:
 
 
 def _reachable(snap: dev.RobotSnapshot | None) -> bool:
-    """Worth waiting for: not known to be offline, and not reporting while unable to work."""
+    """Worth waiting for: not known to be offline, and not ONLINE and reporting while unable
+    to work (manual mode, a fatal error)."""
     if snap is None or snap.connection in ("OFFLINE", "CONNECTIONBROKEN"):
         return False
-    return not (snap.reported and not snap.available)
+    return not (snap.connection == "ONLINE" and snap.reported and not snap.available)
