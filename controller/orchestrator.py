@@ -102,6 +102,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         )
         self.takeover.handle = self.handle
         self.takeover.requeue = self._requeue
+        self.takeover.cancelled = self._cancelled_on_robot
         self.dispatcher.ready = self.takeover.ready
         self.traffic.held = lambda serial: not self.takeover.done(serial)
         self.stations = Stations(self.history, self.case_picks.settle)
@@ -270,6 +271,12 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             await self._finish_cancel(rec, "queued")
             return
         trip = self.flight.trip_of_order(order_id)
+        if trip is not None and trip.continuing:
+            # taken over, standing, not yet sent again: its tote (if any) comes back
+            trip.cancelled = True
+            await self.takeover.give_up(trip)
+            await self._cancelled_on_robot(trip)
+            return
         if trip is not None and not trip.returning:
             if trip.cancelled:
                 return  # already under way

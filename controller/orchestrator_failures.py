@@ -86,6 +86,9 @@ class RobotFailures:
         """The trip can no longer serve its order: the order goes back to the queue for another
         robot (at most MAX_ATTEMPTS trips), else into ``exception``. Nothing is lost or stuck."""
         trip.cancelled = trip.requeued = True
+        if trip.continuing:
+            # taken over and not yet sent again: the robot stands, so settle the trip now
+            await self.takeover.give_up(trip)
         rec = await self.history.get(trip.order_id)
         if rec is None or rec.status.terminal:
             return

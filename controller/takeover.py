@@ -48,6 +48,7 @@ log = logging.getLogger(__name__)
 TAKEOVER_WAIT_WALL = 5.0
 
 Requeue = Callable[[Trip, str], Awaitable[None]]
+Cancelled = Callable[[Trip], Awaitable[None]]
 Handle = Callable[[dev.DeviceEvent], Awaitable[None]]
 
 
@@ -82,6 +83,7 @@ class RobotTakeover:
         self.wait = max(config.robots.takeover_wait, TAKEOVER_WAIT_WALL * clock.time_scale)
         self.handle: Handle | None = None  # the orchestrator's, for what the robot reported
         self.requeue: Requeue | None = None  # an order goes back to the queue
+        self.cancelled: Cancelled | None = None  # a cancelled order's trip ended on the robot
         self._stops: dict[str, str] = {}  # serial -> action id of the cancelOrder sent
         self._stored: dict[str, StoredTrip] = {}  # trip id -> as restored
         self._started = clock.now()
@@ -289,13 +291,27 @@ class RobotTakeover:
             self.flight.forget(trip)
             assert self.requeue is not None
             await self.requeue(trip, f"robot {serial} no longer has the trip nor its tote")
-        elif fate is Fate.RETURN:
-            await self.picking.settle_void(trip)
+        else:
+            await self._void(trip, carried=fate is Fate.RETURN)
+            if not trip.requeued and self.cancelled is not None:
+                await self.cancelled(trip)  # a cancel asked for meanwhile ends here
+
+    async def give_up(self, trip: Trip) -> None:
+        """A taken-over trip not yet sent again no longer serves its order (cancelled, given
+        to another robot): its stock is freed and its tote, if the robot carries it, comes
+        back."""
+        trip.continuing = False
+        snap = self.fleet.snapshot().get(trip.serial)
+        carried = snap is not None and any(ld.load_id == trip.tote for ld in snap.loads)
+        await self._void(trip, carried=carried)
+
+    async def _void(self, trip: Trip, *, carried: bool) -> None:
+        await self.picking.settle_void(trip)
+        if carried:  # the tote is on the robot, whatever the store says was picked into it
             trip.returning = True
             self.flight.trips[trip.trip_id] = trip
             self.flight.by_tote[trip.tote] = trip
-        else:  # RELEASE
-            await self.picking.settle_void(trip)
+        else:
             self.flight.forget(trip)
 
     async def _record(self, trip: Trip, serial: str, fate: Fate, carried: bool) -> None:
