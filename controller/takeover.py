@@ -13,7 +13,8 @@ decided by :mod:`controller.takeover_plan`:
 3. each trip left on it continues as a new job from where it stands (its picks left into the
    same tote, then its drop), goes back to the queue (neither its job nor its tote is on the
    robot), or, void, has its tote brought back; a load no trip accounts for is dropped at an
-   induction and sorted to the reject chute.
+   induction and sorted to the reject chute (``robots.stray_totes: induction``), or the robot
+   is held out of work until it is unloaded by hand (``hold``).
 
 Each decision is written into the order's history (``robot_taken_over``). No robot gets work
 before it is taken over, and nothing is dispatched until every reachable robot is, or until
@@ -80,6 +81,8 @@ class RobotTakeover:
         self.picking = picking
         self.metrics = metrics
         self.phase = {r.serial: Phase.WAITING for r in config.robots.fleet}
+        self.stray_policy = config.robots.stray_totes
+        self._held: dict[str, set[str]] = {}  # serial -> stray totes it must be unloaded of
         self.wait = max(config.robots.takeover_wait, TAKEOVER_WAIT_WALL * clock.time_scale)
         self.handle: Handle | None = None  # the orchestrator's, for what the robot reported
         self.requeue: Requeue | None = None  # an order goes back to the queue
@@ -137,7 +140,15 @@ class RobotTakeover:
     # --- the gate ------------------------------------------------------------------------------
 
     def done(self, serial: str) -> bool:
-        """The robot is taken over: it may get work."""
+        """The robot is taken over: it may get work (a robot held for stray totes once they
+        are off it)."""
+        held = self._held.get(serial)
+        if held is not None:
+            snap = self.fleet.snapshot().get(serial)
+            if snap is None or held & {ld.load_id for ld in snap.loads if ld.load_id}:
+                return False
+            del self._held[serial]
+            log.info("stray totes unloaded; robot back to work", extra={"robot": serial})
         return self.phase.get(serial) is Phase.DONE
 
     def ready(self) -> bool:
@@ -260,8 +271,17 @@ class RobotTakeover:
             fate = settlement.fates.get(trip.trip_id)
             if fate is not None:
                 await self._apply(serial, snap, trip, fate)
-        for tote in settlement.unknown_loads:
-            self._stray(serial, tote)
+        if settlement.unknown_loads and self.stray_policy == "hold":
+            self._held[serial] = set(settlement.unknown_loads)
+            self.metrics.robot_takeovers.labels("stray_load").inc(len(settlement.unknown_loads))
+            log.warning(
+                "robot carries totes no trip accounts for; it gets no work until they are "
+                "unloaded by hand",
+                extra={"robot": serial, "totes": list(settlement.unknown_loads)},
+            )
+        else:
+            for tote in settlement.unknown_loads:
+                self._stray(serial, tote)
         if settlement.unnamed_loads:
             log.warning(
                 "robot carries loads without a load id; unload it by hand",

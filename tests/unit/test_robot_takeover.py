@@ -273,3 +273,14 @@ async def test_an_order_cancelled_before_its_trip_continues_brings_its_tote_back
         (a.action_type, dict(a.parameters)["loadId"]) for n in order.nodes for a in n.actions
     ]
     assert actions == [("drop", "T1")]
+
+
+async def test_a_robot_with_a_stray_tote_can_be_held_until_unloaded(restart: Restart) -> None:
+    takeover = restart.orch.takeover
+    takeover.stray_policy = "hold"
+    await restart.first_report(report(order_id=None, loads=(dev.RobotLoad("T-STRAY"),)))
+    assert not takeover.done("R01")
+    await restart.orch.dispatcher.dispatch_once()
+    assert restart.fleet.orders == []  # no drop sent, no work either
+    restart.fleet.snaps["R01"] = report(order_id=None)  # an operator took the tote off
+    assert takeover.done("R01")
