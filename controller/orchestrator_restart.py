@@ -94,14 +94,12 @@ class OrchestratorRestart:
     async def _resume_on_robots(self, orders: list[tuple[OrderRecord, list[HistoryEvent]]]) -> None:
         """Orders a robot was picking: their trips go back on their robots, to be taken over
         when each robot reports (:mod:`controller.takeover`); an order whose trip cannot be
-        rebuilt goes back to the queue. A robot not heard from is lost since the start."""
+        rebuilt goes back to the queue. A robot not heard from by the time dispatching starts is
+        lost from then on."""
         restored = await self.takeover.restore(orders)
-        now = self.clock.now()
+        self.takeover.unheard = self._unheard
         for rec, _ in orders:
             if rec.id in restored:
-                trip = self.flight.trip_of_order(rec.id)
-                if trip is not None:
-                    self._lost.setdefault(trip.serial, (now, "not heard from since the start"))
                 continue
             rec = await self.history.record(
                 rec,
@@ -112,6 +110,14 @@ class OrchestratorRestart:
                 data={"reason": "controller restarted before the pick finished"},
             )
             self.dispatcher.add(rec)
+
+    def _unheard(self, serials: list[str]) -> None:
+        """Dispatching starts without these robots taken over: one carrying trips of the last
+        run is lost from now on, and its trips are given away after ``failure_grace``."""
+        now = self.clock.now()
+        for serial in serials:
+            if self.flight.on_robot(serial):
+                self._lost.setdefault(serial, (now, "not heard from since the start"))
 
     async def _requeue(self, trip: Trip, reason: str) -> None:
         """The take-over found the order's trip gone from its robot: it is picked again."""

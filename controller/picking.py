@@ -45,8 +45,11 @@ class Picking:
             if outcome is not None and outcome.short and not trip.cancelled:
                 await self._short_pick(trip, outcome, ev.serial)
                 return trip
-            if outcome is not None and outcome.duplicate and index in booked:
-                return None  # booked and recorded before (a report read again at take-over)
+            if outcome is not None and outcome.duplicate:
+                # booked before a restart: the reservation made again for it is not needed
+                await self.inventory.release(trip.order_id, [pk], trip.trip_id, "booked before")
+                if index in booked:
+                    return None  # recorded too (a report read again at take-over)
             trip.picked[pk.line_id] = trip.picked.get(pk.line_id, 0) + pk.quantity
             await self._step(
                 trip,

@@ -87,6 +87,8 @@ class RobotTakeover:
         self.handle: Handle | None = None  # the orchestrator's, for what the robot reported
         self.requeue: Requeue | None = None  # an order goes back to the queue
         self.cancelled: Cancelled | None = None  # a cancelled order's trip ended on the robot
+        # robots with trips not heard from when dispatching starts: lost from then on
+        self.unheard: Callable[[list[str]], None] = lambda serials: None
         self._stops: dict[str, str] = {}  # serial -> action id of the cancelOrder sent
         self._stored: dict[str, StoredTrip] = {}  # trip id -> as restored
         self._started = clock.now()
@@ -165,6 +167,7 @@ class RobotTakeover:
             return False
         self._open = True
         unheard = sorted(s for s, ph in self.phase.items() if ph is Phase.WAITING)
+        self.unheard(unheard)
         if unheard:
             log.warning(
                 "robots not taken over before dispatching started; they get work once they report",

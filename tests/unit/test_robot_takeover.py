@@ -154,7 +154,8 @@ async def restart(reference_line: LineConfig, tmp_path: Path) -> AsyncIterator[R
         "O-1", "robot_assigned", clock.utcnow(), status=OrderStatus.RELEASED, data=data
     )
     fleet = RecordingFleet()
-    orch = Orchestrator(cfg, clock, store, Metrics(), fleet, Sorter())  # type: ignore[arg-type]
+    sorter: Any = Sorter()
+    orch = Orchestrator(cfg, clock, store, Metrics(), fleet, sorter)
     await orch.resume()
     try:
         yield Restart(orch, fleet, store, clock)
@@ -168,7 +169,8 @@ async def test_the_last_runs_trip_is_back_on_its_robot_with_its_stock_reserved(
     trip = restart.orch.flight.trip_of_order("O-1")
     assert trip is not None and trip.job_id == "job-1" and trip.tote == "T1"
     assert "R01" in restart.orch.flight.busy_robots
-    assert (await restart.store.get_order("O-1")).status is OrderStatus.RELEASED  # type: ignore[union-attr]
+    rec = await restart.store.get_order("O-1")
+    assert rec is not None and rec.status is OrderStatus.RELEASED
     assert restart.orch.inventory.totals("SKU-0022").reserved == 2
     assert not restart.orch.takeover.done("R01")
 
@@ -284,3 +286,22 @@ async def test_a_robot_with_a_stray_tote_can_be_held_until_unloaded(restart: Res
     assert restart.fleet.orders == []  # no drop sent, no work either
     restart.fleet.snaps["R01"] = report(order_id=None)  # an operator took the tote off
     assert takeover.done("R01")
+
+
+async def test_a_pick_in_the_ledger_but_not_in_the_history_is_recorded_not_booked_again(
+    restart: Restart,
+) -> None:
+    """The last run was killed between booking a pick and recording it in the history."""
+    orch = restart.orch
+    await orch.inventory.confirm_pick("O-1", "t1", PICKS[0], 1, "t1-pick-0")
+    sorter: Any = Sorter()
+    again = Orchestrator(
+        orch.config, restart.clock, restart.store, Metrics(), restart.fleet, sorter
+    )
+    await again.resume()
+    assert again.inventory.totals("SKU-0019").reserved == 1  # not known as picked: reserved
+    restart.orch = again
+    await restart.first_report(report(nodes_left=("G23",), actions=acts(pick_0="FINISHED")))
+    assert await restart.booked() == {"SKU-0019": 1}
+    assert again.inventory.totals("SKU-0019").reserved == 0
+    assert (await restart.steps()).count("picked") == 1
