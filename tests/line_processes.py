@@ -60,6 +60,9 @@ class RobotWatch:
     picks: dict[str, tuple[str, str]] = field(default_factory=dict)  # action -> (tote, location)
     executed: set[str] = field(default_factory=set)  # pick action ids reported FINISHED
     errors: set[tuple[str, str, str]] = field(default_factory=set)  # (serial, type, description)
+    executing: dict[str, bool] = field(default_factory=dict)  # serial -> order not done
+    driving: dict[str, bool] = field(default_factory=dict)
+    reports: dict[str, int] = field(default_factory=dict)  # serial -> state messages heard
     states: int = 0
 
     async def run(self, mqtt_url: str) -> None:
@@ -92,7 +95,13 @@ class RobotWatch:
 
     def _state(self, doc: dict[str, Any]) -> None:
         self.states += 1
+        serial = doc["serialNumber"]
+        self.reports[serial] = self.reports.get(serial, 0) + 1
+        self.driving[serial] = bool(doc["driving"])
         self.loads[doc["serialNumber"]] = [ld.get("loadId") for ld in doc.get("loads") or []]
+        self.executing[doc["serialNumber"]] = bool(doc["nodeStates"] or doc["edgeStates"]) or any(
+            a["actionStatus"] not in ("FINISHED", "FAILED") for a in doc["actionStates"]
+        )
         for e in doc["errors"]:
             self.errors.add((doc["serialNumber"], e["errorType"], e.get("errorDescription", "")))
         for a in doc["actionStates"]:
@@ -224,11 +233,14 @@ async def line_processes(
     watch = RobotWatch(interface_name)
     conveyor_endpoint = cfg.conveyor.opcua.endpoint
     async with contextlib.AsyncExitStack() as stack:
-        await stack.enter_async_context(
-            simulator_process(conveyor_endpoint, tmp_path / "conveyor.json", time_scale)
-        )
-        await stack.enter_async_context(
-            asrs_process(cfg.asrs.opcua.endpoint, tmp_path / "asrs.json", time_scale)
+        # the two OPC UA simulators start side by side (each start is mostly imports)
+        await asyncio.gather(
+            stack.enter_async_context(
+                simulator_process(conveyor_endpoint, tmp_path / "conveyor.json", time_scale)
+            ),
+            stack.enter_async_context(
+                asrs_process(cfg.asrs.opcua.endpoint, tmp_path / "asrs.json", time_scale)
+            ),
         )
         tg = await stack.enter_async_context(asyncio.TaskGroup())
         watcher = tg.create_task(watch.run(mqtt_url), name="test.robot-watch")

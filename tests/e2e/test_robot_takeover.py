@@ -11,7 +11,6 @@ actions the robots executed) and the stock ledger books each line's units exactl
 
 from __future__ import annotations
 
-import asyncio
 import signal
 from datetime import timedelta
 from pathlib import Path
@@ -34,7 +33,7 @@ ORDERS = {
     "TK-3": ("GLS", [("SKU-0021", 2), ("SKU-0024", 1)]),
     "TK-4": ("DHL", [("SKU-0019", 1), ("SKU-0024", 1)]),
 }
-TIME_SCALE = 10.0
+TIME_SCALE = 20.0
 
 
 async def put_orders(http: httpx.AsyncClient) -> None:
@@ -71,10 +70,20 @@ async def kill_while_picking(line: LineProcesses, sig: signal.Signals) -> None:
     await line.stop_controller(sig)
 
 
-async def settled_after_restart(line: LineProcesses, watch: RobotWatch) -> None:
-    states_before = watch.states
-    # the robots go on meanwhile (a few line seconds of driving and picking)
-    await until("the robots report on", _reported_since(watch, states_before + 12))
+async def settled_after_restart(
+    line: LineProcesses, watch: RobotWatch, *, taken_over: bool = True
+) -> None:
+    # the robots go on meanwhile: each robot carrying totes reports again, standing still (at
+    # the end of the way traffic control had released, or done)
+    heard = dict(watch.reports)
+    loaded = set(watch.totes_on_robots())
+
+    async def standing() -> bool:
+        return all(
+            watch.reports.get(s, 0) > heard.get(s, 0) and not watch.driving.get(s) for s in loaded
+        )
+
+    await until("the loaded robots report standing", standing)
     await line.start_controller()
     async with line.http() as http:
 
@@ -90,9 +99,8 @@ async def settled_after_restart(line: LineProcesses, watch: RobotWatch) -> None:
         rows = (await http.get("/v1/inventory")).json()
     assert {o: v["status"] for o, v in final.items()} == dict.fromkeys(ORDERS, "completed")
     assert not watch.errors, watch.errors
-    assert any(e["type"] == "robot_taken_over" for o in final.values() for e in o["history"]), (
-        "no trip was taken over: the controller went down with no robot mid-trip"
-    )
+    taken = any(e["type"] == "robot_taken_over" for o in final.values() for e in o["history"])
+    assert taken == taken_over, "the controller went down with no robot mid-trip"
 
     async def robots_empty() -> bool:
         return not watch.totes_on_robots()
@@ -115,13 +123,6 @@ async def settled_after_restart(line: LineProcesses, watch: RobotWatch) -> None:
                 booked[m["sku"]] = booked.get(m["sku"], 0) - m["delta"]
         assert booked == dict(lines), (order_id, booked)
     assert all(r["reserved"] == 0 for sku in rows["skus"] for r in sku["rows"]), rows
-
-
-def _reported_since(watch: RobotWatch, count: int) -> Any:
-    async def check() -> bool:
-        return watch.states >= count
-
-    return check
 
 
 async def _pick_movements(http: httpx.AsyncClient) -> list[dict[str, Any]]:
@@ -149,4 +150,30 @@ async def test_a_restarted_controller_takes_over_the_robots_trips(
         await line.start_controller()
         await kill_while_picking(line, sig)
         await settled_after_restart(line, watch)
-        await asyncio.sleep(0)
+
+
+async def test_trips_a_robot_finished_while_no_controller_ran_are_booked(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
+) -> None:
+    """Without traffic control the robots drive their whole orders while the controller is
+    down: they pick, drop at the induction and stand idle. The restarted controller books the
+    picks and drops from their reports and follows the totes on the conveyor."""
+    robots = reference_line.robots.model_copy(
+        update={"traffic": reference_line.robots.traffic.model_copy(update={"enabled": False})}
+    )
+    line_cfg = reference_line.with_overrides(robots=robots)
+    async with line_processes(
+        line_cfg, mqtt_url, interface_name, tmp_path, time_scale=TIME_SCALE
+    ) as (line, watch):
+        await line.start_controller()
+        await kill_while_picking(line, signal.SIGKILL)
+
+        async def all_dropped() -> bool:
+            return not watch.totes_on_robots() and not any(watch.executing.values())
+
+        await until("the robots dropped every tote and stand idle", all_dropped)
+        await settled_after_restart(line, watch, taken_over=False)
+        booked = [
+            r for r in line.controller_log() if r.get("msg") == "robot taken over" and r["trips"]
+        ]
+        assert booked == [], "every trip was dropped before the restart: nothing to continue"
