@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from controller import topology
@@ -75,6 +75,7 @@ class DispatchState:
         self.held = False  # an operator holds the line: no order is released
         # nothing is dispatched before this says so (the robots' take-over at start)
         self.ready: Callable[[], bool] = lambda: True
+        self.before_round: Callable[[], Awaitable[None]] | None = None  # the take-over's poll
         self._continuation_failed: set[str] = set()  # robots told once
         self._seq = 0
         self._wake = asyncio.Event()

@@ -82,6 +82,8 @@ class Dispatcher(DispatchErrands):
         ]
 
     async def dispatch_once(self) -> None:
+        if self.before_round is not None:
+            await self.before_round()
         if not self.ready():
             return
         await self._send_continuations()

@@ -104,6 +104,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         self.takeover.requeue = self._requeue
         self.takeover.cancelled = self._cancelled_on_robot
         self.dispatcher.ready = self.takeover.ready
+        self.dispatcher.before_round = self.takeover.poll
         self.traffic.held = lambda serial: not self.takeover.done(serial)
         self.stations = Stations(self.history, self.case_picks.settle)
         self.sortation = Sortation(

@@ -215,9 +215,24 @@ class RobotTakeover:
             return False
         del self._stops[ev.serial]
         snap = self.fleet.snapshot().get(ev.serial)
-        if snap is not None and self.phase.get(ev.serial) is Phase.STOPPING:
+        if (
+            snap is not None
+            and self.phase.get(ev.serial) is Phase.STOPPING
+            and not must_stop(snap)  # else settled by poll() once it stands
+        ):
             await self._settle(ev.serial, snap)
         return True
+
+    async def poll(self) -> None:
+        """Settle every stopping robot that stands still by now (its cancel's outcome is the
+        quick way there; this one does not depend on it arriving, or on its cancel being the
+        one that stopped the robot)."""
+        snaps = self.fleet.snapshot()
+        for serial, phase in list(self.phase.items()):
+            snap = snaps.get(serial)
+            if phase is Phase.STOPPING and snap is not None and not must_stop(snap):
+                self._stops.pop(serial, None)
+                await self._settle(serial, snap)
 
     # --- booking and settling ------------------------------------------------------------------
 

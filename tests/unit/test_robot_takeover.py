@@ -305,3 +305,29 @@ async def test_a_pick_in_the_ledger_but_not_in_the_history_is_recorded_not_booke
     assert await restart.booked() == {"SKU-0019": 1}
     assert again.inventory.totals("SKU-0019").reserved == 0
     assert (await restart.steps()).count("picked") == 1
+
+
+async def test_a_stopping_robot_is_settled_once_it_stands_whatever_its_cancel_said(
+    restart: Restart,
+) -> None:
+    running = report(
+        nodes_left=("G23",),
+        actions=acts(pick_0="RUNNING", pick_1="WAITING", drop_a="WAITING"),
+        loads=(dev.RobotLoad("T1"),),
+    )
+    await restart.first_report(running)
+    # the cancel is refused (another cancel is under way): the robot still drives
+    await restart.orch.handle(
+        dev.RobotActionFailed("R01", "job-1", "cancel-1", "cancelOrder", "", "busy", START)
+    )
+    assert not restart.orch.takeover.done("R01")
+    await restart.orch.dispatcher.dispatch_once()
+    assert restart.fleet.orders == []  # not yet: it has not stopped
+    restart.fleet.snaps["R01"] = replace(
+        running, nodes_left=(), actions=acts(pick_0="FINISHED", pick_1="FAILED", drop_a="FAILED")
+    )
+    await restart.orch.dispatcher.dispatch_once()
+    assert restart.orch.takeover.done("R01")
+    assert await restart.booked() == {"SKU-0019": 1}
+    [(_, order)] = restart.fleet.orders
+    assert [a.action_type for n in order.nodes for a in n.actions] == ["pick", "drop"]
