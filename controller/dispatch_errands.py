@@ -13,6 +13,7 @@ import logging
 import uuid
 
 from controller.dispatch_state import DispatchState
+from controller.trip_records import job_data
 from controller.trips import Trip
 from devices import base as dev
 from devices.errors import DeviceError
@@ -55,6 +56,57 @@ class DispatchErrands(DispatchState):
                 )
                 continue
             self.flight.start(job_id, trips, refs)
+
+    # --- finishing the trips a restarted controller took over --------------------------------
+
+    async def _send_continuations(self) -> None:
+        """A robot taken over with live trips on it (stopped, its old job cancelled) gets them
+        back as one new job from where it stands: their picks left, into the same totes, then
+        their drops at the induction nearest the last stop."""
+        snapshots = self.fleet.snapshot()
+        continuing: dict[str, list[Trip]] = {}
+        for trip in self.flight.trips.values():
+            if trip.continuing and trip.live and trip.serial not in self.flight.busy_robots:
+                continuing.setdefault(trip.serial, []).append(trip)
+        for serial, trips in continuing.items():
+            snap = snapshots.get(serial)
+            if snap is None or not snap.available or snap.driving or not snap.last_node_id:
+                continue
+            if not self.accepts_trips(serial):
+                continue
+            nodes = [pk.node for t in trips for pk in t.unpicked()]
+            stops = dispatch.order_stops(self.roadmap, snap.last_node_id, nodes) if nodes else []
+            last = stops[-1] if stops else snap.last_node_id
+            induction_node = dispatch.nearest(self.roadmap, last, list(self.induction_nodes))
+            for trip in trips:
+                trip.induction = self.induction_nodes[induction_node].id
+            job_id = f"job-{uuid.uuid4().hex[:12]}"
+            path = self.roadmap.tour(snap.last_node_id, [*stops, induction_node])
+            order, refs = self._job_order(job_id, serial, path, trips, continued=True)
+            try:
+                await self.fleet.send_order(serial, order)
+            except DeviceError as exc:
+                if serial not in self._continuation_failed:
+                    self._continuation_failed.add(serial)
+                    log.warning(
+                        "could not send a taken-over robot its trips; tried again",
+                        extra={"robot": serial, "error": str(exc)},
+                    )
+                continue
+            self._continuation_failed.discard(serial)
+            self.flight.start(job_id, trips, refs)
+            self.metrics.robot_trips.labels("continued").inc()
+            for trip in trips:
+                trip.continuing = False
+                rec = await self.history.get(trip.order_id)
+                if rec is not None:
+                    await self.history.record(
+                        rec, "robot_continued", data=job_data(trip, serial, job_id, refs)
+                    )
+            log.info(
+                "taken-over trips continued",
+                extra={"robot": serial, "job": job_id, "orders": [t.order_id for t in trips]},
+            )
 
     # --- charging --------------------------------------------------------------------------
 

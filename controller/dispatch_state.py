@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 from controller import topology
 from controller.case_picks import CasePicks
@@ -66,6 +66,10 @@ class DispatchState:
         self.held = False  # an operator holds the line: no order is released
         # the order store cannot write (why): nothing is released and no waiting is recorded
         self.store_held: str | None = None
+        # nothing is dispatched before this says so (the robots' take-over at start)
+        self.ready: Callable[[], bool] = lambda: True
+        self.before_round: Callable[[], Awaitable[None]] | None = None  # the take-over's poll
+        self._continuation_failed: set[str] = set()  # robots told once
         self._seq = 0
         self._wake = asyncio.Event()
 
@@ -76,19 +80,31 @@ class DispatchState:
         p.record = await self.history.record(p.record, "waiting", waiting_reason=reason)
 
     def _job_order(
-        self, job_id: str, serial: str, path: list[str], trips: list[Trip], *, picks: bool = True
+        self,
+        job_id: str,
+        serial: str,
+        path: list[str],
+        trips: list[Trip],
+        *,
+        picks: bool = True,
+        continued: bool = False,
     ) -> tuple[dev.RobotOrder, dict[str, ActionRef]]:
         """The VDA 5050-neutral robot order: each trip's picks at the first visit of their
-        node (into its tote), then one drop per tote at the last node."""
+        node (into its tote), then one drop per tote at the last node. ``continued``: only the
+        picks not yet done, under action ids of their own (a job that finishes trips a robot
+        began under an earlier job)."""
         model = self.config.robot_model(serial)
         first_visit: dict[str, int] = {}
         for i, node in enumerate(path):
             first_visit.setdefault(node, i)
         actions: dict[int, list[dev.RobotAction]] = {}
         refs: dict[str, ActionRef] = {}
+        suffix = f"-{uuid.uuid4().hex[:6]}" if continued else ""
         for trip in trips if picks else []:
             for k, pk in enumerate(trip.picks):
-                action_id = f"{trip.trip_id}-pick-{k}"
+                if continued and k in trip.picks_done:
+                    continue
+                action_id = f"{trip.trip_id}-pick-{k}{suffix}"
                 params = {**model.pick.parameters, "loadId": trip.tote, "stationName": pk.location}
                 actions.setdefault(first_visit[pk.node], []).append(
                     dev.RobotAction(

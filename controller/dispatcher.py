@@ -22,6 +22,7 @@ from controller.dispatch_queue import Pending
 from controller.dispatch_state import Planned
 from controller.orders import OrderRecord, OrderStatus, OrderType
 from controller.store.inventory import InsufficientStock
+from controller.trip_records import job_data
 from controller.trips import Trip
 from devices.errors import DeviceError
 from routing import assignment, batching, dispatch
@@ -86,12 +87,18 @@ class Dispatcher(DispatchErrands):
             and s.serial not in self.flight.busy_robots
             and s.serial not in self.charging
             and self.accepts_trips(s.serial)
+            and not self.flight.on_robot(s.serial)  # totes still on it go first
         ]
 
     async def dispatch_once(self) -> None:
         """One round. Its cost follows the robots free and the head of the queue, not the
         queue's length: only the orders that could go now are planned, and only they (and the
         few at the head when nothing can go) get a waiting reason written."""
+        if self.before_round is not None:
+            await self.before_round()
+        if not self.ready():
+            return
+        await self._send_continuations()
         await self._send_returns()
         await self._charge()
         if not self.pending or self.store_held is not None:
@@ -289,7 +296,7 @@ class Dispatcher(DispatchErrands):
             return False
         self.flight.start(job_id, trips, actions)
         self.metrics.robot_trips.labels("sent").inc()
-        for (p, picks), trip in zip(members, trips, strict=True):
+        for (p, _), trip in zip(members, trips, strict=True):
             del self.pending[p.record.id]
             await self.history.record(
                 p.record,
@@ -298,15 +305,8 @@ class Dispatcher(DispatchErrands):
                 step="robot_assigned",
                 waiting_reason=None,
                 data={
-                    "robot": robot.serial,
-                    "job": job_id,
+                    **job_data(trip, robot.serial, job_id, actions),
                     "orders_on_trip": len(members),
-                    "trip": trip.trip_id,
-                    "tote": trip.tote,
-                    "picks": [
-                        {"line_id": pk.line_id, "location": pk.location, "quantity": pk.quantity}
-                        for pk in picks
-                    ],
                 },
             )
         return True

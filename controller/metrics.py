@@ -225,6 +225,13 @@ class Metrics:
         self.robot_trips = Counter(
             "linectl_robot_trips", "Robot trips sent by outcome.", ["outcome"], registry=r
         )
+        self.robot_takeovers = Counter(
+            "linectl_robot_takeovers",
+            "Decisions taken over from the last run at start: trips continued, requeued, "
+            "returned or released, picks booked from the robots' reports, stray loads.",
+            ["decision"],
+            registry=r,
+        )
         self.stockouts = Counter(
             "linectl_stockouts", "Order lines that could not be allocated from stock.", registry=r
         )

@@ -40,6 +40,7 @@ from controller.stations import Stations
 from controller.store.asrs import AsrsRequest
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
+from controller.takeover import RobotTakeover
 from controller.tote_returns import ToteReturns
 from controller.tracking import ConveyorReconciler
 from controller.traffic import TrafficFleet
@@ -98,6 +99,23 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             self.case_picks,
         )
         self.picking = Picking(self.history, self.flight, self.inventory)
+        # the robots' take-over at start: nothing is dispatched before it is done
+        self.takeover = RobotTakeover(
+            config,
+            clock,
+            self.history,
+            self.flight,
+            self.inventory,
+            self.fleet,
+            self.picking,
+            metrics,
+        )
+        self.takeover.handle = self.handle
+        self.takeover.requeue = self._requeue
+        self.takeover.cancelled = self._cancelled_on_robot
+        self.dispatcher.ready = self.takeover.ready
+        self.dispatcher.before_round = self.takeover.poll
+        self.traffic.held = lambda serial: not self.takeover.done(serial)
         self.stations = Stations(self.history, self.case_picks.settle)
         self.sortation = Sortation(
             topology.sort_plan(config),
@@ -157,8 +175,13 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         self.clock = clock
 
     def _accepts_trips(self, serial: str) -> bool:
-        """Traffic control may hold a robot back for a while, and so may its faults."""
-        return self.traffic.accepts_trips(serial) and self.robot_faults.accepts_trips(serial)
+        """Traffic control may hold a robot back for a while, and so may its faults; nothing
+        goes to a robot before its take-over at start."""
+        return (
+            self.traffic.accepts_trips(serial)
+            and self.robot_faults.accepts_trips(serial)
+            and self.takeover.done(serial)
+        )
 
     # --- from the API ----------------------------------------------------------------------
 
@@ -223,6 +246,11 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                     await queue.done()
 
     async def handle(self, event: dev.DeviceEvent) -> None:
+        if isinstance(
+            event, dev.RobotActionFinished | dev.RobotActionFailed
+        ) and await self.takeover.action_ended(event):
+            self.dispatcher.wake()  # the robot stood still and was taken over
+            return
         match event:
             case dev.RobotActionFinished():
                 self.robot_faults.succeeded(event.serial)
@@ -241,6 +269,8 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                         await self._cancelled_on_robot(trip)
                 self.dispatcher.wake()
             case dev.RobotAvailability():
+                if event.available:
+                    await self.takeover.reported(event.serial)
                 await self._availability(event)
                 self.dispatcher.wake()
             case dev.ConveyorAvailability():
@@ -276,6 +306,12 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             await self._finish_cancel(rec, "queued")
             return
         trip = self.flight.trip_of_order(order_id)
+        if trip is not None and trip.continuing:
+            # taken over, standing, not yet sent again: its tote (if any) comes back
+            trip.cancelled = True
+            await self.takeover.give_up(trip)
+            await self._cancelled_on_robot(trip)
+            return
         if trip is not None and not trip.returning:
             if trip.cancelled:
                 return  # already under way

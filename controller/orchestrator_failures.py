@@ -22,6 +22,7 @@ from controller.picking import Picking
 from controller.robot_faults import PickFailure, RobotFaults
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
+from controller.takeover import RobotTakeover
 from controller.tracking import ConveyorReconciler
 from controller.trips import InFlight, Trip
 from devices import base as dev
@@ -49,6 +50,7 @@ class RobotFailures:
     reconciler: ConveyorReconciler
     picking: Picking
     robot_faults: RobotFaults
+    takeover: RobotTakeover
     _lost: dict[str, tuple[float, str]]
 
     async def _action_failed(self, ev: dev.RobotActionFailed) -> None:
@@ -77,6 +79,8 @@ class RobotFailures:
             self._lost.setdefault(ev.serial, (self.clock.now(), ev.reason))
             return
         self._lost.pop(ev.serial, None)
+        if not self.takeover.done(ev.serial):
+            return  # its take-over stops it if it must
         trips = self.flight.on_robot(ev.serial)
         if trips and all(t.cancelled and not t.returning for t in trips):
             await self._stop_robot(trips[0])  # back after its trips were given away: stop it
@@ -118,6 +122,9 @@ class RobotFailures:
         """The trip can no longer serve its order: the order goes back to the queue for another
         robot (at most MAX_ATTEMPTS trips), else into ``exception``. Nothing is lost or stuck."""
         trip.cancelled = trip.requeued = True
+        if trip.continuing:
+            # taken over and not yet sent again: the robot stands, so settle the trip now
+            await self.takeover.give_up(trip)
         rec = await self.history.get(trip.order_id)
         if rec is None or rec.status.terminal:
             return

@@ -1,10 +1,11 @@
 """The orchestrator's start-up: the orders a stop left unfinished are taken up again.
 
 Every order not yet terminal is read back with its history. An order a robot had not finished
-picking goes back to the queue; one sorted to its station gets its station task (and its chute)
-again; one whose tote was on the conveyor is tracked again, the conveyor's tracking table telling
-where the tote is; an order's AS/RS case picks are rebuilt by the case picks themselves. A cancel
-asked for before the stop is carried out.
+picking goes back on its robot, to be taken over when the robot reports
+(:mod:`controller.takeover`), or to the queue when its trip cannot be rebuilt; one sorted to its
+station gets its station task (and its chute) again; one whose tote was on the conveyor is tracked
+again, the conveyor's tracking table telling where the tote is; an order's AS/RS case picks are
+rebuilt by the case picks themselves. A cancel asked for before the stop is carried out.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import logging
 from controller.asrs import AsrsFlows
 from controller.asrs_commands import journal_positions
 from controller.case_picks import CasePicks
+from controller.clock import Clock
 from controller.config.model import LineConfig
 from controller.dispatcher import Dispatcher
 from controller.history import History
@@ -25,6 +27,7 @@ from controller.replenishment import Replenishment
 from controller.sorting import Sortation
 from controller.stations import Stations
 from controller.store.inventory import LineStore
+from controller.takeover import RobotTakeover
 from controller.trips import InFlight, Trip
 from devices import base as dev
 
@@ -48,6 +51,9 @@ class OrchestratorRestart:
     asrs: AsrsFlows | None
     _cranes: dev.Cranes | None
     _cancels: asyncio.Queue[str]
+    takeover: RobotTakeover
+    clock: Clock
+    _lost: dict[str, tuple[float, str]]
 
     # --- start-up --------------------------------------------------------------------------
 
@@ -59,6 +65,7 @@ class OrchestratorRestart:
             await self.asrs.open()
             await self.replenishment.open()
             self._cranes.resume_from(await journal_positions(self.store, self.config))
+        on_robots: list[tuple[OrderRecord, list[HistoryEvent]]] = []
         active = await self.store.active_orders()
         histories = await self.store.histories([rec.id for rec in active])
         for rec in active:
@@ -71,17 +78,10 @@ class OrchestratorRestart:
             robot_part = not cases or self.case_picks.needs_robot(rec.id)
             if cases and not robot_part and rec.status is not OrderStatus.SORTED:
                 continue  # only AS/RS totes: they are tracked by the case picks
-            if rec.status in (OrderStatus.ACCEPTED, OrderStatus.RELEASED, OrderStatus.PICKING):
-                if rec.status is not OrderStatus.ACCEPTED:
-                    rec = await self.history.record(
-                        rec,
-                        "requeued",
-                        OrderStatus.ACCEPTED,
-                        step="queued",
-                        picked={},
-                        data={"reason": "controller restarted before the pick finished"},
-                    )
+            if rec.status is OrderStatus.ACCEPTED:
                 self.dispatcher.add(rec)
+            elif rec.status in (OrderStatus.RELEASED, OrderStatus.PICKING):
+                on_robots.append((rec, events))
             elif rec.status is OrderStatus.SORTED and rec.step == "at_station":
                 sorted_at = next((e for e in reversed(events) if e.type == "sorted"), None)
                 if sorted_at is not None:
@@ -94,6 +94,50 @@ class OrchestratorRestart:
                         self.sortation.restore(rec.id, str(data.get("chute")))
             elif rec.status is OrderStatus.IN_TRANSIT and not at_station:
                 self._resume_on_conveyor(rec, events)
+        await self._resume_on_robots(on_robots)
+
+    async def _resume_on_robots(self, orders: list[tuple[OrderRecord, list[HistoryEvent]]]) -> None:
+        """Orders a robot was picking: their trips go back on their robots, to be taken over
+        when each robot reports (:mod:`controller.takeover`); an order whose trip cannot be
+        rebuilt goes back to the queue. A robot not heard from by the time dispatching starts is
+        lost from then on."""
+        restored = await self.takeover.restore(orders)
+        self.takeover.unheard = self._unheard
+        for rec, _ in orders:
+            if rec.id in restored:
+                continue
+            rec = await self.history.record(
+                rec,
+                "requeued",
+                OrderStatus.ACCEPTED,
+                step="queued",
+                picked={},
+                data={"reason": "controller restarted before the pick finished"},
+            )
+            self.dispatcher.add(rec)
+
+    def _unheard(self, serials: list[str]) -> None:
+        """Dispatching starts without these robots taken over: one carrying trips of the last
+        run is lost from now on, and its trips are given away after ``failure_grace``."""
+        now = self.clock.now()
+        for serial in serials:
+            if self.flight.on_robot(serial):
+                self._lost.setdefault(serial, (now, "not heard from since the start"))
+
+    async def _requeue(self, trip: Trip, reason: str) -> None:
+        """The take-over found the order's trip gone from its robot: it is picked again."""
+        rec = await self.history.get(trip.order_id)
+        if rec is None or rec.status.terminal:
+            return
+        rec = await self.history.record(
+            rec,
+            "requeued",
+            OrderStatus.ACCEPTED,
+            step="queued",
+            picked={},
+            data={"reason": reason, "trip": trip.trip_id},
+        )
+        self.dispatcher.add(rec)
 
     def _resume_on_conveyor(self, rec: OrderRecord, events: list[HistoryEvent]) -> None:
         """The order's tote was on the conveyor when the controller stopped: track it again.

@@ -36,6 +36,7 @@ class Picking:
         if ref.kind == "pick" and not trip.returning:
             index = ref.index
             pk = trip.picks[index]
+            booked = set(trip.picks_done)
             trip.picks_done.add(index)
             # VDA 5050 reports no quantity: a finished pick took what was asked for
             outcome = await self._confirm(trip, pk, pk.quantity, ev.action_id)
@@ -44,6 +45,11 @@ class Picking:
             if outcome is not None and outcome.short and not trip.cancelled:
                 await self._short_pick(trip, outcome, ev.serial)
                 return trip
+            if outcome is not None and outcome.duplicate:
+                # booked before a restart: the reservation made again for it is not needed
+                await self.inventory.release(trip.order_id, [pk], trip.trip_id, "booked before")
+                if index in booked:
+                    return None  # recorded too (a report read again at take-over)
             trip.picked[pk.line_id] = trip.picked.get(pk.line_id, 0) + pk.quantity
             await self._step(
                 trip,
@@ -53,6 +59,9 @@ class Picking:
                 picked=dict(trip.picked),
                 data={
                     "robot": ev.serial,
+                    "trip": trip.trip_id,
+                    "pick": index,
+                    "action": ev.action_id,
                     "line_id": pk.line_id,
                     "location": pk.location,
                     "quantity": pk.quantity,

@@ -133,6 +133,8 @@ class TrafficOrders(TrafficFleetState):
             refused = "robot not available"
         elif snap.charging:
             refused = "robot is charging"
+        elif self.held(serial):
+            refused = "robot is being taken over"
         if refused is None:
             job_id = f"evacuate-{uuid.uuid4().hex[:12]}"
             nodes = [self._bare(n) for n in evacuation.route]

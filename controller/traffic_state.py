@@ -99,6 +99,8 @@ class TrafficFleetState:
         self._dirty = True
         self._last_round = float("-inf")
         self._notes = _Notes()
+        # robots traffic control must not send anywhere for now (being taken over at start)
+        self.held: Callable[[str], bool] = lambda serial: False
 
     def _place(self, serial: str, node: str) -> bool:
         placed = traffic.place(self.state, serial, node)

@@ -40,6 +40,9 @@ class Trip:
     returning: bool = False  # only brings a void trip's tote back
     case_tote: bool = False  # an AS/RS tote (no robot): a B2B order's case picks, ...
     purpose: str = ""  # ... or what else the AS/RS brought it out for (``replenish``)
+    # taken over from the last run: its picks left and its drop go out as a new job from
+    # where the robot stands
+    continuing: bool = False
 
     def unpicked(self) -> list[Pick]:
         return [pk for i, pk in enumerate(self.picks) if i not in self.picks_done]

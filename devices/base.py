@@ -36,10 +36,12 @@ from devices.base_cranes import (
     TotesAtPdInput,
 )
 from devices.base_robots import (
+    ActionStatus,
     RobotAction,
     RobotActionFailed,
     RobotActionFinished,
     RobotAvailability,
+    RobotLoad,
     RobotOrder,
     RobotOrderFinished,
     RobotSnapshot,
@@ -48,6 +50,7 @@ from devices.base_robots import (
 )
 
 __all__ = [
+    "ActionStatus",
     "BeltItem",
     "ChuteSnapshot",
     "ConveyorAvailability",
@@ -69,6 +72,7 @@ __all__ = [
     "RobotActionFinished",
     "RobotAvailability",
     "RobotFleet",
+    "RobotLoad",
     "RobotOrder",
     "RobotOrderFinished",
     "RobotSnapshot",

@@ -53,6 +53,25 @@ class RobotOrder:
 
 
 @dataclass(frozen=True)
+class ActionStatus:
+    """One entry of the robot's ``actionStates``: how far an action of its order got."""
+
+    action_id: str
+    action_type: str
+    status: str  # WAITING, INITIALIZING, RUNNING, PAUSED, FINISHED or FAILED
+    result: str | None = None  # resultDescription
+
+
+@dataclass(frozen=True)
+class RobotLoad:
+    """One entry of the robot's ``loads``: a tote (or other load) it carries."""
+
+    load_id: str | None
+    load_type: str | None = None
+    load_position: str | None = None
+
+
+@dataclass(frozen=True)
 class RobotSnapshot:
     """What the controller knows about one robot right now."""
 
@@ -74,6 +93,25 @@ class RobotSnapshot:
     paused: bool = False  # startPause in effect (VDA 5050 state.paused)
     # what the robot's factsheet lacks for picking (pick/drop action or template parameters)
     factsheet_problems: tuple[str, ...] = ()
+    # what a controller taking over needs from the last state message: the order's update,
+    # the node ids still to traverse, the actions' states and the loads on board
+    order_update_id: int = 0
+    nodes_left: tuple[str, ...] = ()
+    edges_left: int = 0
+    actions: tuple[ActionStatus, ...] = ()
+    loads: tuple[RobotLoad, ...] = ()
+
+    @property
+    def reported(self) -> bool:
+        """A state message arrived since master control started."""
+        return self.state_age is not None
+
+    @property
+    def executing(self) -> bool:
+        """The robot's order still has nodes, edges or actions to do."""
+        return bool(self.nodes_left or self.edges_left) or any(
+            a.status not in ("FINISHED", "FAILED") for a in self.actions
+        )
 
 
 @dataclass(frozen=True)

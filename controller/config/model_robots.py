@@ -120,4 +120,11 @@ class RobotArea(Strict):
     # no new trip for fault_hold line seconds
     fault_limit: Annotated[int, Field(ge=1)] = 3
     fault_hold: PositiveFloat = 600.0
+    # line seconds the controller waits at start for every reachable robot's first state (its
+    # take-over) before it dispatches anything; robots heard from later are taken over then
+    takeover_wait: PositiveFloat = 15.0
+    # a tote a robot carries at start that no trip accounts for: dropped at the nearest
+    # induction (sorted to the reject chute), or held: the robot gets no work until it is
+    # unloaded by hand
+    stray_totes: Literal["induction", "hold"] = "induction"
     traffic: Traffic = Traffic()

@@ -8,6 +8,9 @@ published with QoS 1 and the newest of them is resent unchanged (same ``orderId`
 robot ONLINE for :data:`FACTSHEET_WAIT` without one is sent ``factsheetRequest``. A factsheet
 that lacks what picking needs is logged once and shown in the robot's snapshot. aiomqtt and paho
 types never leave master control's modules.
+
+A robot ONLINE without a state since it came online (at start: every robot) is sent
+``stateRequest`` once.
 """
 
 from __future__ import annotations
@@ -74,8 +77,24 @@ class VdaMasterControl(MasterOrders):
             await self._clock.sleep(WATCH_INTERVAL)
             await self._refresh()
             for tracker in self._trackers.values():
+                if tracker.wants_state():
+                    await self._request_state(tracker)
                 if tracker.wants_factsheet(FACTSHEET_WAIT):
                     await self._request_factsheet(tracker)
+
+    async def _request_state(self, tracker: RobotTracker) -> None:
+        """``stateRequest`` (2.0 and 2.1) to a robot ONLINE without a state since it came
+        online: a controller that just started learns its order, actions and loads now. Sent
+        once per ONLINE period (the robot's periodic state follows anyway)."""
+        action = RobotAction(f"state-{uuid.uuid4().hex[:12]}", "stateRequest", "NONE")
+        message = self._builders[tracker.serial].instant_actions([action])
+        try:
+            await self._publish(tracker.serial, "instantActions", message)
+        except DeviceError as exc:
+            log.debug("state request not sent", extra={"serial": tracker.serial, "error": str(exc)})
+            return
+        tracker.state_requested = True
+        log.info("state requested", extra={"serial": tracker.serial})
 
     async def _request_factsheet(self, tracker: RobotTracker) -> None:
         """``factsheetRequest`` (2.1 only); its outcome is not the controller's business, so it

@@ -21,11 +21,13 @@ from typing import Any, Literal, cast
 from controller.clock import Clock
 from controller.config.model import Robot, RobotModel
 from devices.base import (
+    ActionStatus,
     DeviceEvent,
     RobotAction,
     RobotActionFailed,
     RobotActionFinished,
     RobotAvailability,
+    RobotLoad,
     RobotOrder,
     RobotOrderFinished,
     RobotSnapshot,
@@ -91,6 +93,7 @@ class RobotTracker:
         self.factsheet: JsonDict | None = None
         self.factsheet_check = FactsheetCheck()
         self.factsheet_requested = False
+        self.state_requested = False  # stateRequest sent in this ONLINE period
         self.base: Base | None = None
         self._previous_base: Base | None = None
         self._tracked: dict[str, _Tracked] = {}
@@ -173,7 +176,7 @@ class RobotTracker:
         connection = cast(Connection, message["connectionState"])
         if connection == "ONLINE" and self.connection != "ONLINE":
             self.online_since = self._clock.now()
-            self.factsheet_requested = False
+            self.factsheet_requested = self.state_requested = False
         if connection == "ONLINE":
             self._outage.up()
         elif connection != self.connection:
@@ -198,6 +201,20 @@ class RobotTracker:
             and not self.factsheet_requested
             and self.online_since is not None
             and self._clock.now() - self.online_since >= wait
+        )
+
+    def wants_state(self) -> bool:
+        """ONLINE without a state message since it came online (or since master control
+        started), not yet asked in this ONLINE period: ``stateRequest`` brings the state now
+        instead of at the robot's next periodic report."""
+        return (
+            self.connection == "ONLINE"
+            and self.link_up
+            and not self.state_requested
+            and (
+                self.last_state_at is None
+                or (self.online_since is not None and self.last_state_at < self.online_since)
+            )
         )
 
     def on_state(self, message: JsonDict) -> list[DeviceEvent]:
@@ -377,4 +394,20 @@ class RobotTracker:
             charging=None if battery is None else battery["charging"],
             paused=bool(s.get("paused", False)),
             factsheet_problems=self.factsheet_check.problems,
+            order_update_id=int(s.get("orderUpdateId", 0)),
+            nodes_left=tuple(str(n["nodeId"]) for n in s.get("nodeStates", [])),
+            edges_left=len(s.get("edgeStates", [])),
+            actions=tuple(
+                ActionStatus(
+                    a["actionId"],
+                    a.get("actionType", ""),
+                    a["actionStatus"],
+                    a.get("resultDescription"),
+                )
+                for a in s.get("actionStates", [])
+            ),
+            loads=tuple(
+                RobotLoad(ld.get("loadId"), ld.get("loadType"), ld.get("loadPosition"))
+                for ld in s.get("loads") or []
+            ),
         )

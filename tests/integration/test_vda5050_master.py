@@ -188,7 +188,22 @@ async def test_6_15_factsheet_request_to_a_2_1_robot_without_factsheet(
     async with scripted(reference_line, mqtt_url, interface_name) as (robot, _master, events):
         assert (await robot.until_available(events)).available
         request = await robot.next("instantActions")
+        if [a["actionType"] for a in request["actions"]] == ["stateRequest"]:
+            request = await robot.next("instantActions")  # asked before it published a state
         assert [a["actionType"] for a in request["actions"]] == ["factsheetRequest"]
+
+
+async def test_state_request_to_a_robot_online_without_a_state(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str
+) -> None:
+    """A master control that starts asks an ONLINE robot for its state at once (a take-over
+    needs its order, actions and loads), and once: the state it then gets stops the asking."""
+    async with scripted(reference_line, mqtt_url, interface_name) as (robot, _master, events):
+        request = await robot.next("instantActions")
+        assert [a["actionType"] for a in request["actions"]] == ["stateRequest"]
+        assert (await robot.until_available(events)).available
+        later = await robot.next("instantActions")  # the 2.1 robot's factsheet request
+        assert [a["actionType"] for a in later["actions"]] == ["factsheetRequest"]
 
 
 async def test_6_15_factsheet_without_drop_takes_the_robot_out_of_use(

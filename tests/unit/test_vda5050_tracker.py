@@ -23,7 +23,14 @@ from devices.base import (
 )
 from devices.vda5050 import schema
 from devices.vda5050.factsheet import check_factsheet
-from devices.vda5050.messages import ActionState, ErrorEntry, MessageBuilder, NodeState, StateBody
+from devices.vda5050.messages import (
+    ActionState,
+    ErrorEntry,
+    Load,
+    MessageBuilder,
+    NodeState,
+    StateBody,
+)
 from devices.vda5050.tracker import RobotTracker
 
 JsonDict = dict[str, Any]
@@ -306,3 +313,54 @@ async def test_6_15_factsheet_request_only_for_2_1_after_the_wait(
     assert r.tracker.wants_factsheet(5.0) is asks
     r.tracker.on_factsheet(r.robot.factsheet(r.model, "series"))
     assert not r.tracker.wants_factsheet(5.0)
+
+
+async def test_state_request_once_per_online_period_until_a_state_arrives(
+    reference_line: LineConfig,
+) -> None:
+    r = Robot(reference_line)
+    assert not r.tracker.wants_state()  # not ONLINE yet
+    r.online()
+    assert r.tracker.wants_state()  # a controller that just started has no state of it
+    r.tracker.state_requested = True
+    assert not r.tracker.wants_state()  # asked once
+    r.state()
+    r.tracker.state_requested = False
+    assert not r.tracker.wants_state()  # it reported since it came online
+    r.tracker.on_connection(r.robot.connection("CONNECTIONBROKEN"))
+    await r.clock.advance(5.0)
+    r.online()  # back without a state since: asked again
+    assert r.tracker.wants_state()
+    r.tracker.state_requested = True
+    r.state()
+    assert not r.tracker.wants_state()
+
+
+def test_snapshot_carries_the_order_actions_and_loads_a_take_over_needs(
+    reference_line: LineConfig,
+) -> None:
+    r = Robot(reference_line)
+    r.online()
+    assert not r.tracker.snapshot().reported
+    r.state(
+        order_id="o1",
+        order_update_id=2,
+        last_node_id="A",
+        node_states=[NodeState("B", 2)],
+        action_states=[
+            ActionState("o1-pick", "pick", "FINISHED"),
+            ActionState("o1-drop", "drop", "WAITING"),
+        ],
+        loads=[Load("TOTE-1", "tote")],
+    )
+    snap = r.tracker.snapshot()
+    assert snap.reported
+    assert (snap.order_id, snap.order_update_id, snap.nodes_left) == ("o1", 2, ("B",))
+    assert [(a.action_id, a.status) for a in snap.actions] == [
+        ("o1-pick", "FINISHED"),
+        ("o1-drop", "WAITING"),
+    ]
+    assert [ld.load_id for ld in snap.loads] == ["TOTE-1"]
+    assert snap.executing
+    r.state(order_id="o1", action_states=[ActionState("o1-pick", "pick", "FINISHED")])
+    assert not r.tracker.snapshot().executing
