@@ -2,12 +2,13 @@
 
 One aiomqtt client for the whole fleet. Every incoming ``state``, ``connection`` and
 ``factsheet`` message is validated against the schema of the robot's version at the boundary;
-an invalid one is counted, logged once per robot and dropped. Orders and order updates are
-published with QoS 1 and the newest of them is resent unchanged (same ``orderId`` and
-``orderUpdateId``) until a state message shows it. Factsheets (retained) are read at start; a 2.1
-robot ONLINE for :data:`FACTSHEET_WAIT` without one is sent ``factsheetRequest``. A factsheet
-that lacks what picking needs is logged once and shown in the robot's snapshot. aiomqtt and paho
-types never leave master control's modules.
+an invalid one is counted, logged once per robot and dropped. Orders, order updates and
+instant actions are published with QoS 0 (spec 6.2); the newest order or update is resent
+(a new ``headerId``, the same ``orderId`` and ``orderUpdateId``) until a state message shows
+it, and instant actions are followed until each has an outcome or its deadline passed.
+Factsheets (retained) are read at start; a 2.1 robot ONLINE for :data:`FACTSHEET_WAIT` without
+one is sent ``factsheetRequest``. A factsheet that lacks what picking needs is logged once and
+shown in the robot's snapshot. aiomqtt and paho types never leave master control's modules.
 """
 
 from __future__ import annotations
@@ -81,6 +82,7 @@ class VdaMasterControl(MasterOrders):
             await self._clock.sleep(WATCH_INTERVAL)
             await self._refresh()
             for tracker in self._trackers.values():
+                await self._emit(tracker.overdue())
                 if tracker.wants_factsheet(FACTSHEET_WAIT):
                     await self._request_factsheet(tracker)
 

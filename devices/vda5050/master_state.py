@@ -24,6 +24,7 @@ from devices.base import DeviceEvent
 from devices.errors import CommandRejected, DeviceUnavailable
 from devices.outage import Outage
 from devices.vda5050 import schema
+from devices.vda5050.guard import GuardSettings, OrderGuard
 from devices.vda5050.link import broker_address, keep_cancellation
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.topics import topic
@@ -36,13 +37,17 @@ RESEND_INTERVAL = 3.0  # line seconds between resends of an unconfirmed order
 WATCH_INTERVAL = 1.0  # line seconds between availability checks
 FACTSHEET_WAIT = 5.0  # line seconds ONLINE without a factsheet before asking for one (2.1)
 KEEPALIVE = 15
+# MQTT QoS per topic master control publishes (spec 6.2: 0 for order and instantActions; an
+# order is resent until the state shows it, an instant action followed to an outcome)
+QOS = {"order": 0, "instantActions": 0}
 
 
 @dataclass
 class _Pending:
+    """The newest order or order update of a robot, until its state shows it."""
+
     order_id: str
-    topic: str
-    payload: str
+    message: dict[str, Any]  # as last sent; a resend gets a new header
     sent_at: float
 
 
@@ -65,9 +70,26 @@ class MasterState:
         self._client_id = f"{config.mqtt.client_id}-{uuid.uuid4().hex[:6]}"
         self._trackers: dict[str, RobotTracker] = {}
         self._builders: dict[str, MessageBuilder] = {}
-        for robot in config.robots.fleet:
-            model = config.robots.models[robot.model]
-            self._trackers[robot.serial] = RobotTracker(robot, model, clock)
+        area = config.robots
+        nodes = {n.id: (n.x, n.y, config.node_map_id(n)) for n in area.nodes}
+        settings = GuardSettings(
+            area.max_orders_per_minute,
+            area.rejection_backoff,
+            area.rejection_backoff_max,
+            area.max_rejections,
+            area.cancel_attempts,
+        )
+        for robot in area.fleet:
+            model = area.models[robot.model]
+            self._trackers[robot.serial] = RobotTracker(
+                robot,
+                model,
+                clock,
+                nodes=nodes,
+                guard=OrderGuard(settings),
+                action_deadline=area.action_deadline,
+                metrics=metrics,
+            )
             self._builders[robot.serial] = MessageBuilder(
                 robot.version, model.manufacturer, robot.serial, clock
             )
@@ -87,12 +109,14 @@ class MasterState:
             available = sum(1 for t in self._trackers.values() if t.available)
             self._metrics.robots.labels("available").set(available)
             self._metrics.robots.labels("unavailable").set(len(self._trackers) - available)
+            attention = sum(1 for t in self._trackers.values() if t.attention() is not None)
+            self._metrics.robots_needing_operator.set(attention)
         if self._events is None:
             return
         for event in events:
             await self._events.put(event)
 
-    async def _publish(self, serial: str, subtopic: str, message: dict[str, Any]) -> str:
+    async def _publish(self, serial: str, subtopic: str, message: dict[str, Any]) -> None:
         tracker = self._trackers[serial]
         errors = schema.validate(tracker.version, subtopic, message)
         if errors:
@@ -103,11 +127,10 @@ class MasterState:
         full_topic = topic(self.interface_name, tracker.manufacturer, serial, subtopic)
         payload = json.dumps(message)
         try:
-            await keep_cancellation(client.publish(full_topic, payload, qos=1))
+            await keep_cancellation(client.publish(full_topic, payload, qos=QOS.get(subtopic, 1)))
         except aiomqtt.MqttError as exc:
             raise DeviceUnavailable(f"publishing {subtopic} to {serial} failed: {exc}") from exc
         self._metrics.mqtt_messages.labels("out", subtopic, "ok").inc()
-        return payload
 
     def _tracker(self, serial: str) -> RobotTracker:
         tracker = self._trackers.get(serial)

@@ -7,8 +7,16 @@ events the controller consumes: an action finished or failed (the first time its
 availability changes. Horizon nodes are in ``nodeStates`` too, so an order waiting for its base
 to be extended is not finished. It also
 keeps the last base node of the newest order or order update sent (to stitch the next update on,
-spec 6.6.2), the robot's factsheet and what is wrong with it. It holds no MQTT types and does no
-I/O, so it is tested without a broker.
+spec 6.6.2), the robot's factsheet and what is wrong with it.
+
+A rejected order is recognised by an error of a rejection type that references the order's
+``orderId`` (with or without ``orderUpdateId``) or, new since the order was sent, the
+``headerId`` of one of its messages on the ``order`` topic (spec 7.1). Each rejection is counted
+by the robot's :class:`~devices.vda5050.guard.OrderGuard` (backoff, operator flag). Instant
+actions are followed to an outcome by :class:`~devices.vda5050.instant.InstantActions`. A robot
+that needs an operator (the guard's flag, or it stands where no new order can start, see
+:mod:`devices.vda5050.placement`) is unavailable. It holds no MQTT types and does no I/O, so it
+is tested without a broker.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from typing import Any, Literal, cast
 
 from controller.clock import Clock
 from controller.config.model import Robot, RobotModel
+from controller.metrics import Metrics
 from devices.base import (
     DeviceEvent,
     RobotAction,
@@ -33,6 +42,9 @@ from devices.base import (
 )
 from devices.outage import Outage
 from devices.vda5050.factsheet import FactsheetCheck, check_factsheet
+from devices.vda5050.guard import OrderGuard
+from devices.vda5050.instant import InstantActions, Outcome, error_key, error_text, references
+from devices.vda5050.placement import NodePlaces, misplacement
 
 log = logging.getLogger(__name__)
 
@@ -45,20 +57,22 @@ STALE_AFTER_WALL = 1.5
 TERMINAL = frozenset({"FINISHED", "FAILED"})
 REJECTIONS = frozenset({"validationError", "orderError", "noRouteError", "orderUpdateError"})
 Connection = Literal["ONLINE", "OFFLINE", "CONNECTIONBROKEN", "UNKNOWN"]
+AUTOMATIC = frozenset({"AUTOMATIC", "SEMIAUTOMATIC"})
 
 
 @dataclass
 class _Tracked:
-    """An order (or a batch of instant actions) master control sent and still follows."""
+    """An order master control sent and still follows."""
 
     order_id: str
     actions: dict[str, tuple[str, str]]  # action id -> (action type, node id)
-    is_order: bool = True
     reported: set[str] = field(default_factory=set)
     confirmed: bool = False  # the state has shown the order with the newest update_id
     update_id: int = 0  # the newest orderUpdateId sent
     update_actions: set[str] = field(default_factory=set)  # added by the unconfirmed update
     revived: bool = False  # followed again for an update after the order had finished
+    header_ids: set[int] = field(default_factory=set)  # of every message of it sent
+    errors_before: frozenset[str] = frozenset()  # the robot's errors when it was sent
 
 
 @dataclass(frozen=True)
@@ -72,7 +86,16 @@ class Base:
 
 class RobotTracker:
     def __init__(
-        self, robot: Robot, model: RobotModel, clock: Clock, stale_after: float = STALE_AFTER
+        self,
+        robot: Robot,
+        model: RobotModel,
+        clock: Clock,
+        stale_after: float = STALE_AFTER,
+        *,
+        nodes: NodePlaces | None = None,
+        guard: OrderGuard | None = None,
+        action_deadline: float = 10.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.robot = robot
         self.serial = robot.serial
@@ -97,22 +120,36 @@ class RobotTracker:
         # highest orderUpdateId sent per order: a rejected id is never sent again, since the
         # robot keeps showing its rejection warning until it accepts another order (6.6.4)
         self._highest_update: dict[str, int] = {}
+        self._nodes = nodes
+        self._metrics = metrics
+        self.guard = guard or OrderGuard()
+        self.instants = InstantActions(action_deadline)
+        self._left_automatic = False  # out of automatic mode since the operator flag was set
 
     # --- what master control sent -----------------------------------------------------------
 
-    def track_order(self, order: RobotOrder, last_node: JsonDict) -> None:
+    def track_order(self, order: RobotOrder, last_node: JsonDict, header_id: int = -1) -> None:
         actions = {a.action_id: (a.action_type, n.node_id) for n in order.nodes for a in n.actions}
-        self._tracked[order.order_id] = _Tracked(order.order_id, actions)
+        self._tracked[order.order_id] = _Tracked(
+            order.order_id, actions, header_ids={header_id}, errors_before=self._errors_now()
+        )
         self._highest_update = {order.order_id: 0}  # only the current order can be updated
         self._previous_base, self.base = self.base, Base(order.order_id, 0, last_node)
 
     def track_update(
-        self, order_id: str, update_id: int, nodes: Sequence[RouteNode], last_node: JsonDict
+        self,
+        order_id: str,
+        update_id: int,
+        nodes: Sequence[RouteNode],
+        last_node: JsonDict,
+        header_id: int = -1,
     ) -> None:
         """Follow an order update: its new actions, and its last node as the new base end."""
         tracked = self._tracked.get(order_id)
         if tracked is None:
             tracked = self._tracked[order_id] = _Tracked(order_id, {}, revived=True)
+        tracked.header_ids.add(header_id)
+        tracked.errors_before = self._errors_now()
         added = {a.action_id: (a.action_type, n.node_id) for n in nodes for a in n.actions}
         # a re-planned horizon carries actions sent before; only new ones go with the update
         tracked.update_actions = set(added) - set(tracked.actions)
@@ -152,12 +189,18 @@ class RobotTracker:
         """An order or update of ``order_id`` was sent and the state has not shown it yet."""
         return not self.confirmed(order_id)
 
-    def track_instant(self, actions: list[RobotAction]) -> None:
+    def resent(self, order_id: str, header_id: int) -> None:
+        """An order or update of ``order_id`` went out again under a new headerId."""
+        tracked = self._tracked.get(order_id)
+        if tracked is not None:
+            tracked.header_ids.add(header_id)
+
+    def track_instant(self, actions: list[RobotAction], header_id: int = -1) -> None:
         order_id = self.state["orderId"] if self.state else ""
-        key = f"instant:{actions[0].action_id}" if actions else "instant:"
-        self._tracked[key] = _Tracked(
-            order_id, {a.action_id: (a.action_type, "") for a in actions}, is_order=False
-        )
+        self.instants.track(actions, header_id, order_id, self._clock.now(), self.state)
+
+    def _errors_now(self) -> frozenset[str]:
+        return frozenset(error_key(e) for e in (self.state or {}).get("errors", []))
 
     def untrack(self, order_id: str) -> None:
         self._tracked.pop(order_id, None)
@@ -174,6 +217,8 @@ class RobotTracker:
         if connection == "ONLINE" and self.connection != "ONLINE":
             self.online_since = self._clock.now()
             self.factsheet_requested = False
+            if self.connection != "UNKNOWN":
+                self.reset("reconnected")
         if connection == "ONLINE":
             self._outage.up()
         elif connection != self.connection:
@@ -200,24 +245,44 @@ class RobotTracker:
             and self._clock.now() - self.online_since >= wait
         )
 
+    def reset(self, why: str) -> bool:
+        """The robot is back in use after needing an operator; True if it needed one."""
+        flag = self.guard.reset()
+        self._left_automatic = False
+        if flag is not None:
+            log.warning("robot back in use", extra={"serial": self.serial, "why": why, "was": flag})
+        return flag is not None
+
+    def _mode(self, message: JsonDict) -> None:
+        """Out of automatic mode and back, an operator has had the robot in hand."""
+        if self.guard.operator is None:
+            return
+        if message["operatingMode"] not in AUTOMATIC:
+            self._left_automatic = True
+        elif self._left_automatic:
+            self.reset("operating mode back to automatic")
+
     def on_state(self, message: JsonDict) -> list[DeviceEvent]:
         self.state = message
         self.last_state_at = self._clock.now()
+        self._mode(message)
         events: list[DeviceEvent] = []
         statuses: dict[str, JsonDict] = {a["actionId"]: a for a in message["actionStates"]}
         for key, tracked in list(self._tracked.items()):
             if (
-                tracked.is_order
-                and message["orderId"] == tracked.order_id
+                message["orderId"] == tracked.order_id
                 and message["orderUpdateId"] >= tracked.update_id
             ):
+                if not tracked.confirmed and tracked.update_id == 0 and not tracked.revived:
+                    self.guard.accepted()
                 tracked.confirmed = True
                 tracked.update_actions = set()
             events += self._action_events(tracked, statuses)
-            if tracked.is_order and not tracked.confirmed:
-                reason = self._rejection(tracked.order_id, tracked.update_id, message)
+            if not tracked.confirmed:
+                reason = self._rejection(tracked, message)
                 if reason is not None and tracked.update_id > 0 and not tracked.revived:
                     # a rejected update: the order goes on as it was before the update
+                    self._count_rejection("update")
                     events += self._fail_some(
                         tracked, tracked.update_actions, f"order update rejected: {reason}"
                     )
@@ -226,6 +291,7 @@ class RobotTracker:
                     continue
                 if reason is not None:
                     # a rejected order ends here: nothing of it will be driven
+                    self._rejected(tracked.order_id, reason)
                     events += self._fail_all(tracked, f"order rejected: {reason}")
                     events.append(RobotOrderFinished(self.serial, tracked.order_id, self._now()))
                     tracked.confirmed = True
@@ -233,12 +299,11 @@ class RobotTracker:
                     if self.base is not None and self.base.order_id == tracked.order_id:
                         self.base = self._previous_base
                     continue
-            if tracked.is_order and tracked.confirmed and self._order_done(message, statuses):
+            if tracked.confirmed and self._order_done(message, statuses):
                 events += self._fail_all(tracked, "action not reported by the robot")
                 events.append(RobotOrderFinished(self.serial, tracked.order_id, self._now()))
                 del self._tracked[key]
-            elif not tracked.is_order and tracked.reported == set(tracked.actions):
-                del self._tracked[key]
+        events += self._instant_events(self.instants.on_state(message))
         return events + self.refresh()
 
     def _now(self) -> Any:
@@ -289,26 +354,101 @@ class RobotTracker:
         )
 
     @staticmethod
-    def _rejection(order_id: str, update_id: int, message: JsonDict) -> str | None:
-        """The warning rejecting ``order_id`` at ``update_id``; a warning that names another
-        orderUpdateId is about an older message of the same order."""
+    def _rejection(tracked: _Tracked, message: JsonDict) -> str | None:
+        """The warning rejecting the tracked order at its newest update: one naming its orderId
+        (a warning that names another orderUpdateId is about an older message of the same
+        order) or, new since it was sent, one naming the headerId of one of its messages."""
+        update_id = str(tracked.update_id)
         for error in message["errors"]:
             if error["errorType"] not in REJECTIONS:
                 continue
-            refs = {
-                r["referenceKey"]: r["referenceValue"] for r in error.get("errorReferences", [])
-            }
-            if refs.get("orderId") == order_id and refs.get("orderUpdateId", str(update_id)) == str(
-                update_id
-            ):
-                return f"{error['errorType']}: {error.get('errorDescription', '')}".strip()
+            refs = references(error)
+            if "orderId" in refs:
+                named = refs["orderId"] == tracked.order_id
+            else:
+                named = (
+                    refs.get("topic", "order") == "order"
+                    and refs.get("headerId", "") in {str(h) for h in tracked.header_ids}
+                    and error_key(error) not in tracked.errors_before
+                )
+            if named and refs.get("orderUpdateId", update_id) == update_id:
+                return error_text(error)
         return None
+
+    def _rejected(self, order_id: str, reason: str) -> None:
+        """Count a rejected order; the first of a run and the operator flag are logged."""
+        self._count_rejection("order")
+        first = self.guard.rejections == 0
+        flagged = self.guard.rejected(self._clock.now(), reason)
+        if flagged:
+            log.error(
+                "robot needs an operator",
+                extra={"serial": self.serial, "why": self.guard.operator},
+            )
+        log.log(
+            logging.WARNING if first else logging.DEBUG,
+            "order rejected by the robot",
+            extra={
+                "serial": self.serial,
+                "order_id": order_id,
+                "error": reason,
+                "in_a_row": self.guard.rejections,
+                "backoff": round(self.guard.backoff_until - self._clock.now(), 1),
+            },
+        )
+
+    def _count_rejection(self, kind: str) -> None:
+        if self._metrics is not None:
+            self._metrics.robot_orders_rejected.labels(kind).inc()
+
+    def overdue(self) -> list[DeviceEvent]:
+        """Instant actions that got no answer within the deadline, as failed."""
+        return self._instant_events(self.instants.overdue(self._clock.now()))
+
+    def _instant_events(self, outcomes: list[Outcome]) -> list[DeviceEvent]:
+        events: list[DeviceEvent] = []
+        for o in outcomes:
+            if o.action_type == "cancelOrder":
+                self._cancel_outcome(o)
+            if o.failed:
+                if self._metrics is not None:
+                    how = "unanswered" if o.unanswered else "failed"
+                    self._metrics.robot_instant_actions_failed.labels(o.action_type, how).inc()
+                log.warning(
+                    "instant action failed",
+                    extra={"serial": self.serial, "action": o.action_type, "error": o.reason},
+                )
+                events.append(
+                    RobotActionFailed(
+                        self.serial,
+                        o.order_id,
+                        o.action_id,
+                        o.action_type,
+                        "",
+                        o.reason,
+                        self._now(),
+                    )
+                )
+            else:
+                events.append(
+                    RobotActionFinished(
+                        self.serial, o.order_id, o.action_id, o.action_type, "", self._now()
+                    )
+                )
+        return events
+
+    def _cancel_outcome(self, outcome: Outcome) -> None:
+        if not outcome.failed:
+            self.guard.cancel_done()
+        elif self.guard.cancel_failed(outcome.reason):
+            log.error(
+                "robot needs an operator", extra={"serial": self.serial, "why": self.guard.operator}
+            )
 
     def _error_for(self, action_id: str) -> str | None:
         for error in (self.state or {}).get("errors", []):
-            for ref in error.get("errorReferences", []):
-                if ref["referenceKey"] == "actionId" and ref["referenceValue"] == action_id:
-                    return f"{error['errorType']}: {error.get('errorDescription', '')}".strip()
+            if references(error).get("actionId") == action_id:
+                return error_text(error)
         return None
 
     # --- availability -----------------------------------------------------------------------
@@ -338,10 +478,22 @@ class RobotTracker:
             return False, f"operating mode {mode}"
         if not self.factsheet_check.usable:
             return False, f"factsheet: {self.factsheet_check.problems[0]}"
+        attention = self.attention()
+        if attention is not None:
+            return False, attention
         fatal = [e["errorType"] for e in self.state["errors"] if e["errorLevel"] == "FATAL"]
         if fatal:
             return False, f"fatal error {fatal[0]}"
         return True, "ok"
+
+    def attention(self) -> str | None:
+        """Why the robot needs an operator before it works again, or None."""
+        if self.guard.operator is not None:
+            return f"needs an operator: {self.guard.operator}"
+        if self.state is None or self._nodes is None:
+            return None
+        misplaced = misplacement(self.state, self._nodes, self.model.allowed_deviation_xy)
+        return None if misplaced is None else str(misplaced)
 
     def refresh(self) -> list[DeviceEvent]:
         """An availability event if availability changed since the last call."""
@@ -377,4 +529,6 @@ class RobotTracker:
             charging=None if battery is None else battery["charging"],
             paused=bool(s.get("paused", False)),
             factsheet_problems=self.factsheet_check.problems,
+            attention=self.attention(),
+            order_hold=self.guard.hold(self._clock.now()),
         )
