@@ -38,6 +38,8 @@ class DispatchErrands(DispatchState):
             snap = snapshots.get(serial)
             if snap is None or not snap.available or snap.driving or not snap.last_node_id:
                 continue
+            if snap.order_hold is not None:
+                continue  # backing off after a rejected order, or at the order rate cap
             if not self.accepts_trips(serial):
                 continue  # held back after giving way in a jam; the totes go back later
             node = dispatch.nearest(self.roadmap, snap.last_node_id, list(self.induction_nodes))
@@ -49,11 +51,16 @@ class DispatchErrands(DispatchState):
             try:
                 await self.fleet.send_order(serial, order)
             except DeviceError as exc:
-                log.warning(
+                # logged when the robot's refusal changes, not on every dispatch round
+                level = logging.DEBUG if self._return_refused.get(serial) == str(exc) else None
+                self._return_refused[serial] = str(exc)
+                log.log(
+                    level or logging.WARNING,
                     "could not send a tote return trip",
                     extra={"robot": serial, "totes": [t.tote for t in trips], "error": str(exc)},
                 )
                 continue
+            self._return_refused.pop(serial, None)
             self.flight.start(job_id, trips, refs)
 
     # --- charging --------------------------------------------------------------------------
@@ -81,6 +88,7 @@ class DispatchErrands(DispatchState):
                 serial in self.charging
                 or serial in self.flight.busy_robots
                 or not snap.available
+                or snap.order_hold is not None
                 or snap.driving
                 or snap.battery is None
                 or snap.battery >= model.charge_below

@@ -73,6 +73,7 @@ class DispatchState:
         self.chargers = [c.node for c in config.robots.chargers]
         self.charging: dict[str, str] = {}  # robot -> charger node it goes to or charges at
         self.held = False  # an operator holds the line: no order is released
+        self._return_refused: dict[str, str] = {}  # robot -> why its tote return was not sent
         self._seq = 0
         self._wake = asyncio.Event()
 
