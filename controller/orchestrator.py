@@ -29,6 +29,7 @@ from controller.orders import OrderRecord, OrderStatus
 from controller.picking import Picking
 from controller.replenishment import PURPOSE as REPLENISH
 from controller.replenishment import Replenishment
+from controller.robot_cancels import RobotCancels
 from controller.sorting import Sortation
 from controller.stations import Stations
 from controller.store.asrs import AsrsRequest
@@ -129,6 +130,10 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
         self.clock = clock
+        # every cancelOrder, followed until the robot confirms it, retried, or given up
+        self.cancels = RobotCancels(
+            self.fleet, clock, config.robots.cancel_attempts, self._not_stopped
+        )
 
     # --- from the API ----------------------------------------------------------------------
 
@@ -189,10 +194,14 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
     async def handle(self, event: dev.DeviceEvent) -> None:
         match event:
             case dev.RobotActionFinished():
+                if self.cancels.finished(event):
+                    return
                 short = await self.picking.action_finished(event)
                 if short is not None:
                     await self._stop_if_void(short)
             case dev.RobotActionFailed():
+                if await self.cancels.failed(event):
+                    return
                 trip = self.picking.failed_trip(event)
                 if trip is not None:
                     reason = f"{event.action_type} failed on robot {event.serial}: {event.reason}"
@@ -203,6 +212,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                     await self._spoiled(trip, "robot_action_failed", reason, data)
                     await self._stop_if_void(trip)
             case dev.RobotOrderFinished():
+                self.cancels.order_ended(event.serial)
                 for trip in await self.picking.job_finished(event):
                     if not trip.cancelled:
                         reason = f"robot {event.serial} ended its trip without the drop"
@@ -260,7 +270,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                 await self.history.record(rec, "cancel_on_batch_trip", data={"tote": trip.tote})
                 return
             try:
-                action_id = await self.fleet.cancel_order(trip.serial)
+                action_id = await self.cancels.send(trip.serial)
             except DeviceError as exc:
                 await self.history.record(
                     rec, "robot_cancel_pending", data={"robot": trip.serial, "error": str(exc)}
@@ -286,6 +296,23 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                 tote=trip.tote,
                 tote_returning=trip.returning,
             )
+
+    async def _not_stopped(self, serial: str, why: str) -> None:
+        """The robot did not take a cancel after every attempt: the orders cancelled on it end
+        ``cancelled`` with the robot and its tote named (the tote stays followed: when the robot
+        drops it, it goes to the reject chute), and the robot waits for an operator."""
+        for trip in self.flight.on_robot(serial):
+            if not trip.cancelled or trip.requeued or trip.dropped:
+                continue
+            rec = await self.history.get(trip.order_id)
+            if rec is not None and not rec.status.terminal:
+                await self._finish_cancel(
+                    rec,
+                    "picking",
+                    robot=serial,
+                    tote=trip.tote,
+                    robot_not_stopped=why,
+                )
 
     async def _finish_cancel(self, rec: OrderRecord, stage: str, **data: object) -> None:
         await self.history.finish(

@@ -17,6 +17,7 @@ from controller.config.model import LineConfig
 from controller.dispatcher import Dispatcher
 from controller.history import History
 from controller.orders import OrderStatus
+from controller.robot_cancels import RobotCancels
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
 from controller.tracking import ConveyorReconciler
@@ -42,6 +43,7 @@ class RobotFailures:
     fleet: dev.RobotFleet
     dispatcher: Dispatcher
     reconciler: ConveyorReconciler
+    cancels: RobotCancels
     _lost: dict[str, tuple[float, str]]
 
     # --- robot failures --------------------------------------------------------------------
@@ -64,6 +66,7 @@ class RobotFailures:
                 await self.reconciler.check_missing()
             except StoreError:
                 log.exception("could not record a tote lost on the conveyor")
+            await self.cancels.retry_due()
             now = self.clock.now()
             for serial, (since, reason) in list(self._lost.items()):
                 if now - since < grace:
@@ -112,7 +115,7 @@ class RobotFailures:
 
     async def cancel_robot(self, serial: str) -> str:
         """An operator cancels the robot's work: its orders go to other robots."""
-        action_id = await self.fleet.cancel_order(serial)
+        action_id = await self.cancels.send(serial)
         for trip in [t for t in self.flight.on_robot(serial) if t.live]:
             await self._spoiled(
                 trip,
@@ -125,7 +128,7 @@ class RobotFailures:
     async def _give_way(self, serial: str, why: str) -> None:
         """Traffic control ends a deadlock: the robot's trip is cancelled and its orders go to
         the queue again (no failed attempt: the orders did nothing wrong)."""
-        await self.fleet.cancel_order(serial)
+        await self.cancels.send(serial)
         for trip in [t for t in self.flight.on_robot(serial) if t.live]:
             await self._spoiled(trip, "robot_gave_way", why, {"robot": serial})
 
@@ -138,7 +141,7 @@ class RobotFailures:
     async def _stop_robot(self, trip: Trip) -> None:
         """Cancel the robot's VDA 5050 order of a void trip (when it can be reached)."""
         try:
-            await self.fleet.cancel_order(trip.serial)
+            await self.cancels.send(trip.serial)
         except DeviceError as exc:
             log.info(
                 "robot not reachable to cancel a void trip; retried when it is back",
