@@ -172,5 +172,11 @@ class VdaMasterControl(MasterOrders):
             extra={"serial": serial, "topic": subtopic, "errors": errors[:3]},
         )
 
+    def resume_robot(self, serial: str) -> bool:
+        """An operator puts the robot back into use after it needed one (rejected orders or
+        cancels in a row); True if it needed one. A robot off its node stays out of use
+        until it reports a position on one."""
+        return self._tracker(serial).reset("resumed by an operator")
+
     def snapshot(self) -> dict[str, RobotSnapshot]:
         return {serial: t.snapshot() for serial, t in self._trackers.items()}
