@@ -98,17 +98,19 @@ class InstantActions:
         self._batches = [b for b in self._batches if b.actions]
         return outcomes
 
-    def overdue(self, now: float) -> list[Outcome]:
-        """Actions without any action state or error ``deadline`` line seconds after sending."""
+    def overdue(self, now: float, deadline: float | None = None) -> list[Outcome]:
+        """Actions without any action state or error ``deadline`` line seconds (the configured
+        one unless given) after sending."""
+        deadline = self.deadline if deadline is None else deadline
         outcomes: list[Outcome] = []
         for batch in self._batches:
-            if now - batch.sent_at < self.deadline:
+            if now - batch.sent_at < deadline:
                 continue
             for action_id, action_type in list(batch.actions.items()):
                 if action_id in batch.seen:
                     continue
                 del batch.actions[action_id]
-                reason = f"no action state within {self.deadline:g} s"
+                reason = f"no action state within {deadline:g} s"
                 outcomes.append(
                     Outcome(batch.order_id, action_id, action_type, True, reason, unanswered=True)
                 )

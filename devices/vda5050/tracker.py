@@ -402,8 +402,11 @@ class RobotTracker:
             self._metrics.robot_orders_rejected.labels(kind).inc()
 
     def overdue(self) -> list[DeviceEvent]:
-        """Instant actions that got no answer within the deadline, as failed."""
-        return self._instant_events(self.instants.overdue(self._clock.now()))
+        """Instant actions that got no answer within the deadline, as failed. As for a silent
+        robot, the deadline is never shorter than :data:`STALE_AFTER_WALL` wall seconds: on a
+        fast simulated clock a busy moment of the controller's process is no silence."""
+        deadline = max(self.instants.deadline, STALE_AFTER_WALL * self._clock.time_scale)
+        return self._instant_events(self.instants.overdue(self._clock.now(), deadline))
 
     def _instant_events(self, outcomes: list[Outcome]) -> list[DeviceEvent]:
         events: list[DeviceEvent] = []
