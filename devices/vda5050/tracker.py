@@ -44,7 +44,7 @@ from devices.outage import Outage
 from devices.vda5050.factsheet import FactsheetCheck, check_factsheet
 from devices.vda5050.guard import OrderGuard
 from devices.vda5050.instant import InstantActions, Outcome, error_key, error_text, references
-from devices.vda5050.placement import NodePlaces, misplacement
+from devices.vda5050.placement import Misplaced, Misplacement, NodePlaces, misplacement
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +125,7 @@ class RobotTracker:
         self.guard = guard or OrderGuard()
         self.instants = InstantActions(action_deadline)
         self._left_automatic = False  # out of automatic mode since the operator flag was set
+        self._misplaced: Misplaced | None = None  # as last logged
 
     # --- what master control sent -----------------------------------------------------------
 
@@ -493,13 +494,29 @@ class RobotTracker:
         """Why the robot needs an operator before it works again, or None."""
         if self.guard.operator is not None:
             return f"needs an operator: {self.guard.operator}"
+        misplaced = self._misplacement()
+        return None if misplaced is None else str(misplaced)
+
+    def _misplacement(self) -> Misplacement | None:
         if self.state is None or self._nodes is None:
             return None
-        misplaced = misplacement(self.state, self._nodes, self.model.allowed_deviation_xy)
-        return None if misplaced is None else str(misplaced)
+        return misplacement(self.state, self._nodes, self.model.allowed_deviation_xy)
+
+    def _log_misplacement(self) -> None:
+        """Logged when it starts (or changes kind) and when the robot is back on a node."""
+        misplaced = self._misplacement()
+        kind = None if misplaced is None else misplaced.kind
+        if kind == self._misplaced:
+            return
+        if misplaced is not None:
+            log.warning(str(misplaced), extra={"serial": self.serial, "kind": kind})
+        else:
+            log.info("robot back on a node", extra={"serial": self.serial})
+        self._misplaced = kind
 
     def refresh(self) -> list[DeviceEvent]:
         """An availability event if availability changed since the last call."""
+        self._log_misplacement()
         available, reason = self.availability()
         if available == self.available:
             return []
