@@ -17,12 +17,12 @@ with the same ``headerId``) is not taken for an answer. No I/O: tested without a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
 from devices.base import RobotAction
+from devices.vda5050.answers import error_key, error_text, references
 
 JsonDict = dict[str, Any]
 NOTHING_TO_CANCEL = "noOrderToCancel"
@@ -48,18 +48,6 @@ class _Batch:
     actions: dict[str, str]  # action id -> action type, until each has an outcome
     errors_before: frozenset[str]
     seen: set[str] = field(default_factory=set)  # had an action state
-
-
-def error_key(error: JsonDict) -> str:
-    return json.dumps(error, sort_keys=True)
-
-
-def error_text(error: JsonDict) -> str:
-    return f"{error['errorType']}: {error.get('errorDescription', '')}".strip().rstrip(":")
-
-
-def references(error: JsonDict) -> dict[str, str]:
-    return {r["referenceKey"]: r["referenceValue"] for r in error.get("errorReferences", [])}
 
 
 class InstantActions:

@@ -5,18 +5,12 @@ events the controller consumes: an action finished or failed (the first time its
 ``actionStatus`` is FINISHED / FAILED), an order finished (the state shows the order with no
 ``nodeStates``/``edgeStates`` left and every action terminal, or the order was rejected), and
 availability changes. Horizon nodes are in ``nodeStates`` too, so an order waiting for its base
-to be extended is not finished. It also
-keeps the last base node of the newest order or order update sent (to stitch the next update on,
-spec 6.6.2), the robot's factsheet and what is wrong with it.
-
-A rejected order is recognised by an error of a rejection type that references the order's
-``orderId`` (with or without ``orderUpdateId``) or, new since the order was sent, the
-``headerId`` of one of its messages on the ``order`` topic (spec 7.1). Each rejection is counted
-by the robot's :class:`~devices.vda5050.guard.OrderGuard` (backoff, operator flag). Instant
-actions are followed to an outcome by :class:`~devices.vda5050.instant.InstantActions`. A robot
-that needs an operator (the guard's flag, or it stands where no new order can start, see
-:mod:`devices.vda5050.placement`) is unavailable. It holds no MQTT types and does no I/O, so it
-is tested without a broker.
+to be extended is not finished. It also keeps the last base node of the newest order or order
+update sent (to stitch the next update on, spec 6.6.2), the robot's factsheet and what is wrong
+with it. A rejected order (see :mod:`devices.vda5050.answers`) ends the order and counts
+against the robot; instant actions, the guard of new orders and why the robot needs an
+operator (then it is unavailable) are its :class:`~devices.vda5050.attention.RobotAttention`.
+It holds no MQTT types and does no I/O, so it is tested without a broker.
 """
 
 from __future__ import annotations
@@ -41,10 +35,11 @@ from devices.base import (
     RouteNode,
 )
 from devices.outage import Outage
+from devices.vda5050.answers import action_error, error_key, order_rejection
+from devices.vda5050.attention import RobotAttention
 from devices.vda5050.factsheet import FactsheetCheck, check_factsheet
 from devices.vda5050.guard import OrderGuard
-from devices.vda5050.instant import InstantActions, Outcome, error_key, error_text, references
-from devices.vda5050.placement import Misplaced, Misplacement, NodePlaces, misplacement
+from devices.vda5050.placement import NodePlaces
 
 log = logging.getLogger(__name__)
 
@@ -55,9 +50,7 @@ STALE_AFTER = 30.0  # line seconds without a state message before a robot counts
 # controller's own process would otherwise read as silence from the robot
 STALE_AFTER_WALL = 1.5
 TERMINAL = frozenset({"FINISHED", "FAILED"})
-REJECTIONS = frozenset({"validationError", "orderError", "noRouteError", "orderUpdateError"})
 Connection = Literal["ONLINE", "OFFLINE", "CONNECTIONBROKEN", "UNKNOWN"]
-AUTOMATIC = frozenset({"AUTOMATIC", "SEMIAUTOMATIC"})
 
 
 @dataclass
@@ -120,14 +113,22 @@ class RobotTracker:
         # highest orderUpdateId sent per order: a rejected id is never sent again, since the
         # robot keeps showing its rejection warning until it accepts another order (6.6.4)
         self._highest_update: dict[str, int] = {}
-        self._nodes = nodes
-        self._metrics = metrics
-        self.guard = guard or OrderGuard()
-        self.instants = InstantActions(action_deadline)
-        self._left_automatic = False  # out of automatic mode since the operator flag was set
-        self._misplaced: Misplaced | None = None  # as last logged
+        # the guard of new orders, instant actions followed, why it needs an operator
+        self.attend = RobotAttention(
+            robot.serial,
+            clock,
+            model.allowed_deviation_xy,
+            nodes=nodes,
+            guard=guard,
+            action_deadline=action_deadline,
+            metrics=metrics,
+        )
 
     # --- what master control sent -----------------------------------------------------------
+
+    @property
+    def guard(self) -> OrderGuard:
+        return self.attend.guard
 
     def track_order(self, order: RobotOrder, last_node: JsonDict, header_id: int = -1) -> None:
         actions = {a.action_id: (a.action_type, n.node_id) for n in order.nodes for a in n.actions}
@@ -197,8 +198,7 @@ class RobotTracker:
             tracked.header_ids.add(header_id)
 
     def track_instant(self, actions: list[RobotAction], header_id: int = -1) -> None:
-        order_id = self.state["orderId"] if self.state else ""
-        self.instants.track(actions, header_id, order_id, self._clock.now(), self.state)
+        self.attend.track_instant(actions, header_id, self.state)
 
     def _errors_now(self) -> frozenset[str]:
         return frozenset(error_key(e) for e in (self.state or {}).get("errors", []))
@@ -248,25 +248,12 @@ class RobotTracker:
 
     def reset(self, why: str) -> bool:
         """The robot is back in use after needing an operator; True if it needed one."""
-        flag = self.guard.reset()
-        self._left_automatic = False
-        if flag is not None:
-            log.warning("robot back in use", extra={"serial": self.serial, "why": why, "was": flag})
-        return flag is not None
-
-    def _mode(self, message: JsonDict) -> None:
-        """Out of automatic mode and back, an operator has had the robot in hand."""
-        if self.guard.operator is None:
-            return
-        if message["operatingMode"] not in AUTOMATIC:
-            self._left_automatic = True
-        elif self._left_automatic:
-            self.reset("operating mode back to automatic")
+        return self.attend.reset(why)
 
     def on_state(self, message: JsonDict) -> list[DeviceEvent]:
         self.state = message
         self.last_state_at = self._clock.now()
-        self._mode(message)
+        self.attend.operating_mode(message["operatingMode"])
         events: list[DeviceEvent] = []
         statuses: dict[str, JsonDict] = {a["actionId"]: a for a in message["actionStates"]}
         for key, tracked in list(self._tracked.items()):
@@ -275,15 +262,21 @@ class RobotTracker:
                 and message["orderUpdateId"] >= tracked.update_id
             ):
                 if not tracked.confirmed and tracked.update_id == 0 and not tracked.revived:
-                    self.guard.accepted()
+                    self.attend.guard.accepted()
                 tracked.confirmed = True
                 tracked.update_actions = set()
             events += self._action_events(tracked, statuses)
             if not tracked.confirmed:
-                reason = self._rejection(tracked, message)
+                reason = order_rejection(
+                    message["errors"],
+                    tracked.order_id,
+                    tracked.update_id,
+                    tracked.header_ids,
+                    tracked.errors_before,
+                )
                 if reason is not None and tracked.update_id > 0 and not tracked.revived:
                     # a rejected update: the order goes on as it was before the update
-                    self._count_rejection("update")
+                    self.attend.count_rejection("update")
                     events += self._fail_some(
                         tracked, tracked.update_actions, f"order update rejected: {reason}"
                     )
@@ -292,7 +285,7 @@ class RobotTracker:
                     continue
                 if reason is not None:
                     # a rejected order ends here: nothing of it will be driven
-                    self._rejected(tracked.order_id, reason)
+                    self.attend.rejected(tracked.order_id, reason)
                     events += self._fail_all(tracked, f"order rejected: {reason}")
                     events.append(RobotOrderFinished(self.serial, tracked.order_id, self._now()))
                     tracked.confirmed = True
@@ -304,7 +297,7 @@ class RobotTracker:
                 events += self._fail_all(tracked, "action not reported by the robot")
                 events.append(RobotOrderFinished(self.serial, tracked.order_id, self._now()))
                 del self._tracked[key]
-        events += self._instant_events(self.instants.on_state(message))
+        events += self.attend.on_state(message)
         return events + self.refresh()
 
     def _now(self) -> Any:
@@ -324,7 +317,9 @@ class RobotTracker:
                     )
                 )
             elif status["actionStatus"] == "FAILED":
-                reason = status.get("resultDescription") or self._error_for(action_id) or "FAILED"
+                errors = (self.state or {}).get("errors", [])
+                reason = status.get("resultDescription") or action_error(errors, action_id)
+                reason = reason or "FAILED"
                 events.append(self._failed(tracked, action_id, reason))
         return events
 
@@ -354,106 +349,12 @@ class RobotTracker:
             and all(a["actionStatus"] in TERMINAL for a in statuses.values())
         )
 
-    @staticmethod
-    def _rejection(tracked: _Tracked, message: JsonDict) -> str | None:
-        """The warning rejecting the tracked order at its newest update: one naming its orderId
-        (a warning that names another orderUpdateId is about an older message of the same
-        order) or, new since it was sent, one naming the headerId of one of its messages."""
-        update_id = str(tracked.update_id)
-        for error in message["errors"]:
-            if error["errorType"] not in REJECTIONS:
-                continue
-            refs = references(error)
-            if "orderId" in refs:
-                named = refs["orderId"] == tracked.order_id
-            else:
-                named = (
-                    refs.get("topic", "order") == "order"
-                    and refs.get("headerId", "") in {str(h) for h in tracked.header_ids}
-                    and error_key(error) not in tracked.errors_before
-                )
-            if named and refs.get("orderUpdateId", update_id) == update_id:
-                return error_text(error)
-        return None
-
-    def _rejected(self, order_id: str, reason: str) -> None:
-        """Count a rejected order; the first of a run and the operator flag are logged."""
-        self._count_rejection("order")
-        first = self.guard.rejections == 0
-        flagged = self.guard.rejected(self._clock.now(), reason)
-        if flagged:
-            log.error(
-                "robot needs an operator",
-                extra={"serial": self.serial, "why": self.guard.operator},
-            )
-        log.log(
-            logging.WARNING if first else logging.DEBUG,
-            "order rejected by the robot",
-            extra={
-                "serial": self.serial,
-                "order_id": order_id,
-                "error": reason,
-                "in_a_row": self.guard.rejections,
-                "backoff": round(self.guard.backoff_until - self._clock.now(), 1),
-            },
-        )
-
-    def _count_rejection(self, kind: str) -> None:
-        if self._metrics is not None:
-            self._metrics.robot_orders_rejected.labels(kind).inc()
-
     def overdue(self) -> list[DeviceEvent]:
         """Instant actions that got no answer within the deadline, as failed. As for a silent
         robot, the deadline is never shorter than :data:`STALE_AFTER_WALL` wall seconds: on a
         fast simulated clock a busy moment of the controller's process is no silence."""
-        deadline = max(self.instants.deadline, STALE_AFTER_WALL * self._clock.time_scale)
-        return self._instant_events(self.instants.overdue(self._clock.now(), deadline))
-
-    def _instant_events(self, outcomes: list[Outcome]) -> list[DeviceEvent]:
-        events: list[DeviceEvent] = []
-        for o in outcomes:
-            if o.action_type == "cancelOrder":
-                self._cancel_outcome(o)
-            if o.failed:
-                if self._metrics is not None:
-                    how = "unanswered" if o.unanswered else "failed"
-                    self._metrics.robot_instant_actions_failed.labels(o.action_type, how).inc()
-                log.warning(
-                    "instant action failed",
-                    extra={"serial": self.serial, "action": o.action_type, "error": o.reason},
-                )
-                events.append(
-                    RobotActionFailed(
-                        self.serial,
-                        o.order_id,
-                        o.action_id,
-                        o.action_type,
-                        "",
-                        o.reason,
-                        self._now(),
-                    )
-                )
-            else:
-                events.append(
-                    RobotActionFinished(
-                        self.serial, o.order_id, o.action_id, o.action_type, "", self._now()
-                    )
-                )
-        return events
-
-    def _cancel_outcome(self, outcome: Outcome) -> None:
-        if not outcome.failed:
-            self.guard.cancel_done()
-        elif self.guard.cancel_failed(outcome.reason):
-            log.error(
-                "robot needs an operator", extra={"serial": self.serial, "why": self.guard.operator}
-            )
-
-    def _error_for(self, action_id: str) -> str | None:
-        for error in (self.state or {}).get("errors", []):
-            if references(error).get("actionId") == action_id:
-                return error_text(error)
-        return None
+        deadline = self.attend.instants.deadline
+        return self.attend.overdue(max(deadline, STALE_AFTER_WALL * self._clock.time_scale))
 
     # --- availability -----------------------------------------------------------------------
 
@@ -492,31 +393,11 @@ class RobotTracker:
 
     def attention(self) -> str | None:
         """Why the robot needs an operator before it works again, or None."""
-        if self.guard.operator is not None:
-            return f"needs an operator: {self.guard.operator}"
-        misplaced = self._misplacement()
-        return None if misplaced is None else str(misplaced)
-
-    def _misplacement(self) -> Misplacement | None:
-        if self.state is None or self._nodes is None:
-            return None
-        return misplacement(self.state, self._nodes, self.model.allowed_deviation_xy)
-
-    def _log_misplacement(self) -> None:
-        """Logged when it starts (or changes kind) and when the robot is back on a node."""
-        misplaced = self._misplacement()
-        kind = None if misplaced is None else misplaced.kind
-        if kind == self._misplaced:
-            return
-        if misplaced is not None:
-            log.warning(str(misplaced), extra={"serial": self.serial, "kind": kind})
-        else:
-            log.info("robot back on a node", extra={"serial": self.serial})
-        self._misplaced = kind
+        return self.attend.reason(self.state)
 
     def refresh(self) -> list[DeviceEvent]:
         """An availability event if availability changed since the last call."""
-        self._log_misplacement()
+        self.attend.log_misplacement(self.state)
         available, reason = self.availability()
         if available == self.available:
             return []
@@ -550,5 +431,5 @@ class RobotTracker:
             paused=bool(s.get("paused", False)),
             factsheet_problems=self.factsheet_check.problems,
             attention=self.attention(),
-            order_hold=self.guard.hold(self._clock.now()),
+            order_hold=self.attend.guard.hold(self._clock.now()),
         )

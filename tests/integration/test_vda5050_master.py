@@ -310,6 +310,12 @@ async def test_a_robot_rejecting_every_order_gets_a_bounded_number_then_needs_an
                     message = await robot.next("order")
                 received.append(message)
                 await robot.state(last_node_id="P2", errors=[_no_route(message)])
+                # the rejection ends the order; only then does the caller send the next one
+                while not (
+                    isinstance(event := await events.get(), RobotOrderFinished)
+                    and event.order_id == order.order_id
+                ):
+                    pass
         assert len(received) == area.max_rejections
         assert set(refusals) == {Refusal.BACKING_OFF}
         # each first node is where the robot stands, with the model's deviation
