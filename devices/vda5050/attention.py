@@ -57,6 +57,7 @@ class RobotAttention:
         self.instants = InstantActions(action_deadline)
         self._left_automatic = False  # out of automatic mode since the operator flag was set
         self._misplaced: Misplaced | None = None  # as last logged
+        self._failing: dict[str, str] = {}  # action type -> why it failed last, until it works
 
     # --- why the robot needs an operator ------------------------------------------------------
 
@@ -150,6 +151,7 @@ class RobotAttention:
             if o.action_type == "cancelOrder":
                 self._cancel_outcome(o)
             if not o.failed:
+                self._failing.pop(o.action_type, None)
                 events.append(
                     RobotActionFinished(self.serial, o.order_id, o.action_id, o.action_type, "", at)
                 )
@@ -157,7 +159,11 @@ class RobotAttention:
             if self._metrics is not None:
                 how = "unanswered" if o.unanswered else "failed"
                 self._metrics.robot_instant_actions_failed.labels(o.action_type, how).inc()
-            log.warning(
+            # logged when an action type starts failing or fails for another reason
+            again = self._failing.get(o.action_type) == o.reason
+            self._failing[o.action_type] = o.reason
+            log.log(
+                logging.DEBUG if again else logging.WARNING,
                 "instant action failed",
                 extra={"serial": self.serial, "action": o.action_type, "error": o.reason},
             )
