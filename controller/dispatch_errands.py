@@ -20,6 +20,8 @@ from routing import dispatch
 
 log = logging.getLogger("controller.dispatcher")  # the dispatcher logs under one name
 
+CHARGE_ASK_AGAIN = 30.0  # line seconds before startCharging is sent again to a robot not charging
+
 
 class DispatchErrands(DispatchState):
     """Tote returns and charging (see the module docstring)."""
@@ -76,11 +78,18 @@ class DispatchErrands(DispatchState):
             if snap.battery is not None and snap.battery >= model.charge_until:
                 if await self._instant(serial, "stopCharging"):
                     del self.charging[serial]
+                    self._charge_asked.pop(serial, None)
                     log.info("robot charged", extra={"robot": serial, "battery": snap.battery})
             elif not snap.charging and snap.last_node_id == charger:
-                await self._instant(serial, "startCharging")
+                # asked again only after a while: a robot that refuses is not flooded
+                asked = self._charge_asked.get(serial)
+                now = self.clock.now()
+                if asked is None or now - asked >= CHARGE_ASK_AGAIN:
+                    self._charge_asked[serial] = now
+                    await self._instant(serial, "startCharging")
             elif not snap.charging and snap.available:
                 del self.charging[serial]  # not at its charger: plan again
+                self._charge_asked.pop(serial, None)
         taken = set(self.charging.values())
         for serial, snap in snapshots.items():
             model = self.config.robot_model(serial)

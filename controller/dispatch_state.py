@@ -74,6 +74,7 @@ class DispatchState:
         self.charging: dict[str, str] = {}  # robot -> charger node it goes to or charges at
         self.held = False  # an operator holds the line: no order is released
         self._return_refused: dict[str, str] = {}  # robot -> why its tote return was not sent
+        self._charge_asked: dict[str, float] = {}  # robot -> when startCharging was last sent
         self._seq = 0
         self._wake = asyncio.Event()
 
