@@ -4,6 +4,8 @@ answered an instantActions message it could not validate)."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -62,3 +64,39 @@ async def test_a_cancel_the_robot_refuses_is_retried_then_the_order_ends_cancell
     view = (await line.http.get("/v1/line")).json()
     shown = next(r for r in view["robots"] if r["serial"] == robot)
     assert "could not be stopped" in shown["attention"]
+
+
+async def _polled(line: Line, check: Callable[[], bool], within: float = 30) -> None:
+    """Poll ``check`` every half line second until it holds (at most ``within`` wall s)."""
+    async with asyncio.timeout(within):
+        while not check():
+            await line.clock.sleep(0.5)
+
+
+async def test_a_robot_pushed_off_its_node_gets_no_work_until_it_is_back(line: Line) -> None:
+    """An idle robot that stands 2.8 m from its last node would reject any order starting
+    there (noRouteError): it is reported as needing manual recovery and given no work."""
+    serial = "R01"
+    vehicle = line.sim.robots.robots[serial]
+    home = (vehicle.x, vehicle.y)
+    vehicle.x += 2.8  # pushed along the aisle by hand
+    vehicle.changed.set()
+    fleet = line.service.fleet
+    await _polled(line, lambda: fleet.snapshot()[serial].attention is not None)
+    snapshot = fleet.snapshot()[serial]
+    assert "2.80 m from its last node" in str(snapshot.attention) and not snapshot.available
+    registry = line.service.metrics.registry
+    assert registry.get_sample_value("linectl_robots_needing_operator") == 1
+    view = (await line.http.get("/v1/line")).json()
+    shown = next(r for r in view["robots"] if r["serial"] == serial)
+    assert shown["attention"].startswith("needs manual recovery")
+    for i in range(3):
+        await line.put(f"OFF{i}", **line.b2c("SKU-0001"))
+    for i in range(3):
+        await line.until(f"OFF{i}", lambda o, s: "robot_assigned" in s, within=60)
+        history = await line.service.store.history(f"OFF{i}")
+        assert next(e.data["robot"] for e in history if e.type == "robot_assigned") != serial
+    vehicle.x, vehicle.y = home  # put back onto its node
+    vehicle.changed.set()
+    await _polled(line, lambda: fleet.snapshot()[serial].available)
+    assert fleet.snapshot()[serial].attention is None
