@@ -8,7 +8,8 @@ message it could not parse or validate, the message's ``headerId`` with the topi
 :class:`InstantActions` turns each of these into one outcome per action: finished, failed with
 the robot's errorType and description, or failed because no action state came within the
 deadline (line seconds). A ``cancelOrder`` refused with ``noOrderToCancel`` counts as finished:
-the robot has no order running, which is what the cancel asked for.
+the robot has no order running, which is what the cancel asked for; so does a ``cancelOrder``
+with no answer of its own once the state shows its order no longer running.
 
 Errors are matched by ``headerId`` only when they were not in the state when the message was
 sent, so a standing warning about an older message (or a previous controller run's message
@@ -26,6 +27,7 @@ from devices.vda5050.answers import error_key, error_text, references
 
 JsonDict = dict[str, Any]
 NOTHING_TO_CANCEL = "noOrderToCancel"
+TERMINAL = frozenset({"FINISHED", "FAILED"})
 
 
 @dataclass(frozen=True)
@@ -80,6 +82,8 @@ class InstantActions:
         for batch in self._batches:
             for action_id, action_type in list(batch.actions.items()):
                 outcome = self._outcome(batch, action_id, action_type, statuses, errors)
+                if outcome is None and action_type == "cancelOrder":
+                    outcome = _order_gone(batch, action_id, message, statuses)
                 if outcome is not None:
                     del batch.actions[action_id]
                     outcomes.append(outcome)
@@ -151,3 +155,23 @@ class InstantActions:
             ):
                 return error
         return None
+
+
+def _order_gone(
+    batch: _Batch, action_id: str, message: JsonDict, statuses: dict[str, JsonDict]
+) -> Outcome | None:
+    """A cancelOrder without an answer of its own whose order is no longer running: the robot
+    runs another order, or has nothing left to drive or do. The cancel's own state may have
+    been in a state message that was lost (QoS 0) or replaced by a new order's; what it asked
+    for holds either way."""
+    if action_id in statuses:
+        return None
+    other = message["orderId"] != batch.order_id
+    idle = (
+        not message["nodeStates"]
+        and not message["edgeStates"]
+        and all(a["actionStatus"] in TERMINAL for a in statuses.values())
+    )
+    if not (other or idle):
+        return None
+    return Outcome(batch.order_id, action_id, "cancelOrder", False, "order no longer running")

@@ -338,3 +338,17 @@ def test_a_node_carries_its_allowed_deviation_when_set() -> None:
     assert (position["allowedDeviationXY"], position["allowedDeviationTheta"]) == (0.5, 0.35)
     plain = node_dict(RouteNode("P1", 0, -2, "floor-1"), 0)["nodePosition"]
     assert "allowedDeviationXY" not in plain
+
+
+def test_a_cancel_whose_order_is_gone_counts_as_done_without_its_own_state(
+    reference_line: LineConfig,
+) -> None:
+    """The state that showed the cancel FINISHED was lost (QoS 0), and the robot already runs
+    the next order: the cancel did what it was for and does not count against the robot."""
+    r = Robot(reference_line)
+    r.state(order_id="o1", node_states=[NodeState("G00", 2)], driving=True)
+    r.tracker.track_instant([RobotAction("c1", "cancelOrder", "NONE")], 7)
+    assert r.state(order_id="o1", node_states=[NodeState("G00", 2)], driving=True) == []
+    events = r.state(order_id="o2", node_states=[NodeState("G00", 2)], driving=True)
+    assert [(type(e), e.action_id) for e in events] == [(RobotActionFinished, "c1")]
+    assert r.tracker.guard.failed_cancels == 0
