@@ -3,7 +3,7 @@
 :class:`RobotAttention` belongs to a :class:`~devices.vda5050.tracker.RobotTracker` and holds the
 robot's :class:`~devices.vda5050.guard.OrderGuard` (order rate, backoff after rejections, the
 operator flag) and its :class:`~devices.vda5050.instant.InstantActions` (instant actions followed
-to an outcome; failed ``cancelOrder`` actions count against the robot). It says why the robot
+to an outcome; ``cancelOrder`` actions the robot refuses count against it). It says why the robot
 needs an operator (the guard's flag, or it stands where no new order can start, see
 :mod:`devices.vda5050.placement`), logs each of these once when it starts and once when it
 ends, and counts rejections and failed instant actions in the metrics.
@@ -175,9 +175,12 @@ class RobotAttention:
         return events
 
     def _cancel_outcome(self, outcome: Outcome) -> None:
+        """A cancel the robot refused counts against it; one that went unanswered does not (a
+        message late on a loaded broker or network is no refusal; the controller still sends
+        it again and stops waiting after robots.cancel_attempts)."""
         if not outcome.failed:
             self.guard.cancel_done()
-        elif self.guard.cancel_failed(outcome.reason):
+        elif not outcome.unanswered and self.guard.cancel_failed(outcome.reason):
             log.error(
                 "robot needs an operator", extra={"serial": self.serial, "why": self.guard.operator}
             )

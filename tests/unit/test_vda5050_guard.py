@@ -288,7 +288,7 @@ def test_a_failed_instant_action_is_reported_once_with_the_robots_error(
     assert r.tracker.overdue() == []
 
 
-async def test_an_unanswered_cancel_fails_at_the_deadline_and_counts_against_the_robot(
+async def test_an_unanswered_cancel_fails_at_the_deadline_but_is_no_refusal(
     reference_line: LineConfig,
 ) -> None:
     r = Robot(reference_line)
@@ -303,8 +303,24 @@ async def test_an_unanswered_cancel_fails_at_the_deadline_and_counts_against_the
         cancels += r.tracker.overdue()
     assert [(type(e), e.action_type) for e in cancels] == [(RobotActionFailed, "cancelOrder")] * 2
     assert "no action state within 10 s" in str(cancels[0])
-    assert r.tracker.snapshot().attention is not None
+    # late on a loaded broker is not refused: the robot is not flagged for it
+    assert r.tracker.snapshot().attention is None
+    assert r.tracker.guard.failed_cancels == 0
+
+
+def test_refused_cancels_in_a_row_flag_the_robot(reference_line: LineConfig) -> None:
+    r = Robot(reference_line)
+    r.state(order_id="o1", node_states=[NodeState("G00", 2)], driving=True)
+    for i in range(SETTINGS.cancel_attempts):
+        r.tracker.track_instant([RobotAction(f"c{i}", "cancelOrder", "NONE")], i)
+        refs = (("actionId", f"c{i}"),)
+        error = ErrorEntry("instantActionError", "WARNING", "cannot cancel now", refs)
+        events = r.state(
+            order_id="o1", node_states=[NodeState("G00", 2)], driving=True, errors=[error]
+        )
+        assert [type(e) for e in events][0] is RobotActionFailed
     assert "could not be stopped" in str(r.tracker.snapshot().attention)
+    assert not r.tracker.available
 
 
 def test_cancel_with_no_order_to_cancel_counts_as_done(reference_line: LineConfig) -> None:
