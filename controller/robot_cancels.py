@@ -53,7 +53,16 @@ class RobotCancels:
         return serial in self._open
 
     async def send(self, serial: str) -> str:
-        """Send ``cancelOrder`` to ``serial`` and follow it; DeviceError if it cannot be sent."""
+        """Send ``cancelOrder`` to ``serial`` and follow it; DeviceError if it cannot be sent.
+
+        While a cancel sent to the robot awaits its answer, asking again sends nothing and
+        returns that cancel's action id: the robot is not flooded with cancels."""
+        open_cancel = self._open.get(serial)
+        if open_cancel is not None and open_cancel.retry_at is None:
+            return open_cancel.action_id
+        return await self._send(serial)
+
+    async def _send(self, serial: str) -> str:
         action_id = await self._fleet.cancel_order(serial)
         before = self._open.get(serial)
         attempts = 1 if before is None else before.attempts + 1
@@ -109,7 +118,7 @@ class RobotCancels:
             if cancel.retry_at is None or now < cancel.retry_at:
                 continue
             try:
-                await self.send(serial)
+                await self._send(serial)
             except DeviceError as exc:
                 # not reachable now (offline, broker down): tried again later, not counted
                 cancel.retry_at = now + FIRST_RETRY * 2 ** (cancel.attempts - 1)

@@ -49,6 +49,9 @@ STALE_AFTER = 30.0  # line seconds without a state message before a robot counts
 # wall time, so on a fast simulated clock (x80: 30 line s = 0.4 s) a busy moment of the
 # controller's own process would otherwise read as silence from the robot
 STALE_AFTER_WALL = 1.5
+# an instant action may go unanswered this many wall seconds at least: a loaded machine running
+# the simulators may take seconds to handle a message, while the states keep coming
+ANSWER_WALL = 5.0
 TERMINAL = frozenset({"FINISHED", "FAILED"})
 Connection = Literal["ONLINE", "OFFLINE", "CONNECTIONBROKEN", "UNKNOWN"]
 
@@ -350,11 +353,11 @@ class RobotTracker:
         )
 
     def overdue(self) -> list[DeviceEvent]:
-        """Instant actions that got no answer within the deadline, as failed. As for a silent
-        robot, the deadline is never shorter than :data:`STALE_AFTER_WALL` wall seconds: on a
-        fast simulated clock a busy moment of the controller's process is no silence."""
+        """Instant actions that got no answer within the deadline, as failed. The deadline is
+        never shorter than :data:`ANSWER_WALL` wall seconds: on a fast simulated clock a busy
+        moment of the controller's or the simulator's process is no refusal."""
         deadline = self.attend.instants.deadline
-        return self.attend.overdue(max(deadline, STALE_AFTER_WALL * self._clock.time_scale))
+        return self.attend.overdue(max(deadline, ANSWER_WALL * self._clock.time_scale))
 
     # --- availability -----------------------------------------------------------------------
 
