@@ -28,6 +28,7 @@ from devices.vda5050.link import keep_cancellation
 from devices.vda5050.master_state import (
     QOS,
     RESEND_INTERVAL,
+    RESEND_WALL,
     WATCH_INTERVAL,
     MasterState,
     _Pending,
@@ -165,11 +166,12 @@ class MasterOrders(MasterState):
         while True:
             await self._clock.sleep(WATCH_INTERVAL)
             now = self._clock.now()
+            interval = max(RESEND_INTERVAL, RESEND_WALL * self._clock.time_scale)
             for serial, pending in list(self._pending.items()):
                 tracker = self._trackers[serial]
                 if tracker.confirmed(pending.order_id):
                     self._pending.pop(serial, None)
-                elif now - pending.sent_at >= RESEND_INTERVAL:
+                elif now - pending.sent_at >= interval:
                     # a new message: the next headerId and the time now, the same order
                     pending.message = self._builders[serial].restamp(pending.message, "order")
                     pending.sent_at = now

@@ -33,7 +33,10 @@ from devices.vda5050.tracker import RobotTracker
 log = logging.getLogger("devices.vda5050.master")  # master control logs under one name
 
 INCOMING = ("state", "connection", "factsheet")
-RESEND_INTERVAL = 3.0  # line seconds between resends of an unconfirmed order
+RESEND_INTERVAL = 3.0  # line seconds between resends of an unconfirmed order ...
+# ... and never less than this many wall seconds: on a fast simulated clock (x30: 3 line s is
+# 0.1 s) resends would flood the broker and the robot while the state is merely on its way
+RESEND_WALL = 0.5
 WATCH_INTERVAL = 1.0  # line seconds between availability checks
 FACTSHEET_WAIT = 5.0  # line seconds ONLINE without a factsheet before asking for one (2.1)
 KEEPALIVE = 15
