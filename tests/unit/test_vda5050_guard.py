@@ -318,7 +318,7 @@ def test_refused_cancels_in_a_row_flag_the_robot(reference_line: LineConfig) -> 
         events = r.state(
             order_id="o1", node_states=[NodeState("G00", 2)], driving=True, errors=[error]
         )
-        assert [type(e) for e in events][0] is RobotActionFailed
+        assert isinstance(events[0], RobotActionFailed)
     assert "could not be stopped" in str(r.tracker.snapshot().attention)
     assert not r.tracker.available
 
