@@ -2,10 +2,11 @@
 
 One aiomqtt client for the whole fleet. Every incoming ``state``, ``connection`` and
 ``factsheet`` message is validated against the schema of the robot's version at the boundary;
-an invalid one is counted, logged once per robot and dropped. Orders, order updates and
-instant actions are published with QoS 0 (spec 6.2); the newest order or update is resent
-(a new ``headerId``, the same ``orderId`` and ``orderUpdateId``) until a state message shows
-it, and instant actions are followed until each has an outcome or its deadline passed.
+an invalid one is counted, logged once per robot and dropped. Orders and order updates are
+published with QoS 0 (spec 6.2), instant actions with QoS 1 (they are not resent); the newest
+order or update is resent (a new ``headerId``, the same ``orderId`` and ``orderUpdateId``)
+until a state message shows it, and instant actions are followed until each has an outcome or
+its deadline passed.
 Factsheets (retained) are read at start; a 2.1 robot ONLINE for :data:`FACTSHEET_WAIT` without
 one is sent ``factsheetRequest``. A factsheet that lacks what picking needs is logged once and
 shown in the robot's snapshot. aiomqtt and paho types never leave master control's modules.

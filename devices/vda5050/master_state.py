@@ -40,9 +40,11 @@ RESEND_WALL = 0.5
 WATCH_INTERVAL = 1.0  # line seconds between availability checks
 FACTSHEET_WAIT = 5.0  # line seconds ONLINE without a factsheet before asking for one (2.1)
 KEEPALIVE = 15
-# MQTT QoS per topic master control publishes (spec 6.2: 0 for order and instantActions; an
-# order is resent until the state shows it, an instant action followed to an outcome)
-QOS = {"order": 0, "instantActions": 0}
+# MQTT QoS per topic master control publishes. Orders go at 0 as spec 6.2 says: an order is
+# resent until the state shows it. Instant actions stay at 1: they are not resent, and a cancel
+# published while the robot's session reconnects is lost at 0 (the broker queues only QoS 1
+# for a persistent session); the robot left driving a trip given away blocked the others
+QOS = {"order": 0, "instantActions": 1}
 
 
 @dataclass
