@@ -66,6 +66,18 @@ class RobotOut(BaseModel):
         description="Line seconds the robot still gets no new trip after `robots.fault_limit` "
         "failed actions in a row; null when it is not held.",
     )
+    attention: str | None = Field(
+        default=None,
+        description="Why the robot needs an operator before it works again: it stands off its "
+        "last node or is not localised (manual recovery), or it rejected orders or cancels "
+        "again and again. Cleared when it is back on a node, reconnects, leaves automatic "
+        "mode and comes back, or is resumed (`POST /v1/robots/{serial}/resume`).",
+    )
+    order_hold: str | None = Field(
+        default=None,
+        description="Why no new order may be sent to it right now (backing off after a "
+        "rejected order, order rate cap); clears by itself.",
+    )
 
 
 class ChuteOut(BaseModel):

@@ -137,7 +137,9 @@ class CommandOut(BaseModel):
     summary="Pause, resume or cancel a robot's work",
     description=(
         "`pause`/`resume` send the VDA 5050 instant action `startPause`/`stopPause`; the "
-        "robot's answer shows in its state (`GET /v1/line`). `cancel` sends `cancelOrder`: the "
+        "robot's answer shows in its state (`GET /v1/line`). `resume` also puts a robot that "
+        "needed an operator (`attention`: orders or cancels rejected again and again) back "
+        "into use. `cancel` sends `cancelOrder`: the "
         "orders the robot carried go back to the queue for another robot, and totes with "
         "picked units are brought back to the reject chute. " + AUDITED
     ),

@@ -108,7 +108,8 @@ def _device_tables(reports: list[Any]) -> None:
             t.add_column(column)
         problems = r.problems()
         for f in r.findings if len(r.findings) <= SHOWN_IN_FULL else problems:
-            status = f"[{'green' if f.ok else 'red'}]{f.status}[/]"
+            color = "red" if not f.ok else "yellow" if f.status == "note" else "green"
+            status = f"[{color}]{f.status}[/]"
             t.add_row(escape(f.item), status, escape(f.detail))
         found = len(r.findings) - len(problems)
         t.add_row("(all checked)", f"{found} of {len(r.findings)} found", "")

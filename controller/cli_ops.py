@@ -183,7 +183,11 @@ def _robot_command(command: str, doc: str) -> Callable[..., None]:
 
 for _command, _doc in (
     ("pause", "Pause a robot (VDA 5050 startPause)."),
-    ("resume", "End a robot's pause (VDA 5050 stopPause)."),
+    (
+        "resume",
+        "End a robot's pause (VDA 5050 stopPause); a robot that needed an operator for "
+        "rejected orders or cancels is back in use.",
+    ),
     ("cancel", "Cancel a robot's order; its orders go back to the queue."),
 ):
     robot_app.command(_command)(_robot_command(_command, _doc))

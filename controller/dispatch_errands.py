@@ -21,6 +21,8 @@ from routing import dispatch
 
 log = logging.getLogger("controller.dispatcher")  # the dispatcher logs under one name
 
+CHARGE_ASK_AGAIN = 30.0  # line seconds before startCharging is sent again to a robot not charging
+
 
 class DispatchErrands(DispatchState):
     """Tote returns and charging (see the module docstring)."""
@@ -39,6 +41,8 @@ class DispatchErrands(DispatchState):
             snap = snapshots.get(serial)
             if snap is None or not snap.available or snap.driving or not snap.last_node_id:
                 continue
+            if snap.order_hold is not None:
+                continue  # backing off after a rejected order, or at the order rate cap
             if not self.accepts_trips(serial):
                 continue  # held back after giving way in a jam; the totes go back later
             node = dispatch.nearest(self.roadmap, snap.last_node_id, list(self.induction_nodes))
@@ -50,11 +54,16 @@ class DispatchErrands(DispatchState):
             try:
                 await self.fleet.send_order(serial, order)
             except DeviceError as exc:
-                log.warning(
+                # logged when the robot's refusal changes, not on every dispatch round
+                level = logging.DEBUG if self._return_refused.get(serial) == str(exc) else None
+                self._return_refused[serial] = str(exc)
+                log.log(
+                    level or logging.WARNING,
                     "could not send a tote return trip",
                     extra={"robot": serial, "totes": [t.tote for t in trips], "error": str(exc)},
                 )
                 continue
+            self._return_refused.pop(serial, None)
             self.flight.start(job_id, trips, refs)
 
     # --- finishing the trips a restarted controller took over --------------------------------
@@ -121,11 +130,18 @@ class DispatchErrands(DispatchState):
             if snap.battery is not None and snap.battery >= model.charge_until:
                 if await self._instant(serial, "stopCharging"):
                     del self.charging[serial]
+                    self._charge_asked.pop(serial, None)
                     log.info("robot charged", extra={"robot": serial, "battery": snap.battery})
             elif not snap.charging and snap.last_node_id == charger:
-                await self._instant(serial, "startCharging")
+                # asked again only after a while: a robot that refuses is not flooded
+                asked = self._charge_asked.get(serial)
+                now = self.clock.now()
+                if asked is None or now - asked >= CHARGE_ASK_AGAIN:
+                    self._charge_asked[serial] = now
+                    await self._instant(serial, "startCharging")
             elif not snap.charging and snap.available:
                 del self.charging[serial]  # not at its charger: plan again
+                self._charge_asked.pop(serial, None)
         taken = set(self.charging.values())
         for serial, snap in snapshots.items():
             model = self.config.robot_model(serial)
@@ -133,6 +149,7 @@ class DispatchErrands(DispatchState):
                 serial in self.charging
                 or serial in self.flight.busy_robots
                 or not snap.available
+                or snap.order_hold is not None
                 or snap.driving
                 or snap.battery is None
                 or snap.battery >= model.charge_below

@@ -70,6 +70,8 @@ class DispatchState:
         self.ready: Callable[[], bool] = lambda: True
         self.before_round: Callable[[], Awaitable[None]] | None = None  # the take-over's poll
         self._continuation_failed: set[str] = set()  # robots told once
+        self._return_refused: dict[str, str] = {}  # robot -> why its tote return was not sent
+        self._charge_asked: dict[str, float] = {}  # robot -> when startCharging was last sent
         self._seq = 0
         self._wake = asyncio.Event()
 

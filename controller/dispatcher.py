@@ -24,7 +24,7 @@ from controller.orders import OrderRecord, OrderStatus, OrderType
 from controller.store.inventory import InsufficientStock
 from controller.trip_records import job_data
 from controller.trips import Trip
-from devices.errors import DeviceError
+from devices.errors import DeviceError, OrderRefused
 from routing import assignment, batching, dispatch
 
 log = logging.getLogger(__name__)
@@ -83,6 +83,7 @@ class Dispatcher(DispatchErrands):
             for s in self.fleet.snapshot().values()
             if s.available
             and s.last_node_id
+            and s.order_hold is None
             and not s.driving
             and s.serial not in self.flight.busy_robots
             and s.serial not in self.charging
@@ -291,8 +292,13 @@ class Dispatcher(DispatchErrands):
             for trip in trips:
                 await self.inventory.release(trip.order_id, trip.picks, trip.trip_id, "not sent")
             self.metrics.robot_trips.labels("send_failed").inc()
+            why = (
+                f"robot_refused: {exc.reason.value} ({exc.serial})"
+                if isinstance(exc, OrderRefused)
+                else f"robot_unavailable: {exc}"
+            )
             for p, _ in members:
-                await self._wait(p, f"robot_unavailable: {exc}")
+                await self._wait(p, why)
             return False
         self.flight.start(job_id, trips, actions)
         self.metrics.robot_trips.labels("sent").inc()

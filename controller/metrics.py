@@ -122,6 +122,32 @@ class Metrics:
         self.mqtt_connected = Gauge(
             "linectl_mqtt_connected", "1 while the MQTT broker connection is up.", registry=r
         )
+        self.robots_needing_operator = Gauge(
+            "linectl_robots_needing_operator",
+            "Robots that get no work until an operator sees to them (off their node, not "
+            "localised, orders or cancels rejected again and again).",
+            registry=r,
+        )
+        self.robot_orders_refused = Counter(
+            "linectl_robot_orders_refused",
+            "New robot orders master control did not send, by reason (rate_limited, "
+            "backing_off, needs_operator, not_at_start).",
+            ["reason"],
+            registry=r,
+        )
+        self.robot_orders_rejected = Counter(
+            "linectl_robot_orders_rejected",
+            "Robot orders and order updates the robot rejected, by kind (order, update).",
+            ["kind"],
+            registry=r,
+        )
+        self.robot_instant_actions_failed = Counter(
+            "linectl_robot_instant_actions_failed",
+            "Instant actions that failed, by action type and how (failed: the robot said so; "
+            "unanswered: no action state within robots.action_deadline).",
+            ["action", "how"],
+            registry=r,
+        )
         self.mqtt_messages = Counter(
             "linectl_mqtt_messages",
             "VDA 5050 messages by direction, topic and result.",

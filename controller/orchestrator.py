@@ -34,6 +34,7 @@ from controller.picking import Picking
 from controller.reject_totes import RejectTotes
 from controller.replenishment import PURPOSE as REPLENISH
 from controller.replenishment import Replenishment
+from controller.robot_cancels import RobotCancels
 from controller.robot_faults import RobotFaults
 from controller.sorting import Sortation
 from controller.stations import Stations
@@ -173,6 +174,10 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         self._cancels: asyncio.Queue[str] = asyncio.Queue()
         self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
         self.clock = clock
+        # every cancelOrder, followed until the robot confirms it, retried, or given up
+        self.cancels = RobotCancels(
+            self.fleet, clock, config.robots.cancel_attempts, self._not_stopped
+        )
 
     def _accepts_trips(self, serial: str) -> bool:
         """Traffic control may hold a robot back for a while, and so may its faults; nothing
@@ -253,13 +258,18 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             return
         match event:
             case dev.RobotActionFinished():
+                if self.cancels.finished(event):
+                    return
                 self.robot_faults.succeeded(event.serial)
                 short = await self.picking.action_finished(event)
                 if short is not None:
                     await self._stop_if_void(short)
             case dev.RobotActionFailed():
+                if await self.cancels.failed(event):
+                    return
                 await self._action_failed(event)
             case dev.RobotOrderFinished():
+                self.cancels.order_ended(event.serial)
                 for trip in await self.picking.job_finished(event):
                     if not trip.cancelled:
                         reason = f"robot {event.serial} ended its trip without the drop"
@@ -325,7 +335,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                 await self.history.record(rec, "cancel_on_batch_trip", data={"tote": trip.tote})
                 return
             try:
-                action_id = await self.fleet.cancel_order(trip.serial)
+                action_id = await self.cancels.send(trip.serial)
             except DeviceError as exc:
                 await self.history.record(
                     rec, "robot_cancel_pending", data={"robot": trip.serial, "error": str(exc)}
@@ -351,6 +361,23 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                 tote=trip.tote,
                 tote_returning=trip.returning,
             )
+
+    async def _not_stopped(self, serial: str, why: str) -> None:
+        """The robot did not take a cancel after every attempt: the orders cancelled on it end
+        ``cancelled`` with the robot and its tote named (the tote stays followed: when the robot
+        drops it, it goes to the reject chute), and the robot waits for an operator."""
+        for trip in self.flight.on_robot(serial):
+            if not trip.cancelled or trip.requeued or trip.dropped:
+                continue
+            rec = await self.history.get(trip.order_id)
+            if rec is not None and not rec.status.terminal:
+                await self._finish_cancel(
+                    rec,
+                    "picking",
+                    robot=serial,
+                    tote=trip.tote,
+                    robot_not_stopped=why,
+                )
 
     async def _finish_cancel(self, rec: OrderRecord, stage: str, **data: object) -> None:
         await self.history.finish(

@@ -19,6 +19,7 @@ from controller.history import History
 from controller.orders import OrderStatus
 from controller.overdue import Overdue
 from controller.picking import Picking
+from controller.robot_cancels import RobotCancels
 from controller.robot_faults import PickFailure, RobotFaults
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
@@ -51,6 +52,7 @@ class RobotFailures:
     picking: Picking
     robot_faults: RobotFaults
     takeover: RobotTakeover
+    cancels: RobotCancels
     _lost: dict[str, tuple[float, str]]
 
     async def _action_failed(self, ev: dev.RobotActionFailed) -> None:
@@ -104,6 +106,7 @@ class RobotFailures:
                 await self.reconciler.check_missing()
             except StoreError:
                 log.exception("could not record a tote lost on the conveyor")
+            await self.cancels.retry_due()
             now = self.clock.now()
             for serial, (since, reason) in list(self._lost.items()):
                 if now - since < grace:
@@ -155,7 +158,7 @@ class RobotFailures:
 
     async def cancel_robot(self, serial: str) -> str:
         """An operator cancels the robot's work: its orders go to other robots."""
-        action_id = await self.fleet.cancel_order(serial)
+        action_id = await self.cancels.send(serial)
         for trip in [t for t in self.flight.on_robot(serial) if t.live]:
             await self._spoiled(
                 trip,
@@ -168,7 +171,7 @@ class RobotFailures:
     async def _give_way(self, serial: str, why: str) -> None:
         """Traffic control ends a deadlock: the robot's trip is cancelled and its orders go to
         the queue again (no failed attempt: the orders did nothing wrong)."""
-        await self.fleet.cancel_order(serial)
+        await self.cancels.send(serial)
         for trip in [t for t in self.flight.on_robot(serial) if t.live]:
             await self._spoiled(trip, "robot_gave_way", why, {"robot": serial})
 
@@ -181,7 +184,7 @@ class RobotFailures:
     async def _stop_robot(self, trip: Trip) -> None:
         """Cancel the robot's VDA 5050 order of a void trip (when it can be reached)."""
         try:
-            await self.fleet.cancel_order(trip.serial)
+            await self.cancels.send(trip.serial)
         except DeviceError as exc:
             log.info(
                 "robot not reachable to cancel a void trip; retried when it is back",

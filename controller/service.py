@@ -204,6 +204,8 @@ class LineService:
     async def robot_command(self, serial: str, command: str) -> str:
         if command == "cancel":
             return await self.orchestrator.cancel_robot(serial)
+        if command == "resume" and self.fleet.resume_robot(serial):
+            self.orchestrator.dispatcher.wake()
         action = {"pause": "startPause", "resume": "stopPause"}[command]
         action_id = f"{command}-{uuid.uuid4().hex[:12]}"
         await self.fleet.send_instant_actions(serial, [dev.RobotAction(action_id, action, "HARD")])

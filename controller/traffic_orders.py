@@ -131,6 +131,8 @@ class TrafficOrders(TrafficFleetState):
             refused = "its order is not finished"
         elif snap is None or not snap.available:
             refused = "robot not available"
+        elif snap.order_hold is not None:
+            refused = snap.order_hold
         elif snap.charging:
             refused = "robot is charging"
         elif self.held(serial):

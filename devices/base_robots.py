@@ -30,6 +30,8 @@ class RouteNode:
     map_id: str
     actions: tuple[RobotAction, ...] = ()
     released: bool = True  # False: horizon (planned, not yet to be driven; VDA 5050 6.6.1)
+    # nodePosition.allowedDeviationXY / allowedDeviationTheta (metres, radians); None: not sent
+    deviation: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,13 @@ class RobotSnapshot:
         return bool(self.nodes_left or self.edges_left) or any(
             a.status not in ("FINISHED", "FAILED") for a in self.actions
         )
+
+    # why the robot needs an operator before it works again (off its node, orders or cancels
+    # rejected again and again); such a robot is not available
+    attention: str | None = None
+    # why no new order may be sent to it right now (backing off after a rejection, order rate
+    # cap reached); it clears by itself
+    order_hold: str | None = None
 
 
 @dataclass(frozen=True)

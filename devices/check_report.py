@@ -20,6 +20,8 @@ class Status(StrEnum):
     INVALID = "invalid"  # a message that does not validate against its schema
     OFFLINE = "offline"  # a robot whose connection message says it is not ONLINE
     UNREACHABLE = "unreachable"
+    # worth knowing, not a problem: something optional the controller can work without
+    NOTE = "note"
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Finding:
 
     @property
     def ok(self) -> bool:
-        return self.status is Status.FOUND
+        return self.status in (Status.FOUND, Status.NOTE)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,8 @@
 :func:`check_robots` collects the retained ``connection`` and ``factsheet`` messages and the
 periodic ``state`` of every configured robot for a few seconds (less once every robot has sent
 everything) and validates each against the schema of the robot's configured VDA 5050 version.
-Nothing is published. An unreachable broker is a report for every robot.
+Nothing is published. An unreachable broker is a report for every robot. A robot without a
+retained factsheet gets a note, not a problem: the controller works without one.
 """
 
 from __future__ import annotations
@@ -24,6 +25,12 @@ from devices.vda5050.topics import topic
 log = logging.getLogger("devices.check")  # the commissioning check logs under one name
 
 ROBOT_TOPICS = ("connection", "state", "factsheet")
+# the controller works without a factsheet (it checks one against the picking templates when
+# the robot publishes it): its absence is a note, not a problem
+_NO_FACTSHEET = {
+    "2.0.0": "none retained; not needed by the controller (VDA 5050 2.0 has no factsheetRequest)",
+    "2.1.0": "none retained; not needed by the controller, which asks for it with factsheetRequest",
+}
 
 
 async def check_robots(config: LineConfig, wait: float = 3.0) -> list[DeviceReport]:
@@ -98,6 +105,9 @@ def _robot_report(
     findings: list[Finding] = []
     for sub in ROBOT_TOPICS:
         raw = seen.get((serial, sub))
+        if raw is None and sub == "factsheet":
+            findings.append(Finding(sub, Status.NOTE, _NO_FACTSHEET[version]))
+            continue
         if raw is None:
             findings.append(Finding(sub, Status.MISSING, "nothing received"))
             continue

@@ -6,6 +6,7 @@ Part of the line's model; everything is importable from :mod:`controller.config.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
@@ -67,6 +68,11 @@ class RobotModel(Strict):
     charge_until: Annotated[float, Field(gt=0, le=100)] = 90.0
     pick: PickTemplate = PickTemplate()
     drop: ActionTemplate = ActionTemplate()
+    # how far (metres, radians) the robot may stand from the first node of a new order; sent
+    # as nodePosition.allowedDeviationXY/Theta. An idle robot farther than allowed_deviation_xy
+    # from its last node is not given orders: it needs manual recovery onto a node
+    allowed_deviation_xy: NonNegFloat = 0.5
+    allowed_deviation_theta: Annotated[float, Field(ge=0, le=math.pi)] = 0.35
 
     @field_validator("pick", mode="before")
     @classmethod
@@ -128,3 +134,16 @@ class RobotArea(Strict):
     # unloaded by hand
     stray_totes: Literal["induction", "hold"] = "induction"
     traffic: Traffic = Traffic()
+    # new orders (not updates of the current order) master control sends one robot per line
+    # minute at most; more are refused and the order waits
+    max_orders_per_minute: Annotated[int, Field(ge=1, le=600)] = 20
+    # after a robot rejects an order, no new order for rejection_backoff line seconds, doubled
+    # with each further rejection in a row up to rejection_backoff_max ...
+    rejection_backoff: PositiveFloat = 5.0
+    rejection_backoff_max: PositiveFloat = 120.0
+    # ... and after this many rejections in a row the robot needs an operator
+    max_rejections: Annotated[int, Field(ge=1, le=100)] = 5
+    # line seconds an instant action may go without an action state before it counts as failed
+    action_deadline: PositiveFloat = 10.0
+    # cancelOrder attempts (the first and its retries) before the robot needs an operator
+    cancel_attempts: Annotated[int, Field(ge=1, le=20)] = 3

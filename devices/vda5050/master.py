@@ -3,11 +3,13 @@
 One aiomqtt client for the whole fleet. Every incoming ``state``, ``connection`` and
 ``factsheet`` message is validated against the schema of the robot's version at the boundary;
 an invalid one is counted, logged once per robot and dropped. Orders and order updates are
-published with QoS 1 and the newest of them is resent unchanged (same ``orderId`` and
-``orderUpdateId``) until a state message shows it. Factsheets (retained) are read at start; a 2.1
-robot ONLINE for :data:`FACTSHEET_WAIT` without one is sent ``factsheetRequest``. A factsheet
-that lacks what picking needs is logged once and shown in the robot's snapshot. aiomqtt and paho
-types never leave master control's modules.
+published with QoS 0 (spec 6.2), instant actions with QoS 1 (they are not resent); the newest
+order or update is resent (a new ``headerId``, the same ``orderId`` and ``orderUpdateId``)
+until a state message shows it, and instant actions are followed until each has an outcome or
+its deadline passed.
+Factsheets (retained) are read at start; a 2.1 robot ONLINE for :data:`FACTSHEET_WAIT` without
+one is sent ``factsheetRequest``. A factsheet that lacks what picking needs is logged once and
+shown in the robot's snapshot. aiomqtt and paho types never leave master control's modules.
 
 A robot ONLINE without a state since it came online (at start: every robot) is sent
 ``stateRequest`` once.
@@ -79,6 +81,7 @@ class VdaMasterControl(MasterOrders):
             for tracker in self._trackers.values():
                 if tracker.wants_state():
                     await self._request_state(tracker)
+                await self._emit(tracker.overdue())
                 if tracker.wants_factsheet(FACTSHEET_WAIT):
                     await self._request_factsheet(tracker)
 
@@ -181,6 +184,12 @@ class VdaMasterControl(MasterOrders):
             "invalid VDA 5050 message dropped",
             extra={"serial": serial, "topic": subtopic, "errors": errors[:3]},
         )
+
+    def resume_robot(self, serial: str) -> bool:
+        """An operator puts the robot back into use after it needed one (rejected orders or
+        cancels in a row); True if it needed one. A robot off its node stays out of use
+        until it reports a position on one."""
+        return self._tracker(serial).reset("resumed by an operator")
 
     def snapshot(self) -> dict[str, RobotSnapshot]:
         return {serial: t.snapshot() for serial, t in self._trackers.items()}

@@ -1,11 +1,21 @@
 """VDA 5050 master control's commands: orders, order updates, instant actions, cancelling,
 and resending an order until the robot's state shows it.
 
+Every new order passes one choke point, :meth:`MasterOrders.send_order`: it is refused with
+:class:`~devices.errors.OrderRefused` (a typed reason, counted in
+``linectl_robot_orders_refused_total``) when the robot needs an operator, is backing off after
+a rejection, has had ``robots.max_orders_per_minute`` new orders in the last line minute, or
+when the order does not start at the robot's ``lastNodeId``. The first node carries the robot
+model's ``allowedDeviationXY``/``allowedDeviationTheta``. A resend is a new message: the next
+``headerId`` and a new timestamp, the same ``orderId`` and ``orderUpdateId``.
+
 Part of :class:`devices.vda5050.master.VdaMasterControl`.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import uuid
 from collections.abc import Sequence
 from typing import Any
@@ -13,47 +23,68 @@ from typing import Any
 import aiomqtt
 
 from devices.base import RobotAction, RobotOrder, RouteEdge, RouteNode
-from devices.errors import CommandRejected, DeviceUnavailable
+from devices.errors import CommandRejected, DeviceUnavailable, OrderRefused, Refusal
 from devices.vda5050.link import keep_cancellation
 from devices.vda5050.master_state import (
+    QOS,
     RESEND_INTERVAL,
+    RESEND_WALL,
     WATCH_INTERVAL,
     MasterState,
     _Pending,
     log,
 )
 from devices.vda5050.topics import topic
+from devices.vda5050.tracker import RobotTracker
 
 
 class MasterOrders(MasterState):
     """What the controller commands robots to do, checked and published with QoS 1."""
 
     async def send_order(self, serial: str, order: RobotOrder) -> None:
-        """Publish ``order`` to ``serial``; it is resent until the robot's state shows it."""
+        """Publish ``order`` to ``serial``; it is resent until the robot's state shows it.
+
+        Raises OrderRefused when it may not go out now (see the module docstring),
+        DeviceUnavailable when the robot or the broker cannot be reached."""
         tracker = self._tracker(serial)
+        now = self._clock.now()
+        attention = tracker.attention()
+        if attention is not None:
+            self._refuse(serial, Refusal.NEEDS_OPERATOR, attention)
+        refusal = tracker.guard.refusal(now)
+        if refusal is not None:
+            self._refuse(serial, *refusal)
         available, reason = tracker.availability()
         if not available:
             raise DeviceUnavailable(f"robot {serial} is not available: {reason}")
         _check_base(order.nodes, order.edges, first_released=True)
+        standing = (tracker.state or {}).get("lastNodeId") or None
+        if standing is not None and order.nodes[0].node_id != standing:
+            self._refuse(
+                serial,
+                Refusal.NOT_AT_START,
+                f"the order starts at {order.nodes[0].node_id}, the robot stands at {standing}",
+            )
+        order = _from_where_it_stands(order, tracker)
         message = self._builders[serial].order(order)
-        tracker.track_order(order, _last_released(message))
+        tracker.track_order(order, _last_released(message), message["headerId"])
+        tracker.guard.sent(now)
         try:
-            payload = await self._publish(serial, "order", message)
+            await self._publish(serial, "order", message)
         except BaseException:
             tracker.untrack(order.order_id)
+            tracker.guard.unsent()
             raise
-        self._follow(serial, order.order_id, payload)
+        self._follow(serial, order.order_id, message)
         log.info("order sent", extra={"serial": serial, "order_id": order.order_id})
 
-    def _follow(self, serial: str, order_id: str, payload: str) -> None:
-        """Resend ``payload`` until the state shows it; it replaces any earlier message."""
-        manufacturer = self._trackers[serial].manufacturer
-        self._pending[serial] = _Pending(
-            order_id,
-            topic(self.interface_name, manufacturer, serial, "order"),
-            payload,
-            self._clock.now(),
-        )
+    def _refuse(self, serial: str, reason: Refusal, detail: str) -> None:
+        self._metrics.robot_orders_refused.labels(reason.value).inc()
+        raise OrderRefused(serial, reason, detail)
+
+    def _follow(self, serial: str, order_id: str, message: dict[str, Any]) -> None:
+        """Resend ``message`` until the state shows it; it replaces any earlier message."""
+        self._pending[serial] = _Pending(order_id, message, self._clock.now())
 
     async def send_order_update(
         self,
@@ -94,13 +125,15 @@ class MasterOrders(MasterState):
             raise DeviceUnavailable(f"robot {serial} is not available: {reason}")
         update_id = tracker.next_update_id(order_id)
         message = self._builders[serial].order_update(order_id, update_id, base.node, nodes, edges)
-        tracker.track_update(order_id, update_id, nodes, _last_released(message))
+        tracker.track_update(
+            order_id, update_id, nodes, _last_released(message), message["headerId"]
+        )
         try:
-            payload = await self._publish(serial, "order", message)
+            await self._publish(serial, "order", message)
         except BaseException:
             tracker.untrack_update(order_id)
             raise
-        self._follow(serial, order_id, payload)
+        self._follow(serial, order_id, message)
         log.info(
             "order update sent",
             extra={"serial": serial, "order_id": order_id, "order_update_id": update_id},
@@ -114,8 +147,8 @@ class MasterOrders(MasterState):
         if tracker.connection != "ONLINE":
             raise DeviceUnavailable(f"robot {serial} is {tracker.connection}")
         message = self._builders[serial].instant_actions(actions)
-        tracker.track_instant(list(actions))
         await self._publish(serial, "instantActions", message)
+        tracker.track_instant(list(actions), message["headerId"])
 
     async def cancel_order(self, serial: str) -> str:
         """Send ``cancelOrder``; returns the action id to follow in the events.
@@ -133,18 +166,23 @@ class MasterOrders(MasterState):
         while True:
             await self._clock.sleep(WATCH_INTERVAL)
             now = self._clock.now()
+            interval = max(RESEND_INTERVAL, RESEND_WALL * self._clock.time_scale)
             for serial, pending in list(self._pending.items()):
-                if self._trackers[serial].confirmed(pending.order_id):
+                tracker = self._trackers[serial]
+                if tracker.confirmed(pending.order_id):
                     self._pending.pop(serial, None)
-                elif now - pending.sent_at >= RESEND_INTERVAL:
+                elif now - pending.sent_at >= interval:
+                    # a new message: the next headerId and the time now, the same order
+                    pending.message = self._builders[serial].restamp(pending.message, "order")
                     pending.sent_at = now
-                    await keep_cancellation(client.publish(pending.topic, pending.payload, qos=1))
+                    tracker.resent(pending.order_id, pending.message["headerId"])
+                    full_topic = topic(self.interface_name, tracker.manufacturer, serial, "order")
+                    payload = json.dumps(pending.message)
+                    await keep_cancellation(client.publish(full_topic, payload, qos=QOS["order"]))
                     self._metrics.mqtt_messages.labels("out", "order", "resent").inc()
                     log.debug(
                         "order resent", extra={"serial": serial, "order_id": pending.order_id}
                     )
-
-        return {serial: t.snapshot() for serial, t in self._trackers.items()}
 
 
 def _check_base(
@@ -160,6 +198,14 @@ def _check_base(
     ends = nodes[1:] if first_released else nodes
     if any(e.released != n.released for e, n in zip(edges, ends, strict=False)):
         raise CommandRejected("an edge must be released exactly when its end node is")
+
+
+def _from_where_it_stands(order: RobotOrder, tracker: RobotTracker) -> RobotOrder:
+    """The order with the robot model's allowed deviation on its first node (spec 6.6.3.1:
+    the robot stands within it and counts the node as traversed)."""
+    deviation = (tracker.model.allowed_deviation_xy, tracker.model.allowed_deviation_theta)
+    first = dataclasses.replace(order.nodes[0], deviation=deviation)
+    return dataclasses.replace(order, nodes=(first, *order.nodes[1:]))
 
 
 def _last_released(message: dict[str, Any]) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from devices.errors import CommandRejected, DeviceUnavailable
 from devices.outage import Outage
 from devices.vda5050 import schema
 from devices.vda5050.broker import broker_settings
+from devices.vda5050.guard import GuardSettings, OrderGuard
 from devices.vda5050.link import keep_cancellation
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.topics import topic
@@ -33,17 +34,26 @@ from devices.vda5050.tracker import RobotTracker
 log = logging.getLogger("devices.vda5050.master")  # master control logs under one name
 
 INCOMING = ("state", "connection", "factsheet")
-RESEND_INTERVAL = 3.0  # line seconds between resends of an unconfirmed order
+RESEND_INTERVAL = 3.0  # line seconds between resends of an unconfirmed order ...
+# ... and never less than this many wall seconds: on a fast simulated clock (x30: 3 line s is
+# 0.1 s) resends would flood the broker and the robot while the state is merely on its way
+RESEND_WALL = 0.5
 WATCH_INTERVAL = 1.0  # line seconds between availability checks
 FACTSHEET_WAIT = 5.0  # line seconds ONLINE without a factsheet before asking for one (2.1)
 KEEPALIVE = 15
+# MQTT QoS per topic master control publishes. Orders go at 0 as spec 6.2 says: an order is
+# resent until the state shows it. Instant actions stay at 1: they are not resent, and a cancel
+# published while the robot's session reconnects is lost at 0 (the broker queues only QoS 1
+# for a persistent session); the robot left driving a trip given away blocked the others
+QOS = {"order": 0, "instantActions": 1}
 
 
 @dataclass
 class _Pending:
+    """The newest order or order update of a robot, until its state shows it."""
+
     order_id: str
-    topic: str
-    payload: str
+    message: dict[str, Any]  # as last sent; a resend gets a new header
     sent_at: float
 
 
@@ -67,9 +77,26 @@ class MasterState:
         self._client_id = f"{config.mqtt.client_id}-{uuid.uuid4().hex[:6]}"
         self._trackers: dict[str, RobotTracker] = {}
         self._builders: dict[str, MessageBuilder] = {}
-        for robot in config.robots.fleet:
-            model = config.robots.models[robot.model]
-            self._trackers[robot.serial] = RobotTracker(robot, model, clock)
+        area = config.robots
+        nodes = {n.id: (n.x, n.y, config.node_map_id(n)) for n in area.nodes}
+        settings = GuardSettings(
+            area.max_orders_per_minute,
+            area.rejection_backoff,
+            area.rejection_backoff_max,
+            area.max_rejections,
+            area.cancel_attempts,
+        )
+        for robot in area.fleet:
+            model = area.models[robot.model]
+            self._trackers[robot.serial] = RobotTracker(
+                robot,
+                model,
+                clock,
+                nodes=nodes,
+                guard=OrderGuard(settings),
+                action_deadline=area.action_deadline,
+                metrics=metrics,
+            )
             self._builders[robot.serial] = MessageBuilder(
                 robot.version, model.manufacturer, robot.serial, clock
             )
@@ -96,12 +123,14 @@ class MasterState:
             available = sum(1 for t in self._trackers.values() if t.available)
             self._metrics.robots.labels("available").set(available)
             self._metrics.robots.labels("unavailable").set(len(self._trackers) - available)
+            attention = sum(1 for t in self._trackers.values() if t.attention() is not None)
+            self._metrics.robots_needing_operator.set(attention)
         if self._events is None:
             return
         for event in events:
             await self._events.put(event)
 
-    async def _publish(self, serial: str, subtopic: str, message: dict[str, Any]) -> str:
+    async def _publish(self, serial: str, subtopic: str, message: dict[str, Any]) -> None:
         tracker = self._trackers[serial]
         errors = schema.validate(tracker.version, subtopic, message)
         if errors:
@@ -112,11 +141,10 @@ class MasterState:
         full_topic = topic(self.interface_name, tracker.manufacturer, serial, subtopic)
         payload = json.dumps(message)
         try:
-            await keep_cancellation(client.publish(full_topic, payload, qos=1))
+            await keep_cancellation(client.publish(full_topic, payload, qos=QOS.get(subtopic, 1)))
         except aiomqtt.MqttError as exc:
             raise DeviceUnavailable(f"publishing {subtopic} to {serial} failed: {exc}") from exc
         self._metrics.mqtt_messages.labels("out", subtopic, "ok").inc()
-        return payload
 
     def _tracker(self, serial: str) -> RobotTracker:
         tracker = self._trackers.get(serial)

@@ -42,12 +42,15 @@ def edge_id(start: str, end: str, sequence_id: int) -> str:
 
 
 def node_dict(node: RouteNode, sequence_id: int) -> JsonDict:
-    """An order node, released (base) or not (horizon)."""
+    """An order node, released (base) or not (horizon), with its allowed deviation if set."""
+    position: JsonDict = {"x": node.x, "y": node.y, "mapId": node.map_id}
+    if node.deviation is not None:
+        position["allowedDeviationXY"], position["allowedDeviationTheta"] = node.deviation
     return {
         "nodeId": node.node_id,
         "sequenceId": sequence_id,
         "released": node.released,
-        "nodePosition": {"x": node.x, "y": node.y, "mapId": node.map_id},
+        "nodePosition": position,
         "actions": [action_dict(a) for a in node.actions],
     }
 
@@ -253,6 +256,11 @@ class MessageBuilder:
             "nodes": [stitch, *(node_dict(n, first + 2 * (i + 1)) for i, n in enumerate(nodes))],
             "edges": [edge_dict(e, first + 2 * i + 1) for i, e in enumerate(edges)],
         }
+
+    def restamp(self, message: JsonDict, subtopic: str) -> JsonDict:
+        """``message`` again with a new header (the next headerId of ``subtopic`` and the time
+        now): a resent message is a new message (spec 6.4), its content unchanged."""
+        return {**message, **self.header(subtopic)}
 
     def instant_actions(self, actions: Iterable[RobotAction]) -> JsonDict:
         return {**self.header("instantActions"), "actions": [action_dict(a) for a in actions]}

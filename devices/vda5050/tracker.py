@@ -5,10 +5,12 @@ events the controller consumes: an action finished or failed (the first time its
 ``actionStatus`` is FINISHED / FAILED), an order finished (the state shows the order with no
 ``nodeStates``/``edgeStates`` left and every action terminal, or the order was rejected), and
 availability changes. Horizon nodes are in ``nodeStates`` too, so an order waiting for its base
-to be extended is not finished. It also
-keeps the last base node of the newest order or order update sent (to stitch the next update on,
-spec 6.6.2), the robot's factsheet and what is wrong with it. It holds no MQTT types and does no
-I/O, so it is tested without a broker.
+to be extended is not finished. It also keeps the last base node of the newest order or order
+update sent (to stitch the next update on, spec 6.6.2), the robot's factsheet and what is wrong
+with it. A rejected order (see :mod:`devices.vda5050.answers`) ends the order and counts
+against the robot; instant actions, the guard of new orders and why the robot needs an
+operator (then it is unavailable) are its :class:`~devices.vda5050.attention.RobotAttention`.
+It holds no MQTT types and does no I/O, so it is tested without a broker.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from typing import Any, Literal, cast
 
 from controller.clock import Clock
 from controller.config.model import Robot, RobotModel
+from controller.metrics import Metrics
 from devices.base import (
     ActionStatus,
     DeviceEvent,
@@ -34,7 +37,11 @@ from devices.base import (
     RouteNode,
 )
 from devices.outage import Outage
+from devices.vda5050.answers import action_error, error_key, order_rejection
+from devices.vda5050.attention import RobotAttention
 from devices.vda5050.factsheet import FactsheetCheck, check_factsheet
+from devices.vda5050.guard import OrderGuard
+from devices.vda5050.placement import NodePlaces
 
 log = logging.getLogger(__name__)
 
@@ -44,23 +51,26 @@ STALE_AFTER = 30.0  # line seconds without a state message before a robot counts
 # wall time, so on a fast simulated clock (x80: 30 line s = 0.4 s) a busy moment of the
 # controller's own process would otherwise read as silence from the robot
 STALE_AFTER_WALL = 1.5
+# an instant action may go unanswered this many wall seconds at least: a loaded machine running
+# the simulators may take seconds to handle a message, while the states keep coming
+ANSWER_WALL = 5.0
 TERMINAL = frozenset({"FINISHED", "FAILED"})
-REJECTIONS = frozenset({"validationError", "orderError", "noRouteError", "orderUpdateError"})
 Connection = Literal["ONLINE", "OFFLINE", "CONNECTIONBROKEN", "UNKNOWN"]
 
 
 @dataclass
 class _Tracked:
-    """An order (or a batch of instant actions) master control sent and still follows."""
+    """An order master control sent and still follows."""
 
     order_id: str
     actions: dict[str, tuple[str, str]]  # action id -> (action type, node id)
-    is_order: bool = True
     reported: set[str] = field(default_factory=set)
     confirmed: bool = False  # the state has shown the order with the newest update_id
     update_id: int = 0  # the newest orderUpdateId sent
     update_actions: set[str] = field(default_factory=set)  # added by the unconfirmed update
     revived: bool = False  # followed again for an update after the order had finished
+    header_ids: set[int] = field(default_factory=set)  # of every message of it sent
+    errors_before: frozenset[str] = frozenset()  # the robot's errors when it was sent
 
 
 @dataclass(frozen=True)
@@ -74,7 +84,16 @@ class Base:
 
 class RobotTracker:
     def __init__(
-        self, robot: Robot, model: RobotModel, clock: Clock, stale_after: float = STALE_AFTER
+        self,
+        robot: Robot,
+        model: RobotModel,
+        clock: Clock,
+        stale_after: float = STALE_AFTER,
+        *,
+        nodes: NodePlaces | None = None,
+        guard: OrderGuard | None = None,
+        action_deadline: float = 10.0,
+        metrics: Metrics | None = None,
     ) -> None:
         self.robot = robot
         self.serial = robot.serial
@@ -100,22 +119,45 @@ class RobotTracker:
         # highest orderUpdateId sent per order: a rejected id is never sent again, since the
         # robot keeps showing its rejection warning until it accepts another order (6.6.4)
         self._highest_update: dict[str, int] = {}
+        # the guard of new orders, instant actions followed, why it needs an operator
+        self.attend = RobotAttention(
+            robot.serial,
+            clock,
+            model.allowed_deviation_xy,
+            nodes=nodes,
+            guard=guard,
+            action_deadline=action_deadline,
+            metrics=metrics,
+        )
 
     # --- what master control sent -----------------------------------------------------------
 
-    def track_order(self, order: RobotOrder, last_node: JsonDict) -> None:
+    @property
+    def guard(self) -> OrderGuard:
+        return self.attend.guard
+
+    def track_order(self, order: RobotOrder, last_node: JsonDict, header_id: int = -1) -> None:
         actions = {a.action_id: (a.action_type, n.node_id) for n in order.nodes for a in n.actions}
-        self._tracked[order.order_id] = _Tracked(order.order_id, actions)
+        self._tracked[order.order_id] = _Tracked(
+            order.order_id, actions, header_ids={header_id}, errors_before=self._errors_now()
+        )
         self._highest_update = {order.order_id: 0}  # only the current order can be updated
         self._previous_base, self.base = self.base, Base(order.order_id, 0, last_node)
 
     def track_update(
-        self, order_id: str, update_id: int, nodes: Sequence[RouteNode], last_node: JsonDict
+        self,
+        order_id: str,
+        update_id: int,
+        nodes: Sequence[RouteNode],
+        last_node: JsonDict,
+        header_id: int = -1,
     ) -> None:
         """Follow an order update: its new actions, and its last node as the new base end."""
         tracked = self._tracked.get(order_id)
         if tracked is None:
             tracked = self._tracked[order_id] = _Tracked(order_id, {}, revived=True)
+        tracked.header_ids.add(header_id)
+        tracked.errors_before = self._errors_now()
         added = {a.action_id: (a.action_type, n.node_id) for n in nodes for a in n.actions}
         # a re-planned horizon carries actions sent before; only new ones go with the update
         tracked.update_actions = set(added) - set(tracked.actions)
@@ -155,12 +197,17 @@ class RobotTracker:
         """An order or update of ``order_id`` was sent and the state has not shown it yet."""
         return not self.confirmed(order_id)
 
-    def track_instant(self, actions: list[RobotAction]) -> None:
-        order_id = self.state["orderId"] if self.state else ""
-        key = f"instant:{actions[0].action_id}" if actions else "instant:"
-        self._tracked[key] = _Tracked(
-            order_id, {a.action_id: (a.action_type, "") for a in actions}, is_order=False
-        )
+    def resent(self, order_id: str, header_id: int) -> None:
+        """An order or update of ``order_id`` went out again under a new headerId."""
+        tracked = self._tracked.get(order_id)
+        if tracked is not None:
+            tracked.header_ids.add(header_id)
+
+    def track_instant(self, actions: list[RobotAction], header_id: int = -1) -> None:
+        self.attend.track_instant(actions, header_id, self.state)
+
+    def _errors_now(self) -> frozenset[str]:
+        return frozenset(error_key(e) for e in (self.state or {}).get("errors", []))
 
     def untrack(self, order_id: str) -> None:
         self._tracked.pop(order_id, None)
@@ -177,6 +224,8 @@ class RobotTracker:
         if connection == "ONLINE" and self.connection != "ONLINE":
             self.online_since = self._clock.now()
             self.factsheet_requested = self.state_requested = False
+            if self.connection != "UNKNOWN":
+                self.reset("reconnected")
         if connection == "ONLINE":
             self._outage.up()
         elif connection != self.connection:
@@ -217,24 +266,37 @@ class RobotTracker:
             )
         )
 
+    def reset(self, why: str) -> bool:
+        """The robot is back in use after needing an operator; True if it needed one."""
+        return self.attend.reset(why)
+
     def on_state(self, message: JsonDict) -> list[DeviceEvent]:
         self.state = message
         self.last_state_at = self._clock.now()
+        self.attend.operating_mode(message["operatingMode"])
         events: list[DeviceEvent] = []
         statuses: dict[str, JsonDict] = {a["actionId"]: a for a in message["actionStates"]}
         for key, tracked in list(self._tracked.items()):
             if (
-                tracked.is_order
-                and message["orderId"] == tracked.order_id
+                message["orderId"] == tracked.order_id
                 and message["orderUpdateId"] >= tracked.update_id
             ):
+                if not tracked.confirmed and tracked.update_id == 0 and not tracked.revived:
+                    self.attend.guard.accepted()
                 tracked.confirmed = True
                 tracked.update_actions = set()
             events += self._action_events(tracked, statuses)
-            if tracked.is_order and not tracked.confirmed:
-                reason = self._rejection(tracked.order_id, tracked.update_id, message)
+            if not tracked.confirmed:
+                reason = order_rejection(
+                    message["errors"],
+                    tracked.order_id,
+                    tracked.update_id,
+                    tracked.header_ids,
+                    tracked.errors_before,
+                )
                 if reason is not None and tracked.update_id > 0 and not tracked.revived:
                     # a rejected update: the order goes on as it was before the update
+                    self.attend.count_rejection("update")
                     events += self._fail_some(
                         tracked, tracked.update_actions, f"order update rejected: {reason}"
                     )
@@ -243,6 +305,7 @@ class RobotTracker:
                     continue
                 if reason is not None:
                     # a rejected order ends here: nothing of it will be driven
+                    self.attend.rejected(tracked.order_id, reason)
                     events += self._fail_all(tracked, f"order rejected: {reason}")
                     events.append(RobotOrderFinished(self.serial, tracked.order_id, self._now()))
                     tracked.confirmed = True
@@ -250,12 +313,11 @@ class RobotTracker:
                     if self.base is not None and self.base.order_id == tracked.order_id:
                         self.base = self._previous_base
                     continue
-            if tracked.is_order and tracked.confirmed and self._order_done(message, statuses):
+            if tracked.confirmed and self._order_done(message, statuses):
                 events += self._fail_all(tracked, "action not reported by the robot")
                 events.append(RobotOrderFinished(self.serial, tracked.order_id, self._now()))
                 del self._tracked[key]
-            elif not tracked.is_order and tracked.reported == set(tracked.actions):
-                del self._tracked[key]
+        events += self.attend.on_state(message)
         return events + self.refresh()
 
     def _now(self) -> Any:
@@ -275,7 +337,9 @@ class RobotTracker:
                     )
                 )
             elif status["actionStatus"] == "FAILED":
-                reason = status.get("resultDescription") or self._error_for(action_id) or "FAILED"
+                errors = (self.state or {}).get("errors", [])
+                reason = status.get("resultDescription") or action_error(errors, action_id)
+                reason = reason or "FAILED"
                 events.append(self._failed(tracked, action_id, reason))
         return events
 
@@ -305,28 +369,12 @@ class RobotTracker:
             and all(a["actionStatus"] in TERMINAL for a in statuses.values())
         )
 
-    @staticmethod
-    def _rejection(order_id: str, update_id: int, message: JsonDict) -> str | None:
-        """The warning rejecting ``order_id`` at ``update_id``; a warning that names another
-        orderUpdateId is about an older message of the same order."""
-        for error in message["errors"]:
-            if error["errorType"] not in REJECTIONS:
-                continue
-            refs = {
-                r["referenceKey"]: r["referenceValue"] for r in error.get("errorReferences", [])
-            }
-            if refs.get("orderId") == order_id and refs.get("orderUpdateId", str(update_id)) == str(
-                update_id
-            ):
-                return f"{error['errorType']}: {error.get('errorDescription', '')}".strip()
-        return None
-
-    def _error_for(self, action_id: str) -> str | None:
-        for error in (self.state or {}).get("errors", []):
-            for ref in error.get("errorReferences", []):
-                if ref["referenceKey"] == "actionId" and ref["referenceValue"] == action_id:
-                    return f"{error['errorType']}: {error.get('errorDescription', '')}".strip()
-        return None
+    def overdue(self) -> list[DeviceEvent]:
+        """Instant actions that got no answer within the deadline, as failed. The deadline is
+        never shorter than :data:`ANSWER_WALL` wall seconds: on a fast simulated clock a busy
+        moment of the controller's or the simulator's process is no refusal."""
+        deadline = self.attend.instants.deadline
+        return self.attend.overdue(max(deadline, ANSWER_WALL * self._clock.time_scale))
 
     # --- availability -----------------------------------------------------------------------
 
@@ -355,13 +403,21 @@ class RobotTracker:
             return False, f"operating mode {mode}"
         if not self.factsheet_check.usable:
             return False, f"factsheet: {self.factsheet_check.problems[0]}"
+        attention = self.attention()
+        if attention is not None:
+            return False, attention
         fatal = [e["errorType"] for e in self.state["errors"] if e["errorLevel"] == "FATAL"]
         if fatal:
             return False, f"fatal error {fatal[0]}"
         return True, "ok"
 
+    def attention(self) -> str | None:
+        """Why the robot needs an operator before it works again, or None."""
+        return self.attend.reason(self.state)
+
     def refresh(self) -> list[DeviceEvent]:
         """An availability event if availability changed since the last call."""
+        self.attend.log_misplacement(self.state)
         available, reason = self.availability()
         if available == self.available:
             return []
@@ -410,4 +466,6 @@ class RobotTracker:
                 RobotLoad(ld.get("loadId"), ld.get("loadType"), ld.get("loadPosition"))
                 for ld in s.get("loads") or []
             ),
+            attention=self.attention(),
+            order_hold=self.attend.guard.hold(self._clock.now()),
         )

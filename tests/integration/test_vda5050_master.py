@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import itertools
 import json
 from collections.abc import AsyncIterator
@@ -20,9 +21,11 @@ import pytest
 from controller.clock import ScaledClock
 from controller.config.model import LineConfig
 from controller.metrics import Metrics
+from controller.robot_cancels import RobotCancels
 from devices.base import (
     DeviceEvent,
     RobotAction,
+    RobotActionFailed,
     RobotActionFinished,
     RobotAvailability,
     RobotOrder,
@@ -30,10 +33,17 @@ from devices.base import (
     RouteEdge,
     RouteNode,
 )
-from devices.errors import CommandRejected
+from devices.errors import CommandRejected, OrderRefused, Refusal
 from devices.vda5050.link import broker_address
 from devices.vda5050.master import VdaMasterControl
-from devices.vda5050.messages import ActionState, MessageBuilder, NodeState, Pose, StateBody
+from devices.vda5050.messages import (
+    ActionState,
+    ErrorEntry,
+    MessageBuilder,
+    NodeState,
+    Pose,
+    StateBody,
+)
 from devices.vda5050.topics import topic
 from tests.integration.test_vda5050_fleet import WAIT, running_line
 
@@ -119,6 +129,11 @@ async def test_6_10_6_battery_and_charging_reach_the_snapshot(
             assert 0 < snapshot.battery <= 100
 
 
+def _body(message: dict[str, Any]) -> dict[str, Any]:
+    """A message without its header's headerId and timestamp."""
+    return {k: v for k, v in message.items() if k not in ("headerId", "timestamp")}
+
+
 class ScriptedRobot:
     """R02 (VDA 5050 2.1) as a bare MQTT client: says what the test tells it to say."""
 
@@ -135,7 +150,7 @@ class ScriptedRobot:
         await self.client.publish(self.topic(subtopic), json.dumps(message), qos=1)
 
     async def state(self, **body: Any) -> None:
-        pose = Pose(6.0, -2.0, 0.0, "floor-1")
+        pose = Pose(4.0, -2.0, 0.0, "floor-1")  # on P2, where it says it stands
         await self.say("state", self.builder.state(StateBody(pose=pose, **body)))
 
     async def next(self, subtopic: str) -> dict[str, Any]:
@@ -244,7 +259,9 @@ async def test_6_6_2_resend_follows_the_newest_order_update_id(
         await master.send_order("R02", order)
         sent = await robot.next("order")
         assert (sent["orderId"], sent["orderUpdateId"]) == ("o-r", 0)
-        assert await robot.next("order") == sent  # not confirmed: resent unchanged
+        again = await robot.next("order")  # not confirmed: resent as a new message ...
+        assert _body(again) == _body(sent)  # ... of the same order
+        assert again["headerId"] == sent["headerId"] + 1  # spec 6.4: per message
         update_path = ["G10", "G11"]
         new_nodes = _nodes(reference_line, update_path[1:], {})
         with pytest.raises(CommandRejected, match="not yet confirmed"):
@@ -266,4 +283,153 @@ async def test_6_6_2_resend_follows_the_newest_order_update_id(
         assert [n["nodeId"] for n in update["nodes"]] == ["G10", "G11"]
         assert update["nodes"][0] == sent["nodes"][-1]
         resent = await robot.next("order")
-        assert resent == update  # the newest update is what is resent
+        assert _body(resent) == _body(update)  # the newest update is what is resent
+        assert resent["headerId"] > update["headerId"]
+
+
+def _no_route(message: dict[str, Any]) -> ErrorEntry:
+    """The warning a vehicle standing off an order's first node answers it with (spec 6.6.4,
+    references as spec 7.1 suggests)."""
+    refs = (
+        ("topic", "order"),
+        ("headerId", str(message["headerId"])),
+        ("orderId", message["orderId"]),
+        ("orderUpdateId", str(message["orderUpdateId"])),
+    )
+    return ErrorEntry("noRouteError", "WARNING", "first node not within deviation range", refs)
+
+
+async def test_a_robot_rejecting_every_order_gets_a_bounded_number_then_needs_an_operator(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str
+) -> None:
+    """A caller that sends a new order as soon as the last one ended (as the dispatcher does
+    for a tote return) gets max_rejections orders through, spaced by the backoff, then none."""
+    area = reference_line.robots
+    order = RobotOrder("o-0", _nodes(reference_line, ["P2"], {}), ())
+    async with scripted(reference_line, mqtt_url, interface_name) as (robot, master, events):
+        assert (await robot.until_available(events)).available
+        received: list[dict[str, Any]] = []
+        refusals: list[Refusal] = []
+        async with asyncio.timeout(WAIT):
+            while master.snapshot()["R02"].attention is None:
+                order = dataclasses.replace(order, order_id=f"o-{len(received)}")
+                try:
+                    await master.send_order("R02", order)
+                except OrderRefused as exc:
+                    refusals.append(exc.reason)
+                    # the robot keeps reporting; poll again on its next state
+                    await robot.state(last_node_id="P2", errors=[_no_route(received[-1])])
+                    continue
+                message = await robot.next("order")
+                while message["orderId"] != order.order_id:  # a resend of the last one
+                    message = await robot.next("order")
+                received.append(message)
+                await robot.state(last_node_id="P2", errors=[_no_route(message)])
+                # the rejection ends the order; only then does the caller send the next one
+                while not (
+                    isinstance(event := await events.get(), RobotOrderFinished)
+                    and event.order_id == order.order_id
+                ):
+                    pass
+        assert len(received) == area.max_rejections
+        assert set(refusals) == {Refusal.BACKING_OFF}
+        # each first node is where the robot stands, with the model's deviation
+        position = received[0]["nodes"][0]["nodePosition"]
+        model = area.models["picker-s"]
+        assert position["allowedDeviationXY"] == model.allowed_deviation_xy
+        assert position["allowedDeviationTheta"] == model.allowed_deviation_theta
+        snapshot = master.snapshot()["R02"]
+        assert not snapshot.available and "rejected 5 orders in a row" in str(snapshot.attention)
+        with pytest.raises(OrderRefused) as refused:
+            await master.send_order("R02", dataclasses.replace(order, order_id="o-late"))
+        assert refused.value.reason is Refusal.NEEDS_OPERATOR
+        assert master.resume_robot("R02")
+        await robot.state(last_node_id="P2")
+        assert master.snapshot()["R02"].attention is None
+
+
+async def test_no_robot_gets_more_new_orders_per_minute_than_the_cap(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str
+) -> None:
+    line = reference_line.with_overrides(
+        robots=reference_line.robots.model_copy(update={"max_orders_per_minute": 3})
+    )
+    async with scripted(line, mqtt_url, interface_name) as (robot, master, events):
+        assert (await robot.until_available(events)).available
+        for i in range(3):
+            await master.send_order("R02", RobotOrder(f"c-{i}", _nodes(line, ["P2"], {}), ()))
+            message = await robot.next("order")
+            await robot.state(order_id=message["orderId"], last_node_id="P2")  # done at once
+        with pytest.raises(OrderRefused) as refused:
+            await master.send_order("R02", RobotOrder("c-3", _nodes(line, ["P2"], {}), ()))
+        assert refused.value.reason is Refusal.RATE_LIMITED
+        assert master.snapshot()["R02"].order_hold is not None
+
+
+async def test_orders_start_where_the_robot_stands_and_go_out_at_qos_0_actions_at_1(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str
+) -> None:
+    """Spec 6.2: QoS 0 for order (resent until confirmed); instantActions stay at QoS 1, as
+    they are not resent (the robot's subscription is QoS 1, so what it receives carries the
+    publisher's QoS)."""
+    async with scripted(reference_line, mqtt_url, interface_name) as (robot, master, events):
+        assert (await robot.until_available(events)).available
+        with pytest.raises(OrderRefused) as refused:  # R02 stands on P2
+            await master.send_order(
+                "R02", RobotOrder("q-0", _nodes(reference_line, ["P1"], {}), ())
+            )
+        assert refused.value.reason is Refusal.NOT_AT_START
+        await master.send_order("R02", RobotOrder("q-1", _nodes(reference_line, ["P2"], {}), ()))
+        await master.send_instant_actions("R02", [RobotAction("p-1", "startPause", "HARD")])
+        qos: dict[str, int] = {}
+        async with asyncio.timeout(WAIT):
+            async for message in robot.client.messages:
+                for subtopic in ("order", "instantActions"):
+                    if message.topic.value == robot.topic(subtopic):
+                        qos[subtopic] = message.qos
+                if len(qos) == 2:
+                    break
+        assert qos == {"order": 0, "instantActions": 1}
+
+
+async def test_a_cancel_the_robot_refuses_is_retried_then_given_up(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str
+) -> None:
+    """The robot answers each cancelOrder with a validationError naming the message's headerId
+    and no action state: master control reports each as failed, the controller's cancels send
+    it again up to robots.cancel_attempts, then give up; the robot then needs an operator."""
+    attempts = reference_line.robots.cancel_attempts
+    clock = ScaledClock(TIME_SCALE)
+    gave_up: list[tuple[str, str]] = []
+
+    async def on_gave_up(serial: str, why: str) -> None:
+        gave_up.append((serial, why))
+
+    async with scripted(reference_line, mqtt_url, interface_name) as (robot, master, events):
+        cancels = RobotCancels(master, clock, attempts, on_gave_up)
+        assert (await robot.until_available(events)).available
+        await cancels.send("R02")
+        refused: list[int] = []
+        errors: list[ErrorEntry] = []
+        async with asyncio.timeout(WAIT):
+            while not gave_up:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        message = await robot.next("instantActions")
+                        kinds = [a["actionType"] for a in message["actions"]]
+                        if kinds == ["cancelOrder"]:  # (a factsheetRequest goes unanswered)
+                            refused.append(message["headerId"])
+                            header = str(message["headerId"])
+                            refs = (("topic", "instantActions"), ("headerId", header))
+                            errors = [ErrorEntry("validationError", "WARNING", "invalid", refs)]
+                await robot.state(last_node_id="P2", errors=errors)
+                while not events.empty():
+                    event = events.get_nowait()
+                    if isinstance(event, RobotActionFailed):
+                        await cancels.failed(event)
+                await cancels.retry_due()
+        assert len(refused) == attempts
+        assert gave_up[0][0] == "R02" and f"failed {attempts} times" in gave_up[0][1]
+        assert "validationError: invalid" in gave_up[0][1]
+        assert "could not be stopped" in str(master.snapshot()["R02"].attention)
+        assert not cancels.waiting("R02")
