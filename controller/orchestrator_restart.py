@@ -28,6 +28,7 @@ from controller.sorting import Sortation
 from controller.stations import Stations
 from controller.store.inventory import LineStore
 from controller.takeover import RobotTakeover
+from controller.trip_records import tote_trip
 from controller.trips import InFlight, Trip
 from devices import base as dev
 
@@ -148,18 +149,24 @@ class OrchestratorRestart:
         if dropped is None or not isinstance(tote, str) or not tote:
             log.warning("order on the conveyor at restart has no tote", extra={"order": rec.id})
             return
+        # what the robot picked into it: a tote that ends in the reject chute is registered
+        # with its contents (see controller.reject_totes)
+        filled = tote_trip(rec.id, events, tote)
         trip = Trip(
-            trip_id=f"resumed-{rec.id}",
+            trip_id=filled.trip_id if filled is not None else f"resumed-{rec.id}",
             order_id=rec.id,
             serial=str(dropped.data.get("robot", "")),
             tote=tote,
-            picks=(),
+            picks=filled.picks if filled is not None else (),
             induction=str(dropped.data.get("induction", "")),
             started_at=rec.updated_at,
             destination=rec.body.destination,
             b2b=rec.type is OrderType.B2B,
             dropped=True,
         )
+        if filled is not None:
+            trip.picks_done = set(filled.booked)
+            trip.picked = dict(filled.picked)
         trip.cancelled = any(e.type == "cancel_on_conveyor" for e in events)
         self.flight.on_conveyor(trip)
         log.info("order on the conveyor tracked again", extra={"order": rec.id, "tote": tote})

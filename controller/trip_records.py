@@ -115,6 +115,26 @@ def stored_trips(order_id: str, events: Sequence[HistoryEvent]) -> list[StoredTr
     return [] if trip is None else [trip]
 
 
+def tote_trip(order_id: str, events: Sequence[HistoryEvent], tote: str) -> StoredTrip | None:
+    """The trip that filled ``tote``, with what was booked into it, also after its drop (a
+    tote on the conveyor at a restart); None when the history lacks what a rebuild needs."""
+    current: dict[str, object] | None = None
+    booked: set[int] = set()
+    picked: dict[str, int] = {}
+    for e in events:
+        if e.type in JOB_EVENTS and e.data.get("tote") == tote:
+            if current is None or e.data.get("trip") != current.get("trip"):
+                booked, picked = set(), {}
+            current = dict(e.data)
+        elif e.type == "picked" and current is not None and e.data.get("trip") == current["trip"]:
+            index = e.data.get("pick")
+            if isinstance(index, int):
+                booked.add(index)
+            line = str(e.data.get("line_id", ""))
+            picked[line] = picked.get(line, 0) + _int(e.data.get("quantity"))
+    return None if current is None else _trip(order_id, current, booked, picked)
+
+
 def _trip(
     order_id: str, data: Mapping[str, object], booked: set[int], picked: dict[str, int]
 ) -> StoredTrip | None:

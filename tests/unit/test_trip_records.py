@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.orders import HistoryEvent, OrderStatus
-from controller.trip_records import job_data, stored_trips
+from controller.trip_records import job_data, stored_trips, tote_trip
 from controller.trips import ActionRef, Trip
 from routing.dispatch import Pick
 
@@ -66,3 +66,16 @@ def test_no_trip_once_it_ended_or_when_the_record_is_too_old_to_rebuild() -> Non
     old = event(1, "robot_assigned", robot="R01", job="j", trip="t", tote="T", picks=[])
     assert stored_trips("O-1", [old]) == []
     assert stored_trips("O-1", []) == []
+
+
+def test_a_dropped_tote_is_read_back_with_what_was_picked_into_it() -> None:
+    events = [
+        event(1, "robot_assigned", **job_data(trip(), "R01", "job-1", FIRST)),
+        event(2, "picked", trip="t1", pick=1, line_id="2", quantity=1),
+        event(3, "dropped", robot="R01", tote="TOTE-1", induction="IND-1"),
+    ]
+    assert stored_trips("O-1", events) == []  # no longer on a robot ...
+    st = tote_trip("O-1", events, "TOTE-1")  # ... but its contents are known
+    assert st is not None and st.trip_id == "t1"
+    assert st.booked == frozenset({1}) and st.picked == {"2": 1}
+    assert tote_trip("O-1", events, "TOTE-OTHER") is None
