@@ -101,12 +101,8 @@ def stored_trips(order_id: str, events: Sequence[HistoryEvent]) -> list[StoredTr
             if e.type == "robot_assigned" or current is None:
                 booked, picked = set(), {}
             current = dict(e.data)
-        elif e.type == "picked" and current is not None and e.data.get("trip") == current["trip"]:
-            index = e.data.get("pick")
-            if isinstance(index, int):
-                booked.add(index)
-            line = str(e.data.get("line_id", ""))
-            picked[line] = picked.get(line, 0) + _int(e.data.get("quantity"))
+        elif e.type == "picked" and current is not None:
+            _book(e, current, booked, picked)
         elif e.type in TRIP_ENDS:
             current = None
     if current is None:
@@ -126,13 +122,22 @@ def tote_trip(order_id: str, events: Sequence[HistoryEvent], tote: str) -> Store
             if current is None or e.data.get("trip") != current.get("trip"):
                 booked, picked = set(), {}
             current = dict(e.data)
-        elif e.type == "picked" and current is not None and e.data.get("trip") == current["trip"]:
-            index = e.data.get("pick")
-            if isinstance(index, int):
-                booked.add(index)
-            line = str(e.data.get("line_id", ""))
-            picked[line] = picked.get(line, 0) + _int(e.data.get("quantity"))
+        elif e.type == "picked" and current is not None:
+            _book(e, current, booked, picked)
     return None if current is None else _trip(order_id, current, booked, picked)
+
+
+def _book(
+    e: HistoryEvent, job: Mapping[str, object], booked: set[int], picked: dict[str, int]
+) -> None:
+    """Count a ``picked`` event into what the trip of ``job`` has booked (if it is its)."""
+    if e.data.get("trip") != job["trip"]:
+        return
+    index = e.data.get("pick")
+    if isinstance(index, int):
+        booked.add(index)
+    line = str(e.data.get("line_id", ""))
+    picked[line] = picked.get(line, 0) + _int(e.data.get("quantity"))
 
 
 def _trip(
