@@ -16,12 +16,12 @@ from controller.clock import Clock
 from controller.config.model import LineConfig
 from devices.base import (
     RobotAction,
-    RobotActionFailed,
     RobotOrder,
     RobotOrderFinished,
     RouteEdge,
     RouteNode,
 )
+from devices.errors import OrderRefused
 from devices.vda5050 import schema
 from devices.vda5050.link import broker_address
 from devices.vda5050.messages import MessageBuilder
@@ -75,26 +75,42 @@ async def test_robot_stopped_between_nodes_takes_orders_only_from_where_it_stand
         assert (snap.last_node_id, snap.driving) == ("G00", False)
         assert snap.x == 0.0 and snap.y is not None and 0.3 <= snap.y < 3.0 - 0.1
 
-        # what master control sent before it knew better: an order from the last node
-        await line.master.send_order(
-            "R01", trip(reference_line, "R01", "o2", ["G00", "G01", "G02"], "G01", "T2")
-        )
-        failed = [e for e in await _order_end(line, "o2") if isinstance(e, RobotActionFailed)]
-        assert [e.reason.split(":")[0] for e in failed] == ["order rejected", "order rejected"]
-        assert all("noRouteError" in e.reason for e in failed)
-        assert any(
-            e.startswith("noRouteError (WARNING)") for e in line.master.snapshot()["R01"].errors
-        )
+        # master control no longer sends work to a robot off its node: it needs recovery
+        last_node = trip(reference_line, "R01", "o2", ["G00", "G01", "G02"], "G01", "T2")
+        with pytest.raises(OrderRefused, match="needs manual recovery"):
+            await line.master.send_order("R01", last_node)
 
-        # spec 6.6.3.1: a temporary first node where the vehicle stands
-        here = RouteNode("o3-start", 0.0, snap.y, "floor-1")
-        g01 = RouteNode("G01", 0.0, 3.0, "floor-1")
-        order = RobotOrder("o3", (here, g01), (RouteEdge("o3-start", "G01", 3.0 - snap.y),))
-        await line.master.send_order("R01", order)
-        await _order_end(line, "o3")
-        snap = line.master.snapshot()["R01"]
-        assert (snap.last_node_id, snap.y) == ("G01", 3.0)
-        assert not [e for e in snap.errors if "noRouteError" in e]
+        # the vehicle itself, sent such an order by another master control, refuses it
+        builder = MessageBuilder("2.0.0", "linectl-sim", "R01", line.sim.clock)
+        prefix = f"{interface_name}/v2/linectl-sim/R01"
+        address = broker_address(mqtt_url)
+        async with aiomqtt.Client(address.host, address.port) as client:
+            await client.publish(f"{prefix}/order", json.dumps(builder.order(last_node)), qos=0)
+            await _poll(
+                robot.clock,
+                lambda: any(
+                    e.startswith("noRouteError (WARNING)")
+                    for e in line.master.snapshot()["R01"].errors
+                ),
+                "R01 refuses an order from G00 with noRouteError",
+            )
+            assert (robot.last_node_id, robot.x) == ("G00", 0.0)
+
+            # spec 6.6.3.1: a temporary first node where the vehicle stands is taken
+            here = RouteNode("o3-start", 0.0, snap.y, "floor-1")
+            g01 = RouteNode("G01", 0.0, 3.0, "floor-1")
+            order = RobotOrder("o3", (here, g01), (RouteEdge("o3-start", "G01", 3.0 - snap.y),))
+            await client.publish(f"{prefix}/order", json.dumps(builder.order(order)), qos=0)
+            await _poll(
+                robot.clock,
+                lambda: (robot.last_node_id, robot.y) == ("G01", 3.0),
+                "R01 drives from where it stands to G01",
+            )
+        await _poll(
+            robot.clock,
+            lambda: not [e for e in line.master.snapshot()["R01"].errors if "noRouteError" in e],
+            "the warning cleared once an order was taken",
+        )
 
 
 async def test_malformed_instant_action_is_refused_and_factsheet_declares_the_rules(

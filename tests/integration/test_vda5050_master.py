@@ -408,6 +408,15 @@ async def test_a_cancel_the_robot_refuses_is_retried_then_given_up(
     async with scripted(reference_line, mqtt_url, interface_name) as (robot, master, events):
         cancels = RobotCancels(master, clock, attempts, on_gave_up)
         assert (await robot.until_available(events)).available
+        # the robot runs an order (one it took before): a cancel has something to stop, so only
+        # its answer tells master control how the cancel went
+        running = {"order_id": "o-run", "node_states": (NodeState("P3", 2),)}
+        async with asyncio.timeout(WAIT):
+            while master.snapshot()["R02"].order_id != "o-run":
+                await robot.state(last_node_id="P2", **running)
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(0.05):
+                        await events.get()
         await cancels.send("R02")
         refused: list[int] = []
         errors: list[ErrorEntry] = []
@@ -422,7 +431,7 @@ async def test_a_cancel_the_robot_refuses_is_retried_then_given_up(
                             header = str(message["headerId"])
                             refs = (("topic", "instantActions"), ("headerId", header))
                             errors = [ErrorEntry("validationError", "WARNING", "invalid", refs)]
-                await robot.state(last_node_id="P2", errors=errors)
+                await robot.state(last_node_id="P2", errors=errors, **running)
                 while not events.empty():
                     event = events.get_nowait()
                     if isinstance(event, RobotActionFailed):
