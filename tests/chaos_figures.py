@@ -3,11 +3,11 @@
 :func:`measure` reads the orders over the HTTP API, the robots' own reports on the broker (a
 :class:`RobotWatch`), the order store's SQLite file directly and the simulators' retained state
 files, and counts: orders completed / exception / cancelled / lost (not terminal, or unknown to
-the controller), totes still on a robot, order lines whose pick a robot executed more than once,
-pick actions executed that no order's history names, crane commands and diverts executed more
-than once (the simulators' journals), units booked for a completed order that differ from what
-it ordered, ledger rows whose movements do not add up to the on-hand, and reservations left
-open on terminal orders.
+the controller), totes still on a robot, order lines whose pick a robot executed more than once
+(in one trip or in two), pick actions executed that no order's history names, crane commands
+and diverts executed more than once (the simulators' journals), units booked for a completed
+order that differ from what it ordered, ledger rows whose movements do not add up to the
+on-hand, reservations left open on terminal orders and totes left open in the reject chute.
 """
 
 from __future__ import annotations
@@ -45,6 +45,7 @@ class Figures:
     booked_mismatch: list[str] = field(default_factory=list)  # completed orders, units booked
     ledger_mismatch: list[str] = field(default_factory=list)
     reservations_open: int = 0
+    reject_totes: Counter[str] = field(default_factory=Counter)  # open in the reject chute
     exception_reasons: Counter[str] = field(default_factory=Counter)
 
     @property
@@ -81,6 +82,8 @@ class Figures:
             f"booked != ordered {len(self.booked_mismatch)} completed orders",
             f"ledger mismatches {len(self.ledger_mismatch)}",
             f"open reservations {self.reservations_open} (on terminal orders)",
+            f"reject-chute totes {sum(self.reject_totes.values())} open"
+            + (f" {dict(self.reject_totes)}" if self.reject_totes else ""),
         ]
         for what in ("lines_picked_twice", "booked_mismatch", "ledger_mismatch"):
             out += [f"  {what}: {x}" for x in getattr(self, what)[:10]]
@@ -150,23 +153,26 @@ def measure(
 
 
 def _picks(f: Figures, orders: dict[str, dict[str, Any] | None], watch: RobotWatch) -> None:
-    """Pick actions the robots executed, per (tote, location), against the order lines assigned
-    to that tote and location in the orders' histories."""
-    assigned: dict[tuple[str, str], set[tuple[str, str]]] = {}
+    """Pick actions the robots executed, per order line (the pick actions its trips carried, in
+    the order's history), and per (tote, location) for picks no order's history names."""
+    assigned: set[tuple[str, str]] = set()
     for order_id, order in orders.items():
+        per_line: dict[str, set[str]] = {}
         for e in order["history"] if order else []:
             if e["type"] not in ("robot_assigned", "robot_continued"):
                 continue
             tote = str(e["data"].get("tote"))
             for pk in e["data"].get("picks", []):
-                key = (tote, str(pk["location"]))
-                assigned.setdefault(key, set()).add((order_id, str(pk["line_id"])))
-    for (tote, location), n in sorted(watch.executed_picks().items()):
-        lines = assigned.get((tote, location), set())
-        if not lines:
+                assigned.add((tote, str(pk["location"])))
+                if "action" in pk:
+                    per_line.setdefault(str(pk["line_id"]), set()).add(str(pk["action"]))
+        for line_id, actions in sorted(per_line.items()):
+            done = sorted(actions & watch.executed)
+            if len(done) > 1:
+                f.lines_picked_twice.append(f"{order_id} line {line_id}: {done}")
+    for key, n in watch.executed_picks().items():
+        if key not in assigned:
             f.picks_of_no_order += n
-        elif n > len(lines):
-            f.lines_picked_twice.append(f"{sorted(lines)} at {location} into {tote}: {n} picks")
 
 
 def _ledger(
@@ -211,6 +217,8 @@ def _ledger(
                 (order_id,),
             ).fetchone()
             f.reservations_open += int(n)
+        for (reason,) in conn.execute("SELECT reason FROM reject_totes WHERE state = 'open'"):
+            f.reject_totes[_general(str(reason))] += 1
     finally:
         conn.close()
 
