@@ -2,9 +2,10 @@
 
 The controller (``linectl run``), the conveyor and AS/RS simulators (retained state files), the
 robot fleet (``linectl sim robots``) and, unless ``--mqtt-url`` names one, a Mosquitto of the
-run's own each run as a process (see :mod:`tests.chaos_line`). N one-aisle B2C orders (1-2
-lines of 1-2 units from the SKUs stocked along the robots' first aisle, random carriers) go in
-over HTTP; then the controller is killed with SIGKILL ``--kills`` times, spaced in wall time
+run's own each run as a process (see :mod:`tests.chaos_line`). N orders go in over HTTP:
+one-aisle B2C orders (1-2 lines of 1-2 units from the SKUs stocked along the robots' first
+aisle), or with ``--mix wms`` the WMS generator's mix (:mod:`simulators.wms`); then the
+controller is killed with SIGKILL ``--kills`` times, spaced in wall time
 (every ``--sigterm-every``-th time stopped with SIGTERM instead), left down ``--down`` seconds
 and started again on the same store; after each controller fault the next of the other parts
 named in ``--faults`` is killed and restarted the same way. At the end (bounded by
@@ -14,9 +15,9 @@ order lines picked twice, crane commands and diverts executed twice, units booke
 completed orders ordered, the stock ledger, open reservations, the exception reasons grouped,
 and the command line that reproduces it. The target: exception share under 5 %, the rest 0.
 
-    python bench/chaos.py [--orders 200] [--kills 5] [--interval 20] [--down 3]
+    python bench/chaos.py [--orders 200] [--kills 5] [--interval 12] [--down 3]
         [--sigterm-every 0] [--faults controller,conveyor,asrs,broker] [--time-scale 20]
-        [--seed 1] [--settle 600] [--mqtt-url mqtt://127.0.0.1:1883] [--keep]
+        [--seed 1] [--mix one-aisle|wms] [--settle 600] [--mqtt-url mqtt://127.0.0.1:1883] [--keep]
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ import signal
 import sys
 import tempfile
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -40,39 +41,53 @@ import httpx
 
 from controller.clock import ScaledClock
 from controller.config.loader import load_reference
+from controller.config.model import LineConfig
+from simulators.wms import WmsGenerator
 from tests.chaos_figures import TERMINAL, Figures, fetch_orders, measure
 from tests.chaos_line import ChaosLine, Fault, chaos_line
 
 # the SKUs stocked along the first aisle the robots serve: their trips do not cross the whole map
+Bodies = dict[str, dict[str, Any]]  # order id -> the order as PUT
 ONE_AISLE = ["SKU-0019", "SKU-0020", "SKU-0021", "SKU-0022", "SKU-0023", "SKU-0024"]
 
 
-def one_aisle_orders(n: int, seed: int, carriers: list[str]) -> dict[str, dict[str, int]]:
-    """``n`` orders: order id -> sku -> units."""
+def one_aisle_orders(n: int, seed: int, carriers: list[str], now: datetime) -> Bodies:
+    """``n`` B2C orders of 1-2 lines of 1-2 units from the SKUs of the first aisle."""
     rng = random.Random(seed)
-    out: dict[str, dict[str, int]] = {}
+    out: Bodies = {}
     for i in range(n):
         skus = rng.sample(ONE_AISLE, rng.choice((1, 2)))
-        out[f"CH-{i:04d}"] = {sku: rng.choice((1, 2)) for sku in skus}
+        out[f"CH-{i:04d}"] = {
+            "type": "b2c",
+            "due_at": (now + timedelta(hours=3)).isoformat(),
+            "destination": carriers[i % len(carriers)],
+            "lines": [
+                {"line_id": str(k + 1), "sku": sku, "quantity": rng.choice((1, 2))}
+                for k, sku in enumerate(skus)
+            ],
+        }
     return out
 
 
-async def put_orders(
-    chaos: ChaosLine, orders: dict[str, dict[str, int]], carriers: list[str], time_scale: float
-) -> None:
+def wms_orders(n: int, seed: int, cfg: LineConfig, now: datetime) -> Bodies:
+    """``n`` orders of the WMS generator's mix (B2C and B2B, case lines from the AS/RS)."""
+    wms = WmsGenerator(cfg, "http://unused", None, seed=seed, prefix="CH")
+    return {f"CH-{i:04d}": wms.make_order(now) for i in range(n)}
+
+
+def units_picked_by_robots(body: dict[str, Any]) -> dict[str, int]:
+    """What a robot picks for the order: its lines counted in units (not cases)."""
+    out: dict[str, int] = {}
+    for line in body["lines"]:
+        if line.get("uom", "each") == "each":
+            out[line["sku"]] = out.get(line["sku"], 0) + int(line["quantity"])
+    return out
+
+
+async def put_orders(chaos: ChaosLine, orders: Bodies) -> None:
     """Every order in over HTTP (a transport error or a 5xx is retried: the API may be down)."""
-    due = (ScaledClock(time_scale).utcnow() + timedelta(hours=3)).isoformat()
     async with chaos.line.http() as http:
-        for i, (order_id, lines) in enumerate(orders.items()):
-            body = {
-                "type": "b2c",
-                "due_at": due,
-                "destination": carriers[i % len(carriers)],
-                "lines": [
-                    {"line_id": str(k + 1), "sku": sku, "quantity": qty}
-                    for k, (sku, qty) in enumerate(lines.items())
-                ],
-            }
+        for order_id, body in orders.items():
             while True:
                 with contextlib.suppress(httpx.TransportError):
                     response = await http.put(f"/v1/orders/{order_id}", json=body)
@@ -97,7 +112,11 @@ async def _statuses(chaos: ChaosLine, order_ids: list[str]) -> dict[str, str] | 
 async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, Any]]:
     reference = load_reference(env={})
     carriers = sorted(reference.conveyor.sorter.sort_plan)
-    orders = one_aisle_orders(args.orders, args.seed, carriers)
+    now = ScaledClock(args.time_scale).utcnow()
+    if args.mix == "wms":
+        orders = wms_orders(args.orders, args.seed, reference, now)
+    else:
+        orders = one_aisle_orders(args.orders, args.seed, carriers, now)
     order_ids = list(orders)
     faults = [Fault(f) for f in args.faults.split(",") if f]
     others = itertools.cycle([f for f in faults if f is not Fault.CONTROLLER] or [None])
@@ -108,7 +127,7 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
         if Fault.BROKER in faults and Fault.BROKER not in chaos.parts:
             raise SystemExit("--faults broker needs the run's own Mosquitto (no --mqtt-url)")
         t0 = time.monotonic()
-        await put_orders(chaos, orders, carriers, args.time_scale)
+        await put_orders(chaos, orders)
         info["orders_in_s"] = time.monotonic() - t0
         for k in range(1, args.kills + 1):
             await asyncio.sleep(args.interval)
@@ -136,8 +155,9 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
             final = await fetch_orders(http, order_ids)
         info["faults"] = dict(chaos.faults)
         info["controller_runs"] = chaos.line.runs
+        ordered = {o: units_picked_by_robots(body) for o, body in orders.items()}
         figures = measure(
-            final, orders, chaos.watch, chaos.store_path, chaos.conveyor_state, chaos.asrs_state
+            final, ordered, chaos.watch, chaos.store_path, chaos.conveyor_state, chaos.asrs_state
         )
     return figures, info
 
@@ -161,12 +181,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=200)
     parser.add_argument("--kills", type=int, default=5, help="controller faults")
-    parser.add_argument("--interval", type=float, default=20.0, help="wall s between faults")
+    parser.add_argument("--interval", type=float, default=12.0, help="wall s between faults")
     parser.add_argument("--down", type=float, default=3.0, help="wall s a part stays down")
     parser.add_argument("--sigterm-every", type=int, default=0, help="every k-th is a SIGTERM")
     parser.add_argument("--faults", default="controller", help="controller,conveyor,asrs,broker")
     parser.add_argument("--time-scale", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--mix", choices=("one-aisle", "wms"), default="one-aisle")
     parser.add_argument("--settle", type=float, default=600.0, help="wall s to wait at the end")
     parser.add_argument("--mqtt-url", default=None, help="a shared broker (default: own)")
     parser.add_argument("--keep", action="store_true", help="keep the run's files and logs")
