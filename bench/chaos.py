@@ -2,22 +2,24 @@
 
 The controller (``linectl run``), the conveyor and AS/RS simulators (retained state files), the
 robot fleet (``linectl sim robots``) and, unless ``--mqtt-url`` names one, a Mosquitto of the
-run's own each run as a process (see :mod:`tests.chaos_line`). N orders go in over HTTP:
-one-aisle B2C orders (1-2 lines of 1-2 units from the SKUs stocked along the robots' first
-aisle), or with ``--mix wms`` the WMS generator's mix (:mod:`simulators.wms`); then the
-controller is killed with SIGKILL ``--kills`` times, spaced in wall time
-(every ``--sigterm-every``-th time stopped with SIGTERM instead), left down ``--down`` seconds
-and started again on the same store; after each controller fault the next of the other parts
-named in ``--faults`` is killed and restarted the same way. At the end (bounded by
-``--settle``) it prints, measured from outside the controller (:mod:`tests.chaos_figures`):
-orders completed / exception / cancelled / lost, the exception share, totes left on robots,
-order lines picked twice, crane commands and diverts executed twice, units booked against what
-completed orders ordered, the stock ledger, open reservations, the exception reasons grouped,
-and the command line that reproduces it. The target: exception share under 5 %, the rest 0.
+run's own each run as a process (see :mod:`tests.chaos_line`). N orders go in over HTTP, spread
+over ``--spread`` of the faults' time so the flow lasts through them: one-aisle B2C orders (1-2
+lines of 1-2 units from the SKUs stocked along the robots' first aisle), or with ``--mix wms``
+the WMS generator's mix (:mod:`simulators.wms`). Meanwhile the controller is killed with
+SIGKILL ``--kills`` times, ``--interval`` wall seconds apart (every ``--sigterm-every``-th time
+stopped with SIGTERM instead), left down ``--down`` seconds and started again on the same
+store; after each controller fault the next of the other parts named in ``--faults`` is killed
+and restarted the same way. At the end (bounded by ``--settle``) it prints, measured from
+outside the controller (:mod:`tests.chaos_figures`): orders completed / exception / cancelled /
+lost, the exception share, totes left on robots, order lines picked twice, crane commands and
+diverts executed twice, units booked against what completed orders ordered, the stock ledger,
+open reservations, reject-chute totes, the exception reasons grouped, and the command line
+that reproduces it. The target: exception share under 5 %, the rest 0.
 
     python bench/chaos.py [--orders 200] [--kills 5] [--interval 12] [--down 3]
-        [--sigterm-every 0] [--faults controller,conveyor,asrs,broker] [--time-scale 20]
-        [--seed 1] [--mix one-aisle|wms] [--settle 600] [--mqtt-url mqtt://127.0.0.1:1883] [--keep]
+        [--spread 0.8] [--sigterm-every 0] [--faults controller,conveyor,asrs,broker]
+        [--time-scale 20] [--seed 1] [--mix one-aisle|wms] [--settle 600]
+        [--mqtt-url mqtt://127.0.0.1:1883] [--keep]
 """
 
 from __future__ import annotations
@@ -84,10 +86,13 @@ def units_picked_by_robots(body: dict[str, Any]) -> dict[str, int]:
     return out
 
 
-async def put_orders(chaos: ChaosLine, orders: Bodies) -> None:
-    """Every order in over HTTP (a transport error or a 5xx is retried: the API may be down)."""
+async def put_orders(chaos: ChaosLine, orders: Bodies, spread: float) -> None:
+    """Every order in over HTTP, evenly over ``spread`` wall seconds (a transport error or a
+    5xx is retried: the API may be down)."""
+    start = time.monotonic()
     async with chaos.line.http() as http:
-        for order_id, body in orders.items():
+        for i, (order_id, body) in enumerate(orders.items()):
+            await asyncio.sleep(max(0.0, start + spread * i / len(orders) - time.monotonic()))
             while True:
                 with contextlib.suppress(httpx.TransportError):
                     response = await http.put(f"/v1/orders/{order_id}", json=body)
@@ -127,12 +132,16 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
         if Fault.BROKER in faults and Fault.BROKER not in chaos.parts:
             raise SystemExit("--faults broker needs the run's own Mosquitto (no --mqtt-url)")
         t0 = time.monotonic()
-        await put_orders(chaos, orders)
-        info["orders_in_s"] = time.monotonic() - t0
+        spread = args.interval * args.kills * args.spread
+        sending = asyncio.create_task(put_orders(chaos, orders, spread))
         for k in range(1, args.kills + 1):
             await asyncio.sleep(args.interval)
             statuses = await _statuses(chaos, order_ids)
-            if statuses is not None and all(s in TERMINAL for s in statuses.values()):
+            if (
+                sending.done()
+                and statuses is not None
+                and all(s in TERMINAL for s in statuses.values())
+            ):
                 print(f"every order terminal before fault {k}: the flow is over", flush=True)
                 break
             if Fault.CONTROLLER in faults:
@@ -148,6 +157,8 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
                 await asyncio.sleep(args.interval / 2)
                 print(f"{time.monotonic() - t0:7.1f}s {other.value} killed", flush=True)
                 await chaos.fault(other, args.down)
+        await sending
+        info["orders_in_s"] = time.monotonic() - t0
         settled = await _settle(chaos, order_ids, args.settle)
         info["flow_s"] = time.monotonic() - t0
         info["settled"] = settled
@@ -185,6 +196,9 @@ def main() -> None:
     parser.add_argument("--down", type=float, default=3.0, help="wall s a part stays down")
     parser.add_argument("--sigterm-every", type=int, default=0, help="every k-th is a SIGTERM")
     parser.add_argument("--faults", default="controller", help="controller,conveyor,asrs,broker")
+    parser.add_argument(
+        "--spread", type=float, default=0.8, help="orders sent over this share of the faults"
+    )
     parser.add_argument("--time-scale", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--mix", choices=("one-aisle", "wms"), default="one-aisle")
