@@ -124,6 +124,7 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
         orders = one_aisle_orders(args.orders, args.seed, carriers, now)
     order_ids = list(orders)
     faults = [Fault(f) for f in args.faults.split(",") if f]
+    has_others = any(f is not Fault.CONTROLLER for f in faults)
     others = itertools.cycle([f for f in faults if f is not Fault.CONTROLLER] or [None])
     info: dict[str, Any] = {}
     async with chaos_line(
@@ -132,18 +133,18 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
         if Fault.BROKER in faults and Fault.BROKER not in chaos.parts:
             raise SystemExit("--faults broker needs the run's own Mosquitto (no --mqtt-url)")
         t0 = time.monotonic()
-        spread = args.interval * args.kills * args.spread
-        sending = asyncio.create_task(put_orders(chaos, orders, spread))
+        cycle = args.interval + args.down + (args.interval / 2 + args.down if has_others else 0)
+        sending = asyncio.create_task(put_orders(chaos, orders, cycle * args.kills * args.spread))
+        info["mid_flow"] = 0
         for k in range(1, args.kills + 1):
             await asyncio.sleep(args.interval)
             statuses = await _statuses(chaos, order_ids)
             if (
-                sending.done()
-                and statuses is not None
-                and all(s in TERMINAL for s in statuses.values())
+                statuses is None
+                or not sending.done()
+                or any(s not in TERMINAL for s in statuses.values())
             ):
-                print(f"every order terminal before fault {k}: the flow is over", flush=True)
-                break
+                info["mid_flow"] += 1
             if Fault.CONTROLLER in faults:
                 sig = (
                     signal.SIGTERM
@@ -216,7 +217,8 @@ def main() -> None:
             shutil.rmtree(root, ignore_errors=True)
     print("\n".join(figures.lines()))
     print(
-        f"faults {info['faults']}, controller runs {info['controller_runs']}, orders in "
+        f"faults {info['faults']} ({info['mid_flow']} of {args.kills} cycles with orders open), "
+        f"controller runs {info['controller_runs']}, orders in "
         f"{info['orders_in_s']:.1f} s, flow {info['flow_s']:.0f} s, settled {info['settled']}"
     )
     if args.keep:
