@@ -146,7 +146,7 @@ def _mosquitto_conf(root: Path, port: int) -> Path:
 
 
 def line_file(
-    reference_line: LineConfig, mqtt_url: str, root: Path, time_scale: float
+    reference_line: LineConfig, mqtt_url: str, interface_name: str, root: Path, time_scale: float
 ) -> LineConfig:
     """The reference line on free ports, a private interface name, its own store."""
     cfg = with_endpoints(
@@ -158,7 +158,7 @@ def line_file(
     return cfg.with_overrides(
         store=StoreConfig(path=str(root / "line.db")),
         api=ApiConfig(port=free_port(), tokens=[ApiToken(token=TOKEN)]),
-        mqtt=cfg.mqtt.model_copy(update={"interface_name": f"chaos{uuid.uuid4().hex[:10]}"}),
+        mqtt=cfg.mqtt.model_copy(update={"interface_name": interface_name}),
         clock=cfg.clock.model_copy(update={"time_scale": time_scale}),
     )
 
@@ -170,9 +170,11 @@ async def chaos_line(
     *,
     time_scale: float,
     mqtt_url: str | None = None,
+    interface_name: str | None = None,
 ) -> AsyncIterator[ChaosLine]:
     """Every part of the line started (the controller too) under ``root``; a Mosquitto of the
-    run's own unless ``mqtt_url`` names a broker to share."""
+    run's own unless ``mqtt_url`` names a broker to share (then best with an ``interface_name``
+    whose retained messages the caller clears)."""
     logs = root / "logs"
     logs.mkdir(parents=True)
     parts: dict[Fault, Part] = {}
@@ -181,7 +183,8 @@ async def chaos_line(
         mqtt_url = f"mqtt://127.0.0.1:{port}"
         conf = _mosquitto_conf(root, port)
         parts[Fault.BROKER] = Part("mosquitto", ["mosquitto", "-c", str(conf)], logs / "broker.log")
-    cfg = line_file(reference_line, mqtt_url, root, time_scale)
+    name = interface_name or f"chaos{uuid.uuid4().hex[:10]}"
+    cfg = line_file(reference_line, mqtt_url, name, root, time_scale)
     path = root / "line.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True)))
     scale = str(time_scale)
