@@ -16,7 +16,7 @@ diverts executed twice, units booked against what completed orders ordered, the 
 open reservations, reject-chute totes, the exception reasons grouped, and the command line
 that reproduces it. The target: exception share under 5 %, the rest 0.
 
-    python bench/chaos.py [--orders 200] [--kills 5] [--interval 12] [--down 3]
+    python -m bench.chaos [--orders 200] [--kills 5] [--interval 12] [--down 3]
         [--spread 0.8] [--sigterm-every 0] [--faults controller,conveyor,asrs,broker]
         [--time-scale 20] [--seed 1] [--mix one-aisle|wms] [--settle 600]
         [--mqtt-url mqtt://127.0.0.1:1883] [--keep]
@@ -28,7 +28,6 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import os
 import random
 import shlex
 import signal
@@ -225,7 +224,7 @@ def main() -> None:
         print("files and logs:", root / "run")
     target = figures.exception_share < 0.05 and figures.clean()
     print("target met" if target else "target NOT met")
-    print("command:", shlex.join([os.path.basename(sys.executable), *sys.argv]))
+    print("command:", shlex.join(["python", "-m", "bench.chaos", *sys.argv[1:]]))
     sys.exit(0 if target else 1)
 
 
