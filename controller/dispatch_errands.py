@@ -69,8 +69,8 @@ class DispatchErrands(DispatchState):
     # --- finishing the trips a restarted controller took over --------------------------------
 
     async def _send_continuations(self) -> None:
-        """A robot taken over with live trips on it (stopped, its old job cancelled) gets them
-        back as one new job from where it stands: their picks left, into the same totes, then
+        """A robot with live trips on it and no job (taken over at start, or stopped to give
+        way in a traffic jam) gets them back as one new job from where it stands: their picks left, into the same totes, then
         their drops at the induction nearest the last stop."""
         snapshots = self.fleet.snapshot()
         continuing: dict[str, list[Trip]] = {}
@@ -110,7 +110,10 @@ class DispatchErrands(DispatchState):
                 rec = await self.history.get(trip.order_id)
                 if rec is not None:
                     await self.history.record(
-                        rec, "robot_continued", data=job_data(trip, serial, job_id, refs)
+                        rec,
+                        "robot_continued",
+                        waiting_reason=None,
+                        data=job_data(trip, serial, job_id, refs),
                     )
             log.info(
                 "taken-over trips continued",

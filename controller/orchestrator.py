@@ -271,6 +271,8 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             case dev.RobotOrderFinished():
                 self.cancels.order_ended(event.serial)
                 for trip in await self.picking.job_finished(event):
+                    if self._stood_after_giving_way(trip):
+                        continue
                     if not trip.cancelled:
                         reason = f"robot {event.serial} ended its trip without the drop"
                         await self._spoiled(trip, "robot_trip_ended_without_drop", reason, {})

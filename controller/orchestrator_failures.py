@@ -1,10 +1,14 @@
 """Robot failures: an order whose robot trip can no longer serve it goes to another robot.
 
 A robot that fails an action, ends its trip without the drop, stays unavailable longer than
-``robots.failure_grace``, is cancelled by an operator or gives way in a deadlock spoils its
-trips: their orders go back to the queue, at most :data:`MAX_ATTEMPTS` trips per order (failures
-of the robot count, an operator's cancel or giving way does not), else into ``exception``. A robot
-whose trips were given away is stopped when it can be reached.
+``robots.failure_grace`` or is cancelled by an operator spoils its trips: their orders go back to
+the queue, at most :data:`MAX_ATTEMPTS` trips per order (failures of the robot count, an
+operator's cancel does not), else into ``exception``. A robot whose trips were given away is
+stopped when it can be reached.
+
+A robot that gives way in a traffic deadlock keeps its trips: it is stopped, and once it stands
+they continue from there in a new job (their picks left into the same totes, then their drops),
+after the robot has rested out of the others' way. What it picked is never picked again.
 """
 
 from __future__ import annotations
@@ -169,11 +173,37 @@ class RobotFailures:
         return action_id
 
     async def _give_way(self, serial: str, why: str) -> None:
-        """Traffic control ends a deadlock: the robot's trip is cancelled and its orders go to
-        the queue again (no failed attempt: the orders did nothing wrong)."""
+        """Traffic control ends a deadlock: the robot's order is cancelled so that it stands
+        and the others can pass. Its trips stay with it (:meth:`_stood_after_giving_way`):
+        the totes it carries hold picked units, which a new trip would pick again."""
         await self.cancels.send(serial)
         for trip in [t for t in self.flight.on_robot(serial) if t.live]:
-            await self._spoiled(trip, "robot_gave_way", why, {"robot": serial})
+            trip.stopping = True
+            rec = await self.history.get(trip.order_id)
+            if rec is None or rec.status.terminal:
+                continue
+            await self.history.record(
+                rec,
+                "robot_giving_way",
+                waiting_reason=f"robot {serial} gives way ({why}); its trip continues after",
+                data={"robot": serial, "trip": trip.trip_id, "job": trip.job_id, "why": why},
+            )
+
+    def _stood_after_giving_way(self, trip: Trip) -> bool:
+        """The job of a trip whose robot gave way ended: the trip continues from where the
+        robot stands (sent when traffic control lets the robot work again). False for any
+        other trip."""
+        if not trip.stopping:
+            return False
+        trip.stopping = False
+        if not trip.live:
+            return False
+        trip.continuing = True
+        log.info(
+            "robot stands after giving way; its trip continues from there",
+            extra={"robot": trip.serial, "trip": trip.trip_id, "order": trip.order_id},
+        )
+        return True
 
     async def _stop_if_void(self, trip: Trip) -> None:
         """Stop the robot unless its job still serves other orders (a batch carries on; the

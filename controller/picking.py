@@ -147,9 +147,10 @@ class Picking:
         return {"robot": ev.serial, "tote": trip.tote, "induction": trip.induction}
 
     def failed_trip(self, ev: dev.RobotActionFailed) -> Trip | None:
-        """The live trip an action failure spoils (actions of a void trip fail by design)."""
+        """The live trip an action failure spoils (actions of a void trip, or of a trip whose
+        robot is stopped to give way, fail by design)."""
         found = self.flight.action(ev.action_id)
-        if found is None or not found[0].live or found[0].returning:
+        if found is None or not found[0].live or found[0].returning or found[0].stopping:
             return None
         return found[0]
 

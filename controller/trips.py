@@ -43,6 +43,9 @@ class Trip:
     # taken over from the last run: its picks left and its drop go out as a new job from
     # where the robot stands
     continuing: bool = False
+    # its robot is being stopped to give way in a traffic jam: what the cancel fails is no
+    # fault, and once the robot stands the trip continues from there (picks left, its drop)
+    stopping: bool = False
 
     def unpicked(self) -> list[Pick]:
         return [pk for i, pk in enumerate(self.picks) if i not in self.picks_done]

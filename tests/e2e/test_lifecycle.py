@@ -410,3 +410,36 @@ async def test_the_line_view_shows_the_asrs_cranes(line: Line) -> None:
         ("CR2", "A2", "Idle", True),
     ]
     assert all(c["x"] == 0.0 and c["y"] == 0.0 and c["queue_length"] == 0 for c in view)
+
+
+async def test_a_robot_giving_way_after_picking_keeps_its_trip_and_picks_nothing_twice(
+    line: Line,
+) -> None:
+    """Traffic control ends a deadlock by stopping a robot that already picked: the robot
+    keeps its tote and its trip, and continues from where it stands once it may work again.
+    Nothing is picked a second time and no tote goes to the reject chute."""
+    await line.put("GW1", **line.b2c("SKU-0012", "SKU-0027"))
+    await line.until("GW1", lambda o, s: "picked" in s)
+    history = await line.service.store.history("GW1")
+    robot = next(e.data["robot"] for e in history if e.type == "robot_assigned")
+    traffic = line.service.orchestrator.traffic
+    await traffic._give_way(robot, [robot, "R99"])  # as its deadlock handling does
+
+    order, steps = await line.until("GW1", settled, within=90)
+    assert order.status is OrderStatus.COMPLETED, steps
+    history = await line.service.store.history("GW1")
+    assert "robot_giving_way" in steps and "robot_continued" in steps, steps
+    assert steps.index("robot_giving_way") < steps.index("robot_continued")
+    # one trip, one robot, one tote: the continuation is the same trip on the same robot
+    assigned = [e for e in history if e.type == "robot_assigned"]
+    continued = [e for e in history if e.type == "robot_continued"]
+    assert len(assigned) == 1, steps
+    assert {e.data["trip"] for e in continued} == {assigned[0].data["trip"]}
+    assert {e.data["robot"] for e in continued} == {robot}
+    assert {e.data["tote"] for e in continued} == {assigned[0].data["tote"]}
+    # each line picked once, no failed attempt, nothing went to the reject chute
+    picked = [e.data["line_id"] for e in history if e.type == "picked"]
+    assert sorted(picked) == ["1", "2"], steps
+    assert not {"robot_gave_way", "robot_action_failed", "tote_in_chute"} & set(steps), steps
+    assert order.picked == {"1": 1, "2": 1}
+    assert order.waiting_reason is None
