@@ -9,15 +9,16 @@ the WMS generator's mix (:mod:`simulators.wms`). Meanwhile the controller is kil
 SIGKILL ``--kills`` times, ``--interval`` wall seconds apart (every ``--sigterm-every``-th time
 stopped with SIGTERM instead), left down ``--down`` seconds and started again on the same
 store; after each controller fault the next of the other parts named in ``--faults`` is killed
-and restarted the same way. At the end (bounded by ``--settle``) it prints, measured from
-outside the controller (:mod:`tests.chaos_figures`): orders completed / exception / cancelled /
-lost, the exception share, totes left on robots, order lines picked twice, crane commands and
-diverts executed twice, units booked against what completed orders ordered, the stock ledger,
-open reservations, reject-chute totes, the exception reasons grouped, and the command line
-that reproduces it. The target: exception share under 5 %, the rest 0.
+and restarted the same way (``disk``: the order store's own small disk is filled up for
+``--down`` seconds, then freed; mounting it needs root). At the end (bounded by ``--settle``)
+it prints, measured from outside the controller (:mod:`tests.chaos_figures`): orders completed
+/ exception / cancelled / lost, the exception share, totes left on robots, order lines picked
+twice, crane commands and diverts executed twice, units booked against what completed orders
+ordered, the stock ledger, open reservations, reject-chute totes, the exception reasons
+grouped, and the command line that reproduces it. The target: exception share under 5 %, the rest 0.
 
     python -m bench.chaos [--orders 200] [--kills 5] [--interval 12] [--down 3]
-        [--spread 0.8] [--sigterm-every 0] [--faults controller,conveyor,asrs,broker]
+        [--spread 0.8] [--sigterm-every 0] [--faults controller,conveyor,asrs,broker,disk]
         [--time-scale 20] [--seed 1] [--mix one-aisle|wms] [--settle 600]
         [--mqtt-url mqtt://127.0.0.1:1883] [--keep]
 """
@@ -28,89 +29,40 @@ import argparse
 import asyncio
 import contextlib
 import itertools
-import random
 import shlex
 import signal
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import httpx
+import pytest
 
 from controller.clock import ScaledClock
 from controller.config.loader import load_reference
 from controller.config.model import LineConfig
 from simulators.wms import WmsGenerator
 from tests.chaos_figures import TERMINAL, Figures, fetch_orders, measure
-from tests.chaos_line import ChaosLine, Fault, chaos_line
+from tests.chaos_flow import (
+    Bodies,
+    one_aisle_orders,
+    order_statuses,
+    put_orders,
+    settle,
+    units_picked_by_robots,
+)
+from tests.chaos_line import Fault, chaos_line
+from tests.small_disk import SmallDisk, small_disk
 
-# the SKUs stocked along the first aisle the robots serve: their trips do not cross the whole map
-Bodies = dict[str, dict[str, Any]]  # order id -> the order as PUT
-ONE_AISLE = ["SKU-0019", "SKU-0020", "SKU-0021", "SKU-0022", "SKU-0023", "SKU-0024"]
-
-
-def one_aisle_orders(n: int, seed: int, carriers: list[str], now: datetime) -> Bodies:
-    """``n`` B2C orders of 1-2 lines of 1-2 units from the SKUs of the first aisle."""
-    rng = random.Random(seed)
-    out: Bodies = {}
-    for i in range(n):
-        skus = rng.sample(ONE_AISLE, rng.choice((1, 2)))
-        out[f"CH-{i:04d}"] = {
-            "type": "b2c",
-            "due_at": (now + timedelta(hours=3)).isoformat(),
-            "destination": carriers[i % len(carriers)],
-            "lines": [
-                {"line_id": str(k + 1), "sku": sku, "quantity": rng.choice((1, 2))}
-                for k, sku in enumerate(skus)
-            ],
-        }
-    return out
+STORE_DISK_MB = 64  # the order store's own disk for --faults disk
 
 
 def wms_orders(n: int, seed: int, cfg: LineConfig, now: datetime) -> Bodies:
     """``n`` orders of the WMS generator's mix (B2C and B2B, case lines from the AS/RS)."""
     wms = WmsGenerator(cfg, "http://unused", None, seed=seed, prefix="CH")
     return {f"CH-{i:04d}": wms.make_order(now) for i in range(n)}
-
-
-def units_picked_by_robots(body: dict[str, Any]) -> dict[str, int]:
-    """What a robot picks for the order: its lines counted in units (not cases)."""
-    out: dict[str, int] = {}
-    for line in body["lines"]:
-        if line.get("uom", "each") == "each":
-            out[line["sku"]] = out.get(line["sku"], 0) + int(line["quantity"])
-    return out
-
-
-async def put_orders(chaos: ChaosLine, orders: Bodies, spread: float) -> None:
-    """Every order in over HTTP, evenly over ``spread`` wall seconds (a transport error or a
-    5xx is retried: the API may be down)."""
-    start = time.monotonic()
-    async with chaos.line.http() as http:
-        for i, (order_id, body) in enumerate(orders.items()):
-            await asyncio.sleep(max(0.0, start + spread * i / len(orders) - time.monotonic()))
-            while True:
-                with contextlib.suppress(httpx.TransportError):
-                    response = await http.put(f"/v1/orders/{order_id}", json=body)
-                    if response.status_code in (200, 201):
-                        break
-                    assert response.status_code >= 500, (order_id, response.text)
-                await asyncio.sleep(0.5)
-
-
-async def _statuses(chaos: ChaosLine, order_ids: list[str]) -> dict[str, str] | None:
-    """Each order's status, or None while the API does not answer."""
-    try:
-        async with chaos.line.http() as http:
-            return {
-                o: (v or {}).get("status", "missing")
-                for o, v in (await fetch_orders(http, order_ids)).items()
-            }
-    except httpx.TransportError:
-        return None
 
 
 async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, Any]]:
@@ -121,13 +73,33 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
         orders = wms_orders(args.orders, args.seed, reference, now)
     else:
         orders = one_aisle_orders(args.orders, args.seed, carriers, now)
-    order_ids = list(orders)
     faults = [Fault(f) for f in args.faults.split(",") if f]
+    info: dict[str, Any] = {}
+    with contextlib.ExitStack() as stack:
+        disk = None
+        if Fault.DISK in faults:
+            # a small disk of its own for the order store (a tmpfs: mounting needs root)
+            try:
+                disk = stack.enter_context(small_disk(root.parent / "disk", STORE_DISK_MB))
+            except pytest.skip.Exception as exc:
+                raise SystemExit(f"--faults disk: {exc}") from None
+        return await _run(args, root, orders, faults, disk, info)
+
+
+async def _run(
+    args: argparse.Namespace,
+    root: Path,
+    orders: Bodies,
+    faults: list[Fault],
+    disk: SmallDisk | None,
+    info: dict[str, Any],
+) -> tuple[Figures, dict[str, Any]]:
+    reference = load_reference(env={})
+    order_ids = list(orders)
     has_others = any(f is not Fault.CONTROLLER for f in faults)
     others = itertools.cycle([f for f in faults if f is not Fault.CONTROLLER] or [None])
-    info: dict[str, Any] = {}
     async with chaos_line(
-        reference, root, time_scale=args.time_scale, mqtt_url=args.mqtt_url
+        reference, root, time_scale=args.time_scale, mqtt_url=args.mqtt_url, disk=disk
     ) as chaos:
         if Fault.BROKER in faults and Fault.BROKER not in chaos.parts:
             raise SystemExit("--faults broker needs the run's own Mosquitto (no --mqtt-url)")
@@ -137,7 +109,7 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
         info["mid_flow"] = 0
         for k in range(1, args.kills + 1):
             await asyncio.sleep(args.interval)
-            statuses = await _statuses(chaos, order_ids)
+            statuses = await order_statuses(chaos, order_ids)
             if (
                 statuses is None
                 or not sending.done()
@@ -159,7 +131,7 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
                 await chaos.fault(other, args.down)
         await sending
         info["orders_in_s"] = time.monotonic() - t0
-        settled = await _settle(chaos, order_ids, args.settle)
+        settled = await settle(chaos, order_ids, args.settle)
         info["flow_s"] = time.monotonic() - t0
         info["settled"] = settled
         async with chaos.line.http() as http:
@@ -173,21 +145,6 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
     return figures, info
 
 
-async def _settle(chaos: ChaosLine, order_ids: list[str], within: float) -> bool:
-    """Wait (bounded) until every order is terminal and no robot carries a tote."""
-    deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        statuses = await _statuses(chaos, order_ids)
-        if (
-            statuses is not None
-            and all(s in TERMINAL for s in statuses.values())
-            and not chaos.watch.totes_on_robots()
-        ):
-            return True
-        await asyncio.sleep(1.0)
-    return False
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--orders", type=int, default=200)
@@ -195,7 +152,9 @@ def main() -> None:
     parser.add_argument("--interval", type=float, default=12.0, help="wall s between faults")
     parser.add_argument("--down", type=float, default=3.0, help="wall s a part stays down")
     parser.add_argument("--sigterm-every", type=int, default=0, help="every k-th is a SIGTERM")
-    parser.add_argument("--faults", default="controller", help="controller,conveyor,asrs,broker")
+    parser.add_argument(
+        "--faults", default="controller", help="controller,conveyor,asrs,broker,disk"
+    )
     parser.add_argument(
         "--spread", type=float, default=0.8, help="orders sent over this share of the faults"
     )

@@ -70,8 +70,8 @@ class DispatchErrands(DispatchState):
 
     async def _send_continuations(self) -> None:
         """A robot with live trips on it and no job (taken over at start, or stopped to give
-        way in a traffic jam) gets them back as one new job from where it stands: their picks left, into the same totes, then
-        their drops at the induction nearest the last stop."""
+        way in a traffic jam) gets them back as one new job from where it stands: their picks
+        left, into the same totes, then their drops at the induction nearest the last stop."""
         snapshots = self.fleet.snapshot()
         continuing: dict[str, list[Trip]] = {}
         for trip in self.flight.trips.values():

@@ -176,9 +176,16 @@ class RobotFailures:
         """Traffic control ends a deadlock: the robot's order is cancelled so that it stands
         and the others can pass. Its trips stay with it (:meth:`_stood_after_giving_way`):
         the totes it carries hold picked units, which a new trip would pick again."""
-        await self.cancels.send(serial)
-        for trip in [t for t in self.flight.on_robot(serial) if t.live]:
+        trips = [t for t in self.flight.on_robot(serial) if t.live]
+        for trip in trips:  # before anything is awaited: the cancel fails what is left
             trip.stopping = True
+        try:
+            await self.cancels.send(serial)
+        except DeviceError:
+            for trip in trips:
+                trip.stopping = False
+            raise
+        for trip in trips:
             rec = await self.history.get(trip.order_id)
             if rec is None or rec.status.terminal:
                 continue

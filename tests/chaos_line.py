@@ -5,8 +5,9 @@ conveyors``, ``sim asrs`` with retained state files, ``sim robots``) but keeps e
 restartable: the controller is killed with SIGKILL or stopped with SIGTERM, the conveyor and
 AS/RS simulators are killed as a PLC loses power (their state files keep what a PLC retains),
 and the robots' broker may be a Mosquitto of the run's own (persistent, so retained messages
-survive its restart) that is killed and started again on the same port. A :class:`RobotWatch`
-follows the robots on that broker and reconnects after a broker outage.
+survive its restart) that is killed and started again on the same port. The order store may sit
+on a small disk of its own (:mod:`tests.small_disk`) that is filled up and freed again. A
+:class:`RobotWatch` follows the robots on that broker and reconnects after a broker outage.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from simulators.broker import free_port
 from simulators.line import with_endpoints
 from tests.line_processes import TOKEN, LineProcesses, RobotWatch, _env, until
+from tests.small_disk import SmallDisk
 
 
 class Fault(StrEnum):
@@ -39,6 +41,7 @@ class Fault(StrEnum):
     CONVEYOR = "conveyor"
     ASRS = "asrs"
     BROKER = "broker"
+    DISK = "disk"  # the store's disk fills up (the controller runs on)
 
 
 READY = {Fault.CONVEYOR: "conveyor simulator on", Fault.ASRS: "AS/RS simulator on"}
@@ -96,6 +99,7 @@ class ChaosLine:
     watch: RobotWatch
     parts: dict[Fault, Part] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)  # what was taken down, how often
+    disk: SmallDisk | None = None  # the store's own disk, for Fault.DISK
 
     @property
     def store_path(self) -> Path:
@@ -110,10 +114,16 @@ class ChaosLine:
         return self.root / "asrs.json"
 
     async def fault(self, kind: Fault, down: float, sig: signal.Signals = signal.SIGKILL) -> None:
-        """Take ``kind`` down (the controller by ``sig``, the others by SIGKILL), leave it down
-        ``down`` wall seconds, start it again."""
+        """Take ``kind`` down (the controller by ``sig``, the others by SIGKILL; the disk by
+        taking every free byte), leave it down ``down`` wall seconds, start it again."""
         label = f"{kind.value}:{sig.name}" if kind is Fault.CONTROLLER else kind.value
         self.faults[label] = self.faults.get(label, 0) + 1
+        if kind is Fault.DISK:
+            assert self.disk is not None, "the store is not on a disk of its own"
+            self.disk.fill()
+            await asyncio.sleep(down)
+            self.disk.free()
+            return
         if kind is Fault.CONTROLLER:
             await self.line.stop_controller(sig)
             await asyncio.sleep(down)
@@ -146,9 +156,15 @@ def _mosquitto_conf(root: Path, port: int) -> Path:
 
 
 def line_file(
-    reference_line: LineConfig, mqtt_url: str, interface_name: str, root: Path, time_scale: float
+    reference_line: LineConfig,
+    mqtt_url: str,
+    interface_name: str,
+    root: Path,
+    time_scale: float,
+    store_dir: Path | None = None,
 ) -> LineConfig:
-    """The reference line on free ports, a private interface name, its own store."""
+    """The reference line on free ports, a private interface name, its own store (in
+    ``store_dir``, else in ``root``)."""
     cfg = with_endpoints(
         reference_line,
         mqtt_url,
@@ -156,7 +172,7 @@ def line_file(
         f"opc.tcp://127.0.0.1:{free_port()}/linectl/asrs/",
     )
     return cfg.with_overrides(
-        store=StoreConfig(path=str(root / "line.db")),
+        store=StoreConfig(path=str((store_dir or root) / "line.db")),
         api=ApiConfig(port=free_port(), tokens=[ApiToken(token=TOKEN)]),
         mqtt=cfg.mqtt.model_copy(update={"interface_name": interface_name}),
         clock=cfg.clock.model_copy(update={"time_scale": time_scale}),
@@ -171,10 +187,11 @@ async def chaos_line(
     time_scale: float,
     mqtt_url: str | None = None,
     interface_name: str | None = None,
+    disk: SmallDisk | None = None,
 ) -> AsyncIterator[ChaosLine]:
     """Every part of the line started (the controller too) under ``root``; a Mosquitto of the
     run's own unless ``mqtt_url`` names a broker to share (then best with an ``interface_name``
-    whose retained messages the caller clears)."""
+    whose retained messages the caller clears); the order store on ``disk`` if given."""
     logs = root / "logs"
     logs.mkdir(parents=True)
     parts: dict[Fault, Part] = {}
@@ -184,7 +201,9 @@ async def chaos_line(
         conf = _mosquitto_conf(root, port)
         parts[Fault.BROKER] = Part("mosquitto", ["mosquitto", "-c", str(conf)], logs / "broker.log")
     name = interface_name or f"chaos{uuid.uuid4().hex[:10]}"
-    cfg = line_file(reference_line, mqtt_url, name, root, time_scale)
+    cfg = line_file(
+        reference_line, mqtt_url, name, root, time_scale, None if disk is None else disk.path
+    )
     path = root / "line.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True)))
     scale = str(time_scale)
@@ -230,7 +249,7 @@ async def chaos_line(
     )
     watch = RobotWatch(cfg.mqtt.interface_name)
     line = LineProcesses(cfg, path, logs)
-    chaos = ChaosLine(root, line, watch, parts)
+    chaos = ChaosLine(root, line, watch, parts, disk=disk)
     try:
         if Fault.BROKER in parts:
             await parts[Fault.BROKER].start()
