@@ -1,7 +1,8 @@
 """Robot failures: an order whose robot trip can no longer serve it goes to another robot.
 
 A robot that fails an action, ends its trip without the drop, stays unavailable longer than
-``robots.failure_grace`` or is cancelled by an operator spoils its trips: their orders go back to
+``robots.failure_grace`` (counted while the controller's broker link is up: an outage of the
+link says nothing of the robots) or is cancelled by an operator spoils its trips: their orders go back to
 the queue, at most :data:`MAX_ATTEMPTS` trips per order (failures of the robot count, an
 operator's cancel does not), else into ``exception``. A robot whose trips were given away is
 stopped when it can be reached.
@@ -29,6 +30,7 @@ from controller.store.base import StoreError
 from controller.store.inventory import LineStore
 from controller.takeover import RobotTakeover
 from controller.tracking import ConveyorReconciler
+from controller.trip_records import GIVING_WAY
 from controller.trips import InFlight, Trip
 from devices import base as dev
 from devices.errors import DeviceError
@@ -82,6 +84,11 @@ class RobotFailures:
 
     async def _availability(self, ev: dev.RobotAvailability) -> None:
         if not ev.available:
+            if ev.unheard:
+                # the controller's own broker link is down: the robot may be working on; its
+                # failure grace counts from when it can be heard again
+                self._lost.pop(ev.serial, None)
+                return
             self._lost.setdefault(ev.serial, (self.clock.now(), ev.reason))
             return
         self._lost.pop(ev.serial, None)
@@ -191,7 +198,7 @@ class RobotFailures:
                 continue
             await self.history.record(
                 rec,
-                "robot_giving_way",
+                GIVING_WAY,
                 waiting_reason=f"robot {serial} gives way ({why}); its trip continues after",
                 data={"robot": serial, "trip": trip.trip_id, "job": trip.job_id, "why": why},
             )

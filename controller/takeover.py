@@ -117,6 +117,7 @@ class RobotTakeover:
                     rec.type is OrderType.B2B,
                     picked=dict(st.picked),
                     picks_done=set(st.booked),
+                    stopping=st.stopping,
                 )
                 jobs.setdefault((st.robot, st.job_id), []).append((trip, st))
         restored: set[str] = set()
@@ -317,6 +318,7 @@ class RobotTakeover:
 
     async def _apply(self, serial: str, snap: dev.RobotSnapshot, trip: Trip, fate: Fate) -> None:
         self.metrics.robot_takeovers.labels(fate.value).inc()
+        trip.stopping = False  # stopped to give way before the restart: it stands now
         carried = any(ld.load_id == trip.tote for ld in snap.loads)
         await self._record(trip, serial, fate, carried)
         if fate is Fate.CONTINUE:

@@ -5,7 +5,9 @@ for the first job, ``robot_continued`` for a job a restarted controller sends to
 trip. Both carry the robot, the job (the VDA 5050 ``orderId``), the trip, its tote, its picks
 (line, sku, location, node, units and the action id of the pick in that job; a pick done
 before that job has none) and its drop (the induction and the drop's action id). Each booked pick
-is recorded as ``picked`` with the trip and the pick's index, and the drop as ``dropped``.
+is recorded as ``picked`` with the trip and the pick's index, and the drop as ``dropped``. A
+robot stopped to give way in a traffic jam keeps its trips: ``robot_giving_way`` names the job
+it stopped, and the trip goes on in a ``robot_continued`` job.
 
 :func:`stored_trips` reads those events back into :class:`StoredTrip` values: the trip as the
 last job sent left it, with the picks already booked.
@@ -13,6 +15,7 @@ last job sent left it, with the picks already booked.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -21,6 +24,7 @@ from controller.trips import ActionRef, Trip
 from routing.dispatch import Pick
 
 JOB_EVENTS = ("robot_assigned", "robot_continued")
+GIVING_WAY = "robot_giving_way"  # the trip's robot is stopped to give way; the trip goes on
 # events after which the order's trip no longer serves it on that robot
 TRIP_ENDS = frozenset(
     {
@@ -51,6 +55,9 @@ class StoredTrip:
     induction: str
     booked: frozenset[int]  # indexes of the picks recorded as picked
     picked: Mapping[str, int]  # line_id -> units recorded as picked
+    # its robot was stopped to give way in a traffic jam (``robot_giving_way`` in this job):
+    # what that cancel failed is no fault, and the trip continues from where the robot stands
+    stopping: bool = False
 
     def refs(self) -> dict[str, ActionRef]:
         refs = {a: ActionRef(self.trip_id, "pick", i) for a, i in self.pick_actions.items()}
@@ -96,19 +103,23 @@ def stored_trips(order_id: str, events: Sequence[HistoryEvent]) -> list[StoredTr
     current: dict[str, object] | None = None
     booked: set[int] = set()
     picked: dict[str, int] = {}
+    stopping = False
     for e in events:
         if e.type in JOB_EVENTS:
             if e.type == "robot_assigned" or current is None:
                 booked, picked = set(), {}
             current = dict(e.data)
+            stopping = False
         elif e.type == "picked" and current is not None:
             _book(e, current, booked, picked)
+        elif e.type == GIVING_WAY and current is not None:
+            stopping = stopping or e.data.get("job") == current.get("job")
         elif e.type in TRIP_ENDS:
             current = None
     if current is None:
         return []
     trip = _trip(order_id, current, booked, picked)
-    return [] if trip is None else [trip]
+    return [] if trip is None else [dataclasses.replace(trip, stopping=stopping)]
 
 
 def tote_trip(order_id: str, events: Sequence[HistoryEvent], tote: str) -> StoredTrip | None:

@@ -159,3 +159,6 @@ class RobotAvailability:
     available: bool
     reason: str
     at: datetime
+    # unavailable only because the controller's own broker link is down: nothing is known of
+    # the robot, which may well be working (reported again, unheard=False, once the link is up)
+    unheard: bool = False

@@ -100,6 +100,7 @@ class ChaosLine:
     parts: dict[Fault, Part] = field(default_factory=dict)
     faults: dict[str, int] = field(default_factory=dict)  # what was taken down, how often
     disk: SmallDisk | None = None  # the store's own disk, for Fault.DISK
+    exits: list[tuple[str, int]] = field(default_factory=list)  # controller: (signal, exit code)
 
     @property
     def store_path(self) -> Path:
@@ -125,7 +126,7 @@ class ChaosLine:
             self.disk.free()
             return
         if kind is Fault.CONTROLLER:
-            await self.line.stop_controller(sig)
+            self.exits.append((sig.name, await self.line.stop_controller(sig)))
             await asyncio.sleep(down)
             await self.line.start_controller()
             return

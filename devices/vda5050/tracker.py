@@ -108,6 +108,8 @@ class RobotTracker:
         self.state: JsonDict | None = None
         self.last_state_at: float | None = None
         self.available = False
+        self._unheard = False  # unavailable as the broker link went down (after a first state)
+        self._linked = False  # the broker link was up once
         self.online_since: float | None = None
         self.factsheet: JsonDict | None = None
         self.factsheet_check = FactsheetCheck()
@@ -416,13 +418,16 @@ class RobotTracker:
         return self.attend.reason(self.state)
 
     def refresh(self) -> list[DeviceEvent]:
-        """An availability event if availability changed since the last call."""
+        """An availability event if availability changed since the last call (also when an
+        unavailable robot is heard of again after a broker outage: it counts from then)."""
         self.attend.log_misplacement(self.state)
         available, reason = self.availability()
-        if available == self.available:
+        self._linked = self._linked or self.link_up
+        unheard = not available and not self.link_up and self._linked and self.state is not None
+        if available == self.available and unheard == self._unheard:
             return []
-        self.available = available
-        return [RobotAvailability(self.serial, available, reason, self._now())]
+        self.available, self._unheard = available, unheard
+        return [RobotAvailability(self.serial, available, reason, self._now(), unheard)]
 
     def snapshot(self) -> RobotSnapshot:
         s = self.state or {}

@@ -52,12 +52,14 @@ class MosquittoProcess:
             await self.proc.wait()
 
 
-async def availability(events: asyncio.Queue[DeviceEvent], serial: str, wanted: bool) -> None:
+async def availability(
+    events: asyncio.Queue[DeviceEvent], serial: str, wanted: bool
+) -> RobotAvailability:
     async with asyncio.timeout(30):
         while True:
             ev = await events.get()
             if isinstance(ev, RobotAvailability) and ev.serial == serial and ev.available == wanted:
-                return
+                return ev
 
 
 async def test_master_reconnects_and_resubscribes_after_the_broker_restarts(
@@ -78,7 +80,9 @@ async def test_master_reconnects_and_resubscribes_after_the_broker_restarts(
         try:
             await availability(events, "R01", True)
             await broker.stop()
-            await availability(events, "R01", False)  # the link is down
+            down = await availability(events, "R01", False)  # the link is down
+            # nothing is known of the robot meanwhile: no failure of the robot's own
+            assert down.unheard and down.reason == "broker connection down"
             assert metrics.registry.get_sample_value("linectl_mqtt_connected") == 0
             broker = MosquittoProcess(port)
             await broker.start()

@@ -9,7 +9,8 @@ into the same tote, a tote no trip accounts for goes back, a trip gone from the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -131,6 +132,17 @@ class Restart:
 async def restart(reference_line: LineConfig, tmp_path: Path) -> AsyncIterator[Restart]:
     """The last run sent R01 job-1 for O-1 (trip t1, tote T1) and booked nothing; a new
     orchestrator resumed on the same store. Traffic control is off (orders go straight out)."""
+    async with restarted(reference_line, tmp_path) as running:
+        yield running
+
+
+@asynccontextmanager
+async def restarted(
+    reference_line: LineConfig,
+    tmp_path: Path,
+    later: Callable[[SqliteOrderStore, ManualClock], Awaitable[None]] | None = None,
+) -> AsyncIterator[Restart]:
+    """As the ``restart`` fixture; ``later`` writes what the last run recorded after job-1."""
     robots = reference_line.robots.model_copy(
         update={"traffic": reference_line.robots.traffic.model_copy(update={"enabled": False})}
     )
@@ -153,6 +165,8 @@ async def restart(reference_line: LineConfig, tmp_path: Path) -> AsyncIterator[R
     await store.record(
         "O-1", "robot_assigned", clock.utcnow(), status=OrderStatus.RELEASED, data=data
     )
+    if later is not None:
+        await later(store, clock)
     fleet = RecordingFleet()
     sorter: Any = Sorter()
     orch = Orchestrator(cfg, clock, store, Metrics(), fleet, sorter)
@@ -331,3 +345,64 @@ async def test_a_stopping_robot_is_settled_once_it_stands_whatever_its_cancel_sa
     assert await restart.booked() == {"SKU-0019": 1}
     [(_, order)] = restart.fleet.orders
     assert [a.action_type for n in order.nodes for a in n.actions] == ["pick", "drop"]
+
+
+async def test_a_robot_stopped_to_give_way_before_the_restart_continues_its_trip(
+    reference_line: LineConfig, tmp_path: Path
+) -> None:
+    """The last run stopped R01 to give way in a traffic jam after its first pick: what that
+    cancel failed is no fault of the robot, the trip continues into the same tote and nothing
+    is picked again."""
+
+    async def gave_way(store: SqliteOrderStore, clock: ManualClock) -> None:
+        picked = {"trip": "t1", "pick": 0, "line_id": "1", "quantity": 1, "action": "t1-pick-0"}
+        await store.record("O-1", "picked", clock.utcnow(), status=OrderStatus.PICKING, data=picked)
+        await store.record(
+            "O-1", "robot_giving_way", clock.utcnow(), data={"robot": "R01", "job": "job-1"}
+        )
+
+    async with restarted(reference_line, tmp_path, gave_way) as restart:
+        trip = restart.orch.flight.trip_of_order("O-1")
+        assert trip is not None and trip.stopping
+        # the robot stands where it gave way: its cancel failed the pick and the drop left
+        await restart.first_report(
+            report(
+                last_node_id="G23",
+                actions=acts(pick_0="FINISHED", pick_1="FAILED", drop_a="FAILED"),
+                loads=(dev.RobotLoad("T1"),),
+            )
+        )
+        assert restart.fleet.cancels == []  # it stands: nothing to stop
+        assert restart.orch.takeover.done("R01")
+        await restart.orch.dispatcher.dispatch_once()
+        [(serial, order)] = restart.fleet.orders
+        actions = [a for n in order.nodes for a in n.actions]
+        assert serial == "R01" and order.nodes[0].node_id == "G23"
+        assert [(a.action_type, dict(a.parameters)["loadId"]) for a in actions] == [
+            ("pick", "T1"),
+            ("drop", "T1"),
+        ]
+        steps = await restart.steps()
+        assert "robot_action_failed" not in steps and "requeued" not in steps, steps
+        assert steps[-2:] == ["robot_taken_over", "robot_continued"]
+        assert await restart.booked() == {}  # the first pick was booked by the last run
+        assert not trip.stopping and restart.orch.robot_faults.accepts_trips("R01")
+
+
+async def test_a_broker_outage_does_not_count_against_the_robots(restart: Restart) -> None:
+    """While the controller's own broker link is down nothing is known of the robots: their
+    failure grace counts only once they can be heard again."""
+    await restart.first_report(report(actions=acts(pick_0="RUNNING")))
+    at = restart.clock.utcnow()
+    orch = restart.orch
+    await orch.handle(dev.RobotAvailability("R01", False, "broker connection down", at, True))
+    assert "R01" not in orch._lost
+    await restart.clock.advance(3600)  # an hour without the broker
+    # the link is back, the robot not heard from yet: its grace starts now
+    await orch.handle(dev.RobotAvailability("R01", False, "no state for 31 s", at))
+    assert orch._lost["R01"] == (restart.clock.now(), "no state for 31 s")
+    # it reports: nothing was given away
+    await orch.handle(dev.RobotAvailability("R01", True, "ok", at))
+    assert "R01" not in orch._lost
+    trip = orch.flight.trip_of_order("O-1")
+    assert trip is not None and trip.live

@@ -59,6 +59,24 @@ def test_a_continued_trip_keeps_what_was_booked_under_its_first_job() -> None:
     assert st.booked == frozenset({0})
 
 
+def test_a_trip_whose_robot_gave_way_is_still_on_it_and_known_as_stopping() -> None:
+    t = trip()
+    t.picks_done = {0}
+    later = {"t1-pick-1-x": ActionRef("t1", "pick", 1), "t1-drop-b": ActionRef("t1", "drop")}
+    assigned = event(1, "robot_assigned", **job_data(trip(), "R01", "job-1", FIRST))
+    picked = event(2, "picked", trip="t1", pick=0, line_id="1", quantity=2)
+    giving_way = event(3, "robot_giving_way", robot="R01", trip="t1", job="job-1")
+    [st] = stored_trips("O-1", [assigned, picked, giving_way])
+    assert st.stopping and st.job_id == "job-1" and st.booked == frozenset({0})
+    # once continued, the new job runs: nothing stops it
+    continued = event(4, "robot_continued", **job_data(t, "R01", "job-2", later))
+    [st] = stored_trips("O-1", [assigned, picked, giving_way, continued])
+    assert not st.stopping and st.job_id == "job-2"
+    # a give-way named for another job does not stop this one
+    [st] = stored_trips("O-1", [assigned, picked, event(3, "robot_giving_way", job="job-0")])
+    assert not st.stopping
+
+
 def test_no_trip_once_it_ended_or_when_the_record_is_too_old_to_rebuild() -> None:
     assigned = event(1, "robot_assigned", **job_data(trip(), "R01", "job-1", FIRST))
     assert stored_trips("O-1", [assigned, event(2, "dropped", tote="TOTE-1")]) == []
