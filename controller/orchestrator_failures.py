@@ -2,10 +2,10 @@
 
 A robot that fails an action, ends its trip without the drop, stays unavailable longer than
 ``robots.failure_grace`` (counted while the controller's broker link is up: an outage of the
-link says nothing of the robots) or is cancelled by an operator spoils its trips: their orders go back to
-the queue, at most :data:`MAX_ATTEMPTS` trips per order (failures of the robot count, an
-operator's cancel does not), else into ``exception``. A robot whose trips were given away is
-stopped when it can be reached.
+link says nothing of the robots) or is cancelled by an operator spoils its trips: their orders
+go back to the queue, at most :data:`MAX_ATTEMPTS` trips per order (failures of the robot
+count, an operator's cancel does not), else into ``exception``. A robot whose trips were given
+away is stopped when it can be reached.
 
 A robot that gives way in a traffic deadlock keeps its trips: it is stopped, and once it stands
 they continue from there in a new job (their picks left into the same totes, then their drops),
