@@ -24,6 +24,7 @@ from enum import StrEnum
 from pathlib import Path
 
 import aiomqtt
+import httpx
 import yaml
 
 from controller.config.loader import REFERENCE_LINE
@@ -101,6 +102,19 @@ class ChaosLine:
     faults: dict[str, int] = field(default_factory=dict)  # what was taken down, how often
     disk: SmallDisk | None = None  # the store's own disk, for Fault.DISK
     exits: list[tuple[str, int]] = field(default_factory=list)  # controller: (signal, exit code)
+    store_outages: int = 0  # disk faults the controller reported as failing store writes
+
+    async def _store_failing(self, within: float) -> bool:
+        """Whether the controller says its store fails (``/readyz``) within ``within`` s."""
+        deadline = time.monotonic() + within
+        async with self.line.http() as http:
+            while time.monotonic() < deadline:
+                with contextlib.suppress(httpx.TransportError):
+                    ready = await http.get("/readyz")
+                    if ready.status_code == 503 and "store:" in ready.text:
+                        return True
+                await asyncio.sleep(0.2)
+        return False
 
     @property
     def store_path(self) -> Path:
@@ -122,6 +136,9 @@ class ChaosLine:
         if kind is Fault.DISK:
             assert self.disk is not None, "the store is not on a disk of its own"
             self.disk.fill()
+            # full until the controller's writes fail (space the store had may last a while)
+            if await self._store_failing(within=60.0):
+                self.store_outages += 1
             await asyncio.sleep(down)
             self.disk.free()
             return

@@ -110,6 +110,7 @@ class RobotTracker:
         self.available = False
         self._unheard = False  # unavailable as the broker link went down (after a first state)
         self._linked = False  # the broker link was up once
+        self._link_since: float | None = None  # line time the broker link came up
         self.online_since: float | None = None
         self.factsheet: JsonDict | None = None
         self.factsheet_check = FactsheetCheck()
@@ -413,6 +414,22 @@ class RobotTracker:
             return False, f"fatal error {fatal[0]}"
         return True, "ok"
 
+    def _unheard_now(self) -> bool:
+        """Nothing can be known of the robot: the broker link went down after the robot had
+        reported, or came back and the robot has not reported since (for at most
+        :meth:`stale_after`: a robot reconnects to the broker in its own time)."""
+        now = self._clock.now()
+        if not self.link_up:
+            self._link_since = None
+            return self._linked and self.state is not None
+        if self._link_since is None:
+            self._link_since = now
+            if not self._linked:  # the first link: nothing was known before
+                self._linked = True
+                return False
+        quiet = self.last_state_at is None or self.last_state_at < self._link_since
+        return self.state is not None and quiet and now - self._link_since < self.stale_after()
+
     def attention(self) -> str | None:
         """Why the robot needs an operator before it works again, or None."""
         return self.attend.reason(self.state)
@@ -422,8 +439,7 @@ class RobotTracker:
         unavailable robot is heard of again after a broker outage: it counts from then)."""
         self.attend.log_misplacement(self.state)
         available, reason = self.availability()
-        self._linked = self._linked or self.link_up
-        unheard = not available and not self.link_up and self._linked and self.state is not None
+        unheard = not available and self._unheard_now()
         if available == self.available and unheard == self._unheard:
             return []
         self.available, self._unheard = available, unheard

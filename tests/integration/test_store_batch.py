@@ -124,3 +124,24 @@ async def test_request_cancel_once_and_never_when_terminal(store: SqliteOrderSto
         await store.request_cancel("K-1", T0)
     with pytest.raises(UnknownOrder):
         await store.request_cancel("NOPE", T0)
+
+
+async def test_the_write_ahead_log_is_cut_back_after_a_checkpoint(tmp_path: Path) -> None:
+    """A burst grows the log; once a checkpoint has copied it into the database, the next
+    write cuts it back instead of keeping the burst's size (so a full disk shows at the next
+    write, not only once writes outgrow the space the log kept)."""
+    path = tmp_path / "line.db"
+    wal = tmp_path / "line.db-wal"
+    store = SqliteOrderStore(path)
+    await store.open()
+    try:
+        await store.create_order("O-1", body(), T0)
+        for i in range(1500):  # past the automatic checkpoint (1,000 pages)
+            await store.record("O-1", "waiting", T0 + timedelta(seconds=i), data={"i": i})
+        largest = wal.stat().st_size
+        with sqlite3.connect(path) as other:
+            other.execute("PRAGMA wal_checkpoint(PASSIVE)")
+        await store.record("O-1", "waiting", T0, data={"after": "checkpoint"})
+        assert wal.stat().st_size < largest / 10, (wal.stat().st_size, largest)
+    finally:
+        await store.close()

@@ -16,6 +16,7 @@ from devices.base import (
     RobotAction,
     RobotActionFailed,
     RobotActionFinished,
+    RobotAvailability,
     RobotOrder,
     RobotOrderFinished,
     RouteEdge,
@@ -364,3 +365,41 @@ def test_snapshot_carries_the_order_actions_and_loads_a_take_over_needs(
     assert snap.executing
     r.state(order_id="o1", action_states=[ActionState("o1-pick", "pick", "FINISHED")])
     assert not r.tracker.snapshot().executing
+
+
+def _availability(events: list[Any]) -> list[tuple[bool, str, bool]]:
+    return [(e.available, e.reason, e.unheard) for e in events if isinstance(e, RobotAvailability)]
+
+
+async def test_a_broker_outage_leaves_the_robots_unheard_not_failed(
+    reference_line: LineConfig,
+) -> None:
+    """While the controller's broker link is down, and after it is back until the robot
+    reports again (at most the stale time: robots reconnect in their own time), the robot is
+    unavailable but *unheard*: nothing is known of it, which is no failure of its own."""
+    r = Robot(reference_line)
+    r.online()
+    assert r.tracker.refresh() == []  # the first link: nothing known yet
+    assert _availability(r.state(operating_mode="AUTOMATIC")) == [(True, "ok", False)]
+
+    r.tracker.link_up = False  # the broker connection drops
+    assert _availability(r.tracker.refresh()) == [(False, "broker connection down", True)]
+    await r.clock.advance(300)
+    assert r.tracker.refresh() == []
+
+    r.tracker.link_up = True  # back; the robot has not reconnected yet
+    assert r.tracker.refresh() == []
+    await r.clock.advance(r.tracker.stale_after() / 2)
+    assert r.tracker.refresh() == []
+    # still silent after the stale time since the link came back: now it counts against it
+    await r.clock.advance(r.tracker.stale_after())
+    [(available, reason, unheard)] = _availability(r.tracker.refresh())
+    assert (available, unheard) == (False, False) and reason.startswith("no state for")
+    # it reports again
+    assert _availability(r.state(operating_mode="AUTOMATIC")) == [(True, "ok", False)]
+
+    # a blip: the link is back before the robot's last state is stale, it is available at once
+    r.tracker.link_up = False
+    assert _availability(r.tracker.refresh()) == [(False, "broker connection down", True)]
+    r.tracker.link_up = True
+    assert _availability(r.tracker.refresh()) == [(True, "ok", False)]
