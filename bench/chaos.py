@@ -2,8 +2,8 @@
 
 The controller (``linectl run``), the conveyor and AS/RS simulators (retained state files), the
 robot fleet (``linectl sim robots``) and, unless ``--mqtt-url`` names one, a Mosquitto of the
-run's own each run as a process (see :mod:`tests.chaos_line`). N orders go in over HTTP, spread
-over ``--spread`` of the faults' time so the flow lasts through them: one-aisle B2C orders (1-2
+run's own each run as a process (see :mod:`tests.chaos_line`). N orders go in over HTTP, a wave
+before each controller fault so that every fault hits orders under way: one-aisle B2C orders (1-2
 lines of 1-2 units from the SKUs stocked along the robots' first aisle), or with ``--mix wms``
 the WMS generator's mix (:mod:`simulators.wms`). Meanwhile the controller is killed with
 SIGKILL ``--kills`` times, ``--interval`` wall seconds apart (every ``--sigterm-every``-th time
@@ -18,7 +18,7 @@ ordered, the stock ledger, open reservations, reject-chute totes, the exception 
 grouped, and the command line that reproduces it. The target: exception share under 5 %, the rest 0.
 
     python -m bench.chaos [--orders 200] [--kills 5] [--interval 12] [--down 3]
-        [--spread 0.8] [--sigterm-every 0] [--faults controller,conveyor,asrs,broker,disk]
+        [--sigterm-every 0] [--faults controller,conveyor,asrs,broker,disk]
         [--time-scale 20] [--seed 1] [--mix one-aisle|wms] [--settle 600]
         [--mqtt-url mqtt://127.0.0.1:1883] [--keep]
 """
@@ -96,25 +96,25 @@ async def _run(
 ) -> tuple[Figures, dict[str, Any]]:
     reference = load_reference(env={})
     order_ids = list(orders)
-    has_others = any(f is not Fault.CONTROLLER for f in faults)
     others = itertools.cycle([f for f in faults if f is not Fault.CONTROLLER] or [None])
+    # a wave of orders before each controller fault: every fault hits orders under way
+    waves = [order_ids[k :: args.kills] for k in range(args.kills)] if args.kills else [order_ids]
     async with chaos_line(
         reference, root, time_scale=args.time_scale, mqtt_url=args.mqtt_url, disk=disk
     ) as chaos:
         if Fault.BROKER in faults and Fault.BROKER not in chaos.parts:
             raise SystemExit("--faults broker needs the run's own Mosquitto (no --mqtt-url)")
         t0 = time.monotonic()
-        cycle = args.interval + args.down + (args.interval / 2 + args.down if has_others else 0)
-        sending = asyncio.create_task(put_orders(chaos, orders, cycle * args.kills * args.spread))
+        sending: list[asyncio.Task[None]] = []
         info["mid_flow"] = 0
-        for k in range(1, args.kills + 1):
+        for k, wave in enumerate(waves, start=1):
+            batch = {o: orders[o] for o in wave}
+            sending.append(asyncio.create_task(put_orders(chaos, batch, 0.75 * args.interval)))
+            if k > args.kills:
+                break  # no fault: the orders flow once
             await asyncio.sleep(args.interval)
             statuses = await order_statuses(chaos, order_ids)
-            if (
-                statuses is None
-                or not sending.done()
-                or any(s not in TERMINAL for s in statuses.values())
-            ):
+            if statuses is None or any(s not in (*TERMINAL, "missing") for s in statuses.values()):
                 info["mid_flow"] += 1
             if Fault.CONTROLLER in faults:
                 sig = (
@@ -129,7 +129,7 @@ async def _run(
                 await asyncio.sleep(args.interval / 2)
                 print(f"{time.monotonic() - t0:7.1f}s {other.value} killed", flush=True)
                 await chaos.fault(other, args.down)
-        await sending
+        await asyncio.gather(*sending)
         info["orders_in_s"] = time.monotonic() - t0
         settled = await settle(chaos, order_ids, args.settle)
         info["flow_s"] = time.monotonic() - t0
@@ -154,9 +154,6 @@ def main() -> None:
     parser.add_argument("--sigterm-every", type=int, default=0, help="every k-th is a SIGTERM")
     parser.add_argument(
         "--faults", default="controller", help="controller,conveyor,asrs,broker,disk"
-    )
-    parser.add_argument(
-        "--spread", type=float, default=0.8, help="orders sent over this share of the faults"
     )
     parser.add_argument("--time-scale", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)

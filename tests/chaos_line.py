@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import sys
 import time
@@ -45,6 +46,8 @@ class Fault(StrEnum):
     DISK = "disk"  # the store's disk fills up (the controller runs on)
 
 
+# Debian installs the broker in /usr/sbin, which is not on every user's PATH
+MOSQUITTO = shutil.which("mosquitto") or "/usr/sbin/mosquitto"
 READY = {Fault.CONVEYOR: "conveyor simulator on", Fault.ASRS: "AS/RS simulator on"}
 
 
@@ -217,7 +220,7 @@ async def chaos_line(
         port = free_port()
         mqtt_url = f"mqtt://127.0.0.1:{port}"
         conf = _mosquitto_conf(root, port)
-        parts[Fault.BROKER] = Part("mosquitto", ["mosquitto", "-c", str(conf)], logs / "broker.log")
+        parts[Fault.BROKER] = Part("mosquitto", [MOSQUITTO, "-c", str(conf)], logs / "broker.log")
     name = interface_name or f"chaos{uuid.uuid4().hex[:10]}"
     cfg = line_file(
         reference_line, mqtt_url, name, root, time_scale, None if disk is None else disk.path

@@ -34,7 +34,7 @@ from tests.chaos_flow import (
     settle,
     units_picked_by_robots,
 )
-from tests.chaos_line import Fault, chaos_line
+from tests.chaos_line import MOSQUITTO, Fault, chaos_line
 from tests.small_disk import small_disk
 
 pytestmark = pytest.mark.e2e
@@ -77,6 +77,8 @@ def chaos_orders(reference: LineConfig) -> Bodies:
 async def test_the_line_survives_every_part_going_down_mid_flow(
     reference_line: LineConfig, tmp_path: Path
 ) -> None:
+    if shutil.which(MOSQUITTO) is None:
+        pytest.skip("the chaos test runs a Mosquitto of its own: install mosquitto")
     orders = chaos_orders(reference_line)
     order_ids = list(orders)
     with small_disk(tmp_path / "disk", megabytes=64) as disk:
