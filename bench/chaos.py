@@ -4,13 +4,15 @@ The controller (``linectl run``), the conveyor and AS/RS simulators (retained st
 robot fleet (``linectl sim robots``) and, unless ``--mqtt-url`` names one, a Mosquitto of the
 run's own each run as a process (see :mod:`tests.chaos_line`). N orders go in over HTTP, a wave
 before each controller fault so that every fault hits orders under way: one-aisle B2C orders (1-2
-lines of 1-2 units from the SKUs stocked along the robots' first aisle), or with ``--mix wms``
+lines of 1-2 units from the SKUs stocked along the robots' first aisle, after ``--replenish``
+orders that start AS/RS replenishments, so cranes work too), or with ``--mix wms``
 the WMS generator's mix (:mod:`simulators.wms`). Meanwhile the controller is killed with
 SIGKILL ``--kills`` times, ``--interval`` wall seconds apart (every ``--sigterm-every``-th time
 stopped with SIGTERM instead), left down ``--down`` seconds and started again on the same
 store; after each controller fault the next of the other parts named in ``--faults`` is killed
-and restarted the same way (``disk``: the order store's own small disk is filled up for
-``--down`` seconds, then freed; mounting it needs root). At the end (bounded by ``--settle``)
+and restarted the same way (``disk``: the order store's own small disk is filled up until the
+controller reports its writes failing, for ``--down`` seconds more, then freed; mounting it
+needs root). At the end (bounded by ``--settle``)
 it prints, measured from outside the controller (:mod:`tests.chaos_figures`): orders completed
 / exception / cancelled / lost, the exception share, totes left on robots, order lines picked
 twice, crane commands and diverts executed twice, units booked against what completed orders
@@ -18,7 +20,7 @@ ordered, the stock ledger, open reservations, reject-chute totes, the exception 
 grouped, and the command line that reproduces it. The target: exception share under 5 %, the rest 0.
 
     python -m bench.chaos [--orders 200] [--kills 5] [--interval 12] [--down 3]
-        [--sigterm-every 0] [--faults controller,conveyor,asrs,broker,disk]
+        [--sigterm-every 0] [--replenish 3] [--faults controller,conveyor,asrs,broker,disk]
         [--time-scale 20] [--seed 1] [--mix one-aisle|wms] [--settle 600]
         [--mqtt-url mqtt://127.0.0.1:1883] [--keep]
 """
@@ -52,6 +54,7 @@ from tests.chaos_flow import (
     put_orders,
     settle,
     units_picked_by_robots,
+    with_replenishments,
 )
 from tests.chaos_line import Fault, chaos_line
 from tests.small_disk import SmallDisk, small_disk
@@ -73,6 +76,7 @@ async def run(args: argparse.Namespace, root: Path) -> tuple[Figures, dict[str, 
         orders = wms_orders(args.orders, args.seed, reference, now)
     else:
         orders = one_aisle_orders(args.orders, args.seed, carriers, now)
+        orders = with_replenishments(orders, args.replenish, carriers, now)
     faults = [Fault(f) for f in args.faults.split(",") if f]
     info: dict[str, Any] = {}
     with contextlib.ExitStack() as stack:
@@ -137,6 +141,7 @@ async def _run(
         async with chaos.line.http() as http:
             final = await fetch_orders(http, order_ids)
         info["faults"] = dict(chaos.faults)
+        info["store_outages"] = chaos.store_outages
         info["controller_runs"] = chaos.line.runs
         ordered = {o: units_picked_by_robots(body) for o, body in orders.items()}
         figures = measure(
@@ -154,6 +159,9 @@ def main() -> None:
     parser.add_argument("--sigterm-every", type=int, default=0, help="every k-th is a SIGTERM")
     parser.add_argument(
         "--faults", default="controller", help="controller,conveyor,asrs,broker,disk"
+    )
+    parser.add_argument(
+        "--replenish", type=int, default=3, help="orders that start AS/RS replenishments"
     )
     parser.add_argument("--time-scale", type=float, default=20.0)
     parser.add_argument("--seed", type=int, default=1)
@@ -176,6 +184,8 @@ def main() -> None:
         f"controller runs {info['controller_runs']}, orders in "
         f"{info['orders_in_s']:.1f} s, flow {info['flow_s']:.0f} s, settled {info['settled']}"
     )
+    if "disk" in info["faults"]:
+        print(f"store outages reported by the controller: {info['store_outages']}")
     if args.keep:
         print("files and logs:", root / "run")
     target = figures.exception_share < 0.05 and figures.clean()

@@ -38,6 +38,25 @@ def one_aisle_orders(n: int, seed: int, carriers: list[str], now: datetime) -> B
     return out
 
 
+# a fast mover kept low and topped up from the AS/RS (reference line: below 20 of 24 units):
+# orders for it start replenishments, so cranes have commands to carry out under the faults
+REPLENISHED = "SKU-0027"
+
+
+def with_replenishments(orders: Bodies, n: int, carriers: list[str], now: datetime) -> Bodies:
+    """``orders`` with ``n`` one-line orders of 2 units of :data:`REPLENISHED` first."""
+    first: Bodies = {
+        f"CH-R{i}": {
+            "type": "b2c",
+            "due_at": (now + timedelta(hours=3)).isoformat(),
+            "destination": carriers[i % len(carriers)],
+            "lines": [{"line_id": "1", "sku": REPLENISHED, "quantity": 2}],
+        }
+        for i in range(n)
+    }
+    return {**first, **orders}
+
+
 def units_picked_by_robots(body: dict[str, Any]) -> dict[str, int]:
     """What a robot picks for the order: its lines counted in units (not cases)."""
     out: dict[str, int] = {}

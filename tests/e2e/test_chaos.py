@@ -18,7 +18,6 @@ import asyncio
 import shutil
 import signal
 import time
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -33,6 +32,7 @@ from tests.chaos_flow import (
     put_orders,
     settle,
     units_picked_by_robots,
+    with_replenishments,
 )
 from tests.chaos_line import MOSQUITTO, Fault, chaos_line
 from tests.small_disk import small_disk
@@ -53,24 +53,14 @@ SCHEDULE: list[tuple[Fault, signal.Signals]] = [
     (Fault.DISK, signal.SIGKILL),
     (Fault.CONTROLLER, signal.SIGKILL),
 ]
-# a fast mover kept low and topped up from the AS/RS (reference line: below 20 of 24 units):
-# orders for it start replenishments, so cranes have commands to carry out under the faults
-REPLENISHED = "SKU-0027"
 
 
 def chaos_orders(reference: LineConfig) -> Bodies:
+    """One-aisle orders, after three that start replenishments (crane commands)."""
     carriers = sorted(reference.conveyor.sorter.sort_plan)
     now = ScaledClock(TIME_SCALE).utcnow()
     orders = one_aisle_orders(ORDERS, seed=7, carriers=carriers, now=now)
-    for i in range(3):
-        orders[f"CH-R{i}"] = {
-            "type": "b2c",
-            "due_at": (now + timedelta(hours=3)).isoformat(),
-            "destination": carriers[i % len(carriers)],
-            "lines": [{"line_id": "1", "sku": REPLENISHED, "quantity": 2}],
-        }
-    # the replenishing orders early in the flow (in the first waves)
-    return dict(sorted(orders.items(), key=lambda kv: (not kv[0].startswith("CH-R"), kv[0])))
+    return with_replenishments(orders, 3, carriers, now)
 
 
 @pytest.mark.timeout(600)  # about 90 s; the end waits at most 300 s for every order to end
