@@ -139,22 +139,28 @@ class ServerKeys:
     trusted: TrustList
 
 
+def refuse_unsafe(opcua: OpcUaEndpoint, keys: ServerKeys | None) -> None:
+    """Raise ValueError for security settings a server must not serve: Basic256Sha256 without
+    ``keys`` or without ``username`` and ``password``; a user name or password with security
+    None (it would cross the network in the clear)."""
+    if opcua.security == "Basic256Sha256":
+        if keys is None:
+            raise ValueError("security Basic256Sha256 needs the server's certificate and key")
+        if not opcua.username or opcua.password is None:
+            raise ValueError("security Basic256Sha256 needs conveyor.opcua.username and password")
+    elif opcua.username is not None or opcua.password is not None:
+        raise ValueError("a user name and password need security Basic256Sha256")
+
+
 async def secured_server(
     opcua: OpcUaEndpoint, endpoint: str, identity: ServerIdentity, keys: ServerKeys | None
 ) -> Server:
     """An initialised ``Server`` on ``endpoint`` with ``identity`` and the line's security.
 
-    Raises ValueError for a combination the server must not serve: Basic256Sha256 without
-    ``keys`` or without ``username`` and ``password``; a user name or password with security
-    None (it would cross the network in the clear).
+    Raises ValueError as :func:`refuse_unsafe` does.
     """
+    refuse_unsafe(opcua, keys)
     secured = opcua.security == "Basic256Sha256"
-    if secured and keys is None:
-        raise ValueError("security Basic256Sha256 needs the server's certificate and key")
-    if secured and (opcua.username is None or opcua.password is None):
-        raise ValueError("security Basic256Sha256 needs conveyor.opcua.username and password")
-    if not secured and (opcua.username is not None or opcua.password is not None):
-        raise ValueError("a user name and password need security Basic256Sha256")
     users = _Credentials(opcua)
     if secured:
         assert keys is not None

@@ -38,7 +38,13 @@ from simulators.conveyor.facts import ChuteChanged
 from simulators.conveyor.motion import TrackedItem
 from simulators.conveyor.packml import PackMLState
 from simulators.conveyor.retained import RetainedStateError, read_state
-from simulators.opcua_security import ServerIdentity, ServerKeys, TrustList, secured_server
+from simulators.opcua_security import (
+    ServerIdentity,
+    ServerKeys,
+    TrustList,
+    refuse_unsafe,
+    secured_server,
+)
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +76,7 @@ class ConveyorSimulator:
         trusted_clients: Path | None = None,
     ) -> None:
         self._keys = _server_keys(config, certificate, private_key, trusted_clients)
+        refuse_unsafe(config.conveyor.opcua, self._keys)
         self._config = config
         self._clock = clock
         self._endpoint = endpoint or config.conveyor.opcua.endpoint
