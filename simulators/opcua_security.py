@@ -245,6 +245,8 @@ class _SecuredSession(InternalSession):  # type: ignore[misc]
             and policy.URI == security_policies.SecurityPolicyBasic256Sha256.URI
             and policy.Mode == ua.MessageSecurityMode.SignAndEncrypt
         )
+        # a refused session stays the channel's; later requests on it must find a nonce
+        self.nonce = b""
         if not secured:
             log.info(
                 "OPC UA session refused: channel not Basic256Sha256 SignAndEncrypt",
