@@ -265,7 +265,7 @@ class DevicesCheckOut(BaseModel):
     devices: list[dict[str, Any]] = Field(
         description="One report per device, as `linectl devices check --json` prints it: "
         "`device`, `address`, `ok`, `facts`, `found`, `findings[]` (`item`, `status`: found, "
-        "missing, wrong type, invalid, offline, unreachable; `detail`)."
+        "missing, wrong type, invalid, offline, unreachable, refused, note; `detail`)."
     )
 
 

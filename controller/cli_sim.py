@@ -184,6 +184,13 @@ def sim_conveyors(
         Path | None, typer.Option(help="Server certificate (security Basic256Sha256).")
     ] = None,
     key: Annotated[Path | None, typer.Option(help="Server private key.")] = None,
+    trusted_clients: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder of the client certificates admitted (security Basic256Sha256); "
+            "default: conveyor.opcua.certificate of the line file only."
+        ),
+    ] = None,
     state: Annotated[
         Path | None,
         typer.Option(
@@ -201,10 +208,18 @@ def sim_conveyors(
     cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
     try:
         sim = ConveyorSimulator(
-            cfg, clock, endpoint, certificate=cert, private_key=key, state_file=state
+            cfg,
+            clock,
+            endpoint,
+            certificate=cert,
+            private_key=key,
+            state_file=state,
+            trusted_clients=trusted_clients,
         )
-    except ValueError as exc:
-        err.print(f"{exc} (--cert, --key; see linectl opcua certs)", markup=False)
+    except (ValueError, OSError) as exc:
+        err.print(
+            f"{exc} (--cert, --key, --trusted-clients; see linectl opcua certs)", markup=False
+        )
         raise typer.Exit(1) from None
 
     security = cfg.conveyor.opcua.security

@@ -8,7 +8,9 @@ and the periodic ``state`` of every configured robot are collected for a few sec
 validated against the schema of the robot's configured VDA 5050 version.
 
 Nothing here writes to a device. Outcomes are values (:class:`DeviceReport`), never exceptions:
-an unreachable endpoint is a report too.
+an unreachable endpoint is a report too, and so is a server that refuses the session (login,
+certificate trust, pinned certificate, security offered), each named
+(:mod:`devices.opcua.refusals`).
 
 The check is put together from one module per concept: this module browses the OPC UA servers
 and checks the whole line; :mod:`devices.check_nodes` lists the nodes expected;
@@ -29,6 +31,7 @@ from controller.config.model import LineConfig, OpcUaEndpoint
 from devices.check_nodes import EVENT_TYPES_PATH, Expected, expected_crane_nodes, expected_nodes
 from devices.check_report import DeviceReport, Finding, Status
 from devices.check_robots import check_robots
+from devices.opcua.refusals import connect_failure
 from devices.opcua.security import secure_client
 from devices.opcua.supervise import connect_client
 
@@ -85,12 +88,13 @@ async def _check_server(
             await secure_client(client, opcua)
             await connect_client(client)
     except (OSError, TimeoutError, ua.UaError) as exc:
-        reason = str(exc) or type(exc).__name__
+        failure = connect_failure(exc)
         log.info(
-            "OPC UA endpoint unreachable",
-            extra={"device": device, "endpoint": endpoint, "reason": reason},
+            "OPC UA endpoint not connected",
+            extra={"device": device, "endpoint": endpoint, "reason": failure.detail},
         )
-        return DeviceReport(device, endpoint, (Finding("endpoint", Status.UNREACHABLE, reason),))
+        status = Status.REFUSED if failure.cause.refused else Status.UNREACHABLE
+        return DeviceReport(device, endpoint, (Finding("endpoint", status, failure.detail),))
     try:
         async with asyncio.timeout(connect_timeout * 4):
             findings, facts = await _browse(client, opcua.namespace, expected, state)

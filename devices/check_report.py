@@ -20,6 +20,8 @@ class Status(StrEnum):
     INVALID = "invalid"  # a message that does not validate against its schema
     OFFLINE = "offline"  # a robot whose connection message says it is not ONLINE
     UNREACHABLE = "unreachable"
+    # the server answered and said no: login, certificate trust, pin, security
+    REFUSED = "refused"
     # worth knowing, not a problem: something optional the controller can work without
     NOTE = "note"
 

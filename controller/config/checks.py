@@ -316,22 +316,36 @@ def _sort_plan(cfg: LineConfig) -> list[Issue]:
 
 
 def _opcua_security(opcua: OpcUaEndpoint) -> list[Issue]:
-    """A secured channel needs the controller's own certificate and key; a password is only
-    ever sent encrypted, and a user name always comes with one."""
+    """A secured channel needs the controller's own certificate and key and a user name and
+    password (the server admits no anonymous sessions then); a password is only ever sent
+    encrypted, so security None takes neither."""
     base: Path = ("conveyor", "opcua")
     issues: list[Issue] = []
     if opcua.security == "Basic256Sha256":
         for field in ("certificate", "private_key"):
             if not getattr(opcua, field):
                 issues.append(Issue((*base, field), "required when security is Basic256Sha256"))
-    elif opcua.username is not None or opcua.password is not None:
+        if not opcua.username:
+            issues.append(
+                Issue(
+                    (*base, "username"),
+                    "required when security is Basic256Sha256 (no anonymous sessions)",
+                )
+            )
+        if opcua.password is None or not opcua.password.get_secret_value():
+            issues.append(
+                Issue(
+                    (*base, "password"),
+                    "required when security is Basic256Sha256; set it as "
+                    "LINECTL_CONVEYOR__OPCUA__PASSWORD rather than in the file",
+                )
+            )
+        return issues
+    if opcua.username is not None or opcua.password is not None:
         issues.append(
             Issue(
                 (*base, "security"),
                 "username and password need security Basic256Sha256 (never sent in the clear)",
             )
         )
-    if (opcua.username is None) != (opcua.password is None):
-        missing = "password" if opcua.password is None else "username"
-        issues.append(Issue((*base, missing), "username and password go together"))
     return issues

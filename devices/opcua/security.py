@@ -5,6 +5,11 @@ and password. :func:`generate_certificates` writes a self-signed certificate and
 side (``linectl opcua certs``); :func:`secure_client` applies ``conveyor.opcua`` to an asyncua
 client before it connects. Each certificate carries the application URI its side announces,
 as OPC UA peers check it.
+
+A client configured for Basic256Sha256 never settles for less: it asks the server for its
+endpoints first (GetEndpoints, answered over the unsecured discovery channel) and refuses with
+:class:`SecurityMismatch` when none is Basic256Sha256 SignAndEncrypt or when the server's
+certificate is not the pinned one, before a session is created or a password sent.
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from asyncua import Client, ua
-from asyncua.crypto import security_policies
+from asyncua.crypto import security_policies, uacrypto
 from asyncua.crypto.cert_gen import (
     dump_private_key_as_pem,
     generate_private_key,
@@ -31,6 +36,19 @@ from controller.config.model import OpcUaEndpoint
 SERVER_APPLICATION_URI = "urn:linectl:conveyor-simulator"
 CLIENT_APPLICATION_URI = "urn:linectl:controller"
 CERTIFICATE_DAYS = 365
+REQUIRED_ENDPOINT = "Basic256Sha256 SignAndEncrypt"
+
+
+class SecurityMismatch(ua.UaError):  # type: ignore[misc]  # asyncua untyped here
+    """The server cannot give the configured security; ``str()`` says why."""
+
+
+class NoSecureEndpoint(SecurityMismatch):
+    """The server offers no Basic256Sha256 SignAndEncrypt endpoint."""
+
+
+class PinMismatch(SecurityMismatch):
+    """The server presents a certificate other than ``server_certificate``."""
 
 
 @dataclass(frozen=True)
@@ -111,21 +129,29 @@ def generate_certificates(
 async def secure_client(client: Client, opcua: OpcUaEndpoint) -> None:
     """Apply ``conveyor.opcua`` security and credentials to ``client``; call before connect.
 
-    Without a pinned ``server_certificate`` asyncua asks the server for its endpoints over an
-    unsecured channel and takes the certificate offered there. Raises ``ua.UaError`` (no
-    matching endpoint, unusable files) or ``OSError`` (missing files, network), which the
-    callers translate.
+    With Basic256Sha256 the server's endpoints are read first over the unsecured discovery
+    channel: :class:`NoSecureEndpoint` when none is Basic256Sha256 SignAndEncrypt,
+    :class:`PinMismatch` when the one offered does not carry the pinned ``server_certificate``
+    (without a pin the certificate offered there is taken). Also raises ``ua.UaError``
+    (unusable files) or ``OSError`` (missing files, network), which the callers translate.
     """
     if opcua.security == "Basic256Sha256":
         if opcua.certificate is None or opcua.private_key is None:  # the config check forbids it
             raise ua.UaError("Basic256Sha256 needs conveyor.opcua.certificate and private_key")
         client.application_uri = CLIENT_APPLICATION_URI
+        offered = await _secure_endpoint_certificate(client)
+        if opcua.server_certificate is not None:
+            pinned = await uacrypto.load_certificate(opcua.server_certificate)
+            if uacrypto.der_from_x509(pinned) != offered:
+                raise PinMismatch(
+                    f"server certificate does not match the pinned one ({opcua.server_certificate})"
+                )
         try:
             await client.set_security(
                 security_policies.SecurityPolicyBasic256Sha256,
                 opcua.certificate,
                 opcua.private_key,
-                server_certificate=opcua.server_certificate,
+                server_certificate=uacrypto.CertProperties(offered, extension="der"),
                 mode=ua.MessageSecurityMode.SignAndEncrypt,
             )
         except ValueError as exc:  # cryptography: not a certificate or key it can read
@@ -134,3 +160,25 @@ async def secure_client(client: Client, opcua: OpcUaEndpoint) -> None:
         client.set_user(opcua.username)
     if opcua.password is not None:
         client.set_password(opcua.password.get_secret_value())
+
+
+async def _secure_endpoint_certificate(client: Client) -> bytes:
+    """The DER certificate of the server's Basic256Sha256 SignAndEncrypt endpoint."""
+    endpoints = await client.connect_and_get_server_endpoints()
+    for e in endpoints:
+        if (
+            e.SecurityPolicyUri == security_policies.SecurityPolicyBasic256Sha256.URI
+            and e.SecurityMode == ua.MessageSecurityMode.SignAndEncrypt
+        ):
+            der: bytes = uacrypto.der_from_x509(uacrypto.x509_from_der(e.ServerCertificate))
+            return der
+    offers = ", ".join(dict.fromkeys(_endpoint_name(e) for e in endpoints)) or "nothing"
+    raise NoSecureEndpoint(f"server offers no {REQUIRED_ENDPOINT} endpoint; offers: {offers}")
+
+
+def _endpoint_name(e: ua.EndpointDescription) -> str:
+    policy = str(e.SecurityPolicyUri).rpartition("#")[2] or "?"
+    if policy == "None":
+        return "None"
+    mode = ua.MessageSecurityMode(e.SecurityMode).name.rstrip("_")
+    return f"{policy} {mode}"

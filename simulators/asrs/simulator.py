@@ -15,8 +15,9 @@ the P&D output, the hand-over to the conveyor at the aisle's ``pd_zone``.
 With a ``state_file`` the simulator keeps the retentive state there, as a PLC does across a
 power cycle (:mod:`simulators.asrs.retained`), and takes it over on start.
 
-Security: ``asrs.opcua.security`` ``None`` only, for now; a Basic256Sha256 line is refused at
-construction with a clear message.
+Security: ``asrs.opcua.security`` ``None`` only, for now: anonymous sessions only, as in the
+conveyor simulator's demo mode (:mod:`simulators.opcua_security`); a Basic256Sha256 line is
+refused at construction with a clear message.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import logging
 from pathlib import Path
 from types import TracebackType
 
-from asyncua import Server, ua
+from asyncua import Server
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
@@ -35,6 +36,7 @@ from simulators.asrs.bindings import AsrsBindings, DeliveredHook, UnknownName
 from simulators.asrs.motion import CraneModel
 from simulators.asrs.motion_values import Accepted, Command, Kind, Refused, Transport
 from simulators.asrs.retained import RetainedStateError, read_state
+from simulators.opcua_security import ServerIdentity, secured_server
 
 log = logging.getLogger(__name__)
 
@@ -82,11 +84,14 @@ class AsrsSimulator:
         if self._server is not None:
             raise RuntimeError("AS/RS simulator already started")
         retained = read_state(self._state_file) if self._state_file is not None else None
-        server = Server()
-        await server.init()
-        server.set_endpoint(self._endpoint)
-        server.set_server_name("linectl AS/RS simulator")
-        server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
+        identity = ServerIdentity(
+            name="linectl AS/RS simulator",
+            application_uri="urn:linectl:asrs-simulator",
+            product_uri="urn:linectl:simulators:asrs",
+            product_name="linectl AS/RS simulator",
+        )
+        # security None: one endpoint, anonymous sessions only
+        server = await secured_server(self._config.asrs.opcua, self._endpoint, identity, None)
         server.disable_clock(True)
         bindings = AsrsBindings(
             server, self._config, self._clock, self._state_file, self._on_delivered

@@ -13,24 +13,24 @@ a simulator killed and started again with the same file has the same totes on th
 same chute counts and the same divert journal. Pending ``Divert`` requests are not retained.
 
 When ``conveyor.opcua.security`` is ``Basic256Sha256`` the server offers only
-Basic256Sha256/SignAndEncrypt, presents the certificate and key it is given, and admits only
-the configured user name and password (anonymous sessions are refused).
+Basic256Sha256/SignAndEncrypt, presents the certificate and key it is given, admits sessions
+only over that channel, only from a trusted client certificate (those in ``trusted_clients``,
+else the line's own ``conveyor.opcua.certificate``) and only with the configured user name and
+password. With security None it admits anonymous sessions only
+(:mod:`simulators.opcua_security`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from pathlib import Path
 from types import TracebackType
-from typing import Any
 
-from asyncua import Server, ua
-from asyncua.crypto.permission_rules import User, UserRole
+from asyncua import Server
 
 from controller.clock import Clock
-from controller.config.model import LineConfig, OpcUaEndpoint
+from controller.config.model import LineConfig
 from devices.opcua.security import SERVER_APPLICATION_URI
 from simulators.conveyor.address_space import build_address_space
 from simulators.conveyor.bindings import ConveyorBindings
@@ -38,6 +38,13 @@ from simulators.conveyor.facts import ChuteChanged
 from simulators.conveyor.motion import TrackedItem
 from simulators.conveyor.packml import PackMLState
 from simulators.conveyor.retained import RetainedStateError, read_state
+from simulators.opcua_security import (
+    ServerIdentity,
+    ServerKeys,
+    TrustList,
+    refuse_unsafe,
+    secured_server,
+)
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +55,9 @@ class ConveyorSimulator:
     """One conveyor loop with its scanner and sorter, served over OPC UA.
 
     ``certificate`` and ``private_key`` (PEM or DER files) are the server's own, needed when
-    the line's security is Basic256Sha256. :meth:`start` raises
+    the line's security is Basic256Sha256; ``trusted_clients`` is a folder of the client
+    certificates it admits (default: the line's ``conveyor.opcua.certificate`` only). Raises
+    ValueError for security settings it cannot serve safely. :meth:`start` raises
     :class:`~simulators.conveyor.retained.RetainedStateError` when ``state_file`` exists but
     cannot be taken over.
     """
@@ -64,16 +73,10 @@ class ConveyorSimulator:
         certificate: Path | None = None,
         private_key: Path | None = None,
         state_file: Path | None = None,
+        trusted_clients: Path | None = None,
     ) -> None:
-        if config.conveyor.opcua.security != "None" and (
-            certificate is None or private_key is None
-        ):
-            raise ValueError(
-                f"security {config.conveyor.opcua.security} needs the server's certificate "
-                "and private key"
-            )
-        self._certificate = certificate
-        self._private_key = private_key
+        self._keys = _server_keys(config, certificate, private_key, trusted_clients)
+        refuse_unsafe(config.conveyor.opcua, self._keys)
         self._config = config
         self._clock = clock
         self._endpoint = endpoint or config.conveyor.opcua.endpoint
@@ -99,11 +102,7 @@ class ConveyorSimulator:
             raise RuntimeError("conveyor simulator already started")
         opcua = self._config.conveyor.opcua
         retained = read_state(self._state_file) if self._state_file is not None else None
-        server = Server(user_manager=_Credentials(opcua))
-        await server.init()
-        server.set_endpoint(self._endpoint)
-        server.set_server_name(f"linectl conveyor simulator {self.conveyor_id}")
-        await self._secure(server, opcua)
+        server = await secured_server(opcua, self._endpoint, self._identity(), self._keys)
         # the standard clock task holds stop() for up to a second; line time is ours anyway
         server.disable_clock(True)
         bindings = ConveyorBindings(
@@ -131,20 +130,13 @@ class ConveyorSimulator:
             },
         )
 
-    async def _secure(self, server: Server, opcua: OpcUaEndpoint) -> None:
-        if opcua.security == "None":
-            server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
-            return
-        assert self._certificate is not None and self._private_key is not None  # __init__
-        server.set_security_policy([ua.SecurityPolicyType.Basic256Sha256_SignAndEncrypt])
-        # the certificate names this URI; clients compare the two
-        await server.set_application_uri(SERVER_APPLICATION_URI)
-        await server.load_certificate(str(self._certificate))
-        await server.load_private_key(str(self._private_key))
-        tokens: list[type] = [ua.UserNameIdentityToken]
-        if opcua.username is None:
-            tokens = [ua.AnonymousIdentityToken]
-        server.set_identity_tokens(tokens)
+    def _identity(self) -> ServerIdentity:
+        return ServerIdentity(
+            name=f"linectl conveyor simulator {self.conveyor_id}",
+            application_uri=SERVER_APPLICATION_URI,  # as in the certificate of opcua certs
+            product_uri="urn:linectl:simulators:conveyor",
+            product_name="linectl conveyor simulator",
+        )
 
     async def stop(self) -> None:
         """Stop the motion task and the server; continues past a failing step."""
@@ -255,29 +247,27 @@ class ConveyorSimulator:
         return self._running().model.zone_running(zone_id)
 
 
-class _Credentials:
-    """Admits the line's configured user and password; without them anyone (an asyncua
-    ``UserManager``)."""
-
-    def __init__(self, opcua: OpcUaEndpoint) -> None:
-        self._username = opcua.username
-        self._password = opcua.password
-
-    def get_user(
-        self,
-        iserver: Any,
-        username: str | None = None,
-        password: str | None = None,
-        certificate: Any = None,
-    ) -> User | None:
-        if self._username is None or self._password is None:
-            return User(role=UserRole.User)
-        expected = self._password.get_secret_value().encode()
-        given = (password or "").encode()
-        if username == self._username and hmac.compare_digest(given, expected):
-            return User(role=UserRole.User, name=username)
-        log.warning("OPC UA session refused", extra={"username": username})
+def _server_keys(
+    config: LineConfig,
+    certificate: Path | None,
+    private_key: Path | None,
+    trusted_clients: Path | None,
+) -> ServerKeys | None:
+    """The server's keys and trust list for a Basic256Sha256 line, None for security None."""
+    opcua = config.conveyor.opcua
+    if opcua.security == "None":
         return None
+    if certificate is None or private_key is None:
+        raise ValueError(
+            f"security {opcua.security} needs the server's certificate and private key"
+        )
+    if trusted_clients is not None:
+        trusted = TrustList.from_folder(trusted_clients)
+    elif opcua.certificate is not None:
+        trusted = TrustList.from_file(Path(opcua.certificate))
+    else:
+        raise ValueError("no client certificate to trust: give a trust folder")
+    return ServerKeys(certificate, private_key, trusted)
 
 
 def _rate(rate: float) -> float:

@@ -171,7 +171,8 @@ async def test_client_without_security_is_refused(secured_sim: Secured) -> None:
     )
     down = await secured_sim.availability(plain)
     assert not down.available
-    assert "No matching endpoints" in down.reason  # no None endpoint to open a session on
+    # refused at CreateSession, before the client could send its password in the clear
+    assert "BadSecurityModeRejected" in down.reason
 
     client = Client(secured_sim.endpoint, timeout=WAIT)
     client.set_user(USERNAME)
@@ -181,11 +182,11 @@ async def test_client_without_security_is_refused(secured_sim: Secured) -> None:
     client.disconnect_socket()
 
 
-def test_basic256sha256_needs_the_client_certificate_and_key() -> None:
+def test_basic256sha256_needs_the_client_certificate_key_and_login() -> None:
     from controller.config.checks import _opcua_security
 
     issues = _opcua_security(OpcUaEndpoint(security="Basic256Sha256"))
-    assert {i.path[-1] for i in issues} == {"certificate", "private_key"}
+    assert {i.path[-1] for i in issues} == {"certificate", "private_key", "username", "password"}
     clear = _opcua_security(OpcUaEndpoint(username="u", password=SecretStr("p")))
     assert [i.path[-1] for i in clear] == ["security"]
     assert _opcua_security(OpcUaEndpoint()) == []
