@@ -118,6 +118,13 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
         # the last write came at most one period before the controller stopped
         assert time.monotonic() - silent_at >= timeout - reference_line.conveyor.watchdog.period
         assert await state() == "Held"
+        pidx = await packml_unit.packml_index(unit)
+        reason = await (await unit.get_child([f"{pidx}:Admin", f"{pidx}:StopReason"])).read_value()
+        assert (reason.ID, reason.Message, reason.Trigger) == (
+            1,
+            "controller watchdog expired",
+            True,
+        )
         assert await zone.read_value() is False
         assert sim.watchdog_tripped
 
