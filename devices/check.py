@@ -28,7 +28,14 @@ from typing import Any
 from asyncua import Client, Node, ua
 
 from controller.config.model import LineConfig, OpcUaEndpoint
-from devices.check_nodes import EVENT_TYPES_PATH, Expected, expected_crane_nodes, expected_nodes
+from devices.check_nodes import (
+    EVENT_TYPES_PATH,
+    Expected,
+    Step,
+    current_states,
+    expected_crane_nodes,
+    expected_nodes,
+)
 from devices.check_report import DeviceReport, Finding, Status
 from devices.check_robots import check_robots
 from devices.opcua.refusals import connect_failure
@@ -57,9 +64,8 @@ async def check_conveyor(config: LineConfig, connect_timeout: float = 5.0) -> De
     """Connect to ``conveyor.opcua.endpoint`` and check every expected node."""
     conv = config.conveyor
     expected = expected_nodes(config)
-    return await _check_server(
-        f"conveyor {conv.id}", conv.opcua, expected, expected[2], connect_timeout
-    )
+    states = current_states(("Line", conv.id))
+    return await _check_server(f"conveyor {conv.id}", conv.opcua, expected, states, connect_timeout)
 
 
 async def check_cranes(config: LineConfig, connect_timeout: float = 5.0) -> DeviceReport:
@@ -69,7 +75,7 @@ async def check_cranes(config: LineConfig, connect_timeout: float = 5.0) -> Devi
         f"AS/RS cranes {cranes}",
         config.asrs.opcua,
         expected_crane_nodes(config),
-        None,
+        [],
         connect_timeout,
     )
 
@@ -78,7 +84,7 @@ async def _check_server(
     device: str,
     opcua: OpcUaEndpoint,
     expected: list[Expected],
-    state: Expected | None,
+    states: list[Expected],
     connect_timeout: float,
 ) -> DeviceReport:
     endpoint = opcua.endpoint
@@ -97,7 +103,7 @@ async def _check_server(
         return DeviceReport(device, endpoint, (Finding("endpoint", status, failure.detail),))
     try:
         async with asyncio.timeout(connect_timeout * 4):
-            findings, facts = await _browse(client, opcua.namespace, expected, state)
+            findings, facts = await _browse(client, opcua.namespace, expected, states)
     except (OSError, TimeoutError, ua.UaError) as exc:
         reason = f"browsing failed: {exc or type(exc).__name__}"
         findings, facts = [Finding("endpoint", Status.UNREACHABLE, reason)], []
@@ -110,7 +116,7 @@ async def _check_server(
 
 
 async def _browse(
-    client: Client, namespace: str, expected: list[Expected], state: Expected | None
+    client: Client, namespace: str, expected: list[Expected], states: list[Expected]
 ) -> tuple[list[Finding], list[tuple[str, str]]]:
     try:
         idx = await client.get_namespace_index(namespace)
@@ -140,8 +146,11 @@ async def _browse(
                 findings.append(Finding(e.name, Status.MISSING))  # its parent's report covers it
             continue
         findings.append(_judge(e, classes[node], data_types.get(node), notifiers.get(node)))
-    if state is not None and any(f.item == state.name and f.ok for f in findings):
-        facts.append(("PackML state", str(await nodes[state].read_value())))
+    # the innermost active state machine's state (an inactive one reads Bad_StateNotActive)
+    shown = await _read(client, (nodes[e] for e in states if e in nodes), ua.AttributeIds.Value)
+    texts = [v.Text for v in shown.values() if isinstance(v, ua.LocalizedText) and v.Text]
+    if texts:
+        facts.append(("PackML state", texts[-1]))
     return findings, facts
 
 
@@ -174,8 +183,16 @@ def _type_name(data_type: Any) -> str:
 
 
 async def _resolve(client: Client, idx: int, expected: Sequence[Expected]) -> dict[Expected, Node]:
-    """Translate every expected browse path, a chunk per request; absent paths are left out."""
+    """Translate every expected browse path, a chunk per request; absent paths are left out
+    (a path in a standard namespace the server lacks is sent with an index no name has)."""
     types_base = [ua.QualifiedName(n, 0) for n in EVENT_TYPES_PATH]
+    uris = await client.get_namespace_array()
+
+    def qualified(step: Step) -> ua.QualifiedName:
+        if isinstance(step, str):
+            return ua.QualifiedName(step, idx)
+        return ua.QualifiedName(step.name, uris.index(step.uri) if step.uri in uris else 65535)
+
     found: dict[Expected, Node] = {}
     for start, subset in (
         (client.nodes.objects, [e for e in expected if not e.under_types]),
@@ -186,7 +203,7 @@ async def _resolve(client: Client, idx: int, expected: Sequence[Expected]) -> di
             paths = [
                 [
                     *(types_base if e.under_types else []),
-                    *(ua.QualifiedName(n, idx) for n in e.path),
+                    *(qualified(step) for step in e.path),
                 ]
                 for e in chunk
             ]

@@ -4,7 +4,8 @@
 zones, scanner, sorter, diverts and chutes (``Simulation`` is simulator-only and not expected);
 :func:`expected_crane_nodes` every node of the configured AS/RS cranes. Each :class:`Expected`
 says where the node is (by browse path under Objects, or under the event types), its node class
-and, for variables, its data type.
+and, for variables, its data type. The conveyor unit's state machine, commands and status are
+OPC 30050's (PackML): their steps are :class:`Std` names, in the PackML namespace or OPC UA's.
 """
 
 from __future__ import annotations
@@ -15,18 +16,23 @@ from asyncua import ua
 
 from controller.config.model import LineConfig
 from devices.opcua.browse import DIVERT_EVENT_TYPE, SCAN_EVENT_TYPE
+from devices.opcua.packml import COMMAND_LEVELS, LEVEL_PATHS, PACKML_NAMESPACE, Level
 
-PACKML_METHODS = (
-    "Start",
-    "Stop",
-    "Hold",
-    "Unhold",
-    "Reset",
-    "Suspend",
-    "Unsuspend",
-    "Abort",
-    "Clear",
-)
+OPCUA_NAMESPACE = "http://opcfoundation.org/UA/"
+
+
+@dataclass(frozen=True)
+class Std:
+    """A BrowseName in a standard namespace (``uri``) rather than the line's."""
+
+    name: str
+    uri: str = PACKML_NAMESPACE
+
+    def __str__(self) -> str:
+        return self.name
+
+
+Step = str | Std
 ZONE_VARIABLES = (
     ("Running", ua.VariantType.Boolean),
     ("SpeedSetpoint", ua.VariantType.Double),
@@ -86,7 +92,7 @@ class Expected:
     """A node the model requires: where (under Objects, or under the event types), its class,
     and for variables their data type."""
 
-    path: tuple[str, ...]
+    path: tuple[Step, ...]
     node_class: ua.NodeClass
     data_type: ua.VariantType | None = None
     event_notifier: bool = False
@@ -94,7 +100,8 @@ class Expected:
 
     @property
     def name(self) -> str:
-        return "/".join((*EVENT_TYPES_PATH, *self.path) if self.under_types else self.path)
+        steps = (*EVENT_TYPES_PATH, *self.path) if self.under_types else self.path
+        return "/".join(str(step) for step in steps)
 
 
 def expected_nodes(config: LineConfig) -> list[Expected]:
@@ -104,17 +111,12 @@ def expected_nodes(config: LineConfig) -> list[Expected]:
     obj, var, meth = ua.NodeClass.Object, ua.NodeClass.Variable, ua.NodeClass.Method
     base = ("Line", conv.id)
     sorter = (*base, "Sorter", conv.sorter.id)
-    out = [
-        Expected(("Line",), obj),
-        Expected(base, obj),
-        Expected((*base, "State"), var, ua.VariantType.String),
-    ]
+    out = [Expected(("Line",), obj), Expected(base, obj), *packml_nodes(base)]
     out += [
         Expected((*base, "Watchdog"), var, ua.VariantType.UInt32),
         Expected((*base, "WatchdogTimeout"), var, ua.VariantType.Double),
         Expected((*base, "WatchdogTripped"), var, ua.VariantType.Boolean),
     ]
-    out += [Expected((*base, m), meth) for m in PACKML_METHODS]
     out.append(Expected((*base, "Zones"), obj))
     for zone in conv.zones:
         zp = (*base, "Zones", zone.id)
@@ -145,6 +147,38 @@ def expected_nodes(config: LineConfig) -> list[Expected]:
     for type_name, fields in EVENT_FIELDS.items():
         out.append(Expected((type_name,), ua.NodeClass.ObjectType, under_types=True))
         out += [Expected((type_name, name), var, vtype, under_types=True) for name, vtype in fields]
+    return out
+
+
+def current_states(unit: tuple[Step, ...]) -> list[Expected]:
+    """``CurrentState`` of the unit's three state machines, outermost first."""
+    return [
+        Expected(
+            (*unit, *map(Std, LEVEL_PATHS[level]), Std("CurrentState", OPCUA_NAMESPACE)),
+            ua.NodeClass.Variable,
+            ua.VariantType.LocalizedText,
+        )
+        for level in Level
+    ]
+
+
+def packml_nodes(unit: tuple[Step, ...]) -> list[Expected]:
+    """The OPC 30050 nodes of the unit linectl uses: each state machine with its
+    ``CurrentState`` and ``Id``, and its command methods."""
+    obj, var, meth = ua.NodeClass.Object, ua.NodeClass.Variable, ua.NodeClass.Method
+    out: list[Expected] = []
+    for level, current in zip(Level, current_states(unit), strict=True):
+        machine = (*unit, *map(Std, LEVEL_PATHS[level]))
+        out += [
+            Expected(machine, obj),
+            current,
+            Expected((*current.path, Std("Id", OPCUA_NAMESPACE)), var, ua.VariantType.NodeId),
+        ]
+        out += [
+            Expected((*machine, Std(command)), meth)
+            for command, levels in COMMAND_LEVELS.items()
+            if level in levels
+        ]
     return out
 
 

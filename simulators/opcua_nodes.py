@@ -1,13 +1,22 @@
 """Small helpers the OPC UA simulators share: node creation with readable string NodeIds,
-method argument descriptions, and checking a method's string and numeric arguments."""
+method argument descriptions, and checking a method's string and numeric arguments.
+
+They also hold the simulators to OPC UA where asyncua is lenient: array variables and method
+argument lists are declared one-dimensional (ValueRank 1, ArrayDimensions [0]);
+:func:`answer_not_writable` makes a write to a read-only variable answer ``BadNotWritable``;
+and :class:`EventSource` delivers an event to the notifiers above its node as well, up to the
+Server object (a notifier hierarchy built with :meth:`Builder.notifier`).
+"""
 
 from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from asyncua import Node, Server, ua
+from asyncua.server.event_generator import EventGenerator
 
 MethodCallback = Callable[..., Awaitable[Any]]
 
@@ -96,6 +105,8 @@ class Builder:
         node = await parent.add_variable(
             self.nid(path), self.qn(path[-1]), value, varianttype=vtype
         )
+        if isinstance(value, list):
+            await one_dimension(node)
         if writable:
             await node.set_writable()
         return node
@@ -119,9 +130,19 @@ class Builder:
         inputs: Sequence[ua.Argument] = (),
         outputs: Sequence[ua.Argument] = (),
     ) -> Node:
-        return await parent.add_method(
+        node = await parent.add_method(
             self.nid(path), self.qn(path[-1]), callback, list(inputs), list(outputs)
         )
+        for child in await node.get_properties():  # InputArguments, OutputArguments
+            await one_dimension(child)
+        return node
+
+    async def notifier(self, parent: Node, child: Node) -> None:
+        """``parent`` HasNotifier ``child``: events of ``child`` also reach subscribers of
+        ``parent`` (through :class:`EventSource`), and ``parent`` accepts event
+        subscriptions."""
+        await parent.add_reference(child.nodeid, ua.ObjectIds.HasNotifier)
+        await parent.set_event_notifier([ua.EventNotifier.SubscribeToEvents])
 
     async def event_type(
         self, name: str, fields: Sequence[tuple[str, ua.VariantType, bool]]
@@ -134,13 +155,89 @@ class Builder:
                 self.nid(["Types", name, field_name]), self.qn(field_name), value, varianttype=vtype
             )
             if is_array:
-                await prop.write_attribute(
-                    ua.AttributeIds.ValueRank,
-                    ua.DataValue(ua.Variant(ua.ValueRank.OneDimension, ua.VariantType.Int32)),
-                )
-                await prop.write_attribute(
-                    ua.AttributeIds.ArrayDimensions,
-                    ua.DataValue(ua.Variant([0], ua.VariantType.UInt32)),
-                )
+                await one_dimension(prop)
             await prop.set_modelling_rule(True)
         return etype
+
+
+async def one_dimension(node: Node) -> None:
+    """Declare a variable a one-dimensional array of any length (asyncua leaves ValueRank 0,
+    "one or more dimensions", which a strict client cannot rely on)."""
+    await node.write_attribute(
+        ua.AttributeIds.ValueRank,
+        ua.DataValue(ua.Variant(ua.ValueRank.OneDimension, ua.VariantType.Int32)),
+    )
+    await node.write_attribute(
+        ua.AttributeIds.ArrayDimensions, ua.DataValue(ua.Variant([0], ua.VariantType.UInt32))
+    )
+
+
+def answer_not_writable(server: Server) -> None:
+    """Make a client's write to a variable whose AccessLevel has no CurrentWrite (or to an
+    attribute other than Value) answer ``BadNotWritable``, as OPC UA Part 4 asks; asyncua
+    answers ``BadUserAccessDenied``, which it keeps for a user denied a writable variable."""
+    service = server.iserver.attribute_service
+    write = service.write
+    aspace = server.iserver.aspace
+
+    def writable(nodeid: ua.NodeId, attribute: int) -> bool:
+        if attribute != ua.AttributeIds.Value:
+            return False
+        level = aspace.read_attribute_value(nodeid, ua.AttributeIds.AccessLevel)
+        value = level.Value.Value if level.Value is not None else None
+        return isinstance(value, int) and bool(value & (1 << ua.AccessLevel.CurrentWrite))
+
+    async def strict_write(params: ua.WriteParameters, *args: Any, **kwargs: Any) -> Any:
+        results: list[ua.StatusCode] = await write(params, *args, **kwargs)
+        denied = ua.StatusCodes.BadUserAccessDenied
+        return [
+            ua.StatusCode(ua.StatusCodes.BadNotWritable)
+            if status.value == denied and not writable(item.NodeId, item.AttributeId)
+            else status
+            for item, status in zip(params.NodesToWrite, results, strict=True)
+        ]
+
+    service.write = strict_write
+
+
+class EventSource:
+    """An event generator whose events reach the subscribers of its own node and of every
+    notifier above it (inverse HasNotifier/HasEventSource references up to the Server object).
+    asyncua delivers an event only to subscriptions on the node it is emitted from; a client
+    that subscribes to the Server object alone is entitled to every event (Part 3, 7.16)."""
+
+    def __init__(self, generator: EventGenerator, notifiers: Sequence[ua.NodeId]) -> None:
+        self._generator = generator
+        self._notifiers = tuple(notifiers)
+
+    @property
+    def event(self) -> Any:
+        return self._generator.event
+
+    async def trigger(self, time_attr: datetime, message: str) -> None:
+        await self._generator.trigger(time_attr=time_attr, message=message)
+        event = self._generator.event
+        own = event.emitting_node
+        service = self._generator.isession.subscription_service
+        try:
+            for nodeid in self._notifiers:
+                event.emitting_node = nodeid
+                await service.trigger_event(event)
+        finally:
+            event.emitting_node = own
+
+
+async def event_source(server: Server, event_type: Node, node: Node) -> EventSource:
+    """An :class:`EventSource` for events of ``event_type`` emitted by ``node``."""
+    generator = await server.get_event_generator(event_type, node.nodeid)
+    notifiers: list[ua.NodeId] = []
+    todo = [node]
+    while todo:
+        parents = await todo.pop().get_referenced_nodes(
+            ua.ObjectIds.HasEventSource, ua.BrowseDirection.Inverse, includesubtypes=True
+        )
+        for parent in parents:
+            if parent.nodeid not in notifiers and parent.nodeid != node.nodeid:
+                notifiers.append(parent.nodeid)
+                todo.append(parent)
+    return EventSource(generator, notifiers)

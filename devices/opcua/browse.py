@@ -1,8 +1,9 @@
 """Find the conveyor model's nodes on a server by BrowseName paths (docs/opcua-model.md).
 
-Nothing here knows a NodeId in advance: the namespace index comes from the server's namespace
-array, and every node is found by translating browse paths, in one request. A server that lacks
-a node the line config expects raises :class:`ModelMismatch` naming the missing path.
+Nothing here knows a NodeId in advance: the namespace index comes from the server's namespace array,
+and every node is found by translating browse paths, in one request. The unit's PackML state machine
+and commands are the standard ones of OPC 30050 (:mod:`devices.opcua.packml`). A server that lacks a
+node the line config expects raises :class:`ModelMismatch` naming the missing path.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from asyncua import Client, Node, ua
 
 from controller.config.model import LineConfig
+from devices.opcua.packml import PackMLMismatch, RemotePackML, resolve_packml
 
 SCAN_EVENT_TYPE = "ScanEventType"
 DIVERT_EVENT_TYPE = "DivertCompletedEventType"
@@ -35,7 +37,7 @@ class RemoteModel:
 
     idx: int
     conveyor: Node
-    state: Node
+    packml: RemotePackML  # the unit's standard PackML nodes (OPC 30050)
     watchdog: Node
     watchdog_tripped: Node
     scanners: dict[str, Node]
@@ -71,7 +73,6 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
     sorter = [*base, "Sorter", conv.sorter.id]
     paths: dict[str, list[ua.QualifiedName]] = {
         "conveyor": q(*base),
-        "state": q(*base, "State"),
         "watchdog": q(*base, "Watchdog"),
         "watchdog_tripped": q(*base, "WatchdogTripped"),
         "sorter": q(*sorter),
@@ -105,10 +106,14 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
             "divert": [*event_base, ua.QualifiedName(DIVERT_EVENT_TYPE, idx)],
         },
     )
+    try:
+        packml = await resolve_packml(client, objects["conveyor"])
+    except PackMLMismatch as exc:
+        raise ModelMismatch(str(exc)) from None
     return RemoteModel(
         idx=idx,
         conveyor=objects["conveyor"],
-        state=objects["state"],
+        packml=packml,
         watchdog=objects["watchdog"],
         watchdog_tripped=objects["watchdog_tripped"],
         scanners={conv.scanner.id: objects[f"scanner:{conv.scanner.id}"]},

@@ -68,18 +68,23 @@ class OpcUaSorter(SorterEvents, SorterRecovery):
             raise translate_error(exc, f"Divert({item_id}, {chute_id})") from exc
 
     async def command(self, name: str) -> None:
-        """Send a PackML command (``Hold``, ``Unhold``, ``Stop``, ``Reset``, ``Start``, ...).
+        """Send a PackML command (``Hold``, ``Unhold``, ``Stop``, ``Reset``, ``Start``, ...):
+        the standard method of the OPC 30050 state machine that carries it.
 
-        Raises CommandRejected when the state machine refuses it, DeviceUnavailable when offline.
+        Raises CommandRejected when the state machine refuses it or the server does not offer
+        it, DeviceUnavailable when offline.
         """
         live = self._require_live()
+        packml = live.model.packml
+        target = packml.method_for(name, self._state)
+        if target is None:
+            raise CommandRejected(f"conveyor {self._conveyor_id} offers no PackML {name}")
+        machine, method = target
         try:
-            await live.model.conveyor.call_method(live.model.qn(name))
-            state = await live.model.state.read_value()
+            await machine.call_method(method.nodeid)
+            self._state = await packml.read_state()
         except TRANSPORT_ERRORS as exc:
             raise translate_error(exc, f"PackML {name}") from exc
-        if isinstance(state, str):
-            self._state = state
 
     async def jog(self, zone: str, speed: float, seconds: float) -> None:
         """Run one zone at ``speed`` m/s for ``seconds`` (commissioning; the zone's ``Jog``).

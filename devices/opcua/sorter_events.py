@@ -2,7 +2,8 @@
 
 :class:`SorterEvents` subscribes to the scan and divert-completion events (large queues, nothing
 sampled away: an overflow ends the session rather than dropping a read or a divert) and to the
-PackML state, the zones' jams and the chutes' levels, reads those values once on connecting,
+PackML state (each OPC 30050 state machine's ``CurrentState/Id``), the zones' jams and the
+chutes' levels, reads those values once on connecting,
 and turns what arrives into ``ItemScanned``/``ItemDiverted`` values on the controller's queue
 and into the adapter's view of the conveyor. A malformed event is counted and dropped (warned
 about once); a divert already read back from the journal is dropped.
@@ -55,14 +56,14 @@ class SorterEvents(SorterState):
             await sub.subscribe_events(node, evfilter=scan_filter, queuesize=EVENT_QUEUE_SIZE)
         for node in model.diverts.values():
             await sub.subscribe_events(node, evfilter=divert_filter, queuesize=EVENT_QUEUE_SIZE)
-        levels = [model.state, *model.jammed.values()]
+        levels = [*model.packml.state_ids.values(), *model.jammed.values()]
         for chute in model.chutes.values():
             levels += [chute.full, chute.enabled, chute.count]
         await sub.subscribe_data_change(levels, queuesize=100, sampling_interval=0.0)
         return sub
 
     async def _read_levels(self, client: Client, model: RemoteModel) -> None:
-        nodes = [model.state, *model.jammed.values()]
+        nodes = [*model.packml.state_ids.values(), *model.jammed.values()]
         for chute in model.chutes.values():
             nodes += [chute.full, chute.enabled, chute.count]
         values = await client.read_values(nodes)
@@ -110,10 +111,11 @@ class SorterEvents(SorterState):
         await events.put(value)
 
     def _on_level(self, model: RemoteModel, nodeid: ua.NodeId, value: object) -> None:
-        if nodeid == model.state.nodeid:
-            if isinstance(value, str):
-                self._state = value
-            return
+        for level, node in model.packml.state_ids.items():
+            if nodeid == node.nodeid:  # None while that state machine is not active
+                self._state_ids[level] = value if isinstance(value, ua.NodeId) else None
+                self._state = model.packml.state_name(self._state_ids)
+                return
         for zone_id, node in model.jammed.items():
             if nodeid == node.nodeid and isinstance(value, bool):
                 self._on_jam(zone_id, value)

@@ -45,7 +45,7 @@ class SorterRecovery(SorterState):
             return
         count = int(await model.watchdog.read_value() or 0)
         await model.watchdog.write_value(ua.Variant((count + 1) % 2**32, ua.VariantType.UInt32))
-        self._state = str(await model.state.read_value())
+        self._state = await model.packml.read_state()
         resume = self._config.conveyor.resume_after_comms_loss and self._state == "Held"
         if not self._trip_seen:
             self._trip_seen = True
@@ -57,9 +57,17 @@ class SorterRecovery(SorterState):
                 )
         if not resume:
             return
-        await model.conveyor.call_method(model.qn("Unhold"))
+        target = model.packml.method_for("Unhold", self._state)
+        if target is None:
+            log.warning(
+                "conveyor offers no PackML Unhold: left held for an operator",
+                extra={"conveyor": self._conveyor_id},
+            )
+            return
+        machine, method = target
+        await machine.call_method(method.nodeid)
         self._trip_seen = False
-        self._state = str(await model.state.read_value())
+        self._state = await model.packml.read_state()
         log.warning(
             "conveyor resumed after its watchdog held it (state read again)",
             extra={"conveyor": self._conveyor_id, "state": self._state},

@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from asyncua import Client
+from asyncua import Client, ua
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
@@ -22,6 +22,7 @@ from devices.base import ChuteSnapshot
 from devices.errors import DeviceUnavailable
 from devices.opcua.backoff import Backoff
 from devices.opcua.browse import RemoteModel
+from devices.opcua.packml import Level
 from devices.outage import Outage
 
 log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
@@ -68,6 +69,7 @@ class SorterState:
         self._connected = metrics.opcua_connected.labels(conveyor=self._conveyor_id)
         self._live: _Live | None = None
         self._state = "Unknown"
+        self._state_ids: dict[Level, ua.NodeId | None] = {}  # CurrentState/Id of each machine
         self._chutes = {
             c.id: ChuteSnapshot(c.id, full=False, enabled=False, count=0)
             for c in config.conveyor.sorter.chutes

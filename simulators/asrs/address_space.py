@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from asyncua import Node, Server, ua
 
 from controller.config.model import LineConfig
-from simulators.opcua_nodes import Builder, MethodCallback, arg, array
+from simulators.opcua_nodes import Builder, MethodCallback, answer_not_writable, arg, array
 
 COMPLETED_EVENT_TYPE = "CraneCommandCompletedEventType"
 
@@ -90,6 +90,7 @@ async def build_address_space(
     """Create the AS/RS model under Objects and return handles on its nodes."""
     idx = await server.register_namespace(config.asrs.opcua.namespace)
     b = Builder(server, idx)
+    answer_not_writable(server)
     completed = await b.event_type(COMPLETED_EVENT_TYPE, COMPLETED_FIELDS)
     objects = server.nodes.objects
     line = await b.obj(objects, ["Line"], folder=True)
@@ -98,6 +99,7 @@ async def build_address_space(
     for aisle in config.asrs.aisles:
         cp = ["Asrs", aisle.crane.id]
         c = await b.obj(asrs, cp)
+        await b.notifier(server.nodes.server, c)  # completions reach the Server object too
         await b.prop(c, [*cp, "Aisle"], aisle.id)
         cb = callbacks.crane(aisle.id)
         await b.method(c, [*cp, "Store"], cb.store, [_COMMAND_ID, *_transport_args()])

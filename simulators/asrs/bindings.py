@@ -25,7 +25,7 @@ from simulators.asrs.bindings_methods import BindingsMethods
 from simulators.asrs.bindings_retained import BindingsRetained
 from simulators.asrs.bindings_state import DeliveredHook, UnknownName
 from simulators.asrs.motion_values import Accepted, Command, Fact, Refused, ToteDelivered
-from simulators.opcua_nodes import MethodCallback
+from simulators.opcua_nodes import MethodCallback, event_source
 
 log = logging.getLogger(__name__)
 
@@ -46,8 +46,8 @@ class AsrsBindings(BindingsMethods, BindingsRetained):
     async def attach(self, nodes: AsrsNodes) -> None:
         self._nodes = nodes
         for aisle, crane in nodes.cranes.items():
-            self._events[aisle] = await self._server.get_event_generator(
-                nodes.completed_event_type, crane.crane.nodeid
+            self._events[aisle] = await event_source(
+                self._server, nodes.completed_event_type, crane.crane
             )
 
     # --- changes ---------------------------------------------------------------------------

@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 from asyncua import Node, Server, ua
-from asyncua.server.event_generator import EventGenerator
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
@@ -28,6 +27,7 @@ from routing.rack import Rack, parse_location
 from simulators.asrs.address_space import AsrsNodes
 from simulators.asrs.motion import CraneModel
 from simulators.asrs.motion_values import CommandFinished, Fact
+from simulators.opcua_nodes import EventSource
 
 _STRING = ua.VariantType.String
 _UINT32 = ua.VariantType.UInt32
@@ -69,7 +69,7 @@ class BindingsState:
             self.crane_aisle[c.id] = a.id
         self._lock = asyncio.Lock()
         self._nodes: AsrsNodes | None = None
-        self._events: dict[str, EventGenerator] = {}
+        self._events: dict[str, EventSource] = {}
         self._written: dict[ua.NodeId, Any] = {}
         self._state_file = state_file
         self._saved: tuple[int, ...] | None = None

@@ -1,9 +1,12 @@
 """Builds the conveyor information model (see docs/opcua-model.md) in an asyncua server.
 
 Only node creation lives here; what the methods do and how values change is in
-:mod:`simulators.conveyor.bindings`. Every node gets a readable string NodeId
-(``ns=<idx>;s=C1.Zones.Z01.Occupied``) for commissioning, but clients are expected to find nodes
-by BrowseName paths, never by NodeId.
+:mod:`simulators.conveyor.bindings`. The unit itself is an OPC 30050 ``PackMLBaseObjectType``
+(:mod:`simulators.conveyor.packml_unit`); linectl's own nodes are added under it. The Server object
+is the notifier of the scanners and diverts (HasNotifier), so a client subscribed to the Server
+object alone sees every scan and divert event. Every node gets a readable string NodeId
+(``ns=<idx>;s=C1.Zones.Z01.Occupied``) for commissioning, but clients are expected to find nodes by
+BrowseName paths, never by NodeId.
 """
 
 from __future__ import annotations
@@ -14,8 +17,8 @@ from dataclasses import dataclass
 from asyncua import Node, Server, ua
 
 from controller.config.model import LineConfig
-from simulators.conveyor.packml import PackMLCommand
-from simulators.opcua_nodes import Builder, MethodCallback, arg, array
+from simulators.conveyor.packml_unit import PackMLCallbacks, PackMLUnitNodes, build_packml_unit
+from simulators.opcua_nodes import Builder, MethodCallback, answer_not_writable, arg, array
 
 SCAN_EVENT_TYPE = "ScanEventType"
 DIVERT_EVENT_TYPE = "DivertCompletedEventType"
@@ -59,7 +62,7 @@ class ConveyorNodes:
 
     idx: int
     conveyor: Node
-    state: Node
+    packml: PackMLUnitNodes
     watchdog: Node  # the controller's life-sign counter (written by the client)
     watchdog_tripped: Node
     zones: dict[str, ZoneNodes]
@@ -79,7 +82,7 @@ class MethodCallbacks:
     Each is ``async (parent NodeId, *Variant) -> list[Variant] | StatusCode``.
     """
 
-    packml: Callable[[PackMLCommand], MethodCallback]
+    packml: PackMLCallbacks
     divert: MethodCallback
     induct: MethodCallback
     # the reconciliation methods; a server built without them is one that predates them
@@ -109,15 +112,15 @@ async def build_address_space(
     objects = server.nodes.objects
     line = await b.obj(objects, ["Line"], folder=True)
     root = [conv.id]
-    conveyor = await b.obj(line, root)
-    state = await b.var(conveyor, [*root, "State"], "Execute", ua.VariantType.String)
+    conveyor, packml = await build_packml_unit(
+        server, line, b.nid(root), b.qn(conv.id), conv.belt_speed, callbacks.packml
+    )
+    answer_not_writable(server)
     watchdog = await b.var(conveyor, [*root, "Watchdog"], 0, ua.VariantType.UInt32, writable=True)
     await b.prop(conveyor, [*root, "WatchdogTimeout"], conv.watchdog.timeout, ua.VariantType.Double)
     watchdog_tripped = await b.var(
         conveyor, [*root, "WatchdogTripped"], False, ua.VariantType.Boolean
     )
-    for command in PackMLCommand:
-        await b.method(conveyor, [*root, command.value], callbacks.packml(command))
 
     zones_folder = await b.obj(conveyor, [*root, "Zones"], folder=True)
     zones: dict[str, ZoneNodes] = {}
@@ -151,6 +154,7 @@ async def build_address_space(
     sp = [*root, "Scanners", conv.scanner.id]
     scanner = await b.obj(scanners_folder, sp)
     await b.prop(scanner, [*sp, "Zone"], conv.scanner.zone)
+    await b.notifier(server.nodes.server, scanner)
 
     sorter_folder = await b.obj(conveyor, [*root, "Sorter"], folder=True)
     sop = [*root, "Sorter", conv.sorter.id]
@@ -197,6 +201,7 @@ async def build_address_space(
         d = diverts[divert.id] = await b.obj(diverts_folder, dp)
         await b.prop(d, [*dp, "Chute"], divert.chute)
         await b.prop(d, [*dp, "Zone"], divert.zone)
+        await b.notifier(server.nodes.server, d)
     chutes_folder = await b.obj(sorter, [*sop, "Chutes"], folder=True)
     chutes: dict[str, ChuteNodes] = {}
     for chute in conv.sorter.chutes:
@@ -221,7 +226,7 @@ async def build_address_space(
     return ConveyorNodes(
         idx=idx,
         conveyor=conveyor,
-        state=state,
+        packml=packml,
         watchdog=watchdog,
         watchdog_tripped=watchdog_tripped,
         zones=zones,

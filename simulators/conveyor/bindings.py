@@ -29,9 +29,11 @@ from asyncua.common.callback import CallbackType
 from simulators.conveyor.address_space import ConveyorNodes, MethodCallbacks
 from simulators.conveyor.bindings_methods import BindingsMethods
 from simulators.conveyor.bindings_retained import BindingsRetained
-from simulators.conveyor.bindings_state import _STRING
+from simulators.conveyor.bindings_state import StopReason
 from simulators.conveyor.facts import Fact
 from simulators.conveyor.packml import PackMLCommand
+from simulators.conveyor.packml_unit import PackMLCallbacks
+from simulators.opcua_nodes import event_source
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,12 @@ class ConveyorBindings(BindingsMethods, BindingsRetained):
     @property
     def callbacks(self) -> MethodCallbacks:
         return MethodCallbacks(
-            packml=self._packml,
+            packml=PackMLCallbacks(
+                command=self._packml,
+                set_mach_speed=self._set_mach_speed,
+                set_unit_mode=self._set_unit_mode,
+                not_supported=self._not_supported,
+            ),
             divert=self._divert,
             induct=self._induct,
             tracking=self._tracking,
@@ -56,13 +63,14 @@ class ConveyorBindings(BindingsMethods, BindingsRetained):
         """Create the event generators and listen for client writes, once nodes exist."""
         self._nodes = nodes
         for scanner_id, node in nodes.scanners.items():
-            self._scan_events[scanner_id] = await self._server.get_event_generator(
-                nodes.scan_event_type, node.nodeid
+            self._scan_events[scanner_id] = await event_source(
+                self._server, nodes.scan_event_type, node
             )
         for divert_id, node in nodes.diverts.items():
-            self._divert_events[divert_id] = await self._server.get_event_generator(
-                nodes.divert_event_type, node.nodeid
+            self._divert_events[divert_id] = await event_source(
+                self._server, nodes.divert_event_type, node
             )
+        await self._write_state(StopReason.NONE)
         self._enabled_nodes = {c.enabled.nodeid: cid for cid, c in nodes.chutes.items()}
         self._server.subscribe_server_callback(CallbackType.PostWrite, self._on_write)
 
@@ -95,9 +103,9 @@ class ConveyorBindings(BindingsMethods, BindingsRetained):
         ``WatchdogTripped`` stays set, and the unit held, until a client sends a PackML
         command (``Unhold``, ``Stop``, ...)."""
         self.watchdog_tripped = True
-        state = self.machine.apply(PackMLCommand.HOLD)
+        self.machine.apply(PackMLCommand.HOLD)
         await self._publish(self.model.set_producing(self.machine.producing, now))
-        await self._write(self._node().state, state.value, _STRING)
+        await self._write_state(StopReason.CONTROLLER_SILENT)
         await self._write(self._node().watchdog_tripped, True, ua.VariantType.Boolean)
         log.warning(
             "controller watchdog expired: belts held",

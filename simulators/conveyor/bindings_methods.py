@@ -1,7 +1,9 @@
 """The conveyor simulator's OPC UA methods and the client writes it listens to.
 
 Each method callback checks its arguments, makes its change under the bindings' lock and
-answers with output arguments or a bad status code: the PackML commands, a zone's ``Jog``, the
+answers with output arguments or a bad status code: the PackML commands of the unit's state
+machines, ``SetMachSpeed`` and ``SetUnitMode`` (``SetProduct``/``SetParameter`` are not
+supported), a zone's ``Jog``, the
 sorter's ``Divert``, ``Induct``, ``Tracking`` and ``Journal``. A client writing a chute's
 ``Enabled`` tells the motion model; a client writing the watchdog counter keeps the controller's
 life sign alive.
@@ -10,6 +12,7 @@ life sign alive.
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -17,16 +20,19 @@ from typing import TYPE_CHECKING, Any
 from asyncua import ua
 from asyncua.common.callback import CallbackService, ServerItemCallback
 
+from devices.opcua.packml import Level
 from simulators.conveyor.bindings_state import (
     _BOOLEAN,
     _STRING,
     _UINT32,
     _UINT32_MAX,
     BindingsState,
+    StopReason,
 )
 from simulators.conveyor.facts import Fact
 from simulators.conveyor.motion import JogRefused, UnknownName
 from simulators.conveyor.packml import InvalidTransition, PackMLCommand
+from simulators.conveyor.packml_unit import PRODUCE
 from simulators.opcua_nodes import MethodCallback, bad, double_args, string_args
 
 log = logging.getLogger("simulators.conveyor.bindings")  # the bindings log under one name
@@ -50,13 +56,16 @@ class BindingsMethods(BindingsState):
 
         async def _watchdog_written(self, value: int) -> None: ...
 
-    def _packml(self, command: PackMLCommand) -> MethodCallback:
+    def _packml(self, name: str, level: Level) -> MethodCallback:
+        """A command method of one of the unit's state machines (OPC 30050)."""
+        command = PackMLCommand(name)
+
         async def call(parent: ua.NodeId, *args: Any) -> list[ua.Variant] | ua.StatusCode:
             if args:
                 return _bad(ua.StatusCodes.BadTooManyArguments)
             async with self._lock:
                 try:
-                    state = self.machine.apply(command)
+                    state = self.machine.apply(command, level)
                 except InvalidTransition as exc:
                     log.info(
                         "PackML command refused",
@@ -65,7 +74,7 @@ class BindingsMethods(BindingsState):
                     return _bad(ua.StatusCodes.BadInvalidState)
                 facts = self.model.set_producing(self.machine.producing, self._clock.now())
                 await self._publish(facts)
-                await self._write(self._node().state, state.value, _STRING)
+                await self._write_state(StopReason.NONE)
                 if self.watchdog_tripped:  # a client has decided what happens next
                     self.watchdog_tripped = False
                     await self._write(self._node().watchdog_tripped, False, ua.VariantType.Boolean)
@@ -74,6 +83,42 @@ class BindingsMethods(BindingsState):
             return []
 
         return call
+
+    async def _set_mach_speed(
+        self, parent: ua.NodeId, *args: Any
+    ) -> list[ua.Variant] | ua.StatusCode:
+        """``SetMachSpeed(RequestedMachineSpeed)``: the belts have a fixed-speed drive, so the
+        only speed in MachSpeed's EURange is the belt speed."""
+        values = _double_args(args, 1)
+        if isinstance(values, ua.StatusCode):
+            return values
+        if not math.isclose(values[0], self._belt_speed, rel_tol=1e-6):
+            return _bad(ua.StatusCodes.BadOutOfRange)
+        return []
+
+    async def _set_unit_mode(
+        self, parent: ua.NodeId, *args: Any
+    ) -> list[ua.Variant] | ua.StatusCode:
+        """``SetUnitMode(RequestedMode)``: the loop knows one mode, Produce (1) of
+        ProductionMaintenanceModeEnum; Maintenance and Manual are not supported."""
+        if len(args) != 1:
+            return _bad(
+                ua.StatusCodes.BadArgumentsMissing
+                if not args
+                else ua.StatusCodes.BadTooManyArguments
+            )
+        mode = args[0].Value if isinstance(args[0], ua.Variant) else args[0]
+        if isinstance(mode, bool) or not isinstance(mode, int):
+            return _bad(ua.StatusCodes.BadInvalidArgument)
+        if mode == PRODUCE:
+            return []
+        if mode in (2, 3):  # Maintenance, Manual
+            return _bad(ua.StatusCodes.BadNotSupported)
+        return _bad(ua.StatusCodes.BadOutOfRange)
+
+    async def _not_supported(self, parent: ua.NodeId, *args: Any) -> ua.StatusCode:
+        """``SetProduct``/``SetParameter``: a conveyor loop has no products or parameters."""
+        return _bad(ua.StatusCodes.BadNotSupported)
 
     def _jog(self, zone_id: str) -> MethodCallback:
         async def call(parent: ua.NodeId, *args: Any) -> list[ua.Variant] | ua.StatusCode:

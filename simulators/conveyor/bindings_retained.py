@@ -13,7 +13,7 @@ import asyncio
 import logging
 import time
 
-from simulators.conveyor.bindings_state import _BOOLEAN, _STRING, BindingsState
+from simulators.conveyor.bindings_state import _BOOLEAN, BindingsState, StopReason
 from simulators.conveyor.packml import PackMLState
 from simulators.conveyor.retained import RetainedState, write_state
 
@@ -47,7 +47,7 @@ class BindingsRetained(BindingsState):
             self.machine.state = PackMLState.HELD if tripped else retained
             facts += self.model.set_producing(self.machine.producing, now)
             await self._publish(facts)
-            await self._write(self._node().state, self.machine.state.value, _STRING)
+            await self._write_state(StopReason.RESTARTED if tripped else None)
             self.watchdog_tripped = tripped
             await self._write(self._node().watchdog_tripped, tripped, _BOOLEAN)
             await self._retain()

@@ -14,14 +14,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from enum import IntEnum
 from pathlib import Path
 from typing import Any
 
 from asyncua import Node, Server, ua
-from asyncua.server.event_generator import EventGenerator
 
 from controller.clock import Clock
 from controller.config.model import LineConfig
+from devices.opcua.packml import STATE_NUMBERS
 from simulators.conveyor.address_space import ConveyorNodes
 from simulators.conveyor.facts import (
     ChuteChanged,
@@ -33,12 +34,33 @@ from simulators.conveyor.facts import (
     ZoneMotionChanged,
 )
 from simulators.conveyor.motion import LoopModel
-from simulators.conveyor.packml import PackMLMachine, PackMLState
+from simulators.conveyor.packml import PackMLMachine, PackMLState, active_states
+from simulators.opcua_nodes import EventSource
 
 _STRING = ua.VariantType.String
 _UINT32 = ua.VariantType.UInt32
 _BOOLEAN = ua.VariantType.Boolean
 _UINT32_MAX = 2**32 - 1
+
+
+class StopReason(IntEnum):
+    """``Admin.StopReason`` IDs: why the unit last stopped its belts by itself (a client's
+    command clears it)."""
+
+    NONE = 0
+    CONTROLLER_SILENT = 1  # the controller's watchdog counter stopped: held
+    RESTARTED = 2  # came back from a restart with retained state: held
+
+    @property
+    def message(self) -> str:
+        return _STOP_MESSAGES[self]
+
+
+_STOP_MESSAGES = {
+    StopReason.NONE: "",
+    StopReason.CONTROLLER_SILENT: "controller watchdog expired",
+    StopReason.RESTARTED: "restarted with retained state",
+}
 
 
 class BindingsState:
@@ -58,10 +80,11 @@ class BindingsState:
         self._conveyor_id = config.conveyor.id
         self.model = LoopModel(config.conveyor, start=clock.now(), seed=seed)
         self.machine = PackMLMachine()
+        self._belt_speed = config.conveyor.belt_speed
         self._lock = asyncio.Lock()
         self._nodes: ConveyorNodes | None = None
-        self._scan_events: dict[str, EventGenerator] = {}
-        self._divert_events: dict[str, EventGenerator] = {}
+        self._scan_events: dict[str, EventSource] = {}
+        self._divert_events: dict[str, EventSource] = {}
         self._enabled_nodes: dict[ua.NodeId, str] = {}
         self._written: dict[ua.NodeId, Any] = {}
         # the controller's life sign: armed by its first write, tripped after a silence
@@ -88,6 +111,42 @@ class BindingsState:
             return
         self._written[node.nodeid] = value
         dv = ua.DataValue(ua.Variant(value, vtype), SourceTimestamp=self._clock.utcnow())
+        await self._server.write_attribute_value(node.nodeid, dv)
+
+    async def _write_state(self, stop_reason: StopReason | None = None) -> None:
+        """The PackML state on the standard nodes: each state machine's ``CurrentState``,
+        ``Id`` and ``Number`` (``Bad_StateNotActive`` for a machine that is not active), and
+        the belt speed now; ``stop_reason`` replaces ``Admin.StopReason`` when given."""
+        unit = self._node().packml
+        for level, name in active_states(self.machine.state).items():
+            nodes = unit.levels[level]
+            if name is None:
+                for node in (nodes.current, nodes.id, nodes.number):
+                    await self._write_inactive(node)
+                continue
+            await self._write(nodes.current, ua.LocalizedText(name), ua.VariantType.LocalizedText)
+            await self._write(nodes.id, unit.states[name], ua.VariantType.NodeId)
+            await self._write(nodes.number, STATE_NUMBERS[name], _UINT32)
+        speed = self._belt_speed if self.machine.producing else 0.0
+        await self._write(unit.cur_mach_speed, speed, ua.VariantType.Float)
+        if stop_reason is not None:
+            alarm = ua.PackMLAlarmDataType(
+                ID=stop_reason.value,
+                Value=stop_reason.value,
+                Message=stop_reason.message,
+                Category=0,
+                DateTime=self._clock.utcnow(),
+                AckDateTime=self._clock.utcnow(),
+                Trigger=stop_reason is not StopReason.NONE,
+            )
+            await self._write(unit.stop_reason, alarm, ua.VariantType.ExtensionObject)
+
+    async def _write_inactive(self, node: Node) -> None:
+        if node.nodeid in self._written and self._written[node.nodeid] is None:
+            return
+        self._written[node.nodeid] = None
+        status = ua.StatusCode(ua.StatusCodes.BadStateNotActive)
+        dv = ua.DataValue(StatusCode=status, SourceTimestamp=self._clock.utcnow())
         await self._server.write_attribute_value(node.nodeid, dv)
 
     async def _publish(self, facts: Iterable[Fact]) -> None:

@@ -4,12 +4,18 @@ The simulated unit has no real acting work to do, so every acting state (``Start
 ``Stopping``, ``Holding``, ...) completes at once and the unit settles in the matching wait
 state. Commands that are not valid in the current state are refused with
 :class:`InvalidTransition`; the state does not change.
+
+OPC 30050 nests the states in three state machines (:class:`~devices.opcua.packml.Level`):
+:func:`active_states` says which state each of them is in, and a command sent to one of them
+(``Reset`` exists on two) is valid only where that machine has the transition.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+
+from devices.opcua.packml import Level
 
 
 class PackMLState(StrEnum):
@@ -53,6 +59,19 @@ _TRANSITIONS: dict[tuple[PackMLCommand, PackMLState], PackMLState] = {
 }
 
 
+# Reset leaves Stopped on MachineState and Complete on ExecuteState
+_RESET_FROM = {Level.MACHINE: S.STOPPED, Level.EXECUTE: S.COMPLETE}
+
+
+def active_states(state: PackMLState) -> dict[Level, str | None]:
+    """The state each of OPC 30050's three nested machines is in (None: not active)."""
+    if state is S.ABORTED:
+        return {Level.BASE: "Aborted", Level.MACHINE: None, Level.EXECUTE: None}
+    if state is S.STOPPED:
+        return {Level.BASE: "Cleared", Level.MACHINE: "Stopped", Level.EXECUTE: None}
+    return {Level.BASE: "Cleared", Level.MACHINE: "Running", Level.EXECUTE: state.value}
+
+
 class InvalidTransition(Exception):
     """The command is not valid in the current state."""
 
@@ -77,9 +96,16 @@ class PackMLMachine:
         """Commands valid in the current state."""
         return tuple(cmd for (cmd, state) in _TRANSITIONS if state is self.state)
 
-    def apply(self, command: PackMLCommand) -> PackMLState:
-        """Run ``command``; returns the new state or raises :class:`InvalidTransition`."""
+    def apply(self, command: PackMLCommand, level: Level | None = None) -> PackMLState:
+        """Run ``command`` (sent to the state machine ``level``, or to the unit); returns the
+        new state or raises :class:`InvalidTransition`."""
         target = _TRANSITIONS.get((command, self.state))
+        if (
+            command is C.RESET
+            and level is not None
+            and _RESET_FROM.get(level, self.state) != self.state
+        ):
+            target = None
         if target is None:
             raise InvalidTransition(command, self.state)
         self.state = target

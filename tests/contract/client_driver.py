@@ -1,6 +1,6 @@
 """The client side of the conveyor contract: a generic asyncua client that knows nothing but the
-namespace URI and the browse paths of the documented model (docs/opcua-model.md), so the
-simulator is held to the document and not to linectl's own adapter.
+namespace URIs and the browse paths of the documented model (docs/opcua-model.md) and of
+OPC 30050 (PackML), so the simulator is held to the documents and not to linectl's own adapter.
 """
 
 from __future__ import annotations
@@ -20,6 +20,26 @@ def _utc(value: Any) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
+PACKML = "http://opcfoundation.org/UA/PackML/"
+# OPC 30050: the nested state machines under the unit, innermost last, and their commands
+MACHINES = (
+    ("BaseStateMachine",),
+    ("BaseStateMachine", "MachineState"),
+    ("BaseStateMachine", "MachineState", "ExecuteState"),
+)
+COMMAND_MACHINE = {
+    "Abort": 0,
+    "Clear": 0,
+    "Stop": 1,
+    "Reset": 1,  # out of Stopped; out of Complete it is the execute machine's
+    "Start": 2,
+    "Hold": 2,
+    "Unhold": 2,
+    "Suspend": 2,
+    "Unsuspend": 2,
+}
+
+
 class ClientDriver(Driver):
     """A generic asyncua client: the namespace URI and the documented browse paths, no more."""
 
@@ -32,7 +52,14 @@ class ClientDriver(Driver):
         await self._client.connect()
         self._idx = await self._client.get_namespace_index(conv.opcua.namespace)
         self._conveyor = await self._find(self._client.nodes.objects, "Line", conv.id)
-        self._state = await self._find(self._conveyor, "State")
+        pidx = await self._client.get_namespace_index(PACKML)
+        self._machines = [
+            await self._conveyor.get_child([f"{pidx}:{name}" for name in path]) for path in MACHINES
+        ]
+        self._state_ids = [
+            await machine.get_child(["0:CurrentState", "0:Id"]) for machine in self._machines
+        ]
+        self._pidx = pidx
         self._sorter = await self._find(self._conveyor, "Sorter", conv.sorter.id)
         self._simulation = await self._find(self._client.nodes.objects, "Simulation")
         types = await self._client.nodes.root.get_child(
@@ -95,12 +122,27 @@ class ClientDriver(Driver):
         return Accepted()
 
     async def command(self, name: str) -> Outcome:
-        return await self._call(self._conveyor, name)
+        level = COMMAND_MACHINE[name]
+        if name == "Reset" and await self.state() == "Complete":
+            level = 2
+        machine = self._machines[level]
+        try:
+            await machine.call_method(f"{self._pidx}:{name}")
+        except ua.UaStatusCodeError as exc:
+            return Refused(ua.StatusCode(exc.code).name, str(exc))
+        return Accepted()
 
     async def state(self) -> str:
-        value = await self._state.read_value()
-        assert isinstance(value, str)
-        return value
+        """The innermost active state machine's state: the BrowseName of the state object its
+        ``CurrentState/Id`` names (an inactive machine's value is Bad_StateNotActive)."""
+        name = "Unknown"
+        for node in self._state_ids:
+            value = await node.read_data_value(raise_on_bad_status=False)
+            if value.StatusCode is not None and value.StatusCode.is_good():
+                state_id = value.Value.Value if value.Value is not None else None
+                assert isinstance(state_id, ua.NodeId), state_id
+                name = (await self._client.get_node(state_id).read_browse_name()).Name
+        return name
 
     async def divert(self, item_id: str, chute_id: str) -> Outcome:
         return await self._call(self._sorter, "Divert", item_id, chute_id)
@@ -119,7 +161,7 @@ class ClientDriver(Driver):
 
     async def alive(self) -> bool:
         try:
-            await self._state.read_value()
+            await self._state_ids[0].read_value()
         except (ua.UaError, OSError, TimeoutError):
             return False
         return not self._reader.done()

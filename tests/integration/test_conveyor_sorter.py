@@ -18,6 +18,7 @@ from devices.errors import CommandRejected, DeviceUnavailable
 from devices.opcua import OpcUaSorter
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
+from tests import packml_unit
 
 pytestmark = pytest.mark.integration
 
@@ -147,12 +148,11 @@ async def test_invalid_packml_command_is_a_bad_status_and_the_server_lives_on(
         idx = await client.get_namespace_index("urn:linectl:conveyors")
         conveyor = await client.nodes.objects.get_child([f"{idx}:Line", f"{idx}:C1"])
         with pytest.raises(ua.uaerrors.BadInvalidState):
-            await conveyor.call_method(f"{idx}:Unhold")
+            await packml_unit.command(conveyor, "Unhold")
         with pytest.raises(ua.uaerrors.BadTooManyArguments):
-            await conveyor.call_method(f"{idx}:Hold", "extra")
-        await conveyor.call_method(f"{idx}:Hold")
-        state = await conveyor.get_child(f"{idx}:State")
-        assert await state.read_value() == "Held"
+            await packml_unit.command(conveyor, "Hold", "extra")
+        await packml_unit.command(conveyor, "Hold")
+        assert await packml_unit.state(conveyor) == "Held"
         running = await conveyor.get_child([f"{idx}:Zones", f"{idx}:Z01", f"{idx}:Running"])
         assert await running.read_value() is False
     with pytest.raises(CommandRejected):

@@ -21,6 +21,7 @@ from controller.config.loader import REFERENCE_LINE
 from controller.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
+from tests import packml_unit
 from tests.sim_process import simulator_process
 
 pytestmark = pytest.mark.integration
@@ -63,7 +64,10 @@ class Conveyor:
         await self.sorter.call_method(f"{self.idx}:Divert", item_id, chute_id)
 
     async def command(self, name: str) -> None:
-        await self.unit.call_method(f"{self.idx}:{name}")
+        await packml_unit.command(self.unit, name)
+
+    async def state(self) -> str:
+        return await packml_unit.state(self.unit)
 
     async def read(self, name: str) -> Any:
         return await (await self.unit.get_child(f"{self.idx}:{name}")).read_value()
@@ -209,7 +213,7 @@ async def test_a_killed_simulator_comes_back_with_its_totes_and_journal(
     async with simulator_process(endpoint, state), session(endpoint, reference_line) as conveyor:
         assert await conveyor.tracking() == before
         assert await conveyor.journal(0) == journal
-        assert await conveyor.read("State") == "Held"  # retained as it was
+        assert await conveyor.state() == "Held"  # retained as it was
         assert await conveyor.read("WatchdogTripped") is False
         dhl = await conveyor.at("Line", "C1", "Sorter", "S1", "Chutes", "CH-DHL", "Delivered")
         assert await dhl.read_value() == 1
@@ -231,7 +235,7 @@ async def test_a_unit_killed_in_execute_comes_back_held_and_tripped(
         proc.kill()
         await proc.wait()
     async with simulator_process(endpoint, state), session(endpoint, reference_line) as conveyor:
-        assert await conveyor.read("State") == "Held"  # never restarts the belts by itself
+        assert await conveyor.state() == "Held"  # never restarts the belts by itself
         assert await conveyor.read("WatchdogTripped") is True
         assert [row[:2] for row in await conveyor.tracking()] == [row[:2] for row in before]
         await conveyor.command("Unhold")

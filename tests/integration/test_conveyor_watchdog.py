@@ -20,6 +20,7 @@ from devices.base import ConveyorAvailability, DeviceEvent
 from devices.opcua import OpcUaSorter
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
+from tests import packml_unit
 
 pytestmark = pytest.mark.integration
 
@@ -86,12 +87,15 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
         unit = await probe.nodes.objects.get_child([f"{idx}:Line", f"{idx}:C1"])
         counter = await unit.get_child(f"{idx}:Watchdog")
         tripped = await unit.get_child(f"{idx}:WatchdogTripped")
-        state = await unit.get_child(f"{idx}:State")
+
+        async def state() -> str:
+            return await packml_unit.state(unit)
+
         zone = await unit.get_child([f"{idx}:Zones", f"{idx}:Z01", f"{idx}:Running"])
 
         # not armed before a controller writes: a line without a controller yet keeps running
         await asyncio.sleep(timeout * 1.2)
-        assert await state.read_value() == "Execute" and not sim.watchdog_tripped
+        assert await state() == "Execute" and not sim.watchdog_tripped
 
         async with controller(reference_line, clock, endpoint, events):
             assert (await next_availability(events)).available
@@ -103,7 +107,7 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
             await eventually(counting, "the controller does not write its watchdog counter")
             # alive for longer than the timeout: nothing happens
             await asyncio.sleep(timeout * 1.2)
-            assert await state.read_value() == "Execute" and not await tripped.read_value()
+            assert await state() == "Execute" and not await tripped.read_value()
 
         silent_at = time.monotonic()
 
@@ -113,7 +117,14 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
         await eventually(held, "the conveyor kept running without its controller")
         # the last write came at most one period before the controller stopped
         assert time.monotonic() - silent_at >= timeout - reference_line.conveyor.watchdog.period
-        assert await state.read_value() == "Held"
+        assert await state() == "Held"
+        pidx = await packml_unit.packml_index(unit)
+        reason = await (await unit.get_child([f"{pidx}:Admin", f"{pidx}:StopReason"])).read_value()
+        assert (reason.ID, reason.Message, reason.Trigger) == (
+            1,
+            "controller watchdog expired",
+            True,
+        )
         assert await zone.read_value() is False
         assert sim.watchdog_tripped
 
@@ -134,11 +145,11 @@ async def test_belts_are_held_when_the_controller_goes_silent_and_stay_held_afte
 
             await eventually(counted, "the safe state was not counted")
             await asyncio.sleep(WATCHDOG["timeout"] * 2)  # alive, and still held
-            assert await state.read_value() == "Held" and await tripped.read_value()
+            assert await state() == "Held" and await tripped.read_value()
             assert sorter.snapshot().state == "Held"
             assert safe_states(metrics) == 1.0  # once per hold
             await sorter.command("Unhold")
-            assert await state.read_value() == "Execute"
+            assert await state() == "Execute"
             assert await zone.read_value() is True
             assert not await tripped.read_value()
 

@@ -33,6 +33,7 @@ from simulators.asrs import AsrsSimulator
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from simulators.conveyor.address_space import MethodCallbacks, build_address_space
+from simulators.conveyor.packml_unit import PackMLCallbacks
 from simulators.robots import RobotFleetSimulator
 
 pytestmark = pytest.mark.integration
@@ -98,7 +99,12 @@ async def broken_server(config: LineConfig) -> AsyncIterator[LineConfig]:
     server.set_security_policy([ua.SecurityPolicyType.NoSecurity])
     server.disable_clock(True)
     callbacks = MethodCallbacks(
-        packml=lambda _: _no_op,
+        packml=PackMLCallbacks(
+            command=lambda _, __: _no_op,
+            set_mach_speed=_no_op,
+            set_unit_mode=_no_op,
+            not_supported=_no_op,
+        ),
         divert=_no_op,
         induct=_no_op,
         tracking=_no_op,

@@ -12,6 +12,7 @@ from controller.clock import ScaledClock
 from controller.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
+from tests import packml_unit
 
 pytestmark = pytest.mark.integration
 
@@ -44,10 +45,12 @@ async def test_browse_tree_matches_the_documented_model(
     objects = c.nodes.objects
     assert {"Line", "Simulation"} <= await names(objects)
     conveyor = await objects.get_child([f"{idx}:Line", f"{idx}:{conv.id}"])
-    assert {"State", "Start", "Stop", "Hold", "Unhold", "Reset", "Zones", "Scanners", "Sorter"} <= (
-        await names(conveyor)
-    )
-    assert await (await conveyor.get_child(f"{idx}:State")).read_value() == "Execute"
+    unit = await names(conveyor)
+    assert {"BaseStateMachine", "Status", "Admin", "Watchdog", "WatchdogTripped"} <= unit
+    assert {"Zones", "Scanners", "Sorter"} <= unit
+    # the state and the commands are OPC 30050's only, as on a vendor's PLC
+    assert not {"State", "Start", "Stop", "Hold", "Unhold", "Reset"} & unit
+    assert await packml_unit.state(conveyor) == "Execute"
 
     zones = await conveyor.get_child(f"{idx}:Zones")
     assert await names(zones) == {z.id for z in conv.zones}
