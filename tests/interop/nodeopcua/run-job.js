@@ -15,6 +15,10 @@
  *   applicationUri      the URI in the client certificate
  *   pkiDir              folder for node-opcua's certificate store (created when missing)
  *   endpointMustExist   false: open the channel even when the server offers no such endpoint
+ *   probeUnadvertised   true: let node-opcua also send what the server does not advertise (a
+ *                      session on a channel whose security it does not offer, an anonymous or a
+ *                      user name token its endpoint does not list), so that it is the server
+ *                      that refuses, not the client; the result's "probed" says what was added
  *   namespaces          {"alias": "namespace URI"}: "alias:Name" in paths and event fields
  *   timeoutMs           for the whole job (default 60000)
  *   steps               list of steps, each with an optional "id" to refer to its result
@@ -508,6 +512,35 @@ function clientOptions(job) {
     return options;
 }
 
+function offerUnadvertised(client) {
+    // node-opcua only sends what the server's endpoint descriptions allow: add the channel's
+    // endpoint and the token policies where they are missing (the ones node-opcua uses from here)
+    const probed = [];
+    const endpoints = client._serverEndpoints || [];
+    if (endpoints.length === 0) return probed;
+    let endpoint = client.findEndpointForSecurity(client.securityMode, client.securityPolicy);
+    if (!endpoint) {
+        endpoint = new opcua.EndpointDescription(endpoints[0]);
+        endpoint.securityMode = client.securityMode;
+        endpoint.securityPolicyUri = client.securityPolicy;
+        endpoint.userIdentityTokens = endpoints[0].userIdentityTokens.map(
+            (t) => new opcua.UserTokenPolicy(t),
+        );
+        endpoints.push(endpoint);
+        probed.push(`endpoint ${MessageSecurityMode[client.securityMode]} ${client.securityPolicy}`);
+    }
+    for (const [type, policyId] of [
+        [UserTokenType.Anonymous, "anonymous"],
+        [UserTokenType.UserName, "username"],
+    ]) {
+        if (!endpoint.userIdentityTokens.some((t) => t.tokenType === type)) {
+            endpoint.userIdentityTokens.push(new opcua.UserTokenPolicy({ policyId, tokenType: type }));
+            probed.push(`token ${UserTokenType[type]}`);
+        }
+    }
+    return probed;
+}
+
 function userIdentity(job) {
     if (!job.user) return { type: UserTokenType.Anonymous };
     return { type: UserTokenType.UserName, userName: job.user.username, password: job.user.password };
@@ -530,6 +563,7 @@ async function main() {
                 securityMode: MessageSecurityMode[client.securityMode],
                 securityPolicy: client.securityPolicy,
             };
+            if (job.probeUnadvertised) out.probed = offerUnadvertised(client);
         } catch (err) {
             out.connect = errorResult(err);
             return out;
