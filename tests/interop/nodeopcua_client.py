@@ -95,6 +95,7 @@ class Connection:
     private_key: Path | None = None
     application_uri: str | None = None
     endpoint_must_exist: bool = True
+    probe_unadvertised: bool = False  # see run-job.js: the server, not the client, refuses
     namespace: str = "urn:linectl:conveyors"
 
     def job(self, steps: Sequence[Json]) -> Json:
@@ -105,6 +106,7 @@ class Connection:
             "user": None,
             "pkiDir": str(self.pki_dir),
             "endpointMustExist": self.endpoint_must_exist,
+            "probeUnadvertised": self.probe_unadvertised,
             "namespaces": {LC: self.namespace, PACKML: PACKML_URI},
             "steps": list(steps),
         }
