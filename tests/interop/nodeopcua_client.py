@@ -16,7 +16,7 @@ import json
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +29,21 @@ REQUIRE_ENV = "LINECTL_REQUIRE_NODEOPCUA"
 JOB_WALL_SECONDS = 90.0  # a job's own timeout is 60 s; loading node-opcua takes a few
 
 LC = "lc"  # the alias of the line's conveyor namespace in every job
+LC_URI = "urn:linectl:conveyors"
 PACKML = "packml"
 PACKML_URI = "http://opcfoundation.org/UA/PackML/"
+
+BASE_EVENT_TYPE = "i=2041"
+SERVER_OBJECT = "i=2253"
+EVENT_FIELDS = [  # BaseEventType's fields and those of the conveyor's two event types
+    "EventType",
+    "SourceNode",
+    "SourceName",
+    "Time",
+    "Message",
+    *(f"{LC}:{n}" for n in ("ItemId", "Codes", "NoRead", "MultiRead")),
+    *(f"{LC}:{n}" for n in ("ChuteId", "DivertId", "Success", "Sequence")),
+]
 
 Json = dict[str, Any]
 
@@ -96,7 +109,7 @@ class Connection:
     application_uri: str | None = None
     endpoint_must_exist: bool = True
     probe_unadvertised: bool = False  # see run-job.js: the server, not the client, refuses
-    namespace: str = "urn:linectl:conveyors"
+    namespace: str = LC_URI
 
     def job(self, steps: Sequence[Json]) -> Json:
         job: Json = {
@@ -183,5 +196,19 @@ def string_args(*values: str | Json) -> list[Json]:
     return [{"dataType": "String", "value": v} for v in values]
 
 
-def names_of(references: Sequence[Mapping[str, Any]]) -> set[str]:
-    return {r["browseName"]["name"] for r in references}
+def unit(*names: str) -> Json:
+    """A node of the reference line's conveyor unit, ``Objects/Line/C1/...``."""
+    return path("Line", "C1", *names)
+
+
+def browse(ref: Json, **extra: Any) -> Json:
+    return {"op": "browse", "node": ref, **extra}
+
+
+def read(ref: Json, *attributes: str) -> Json:
+    return {"op": "read", "node": ref, "attributes": list(attributes) or ["Value"]}
+
+
+def call(obj: Json, method: str | Json, *args: Json, **extra: Any) -> Json:
+    """A call step; ``method`` is a child's browse name (``"lc:Divert"``) or a node reference."""
+    return {"op": "call", "object": obj, "method": method, "inputArguments": list(args), **extra}

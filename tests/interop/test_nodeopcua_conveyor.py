@@ -7,74 +7,33 @@ What the issue requires beyond the model as it is now lives in
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
-from controller.clock import ScaledClock
-from controller.config.loader import load_reference
 from controller.config.model import LineConfig
-from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from tests.interop.nodeopcua_client import (
+    BASE_EVENT_TYPE,
+    EVENT_FIELDS,
     LC,
+    LC_URI,
     Connection,
     Json,
     NodeOpcua,
-    names_of,
+    browse,
     node,
     ok,
     path,
+    read,
     string_args,
+    unit,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
-LC_URI = "urn:linectl:conveyors"
-TIME_SCALE = 10.0
-BASE_EVENT_TYPE = "i=2041"
 FOLDER_TYPE = "ns=0;i=61"
 CURRENT_READ, CURRENT_WRITE = 1, 2
-EVENT_FIELDS = [
-    "EventType",
-    "SourceNode",
-    "SourceName",
-    "Time",
-    "Message",
-    *(f"{LC}:{n}" for n in ("ItemId", "Codes", "NoRead", "MultiRead")),
-    *(f"{LC}:{n}" for n in ("ChuteId", "DivertId", "Success", "Sequence")),
-]
-
-
-@pytest.fixture(scope="module")
-def line() -> LineConfig:
-    return load_reference(env={})
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def sim(line: LineConfig) -> AsyncIterator[ConveyorSimulator]:
-    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
-    async with ConveyorSimulator(line, ScaledClock(TIME_SCALE), endpoint) as s:
-        yield s
-
-
-@pytest.fixture
-def conn(sim: ConveyorSimulator, pki_dir: Any) -> Connection:
-    return Connection(sim.endpoint, pki_dir)
-
-
-def unit(*names: str) -> Json:
-    return path("Line", "C1", *names)
-
-
-def browse(ref: Json, **extra: Any) -> Json:
-    return {"op": "browse", "node": ref, **extra}
-
-
-def read(ref: Json, *attributes: str) -> Json:
-    return {"op": "read", "node": ref, "attributes": list(attributes) or ["Value"]}
 
 
 def children(step: Json, node_class: str | None = None) -> dict[str, Json]:
@@ -243,11 +202,15 @@ async def test_divert_of_an_inducted_item_gives_its_scan_and_divert_events(
     sorter = unit("Sorter", "S1")
     item = {"$ref": "induct.outputArguments.0"}
     steps = [
-        {"op": "resolve", "id": "scan_type", "node": path("ScanEventType", start=node("i=2041"))},
+        {
+            "op": "resolve",
+            "id": "scan_type",
+            "node": path("ScanEventType", start=node(BASE_EVENT_TYPE)),
+        },
         {
             "op": "resolve",
             "id": "divert_type",
-            "node": path("DivertCompletedEventType", start=node("i=2041")),
+            "node": path("DivertCompletedEventType", start=node(BASE_EVENT_TYPE)),
         },
         {
             "op": "subscribe_events",
@@ -337,7 +300,12 @@ async def test_writes_to_writable_and_read_only_variables(
     chute = unit("Sorter", "S1", "Chutes", "CH-UPS")
 
     def write(name: str, data_type: str, value: Any) -> Json:
-        return {"op": "write", "node": path(name, start=chute), "dataType": data_type, "value": value}
+        return {
+            "op": "write",
+            "node": path(name, start=chute),
+            "dataType": data_type,
+            "value": value,
+        }
 
     steps = [
         write("Enabled", "Boolean", False),
