@@ -204,7 +204,7 @@ async def test_required_opc30050_client_drives_the_unit_by_standard_names(
         wait["nodes"] = [node(c["nodeId"]) for c in current]
         steps: list[Json] = [wait]
         for j, c in enumerate(current):
-            id_step = f"check{check}.id{j}"
+            id_step = f"check{check}_id{j}"
             steps.append({**read(node(ids[c["nodeId"]]), "Value"), "id": id_step})
             named = {"nodeId": {"$ref": f"{id_step}.attributes.Value.value"}}
             steps.append(read(named, "BrowseName"))
@@ -228,7 +228,9 @@ async def test_required_opc30050_client_drives_the_unit_by_standard_names(
         for c in current:
             state_id, browse_name = next(results), next(results)
             named[c["nodeId"]] = (
-                browse_name["attributes"]["BrowseName"]["value"] if browse_name.get("ok") else None,
+                browse_name["attributes"]["BrowseName"].get("value")
+                if browse_name.get("ok")
+                else None,
                 state_id,
             )
         got, state_id = named[wait["matched"][0]]
