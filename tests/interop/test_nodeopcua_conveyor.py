@@ -201,7 +201,7 @@ async def test_divert_of_an_inducted_item_gives_its_scan_and_divert_events(
 ) -> None:
     sorter = unit("Sorter", "S1")
     item = {"$ref": "induct.outputArguments.0"}
-    steps = [
+    steps: list[Json] = [
         {
             "op": "resolve",
             "id": "scan_type",

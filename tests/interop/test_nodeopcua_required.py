@@ -39,8 +39,13 @@ HAS_COMPONENT = "HasComponent"
 OBJECT, VARIABLE, METHOD = 1, 2, 4  # NodeClass mask bits
 # command -> the state it leads to, from Execute round to Execute (no acting work: each
 # acting state ends by itself)
-COMMANDS = (("Hold", "Held"), ("Unhold", "Execute"), ("Stop", "Stopped"), ("Reset", "Idle"))
-COMMANDS += (("Start", "Execute"),)
+COMMANDS: tuple[tuple[str, str], ...] = (
+    ("Hold", "Held"),
+    ("Unhold", "Execute"),
+    ("Stop", "Stopped"),
+    ("Reset", "Idle"),
+    ("Start", "Execute"),
+)
 
 
 async def test_required_read_only_writes_answer_bad_not_writable(
@@ -166,7 +171,8 @@ async def find_state_machine(nodeopcua: NodeOpcua, conn: Connection) -> Json:
         "no HasComponent of Line/C1 has a type definition that is (a subtype of) "
         f"PackMLBaseStateMachineType; components: {[qualified(r) for r in candidates]}"
     )
-    return machines[0]
+    machine: Json = machines[0]
+    return machine
 
 
 async def test_required_opc30050_client_drives_the_unit_by_standard_names(
@@ -200,8 +206,8 @@ async def test_required_opc30050_client_drives_the_unit_by_standard_names(
     def state_is(check: int, name: str) -> list[Json]:
         """Wait until a CurrentState reads ``name``; then every CurrentState's Id and the
         BrowseName of the node it names."""
-        wait = {"op": "wait_value", "field": "text", "equals": name}
-        wait["nodes"] = [node(c["nodeId"]) for c in current]
+        nodes_ = [node(c["nodeId"]) for c in current]
+        wait: Json = {"op": "wait_value", "nodes": nodes_, "field": "text", "equals": name}
         steps: list[Json] = [wait]
         for j, c in enumerate(current):
             id_step = f"check{check}_id{j}"
