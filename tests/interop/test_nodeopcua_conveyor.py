@@ -22,6 +22,7 @@ from tests.interop.nodeopcua_client import (
     Json,
     NodeOpcua,
     browse,
+    call,
     node,
     ok,
     path,
@@ -201,62 +202,21 @@ async def test_divert_of_an_inducted_item_gives_its_scan_and_divert_events(
 ) -> None:
     sorter = unit("Sorter", "S1")
     item = {"$ref": "induct.outputArguments.0"}
+    induct = path("Simulation")
+    subscribe: Json = {"op": "subscribe_events", "id": "events", "fields": EVENT_FIELDS}
+    subscribe["nodes"] = [unit("Scanners", "SCAN1"), path("Diverts", "D8", start=sorter)]
     steps: list[Json] = [
-        {
-            "op": "resolve",
-            "id": "scan_type",
-            "node": path("ScanEventType", start=node(BASE_EVENT_TYPE)),
-        },
-        {
-            "op": "resolve",
-            "id": "divert_type",
-            "node": path("DivertCompletedEventType", start=node(BASE_EVENT_TYPE)),
-        },
-        {
-            "op": "subscribe_events",
-            "id": "events",
-            "nodes": [unit("Scanners", "SCAN1"), path("Diverts", "D8", start=sorter)],
-            "fields": EVENT_FIELDS,
-        },
-        {
-            "op": "call",
-            "id": "induct",
-            "object": path("Simulation"),
-            "method": f"{LC}:Induct",
-            "inputArguments": string_args("TOTE-NODE-1", "Z03"),
-        },
-        {
-            "op": "call",
-            "object": sorter,
-            "method": f"{LC}:Divert",
-            "inputArguments": string_args(item, "VAS-2"),
-        },
-        {
-            "op": "events",
-            "subscription": "events",
-            "count": 2,
-            "durationMs": 20000,
-            "match": {"ItemId": item},
-        },
-        {
-            "op": "call",
-            "object": sorter,
-            "method": f"{LC}:Journal",
-            "inputArguments": [{"dataType": "UInt32", "value": 0}],
-        },
-        {
-            "op": "call",
-            "object": sorter,
-            "method": f"{LC}:Divert",
-            "inputArguments": string_args(item, "NO-SUCH-CHUTE"),
-        },
-        {
-            "op": "call",
-            "object": path("Simulation"),
-            "method": f"{LC}:Induct",
-            "inputArguments": string_args("TOTE-NODE-2", "NO-SUCH-ZONE"),
-        },
+        {"op": "resolve", "node": path("ScanEventType", start=node(BASE_EVENT_TYPE))},
+        {"op": "resolve", "node": path("DivertCompletedEventType", start=node(BASE_EVENT_TYPE))},
+        subscribe,
+        call(induct, f"{LC}:Induct", *string_args("TOTE-NODE-1", "Z03"), id="induct"),
+        call(sorter, f"{LC}:Divert", *string_args(item, "VAS-2")),
+        {"op": "events", "subscription": "events", "count": 2, "durationMs": 20000},
+        call(sorter, f"{LC}:Journal", {"dataType": "UInt32", "value": 0}),
+        call(sorter, f"{LC}:Divert", *string_args(item, "NO-SUCH-CHUTE")),
+        call(induct, f"{LC}:Induct", *string_args("TOTE-NODE-2", "NO-SUCH-ZONE")),
     ]
+    steps[5]["match"] = {"ItemId": item}
     results = await nodeopcua.steps(conn, steps)
     scan_type, divert_type, subscribed, induct, divert, events, journal, bad_chute, bad_zone = (
         results
