@@ -18,7 +18,6 @@ from tests.interop.nodeopcua_client import (
     BASE_EVENT_TYPE,
     EVENT_FIELDS,
     LC,
-    PACKML_URI,
     SERVER_OBJECT,
     Connection,
     Json,
@@ -27,7 +26,6 @@ from tests.interop.nodeopcua_client import (
     node,
     ok,
     path,
-    read,
     string_args,
     unit,
 )
@@ -133,113 +131,3 @@ async def test_required_events_reach_a_subscription_on_the_server_object(
         (e["fields"]["SourceName"], e["fields"]["EventType"]) for e in at_emitters
     ], "no scan or divert event reached the subscription on the Server object (i=2253)"
     assert at_server[1]["fields"]["Success"] is True
-
-
-def qualified(ref: Json) -> tuple[str | None, str]:
-    name = ref["browseName"]
-    return name["namespaceUri"], name["name"]
-
-
-async def find_state_machine(nodeopcua: NodeOpcua, conn: Connection) -> Json:
-    """The component of ``Line/C1`` whose type is (a subtype of) PackMLBaseStateMachineType."""
-    result = await nodeopcua.run(
-        conn,
-        [
-            {
-                "op": "browse",
-                "node": unit(),
-                "referenceType": HAS_COMPONENT,
-                "nodeClassMask": OBJECT,
-            }
-        ],
-    )
-    assert PACKML_URI in (result["namespaces"] or []), (
-        f"the server's namespace array {result['namespaces']} has no {PACKML_URI}"
-    )
-    (components,) = result["steps"]
-    candidates = [r for r in ok(components)["references"] if r["typeDefinition"]]
-    type_ids = sorted({r["typeDefinition"] for r in candidates})
-    steps = [{"op": "supertypes", "node": node(t)} for t in type_ids]
-    chains = {
-        t: ok(s)["types"] for t, s in zip(type_ids, await nodeopcua.steps(conn, steps), strict=True)
-    }
-    wanted = (PACKML_URI, "PackMLBaseStateMachineType")
-    machines = [
-        r for r in candidates if any(qualified(t) == wanted for t in chains[r["typeDefinition"]])
-    ]
-    assert machines, (
-        "no HasComponent of Line/C1 has a type definition that is (a subtype of) "
-        f"PackMLBaseStateMachineType; components: {[qualified(r) for r in candidates]}"
-    )
-    machine: Json = machines[0]
-    return machine
-
-
-async def test_required_opc30050_client_drives_the_unit_by_standard_names(
-    nodeopcua: NodeOpcua, conn: Connection
-) -> None:
-    machine = await find_state_machine(nodeopcua, conn)
-    (tree,) = await nodeopcua.steps(
-        conn,
-        [
-            {
-                "op": "tree",
-                "node": node(machine["nodeId"]),
-                "depth": 4,
-                "nodeClassMask": OBJECT | VARIABLE | METHOD,
-            }
-        ],
-    )
-    nodes = ok(tree)["nodes"]
-    methods: dict[str, Json] = {}
-    for n in nodes:  # breadth first: the outermost of two methods of one name is taken
-        if n["nodeClass"] == "Method" and n["browseName"]["namespaceUri"] == PACKML_URI:
-            methods.setdefault(n["browseName"]["name"], n)
-    missing = {cmd for cmd, _ in COMMANDS} - set(methods)
-    assert not missing, f"no {sorted(missing)} method below {qualified(machine)}"
-    current = [n for n in nodes if qualified(n) == (NS0, "CurrentState")]
-    ids = {
-        n["parent"]: n["nodeId"] for n in nodes if qualified(n) == (NS0, "Id")
-    }  # CurrentState's Id property, by CurrentState
-    assert current and all(c["nodeId"] in ids for c in current), "CurrentState without its Id"
-
-    def state_is(check: int, name: str) -> list[Json]:
-        """Wait until a CurrentState reads ``name``; then every CurrentState's Id and the
-        BrowseName of the node it names."""
-        nodes_ = [node(c["nodeId"]) for c in current]
-        wait: Json = {"op": "wait_value", "nodes": nodes_, "field": "text", "equals": name}
-        steps: list[Json] = [wait]
-        for j, c in enumerate(current):
-            id_step = f"check{check}_id{j}"
-            steps.append({**read(node(ids[c["nodeId"]]), "Value"), "id": id_step})
-            named = {"nodeId": {"$ref": f"{id_step}.attributes.Value.value"}}
-            steps.append(read(named, "BrowseName"))
-        return steps
-
-    expected = ["Execute", *(state for _, state in COMMANDS)]
-    steps = state_is(0, "Execute")
-    for i, (command, state) in enumerate(COMMANDS, start=1):
-        steps.append(call(node(methods[command]["parent"]), node(methods[command]["nodeId"])))
-        steps += state_is(i, state)
-    results = iter(await nodeopcua.steps(conn, steps))
-
-    for i, state in enumerate(expected):
-        if i:
-            command = COMMANDS[i - 1][0]
-            called = next(results)
-            assert ok(called)["statusCode"] == "Good", (command, called)
-        wait = ok(next(results))
-        assert wait["matched"], f"no CurrentState reads {state}: {wait['values']}"
-        named: dict[str, Any] = {}
-        for c in current:
-            state_id, browse_name = next(results), next(results)
-            named[c["nodeId"]] = (
-                browse_name["attributes"]["BrowseName"].get("value")
-                if browse_name.get("ok")
-                else None,
-                state_id,
-            )
-        got, state_id = named[wait["matched"][0]]
-        assert got == {"namespaceUri": PACKML_URI, "name": state}, (
-            f"the Id of the CurrentState that reads {state} names {got}: {state_id}"
-        )
