@@ -4,16 +4,24 @@ First as docs/opcua-model.md describes it: the commands are the standard methods
 machine whose state they leave, each machine's ``CurrentState`` with its ``Id`` and ``Number``
 follows, the belts run only in Execute. Then as a generic OPC 30050 client that knows nothing
 of linectl's model would: it finds the state machine below the unit by its type definition and
-drives it by the standard browse names alone.
+drives it by the standard browse names alone. Last, ``Admin.StopReason`` and
+``WatchdogTripped`` after the unit held itself for a silent client.
 
-Both tests start and end with the unit in Execute (they share one simulator)."""
+The first two start and end with the unit in Execute (they share one simulator)."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 
+from controller.clock import ScaledClock
+from controller.config.model import LineConfig
+from simulators.broker import free_port
+from simulators.conveyor import ConveyorSimulator
 from tests.interop.nodeopcua_client import (
     PACKML_URI,
     Connection,
@@ -66,6 +74,7 @@ ROUND: tuple[tuple[str, str], ...] = (
     ("Start", "Execute"),
 )
 BELT_SPEED = 2.0  # the reference line's conveyor.belt_speed, m/s
+WATCHDOG_TIMEOUT = 0.3  # wall seconds of a silent counter before the unit holds itself
 
 
 def command(name: str, *args: Json, on: str | None = None) -> Json:
@@ -268,3 +277,56 @@ async def test_generic_opc30050_client_drives_the_unit_by_standard_names(
             named[c["nodeId"]] = (got, state_id)
         got, state_id = named[wait["matched"][0]]
         assert got == {"namespaceUri": PACKML_URI, "name": state}, (state, state_id)
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def watched(line: LineConfig, pki_dir: Path) -> AsyncIterator[Connection]:
+    """A simulator of its own whose watchdog expires soon after the first counter write."""
+    watchdog = line.conveyor.watchdog.model_copy(update={"timeout": WATCHDOG_TIMEOUT})
+    conveyor = line.conveyor.model_copy(update={"watchdog": watchdog})
+    line = line.model_copy(update={"conveyor": conveyor})
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
+    async with ConveyorSimulator(line, ScaledClock(10), endpoint):
+        yield Connection(endpoint, pki_dir)
+
+
+async def test_stop_reason_after_the_watchdog_held_the_unit(
+    nodeopcua: NodeOpcua, watched: Connection
+) -> None:
+    """A client writes the counter once and falls silent: the unit holds itself, sets
+    WatchdogTripped and says why in StopReason (ID 1, Trigger true); a client's Stop clears
+    both. (Stop, not Unhold: back in Execute the silent counter would trip it again.)"""
+    reason = read(unit(*packml("Admin", "StopReason")))
+    tripped = read(unit("WatchdogTripped"))
+    steps = [
+        {"op": "write", "node": unit("Watchdog"), "dataType": "UInt32", "value": 1},
+        wait_for("ExecuteState", "Held"),
+        tripped,
+        reason,
+        command("Stop"),
+        wait_for("MachineState", "Stopped"),
+        tripped,
+        reason,
+    ]
+    (
+        written,
+        held,
+        tripped_held,
+        reason_held,
+        stop,
+        stopped,
+        tripped_after,
+        reason_after,
+    ) = await nodeopcua.steps(watched, steps)
+    assert ok(written)["statusCode"] == "Good"
+    assert ok(held)["matched"], held["values"]
+    assert value(tripped_held)["value"] is True
+    stop_reason = value(reason_held)
+    assert stop_reason["dataType"] == "ExtensionObject"
+    got = stop_reason["value"]
+    assert (got["ID"], got["message"], got["trigger"]) == (1, "controller watchdog expired", True)
+    assert ok(stop)["statusCode"] == "Good"
+    assert ok(stopped)["matched"], stopped["values"]
+    assert value(tripped_after)["value"] is False
+    got = value(reason_after)["value"]
+    assert (got["ID"], got["message"]) == (0, "")
