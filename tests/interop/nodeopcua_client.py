@@ -201,6 +201,29 @@ def unit(*names: str) -> Json:
     return path("Line", "C1", *names)
 
 
+def packml(*names: str) -> tuple[str, ...]:
+    """Browse names in the PackML namespace (OPC 30050), found by its URI in every job."""
+    return tuple(f"{PACKML}:{n}" for n in names)
+
+
+# the unit's three nested state machines (OPC 30050), by browse path below the unit
+MACHINES: dict[str, tuple[str, ...]] = {
+    "BaseStateMachine": packml("BaseStateMachine"),
+    "MachineState": packml("BaseStateMachine", "MachineState"),
+    "ExecuteState": packml("BaseStateMachine", "MachineState", "ExecuteState"),
+}
+
+
+def machine(name: str, *below: str) -> Json:
+    """One of the unit's state machines (``"ExecuteState"``), or a node ``below`` it."""
+    return unit(*MACHINES[name], *below)
+
+
+def current_state(name: str, *below: str) -> Json:
+    """``CurrentState`` of a state machine, or its ``Id`` or ``Number`` (``below``)."""
+    return machine(name, "0:CurrentState", *(f"0:{b}" for b in below))
+
+
 def browse(ref: Json, **extra: Any) -> Json:
     return {"op": "browse", "node": ref, **extra}
 

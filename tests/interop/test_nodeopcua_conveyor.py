@@ -1,9 +1,8 @@
 """The conveyor simulator through node-opcua: the documented model (docs/opcua-model.md) as a
-client of another stack sees it. Browse tree, typed reads, a PackML command, an inducted item's
-scan and divert events, writes to a writable and to a read-only variable.
-
-What the issue requires beyond the model as it is now lives in
-``test_nodeopcua_required.py``."""
+client of another stack sees it. The browse tree (the unit an OPC 30050 PackMLBaseObjectType,
+linectl's nodes under it), typed reads, an inducted item's scan and divert events on the
+emitters and on the Server object. The PackML commands are in ``test_nodeopcua_packml.py``,
+writes and array ranks in ``test_nodeopcua_conformance.py``."""
 
 from __future__ import annotations
 
@@ -12,19 +11,23 @@ from typing import Any
 import pytest
 
 from controller.config.model import LineConfig
-from simulators.conveyor import ConveyorSimulator
 from tests.interop.nodeopcua_client import (
     BASE_EVENT_TYPE,
     EVENT_FIELDS,
     LC,
     LC_URI,
+    PACKML_URI,
+    SERVER_OBJECT,
     Connection,
     Json,
     NodeOpcua,
     browse,
     call,
+    current_state,
+    machine,
     node,
     ok,
+    packml,
     path,
     read,
     string_args,
@@ -35,15 +38,26 @@ pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 FOLDER_TYPE = "ns=0;i=61"
 CURRENT_READ, CURRENT_WRITE = 1, 2
+COMMANDS = {"Abort", "Clear", "Stop", "Reset", "Start", "Hold", "Unhold", "Suspend", "Unsuspend"}
 
 
-def children(step: Json, node_class: str | None = None) -> dict[str, Json]:
-    """The references of a browse step by name, all of them in the line's namespace."""
+def children(step: Json, node_class: str | None = None, namespace: str = LC_URI) -> dict[str, Json]:
+    """The references of a browse step in ``namespace`` (the line's), by name."""
     refs = ok(step)["references"]
-    out = {r["browseName"]["name"]: r for r in refs if r["browseName"]["namespaceUri"] == LC_URI}
+    out = {r["browseName"]["name"]: r for r in refs if r["browseName"]["namespaceUri"] == namespace}
     if node_class is None:
         return out
     return {n: r for n, r in out.items() if r["nodeClass"] == node_class}
+
+
+def standard(step: Json, node_class: str | None = None) -> dict[str, Json]:
+    """The references of a browse step in the PackML namespace, by name."""
+    return children(step, node_class, PACKML_URI)
+
+
+def all_names(step: Json, node_class: str) -> set[str]:
+    """The names of a browse step's references of ``node_class``, in any namespace."""
+    return {r["browseName"]["name"] for r in ok(step)["references"] if r["nodeClass"] == node_class}
 
 
 async def test_browse_tree_is_the_documented_model(
@@ -53,8 +67,15 @@ async def test_browse_tree_is_the_documented_model(
     sorter = unit("Sorter", conv.sorter.id)
     steps = [
         browse(node("i=85")),
-        browse(path("Line")),
+        {**browse(path("Line")), "id": "line"},
+        read({"nodeId": {"$ref": "line.references.0.typeDefinition"}}, "BrowseName"),
         browse(unit()),
+        browse(machine("BaseStateMachine")),
+        browse(machine("MachineState")),
+        browse(machine("ExecuteState")),
+        browse(current_state("ExecuteState")),
+        browse(unit(*packml("Status"))),
+        browse(unit(*packml("Admin"))),
         browse(unit("Zones")),
         browse(unit("Zones", "Z01")),
         browse(unit("Scanners")),
@@ -71,7 +92,14 @@ async def test_browse_tree_is_the_documented_model(
     (
         objects,
         line_folder,
+        unit_type,
         c1,
+        base,
+        machine_state,
+        execute,
+        execute_current,
+        status,
+        admin,
         zones,
         z01,
         scanners,
@@ -89,14 +117,36 @@ async def test_browse_tree_is_the_documented_model(
     assert {"Line", "Simulation"} <= set(children(objects))
     assert children(objects)["Line"]["typeDefinition"] == FOLDER_TYPE
     assert set(children(line_folder)) == {conv.id}
-    assert {"State", "Watchdog", "WatchdogTimeout", "WatchdogTripped"} <= set(
-        children(c1, "Variable")
-    )
-    packml = {"Start", "Stop", "Hold", "Unhold", "Reset", "Suspend", "Unsuspend", "Abort", "Clear"}
-    assert packml <= set(children(c1, "Method"))
-    assert {"Zones", "Scanners", "Sorter"} <= set(children(c1, "Object"))
+    assert ok(unit_type)["attributes"]["BrowseName"]["value"] == {
+        "namespaceUri": PACKML_URI,
+        "name": "PackMLBaseObjectType",
+    }
+
+    # the unit: OPC 30050's parts in the PackML namespace, linectl's in the line's
+    assert {"BaseStateMachine", "Status", "Admin"} <= set(standard(c1, "Object"))
+    unit_methods = {"SetMachSpeed", "SetUnitMode", "SetProduct", "SetParameter"}
+    assert unit_methods <= set(standard(c1, "Method"))
+    assert not COMMANDS & all_names(c1, "Method"), "commands are the state machines' methods"
+    assert "State" not in all_names(c1, "Variable"), "the state is in CurrentState"
+    linectl = {"Watchdog", "WatchdogTimeout", "WatchdogTripped"}
+    assert set(children(c1, "Variable")) == linectl
+    assert set(children(c1, "Object")) == {"Zones", "Scanners", "Sorter"}
     for folder in ("Zones", "Scanners", "Sorter"):
         assert children(c1)[folder]["typeDefinition"] == FOLDER_TYPE
+
+    # each command on the machine whose state it leaves, each machine with its CurrentState
+    for machine_step, methods, sub in (
+        (base, {"Abort", "Clear"}, "MachineState"),
+        (machine_state, {"Stop", "Reset"}, "ExecuteState"),
+        (execute, {"Start", "Hold", "Unhold", "Suspend", "Unsuspend", "Reset"}, None),
+    ):
+        assert set(standard(machine_step, "Method")) == methods
+        assert "CurrentState" in all_names(machine_step, "Variable")
+        assert (sub is None) or sub in standard(machine_step, "Object")
+    assert {"Id", "Number"} <= all_names(execute_current, "Variable")
+    tags = {"UnitModeCurrent", "UnitSupportedModes", "MachSpeed", "CurMachSpeed"}
+    assert tags | {"EquipmentBlocked", "EquipmentStarved"} <= set(standard(status, "Variable"))
+    assert "StopReason" in standard(admin, "Variable")
 
     assert set(children(zones)) == {z.id for z in conv.zones}
     zone_vars = {"Running", "SpeedSetpoint", "SpeedActual", "Occupied", "ItemId", "Jammed"}
@@ -116,44 +166,91 @@ async def test_browse_tree_is_the_documented_model(
     assert {"ScanEventType", "DivertCompletedEventType"} <= set(children(event_types))
 
 
-async def test_reads_are_typed_as_documented(nodeopcua: NodeOpcua, conn: Connection) -> None:
+ANY = object()  # a value the test does not fix
+
+
+def shown(value: Json) -> Any:
+    """A read Value as the model documents it: the text of a LocalizedText."""
+    return value["value"]["text"] if value["dataType"] == "LocalizedText" else value["value"]
+
+
+async def test_reads_are_typed_as_documented(
+    nodeopcua: NodeOpcua, conn: Connection, line: LineConfig
+) -> None:
     chute = unit("Sorter", "S1", "Chutes", "CH-DHL")
+    status = unit(*packml("Status"))
+    speed = line.conveyor.belt_speed
     typed = ["Value", "DataType", "ValueRank", "AccessLevel"]
-    cases: list[tuple[Json, str, Any, bool]] = [  # node, data type, value, writable
-        (unit("State"), "String", "Execute", False),
-        (unit("Watchdog"), "UInt32", 0, True),
-        (unit("WatchdogTimeout"), "Double", 3.0, False),
-        (unit("WatchdogTripped"), "Boolean", False, False),
-        (unit("Zones", "Z01", "SpeedSetpoint"), "Double", 2.0, False),
-        (unit("Zones", "Z01", "Occupied"), "Boolean", False, False),
-        (unit("Zones", "Z01", "ItemId"), "String", "", False),
-        (unit("Scanners", "SCAN1", "Zone"), "String", "Z05", False),
-        (unit("Sorter", "S1", "Diverts", "D1", "Chute"), "String", "CH-DHL", False),
-        (path("Kind", start=chute), "String", "carrier", False),
-        (path("Full", start=chute), "Boolean", False, False),
-        (path("Enabled", start=chute), "Boolean", True, True),
-        (path("Count", start=chute), "UInt32", 0, False),
-        (path("Delivered", start=chute), "UInt32", 0, False),
+    # node, Variant type, DataType, value, writable
+    cases: list[tuple[Json, str, str, Any, bool]] = [
+        (current_state("BaseStateMachine"), "LocalizedText", "LocalizedText", "Cleared", False),
+        (current_state("MachineState"), "LocalizedText", "LocalizedText", "Running", False),
+        (current_state("ExecuteState"), "LocalizedText", "LocalizedText", "Execute", False),
+        (current_state("ExecuteState", "Id"), "NodeId", "NodeId", ANY, False),
+        (current_state("ExecuteState", "Number"), "UInt32", "UInt32", 6, False),
+        (
+            path(*packml("UnitModeCurrent"), start=status),
+            "Int32",
+            "ProductionMaintenanceModeEnum",
+            1,
+            False,
+        ),
+        (path(*packml("UnitSupportedModes"), start=status), "NodeId", "NodeId", ANY, False),
+        (path(*packml("MachSpeed"), start=status), "Float", "Float", speed, False),
+        (path(*packml("CurMachSpeed"), start=status), "Float", "Float", speed, False),
+        (path(*packml("EquipmentBlocked"), start=status), "Boolean", "Boolean", False, False),
+        (path(*packml("EquipmentStarved"), start=status), "Boolean", "Boolean", False, False),
+        (
+            unit(*packml("Admin", "StopReason")),
+            "ExtensionObject",
+            "PackMLAlarmDataType",
+            ANY,
+            False,
+        ),
+        (unit("Watchdog"), "UInt32", "UInt32", 0, True),
+        (unit("WatchdogTimeout"), "Double", "Double", 3.0, False),
+        (unit("WatchdogTripped"), "Boolean", "Boolean", False, False),
+        (unit("Zones", "Z01", "SpeedSetpoint"), "Double", "Double", speed, False),
+        (unit("Zones", "Z01", "Occupied"), "Boolean", "Boolean", False, False),
+        (unit("Zones", "Z01", "ItemId"), "String", "String", "", False),
+        (unit("Scanners", "SCAN1", "Zone"), "String", "String", "Z05", False),
+        (unit("Sorter", "S1", "Diverts", "D1", "Chute"), "String", "String", "CH-DHL", False),
+        (path("Kind", start=chute), "String", "String", "carrier", False),
+        (path("Full", start=chute), "Boolean", "Boolean", False, False),
+        (path("Enabled", start=chute), "Boolean", "Boolean", True, True),
+        (path("Count", start=chute), "UInt32", "UInt32", 0, False),
+        (path("Delivered", start=chute), "UInt32", "UInt32", 0, False),
     ]
     steps = [read(ref, *typed) for ref, *_ in cases]
+    steps.append(read(path(*packml("MachSpeed"), "0:EURange", start=status)))
     steps.append(read(unit("Sorter", "S1", "Divert", "0:InputArguments"), "Value", "DataType"))
     steps.append(read(unit("Sorter", "S1", "Tracking", "0:OutputArguments"), "Value"))
     steps.append(read(unit("Scanners", "SCAN1"), "EventNotifier"))
     results = await nodeopcua.steps(conn, steps)
 
-    for (ref, data_type, value, writable), step in zip(cases, results, strict=False):
+    read_values: dict[str, Json] = {}
+    for (ref, variant, data_type, value, writable), step in zip(cases, results, strict=False):
         attrs = ok(step)["attributes"]
-        where = ref["path"][-1]
+        where = "/".join(ref["path"])
+        read_values[ref["path"][-1].split(":")[-1]] = attrs
         assert attrs["Value"]["statusCode"] == "Good", (where, attrs)
-        assert (attrs["Value"]["dataType"], attrs["Value"]["arrayType"]) == (data_type, "Scalar")
-        assert attrs["Value"]["value"] == value, where
+        assert (attrs["Value"]["dataType"], attrs["Value"]["arrayType"]) == (variant, "Scalar")
+        assert value is ANY or shown(attrs["Value"]) == value, (where, attrs["Value"])
         assert attrs["DataType"]["name"] == data_type, where
         assert attrs["ValueRank"]["value"] == -1, where
         access = attrs["AccessLevel"]["value"]
         assert access & CURRENT_READ, where
         assert bool(access & CURRENT_WRITE) is writable, where
 
-    divert_args, tracking_outputs, notifier = results[len(cases) :]
+    # the supported modes name the enumeration UnitModeCurrent is of
+    modes = read_values["UnitSupportedModes"]["Value"]["value"]
+    assert modes == read_values["UnitModeCurrent"]["DataType"]["value"]
+    # no stop of the unit's own yet
+    reason = read_values["StopReason"]["Value"]["value"]
+    assert (reason["ID"], reason["message"], reason["trigger"]) == (0, "", False)
+
+    eu_range, divert_args, tracking_outputs, notifier = results[len(cases) :]
+    assert ok(eu_range)["attributes"]["Value"]["value"] == {"low": speed, "high": speed}
     value = ok(divert_args)["attributes"]["Value"]
     assert value["arrayType"] == "Array"
     assert divert_args["attributes"]["DataType"]["name"] == "Argument"
@@ -167,78 +264,59 @@ async def test_reads_are_typed_as_documented(nodeopcua: NodeOpcua, conn: Connect
     assert ok(notifier)["attributes"]["EventNotifier"]["value"] & 1  # SubscribeToEvents
 
 
-async def test_packml_command_leads_to_its_state(nodeopcua: NodeOpcua, conn: Connection) -> None:
-    def command(name: str, *args: Json) -> Json:
-        return {"op": "call", "object": unit(), "method": f"{LC}:{name}", "inputArguments": args}
-
-    def state_is(name: str) -> Json:
-        return {"op": "wait_value", "nodes": [unit("State")], "equals": name, "timeoutMs": 5000}
-
-    steps = [
-        command("Hold"),
-        state_is("Held"),
-        read(unit("Zones", "Z01", "Running"), "Value"),
-        command("Hold"),
-        command("Unhold"),
-        state_is("Execute"),
-        command("Start", {"dataType": "String", "value": "now"}),
-        read(unit("State")),
-    ]
-    hold, held, running, hold_again, unhold, execute, start_with_arg, after = await nodeopcua.steps(
-        conn, steps
-    )
-    assert ok(hold)["statusCode"] == "Good"
-    assert ok(held)["matched"], held["values"]
-    assert ok(running)["attributes"]["Value"]["value"] is False  # belts stand outside Execute
-    assert ok(hold_again)["statusCode"] == "BadInvalidState"
-    assert ok(unhold)["statusCode"] == "Good"
-    assert ok(execute)["matched"], execute["values"]
-    assert ok(start_with_arg)["statusCode"] == "BadTooManyArguments"
-    assert ok(after)["attributes"]["Value"]["value"] == "Execute"
-
-
 async def test_divert_of_an_inducted_item_gives_its_scan_and_divert_events(
     nodeopcua: NodeOpcua, conn: Connection
 ) -> None:
+    """The events reach a subscription on the scanner and divert and one on the Server object
+    alone (i=2253), with the same fields."""
     sorter = unit("Sorter", "S1")
     item = {"$ref": "induct.outputArguments.0"}
     induct = path("Simulation")
-    subscribe: Json = {"op": "subscribe_events", "id": "events", "fields": EVENT_FIELDS}
-    subscribe["nodes"] = [unit("Scanners", "SCAN1"), path("Diverts", "D8", start=sorter)]
+    emitters = [unit("Scanners", "SCAN1"), path("Diverts", "D8", start=sorter)]
     steps: list[Json] = [
         {"op": "resolve", "node": path("ScanEventType", start=node(BASE_EVENT_TYPE))},
         {"op": "resolve", "node": path("DivertCompletedEventType", start=node(BASE_EVENT_TYPE))},
-        subscribe,
+        {"op": "subscribe_events", "id": "emitters", "nodes": emitters, "fields": EVENT_FIELDS},
+        {"op": "subscribe_events", "id": "server", "nodes": [node(SERVER_OBJECT)]},
         call(induct, f"{LC}:Induct", *string_args("TOTE-NODE-1", "Z03"), id="induct"),
         call(sorter, f"{LC}:Divert", *string_args(item, "VAS-2")),
-        {"op": "events", "subscription": "events", "count": 2, "durationMs": 20000},
+        {"op": "events", "subscription": "emitters", "count": 2, "match": {"ItemId": item}},
+        {"op": "events", "subscription": "server", "count": 2, "match": {"ItemId": item}},
         call(sorter, f"{LC}:Journal", {"dataType": "UInt32", "value": 0}),
         call(sorter, f"{LC}:Divert", *string_args(item, "NO-SUCH-CHUTE")),
         call(induct, f"{LC}:Induct", *string_args("TOTE-NODE-2", "NO-SUCH-ZONE")),
     ]
-    steps[5]["match"] = {"ItemId": item}
+    steps[3]["fields"] = EVENT_FIELDS
+    for step in steps[6:8]:
+        step["durationMs"] = 20000
     results = await nodeopcua.steps(conn, steps)
-    scan_type, divert_type, subscribed, induct, divert, events, journal, bad_chute, bad_zone = (
-        results
-    )
-    assert [i["statusCode"] for i in ok(subscribed)["items"]] == ["Good", "Good"]
+    scan_type, divert_type, at_emitters, at_server, induct, divert = results[:6]
+    events, server_events, journal, bad_chute, bad_zone = results[6:]
+    assert [i["statusCode"] for i in ok(at_emitters)["items"]] == ["Good", "Good"]
+    assert [i["statusCode"] for i in ok(at_server)["items"]] == ["Good"]
     assert ok(induct)["statusCode"] == "Good"
     (item_id,) = induct["outputArguments"]
     assert isinstance(item_id, str) and item_id
     assert ok(divert)["statusCode"] == "Good"
 
     scan, done = ok(events)["events"]
+    scanner_id, divert_id = (i["nodeId"] for i in at_emitters["items"])
     assert scan["fields"]["EventType"] == ok(scan_type)["nodeId"]
-    assert scan["node"] == subscribed["items"][0]["nodeId"]
+    assert (scan["node"], scan["fields"]["SourceNode"]) == (scanner_id, scanner_id)
     assert scan["fields"]["SourceName"] == "SCAN1"
-    assert scan["fields"]["SourceNode"] == subscribed["items"][0]["nodeId"]
     assert scan["fields"]["Codes"] == ["TOTE-NODE-1"]
     assert (scan["fields"]["NoRead"], scan["fields"]["MultiRead"]) == (False, False)
     assert done["fields"]["EventType"] == ok(divert_type)["nodeId"]
+    assert (done["node"], done["fields"]["SourceNode"]) == (divert_id, divert_id)
     assert done["fields"]["SourceName"] == "D8"
     fields = done["fields"]
     assert (fields["ChuteId"], fields["DivertId"], fields["Success"]) == ("VAS-2", "D8", True)
     assert isinstance(fields["Sequence"], int) and fields["Sequence"] >= 1
+
+    # the Server object delivers the same two events, fields and all
+    via_server = ok(server_events)["events"]
+    assert {e["node"] for e in via_server} == {"ns=0;i=2253"}, via_server
+    assert [e["fields"] for e in via_server] == [scan["fields"], done["fields"]]
 
     assert ok(journal)["statusCode"] == "Good"
     last, sequences, item_ids, tote_ids, chute_ids, oks = journal["outputArguments"]
@@ -252,35 +330,3 @@ async def test_divert_of_an_inducted_item_gives_its_scan_and_divert_events(
     )
     assert ok(bad_chute)["statusCode"] == "BadInvalidArgument"
     assert ok(bad_zone)["statusCode"] == "BadInvalidArgument"
-
-
-async def test_writes_to_writable_and_read_only_variables(
-    nodeopcua: NodeOpcua, conn: Connection, sim: ConveyorSimulator
-) -> None:
-    chute = unit("Sorter", "S1", "Chutes", "CH-UPS")
-
-    def write(name: str, data_type: str, value: Any) -> Json:
-        return {
-            "op": "write",
-            "node": path(name, start=chute),
-            "dataType": data_type,
-            "value": value,
-        }
-
-    steps = [
-        write("Enabled", "Boolean", False),
-        read(path("Enabled", start=chute)),
-        write("Full", "Boolean", True),
-        read(path("Full", start=chute)),
-        write("Enabled", "Boolean", True),
-    ]
-    try:
-        disable, disabled, full, still_not_full, enable = await nodeopcua.steps(conn, steps)
-    finally:
-        await sim.set_chute_enabled("CH-UPS", True)
-    assert ok(disable)["statusCode"] == "Good"
-    assert ok(disabled)["attributes"]["Value"]["value"] is False
-    # the model says read-only; which Bad code is in test_nodeopcua_required.py
-    assert ok(full)["statusCode"].startswith("Bad"), full
-    assert ok(still_not_full)["attributes"]["Value"]["value"] is False
-    assert ok(enable)["statusCode"] == "Good"

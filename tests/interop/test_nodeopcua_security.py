@@ -1,6 +1,7 @@
 """Sessions of node-opcua on a conveyor simulator with ``security: Basic256Sha256``, on the
-certificates ``linectl opcua certs`` writes: a valid user over SignAndEncrypt, anonymous, a wrong
-password, and valid credentials over a channel without security.
+certificates ``linectl opcua certs`` writes, the client's in the simulator's trust folder: a
+valid user over SignAndEncrypt, anonymous, a wrong password, valid credentials over a channel
+without security, and a client certificate the simulator does not trust.
 
 node-opcua sends only what the server's endpoint descriptions allow; the refusals are checked
 with ``probeUnadvertised``, so the token or channel reaches the server and the server is the one
@@ -17,21 +18,36 @@ from pydantic import SecretStr
 
 from controller.clock import ScaledClock
 from controller.config.loader import load_reference
-from devices.opcua.security import CLIENT_APPLICATION_URI, CertificateSet
+from devices.opcua.security import CLIENT_APPLICATION_URI, CertificateSet, generate_certificates
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
-from tests.interop.nodeopcua_client import Connection, Json, NodeOpcua, ok, path
+from tests.interop.nodeopcua_client import Connection, Json, NodeOpcua, current_state, ok, read
 
 pytestmark = [pytest.mark.integration, pytest.mark.asyncio(loop_scope="module")]
 
 USERNAME = "line-controller"
 PASSWORD = "0123-conveyor"
 BASIC256SHA256 = "http://opcfoundation.org/UA/SecurityPolicy#Basic256Sha256"
-READ_STATE: list[Json] = [{"op": "read", "node": path("Line", "C1", "State")}]
+READ_STATE: list[Json] = [read(current_state("ExecuteState"))]
+
+
+@pytest.fixture(scope="module")
+def trusted_clients(certs: CertificateSet, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The simulator's trust folder: the client certificate node-opcua presents, alone."""
+    folder = tmp_path_factory.mktemp("trusted-clients")
+    (folder / "client-cert.pem").write_bytes(certs.client_certificate.read_bytes())
+    return folder
+
+
+@pytest.fixture(scope="module")
+def stranger(tmp_path_factory: pytest.TempPathFactory) -> CertificateSet:
+    """Another client certificate from the same generator (same application URI), not in the
+    trust folder."""
+    return generate_certificates(tmp_path_factory.mktemp("stranger"), host="127.0.0.1")
 
 
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def secured_endpoint(certs: CertificateSet) -> AsyncIterator[str]:
+async def secured_endpoint(certs: CertificateSet, trusted_clients: Path) -> AsyncIterator[str]:
     line = load_reference(env={})
     opcua = line.conveyor.opcua.model_copy(
         update={"security": "Basic256Sha256", "username": USERNAME, "password": SecretStr(PASSWORD)}
@@ -44,6 +60,7 @@ async def secured_endpoint(certs: CertificateSet) -> AsyncIterator[str]:
         endpoint,
         certificate=certs.server_certificate,
         private_key=certs.server_key,
+        trusted_clients=trusted_clients,
     ):
         yield endpoint
 
@@ -58,7 +75,8 @@ def connection(
     password: str | None = PASSWORD,
     probe: bool = True,
 ) -> Connection:
-    """The client's certificate always; SignAndEncrypt/Basic256Sha256 or no security."""
+    """The client certificate of ``certs`` always; SignAndEncrypt/Basic256Sha256 or no
+    security."""
     return Connection(
         endpoint,
         pki_dir,
@@ -86,7 +104,20 @@ async def test_valid_user_over_sign_and_encrypt_reads_the_unit(
     }
     assert result["session"] == {"ok": True}
     (state,) = result["steps"]
-    assert ok(state)["attributes"]["Value"]["value"] == "Execute"
+    assert ok(state)["attributes"]["Value"]["value"]["text"] == "Execute"
+
+
+async def test_untrusted_client_certificate_is_refused(
+    nodeopcua: NodeOpcua, secured_endpoint: str, stranger: CertificateSet, pki_dir: Path
+) -> None:
+    """A valid user over SignAndEncrypt, but from a certificate not in the trust folder."""
+    conn = connection(secured_endpoint, stranger, pki_dir, probe=False)
+    result = await nodeopcua.run(conn, READ_STATE)
+    assert result["connect"]["ok"], result  # the channel opens; the session is refused
+    assert result["session"]["ok"] is False, f"an untrusted client read {result['steps']}"
+    refusal = result["session"]
+    assert refusal["statusCode"] == "BadCertificateUntrusted", result
+    assert result["steps"] == []
 
 
 async def test_anonymous_session_is_refused(
@@ -112,19 +143,19 @@ async def test_wrong_password_is_refused(
     assert result["steps"] == []
 
 
-async def test_required_valid_user_over_a_channel_without_security_is_refused(
+async def test_valid_user_over_a_channel_without_security_is_refused(
     nodeopcua: NodeOpcua, secured_endpoint: str, certs: CertificateSet, pki_dir: Path
 ) -> None:
-    """REQUIRED: the server offers only SignAndEncrypt; a client that opens a None channel
-    anyway gets no session, not even with the right user and password."""
+    """The server offers only SignAndEncrypt; a client that opens a None channel anyway gets
+    no session, not even with the right user and password."""
     conn = connection(secured_endpoint, certs, pki_dir, secure=False)
     result = await nodeopcua.run(conn, READ_STATE)
     probed = result.get("probed", [])
     assert "endpoint None http://opcfoundation.org/UA/SecurityPolicy#None" in probed, result
-    refused = not result["connect"]["ok"] or not result["session"]["ok"]
-    assert refused, f"a session without security was opened and read {result['steps']}"
-    refusal = result["session"] if result["connect"]["ok"] else result["connect"]
-    assert str(refusal["statusCode"]).startswith("Bad"), refusal
+    assert result["connect"]["ok"], result  # the None channel still serves discovery
+    assert result["session"]["ok"] is False, f"a session without security read {result['steps']}"
+    assert result["session"]["statusCode"] == "BadSecurityModeRejected", result
+    assert result["steps"] == []
 
 
 async def test_anonymous_over_a_channel_without_security_is_refused(
@@ -132,7 +163,7 @@ async def test_anonymous_over_a_channel_without_security_is_refused(
 ) -> None:
     conn = connection(secured_endpoint, certs, pki_dir, secure=False, username=None, password=None)
     result = await nodeopcua.run(conn, READ_STATE)
-    refused = not result["connect"]["ok"] or not result["session"]["ok"]
-    assert refused, f"an anonymous session without security was opened: {result['steps']}"
-    refusal = result["session"] if result["connect"]["ok"] else result["connect"]
-    assert str(refusal["statusCode"]).startswith("Bad"), refusal
+    assert result["connect"]["ok"], result
+    assert result["session"]["ok"] is False, f"an anonymous session read {result['steps']}"
+    assert result["session"]["statusCode"] == "BadSecurityModeRejected", result
+    assert result["steps"] == []
