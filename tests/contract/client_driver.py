@@ -14,30 +14,13 @@ from asyncua.common.subscription import OpcEvent, Subscription
 
 from tests.contract.driver import Accepted, ChuteLevel, Completion, Driver, Outcome, Refused, Scan
 
+# OPC 30050: the nested state machines under the unit, innermost last, and their commands
+from tests.packml_unit import COMMAND_MACHINE, MACHINES, PACKML
+
 
 def _utc(value: Any) -> datetime:
     assert isinstance(value, datetime), f"event Time is {value!r}"
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
-PACKML = "http://opcfoundation.org/UA/PackML/"
-# OPC 30050: the nested state machines under the unit, innermost last, and their commands
-MACHINES = (
-    ("BaseStateMachine",),
-    ("BaseStateMachine", "MachineState"),
-    ("BaseStateMachine", "MachineState", "ExecuteState"),
-)
-COMMAND_MACHINE = {
-    "Abort": 0,
-    "Clear": 0,
-    "Stop": 1,
-    "Reset": 1,  # out of Stopped; out of Complete it is the execute machine's
-    "Start": 2,
-    "Hold": 2,
-    "Unhold": 2,
-    "Suspend": 2,
-    "Unsuspend": 2,
-}
 
 
 class ClientDriver(Driver):
