@@ -6,7 +6,7 @@ so refusals raised while resolving dependencies (no token: 401, missing scope: 4
 (422) and the command's own answers (409, 503) are all seen, rendered exactly as the app renders
 them, and recorded with who asked (:func:`~api.auth.caller_name`, never the token), what (the
 action, its target, the path, query and body parameters, credentials redacted by
-:mod:`controller.redact`) and how it ended. A route may note a finer result for a successful
+:mod:`kernel.redact`) and how it ended. A route may note a finer result for a successful
 answer (:func:`note`), as a hold that reached only some devices does. An audit entry that
 cannot be stored is logged; the command's answer goes out all the same.
 A request refused before it reaches a route (a body over the size limit: 413) is not recorded.
@@ -26,9 +26,9 @@ from fastapi.routing import APIRoute
 from api.auth import caller_name
 from api.backend import get_backend
 from api.errors import render_error
-from controller.redact import redact, redact_text
 from controller.store.audit import AuditEntry, AuditResult
 from controller.store.base import StoreError
+from kernel.redact import redact, redact_text
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.backend import get_backend
 from api.problems import ProblemError
-from controller.config.model import ApiToken
+from kernel.config.model import ApiToken
 
 Scope = Literal["orders:write", "orders:read", "line:operate"]
 

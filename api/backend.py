@@ -10,18 +10,18 @@ from typing import Any, Protocol, TypedDict
 
 from fastapi import Request
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
-from controller.inventory import Inventory
-from controller.line_hold import HoldOutcome
-from controller.metrics import Metrics
-from controller.orders import OrderRecord
-from controller.reject_totes import RejectTotes
-from controller.replenishment import Replenishment
-from controller.stations import Stations
+from controller.asrs.replenishment import Replenishment
+from controller.asrs.returns import ToteReturns
+from controller.conveyor.reject_totes import RejectTotes
+from controller.line.hold import HoldOutcome
+from controller.line.inventory import Inventory
+from controller.orders.model import OrderRecord
+from controller.orders.stations import Stations
 from controller.store.inventory import LineStore
-from controller.tote_returns import ToteReturns
 from devices.check import DeviceReport
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 
 
 class ApiBackend(Protocol):

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from controller.orders import LineTime
+from controller.orders.model import LineTime
 
 
 def _schema_extra(**extra: Any) -> Callable[[dict[str, Any]], None]:

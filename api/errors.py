@@ -63,7 +63,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
 
 async def _store_error(request: Request, exc: Exception) -> Response:
     # a store that cannot write is an outage, logged once when it starts and once when it
-    # ends (controller.store_health), not once per refused request
+    # ends (controller.store.health), not once per refused request
     level = logging.DEBUG if isinstance(exc, StoreUnavailable) else logging.ERROR
     log.log(
         level,

@@ -2,7 +2,7 @@
 
 ``PUT``, ``PATCH`` and ``POST .../cancel`` on ``/v1/orders/{id}`` read their bodies themselves
 (so authorization comes first), which means FastAPI does not see their models
-(:class:`~controller.orders.OrderIn`, :class:`~api.change_bodies.OrderPatch`,
+(:class:`~controller.orders.model.OrderIn`, :class:`~api.change_bodies.OrderPatch`,
 :class:`~api.change_bodies.CancelIn`); their schemas and the :class:`~api.problems.Problem`
 schema every error response points at are added here.
 """
@@ -17,7 +17,7 @@ from pydantic import BaseModel
 
 from api.change_bodies import CancelIn, OrderPatch
 from api.problems import Problem
-from controller.orders import OrderIn
+from controller.orders.model import OrderIn
 
 _REF_TEMPLATE = "#/components/schemas/{model}"
 

@@ -15,9 +15,9 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from api.problems import FieldError, ProblemError, field_errors, validation_problem
-from controller.config.model import LineConfig
-from controller.orders import OrderIn, OrderType
-from controller.webhook_policy import ReceiverPolicy
+from controller.orders.model import OrderIn, OrderType
+from controller.webhooks.policy import ReceiverPolicy
+from kernel.config.model import LineConfig
 
 _MAX_LISTED = 20
 

@@ -21,7 +21,7 @@ from fastapi.responses import StreamingResponse
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import problem_responses
-from controller.orders import ORDER_ID_PATTERN
+from controller.orders.model import ORDER_ID_PATTERN
 from controller.store.base import OrderStore, StoredEvent, StoreError
 
 log = logging.getLogger(__name__)

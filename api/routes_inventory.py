@@ -16,7 +16,7 @@ from api.audit import AuditedRoute, audited
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import FieldError, ProblemError, problem_responses, validation_problem
-from controller.inventory import UnknownPlace
+from controller.line.inventory import UnknownPlace
 from controller.store.inventory import (
     InventoryError,
     InventoryEvent,

@@ -20,7 +20,7 @@ from api.order_body import check_due_at, parse_body, read_optional
 from api.problems import FieldError, ProblemError, problem_responses, validation_problem
 from api.routes_orders import OrderId
 from api.schemas import OrderOut
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
 from controller.store.base import UnknownOrder, WrongStatus
 
 log = logging.getLogger(__name__)

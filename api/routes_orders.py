@@ -14,7 +14,7 @@ from api.problems import FieldError, ProblemError, problem_responses, validation
 from api.schemas import OrderOut, OrderPage, OrderSummary
 from api.time_query import EXAMPLE as TIME_EXAMPLE
 from api.time_query import parse_bounds
-from controller.orders import ORDER_ID_PATTERN, OrderStatus, OrderType
+from controller.orders.model import ORDER_ID_PATTERN, OrderStatus, OrderType
 from controller.store.base import CreateOutcome, InvalidCursor
 
 log = logging.getLogger(__name__)

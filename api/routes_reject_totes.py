@@ -3,7 +3,7 @@
 A robot's tote that serves no order any more (cancelled, in exception, given to another robot)
 ends in the reject chute with units that already left their pick locations' on-hand. Each is
 listed here until an operator counts its units back into stock or writes them off (see
-:mod:`controller.reject_totes`); both are ``line:operate`` commands in the audit log.
+:mod:`controller.conveyor.reject_totes`); both are ``line:operate`` commands in the audit log.
 """
 
 from __future__ import annotations

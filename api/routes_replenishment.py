@@ -1,8 +1,8 @@
 """``/v1/replenishments``: robot pick locations topped up from AS/RS totes.
 
 A replenishment is started by the controller when a watched pick location runs low (see
-:mod:`controller.replenishment`); the operator at the replenishment chute reads the open ones and
-confirms how many units were moved from the tote to the location.
+:mod:`controller.asrs.replenishment`); the operator at the replenishment chute reads the open ones
+and confirms how many units were moved from the tote to the location.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from api.audit import AuditedRoute, audited
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import ProblemError, problem_responses
-from controller.replenishment import ReplenishTask, UnknownReplenishment
+from controller.asrs.replenishment import ReplenishTask, UnknownReplenishment
 from controller.store.inventory import InventoryError
 
 router = APIRouter(prefix="/v1/replenishments", tags=["inventory"], route_class=AuditedRoute)

@@ -12,10 +12,10 @@ from api.audit import AuditedRoute, audited
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import ProblemError, problem_responses
-from controller.asrs_commands import AsrsRequestError
-from controller.orders import ORDER_ID_PATTERN, Handling, OrderStatus
-from controller.stations import StationTask, UnknownTask
-from controller.tote_returns import ReturnTote
+from controller.asrs.commands import AsrsRequestError
+from controller.asrs.returns import ReturnTote
+from controller.orders.model import ORDER_ID_PATTERN, Handling, OrderStatus
+from controller.orders.stations import StationTask, UnknownTask
 from routing.verification import Counted
 
 router = APIRouter(prefix="/v1/stations", tags=["stations"], route_class=AuditedRoute)

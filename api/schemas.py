@@ -1,4 +1,4 @@
-"""Response bodies of the HTTP API (requests use :class:`controller.orders.OrderIn`)."""
+"""Response bodies of the HTTP API (requests use :class:`controller.orders.model.OrderIn`)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from controller.orders import (
+from controller.orders.model import (
     Handling,
     HistoryEvent,
     LineProgress,

@@ -38,7 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from controller.config.loader import load_reference
+from controller.linefile.loader import load_reference
 from routing.asrs_model import bozer_white_for, grid_expectation, monte_carlo
 from routing.crane import Kinematics
 from routing.rack import Rack
@@ -145,15 +145,15 @@ class Throughput:
 
 
 async def _throughput_run(args: argparse.Namespace, dual: bool, workdir: Path) -> Throughput:
-    from controller.asrs import AsrsFlows
-    from controller.asrs_commands import journal_positions
-    from controller.clock import ScaledClock
-    from controller.inventory import Inventory
-    from controller.metrics import Metrics
-    from controller.store.sqlite import SqliteOrderStore
+    from controller.asrs.commands import journal_positions
+    from controller.asrs.flows import AsrsFlows
+    from controller.line.inventory import Inventory
+    from controller.store.sqlite.store import SqliteOrderStore
     from devices.base import CranesAvailability, DeviceEvent
     from devices.opcua.backoff import Backoff
     from devices.opcua.cranes import OpcUaCranes
+    from kernel.clock import ScaledClock
+    from kernel.metrics import Metrics
     from simulators.asrs import AsrsSimulator
     from simulators.broker import free_port
 

@@ -24,13 +24,13 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from controller.clock import ScaledClock
-from controller.config.loader import load_reference
-from controller.config.model import LineConfig, StoreConfig
-from controller.dispatcher import Dispatcher
-from controller.orders import OrderIn
-from controller.service import LineService
-from controller.store.sqlite import SqliteOrderStore
+from controller.line.service import LineService
+from controller.linefile.loader import load_reference
+from controller.orders.model import OrderIn
+from controller.robots.dispatcher import Dispatcher
+from controller.store.sqlite.store import SqliteOrderStore
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig, StoreConfig
 from simulators.line import simulated_line
 
 

@@ -42,9 +42,9 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ScaledClock
-from controller.config.loader import load_reference
-from controller.config.model import LineConfig
+from controller.linefile.loader import load_reference
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.wms import WmsGenerator
 from tests.chaos_figures import TERMINAL, Figures, fetch_orders, measure
 from tests.chaos_flow import (

@@ -32,16 +32,16 @@ import httpx
 import uvicorn
 
 from api import create_app
-from controller.clock import ScaledClock
-from controller.config.loader import load_reference
-from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
-from controller.history import History
-from controller.http import settle_heap
-from controller.metrics import Metrics
-from controller.orders import OrderRecord
-from controller.stations import Stations
-from controller.store.sqlite import SqliteOrderStore
+from controller.app.http import settle_heap
+from controller.linefile.loader import load_reference
+from controller.orders.history import History
+from controller.orders.model import OrderRecord
+from controller.orders.stations import Stations
+from controller.store.sqlite.store import SqliteOrderStore
 from devices.errors import DeviceUnavailable
+from kernel.clock import ScaledClock
+from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
+from kernel.metrics import Metrics
 
 TOKEN = "bench-intake-token-0123456789"
 

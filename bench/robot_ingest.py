@@ -31,15 +31,15 @@ from typing import cast
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
 
-from controller.clock import ScaledClock
-from controller.config.loader import load_reference
-from controller.config.model import LineConfig, Robot
-from controller.metrics import Metrics
+from controller.linefile.loader import load_reference
 from devices.base import DeviceEvent
 from devices.vda5050.link import broker_address
 from devices.vda5050.master import VdaMasterControl
 from devices.vda5050.messages import MessageBuilder, Pose, StateBody
 from devices.vda5050.topics import topic
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig, Robot
+from kernel.metrics import Metrics
 
 WARMUP = 3.0  # wall seconds of load before the measured window
 REPORT_TIMEOUT = 60.0  # wall seconds to wait for the load generator beyond its run time

@@ -42,7 +42,7 @@ from sorter_line import Geometry, bench_line, plan_of
 from sorter_live import live_runs
 from sorter_report import percentile, report_latency, report_shares, report_throughput
 
-from controller.config.loader import load_reference
+from controller.linefile.loader import load_reference
 from routing.sortation import ItemInfo, SortPlan, decide
 
 # --- 1. the pure decision ---------------------------------------------------------------------

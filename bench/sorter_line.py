@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller.config.loader import load_reference
-from controller.config.model import LineConfig
-from controller.topology import sort_plan
+from controller.line.topology import sort_plan
+from controller.linefile.loader import load_reference
+from kernel.config.model import LineConfig
 from routing.sortation import SortPlan
 
 

@@ -18,11 +18,11 @@ from typing import cast
 from sorter_line import Geometry, bench_line, destination, last_divert_metres, plan_of, tote_id
 from sorter_sim import Feed, cpu_seconds, serve
 
-from controller.clock import ScaledClock
-from controller.metrics import Metrics
 from devices.base import ConveyorAvailability, DeviceEvent, ItemDiverted, ItemScanned
 from devices.errors import DeviceError
 from devices.opcua import OpcUaSorter
+from kernel.clock import ScaledClock
+from kernel.metrics import Metrics
 from routing.sortation import ItemInfo, Outcome, SortPlan, decide
 from simulators.broker import free_port
 

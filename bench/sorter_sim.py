@@ -14,7 +14,7 @@ from multiprocessing.connection import Connection
 
 from sorter_line import Geometry, bench_line, tote_id
 
-from controller.clock import ScaledClock
+from kernel.clock import ScaledClock
 from simulators.conveyor import ConveyorSimulator
 
 

@@ -24,8 +24,8 @@ import statistics
 import sys
 import time
 
-from controller import topology
-from controller.config.loader import load_reference
+from controller.line import topology
+from controller.linefile.loader import load_reference
 from routing import traffic as t
 from routing.roadmap import Roadmap
 

@@ -27,7 +27,6 @@ from typing import Any
 
 from asyncua import Client, Node, ua
 
-from controller.config.model import LineConfig, OpcUaEndpoint
 from devices.check_nodes import (
     EVENT_TYPES_PATH,
     Expected,
@@ -41,6 +40,7 @@ from devices.check_robots import check_robots
 from devices.opcua.refusals import connect_failure
 from devices.opcua.security import secure_client
 from devices.opcua.supervise import connect_client
+from kernel.config.model import LineConfig, OpcUaEndpoint
 
 __all__ = [
     "DeviceReport",

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 
 from asyncua import ua
 
-from controller.config.model import LineConfig
 from devices.opcua.browse import DIVERT_EVENT_TYPE, SCAN_EVENT_TYPE
 from devices.opcua.packml import COMMAND_LEVELS, LEVEL_PATHS, PACKML_NAMESPACE, Level
+from kernel.config.model import LineConfig
 
 OPCUA_NAMESPACE = "http://opcfoundation.org/UA/"
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import aiomqtt
 
-from controller.config.model import LineConfig
 from devices.check_report import DeviceReport, Finding, Status
 from devices.vda5050 import schema
 from devices.vda5050.broker import BrokerSettingsError, broker_settings
 from devices.vda5050.topics import topic
+from kernel.config.model import LineConfig
 
 log = logging.getLogger("devices.check")  # the commissioning check logs under one name
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from controller.clock import Clock
+from kernel.clock import Clock
 
 
 class Outage:

@@ -29,7 +29,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from controller.config.loader import ConfigError, load, load_reference
+from controller.linefile.loader import ConfigError, load, load_reference
 
 PASSWORD_BYTES = 24  # 32 URL-safe characters
 

@@ -18,9 +18,9 @@ from collections import deque
 
 from asyncua import Client, Node, ua
 
-from controller.config.model import LineConfig
 from devices.opcua.security import secure_client
 from devices.opcua.supervise import stop_if_cancelled
+from kernel.config.model import LineConfig
 
 log = logging.getLogger(__name__)
 

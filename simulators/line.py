@@ -18,8 +18,8 @@ import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
 from simulators.asrs import AsrsSimulator
 from simulators.broker import EmbeddedBroker, free_port
 from simulators.conveyor import ConveyorSimulator

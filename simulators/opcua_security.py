@@ -41,7 +41,7 @@ from asyncua.server.internal_session import InternalSession
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from controller.config.model import OpcUaEndpoint
+from kernel.config.model import OpcUaEndpoint
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any
 
 import httpx
 
-from controller.clock import Clock
-from controller.config.model import ChuteKind, LineConfig
+from kernel.clock import Clock
+from kernel.config.model import ChuteKind, LineConfig
 
 log = logging.getLogger(__name__)
 

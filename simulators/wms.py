@@ -12,7 +12,7 @@ from typing import Any
 
 import httpx
 
-from controller.config.model import ChuteKind, LineConfig
+from kernel.config.model import ChuteKind, LineConfig
 
 log = logging.getLogger(__name__)
 

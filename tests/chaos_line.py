@@ -28,8 +28,8 @@ import aiomqtt
 import httpx
 import yaml
 
-from controller.config.loader import REFERENCE_LINE
-from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
+from controller.linefile.loader import REFERENCE_LINE
+from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from simulators.broker import free_port
 from simulators.line import with_endpoints
 from tests.line_processes import TOKEN, LineProcesses, RobotWatch, _env, until
@@ -91,7 +91,7 @@ class Part:
 
 
 def _linectl(*args: str | Path) -> list[str]:
-    return [sys.executable, "-m", "controller.cli", *map(str, args)]
+    return [sys.executable, "-m", "controller.app.cli", *map(str, args)]
 
 
 @dataclass

@@ -18,10 +18,10 @@ from urllib.parse import urlparse
 import aiomqtt
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.loader import load_reference
-from controller.config.model import LineConfig
-from controller.store.sqlite import SqliteOrderStore
+from controller.linefile.loader import load_reference
+from controller.store.sqlite.store import SqliteOrderStore
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
 from simulators.broker import EmbeddedBroker
 
 

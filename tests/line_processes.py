@@ -29,8 +29,8 @@ import aiomqtt
 import httpx
 import yaml
 
-from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from devices.vda5050.link import broker_address
+from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from simulators.broker import free_port
 from simulators.line import with_endpoints
 from tests.sim_process import asrs_process, simulator_process
@@ -147,7 +147,7 @@ class LineProcesses:
         self.controller = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
-            "controller.cli",
+            "controller.app.cli",
             "run",
             "--config",
             str(self.line_file),
@@ -193,7 +193,13 @@ async def _process(args: list[str], log: Path) -> AsyncIterator[asyncio.subproce
     """``linectl <args>`` with its output in ``log``, killed when the context ends."""
     with log.open("wb") as out:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "controller.cli", *args, env=_env(), stdout=out, stderr=out
+            sys.executable,
+            "-m",
+            "controller.app.cli",
+            *args,
+            env=_env(),
+            stdout=out,
+            stderr=out,
         )
     try:
         yield proc

@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Literal
 
-from controller.config.loader import REFERENCE_LINE
+from controller.linefile.loader import REFERENCE_LINE
 
 Kind = Literal["conveyors", "asrs"]
 READY = {"conveyors": b"conveyor simulator on", "asrs": b"AS/RS simulator on"}
@@ -26,7 +26,7 @@ async def sim_process(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "controller.cli",
+        "controller.app.cli",
         *args,
         "--state",
         str(state),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from controller.config.model import StoreConfig
 from controller.store.base import (
     CreateOutcome,
     InvalidCursor,
@@ -13,6 +12,7 @@ from controller.store.base import (
     UnknownOrder,
 )
 from controller.store.inventory import InventoryStore, LineStore
+from kernel.config.model import StoreConfig
 
 __all__ = [
     "CreateOutcome",
@@ -31,7 +31,7 @@ __all__ = [
 def open_store(config: StoreConfig) -> LineStore:
     """The store the configuration names, not yet opened: ``await store.open()`` before use."""
     if config.backend == "sqlite":
-        from controller.store.sqlite import SqliteOrderStore
+        from controller.store.sqlite.store import SqliteOrderStore
 
         return SqliteOrderStore(config.path)
     raise StoreError(f"unknown store backend {config.backend!r}; supported: sqlite")

@@ -12,7 +12,7 @@ of a tote at an aisle's P&D input); a **command** is one crane cycle carrying on
 (a dual command: a store and a retrieve). A request that has to be tried again (after a power
 loss) goes into a new command under a new id; the old command stays failed with its reason.
 
-The SQLite store implements this protocol (:mod:`controller.store.sqlite_asrs`).
+The SQLite store implements this protocol (:mod:`controller.store.sqlite.asrs`).
 """
 
 from __future__ import annotations

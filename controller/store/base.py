@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-from controller.orders import HistoryEvent, OrderIn, OrderRecord, OrderStatus, OrderType
+from controller.orders.model import HistoryEvent, OrderIn, OrderRecord, OrderStatus, OrderType
 
 
 class CreateOutcome(StrEnum):
@@ -35,7 +35,7 @@ class StoreUnavailable(StoreError):
 
 
 # Set while answering an HTTP request: a store call that meets StoreUnavailable is not tried
-# again (the client gets a 503 and tries again itself); see controller.store_retry.
+# again (the client gets a 503 and tries again itself); see controller.store.retry.
 FAIL_FAST: contextvars.ContextVar[bool] = contextvars.ContextVar("store_fail_fast", default=False)
 
 

@@ -12,7 +12,7 @@ the controller restarts, as no trip survives it), tote ones in a tote (case pick
 kept over a restart with the tote's transport). A tote reservation names the tote, not a place,
 so it follows the tote from the rack over the P&D and the conveyor to a station.
 
-The SQLite store implements this protocol (:mod:`controller.store.sqlite_inventory`); a
+The SQLite store implements this protocol (:mod:`controller.store.sqlite.inventory`); a
 PostgreSQL backend follows the same contract.
 """
 

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 from asyncua import Client, Node, ua
 
-from controller.config.model import LineConfig
 from devices.opcua.packml import PackMLMismatch, RemotePackML, resolve_packml
+from kernel.config.model import LineConfig
 
 SCAN_EVENT_TYPE = "ScanEventType"
 DIVERT_EVENT_TYPE = "DivertCompletedEventType"

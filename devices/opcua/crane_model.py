@@ -15,10 +15,10 @@ from typing import Any
 
 from asyncua import Client, Node, ua
 
-from controller.config.model import LineConfig
 from devices.errors import InvalidMessage
 from devices.opcua.browse import ModelMismatch, _lookup
 from devices.opcua.translate import _flags, _outputs, _strings, _text, _time
+from kernel.config.model import LineConfig
 
 COMPLETED_EVENT_TYPE = "CraneCommandCompletedEventType"
 VARIABLES = (

@@ -16,12 +16,12 @@ from dataclasses import dataclass
 
 from asyncua import Client
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
 from devices.opcua.backoff import Backoff
 from devices.opcua.crane_model import RemoteCranes
 from devices.outage import Outage
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 
 log = logging.getLogger("devices.opcua.cranes")  # the cranes adapter logs under one name
 

@@ -4,7 +4,7 @@ When a server goes away, asyncua's client logs the exceptions of its background 
 publish loop, the connection supervisor, the session renewal) with a full traceback at ERROR.
 linectl's adapters already report the same event once, as an outage (see
 :mod:`devices.outage`), so those records only repeat it at length. :class:`LinkLossFilter`,
-installed on the service's log handler by :func:`controller.logs.setup`, rewrites a record of an
+installed on the service's log handler by :func:`kernel.logs.setup`, rewrites a record of an
 ``asyncua`` logger whose exception is a link loss (:func:`~devices.opcua.translate.link_lost`)
 into a DEBUG record of one line (the error named in ``error``, no traceback), and lets it through
 only when the service logs at DEBUG. Every other asyncua record passes unchanged, so a real fault

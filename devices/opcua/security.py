@@ -31,7 +31,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from controller.config.model import OpcUaEndpoint
+from kernel.config.model import OpcUaEndpoint
 
 SERVER_APPLICATION_URI = "urn:linectl:conveyor-simulator"
 CLIENT_APPLICATION_URI = "urn:linectl:controller"

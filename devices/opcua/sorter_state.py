@@ -15,15 +15,15 @@ from dataclasses import dataclass
 
 from asyncua import Client, ua
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
 from devices.base import ChuteSnapshot
 from devices.errors import DeviceUnavailable
 from devices.opcua.backoff import Backoff
 from devices.opcua.browse import RemoteModel
 from devices.opcua.packml import Level
 from devices.outage import Outage
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 
 log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
 

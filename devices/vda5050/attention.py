@@ -21,12 +21,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from controller.clock import Clock
-from controller.metrics import Metrics
 from devices.base import DeviceEvent, RobotAction, RobotActionFailed, RobotActionFinished
 from devices.vda5050.guard import OrderGuard
 from devices.vda5050.instant import InstantActions, Outcome
 from devices.vda5050.placement import Misplaced, Misplacement, NodePlaces, misplacement
+from kernel.clock import Clock
+from kernel.metrics import Metrics
 
 log = logging.getLogger("devices.vda5050.tracker")  # a part of the robot's tracker
 

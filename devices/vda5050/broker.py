@@ -17,9 +17,9 @@ from urllib.parse import urlsplit
 
 import aiomqtt
 
-from controller.config.model_mqtt import MqttConfig, url_problem
-from controller.config.mqtt_files import MqttFileError, password, read_password_file, tls_context
 from devices.vda5050.mqtt_client import BrokerClient
+from kernel.config.mqtt import MqttConfig, url_problem
+from kernel.config.mqtt_files import MqttFileError, password, read_password_file, tls_context
 
 
 class BrokerSettingsError(ValueError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from controller.config.model import ActionTemplate, RobotModel
+from kernel.config.model import ActionTemplate, RobotModel
 
 JsonDict = dict[str, Any]
 

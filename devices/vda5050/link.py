@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from controller.clock import Clock
-from controller.config.model_mqtt import url_problem
+from kernel.clock import Clock
+from kernel.config.mqtt import url_problem
 
 T = TypeVar("T")
 

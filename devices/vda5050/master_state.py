@@ -17,9 +17,6 @@ from typing import Any
 
 import aiomqtt
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
 from devices.base import DeviceEvent
 from devices.errors import CommandRejected, DeviceUnavailable
 from devices.outage import Outage
@@ -30,6 +27,9 @@ from devices.vda5050.link import keep_cancellation
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.topics import topic
 from devices.vda5050.tracker import RobotTracker
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 
 log = logging.getLogger("devices.vda5050.master")  # master control logs under one name
 

@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from controller.clock import Clock
-from controller.config.model import RobotModel
 from devices.base import RobotAction, RobotOrder, RouteEdge, RouteNode
+from kernel.clock import Clock
+from kernel.config.model import RobotModel
 
 JsonDict = dict[str, Any]
 ConnectionState = Literal["ONLINE", "OFFLINE", "CONNECTIONBROKEN"]

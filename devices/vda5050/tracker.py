@@ -20,9 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, cast
 
-from controller.clock import Clock
-from controller.config.model import Robot, RobotModel
-from controller.metrics import Metrics
 from devices.base import (
     ActionStatus,
     DeviceEvent,
@@ -42,6 +39,9 @@ from devices.vda5050.attention import RobotAttention
 from devices.vda5050.factsheet import FactsheetCheck, check_factsheet
 from devices.vda5050.guard import OrderGuard
 from devices.vda5050.placement import NodePlaces
+from kernel.clock import Clock
+from kernel.config.model import Robot, RobotModel
+from kernel.metrics import Metrics
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.metrics import ROBOT_STATES
+from controller.robots.activity import ROBOT_STATES
 from dashboards.layout import dashboard, variable
 from dashboards.panels import (
     RATE,

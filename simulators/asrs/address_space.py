@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from asyncua import Node, Server, ua
 
-from controller.config.model import LineConfig
+from kernel.config.model import LineConfig
 from simulators.opcua_nodes import Builder, MethodCallback, answer_not_writable, arg, array
 
 COMPLETED_EVENT_TYPE = "CraneCommandCompletedEventType"

@@ -20,8 +20,8 @@ from typing import Any
 
 from asyncua import Node, Server, ua
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
 from routing.crane import Kinematics
 from routing.rack import Rack, parse_location
 from simulators.asrs.address_space import AsrsNodes

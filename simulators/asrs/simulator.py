@@ -29,8 +29,8 @@ from types import TracebackType
 
 from asyncua import Server
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
 from simulators.asrs.address_space import build_address_space
 from simulators.asrs.bindings import AsrsBindings, DeliveredHook, UnknownName
 from simulators.asrs.motion import CraneModel

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from asyncua import Node, Server, ua
 
-from controller.config.model import LineConfig
+from kernel.config.model import LineConfig
 from simulators.conveyor.packml_unit import PackMLCallbacks, PackMLUnitNodes, build_packml_unit
 from simulators.opcua_nodes import Builder, MethodCallback, answer_not_writable, arg, array
 

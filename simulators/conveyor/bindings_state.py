@@ -20,9 +20,9 @@ from typing import Any
 
 from asyncua import Node, Server, ua
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
 from devices.opcua.packml import STATE_NUMBERS
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
 from simulators.conveyor.address_space import ConveyorNodes
 from simulators.conveyor.facts import (
     ChuteChanged,

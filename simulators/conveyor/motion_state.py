@@ -15,7 +15,7 @@ import random
 from collections import deque
 from dataclasses import dataclass
 
-from controller.config.model import Chute, Conveyor, Divert
+from kernel.config.model import Chute, Conveyor, Divert
 from simulators.conveyor.facts import ChuteChanged
 from simulators.conveyor.journal import DivertJournal
 

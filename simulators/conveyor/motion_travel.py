@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 
-from controller.config.model import Divert
+from kernel.config.model import Divert
 from simulators.conveyor.facts import (
     DivertFinished,
     Fact,

@@ -29,9 +29,9 @@ from types import TracebackType
 
 from asyncua import Server
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
 from devices.opcua.security import SERVER_APPLICATION_URI
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
 from simulators.conveyor.address_space import build_address_space
 from simulators.conveyor.bindings import ConveyorBindings
 from simulators.conveyor.facts import ChuteChanged

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from controller.config.model import ActionTemplate, RobotModel
+from kernel.config.model import ActionTemplate, RobotModel
 
 JsonDict = dict[str, Any]
 Scope = Literal["INSTANT", "NODE", "EDGE"]

@@ -19,8 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from controller.clock import Clock
 from devices.vda5050.messages import ErrorEntry
+from kernel.clock import Clock
 
 log = logging.getLogger(__name__)
 

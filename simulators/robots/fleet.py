@@ -7,9 +7,9 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
 from devices.vda5050.broker import BrokerSettings, BrokerSettingsError, Login, broker_settings
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
 from simulators.robots.collisions import Collision, CollisionMonitor
 from simulators.robots.peer import RobotPeer
 from simulators.robots.profile import STRICT, VehicleProfile

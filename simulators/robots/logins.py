@@ -25,8 +25,8 @@ from typing import Annotated
 import yaml
 from pydantic import Field, SecretStr, ValidationError, model_validator
 
-from controller.config.model_types import Id, Strict
 from devices.vda5050.broker import Login
+from kernel.config.base import Id, Strict
 
 MAX_FILE_BYTES = 1 << 20
 FilePath = Annotated[str, Field(min_length=1)]

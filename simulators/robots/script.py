@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from controller.clock import Clock
-from controller.config import safe_yaml
-from controller.config.safe_yaml import YamlRefused
+from kernel.clock import Clock
+from kernel.config import safe_yaml
+from kernel.config.safe_yaml import YamlRefused
 from simulators.robots.state import INJECTED
 
 if TYPE_CHECKING:

@@ -14,8 +14,6 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from controller.clock import Clock
-from controller.config.model import LineConfig, Robot, RobotModel
 from devices.vda5050.messages import (
     ActionState,
     EdgeState,
@@ -25,6 +23,8 @@ from devices.vda5050.messages import (
     Pose,
     StateBody,
 )
+from kernel.clock import Clock
+from kernel.config.model import LineConfig, Robot, RobotModel
 from simulators.robots.battery import Battery
 from simulators.robots.capabilities import Capabilities, capabilities
 from simulators.robots.collisions import Place

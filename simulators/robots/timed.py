@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.clock import Clock
+from kernel.clock import Clock
 
 POLL = 0.5  # line seconds: how soon a waiter notices that a fault was lifted early
 

@@ -16,24 +16,24 @@ from fastapi import FastAPI
 from starlette.types import Receive, Scope, Send
 
 from api import create_app
-from controller.case_picks import CasePicks
-from controller.clock import ManualClock
-from controller.config.model import ApiConfig, ApiToken, LineConfig
-from controller.history import History
-from controller.inventory import Inventory
-from controller.line_hold import HoldOutcome, LineHoldControl
-from controller.line_hold import view as hold_view
-from controller.metrics import Metrics
-from controller.orders import OrderRecord
-from controller.reject_totes import RejectTotes
-from controller.replenishment import Replenishment
-from controller.stations import Stations
-from controller.store.sqlite import SqliteOrderStore
-from controller.tote_returns import ToteReturns
-from controller.trips import InFlight
+from controller.asrs.case_picks.picks import CasePicks
+from controller.asrs.replenishment import Replenishment
+from controller.asrs.returns import ToteReturns
+from controller.conveyor.reject_totes import RejectTotes
+from controller.line.hold import HoldOutcome, LineHoldControl
+from controller.line.hold import view as hold_view
+from controller.line.inventory import Inventory
+from controller.line.trips import InFlight
+from controller.orders.history import History
+from controller.orders.model import OrderRecord
+from controller.orders.stations import Stations
+from controller.store.sqlite.store import SqliteOrderStore
 from devices.base import ConveyorSnapshot, RobotSnapshot
 from devices.check import DeviceReport, Finding, Status
 from devices.errors import CommandRejected, DeviceUnavailable
+from kernel.clock import ManualClock
+from kernel.config.model import ApiConfig, ApiToken, LineConfig
+from kernel.metrics import Metrics
 
 WRITER = "writer-token-0123456789"
 READER = "reader-token-0123456789"

@@ -16,10 +16,10 @@ import pytest
 import uvicorn
 
 from api import create_app
-from controller import logs
-from controller.line_hold import LineHoldControl
+from controller.line.hold import LineHoldControl
 from controller.store.base import StoreError
 from devices.check import DeviceReport, Finding, Status
+from kernel import logs
 from tests.api.conftest import (
     ADMIN,
     ADMIN_NAME,

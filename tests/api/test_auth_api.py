@@ -8,9 +8,9 @@ import httpx
 import pytest
 
 from api import create_app
-from controller.clock import ManualClock
-from controller.config.model import ApiConfig, ApiToken, LineConfig
-from controller.store.sqlite import SqliteOrderStore
+from controller.store.sqlite.store import SqliteOrderStore
+from kernel.clock import ManualClock
+from kernel.config.model import ApiConfig, ApiToken, LineConfig
 from tests.api.conftest import (
     ADMIN,
     READER,

@@ -14,10 +14,10 @@ import httpx
 import pytest
 
 from api import create_app, routes_events
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
-from controller.orders import OrderIn, OrderStatus
-from controller.store.sqlite import SqliteOrderStore
+from controller.orders.model import OrderIn, OrderStatus
+from controller.store.sqlite.store import SqliteOrderStore
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
 from tests.api.conftest import READER, FakeLine, auth, b2c_body, line_with_api, uvicorn_server
 
 T0 = datetime(2026, 1, 1, 8, 0, tzinfo=UTC)

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from api import create_app
-from controller.http import ApiServer
+from controller.app.http import ApiServer
 from tests.api.conftest import READER, WRITER, FakeLine, auth, b2c_body, uvicorn_server
 
 

@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.clock import ManualClock
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
+from kernel.clock import ManualClock
 from tests.api.conftest import ADMIN, READER, WRITER, FakeLine, auth, b2c_body
 
 PROBLEM = "application/problem+json"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from controller.clock import ManualClock
+from kernel.clock import ManualClock
 from tests.api.conftest import READER, WRITER, FakeLine, auth, b2b_body, b2c_body
 
 PROBLEM = "application/problem+json"

@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from controller.clock import ManualClock
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
+from kernel.clock import ManualClock
 from tests.api.conftest import ADMIN, READER, WRITER, FakeLine, auth, b2b_body, b2c_body
 
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from controller.trips import Trip
+from controller.line.trips import Trip
 from routing.dispatch import Pick
 from tests.api.conftest import ADMIN, ADMIN_NAME, READER, WRITER, FakeLine, auth
 

@@ -35,10 +35,10 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api import create_app
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
-from controller.orders import OrderIn, OrderStatus
-from controller.store.sqlite import SqliteOrderStore
+from controller.orders.model import OrderIn, OrderStatus
+from controller.store.sqlite.store import SqliteOrderStore
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
 from tests.api.conftest import ADMIN, FakeLine, auth, b2c_body, line_with_api
 
 CHECKS = [

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import asyncio
 
-from controller.metrics import Metrics
 from devices.base import ConveyorAvailability, DeviceEvent, ItemDiverted, ItemScanned
 from devices.errors import CommandRejected
 from devices.opcua import OpcUaSorter
+from kernel.metrics import Metrics
 from tests.contract.driver import (
     WAIT,
     Accepted,

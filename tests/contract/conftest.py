@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import pytest
 import pytest_asyncio
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from tests.contract.adapter_driver import AdapterDriver

@@ -15,8 +15,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
 from simulators.conveyor import ConveyorSimulator
 
 WAIT = 5.0  # wall seconds for anything to show; a loop takes 0.18 s at time scale 100

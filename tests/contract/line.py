@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controller.config.loader import load_reference
-from controller.config.model import LineConfig
+from controller.linefile.loader import load_reference
+from kernel.config.model import LineConfig
 
 TIME_SCALE = 100.0  # a loop of the reference line takes 18 line seconds, 0.18 wall seconds
 KEEPING_CHUTE = "VAS-2"  # keeps what it gets: its count only rises during a module

@@ -11,7 +11,7 @@ import itertools
 
 import pytest
 
-from controller.config.model import LineConfig
+from kernel.config.model import LineConfig
 from tests.contract.driver import (
     COMMANDS,
     STATES,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import promql_parser as pq
 from prometheus_client.metrics import MetricWrapperBase
 
-from controller.metrics import Metrics
+from kernel.metrics import Metrics
 
 # labels Prometheus adds to every scraped series
 TARGET_LABELS = frozenset({"job", "instance"})

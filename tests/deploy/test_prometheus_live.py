@@ -20,7 +20,7 @@ import httpx
 import pytest
 import yaml
 
-from controller.config.model import LineConfig
+from kernel.config.model import LineConfig
 from simulators.broker import free_port
 from tests.deploy.promql_check import substitute
 from tests.deploy.test_dashboards import UIDS, expressions, load

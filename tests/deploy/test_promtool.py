@@ -18,8 +18,8 @@ import pytest
 import yaml
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller.config.model import LineConfig
-from controller.metrics import ROBOT_STATES
+from controller.robots.activity import ROBOT_STATES
+from kernel.config.model import LineConfig
 from tests.deploy.promql_check import substitute
 from tests.deploy.test_dashboards import UIDS, expressions, load
 from tests.e2e.test_lifecycle import Line, running_line, settled

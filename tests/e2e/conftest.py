@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.config.model import LineConfig
+from kernel.config.model import LineConfig
 from tests.e2e.test_lifecycle import Line, running_line
 
 

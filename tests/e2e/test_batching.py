@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from controller.config.model import LineConfig
-from controller.orders import OrderIn, OrderStatus
-from controller.service import LineService
+from controller.line.service import LineService
+from controller.orders.model import OrderIn, OrderStatus
+from kernel.config.model import LineConfig
 from tests.e2e.test_lifecycle import running_line, settled
 
 pytestmark = pytest.mark.e2e

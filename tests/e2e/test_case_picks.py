@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
 from routing.rack import BadLocation, parse_location
 from tests.e2e.test_controller_restart import until
 from tests.e2e.test_lifecycle import Line, settled

@@ -22,8 +22,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from tests.chaos_figures import TERMINAL, fetch_orders, measure
 from tests.chaos_flow import (
     Bodies,

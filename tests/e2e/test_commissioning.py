@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from controller.cli import app
+from controller.app.cli.main import app
 from tests.e2e.test_lifecycle import TOKEN, Line
 
 pytestmark = pytest.mark.e2e
@@ -166,7 +166,7 @@ async def test_commissioning_commands_through_the_api(line: Line) -> None:
     wms = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "controller.cli",
+        "controller.app.cli",
         "sim",
         "wms",
         "--url",

@@ -24,13 +24,13 @@ import pytest
 from asyncua import Client
 
 from api import create_app
-from controller.clock import ScaledClock
-from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
-from controller.demo import wait_ready
-from controller.http import ApiServer
-from controller.orders import OrderStatus
-from controller.service import LineService
+from controller.app.demo import wait_ready
+from controller.app.http import ApiServer
+from controller.line.service import LineService
+from controller.orders.model import OrderStatus
 from devices.opcua.crane_model import contents_from_outputs, resolve_cranes
+from kernel.clock import ScaledClock
+from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from simulators.broker import free_port
 from simulators.line import simulated_line
 
@@ -70,7 +70,7 @@ async def test_totes_on_the_conveyor_are_tracked_again_after_a_controller_restar
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="controller.orchestrator")
+    caplog.set_level(logging.INFO, logger="controller.line.orchestrator")
     clock = ScaledClock(10.0)
     cfg = reference_line.with_overrides(
         store=StoreConfig(path=str(tmp_path / "line.db")),

@@ -23,12 +23,12 @@ import httpx
 import pytest
 
 from api import create_app
-from controller.clock import ScaledClock
-from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
-from controller.demo import wait_ready
-from controller.http import ApiServer
-from controller.orders import OrderStatus
-from controller.service import LineService
+from controller.app.demo import wait_ready
+from controller.app.http import ApiServer
+from controller.line.service import LineService
+from controller.orders.model import OrderStatus
+from kernel.clock import ScaledClock
+from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from simulators.broker import free_port
 from simulators.induction import RemoteInduction
 from simulators.line import with_endpoints
@@ -76,7 +76,7 @@ async def test_a_killed_conveyor_comes_back_and_no_order_is_lost(
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="controller.tracking")
+    caplog.set_level(logging.INFO, logger="controller.conveyor.tracking")
     clock = ScaledClock(TIME_SCALE)
     endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
     state = tmp_path / "conveyor-state.json"

@@ -6,11 +6,11 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.config.model import LineConfig, StoreConfig
-from controller.demo import DemoOptions, run_demo
-from controller.orders import OrderStatus
+from controller.app.cli.main import app
+from controller.app.demo import DemoOptions, run_demo
+from controller.orders.model import OrderStatus
 from controller.store import open_store
+from kernel.config.model import LineConfig, StoreConfig
 from tests.report_checks import assert_offline_report
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
 from tests.e2e.test_lifecycle import Line, settled
 
 pytestmark = pytest.mark.e2e

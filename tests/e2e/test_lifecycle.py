@@ -19,12 +19,12 @@ import httpx
 import pytest
 
 from api import create_app
-from controller.clock import ScaledClock
-from controller.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
-from controller.demo import wait_ready
-from controller.http import ApiServer
-from controller.orders import OrderRecord, OrderStatus
-from controller.service import LineService
+from controller.app.demo import wait_ready
+from controller.app.http import ApiServer
+from controller.line.service import LineService
+from controller.orders.model import OrderRecord, OrderStatus
+from kernel.clock import ScaledClock
+from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from simulators.broker import free_port
 from simulators.line import SimulatedLine, simulated_line
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
 from tests.e2e.test_case_picks import send_back, stock, tote_stored
 from tests.e2e.test_controller_restart import until
 from tests.e2e.test_lifecycle import Line, settled

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
 from devices.vda5050.messages import ErrorEntry
 from tests.e2e.test_lifecycle import Line, settled
 

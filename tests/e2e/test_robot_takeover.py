@@ -19,8 +19,8 @@ from typing import Any
 import httpx
 import pytest
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from tests.line_processes import LineProcesses, RobotWatch, line_processes, until
 
 pytestmark = pytest.mark.e2e

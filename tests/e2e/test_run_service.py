@@ -19,7 +19,7 @@ import aiomqtt
 import httpx
 import pytest
 
-from controller.config.loader import REFERENCE_LINE
+from controller.linefile.loader import REFERENCE_LINE
 from devices.vda5050.link import broker_address
 from simulators.broker import free_port
 
@@ -48,7 +48,7 @@ async def service(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "controller.cli",
+        "controller.app.cli",
         "run",
         "--config",
         str(REFERENCE_LINE),

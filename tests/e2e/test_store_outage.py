@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.config.model import LineConfig
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
+from kernel.config.model import LineConfig
 from tests.e2e.test_lifecycle import Line, running_line, settled
 from tests.small_disk import small_disk
 

@@ -14,9 +14,6 @@ from typing import TypeVar
 import pytest
 from asyncua import Client, ua
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
 from devices.base import (
     CraneCommandFinished,
     CraneContents,
@@ -27,6 +24,9 @@ from devices.base import (
 from devices.errors import CommandRejected, DeviceUnavailable
 from devices.opcua.backoff import Backoff
 from devices.opcua.cranes import OpcUaCranes
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from simulators.asrs import AsrsSimulator
 from simulators.broker import free_port
 from tests.sim_process import asrs_process

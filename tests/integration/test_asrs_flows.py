@@ -14,19 +14,19 @@ from pathlib import Path
 import pytest
 from asyncua import Client
 
-from controller.asrs import AsrsFlows
-from controller.asrs_commands import journal_positions
-from controller.clock import Clock, ScaledClock
-from controller.config.model import LineConfig
-from controller.inventory import Inventory
-from controller.metrics import Metrics
+from controller.asrs.commands import journal_positions
+from controller.asrs.flows import AsrsFlows
+from controller.line.inventory import Inventory
 from controller.store.asrs import CommandState
 from controller.store.inventory import MovementKind
-from controller.store.sqlite import SqliteOrderStore
+from controller.store.sqlite.store import SqliteOrderStore
 from devices.base import CranesAvailability, DeviceEvent
 from devices.opcua.backoff import Backoff
 from devices.opcua.crane_model import contents_from_outputs, resolve_cranes
 from devices.opcua.cranes import OpcUaCranes
+from kernel.clock import Clock, ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from simulators.asrs import AsrsSimulator
 from simulators.broker import free_port
 from tests.sim_process import asrs_process

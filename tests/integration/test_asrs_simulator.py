@@ -15,8 +15,8 @@ import pytest
 from asyncua import Client, Node, ua
 from asyncua.common.events import get_filter_from_event_type
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.asrs import AsrsSimulator
 from simulators.asrs.retained import RetainedStateError
 from simulators.broker import free_port

@@ -22,10 +22,6 @@ from pathlib import Path
 import aiomqtt
 import pytest
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig, MqttTls
-from controller.logs import JsonFormatter
-from controller.metrics import Metrics
 from devices.base import (
     DeviceEvent,
     RobotAvailability,
@@ -36,6 +32,10 @@ from devices.base import (
 )
 from devices.vda5050.broker import broker_settings
 from devices.vda5050.master import VdaMasterControl
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig, MqttTls
+from kernel.logs import JsonFormatter
+from kernel.metrics import Metrics
 from simulators.broker import free_port
 from simulators.robots import RobotFleetSimulator
 from simulators.robots.logins import load_logins

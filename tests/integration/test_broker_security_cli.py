@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.config.loader import REFERENCE_LINE
+from controller.linefile.loader import REFERENCE_LINE
 from simulators.broker import free_port
 from tests.integration.site_broker import (
     MOSQUITTO,
@@ -51,7 +51,7 @@ async def linectl(*args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "controller.cli",
+        "controller.app.cli",
         *args,
         env=dict(os.environ),
         stdout=asyncio.subprocess.PIPE,
@@ -78,7 +78,7 @@ async def test_devices_check_sees_robots_that_log_in_as_themselves(
     robots = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "controller.cli",
+        "controller.app.cli",
         *("sim", "robots", "--config", str(line), "--logins", str(logins.robot_logins)),
         *("--time-scale", "20", "--log-format", "json"),
         env=dict(os.environ),

@@ -11,8 +11,8 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from simulators.induction import RemoteInduction

@@ -20,16 +20,16 @@ from pathlib import Path
 import pytest
 from asyncua import Client
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
-from controller.history import History
-from controller.metrics import Metrics
-from controller.store.sqlite import SqliteOrderStore
-from controller.tracking import ConveyorReconciler
-from controller.trips import InFlight, Trip
+from controller.conveyor.tracking import ConveyorReconciler
+from controller.line.trips import InFlight, Trip
+from controller.orders.history import History
+from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
 from devices.opcua import OpcUaSorter
 from devices.opcua.backoff import Backoff
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from simulators.broker import free_port
 from simulators.line import with_endpoints
 from tests.sim_process import simulator_process

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import pytest
 from asyncua import Client, ua
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
 from devices.base import ConveyorAvailability, DeviceEvent, ItemDiverted, ItemScanned
 from devices.errors import CommandRejected, DeviceUnavailable
 from devices.opcua import OpcUaSorter
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from tests import packml_unit

@@ -16,9 +16,9 @@ import pytest
 from asyncua import Client, Node, ua
 from asyncua.common.subscription import OpcEvent
 
-from controller.clock import ScaledClock
-from controller.config.loader import REFERENCE_LINE
-from controller.config.model import LineConfig
+from controller.linefile.loader import REFERENCE_LINE
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from tests import packml_unit
@@ -249,7 +249,7 @@ async def test_an_unusable_state_file_is_refused_with_a_message(tmp_path: Path) 
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "controller.cli",
+        "controller.app.cli",
         *["sim", "conveyors", "--config", str(REFERENCE_LINE), "--endpoint", endpoint],
         *["--state", str(state)],
         stdout=asyncio.subprocess.DEVNULL,

@@ -18,10 +18,8 @@ import pytest
 from asyncua import Server, ua
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.clock import ScaledClock
-from controller.config.loader import REFERENCE_LINE
-from controller.config.model import LineConfig
+from controller.app.cli.main import app
+from controller.linefile.loader import REFERENCE_LINE
 from devices.check import (
     Status,
     check_conveyor,
@@ -29,6 +27,8 @@ from devices.check import (
     expected_crane_nodes,
     expected_nodes,
 )
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.asrs import AsrsSimulator
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
@@ -267,7 +267,12 @@ async def test_command_exits_0_when_every_device_is_there(
     args = ["devices", "check", "--config", str(REFERENCE_LINE), "--wait", str(WAIT), "--json"]
     async with fleet(on_broker(sim_line, mqtt_url, interface_name)):
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "controller.cli", *args, env=env, stdout=asyncio.subprocess.PIPE
+            sys.executable,
+            "-m",
+            "controller.app.cli",
+            *args,
+            env=env,
+            stdout=asyncio.subprocess.PIPE,
         )
         stdout, _ = await proc.communicate()
     doc = json.loads(stdout)

@@ -18,12 +18,12 @@ import yaml
 from PIL import Image
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.cli_report import write_report
-from controller.config.loader import REFERENCE_LINE
-from controller.orders import OrderIn, OrderStatus
+from controller.app.cli.main import app
+from controller.app.cli.report import write_report
+from controller.linefile.loader import REFERENCE_LINE
+from controller.orders.model import OrderIn, OrderStatus
 from controller.store.asrs import AsrsCommand, CommandKind, CommandState
-from controller.store.sqlite import SqliteOrderStore
+from controller.store.sqlite.store import SqliteOrderStore
 from tests.report_checks import assert_offline_report
 
 pytestmark = pytest.mark.integration

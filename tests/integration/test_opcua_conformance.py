@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from asyncua import Client, Node, ua
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.asrs import AsrsSimulator
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator

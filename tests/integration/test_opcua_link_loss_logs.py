@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from controller import logs
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
+from controller.app.cli.common import setup_logs
 from devices.base import ConveyorAvailability, CranesAvailability, DeviceEvent
 from devices.opcua import OpcUaSorter
 from devices.opcua.backoff import Backoff
 from devices.opcua.cranes import OpcUaCranes
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from simulators.broker import free_port
 from tests.sim_process import asrs_process, simulator_process
 
@@ -35,7 +35,7 @@ def service_logs() -> Iterator[None]:
     root = logging.getLogger()
     handlers, level = root.handlers[:], root.level
     libraries = {name: logging.getLogger(name).level for name in ("asyncua", "amqtt")}
-    logs.setup("info")
+    setup_logs("info")
     yield
     root.handlers[:] = handlers
     root.setLevel(level)

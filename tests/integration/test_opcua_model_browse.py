@@ -8,8 +8,8 @@ import pytest
 from asyncua import Client, Node, ua
 from asyncua.common.subscription import OpcEvent
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from tests import packml_unit

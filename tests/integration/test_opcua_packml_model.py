@@ -11,8 +11,8 @@ from dataclasses import dataclass
 import pytest
 from asyncua import Client, Node, ua
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from tests.packml_unit import PACKML, command, machine, state

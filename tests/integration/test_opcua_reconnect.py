@@ -7,13 +7,13 @@ import logging
 
 import pytest
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
 from devices.base import ConveyorAvailability, DeviceEvent, ItemScanned
 from devices.errors import DeviceUnavailable
 from devices.opcua import OpcUaSorter
 from devices.opcua.backoff import Backoff
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 

@@ -14,12 +14,12 @@ from asyncua import Client, ua
 from asyncua.crypto import security_policies
 from pydantic import SecretStr
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig, OpcUaEndpoint
-from controller.metrics import Metrics
 from devices.base import ConveyorAvailability, DeviceEvent, ItemDiverted, ItemScanned
 from devices.opcua import OpcUaSorter
 from devices.opcua.security import CLIENT_APPLICATION_URI, CertificateSet, generate_certificates
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig, OpcUaEndpoint
+from kernel.metrics import Metrics
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 
@@ -183,7 +183,7 @@ async def test_client_without_security_is_refused(secured_sim: Secured) -> None:
 
 
 def test_basic256sha256_needs_the_client_certificate_key_and_login() -> None:
-    from controller.config.checks import _opcua_security
+    from controller.linefile.checks import _opcua_security
 
     issues = _opcua_security(OpcUaEndpoint(security="Basic256Sha256"))
     assert {i.path[-1] for i in issues} == {"certificate", "private_key", "username", "password"}
@@ -193,7 +193,7 @@ def test_basic256sha256_needs_the_client_certificate_key_and_login() -> None:
 
 
 def test_password_from_the_environment_is_taken_as_written() -> None:
-    from controller.config.loader import REFERENCE_LINE, parse
+    from controller.linefile.loader import REFERENCE_LINE, parse
 
     env = {
         "LINECTL_CONVEYOR__OPCUA__SECURITY": "Basic256Sha256",
@@ -210,7 +210,7 @@ def test_password_from_the_environment_is_taken_as_written() -> None:
 def test_certs_command_prints_what_it_wrote(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 
-    from controller.cli import app
+    from controller.app.cli.main import app
 
     result = CliRunner().invoke(app, ["opcua", "certs", "--out", str(tmp_path), "--host", "plc1"])
     assert result.exit_code == 0, result.output

@@ -19,13 +19,13 @@ from asyncua import Client, Node, Server, ua
 from pydantic import SecretStr
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.clock import ScaledClock
-from controller.config.loader import REFERENCE_LINE
-from controller.config.model import LineConfig
+from controller.app.cli.main import app
+from controller.linefile.loader import REFERENCE_LINE
 from devices.check import check_conveyor
 from devices.check_report import Finding, Status
 from devices.opcua.security import SERVER_APPLICATION_URI, CertificateSet, generate_certificates
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from tests.integration.test_opcua_security import PASSWORD, USERNAME, WAIT, Secured, secured
@@ -351,7 +351,7 @@ async def test_devices_check_command_shows_an_untrusted_certificate(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "controller.cli",
+        "controller.app.cli",
         *args,
         env={**os.environ, **env},
         stdout=asyncio.subprocess.PIPE,

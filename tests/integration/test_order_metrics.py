@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.history import History
-from controller.metrics import Metrics
-from controller.orders import OrderIn, OrderStatus
-from controller.store.sqlite import SqliteOrderStore
+from controller.orders.history import History
+from controller.orders.model import OrderIn, OrderStatus
+from controller.store.sqlite.store import SqliteOrderStore
+from kernel.clock import ManualClock
+from kernel.metrics import Metrics
 
 pytestmark = pytest.mark.integration
 

@@ -15,7 +15,6 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from controller.config.model import LineConfig
 from devices.base import (
     DeviceEvent,
     RobotAction,
@@ -27,6 +26,7 @@ from devices.base import (
     RouteNode,
 )
 from devices.vda5050.link import broker_address
+from kernel.config.model import LineConfig
 from simulators.robots.vehicle import DRIVE_STEP
 from tests.integration.test_vda5050_fleet import WAIT, Line, running_line, trip
 

@@ -15,11 +15,11 @@ import aiomqtt
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.clock import ManualClock
+from controller.app.cli.main import app
 from devices.base import RobotAction
 from devices.vda5050.link import broker_address
 from devices.vda5050.messages import MessageBuilder
+from kernel.clock import ManualClock
 
 pytestmark = pytest.mark.integration
 WAIT = 30.0  # wall seconds: a process starts, connects and says ONLINE
@@ -33,7 +33,7 @@ async def robots_process(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "controller.cli",
+        "controller.app.cli",
         "sim",
         "robots",
         "--broker",

@@ -9,10 +9,10 @@ import json
 import aiomqtt
 import pytest
 
-from controller.config.model import LineConfig
 from devices.base import RobotAction, RobotActionFailed, RobotActionFinished, RobotOrderFinished
 from devices.errors import OrderRefused, Refusal
 from devices.vda5050.link import broker_address
+from kernel.config.model import LineConfig
 from tests.integration.test_vda5050_fleet import WAIT, running_line, trip
 
 pytestmark = pytest.mark.integration

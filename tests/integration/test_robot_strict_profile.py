@@ -12,8 +12,6 @@ from collections.abc import Callable
 import aiomqtt
 import pytest
 
-from controller.clock import Clock
-from controller.config.model import LineConfig
 from devices.base import (
     RobotAction,
     RobotOrder,
@@ -25,6 +23,8 @@ from devices.errors import OrderRefused
 from devices.vda5050 import schema
 from devices.vda5050.link import broker_address
 from devices.vda5050.messages import MessageBuilder
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
 from simulators.robots.profile import StopOnCancel, VehicleProfile
 from tests.integration.test_vda5050_fleet import WAIT, Line, running_line, trip
 

@@ -17,17 +17,14 @@ from typing import cast
 
 import pytest
 
-from controller import topology
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
-from controller.history import History
-from controller.metrics import Metrics
-from controller.orchestrator import Orchestrator
-from controller.orders import OrderIn, OrderStatus
-from controller.sorting import Sortation
-from controller.stations import Stations
-from controller.store.sqlite import SqliteOrderStore
-from controller.trips import InFlight, Trip
+from controller.conveyor.sorting import Sortation
+from controller.line import topology
+from controller.line.orchestrator import Orchestrator
+from controller.line.trips import InFlight, Trip
+from controller.orders.history import History
+from controller.orders.model import OrderIn, OrderStatus
+from controller.orders.stations import Stations
+from controller.store.sqlite.store import SqliteOrderStore
 from devices.base import (
     ConveyorAvailability,
     DeviceEvent,
@@ -36,6 +33,9 @@ from devices.base import (
     RobotFleet,
 )
 from devices.opcua import OpcUaSorter
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from routing.verification import Counted
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from controller.orders import OrderIn, OrderStatus
+from controller.orders.model import OrderIn, OrderStatus
 from controller.store import CreateOutcome, StoreError, UnknownOrder
 from controller.store.base import WrongStatus
-from controller.store.sqlite import SqliteOrderStore
+from controller.store.sqlite.store import SqliteOrderStore
 
 pytestmark = pytest.mark.integration
 

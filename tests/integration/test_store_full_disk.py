@@ -16,16 +16,16 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import StoreConfig
-from controller.history import History
-from controller.history_journal import HistoryJournal
-from controller.metrics import Metrics
-from controller.orders import OrderIn, OrderStatus
+from controller.orders.history import History
+from controller.orders.journal import HistoryJournal
+from controller.orders.model import OrderIn, OrderStatus
 from controller.store.base import FAIL_FAST, StoreUnavailable
-from controller.store.sqlite import SqliteOrderStore
-from controller.store_health import StoreHealth
-from controller.store_retry import retrying
+from controller.store.health import StoreHealth
+from controller.store.retry import retrying
+from controller.store.sqlite.store import SqliteOrderStore
+from kernel.clock import ManualClock
+from kernel.config.model import StoreConfig
+from kernel.metrics import Metrics
 from tests.small_disk import SmallDisk, small_disk
 
 pytestmark = pytest.mark.integration

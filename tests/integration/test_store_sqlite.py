@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from controller.config.model import StoreConfig
-from controller.orders import OrderIn, OrderStatus, OrderType
+from controller.orders.model import OrderIn, OrderStatus, OrderType
 from controller.store import CreateOutcome, InvalidCursor, StoreError, UnknownOrder, open_store
-from controller.store.sqlite import SqliteOrderStore
-from controller.store.sqlite_schema import SCHEMA_VERSION
+from controller.store.sqlite.schema import SCHEMA_VERSION
+from controller.store.sqlite.store import SqliteOrderStore
+from kernel.config.model import StoreConfig
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,9 @@
 """Traffic control against the real broker and the robot fleet simulator.
 
 Each test runs the simulator (every robot of the reference line) and a real master control
-wrapped in :class:`controller.traffic.TrafficFleet` on the test's own interface name, with a
-fast scaled clock. A separate MQTT client records every order message on the wire, so the tests
-see what the robots were actually sent: a base, a horizon, and order updates growing the base.
+wrapped in :class:`controller.robots.traffic.fleet.TrafficFleet` on the test's own interface name,
+with a fast scaled clock. A separate MQTT client records every order message on the wire, so the
+tests see what the robots were actually sent: a base, a horizon, and order updates growing the base.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
-from controller.traffic import TrafficFleet
+from controller.robots.traffic.fleet import TrafficFleet
 from devices import base as dev
 from devices.errors import DeviceUnavailable
 from devices.vda5050 import schema
 from devices.vda5050.link import broker_address
 from devices.vda5050.master import VdaMasterControl
 from devices.vda5050.topics import split
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from routing.roadmap import Roadmap
 from simulators.robots import RobotFleetSimulator
 

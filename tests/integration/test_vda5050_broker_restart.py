@@ -8,11 +8,11 @@ import shutil
 
 import pytest
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
 from devices.base import DeviceEvent, RobotAvailability
 from devices.vda5050.master import VdaMasterControl
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from simulators.broker import free_port
 from simulators.robots import RobotFleetSimulator
 

@@ -17,9 +17,6 @@ from dataclasses import dataclass, field
 import aiomqtt
 import pytest
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
 from devices.base import (
     DeviceEvent,
     RobotAction,
@@ -35,6 +32,9 @@ from devices.vda5050.link import broker_address
 from devices.vda5050.master import VdaMasterControl
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.topics import split
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from simulators.robots import RobotFleetSimulator
 from simulators.robots.profile import STRICT, VehicleProfile
 

@@ -18,10 +18,7 @@ from typing import Any
 import aiomqtt
 import pytest
 
-from controller.clock import ScaledClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
-from controller.robot_cancels import RobotCancels
+from controller.robots.cancels import RobotCancels
 from devices.base import (
     DeviceEvent,
     RobotAction,
@@ -45,6 +42,9 @@ from devices.vda5050.messages import (
     StateBody,
 )
 from devices.vda5050.topics import topic
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from tests.integration.test_vda5050_fleet import WAIT, running_line
 
 pytestmark = pytest.mark.integration

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from controller import webhook_policy, webhook_transport
-from controller.clock import ScaledClock
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
 from controller.store.outbox import DeliveryState
-from controller.store.sqlite import SqliteOrderStore
-from controller.webhook_policy import Address
+from controller.store.sqlite.store import SqliteOrderStore
+from controller.webhooks import policy as webhook_policy
+from controller.webhooks import transport as webhook_transport
+from controller.webhooks.policy import Address
+from kernel.clock import ScaledClock
 from tests.api.conftest import uvicorn_server
 from tests.integration.test_webhooks import T0, Outcomes, Receiver, add_order, config, running
 

@@ -19,14 +19,14 @@ from typing import Any
 import pytest
 from fastapi import FastAPI, Request, Response
 
-from controller.clock import ScaledClock
-from controller.config.model import WebhooksConfig
-from controller.metrics import Metrics
-from controller.orders import OrderIn, OrderStatus
+from controller.orders.model import OrderIn, OrderStatus
 from controller.store.outbox import Delivery, DeliveryState, FanOutTarget
-from controller.store.sqlite import SqliteOrderStore
-from controller.webhook_signing import verify
-from controller.webhooks import WebhookDispatcher
+from controller.store.sqlite.store import SqliteOrderStore
+from controller.webhooks.delivery import WebhookDispatcher
+from controller.webhooks.signing import verify
+from kernel.clock import ScaledClock
+from kernel.config.model import WebhooksConfig
+from kernel.metrics import Metrics
 from tests.api.conftest import b2c_body, uvicorn_server
 
 pytestmark = pytest.mark.integration

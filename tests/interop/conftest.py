@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from controller.clock import ScaledClock
-from controller.config.loader import load_reference
-from controller.config.model import LineConfig
+from controller.linefile.loader import load_reference
 from devices.opcua.security import CertificateSet, generate_certificates
+from kernel.clock import ScaledClock
+from kernel.config.model import LineConfig
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from tests.interop.nodeopcua_client import Connection, NodeOpcua, install, locate

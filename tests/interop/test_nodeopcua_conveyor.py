@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from controller.config.model import LineConfig
+from kernel.config.model import LineConfig
 from tests.interop.nodeopcua_client import (
     BASE_EVENT_TYPE,
     EVENT_FIELDS,

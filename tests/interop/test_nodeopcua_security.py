@@ -16,9 +16,9 @@ import pytest
 import pytest_asyncio
 from pydantic import SecretStr
 
-from controller.clock import ScaledClock
-from controller.config.loader import load_reference
+from controller.linefile.loader import load_reference
 from devices.opcua.security import CLIENT_APPLICATION_URI, CertificateSet, generate_certificates
+from kernel.clock import ScaledClock
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from tests.interop.nodeopcua_client import Connection, Json, NodeOpcua, current_state, ok, read

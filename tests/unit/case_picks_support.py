@@ -1,5 +1,5 @@
-"""What the B2B case pick tests (``test_case_picks_*``, over controller/case_picks.py) share:
-the line with SKUs in cases and rack totes to take them from, the ``setup`` fixture wiring
+"""What the B2B case pick tests (``test_case_picks_*``, over controller/asrs/case_picks/picks.py)
+share: the line with SKUs in cases and rack totes to take them from, the ``setup`` fixture wiring
 CasePicks to real AsrsFlows, Inventory and History over one SQLite file (only the cranes are a
 recording stand-in, tests/unit/test_asrs_flows_unit), and the steps that bring an order's totes
 out and to a station."""
@@ -18,19 +18,19 @@ from typing import Literal
 
 import pytest
 
-from controller.asrs import AsrsFlows
-from controller.case_picks import CasePicks, Shortage, _Plan
-from controller.clock import ManualClock
-from controller.config.model import AsrsTote, LineConfig, Sku, StockEntry
-from controller.history import History
-from controller.inventory import Inventory
-from controller.metrics import Metrics
-from controller.orders import OrderIn, OrderLine, OrderRecord, OrderType
-from controller.stations import StationTask
-from controller.store.sqlite import SqliteOrderStore
-from controller.tote_returns import ToteReturns
-from controller.trips import InFlight, Trip
+from controller.asrs.case_picks.picks import CasePicks, Shortage, _Plan
+from controller.asrs.flows import AsrsFlows
+from controller.asrs.returns import ToteReturns
+from controller.line.inventory import Inventory
+from controller.line.trips import InFlight, Trip
+from controller.orders.history import History
+from controller.orders.model import OrderIn, OrderLine, OrderRecord, OrderType
+from controller.orders.stations import StationTask
+from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
+from kernel.clock import ManualClock
+from kernel.config.model import AsrsTote, LineConfig, Sku, StockEntry
+from kernel.metrics import Metrics
 from tests.unit.test_asrs_flows_unit import RecordingCranes
 
 Uom = Literal["each", "case"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config.model import Conveyor, LineConfig
+from kernel.config.model import Conveyor, LineConfig
 
 
 @pytest.fixture

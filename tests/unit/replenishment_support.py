@@ -1,4 +1,4 @@
-"""What the replenishment tests (``test_replenishment_*``, over controller/replenishment.py)
+"""What the replenishment tests (``test_replenishment_*``, over controller/asrs/replenishment.py)
 share: a line whose pick locations are watched and a replenishment chute to bring rack totes to,
 the ``setup`` fixture wiring Replenishment to real AsrsFlows and Inventory over one SQLite file
 (only the cranes are a recording stand-in, tests/unit/test_asrs_flows_unit), and the steps that
@@ -13,9 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from controller.asrs import AsrsFlows
-from controller.clock import ManualClock
-from controller.config.model import (
+from controller.asrs.flows import AsrsFlows
+from controller.asrs.replenishment import Replenishment, ReplenishTask
+from controller.line.inventory import Inventory
+from controller.line.trips import InFlight, Trip
+from controller.store.sqlite.store import SqliteOrderStore
+from devices import base as dev
+from kernel.clock import ManualClock
+from kernel.config.model import (
     AsrsTote,
     Chute,
     ChuteKind,
@@ -24,12 +29,7 @@ from controller.config.model import (
     Sku,
     StockEntry,
 )
-from controller.inventory import Inventory
-from controller.metrics import Metrics
-from controller.replenishment import Replenishment, ReplenishTask
-from controller.store.sqlite import SqliteOrderStore
-from controller.trips import InFlight, Trip
-from devices import base as dev
+from kernel.metrics import Metrics
 from tests.unit.test_asrs_flows_unit import RecordingCranes
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

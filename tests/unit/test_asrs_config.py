@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config.loader import REFERENCE_LINE, ConfigError, load, parse
+from controller.linefile.loader import REFERENCE_LINE, ConfigError, load, parse
 from routing.rack import BadLocation, Location, Rack, parse_location
 
 TEXT = REFERENCE_LINE.read_text()

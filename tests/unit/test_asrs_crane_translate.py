@@ -10,9 +10,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
 from devices.base import DeviceEvent, TotesAtPdInput
 from devices.errors import InvalidMessage
 from devices.opcua.crane_model import (
@@ -22,6 +19,9 @@ from devices.opcua.crane_model import (
     pd_input_from_value,
 )
 from devices.opcua.cranes import OpcUaCranes
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 

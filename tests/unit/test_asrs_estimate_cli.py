@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
+from controller.app.cli.main import app
 
 REFERENCE = Path(__file__).parents[2] / "examples" / "reference-line.yaml"
 RACK = ["--length", "28", "--height", "5", "--vx", "4", "--vy", "1"]

@@ -11,15 +11,15 @@ from pathlib import Path
 
 import pytest
 
-from controller.asrs import AsrsFlows, AsrsRequestError
-from controller.clock import ManualClock
-from controller.config.loader import REFERENCE_LINE, load
-from controller.inventory import Inventory
-from controller.metrics import Metrics
+from controller.asrs.flows import AsrsFlows, AsrsRequestError
+from controller.line.inventory import Inventory
+from controller.linefile.loader import REFERENCE_LINE, load
 from controller.store.asrs import CommandState
-from controller.store.sqlite import SqliteOrderStore
+from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
 from devices.errors import CommandRejected, DeviceUnavailable
+from kernel.clock import ManualClock
+from kernel.metrics import Metrics
 
 LINE = load(REFERENCE_LINE, env={})
 TOTE = LINE.asrs.totes[0]  # stored at start

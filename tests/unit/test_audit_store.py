@@ -10,8 +10,8 @@ import pytest
 
 from controller.store.audit import AuditEntry, AuditFilter, AuditResult, LineHold
 from controller.store.base import InvalidCursor, StoreError
-from controller.store.sqlite import SqliteOrderStore
-from controller.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from controller.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
+from controller.store.sqlite.store import SqliteOrderStore
 
 T0 = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 

@@ -12,7 +12,7 @@ from dataclasses import replace
 
 import pytest
 
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
 from controller.store.asrs import RequestState
 from tests.unit.case_picks_support import (
     Setup,

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.case_picks import Shortage
-from controller.orders import OrderLine, OrderStatus
+from controller.asrs.case_picks.picks import Shortage
+from controller.orders.model import OrderLine, OrderStatus
 from controller.store.asrs import RequestState
 from controller.store.inventory import ToteLine
 from tests.unit.case_picks_support import (

@@ -8,7 +8,7 @@ Inventory and History over one SQLite file, only the cranes a recording stand-in
 
 from __future__ import annotations
 
-from controller.orders import OrderStatus
+from controller.orders.model import OrderStatus
 from controller.store.inventory import ToteLine
 from tests.unit.case_picks_support import (
     Setup,

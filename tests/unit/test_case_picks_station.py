@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.orders import OrderStatus
-from controller.tote_returns import ReturnTote
+from controller.asrs.returns import ReturnTote
+from controller.orders.model import OrderStatus
 from tests.unit.case_picks_support import (
     Setup,
     at_station,

@@ -6,7 +6,7 @@ import socket
 
 from typer.testing import CliRunner
 
-from controller.cli import app
+from controller.app.cli.main import app
 
 NO_ENV = {"LINECTL_API_TOKEN": None, "LINECTL_API_URL": None}
 
@@ -40,7 +40,7 @@ def test_a_bad_speed_is_a_usage_error() -> None:
 
 
 def test_device_reports_read_back_from_the_api_answer() -> None:
-    from controller.cli_ops import _report
+    from controller.app.cli.ops import _report
     from devices.check import DeviceReport, Finding, Status
 
     report = DeviceReport(

@@ -2,7 +2,7 @@ import asyncio
 
 import pytest
 
-from controller.clock import ManualClock, ScaledClock
+from kernel.clock import ManualClock, ScaledClock
 
 
 async def test_manual_clock_wakes_sleepers_in_deadline_order() -> None:

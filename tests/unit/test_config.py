@@ -3,8 +3,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.config.loader import REFERENCE_LINE, ConfigError, load, parse
+from controller.app.cli.main import app
+from controller.linefile.loader import REFERENCE_LINE, ConfigError, load, parse
 
 TEXT = REFERENCE_LINE.read_text()
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.config.loader import REFERENCE_LINE, ConfigError, parse
+from controller.app.cli.main import app
+from controller.linefile.loader import REFERENCE_LINE, ConfigError, parse
 from routing.roadmap import MAX_NODES, MapTooLarge, Node, Roadmap
 
 TEXT = REFERENCE_LINE.read_text()

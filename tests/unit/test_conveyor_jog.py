@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config.model import Conveyor
+from kernel.config.model import Conveyor
 from simulators.conveyor.facts import DivertFinished, ItemRead, ZoneMotionChanged
 from simulators.conveyor.motion import MAX_JOG_SECONDS, JogRefused, LoopModel, UnknownName
 from tests.unit.conveyor_loop import run

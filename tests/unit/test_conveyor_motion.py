@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config.model import Conveyor
+from kernel.config.model import Conveyor
 from simulators.conveyor.facts import ChuteChanged, DivertFinished, ItemRead, ZoneChanged
 from simulators.conveyor.motion import LoopModel, UnknownName
 from tests.unit.conveyor_loop import run

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.history import History
-from controller.metrics import Metrics
-from controller.orders import OrderIn, OrderStatus
-from controller.store.sqlite import SqliteOrderStore
-from controller.tracking import ConveyorReconciler
-from controller.trips import InFlight, Trip
+from controller.conveyor.tracking import ConveyorReconciler
+from controller.line.trips import InFlight, Trip
+from controller.orders.history import History
+from controller.orders.model import OrderIn, OrderStatus
+from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
 from devices.errors import CommandRejected, InvalidMessage
 from devices.opcua.translate import journal_from_outputs, tracking_from_outputs
+from kernel.clock import ManualClock
+from kernel.metrics import Metrics
 
 GRACE = 60.0
 

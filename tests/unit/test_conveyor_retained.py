@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.config.model import Conveyor
+from kernel.config.model import Conveyor
 from simulators.conveyor.journal import DivertJournal
 from simulators.conveyor.motion import LoopModel, TrackedItem
 from simulators.conveyor.packml import PackMLState

@@ -13,16 +13,14 @@ from pathlib import Path
 
 import pytest
 
-from controller import topology
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
-from controller.deadline_limits import MARGIN, WALL_FLOOR, Limits, conveyor_lap, limits
-from controller.deadlines import DeadlineWatch
-from controller.history import History
-from controller.metrics import Metrics
-from controller.orders import OrderIn, OrderStatus
-from controller.overdue import Overdue, Stage
-from controller.stations import Stations
+from controller.line import topology
+from controller.line.deadline_limits import MARGIN, WALL_FLOOR, Limits, conveyor_lap, limits
+from controller.line.deadlines import DeadlineWatch
+from controller.line.overdue import Overdue, Stage
+from controller.line.trips import InFlight, Trip
+from controller.orders.history import History
+from controller.orders.model import OrderIn, OrderStatus
+from controller.orders.stations import Stations
 from controller.store.asrs import (
     AsrsCommand,
     AsrsRequest,
@@ -31,9 +29,11 @@ from controller.store.asrs import (
     RequestKind,
     RequestState,
 )
-from controller.store.sqlite import SqliteOrderStore
-from controller.trips import InFlight, Trip
+from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from routing.dispatch import Pick
 
 LIMITS = Limits(scan=90.0, sort=130.0, robot_step=280.0, crane_command=160.0, station=1800.0)

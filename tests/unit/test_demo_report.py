@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controller.demo import _asrs_cycles
-from controller.metrics import Metrics
+from controller.app.demo import _asrs_cycles
+from kernel.metrics import Metrics
 
 
 def test_crane_cycles_per_aisle_and_kind() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime
 
-from controller.device_queue import DeviceEventQueue
+from controller.line.device_queue import DeviceEventQueue
 from devices import base as dev
 
 

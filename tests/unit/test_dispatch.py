@@ -2,8 +2,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controller import topology
-from controller.config.model import LineConfig
+from controller.line import topology
+from kernel.config.model import LineConfig
 from routing.dispatch import (
     LineDemand,
     PendingOrder,

@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
-from controller.dispatcher import CANDIDATES_PER_ROBOT, NO_ROBOT, Dispatcher
-from controller.history import History
-from controller.inventory import Inventory
-from controller.metrics import Metrics
-from controller.orders import OrderIn
-from controller.store.sqlite import SqliteOrderStore
-from controller.trips import InFlight
+from controller.line.inventory import Inventory
+from controller.line.trips import InFlight
+from controller.orders.history import History
+from controller.orders.model import OrderIn
+from controller.robots.dispatcher import CANDIDATES_PER_ROBOT, NO_ROBOT, Dispatcher
+from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 
 QUEUED = 3000
 

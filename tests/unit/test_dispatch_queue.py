@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from itertools import islice
 
-from controller.dispatch_queue import Pending, ReleaseQueue
-from controller.orders import OrderIn, OrderRecord, OrderStatus
+from controller.orders.model import OrderIn, OrderRecord, OrderStatus
+from controller.robots.queue import Pending, ReleaseQueue
 
 T0 = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)
 

@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import StoreConfig
-from controller.history import History
-from controller.history_journal import HistoryJournal
-from controller.metrics import Metrics
-from controller.orders import HistoryEvent, OrderIn, OrderRecord, OrderStatus
+from controller.orders.history import History
+from controller.orders.journal import HistoryJournal
+from controller.orders.model import HistoryEvent, OrderIn, OrderRecord, OrderStatus
 from controller.store.base import StoreError, StoreUnavailable
-from controller.store_health import StoreHealth
+from controller.store.health import StoreHealth
+from kernel.clock import ManualClock
+from kernel.config.model import StoreConfig
+from kernel.metrics import Metrics
 
 T0 = datetime(2026, 12, 4, 8, 0, tzinfo=UTC)
 
@@ -185,7 +185,7 @@ async def test_an_event_the_store_refuses_when_written_late_is_logged_and_droppe
     await journal.record("B", "waiting", T0, None, {"waiting_reason": "line_held"})
     store.full = False
     run = asyncio.create_task(journal.run())
-    with caplog.at_level(logging.WARNING, logger="controller.history_journal"):
+    with caplog.at_level(logging.WARNING, logger="controller.orders.journal"):
         try:
             await until(lambda: journal.size == 0)
         finally:
@@ -220,9 +220,9 @@ async def test_at_shutdown_what_cannot_be_written_is_logged_once_with_its_conten
     store.full = True
     await journal.record("A", "picked", T0, OrderStatus.PICKING, {"step": "picking"})
     await journal.record("B", "waiting", T0, None, {"waiting_reason": "line_held"})
-    with caplog.at_level(logging.ERROR, logger="controller.history_journal"):
+    with caplog.at_level(logging.ERROR, logger="controller.orders.journal"):
         assert await journal.flush() == 2
-    [line] = [r for r in caplog.records if r.name == "controller.history_journal"]
+    [line] = [r for r in caplog.records if r.name == "controller.orders.journal"]
     assert line.__dict__["not_recorded"] == 2
     assert [e["order"] for e in line.__dict__["events"]] == ["A", "B"]
     store.full = False

@@ -13,12 +13,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.clock import ManualClock
-from controller.config.model import AsrsTote, LineConfig, Sku, StockEntry
-from controller.inventory import Inventory
-from controller.metrics import Metrics
+from controller.line.inventory import Inventory
 from controller.store.inventory import InsufficientStock, NegativeStock
-from controller.store.sqlite import SqliteOrderStore
+from controller.store.sqlite.store import SqliteOrderStore
+from kernel.clock import ManualClock
+from kernel.config.model import AsrsTote, LineConfig, Sku, StockEntry
+from kernel.metrics import Metrics
 from routing.dispatch import Pick
 
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import pytest
 
-from controller import kpi
-from controller.kpi_model import CommandRow, Distribution, EventRow, OnTime, OrderRow, Window
+from controller.app.report import kpi
+from controller.app.report.model import CommandRow, Distribution, EventRow, OnTime, OrderRow, Window
 
 T0 = 1_800_000_000.0  # any line time; everything below is seconds after it
 WINDOW = Window(T0, T0 + 1200)

@@ -9,15 +9,15 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from controller.clock import ManualClock
-from controller.history import History
-from controller.inventory import Inventory
-from controller.metrics import Metrics
-from controller.orders import OrderIn, OrderStatus
-from controller.picking import Picking
-from controller.store.sqlite import SqliteOrderStore
-from controller.trips import ActionRef, InFlight, Trip
+from controller.line.inventory import Inventory
+from controller.line.trips import ActionRef, InFlight, Trip
+from controller.orders.history import History
+from controller.orders.model import OrderIn, OrderStatus
+from controller.robots.picking import Picking
+from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
+from kernel.clock import ManualClock
+from kernel.metrics import Metrics
 
 
 async def sorted_before_drop(

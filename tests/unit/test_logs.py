@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from asyncua import ua
 
-from controller import logs
+from controller.app.cli.common import setup_logs
 
 
 @pytest.fixture
@@ -28,7 +28,7 @@ def test_records_go_to_the_current_stderr_even_after_the_old_one_closed(
 ) -> None:
     during = io.StringIO()
     monkeypatch.setattr("sys.stderr", during)
-    logs.setup("info")
+    setup_logs("info")
     logging.getLogger("linectl.test").warning("while swapped")
     during.close()  # the runner closes its buffer when the command returns
 
@@ -62,7 +62,7 @@ def test_asyncua_link_loss_tracebacks_are_not_written_at_info(
 ) -> None:
     out = io.StringIO()
     monkeypatch.setattr("sys.stderr", out)
-    logs.setup("info")
+    setup_logs("info")
     _library_record(exc)
     assert out.getvalue() == ""
 
@@ -71,7 +71,7 @@ def test_asyncua_link_loss_tracebacks_are_not_written_at_info(
 def test_asyncua_link_loss_is_one_debug_line_at_debug(monkeypatch: pytest.MonkeyPatch) -> None:
     out = io.StringIO()
     monkeypatch.setattr("sys.stderr", out)
-    logs.setup("debug")
+    setup_logs("debug")
     _library_record(ConnectionError("Connection is closed"))
     (line,) = out.getvalue().splitlines()
     assert "level=debug" in line and 'error="ConnectionError: Connection is closed"' in line
@@ -84,7 +84,7 @@ def test_asyncua_link_loss_is_one_debug_line_at_debug(monkeypatch: pytest.Monkey
         (ValueError("cannot parse the notification"), "asyncua.client.ua_session.UaSession"),
         (ua.UaStatusCodeError(ua.StatusCodes.BadNodeIdUnknown), "asyncua.client.client"),
         (OSError(13, "Permission denied"), "asyncua.client.client"),
-        (ConnectionError("not from asyncua"), "controller.orchestrator"),
+        (ConnectionError("not from asyncua"), "controller.line.orchestrator"),
     ],
     ids=["parse-error", "bad-node", "permission", "other-logger"],
 )
@@ -93,6 +93,6 @@ def test_other_errors_keep_their_traceback(
 ) -> None:
     out = io.StringIO()
     monkeypatch.setattr("sys.stderr", out)
-    logs.setup("info")
+    setup_logs("info")
     _library_record(exc, name)
     assert "level=error" in out.getvalue() and "Traceback" in out.getvalue()

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from controller.metrics import SORT_OUTCOMES, Metrics
+from controller.line.overdue import Stage
+from controller.orders.model import OrderType
+from kernel.metrics import DEADLINE_STAGES, ORDER_TYPES, SORT_OUTCOMES, Metrics
+from routing.sortation import Outcome
 
 
 def test_on_time_and_sort_outcomes_start_at_zero() -> None:
@@ -14,3 +17,10 @@ def test_on_time_and_sort_outcomes_start_at_zero() -> None:
     assert {"diverted", "no_read", "multi_read", "chute_full", "rejected"} <= set(SORT_OUTCOMES)
     for outcome in SORT_OUTCOMES:
         assert get("linectl_sort_decisions_total", {"outcome": outcome}) == 0.0
+
+
+def test_preset_label_values_are_the_domain_enums() -> None:
+    """The kernel's metrics know no domain types; their preset labels must not drift from them."""
+    assert set(ORDER_TYPES) == {t.value for t in OrderType}
+    assert set(DEADLINE_STAGES) == {s.value for s in Stage}
+    assert set(SORT_OUTCOMES) == {o.value for o in Outcome} | {"divert_failed", "divert_refused"}

@@ -9,15 +9,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.clock import ManualClock
-from controller.config.loader import REFERENCE_LINE, ConfigError, parse
-from controller.config.model import LineConfig
-from controller.logs import JsonFormatter
-from controller.metrics import Metrics
+from controller.app.cli.main import app
+from controller.linefile.loader import REFERENCE_LINE, ConfigError, parse
 from devices.vda5050.broker import BrokerSettingsError, Login, broker_settings, redact
 from devices.vda5050.link import broker_address
 from devices.vda5050.master import VdaMasterControl
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
+from kernel.logs import JsonFormatter
+from kernel.metrics import Metrics
 from tests.tls_certs import Pki
 
 TEXT = REFERENCE_LINE.read_text()

@@ -6,8 +6,8 @@ import io
 import json
 import logging
 
-from controller.logs import JsonFormatter
 from devices.outage import Outage
+from kernel.logs import JsonFormatter
 
 
 class StepClock:

@@ -7,8 +7,8 @@ import logging
 
 import pytest
 
-from controller import logs
-from controller.redact import REDACTED, is_secret_name, redact, redact_text
+from kernel import logs
+from kernel.redact import REDACTED, is_secret_name, redact, redact_text
 
 SECRET = "s3cr3t-value-0123456789"
 

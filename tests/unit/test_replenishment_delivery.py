@@ -13,8 +13,8 @@ from dataclasses import replace
 
 import pytest
 
-from controller import topology
-from controller.replenishment import UnknownReplenishment
+from controller.asrs.replenishment import UnknownReplenishment
+from controller.line import topology
 from controller.store.inventory import ToteLine
 from tests.unit.replenishment_support import (
     CHUTE,

@@ -12,10 +12,10 @@ from datetime import timedelta
 
 import pytest
 
-from controller.config.checks import cross_check
-from controller.config.model import ChuteKind
-from controller.replenishment import Replenishment, ReplenishTask
+from controller.asrs.replenishment import Replenishment, ReplenishTask
+from controller.linefile.checks import cross_check
 from controller.store.inventory import ToteLine
+from kernel.config.model import ChuteKind
 from tests.unit.replenishment_support import (
     CHUTE,
     START,

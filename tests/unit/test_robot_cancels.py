@@ -1,14 +1,14 @@
-"""Cancelling a robot's order until the robot confirms it (controller.robot_cancels), on a
+"""Cancelling a robot's order until the robot confirms it (controller.robots.cancels), on a
 manual clock with a fleet that only records the cancels it is asked to send."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from controller.clock import ManualClock
-from controller.robot_cancels import RobotCancels
+from controller.robots.cancels import RobotCancels
 from devices import base as dev
 from devices.errors import DeviceUnavailable
+from kernel.clock import ManualClock
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)
 

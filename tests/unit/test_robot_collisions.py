@@ -3,8 +3,8 @@ collision."""
 
 from __future__ import annotations
 
-from controller.clock import ManualClock
 from devices.vda5050.messages import ErrorEntry
+from kernel.clock import ManualClock
 from simulators.robots.collisions import CollisionMonitor, Place, conflict
 
 

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
 from simulators.robots import RobotFleetSimulator
 from simulators.robots.script import (
     DropConnection,

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
-from controller.robot_faults import PickFailure, RobotFaults, classify
+from controller.robots.faults import PickFailure, RobotFaults, classify
 from devices import base as dev
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from simulators.robots.script import FailAction, parse_script
 
 CODES = frozenset({"stockShortage", "locationEmpty"})

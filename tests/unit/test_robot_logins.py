@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
+from controller.app.cli.main import app
 from simulators.robots.logins import LoginsError, load_logins
 
 FLEET = ["R01", "R02"]

@@ -13,11 +13,11 @@ import math
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
 from devices.base import RobotAction
 from devices.vda5050 import schema
 from devices.vda5050.messages import MessageBuilder
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
 from simulators.robots.acceptance import Verdict, check_order
 from simulators.robots.action_rules import check_instant_actions
 from simulators.robots.capabilities import capabilities

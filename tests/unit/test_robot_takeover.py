@@ -18,15 +18,15 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
-from controller.orchestrator import Orchestrator
-from controller.orders import OrderIn, OrderLine, OrderStatus, OrderType
-from controller.store.sqlite import SqliteOrderStore
-from controller.trip_records import job_data
-from controller.trips import ActionRef, Trip
+from controller.line.orchestrator import Orchestrator
+from controller.line.trips import ActionRef, Trip
+from controller.orders.model import OrderIn, OrderLine, OrderStatus, OrderType
+from controller.robots.trip_records import job_data
+from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from routing.dispatch import Pick
 
 START = datetime(2026, 3, 2, 8, 0, tzinfo=UTC)

@@ -10,10 +10,10 @@ import itertools
 import math
 from collections.abc import AsyncIterator
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
 from devices.base import RobotAction, RobotOrder, RouteEdge, RouteNode
 from devices.vda5050.messages import MessageBuilder
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
 from simulators.robots.vehicle import SimulatedRobot
 from tests.unit.vda5050_spec_support import PICK_TEMPLATE
 

@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from controller.cli import app
-from controller.config import safe_yaml
-from controller.config.loader import REFERENCE_LINE, ConfigError, load, parse
-from controller.config.safe_yaml import MAX_BYTES, MAX_DEPTH, MAX_NODES, YamlRefused
+from controller.app.cli.main import app
+from controller.linefile.loader import REFERENCE_LINE, ConfigError, load, parse
+from kernel.config import safe_yaml
+from kernel.config.safe_yaml import MAX_BYTES, MAX_DEPTH, MAX_NODES, YamlRefused
 from simulators.robots.script import FaultScriptError, load_script, parse_script
 
 TEXT = REFERENCE_LINE.read_text()

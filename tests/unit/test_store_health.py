@@ -7,11 +7,11 @@ import logging
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import StoreConfig
-from controller.metrics import Metrics
 from controller.store.base import FAIL_FAST, StoreError, StoreUnavailable
-from controller.store_health import Backoff, StoreHealth
+from controller.store.health import Backoff, StoreHealth
+from kernel.clock import ManualClock
+from kernel.config.model import StoreConfig
+from kernel.metrics import Metrics
 
 FULL = StoreUnavailable("order store line.db: database or disk is full")
 
@@ -54,7 +54,7 @@ def test_an_outage_is_logged_once_when_it_starts_and_once_when_it_ends(
 ) -> None:
     h, metrics = health()
     assert value(metrics, "linectl_store_available") == 1
-    with caplog.at_level(logging.INFO, logger="controller.store_health"):
+    with caplog.at_level(logging.INFO, logger="controller.store.health"):
         for _ in range(5):
             h.failed("record", FULL)
         assert value(metrics, "linectl_store_available") == 0

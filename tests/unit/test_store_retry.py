@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig, StoreConfig
-from controller.metrics import Metrics
-from controller.service import LineService
+from controller.line.service import LineService
 from controller.store.base import StoreError, StoreUnavailable, UnknownOrder
-from controller.store_health import StoreHealth
-from controller.store_retry import RetryingStore, retrying, unwrapped
+from controller.store.health import StoreHealth
+from controller.store.retry import RetryingStore, retrying, unwrapped
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig, StoreConfig
+from kernel.metrics import Metrics
 
 FULL = StoreUnavailable("order store line.db: database or disk is full")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.takeover_plan import Fate, TripFacts, must_stop, outcomes, settle
+from controller.robots.takeover_plan import Fate, TripFacts, must_stop, outcomes, settle
 from devices.base import ActionStatus, RobotLoad, RobotSnapshot
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config.loader import REFERENCE_LINE, ConfigError, parse
+from controller.linefile.loader import REFERENCE_LINE, ConfigError, parse
 
 TEXT = REFERENCE_LINE.read_text()
 TOKENS = '[{token: "first-token-0123456789"}, {token: "second-token-012345678", name: ops}]'

@@ -15,8 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller.config.model import AsrsTote, LineConfig
-from controller.inventory import Inventory
+from controller.line.inventory import Inventory
 from controller.store.inventory import (
     InsufficientStock,
     InventoryError,
@@ -24,8 +23,9 @@ from controller.store.inventory import (
     ToteLine,
     UnknownTote,
 )
-from controller.store.sqlite import SqliteOrderStore
-from controller.store.sqlite_schema import MIGRATIONS, SCHEMA_VERSION
+from controller.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
+from controller.store.sqlite.store import SqliteOrderStore
+from kernel.config.model import AsrsTote, LineConfig
 from tests.unit.test_inventory import ledger_matches, loc, opened, pick, small_line
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller import topology
-from controller.config.model import LineConfig
+from controller.line import topology
+from kernel.config.model import LineConfig
 from routing import traffic as t
 from routing.roadmap import Roadmap
 

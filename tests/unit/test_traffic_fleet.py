@@ -14,12 +14,12 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
-from controller.metrics import Metrics
-from controller.traffic import TrafficFleet
+from controller.robots.traffic.fleet import TrafficFleet
 from devices import base as dev
 from devices.errors import CommandRejected, DeviceUnavailable
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 
 TICK = 0.2  # the reference line's traffic.tick
 

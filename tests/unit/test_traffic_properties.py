@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import topology
-from controller.config.loader import load_reference
+from controller.line import topology
+from controller.linefile.loader import load_reference
 from routing import traffic as t
 from routing.roadmap import Roadmap
 

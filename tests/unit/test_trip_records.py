@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.orders import HistoryEvent, OrderStatus
-from controller.trip_records import job_data, stored_trips, tote_trip
-from controller.trips import ActionRef, Trip
+from controller.line.trips import ActionRef, Trip
+from controller.orders.model import HistoryEvent, OrderStatus
+from controller.robots.trip_records import job_data, stored_trips, tote_trip
 from routing.dispatch import Pick
 
 AT = datetime(2026, 1, 1, tzinfo=UTC)

@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
 from devices.base import (
     RobotAction,
     RobotActionFailed,
@@ -33,6 +31,8 @@ from devices.vda5050.messages import (
 )
 from devices.vda5050.placement import Misplaced, misplacement
 from devices.vda5050.tracker import RobotTracker
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
 
 SETTINGS = GuardSettings(
     max_orders_per_minute=3,

@@ -6,8 +6,6 @@ import json
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
 from devices.base import RobotAction, RobotOrder, RouteEdge, RouteNode
 from devices.vda5050 import schema
 from devices.vda5050.messages import (
@@ -21,6 +19,8 @@ from devices.vda5050.messages import (
     StateBody,
     iso_timestamp,
 )
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
 
 VERSIONS = ["2.0.0", "2.1.0"]
 

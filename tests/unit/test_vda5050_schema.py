@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.loader import load_reference
+from controller.linefile.loader import load_reference
 from devices.base import RobotAction, RobotOrder, RouteEdge, RouteNode
 from devices.vda5050 import schema
 from devices.vda5050.messages import (
@@ -21,6 +20,7 @@ from devices.vda5050.messages import (
     Pose,
     StateBody,
 )
+from kernel.clock import ManualClock
 
 
 def _state(version: str) -> dict[str, object]:

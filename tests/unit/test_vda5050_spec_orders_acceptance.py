@@ -6,7 +6,7 @@ Each test is named after the section it checks and quotes the rule in its docstr
 
 from __future__ import annotations
 
-from controller.config.model import LineConfig
+from kernel.config.model import LineConfig
 from simulators.robots.acceptance import Verdict, check_order
 from tests.unit.vda5050_spec_support import _link, _refs, _valid, _view
 

@@ -6,9 +6,9 @@ Each test is named after the section it checks and quotes the rule in its docstr
 
 from __future__ import annotations
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
 from devices.base import RobotActionFailed
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
 from tests.unit.vda5050_spec_support import LONG, _drop, _pick, _until, running
 
 

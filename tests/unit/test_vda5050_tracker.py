@@ -10,8 +10,6 @@ from typing import Any
 
 import pytest
 
-from controller.clock import ManualClock
-from controller.config.model import ActionTemplate, LineConfig, RobotModel
 from devices.base import (
     RobotAction,
     RobotActionFailed,
@@ -33,6 +31,8 @@ from devices.vda5050.messages import (
     StateBody,
 )
 from devices.vda5050.tracker import RobotTracker
+from kernel.clock import ManualClock
+from kernel.config.model import ActionTemplate, LineConfig, RobotModel
 
 JsonDict = dict[str, Any]
 

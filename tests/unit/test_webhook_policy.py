@@ -6,8 +6,8 @@ import ipaddress
 
 import pytest
 
-from controller.config.loader import REFERENCE_LINE, ConfigError, parse
-from controller.webhook_policy import AddressKind, HostPattern, ReceiverPolicy, address_kind
+from controller.linefile.loader import REFERENCE_LINE, ConfigError, parse
+from controller.webhooks.policy import AddressKind, HostPattern, ReceiverPolicy, address_kind
 
 TEXT = REFERENCE_LINE.read_text()
 
@@ -117,7 +117,7 @@ async def test_a_name_that_resolves_inside_is_refused_before_delivery(
     async def to_metadata(host: str, port: int) -> list[ipaddress.IPv4Address]:
         return [ipaddress.IPv4Address("8.8.8.8"), ipaddress.IPv4Address("169.254.169.254")]
 
-    monkeypatch.setattr("controller.webhook_policy.resolve", to_metadata)
+    monkeypatch.setattr("controller.webhooks.policy.resolve", to_metadata)
     reason = await ReceiverPolicy().refuse_delivery("https://wms.example.com/cb")
     assert reason == (
         "wms.example.com resolves to 169.254.169.254, a link-local address, never a webhook "

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from controller.webhook_signing import (
+from controller.webhooks.signing import (
     SignatureError,
     secret_key,
     sign,

@@ -19,12 +19,12 @@ import math
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
-from controller.clock import ManualClock
-from controller.config.model import LineConfig
 from devices.base import DeviceEvent, RobotAction, RobotOrder, RouteEdge, RouteNode
 from devices.vda5050 import schema
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.tracker import RobotTracker
+from kernel.clock import ManualClock
+from kernel.config.model import LineConfig
 from simulators.robots.acceptance import RobotView, Verdict
 from simulators.robots.capabilities import capabilities
 from simulators.robots.collisions import Place

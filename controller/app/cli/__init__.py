@@ -1,0 +1,2 @@
+"""The ``linectl`` command line, one module per group of commands (``main`` holds the
+application)."""

@@ -1,0 +1,92 @@
+"""The ``linectl`` command line: the application, ``linectl config validate`` and ``linectl run``.
+
+The other commands live in one module per group (:mod:`controller.app.cli.sim`,
+:mod:`controller.app.cli.demo`, :mod:`controller.app.cli.devices`, :mod:`controller.app.cli.asrs`,
+:mod:`controller.app.cli.report`, :mod:`controller.app.cli.ops`) and are added at the end of this
+module; ``linectl --help`` lists the commands, then the groups, each in the order they are added.
+What the commands share is in :mod:`controller.app.cli.common`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from controller.app.cli import asrs as cli_asrs
+from controller.app.cli import demo as cli_demo
+from controller.app.cli import devices as cli_devices
+from controller.app.cli import ops as cli_ops
+from controller.app.cli import sim as cli_sim
+from controller.app.cli.common import (
+    LogFormat,
+    LogLevel,
+    check_broker,
+    err,
+    load_line,
+    out,
+    run_until_stopped,
+    setup_logs,
+)
+from controller.app.cli.report import report as kpi_report
+
+app = typer.Typer(
+    no_args_is_help=True, add_completion=False, help="Edge controller for fulfilment lines."
+)
+config_app = typer.Typer(no_args_is_help=True, help="Line files.")
+
+
+@config_app.command("validate")
+def config_validate(file: Path) -> None:
+    """Check a line file; print one line per problem and exit 1 if there are any."""
+    cfg = load_line(file)
+    out.print(
+        f"{file}: ok ({len(cfg.robots.fleet)} robots, {len(cfg.robots.nodes)} map nodes, "
+        f"{len(cfg.conveyor.zones)} zones, {len(cfg.conveyor.sorter.chutes)} chutes, "
+        f"{len(cfg.skus)} SKUs)",
+        highlight=False,
+    )
+
+
+def run(
+    config: Annotated[Path, typer.Option("--config", "-c", help="Line file (YAML).")],
+    simulate: Annotated[bool, typer.Option(help="Start simulators for the devices.")] = False,
+    host: Annotated[str | None, typer.Option(help="API host (default from the line file).")] = None,
+    port: Annotated[int | None, typer.Option(help="API port (default from the line file).")] = None,
+    broker: Annotated[
+        str | None,
+        typer.Option(help="With --simulate: the robots' broker, mqtt://host:port (else embedded)."),
+    ] = None,
+    log_level: LogLevel = "info",
+    log_format: LogFormat = "text",
+) -> None:
+    """Run the controller service until SIGTERM/SIGINT."""
+    from controller.app.runner import run_service
+
+    setup_logs(log_level, log_format)
+    if broker is not None and not simulate:
+        err.print("--broker needs --simulate (the service uses mqtt.url of the line file)")
+        raise typer.Exit(2)
+    cfg = load_line(config)
+    if broker is not None or not simulate:  # else the embedded broker, anonymous
+        check_broker(cfg, broker)
+    run_until_stopped(run_service(cfg, simulate=simulate, host=host, port=port, broker=broker))
+
+
+app.add_typer(config_app, name="config")
+cli_sim.register(app)  # sim
+cli_demo.register(app)  # demo
+app.command()(run)
+cli_devices.register(app)  # opcua, devices
+cli_asrs.register(app)  # asrs
+app.command("report")(kpi_report)
+cli_ops.register(app)  # line, conveyor, robot, audit
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""The AS/RS: tote transports and crane commands, case picks, replenishment and tote returns."""

@@ -1,0 +1,1 @@
+"""The SQLite order store: one file, every write committed before it is acknowledged."""

@@ -1,0 +1,147 @@
+"""The SQLite store's audit log and line hold (:mod:`controller.store.audit`).
+
+Plain functions over one connection, run on the store's worker thread like
+:mod:`controller.store.sqlite.ops`, and :class:`SqliteAuditMixin`, the store's async methods over
+them. Times are stored as UTC ISO text of one width, so they sort as text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sqlite3
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from controller.store.audit import AuditEntry, AuditFilter, AuditPage, AuditResult, LineHold
+from controller.store.base import StoreError
+from controller.store.sqlite.ops import decode_cursor, encode_cursor
+from kernel.redact import redact
+
+T = TypeVar("T")
+
+MAX_AUDIT_PAGE = 1000
+HOLD_KEY = "hold"
+
+
+def utc_text(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def append(conn: sqlite3.Connection, e: AuditEntry) -> int:
+    cur = conn.execute(
+        "INSERT INTO audit (at, who, action, target, params, result, status, detail)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            utc_text(e.at),
+            e.who,
+            e.action,
+            e.target,
+            json.dumps(redact(e.params), sort_keys=True, default=str),
+            e.result.value,
+            e.status,
+            e.detail,
+        ),
+    )
+    return int(cur.lastrowid or 0)
+
+
+def _entry(row: sqlite3.Row) -> AuditEntry:
+    try:
+        return AuditEntry(
+            seq=row["seq"],
+            at=datetime.fromisoformat(row["at"]),
+            who=row["who"],
+            action=row["action"],
+            target=row["target"],
+            params=redact(json.loads(row["params"])),  # rows written before redaction
+            result=AuditResult(row["result"]),
+            status=row["status"],
+            detail=row["detail"],
+        )
+    except ValueError as exc:
+        raise StoreError(f"audit entry {row['seq']} cannot be read: {exc}") from exc
+
+
+def entries(
+    conn: sqlite3.Connection, where: AuditFilter, limit: int, before: int | None
+) -> AuditPage:
+    clauses: list[str] = []
+    params: list[Any] = []
+    if before is not None:
+        clauses.append("seq < ?")
+        params.append(before)
+    for column, value in (("action", where.action), ("who", where.who)):
+        if value is not None:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if where.result is not None:
+        clauses.append("result = ?")
+        params.append(where.result.value)
+    if where.since is not None:
+        clauses.append("at >= ?")
+        params.append(utc_text(where.since))
+    sql = "SELECT * FROM audit"
+    if clauses:
+        sql += " WHERE " + " AND ".join(clauses)
+    rows = conn.execute(sql + " ORDER BY seq DESC LIMIT ?", (*params, limit + 1)).fetchall()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return AuditPage(
+        entries=[_entry(r) for r in rows],
+        next_cursor=encode_cursor(rows[-1]["seq"]) if more and rows else None,
+    )
+
+
+def get_hold(conn: sqlite3.Connection) -> LineHold | None:
+    row = conn.execute("SELECT value FROM line_state WHERE key = ?", (HOLD_KEY,)).fetchone()
+    if row is None:
+        return None
+    try:
+        data = json.loads(row[0])
+        return LineHold(
+            by=str(data["by"]),
+            since=datetime.fromisoformat(data["since"]),
+            paused=tuple(str(s) for s in data.get("paused", ())),
+        )
+    except (ValueError, KeyError, TypeError) as exc:
+        raise StoreError(f"the stored line hold cannot be read: {exc}") from exc
+
+
+def set_hold(conn: sqlite3.Connection, hold: LineHold | None) -> None:
+    if hold is None:
+        conn.execute("DELETE FROM line_state WHERE key = ?", (HOLD_KEY,))
+        return
+    value = json.dumps({"by": hold.by, "since": utc_text(hold.since), "paused": list(hold.paused)})
+    conn.execute(
+        "INSERT INTO line_state (key, value) VALUES (?, ?)"
+        " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        (HOLD_KEY, value),
+    )
+
+
+class SqliteAuditMixin:
+    """:class:`~controller.store.audit.AuditStore` methods of the SQLite store."""
+
+    if TYPE_CHECKING:
+
+        async def _run(self, fn: Callable[..., T], *args: Any) -> T: ...
+
+    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
+        seq = await self._run(append, entry)
+        return dataclasses.replace(entry, seq=seq)
+
+    async def list_audit(
+        self, where: AuditFilter, *, limit: int = 100, cursor: str | None = None
+    ) -> AuditPage:
+        if not 1 <= limit <= MAX_AUDIT_PAGE:
+            raise ValueError(f"limit must be between 1 and {MAX_AUDIT_PAGE}, got {limit}")
+        before = decode_cursor(cursor) if cursor else None
+        return await self._run(entries, where, limit, before)
+
+    async def line_hold(self) -> LineHold | None:
+        return await self._run(get_hold)
+
+    async def set_line_hold(self, hold: LineHold | None) -> None:
+        await self._run(set_hold, hold)

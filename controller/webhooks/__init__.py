@@ -1,0 +1,1 @@
+"""Webhooks: delivery from the durable outbox, signing, the receiver policy and transport."""
