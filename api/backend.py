@@ -13,10 +13,10 @@ from fastapi import Request
 from controller.asrs.replenishment import Replenishment
 from controller.asrs.returns import ToteReturns
 from controller.conveyor.reject_totes import RejectTotes
-from controller.line.hold import HoldOutcome
 from controller.line.inventory import Inventory
+from controller.line.stations import Stations
 from controller.orders.model import OrderRecord
-from controller.orders.stations import Stations
+from controller.service.hold import HoldOutcome
 from controller.store.inventory import LineStore
 from devices.check import DeviceReport
 from kernel.clock import Clock

@@ -16,7 +16,7 @@ from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import ProblemError, problem_responses
 from api.routes_line import LineHeldOut
-from controller.line.hold import HoldOutcome
+from controller.service.hold import HoldOutcome
 from controller.store.audit import AuditResult
 from devices.errors import CommandRejected, DeviceError
 

@@ -14,8 +14,8 @@ from api.backend import ApiBackend, get_backend
 from api.problems import ProblemError, problem_responses
 from controller.asrs.commands import AsrsRequestError
 from controller.asrs.returns import ReturnTote
+from controller.line.stations import StationTask, UnknownTask
 from controller.orders.model import ORDER_ID_PATTERN, Handling, OrderStatus
-from controller.orders.stations import StationTask, UnknownTask
 from routing.verification import Counted
 
 router = APIRouter(prefix="/v1/stations", tags=["stations"], route_class=AuditedRoute)

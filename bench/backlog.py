@@ -24,10 +24,10 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
-from controller.line.service import LineService
 from controller.linefile.loader import load_reference
 from controller.orders.model import OrderIn
 from controller.robots.dispatcher import Dispatcher
+from controller.service.service import LineService
 from controller.store.sqlite.store import SqliteOrderStore
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig, StoreConfig

@@ -33,10 +33,10 @@ import uvicorn
 
 from api import create_app
 from controller.app.http import settle_heap
+from controller.line.history import History
+from controller.line.stations import Stations
 from controller.linefile.loader import load_reference
-from controller.orders.history import History
 from controller.orders.model import OrderRecord
-from controller.orders.stations import Stations
 from controller.store.sqlite.store import SqliteOrderStore
 from devices.errors import DeviceUnavailable
 from kernel.clock import ScaledClock

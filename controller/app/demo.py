@@ -22,8 +22,8 @@ from prometheus_client import CollectorRegistry
 from api import create_app
 from controller.app.cli.report import write_report
 from controller.app.http import ApiServer
-from controller.line.service import LineService
 from controller.orders.model import OrderStatus, OrderType
+from controller.service.service import LineService
 from kernel.clock import ScaledClock
 from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from simulators.broker import free_port

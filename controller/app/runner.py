@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 from api import create_app
 from controller.app.http import ApiServer
-from controller.line.service import LineService
+from controller.service.service import LineService
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 

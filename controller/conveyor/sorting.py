@@ -26,10 +26,10 @@ from controller.asrs.replenishment import PURPOSE as REPLENISH
 from controller.asrs.replenishment import Replenishment
 from controller.conveyor.reject_totes import RejectTotes
 from controller.line.device_queue import DeviceEventQueue
+from controller.line.history import History
+from controller.line.stations import Stations
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderRecord, OrderStatus
-from controller.orders.stations import Stations
 from controller.store.base import StoreError
 from devices import base as dev
 from devices.errors import DeviceError

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 import logging
 
+from controller.line.history import History
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderStatus
 from devices import base as dev
 from devices.errors import DeviceError

@@ -1,2 +1,3 @@
-"""The running line as a whole: the service and its task group, the orchestrator, what is in
-flight, the live inventory, deadlines and the operator's hold."""
+"""What every part of the controller shares about the running line: the order history and its
+journal, what is in flight (robot jobs, trips, totes on the conveyor), the live inventory, the
+value-added stations, the line's topology for routing, and the device event queues."""

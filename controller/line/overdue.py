@@ -1,6 +1,6 @@
 """Why something is overdue: the stage whose deadline passed, as a typed value.
 
-An :class:`Overdue` is what the deadline watcher (:mod:`controller.line.deadlines`) found; it is
+An :class:`Overdue` is what the deadline watcher (:mod:`controller.service.deadlines`) found; it is
 rendered to the order's ``waiting_reason`` text only where it is written, and its :meth:`data`
 goes into the order's history event, so nothing ever parses the text back.
 """

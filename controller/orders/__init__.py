@@ -1,1 +1,1 @@
-"""Orders: the WMS's order model, their history and journal, and the value-added stations."""
+"""The order model: the WMS's order body, statuses, history events and the stored record."""

@@ -20,7 +20,7 @@ from devices import base as dev
 from devices.errors import DeviceError
 from kernel.clock import Clock
 
-log = logging.getLogger("controller.line.orchestrator")  # the orchestrator logs under one name
+log = logging.getLogger("controller.service.orchestrator")  # the orchestrator logs under one name
 
 FIRST_RETRY = 2.0  # line seconds before the first retry; doubled for each further one
 

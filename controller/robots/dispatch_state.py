@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 
 from controller.asrs.case_picks.picks import CasePicks
 from controller.line import topology
+from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.trips import ActionRef, InFlight, Trip
-from controller.orders.history import History
 from controller.robots.queue import Pending, ReleaseQueue
 from devices import base as dev
 from kernel.clock import Clock

@@ -18,9 +18,9 @@ import logging
 from collections.abc import Mapping
 
 from controller.conveyor.tracking import ConveyorReconciler
+from controller.line.history import History
 from controller.line.overdue import Overdue
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderStatus
 from controller.robots.cancels import RobotCancels
 from controller.robots.dispatcher import Dispatcher
@@ -35,7 +35,7 @@ from devices.errors import DeviceError
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 
-log = logging.getLogger("controller.line.orchestrator")  # the orchestrator logs under one name
+log = logging.getLogger("controller.service.orchestrator")  # the orchestrator logs under one name
 
 MAX_ATTEMPTS = 3  # robot trips per order before it goes into exception
 RETRY_EVENTS = frozenset(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
+from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderStatus
 from controller.store.inventory import InventoryError, PickOutcome
 from devices import base as dev

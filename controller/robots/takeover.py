@@ -28,9 +28,9 @@ import enum
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 
+from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import HistoryEvent, OrderRecord, OrderType
 from controller.robots.picking import Picking
 from controller.robots.takeover_plan import Fate, TripFacts, must_stop, outcomes, settle

@@ -14,9 +14,9 @@ and shown by ``linectl_store_available``. While it lasts:
 - :meth:`StoreHealth.watch` commits a probe write after each wait, so an outage ends even when
   nothing else writes;
 - :attr:`StoreHealth.hold_reason` says why the line must not start new work; the line hold
-  (:mod:`controller.line.hold`) follows it.
+  (:mod:`controller.service.hold`) follows it.
 
-Order events that could not be written wait in :mod:`controller.orders.journal`, device events
+Order events that could not be written wait in :mod:`controller.line.journal`, device events
 wait in their queues behind a task that waits for the store; together they are
 :attr:`StoreHealth.backlog` (``linectl_store_backlog``), and above ``store.backlog_limit`` they
 hold the line as well.

@@ -1,10 +1,10 @@
 """How long each stage of an order and each device command may take: the ``deadlines`` section.
 
 Every value is in line seconds. Left out (the default), a deadline is derived from the line
-itself by :mod:`controller.line.deadline_limits`: belt laps for the conveyor stages, the longest way
-across the roadmap for a robot's step, the longest crane cycle for a crane command. Past a
+itself by :mod:`controller.service.deadline_limits`: belt laps for the conveyor stages, the longest
+way across the roadmap for a robot's step, the longest crane cycle for a crane command. Past a
 deadline the order gets a precise ``waiting_reason`` or goes to ``exception`` (see
-:mod:`controller.line.deadlines`).
+:mod:`controller.service.deadlines`).
 
 Part of the line's model; everything is importable from :mod:`kernel.config.model`.
 """

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controller.line.service import PACKML_STATES
+from controller.service.service import PACKML_STATES
 from dashboards.layout import dashboard
 from dashboards.panels import (
     RANGE_MINUTES,

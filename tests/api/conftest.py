@@ -20,13 +20,13 @@ from controller.asrs.case_picks.picks import CasePicks
 from controller.asrs.replenishment import Replenishment
 from controller.asrs.returns import ToteReturns
 from controller.conveyor.reject_totes import RejectTotes
-from controller.line.hold import HoldOutcome, LineHoldControl
-from controller.line.hold import view as hold_view
+from controller.line.history import History
 from controller.line.inventory import Inventory
+from controller.line.stations import Stations
 from controller.line.trips import InFlight
-from controller.orders.history import History
 from controller.orders.model import OrderRecord
-from controller.orders.stations import Stations
+from controller.service.hold import HoldOutcome, LineHoldControl
+from controller.service.hold import view as hold_view
 from controller.store.sqlite.store import SqliteOrderStore
 from devices.base import ConveyorSnapshot, RobotSnapshot
 from devices.check import DeviceReport, Finding, Status

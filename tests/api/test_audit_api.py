@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 
 from api import create_app
-from controller.line.hold import LineHoldControl
+from controller.service.hold import LineHoldControl
 from controller.store.base import StoreError
 from devices.check import DeviceReport, Finding, Status
 from kernel import logs

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from api.store_calls import FailFastMiddleware
-from controller.line.hold import LineHoldControl
+from controller.service.hold import LineHoldControl
 from controller.store.base import FAIL_FAST, StoreUnavailable
 from tests.api.conftest import (
     WRITER,

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.line.service import LineService
 from controller.orders.model import OrderIn, OrderStatus
+from controller.service.service import LineService
 from kernel.config.model import LineConfig
 from tests.e2e.test_lifecycle import running_line, settled
 

@@ -26,8 +26,8 @@ import pytest
 from api import create_app
 from controller.app.demo import wait_ready
 from controller.app.http import ApiServer
-from controller.line.service import LineService
 from controller.orders.model import OrderStatus
+from controller.service.service import LineService
 from kernel.clock import ScaledClock
 from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from simulators.asrs.journal import JournalEntry

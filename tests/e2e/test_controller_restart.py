@@ -26,8 +26,8 @@ from asyncua import Client
 from api import create_app
 from controller.app.demo import wait_ready
 from controller.app.http import ApiServer
-from controller.line.service import LineService
 from controller.orders.model import OrderStatus
+from controller.service.service import LineService
 from devices.opcua.crane_model import contents_from_outputs, resolve_cranes
 from kernel.clock import ScaledClock
 from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
@@ -70,7 +70,7 @@ async def test_totes_on_the_conveyor_are_tracked_again_after_a_controller_restar
     tmp_path: Path,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="controller.line.orchestrator")
+    caplog.set_level(logging.INFO, logger="controller.service.orchestrator")
     clock = ScaledClock(10.0)
     cfg = reference_line.with_overrides(
         store=StoreConfig(path=str(tmp_path / "line.db")),

@@ -21,8 +21,8 @@ import pytest
 from asyncua import Client
 
 from controller.conveyor.tracking import ConveyorReconciler
+from controller.line.history import History
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
 from devices.opcua import OpcUaSorter

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from controller.orders.history import History
+from controller.line.history import History
 from controller.orders.model import OrderIn, OrderStatus
 from controller.store.sqlite.store import SqliteOrderStore
 from kernel.clock import ManualClock

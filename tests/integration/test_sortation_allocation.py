@@ -19,11 +19,11 @@ import pytest
 
 from controller.conveyor.sorting import Sortation
 from controller.line import topology
-from controller.line.orchestrator import Orchestrator
+from controller.line.history import History
+from controller.line.stations import Stations
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderIn, OrderStatus
-from controller.orders.stations import Stations
+from controller.service.orchestrator import Orchestrator
 from controller.store.sqlite.store import SqliteOrderStore
 from devices.base import (
     ConveyorAvailability,

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from controller.orders.history import History
-from controller.orders.journal import HistoryJournal
+from controller.line.history import History
+from controller.line.journal import HistoryJournal
 from controller.orders.model import OrderIn, OrderStatus
 from controller.store.base import FAIL_FAST, StoreUnavailable
 from controller.store.health import StoreHealth

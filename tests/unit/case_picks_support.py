@@ -21,11 +21,11 @@ import pytest
 from controller.asrs.case_picks.picks import CasePicks, Shortage, _Plan
 from controller.asrs.flows import AsrsFlows
 from controller.asrs.returns import ToteReturns
+from controller.line.history import History
 from controller.line.inventory import Inventory
+from controller.line.stations import StationTask
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderIn, OrderLine, OrderRecord, OrderType
-from controller.orders.stations import StationTask
 from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
 from kernel.clock import ManualClock

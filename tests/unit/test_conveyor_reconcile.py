@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from controller.conveyor.tracking import ConveyorReconciler
+from controller.line.history import History
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderIn, OrderStatus
 from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev

@@ -14,13 +14,13 @@ from pathlib import Path
 import pytest
 
 from controller.line import topology
-from controller.line.deadline_limits import MARGIN, WALL_FLOOR, Limits, conveyor_lap, limits
-from controller.line.deadlines import DeadlineWatch
+from controller.line.history import History
 from controller.line.overdue import Overdue, Stage
+from controller.line.stations import Stations
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderIn, OrderStatus
-from controller.orders.stations import Stations
+from controller.service.deadline_limits import MARGIN, WALL_FLOOR, Limits, conveyor_lap, limits
+from controller.service.deadlines import DeadlineWatch
 from controller.store.asrs import (
     AsrsCommand,
     AsrsRequest,

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.trips import InFlight
-from controller.orders.history import History
 from controller.orders.model import OrderIn
 from controller.robots.dispatcher import CANDIDATES_PER_ROBOT, NO_ROBOT, Dispatcher
 from controller.store.sqlite.store import SqliteOrderStore

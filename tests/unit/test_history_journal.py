@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from controller.orders.history import History
-from controller.orders.journal import HistoryJournal
+from controller.line.history import History
+from controller.line.journal import HistoryJournal
 from controller.orders.model import HistoryEvent, OrderIn, OrderRecord, OrderStatus
 from controller.store.base import StoreError, StoreUnavailable
 from controller.store.health import StoreHealth
@@ -185,7 +185,7 @@ async def test_an_event_the_store_refuses_when_written_late_is_logged_and_droppe
     await journal.record("B", "waiting", T0, None, {"waiting_reason": "line_held"})
     store.full = False
     run = asyncio.create_task(journal.run())
-    with caplog.at_level(logging.WARNING, logger="controller.orders.journal"):
+    with caplog.at_level(logging.WARNING, logger="controller.line.journal"):
         try:
             await until(lambda: journal.size == 0)
         finally:
@@ -220,9 +220,9 @@ async def test_at_shutdown_what_cannot_be_written_is_logged_once_with_its_conten
     store.full = True
     await journal.record("A", "picked", T0, OrderStatus.PICKING, {"step": "picking"})
     await journal.record("B", "waiting", T0, None, {"waiting_reason": "line_held"})
-    with caplog.at_level(logging.ERROR, logger="controller.orders.journal"):
+    with caplog.at_level(logging.ERROR, logger="controller.line.journal"):
         assert await journal.flush() == 2
-    [line] = [r for r in caplog.records if r.name == "controller.orders.journal"]
+    [line] = [r for r in caplog.records if r.name == "controller.line.journal"]
     assert line.__dict__["not_recorded"] == 2
     assert [e["order"] for e in line.__dict__["events"]] == ["A", "B"]
     store.full = False

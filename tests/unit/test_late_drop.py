@@ -9,9 +9,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, cast
 
+from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.trips import ActionRef, InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderIn, OrderStatus
 from controller.robots.picking import Picking
 from controller.store.sqlite.store import SqliteOrderStore

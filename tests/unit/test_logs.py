@@ -84,7 +84,7 @@ def test_asyncua_link_loss_is_one_debug_line_at_debug(monkeypatch: pytest.Monkey
         (ValueError("cannot parse the notification"), "asyncua.client.ua_session.UaSession"),
         (ua.UaStatusCodeError(ua.StatusCodes.BadNodeIdUnknown), "asyncua.client.client"),
         (OSError(13, "Permission denied"), "asyncua.client.client"),
-        (ConnectionError("not from asyncua"), "controller.line.orchestrator"),
+        (ConnectionError("not from asyncua"), "controller.service.orchestrator"),
     ],
     ids=["parse-error", "bad-node", "permission", "other-logger"],
 )

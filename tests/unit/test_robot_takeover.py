@@ -18,10 +18,10 @@ from typing import Any
 
 import pytest
 
-from controller.line.orchestrator import Orchestrator
 from controller.line.trips import ActionRef, Trip
 from controller.orders.model import OrderIn, OrderLine, OrderStatus, OrderType
 from controller.robots.trip_records import job_data
+from controller.service.orchestrator import Orchestrator
 from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
 from kernel.clock import ManualClock

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from controller.line.service import LineService
+from controller.service.service import LineService
 from controller.store.base import StoreError, StoreUnavailable, UnknownOrder
 from controller.store.health import StoreHealth
 from controller.store.retry import RetryingStore, retrying, unwrapped

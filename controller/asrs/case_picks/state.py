@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 from controller.asrs.flows import AsrsFlows
 from controller.line import topology
+from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderRecord
 from controller.store.inventory import ToteLine
 from kernel.clock import Clock

@@ -13,9 +13,9 @@ from __future__ import annotations
 import logging
 
 from controller.asrs.case_picks.state import PURPOSE, STATION_PREFIX, CasePickState, Ready
+from controller.line.stations import StationTask
 from controller.line.trips import Trip
 from controller.orders.model import OrderRecord, OrderStatus
-from controller.orders.stations import StationTask
 from controller.store.asrs import AsrsRequest
 from controller.store.inventory import InventoryError
 

@@ -1,6 +1,6 @@
 """Every wait bounded: one watcher on the line clock checks each stage against its deadline.
 
-The deadlines come from :func:`controller.line.deadline_limits.limits`. Once per tick the watcher
+The deadlines come from :func:`controller.service.deadline_limits.limits`. Once per tick the watcher
 looks at what is in flight and notes when each thing entered its current stage (so nothing is
 timed per order by a sleeping task); past a deadline it acts once, counts the stage in
 ``linectl_deadline_exceeded_total{stage}`` and logs it:
@@ -30,12 +30,12 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from controller.asrs.flows import AsrsFlows
-from controller.line.deadline_limits import Limits
+from controller.line.history import History
 from controller.line.overdue import Overdue, Stage
+from controller.line.stations import Stations
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import OrderStatus
-from controller.orders.stations import Stations
+from controller.service.deadline_limits import Limits
 from controller.store.asrs import CommandState
 from controller.store.base import StoreError
 from devices import base as dev

@@ -19,11 +19,11 @@ from controller.asrs.flows import AsrsFlows
 from controller.asrs.replenishment import Replenishment
 from controller.conveyor.reject_totes import RejectTotes
 from controller.conveyor.sorting import Sortation
+from controller.line.history import History
 from controller.line.inventory import Inventory
+from controller.line.stations import Stations
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
 from controller.orders.model import HistoryEvent, OrderRecord, OrderStatus, OrderType
-from controller.orders.stations import Stations
 from controller.robots.dispatcher import Dispatcher
 from controller.robots.takeover import RobotTakeover
 from controller.robots.trip_records import tote_trip
@@ -32,7 +32,7 @@ from devices import base as dev
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 
-log = logging.getLogger("controller.line.orchestrator")  # the orchestrator logs under one name
+log = logging.getLogger("controller.service.orchestrator")  # the orchestrator logs under one name
 
 
 class OrchestratorRestart:

@@ -5,7 +5,7 @@ scanned -> diverted -> sorted -> completed (B2B: after verification at its stati
 event in the order's history. The parts: ``Dispatcher`` (release to robots), ``Picking`` (what
 robots report), ``Sortation`` (scan to divert), ``Stations`` (B2B verification). This module wires
 them to the device events and handles what crosses them: cancellation here, the restart in
-:mod:`controller.line.restart`, robot failures in :mod:`controller.robots.failures`.
+:mod:`controller.service.restart`, robot failures in :mod:`controller.robots.failures`.
 """
 
 from __future__ import annotations
@@ -23,16 +23,13 @@ from controller.conveyor.reject_totes import RejectTotes
 from controller.conveyor.sorting import Sortation
 from controller.conveyor.tracking import ConveyorReconciler
 from controller.line import topology
-from controller.line.deadline_limits import limits
-from controller.line.deadlines import DeadlineWatch
 from controller.line.device_queue import DeviceEventQueue
+from controller.line.history import History
 from controller.line.inventory import Inventory
-from controller.line.restart import OrchestratorRestart
+from controller.line.journal import HistoryJournal
+from controller.line.stations import Stations
 from controller.line.trips import InFlight, Trip
-from controller.orders.history import History
-from controller.orders.journal import HistoryJournal
 from controller.orders.model import OrderRecord, OrderStatus
-from controller.orders.stations import Stations
 from controller.robots.cancels import RobotCancels
 from controller.robots.dispatcher import Dispatcher
 from controller.robots.failures import RobotFailures
@@ -40,6 +37,9 @@ from controller.robots.faults import RobotFaults
 from controller.robots.picking import Picking
 from controller.robots.takeover import RobotTakeover
 from controller.robots.traffic.fleet import TrafficFleet
+from controller.service.deadline_limits import limits
+from controller.service.deadlines import DeadlineWatch
+from controller.service.restart import OrchestratorRestart
 from controller.store.asrs import AsrsRequest
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore

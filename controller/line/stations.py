@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from controller.orders.history import History
+from controller.line.history import History
 from controller.orders.model import Handling, OrderRecord, OrderStatus
 from routing import verification
 

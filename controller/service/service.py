@@ -18,14 +18,14 @@ from controller.asrs.replenishment import Replenishment
 from controller.asrs.returns import ToteReturns
 from controller.conveyor.reject_totes import RejectTotes
 from controller.line.device_queue import DeviceEventQueue
-from controller.line.hold import HoldOutcome, LineHoldControl
-from controller.line.hold import view as hold_view
 from controller.line.inventory import Inventory
-from controller.line.orchestrator import Orchestrator
-from controller.orders.journal import HistoryJournal
+from controller.line.journal import HistoryJournal
+from controller.line.stations import Stations
 from controller.orders.model import ACTIVE, OrderRecord
-from controller.orders.stations import Stations
 from controller.robots.activity import publish_robots
+from controller.service.hold import HoldOutcome, LineHoldControl
+from controller.service.hold import view as hold_view
+from controller.service.orchestrator import Orchestrator
 from controller.store import open_store
 from controller.store.base import StoreError
 from controller.store.health import StoreHealth

@@ -2,7 +2,7 @@
 
 What happened on the line (a pick, a drop, a scan, a cancel) has happened whether or not the
 disk takes it. :class:`HistoryJournal` is the way every order event goes to the store
-(:class:`controller.orders.history.History` calls :meth:`HistoryJournal.record`): while the store
+(:class:`controller.line.history.History` calls :meth:`HistoryJournal.record`): while the store
 takes writes and nothing waits, the event is written at once, as before. When the store is
 unavailable, or events are already waiting, the event is kept in memory behind them and
 :meth:`HistoryJournal.run` writes them, oldest first, as soon as the store takes writes again

@@ -1,6 +1,6 @@
 """Writing an order's steps: one history event per step, metrics when an order finishes.
 
-With a :class:`~controller.orders.journal.HistoryJournal` (the service always has one), events
+With a :class:`~controller.line.journal.HistoryJournal` (the service always has one), events
 go through it: written at once while the store takes writes, kept in order and written later
 while it does not; orders are read with the events still waiting applied.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from controller.orders.journal import HistoryJournal
+from controller.line.journal import HistoryJournal
 from controller.orders.model import OrderRecord, OrderStatus
 from controller.store.base import OrderStore
 from kernel.clock import Clock

@@ -1,0 +1,38 @@
+"""The package structure holds: the import contracts in pyproject.toml, and no import cycle.
+
+``lint-imports`` checks the layers (kernel at the bottom, the application layer on top, the
+controller's packages from the order model up to the service); ``scripts/import_graph.py`` finds
+cycles between modules, including imports made only for type checking.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+from importlinter.cli import lint_imports
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _import_graph():  # the script is not a package module
+    spec = importlib.util.spec_from_file_location("import_graph", ROOT / "scripts/import_graph.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("import_graph", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_import_contracts_are_kept(capsys: pytest.CaptureFixture[str]) -> None:
+    code = lint_imports(config_filename=str(ROOT / "pyproject.toml"), no_cache=True, no_logo=True)
+    assert code == 0, capsys.readouterr().out
+
+
+def test_no_package_imports_up_the_layers() -> None:
+    graph = _import_graph()
+    known = graph.all_modules()
+    imports = [i for m, p in known.items() for i in graph.imports_of(m, p, known)]
+    assert [f"{i.source}:{i.line} -> {i.target}" for i in imports if graph.upward(i)] == []
