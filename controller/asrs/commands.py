@@ -1,6 +1,6 @@
 """AS/RS crane commands as data: the command a routing decision becomes (with its deterministic
 id), what one aisle has to do (for ``GET /v1/line``), the racks' geometry and where the crane
-journals were left. Used by :mod:`controller.asrs.flows`; no I/O except :func:`journal_positions`.
+journals were left. No I/O except :func:`journal_positions`.
 """
 
 from __future__ import annotations

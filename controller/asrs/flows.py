@@ -21,21 +21,16 @@ Failures: a crane fault refusing a command keeps it written and unsent until the
 (then the same id); no connection keeps it until the cranes are back (the same id); any other
 refusal fails the command with the crane's reason, and its requests are tried again only when
 another attempt can help (a store to an occupied or blocked location gets a new location, at
-most :data:`MAX_ATTEMPTS` times). A transport lost to a power loss waits for the racks'
-contents (read after every reconnect): a retrieve whose tote is still at its location is sent
-again under a new id; a tote that was on the crane is back at the P&D input and is stored at
-its location first; a store whose tote reached its location is confirmed there.
+most :data:`~controller.asrs.commands.MAX_ATTEMPTS` times). A transport lost to a power loss
+waits for the racks' contents (read after every reconnect): a retrieve whose tote is still at
+its location is sent again under a new id; a tote that was on the crane is back at the P&D
+input and is stored at its location first; a store whose tote reached its location is
+confirmed there.
 
 A restart loads every open request and command: a command written but never accepted is sent
 again with the same id (the crane runs it once), one accepted is finished by its completion,
 replayed from the crane's journal after the last number handled
 (:func:`~controller.asrs.commands.journal_positions`, passed to the cranes adapter).
-
-The class is put together from one module per concept: this module has the start-up, the
-requests and the read-only views; :mod:`controller.asrs.planning` plans and sends the commands;
-:mod:`controller.asrs.events` takes the cranes' events (completions, the racks' contents and the
-recovery after a power loss, the P&D inputs, availability); :mod:`controller.asrs.state` holds
-the state they share and its helpers; :mod:`controller.asrs.commands` the commands as data.
 """
 
 from __future__ import annotations
@@ -44,43 +39,115 @@ import logging
 from datetime import datetime
 
 from controller.asrs.commands import AisleCommands, AsrsRequestError, aisle_commands
-from controller.asrs.events import AsrsEvents
-from controller.asrs.planning import AsrsPlanning
-from controller.asrs.state import FailedHook, RetrievedHook
-from controller.store.asrs import AsrsCommand, AsrsRequest, RequestKind, RequestState
-from routing import asrs as decide
+from controller.asrs.events import CraneEvents
+from controller.asrs.locations import RackLocations
+from controller.asrs.planning import CommandPlanner
+from controller.asrs.requests import TransportRequests
+from controller.asrs.state import AsrsState, FailedHook, RetrievedHook
+from controller.line.inventory import Inventory
+from controller.store.asrs import AsrsCommand, AsrsRequest, AsrsStore
+from devices.base import Cranes, DeviceEvent
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 
 __all__ = ["AsrsFlows", "AsrsRequestError", "FailedHook", "RetrievedHook"]
 
 log = logging.getLogger(__name__)
 
 
-class AsrsFlows(AsrsPlanning, AsrsEvents):
-    """The AS/RS flows (see the module docstring); its constructor is
-    :class:`~controller.asrs.state.AsrsState`'s."""
+class AsrsFlows:
+    """The AS/RS flows (see the module docstring): the requests, the planning and the cranes'
+    events over one :class:`~controller.asrs.state.AsrsState`."""
+
+    def __init__(
+        self,
+        config: LineConfig,
+        cranes: Cranes,
+        inventory: Inventory,
+        store: AsrsStore,
+        clock: Clock,
+        metrics: Metrics,
+        *,
+        on_retrieved: RetrievedHook | None = None,
+        on_failed: FailedHook | None = None,
+        max_in_flight: int = 2,
+        infeed_capacity: int = 3,
+        poll_seconds: float = 1.0,
+        seed: int = 0,
+    ) -> None:
+        self.state = AsrsState(
+            config,
+            cranes,
+            inventory,
+            store,
+            clock,
+            metrics,
+            on_retrieved=on_retrieved,
+            on_failed=on_failed,
+            max_in_flight=max_in_flight,
+            infeed_capacity=infeed_capacity,
+            poll_seconds=poll_seconds,
+        )
+        self.locations = RackLocations(self.state, seed=seed)
+        self.requests = TransportRequests(self.state, self.locations)
+        self.planner = CommandPlanner(self.state, self.requests)
+        self.events = CraneEvents(self.state, self.requests, self.locations)
+
+    # --- what the line's other parts set and read ---------------------------------------------
+
+    @property
+    def store(self) -> AsrsStore:
+        return self.state.store
+
+    @property
+    def held(self) -> bool:
+        """An operator holds the line: no new command goes to a crane."""
+        return self.state.held
+
+    @held.setter
+    def held(self, value: bool) -> None:
+        self.state.held = value
+
+    @property
+    def on_retrieved(self) -> RetrievedHook | None:
+        return self.state.on_retrieved
+
+    @on_retrieved.setter
+    def on_retrieved(self, hook: RetrievedHook | None) -> None:
+        self.state.on_retrieved = hook
+
+    @property
+    def on_failed(self) -> FailedHook | None:
+        return self.state.on_failed
+
+    @on_failed.setter
+    def on_failed(self, hook: FailedHook | None) -> None:
+        self.state.on_failed = hook
 
     # --- start-up -----------------------------------------------------------------------------
 
     async def open(self) -> None:
         """Load the open requests and commands of the last run."""
-        state = await self.store.asrs_load()
-        self._namespace = state.namespace
-        self._next_id = state.next_request_id
-        self._requests = {r.id: r for r in state.requests}
-        self._commands = {c.command_id: c for c in state.commands}
-        self._last = dict(state.last_sequences)
-        self._turnover = {k: float(v) for k, v in state.retrieves_by_sku.items()}
-        self._opened = True
-        self._gauges()
-        if self._requests or self._commands:
+        state = self.state
+        loaded = await state.store.asrs_load()
+        state.namespace = loaded.namespace
+        state.next_id = loaded.next_request_id
+        state.requests = {r.id: r for r in loaded.requests}
+        state.commands = {c.command_id: c for c in loaded.commands}
+        state.last = dict(loaded.last_sequences)
+        state.turnover = {k: float(v) for k, v in loaded.retrieves_by_sku.items()}
+        state.opened = True
+        state.gauges()
+        if state.requests or state.commands:
             log.info(
                 "AS/RS transports of the last run taken over",
-                extra={"requests": len(self._requests), "commands": len(self._commands)},
+                extra={"requests": len(state.requests), "commands": len(state.commands)},
             )
 
     def last_sequences(self) -> dict[str, int]:
         """aisle -> highest crane journal number handled (``OpcUaCranes(last_sequences=...)``)."""
-        return dict(self._last)
+        return dict(self.state.last)
 
     # --- what the flows ask for ---------------------------------------------------------------
 
@@ -97,153 +164,74 @@ class AsrsFlows(AsrsPlanning, AsrsEvents):
         """Ask for ``tote`` at its aisle's P&D output. The command id is chosen when the
         request is planned (it may share a dual cycle); AsrsRequestError when the tote is not
         in the rack or already asked for."""
-        self._require_open()
-        if not tote or not purpose:
-            raise AsrsRequestError("a retrieve needs a tote id and a purpose")
-        if not 0 <= priority <= 9:
-            raise AsrsRequestError(f"priority must be 0..9, got {priority}")
-        async with self._lock:
-            self._refuse_if_open(tote)
-            where = (await self.store.asrs_tote_locations()).get(tote)
-            aisle = self._aisle_of(where)
-            if where is None or aisle is None:
-                at = "unknown to the inventory" if where is None else f"at {where}"
-                raise AsrsRequestError(f"tote {tote} is not in the AS/RS rack ({at})")
-            now = self.clock.utcnow()
-            request = AsrsRequest(
-                id=self._next_id,
-                kind=RequestKind.RETRIEVE,
-                tote=tote,
-                sku=await self._sku(tote),
-                aisle=aisle,
-                location=where,
-                purpose=purpose,
-                order_id=order_id,
-                due=due,
-                deliver_from=deliver_from,
-                deliver_until=deliver_until,
-                priority=priority,
-                state=RequestState.WAITING,
-                command_id=None,
-                attempts=0,
-                reason="",
-                created_at=now,
-                updated_at=now,
-            )
-            await self._save([request])
-            self._next_id += 1
-        log.info(
-            "AS/RS retrieve requested",
-            extra={"request": request.id, "tote": tote, "aisle": aisle, "purpose": purpose},
+        return await self.requests.request_retrieve(
+            tote, purpose, order_id, due, deliver_from, deliver_until, priority
         )
-        self._changed()
-        return request
 
     async def tote_at_pd(self, tote: str, aisle: str, purpose: str = "return") -> AsrsRequest:
         """A tote was set down at ``aisle``'s P&D input: store it where the storage policy
         says (among rack locations without a tote and without a store on its way). Telling the
         same tote twice returns the first request."""
-        self._require_open()
-        if aisle not in self.aisles:
-            raise AsrsRequestError(f"unknown aisle {aisle!r} (one of {', '.join(self.aisles)})")
-        if not tote:
-            raise AsrsRequestError("a store needs a tote id")
-        async with self._lock:
-            for r in self._requests.values():
-                if r.tote == tote and r.kind is RequestKind.STORE:
-                    return r
-            self._refuse_if_open(tote)
-            sku = await self._sku(tote)
-            location = await self._choose(aisle, sku)
-            if location is None:
-                raise AsrsRequestError(f"aisle {aisle} has no open location for tote {tote}")
-            request = self._new_store(tote, sku, aisle, location, purpose)
-            await self._save([request])
-        log.info(
-            "AS/RS store requested",
-            extra={"request": request.id, "tote": tote, "aisle": aisle, "location": location},
-        )
-        self._changed()
-        return request
+        return await self.requests.tote_at_pd(tote, aisle, purpose)
 
     async def withdraw(self, request_ids: list[int]) -> list[AsrsRequest]:
         """Take back waiting requests no command was planned for (their order ended, or
         released only in part); requests already under way go on. Returns those withdrawn."""
-        self._require_open()
-        async with self._lock:
-            gone = [
-                self._touch(r, state=RequestState.FAILED, reason="withdrawn")
-                for rid in request_ids
-                if (r := self._requests.get(rid)) is not None
-                and r.state is RequestState.WAITING
-                and r.command_id is None
-            ]
-            if gone:
-                await self._save(gone)
-        for r in gone:
-            log.info("AS/RS request withdrawn", extra={"request": r.id, "tote": r.tote})
-        self._changed()
-        return gone
+        return await self.requests.withdraw(request_ids)
 
     async def withdraw_order(self, order_id: str) -> list[str]:
         """Withdraw the order's waiting retrieves; returns their totes."""
-        ids = [r.id for r in self._requests.values() if r.order_id == order_id]
-        return [r.tote for r in await self.withdraw(ids)]
+        return await self.requests.withdraw_order(order_id)
 
     def busy_totes(self) -> set[str]:
         """Totes with an open transport (asked for, planned or under way)."""
-        return {r.tote for r in self._requests.values()}
+        return self.requests.busy_totes()
 
     async def rack_totes(self) -> set[str]:
         """Totes the inventory has at a rack location."""
-        return {
-            tote
-            for tote, where in (await self.store.asrs_tote_locations()).items()
-            if self._aisle_of(where) is not None
-        }
+        return await self.locations.rack_totes()
 
     async def aisle_for_return(self) -> str | None:
         """The aisle a tote coming back should be sent to: reachable, with room, fewest
         transports waiting (:func:`routing.asrs.aisle_for_store`)."""
-        snapshot = self.cranes.snapshot()
-        occupied: dict[str, int] = {}
-        for where in (await self.store.asrs_tote_locations()).values():
-            aisle_of = self._aisle_of(where)
-            if aisle_of is not None:
-                occupied[aisle_of] = occupied.get(aisle_of, 0) + 1
-        loads = []
-        for aisle, locations in self._locations.items():
-            crane = snapshot.get(aisle)
-            stores = sum(
-                1
-                for r in self._requests.values()
-                if r.aisle == aisle and r.kind is RequestKind.STORE
-            )
-            loads.append(
-                decide.AisleLoad(
-                    aisle,
-                    queued=sum(1 for r in self._requests.values() if r.aisle == aisle),
-                    open_locations=len(locations) - occupied.get(aisle, 0) - stores,
-                    available=self._available and not (crane is not None and crane.fault),
-                )
-            )
-        return decide.aisle_for_store(loads)
+        return await self.requests.aisle_for_return()
+
+    # --- the commands and the cranes' events --------------------------------------------------
+
+    async def run(self) -> None:
+        """Plan and send commands until cancelled; wakes on every change and every
+        ``poll_seconds`` of line time (delivery windows opening, faults clearing)."""
+        await self.planner.run()
+
+    def wake(self) -> None:
+        """Plan now (the line was resumed)."""
+        self.planner.wake()
+
+    async def plan_once(self) -> int:
+        """One pass over the aisles: send what is written and unsent, then plan new cycles
+        while a crane has room. Returns the number of commands the cranes accepted."""
+        return await self.planner.plan_once()
+
+    async def handle(self, event: DeviceEvent) -> None:
+        """Take one of the cranes' events (others are ignored)."""
+        await self.events.handle(event)
 
     # --- reading ----------------------------------------------------------------------------
 
     def snapshot(self) -> dict[str, AisleCommands]:
+        state = self.state
         return {
             aisle: aisle_commands(
                 aisle,
-                [r for r in self._requests.values() if r.aisle == aisle],
-                [c for c in self._commands.values() if c.aisle == aisle],
-                aisle in self._fault_hold,
+                [r for r in state.requests.values() if r.aisle == aisle],
+                [c for c in state.commands.values() if c.aisle == aisle],
+                aisle in state.fault_hold,
             )
-            for aisle in self.aisles
+            for aisle in state.aisles
         }
 
     def open_requests(self) -> list[AsrsRequest]:
-        return sorted(self._requests.values(), key=lambda r: r.id)
+        return sorted(self.state.requests.values(), key=lambda r: r.id)
 
     def open_commands(self) -> list[AsrsCommand]:
-        return sorted(self._commands.values(), key=lambda c: c.created_at)
+        return sorted(self.state.commands.values(), key=lambda c: c.created_at)

@@ -1,13 +1,15 @@
-"""Planning and sending the AS/RS crane commands, a mixin of
-:class:`~controller.asrs.flows.AsrsFlows`.
+"""Planning and sending the AS/RS crane commands.
 
-:meth:`AsrsPlanning.run` plans each aisle whenever its crane has room (at most ``max_in_flight``
-commands written and not finished): :func:`routing.asrs.next_command` picks the cycle, the
-command is written to the store (:func:`controller.asrs.commands.build_command` gives its
-deterministic id), then sent under that id. A command refused because the crane is in fault stays
-written and unsent until the fault clears; no connection holds the commands until the cranes are
-back; any other refusal fails the command and puts its requests back to waiting when another
-attempt can help (the failure rules are in the module docstring of :mod:`controller.asrs.flows`).
+Each aisle is planned whenever its crane has room (at most ``max_in_flight`` commands written and
+not finished): :func:`routing.asrs.next_command` picks the cycle (a dual command when
+``asrs.dual_command`` and both kinds wait), the command is written to the store
+(:func:`controller.asrs.commands.build_command` gives its deterministic id), then sent under that
+id. A command refused because the crane is in fault stays written and unsent until the fault
+clears, then goes with the same id; no connection holds the commands until the cranes are back
+(the same id again); any other refusal fails the command with the crane's reason, and its
+requests are tried again only when another attempt can help (a store to an occupied or blocked
+location gets a new location, at most :data:`~controller.asrs.commands.MAX_ATTEMPTS` times). While
+an operator holds the line nothing is sent; the cycles under way finish.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from controller.asrs.commands import (
     RELOCATE_STATUSES,
     build_command,
 )
+from controller.asrs.requests import TransportRequests
 from controller.asrs.state import AsrsState
 from controller.store.asrs import AsrsCommand, CommandKind, CommandState, RequestKind, RequestState
 from devices.errors import CommandRejected, DeviceUnavailable
@@ -32,71 +35,77 @@ from routing.asrs import RetrieveRequest, StoreRequest
 log = logging.getLogger("controller.asrs.flows")  # the AS/RS flows log under one name
 
 
-class AsrsPlanning(AsrsState):
-    """Plans and sends every aisle's commands (mixed into
-    :class:`~controller.asrs.flows.AsrsFlows`)."""
+class CommandPlanner:
+    """Plans and sends every aisle's crane commands."""
+
+    def __init__(self, state: AsrsState, requests: TransportRequests) -> None:
+        self.state = state
+        self.requests = requests
 
     # --- planning -----------------------------------------------------------------------------
 
     async def run(self) -> None:
         """Plan and send commands until cancelled; wakes on every change and every
         ``poll_seconds`` of line time (delivery windows opening, faults clearing)."""
-        self._require_open()
+        state = self.state
+        state.require_open()
         while True:
-            self._wake.clear()
+            state.wakeup.clear()
             await self.plan_once()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.clock.wall_seconds(self.poll_seconds)):
-                    await self._wake.wait()
+                async with asyncio.timeout(state.clock.wall_seconds(state.poll_seconds)):
+                    await state.wakeup.wait()
 
     def wake(self) -> None:
         """Plan now (the line was resumed)."""
-        self._wake.set()
+        self.state.wakeup.set()
 
     async def plan_once(self) -> int:
         """One pass over the aisles: send what is written and unsent, then plan new cycles
         while a crane has room. Returns the number of commands the cranes accepted. While the
         line is held nothing is sent; the cycles under way finish."""
-        self._require_open()
+        state = self.state
+        state.require_open()
         accepted = 0
-        if self.held:
-            self._gauges()
+        if state.held:
+            state.gauges()
             return accepted
-        async with self._lock:
-            snapshot = self.cranes.snapshot()
-            for aisle in self.aisles:
-                if not self._available:
+        async with state.lock:
+            snapshot = state.cranes.snapshot()
+            for aisle in state.aisles:
+                if not state.available:
                     break
                 crane = snapshot.get(aisle)
                 if crane is not None and crane.fault:
                     continue
-                if aisle in self._fault_hold:
-                    self._fault_hold.discard(aisle)
+                if aisle in state.fault_hold:
+                    state.fault_hold.discard(aisle)
                     log.info("AS/RS commands resume after the crane fault", extra={"aisle": aisle})
-                for held in [c for c in self._commands.values() if c.aisle == aisle]:
-                    if held.state is CommandState.PENDING and self._available:
+                for held in [c for c in state.commands.values() if c.aisle == aisle]:
+                    if held.state is CommandState.PENDING and state.available:
                         accepted += await self._send(held)
-                while self._available and aisle not in self._fault_hold:
-                    in_flight = sum(1 for c in self._commands.values() if c.aisle == aisle)
-                    if in_flight >= self.max_in_flight:
+                while state.available and aisle not in state.fault_hold:
+                    in_flight = sum(1 for c in state.commands.values() if c.aisle == aisle)
+                    if in_flight >= state.max_in_flight:
                         break
                     cmd = await self._plan(aisle)
                     if cmd is None:
                         break
                     accepted += await self._send(cmd)
-        self._gauges()
+        state.gauges()
         return accepted
 
     async def _plan(self, aisle: str) -> AsrsCommand | None:
+        state = self.state
         stores = [
             r
-            for r in self._requests.values()
+            for r in state.requests.values()
             if r.aisle == aisle and r.kind is RequestKind.STORE and r.state is RequestState.WAITING
         ]
-        storing = {r.tote for r in self._requests.values() if r.kind is RequestKind.STORE}
+        storing = {r.tote for r in state.requests.values() if r.kind is RequestKind.STORE}
         retrieves = [
             r
-            for r in self._requests.values()
+            for r in state.requests.values()
             if r.aisle == aisle
             and r.kind is RequestKind.RETRIEVE
             and r.state is RequestState.WAITING
@@ -105,7 +114,7 @@ class AsrsPlanning(AsrsState):
         if not stores and not retrieves:
             return None
         choice = decide.next_command(
-            self.aisles[aisle],
+            state.aisles[aisle],
             [StoreRequest(r.tote, r.location, r.id) for r in stores],
             [
                 RetrieveRequest(
@@ -120,26 +129,27 @@ class AsrsPlanning(AsrsState):
                 )
                 for r in retrieves
             ],
-            self.clock.utcnow(),
-            dual_command=self.dual_command,
-            infeed_full=len(stores) >= self.infeed_capacity,
+            state.clock.utcnow(),
+            dual_command=state.dual_command,
+            infeed_full=len(stores) >= state.infeed_capacity,
         )
         if choice is None:
             return None
-        s = None if choice.store is None else self._requests[choice.store.seq]
-        r = None if choice.retrieve is None else self._requests[choice.retrieve.seq]
+        s = None if choice.store is None else state.requests[choice.store.seq]
+        r = None if choice.retrieve is None else state.requests[choice.retrieve.seq]
         cmd, changed = build_command(
-            choice.kind.value, aisle, s, r, self._namespace, self.clock.utcnow()
+            choice.kind.value, aisle, s, r, state.namespace, state.clock.utcnow()
         )
-        await self._save(changed, [cmd])  # written before it is sent
+        await state.save(changed, [cmd])  # written before it is sent
         return cmd
 
     async def _send(self, cmd: AsrsCommand) -> int:
+        state = self.state
         try:
             if cmd.kind is CommandKind.DUAL:
                 assert cmd.store_tote and cmd.store_location
                 assert cmd.retrieve_tote and cmd.retrieve_location
-                await self.cranes.dual(
+                await state.cranes.dual(
                     cmd.aisle,
                     cmd.command_id,
                     cmd.store_tote,
@@ -149,29 +159,29 @@ class AsrsPlanning(AsrsState):
                 )
             elif cmd.kind is CommandKind.STORE:
                 assert cmd.store_tote and cmd.store_location
-                await self.cranes.store(
+                await state.cranes.store(
                     cmd.aisle, cmd.command_id, cmd.store_tote, cmd.store_location
                 )
             else:
                 assert cmd.retrieve_tote and cmd.retrieve_location
-                await self.cranes.retrieve(
+                await state.cranes.retrieve(
                     cmd.aisle, cmd.command_id, cmd.retrieve_tote, cmd.retrieve_location
                 )
         except DeviceUnavailable as exc:
-            if self._available:
+            if state.available:
                 log.warning(
                     "AS/RS commands held: cranes not reachable",
                     extra={"command": cmd.command_id, "why": str(exc)},
                 )
-            self._available = False
+            state.available = False
             return 0
         except CommandRejected as exc:
             await self._rejected(cmd, str(exc))
             return 0
-        current = self._commands.get(cmd.command_id)
+        current = state.commands.get(cmd.command_id)
         if current is not None and current.state is CommandState.PENDING:
-            await self._save(commands=[self._touch(current, state=CommandState.SENT)])
-        self.metrics.asrs_commands.labels(cmd.kind.value, "sent").inc()
+            await state.save(commands=[state.touch(current, state=CommandState.SENT)])
+        state.metrics.asrs_commands.labels(cmd.kind.value, "sent").inc()
         log.info(
             "AS/RS command sent",
             extra={"command": cmd.command_id, "aisle": cmd.aisle, "kind": cmd.kind.value},
@@ -179,15 +189,16 @@ class AsrsPlanning(AsrsState):
         return 1
 
     async def _rejected(self, cmd: AsrsCommand, why: str) -> None:
+        state = self.state
         if FAULT_STATUS in why:
-            if cmd.aisle not in self._fault_hold:
+            if cmd.aisle not in state.fault_hold:
                 log.warning(
                     "AS/RS commands held: crane in fault",
                     extra={"aisle": cmd.aisle, "command": cmd.command_id},
                 )
-            self._fault_hold.add(cmd.aisle)
+            state.fault_hold.add(cmd.aisle)
             return  # stays pending: the same id once the fault is cleared
-        self.metrics.asrs_commands.labels(cmd.kind.value, "rejected").inc()
+        state.metrics.asrs_commands.labels(cmd.kind.value, "rejected").inc()
         log.warning(
             "AS/RS command refused",
             extra={"command": cmd.command_id, "aisle": cmd.aisle, "why": why},
@@ -197,20 +208,20 @@ class AsrsPlanning(AsrsState):
         for rid in (cmd.store_request, cmd.retrieve_request):
             if rid is None:
                 continue
-            req = self._requests[rid]
+            req = state.requests[rid]
             relocate = req.kind is RequestKind.STORE and (
                 dual or any(code in why for code in RELOCATE_STATUSES)
             )
             if req.attempts < MAX_ATTEMPTS and (dual or relocate):
-                changed.append(await self._again(req, why, relocate=relocate))
+                changed.append(await self.requests.retry(req, why, relocate=relocate))
             else:
-                changed.append(self._touch(req, state=RequestState.FAILED, reason=why))
-        failed = self._touch(
+                changed.append(state.touch(req, state=RequestState.FAILED, reason=why))
+        failed = state.touch(
             cmd,
             state=CommandState.FAILED,
             reason=f"refused: {why}",
             store_result="failed" if cmd.store_request is not None else "",
             retrieve_result="failed" if cmd.retrieve_request is not None else "",
         )
-        await self._save(changed, [failed])
-        await self._announce_failures(changed)
+        await state.save(changed, [failed])
+        await self.requests.announce_failures(changed)

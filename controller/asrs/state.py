@@ -1,189 +1,91 @@
-"""The state :class:`~controller.asrs.flows.AsrsFlows` keeps and the helpers every part of it uses.
+"""What the controller knows of its AS/RS transports: the devices and stores it works with, its
+settings, and the in-memory mirror of the open transport requests and crane commands.
 
-:class:`AsrsState` holds the collaborators (cranes, inventory, store, clock, metrics, hooks), the
-racks' geometry and storage policies, and the in-memory mirror of the open requests and commands
-(loaded by :meth:`~controller.asrs.flows.AsrsFlows.open`, written through :meth:`AsrsState._save`).
-Its helpers are shared by the requests (:mod:`controller.asrs.flows`), the planning
-(:mod:`controller.asrs.planning`) and the crane events (:mod:`controller.asrs.events`): choosing
-a store location, putting a request back to waiting, saving and mirroring, announcing the
-transports given up, the gauges. The lock guards the mirror: every change is made under it.
+The store is the record; the mirror is what the controller plans from. Every change is written
+to the store first and then mirrored (:meth:`AsrsState.save`), always under :attr:`AsrsState.lock`,
+so the two never disagree about what is open. Finished requests and commands are dropped from the
+mirror; the gauges of open transports are computed from it.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
-import random
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
-from controller.asrs.commands import AsrsRequestError, call_hook, geometry
+from controller.asrs.commands import geometry
 from controller.line.inventory import Inventory
 from controller.store.asrs import (
     AsrsCommand,
     AsrsRequest,
     AsrsStore,
     CommandState,
-    RequestKind,
     RequestState,
 )
 from devices.base import Cranes
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics
-from routing import asrs as decide
-from routing.asrs import StoragePolicy
-from routing.rack import BadLocation, parse_location
+from routing.asrs import AisleGeometry
 
-log = logging.getLogger("controller.asrs.flows")  # the AS/RS flows log under one name
-
-_Item = TypeVar("_Item", AsrsRequest, AsrsCommand)
+Item = TypeVar("Item", AsrsRequest, AsrsCommand)
 
 RetrievedHook = Callable[[str, str, str, str | None], Awaitable[None] | None]
 FailedHook = Callable[[AsrsRequest], Awaitable[None] | None]
 
 
+@dataclass
 class AsrsState:
-    """What the AS/RS flows know, and the helpers that change it."""
+    """The AS/RS's collaborators, settings and open transports, shared by the parts of the flows."""
 
-    def __init__(
-        self,
-        config: LineConfig,
-        cranes: Cranes,
-        inventory: Inventory,
-        store: AsrsStore,
-        clock: Clock,
-        metrics: Metrics,
-        *,
-        on_retrieved: RetrievedHook | None = None,
-        on_failed: FailedHook | None = None,
-        max_in_flight: int = 2,
-        infeed_capacity: int = 3,
-        poll_seconds: float = 1.0,
-        seed: int = 0,
-    ) -> None:
-        if max_in_flight < 1:
-            raise ValueError(f"max_in_flight must be at least 1, got {max_in_flight}")
-        self.config = config
-        self.cranes = cranes
-        self.inventory = inventory
-        self.store = store
-        self.clock = clock
-        self.metrics = metrics
-        self.on_retrieved = on_retrieved
-        self.on_failed = on_failed
-        self.max_in_flight = max_in_flight
-        self.infeed_capacity = infeed_capacity
-        self.poll_seconds = poll_seconds
-        self.dual_command = config.asrs.dual_command
-        self.aisles = geometry(config)
-        self._locations = {
-            a: {loc.id for loc in g.rack.locations()} for a, g in self.aisles.items()
-        }
-        asrs = config.asrs
-        self._policies: dict[str, StoragePolicy] = {
-            a: decide.storage_policy(
-                asrs.storage_policy, [g], asrs.class_location_shares, asrs.class_turnover_shares
-            )
-            for a, g in self.aisles.items()
-        }
-        self._rng = random.Random(seed)
-        self._lock = asyncio.Lock()
-        self._wake = asyncio.Event()
-        self._requests: dict[int, AsrsRequest] = {}
-        self._commands: dict[str, AsrsCommand] = {}
-        self._turnover: dict[str, float] = {}
-        self._namespace = ""
-        self._next_id = 1
-        self._last: dict[str, int] = {}
-        self._available = True
-        self.held = False  # an operator holds the line: no new command goes to a crane
-        self._fault_hold: set[str] = set()
-        # aisle -> totes at its P&D input that could not be stored (logged once while there)
-        self._refused_infeed: dict[str, set[str]] = {}
-        self._opened = False
+    config: LineConfig
+    cranes: Cranes
+    inventory: Inventory
+    store: AsrsStore
+    clock: Clock
+    metrics: Metrics
+    on_retrieved: RetrievedHook | None = None  # a tote set down at a P&D output
+    on_failed: FailedHook | None = None  # a transport given up
+    max_in_flight: int = 2  # commands per aisle written and not finished
+    infeed_capacity: int = 3  # totes a P&D input holds
+    poll_seconds: float = 1.0  # line time between planning passes without a change
+    aisles: dict[str, AisleGeometry] = field(init=False)
+    dual_command: bool = field(init=False)
+    # every change to the mirror is made under the lock
+    lock: asyncio.Lock = field(init=False, default_factory=asyncio.Lock)
+    # set on every change: the planning runs again at once
+    wakeup: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+    # the mirror of the store: open requests by id, open commands by id
+    requests: dict[int, AsrsRequest] = field(init=False, default_factory=dict)
+    commands: dict[str, AsrsCommand] = field(init=False, default_factory=dict)
+    turnover: dict[str, float] = field(init=False, default_factory=dict)  # sku -> retrieves
+    namespace: str = field(init=False, default="")  # the store's prefix of command ids
+    next_id: int = field(init=False, default=1)  # the next request's id
+    last: dict[str, int] = field(init=False, default_factory=dict)  # aisle -> journal number
+    available: bool = field(init=False, default=True)  # the cranes are reachable
+    held: bool = field(init=False, default=False)  # an operator holds the line: no new command
+    fault_hold: set[str] = field(init=False, default_factory=set)  # aisles whose crane refused
+    # aisle -> totes at its P&D input that could not be stored (logged once while there)
+    refused_infeed: dict[str, set[str]] = field(init=False, default_factory=dict)
+    opened: bool = field(init=False, default=False)  # the mirror was loaded from the store
 
-    # --- helpers ----------------------------------------------------------------------------
+    def __post_init__(self) -> None:
+        if self.max_in_flight < 1:
+            raise ValueError(f"max_in_flight must be at least 1, got {self.max_in_flight}")
+        self.aisles = geometry(self.config)
+        self.dual_command = self.config.asrs.dual_command
 
-    def _require_open(self) -> None:
-        if not self._opened:
+    def require_open(self) -> None:
+        """Nothing is planned or asked for before the mirror is loaded."""
+        if not self.opened:
             raise RuntimeError("AsrsFlows.open() first")
 
-    def _refuse_if_open(self, tote: str) -> None:
-        for r in self._requests.values():
-            if r.tote == tote:
-                raise AsrsRequestError(
-                    f"tote {tote} already has an open {r.kind.value} (request {r.id}, {r.state})"
-                )
-
-    def _aisle_of(self, location: str | None) -> str | None:
-        if location is None:
-            return None
-        try:
-            aisle = parse_location(location).aisle
-        except BadLocation:
-            return None
-        return aisle if location in self._locations.get(aisle, ()) else None
-
-    async def _sku(self, tote: str) -> str:
-        rows = await self.inventory.store.inventory_stock(tote=tote)
-        return max(rows, key=lambda r: r.on_hand).sku if rows else ""
-
-    async def _choose(self, aisle: str, sku: str, avoid: str | None = None) -> str | None:
-        taken = set((await self.store.asrs_tote_locations()).values())
-        taken |= {r.location for r in self._requests.values() if r.kind is RequestKind.STORE}
-        if avoid is not None:
-            taken.add(avoid)
-        open_ids = self._locations[aisle] - taken
-        return self._policies[aisle].choose(open_ids, sku, self._turnover, self._rng)
-
-    def _new_store(
-        self, tote: str, sku: str, aisle: str, location: str, purpose: str
-    ) -> AsrsRequest:
-        now = self.clock.utcnow()
-        request = AsrsRequest(
-            id=self._next_id,
-            kind=RequestKind.STORE,
-            tote=tote,
-            sku=sku,
-            aisle=aisle,
-            location=location,
-            purpose=purpose,
-            order_id=None,
-            due=None,
-            deliver_from=None,
-            deliver_until=None,
-            priority=5,
-            state=RequestState.WAITING,
-            command_id=None,
-            attempts=0,
-            reason="",
-            created_at=now,
-            updated_at=now,
-        )
-        self._next_id += 1
-        return request
-
-    async def _again(self, req: AsrsRequest, why: str, *, relocate: bool) -> AsrsRequest:
-        """The request back to waiting (a store at another open location when ``relocate``)."""
-        location = req.location
-        if relocate:
-            others = {r.id: r for r in self._requests.values() if r.id != req.id}
-            saved, self._requests = self._requests, others
-            try:
-                chosen = await self._choose(req.aisle, req.sku, avoid=req.location)
-            finally:
-                self._requests = saved
-            if chosen is None:
-                return self._touch(req, state=RequestState.FAILED, reason=f"{why}; aisle full")
-            location = chosen
-        return self._touch(req, state=RequestState.WAITING, location=location, reason=why)
-
-    def _touch(self, item: _Item, **changes: Any) -> _Item:
+    def touch(self, item: Item, **changes: Any) -> Item:
+        """``item`` with ``changes``, stamped with the line's time."""
         return replace(item, updated_at=self.clock.utcnow(), **changes)
 
-    async def _save(
+    async def save(
         self,
         requests: list[AsrsRequest] | None = None,
         commands: list[AsrsCommand] | None = None,
@@ -194,35 +96,27 @@ class AsrsState:
         await self.store.asrs_save(requests, commands, sequences)
         for r in requests:
             if r.state in (RequestState.DONE, RequestState.FAILED):
-                self._requests.pop(r.id, None)
+                self.requests.pop(r.id, None)
             else:
-                self._requests[r.id] = r
+                self.requests[r.id] = r
         for c in commands:
             if c.state in (CommandState.DONE, CommandState.FAILED):
-                self._commands.pop(c.command_id, None)
+                self.commands.pop(c.command_id, None)
             else:
-                self._commands[c.command_id] = c
+                self.commands[c.command_id] = c
         for aisle, seq in (sequences or {}).items():
-            self._last[aisle] = max(seq, self._last.get(aisle, 0))
+            self.last[aisle] = max(seq, self.last.get(aisle, 0))
 
-    async def _announce_failures(self, changed: list[AsrsRequest]) -> None:
-        for req in changed:
-            if req.state is RequestState.FAILED:
-                log.warning(
-                    "AS/RS transport given up",
-                    extra={"request": req.id, "kind": req.kind.value, "why": req.reason},
-                )
-                await call_hook(self.on_failed, req)
+    def changed(self) -> None:
+        """Something changed: the gauges follow and the planning runs again."""
+        self.gauges()
+        self.wakeup.set()
 
-    def _changed(self) -> None:
-        self._gauges()
-        self._wake.set()
-
-    def _gauges(self) -> None:
+    def gauges(self) -> None:
         gauge = self.metrics.asrs_open
         for aisle in self.aisles:
-            reqs = [r for r in self._requests.values() if r.aisle == aisle]
-            cmds = [c for c in self._commands.values() if c.aisle == aisle]
+            reqs = [r for r in self.requests.values() if r.aisle == aisle]
+            cmds = [c for c in self.commands.values() if c.aisle == aisle]
             gauge.labels(aisle, "waiting").set(
                 sum(1 for r in reqs if r.state is RequestState.WAITING)
             )

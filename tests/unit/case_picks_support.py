@@ -18,7 +18,8 @@ from typing import Literal
 
 import pytest
 
-from controller.asrs.case_picks.picks import CasePicks, Shortage, _Plan
+from controller.asrs.case_picks.picks import CasePicks
+from controller.asrs.case_picks.release import Shortage, TotePlan
 from controller.asrs.flows import AsrsFlows
 from controller.asrs.returns import ToteReturns
 from controller.line.history import History
@@ -174,8 +175,8 @@ async def case_picks_setup(reference_line: LineConfig, tmp_path: Path) -> AsyncI
         await store.close()
 
 
-def planned(plan: _Plan | Shortage) -> list[tuple[str, str, int]]:
-    assert isinstance(plan, _Plan), plan
+def planned(plan: TotePlan | Shortage) -> list[tuple[str, str, int]]:
+    assert isinstance(plan, TotePlan), plan
     return [(ln.line_id, ln.tote, ln.quantity) for ln in plan.lines]
 
 
@@ -190,7 +191,7 @@ async def unwinding(
 ) -> AsyncIterator[Callable[[str], Awaitable[None]]]:
     """``cp.run()`` in a task; yields a wait for an order's unwinding to have finished."""
     done: defaultdict[str, asyncio.Event] = defaultdict(asyncio.Event)
-    unwind = cp._unwind
+    unwind = cp.recovery.unwind
 
     async def observed(order_id: str) -> None:
         try:
@@ -202,7 +203,7 @@ async def unwinding(
         async with asyncio.timeout(5):
             await done[order_id].wait()
 
-    monkeypatch.setattr(cp, "_unwind", observed)
+    monkeypatch.setattr(cp.recovery, "unwind", observed)
     runner = asyncio.create_task(cp.run())
     try:
         yield unwound

@@ -55,7 +55,7 @@ async def test_an_ended_order_is_unwound_once_and_its_totes_on_the_way_voided(
     assert not trip.cancelled
     rec = await setup.history.record(await setup.rec("C16"), "cancelled", OrderStatus.CANCELLED)
     setup.cp.ended(rec)  # told again
-    assert setup.cp._ended.qsize() == 1
+    assert setup.cp.recovery.to_unwind.qsize() == 1
     async with unwinding(setup.cp, monkeypatch) as unwound:
         await unwound("C16")
     assert not setup.cp.serves("C16")

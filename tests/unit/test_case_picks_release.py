@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from controller.asrs.case_picks.picks import Shortage
+from controller.asrs.case_picks.release import Shortage
 from controller.orders.model import OrderLine, OrderStatus
 from controller.store.asrs import RequestState
 from controller.store.inventory import ToteLine
@@ -42,12 +42,12 @@ async def test_plan_takes_the_smallest_covering_tote_else_the_fullest(
     setup: Setup, cases: int, expected: list[tuple[str, str, int]]
 ) -> None:
     line = OrderLine(line_id="90", sku="SKU-A", quantity=cases, uom="case")
-    assert planned(await setup.cp._plan([line])) == expected
+    assert planned(await setup.cp.releases.plan([line])) == expected
 
 
 async def test_plan_short_of_stock_names_what_is_missing(setup: Setup) -> None:
     line = OrderLine(line_id="90", sku="SKU-A", quantity=11, uom="case")  # 66 of 60 in totes
-    plan = await setup.cp._plan([line])
+    plan = await setup.cp.releases.plan([line])
     assert isinstance(plan, Shortage)
     # what the rack totes hold, not the SKU's loose stock at pick locations
     assert plan.reason == "stock_short: SKU-A missing 6 in the AS/RS (60 units free in rack totes)"
@@ -58,11 +58,11 @@ async def test_plan_skips_busy_totes_totes_out_of_the_rack_and_reserved_ones(
 ) -> None:
     two = [OrderLine(line_id="90", sku="SKU-A", quantity=2, uom="case")]  # 12 units
     await setup.flows.request_retrieve("T-12", "replenish", order_id="RPL-X")  # busy
-    assert planned(await setup.cp._plan(two)) == [("90", "T-18", 12)]
+    assert planned(await setup.cp.releases.plan(two)) == [("90", "T-18", 12)]
     await setup.inventory.tote_moved("T-18", "STATION:VAS-2", "moved-1")  # not in the rack
-    assert planned(await setup.cp._plan(two)) == [("90", "T-30", 12)]
+    assert planned(await setup.cp.releases.plan(two)) == [("90", "T-30", 12)]
     await setup.inventory.reserve_totes("O-9", [ToteLine("1", "SKU-A", "T-30", 25)])
-    plan = await setup.cp._plan(two)  # T-30 has 5 free: not enough, and nothing else is free
+    plan = await setup.cp.releases.plan(two)  # T-30 has 5 free: not enough, nothing else is free
     assert isinstance(plan, Shortage)
     assert plan.reason.startswith("stock_short: SKU-A missing 7 in the AS/RS")
 
@@ -73,7 +73,7 @@ async def test_two_lines_of_one_sku_share_a_tote_that_holds_both(setup: Setup) -
         OrderLine(line_id="2", sku="SKU-B", quantity=1, uom="case"),
     ]
     # T-B holds 4 units, the order asks for 2
-    assert planned(await setup.cp._plan(lines)) == [("1", "T-B", 1), ("2", "T-B", 1)]
+    assert planned(await setup.cp.releases.plan(lines)) == [("1", "T-B", 1), ("2", "T-B", 1)]
 
 
 # --- release ------------------------------------------------------------------------------------

@@ -1,18 +1,16 @@
-"""The state :class:`~controller.asrs.case_picks.picks.CasePicks` keeps and the helpers its parts
-share.
+"""What the controller knows of the B2B case picks it handed to the AS/RS: per order whose case
+lines go to the AS/RS, a :class:`CaseOrder` with its totes (:class:`CaseTote`) and where each
+is, held in one :class:`CasePickState` with the line's collaborators (history, inventory, trips
+in flight, the AS/RS once the orchestrator sets it).
 
-:class:`CasePickState` holds the collaborators (history, inventory, trips in flight, the AS/RS
-once the orchestrator sets it) and, per order whose case lines went to the AS/RS, a
-:class:`CaseOrder` with its totes (:class:`CaseTote`) and where each is. It is shared by the release
-(:mod:`controller.asrs.case_picks.picks`), the totes' way to the station
-(:mod:`controller.asrs.case_picks.totes`) and the orders that end otherwise and the restart
-(:mod:`controller.asrs.case_picks.recovery`).
+A case tote is ``requested`` until the crane sets it down at its aisle's P&D output, then
+``retrieved`` (it rides the conveyor as a :class:`~controller.line.trips.Trip` of its own),
+``at_station`` in the order's chute, and ``settled`` once the station's verification is done.
 """
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from controller.asrs.flows import AsrsFlows
 from controller.line import topology
@@ -66,34 +64,30 @@ class Ready:
     case_lines: frozenset[str]
 
 
+@dataclass
 class CasePickState:
-    """What the case picks know: the open case orders and their totes."""
+    """The case picks' collaborators and open case orders, shared by their parts."""
 
-    def __init__(
-        self,
-        config: LineConfig,
-        history: History,
-        inventory: Inventory,
-        flight: InFlight,
-        clock: Clock,
-        metrics: Metrics,
-    ) -> None:
-        self.config = config
-        self.history = history
-        self.inventory = inventory
-        self.flight = flight
-        self.clock = clock
-        self.metrics = metrics
-        self.case_qty = topology.case_quantities(config)
-        self.reject_chute = config.conveyor.sorter.reject_chute
-        self.asrs: AsrsFlows | None = None  # set by the orchestrator when the line has one
-        self.orders: dict[str, CaseOrder] = {}
-        self._ended: asyncio.Queue[str] = asyncio.Queue()
-        self._checked: set[str] = set()  # orders whose leftovers of an earlier run were cleared
+    config: LineConfig
+    history: History
+    inventory: Inventory
+    flight: InFlight
+    clock: Clock
+    metrics: Metrics
+    case_qty: dict[str, int] = field(init=False)  # sku -> units in a case
+    reject_chute: str = field(init=False)
+    asrs: AsrsFlows | None = field(init=False, default=None)  # set with the line's AS/RS
+    orders: dict[str, CaseOrder] = field(init=False, default_factory=dict)
 
-    def _trip(
+    def __post_init__(self) -> None:
+        self.case_qty = topology.case_quantities(self.config)
+        self.reject_chute = self.config.conveyor.sorter.reject_chute
+
+    def trip(
         self, order_id: str, tote: str, aisle: str, rec: OrderRecord | None, void: bool
     ) -> Trip:
+        """The conveyor trip of a case tote from its aisle's P&D output (``void``: of an
+        order that ended; sorted to the reject chute)."""
         return Trip(
             trip_id=f"case-{order_id}-{tote}",
             order_id=order_id,
