@@ -93,7 +93,7 @@ class StateIntake:
 
 
 def _log_factsheet(tracker: RobotTracker) -> None:
-    """Whether the robot's new factsheet fits what picking needs (a misfit keeps it unused)."""
+    """Whether the robot's factsheet fits what picking needs; logged when that changed."""
     check = tracker.factsheet_check
     if check.problems:
         log.warning(

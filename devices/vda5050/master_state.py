@@ -1,9 +1,8 @@
 """What VDA 5050 master control knows of its fleet and its broker link, in one place.
 
-:class:`MasterState` is made once per master control and handed to each of its parts (the
-commands, the intake of robot messages, the resending of orders, the watch over the fleet), so
-they share the robots' trackers and message builders, the broker client while connected and the
-controller's event queue explicitly instead of through attributes of a common base class.
+:class:`MasterState` is made once per master control and handed to each of its parts, so they
+share the robots' trackers and message builders, the broker client while connected and the
+controller's event queue explicitly, in one object, instead of through a common base class.
 """
 
 from __future__ import annotations
