@@ -156,7 +156,7 @@ async def run(args: argparse.Namespace) -> None:
     metrics = Metrics()
     master = VdaMasterControl(config, ScaledClock(1.0), metrics, args.broker, interface_name)
     timings: list[int] = []
-    handle = master._handle
+    handle = master._intake.handle
 
     async def timed(full_topic: str, raw: bytes) -> None:
         t0 = time.perf_counter_ns()
@@ -164,7 +164,7 @@ async def run(args: argparse.Namespace) -> None:
         if full_topic.endswith("/state"):
             timings.append(time.perf_counter_ns() - t0)
 
-    master._handle = timed  # type: ignore[method-assign]
+    master._intake.handle = timed  # type: ignore[method-assign]
     events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
 
     async def drain() -> None:

@@ -7,7 +7,7 @@ published with QoS 0 (spec 6.2), instant actions with QoS 1 (they are not resent
 order or update is resent (a new ``headerId``, the same ``orderId`` and ``orderUpdateId``)
 until a state message shows it, and instant actions are followed until each has an outcome or
 its deadline passed.
-Factsheets (retained) are read at start; a 2.1 robot ONLINE for :data:`FACTSHEET_WAIT` without
+Factsheets (retained) are read at start; a 2.1 robot ONLINE for a few line seconds without
 one is sent ``factsheetRequest``. A factsheet that lacks what picking needs is logged once and
 shown in the robot's snapshot. aiomqtt and paho types never leave master control's modules.
 
@@ -20,30 +20,77 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
+from collections.abc import Sequence
 
 import aiomqtt
 
-from devices.base import DeviceEvent, RobotAction, RobotSnapshot
-from devices.errors import DeviceError
-from devices.vda5050 import schema
+from devices.base import DeviceEvent, RobotAction, RobotOrder, RobotSnapshot, RouteEdge, RouteNode
+from devices.outage import Outage
+from devices.vda5050.broker import broker_settings
 from devices.vda5050.link import Backoff, keep_cancellation
-from devices.vda5050.master_orders import MasterOrders
-from devices.vda5050.master_state import FACTSHEET_WAIT, INCOMING, KEEPALIVE, WATCH_INTERVAL, log
-from devices.vda5050.topics import fleet_filter, split
-from devices.vda5050.tracker import RobotTracker
+from devices.vda5050.master_intake import INCOMING, StateIntake
+from devices.vda5050.master_orders import RobotCommands
+from devices.vda5050.master_output import MasterOutput
+from devices.vda5050.master_pending import PendingOrders
+from devices.vda5050.master_state import MasterState
+from devices.vda5050.master_watch import FleetWatch
+from devices.vda5050.topics import fleet_filter
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
+
+log = logging.getLogger("devices.vda5050.master")  # master control logs under one name
+
+KEEPALIVE = 15  # seconds, the MQTT keepalive of master control's broker client
 
 
-class VdaMasterControl(MasterOrders):
-    """Master control for every robot in ``config.robots.fleet``."""
+class VdaMasterControl:
+    """Master control for every robot in ``config.robots.fleet``.
+
+    It keeps the broker connection and hands the work to parts that share one
+    :class:`MasterState`: the commands the controller gives, the intake of what robots send,
+    the resending of unconfirmed orders and a periodic look at the fleet."""
+
+    def __init__(
+        self,
+        config: LineConfig,
+        clock: Clock,
+        metrics: Metrics,
+        mqtt_url: str,
+        interface_name: str | None = None,
+    ) -> None:
+        self._clock = clock
+        self._metrics = metrics
+        self.interface_name = interface_name or config.mqtt.interface_name
+        # the broker link, made and kept only here (run): the line's login and TLS files are
+        # read now, so a problem stops the start with its reason
+        self._broker = broker_settings(config.mqtt, mqtt_url)
+        self._client_id = f"{config.mqtt.client_id}-{uuid.uuid4().hex[:6]}"
+        self._outage = Outage(
+            clock, log, "MQTT broker", {"url": self._broker.url, "username": self._broker.who}
+        )
+        metrics.mqtt_connected.set(0)
+        if self._broker.password_in_clear:
+            log.warning(
+                "the MQTT password is sent unencrypted: use an mqtts:// broker (mqtt.tls)",
+                extra={"url": self._broker.url, "username": self._broker.who},
+            )
+        # the parts that do the work, sharing one state
+        self._state = MasterState.for_fleet(config, clock, metrics, self.interface_name)
+        self._output = MasterOutput(self._state)
+        self._pending = PendingOrders(self._state)
+        self._commands = RobotCommands(self._state, self._output, self._pending)
+        self._intake = StateIntake(self._state, self._output, self._pending)
+        self._watch = FleetWatch(self._state, self._output)
 
     # --- lifecycle --------------------------------------------------------------------------
 
     async def run(self, events: asyncio.Queue[DeviceEvent]) -> None:
         """Connect, subscribe and follow the fleet until cancelled."""
-        self._events = events
+        self._state.events = events
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self._connection_loop(), name="vda5050.master.connection")
-            tg.create_task(self._watchdog(), name="vda5050.master.watchdog")
+            tg.create_task(self._watch.run(), name="vda5050.master.watchdog")
 
     async def _connection_loop(self) -> None:
         backoff = Backoff()
@@ -59,8 +106,12 @@ class VdaMasterControl(MasterOrders):
                     await self._link(client, up=True)
                     try:
                         async with asyncio.TaskGroup() as tg:
-                            tg.create_task(self._receive(client), name="vda5050.master.receive")
-                            tg.create_task(self._resend(client), name="vda5050.master.resend")
+                            tg.create_task(
+                                self._intake.receive(client), name="vda5050.master.receive"
+                            )
+                            tg.create_task(
+                                self._pending.resend(client), name="vda5050.master.resend"
+                            )
                     finally:
                         await self._link(None, up=False)
             except* aiomqtt.MqttError as group:
@@ -68,128 +119,47 @@ class VdaMasterControl(MasterOrders):
             await backoff.wait(self._clock)
 
     async def _link(self, client: aiomqtt.Client | None, *, up: bool) -> None:
-        self._client = client
+        self._state.client = client
         self._metrics.mqtt_connected.set(1 if up else 0)
-        for tracker in self._trackers.values():
+        for tracker in self._state.trackers.values():
             tracker.link_up = up
-        await self._refresh()
+        await self._output.refresh()
 
-    async def _watchdog(self) -> None:
-        while True:
-            await self._clock.sleep(WATCH_INTERVAL)
-            await self._refresh()
-            for tracker in self._trackers.values():
-                if tracker.wants_state():
-                    await self._request_state(tracker)
-                await self._emit(tracker.overdue())
-                if tracker.wants_factsheet(FACTSHEET_WAIT):
-                    await self._request_factsheet(tracker)
+    # --- what the controller asks -------------------------------------------------------------
 
-    async def _request_state(self, tracker: RobotTracker) -> None:
-        """``stateRequest`` (2.0 and 2.1) to a robot ONLINE without a state since it came
-        online: a controller that just started learns its order, actions and loads now. Sent
-        once per ONLINE period (the robot's periodic state follows anyway)."""
-        action = RobotAction(f"state-{uuid.uuid4().hex[:12]}", "stateRequest", "NONE")
-        message = self._builders[tracker.serial].instant_actions([action])
-        try:
-            await self._publish(tracker.serial, "instantActions", message)
-        except DeviceError as exc:
-            log.debug("state request not sent", extra={"serial": tracker.serial, "error": str(exc)})
-            return
-        tracker.state_requested = True
-        log.info("state requested", extra={"serial": tracker.serial})
+    async def send_order(self, serial: str, order: RobotOrder) -> None:
+        """Publish ``order`` to ``serial``; it is resent until the robot's state shows it.
 
-    async def _request_factsheet(self, tracker: RobotTracker) -> None:
-        """``factsheetRequest`` (2.1 only); its outcome is not the controller's business, so it
-        is not followed as an action."""
-        action = RobotAction(f"factsheet-{uuid.uuid4().hex[:12]}", "factsheetRequest", "NONE")
-        message = self._builders[tracker.serial].instant_actions([action])
-        try:
-            await self._publish(tracker.serial, "instantActions", message)
-        except DeviceError as exc:
-            log.debug(
-                "factsheet request not sent", extra={"serial": tracker.serial, "error": str(exc)}
-            )
-            return
-        tracker.factsheet_requested = True
-        log.info("factsheet requested", extra={"serial": tracker.serial})
+        Raises OrderRefused when it may not go out now (operator needed, backing off, order
+        rate cap, not starting where the robot stands), DeviceUnavailable when the robot or
+        the broker cannot be reached."""
+        await self._commands.send_order(serial, order)
 
-    # --- incoming ---------------------------------------------------------------------------
+    async def send_order_update(
+        self,
+        serial: str,
+        order_id: str,
+        nodes: Sequence[RouteNode],
+        edges: Sequence[RouteEdge],
+    ) -> int:
+        """Extend order ``order_id`` of ``serial`` (spec 6.6.2) and return its orderUpdateId;
+        CommandRejected while the previous update is unconfirmed or when it does not stitch
+        on."""
+        return await self._commands.send_order_update(serial, order_id, nodes, edges)
 
-    async def _receive(self, client: aiomqtt.Client) -> None:
-        async for message in client.messages:
-            payload = message.payload
-            raw = payload if isinstance(payload, bytes | bytearray) else b""
-            try:
-                await self._handle(message.topic.value, bytes(raw))
-            except Exception:
-                # the per-message boundary: a bug in handling one message must not stop the
-                # fleet; it is logged with its topic and the next message is handled
-                log.exception("failed to handle a message", extra={"topic": message.topic.value})
+    async def send_instant_actions(self, serial: str, actions: Sequence[RobotAction]) -> None:
+        """Publish instant actions to ``serial``; outcomes arrive as events."""
+        await self._commands.send_instant_actions(serial, actions)
 
-    def _count(self, subtopic: str, result: str) -> None:
-        label = subtopic if subtopic in INCOMING else "other"
-        self._metrics.mqtt_messages.labels("in", label, result).inc()
-
-    async def _handle(self, full_topic: str, raw: bytes) -> None:
-        parts = split(full_topic)
-        if parts is None or parts.subtopic not in INCOMING:
-            self._count("other", "ignored")
-            return
-        tracker = self._trackers.get(parts.serial)
-        if tracker is None or tracker.manufacturer != parts.manufacturer:
-            self._count(parts.subtopic, "unknown_robot")
-            return
-        parsed = schema.parse(tracker.version, parts.subtopic, raw)
-        errors = list(parsed.errors)
-        doc = parsed.payload
-        if doc is not None and (
-            doc["serialNumber"] != tracker.serial or doc["manufacturer"] != tracker.manufacturer
-        ):
-            errors.append("$: header names another vehicle than the topic")
-        if doc is None or errors:
-            self._count(parts.subtopic, "invalid")
-            self._log_invalid(tracker.serial, parts.subtopic, errors)
-            return
-        self._count(parts.subtopic, "ok")
-        if parts.subtopic == "state":
-            await self._emit(tracker.on_state(doc))
-            pending = self._pending.get(tracker.serial)
-            if pending is not None and tracker.confirmed(pending.order_id):
-                del self._pending[tracker.serial]
-        elif parts.subtopic == "connection":
-            await self._emit(tracker.on_connection(doc))
-        elif parts.subtopic == "factsheet":
-            if tracker.on_factsheet(doc):
-                self._log_factsheet(tracker)
-            await self._emit(tracker.refresh())
-
-    @staticmethod
-    def _log_factsheet(tracker: RobotTracker) -> None:
-        check = tracker.factsheet_check
-        if check.problems:
-            log.warning(
-                "factsheet does not fit the picking templates"
-                + ("" if check.usable else "; robot not used"),
-                extra={"serial": tracker.serial, "problems": list(check.problems)},
-            )
-        else:
-            log.info("factsheet fits the picking templates", extra={"serial": tracker.serial})
-
-    def _log_invalid(self, serial: str, subtopic: str, errors: list[str]) -> None:
-        level = logging.DEBUG if serial in self._warned_invalid else logging.WARNING
-        self._warned_invalid.add(serial)
-        log.log(
-            level,
-            "invalid VDA 5050 message dropped",
-            extra={"serial": serial, "topic": subtopic, "errors": errors[:3]},
-        )
+    async def cancel_order(self, serial: str) -> str:
+        """Send ``cancelOrder``; returns the action id to follow in the events."""
+        return await self._commands.cancel_order(serial)
 
     def resume_robot(self, serial: str) -> bool:
         """An operator puts the robot back into use after it needed one (rejected orders or
         cancels in a row); True if it needed one. A robot off its node stays out of use
         until it reports a position on one."""
-        return self._tracker(serial).reset("resumed by an operator")
+        return self._state.tracker(serial).reset("resumed by an operator")
 
     def snapshot(self) -> dict[str, RobotSnapshot]:
-        return {serial: t.snapshot() for serial, t in self._trackers.items()}
+        return {serial: t.snapshot() for serial, t in self._state.trackers.items()}

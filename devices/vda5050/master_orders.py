@@ -1,53 +1,48 @@
-"""VDA 5050 master control's commands: orders, order updates, instant actions, cancelling,
-and resending an order until the robot's state shows it.
+"""What VDA 5050 master control commands robots to do: orders, order updates, instant actions
+and cancelling.
 
-Every new order passes one choke point, :meth:`MasterOrders.send_order`: it is refused with
+Every new order passes one choke point, :meth:`RobotCommands.send_order`: it is refused with
 :class:`~devices.errors.OrderRefused` (a typed reason, counted in
 ``linectl_robot_orders_refused_total``) when the robot needs an operator, is backing off after
 a rejection, has had ``robots.max_orders_per_minute`` new orders in the last line minute, or
 when the order does not start at the robot's ``lastNodeId``. The first node carries the robot
-model's ``allowedDeviationXY``/``allowedDeviationTheta``. A resend is a new message: the next
-``headerId`` and a new timestamp, the same ``orderId`` and ``orderUpdateId``.
-
-Part of :class:`devices.vda5050.master.VdaMasterControl`.
+model's ``allowedDeviationXY``/``allowedDeviationTheta``. An order or update that went out is
+resent until the robot's state shows it; its ``orderUpdateId`` is counted by the robot's tracker.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
+import logging
 import uuid
 from collections.abc import Sequence
 from typing import Any
 
-import aiomqtt
-
 from devices.base import RobotAction, RobotOrder, RouteEdge, RouteNode
 from devices.errors import CommandRejected, DeviceUnavailable, OrderRefused, Refusal
-from devices.vda5050.link import keep_cancellation
-from devices.vda5050.master_state import (
-    QOS,
-    RESEND_INTERVAL,
-    RESEND_WALL,
-    WATCH_INTERVAL,
-    MasterState,
-    _Pending,
-    log,
-)
-from devices.vda5050.topics import topic
+from devices.vda5050.master_output import MasterOutput
+from devices.vda5050.master_pending import PendingOrders
+from devices.vda5050.master_state import MasterState
 from devices.vda5050.tracker import RobotTracker
 
+log = logging.getLogger("devices.vda5050.master")  # master control logs under one name
 
-class MasterOrders(MasterState):
-    """What the controller commands robots to do, checked and published with QoS 1."""
+
+class RobotCommands:
+    """What the controller commands robots to do, checked and published."""
+
+    def __init__(self, state: MasterState, output: MasterOutput, pending: PendingOrders) -> None:
+        self._state = state
+        self._output = output
+        self._pending = pending
 
     async def send_order(self, serial: str, order: RobotOrder) -> None:
         """Publish ``order`` to ``serial``; it is resent until the robot's state shows it.
 
         Raises OrderRefused when it may not go out now (see the module docstring),
         DeviceUnavailable when the robot or the broker cannot be reached."""
-        tracker = self._tracker(serial)
-        now = self._clock.now()
+        tracker = self._state.tracker(serial)
+        now = self._state.clock.now()
         attention = tracker.attention()
         if attention is not None:
             self._refuse(serial, Refusal.NEEDS_OPERATOR, attention)
@@ -66,25 +61,21 @@ class MasterOrders(MasterState):
                 f"the order starts at {order.nodes[0].node_id}, the robot stands at {standing}",
             )
         order = _from_where_it_stands(order, tracker)
-        message = self._builders[serial].order(order)
+        message = self._state.builders[serial].order(order)
         tracker.track_order(order, _last_released(message), message["headerId"])
         tracker.guard.sent(now)
         try:
-            await self._publish(serial, "order", message)
+            await self._output.publish(serial, "order", message)
         except BaseException:
             tracker.untrack(order.order_id)
             tracker.guard.unsent()
             raise
-        self._follow(serial, order.order_id, message)
+        self._pending.follow(serial, order.order_id, message)
         log.info("order sent", extra={"serial": serial, "order_id": order.order_id})
 
     def _refuse(self, serial: str, reason: Refusal, detail: str) -> None:
-        self._metrics.robot_orders_refused.labels(reason.value).inc()
+        self._state.metrics.robot_orders_refused.labels(reason.value).inc()
         raise OrderRefused(serial, reason, detail)
-
-    def _follow(self, serial: str, order_id: str, message: dict[str, Any]) -> None:
-        """Resend ``message`` until the state shows it; it replaces any earlier message."""
-        self._pending[serial] = _Pending(order_id, message, self._clock.now())
 
     async def send_order_update(
         self,
@@ -102,7 +93,7 @@ class MasterOrders(MasterState):
         raises CommandRejected when the update does not stitch on, DeviceUnavailable when it
         cannot be sent.
         """
-        tracker = self._tracker(serial)
+        tracker = self._state.tracker(serial)
         base = tracker.base
         if base is None or base.order_id != order_id:
             raise CommandRejected(f"robot {serial} has no order {order_id!r} to update")
@@ -124,16 +115,18 @@ class MasterOrders(MasterState):
         if not available:
             raise DeviceUnavailable(f"robot {serial} is not available: {reason}")
         update_id = tracker.next_update_id(order_id)
-        message = self._builders[serial].order_update(order_id, update_id, base.node, nodes, edges)
+        message = self._state.builders[serial].order_update(
+            order_id, update_id, base.node, nodes, edges
+        )
         tracker.track_update(
             order_id, update_id, nodes, _last_released(message), message["headerId"]
         )
         try:
-            await self._publish(serial, "order", message)
+            await self._output.publish(serial, "order", message)
         except BaseException:
             tracker.untrack_update(order_id)
             raise
-        self._follow(serial, order_id, message)
+        self._pending.follow(serial, order_id, message)
         log.info(
             "order update sent",
             extra={"serial": serial, "order_id": order_id, "order_update_id": update_id},
@@ -143,11 +136,11 @@ class MasterOrders(MasterState):
     async def send_instant_actions(self, serial: str, actions: Sequence[RobotAction]) -> None:
         """Publish instant actions (``cancelOrder``, ``startPause``, ...) to ``serial``; their
         outcome arrives as RobotActionFinished / RobotActionFailed events."""
-        tracker = self._tracker(serial)
+        tracker = self._state.tracker(serial)
         if tracker.connection != "ONLINE":
             raise DeviceUnavailable(f"robot {serial} is {tracker.connection}")
-        message = self._builders[serial].instant_actions(actions)
-        await self._publish(serial, "instantActions", message)
+        message = self._state.builders[serial].instant_actions(actions)
+        await self._output.publish(serial, "instantActions", message)
         tracker.track_instant(list(actions), message["headerId"])
 
     async def cancel_order(self, serial: str) -> str:
@@ -158,31 +151,9 @@ class MasterOrders(MasterState):
         """
         action_id = f"cancel-{uuid.uuid4().hex[:12]}"
         await self.send_instant_actions(serial, [RobotAction(action_id, "cancelOrder", "NONE")])
-        self._pending.pop(serial, None)
-        self._trackers[serial].cancelled()
+        self._pending.forget(serial)
+        self._state.trackers[serial].cancelled()
         return action_id
-
-    async def _resend(self, client: aiomqtt.Client) -> None:
-        while True:
-            await self._clock.sleep(WATCH_INTERVAL)
-            now = self._clock.now()
-            interval = max(RESEND_INTERVAL, RESEND_WALL * self._clock.time_scale)
-            for serial, pending in list(self._pending.items()):
-                tracker = self._trackers[serial]
-                if tracker.confirmed(pending.order_id):
-                    self._pending.pop(serial, None)
-                elif now - pending.sent_at >= interval:
-                    # a new message: the next headerId and the time now, the same order
-                    pending.message = self._builders[serial].restamp(pending.message, "order")
-                    pending.sent_at = now
-                    tracker.resent(pending.order_id, pending.message["headerId"])
-                    full_topic = topic(self.interface_name, tracker.manufacturer, serial, "order")
-                    payload = json.dumps(pending.message)
-                    await keep_cancellation(client.publish(full_topic, payload, qos=QOS["order"]))
-                    self._metrics.mqtt_messages.labels("out", "order", "resent").inc()
-                    log.debug(
-                        "order resent", extra={"serial": serial, "order_id": pending.order_id}
-                    )
 
 
 def _check_base(

@@ -1,82 +1,49 @@
-"""VDA 5050 master control's state: a tracker and a message builder per robot, the orders
-awaiting confirmation, and publishing one message at the boundary.
+"""What VDA 5050 master control knows of its fleet and its broker link, in one place.
 
-The base of :class:`devices.vda5050.master.VdaMasterControl`, shared by the incoming side
-(:mod:`devices.vda5050.master`) and the commands (:mod:`devices.vda5050.master_orders`). Every
-part logs under ``devices.vda5050.master``.
+:class:`MasterState` is made once per master control and handed to each of its parts, so they
+share the robots' trackers and message builders, the broker client while connected and the
+controller's event queue explicitly, in one object, instead of through a common base class.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import logging
-import uuid
 from dataclasses import dataclass
-from typing import Any
 
 import aiomqtt
 
 from devices.base import DeviceEvent
-from devices.errors import CommandRejected, DeviceUnavailable
-from devices.outage import Outage
-from devices.vda5050 import schema
-from devices.vda5050.broker import broker_settings
+from devices.errors import DeviceUnavailable
 from devices.vda5050.guard import GuardSettings, OrderGuard
-from devices.vda5050.link import keep_cancellation
 from devices.vda5050.messages import MessageBuilder
-from devices.vda5050.topics import topic
 from devices.vda5050.tracker import RobotTracker
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics
 
-log = logging.getLogger("devices.vda5050.master")  # master control logs under one name
-
-INCOMING = ("state", "connection", "factsheet")
-RESEND_INTERVAL = 3.0  # line seconds between resends of an unconfirmed order ...
-# ... and never less than this many wall seconds: on a fast simulated clock (x30: 3 line s is
-# 0.1 s) resends would flood the broker and the robot while the state is merely on its way
-RESEND_WALL = 0.5
-WATCH_INTERVAL = 1.0  # line seconds between availability checks
-FACTSHEET_WAIT = 5.0  # line seconds ONLINE without a factsheet before asking for one (2.1)
-KEEPALIVE = 15
-# MQTT QoS per topic master control publishes. Orders go at 0 as spec 6.2 says: an order is
-# resent until the state shows it. Instant actions stay at 1: they are not resent, and a cancel
-# published while the robot's session reconnects is lost at 0 (the broker queues only QoS 1
-# for a persistent session); the robot left driving a trip given away blocked the others
-QOS = {"order": 0, "instantActions": 1}
+WATCH_INTERVAL = 1.0  # line seconds between availability checks (and looks for orders to resend)
 
 
 @dataclass
-class _Pending:
-    """The newest order or order update of a robot, until its state shows it."""
-
-    order_id: str
-    message: dict[str, Any]  # as last sent; a resend gets a new header
-    sent_at: float
-
-
 class MasterState:
-    """What master control knows of the fleet and the broker link."""
+    """A tracker and a message builder per configured robot, and the link to the outside."""
 
-    def __init__(
-        self,
-        config: LineConfig,
-        clock: Clock,
-        metrics: Metrics,
-        mqtt_url: str,
-        interface_name: str | None = None,
-    ) -> None:
-        self._config = config
-        self._clock = clock
-        self._metrics = metrics
-        # the line's login and TLS files, read now: a problem stops the start with its reason
-        self._broker = broker_settings(config.mqtt, mqtt_url)
-        self.interface_name = interface_name or config.mqtt.interface_name
-        self._client_id = f"{config.mqtt.client_id}-{uuid.uuid4().hex[:6]}"
-        self._trackers: dict[str, RobotTracker] = {}
-        self._builders: dict[str, MessageBuilder] = {}
+    clock: Clock
+    metrics: Metrics
+    interface_name: str
+    trackers: dict[str, RobotTracker]
+    builders: dict[str, MessageBuilder]
+    client: aiomqtt.Client | None = None  # while connected to the broker
+    events: asyncio.Queue[DeviceEvent] | None = None  # once master control runs
+
+    @classmethod
+    def for_fleet(
+        cls, config: LineConfig, clock: Clock, metrics: Metrics, interface_name: str
+    ) -> MasterState:
+        """A tracker (with its order guard) and a message builder for each robot in
+        ``config.robots.fleet``."""
+        trackers: dict[str, RobotTracker] = {}
+        builders: dict[str, MessageBuilder] = {}
         area = config.robots
         nodes = {n.id: (n.x, n.y, config.node_map_id(n)) for n in area.nodes}
         settings = GuardSettings(
@@ -88,7 +55,7 @@ class MasterState:
         )
         for robot in area.fleet:
             model = area.models[robot.model]
-            self._trackers[robot.serial] = RobotTracker(
+            trackers[robot.serial] = RobotTracker(
                 robot,
                 model,
                 clock,
@@ -97,57 +64,14 @@ class MasterState:
                 action_deadline=area.action_deadline,
                 metrics=metrics,
             )
-            self._builders[robot.serial] = MessageBuilder(
+            builders[robot.serial] = MessageBuilder(
                 robot.version, model.manufacturer, robot.serial, clock
             )
-        self._pending: dict[str, _Pending] = {}
-        self._warned_invalid: set[str] = set()
-        self._client: aiomqtt.Client | None = None
-        self._events: asyncio.Queue[DeviceEvent] | None = None
-        self._outage = Outage(
-            clock, log, "MQTT broker", {"url": self._broker.url, "username": self._broker.who}
-        )
-        metrics.mqtt_connected.set(0)
-        if self._broker.password_in_clear:
-            log.warning(
-                "the MQTT password is sent unencrypted: use an mqtts:// broker (mqtt.tls)",
-                extra={"url": self._broker.url, "username": self._broker.who},
-            )
+        return cls(clock, metrics, interface_name, trackers, builders)
 
-    async def _refresh(self) -> None:
-        for tracker in self._trackers.values():
-            await self._emit(tracker.refresh())
-
-    async def _emit(self, events: list[DeviceEvent]) -> None:
-        if events:
-            available = sum(1 for t in self._trackers.values() if t.available)
-            self._metrics.robots.labels("available").set(available)
-            self._metrics.robots.labels("unavailable").set(len(self._trackers) - available)
-            attention = sum(1 for t in self._trackers.values() if t.attention() is not None)
-            self._metrics.robots_needing_operator.set(attention)
-        if self._events is None:
-            return
-        for event in events:
-            await self._events.put(event)
-
-    async def _publish(self, serial: str, subtopic: str, message: dict[str, Any]) -> None:
-        tracker = self._trackers[serial]
-        errors = schema.validate(tracker.version, subtopic, message)
-        if errors:
-            raise CommandRejected(f"{subtopic} for {serial} does not validate: {errors[0]}")
-        client = self._client
-        if client is None:
-            raise DeviceUnavailable("MQTT broker not connected")
-        full_topic = topic(self.interface_name, tracker.manufacturer, serial, subtopic)
-        payload = json.dumps(message)
-        try:
-            await keep_cancellation(client.publish(full_topic, payload, qos=QOS.get(subtopic, 1)))
-        except aiomqtt.MqttError as exc:
-            raise DeviceUnavailable(f"publishing {subtopic} to {serial} failed: {exc}") from exc
-        self._metrics.mqtt_messages.labels("out", subtopic, "ok").inc()
-
-    def _tracker(self, serial: str) -> RobotTracker:
-        tracker = self._trackers.get(serial)
+    def tracker(self, serial: str) -> RobotTracker:
+        """The robot's tracker; DeviceUnavailable for a serial not in the fleet."""
+        tracker = self.trackers.get(serial)
         if tracker is None:
             raise DeviceUnavailable(f"robot {serial!r} is not configured")
         return tracker

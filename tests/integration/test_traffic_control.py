@@ -223,7 +223,7 @@ async def test_robots_cross_one_aisle_head_on_without_collision(
             sent = line.orders_of(order_id)
             assert horizon_sent(sent), f"{order_id} went out released whole"
             assert max(p["orderUpdateId"] for p in sent) > 0, f"{order_id} got no order update"
-            tracked = line.master._trackers[serial].base
+            tracked = line.master._state.trackers[serial].base
             assert tracked is not None and tracked.order_id == order_id
             assert tracked.update_id > 0
             # the first message releases only a part of the way; the updates stitch on
@@ -299,7 +299,7 @@ async def test_second_order_to_a_driving_robot_is_refused_and_changes_nothing(
         await line.until_finished({"first"})
         assert line.traffic.snapshot()["R02"].last_node_id == "G12"
         assert line.orders_of("second") == []
-        tracked = line.master._trackers["R02"].base
+        tracked = line.master._state.trackers["R02"].base
         assert tracked is not None and tracked.order_id == "first"
         assert "second" not in line.finished()
         assert_valid_orders(line)
