@@ -1,41 +1,61 @@
-"""The state :class:`~controller.robots.dispatcher.Dispatcher` keeps and the helpers every part of
-it uses.
+"""What the order release and the robots' errands share, and how their robot orders are built.
 
 :class:`DispatchState` holds the collaborators (fleet, sorter, inventory, history, the trips in
 flight, the case picks), the roadmap and the line's figures taken from the line file, the queue of
-orders not yet released, and the robots on their way to a charger. Its helpers are shared by the
-release (:mod:`controller.robots.dispatcher`) and the robots' errands
-(:mod:`controller.robots.errands`): recording why an order waits, and turning a path and its
-actions into a VDA 5050-neutral robot order.
+orders not yet released, the robots on their way to a charger, and whether the line is held.
+:class:`RobotOrders` turns a path and the trips on it into a VDA 5050-neutral robot order.
 """
 
 from __future__ import annotations
 
-import asyncio
+import dataclasses
 import itertools
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from controller.asrs.case_picks.picks import CasePicks
 from controller.line import topology
 from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.trips import ActionRef, InFlight, Trip
-from controller.robots.queue import Pending, ReleaseQueue
+from controller.robots.queue import ReleaseQueue
 from devices import base as dev
 from kernel.clock import Clock
-from kernel.config.model import LineConfig
+from kernel.config.model import Induction, LineConfig
 from kernel.metrics import Metrics
-from routing import dispatch
-
-Planned = tuple[Pending, list[dispatch.Pick]]
+from routing.roadmap import Roadmap
 
 
+@dataclasses.dataclass
 class DispatchState:
-    """What the dispatcher knows, and the helpers that record and build its robot orders."""
+    """What the dispatcher knows: its collaborators, the line's figures, the queue, the robots
+    sent to charge, and the holds that stop the release."""
 
-    def __init__(
-        self,
+    config: LineConfig
+    clock: Clock
+    history: History
+    metrics: Metrics
+    fleet: dev.RobotFleet
+    sorter: dev.Sorter
+    flight: InFlight
+    inventory: Inventory
+    accepts_trips: Callable[[str], bool]  # traffic control may hold a robot back for a while
+    case_picks: CasePicks | None  # B2B case lines served from the AS/RS
+    roadmap: Roadmap
+    location_node: dict[str, str]  # pick location -> its node
+    case_qty: dict[str, int]  # SKU -> units in a case
+    induction_nodes: dict[str, Induction]  # node -> the induction there
+    chargers: list[str]  # charger nodes
+    pending: ReleaseQueue = dataclasses.field(default_factory=ReleaseQueue)
+    # robot -> charger node it goes to or charges at
+    charging: dict[str, str] = dataclasses.field(default_factory=dict)
+    held: bool = False  # an operator holds the line: no order is released
+    # the order store cannot write (why): nothing is released and no waiting is recorded
+    store_held: str | None = None
+
+    @classmethod
+    def for_line(
+        cls,
         config: LineConfig,
         clock: Clock,
         history: History,
@@ -44,45 +64,37 @@ class DispatchState:
         sorter: dev.Sorter,
         flight: InFlight,
         inventory: Inventory,
-        accepts_trips: Callable[[str], bool] = lambda serial: True,
-        case_picks: CasePicks | None = None,
-    ) -> None:
+        accepts_trips: Callable[[str], bool],
+        case_picks: CasePicks | None,
+    ) -> DispatchState:
+        """The state for ``config``'s roadmap, inductions and chargers, with nothing queued."""
+        return cls(
+            config=config,
+            clock=clock,
+            history=history,
+            metrics=metrics,
+            fleet=fleet,
+            sorter=sorter,
+            flight=flight,
+            inventory=inventory,
+            accepts_trips=accepts_trips,
+            case_picks=case_picks,
+            roadmap=topology.roadmap(config),
+            location_node=topology.location_nodes(config),
+            case_qty=topology.case_quantities(config),
+            induction_nodes={i.node: i for i in config.robots.inductions},
+            chargers=[c.node for c in config.robots.chargers],
+        )
+
+
+class RobotOrders:
+    """Builds the VDA 5050-neutral robot orders the release and the errands send."""
+
+    def __init__(self, config: LineConfig, roadmap: Roadmap) -> None:
         self.config = config
-        self.clock = clock
-        self.history = history
-        self.metrics = metrics
-        self.fleet = fleet
-        self.sorter = sorter
-        self.flight = flight
-        self.inventory = inventory
-        self.accepts_trips = accepts_trips  # traffic control may hold a robot back for a while
-        self.case_picks = case_picks  # B2B case lines served from the AS/RS
-        self.roadmap = topology.roadmap(config)
-        self.location_node = topology.location_nodes(config)
-        self.case_qty = topology.case_quantities(config)
-        self.induction_nodes = {i.node: i for i in config.robots.inductions}
-        self.pending = ReleaseQueue()
-        self.chargers = [c.node for c in config.robots.chargers]
-        self.charging: dict[str, str] = {}  # robot -> charger node it goes to or charges at
-        self.held = False  # an operator holds the line: no order is released
-        # the order store cannot write (why): nothing is released and no waiting is recorded
-        self.store_held: str | None = None
-        # nothing is dispatched before this says so (the robots' take-over at start)
-        self.ready: Callable[[], bool] = lambda: True
-        self.before_round: Callable[[], Awaitable[None]] | None = None  # the take-over's poll
-        self._continuation_failed: set[str] = set()  # robots told once
-        self._return_refused: dict[str, str] = {}  # robot -> why its tote return was not sent
-        self._charge_asked: dict[str, float] = {}  # robot -> when startCharging was last sent
-        self._seq = 0
-        self._wake = asyncio.Event()
+        self.roadmap = roadmap
 
-    async def _wait(self, p: Pending, reason: str) -> None:
-        if p.waiting == reason:
-            return
-        p.waiting = reason
-        p.record = await self.history.record(p.record, "waiting", waiting_reason=reason)
-
-    def _job_order(
+    def for_trips(
         self,
         job_id: str,
         serial: str,
@@ -122,9 +134,9 @@ class DispatchState:
                 dev.RobotAction(action_id, "drop", model.drop.blocking_type, tuple(params.items()))
             )
             refs[action_id] = ActionRef(trip.trip_id, "drop")
-        return self._route(job_id, path, actions), refs
+        return self.route(job_id, path, actions), refs
 
-    def _route(
+    def route(
         self, job_id: str, path: list[str], actions: dict[int, list[dev.RobotAction]]
     ) -> dev.RobotOrder:
         nodes = []

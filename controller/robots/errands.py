@@ -1,10 +1,12 @@
-"""The robots' errands besides orders: totes of void trips brought back, and charging.
+"""The robots' errands besides new orders: totes of void trips brought back, trips taken over
+continued, and charging.
 
 A robot holding totes of trips that no longer serve an order (cancelled or requeued) drops them
 at the nearest induction, from where the conveyor takes them to the reject chute. An idle robot
 low on battery drives to the nearest free charger, charges until ``charge_until`` and goes back to
-work. Both run at the start of every dispatch round
-(:meth:`~controller.robots.dispatcher.Dispatcher.dispatch_once`), before any order is released.
+work. A robot with live trips and no job (taken over at start, or stopped to give way in a
+traffic jam) gets them back as a new job. All of these run at the start of every dispatch round,
+before any order is released.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import logging
 import uuid
 
 from controller.line.trips import Trip
-from controller.robots.dispatch_state import DispatchState
+from controller.robots.dispatch_state import DispatchState, RobotOrders
 from controller.robots.trip_records import job_data
 from devices import base as dev
 from devices.errors import DeviceError
@@ -24,18 +26,26 @@ log = logging.getLogger("controller.robots.dispatcher")  # the dispatcher logs u
 CHARGE_ASK_AGAIN = 30.0  # line seconds before startCharging is sent again to a robot not charging
 
 
-class DispatchErrands(DispatchState):
-    """Tote returns and charging (see the module docstring)."""
+class RobotErrands:
+    """Tote returns, taken-over trips continued, and charging (see the module docstring)."""
+
+    def __init__(self, shared: DispatchState, orders: RobotOrders) -> None:
+        self.shared = shared
+        self.orders = orders
+        self._continuation_failed: set[str] = set()  # robots told once
+        self._return_refused: dict[str, str] = {}  # robot -> why its tote return was not sent
+        self._charge_asked: dict[str, float] = {}  # robot -> when startCharging was last sent
 
     # --- bringing back the totes of void trips ---------------------------------------------
 
-    async def _send_returns(self) -> None:
+    async def return_totes(self) -> None:
         """A robot holding totes of void trips (cancelled or requeued orders) drops them at the
         nearest induction; the conveyor takes them to the reject chute for restocking."""
-        snapshots = self.fleet.snapshot()
+        shared = self.shared
+        snapshots = shared.fleet.snapshot()
         returning: dict[str, list[Trip]] = {}
-        for trip in self.flight.trips.values():
-            if trip.returning and not trip.dropped and trip.serial not in self.flight.busy_robots:
+        for trip in shared.flight.trips.values():
+            if trip.returning and not trip.dropped and trip.serial not in shared.flight.busy_robots:
                 returning.setdefault(trip.serial, []).append(trip)
         for serial, trips in returning.items():
             snap = snapshots.get(serial)
@@ -43,16 +53,16 @@ class DispatchErrands(DispatchState):
                 continue
             if snap.order_hold is not None:
                 continue  # backing off after a rejected order, or at the order rate cap
-            if not self.accepts_trips(serial):
+            if not shared.accepts_trips(serial):
                 continue  # held back after giving way in a jam; the totes go back later
-            node = dispatch.nearest(self.roadmap, snap.last_node_id, list(self.induction_nodes))
+            node = dispatch.nearest(shared.roadmap, snap.last_node_id, list(shared.induction_nodes))
             for trip in trips:
-                trip.induction = self.induction_nodes[node].id
+                trip.induction = shared.induction_nodes[node].id
             job_id = f"return-{uuid.uuid4().hex[:12]}"
-            path = self.roadmap.route(snap.last_node_id, node)
-            order, refs = self._job_order(job_id, serial, path, trips, picks=False)
+            path = shared.roadmap.route(snap.last_node_id, node)
+            order, refs = self.orders.for_trips(job_id, serial, path, trips, picks=False)
             try:
-                await self.fleet.send_order(serial, order)
+                await shared.fleet.send_order(serial, order)
             except DeviceError as exc:
                 # logged when the robot's refusal changes, not on every dispatch round
                 level = logging.DEBUG if self._return_refused.get(serial) == str(exc) else None
@@ -64,36 +74,37 @@ class DispatchErrands(DispatchState):
                 )
                 continue
             self._return_refused.pop(serial, None)
-            self.flight.start(job_id, trips, refs)
+            shared.flight.start(job_id, trips, refs)
 
     # --- finishing the trips a restarted controller took over --------------------------------
 
-    async def _send_continuations(self) -> None:
+    async def continue_trips(self) -> None:
         """A robot with live trips on it and no job (taken over at start, or stopped to give
         way in a traffic jam) gets them back as one new job from where it stands: their picks
         left, into the same totes, then their drops at the induction nearest the last stop."""
-        snapshots = self.fleet.snapshot()
+        shared = self.shared
+        snapshots = shared.fleet.snapshot()
         continuing: dict[str, list[Trip]] = {}
-        for trip in self.flight.trips.values():
-            if trip.continuing and trip.live and trip.serial not in self.flight.busy_robots:
+        for trip in shared.flight.trips.values():
+            if trip.continuing and trip.live and trip.serial not in shared.flight.busy_robots:
                 continuing.setdefault(trip.serial, []).append(trip)
         for serial, trips in continuing.items():
             snap = snapshots.get(serial)
             if snap is None or not snap.available or snap.driving or not snap.last_node_id:
                 continue
-            if not self.accepts_trips(serial):
+            if not shared.accepts_trips(serial):
                 continue
             nodes = [pk.node for t in trips for pk in t.unpicked()]
-            stops = dispatch.order_stops(self.roadmap, snap.last_node_id, nodes) if nodes else []
+            stops = dispatch.order_stops(shared.roadmap, snap.last_node_id, nodes) if nodes else []
             last = stops[-1] if stops else snap.last_node_id
-            induction_node = dispatch.nearest(self.roadmap, last, list(self.induction_nodes))
+            induction_node = dispatch.nearest(shared.roadmap, last, list(shared.induction_nodes))
             for trip in trips:
-                trip.induction = self.induction_nodes[induction_node].id
+                trip.induction = shared.induction_nodes[induction_node].id
             job_id = f"job-{uuid.uuid4().hex[:12]}"
-            path = self.roadmap.tour(snap.last_node_id, [*stops, induction_node])
-            order, refs = self._job_order(job_id, serial, path, trips, continued=True)
+            path = shared.roadmap.tour(snap.last_node_id, [*stops, induction_node])
+            order, refs = self.orders.for_trips(job_id, serial, path, trips, continued=True)
             try:
-                await self.fleet.send_order(serial, order)
+                await shared.fleet.send_order(serial, order)
             except DeviceError as exc:
                 if serial not in self._continuation_failed:
                     self._continuation_failed.add(serial)
@@ -103,13 +114,13 @@ class DispatchErrands(DispatchState):
                     )
                 continue
             self._continuation_failed.discard(serial)
-            self.flight.start(job_id, trips, refs)
-            self.metrics.robot_trips.labels("continued").inc()
+            shared.flight.start(job_id, trips, refs)
+            shared.metrics.robot_trips.labels("continued").inc()
             for trip in trips:
                 trip.continuing = False
-                rec = await self.history.get(trip.order_id)
+                rec = await shared.history.get(trip.order_id)
                 if rec is not None:
-                    await self.history.record(
+                    await shared.history.record(
                         rec,
                         "robot_continued",
                         waiting_reason=None,
@@ -122,59 +133,60 @@ class DispatchErrands(DispatchState):
 
     # --- charging --------------------------------------------------------------------------
 
-    async def _charge(self) -> None:
+    async def charge(self) -> None:
         """Idle robots low on battery drive to a free charger, charge, and come back to work."""
-        snapshots = self.fleet.snapshot()
-        for serial, charger in list(self.charging.items()):
+        shared = self.shared
+        snapshots = shared.fleet.snapshot()
+        for serial, charger in list(shared.charging.items()):
             snap = snapshots.get(serial)
-            if snap is None or serial in self.flight.busy_robots or snap.driving:
+            if snap is None or serial in shared.flight.busy_robots or snap.driving:
                 continue  # still driving there (or gone: it stays out of work until back)
-            model = self.config.robot_model(serial)
+            model = shared.config.robot_model(serial)
             if snap.battery is not None and snap.battery >= model.charge_until:
                 if await self._instant(serial, "stopCharging"):
-                    del self.charging[serial]
+                    del shared.charging[serial]
                     self._charge_asked.pop(serial, None)
                     log.info("robot charged", extra={"robot": serial, "battery": snap.battery})
             elif not snap.charging and snap.last_node_id == charger:
                 # asked again only after a while: a robot that refuses is not flooded
                 asked = self._charge_asked.get(serial)
-                now = self.clock.now()
+                now = shared.clock.now()
                 if asked is None or now - asked >= CHARGE_ASK_AGAIN:
                     self._charge_asked[serial] = now
                     await self._instant(serial, "startCharging")
             elif not snap.charging and snap.available:
-                del self.charging[serial]  # not at its charger: plan again
+                del shared.charging[serial]  # not at its charger: plan again
                 self._charge_asked.pop(serial, None)
-        taken = set(self.charging.values())
+        taken = set(shared.charging.values())
         for serial, snap in snapshots.items():
-            model = self.config.robot_model(serial)
+            model = shared.config.robot_model(serial)
             if (
-                serial in self.charging
-                or serial in self.flight.busy_robots
+                serial in shared.charging
+                or serial in shared.flight.busy_robots
                 or not snap.available
                 or snap.order_hold is not None
                 or snap.driving
                 or snap.battery is None
                 or snap.battery >= model.charge_below
                 or not snap.last_node_id
-                or not self.accepts_trips(serial)
+                or not shared.accepts_trips(serial)
             ):
                 continue
-            free = [c for c in self.chargers if c not in taken]
+            free = [c for c in shared.chargers if c not in taken]
             if not free:
                 return
-            charger = dispatch.nearest(self.roadmap, snap.last_node_id, free)
+            charger = dispatch.nearest(shared.roadmap, snap.last_node_id, free)
             job_id = f"charge-{uuid.uuid4().hex[:12]}"
-            path = self.roadmap.route(snap.last_node_id, charger)
+            path = shared.roadmap.route(snap.last_node_id, charger)
             try:
-                await self.fleet.send_order(serial, self._route(job_id, path, {}))
+                await shared.fleet.send_order(serial, self.orders.route(job_id, path, {}))
             except DeviceError as exc:
                 log.warning(
                     "could not send a robot to charge", extra={"robot": serial, "error": str(exc)}
                 )
                 continue
-            self.flight.start_errand(job_id, serial)
-            self.charging[serial] = charger
+            shared.flight.start_errand(job_id, serial)
+            shared.charging[serial] = charger
             taken.add(charger)
             log.info(
                 "robot sent to charge",
@@ -184,7 +196,7 @@ class DispatchErrands(DispatchState):
     async def _instant(self, serial: str, action_type: str) -> bool:
         action = dev.RobotAction(f"{action_type}-{uuid.uuid4().hex[:12]}", action_type, "NONE")
         try:
-            await self.fleet.send_instant_actions(serial, [action])
+            await self.shared.fleet.send_instant_actions(serial, [action])
         except DeviceError as exc:
             log.warning(
                 "instant action not sent",

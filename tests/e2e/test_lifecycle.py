@@ -423,7 +423,7 @@ async def test_a_robot_giving_way_after_picking_keeps_its_trip_and_picks_nothing
     history = await line.service.store.history("GW1")
     robot = next(e.data["robot"] for e in history if e.type == "robot_assigned")
     traffic = line.service.orchestrator.traffic
-    await traffic._give_way(robot, [robot, "R99"])  # as its deadlock handling does
+    await traffic.deadlocks.give_way(robot, [robot, "R99"])  # as its deadlock handling does
 
     order, steps = await line.until("GW1", settled, within=90)
     assert order.status is OrderStatus.COMPLETED, steps

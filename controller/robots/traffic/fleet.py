@@ -28,48 +28,103 @@ for fleets whose own fleet manager keeps robots apart.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
-from controller.robots.traffic.orders import _stops
+from controller.robots.traffic.deadlocks import Deadlocks
+from controller.robots.traffic.orders import TrafficOrders
+from controller.robots.traffic.positions import RobotPositions
 from controller.robots.traffic.rounds import TrafficRounds
-from controller.robots.traffic.state import WaitInfo
+from controller.robots.traffic.state import Job, TrafficFleetState, WaitInfo
 from devices import base as dev
 from devices.errors import CommandRejected
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from routing import traffic
+from routing.roadmap import Roadmap
 
 __all__ = ["TrafficFleet", "WaitInfo"]
 
 
-class TrafficFleet(TrafficRounds):
-    """A :class:`devices.base.RobotFleet` that keeps robots apart on the roadmap."""
+class TrafficFleet:
+    """A :class:`devices.base.RobotFleet` that keeps robots apart on the roadmap.
+
+    Its parts share one :class:`~controller.robots.traffic.state.TrafficFleetState` and work
+    under its lock: ``positions`` takes in where the robots stand, ``orders`` sends their
+    orders and order updates, ``deadlocks`` has a stuck robot give way, and ``rounds`` plans
+    and sends each round."""
+
+    def __init__(
+        self,
+        config: LineConfig,
+        clock: Clock,
+        metrics: Metrics,
+        fleet: dev.RobotFleet,
+        on_errand: Callable[[str, str], None],
+        on_deadlock: Callable[[str, str], Awaitable[None]],
+    ) -> None:
+        """``on_errand(job id, serial)``: an evacuation was sent; ``on_deadlock(serial, why)``:
+        cancel the robot's trip and queue its orders again."""
+        self.shared = TrafficFleetState.for_line(config, clock, metrics, fleet)
+        self.positions = RobotPositions(self.shared)
+        self.orders = TrafficOrders(self.shared, self.positions, on_errand)
+        self.deadlocks = Deadlocks(self.shared, on_deadlock)
+        self.rounds = TrafficRounds(self.shared, self.positions, self.orders, self.deadlocks)
+
+    # --- what callers read and set ----------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        return self.shared.settings.enabled
+
+    @property
+    def roadmap(self) -> Roadmap:
+        return self.shared.roadmap
+
+    @property
+    def state(self) -> traffic.TrafficState:
+        """The planner's state: every known robot's route and reservations."""
+        return self.shared.planner
+
+    @property
+    def jobs(self) -> dict[str, Job]:
+        """Robot -> the order traffic control follows for it."""
+        return self.shared.jobs
+
+    @property
+    def held(self) -> Callable[[str], bool]:
+        """Robots traffic control must not send anywhere for now (being taken over at start)."""
+        return self.shared.held
+
+    @held.setter
+    def held(self, held: Callable[[str], bool]) -> None:
+        self.shared.held = held
 
     # --- RobotFleet -------------------------------------------------------------------------
 
     async def run(self, events: asyncio.Queue[dev.DeviceEvent]) -> None:
         """Run the fleet; watch its events (an order that ends frees the robot's way) and
         plan traffic rounds until cancelled."""
+        fleet = self.shared.fleet
         if not self.enabled:
-            await self._fleet.run(events)
+            await fleet.run(events)
             return
         inner: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._fleet.run(inner), name="traffic.fleet")
+            tg.create_task(fleet.run(inner), name="traffic.fleet")
             tg.create_task(self._pump(inner, events), name="traffic.events")
-            tg.create_task(self._loop(), name="traffic.rounds")
+            tg.create_task(self.rounds.loop(), name="traffic.rounds")
 
     async def send_order(self, serial: str, order: dev.RobotOrder) -> None:
         """Start a trip: the robot's order goes out at once with as much of the way released
         as traffic allows (at least the node it stands on) and the rest as horizon."""
         if not self.enabled:
-            await self._fleet.send_order(serial, order)
+            await self.shared.fleet.send_order(serial, order)
             return
-        async with self._lock:
-            self._sync()
-            job = self._start(serial, order)
-            self.state = traffic.start_trip(
-                self.state, serial, job.ids(), _stops(job.nodes), priority=0
-            )
-            await self._round(first=serial)
+        async with self.shared.lock:
+            self.positions.sync()
+            self.orders.start(serial, order)
+            await self.rounds.round(first=serial)
 
     async def send_order_update(
         self,
@@ -80,36 +135,30 @@ class TrafficFleet(TrafficRounds):
     ) -> int:
         if self.enabled:
             raise CommandRejected("order updates are made by traffic control")
-        return await self._fleet.send_order_update(serial, order_id, nodes, edges)
+        return await self.shared.fleet.send_order_update(serial, order_id, nodes, edges)
 
     async def send_instant_actions(self, serial: str, actions: Sequence[dev.RobotAction]) -> None:
-        await self._fleet.send_instant_actions(serial, actions)
+        await self.shared.fleet.send_instant_actions(serial, actions)
 
     async def cancel_order(self, serial: str) -> str:
         """Cancel the robot's order; its base is no longer extended (the robot stops on it)."""
-        action_id = await self._fleet.cancel_order(serial)
-        job = self.jobs.get(serial)
+        action_id = await self.shared.fleet.cancel_order(serial)
+        job = self.shared.jobs.get(serial)
         if job is not None:
             job.cancelled = True
         return action_id
 
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
-        return self._fleet.snapshot()
+        return self.shared.fleet.snapshot()
 
     def accepts_trips(self, serial: str) -> bool:
         """Whether the robot may be given a trip now (False for a while after it gave way)."""
-        until = self._resting.get(serial)
-        if until is None:
-            return True
-        if self._clock.now() >= until:
-            del self._resting[serial]
-            return True
-        return False
+        return self.deadlocks.accepts_trips(serial)
 
     def waiting(self, serial: str) -> bool:
         """Whether the robot stands waiting for a node another robot holds (traffic control's
         own waits, resolved by its deadlock and stall handling)."""
-        return serial in self.waits
+        return serial in self.shared.waits
 
     # --- what traffic control shows ---------------------------------------------------------
 
@@ -118,10 +167,10 @@ class TrafficFleet(TrafficRounds):
         if not self.enabled:
             return None
         try:
-            plan = self.state.robot(serial)
+            plan = self.shared.planner.robot(serial)
         except KeyError:
             return {"known": False}
-        wait = self.waits.get(serial)
+        wait = self.shared.waits.get(serial)
         return {
             "known": True,
             "base": list(plan.base),
@@ -131,7 +180,7 @@ class TrafficFleet(TrafficRounds):
             else {
                 "node": wait.node,
                 "holder": wait.holder,
-                "seconds": round(self._clock.now() - wait.since, 1),
+                "seconds": round(self.shared.clock.now() - wait.since, 1),
             },
         }
 
@@ -143,20 +192,21 @@ class TrafficFleet(TrafficRounds):
         while True:
             event = await inner.get()
             if isinstance(event, dev.RobotOrderFinished):
-                async with self._lock:
+                async with self.shared.lock:
                     self._order_ended(event.serial, event.order_id)
             await outer.put(event)
 
     def _order_ended(self, serial: str, order_id: str) -> None:
-        job = self.jobs.get(serial)
+        """An order that ends (finished, cancelled, rejected) frees the robot's base except the
+        node it stands on."""
+        shared = self.shared
+        job = shared.jobs.get(serial)
         if job is None or job.order_id != order_id:
             return
-        del self.jobs[serial]
-        self._best.pop(serial, None)
-        if self._giving_way.pop(serial, None) is not None:
-            self._resting[serial] = self._clock.now() + self._deadlock_after
-        self._sync()
-        node = self.state.robot(serial).node if serial in self.state.serials() else None
+        del shared.jobs[serial]
+        self.deadlocks.trip_ended(serial)
+        self.positions.sync()
+        node = shared.planner.robot(serial).node if serial in shared.planner.serials() else None
         if node is not None:
-            self._place(serial, node)
-        self._dirty = True
+            self.positions.place(serial, node)
+        shared.dirty = True

@@ -2,31 +2,47 @@
 
 The first order of a trip, the order updates that extend its base as nodes are released, a
 re-route's new horizon with the trip's actions kept at their stops, and the evacuation errands
-that move an idle robot out of the way. Part of
-:class:`controller.robots.traffic.fleet.TrafficFleet`.
+that move an idle robot out of the way.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from controller.robots.traffic.state import TrafficFleetState, _Job, log
+from controller.robots.traffic.positions import RobotPositions
+from controller.robots.traffic.state import Job, TrafficFleetState
 from devices import base as dev
 from devices.errors import CommandRejected, DeviceError, DeviceUnavailable
 from routing import traffic
 
+log = logging.getLogger("controller.robots.traffic.fleet")  # traffic control logs under one name
 
-class TrafficOrders(TrafficFleetState):
+
+class TrafficOrders:
     """Building and sending the robots' orders and order updates under traffic control."""
 
-    def _start(self, serial: str, order: dev.RobotOrder) -> _Job:
-        if serial in self.jobs:
+    def __init__(
+        self,
+        shared: TrafficFleetState,
+        positions: RobotPositions,
+        on_errand: Callable[[str, str], None],
+    ) -> None:
+        self.shared = shared
+        self.positions = positions
+        self.on_errand = on_errand  # (job id, serial): an evacuation was sent
+
+    def start(self, serial: str, order: dev.RobotOrder) -> Job:
+        """Take the robot's new trip under traffic control (not sent yet): refused unless the
+        robot stands idle, known, on the order's first node."""
+        shared = self.shared
+        if serial in shared.jobs:
             raise DeviceUnavailable(f"robot {serial} still drives its previous order")
         try:
-            plan = self.state.robot(serial)
+            plan = shared.planner.robot(serial)
         except KeyError:
             raise DeviceUnavailable(
                 f"robot {serial} has not reported a free node to traffic control yet"
@@ -38,24 +54,33 @@ class TrafficOrders(TrafficFleetState):
             raise DeviceUnavailable(
                 f"robot {serial} stands on {plan.node}; the order starts at {start}"
             )
-        job = _Job(order.order_id, list(order.nodes), 0, ())
-        self.jobs[serial] = job
+        job = Job(order.order_id, list(order.nodes), 0, ())
+        shared.jobs[serial] = job
+        shared.planner = traffic.start_trip(
+            shared.planner, serial, job.ids(), _stops(job.nodes), priority=0
+        )
         return job
 
-    def _order(self, serial: str, job: _Job) -> dev.RobotOrder:
+    def first_order(self, serial: str, job: Job) -> dev.RobotOrder:
         """The whole order as it goes out first: base, then horizon."""
         base_end = self._base_end(serial, job)
         nodes = [_released(n, i < base_end) for i, n in enumerate(job.nodes)]
         job.sent_base, job.sent_horizon = base_end, job.ids()[base_end:]
         return dev.RobotOrder(job.order_id, tuple(nodes), self._edges(nodes))
 
-    def _base_end(self, serial: str, job: _Job) -> int:
-        plan = self.state.robot(serial)
+    async def send_updates(self) -> None:
+        """Send every robot whose base or horizon changed since its last message an update."""
+        for serial in list(self.shared.jobs):
+            if serial in self.shared.jobs and self._needs_update(serial):
+                await self._update(serial)
+
+    def _base_end(self, serial: str, job: Job) -> int:
+        plan = self.shared.planner.robot(serial)
         passed = len(job.nodes) - len(plan.route)
         return passed + plan.released
 
     def _needs_update(self, serial: str) -> bool:
-        job = self.jobs[serial]
+        job = self.shared.jobs[serial]
         if job.cancelled:
             return False
         base_end = self._base_end(serial, job)
@@ -65,14 +90,14 @@ class TrafficOrders(TrafficFleetState):
 
     async def _update(self, serial: str) -> None:
         """Send the robot's new base nodes and its horizon as one order update."""
-        job = self.jobs[serial]
+        job = self.shared.jobs[serial]
         base_end = self._base_end(serial, job)
         start = job.sent_base - 1  # the stitching node: the last base node sent
         nodes = [_released(n, i < base_end) for i, n in enumerate(job.nodes) if i > start]
         path = [job.nodes[start], *nodes]
         edges = self._edges(path)
         try:
-            await self._fleet.send_order_update(serial, job.order_id, nodes, edges)
+            await self.shared.fleet.send_order_update(serial, job.order_id, nodes, edges)
         except CommandRejected as exc:
             log.debug("order update held back", extra={"robot": serial, "why": str(exc)})
             return
@@ -81,17 +106,17 @@ class TrafficOrders(TrafficFleetState):
             return
         job.sent_base, job.sent_horizon = base_end, job.ids()[base_end:]
 
-    def _replan(self, before: traffic.TrafficState, serial: str) -> None:
+    def replan(self, before: traffic.TrafficState, serial: str) -> None:
         """The robot's horizon changed: rebuild its route, moving each action to its stop.
 
         A re-route replaces the way from the decision point to the next stop and keeps the
         route after it, so actions (all at stops beyond the base) keep their distance from the
         end of the route."""
-        job = self.jobs.get(serial)
+        job = self.shared.jobs.get(serial)
         if job is None:
             return
         old = before.robot(serial)
-        new = self.state.robot(serial)
+        new = self.shared.planner.robot(serial)
         passed = len(job.nodes) - len(old.route)
         old_nodes = job.nodes[passed:]
         shift = len(new.route) - len(old.route)
@@ -124,11 +149,14 @@ class TrafficOrders(TrafficFleetState):
             rebuilt[j] = dataclasses.replace(target, actions=target.actions + lost.actions)
         job.nodes = job.nodes[:passed] + rebuilt
 
-    async def _evacuate(self, evacuation: traffic.Evacuation) -> None:
+    async def evacuate(self, evacuation: traffic.Evacuation) -> None:
+        """Send an idle robot that stands in the way to a parking node, as an errand; a robot
+        that may not go stays where it is."""
+        shared = self.shared
         serial = evacuation.serial
-        snap = self._fleet.snapshot().get(serial)
+        snap = shared.fleet.snapshot().get(serial)
         refused = None
-        if serial in self.jobs:
+        if serial in shared.jobs:
             refused = "its order is not finished"
         elif snap is None or not snap.available:
             refused = "robot not available"
@@ -136,21 +164,21 @@ class TrafficOrders(TrafficFleetState):
             refused = snap.order_hold
         elif snap.charging:
             refused = "robot is charging"
-        elif self.held(serial):
+        elif shared.held(serial):
             refused = "robot is being taken over"
         if refused is None:
             job_id = f"evacuate-{uuid.uuid4().hex[:12]}"
             nodes = [self._bare(n) for n in evacuation.route]
-            job = _Job(job_id, nodes, 0, ())
-            self.jobs[serial] = job
+            job = Job(job_id, nodes, 0, ())
+            shared.jobs[serial] = job
             try:
-                await self._fleet.send_order(serial, self._order(serial, job))
+                await shared.fleet.send_order(serial, self.first_order(serial, job))
             except DeviceError as exc:
-                del self.jobs[serial]
+                del shared.jobs[serial]
                 refused = str(exc)
             else:
-                self._on_errand(job_id, serial)
-                self._metrics.traffic_evacuations.inc()
+                self.on_errand(job_id, serial)
+                shared.metrics.traffic_evacuations.inc()
                 log.info(
                     "robot sent out of the way",
                     extra={
@@ -161,10 +189,10 @@ class TrafficOrders(TrafficFleetState):
                 )
                 return
         log.debug("evacuation not sent", extra={"robot": serial, "why": refused})
-        self._place(serial, self.state.robot(serial).node)
+        self.positions.stay(serial)
 
     def _bare(self, node_id: str) -> dev.RouteNode:
-        n = self.roadmap.node(node_id)
+        n = self.shared.roadmap.node(node_id)
         return dev.RouteNode(node_id, n.x, n.y, n.map_id)
 
     def _edges(self, path: Sequence[dev.RouteNode]) -> tuple[dev.RouteEdge, ...]:
@@ -172,8 +200,8 @@ class TrafficOrders(TrafficFleetState):
             dev.RouteEdge(
                 a.node_id,
                 b.node_id,
-                self.roadmap.length(a.node_id, b.node_id),
-                self.roadmap.edge(a.node_id, b.node_id).max_speed,
+                self.shared.roadmap.length(a.node_id, b.node_id),
+                self.shared.roadmap.edge(a.node_id, b.node_id).max_speed,
                 released=b.released,
             )
             for a, b in itertools.pairwise(path)

@@ -1,17 +1,15 @@
-"""Traffic control's state: the robot orders it follows, the waits it shows, and placing robots.
+"""What traffic control knows: its settings, the planner's state, the robot orders it follows,
+the waits it shows and its deadlock bookkeeping, in one object every part of it reads and changes.
 
-The base of :class:`controller.robots.traffic.fleet.TrafficFleet`: what the rounds
-(:mod:`controller.robots.traffic.rounds`) and the orders (:mod:`controller.robots.traffic.orders`)
-share, so that each part reads and changes the same reservations. Every part logs under
-``controller.robots.traffic.fleet``.
+Every part works on the same :class:`TrafficFleetState`, so that the reservations, the jobs and
+the waits never disagree between the rounds, the robot orders and the deadlock handling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import dataclasses
-import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 from controller.line import topology
 from devices import base as dev
@@ -21,11 +19,9 @@ from kernel.metrics import Metrics
 from routing import traffic
 from routing.roadmap import Roadmap
 
-log = logging.getLogger("controller.robots.traffic.fleet")  # traffic control logs under one name
-
 
 @dataclasses.dataclass
-class _Job:
+class Job:
     """A robot order under traffic control: its whole route as it stands now."""
 
     order_id: str
@@ -47,7 +43,7 @@ class WaitInfo:
 
 
 @dataclasses.dataclass
-class _Notes:
+class LoggedOnce:
     """What has been logged once and must not be logged again until it changes."""
 
     conflicts: set[str] = dataclasses.field(default_factory=set)
@@ -55,63 +51,68 @@ class _Notes:
     long_waits: set[str] = dataclasses.field(default_factory=set)
 
 
+@dataclasses.dataclass(frozen=True)
+class TrafficSettings:
+    """The line file's ``robots.traffic`` figures traffic control runs by (line seconds)."""
+
+    enabled: bool
+    tick: float
+    wait_warning: float
+    deadlock_after: float
+    stall_after: float
+
+
+@dataclasses.dataclass
 class TrafficFleetState:
-    """What traffic control knows: settings, the planner's state, the jobs and the waits."""
+    """The settings, the planner's state, the jobs and the waits; the lock guards all of it."""
 
-    def __init__(
-        self,
-        config: LineConfig,
-        clock: Clock,
-        metrics: Metrics,
-        fleet: dev.RobotFleet,
-        on_errand: Callable[[str, str], None],
-        on_deadlock: Callable[[str, str], Awaitable[None]],
-    ) -> None:
-        self._fleet = fleet
-        self._clock = clock
-        self._metrics = metrics
-        self._on_errand = on_errand  # (job id, serial): an evacuation was sent
-        self._on_deadlock = on_deadlock  # (serial, why): cancel the robot's trip, requeue
+    fleet: dev.RobotFleet  # the fleet every order goes to
+    clock: Clock
+    metrics: Metrics
+    settings: TrafficSettings
+    roadmap: Roadmap
+    policy: traffic.TrafficPolicy
+    # the planner's state: every known robot's route and the nodes reserved for it
+    planner: traffic.TrafficState = dataclasses.field(default_factory=traffic.TrafficState)
+    jobs: dict[str, Job] = dataclasses.field(default_factory=dict)  # robot -> its order
+    waits: dict[str, WaitInfo] = dataclasses.field(default_factory=dict)
+    lock: asyncio.Lock = dataclasses.field(default_factory=asyncio.Lock)
+    dirty: bool = True  # something changed that the next tick must plan a round for
+    last_round: float = float("-inf")
+    logged: LoggedOnce = dataclasses.field(default_factory=LoggedOnce)
+    # job: (shortest way left, reached at), to see a robot that makes no progress
+    best: dict[str, tuple[int, float]] = dataclasses.field(default_factory=dict)
+    # robots whose trip was cancelled to end a deadlock -> line time of the cancel
+    giving_way: dict[str, float] = dataclasses.field(default_factory=dict)
+    last_give_way: float = float("-inf")
+    # robots that gave way stay out of work this long, so that they can be moved aside
+    # instead of being sent straight back into the same jam
+    resting: dict[str, float] = dataclasses.field(default_factory=dict)
+    # robots traffic control must not send anywhere for now (being taken over at start)
+    held: Callable[[str], bool] = lambda serial: False
+
+    @classmethod
+    def for_line(
+        cls, config: LineConfig, clock: Clock, metrics: Metrics, fleet: dev.RobotFleet
+    ) -> TrafficFleetState:
+        """The state for ``config``'s roadmap and traffic settings, before any robot is known."""
         settings = config.robots.traffic
-        self.enabled = settings.enabled
-        self._tick = settings.tick
-        self._wait_warning = settings.wait_warning
-        self._deadlock_after = settings.deadlock_after
-        self._stall_after = settings.stall_after
-        self._best: dict[str, tuple[int, float]] = {}  # job: (shortest way left, reached at)
-        # robots whose trip was cancelled to end a deadlock -> line time of the cancel
-        self._giving_way: dict[str, float] = {}
-        self._last_give_way = float("-inf")
-        # robots that gave way stay out of work this long, so that they can be moved aside
-        # instead of being sent straight back into the same jam
-        self._resting: dict[str, float] = {}
-        self.roadmap: Roadmap = topology.roadmap(config)
-        self.policy = traffic.TrafficPolicy(
-            parking=tuple(settings.parking or [r.home for r in config.robots.fleet]),
-            lookahead=settings.lookahead,
-            detour_ratio=settings.detour_ratio,
-            detour_slack=settings.detour_slack,
+        return cls(
+            fleet=fleet,
+            clock=clock,
+            metrics=metrics,
+            settings=TrafficSettings(
+                enabled=settings.enabled,
+                tick=settings.tick,
+                wait_warning=settings.wait_warning,
+                deadlock_after=settings.deadlock_after,
+                stall_after=settings.stall_after,
+            ),
+            roadmap=topology.roadmap(config),
+            policy=traffic.TrafficPolicy(
+                parking=tuple(settings.parking or [r.home for r in config.robots.fleet]),
+                lookahead=settings.lookahead,
+                detour_ratio=settings.detour_ratio,
+                detour_slack=settings.detour_slack,
+            ),
         )
-        self.state = traffic.TrafficState()
-        self.jobs: dict[str, _Job] = {}
-        self.waits: dict[str, WaitInfo] = {}
-        self._lock = asyncio.Lock()
-        self._dirty = True
-        self._last_round = float("-inf")
-        self._notes = _Notes()
-        # robots traffic control must not send anywhere for now (being taken over at start)
-        self.held: Callable[[str], bool] = lambda serial: False
-
-    def _place(self, serial: str, node: str) -> bool:
-        placed = traffic.place(self.state, serial, node)
-        if isinstance(placed, traffic.Conflict):
-            if serial not in self._notes.conflicts:
-                self._notes.conflicts.add(serial)
-                log.error(
-                    "robot reports a node reserved for another robot; not used until it moves",
-                    extra={"robot": serial, "node": node, "holder": placed.holder},
-                )
-            return False
-        self._notes.conflicts.discard(serial)
-        self.state = placed
-        return True

@@ -1,0 +1,113 @@
+"""Robots stuck in something the traffic planner does not resolve, and the robot that gives way.
+
+Robots waiting on each other in a cycle for ``deadlock_after`` line seconds, or a robot whose way
+has not got shorter for ``stall_after`` (it keeps stepping aside and coming back): one trip is
+cancelled (see ``routing.traffic.yielding_robot``); standing idle, that robot is moved out of the
+way like any parked robot, and its orders go to the queue again. A robot that gave way gets no
+new trip for ``deadlock_after``, so that it can be moved aside instead of being sent straight
+back into the same jam.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from controller.robots.traffic.state import TrafficFleetState
+from devices import base as dev
+from devices.errors import DeviceError
+from routing import traffic
+
+log = logging.getLogger("controller.robots.traffic.fleet")  # traffic control logs under one name
+
+
+class Deadlocks:
+    """Finds robots stuck on each other or stalled, and has one of them give way."""
+
+    def __init__(
+        self, shared: TrafficFleetState, on_deadlock: Callable[[str, str], Awaitable[None]]
+    ) -> None:
+        self.shared = shared
+        self.on_deadlock = on_deadlock  # (serial, why): cancel the robot's trip, requeue
+
+    async def end_deadlock(self) -> None:
+        """Have one robot give way if robots are stuck; at most one trip per
+        ``deadlock_after``."""
+        shared = self.shared
+        deadlock_after = shared.settings.deadlock_after
+        now = shared.clock.now()
+        for serial, since in list(shared.giving_way.items()):
+            if now - since >= 2 * deadlock_after:
+                # its order never ended (robot gone?): do not let it block the next one
+                del shared.giving_way[serial]
+        if shared.giving_way or now - shared.last_give_way < deadlock_after:
+            return
+        snapshots = shared.fleet.snapshot()
+        stuck = [
+            s
+            for _, s in sorted((w.since, s) for s, w in shared.waits.items())
+            if now - shared.waits[s].since >= deadlock_after
+        ]
+        stuck += [s for s in self.stalled(snapshots) if s not in stuck]
+        choice = traffic.yielding_robot(
+            {s: traffic.Wait(s, w.node, w.holder) for s, w in shared.waits.items()},
+            stuck,
+            {s for s in shared.jobs if s in snapshots and snapshots[s].available},
+            {r.serial: r.priority for r in shared.planner.robots},
+        )
+        if choice is not None:
+            await self.give_way(*choice)
+
+    def stalled(self, snapshots: Mapping[str, dev.RobotSnapshot]) -> list[str]:
+        """Robots with a trip whose way left has not got shorter for ``stall_after``. A robot
+        paused by an operator, or at the end of its way (working there), is not stalled."""
+        shared = self.shared
+        now = shared.clock.now()
+        out = []
+        for serial in shared.jobs:
+            left = len(shared.planner.robot(serial).route)
+            snap = snapshots.get(serial)
+            best = shared.best.get(serial)
+            if best is None or left < best[0] or left == 1 or (snap is not None and snap.paused):
+                shared.best[serial] = best = (left, now)
+            if now - best[1] >= shared.settings.stall_after:
+                out.append(serial)
+        return out
+
+    async def give_way(self, victim: str, involved: Sequence[str]) -> None:
+        """Cancel ``victim``'s trip so that the ``involved`` robots can pass."""
+        shared = self.shared
+        shared.giving_way[victim] = shared.clock.now()
+        shared.last_give_way = shared.clock.now()
+        shared.metrics.traffic_deadlocks.inc()
+        why = f"traffic deadlock between {', '.join(sorted(involved))}"
+        log.warning(
+            "deadlock: cancelling one robot's trip so the others can pass",
+            extra={"robot": victim, "involved": sorted(involved)},
+        )
+        try:
+            await self.on_deadlock(victim, why)
+        except DeviceError as exc:
+            shared.giving_way.pop(victim, None)
+            log.warning(
+                "deadlock: the trip could not be cancelled",
+                extra={"robot": victim, "error": str(exc)},
+            )
+
+    def trip_ended(self, serial: str) -> None:
+        """The robot's order ended: a robot that was giving way now rests a while."""
+        shared = self.shared
+        shared.best.pop(serial, None)
+        if shared.giving_way.pop(serial, None) is not None:
+            shared.resting[serial] = shared.clock.now() + shared.settings.deadlock_after
+
+    def accepts_trips(self, serial: str) -> bool:
+        """Whether the robot may be given a trip now (False for a while after it gave way)."""
+        shared = self.shared
+        until = shared.resting.get(serial)
+        if until is None:
+            return True
+        if shared.clock.now() >= until:
+            del shared.resting[serial]
+            return True
+        return False

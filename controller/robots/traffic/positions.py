@@ -1,0 +1,73 @@
+"""Where the robots stand, as traffic control takes it from their state messages.
+
+A robot is known to traffic control once it has reported a node (``lastNodeId``). Robots that
+reached a node of their base free the nodes behind them. One that reports a node held by another
+robot, or a node off its base, is logged and kept where it was last known until its order ends.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from controller.robots.traffic.state import TrafficFleetState
+from routing import traffic
+
+log = logging.getLogger("controller.robots.traffic.fleet")  # traffic control logs under one name
+
+
+class RobotPositions:
+    """Takes the robots' reported nodes into the planner's state."""
+
+    def __init__(self, shared: TrafficFleetState) -> None:
+        self.shared = shared
+
+    def sync(self) -> bool:
+        """Take the robots' reported nodes into the state; True if anything changed."""
+        shared = self.shared
+        changed = False
+        known = set(shared.planner.serials())
+        for serial, snap in shared.fleet.snapshot().items():
+            node = snap.last_node_id
+            if not node or not shared.roadmap.has(node):
+                continue
+            if serial not in known:
+                changed |= self.place(serial, node)
+                continue
+            plan = shared.planner.robot(serial)
+            if node == plan.node:
+                continue
+            try:
+                shared.planner = traffic.advance(shared.planner, {serial: node})
+                shared.logged.off_base.discard(serial)
+                changed = True
+            except ValueError:
+                if plan.idle and serial not in shared.jobs:
+                    changed |= self.place(serial, node)  # moved by hand while idle
+                elif serial not in shared.logged.off_base:
+                    shared.logged.off_base.add(serial)
+                    log.error(
+                        "robot reported a node off its released route",
+                        extra={"robot": serial, "node": node, "base": list(plan.base)},
+                    )
+        return changed
+
+    def place(self, serial: str, node: str) -> bool:
+        """Put the robot on ``node`` with nothing else reserved for it; False (and logged once)
+        when another robot holds that node."""
+        shared = self.shared
+        placed = traffic.place(shared.planner, serial, node)
+        if isinstance(placed, traffic.Conflict):
+            if serial not in shared.logged.conflicts:
+                shared.logged.conflicts.add(serial)
+                log.error(
+                    "robot reports a node reserved for another robot; not used until it moves",
+                    extra={"robot": serial, "node": node, "holder": placed.holder},
+                )
+            return False
+        shared.logged.conflicts.discard(serial)
+        shared.planner = placed
+        return True
+
+    def stay(self, serial: str) -> None:
+        """The robot keeps only the node it stands on in the plan (its order did not go out)."""
+        self.place(serial, self.shared.planner.robot(serial).node)
