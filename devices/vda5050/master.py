@@ -24,9 +24,10 @@ import uuid
 import aiomqtt
 
 from devices.base import DeviceEvent, RobotAction, RobotSnapshot
-from devices.errors import DeviceError
+from devices.errors import DeviceError, DeviceUnavailable
+from devices.supervisor import SessionLost, until_first_failure
 from devices.vda5050 import schema
-from devices.vda5050.link import Backoff, keep_cancellation
+from devices.vda5050.link import keep_cancellation
 from devices.vda5050.master_orders import MasterOrders
 from devices.vda5050.master_state import FACTSHEET_WAIT, INCOMING, KEEPALIVE, WATCH_INTERVAL, log
 from devices.vda5050.topics import fleet_filter, split
@@ -46,26 +47,31 @@ class VdaMasterControl(MasterOrders):
             tg.create_task(self._watchdog(), name="vda5050.master.watchdog")
 
     async def _connection_loop(self) -> None:
-        backoff = Backoff()
-        while True:
-            try:
-                async with self._broker.client(self._client_id, keepalive=KEEPALIVE) as client:
-                    for subtopic in INCOMING:
-                        await keep_cancellation(
-                            client.subscribe(fleet_filter(self.interface_name, subtopic), qos=1)
-                        )
-                    self._outage.up()
-                    backoff.reset()
-                    await self._link(client, up=True)
-                    try:
-                        async with asyncio.TaskGroup() as tg:
-                            tg.create_task(self._receive(client), name="vda5050.master.receive")
-                            tg.create_task(self._resend(client), name="vda5050.master.resend")
-                    finally:
-                        await self._link(None, up=False)
-            except* aiomqtt.MqttError as group:
-                self._outage.down(str(group.exceptions[0]))
-            await backoff.wait(self._clock)
+        await self._broker_link.run(self._broker_session)
+
+    async def _broker_session(self) -> None:
+        """One connection to the broker, until it breaks (DeviceUnavailable, with the MQTT
+        error as the reason). Its tasks run under ``until_first_failure``, not a task group,
+        which on Python 3.11 would leave a stray cancellation request on this task."""
+        try:
+            async with self._broker.client(self._client_id, keepalive=KEEPALIVE) as client:
+                for subtopic in INCOMING:
+                    await keep_cancellation(
+                        client.subscribe(fleet_filter(self.interface_name, subtopic), qos=1)
+                    )
+                await self._broker_link.came_up()
+                await self._link(client, up=True)
+                try:
+                    await until_first_failure(
+                        SessionLost,
+                        self._receive(client),
+                        self._resend(client),
+                        names=("vda5050.master.receive", "vda5050.master.resend"),
+                    )
+                finally:
+                    await self._link(None, up=False)
+        except aiomqtt.MqttError as exc:
+            raise DeviceUnavailable(str(exc)) from exc
 
     async def _link(self, client: aiomqtt.Client | None, *, up: bool) -> None:
         self._client = client

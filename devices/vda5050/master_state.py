@@ -20,6 +20,7 @@ import aiomqtt
 from devices.base import DeviceEvent
 from devices.errors import CommandRejected, DeviceUnavailable
 from devices.outage import Outage
+from devices.supervisor import DeviceSupervisor
 from devices.vda5050 import schema
 from devices.vda5050.broker import broker_settings
 from devices.vda5050.guard import GuardSettings, OrderGuard
@@ -27,6 +28,7 @@ from devices.vda5050.link import keep_cancellation
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.topics import topic
 from devices.vda5050.tracker import RobotTracker
+from kernel.backoff import Backoff
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics
@@ -104,9 +106,10 @@ class MasterState:
         self._warned_invalid: set[str] = set()
         self._client: aiomqtt.Client | None = None
         self._events: asyncio.Queue[DeviceEvent] | None = None
-        self._outage = Outage(
+        outage = Outage(
             clock, log, "MQTT broker", {"url": self._broker.url, "username": self._broker.who}
         )
+        self._broker_link = DeviceSupervisor(clock, Backoff(0.2, 10.0), outage)
         metrics.mqtt_connected.set(0)
         if self._broker.password_in_clear:
             log.warning(
