@@ -150,8 +150,8 @@ async def _throughput_run(args: argparse.Namespace, dual: bool, workdir: Path) -
     from controller.line.inventory import Inventory
     from controller.store.sqlite.store import SqliteOrderStore
     from devices.base import CranesAvailability, DeviceEvent
-    from devices.opcua.backoff import Backoff
     from devices.opcua.cranes import OpcUaCranes
+    from kernel.backoff import Backoff
     from kernel.clock import ScaledClock
     from kernel.metrics import Metrics
     from simulators.asrs import AsrsSimulator

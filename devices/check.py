@@ -37,9 +37,9 @@ from devices.check_nodes import (
 )
 from devices.check_report import DeviceReport, Finding, Status
 from devices.check_robots import check_robots
+from devices.opcua.connection import connect_client
 from devices.opcua.refusals import connect_failure
 from devices.opcua.security import secure_client
-from devices.opcua.supervise import connect_client
 from kernel.config.model import LineConfig, OpcUaEndpoint
 
 __all__ = [

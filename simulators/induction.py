@@ -19,7 +19,7 @@ from collections import deque
 from asyncua import Client, Node, ua
 
 from devices.opcua.security import secure_client
-from devices.opcua.supervise import stop_if_cancelled
+from devices.supervisor import stop_if_cancelled
 from kernel.config.model import LineConfig
 
 log = logging.getLogger(__name__)

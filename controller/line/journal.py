@@ -30,7 +30,8 @@ from typing import Any
 
 from controller.orders.model import OrderRecord, OrderStatus
 from controller.store.base import OrderStore, StoreError, StoreUnavailable
-from controller.store.health import Backoff, StoreHealth
+from controller.store.health import StoreHealth
+from kernel.backoff import Backoff
 
 log = logging.getLogger(__name__)
 

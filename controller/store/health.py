@@ -33,6 +33,7 @@ from typing import TypeVar
 
 from controller.store.base import FAIL_FAST, StoreUnavailable
 from devices.outage import Outage
+from kernel.backoff import Backoff
 from kernel.clock import Clock
 from kernel.config.model import StoreConfig
 from kernel.metrics import Metrics
@@ -41,27 +42,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 Sleep = Callable[[float], Awaitable[None]]
-
-
-class Backoff:
-    """Doubling waits from ``initial`` to ``maximum`` seconds, each drawn from its upper half
-    (so that retries of several writers spread out)."""
-
-    def __init__(
-        self, initial: float, maximum: float, rng: Callable[[], float] = random.random
-    ) -> None:
-        self.initial = initial
-        self.maximum = maximum
-        self._rng = rng
-        self._next = initial
-
-    def next_delay(self) -> float:
-        delay = self._next
-        self._next = min(self.maximum, delay * 2)
-        return delay * (0.5 + 0.5 * self._rng())
-
-    def reset(self) -> None:
-        self._next = self.initial
 
 
 class StoreHealth:

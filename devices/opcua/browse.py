@@ -87,8 +87,8 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
     for c in conv.sorter.chutes:
         for var in ("Full", "Enabled", "Count"):
             paths[f"chute:{c.id}:{var}"] = q(*sorter, "Chutes", c.id, var)
-    objects = await _lookup(client.nodes.objects, paths)
-    optional = await _lookup(
+    objects = await find_nodes(client.nodes.objects, paths)
+    optional = await find_nodes(
         client.nodes.objects,
         {"tracking": q(*sorter, "Tracking"), "journal": q(*sorter, "Journal")},
         required=False,
@@ -99,7 +99,7 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
         ua.QualifiedName("EventTypes", 0),
         ua.QualifiedName("BaseEventType", 0),
     ]
-    types = await _lookup(
+    types = await find_nodes(
         client.nodes.root,
         {
             "scan": [*event_base, ua.QualifiedName(SCAN_EVENT_TYPE, idx)],
@@ -138,7 +138,7 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
     )
 
 
-async def _lookup(
+async def find_nodes(
     start: Node, paths: dict[str, list[ua.QualifiedName]], required: bool = True
 ) -> dict[str, Node]:
     keys = list(paths)

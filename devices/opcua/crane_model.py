@@ -16,8 +16,14 @@ from typing import Any
 from asyncua import Client, Node, ua
 
 from devices.errors import InvalidMessage
-from devices.opcua.browse import ModelMismatch, _lookup
-from devices.opcua.translate import _flags, _outputs, _strings, _text, _time
+from devices.opcua.browse import ModelMismatch, find_nodes
+from devices.opcua.fields import (
+    event_text,
+    event_time,
+    method_outputs,
+    output_flags,
+    output_strings,
+)
 from kernel.config.model import LineConfig
 
 COMPLETED_EVENT_TYPE = "CraneCommandCompletedEventType"
@@ -66,14 +72,14 @@ async def resolve_cranes(client: Client, config: LineConfig) -> RemoteCranes:
         paths[f"{aisle.id}:"] = q(*base)
         for name in (*VARIABLES, *METHODS):
             paths[f"{aisle.id}:{name}"] = q(*base, name)
-    found = await _lookup(client.nodes.objects, paths)
+    found = await find_nodes(client.nodes.objects, paths)
     event_path = [
         ua.QualifiedName("Types", 0),
         ua.QualifiedName("EventTypes", 0),
         ua.QualifiedName("BaseEventType", 0),
         ua.QualifiedName(COMPLETED_EVENT_TYPE, idx),
     ]
-    types = await _lookup(client.nodes.root, {"completed": event_path})
+    types = await find_nodes(client.nodes.root, {"completed": event_path})
     cranes = {
         a.id: RemoteCrane(
             crane_id=a.crane.id,
@@ -120,21 +126,23 @@ def completion_from_event(event: Any, now: datetime) -> Completion:
     reason = getattr(event, "Reason", None)
     return Completion(
         sequence=sequence,
-        command_id=_text(event, "CommandId"),
+        command_id=event_text(event, "CommandId"),
         kind=_kind(getattr(event, "Kind", None), "field Kind"),
-        tote=_text(event, "ToteId"),
-        location=_text(event, "Location"),
+        tote=event_text(event, "ToteId"),
+        location=event_text(event, "Location"),
         ok=success,
         reason=reason if isinstance(reason, str) else "",
         dual=dual if isinstance(dual, bool) else False,
         cycle_seconds=float(cycle) if isinstance(cycle, int | float) else 0.0,
-        at=_time(event, now),
+        at=event_time(event, now),
     )
 
 
 def journal_from_outputs(result: Any) -> tuple[int, list[Completion]]:
     """``Journal(Since)``: the highest sequence so far and the entries after ``Since``."""
-    last, seqs, ids, kinds, totes, locs, ok, reasons, dual, cycles = _outputs(result, 10, "Journal")
+    last, seqs, ids, kinds, totes, locs, ok, reasons, dual, cycles = method_outputs(
+        result, 10, "Journal"
+    )
     if not isinstance(last, int) or last < 0:
         raise InvalidMessage(f"output Last must be a non-negative integer, got {last!r}")
     seqs = [] if seqs is None else seqs
@@ -148,13 +156,13 @@ def journal_from_outputs(result: Any) -> tuple[int, list[Completion]]:
         Completion(s, i, _kind(k, "output Kinds"), t, loc, f, r, d, float(c))
         for s, i, k, t, loc, f, r, d, c in zip(
             seqs,
-            _strings(ids, "CommandIds", n),
-            _strings(kinds, "Kinds", n),
-            _strings(totes, "ToteIds", n),
-            _strings(locs, "Locations", n),
-            _flags(ok, "Success", n),
-            _strings(reasons, "Reasons", n),
-            _flags(dual, "Dual", n),
+            output_strings(ids, "CommandIds", n),
+            output_strings(kinds, "Kinds", n),
+            output_strings(totes, "ToteIds", n),
+            output_strings(locs, "Locations", n),
+            output_flags(ok, "Success", n),
+            output_strings(reasons, "Reasons", n),
+            output_flags(dual, "Dual", n),
             cycles,
             strict=True,
         )
@@ -164,9 +172,9 @@ def journal_from_outputs(result: Any) -> tuple[int, list[Completion]]:
 
 def contents_from_outputs(result: Any) -> dict[str, str]:
     """``Contents()``: location -> tote."""
-    locations, totes = _outputs(result, 2, "Contents")
-    locs = _strings(locations, "Locations", None)
-    return dict(zip(locs, _strings(totes, "ToteIds", len(locs)), strict=True))
+    locations, totes = method_outputs(result, 2, "Contents")
+    locs = output_strings(locations, "Locations", None)
+    return dict(zip(locs, output_strings(totes, "ToteIds", len(locs)), strict=True))
 
 
 def pd_input_from_value(value: Any) -> tuple[str, ...]:

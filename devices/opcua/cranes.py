@@ -6,14 +6,15 @@ completion events (large queues, nothing sampled away) and to their state, posit
 fault and P&D input variables, and puts ``CraneCommandFinished``/``CraneContents``/
 ``TotesAtPdInput``/``CranesAvailability`` values on the controller's queue. When the connection
 drops it reconnects with jittered backoff, logging the outage once when it starts and once when
-it ends. Once connected again it reads each crane's journal for the completions it missed
-(``replayed``) and the racks' contents, then reports every aisle's P&D input as read on
-connecting. asyncua types and exceptions never leave this package.
+it ends (:class:`~devices.supervisor.DeviceSupervisor`). Once connected again it reads each
+crane's journal for the completions it missed (``replayed``) and the racks' contents, then
+reports every aisle's P&D input as read on connecting. asyncua types and exceptions never leave
+this package.
 
-The adapter is put together from one module per concept: this module has the commands, the
-sessions and the availability; :mod:`devices.opcua.cranes_events` takes the cranes' events and
-values and reads back their journals; :mod:`devices.opcua.cranes_state` holds the state they
-share.
+The adapter is a facade over collaborators sharing one
+:class:`~devices.opcua.cranes_state.CranesState`: it runs the sessions and the commands,
+:class:`~devices.opcua.cranes_events.CranesEvents` takes the cranes' events and values and
+reads back their journals.
 """
 
 from __future__ import annotations
@@ -21,47 +22,82 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from functools import partial
 
 from asyncua import Client, ua
 
 from devices.base import CranesAvailability, CraneSnapshot, DeviceEvent
 from devices.errors import DeviceUnavailable
 from devices.opcua.browse import ModelMismatch
+from devices.opcua.connection import close_client, connect_client, watch_connection
 from devices.opcua.crane_model import resolve_cranes
 from devices.opcua.cranes_events import CranesEvents
-from devices.opcua.cranes_state import _SessionLost
+from devices.opcua.cranes_state import CranesState
 from devices.opcua.security import secure_client
-from devices.opcua.supervise import (
-    close_client,
-    connect_client,
-    stop_if_cancelled,
-    until_first_failure,
-)
 from devices.opcua.translate import TRANSPORT_ERRORS, translate_error
+from devices.outage import Outage
+from devices.supervisor import DeviceSupervisor, SessionLost, until_first_failure
+from kernel.backoff import Backoff
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
 
-class OpcUaCranes(CranesEvents):
+class OpcUaCranes:
     """The cranes of one line's AS/RS over OPC UA (``asrs.opcua``).
 
     ``last_sequences`` (aisle -> journal number) are the highest completions the controller has
     already handled, e.g. kept in its store across a restart: the first connection then replays
-    what came after. Without them the first connection replays nothing.
-
-    The constructor is :class:`~devices.opcua.cranes_state.CranesState`'s.
+    what came after. Without them the first connection replays nothing. ``endpoint`` defaults
+    to ``asrs.opcua.endpoint``; ``backoff`` spaces the reconnects (wall seconds; by default from
+    0.5 s doubling up to 15 s).
     """
+
+    def __init__(
+        self,
+        config: LineConfig,
+        clock: Clock,
+        metrics: Metrics,
+        endpoint: str | None = None,
+        *,
+        last_sequences: Mapping[str, int] | None = None,
+        publishing_interval_ms: float = 20.0,
+        request_timeout: float = 4.0,
+        watchdog_seconds: float = 1.0,
+        backoff: Backoff | None = None,
+    ) -> None:
+        endpoint = endpoint or config.asrs.opcua.endpoint
+        self._state = CranesState(config, clock, metrics, endpoint)
+        self.resume_from(last_sequences or {})
+        self._incoming = CranesEvents(self._state, publishing_interval_ms)
+        outage = Outage(clock, log, "AS/RS", {"endpoint": endpoint})
+        self._supervisor = DeviceSupervisor(clock, backoff or Backoff(0.5, 15.0), outage)
+        self._request_timeout = request_timeout
+        self._watchdog = watchdog_seconds
+        self._connected = metrics.asrs_opcua_connected
+        self._connected.set(0)
+
+    @property
+    def endpoint(self) -> str:
+        return self._state.endpoint
+
+    @property
+    def connected(self) -> bool:
+        return self._state.connected
 
     def resume_from(self, last_sequences: Mapping[str, int]) -> None:
         """Before :meth:`run`: the highest journal numbers the controller has handled, kept in
         its database, so completions missed while it was down are read back on connecting."""
+        last = self._state.last
         for aisle, seq in last_sequences.items():
-            if aisle in self._last:
-                self._last[aisle] = seq
+            if aisle in last:
+                last[aisle] = seq
 
     def last_sequence(self, aisle: str) -> int | None:
         """Highest journal number handled for the aisle's crane (to keep across restarts)."""
-        return self._last.get(aisle)
+        return self._state.last.get(aisle)
 
     # --- devices.base.Cranes ------------------------------------------------------------------
 
@@ -69,7 +105,7 @@ class OpcUaCranes(CranesEvents):
         up = self.connected
         return {
             aisle: CraneSnapshot(
-                crane=self._aisles[aisle],
+                crane=self._state.aisles[aisle],
                 aisle=aisle,
                 connected=up,
                 state=v.state if up else "Unknown",
@@ -80,7 +116,7 @@ class OpcUaCranes(CranesEvents):
                 fault=v.fault if up else "",
                 pd_input=v.pd_input if up else (),
             )
-            for aisle, v in self._views.items()
+            for aisle, v in self._state.views.items()
         }
 
     async def store(self, aisle: str, command_id: str, tote: str, location: str) -> None:
@@ -113,7 +149,7 @@ class OpcUaCranes(CranesEvents):
 
     async def _call(self, aisle: str, method: str, *args: str) -> None:
         """Call a crane method; CommandRejected names the status code the crane answered."""
-        live = self._live
+        live = self._state.live
         if live is None:
             raise DeviceUnavailable("AS/RS cranes are not connected")
         crane = live.cranes.get(aisle)
@@ -127,22 +163,14 @@ class OpcUaCranes(CranesEvents):
 
     async def run(self, events: asyncio.Queue[DeviceEvent]) -> None:
         """Keep a session to the AS/RS until cancelled, reconnecting with backoff."""
-        while True:
-            stop_if_cancelled()
-            try:
-                await self._session(events)
-                reason = "connection lost"
-            except DeviceUnavailable as exc:
-                reason = str(exc)
-            await self._went_down(events, reason)
-            delay = self._backoff.next_delay()
-            await self._clock.sleep(delay * self._clock.time_scale)
+        await self._supervisor.run(partial(self._session, events), partial(self._announce, events))
 
     # --- one session --------------------------------------------------------------------------
 
     async def _session(self, events: asyncio.Queue[DeviceEvent]) -> None:
+        state, incoming = self._state, self._incoming
         client = Client(
-            self._endpoint, timeout=self._request_timeout, watchdog_intervall=self._watchdog
+            state.endpoint, timeout=self._request_timeout, watchdog_intervall=self._watchdog
         )
         client.session_timeout = 30_000
         lost = asyncio.Event()
@@ -154,56 +182,41 @@ class OpcUaCranes(CranesEvents):
         opened = False
         try:
             try:
-                await secure_client(client, self._config.asrs.opcua)
+                await secure_client(client, state.config.asrs.opcua)
                 await connect_client(client)
                 opened = True
-                model = await resolve_cranes(client, self._config)
-                subscription = await self._subscribe(client, model)
-                pd_inputs = await self._read_levels(client, model)
-                self._live = model
-                await self._came_up(events)
-                await self._reconcile(model, events)
+                model = await resolve_cranes(client, state.config)
+                subscription = await incoming.subscribe(client, model)
+                pd_inputs = await incoming.read_levels(client, model)
+                state.live = model
+                self._connected.set(1)
+                await self._supervisor.came_up()
+                await incoming.reconcile(model, events)
                 for aisle, totes in pd_inputs.items():
-                    await self._emit_pd_input(aisle, totes, events)
+                    await incoming.emit_pd_input(aisle, totes, events)
             except ModelMismatch as exc:
                 raise DeviceUnavailable(f"model mismatch: {exc}") from exc
             except TRANSPORT_ERRORS as exc:
-                error = translate_error(exc, f"connect {self._endpoint}")
+                error = translate_error(exc, f"connect {state.endpoint}")
                 raise DeviceUnavailable(str(error)) from exc
             await until_first_failure(
-                _SessionLost,
-                self._consume(subscription, model, events),
-                self._watch(lost),
+                SessionLost,
+                incoming.consume(subscription, model, events),
+                watch_connection(lost),
                 names=("asrs.events", "asrs.watch"),
             )
         finally:
-            self._live = None
+            state.live = None
             self._connected.set(0)
-            for aisle in self._aisles:
-                self._set_state(aisle, "Unknown")
+            for aisle in state.aisles:
+                state.set_state(aisle, "Unknown")
             if opened:
                 await close_client(client, lost.is_set(), self._request_timeout, log)
 
-    async def _watch(self, lost: asyncio.Event) -> None:
-        await lost.wait()
-        raise _SessionLost("connection lost")
-
     # --- availability -------------------------------------------------------------------------
-
-    async def _came_up(self, events: asyncio.Queue[DeviceEvent]) -> None:
-        self._backoff.reset()
-        self._connected.set(1)
-        self._outage.up()
-        await self._announce(events, True, "connected")
-
-    async def _went_down(self, events: asyncio.Queue[DeviceEvent], reason: str) -> None:
-        self._outage.down(reason)
-        await self._announce(events, False, reason)
 
     async def _announce(
         self, events: asyncio.Queue[DeviceEvent], available: bool, reason: str
     ) -> None:
-        if self._announced is available:
-            return
-        self._announced = available
-        await events.put(CranesAvailability(available, reason, self._clock.utcnow()))
+        """The supervisor's word that availability changed, as a CranesAvailability."""
+        await events.put(CranesAvailability(available, reason, self._state.clock.utcnow()))

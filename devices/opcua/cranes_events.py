@@ -36,27 +36,30 @@ from devices.opcua.crane_model import (
     journal_from_outputs,
     pd_input_from_value,
 )
-from devices.opcua.cranes_state import (
-    CLIENT_QUEUE_SIZE,
-    EVENT_QUEUE_SIZE,
-    CranesState,
-    _SessionLost,
-)
+from devices.opcua.cranes_state import CLIENT_QUEUE_SIZE, EVENT_QUEUE_SIZE, CranesState
+from devices.supervisor import SessionLost
 
 log = logging.getLogger("devices.opcua.cranes")  # the cranes adapter logs under one name
 
 
-class CranesEvents(CranesState):
-    """Takes the cranes' events and values and reads back their journals (mixed into
-    :class:`~devices.opcua.cranes.OpcUaCranes`)."""
+class CranesEvents:
+    """Takes the cranes' events and values into the shared :class:`CranesState` and reads back
+    their journals; the subscription publishes every ``publishing_ms`` milliseconds."""
 
-    async def _reconcile(self, model: RemoteCranes, events: asyncio.Queue[DeviceEvent]) -> None:
+    def __init__(self, state: CranesState, publishing_ms: float) -> None:
+        self._state = state
+        self._publishing_ms = publishing_ms
+        self._invalid_logged: set[str] = set()  # what was dropped already (warned once)
+        # the last TotesAtPdInput list put on the queue per aisle (None: none yet, or unknown)
+        self._pd_sent: dict[str, tuple[str, ...] | None] = {aisle: None for aisle in state.aisles}
+
+    async def reconcile(self, model: RemoteCranes, events: asyncio.Queue[DeviceEvent]) -> None:
         """Read back what happened while not listening: each crane's journal after the last
         number handled (``replayed`` completions), then every rack's contents. Events the
-        subscription delivers for numbers already handled are dropped in :meth:`_on_event`."""
+        subscription delivers for numbers already handled are dropped as they arrive."""
         contents: dict[str, dict[str, str]] = {}
         for aisle, crane in model.cranes.items():
-            since = self._last[aisle] or 0
+            since = self._state.last[aisle] or 0
             try:
                 journal = await crane.node.call_method(
                     crane.methods["Journal"].nodeid, ua.Variant(since, ua.VariantType.UInt32)
@@ -67,14 +70,14 @@ class CranesEvents(CranesState):
                 )
             except InvalidMessage as exc:
                 raise DeviceUnavailable(f"{crane.crane_id}: unreadable journal: {exc}") from exc
-            known = self._last[aisle]
+            known = self._state.last[aisle]
             if known is None or last < known:
                 if known is not None:
                     log.warning(
                         "crane journal started again; completions in the gap are unknown",
                         extra={"crane": crane.crane_id, "last": last},
                     )
-                self._last[aisle] = last
+                self._state.last[aisle] = last
                 continue
             missed = [e for e in entries if e.sequence > since]
             if missed and missed[0].sequence > since + 1:
@@ -84,15 +87,16 @@ class CranesEvents(CranesState):
                 )
             for e in missed:
                 await self._finished(crane, e, events, replayed=True)
-            self._last[aisle] = max(last, since)
+            self._state.last[aisle] = max(last, since)
             if missed:
                 log.info(
                     "crane completions read back from the journal",
                     extra={"crane": crane.crane_id, "count": len(missed)},
                 )
-        await events.put(CraneContents(contents, self._clock.utcnow()))
+        await events.put(CraneContents(contents, self._state.clock.utcnow()))
 
-    async def _subscribe(self, client: Client, model: RemoteCranes) -> Subscription:
+    async def subscribe(self, client: Client, model: RemoteCranes) -> Subscription:
+        """Subscribe to every crane's completions and variables (one subscription)."""
         sub = await client.create_subscription(
             self._publishing_ms,
             None,
@@ -107,7 +111,7 @@ class CranesEvents(CranesState):
         await sub.subscribe_data_change(levels, queuesize=100, sampling_interval=0.0)
         return sub
 
-    async def _read_levels(self, client: Client, model: RemoteCranes) -> dict[str, tuple[str, ...]]:
+    async def read_levels(self, client: Client, model: RemoteCranes) -> dict[str, tuple[str, ...]]:
         """Read every crane's variables into its view; returns each aisle's P&D input as read
         (aisles whose value is malformed are left out: dropped with a warning)."""
         pd_inputs: dict[str, tuple[str, ...]] = {}
@@ -119,14 +123,15 @@ class CranesEvents(CranesState):
                     self._on_level(crane.aisle, name, value)
                     continue
                 self._pd_sent[crane.aisle] = None  # reported again after every (re)connect
-                totes = self._pd_input(crane.aisle, value)
+                totes = self.pd_input(crane.aisle, value)
                 if totes is not None:
-                    pd_inputs[crane.aisle] = self._views[crane.aisle].pd_input = totes
+                    pd_inputs[crane.aisle] = self._state.views[crane.aisle].pd_input = totes
         return pd_inputs
 
-    async def _consume(
+    async def consume(
         self, sub: Subscription, model: RemoteCranes, events: asyncio.Queue[DeviceEvent]
     ) -> None:
+        """Take what the subscription delivers until it fails (SessionLost)."""
         by_node = {
             node.nodeid: (crane.aisle, name)
             for crane in model.cranes.values()
@@ -144,12 +149,12 @@ class CranesEvents(CranesState):
                 if name != "PdInput":
                     self._on_level(aisle, name, item.value)
                     continue
-                totes = self._pd_input(aisle, item.value)
+                totes = self.pd_input(aisle, item.value)
                 if totes is not None:
-                    await self._emit_pd_input(aisle, totes, events)
+                    await self.emit_pd_input(aisle, totes, events)
             elif isinstance(item, StatusChangeEvent) and item.notification.Status.is_bad():
-                raise _SessionLost(f"subscription status {item.notification.Status.name}")
-        raise _SessionLost("subscription closed")
+                raise SessionLost(f"subscription status {item.notification.Status.name}")
+        raise SessionLost("subscription closed")
 
     async def _on_event(
         self,
@@ -164,15 +169,15 @@ class CranesEvents(CranesState):
         try:
             if crane is None:
                 raise InvalidMessage("completion from an unknown source node")
-            completion = completion_from_event(event, self._clock.utcnow())
+            completion = completion_from_event(event, self._state.clock.utcnow())
         except InvalidMessage as exc:
             self._drop_invalid("invalid OPC UA event dropped", exc, {})
             return
-        last = self._last[crane.aisle]
+        last = self._state.last[crane.aisle]
         if last is not None and completion.sequence <= last:
             return  # already read back from the journal after a reconnect
-        self._last[crane.aisle] = completion.sequence
-        self._metrics.opcua_events.labels(kind="crane_completed").inc()
+        self._state.last[crane.aisle] = completion.sequence
+        self._state.metrics.opcua_events.labels(kind="crane_completed").inc()
         await self._finished(crane, completion, events, replayed=False)
 
     async def _finished(
@@ -187,9 +192,9 @@ class CranesEvents(CranesState):
             kind = "dual" if c.dual else f"single_{c.kind.lower()}"
             # a dual cycle is one cycle: counted once, with its retrieve half
             if not c.dual or c.kind == "Retrieve":
-                self._metrics.asrs_cycles.labels(crane.aisle, kind).inc()
+                self._state.metrics.asrs_cycles.labels(crane.aisle, kind).inc()
                 if c.cycle_seconds > 0:
-                    self._metrics.asrs_cycle_seconds.labels(crane.aisle, kind).observe(
+                    self._state.metrics.asrs_cycle_seconds.labels(crane.aisle, kind).observe(
                         c.cycle_seconds
                     )
         await events.put(
@@ -204,41 +209,45 @@ class CranesEvents(CranesState):
                 reason=c.reason,
                 sequence=c.sequence,
                 replayed=replayed,
-                at=c.at or self._clock.utcnow(),
+                at=c.at or self._state.clock.utcnow(),
                 dual=c.dual,
                 cycle_seconds=c.cycle_seconds,
             )
         )
 
-    def _pd_input(self, aisle: str, value: object) -> tuple[str, ...] | None:
+    def pd_input(self, aisle: str, value: object) -> tuple[str, ...] | None:
         """``PdInput`` checked at the boundary; None (dropped, warned once) when malformed."""
         try:
             return pd_input_from_value(value)
         except InvalidMessage as exc:
-            self._drop_invalid("invalid P&D input dropped", exc, {"crane": self._aisles[aisle]})
+            self._drop_invalid(
+                "invalid P&D input dropped", exc, {"crane": self._state.aisles[aisle]}
+            )
             return None
 
-    async def _emit_pd_input(
+    async def emit_pd_input(
         self, aisle: str, totes: tuple[str, ...], events: asyncio.Queue[DeviceEvent]
     ) -> None:
         """One TotesAtPdInput, unless it repeats the last list reported for the aisle."""
-        self._views[aisle].pd_input = totes
+        self._state.views[aisle].pd_input = totes
         if self._pd_sent[aisle] == totes:
             return
         self._pd_sent[aisle] = totes
-        await events.put(TotesAtPdInput(aisle, self._aisles[aisle], totes, self._clock.utcnow()))
+        await events.put(
+            TotesAtPdInput(aisle, self._state.aisles[aisle], totes, self._state.clock.utcnow())
+        )
 
     def _drop_invalid(self, message: str, exc: InvalidMessage, extra: dict[str, str]) -> None:
         """Count a malformed event or value and drop it; each kind is warned about once."""
-        self._metrics.opcua_events.labels(kind="invalid").inc()
+        self._state.metrics.opcua_events.labels(kind="invalid").inc()
         level = logging.DEBUG if message in self._invalid_logged else logging.WARNING
         self._invalid_logged.add(message)
         log.log(level, message, extra={**extra, "why": str(exc)})
 
     def _on_level(self, aisle: str, name: str, value: object) -> None:
-        view = self._views[aisle]
+        view = self._state.views[aisle]
         if name == "State" and isinstance(value, str):
-            self._set_state(aisle, value)
+            self._state.set_state(aisle, value)
             view.state = value
         elif name in ("PositionX", "PositionY") and isinstance(value, int | float):
             if name == "PositionX":
@@ -251,7 +260,9 @@ class CranesEvents(CranesState):
             view.queue_length = value
         elif name == "Fault" and isinstance(value, str):
             if value and not view.fault:
-                log.warning("crane fault", extra={"crane": self._aisles[aisle], "fault": value})
+                log.warning(
+                    "crane fault", extra={"crane": self._state.aisles[aisle], "fault": value}
+                )
             elif view.fault and not value:
-                log.info("crane fault cleared", extra={"crane": self._aisles[aisle]})
+                log.info("crane fault cleared", extra={"crane": self._state.aisles[aisle]})
             view.fault = value

@@ -28,22 +28,26 @@ from asyncua.common.subscription import (
 from devices.base import DeviceEvent
 from devices.errors import InvalidMessage
 from devices.opcua.browse import RemoteModel
-from devices.opcua.sorter_state import (
-    CLIENT_QUEUE_SIZE,
-    EVENT_QUEUE_SIZE,
-    SorterState,
-    _SessionLost,
-)
+from devices.opcua.packml import Level
+from devices.opcua.sorter_state import CLIENT_QUEUE_SIZE, EVENT_QUEUE_SIZE, SorterState
 from devices.opcua.translate import divert_from_event, scan_from_event
+from devices.supervisor import SessionLost
 
 log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
 
 
-class SorterEvents(SorterState):
-    """Takes the conveyor's events and values (mixed into
-    :class:`~devices.opcua.sorter.OpcUaSorter`)."""
+class SorterEvents:
+    """Takes the conveyor's events and values into the shared :class:`SorterState`; the
+    subscription publishes every ``publishing_ms`` milliseconds."""
 
-    async def _subscribe(self, client: Client, model: RemoteModel) -> Subscription:
+    def __init__(self, state: SorterState, publishing_ms: float) -> None:
+        self._state = state
+        self._publishing_ms = publishing_ms
+        self._state_ids: dict[Level, ua.NodeId | None] = {}  # CurrentState/Id of each machine
+        self._invalid_logged = False  # a malformed event was warned about already
+
+    async def subscribe(self, client: Client, model: RemoteModel) -> Subscription:
+        """Subscribe to the scans, the divert completions and the levels (one subscription)."""
         sub = await client.create_subscription(
             self._publishing_ms,
             None,
@@ -62,7 +66,8 @@ class SorterEvents(SorterState):
         await sub.subscribe_data_change(levels, queuesize=100, sampling_interval=0.0)
         return sub
 
-    async def _read_levels(self, client: Client, model: RemoteModel) -> None:
+    async def read_levels(self, client: Client, model: RemoteModel) -> None:
+        """Read the PackML state, the jams and the chute levels once, on connecting."""
         nodes = [*model.packml.state_ids.values(), *model.jammed.values()]
         for chute in model.chutes.values():
             nodes += [chute.full, chute.enabled, chute.count]
@@ -70,77 +75,80 @@ class SorterEvents(SorterState):
         for node, value in zip(nodes, values, strict=True):
             self._on_level(model, node.nodeid, value)
 
-    async def _consume(
+    async def consume(
         self, sub: Subscription, model: RemoteModel, events: asyncio.Queue[DeviceEvent]
     ) -> None:
+        """Take what the subscription delivers until it fails (SessionLost)."""
         async for item in sub:
             if isinstance(item, OpcEvent):
                 await self._on_event(model, item.event, events)
             elif isinstance(item, DataChangeEvent):
                 self._on_level(model, item.node.nodeid, item.value)
             elif isinstance(item, StatusChangeEvent) and item.notification.Status.is_bad():
-                raise _SessionLost(f"subscription status {item.notification.Status.name}")
-        raise _SessionLost("subscription closed")
+                raise SessionLost(f"subscription status {item.notification.Status.name}")
+        raise SessionLost("subscription closed")
 
     async def _on_event(
         self, model: RemoteModel, event: object, events: asyncio.Queue[DeviceEvent]
     ) -> None:
         etype = getattr(event, "EventType", None)
-        now = self._clock.utcnow()
+        now = self._state.clock.utcnow()
         value: DeviceEvent
         try:
             if etype == model.scan_event_type.nodeid:
                 kind = "scan"
-                value = scan_from_event(event, self._config.conveyor.scanner.id, now)
+                value = scan_from_event(event, self._state.config.conveyor.scanner.id, now)
             elif etype == model.divert_event_type.nodeid:
                 kind = "divert"
                 value = divert_from_event(event, now)
                 if value.sequence is not None:
-                    if self._last_sequence is not None and value.sequence <= self._last_sequence:
+                    last = self._state.last_sequence
+                    if last is not None and value.sequence <= last:
                         return  # already read back from the journal after a reconnect
-                    self._last_sequence = value.sequence
+                    self._state.last_sequence = value.sequence
             else:
                 return
         except InvalidMessage as exc:
-            self._metrics.opcua_events.labels(kind="invalid").inc()
+            self._state.metrics.opcua_events.labels(kind="invalid").inc()
             level = logging.DEBUG if self._invalid_logged else logging.WARNING
             self._invalid_logged = True
             log.log(level, "invalid OPC UA event dropped", extra={"why": str(exc)})
             return
-        self._metrics.opcua_events.labels(kind=kind).inc()
+        self._state.metrics.opcua_events.labels(kind=kind).inc()
         await events.put(value)
 
     def _on_level(self, model: RemoteModel, nodeid: ua.NodeId, value: object) -> None:
         for level, node in model.packml.state_ids.items():
             if nodeid == node.nodeid:  # None while that state machine is not active
                 self._state_ids[level] = value if isinstance(value, ua.NodeId) else None
-                self._state = model.packml.state_name(self._state_ids)
+                self._state.packml_state = model.packml.state_name(self._state_ids)
                 return
         for zone_id, node in model.jammed.items():
             if nodeid == node.nodeid and isinstance(value, bool):
                 self._on_jam(zone_id, value)
                 return
         for chute in model.chutes.values():
-            snap = self._chutes[chute.chute_id]
+            snap = self._state.chutes[chute.chute_id]
             if nodeid == chute.full.nodeid and isinstance(value, bool):
-                self._chutes[chute.chute_id] = replace(snap, full=value)
+                self._state.chutes[chute.chute_id] = replace(snap, full=value)
             elif nodeid == chute.enabled.nodeid and isinstance(value, bool):
-                self._chutes[chute.chute_id] = replace(snap, enabled=value)
+                self._state.chutes[chute.chute_id] = replace(snap, enabled=value)
             elif nodeid == chute.count.nodeid and isinstance(value, int):
-                self._chutes[chute.chute_id] = replace(snap, count=value)
+                self._state.chutes[chute.chute_id] = replace(snap, count=value)
 
     def _on_jam(self, zone_id: str, jammed: bool) -> None:
         """A jam holds the zones upstream of it (the PLC does that); counted once per jam."""
-        if jammed == (zone_id in self._jammed):
+        conveyor_id, metrics = self._state.conveyor_id, self._state.metrics
+        if jammed == (zone_id in self._state.jammed):
             return
         if jammed:
-            self._jammed.add(zone_id)
-            self._metrics.conveyor_safe_state.labels(self._conveyor_id, "jam").inc()
+            self._state.jammed.add(zone_id)
+            metrics.conveyor_safe_state.labels(conveyor_id, "jam").inc()
             log.warning(
                 "conveyor zone jammed; the zones upstream of it are held",
-                extra={"conveyor": self._conveyor_id, "zone": zone_id},
+                extra={"conveyor": conveyor_id, "zone": zone_id},
             )
         else:
-            self._jammed.discard(zone_id)
-            log.info("conveyor jam cleared", extra={"conveyor": self._conveyor_id, "zone": zone_id})
-        self._metrics.conveyor_jammed.labels(self._conveyor_id, zone_id).set(1 if jammed else 0)
+            self._state.jammed.discard(zone_id)
+            log.info("conveyor jam cleared", extra={"conveyor": conveyor_id, "zone": zone_id})
+        metrics.conveyor_jammed.labels(conveyor_id, zone_id).set(1 if jammed else 0)

@@ -17,77 +17,85 @@ from asyncua import ua
 from devices.base import ConveyorTracking, DeviceEvent, ItemDiverted
 from devices.errors import DeviceUnavailable, InvalidMessage
 from devices.opcua.browse import RemoteModel
-from devices.opcua.sorter_state import SorterState, _SessionLost
-from devices.opcua.supervise import stop_if_cancelled
+from devices.opcua.sorter_state import SorterState
 from devices.opcua.translate import (
     TRANSPORT_ERRORS,
     journal_from_outputs,
     tracking_from_outputs,
     translate_error,
 )
+from devices.supervisor import SessionLost, stop_if_cancelled
 
 log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
 
 
-class SorterRecovery(SorterState):
-    """Recovers after a reconnect or a watchdog hold and writes the life sign (mixed into
-    :class:`~devices.opcua.sorter.OpcUaSorter`)."""
+class SorterRecovery:
+    """Recovers after a reconnect or a watchdog hold and writes the life sign, on the shared
+    :class:`SorterState`."""
 
-    async def _recover(self, model: RemoteModel) -> None:
+    def __init__(self, state: SorterState) -> None:
+        self._state = state
+        self._trip_seen = False  # the current watchdog hold is already counted
+        self._no_tracking_logged = False
+        self._divert_of_chute = {d.chute: d.id for d in state.config.conveyor.sorter.diverts}
+
+    async def recover(self, model: RemoteModel) -> None:
         """After (re)connecting, with the state just read: a unit the PLC held because this
         controller went silent (``WatchdogTripped``) is counted as a safe-state entry and,
         when ``conveyor.resume_after_comms_loss`` allows, resumed: the counter moves first
         (clearing the trip), then ``Unhold``. A unit held or stopped for any other reason is
         left for an operator."""
+        state = self._state
         tripped = bool(await model.watchdog_tripped.read_value())
         if not tripped:
             self._trip_seen = False
             return
         count = int(await model.watchdog.read_value() or 0)
         await model.watchdog.write_value(ua.Variant((count + 1) % 2**32, ua.VariantType.UInt32))
-        self._state = await model.packml.read_state()
-        resume = self._config.conveyor.resume_after_comms_loss and self._state == "Held"
+        state.packml_state = await model.packml.read_state()
+        resume = state.config.conveyor.resume_after_comms_loss and state.packml_state == "Held"
         if not self._trip_seen:
             self._trip_seen = True
-            self._metrics.conveyor_safe_state.labels(self._conveyor_id, "controller_silent").inc()
+            state.metrics.conveyor_safe_state.labels(state.conveyor_id, "controller_silent").inc()
             if not resume:
                 log.warning(
                     "conveyor held by its watchdog; left for an operator",
-                    extra={"conveyor": self._conveyor_id, "state": self._state},
+                    extra={"conveyor": state.conveyor_id, "state": state.packml_state},
                 )
         if not resume:
             return
-        target = model.packml.method_for("Unhold", self._state)
+        target = model.packml.method_for("Unhold", state.packml_state)
         if target is None:
             log.warning(
                 "conveyor offers no PackML Unhold: left held for an operator",
-                extra={"conveyor": self._conveyor_id},
+                extra={"conveyor": state.conveyor_id},
             )
             return
         machine, method = target
         await machine.call_method(method.nodeid)
         self._trip_seen = False
-        self._state = await model.packml.read_state()
+        state.packml_state = await model.packml.read_state()
         log.warning(
             "conveyor resumed after its watchdog held it (state read again)",
-            extra={"conveyor": self._conveyor_id, "state": self._state},
+            extra={"conveyor": state.conveyor_id, "state": state.packml_state},
         )
 
-    async def _reconcile(self, model: RemoteModel, events: asyncio.Queue[DeviceEvent]) -> None:
+    async def reconcile(self, model: RemoteModel, events: asyncio.Queue[DeviceEvent]) -> None:
         """Read back what happened while the controller was not listening: the divert journal
         after the last number handled (each entry becomes an ``ItemDiverted``, ``replayed``),
         then the conveyor's tracking table as one ``ConveyorTracking``. Divert events the
-        subscription delivers for numbers already handled are dropped in :meth:`_on_event`."""
+        subscription delivers for numbers already handled are dropped as they arrive
+        (:class:`~devices.opcua.sorter_events.SorterEvents`)."""
         if model.journal_method is None or model.tracking_method is None:
             if not self._no_tracking_logged:
                 self._no_tracking_logged = True
                 log.warning(
                     "conveyor offers no Tracking/Journal methods: items are not reconciled "
                     "after a reconnect",
-                    extra={"conveyor": self._conveyor_id},
+                    extra={"conveyor": self._state.conveyor_id},
                 )
             return
-        since = self._last_sequence or 0
+        since = self._state.last_sequence or 0
         try:
             journal = await model.sorter.call_method(
                 model.journal_method.nodeid, ua.Variant(since, ua.VariantType.UInt32)
@@ -98,29 +106,29 @@ class SorterRecovery(SorterState):
         except InvalidMessage as exc:
             log.warning(
                 "conveyor tracking unreadable; items not reconciled",
-                extra={"conveyor": self._conveyor_id, "why": str(exc)},
+                extra={"conveyor": self._state.conveyor_id, "why": str(exc)},
             )
             return
         except TRANSPORT_ERRORS as exc:
             raise DeviceUnavailable(str(translate_error(exc, "reconcile"))) from exc
-        now = self._clock.utcnow()
-        first_contact = self._last_sequence is None
-        reset = self._last_sequence is not None and last < self._last_sequence
+        now = self._state.clock.utcnow()
+        first_contact = self._state.last_sequence is None
+        reset = self._state.last_sequence is not None and last < self._state.last_sequence
         if first_contact or reset:
             # first contact: nothing was missed; or the journal started again (the PLC lost
             # its retained data): what it held is gone, the tracking table tells what is left
             if reset:
                 log.warning(
                     "conveyor divert journal started again; diverts in the gap are unknown",
-                    extra={"conveyor": self._conveyor_id, "last": last},
+                    extra={"conveyor": self._state.conveyor_id, "last": last},
                 )
-            self._last_sequence = last
+            self._state.last_sequence = last
         else:
             missed = [e for e in entries if e.sequence > since]
             if missed and missed[0].sequence > since + 1:
                 log.warning(
                     "conveyor divert journal no longer holds every missed divert",
-                    extra={"conveyor": self._conveyor_id, "from": since + 1},
+                    extra={"conveyor": self._state.conveyor_id, "from": since + 1},
                 )
             for e in missed:
                 await events.put(
@@ -135,18 +143,18 @@ class SorterRecovery(SorterState):
                         replayed=True,
                     )
                 )
-            self._last_sequence = max(last, since)
+            self._state.last_sequence = max(last, since)
             if missed:
-                self._metrics.conveyor_reconciled.labels(self._conveyor_id, "divert_replayed").inc(
-                    len(missed)
-                )
+                self._state.metrics.conveyor_reconciled.labels(
+                    self._state.conveyor_id, "divert_replayed"
+                ).inc(len(missed))
                 log.info(
                     "conveyor diverts read back from the journal",
-                    extra={"conveyor": self._conveyor_id, "count": len(missed)},
+                    extra={"conveyor": self._state.conveyor_id, "count": len(missed)},
                 )
         await events.put(
             ConveyorTracking(
-                self._conveyor_id,
+                self._state.conveyor_id,
                 items,
                 now,
                 journal_reset=reset,
@@ -154,23 +162,24 @@ class SorterRecovery(SorterState):
             )
         )
 
-    async def _life_sign(self, model: RemoteModel) -> None:
+    async def life_sign(self, model: RemoteModel) -> None:
         """Write the watchdog counter every ``conveyor.watchdog.period`` wall seconds. The PLC
         holds the belts when it stops changing, so a stalled controller loop (or a lost
         session) never leaves them running blind. A hold that happened while the session
         stayed up (the loop stalled) is seen here once the loop runs again, and handled as
-        after a reconnect (:meth:`_recover`)."""
-        period = self._config.conveyor.watchdog.period
+        after a reconnect (:meth:`recover`)."""
+        period = self._state.config.conveyor.watchdog.period
         count = int(await model.watchdog.read_value() or 0)
         while True:
             stop_if_cancelled()  # a write may have swallowed the request to stop (3.11)
             count = (count + 1) % 2**32
             try:
-                if self._state != "Execute" and await model.watchdog_tripped.read_value():
-                    await self._recover(model)
+                executing = self._state.packml_state == "Execute"
+                if not executing and await model.watchdog_tripped.read_value():
+                    await self.recover(model)
                     count = int(await model.watchdog.read_value() or 0)
                 else:
                     await model.watchdog.write_value(ua.Variant(count, ua.VariantType.UInt32))
             except TRANSPORT_ERRORS as exc:
-                raise _SessionLost(f"watchdog write failed: {exc}") from exc
+                raise SessionLost(f"watchdog write failed: {exc}") from exc
             await asyncio.sleep(period)

@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import errno
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from asyncua import ua
 
 from devices.base import BeltItem, DivertRecord, ItemDiverted, ItemScanned
 from devices.errors import CommandRejected, DeviceError, DeviceUnavailable, InvalidMessage
+from devices.opcua.fields import (
+    event_field,
+    event_text,
+    event_time,
+    method_outputs,
+    output_flags,
+    output_strings,
+)
 
 # Status codes that say "the conversation broke", not "the device said no".
 _COMMUNICATION_CODES = frozenset(
@@ -84,94 +92,49 @@ def translate_error(exc: BaseException, action: str) -> DeviceError:
     return DeviceUnavailable(f"{action}: {type(exc).__name__}: {exc}")
 
 
-def _field(event: Any, name: str) -> Any:
-    return getattr(event, name, None)
-
-
-def _text(event: Any, name: str, required: bool = True) -> str:
-    value = _field(event, name)
-    if not isinstance(value, str) or (required and not value):
-        raise InvalidMessage(f"field {name} must be a non-empty string, got {value!r}")
-    return value
-
-
-def _time(event: Any, fallback: datetime) -> datetime:
-    value = _field(event, "Time")
-    if not isinstance(value, datetime):
-        return fallback
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
-
-
 def scan_from_event(event: Any, fallback_scanner: str, now: datetime) -> ItemScanned:
     """An ``ItemScanned`` from a ScanEventType event (asyncua ``Event``)."""
-    codes = _field(event, "Codes")
+    codes = event_field(event, "Codes")
     if codes is None:
         codes = []
     if not isinstance(codes, list | tuple) or not all(isinstance(c, str) and c for c in codes):
         raise InvalidMessage(f"field Codes must be a list of strings, got {codes!r}")
-    source = _field(event, "SourceName")
+    source = event_field(event, "SourceName")
     return ItemScanned(
         scanner_id=source if isinstance(source, str) and source else fallback_scanner,
-        item_id=_text(event, "ItemId"),
+        item_id=event_text(event, "ItemId"),
         codes=tuple(codes),
-        at=_time(event, now),
+        at=event_time(event, now),
     )
 
 
 def divert_from_event(event: Any, now: datetime) -> ItemDiverted:
     """An ``ItemDiverted`` from a DivertCompletedEventType event."""
-    success = _field(event, "Success")
+    success = event_field(event, "Success")
     if not isinstance(success, bool):
         raise InvalidMessage(f"field Success must be a Boolean, got {success!r}")
-    sequence = _field(event, "Sequence")  # absent on a server without the divert journal
+    sequence = event_field(event, "Sequence")  # absent on a server without the divert journal
     if sequence is not None and (not isinstance(sequence, int) or sequence < 1):
         raise InvalidMessage(f"field Sequence must be a positive integer, got {sequence!r}")
     return ItemDiverted(
-        divert_id=_text(event, "DivertId"),
-        item_id=_text(event, "ItemId"),
-        chute_id=_text(event, "ChuteId"),
+        divert_id=event_text(event, "DivertId"),
+        item_id=event_text(event, "ItemId"),
+        chute_id=event_text(event, "ChuteId"),
         ok=success,
-        at=_time(event, now),
+        at=event_time(event, now),
         sequence=sequence,
     )
 
 
-def _strings(value: Any, name: str, size: int | None) -> list[str]:
-    if value is None:
-        value = []
-    if not isinstance(value, list | tuple) or not all(isinstance(v, str) for v in value):
-        raise InvalidMessage(f"output {name} must be a list of strings, got {value!r}")
-    if size is not None and len(value) != size:
-        raise InvalidMessage(f"output {name} has {len(value)} entries, expected {size}")
-    return list(value)
-
-
-def _flags(value: Any, name: str, size: int) -> list[bool]:
-    if value is None:
-        value = []
-    if not isinstance(value, list | tuple) or not all(isinstance(v, bool) for v in value):
-        raise InvalidMessage(f"output {name} must be a list of Booleans, got {value!r}")
-    if len(value) != size:
-        raise InvalidMessage(f"output {name} has {len(value)} entries, expected {size}")
-    return list(value)
-
-
-def _outputs(result: Any, count: int, method: str) -> list[Any]:
-    out = list(result) if isinstance(result, list | tuple) else [result]
-    if len(out) != count:
-        raise InvalidMessage(f"{method} returned {len(out)} outputs, expected {count}")
-    return out
-
-
 def tracking_from_outputs(result: Any) -> tuple[BeltItem, ...]:
     """The items of a ``Tracking()`` call: ItemIds, ToteIds, Zones, OnBelt, Requested."""
-    item_ids, tote_ids, zones, on_belt, requested = _outputs(result, 5, "Tracking")
-    ids = _strings(item_ids, "ItemIds", None)
+    item_ids, tote_ids, zones, on_belt, requested = method_outputs(result, 5, "Tracking")
+    ids = output_strings(item_ids, "ItemIds", None)
     n = len(ids)
-    totes = _strings(tote_ids, "ToteIds", n)
-    where = _strings(zones, "Zones", n)
-    belt = _flags(on_belt, "OnBelt", n)
-    chutes = _strings(requested, "Requested", n)
+    totes = output_strings(tote_ids, "ToteIds", n)
+    where = output_strings(zones, "Zones", n)
+    belt = output_flags(on_belt, "OnBelt", n)
+    chutes = output_strings(requested, "Requested", n)
     return tuple(
         BeltItem(i, t, z, b, c or None)
         for i, t, z, b, c in zip(ids, totes, where, belt, chutes, strict=True)
@@ -180,17 +143,17 @@ def tracking_from_outputs(result: Any) -> tuple[BeltItem, ...]:
 
 def journal_from_outputs(result: Any) -> tuple[int, list[DivertRecord]]:
     """``Journal(Since)``: the highest sequence so far and the entries after ``Since``."""
-    last, sequences, item_ids, tote_ids, chute_ids, ok = _outputs(result, 6, "Journal")
+    last, sequences, item_ids, tote_ids, chute_ids, ok = method_outputs(result, 6, "Journal")
     if not isinstance(last, int) or last < 0:
         raise InvalidMessage(f"output Last must be a non-negative integer, got {last!r}")
     seqs = [] if sequences is None else sequences
     if not isinstance(seqs, list | tuple) or not all(isinstance(v, int) for v in seqs):
         raise InvalidMessage(f"output Sequences must be a list of integers, got {seqs!r}")
     n = len(seqs)
-    items = _strings(item_ids, "ItemIds", n)
-    totes = _strings(tote_ids, "ToteIds", n)
-    chutes = _strings(chute_ids, "ChuteIds", n)
-    flags = _flags(ok, "Ok", n)
+    items = output_strings(item_ids, "ItemIds", n)
+    totes = output_strings(tote_ids, "ToteIds", n)
+    chutes = output_strings(chute_ids, "ChuteIds", n)
+    flags = output_flags(ok, "Ok", n)
     entries = [
         DivertRecord(s, i, t, c, f)
         for s, i, t, c, f in zip(seqs, items, totes, chutes, flags, strict=True)

@@ -1,19 +1,16 @@
 """Broker link helpers shared by the master control and the robot simulator: the broker address
-from an ``mqtt://`` URL (how clients log in is :mod:`devices.vda5050.broker`), jittered
-exponential backoff, and outage logging that reports an outage once when it starts and once
-when it ends.
+from an ``mqtt://`` URL (how clients log in is :mod:`devices.vda5050.broker`), and broker calls
+that keep a cancellation request Python 3.11 would lose.
 """
 
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from kernel.clock import Clock
 from kernel.config.mqtt import url_problem
 
 T = TypeVar("T")
@@ -35,30 +32,6 @@ def broker_address(url: str) -> BrokerAddress:
     u = urlsplit(url)
     tls = u.scheme == "mqtts"
     return BrokerAddress(u.hostname or "", u.port or (8883 if tls else 1883), tls)
-
-
-class Backoff:
-    """Jittered exponential backoff in wall seconds (network time, not line time)."""
-
-    def __init__(
-        self, first: float = 0.2, ceiling: float = 10.0, rng: random.Random | None = None
-    ) -> None:
-        self.first = first
-        self.ceiling = ceiling
-        self.attempt = 0
-        self._rng = rng or random.Random()
-
-    def reset(self) -> None:
-        self.attempt = 0
-
-    def next_delay(self) -> float:
-        base = min(self.ceiling, self.first * 2.0 ** min(self.attempt, 30))
-        self.attempt += 1
-        return float(base * self._rng.uniform(0.5, 1.0))
-
-    async def wait(self, clock: Clock) -> None:
-        """Sleep the next delay through the clock, converted from wall to line seconds."""
-        await clock.sleep(self.next_delay() * clock.time_scale)
 
 
 async def keep_cancellation(call: Awaitable[T]) -> T:

@@ -25,9 +25,11 @@ from collections.abc import Sequence
 import aiomqtt
 
 from devices.base import DeviceEvent, RobotAction, RobotOrder, RobotSnapshot, RouteEdge, RouteNode
+from devices.errors import DeviceUnavailable
 from devices.outage import Outage
+from devices.supervisor import DeviceSupervisor, SessionLost, until_first_failure
 from devices.vda5050.broker import broker_settings
-from devices.vda5050.link import Backoff, keep_cancellation
+from devices.vda5050.link import keep_cancellation
 from devices.vda5050.master_intake import INCOMING, StateIntake
 from devices.vda5050.master_orders import RobotCommands
 from devices.vda5050.master_output import MasterOutput
@@ -35,6 +37,7 @@ from devices.vda5050.master_pending import PendingOrders
 from devices.vda5050.master_state import MasterState
 from devices.vda5050.master_watch import FleetWatch
 from devices.vda5050.topics import fleet_filter
+from kernel.backoff import Backoff
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics
@@ -66,9 +69,10 @@ class VdaMasterControl:
         # read now, so a problem stops the start with its reason
         self._broker = broker_settings(config.mqtt, mqtt_url)
         self._client_id = f"{config.mqtt.client_id}-{uuid.uuid4().hex[:6]}"
-        self._outage = Outage(
+        outage = Outage(
             clock, log, "MQTT broker", {"url": self._broker.url, "username": self._broker.who}
         )
+        self._broker_link = DeviceSupervisor(clock, Backoff(0.2, 10.0), outage)
         metrics.mqtt_connected.set(0)
         if self._broker.password_in_clear:
             log.warning(
@@ -93,30 +97,31 @@ class VdaMasterControl:
             tg.create_task(self._watch.run(), name="vda5050.master.watchdog")
 
     async def _connection_loop(self) -> None:
-        backoff = Backoff()
-        while True:
-            try:
-                async with self._broker.client(self._client_id, keepalive=KEEPALIVE) as client:
-                    for subtopic in INCOMING:
-                        await keep_cancellation(
-                            client.subscribe(fleet_filter(self.interface_name, subtopic), qos=1)
-                        )
-                    self._outage.up()
-                    backoff.reset()
-                    await self._link(client, up=True)
-                    try:
-                        async with asyncio.TaskGroup() as tg:
-                            tg.create_task(
-                                self._intake.receive(client), name="vda5050.master.receive"
-                            )
-                            tg.create_task(
-                                self._pending.resend(client), name="vda5050.master.resend"
-                            )
-                    finally:
-                        await self._link(None, up=False)
-            except* aiomqtt.MqttError as group:
-                self._outage.down(str(group.exceptions[0]))
-            await backoff.wait(self._clock)
+        await self._broker_link.run(self._broker_session)
+
+    async def _broker_session(self) -> None:
+        """One connection to the broker, until it breaks (DeviceUnavailable, with the MQTT
+        error as the reason). Its tasks run under ``until_first_failure``, not a task group,
+        which on Python 3.11 would leave a stray cancellation request on this task."""
+        try:
+            async with self._broker.client(self._client_id, keepalive=KEEPALIVE) as client:
+                for subtopic in INCOMING:
+                    await keep_cancellation(
+                        client.subscribe(fleet_filter(self.interface_name, subtopic), qos=1)
+                    )
+                await self._broker_link.came_up()
+                await self._link(client, up=True)
+                try:
+                    await until_first_failure(
+                        SessionLost,
+                        self._intake.receive(client),
+                        self._pending.resend(client),
+                        names=("vda5050.master.receive", "vda5050.master.resend"),
+                    )
+                finally:
+                    await self._link(None, up=False)
+        except aiomqtt.MqttError as exc:
+            raise DeviceUnavailable(str(exc)) from exc
 
     async def _link(self, client: aiomqtt.Client | None, *, up: bool) -> None:
         self._state.client = client

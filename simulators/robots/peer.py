@@ -26,9 +26,10 @@ import aiomqtt
 from devices.outage import Outage
 from devices.vda5050 import schema
 from devices.vda5050.broker import BrokerSettings
-from devices.vda5050.link import Backoff, keep_cancellation
+from devices.vda5050.link import keep_cancellation
 from devices.vda5050.messages import ErrorEntry, MessageBuilder
 from devices.vda5050.topics import topic
+from kernel.backoff import Backoff
 from simulators.robots.timed import TimedFault
 from simulators.robots.vehicle import SimulatedRobot
 
@@ -83,7 +84,7 @@ class RobotPeer:
 
     async def run(self) -> None:
         """Stay connected (reconnecting with backoff) until cancelled."""
-        backoff = Backoff()
+        backoff = Backoff(0.2, 10.0)  # wall seconds
         will = aiomqtt.Will(
             self.topic("connection"),
             json.dumps(self.builder.connection("CONNECTIONBROKEN")),
@@ -108,7 +109,7 @@ class RobotPeer:
             except* aiomqtt.MqttError as group:
                 self._outage.down(str(group.exceptions[0]))
             if not self.link_cut.active:
-                await backoff.wait(self.clock)
+                await self.clock.sleep(backoff.next_delay() * self.clock.time_scale)
 
     async def _publish(
         self,

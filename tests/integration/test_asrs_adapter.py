@@ -22,8 +22,8 @@ from devices.base import (
     TotesAtPdInput,
 )
 from devices.errors import CommandRejected, DeviceUnavailable
-from devices.opcua.backoff import Backoff
 from devices.opcua.cranes import OpcUaCranes
+from kernel.backoff import Backoff
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics

@@ -21,9 +21,9 @@ from controller.store.asrs import CommandState
 from controller.store.inventory import MovementKind
 from controller.store.sqlite.store import SqliteOrderStore
 from devices.base import CranesAvailability, DeviceEvent
-from devices.opcua.backoff import Backoff
 from devices.opcua.crane_model import contents_from_outputs, resolve_cranes
 from devices.opcua.cranes import OpcUaCranes
+from kernel.backoff import Backoff
 from kernel.clock import Clock, ScaledClock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics

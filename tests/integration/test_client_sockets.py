@@ -1,6 +1,6 @@
 """Clients leave no socket open, however a connection attempt ends. The MQTT broker client:
 cancelled while paho connects or while CONNACK is awaited, timed out waiting for CONNACK, or
-used and left. The OPC UA connect (:func:`devices.opcua.supervise.connect_client`): cancelled
+used and left. The OPC UA connect (:func:`devices.opcua.connection.connect_client`): cancelled
 while the server's answer is awaited."""
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import aiomqtt
 import pytest
 from asyncua import Client
 
-from devices.opcua.supervise import connect_client
+from devices.opcua.connection import connect_client
 from devices.vda5050.mqtt_client import BrokerClient
 
 pytestmark = pytest.mark.integration

@@ -26,7 +26,7 @@ from controller.line.trips import InFlight, Trip
 from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
 from devices.opcua import OpcUaSorter
-from devices.opcua.backoff import Backoff
+from kernel.backoff import Backoff
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics

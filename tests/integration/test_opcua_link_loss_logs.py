@@ -15,8 +15,8 @@ import pytest
 from controller.app.cli.common import setup_logs
 from devices.base import ConveyorAvailability, CranesAvailability, DeviceEvent
 from devices.opcua import OpcUaSorter
-from devices.opcua.backoff import Backoff
 from devices.opcua.cranes import OpcUaCranes
+from kernel.backoff import Backoff
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics

@@ -10,7 +10,7 @@ import pytest
 from devices.base import ConveyorAvailability, DeviceEvent, ItemScanned
 from devices.errors import DeviceUnavailable
 from devices.opcua import OpcUaSorter
-from devices.opcua.backoff import Backoff
+from kernel.backoff import Backoff
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics

@@ -119,16 +119,16 @@ def test_pd_input_from_value() -> None:
 async def test_bad_pd_input_values_are_dropped_with_one_warning(
     reference_line: LineConfig, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """The adapter's handling of PdInput values (the seam ``_consume`` and ``_read_levels``
+    """The adapter's handling of PdInput values (the seam ``consume`` and ``read_levels``
     call): malformed ones are counted and dropped, warned about once; a list that repeats the
     last one reported for the aisle is not reported again."""
     caplog.set_level(logging.DEBUG, logger="devices.opcua.cranes")
     metrics = Metrics()
     cranes = OpcUaCranes(reference_line, ManualClock(NOW), metrics, "opc.tcp://127.0.0.1:1/")
     events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
-    assert cranes._pd_input("A1", 42) is None
-    assert cranes._pd_input("A1", ["T-1", None]) is None
-    assert cranes._pd_input("A1", ["T-1"]) == ("T-1",)
+    assert cranes._incoming.pd_input("A1", 42) is None
+    assert cranes._incoming.pd_input("A1", ["T-1", None]) is None
+    assert cranes._incoming.pd_input("A1", ["T-1"]) == ("T-1",)
     warned = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert [(r.getMessage(), getattr(r, "crane", None)) for r in warned] == [
         ("invalid P&D input dropped", "CR1")
@@ -136,7 +136,7 @@ async def test_bad_pd_input_values_are_dropped_with_one_warning(
     assert metrics.registry.get_sample_value("linectl_opcua_events_total", {"kind": "invalid"}) == 2
 
     for totes in [("T-1",), ("T-1",), (), ("T-1",)]:
-        await cranes._emit_pd_input("A1", totes, events)
+        await cranes._incoming.emit_pd_input("A1", totes, events)
     reported = [events.get_nowait() for _ in range(events.qsize())]
     assert reported == [
         TotesAtPdInput("A1", "CR1", ("T-1",), NOW),

@@ -8,7 +8,8 @@ import logging
 import pytest
 
 from controller.store.base import FAIL_FAST, StoreError, StoreUnavailable
-from controller.store.health import Backoff, StoreHealth
+from controller.store.health import StoreHealth
+from kernel.backoff import Backoff
 from kernel.clock import ManualClock
 from kernel.config.model import StoreConfig
 from kernel.metrics import Metrics

@@ -1,5 +1,5 @@
 """A session's tasks stop when asked, also after Python 3.11's ``wait_for`` swallowed the
-request during the session's set-up (:mod:`devices.opcua.supervise`)."""
+request during the session's set-up (:mod:`devices.supervisor`)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 
-from devices.opcua.supervise import until_first_failure
+from devices.supervisor import until_first_failure
 
 
 class _Ended(Exception):
