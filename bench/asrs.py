@@ -150,7 +150,7 @@ async def _throughput_run(args: argparse.Namespace, dual: bool, workdir: Path) -
     from controller.line.inventory import Inventory
     from controller.store.sqlite.store import SqliteOrderStore
     from devices.base import CranesAvailability, DeviceEvent
-    from devices.opcua.cranes import OpcUaCranes
+    from devices.opcua.cranes.adapter import OpcUaCranes
     from kernel.backoff import Backoff
     from kernel.clock import ScaledClock
     from kernel.metrics import Metrics

@@ -34,7 +34,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from controller.linefile.loader import load_reference
 from devices.base import DeviceEvent
 from devices.vda5050.link import broker_address
-from devices.vda5050.master import VdaMasterControl
+from devices.vda5050.master.control import VdaMasterControl
 from devices.vda5050.messages import MessageBuilder, Pose, StateBody
 from devices.vda5050.topics import topic
 from kernel.clock import ScaledClock

@@ -152,7 +152,7 @@ class Sorter(Protocol):
 
 
 class Cranes(Protocol):
-    """The AS/RS stacker cranes, one per aisle (OPC UA in ``devices.opcua.cranes``).
+    """The AS/RS stacker cranes, one per aisle (OPC UA in ``devices.opcua.cranes.adapter``).
 
     Commands carry a ``command_id`` chosen by the caller: sending the same command again (after
     a lost answer, a reconnect, a restart) never moves stock twice. Acceptance is the return;

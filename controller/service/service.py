@@ -35,8 +35,8 @@ from controller.webhooks.delivery import webhook_dispatcher
 from devices import base as dev
 from devices.check import DeviceReport, check_line
 from devices.opcua import OpcUaSorter
-from devices.opcua.cranes import OpcUaCranes
-from devices.vda5050.master import VdaMasterControl
+from devices.opcua.cranes.adapter import OpcUaCranes
+from devices.vda5050.master.control import VdaMasterControl
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics

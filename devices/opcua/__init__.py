@@ -1,5 +1,5 @@
 """OPC UA adapters: the conveyor loop with scanner and sorter (see docs/opcua-model.md)."""
 
-from devices.opcua.sorter import OpcUaSorter
+from devices.opcua.sorter.adapter import OpcUaSorter
 
 __all__ = ["OpcUaSorter"]

@@ -2,7 +2,7 @@
 order, and the operator flag after rejections or failed cancels in a row.
 
 Every new order to a robot passes :meth:`OrderGuard.refusal` first (one choke point in
-:meth:`devices.vda5050.master_orders.RobotCommands.send_order`). A robot that rejects an order is
+:meth:`devices.vda5050.master.commands.RobotCommands.send_order`). A robot that rejects an order is
 given no new one for ``rejection_backoff`` line seconds, doubled with each further rejection in
 a row up to ``rejection_backoff_max``; after ``max_rejections`` in a row, or ``cancel_attempts``
 ``cancelOrder`` actions failed in a row, it needs an operator. It comes back into use when it

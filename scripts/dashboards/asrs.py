@@ -19,7 +19,7 @@ from dashboards.panels import (
     timeline,
     value_map,
 )
-from devices.opcua.cranes_state import STATES as CRANE_STATES
+from devices.opcua.cranes.state import STATES as CRANE_STATES
 
 
 def asrs() -> dict[str, Any]:

@@ -28,7 +28,7 @@ from controller.app.demo import wait_ready
 from controller.app.http import ApiServer
 from controller.orders.model import OrderStatus
 from controller.service.service import LineService
-from devices.opcua.crane_model import contents_from_outputs, resolve_cranes
+from devices.opcua.cranes.model import contents_from_outputs, resolve_cranes
 from kernel.clock import ScaledClock
 from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from simulators.broker import free_port

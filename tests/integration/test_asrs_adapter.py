@@ -22,7 +22,7 @@ from devices.base import (
     TotesAtPdInput,
 )
 from devices.errors import CommandRejected, DeviceUnavailable
-from devices.opcua.cranes import OpcUaCranes
+from devices.opcua.cranes.adapter import OpcUaCranes
 from kernel.backoff import Backoff
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig

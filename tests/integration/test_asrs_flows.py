@@ -21,8 +21,8 @@ from controller.store.asrs import CommandState
 from controller.store.inventory import MovementKind
 from controller.store.sqlite.store import SqliteOrderStore
 from devices.base import CranesAvailability, DeviceEvent
-from devices.opcua.crane_model import contents_from_outputs, resolve_cranes
-from devices.opcua.cranes import OpcUaCranes
+from devices.opcua.cranes.adapter import OpcUaCranes
+from devices.opcua.cranes.model import contents_from_outputs, resolve_cranes
 from kernel.backoff import Backoff
 from kernel.clock import Clock, ScaledClock
 from kernel.config.model import LineConfig

@@ -31,7 +31,7 @@ from devices.base import (
     RouteNode,
 )
 from devices.vda5050.broker import broker_settings
-from devices.vda5050.master import VdaMasterControl
+from devices.vda5050.master.control import VdaMasterControl
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig, MqttTls
 from kernel.logs import JsonFormatter

@@ -15,7 +15,7 @@ import pytest
 from controller.app.cli.common import setup_logs
 from devices.base import ConveyorAvailability, CranesAvailability, DeviceEvent
 from devices.opcua import OpcUaSorter
-from devices.opcua.cranes import OpcUaCranes
+from devices.opcua.cranes.adapter import OpcUaCranes
 from kernel.backoff import Backoff
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig

@@ -24,7 +24,7 @@ from devices import base as dev
 from devices.errors import DeviceUnavailable
 from devices.vda5050 import schema
 from devices.vda5050.link import broker_address
-from devices.vda5050.master import VdaMasterControl
+from devices.vda5050.master.control import VdaMasterControl
 from devices.vda5050.topics import split
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig

@@ -9,7 +9,7 @@ import shutil
 import pytest
 
 from devices.base import DeviceEvent, RobotAvailability
-from devices.vda5050.master import VdaMasterControl
+from devices.vda5050.master.control import VdaMasterControl
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics

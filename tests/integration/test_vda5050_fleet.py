@@ -29,7 +29,7 @@ from devices.base import (
 )
 from devices.vda5050 import schema
 from devices.vda5050.link import broker_address
-from devices.vda5050.master import VdaMasterControl
+from devices.vda5050.master.control import VdaMasterControl
 from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.topics import split
 from kernel.clock import ScaledClock

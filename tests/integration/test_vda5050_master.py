@@ -32,7 +32,7 @@ from devices.base import (
 )
 from devices.errors import CommandRejected, OrderRefused, Refusal
 from devices.vda5050.link import broker_address
-from devices.vda5050.master import VdaMasterControl
+from devices.vda5050.master.control import VdaMasterControl
 from devices.vda5050.messages import (
     ActionState,
     ErrorEntry,

@@ -12,13 +12,13 @@ import pytest
 
 from devices.base import DeviceEvent, TotesAtPdInput
 from devices.errors import InvalidMessage
-from devices.opcua.crane_model import (
+from devices.opcua.cranes.adapter import OpcUaCranes
+from devices.opcua.cranes.model import (
     completion_from_event,
     contents_from_outputs,
     journal_from_outputs,
     pd_input_from_value,
 )
-from devices.opcua.cranes import OpcUaCranes
 from kernel.clock import ManualClock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics

@@ -13,7 +13,7 @@ from controller.app.cli.main import app
 from controller.linefile.loader import REFERENCE_LINE, ConfigError, parse
 from devices.vda5050.broker import BrokerSettingsError, Login, broker_settings, redact
 from devices.vda5050.link import broker_address
-from devices.vda5050.master import VdaMasterControl
+from devices.vda5050.master.control import VdaMasterControl
 from kernel.clock import ManualClock
 from kernel.config.model import LineConfig
 from kernel.logs import JsonFormatter

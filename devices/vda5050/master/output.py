@@ -16,7 +16,7 @@ from devices.base import DeviceEvent
 from devices.errors import CommandRejected, DeviceUnavailable
 from devices.vda5050 import schema
 from devices.vda5050.link import keep_cancellation
-from devices.vda5050.master_state import MasterState
+from devices.vda5050.master.state import MasterState
 from devices.vda5050.topics import topic
 
 # MQTT QoS per topic master control publishes. Orders go at 0 as spec 6.2 says: an order is

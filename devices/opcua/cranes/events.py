@@ -27,7 +27,7 @@ from asyncua.common.subscription import (
 
 from devices.base import CraneCommandFinished, CraneContents, DeviceEvent, TotesAtPdInput
 from devices.errors import DeviceUnavailable, InvalidMessage
-from devices.opcua.crane_model import (
+from devices.opcua.cranes.model import (
     Completion,
     RemoteCrane,
     RemoteCranes,
@@ -36,7 +36,7 @@ from devices.opcua.crane_model import (
     journal_from_outputs,
     pd_input_from_value,
 )
-from devices.opcua.cranes_state import CLIENT_QUEUE_SIZE, EVENT_QUEUE_SIZE, CranesState
+from devices.opcua.cranes.state import CLIENT_QUEUE_SIZE, EVENT_QUEUE_SIZE, CranesState
 from devices.supervisor import SessionLost
 
 log = logging.getLogger("devices.opcua.cranes")  # the cranes adapter logs under one name

@@ -30,12 +30,12 @@ from devices.outage import Outage
 from devices.supervisor import DeviceSupervisor, SessionLost, until_first_failure
 from devices.vda5050.broker import broker_settings
 from devices.vda5050.link import keep_cancellation
-from devices.vda5050.master_intake import INCOMING, StateIntake
-from devices.vda5050.master_orders import RobotCommands
-from devices.vda5050.master_output import MasterOutput
-from devices.vda5050.master_pending import PendingOrders
-from devices.vda5050.master_state import MasterState
-from devices.vda5050.master_watch import FleetWatch
+from devices.vda5050.master.commands import RobotCommands
+from devices.vda5050.master.intake import INCOMING, StateIntake
+from devices.vda5050.master.output import MasterOutput
+from devices.vda5050.master.pending import PendingOrders
+from devices.vda5050.master.state import MasterState
+from devices.vda5050.master.watch import FleetWatch
 from devices.vda5050.topics import fleet_filter
 from kernel.backoff import Backoff
 from kernel.clock import Clock

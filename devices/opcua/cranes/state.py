@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from devices.opcua.crane_model import RemoteCranes
+from devices.opcua.cranes.model import RemoteCranes
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics

@@ -14,9 +14,9 @@ import logging
 import aiomqtt
 
 from devices.vda5050 import schema
-from devices.vda5050.master_output import MasterOutput
-from devices.vda5050.master_pending import PendingOrders
-from devices.vda5050.master_state import MasterState
+from devices.vda5050.master.output import MasterOutput
+from devices.vda5050.master.pending import PendingOrders
+from devices.vda5050.master.state import MasterState
 from devices.vda5050.topics import split
 from devices.vda5050.tracker import RobotTracker
 

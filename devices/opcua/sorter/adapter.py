@@ -11,9 +11,9 @@ reads the divert journal for what it missed and the conveyor's tracking table
 never leave this package.
 
 The adapter is a facade over collaborators sharing one
-:class:`~devices.opcua.sorter_state.SorterState`: it runs the sessions and the commands,
-:class:`~devices.opcua.sorter_events.SorterEvents` takes the subscription's events and values,
-:class:`~devices.opcua.sorter_recovery.SorterRecovery` recovers after a reconnect or a watchdog
+:class:`~devices.opcua.sorter.state.SorterState`: it runs the sessions and the commands,
+:class:`~devices.opcua.sorter.events.SorterEvents` takes the subscription's events and values,
+:class:`~devices.opcua.sorter.recovery.SorterRecovery` recovers after a reconnect or a watchdog
 hold and writes the life sign.
 """
 
@@ -30,9 +30,9 @@ from devices.errors import CommandRejected, DeviceUnavailable
 from devices.opcua.browse import ModelMismatch, resolve
 from devices.opcua.connection import close_client, connect_client, watch_connection
 from devices.opcua.security import secure_client
-from devices.opcua.sorter_events import SorterEvents
-from devices.opcua.sorter_recovery import SorterRecovery
-from devices.opcua.sorter_state import LiveSession, SorterState
+from devices.opcua.sorter.events import SorterEvents
+from devices.opcua.sorter.recovery import SorterRecovery
+from devices.opcua.sorter.state import LiveSession, SorterState
 from devices.opcua.translate import TRANSPORT_ERRORS, translate_error
 from devices.outage import Outage
 from devices.supervisor import DeviceSupervisor, SessionLost, until_first_failure
@@ -41,7 +41,7 @@ from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
 
 
 class OpcUaSorter:

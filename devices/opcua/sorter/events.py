@@ -29,7 +29,7 @@ from devices.base import DeviceEvent
 from devices.errors import InvalidMessage
 from devices.opcua.browse import RemoteModel
 from devices.opcua.packml import Level
-from devices.opcua.sorter_state import CLIENT_QUEUE_SIZE, EVENT_QUEUE_SIZE, SorterState
+from devices.opcua.sorter.state import CLIENT_QUEUE_SIZE, EVENT_QUEUE_SIZE, SorterState
 from devices.opcua.translate import divert_from_event, scan_from_event
 from devices.supervisor import SessionLost
 

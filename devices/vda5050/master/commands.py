@@ -20,9 +20,9 @@ from typing import Any
 
 from devices.base import RobotAction, RobotOrder, RouteEdge, RouteNode
 from devices.errors import CommandRejected, DeviceUnavailable, OrderRefused, Refusal
-from devices.vda5050.master_output import MasterOutput
-from devices.vda5050.master_pending import PendingOrders
-from devices.vda5050.master_state import MasterState
+from devices.vda5050.master.output import MasterOutput
+from devices.vda5050.master.pending import PendingOrders
+from devices.vda5050.master.state import MasterState
 from devices.vda5050.tracker import RobotTracker
 
 log = logging.getLogger("devices.vda5050.master")  # master control logs under one name

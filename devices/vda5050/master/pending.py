@@ -15,8 +15,8 @@ from typing import Any
 import aiomqtt
 
 from devices.vda5050.link import keep_cancellation
-from devices.vda5050.master_output import QOS
-from devices.vda5050.master_state import WATCH_INTERVAL, MasterState
+from devices.vda5050.master.output import QOS
+from devices.vda5050.master.state import WATCH_INTERVAL, MasterState
 from devices.vda5050.topics import topic
 from devices.vda5050.tracker import RobotTracker
 

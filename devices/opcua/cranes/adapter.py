@@ -12,8 +12,8 @@ reports every aisle's P&D input as read on connecting. asyncua types and excepti
 this package.
 
 The adapter is a facade over collaborators sharing one
-:class:`~devices.opcua.cranes_state.CranesState`: it runs the sessions and the commands,
-:class:`~devices.opcua.cranes_events.CranesEvents` takes the cranes' events and values and
+:class:`~devices.opcua.cranes.state.CranesState`: it runs the sessions and the commands,
+:class:`~devices.opcua.cranes.events.CranesEvents` takes the cranes' events and values and
 reads back their journals.
 """
 
@@ -30,9 +30,9 @@ from devices.base import CranesAvailability, CraneSnapshot, DeviceEvent
 from devices.errors import DeviceUnavailable
 from devices.opcua.browse import ModelMismatch
 from devices.opcua.connection import close_client, connect_client, watch_connection
-from devices.opcua.crane_model import resolve_cranes
-from devices.opcua.cranes_events import CranesEvents
-from devices.opcua.cranes_state import CranesState
+from devices.opcua.cranes.events import CranesEvents
+from devices.opcua.cranes.model import resolve_cranes
+from devices.opcua.cranes.state import CranesState
 from devices.opcua.security import secure_client
 from devices.opcua.translate import TRANSPORT_ERRORS, translate_error
 from devices.outage import Outage
@@ -42,7 +42,7 @@ from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("devices.opcua.cranes")  # the cranes adapter logs under one name
 
 
 class OpcUaCranes:

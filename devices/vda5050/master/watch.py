@@ -14,8 +14,8 @@ import uuid
 
 from devices.base import RobotAction
 from devices.errors import DeviceError
-from devices.vda5050.master_output import MasterOutput
-from devices.vda5050.master_state import WATCH_INTERVAL, MasterState
+from devices.vda5050.master.output import MasterOutput
+from devices.vda5050.master.state import WATCH_INTERVAL, MasterState
 from devices.vda5050.tracker import RobotTracker
 
 log = logging.getLogger("devices.vda5050.master")  # master control logs under one name

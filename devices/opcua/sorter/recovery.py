@@ -17,7 +17,7 @@ from asyncua import ua
 from devices.base import ConveyorTracking, DeviceEvent, ItemDiverted
 from devices.errors import DeviceUnavailable, InvalidMessage
 from devices.opcua.browse import RemoteModel
-from devices.opcua.sorter_state import SorterState
+from devices.opcua.sorter.state import SorterState
 from devices.opcua.translate import (
     TRANSPORT_ERRORS,
     journal_from_outputs,
@@ -85,7 +85,7 @@ class SorterRecovery:
         after the last number handled (each entry becomes an ``ItemDiverted``, ``replayed``),
         then the conveyor's tracking table as one ``ConveyorTracking``. Divert events the
         subscription delivers for numbers already handled are dropped as they arrive
-        (:class:`~devices.opcua.sorter_events.SorterEvents`)."""
+        (:class:`~devices.opcua.sorter.events.SorterEvents`)."""
         if model.journal_method is None or model.tracking_method is None:
             if not self._no_tracking_logged:
                 self._no_tracking_logged = True
