@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from typing import Protocol
 
 from controller.conveyor.tracking import ConveyorReconciler
 from controller.line.history import History
@@ -29,7 +30,6 @@ from controller.robots.picking import Picking
 from controller.robots.takeover import RobotTakeover
 from controller.robots.trip_records import GIVING_WAY
 from controller.store.base import StoreError
-from controller.store.inventory import LineStore
 from devices import base as dev
 from devices.errors import DeviceError
 from kernel.clock import Clock
@@ -44,93 +44,99 @@ RETRY_EVENTS = frozenset(
 # an operator's cancel of a robot is no failure of the order: it does not count as an attempt
 
 
-class RobotFailures:
-    """Giving away the trips of failed robots (the parts are the orchestrator's)."""
+class FailureState(Protocol):
+    """What failure handling reads and changes of the state it shares with the orchestrator
+    (the orchestrator's state object has all of it, and more)."""
 
     config: LineConfig
     clock: Clock
-    store: LineStore
     history: History
     flight: InFlight
-    fleet: dev.RobotFleet
     dispatcher: Dispatcher
-    reconciler: ConveyorReconciler
     picking: Picking
-    robot_faults: RobotFaults
     takeover: RobotTakeover
     cancels: RobotCancels
-    _lost: dict[str, tuple[float, str]]
+    robot_faults: RobotFaults
+    reconciler: ConveyorReconciler
+    lost: dict[str, tuple[float, str]]  # serial -> (since, reason)
 
-    async def _action_failed(self, ev: dev.RobotActionFailed) -> None:
+
+class RobotFailures:
+    """Giving away the trips of failed robots, and stopping robots whose trips are void."""
+
+    def __init__(self, state: FailureState) -> None:
+        self.state = state
+
+    async def action_failed(self, ev: dev.RobotActionFailed) -> None:
         """A live trip's action failed. A pick the robot reports as a stock shortage (as its
         model declares it) is booked short and stops the order; anything else is a fault of
         the robot: the stock stays as it was and the order goes to another robot."""
-        trip = self.picking.failed_trip(ev)
+        trip = self.state.picking.failed_trip(ev)
         if trip is None:
             return
-        if self.robot_faults.pick_failure(ev) is PickFailure.SHORTAGE and (
-            await self.picking.pick_short(ev, trip)
+        if self.state.robot_faults.pick_failure(ev) is PickFailure.SHORTAGE and (
+            await self.state.picking.pick_short(ev, trip)
         ):
-            await self._stop_if_void(trip)
+            await self.stop_if_void(trip)
             return
-        self.robot_faults.fault(ev.serial, ev.action_type, ev.reason)
-        await self.picking.pick_fault(ev, trip)
+        self.state.robot_faults.fault(ev.serial, ev.action_type, ev.reason)
+        await self.state.picking.pick_fault(ev, trip)
         reason = f"{ev.action_type} failed on robot {ev.serial}: {ev.reason}"
         data = {"robot": ev.serial, "action": ev.action_type, "robot_fault": True}
-        await self._spoiled(trip, "robot_action_failed", reason, data)
-        await self._stop_if_void(trip)
+        await self.spoiled(trip, "robot_action_failed", reason, data)
+        await self.stop_if_void(trip)
 
     # --- robot failures --------------------------------------------------------------------
 
-    async def _availability(self, ev: dev.RobotAvailability) -> None:
+    async def availability(self, ev: dev.RobotAvailability) -> None:
         if not ev.available:
             if ev.unheard:
                 # the controller's own broker link is down: the robot may be working on; its
                 # failure grace counts from when it can be heard again
-                self._lost.pop(ev.serial, None)
+                self.state.lost.pop(ev.serial, None)
                 return
-            self._lost.setdefault(ev.serial, (self.clock.now(), ev.reason))
+            self.state.lost.setdefault(ev.serial, (self.state.clock.now(), ev.reason))
             return
-        self._lost.pop(ev.serial, None)
-        if not self.takeover.done(ev.serial):
+        self.state.lost.pop(ev.serial, None)
+        if not self.state.takeover.done(ev.serial):
             return  # its take-over stops it if it must
-        trips = self.flight.on_robot(ev.serial)
+        trips = self.state.flight.on_robot(ev.serial)
         if trips and all(t.cancelled and not t.returning for t in trips):
-            await self._stop_robot(trips[0])  # back after its trips were given away: stop it
+            await self.stop_robot(trips[0])  # back after its trips were given away: stop it
 
-    async def _robot_overdue(self, trip: Trip, overdue: Overdue) -> None:
+    async def robot_overdue(self, trip: Trip, overdue: Overdue) -> None:
         """The robot made no progress on the trip for its deadline: the order goes to another
         robot, the robot's order is cancelled, and the fault counts against the robot."""
         reason = overdue.render()
-        self.robot_faults.overdue(trip.serial, "trip_overdue")
+        self.state.robot_faults.overdue(trip.serial, "trip_overdue")
         data = {"robot": trip.serial, "robot_fault": True, **overdue.data()}
-        await self._spoiled(trip, "robot_trip_overdue", reason, data)
-        await self._stop_if_void(trip)
+        await self.spoiled(trip, "robot_trip_overdue", reason, data)
+        await self.stop_if_void(trip)
 
     async def watch_loop(self) -> None:
         """Give away the trips of robots that stay unavailable longer than the grace time."""
-        grace = self.config.robots.failure_grace
+        grace = self.state.config.robots.failure_grace
         while True:
-            await self.clock.sleep(min(2.0, grace / 4))
-            self.robot_faults.expire()
+            await self.state.clock.sleep(min(2.0, grace / 4))
+            self.state.robot_faults.expire()
             try:
-                await self.reconciler.check_missing()
+                await self.state.reconciler.check_missing()
             except StoreError:
                 log.exception("could not record a tote lost on the conveyor")
-            await self.cancels.retry_due()
-            now = self.clock.now()
-            for serial, (since, reason) in list(self._lost.items()):
+            await self.state.cancels.retry_due()
+            now = self.state.clock.now()
+            for serial, (since, reason) in list(self.state.lost.items()):
                 if now - since < grace:
                     continue
-                for trip in [t for t in self.flight.on_robot(serial) if t.live]:
-                    await self._spoiled(
+                for trip in [t for t in self.state.flight.on_robot(serial) if t.live]:
+                    await self.spoiled(
                         trip,
                         "robot_lost",
                         f"robot {serial} unavailable: {reason}",
                         {"robot": serial},
                     )
 
-    async def _spoiled(
+    async def spoiled(
         self, trip: Trip, event_type: str, reason: str, data: Mapping[str, object]
     ) -> None:
         """The trip can no longer serve its order: the order goes back to the queue for another
@@ -138,15 +144,15 @@ class RobotFailures:
         trip.cancelled = trip.requeued = True
         if trip.continuing:
             # taken over and not yet sent again: the robot stands, so settle the trip now
-            await self.takeover.give_up(trip)
-        rec = await self.history.get(trip.order_id)
+            await self.state.takeover.give_up(trip)
+        rec = await self.state.history.get(trip.order_id)
         if rec is None or rec.status.terminal:
             return
-        types = await self.history.event_types(rec.id)
+        types = await self.state.history.event_types(rec.id)
         attempt = 1 + sum(1 for t in types if t in RETRY_EVENTS)
         data = {**data, "trip": trip.trip_id, "attempt": attempt, "reason": reason}
         if attempt >= MAX_ATTEMPTS:
-            await self.history.record(
+            await self.state.history.record(
                 rec,
                 event_type,
                 OrderStatus.EXCEPTION,
@@ -154,9 +160,9 @@ class RobotFailures:
                 waiting_reason=f"{reason}; gave up after {attempt} attempts",
                 data=data,
             )
-            self.history.metrics.orders_finished.labels(rec.type.value, "exception").inc()
+            self.state.history.metrics.orders_finished.labels(rec.type.value, "exception").inc()
             return
-        rec = await self.history.record(
+        rec = await self.state.history.record(
             rec,
             event_type,
             OrderStatus.ACCEPTED,
@@ -165,13 +171,13 @@ class RobotFailures:
             waiting_reason=f"reassigning: {reason}",
             data=data,
         )
-        self.dispatcher.add(rec)
+        self.state.dispatcher.add(rec)
 
     async def cancel_robot(self, serial: str) -> str:
         """An operator cancels the robot's work: its orders go to other robots."""
-        action_id = await self.cancels.send(serial)
-        for trip in [t for t in self.flight.on_robot(serial) if t.live]:
-            await self._spoiled(
+        action_id = await self.state.cancels.send(serial)
+        for trip in [t for t in self.state.flight.on_robot(serial) if t.live]:
+            await self.spoiled(
                 trip,
                 "robot_cancelled_by_operator",
                 f"operator cancelled the order of robot {serial}",
@@ -179,31 +185,31 @@ class RobotFailures:
             )
         return action_id
 
-    async def _give_way(self, serial: str, why: str) -> None:
+    async def give_way(self, serial: str, why: str) -> None:
         """Traffic control ends a deadlock: the robot's order is cancelled so that it stands
-        and the others can pass. Its trips stay with it (:meth:`_stood_after_giving_way`):
+        and the others can pass. Its trips stay with it (:meth:`stood_after_giving_way`):
         the totes it carries hold picked units, which a new trip would pick again."""
-        trips = [t for t in self.flight.on_robot(serial) if t.live]
+        trips = [t for t in self.state.flight.on_robot(serial) if t.live]
         for trip in trips:  # before anything is awaited: the cancel fails what is left
             trip.stopping = True
         try:
-            await self.cancels.send(serial)
+            await self.state.cancels.send(serial)
         except DeviceError:
             for trip in trips:
                 trip.stopping = False
             raise
         for trip in trips:
-            rec = await self.history.get(trip.order_id)
+            rec = await self.state.history.get(trip.order_id)
             if rec is None or rec.status.terminal:
                 continue
-            await self.history.record(
+            await self.state.history.record(
                 rec,
                 GIVING_WAY,
                 waiting_reason=f"robot {serial} gives way ({why}); its trip continues after",
                 data={"robot": serial, "trip": trip.trip_id, "job": trip.job_id, "why": why},
             )
 
-    def _stood_after_giving_way(self, trip: Trip) -> bool:
+    def stood_after_giving_way(self, trip: Trip) -> bool:
         """The job of a trip whose robot gave way ended: the trip continues from where the
         robot stands (sent when traffic control lets the robot work again). False for any
         other trip."""
@@ -219,16 +225,16 @@ class RobotFailures:
         )
         return True
 
-    async def _stop_if_void(self, trip: Trip) -> None:
+    async def stop_if_void(self, trip: Trip) -> None:
         """Stop the robot unless its job still serves other orders (a batch carries on; the
         void trip's tote then goes to the reject chute)."""
-        if not any(t.live for t in self.flight.job_trips(trip.job_id)):
-            await self._stop_robot(trip)
+        if not any(t.live for t in self.state.flight.job_trips(trip.job_id)):
+            await self.stop_robot(trip)
 
-    async def _stop_robot(self, trip: Trip) -> None:
+    async def stop_robot(self, trip: Trip) -> None:
         """Cancel the robot's VDA 5050 order of a void trip (when it can be reached)."""
         try:
-            await self.cancels.send(trip.serial)
+            await self.state.cancels.send(trip.serial)
         except DeviceError as exc:
             log.info(
                 "robot not reachable to cancel a void trip; retried when it is back",

@@ -2,10 +2,10 @@
 
 accepted -> released (robot assigned) -> picking -> in_transit (dropped on the conveyor) ->
 scanned -> diverted -> sorted -> completed (B2B: after verification at its station), each step an
-event in the order's history. The parts: ``Dispatcher`` (release to robots), ``Picking`` (what
-robots report), ``Sortation`` (scan to divert), ``Stations`` (B2B verification). This module wires
-them to the device events and handles what crosses them: cancellation here, the restart in
-:mod:`controller.service.restart`, robot failures in :mod:`controller.robots.failures`.
+event in the order's history. ``Orchestrator`` builds the parts that move an order and hands each
+device event to the part it concerns. Cancellation is its own: whatever an order has in flight
+when it is cancelled is called back or sent to the reject chute. The start-up after a stop and
+the handling of robot failures act for it on the same state (``OrchestratorState``).
 """
 
 from __future__ import annotations
@@ -39,7 +39,8 @@ from controller.robots.takeover import RobotTakeover
 from controller.robots.traffic.fleet import TrafficFleet
 from controller.service.deadline_limits import limits
 from controller.service.deadlines import DeadlineWatch
-from controller.service.restart import OrchestratorRestart
+from controller.service.restart import Resumption
+from controller.service.state import OrchestratorState
 from controller.store.asrs import AsrsRequest
 from controller.store.base import StoreError
 from controller.store.inventory import LineStore
@@ -52,7 +53,10 @@ from kernel.metrics import Metrics
 log = logging.getLogger(__name__)
 
 
-class Orchestrator(OrchestratorRestart, RobotFailures):
+class Orchestrator:
+    """The line's orders from acceptance to their end, over the robots, the conveyor and the
+    AS/RS; what the service runs and the API reads."""
+
     def __init__(
         self,
         config: LineConfig,
@@ -112,7 +116,6 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             metrics,
         )
         self.takeover.handle = self.handle
-        self.takeover.requeue = self._requeue
         self.takeover.cancelled = self._cancelled_on_robot
         self.dispatcher.ready = self.takeover.ready
         self.dispatcher.before_round = self.takeover.poll
@@ -156,7 +159,38 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             else None
         )
         self.case_picks.asrs = self.replenishment.asrs = self.tote_returns.asrs = self.asrs
-        self._cranes = cranes
+        self.clock = clock
+        # every cancelOrder, followed until the robot confirms it, retried, or given up
+        self.cancels = RobotCancels(
+            self.fleet, clock, config.robots.cancel_attempts, self._not_stopped
+        )
+        # what the start-up and the failure handling share with the orchestrator
+        self.state = OrchestratorState(
+            config=config,
+            clock=clock,
+            store=store,
+            history=self.history,
+            flight=self.flight,
+            inventory=self.inventory,
+            dispatcher=self.dispatcher,
+            picking=self.picking,
+            takeover=self.takeover,
+            cancels=self.cancels,
+            robot_faults=self.robot_faults,
+            stations=self.stations,
+            sortation=self.sortation,
+            reconciler=self.reconciler,
+            reject_totes=self.reject_totes,
+            case_picks=self.case_picks,
+            replenishment=self.replenishment,
+            asrs=self.asrs,
+            cranes=cranes,
+        )
+        # the orders the last run left unfinished, taken up at start
+        self.resumption = Resumption(self.state)
+        self.takeover.requeue = self.resumption.requeue
+        # failed, lost and overdue robots: their orders go to other robots
+        self.failures = RobotFailures(self.state)
         # every stage and device command against its deadline, on one watcher
         self.deadlines = DeadlineWatch(
             limits(config, self.dispatcher.roadmap, clock.time_scale),
@@ -167,17 +201,14 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             sorter,
             self.fleet,
             self.stations,
-            self._robot_overdue,
+            self.failures.robot_overdue,
             self.asrs,
             self.traffic.waiting,
         )
-        self._cancels: asyncio.Queue[str] = asyncio.Queue()
-        self._lost: dict[str, tuple[float, str]] = {}  # robot -> (since, reason)
-        self.clock = clock
-        # every cancelOrder, followed until the robot confirms it, retried, or given up
-        self.cancels = RobotCancels(
-            self.fleet, clock, config.robots.cancel_attempts, self._not_stopped
-        )
+
+    async def _give_way(self, serial: str, why: str) -> None:
+        """Traffic control, built before the failure handling, asks a robot to give way."""
+        await self.failures.give_way(serial, why)
 
     def _accepts_trips(self, serial: str) -> bool:
         """Traffic control may hold a robot back for a while, and so may its faults; nothing
@@ -197,7 +228,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         self.dispatcher.changed(record)
 
     def cancel_requested(self, record: OrderRecord) -> None:
-        self._cancels.put_nowait(record.id)
+        self.state.cancel_requests.put_nowait(record.id)
 
     # --- tasks -----------------------------------------------------------------------------
 
@@ -222,6 +253,9 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
         elif request.purpose == REPLENISH:
             await self.replenishment.retrieve_failed(request)
 
+    async def watch_loop(self) -> None:
+        await self.failures.watch_loop()
+
     async def deadline_loop(self) -> None:
         await self.deadlines.run()
 
@@ -233,7 +267,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
 
     async def cancel_loop(self) -> None:
         while True:
-            order_id = await self._cancels.get()
+            order_id = await self.state.cancel_requests.get()
             try:
                 await self.cancel(order_id)
             except StoreError:
@@ -263,19 +297,21 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
                 self.robot_faults.succeeded(event.serial)
                 short = await self.picking.action_finished(event)
                 if short is not None:
-                    await self._stop_if_void(short)
+                    await self.failures.stop_if_void(short)
             case dev.RobotActionFailed():
                 if await self.cancels.failed(event):
                     return
-                await self._action_failed(event)
+                await self.failures.action_failed(event)
             case dev.RobotOrderFinished():
                 self.cancels.order_ended(event.serial)
                 for trip in await self.picking.job_finished(event):
-                    if self._stood_after_giving_way(trip):
+                    if self.failures.stood_after_giving_way(trip):
                         continue
                     if not trip.cancelled:
                         reason = f"robot {event.serial} ended its trip without the drop"
-                        await self._spoiled(trip, "robot_trip_ended_without_drop", reason, {})
+                        await self.failures.spoiled(
+                            trip, "robot_trip_ended_without_drop", reason, {}
+                        )
                         await self.picking.settle_void(trip)
                     elif not trip.requeued:
                         await self._cancelled_on_robot(trip)
@@ -283,7 +319,7 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             case dev.RobotAvailability():
                 if event.available:
                     await self.takeover.reported(event.serial)
-                await self._availability(event)
+                await self.failures.availability(event)
                 self.dispatcher.wake()
             case dev.ConveyorAvailability():
                 self.dispatcher.wake()
@@ -306,6 +342,16 @@ class Orchestrator(OrchestratorRestart, RobotFailures):
             ):
                 if self.asrs is not None:
                     await self.asrs.handle(event)
+
+    # --- start-up and robots -----------------------------------------------------------------
+
+    async def resume(self) -> None:
+        """Pick up non-terminal orders from the store after a start or restart (one pass)."""
+        await self.resumption.resume()
+
+    async def cancel_robot(self, serial: str) -> str:
+        """An operator cancels the robot's work: its orders go to other robots."""
+        return await self.failures.cancel_robot(serial)
 
     # --- cancellation ----------------------------------------------------------------------
 

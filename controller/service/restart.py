@@ -10,77 +10,47 @@ are rebuilt by the case picks themselves. A cancel asked for before the stop is 
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
-from controller.asrs.case_picks.picks import CasePicks
 from controller.asrs.commands import journal_positions
-from controller.asrs.flows import AsrsFlows
-from controller.asrs.replenishment import Replenishment
-from controller.conveyor.reject_totes import RejectTotes
-from controller.conveyor.sorting import Sortation
-from controller.line.history import History
-from controller.line.inventory import Inventory
-from controller.line.stations import Stations
-from controller.line.trips import InFlight, Trip
+from controller.line.trips import Trip
 from controller.orders.model import HistoryEvent, OrderRecord, OrderStatus, OrderType
-from controller.robots.dispatcher import Dispatcher
-from controller.robots.takeover import RobotTakeover
 from controller.robots.trip_records import tote_trip
-from controller.store.inventory import LineStore
-from devices import base as dev
-from kernel.clock import Clock
-from kernel.config.model import LineConfig
+from controller.service.state import OrchestratorState
 
 log = logging.getLogger("controller.service.orchestrator")  # the orchestrator logs under one name
 
 
-class OrchestratorRestart:
-    """Taking up the orders of the last run (the parts are the orchestrator's)."""
+class Resumption:
+    """Taking up, at start, the orders the last run left unfinished."""
 
-    config: LineConfig
-    store: LineStore
-    history: History
-    flight: InFlight
-    inventory: Inventory
-    case_picks: CasePicks
-    replenishment: Replenishment
-    reject_totes: RejectTotes
-    dispatcher: Dispatcher
-    stations: Stations
-    sortation: Sortation
-    asrs: AsrsFlows | None
-    _cranes: dev.Cranes | None
-    _cancels: asyncio.Queue[str]
-    takeover: RobotTakeover
-    clock: Clock
-    _lost: dict[str, tuple[float, str]]
-
-    # --- start-up --------------------------------------------------------------------------
+    def __init__(self, state: OrchestratorState) -> None:
+        self.state = state
 
     async def resume(self) -> None:
         """Pick up non-terminal orders from the store after a start or restart (one pass)."""
-        await self.inventory.open()
-        await self.reject_totes.open()
-        if self.asrs is not None and self._cranes is not None:
-            await self.asrs.open()
-            await self.replenishment.open()
-            self._cranes.resume_from(await journal_positions(self.store, self.config))
+        state = self.state
+        await state.inventory.open()
+        await state.reject_totes.open()
+        if state.asrs is not None and state.cranes is not None:
+            await state.asrs.open()
+            await state.replenishment.open()
+            state.cranes.resume_from(await journal_positions(state.store, state.config))
         on_robots: list[tuple[OrderRecord, list[HistoryEvent]]] = []
-        active = await self.store.active_orders()
-        histories = await self.store.histories([rec.id for rec in active])
+        active = await state.store.active_orders()
+        histories = await state.store.histories([rec.id for rec in active])
         for rec in active:
             events = histories[rec.id]
             if any(e.type == "cancel_requested" for e in events):
-                self._cancels.put_nowait(rec.id)
-            cases = self.case_picks.restore(rec, events)
+                state.cancel_requests.put_nowait(rec.id)
+            cases = state.case_picks.restore(rec, events)
             # the robot's tote of an order still waiting for its AS/RS totes is at the station
-            at_station = self.case_picks.robot_tote_at_station(rec.id)
-            robot_part = not cases or self.case_picks.needs_robot(rec.id)
+            at_station = state.case_picks.robot_tote_at_station(rec.id)
+            robot_part = not cases or state.case_picks.needs_robot(rec.id)
             if cases and not robot_part and rec.status is not OrderStatus.SORTED:
                 continue  # only AS/RS totes: they are tracked by the case picks
             if rec.status is OrderStatus.ACCEPTED:
-                self.dispatcher.add(rec)
+                state.dispatcher.add(rec)
             elif rec.status in (OrderStatus.RELEASED, OrderStatus.PICKING):
                 on_robots.append((rec, events))
             elif rec.status is OrderStatus.SORTED and rec.step == "at_station":
@@ -88,26 +58,26 @@ class OrchestratorRestart:
                 if sorted_at is not None:
                     data = sorted_at.data
                     totes = [str(t) for t in data.get("totes", [data.get("tote")])]
-                    self.stations.open(
-                        rec, str(data.get("chute")), totes, self.case_picks.released(rec.id)
+                    state.stations.open(
+                        rec, str(data.get("chute")), totes, state.case_picks.released(rec.id)
                     )
                     if any(e.type == "chute_allocated" for e in events):
-                        self.sortation.restore(rec.id, str(data.get("chute")))
+                        state.sortation.restore(rec.id, str(data.get("chute")))
             elif rec.status is OrderStatus.IN_TRANSIT and not at_station:
-                self._resume_on_conveyor(rec, events)
-        await self._resume_on_robots(on_robots)
+                self._on_conveyor(rec, events)
+        await self._on_robots(on_robots)
 
-    async def _resume_on_robots(self, orders: list[tuple[OrderRecord, list[HistoryEvent]]]) -> None:
+    async def _on_robots(self, orders: list[tuple[OrderRecord, list[HistoryEvent]]]) -> None:
         """Orders a robot was picking: their trips go back on their robots, to be taken over
         when each robot reports (:mod:`controller.robots.takeover`); an order whose trip cannot be
         rebuilt goes back to the queue. A robot not heard from by the time dispatching starts is
         lost from then on."""
-        restored = await self.takeover.restore(orders)
-        self.takeover.unheard = self._unheard
+        restored = await self.state.takeover.restore(orders)
+        self.state.takeover.unheard = self.unheard
         for rec, _ in orders:
             if rec.id in restored:
                 continue
-            rec = await self.history.record(
+            rec = await self.state.history.record(
                 rec,
                 "requeued",
                 OrderStatus.ACCEPTED,
@@ -115,22 +85,22 @@ class OrchestratorRestart:
                 picked={},
                 data={"reason": "controller restarted before the pick finished"},
             )
-            self.dispatcher.add(rec)
+            self.state.dispatcher.add(rec)
 
-    def _unheard(self, serials: list[str]) -> None:
+    def unheard(self, serials: list[str]) -> None:
         """Dispatching starts without these robots taken over: one carrying trips of the last
         run is lost from now on, and its trips are given away after ``failure_grace``."""
-        now = self.clock.now()
+        now = self.state.clock.now()
         for serial in serials:
-            if self.flight.on_robot(serial):
-                self._lost.setdefault(serial, (now, "not heard from since the start"))
+            if self.state.flight.on_robot(serial):
+                self.state.lost.setdefault(serial, (now, "not heard from since the start"))
 
-    async def _requeue(self, trip: Trip, reason: str) -> None:
+    async def requeue(self, trip: Trip, reason: str) -> None:
         """The take-over found the order's trip gone from its robot: it is picked again."""
-        rec = await self.history.get(trip.order_id)
+        rec = await self.state.history.get(trip.order_id)
         if rec is None or rec.status.terminal:
             return
-        rec = await self.history.record(
+        rec = await self.state.history.record(
             rec,
             "requeued",
             OrderStatus.ACCEPTED,
@@ -138,9 +108,9 @@ class OrchestratorRestart:
             picked={},
             data={"reason": reason, "trip": trip.trip_id},
         )
-        self.dispatcher.add(rec)
+        self.state.dispatcher.add(rec)
 
-    def _resume_on_conveyor(self, rec: OrderRecord, events: list[HistoryEvent]) -> None:
+    def _on_conveyor(self, rec: OrderRecord, events: list[HistoryEvent]) -> None:
         """The order's tote was on the conveyor when the controller stopped: track it again.
         The conveyor's tracking table and journal, read on first contact, tell where it is
         (or that it already reached its chute); a scan routes it as before."""
@@ -168,5 +138,5 @@ class OrchestratorRestart:
             trip.picks_done = set(filled.booked)
             trip.picked = dict(filled.picked)
         trip.cancelled = any(e.type == "cancel_on_conveyor" for e in events)
-        self.flight.on_conveyor(trip)
+        self.state.flight.on_conveyor(trip)
         log.info("order on the conveyor tracked again", extra={"order": rec.id, "tote": tote})

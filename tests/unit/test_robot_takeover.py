@@ -396,13 +396,13 @@ async def test_a_broker_outage_does_not_count_against_the_robots(restart: Restar
     at = restart.clock.utcnow()
     orch = restart.orch
     await orch.handle(dev.RobotAvailability("R01", False, "broker connection down", at, True))
-    assert "R01" not in orch._lost
+    assert "R01" not in orch.state.lost
     await restart.clock.advance(3600)  # an hour without the broker
     # the link is back, the robot not heard from yet: its grace starts now
     await orch.handle(dev.RobotAvailability("R01", False, "no state for 31 s", at))
-    assert orch._lost["R01"] == (restart.clock.now(), "no state for 31 s")
+    assert orch.state.lost["R01"] == (restart.clock.now(), "no state for 31 s")
     # it reports: nothing was given away
     await orch.handle(dev.RobotAvailability("R01", True, "ok", at))
-    assert "R01" not in orch._lost
+    assert "R01" not in orch.state.lost
     trip = orch.flight.trip_of_order("O-1")
     assert trip is not None and trip.live
