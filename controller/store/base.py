@@ -7,7 +7,7 @@ import contextvars
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
+from enum import Enum, StrEnum
 from typing import Any, Protocol
 
 from controller.orders.model import HistoryEvent, OrderIn, OrderRecord, OrderStatus, OrderType
@@ -52,7 +52,15 @@ class WrongStatus(StoreError):
         self.status = status
 
 
-_UNSET: Any = object()
+class Unchanged(Enum):
+    """The type of :data:`UNCHANGED`, so a type checker tells it from ``str | None``."""
+
+    UNCHANGED = "unchanged"
+
+
+# The default of a column argument of :meth:`OrderStore.record`: the call leaves the stored value
+# as it is. None is a value (it clears the column), so it cannot mean "not given".
+UNCHANGED = Unchanged.UNCHANGED
 
 
 class OrderStore(Protocol):
@@ -130,15 +138,15 @@ class OrderStore(Protocol):
         at: datetime,
         *,
         status: OrderStatus | None = None,
-        step: str | None = _UNSET,
-        waiting_reason: str | None = _UNSET,
+        step: str | Unchanged | None = UNCHANGED,
+        waiting_reason: str | Unchanged | None = UNCHANGED,
         picked: dict[str, int] | None = None,
         data: dict[str, Any] | None = None,
     ) -> HistoryEvent:
         """Append a history event and apply the given changes in one transaction.
 
-        ``status`` None keeps the status; ``step``/``waiting_reason`` left unset keep theirs
-        (None clears them); ``picked`` replaces the per-line picked quantities. Raises
+        ``status`` None keeps the status; ``step``/``waiting_reason`` left :data:`UNCHANGED` keep
+        theirs (None clears them); ``picked`` replaces the per-line picked quantities. Raises
         :class:`UnknownOrder` for an unknown id and :class:`StoreError` if the order is terminal
         and ``status`` would change it.
         """

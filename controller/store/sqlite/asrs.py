@@ -1,6 +1,5 @@
-"""The SQLite AS/RS command store: plain functions on the store's worker thread, and the mixin
-that gives :class:`~controller.store.sqlite.store.SqliteOrderStore` the
-:class:`~controller.store.asrs.AsrsStore` methods.
+"""The SQLite store's AS/RS commands (:mod:`controller.store.asrs`): plain functions run on the
+store's worker thread, and :class:`SqliteAsrsCommands`, the async part of the store over them.
 
 Tables (migration 4 in :mod:`controller.store.sqlite.schema`): ``asrs_requests``,
 ``asrs_commands`` (``seq`` keeps the order they were written in), ``asrs_sequences`` (aisle ->
@@ -11,9 +10,8 @@ transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
 
 from controller.store.asrs import (
     OPEN_COMMAND_STATES,
@@ -26,9 +24,9 @@ from controller.store.asrs import (
     RequestKind,
     RequestState,
 )
-from controller.store.sqlite.ops import iso, transaction
+from controller.store.sqlite.ops import iso
+from controller.store.sqlite.writer import SqliteWriter, transaction
 
-T = TypeVar("T")
 MAX_PAGE = 1000
 
 _REQUEST_COLUMNS = (
@@ -101,11 +99,11 @@ def _in(states: Collection[str]) -> tuple[str, list[str]]:
     return ", ".join("?" for _ in states), [str(s) for s in states]
 
 
-def last_sequences(conn: sqlite3.Connection) -> dict[str, int]:
+def read_last_sequences(conn: sqlite3.Connection) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in conn.execute("SELECT aisle, sequence FROM asrs_sequences")}
 
 
-def load(conn: sqlite3.Connection) -> AsrsState:
+def read_state(conn: sqlite3.Connection) -> AsrsState:
     ns = conn.execute("SELECT value FROM asrs_meta WHERE key = 'namespace'").fetchone()
     top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM asrs_requests").fetchone()
     marks, rs = _in(OPEN_REQUEST_STATES)
@@ -136,12 +134,12 @@ def load(conn: sqlite3.Connection) -> AsrsState:
         next_request_id=int(top[0]) + 1,
         requests=requests,
         commands=commands,
-        last_sequences=last_sequences(conn),
+        last_sequences=read_last_sequences(conn),
         retrieves_by_sku=turnover,
     )
 
 
-def save(
+def write_changes(
     conn: sqlite3.Connection,
     requests: Sequence[AsrsRequest],
     commands: Sequence[AsrsCommand],
@@ -212,11 +210,13 @@ def save(
             )
 
 
-def tote_locations(conn: sqlite3.Connection) -> dict[str, str]:
+def read_tote_locations(conn: sqlite3.Connection) -> dict[str, str]:
     return {r[0]: r[1] for r in conn.execute("SELECT tote, location FROM totes")}
 
 
-def requests(conn: sqlite3.Connection, states: list[str] | None, limit: int) -> list[AsrsRequest]:
+def read_requests(
+    conn: sqlite3.Connection, states: list[str] | None, limit: int
+) -> list[AsrsRequest]:
     where, args = "", list[str]()
     if states is not None:
         marks, args = _in(states)
@@ -225,7 +225,9 @@ def requests(conn: sqlite3.Connection, states: list[str] | None, limit: int) -> 
     return [_request(r) for r in conn.execute(sql, [*args, limit])]
 
 
-def commands(conn: sqlite3.Connection, states: list[str] | None, limit: int) -> list[AsrsCommand]:
+def read_commands(
+    conn: sqlite3.Connection, states: list[str] | None, limit: int
+) -> list[AsrsCommand]:
     where, args = "", list[str]()
     if states is not None:
         marks, args = _in(states)
@@ -240,38 +242,37 @@ def _limit(limit: int) -> int:
     return limit
 
 
-class SqliteAsrsMixin:
-    """:class:`~controller.store.asrs.AsrsStore` methods of the SQLite store."""
+class SqliteAsrsCommands:
+    """Transport requests, crane commands and journal numbers on the store's writer."""
 
-    if TYPE_CHECKING:
+    def __init__(self, writer: SqliteWriter) -> None:
+        self._writer = writer
 
-        async def _run(self, fn: Callable[..., T], *args: Any) -> T: ...
+    async def load(self) -> AsrsState:
+        return await self._writer.run(read_state)
 
-    async def asrs_load(self) -> AsrsState:
-        return await self._run(load)
+    async def last_sequences(self) -> dict[str, int]:
+        return await self._writer.run(read_last_sequences)
 
-    async def asrs_last_sequences(self) -> dict[str, int]:
-        return await self._run(last_sequences)
-
-    async def asrs_save(
+    async def save(
         self,
         requests: Sequence[AsrsRequest] = (),
         commands: Sequence[AsrsCommand] = (),
         sequences: Mapping[str, int] | None = None,
     ) -> None:
-        await self._run(save, list(requests), list(commands), dict(sequences or {}))
+        await self._writer.run(write_changes, list(requests), list(commands), dict(sequences or {}))
 
-    async def asrs_tote_locations(self) -> dict[str, str]:
-        return await self._run(tote_locations)
+    async def tote_locations(self) -> dict[str, str]:
+        return await self._writer.run(read_tote_locations)
 
-    async def asrs_requests(
+    async def requests(
         self, *, states: Collection[RequestState] | None = None, limit: int = 100
     ) -> list[AsrsRequest]:
         chosen = None if states is None else [str(s) for s in states]
-        return await self._run(requests, chosen, _limit(limit))
+        return await self._writer.run(read_requests, chosen, _limit(limit))
 
-    async def asrs_commands(
+    async def commands(
         self, *, states: Collection[CommandState] | None = None, limit: int = 100
     ) -> list[AsrsCommand]:
         chosen = None if states is None else [str(s) for s in states]
-        return await self._run(commands, chosen, _limit(limit))
+        return await self._writer.run(read_commands, chosen, _limit(limit))

@@ -1,8 +1,8 @@
 """The SQLite store's audit log and line hold (:mod:`controller.store.audit`).
 
-Plain functions over one connection, run on the store's worker thread like
-:mod:`controller.store.sqlite.ops`, and :class:`SqliteAuditMixin`, the store's async methods over
-them. Times are stored as UTC ISO text of one width, so they sort as text.
+Plain functions over one connection, run on the store's worker thread, and
+:class:`SqliteAuditLog`, the async part of the store over them. Times are stored as UTC ISO text
+of one width, so they sort as text.
 """
 
 from __future__ import annotations
@@ -10,16 +10,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import sqlite3
-from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
 from controller.store.audit import AuditEntry, AuditFilter, AuditPage, AuditResult, LineHold
 from controller.store.base import StoreError
 from controller.store.sqlite.ops import decode_cursor, encode_cursor
+from controller.store.sqlite.writer import SqliteWriter
 from kernel.redact import redact
-
-T = TypeVar("T")
 
 MAX_AUDIT_PAGE = 1000
 HOLD_KEY = "hold"
@@ -29,7 +27,7 @@ def utc_text(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def append(conn: sqlite3.Connection, e: AuditEntry) -> int:
+def insert_entry(conn: sqlite3.Connection, e: AuditEntry) -> int:
     cur = conn.execute(
         "INSERT INTO audit (at, who, action, target, params, result, status, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -64,7 +62,7 @@ def _entry(row: sqlite3.Row) -> AuditEntry:
         raise StoreError(f"audit entry {row['seq']} cannot be read: {exc}") from exc
 
 
-def entries(
+def read_entries(
     conn: sqlite3.Connection, where: AuditFilter, limit: int, before: int | None
 ) -> AuditPage:
     clauses: list[str] = []
@@ -94,7 +92,7 @@ def entries(
     )
 
 
-def get_hold(conn: sqlite3.Connection) -> LineHold | None:
+def read_hold(conn: sqlite3.Connection) -> LineHold | None:
     row = conn.execute("SELECT value FROM line_state WHERE key = ?", (HOLD_KEY,)).fetchone()
     if row is None:
         return None
@@ -109,7 +107,7 @@ def get_hold(conn: sqlite3.Connection) -> LineHold | None:
         raise StoreError(f"the stored line hold cannot be read: {exc}") from exc
 
 
-def set_hold(conn: sqlite3.Connection, hold: LineHold | None) -> None:
+def write_hold(conn: sqlite3.Connection, hold: LineHold | None) -> None:
     if hold is None:
         conn.execute("DELETE FROM line_state WHERE key = ?", (HOLD_KEY,))
         return
@@ -121,27 +119,26 @@ def set_hold(conn: sqlite3.Connection, hold: LineHold | None) -> None:
     )
 
 
-class SqliteAuditMixin:
-    """:class:`~controller.store.audit.AuditStore` methods of the SQLite store."""
+class SqliteAuditLog:
+    """The audit log and the line's hold on the store's writer."""
 
-    if TYPE_CHECKING:
+    def __init__(self, writer: SqliteWriter) -> None:
+        self._writer = writer
 
-        async def _run(self, fn: Callable[..., T], *args: Any) -> T: ...
-
-    async def append_audit(self, entry: AuditEntry) -> AuditEntry:
-        seq = await self._run(append, entry)
+    async def append(self, entry: AuditEntry) -> AuditEntry:
+        seq = await self._writer.run(insert_entry, entry)
         return dataclasses.replace(entry, seq=seq)
 
-    async def list_audit(
+    async def entries(
         self, where: AuditFilter, *, limit: int = 100, cursor: str | None = None
     ) -> AuditPage:
         if not 1 <= limit <= MAX_AUDIT_PAGE:
             raise ValueError(f"limit must be between 1 and {MAX_AUDIT_PAGE}, got {limit}")
         before = decode_cursor(cursor) if cursor else None
-        return await self._run(entries, where, limit, before)
+        return await self._writer.run(read_entries, where, limit, before)
 
     async def line_hold(self) -> LineHold | None:
-        return await self._run(get_hold)
+        return await self._writer.run(read_hold)
 
     async def set_line_hold(self, hold: LineHold | None) -> None:
-        await self._run(set_hold, hold)
+        await self._writer.run(write_hold, hold)

@@ -21,7 +21,8 @@ from typing import Any
 
 from controller.orders.model import OrderIn, OrderRecord
 from controller.store.base import CreateOutcome, StoreError
-from controller.store.sqlite.ops import REFUSED, insert_order, transaction
+from controller.store.sqlite.ops import insert_order
+from controller.store.sqlite.writer import REFUSED, transaction
 
 Created = tuple[CreateOutcome, OrderRecord]
 Outcome = Created | StoreError

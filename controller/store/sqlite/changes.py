@@ -13,8 +13,9 @@ from datetime import datetime
 from typing import Any
 
 from controller.orders.model import OrderRecord, OrderStatus
-from controller.store.base import _UNSET, UnknownOrder, WrongStatus
-from controller.store.sqlite.ops import get_order, iso, record, transaction
+from controller.store.base import UNCHANGED, UnknownOrder, WrongStatus
+from controller.store.sqlite.ops import get_order, iso, record
+from controller.store.sqlite.writer import transaction
 
 UPDATED = "updated"
 CANCEL_REQUESTED = "cancel_requested"
@@ -100,5 +101,5 @@ def request_cancel(
     if asked is not None:
         return False, current
     data = {"reason": reason} if reason is not None else {}
-    record(conn, order_id, CANCEL_REQUESTED, at, None, _UNSET, _UNSET, None, data)
+    record(conn, order_id, CANCEL_REQUESTED, at, None, UNCHANGED, UNCHANGED, None, data)
     return True, _existing(conn, order_id)

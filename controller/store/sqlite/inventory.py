@@ -1,68 +1,57 @@
-"""The SQLite store's inventory, as async methods of the store.
+"""The SQLite store's inventory and reject-tote register, as async parts of the store.
 
-:class:`SqliteInventoryMixin` is mixed into
-:class:`~controller.store.sqlite.store.SqliteOrderStore`, so stock shares the order database, its
-single writer thread and its transactions; it runs the functions of
-:mod:`controller.store.sqlite.inventory_ops` (stock changes),
-:mod:`controller.store.sqlite.reservations` (loose reservations),
-:mod:`controller.store.sqlite.tote_ops` (reservations in AS/RS totes) and
-:mod:`controller.store.sqlite.inventory_read` (read queries) on that thread.
+Stock shares the order database, its single writer thread and its transactions: a reservation,
+a pick or a restock is committed with its ledger rows and events, or not at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any
 
-from controller.store.inventory import (
-    Applied,
-    InitialStock,
-    InventoryEvent,
-    Movement,
-    MovementKind,
-    PickLine,
-    StockRow,
-    ToteLine,
-    ToteReservation,
-)
+from controller.store.inventory import InitialStock, PickLine, ToteLine, ToteReservation
 from controller.store.reject_totes import RejectLine, RejectTote, RejectToteState, RestockLine
-from controller.store.sqlite import inventory_ops as ops
-from controller.store.sqlite import inventory_read as reads
-from controller.store.sqlite import reject_totes, reservations, tote_ops
+from controller.store.sqlite import (
+    inventory_ops,
+    inventory_read,
+    reject_totes,
+    reservations,
+    tote_ops,
+)
+from controller.store.sqlite.writer import SqliteWriter
+from controller.store.stock import Applied, InventoryEvent, Movement, MovementKind, StockRow
 
-T = TypeVar("T")
 
+class SqliteInventory:
+    """Stock, reservations and the movement ledger
+    (:class:`~controller.store.inventory.InventoryStore`) on the store's writer."""
 
-class SqliteInventoryMixin:
-    """:class:`~controller.store.inventory.InventoryStore` methods of the SQLite store."""
+    def __init__(self, writer: SqliteWriter) -> None:
+        self._writer = writer
 
-    if TYPE_CHECKING:
-
-        async def _run(self, fn: Callable[..., T], *args: Any) -> T: ...
-
-    async def inventory_initial_load(
+    async def initial_load(
         self, stock: Sequence[InitialStock], levels: Mapping[str, int], at: datetime
     ) -> bool:
-        return await self._run(ops.initial_load, list(stock), dict(levels), at)
+        return await self._writer.run(inventory_ops.initial_load, list(stock), dict(levels), at)
 
-    async def inventory_stock(
+    async def stock(
         self,
         *,
         skus: Collection[str] | None = None,
         location: str | None = None,
         tote: str | None = None,
     ) -> list[StockRow]:
-        return await self._run(
-            reads.stock_rows, None if skus is None else list(skus), location, tote
+        return await self._writer.run(
+            inventory_read.stock_rows, None if skus is None else list(skus), location, tote
         )
 
-    async def inventory_reserve(
+    async def reserve(
         self, order_id: str, trip_id: str, picks: Sequence[PickLine], at: datetime
     ) -> Applied:
-        return await self._run(reservations.reserve, order_id, trip_id, list(picks), at)
+        return await self._writer.run(reservations.reserve, order_id, trip_id, list(picks), at)
 
-    async def inventory_release(
+    async def release(
         self,
         order_id: str,
         trip_id: str | None,
@@ -73,17 +62,19 @@ class SqliteInventoryMixin:
         tote: str | None = None,
     ) -> Applied:
         chosen = None if picks is None else list(picks)
-        return await self._run(reservations.release, order_id, trip_id, chosen, at, reason, tote)
+        return await self._writer.run(
+            reservations.release, order_id, trip_id, chosen, at, reason, tote
+        )
 
-    async def inventory_release_open(self, at: datetime, reason: str) -> int:
-        return await self._run(reservations.release_open, at, reason)
+    async def release_open(self, at: datetime, reason: str) -> int:
+        return await self._writer.run(reservations.release_open, at, reason)
 
-    async def inventory_reserve_totes(
+    async def reserve_totes(
         self, order_id: str, ref_id: str, lines: Sequence[ToteLine], at: datetime
     ) -> Applied:
-        return await self._run(tote_ops.reserve_totes, order_id, ref_id, list(lines), at)
+        return await self._writer.run(tote_ops.reserve_totes, order_id, ref_id, list(lines), at)
 
-    async def inventory_confirm_tote_pick(
+    async def confirm_tote_pick(
         self,
         order_id: str,
         line_id: str,
@@ -95,7 +86,7 @@ class SqliteInventoryMixin:
         at: datetime,
         put_to: str | None = None,
     ) -> Applied:
-        return await self._run(
+        return await self._writer.run(
             tote_ops.confirm_tote_pick,
             order_id,
             line_id,
@@ -108,13 +99,13 @@ class SqliteInventoryMixin:
             put_to,
         )
 
-    async def inventory_tote_reservations(self, prefix: str) -> list[ToteReservation]:
-        return await self._run(tote_ops.tote_reservations, prefix)
+    async def tote_reservations(self, prefix: str) -> list[ToteReservation]:
+        return await self._writer.run(tote_ops.tote_reservations, prefix)
 
-    async def inventory_totes(self) -> dict[str, str]:
-        return await self._run(tote_ops.totes)
+    async def totes(self) -> dict[str, str]:
+        return await self._writer.run(tote_ops.totes)
 
-    async def inventory_confirm_pick(
+    async def confirm_pick(
         self,
         order_id: str,
         trip_id: str,
@@ -124,11 +115,11 @@ class SqliteInventoryMixin:
         levels: Mapping[str, int],
         at: datetime,
     ) -> Applied:
-        return await self._run(
-            ops.confirm_pick, order_id, trip_id, pick, picked, ref, dict(levels), at
+        return await self._writer.run(
+            inventory_ops.confirm_pick, order_id, trip_id, pick, picked, ref, dict(levels), at
         )
 
-    async def inventory_count(
+    async def count(
         self,
         location: str,
         tote: str | None,
@@ -139,11 +130,11 @@ class SqliteInventoryMixin:
         levels: Mapping[str, int],
         at: datetime,
     ) -> Applied:
-        return await self._run(
-            ops.count, location, tote, sku, counted, ref, dict(data), dict(levels), at
+        return await self._writer.run(
+            inventory_ops.count, location, tote, sku, counted, ref, dict(data), dict(levels), at
         )
 
-    async def inventory_move_tote(
+    async def move_tote(
         self,
         tote: str,
         to_location: str,
@@ -152,9 +143,11 @@ class SqliteInventoryMixin:
         levels: Mapping[str, int],
         at: datetime,
     ) -> Applied:
-        return await self._run(ops.move_tote, tote, to_location, kind, ref, dict(levels), at)
+        return await self._writer.run(
+            inventory_ops.move_tote, tote, to_location, kind, ref, dict(levels), at
+        )
 
-    async def inventory_adjust(
+    async def adjust(
         self,
         location: str | None,
         tote: str | None,
@@ -166,16 +159,25 @@ class SqliteInventoryMixin:
         levels: Mapping[str, int],
         at: datetime,
     ) -> Applied:
-        return await self._run(
-            ops.adjust, location, tote, sku, delta, kind, ref, dict(data), dict(levels), at
+        return await self._writer.run(
+            inventory_ops.adjust,
+            location,
+            tote,
+            sku,
+            delta,
+            kind,
+            ref,
+            dict(data),
+            dict(levels),
+            at,
         )
 
-    async def inventory_reconcile(
+    async def reconcile(
         self, contents: Mapping[str, str | None], ref: str, at: datetime
     ) -> Applied:
-        return await self._run(ops.reconcile, dict(contents), ref, at)
+        return await self._writer.run(inventory_ops.reconcile, dict(contents), ref, at)
 
-    async def inventory_movements(
+    async def movements(
         self,
         *,
         sku: str | None = None,
@@ -183,21 +185,27 @@ class SqliteInventoryMixin:
         after: int = 0,
         limit: int = 100,
     ) -> list[Movement]:
-        if not 1 <= limit <= reads.MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {reads.MAX_PAGE}, got {limit}")
-        return await self._run(reads.movements, sku, location, max(0, after), limit)
+        if not 1 <= limit <= inventory_read.MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {inventory_read.MAX_PAGE}, got {limit}")
+        return await self._writer.run(inventory_read.movements, sku, location, max(0, after), limit)
 
-    async def inventory_events(self, after: int = 0, limit: int = 100) -> list[InventoryEvent]:
-        if not 1 <= limit <= reads.MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {reads.MAX_PAGE}, got {limit}")
-        return await self._run(reads.events, max(0, after), limit)
+    async def events(self, after: int = 0, limit: int = 100) -> list[InventoryEvent]:
+        if not 1 <= limit <= inventory_read.MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {inventory_read.MAX_PAGE}, got {limit}")
+        return await self._writer.run(inventory_read.events, max(0, after), limit)
 
-    async def inventory_low_skus(self) -> dict[str, int]:
-        return await self._run(reads.low_skus)
+    async def low_skus(self) -> dict[str, int]:
+        return await self._writer.run(inventory_read.low_skus)
 
-    # --- totes sent to the reject chute (controller.store.reject_totes) ---------------------
 
-    async def reject_tote_register(
+class SqliteRejectTotes:
+    """The register of totes sent to the reject chute
+    (:class:`~controller.store.reject_totes.RejectToteStore`) on the store's writer."""
+
+    def __init__(self, writer: SqliteWriter) -> None:
+        self._writer = writer
+
+    async def register(
         self,
         tote: str,
         order_id: str,
@@ -207,24 +215,24 @@ class SqliteInventoryMixin:
         lines: Sequence[RejectLine],
         at: datetime,
     ) -> RejectTote:
-        return await self._run(
+        return await self._writer.run(
             reject_totes.register, tote, order_id, trip_id, chute, reason, list(lines), at
         )
 
-    async def reject_totes(
+    async def listing(
         self, state: RejectToteState | None = None, limit: int = 500
     ) -> list[RejectTote]:
-        if not 1 <= limit <= reads.MAX_PAGE:
-            raise ValueError(f"limit must be between 1 and {reads.MAX_PAGE}, got {limit}")
-        return await self._run(reject_totes.listing, state, limit)
+        if not 1 <= limit <= inventory_read.MAX_PAGE:
+            raise ValueError(f"limit must be between 1 and {inventory_read.MAX_PAGE}, got {limit}")
+        return await self._writer.run(reject_totes.listing, state, limit)
 
-    async def reject_tote(self, tote: str) -> RejectTote | None:
-        return await self._run(reject_totes.find, tote)
+    async def find(self, tote: str) -> RejectTote | None:
+        return await self._writer.run(reject_totes.find, tote)
 
-    async def reject_totes_open(self) -> tuple[int, int]:
-        return await self._run(reject_totes.open_totals)
+    async def open_totals(self) -> tuple[int, int]:
+        return await self._writer.run(reject_totes.open_totals)
 
-    async def reject_tote_restock(
+    async def restock(
         self,
         tote: str,
         lines: Sequence[RestockLine],
@@ -233,9 +241,9 @@ class SqliteInventoryMixin:
         levels: dict[str, int],
         at: datetime,
     ) -> tuple[RejectTote, Applied]:
-        return await self._run(reject_totes.restock, tote, list(lines), by, note, dict(levels), at)
+        return await self._writer.run(
+            reject_totes.restock, tote, list(lines), by, note, dict(levels), at
+        )
 
-    async def reject_tote_write_off(
-        self, tote: str, by: str, note: str, at: datetime
-    ) -> RejectTote:
-        return await self._run(reject_totes.write_off, tote, by, note, at)
+    async def write_off(self, tote: str, by: str, note: str, at: datetime) -> RejectTote:
+        return await self._writer.run(reject_totes.write_off, tote, by, note, at)

@@ -2,19 +2,14 @@
 
 Tables (migration 3 in :mod:`controller.store.sqlite.schema`): ``stock`` (on-hand per location,
 tote and SKU; ``tote`` '' is loose stock; ``CHECK (on_hand >= 0)``), ``totes`` (where each tote
-is), ``reservations`` (``tote`` '' for loose stock; reservations of units in AS/RS totes, from
-migration 5, are made and picked in :mod:`controller.store.sqlite.tote_ops`),
-``stock_movements`` (the ledger), ``stock_applied`` (confirmed events already applied, by kind
-and reference), ``inventory_events`` (line-level events: low stock, short picks, AS/RS
-differences), ``stock_low`` (SKUs below their level) and ``inventory_meta``.
+is), ``reservations`` (``tote`` '' for loose stock; reservations of units in AS/RS totes came
+with migration 5), ``stock_movements`` (the ledger), ``stock_applied`` (confirmed events already
+applied, by kind and reference), ``inventory_events`` (line-level events: low stock, short picks,
+AS/RS differences), ``stock_low`` (SKUs below their level) and ``inventory_meta``.
 
 Each write function is one transaction. This module holds the stock changes: the initial load,
 confirmed robot picks (which consume loose reservations), verification counts, tote moves,
-adjustments and the AS/RS contents reconciliation. The rest of the inventory is split by concept:
-:mod:`controller.store.sqlite.inventory_read` (read queries),
-:mod:`controller.store.sqlite.inventory_write` (the building blocks every write uses),
-:mod:`controller.store.sqlite.reservations` (loose reservations) and
-:mod:`controller.store.sqlite.tote_ops` (reservations in AS/RS totes).
+adjustments and the AS/RS contents reconciliation; reservations and reads are kept apart.
 """
 
 from __future__ import annotations
@@ -24,16 +19,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from controller.store.inventory import (
-    Applied,
-    Difference,
-    InitialStock,
-    InventoryError,
-    MovementKind,
-    PickLine,
-    PickOutcome,
-    UnknownTote,
-)
+from controller.store.inventory import InitialStock, InventoryError, PickLine, UnknownTote
 from controller.store.sqlite.inventory_read import on_hand_at
 from controller.store.sqlite.inventory_write import (
     Write,
@@ -42,7 +28,8 @@ from controller.store.sqlite.inventory_write import (
     open_rows,
     require_ref,
 )
-from controller.store.sqlite.ops import transaction
+from controller.store.sqlite.writer import transaction
+from controller.store.stock import Applied, Difference, MovementKind, PickOutcome
 
 
 def initial_load(

@@ -2,10 +2,8 @@
 ledger (``stock_movements``), the line-level ``inventory_events`` and the SKUs below their level.
 
 Plain functions over one connection, run on the store's worker thread; none of them writes.
-They are kept apart from the writes (:mod:`controller.store.sqlite.inventory_write`,
-:mod:`controller.store.sqlite.inventory_ops`, :mod:`controller.store.sqlite.reservations`,
-:mod:`controller.store.sqlite.tote_ops`), which read stock through :func:`on_hand_at` and
-:func:`snapshot` inside their transactions.
+The writes read stock through :func:`on_hand_at` and :func:`snapshot` inside their own
+transactions.
 """
 
 from __future__ import annotations
@@ -16,7 +14,7 @@ from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
-from controller.store.inventory import InventoryEvent, Movement, MovementKind, StockRow
+from controller.store.stock import InventoryEvent, Movement, MovementKind, StockRow
 
 MAX_PAGE = 1001  # the API asks one more than its page of 1000 to see if more follow
 OPEN = "quantity - picked - short"  # units an open reservation still holds

@@ -1,10 +1,9 @@
-"""The building blocks every SQLite inventory write is made of, shared by
-:mod:`controller.store.sqlite.inventory_ops`, :mod:`controller.store.sqlite.reservations`
-and :mod:`controller.store.sqlite.tote_ops`.
+"""The building blocks every SQLite inventory write is made of: stock changes, reservations,
+tote picks and reject-tote restocks alike.
 
 :class:`Write` gathers what one transaction did: each stock change with its ledger row
 (``stock_movements``), the ``inventory_events`` it raised and the SKUs it touched, checked against
-their low-stock levels and returned as :class:`~controller.store.inventory.Applied`.
+their low-stock levels and returned as :class:`~controller.store.stock.Applied`.
 :func:`applied_before` and :func:`mark_applied` make a confirmed event apply once
 (``stock_applied``, by kind and reference; :func:`require_ref` refuses a change without one);
 :func:`open_rows` lists an order's open reservations. None of them opens a transaction: the
@@ -19,16 +18,10 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from controller.store.inventory import (
-    Applied,
-    InventoryError,
-    InventoryEvent,
-    Movement,
-    MovementKind,
-    NegativeStock,
-)
+from controller.store.inventory import InventoryError, NegativeStock
 from controller.store.sqlite.inventory_read import OPEN, on_hand_at, snapshot
 from controller.store.sqlite.ops import iso
+from controller.store.stock import Applied, InventoryEvent, Movement, MovementKind
 
 
 def json_data(data: Mapping[str, Any] | None) -> str:

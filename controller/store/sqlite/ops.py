@@ -1,8 +1,8 @@
 """The SQLite order store's operations: plain functions over one connection.
 
-Every function here runs on the store's worker thread (see :mod:`controller.store.sqlite.store`) and
-never touches the event loop. Writes run in one ``BEGIN IMMEDIATE`` transaction each, so a write
-is either wholly on disk or not at all.
+Every function here runs on the store's worker thread (see :mod:`controller.store.sqlite.writer`)
+and never touches the event loop. Writes run in one ``BEGIN IMMEDIATE`` transaction each, so a
+write is either wholly on disk or not at all.
 """
 
 from __future__ import annotations
@@ -11,46 +11,24 @@ import base64
 import binascii
 import json
 import sqlite3
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from controller.orders.model import HistoryEvent, OrderIn, OrderRecord, OrderStatus, OrderType
 from controller.store.base import (
-    _UNSET,
+    UNCHANGED,
     CreateOutcome,
     InvalidCursor,
     Page,
     StoreError,
+    Unchanged,
     UnknownOrder,
 )
 from controller.store.sqlite.events import stored_event
+from controller.store.sqlite.writer import transaction
 
 _CURSOR_PREFIX = "o1:"
-
-# sqlite3 errors of the statement rather than of the file: trying again changes nothing. Every
-# other sqlite3 error (full, I/O, locked, damaged) is the store being unavailable.
-REFUSED = (
-    sqlite3.IntegrityError,
-    sqlite3.ProgrammingError,
-    sqlite3.InterfaceError,
-    sqlite3.DataError,
-    sqlite3.NotSupportedError,
-)
-
-
-@contextmanager
-def transaction(conn: sqlite3.Connection) -> Iterator[None]:
-    """One write transaction: committed on success, rolled back on any error."""
-    conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield
-        conn.execute("COMMIT")
-    except BaseException:
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-        raise
 
 
 def iso(at: datetime) -> str:
@@ -215,8 +193,8 @@ def record(
     event_type: str,
     at: datetime,
     status: OrderStatus | None,
-    step: Any,
-    waiting_reason: Any,
+    step: str | Unchanged | None,
+    waiting_reason: str | Unchanged | None,
     picked: dict[str, int] | None,
     data: dict[str, Any] | None,
 ) -> HistoryEvent:
@@ -235,10 +213,10 @@ def record(
             )
         sets = ["status = ?", "updated_at = ?"]
         params: list[Any] = [new.value, ts]
-        if step is not _UNSET:
+        if step is not UNCHANGED:
             sets.append("step = ?")
             params.append(step)
-        if waiting_reason is not _UNSET:
+        if waiting_reason is not UNCHANGED:
             sets.append("waiting_reason = ?")
             params.append(waiting_reason)
         if picked is not None:

@@ -20,7 +20,8 @@ from controller.store.outbox import (
     ReceiverKind,
 )
 from controller.store.sqlite.events import stored_event
-from controller.store.sqlite.ops import iso, transaction
+from controller.store.sqlite.ops import iso
+from controller.store.sqlite.writer import transaction
 
 CURSOR_LAG = 500  # events the durable cursor may trail when none of them had a receiver
 

@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 
-from controller.store.inventory import Applied, MovementKind
 from controller.store.reject_totes import (
     RejectLine,
     RejectTote,
@@ -24,7 +23,9 @@ from controller.store.reject_totes import (
     UnknownRejectTote,
 )
 from controller.store.sqlite.inventory_write import Write, json_data
-from controller.store.sqlite.ops import iso, transaction
+from controller.store.sqlite.ops import iso
+from controller.store.sqlite.writer import transaction
+from controller.store.stock import Applied, MovementKind
 
 
 def _tote(row: sqlite3.Row) -> RejectTote:

@@ -15,10 +15,12 @@ import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
-from controller.store.inventory import Applied, InsufficientStock, InventoryError, PickLine
+from controller.store.inventory import InsufficientStock, InventoryError, PickLine
 from controller.store.sqlite.inventory_read import OPEN, on_hand_at
 from controller.store.sqlite.inventory_write import Write, open_rows
-from controller.store.sqlite.ops import iso, transaction
+from controller.store.sqlite.ops import iso
+from controller.store.sqlite.writer import transaction
+from controller.store.stock import Applied
 
 
 def _reserved(conn: sqlite3.Connection, location: str, sku: str) -> int:

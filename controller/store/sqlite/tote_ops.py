@@ -16,11 +16,8 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 
 from controller.store.inventory import (
-    Applied,
     InsufficientStock,
     InventoryError,
-    MovementKind,
-    PickOutcome,
     ToteLine,
     ToteReservation,
     UnknownTote,
@@ -33,7 +30,8 @@ from controller.store.sqlite.inventory_write import (
     open_rows,
     require_ref,
 )
-from controller.store.sqlite.ops import transaction
+from controller.store.sqlite.writer import transaction
+from controller.store.stock import Applied, MovementKind, PickOutcome
 
 
 def _tote_stock(conn: sqlite3.Connection, tote: str, sku: str) -> tuple[str, int]:
