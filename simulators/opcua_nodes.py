@@ -13,12 +13,13 @@ from __future__ import annotations
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 from asyncua import Node, Server, ua
 from asyncua.server.event_generator import EventGenerator
 
 MethodCallback = Callable[..., Awaitable[Any]]
+MethodAnswer: TypeAlias = list[ua.Variant] | ua.StatusCode  # output arguments, or a Bad status
 
 
 def arg(
@@ -71,6 +72,22 @@ def double_args(args: tuple[Any, ...], count: int) -> list[float] | ua.StatusCod
             return bad(ua.StatusCodes.BadOutOfRange)
         values.append(float(value))
     return values
+
+
+UINT32_MAX = 2**32 - 1
+
+
+def uint32_arg(args: tuple[Any, ...]) -> int | ua.StatusCode:
+    """The one UInt32 input argument of a method (a journal's ``Since``), or the Bad status to
+    answer with."""
+    if not args:
+        return bad(ua.StatusCodes.BadArgumentsMissing)
+    if len(args) > 1:
+        return bad(ua.StatusCodes.BadTooManyArguments)
+    value = args[0].Value if isinstance(args[0], ua.Variant) else args[0]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= UINT32_MAX:
+        return bad(ua.StatusCodes.BadInvalidArgument)
+    return value
 
 
 class Builder:

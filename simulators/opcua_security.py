@@ -139,6 +139,33 @@ class ServerKeys:
     trusted: TrustList
 
 
+def server_keys(
+    opcua: OpcUaEndpoint,
+    certificate: Path | None,
+    private_key: Path | None,
+    trusted_clients: Path | None,
+) -> ServerKeys | None:
+    """The server's keys and trust list for a Basic256Sha256 endpoint, None for security None.
+
+    The trusted client certificates are those in the folder ``trusted_clients``, else the
+    endpoint's own ``certificate`` (the one the controller presents); raises ValueError when
+    something needed is missing.
+    """
+    if opcua.security == "None":
+        return None
+    if certificate is None or private_key is None:
+        raise ValueError(
+            f"security {opcua.security} needs the server's certificate and private key"
+        )
+    if trusted_clients is not None:
+        trusted = TrustList.from_folder(trusted_clients)
+    elif opcua.certificate is not None:
+        trusted = TrustList.from_file(Path(opcua.certificate))
+    else:
+        raise ValueError("no client certificate to trust: give a trust folder")
+    return ServerKeys(certificate, private_key, trusted)
+
+
 def refuse_unsafe(opcua: OpcUaEndpoint, keys: ServerKeys | None) -> None:
     """Raise ValueError for security settings a server must not serve: Basic256Sha256 without
     ``keys`` or without ``username`` and ``password``; a user name or password with security

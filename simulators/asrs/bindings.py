@@ -1,15 +1,12 @@
 """OPC UA bindings of the AS/RS simulator: methods in, variable writes and events out.
 
-:class:`AsrsBindings` owns one :class:`~simulators.asrs.motion.CraneModel` per aisle. Every
-change goes through one lock, so completion events leave in journal order and the variables
-follow the model; variables are written only when their value changes. With a state file the
-bindings keep the retentive state there (:mod:`simulators.asrs.retained`) right after every
-change of what is retained.
-
-The bindings are put together from one module per concept: this module has the changes and the
-motion tick; :mod:`simulators.asrs.bindings_methods` answers the OPC UA methods;
-:mod:`simulators.asrs.bindings_retained` keeps the state file; :mod:`simulators.asrs.bindings_state`
-holds the state they share and publishes it.
+:class:`AsrsBindings` puts together the parts that share one
+:class:`~simulators.asrs.cranes.AsrsCranes` (a :class:`~simulators.asrs.motion.CraneModel` per
+aisle and the one lock every change goes through):
+:class:`~simulators.asrs.publisher.AsrsPublisher` writes the cranes to the address space,
+:class:`~simulators.asrs.methods.AsrsMethods` answers the OPC UA methods and
+:class:`~simulators.asrs.retention.AsrsRetention` keeps the state file. This class runs the
+changes and the motion tick, and hands delivered totes over.
 """
 
 from __future__ import annotations
@@ -17,59 +14,95 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
-from routing.rack import BadLocation, parse_location
+from asyncua import Server
+
+from kernel.clock import Clock
+from kernel.config.model import LineConfig
 from simulators.asrs.address_space import AsrsCallbacks, AsrsNodes
-from simulators.asrs.bindings_methods import BindingsMethods
-from simulators.asrs.bindings_retained import BindingsRetained
-from simulators.asrs.bindings_state import DeliveredHook, UnknownName
+from simulators.asrs.cranes import AsrsCranes, DeliveredHook, UnknownName
+from simulators.asrs.methods import AsrsMethods
+from simulators.asrs.motion import CraneModel
 from simulators.asrs.motion_values import Accepted, Command, Fact, Refused, ToteDelivered
-from simulators.opcua_nodes import MethodCallback, event_source
+from simulators.asrs.publisher import AsrsPublisher
+from simulators.asrs.retained import RetainedAsrs
+from simulators.asrs.retention import AsrsRetention
+from simulators.opcua_nodes import MethodCallback
+from simulators.opcua_server.writer import NodeWriter
 
 log = logging.getLogger(__name__)
 
 
-class AsrsBindings(BindingsMethods, BindingsRetained):
-    """Connects the cranes' models to the address space; the constructor is
-    :class:`~simulators.asrs.bindings_state.BindingsState`'s."""
+class AsrsBindings:
+    """Connects the cranes' models to the address space of ``server``."""
+
+    def __init__(
+        self,
+        server: Server,
+        config: LineConfig,
+        clock: Clock,
+        state_file: Path | None = None,
+        on_delivered: DeliveredHook | None = None,
+    ) -> None:
+        self.state = AsrsCranes(config, clock)
+        self._publisher = AsrsPublisher(self.state, server, NodeWriter(server, clock))
+        self._retention = AsrsRetention(self.state, self._publisher, state_file)
+        self._methods = AsrsMethods(self.state, self)
+        self.on_delivered = on_delivered
+
+    @property
+    def cranes(self) -> dict[str, CraneModel]:
+        return self.state.cranes
+
+    @property
+    def crane_aisle(self) -> dict[str, str]:
+        return self.state.crane_aisle
+
+    def crane(self, crane_or_aisle: str) -> CraneModel:
+        return self.state.crane(crane_or_aisle)
 
     @property
     def callbacks(self) -> AsrsCallbacks:
-        return AsrsCallbacks(
-            crane=self._crane_callbacks,
-            arrive_at_pd=self._arrive_at_pd,
-            set_fault=self._set_fault,
-            block_location=self._block_location,
-        )
+        return self._methods.callbacks()
 
     async def attach(self, nodes: AsrsNodes) -> None:
-        self._nodes = nodes
-        for aisle, crane in nodes.cranes.items():
-            self._events[aisle] = await event_source(
-                self._server, nodes.completed_event_type, crane.crane
-            )
+        self.state.nodes = nodes
+        await self._publisher.attach(nodes)
+
+    def detach(self) -> None:
+        """Nothing to let go of: the AS/RS listens to no client writes."""
+
+    def retained(self) -> RetainedAsrs:
+        return self._retention.retained()
+
+    async def restore(self, state: RetainedAsrs) -> None:
+        """Take over retained state after a restart (before clients connect); raises
+        ``ValueError`` when it does not fit the line."""
+        await self._retention.restore(state)
 
     # --- changes ---------------------------------------------------------------------------
 
     async def tick(self) -> None:
         """Advance every crane to now, publish what happened, hand delivered totes over."""
-        async with self._lock:
-            facts = self._step()
-            await self._publish(facts)
-            await self._retain()
+        async with self.state.lock:
+            facts = self.state.step()
+            await self._publisher.publish(facts)
+            await self._retention.retain()
         await self._deliver(facts)
 
     async def change(self, mutate: Callable[[float], Any]) -> Any:
         """Run ``mutate(now)`` after advancing the cranes, then publish, under the lock."""
-        async with self._lock:
-            facts = self._step()
+        state = self.state
+        async with state.lock:
+            facts = state.step()
             try:
-                result = mutate(self._clock.now())
+                result = mutate(state.clock.now())
             finally:
-                facts += self._step()
-                await self._publish(facts)
-                await self._retain()
+                facts += state.step()
+                await self._publisher.publish(facts)
+                await self._retention.retain()
         await self._deliver(facts)
         return result
 
@@ -89,27 +122,17 @@ class AsrsBindings(BindingsMethods, BindingsRetained):
                 )
 
     def arrive(self, tote: str, aisle: str, now: float) -> None:
-        if not tote:
-            raise UnknownName("empty tote id")
-        model = self.cranes.get(aisle)
-        if model is None:
-            raise UnknownName(f"no aisle {aisle!r}")
-        if any(m.holds(tote) for m in self.cranes.values()):
-            raise UnknownName(f"tote {tote!r} is already in the AS/RS")
-        model.arrive(tote)
+        self.state.arrive(tote, aisle, now)
 
     def block(self, location: str, blocked: bool) -> None:
-        try:
-            aisle = parse_location(location).aisle
-            self.crane(aisle).set_blocked(location, blocked)
-        except (BadLocation, UnknownName) as exc:
-            raise UnknownName(str(exc)) from None
+        self.state.block(location, blocked)
 
     async def submit(self, aisle: str, command: Command) -> Accepted | Refused:
+        cranes = self.state.cranes
         result: Accepted | Refused = await self.change(
-            lambda now: self.cranes[aisle].submit(command, now)
+            lambda now: cranes[aisle].submit(command, now)
         )
-        extra = {"crane": self.cranes[aisle].crane_id, "command": command.command_id}
+        extra = {"crane": cranes[aisle].crane_id, "command": command.command_id}
         if isinstance(result, Refused):
             log.info(
                 "crane command refused",

@@ -11,31 +11,39 @@ the new state, never a torn one.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
+
+from simulators.opcua_server import retained
+from simulators.opcua_server.retained import Record, RetainedStateError, write_state
+
+__all__ = [
+    "RetainedAsrs",
+    "RetainedCommand",
+    "RetainedCrane",
+    "RetainedEntry",
+    "RetainedStateError",
+    "RetainedTransport",
+    "read_state",
+    "write_state",
+]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RetainedTransport(_Record):
+class RetainedTransport(Record):
     kind: Literal["Store", "Retrieve"]
     tote: str = Field(min_length=1)
     location: str = Field(min_length=1)
 
 
-class RetainedCommand(_Record):
+class RetainedCommand(Record):
     command_id: str = Field(min_length=1)
     store: RetainedTransport | None = None
     retrieve: RetainedTransport | None = None
 
 
-class RetainedEntry(_Record):
+class RetainedEntry(Record):
     sequence: Annotated[int, Field(ge=1)]
     command_id: str
     kind: Literal["Store", "Retrieve"]
@@ -47,7 +55,7 @@ class RetainedEntry(_Record):
     cycle_seconds: Annotated[float, Field(ge=0)]
 
 
-class RetainedCrane(_Record):
+class RetainedCrane(Record):
     crane: str
     aisle: str
     contents: dict[str, str]
@@ -59,41 +67,13 @@ class RetainedCrane(_Record):
     journal: list[RetainedEntry]
 
 
-class RetainedAsrs(_Record):
+class RetainedAsrs(Record):
     format: Literal[1] = 1
     kind: Literal["asrs"] = "asrs"
     cranes: list[RetainedCrane]
 
 
-class RetainedStateError(Exception):
-    """The state file cannot be read or does not fit the line."""
-
-
-def write_state(path: Path, state: RetainedAsrs) -> None:
-    """Replace ``path`` with ``state`` atomically (blocking: run it off the event loop)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    data = state.model_dump_json().encode()
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def read_state(path: Path) -> RetainedAsrs | None:
     """The state in ``path``, None when there is no file; :class:`RetainedStateError` when it
     is unreadable or not an AS/RS state file."""
-    if not path.parent.is_dir():
-        raise RetainedStateError(f"{path}: directory {path.parent} does not exist")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise RetainedStateError(f"{path}: cannot read the state file: {exc}") from None
-    try:
-        return RetainedAsrs.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()
-        why = "; ".join(first[:3]) if first else type(exc).__name__
-        raise RetainedStateError(f"{path}: not a valid AS/RS state file: {why}") from None
+    return retained.read_state(path, RetainedAsrs, "AS/RS")

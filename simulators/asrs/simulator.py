@@ -22,7 +22,6 @@ refused at construction with a clear message.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from types import TracebackType
@@ -35,8 +34,9 @@ from simulators.asrs.address_space import build_address_space
 from simulators.asrs.bindings import AsrsBindings, DeliveredHook, UnknownName
 from simulators.asrs.motion import CraneModel
 from simulators.asrs.motion_values import Accepted, Command, Kind, Refused, Transport
-from simulators.asrs.retained import RetainedStateError, read_state
-from simulators.opcua_security import ServerIdentity, secured_server
+from simulators.asrs.retained import RetainedAsrs, RetainedStateError, read_state
+from simulators.opcua_security import ServerIdentity
+from simulators.opcua_server.host import ServerHost
 
 log = logging.getLogger(__name__)
 
@@ -66,12 +66,11 @@ class AsrsSimulator:
         self._config = config
         self._clock = clock
         self._endpoint = endpoint or config.asrs.opcua.endpoint
-        self._tick_wall = tick_wall_seconds
         self._state_file = state_file
         self._on_delivered = on_delivered
-        self._server: Server | None = None
-        self._bindings: AsrsBindings | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._host: ServerHost[AsrsBindings] = ServerHost(
+            "AS/RS", clock, tick_wall_seconds, "asrs.motion", log
+        )
 
     @property
     def endpoint(self) -> str:
@@ -81,7 +80,7 @@ class AsrsSimulator:
 
     async def start(self) -> None:
         """Start serving; raises RetainedStateError when ``state_file`` cannot be taken over."""
-        if self._server is not None:
+        if self._host.running:
             raise RuntimeError("AS/RS simulator already started")
         retained = read_state(self._state_file) if self._state_file is not None else None
         identity = ServerIdentity(
@@ -91,8 +90,21 @@ class AsrsSimulator:
             product_name="linectl AS/RS simulator",
         )
         # security None: one endpoint, anonymous sessions only
-        server = await secured_server(self._config.asrs.opcua, self._endpoint, identity, None)
-        server.disable_clock(True)
+        bindings = await self._host.start(
+            self._config.asrs.opcua,
+            self._endpoint,
+            identity,
+            None,
+            lambda server: self._bind(server, retained),
+        )
+        log.info(
+            "AS/RS simulator listening",
+            extra={"endpoint": self._endpoint, "cranes": list(bindings.crane_aisle)},
+        )
+
+    async def _bind(self, server: Server, retained: RetainedAsrs | None) -> AsrsBindings:
+        """The address space of the line's cranes, bound to their models (taken over from
+        ``retained``, when given), with the start state published."""
         bindings = AsrsBindings(
             server, self._config, self._clock, self._state_file, self._on_delivered
         )
@@ -104,29 +116,11 @@ class AsrsSimulator:
             except ValueError as exc:
                 raise RetainedStateError(f"{self._state_file}: {exc}") from None
         await bindings.tick()  # publish the start state (and write the state file)
-        await server.start()
-        self._server, self._bindings = server, bindings
-        self._task = asyncio.create_task(self._motion(), name="asrs.motion")
-        log.info(
-            "AS/RS simulator listening",
-            extra={"endpoint": self._endpoint, "cranes": list(bindings.crane_aisle)},
-        )
+        return bindings
 
     async def stop(self) -> None:
         """Stop the motion task and the server; continues past a failing step."""
-        task, self._task = self._task, None
-        server, self._server = self._server, None
-        self._bindings = None
-        try:
-            if task is not None:
-                task.cancel()
-                await asyncio.wait([task])
-                if not task.cancelled() and task.exception() is not None:
-                    log.error("AS/RS motion task had failed", exc_info=task.exception())
-        finally:
-            if server is not None:
-                await server.stop()
-                log.info("AS/RS simulator stopped")
+        await self._host.stop()
 
     async def __aenter__(self) -> AsrsSimulator:
         await self.start()
@@ -140,17 +134,8 @@ class AsrsSimulator:
     ) -> None:
         await self.stop()
 
-    async def _motion(self) -> None:
-        bindings = self._running()
-        line_tick = self._tick_wall * self._clock.time_scale
-        while True:
-            await self._clock.sleep(line_tick)
-            await bindings.tick()
-
     def _running(self) -> AsrsBindings:
-        if self._bindings is None:
-            raise RuntimeError("AS/RS simulator is not running")
-        return self._bindings
+        return self._host.bound
 
     # --- the physical hand-over from the conveyor ---------------------------------------------
 
@@ -204,8 +189,8 @@ class AsrsSimulator:
 
     def set_on_delivered(self, hook: DeliveredHook | None) -> None:
         self._on_delivered = hook
-        if self._bindings is not None:
-            self._bindings.on_delivered = hook
+        if self._host.running:
+            self._host.bound.on_delivered = hook
 
 
 __all__ = ["AsrsSimulator", "UnknownName"]

@@ -2,10 +2,10 @@
 
 :class:`LoopState` holds the loop's geometry (zone starts, scanner and divert points), what is on
 it (items on the belt, totes waiting at their induction zone, divert requests, chute levels) and
-how its belts run (produced, held by jams, jogged). The model is put together from it:
-:mod:`simulators.conveyor.motion_travel` moves the items through time and
-:class:`~simulators.conveyor.motion.LoopModel` adds the views, the commands and the retained
-state. The exceptions and :class:`TrackedItem` are part of the model's interface.
+how its belts run (produced, held by jams, jogged). It is the one state the model's parts
+share: :class:`~simulators.conveyor.motion_travel.LoopTravel` moves the items through time,
+:class:`~simulators.conveyor.motion.LoopModel` answers the views and commands. The exceptions
+and :class:`TrackedItem` are part of the model's interface.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ from kernel.config.model import Chute, Conveyor, Divert
 from simulators.conveyor.facts import ChuteChanged
 from simulators.conveyor.journal import DivertJournal
 
-_EPS = 1e-9
-_STOP_SHORT = 1e-6  # a jogged item stops this short of its zone's end, before any point there
+EPS = 1e-9
+STOP_SHORT = 1e-6  # a jogged item stops this short of its zone's end, before any point there
 
 
 class UnknownName(ValueError):
@@ -35,14 +35,14 @@ MAX_JOG_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
-class _Jog:
+class Jog:
     zone: int  # index of the jogged zone
     speed: float
     until: float  # line time the jog ends
 
 
 @dataclass
-class _Item:
+class Item:
     item_id: str
     tote_id: str
     seq: int
@@ -61,7 +61,7 @@ class TrackedItem:
 
 
 @dataclass
-class _ChuteState:
+class ChuteState:
     config: Chute
     count: int = 0
     delivered: int = 0
@@ -78,88 +78,79 @@ class _ChuteState:
 
 
 @dataclass(frozen=True)
-class _Point:
+class Point:
     pos: float
     scanner_id: str | None = None
     divert: Divert | None = None
 
 
 @dataclass
-class _Rates:
+class Rates:
     no_read: float = 0.0
     multi_read: float = 0.0
 
 
-@dataclass
-class _Advance:
-    """How far an item moves in a step, and where it ends when it stops (None: it runs on)."""
-
-    dist: float
-    stop: float | None = None
-
-
 class LoopState:
-    """The state of one conveyor loop (see the module docstring); the base of
-    :class:`~simulators.conveyor.motion.LoopModel`."""
+    """The state of one conveyor loop (see the module docstring)."""
 
     def __init__(self, conveyor: Conveyor, start: float = 0.0, seed: int = 0) -> None:
         self.conveyor = cfg = conveyor
-        self.rates = _Rates(no_read=cfg.scanner.no_read_rate)
+        self.rates = Rates(no_read=cfg.scanner.no_read_rate)
         self.journal = DivertJournal()
         # bumped whenever what the loop holds changes (induction, a tote going onto the belt,
         # a divert, a chute draining): the moments the retained state must be written
         self.revision = 0
-        self._rng = random.Random(seed)
-        self._t = start
-        self._next_seq = 1
-        self._producing = True
-        self._jammed: set[str] = set()
-        self._zone_ids = [z.id for z in cfg.zones]
-        self._zone_index = {z: i for i, z in enumerate(self._zone_ids)}
-        self._zone_start: dict[str, float] = {}
+        self.rng = random.Random(seed)
+        self.t = start
+        self.next_seq = 1
+        self.producing = True
+        self.jammed: set[str] = set()
+        self.zone_ids = [z.id for z in cfg.zones]
+        self.zone_index = {z: i for i, z in enumerate(self.zone_ids)}
+        self.zone_start: dict[str, float] = {}
         starts: list[float] = []
         pos = 0.0
         zone_end: dict[str, float] = {}
         for z in cfg.zones:
-            self._zone_start[z.id] = pos
+            self.zone_start[z.id] = pos
             starts.append(pos)
             pos += z.length
             zone_end[z.id] = pos
-        self._starts = starts
+        self.starts = starts
         self.length = pos
-        points = [_Point(zone_end[cfg.scanner.zone], scanner_id=cfg.scanner.id)]
-        points += [_Point(zone_end[d.zone], divert=d) for d in cfg.sorter.diverts]
-        self._points = points
-        self._chutes = {c.id: _ChuteState(c) for c in cfg.sorter.chutes}
-        self._diverted_chutes = {d.chute for d in cfg.sorter.diverts}
-        self._items: dict[str, _Item] = {}
-        self._pending: dict[str, deque[_Item]] = {z: deque() for z in self._zone_ids}
-        self._requests: dict[str, str] = {}  # item id -> requested chute id
-        self._eyes: dict[str, str] = {}  # zone id -> leading item id, only occupied zones
-        self._held: frozenset[int] = frozenset()  # indices of the zones jams hold
-        self._running = [True] * len(self._zone_ids)  # as last reported, per zone
-        self._speed = [cfg.belt_speed] * len(self._zone_ids)  # as last reported, per zone
-        self._jog: _Jog | None = None
+        points = [Point(zone_end[cfg.scanner.zone], scanner_id=cfg.scanner.id)]
+        points += [Point(zone_end[d.zone], divert=d) for d in cfg.sorter.diverts]
+        self.points = points
+        self.chutes = {c.id: ChuteState(c) for c in cfg.sorter.chutes}
+        self.diverted_chutes = {d.chute for d in cfg.sorter.diverts}
+        self.items: dict[str, Item] = {}
+        self.pending: dict[str, deque[Item]] = {z: deque() for z in self.zone_ids}
+        self.requests: dict[str, str] = {}  # item id -> requested chute id
+        self.eyes: dict[str, str] = {}  # zone id -> leading item id, only occupied zones
+        self.held: frozenset[int] = frozenset()  # indices of the zones jams hold
+        self.running = [True] * len(self.zone_ids)  # as last reported, per zone
+        self.speed = [cfg.belt_speed] * len(self.zone_ids)  # as last reported, per zone
+        self.jog: Jog | None = None
 
     @property
     def moving(self) -> bool:
         """Some zone's belt runs."""
-        return self._producing and len(self._held) < len(self._zone_ids)
+        return self.producing and len(self.held) < len(self.zone_ids)
 
-    def _all_items(self) -> list[_Item]:
-        return [*self._items.values(), *(it for q in self._pending.values() for it in q)]
+    def all_items(self) -> list[Item]:
+        return [*self.items.values(), *(it for q in self.pending.values() for it in q)]
 
-    def _zone_at(self, pos: float) -> str:
-        return self._zone_ids[bisect.bisect_right(self._starts, pos) - 1]
+    def zone_at(self, pos: float) -> str:
+        return self.zone_ids[bisect.bisect_right(self.starts, pos) - 1]
 
-    def _index(self, zone_id: str) -> int:
+    def index(self, zone_id: str) -> int:
         try:
-            return self._zone_index[zone_id]
+            return self.zone_index[zone_id]
         except KeyError:
             raise UnknownName(f"unknown zone {zone_id!r}") from None
 
-    def _chute(self, chute_id: str) -> _ChuteState:
+    def chute(self, chute_id: str) -> ChuteState:
         try:
-            return self._chutes[chute_id]
+            return self.chutes[chute_id]
         except KeyError:
             raise UnknownName(f"unknown chute {chute_id!r}") from None

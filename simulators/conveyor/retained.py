@@ -9,30 +9,38 @@ so a crash leaves either the previous or the new state, never a torn one.
 
 from __future__ import annotations
 
-import json
-import os
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import Field
 
 from simulators.conveyor.packml import PackMLState
+from simulators.opcua_server import retained
+from simulators.opcua_server.retained import Record, RetainedStateError, write_state
+
+__all__ = [
+    "RetainedChute",
+    "RetainedDivert",
+    "RetainedItem",
+    "RetainedLoop",
+    "RetainedState",
+    "RetainedStateError",
+    "RetainedWaiting",
+    "read_state",
+    "write_state",
+]
 
 NonNeg = Annotated[int, Field(ge=0)]
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class RetainedItem(_Record):
+class RetainedItem(Record):
     item_id: str = Field(min_length=1)
     tote_id: str = Field(min_length=1)
     seq: Annotated[int, Field(ge=1)]
     position: Annotated[float, Field(ge=0)]
 
 
-class RetainedWaiting(_Record):
+class RetainedWaiting(Record):
     """A tote at an induction, not yet on the belt (queue order)."""
 
     zone: str
@@ -41,13 +49,13 @@ class RetainedWaiting(_Record):
     seq: Annotated[int, Field(ge=1)]
 
 
-class RetainedChute(_Record):
+class RetainedChute(Record):
     chute_id: str
     count: NonNeg
     delivered: NonNeg
 
 
-class RetainedDivert(_Record):
+class RetainedDivert(Record):
     sequence: Annotated[int, Field(ge=1)]
     item_id: str
     tote_id: str
@@ -55,7 +63,7 @@ class RetainedDivert(_Record):
     ok: bool
 
 
-class RetainedLoop(_Record):
+class RetainedLoop(Record):
     """The motion model's part."""
 
     next_seq: Annotated[int, Field(ge=1)]
@@ -66,42 +74,14 @@ class RetainedLoop(_Record):
     journal: list[RetainedDivert]
 
 
-class RetainedState(_Record):
+class RetainedState(Record):
     format: Literal[1] = 1
     conveyor: str
     packml_state: PackMLState
     loop: RetainedLoop
 
 
-class RetainedStateError(Exception):
-    """The state file cannot be read or does not fit the line."""
-
-
-def write_state(path: Path, state: RetainedState) -> None:
-    """Replace ``path`` with ``state`` atomically (blocking: run it off the event loop)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    data = state.model_dump_json().encode()
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
-
-
 def read_state(path: Path) -> RetainedState | None:
     """The state in ``path``, None when there is no file; :class:`RetainedStateError` when it
     is unreadable or not a conveyor state file."""
-    if not path.parent.is_dir():
-        raise RetainedStateError(f"{path}: directory {path.parent} does not exist")
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        return None
-    except OSError as exc:
-        raise RetainedStateError(f"{path}: cannot read the state file: {exc}") from None
-    try:
-        return RetainedState.model_validate(json.loads(raw))
-    except (ValueError, ValidationError) as exc:
-        first = str(exc).splitlines()
-        why = "; ".join(first[:3]) if first else type(exc).__name__
-        raise RetainedStateError(f"{path}: not a valid conveyor state file: {why}") from None
+    return retained.read_state(path, RetainedState, "conveyor")

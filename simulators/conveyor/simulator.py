@@ -22,7 +22,6 @@ password. With security None it admits anonymous sessions only
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from pathlib import Path
 from types import TracebackType
@@ -37,14 +36,9 @@ from simulators.conveyor.bindings import ConveyorBindings
 from simulators.conveyor.facts import ChuteChanged
 from simulators.conveyor.motion import TrackedItem
 from simulators.conveyor.packml import PackMLState
-from simulators.conveyor.retained import RetainedStateError, read_state
-from simulators.opcua_security import (
-    ServerIdentity,
-    ServerKeys,
-    TrustList,
-    refuse_unsafe,
-    secured_server,
-)
+from simulators.conveyor.retained import RetainedState, RetainedStateError, read_state
+from simulators.opcua_security import ServerIdentity, refuse_unsafe, server_keys
+from simulators.opcua_server.host import ServerHost
 
 log = logging.getLogger(__name__)
 
@@ -75,17 +69,22 @@ class ConveyorSimulator:
         state_file: Path | None = None,
         trusted_clients: Path | None = None,
     ) -> None:
-        self._keys = _server_keys(config, certificate, private_key, trusted_clients)
-        refuse_unsafe(config.conveyor.opcua, self._keys)
+        opcua = config.conveyor.opcua
+        self._keys = server_keys(opcua, certificate, private_key, trusted_clients)
+        refuse_unsafe(opcua, self._keys)
         self._config = config
         self._clock = clock
-        self._endpoint = endpoint or config.conveyor.opcua.endpoint
+        self._endpoint = endpoint or opcua.endpoint
         self._seed = seed
-        self._tick_wall = tick_wall_seconds
         self._state_file = state_file
-        self._server: Server | None = None
-        self._bindings: ConveyorBindings | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._host: ServerHost[ConveyorBindings] = ServerHost(
+            "conveyor",
+            clock,
+            tick_wall_seconds,
+            f"conveyor[{config.conveyor.id}].motion",
+            log,
+            {"conveyor": config.conveyor.id},
+        )
 
     @property
     def endpoint(self) -> str:
@@ -98,13 +97,29 @@ class ConveyorSimulator:
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        if self._server is not None:
+        if self._host.running:
             raise RuntimeError("conveyor simulator already started")
         opcua = self._config.conveyor.opcua
         retained = read_state(self._state_file) if self._state_file is not None else None
-        server = await secured_server(opcua, self._endpoint, self._identity(), self._keys)
-        # the standard clock task holds stop() for up to a second; line time is ours anyway
-        server.disable_clock(True)
+        await self._host.start(
+            opcua,
+            self._endpoint,
+            self._identity(),
+            self._keys,
+            lambda server: self._bind(server, retained),
+        )
+        log.info(
+            "conveyor simulator listening",
+            extra={
+                "conveyor": self.conveyor_id,
+                "endpoint": self._endpoint,
+                "security": opcua.security,
+            },
+        )
+
+    async def _bind(self, server: Server, retained: RetainedState | None) -> ConveyorBindings:
+        """The address space of the line's conveyor, bound to its model (taken over from
+        ``retained``, when given)."""
         bindings = ConveyorBindings(
             server, self._config, self._clock, seed=self._seed, state_file=self._state_file
         )
@@ -116,19 +131,7 @@ class ConveyorSimulator:
             except ValueError as exc:
                 bindings.detach()
                 raise RetainedStateError(f"{self._state_file}: {exc}") from None
-        await server.start()
-        self._server, self._bindings = server, bindings
-        self._task = asyncio.create_task(
-            self._motion(), name=f"conveyor[{self.conveyor_id}].motion"
-        )
-        log.info(
-            "conveyor simulator listening",
-            extra={
-                "conveyor": self.conveyor_id,
-                "endpoint": self._endpoint,
-                "security": opcua.security,
-            },
-        )
+        return bindings
 
     def _identity(self) -> ServerIdentity:
         return ServerIdentity(
@@ -140,25 +143,7 @@ class ConveyorSimulator:
 
     async def stop(self) -> None:
         """Stop the motion task and the server; continues past a failing step."""
-        task, self._task = self._task, None
-        server, self._server = self._server, None
-        bindings, self._bindings = self._bindings, None
-        try:
-            if task is not None:
-                task.cancel()
-                await asyncio.wait([task])
-                if not task.cancelled() and task.exception() is not None:
-                    log.error(
-                        "conveyor motion task had failed",
-                        exc_info=task.exception(),
-                        extra={"conveyor": self.conveyor_id},
-                    )
-        finally:
-            if bindings is not None:
-                bindings.detach()
-            if server is not None:
-                await server.stop()
-                log.info("conveyor simulator stopped", extra={"conveyor": self.conveyor_id})
+        await self._host.stop()
 
     async def __aenter__(self) -> ConveyorSimulator:
         await self.start()
@@ -172,17 +157,8 @@ class ConveyorSimulator:
     ) -> None:
         await self.stop()
 
-    async def _motion(self) -> None:
-        bindings = self._running()
-        line_tick = self._tick_wall * self._clock.time_scale
-        while True:
-            await self._clock.sleep(line_tick)
-            await bindings.tick()
-
     def _running(self) -> ConveyorBindings:
-        if self._bindings is None:
-            raise RuntimeError("conveyor simulator is not running")
-        return self._bindings
+        return self._host.bound
 
     # --- the physical hand-over from a robot --------------------------------------------------
 
@@ -245,29 +221,6 @@ class ConveyorSimulator:
     def zone_running(self, zone_id: str) -> bool:
         """The zone's belt runs (not stopped by the PackML state or held by a jam)."""
         return self._running().model.zone_running(zone_id)
-
-
-def _server_keys(
-    config: LineConfig,
-    certificate: Path | None,
-    private_key: Path | None,
-    trusted_clients: Path | None,
-) -> ServerKeys | None:
-    """The server's keys and trust list for a Basic256Sha256 line, None for security None."""
-    opcua = config.conveyor.opcua
-    if opcua.security == "None":
-        return None
-    if certificate is None or private_key is None:
-        raise ValueError(
-            f"security {opcua.security} needs the server's certificate and private key"
-        )
-    if trusted_clients is not None:
-        trusted = TrustList.from_folder(trusted_clients)
-    elif opcua.certificate is not None:
-        trusted = TrustList.from_file(Path(opcua.certificate))
-    else:
-        raise ValueError("no client certificate to trust: give a trust folder")
-    return ServerKeys(certificate, private_key, trusted)
 
 
 def _rate(rate: float) -> float:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -26,10 +26,27 @@ from kernel.config import safe_yaml
 from kernel.config.safe_yaml import YamlRefused
 from simulators.robots.state import INJECTED
 
-if TYPE_CHECKING:
-    from simulators.robots.fleet import RobotFleetSimulator
-
 log = logging.getLogger(__name__)
+
+
+class FaultTarget(Protocol):
+    """What a fault script acts on: the fault injection of the robot fleet simulator."""
+
+    def drop_connection(self, serial: str, for_seconds: float) -> None: ...
+
+    def freeze_state(self, serial: str, for_seconds: float) -> None: ...
+
+    def fatal_error(self, serial: str, error_type: str, description: str) -> None: ...
+
+    def clear_error(self, serial: str, error_type: str | None = None) -> None: ...
+
+    def fail_next_action(self, serial: str) -> None: ...
+
+    def fail_action(self, serial: str, action_type: str, result: str = INJECTED) -> None: ...
+
+    def set_battery(self, serial: str, percent: float) -> None: ...
+
+    def set_operating_mode(self, serial: str, mode: str) -> None: ...
 
 
 class _Fault(BaseModel):
@@ -193,7 +210,7 @@ def load_script(path: str | Path, serials: Sequence[str]) -> list[ScriptedFault]
     return parse_script(text, str(p), serials)
 
 
-def apply(fleet: RobotFleetSimulator, fault: ScriptedFault) -> None:
+def apply(fleet: FaultTarget, fault: ScriptedFault) -> None:
     """Inject one scripted fault."""
     match fault:
         case DropConnection():
@@ -214,7 +231,7 @@ def apply(fleet: RobotFleetSimulator, fault: ScriptedFault) -> None:
             fleet.set_operating_mode(fault.robot, fault.mode)
 
 
-async def play(fleet: RobotFleetSimulator, script: Sequence[ScriptedFault], clock: Clock) -> None:
+async def play(fleet: FaultTarget, script: Sequence[ScriptedFault], clock: Clock) -> None:
     """Inject each fault at its time (line seconds from now), in time order."""
     start = clock.now()
     for fault in sorted(script, key=lambda f: f.at):

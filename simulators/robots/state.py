@@ -1,8 +1,10 @@
 """What one simulated robot is and reports: its position, order progress, loads, battery,
 operating mode and errors, and the faults a test or a fault script injects into it.
 
-:class:`RobotState` builds the body of the robot's ``state`` message; the behaviour that changes
-it (orders, instant actions, driving) lives in :mod:`simulators.robots.vehicle`.
+:class:`RobotState` builds the body of the robot's ``state`` message. It is the one state the
+robot's behaviour shares: :class:`~simulators.robots.orders.OrderIntake` takes orders and
+instant actions, :class:`~simulators.robots.driving.Driver` drives and runs actions, and
+:class:`~simulators.robots.vehicle.SimulatedRobot` puts them together.
 """
 
 from __future__ import annotations
@@ -59,7 +61,7 @@ class RobotState:
         self.clock = clock
         self.profile = profile
         self.capabilities: Capabilities = capabilities(self.model)
-        self._on_drop = on_drop
+        self.on_drop = on_drop
         self.on_move: MoveHook | None = None
         home = config.node(robot.home)
         self.map_id = config.node_map_id(home)
@@ -87,13 +89,13 @@ class RobotState:
         self.frozen = TimedFault(clock)
         self.changed = asyncio.Event()
         self.factsheet_requested = asyncio.Event()
-        self._work = asyncio.Event()
-        self._wake = asyncio.Event()  # something that held the robot still may have gone
-        self._cancel_action_id: str | None = None
-        self._abort_reason: str | None = None
-        self._busy = False
-        self._fail_next = False
-        self._fail_types: list[tuple[str, str]] = []  # (action type, result reported)
+        self.work = asyncio.Event()
+        self.wake = asyncio.Event()  # something that held the robot still may have gone
+        self.cancel_action_id: str | None = None
+        self.abort_reason: str | None = None
+        self.busy = False
+        self.fail_next = False
+        self.fail_types: list[tuple[str, str]] = []  # (action type, result reported)
 
     @property
     def serial(self) -> str:
@@ -158,7 +160,7 @@ class RobotState:
             node["nodeId"], node["sequenceId"], node["released"], pos["x"], pos["y"], pos["mapId"]
         )
 
-    def _touch(self) -> None:
+    def touch(self) -> None:
         self.changed.set()
 
     def executing(self) -> bool:
@@ -170,7 +172,7 @@ class RobotState:
         """Report a rejected order (spec 6.6.4) until a new order is accepted; it replaces an
         earlier order rejection of the same type."""
         if _about_instant_actions(error):
-            self._reject_instant(error)
+            self.reject_instant(error)
             return
         self.errors = [
             e for e in self.errors if e.error_type != error.error_type or _about_instant_actions(e)
@@ -179,9 +181,9 @@ class RobotState:
             "order rejected",
             extra={"serial": self.serial, "error_type": error.error_type, "why": error.description},
         )
-        self._touch()
+        self.touch()
 
-    def _reject_instant(self, error: ErrorEntry) -> None:
+    def reject_instant(self, error: ErrorEntry) -> None:
         """Report a refused instant action until a new order is accepted."""
         instant = [e for e in self.errors if _about_instant_actions(e)]
         drop = instant[: max(0, len(instant) + 1 - MAX_INSTANT_WARNINGS)]
@@ -195,18 +197,18 @@ class RobotState:
                 "action_id": dict(error.references).get("actionId"),
             },
         )
-        self._touch()
+        self.touch()
 
     # --- injected faults and scripted conditions --------------------------------------------
 
     def fail_next_action(self) -> None:
         """The next action the robot starts fails."""
-        self._fail_next = True
+        self.fail_next = True
 
     def fail_action(self, action_type: str, result: str = INJECTED) -> None:
         """The next action of ``action_type`` (``pick``, ``drop``) the robot starts fails,
         reporting ``result`` as its ``resultDescription`` (a shortage code, for instance)."""
-        self._fail_types.append((action_type, result))
+        self.fail_types.append((action_type, result))
 
     def freeze(self, for_seconds: float) -> None:
         """The vehicle controller hangs for ``for_seconds`` line seconds: no state, no
@@ -218,15 +220,15 @@ class RobotState:
 
     def unfreeze(self) -> None:
         self.frozen.lift()
-        self._wake.set()
-        self._touch()
+        self.wake.set()
+        self.touch()
 
     def fatal_error(self, error_type: str, description: str) -> None:
         """Report a FATAL error (spec 6.10.5); the robot stops until it is cleared."""
         self.errors = [e for e in self.errors if e.error_type != error_type]
         self.errors.append(ErrorEntry(error_type, "FATAL", description))
         log.warning("fatal error", extra={"serial": self.serial, "error_type": error_type})
-        self._touch()
+        self.touch()
 
     def clear_error(self, error_type: str | None = None) -> None:
         """Remove FATAL errors (of ``error_type``, or all); the robot may move again."""
@@ -236,28 +238,28 @@ class RobotState:
             if e.level != "FATAL" or (error_type is not None and e.error_type != error_type)
         ]
         log.info("fatal error cleared", extra={"serial": self.serial, "error_type": error_type})
-        self._wake.set()
-        self._touch()
+        self.wake.set()
+        self.touch()
 
     def set_battery(self, percent: float) -> None:
         self.battery.set(percent)
-        self._wake.set()
-        self._touch()
+        self.wake.set()
+        self.touch()
 
     def collisions_changed(self) -> None:
-        self._touch()
+        self.touch()
 
-    def _moved(self, place: Place) -> None:
+    def moved(self, place: Place) -> None:
         if self.on_move is not None:
             self.on_move(self.serial, place)
 
-    def _warn(self, error_type: str, description: str, action_id: str) -> None:
+    def warn(self, error_type: str, description: str, action_id: str) -> None:
         self.errors.append(
             ErrorEntry(error_type, "WARNING", description, (("actionId", action_id),))
         )
 
-    def _stopping(self) -> bool:
-        return self._cancel_action_id is not None or self._abort_reason is not None
+    def stopping(self) -> bool:
+        return self.cancel_action_id is not None or self.abort_reason is not None
 
 
 def _about_instant_actions(error: ErrorEntry) -> bool:

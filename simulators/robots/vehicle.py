@@ -1,7 +1,5 @@
-"""The behaviour of one simulated picking robot: taking orders, driving, pick/drop, instant
-actions and the operating mode. No MQTT here: :mod:`simulators.robots.peer` carries the
-messages, this module decides what they mean; :mod:`simulators.robots.state` keeps what the
-robot reports.
+"""One simulated picking robot: its state, how it takes orders and instant actions, and how it
+drives. No MQTT here: :mod:`simulators.robots.peer` carries the messages.
 
 The robot drives node to node in line time (``length / min(model speed, edge maxSpeed)`` per
 edge), updating ``lastNodeId``/``lastNodeSequenceId``, ``nodeStates``/``edgeStates`` and its pose
@@ -17,368 +15,225 @@ be, and drives on once the cause is gone. ``startCharging`` works only on a char
 from __future__ import annotations
 
 import asyncio
-import logging
-import math
+from collections.abc import Callable
 from typing import Any
 
-from devices.vda5050.messages import ActionState, heading
-from simulators.robots.acceptance import (
-    MASTER_CONTROLLED,
-    RobotView,
-    check_order,
-    message_content,
-)
-from simulators.robots.action_rules import InstantCheck, check_instant_actions
+from devices.vda5050.messages import ActionState, ErrorEntry, Load, Pose, StateBody
+from kernel.clock import Clock
+from kernel.config.model import LineConfig, Robot, RobotModel
+from simulators.robots.battery import Battery
+from simulators.robots.capabilities import Capabilities
 from simulators.robots.collisions import Place
-from simulators.robots.loads import apply_load_action
-from simulators.robots.profile import StopOnCancel
-from simulators.robots.state import INJECTED, OPERATING_MODES, TERMINAL, RobotState
+from simulators.robots.driving import DRIVE_STEP, Driver
+from simulators.robots.orders import OrderIntake
+from simulators.robots.profile import STRICT, VehicleProfile
+from simulators.robots.state import INJECTED, DropHook, MoveHook, RobotState
+from simulators.robots.timed import TimedFault
 
-log = logging.getLogger(__name__)
+__all__ = ["DRIVE_STEP", "SimulatedRobot"]
 
 JsonDict = dict[str, Any]
-DRIVE_STEP = 0.5  # line seconds between pose updates while driving
-BATTERY_TICK = 1.0  # line seconds between battery updates while standing
-ORDER_WARNINGS = frozenset(
-    {
-        "validationError",
-        "orderError",
-        "noRouteError",
-        "orderUpdateError",
-        "noOrderToCancel",
-        "chargingError",
-    }
-)
 
 
-class SimulatedRobot(RobotState):
-    """One robot's behaviour on top of its :class:`RobotState`."""
+class SimulatedRobot:
+    """One robot: a :class:`RobotState` (``state``), the :class:`OrderIntake` that takes what
+    master control sends into it and the :class:`Driver` that executes it."""
 
-    def set_operating_mode(self, mode: str) -> None:
-        """Switch the operating mode (spec 6.10.6, table 1). Entering or leaving a mode in which
-        master control is not in control clears the order, as the spec requires for MANUAL."""
-        if mode not in OPERATING_MODES:
-            raise ValueError(f"unknown operating mode {mode!r}; one of {sorted(OPERATING_MODES)}")
-        was_controlled = self.operating_mode in MASTER_CONTROLLED
-        self.operating_mode = mode
-        log.info("operating mode changed", extra={"serial": self.serial, "mode": mode})
-        if was_controlled != (mode in MASTER_CONTROLLED) and self.executing():
-            self._abort_reason = f"operating mode changed to {mode}"
-            self._wake.set()
-            if not self._busy:
-                self._finish_cancel()
-        self._touch()
+    def __init__(
+        self,
+        config: LineConfig,
+        robot: Robot,
+        clock: Clock,
+        on_drop: DropHook | None = None,
+        profile: VehicleProfile = STRICT,
+    ) -> None:
+        self.state = RobotState(config, robot, clock, on_drop, profile)
+        self._orders = OrderIntake(self.state)
+        self._driver = Driver(self.state, self._orders)
 
-    # --- orders -----------------------------------------------------------------------------
-
-    def _view(self) -> RobotView:
-        released = [n for n in self.nodes if n["released"]]
-        decision = (released[-1]["nodeId"], released[-1]["sequenceId"]) if released else None
-        horizon = frozenset(
-            a["actionId"] for n in self.nodes if not n["released"] for a in n["actions"]
-        )
-        return RobotView(
-            serial=self.serial,
-            manufacturer=self.model.manufacturer,
-            map_id=self.map_id,
-            capabilities=self.capabilities,
-            order_id=self.order_id,
-            order_update_id=self.order_update_id,
-            executing=self.executing(),
-            last_node_id=self.last_node_id,
-            last_node_sequence_id=self.last_node_seq,
-            decision_point=decision,
-            x=self.x,
-            y=self.y,
-            theta=self.theta,
-            operating_mode=self.operating_mode,
-            charging=self.battery.charging,
-            profile=self.profile,
-            known_action_ids=frozenset(self.actions),
-            horizon_action_ids=horizon,
-            order_content=self.order_content,
-            node_positions=self.node_positions,
-        )
+    # --- what master control sends ----------------------------------------------------------
 
     def handle_order(self, order: JsonDict) -> None:
         """Take a schema-valid order (or reject it)."""
-        verdict = check_order(order, self._view())
-        if verdict.kind == "reject":
-            assert verdict.error is not None
-            self.reject(verdict.error)
-            return
-        if verdict.kind == "duplicate":
-            return
-        nodes: list[JsonDict] = order["nodes"]
-        edges: list[JsonDict] = order["edges"]
-        self.errors = [e for e in self.errors if e.error_type not in ORDER_WARNINGS]
-        if verdict.kind == "new":
-            self.order_id = order["orderId"]
-            self.actions = {}
-            self.nodes.clear()
-            self.edges.clear()
-            self._cancel_action_id = None
-            new_nodes = nodes
-        else:
-            # order update (spec 6.6.2): the horizon is replaced; the stitching node keeps the
-            # content of the first order, so only the nodes after it are appended
-            while self.nodes and not self.nodes[-1]["released"]:
-                for a in self.nodes.pop()["actions"]:
-                    self.actions.pop(a["actionId"], None)  # sent again below if still planned
-            while self.edges and not self.edges[-1]["released"]:
-                self.edges.pop()
-            new_nodes = nodes[1:]
-        self.order_update_id = order["orderUpdateId"]
-        self.order_content = message_content(order)
-        self.nodes.extend(new_nodes)
-        self.edges.extend(edges)
-        for node in new_nodes:
-            for a in node["actions"]:
-                self.actions[a["actionId"]] = ActionState(a["actionId"], a["actionType"], "WAITING")
-        log.info(
-            "order accepted",
-            extra={
-                "serial": self.serial,
-                "order_id": self.order_id,
-                "order_update_id": self.order_update_id,
-                "nodes": len(nodes),
-            },
-        )
-        self._work.set()
-        self._touch()
-
-    # --- instant actions --------------------------------------------------------------------
+        self._orders.handle_order(order)
 
     def handle_instant_actions(self, message: JsonDict) -> None:
-        """Take a schema-valid instantActions message (spec 6.9). The strict profile refuses
-        the actions it cannot take, each with a ``validationError`` and no action state."""
-        if self.profile.strict:
-            check = check_instant_actions(message, self.capabilities, self.actions.keys())
-        else:
-            check = InstantCheck(tuple(message["actions"]))
-        for error in check.rejected:
-            self._reject_instant(error)
-        for action in check.accepted:
-            action_id, kind = action["actionId"], action["actionType"]
-            state = "FINISHED"
-            result: str | None = None
-            if kind == "cancelOrder":
-                if not self.executing() or self._cancel_action_id is not None:
-                    state, result = "FAILED", "no order to cancel"
-                    self._warn("noOrderToCancel", "cancelOrder without an order", action_id)
-                else:
-                    state = "RUNNING"
-                    self._cancel_action_id = action_id
-                    self._wake.set()
-                    self._work.set()
-            elif kind == "factsheetRequest":
-                self.factsheet_requested.set()
-            elif kind == "stateRequest":
-                pass
-            elif kind in ("startPause", "stopPause"):
-                self.paused = kind == "startPause"
-                self._wake.set()
-            elif kind == "startCharging":
-                result = self._start_charging()
-                if result is not None:
-                    state = "FAILED"
-                    self._warn("chargingError", result, action_id)
-            elif kind == "stopCharging":
-                self.battery.charging = False
-            else:
-                state, result = "FAILED", f"instant action {kind!r} is not supported"
-            self.actions[action_id] = ActionState(action_id, kind, state, result)  # type: ignore[arg-type]
-        if self._cancel_action_id is not None and not self._busy:
-            self._finish_cancel()
-        self._touch()
+        """Take a schema-valid instantActions message (spec 6.9)."""
+        self._orders.handle_instant_actions(message)
 
-    def _start_charging(self) -> str | None:
-        """Start charging; why it cannot, if it cannot (spec 6.8, ``startCharging``)."""
-        if self.last_node_id not in self.chargers or self.driving:
-            return f"not on a charger (at {self.last_node_id})"
-        if self.executing():
-            return "vehicle is executing an order"
-        self.battery.charging = True
-        log.info("charging started", extra={"serial": self.serial, "node": self.last_node_id})
-        return None
+    def set_operating_mode(self, mode: str) -> None:
+        """Switch the operating mode (spec 6.10.6, table 1)."""
+        self._orders.set_operating_mode(mode)
 
-    def _finish_cancel(self) -> None:
-        """Complete a cancelOrder, or clear the order on an operating mode change."""
-        cancel_id, reason = self._cancel_action_id, self._abort_reason
-        if cancel_id is None and reason is None:
-            return
-        self.nodes.clear()
-        self.edges.clear()
-        for action_id, a in list(self.actions.items()):
-            if a.status not in TERMINAL and action_id != cancel_id:
-                self.actions[action_id] = ActionState(
-                    action_id, a.action_type, "FAILED", reason or "order cancelled"
-                )
-        if cancel_id is not None:
-            self.actions[cancel_id] = ActionState(cancel_id, "cancelOrder", "FINISHED")
-        self._cancel_action_id = self._abort_reason = None
-        self.driving = False
-        self.velocity = 0.0
-        log.info(
-            "order cleared",
-            extra={"serial": self.serial, "order_id": self.order_id, "why": reason or "cancel"},
-        )
-        self._touch()
-
-    # --- execution --------------------------------------------------------------------------
+    def reject(self, error: ErrorEntry) -> None:
+        """Report a rejected order or instant action (spec 6.6.4)."""
+        self.state.reject(error)
 
     async def run(self) -> None:
         """Drive and keep the battery until cancelled."""
-        async with asyncio.TaskGroup() as tg:
-            tg.create_task(self._drive(), name=f"robot[{self.serial}].drive")
-            tg.create_task(self._keep_battery(), name=f"robot[{self.serial}].battery")
+        await self._driver.run()
 
-    async def _keep_battery(self) -> None:
-        while True:
-            await self.clock.sleep(BATTERY_TICK)
-            if self.driving:
-                continue  # driving drains in _traverse
-            was_empty = self.battery.empty
-            if self.battery.stand(BATTERY_TICK):
-                log.info("charging finished: battery full", extra={"serial": self.serial})
-                self._touch()
-            if was_empty != self.battery.empty:
-                self._wake.set()
-                self._touch()
+    # --- what the robot is and reports ------------------------------------------------------
 
-    def _blocked(self, *, moving: bool) -> bool:
-        """Whether the robot must stand still. A pending cancel overrides a pause so that the
-        robot reaches the node where the cancel completes."""
-        if self.fatal() or self.frozen.active:
-            return True
-        return self.paused and not (moving and self._stopping())
+    @property
+    def serial(self) -> str:
+        return self.state.serial
 
-    async def _hold(self, *, moving: bool) -> None:
-        """Wait until the robot may move (or, standing on a node, until it is cancelled)."""
-        while self._blocked(moving=moving):
-            if not moving and self._stopping():
-                return
-            self._wake.clear()
-            if self.frozen.active:
-                await self.frozen.cleared()
-            else:
-                await self._wake.wait()
+    @property
+    def robot(self) -> Robot:
+        return self.state.robot
 
-    async def _drive(self) -> None:
-        """Execute released nodes and edges as they arrive."""
-        while True:
-            await self._work.wait()
-            self._work.clear()
-            self._busy = True
-            try:
-                while not self._stopping() and self.nodes and self.nodes[0]["released"]:
-                    await self._hold(moving=False)
-                    if self._stopping():
-                        break
-                    node = self.nodes[0]
-                    edge = self.edges[0] if self.edges else None
-                    if edge is not None and edge["sequenceId"] != node["sequenceId"] - 1:
-                        edge = None  # the first node of an order: nothing to drive
-                    if edge is not None and not await self._traverse(edge, node):
-                        break  # stopped on the edge
-                    self._arrive(node)
-                    await self._run_actions(node)
-            finally:
-                self._busy = False
-            self._finish_cancel()
+    @property
+    def model(self) -> RobotModel:
+        return self.state.model
 
-    def _target(self, node: JsonDict) -> tuple[float, float]:
-        pos = node.get("nodePosition")
-        if pos is not None:
-            return float(pos["x"]), float(pos["y"])
-        n = self.config.node(node["nodeId"])
-        return n.x, n.y
+    @property
+    def clock(self) -> Clock:
+        return self.state.clock
 
-    def _stops_on_edge(self) -> bool:
-        return self._stopping() and self.profile.stop_on_cancel is StopOnCancel.IMMEDIATELY
+    @property
+    def profile(self) -> VehicleProfile:
+        """What the robot accepts and how it stops on a cancel."""
+        return self.state.profile
 
-    async def _traverse(self, edge: JsonDict, node: JsonDict) -> bool:
-        """Drive ``edge`` to ``node``; False when the robot stopped on the edge (a cancel with
-        ``stop_on_cancel: immediately``), where it stays with the last node it passed."""
-        x0, y0 = self.x, self.y
-        x1, y1 = self._target(node)
-        length = float(edge.get("length") or math.hypot(x1 - x0, y1 - y0))
-        speed = min(self.model.speed, float(edge.get("maxSpeed") or self.model.speed))
-        duration = length / speed
-        self.theta = heading(x0, y0, x1, y1, self.theta)
-        self.driving, self.velocity = True, speed
-        self._moved(Place.edge(edge["startNodeId"], edge["endNodeId"]))
-        self._touch()
-        elapsed = 0.0
-        while elapsed < duration:
-            if not self._stops_on_edge() and self._blocked(moving=True):
-                self.driving, self.velocity = False, 0.0
-                self._touch()
-                await self._hold(moving=True)
-                self.driving, self.velocity = True, speed
-                self._touch()
-            if self._stops_on_edge():
-                self.driving, self.velocity = False, 0.0
-                log.info(
-                    "stopped between nodes",
-                    extra={"serial": self.serial, "edge": edge["edgeId"], "x": self.x, "y": self.y},
-                )
-                self._touch()
-                return False
-            step = min(DRIVE_STEP, duration - elapsed)
-            await self.clock.sleep(step)
-            elapsed += step
-            f = elapsed / duration
-            self.x, self.y = x0 + (x1 - x0) * f, y0 + (y1 - y0) * f
-            self.battery.drive(step)
-        self.x, self.y = x1, y1
-        self.driving, self.velocity = False, 0.0
-        return True
+    @profile.setter
+    def profile(self, profile: VehicleProfile) -> None:
+        self.state.profile = profile
 
-    def _arrive(self, node: JsonDict) -> None:
-        """Traversal of ``node`` (spec 6.10.2): drop its state and the edge leading to it."""
-        self.nodes.popleft()
-        while self.edges and self.edges[0]["sequenceId"] < node["sequenceId"]:
-            self.edges.popleft()
-        self.last_node_id, self.last_node_seq = node["nodeId"], node["sequenceId"]
-        if node.get("nodePosition") is None:
-            self.x, self.y = self._target(node)
-        self._moved(Place.node(node["nodeId"]))
-        self._touch()
+    @property
+    def capabilities(self) -> Capabilities:
+        return self.state.capabilities
 
-    async def _run_actions(self, node: JsonDict) -> None:
-        for action in node["actions"]:
-            await self._hold(moving=False)
-            if self._stopping():
-                return
-            await self._run_action(node["nodeId"], action)
+    @property
+    def changed(self) -> asyncio.Event:
+        """Set whenever something the state message reports has changed."""
+        return self.state.changed
 
-    def _injected_failure(self, kind: str) -> str | None:
-        if self._fail_next:
-            self._fail_next = False
-            return INJECTED
-        for i, (action_type, result) in enumerate(self._fail_types):
-            if action_type == kind:
-                del self._fail_types[i]
-                return result
-        return None
+    @property
+    def factsheet_requested(self) -> asyncio.Event:
+        return self.state.factsheet_requested
 
-    async def _run_action(self, node_id: str, action: JsonDict) -> None:
-        action_id, kind = action["actionId"], action["actionType"]
-        params = {p["key"]: p["value"] for p in action.get("actionParameters", [])}
-        self.actions[action_id] = ActionState(action_id, kind, "RUNNING")
-        self._touch()
-        template = self.model.pick if kind == "pick" else self.model.drop
-        await self.clock.sleep(template.duration)
-        failure = self._injected_failure(kind)
-        if failure is None:
-            failure = apply_load_action(self.loads, kind, params, self.model.tote_capacity)
-        if failure is not None:
-            self.actions[action_id] = ActionState(action_id, kind, "FAILED", failure)
-            self._warn(f"{kind}Failed", failure, action_id)
-        else:
-            self.actions[action_id] = ActionState(action_id, kind, "FINISHED")
-        self._touch()
-        if kind == "drop" and failure is None and self._on_drop is not None:
-            load_id = params.get("loadId")
-            await self._on_drop(self.serial, node_id, None if load_id is None else str(load_id))
+    @property
+    def frozen(self) -> TimedFault:
+        """The vehicle controller hangs while this fault is active."""
+        return self.state.frozen
+
+    @property
+    def on_move(self) -> MoveHook | None:
+        return self.state.on_move
+
+    @on_move.setter
+    def on_move(self, hook: MoveHook | None) -> None:
+        self.state.on_move = hook
+
+    @property
+    def collision_warnings(self) -> Callable[[str], list[ErrorEntry]] | None:
+        return self.state.collision_warnings
+
+    @collision_warnings.setter
+    def collision_warnings(self, warnings: Callable[[str], list[ErrorEntry]] | None) -> None:
+        self.state.collision_warnings = warnings
+
+    @property
+    def x(self) -> float:
+        return self.state.x
+
+    @x.setter
+    def x(self, x: float) -> None:
+        self.state.x = x
+
+    @property
+    def y(self) -> float:
+        return self.state.y
+
+    @y.setter
+    def y(self, y: float) -> None:
+        self.state.y = y
+
+    @property
+    def driving(self) -> bool:
+        return self.state.driving
+
+    @property
+    def paused(self) -> bool:
+        return self.state.paused
+
+    @property
+    def last_node_id(self) -> str:
+        return self.state.last_node_id
+
+    @property
+    def last_node_seq(self) -> int:
+        return self.state.last_node_seq
+
+    @property
+    def order_id(self) -> str:
+        return self.state.order_id
+
+    @property
+    def order_update_id(self) -> int:
+        return self.state.order_update_id
+
+    @property
+    def actions(self) -> dict[str, ActionState]:
+        return self.state.actions
+
+    @property
+    def loads(self) -> dict[str, Load]:
+        return self.state.loads
+
+    @property
+    def battery(self) -> Battery:
+        return self.state.battery
+
+    def pose(self) -> Pose:
+        return self.state.pose()
+
+    def place(self) -> Place:
+        return self.state.place()
+
+    def velocity_vector(self) -> tuple[float, float, float]:
+        return self.state.velocity_vector()
+
+    def state_body(self) -> StateBody:
+        return self.state.state_body()
+
+    def all_errors(self) -> list[ErrorEntry]:
+        return self.state.all_errors()
+
+    def fatal(self) -> bool:
+        return self.state.fatal()
+
+    def executing(self) -> bool:
+        return self.state.executing()
+
+    # --- injected faults and scripted conditions --------------------------------------------
+
+    def fail_next_action(self) -> None:
+        """The next action the robot starts fails."""
+        self.state.fail_next_action()
+
+    def fail_action(self, action_type: str, result: str = INJECTED) -> None:
+        """The next action of ``action_type`` the robot starts fails with ``result``."""
+        self.state.fail_action(action_type, result)
+
+    def freeze(self, for_seconds: float) -> None:
+        """The vehicle controller hangs for ``for_seconds`` line seconds."""
+        self.state.freeze(for_seconds)
+
+    def unfreeze(self) -> None:
+        self.state.unfreeze()
+
+    def fatal_error(self, error_type: str, description: str) -> None:
+        """Report a FATAL error (spec 6.10.5); the robot stops until it is cleared."""
+        self.state.fatal_error(error_type, description)
+
+    def clear_error(self, error_type: str | None = None) -> None:
+        """Remove FATAL errors (of ``error_type``, or all); the robot may move again."""
+        self.state.clear_error(error_type)
+
+    def set_battery(self, percent: float) -> None:
+        self.state.set_battery(percent)
+
+    def collisions_changed(self) -> None:
+        self.state.collisions_changed()

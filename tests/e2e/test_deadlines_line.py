@@ -22,7 +22,7 @@ def totes_fall_off_the_induction(line: Line) -> list[str]:
             fallen.append(load_id)
 
     for robot in line.sim.robots.robots.values():
-        robot._on_drop = fall
+        robot.state.on_drop = fall
     return fallen
 
 
