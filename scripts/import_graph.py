@@ -201,6 +201,30 @@ def longest_chain(edges: dict[str, set[str]]) -> list[str]:
     return list(best)
 
 
+def graph() -> tuple[dict[str, Path], list[Import]]:
+    """Every module of the project and every import between them."""
+    known = all_modules()
+    return known, [imp for m, p in known.items() for imp in imports_of(m, p, known)]
+
+
+def edges_of(imports: list[Import], *, runtime_only: bool = False) -> dict[str, set[str]]:
+    edges: dict[str, set[str]] = defaultdict(set)
+    for imp in imports:
+        if imp.target != imp.source and not (runtime_only and imp.type_checking):
+            edges[imp.source].add(imp.target)
+    return edges
+
+
+def private_imports(imports: list[Import]) -> list[str]:
+    """Private names (``_name``) one module imports from another."""
+    return [
+        f"{i.source}:{i.line} imports {n} from {i.target}"
+        for i in imports
+        for n in i.names
+        if n.startswith("_") and not n.startswith("__")
+    ]
+
+
 def split_classes(known: dict[str, Path]) -> list[str]:
     """Classes whose base is a project class from another module of the same package."""
     defined: dict[str, set[str]] = defaultdict(set)  # class name -> modules defining it
@@ -251,15 +275,8 @@ def main() -> int:
     parser.add_argument("--edges", action="store_true", help="list every upward import")
     args = parser.parse_args()
 
-    known = all_modules()
-    imports = [imp for m, p in known.items() for imp in imports_of(m, p, known)]
-    edges: dict[str, set[str]] = defaultdict(set)
-    runtime: dict[str, set[str]] = defaultdict(set)
-    for imp in imports:
-        if imp.target != imp.source:
-            edges[imp.source].add(imp.target)
-            if not imp.type_checking:
-                runtime[imp.source].add(imp.target)
+    known, imports = graph()
+    edges, runtime = edges_of(imports), edges_of(imports, runtime_only=True)
 
     per_package = Counter(layer_of(m) for m in known)
     print("modules:", ", ".join(f"{p} {n}" for p, n in sorted(per_package.items())))
@@ -292,12 +309,7 @@ def main() -> int:
     if chain:
         print("  " + " -> ".join(chain))
 
-    private = [
-        f"{i.source}:{i.line} imports {n} from {i.target}"
-        for i in imports
-        for n in i.names
-        if n.startswith("_") and not n.startswith("__")
-    ]
+    private = private_imports(imports)
     print(f"\nprivate names imported across modules: {len(private)}")
     for p in private:
         print("  " + p)

@@ -33,6 +33,25 @@ def test_the_import_contracts_are_kept(capsys: pytest.CaptureFixture[str]) -> No
 
 def test_no_package_imports_up_the_layers() -> None:
     graph = _import_graph()
-    known = graph.all_modules()
-    imports = [i for m, p in known.items() for i in graph.imports_of(m, p, known)]
+    _, imports = graph.graph()
     assert [f"{i.source}:{i.line} -> {i.target}" for i in imports if graph.upward(i)] == []
+
+
+def test_no_import_cycle_not_even_for_type_checking() -> None:
+    graph = _import_graph()
+    _, imports = graph.graph()
+    assert graph.cycles(graph.edges_of(imports)) == []
+
+
+def test_no_private_name_is_imported_from_another_module() -> None:
+    graph = _import_graph()
+    _, imports = graph.graph()
+    assert graph.private_imports(imports) == []
+
+
+def test_no_class_is_spread_over_modules_by_inheritance() -> None:
+    """A class built on another class of its own package's modules (not a Protocol, an ABC, an
+    exception, an enum or a pydantic model) is a class split over files: compose instead."""
+    graph = _import_graph()
+    known, _ = graph.graph()
+    assert graph.split_classes(known) == []
