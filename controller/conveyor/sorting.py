@@ -1,10 +1,10 @@
 """The sortation path: scan -> decision -> ``Divert`` before the tote reaches the divert.
 
 The divert call happens at once; history is written afterwards, in order, by ``history_loop``,
-so a slow disk never makes a tote miss its divert. Each deferred write waits until the robots'
-reports received before it are handled (:mod:`controller.line.device_queue`): when the robots'
-consumer falls behind (it waits for the store to take a ledger row), a tote's sortation is still
-recorded after its picks and drop.
+so a slow disk never makes a tote miss its divert. Each deferred write waits until the events
+the robots and the cranes reported before it are handled (:mod:`controller.line.device_queue`):
+when their consumers fall behind (waiting for the store to take a ledger row or an AS/RS
+record), a tote's sortation is still recorded after its picks and drop, or its retrieval.
 
 With dynamic B2B allocation this module keeps which open B2B order holds which chute: an order
 is given its chute by the sort decision (recorded as ``chute_allocated`` in its history) and
@@ -64,18 +64,22 @@ class Sortation:
         self.reject_totes: RejectTotes | None = None
         self.allocations: dict[str, str] = {}  # B2B order id -> the chute it holds
         self._coming: Counter[str] = Counter()  # chute -> totes with a divert requested to it
-        # what was deferred, with the number of robot reports received by then
-        self._later: asyncio.Queue[tuple[int, Callable[[], Awaitable[None]]]] = asyncio.Queue()
-        # the robots' reports: a deferred write waits until those received before it are
-        # handled, so that a tote's picks and drop are recorded before its sortation
-        self.robot_reports: DeviceEventQueue | None = None
+        # what was deferred, with the number of events each upstream queue had received by then
+        self._later: asyncio.Queue[tuple[tuple[int, ...], Callable[[], Awaitable[None]]]] = (
+            asyncio.Queue()
+        )
+        # the event queues of the devices that put totes on the conveyor (robots, cranes), set
+        # by the wiring: a deferred write waits until the events they received before it are
+        # handled, so that a tote's picks and drop, or its retrieval, are recorded before its
+        # sortation
+        self.upstream: tuple[DeviceEventQueue, ...] = ()
 
     async def history_loop(self) -> None:
         """Write what the sortation path deferred, in order, off the time-critical path."""
         while True:
-            mark, write = await self._later.get()
-            if self.robot_reports is not None:
-                await self.robot_reports.caught_up(mark)
+            marks, write = await self._later.get()
+            for queue, mark in zip(self.upstream, marks, strict=False):
+                await queue.caught_up(mark)
             try:
                 await write()
             except StoreError:
@@ -86,8 +90,8 @@ class Sortation:
         return self._later.qsize()
 
     def _defer(self, write: Callable[[], Awaitable[None]]) -> None:
-        mark = self.robot_reports.received if self.robot_reports is not None else 0
-        self._later.put_nowait((mark, write))
+        marks = tuple(queue.received for queue in self.upstream)
+        self._later.put_nowait((marks, write))
 
     async def scanned(self, ev: dev.ItemScanned) -> None:
         """Decide and divert at once; the order's history is written afterwards."""

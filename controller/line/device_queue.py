@@ -1,10 +1,11 @@
 """A queue of device events that knows how far its consumer has got.
 
-The robots' reports and the conveyor's events are handled by two tasks. Normally a robot's
-report of a pick or a drop is handled long before its tote reaches the scanner; but when the
-robots' consumer waits (for the order store to take a ledger row, say) the conveyor goes on and
-would complete an order whose picks are not booked yet. :class:`DeviceEventQueue` counts the
-events put in and the events handled, so that a later step can wait until every report that
+Each kind of device (the robots, the conveyor with its sorter, the AS/RS cranes) reports into a
+queue of its own, handled by a task of its own. Normally a robot's report of a drop, or a
+crane's of a retrieval, is handled long before the tote reaches the scanner; but when that
+consumer waits (for the order store to take a ledger row, say) the conveyor goes on and would
+record a tote's sortation before its picks are booked. :class:`DeviceEventQueue` counts the
+events put in and the events handled, so that a later step can wait until every event that
 came in before it has been handled (:meth:`DeviceEventQueue.caught_up`): what the line did is
 recorded in the order it happened. When the consumer keeps up, the wait returns at once.
 """
@@ -17,6 +18,8 @@ from devices import base as dev
 
 
 class DeviceEventQueue(asyncio.Queue[dev.DeviceEvent]):
+    """One kind of device's events, in the order they came, for one consumer."""
+
     def __init__(self) -> None:
         super().__init__()
         self.received = 0  # events put in so far

@@ -141,18 +141,19 @@ class RobotFailures:
     ) -> None:
         """The trip can no longer serve its order: the order goes back to the queue for another
         robot (at most MAX_ATTEMPTS trips), else into ``exception``. Nothing is lost or stuck."""
+        history = self.state.history
         trip.cancelled = trip.requeued = True
         if trip.continuing:
             # taken over and not yet sent again: the robot stands, so settle the trip now
             await self.state.takeover.give_up(trip)
-        rec = await self.state.history.get(trip.order_id)
+        rec = await history.get(trip.order_id)
         if rec is None or rec.status.terminal:
             return
-        types = await self.state.history.event_types(rec.id)
+        types = await history.event_types(rec.id)
         attempt = 1 + sum(1 for t in types if t in RETRY_EVENTS)
         data = {**data, "trip": trip.trip_id, "attempt": attempt, "reason": reason}
         if attempt >= MAX_ATTEMPTS:
-            await self.state.history.record(
+            await history.record(
                 rec,
                 event_type,
                 OrderStatus.EXCEPTION,
@@ -160,9 +161,9 @@ class RobotFailures:
                 waiting_reason=f"{reason}; gave up after {attempt} attempts",
                 data=data,
             )
-            self.state.history.metrics.orders_finished.labels(rec.type.value, "exception").inc()
+            history.metrics.orders_finished.labels(rec.type.value, "exception").inc()
             return
-        rec = await self.state.history.record(
+        rec = await history.record(
             rec,
             event_type,
             OrderStatus.ACCEPTED,

@@ -273,16 +273,40 @@ class Orchestrator:
             except StoreError:
                 log.exception("could not record a cancellation", extra={"order": order_id})
 
-    async def consume(self, queue: asyncio.Queue[dev.DeviceEvent]) -> None:
+    async def consume(
+        self,
+        queue: asyncio.Queue[dev.DeviceEvent],
+        *,
+        cranes: DeviceEventQueue | None = None,
+    ) -> None:
+        """Handle the events of one kind of device in the order they came, one at a time.
+
+        Each kind has its queue and its consumer, so that a slow step for one (the cranes'
+        consumer waiting for the store to take an AS/RS record, say) does not hold up another
+        (a divert the sorter needs now). ``cranes``, given to the conveyor's consumer, is the
+        cranes' queue: a tote the AS/RS brings out becomes known when the cranes' report of it
+        is handled, so a scan none of whose codes is known waits until the cranes' events
+        received by then are handled; it would be rejected as unknown otherwise. The scan of a
+        known tote never waits for the cranes."""
         while True:
             event = await queue.get()
             try:
+                if cranes is not None and self._maybe_from_cranes(event):
+                    await cranes.caught_up(cranes.received)
                 await self.handle(event)
             except StoreError:
                 log.exception("could not record a device event", extra={"event": repr(event)})
             finally:
                 if isinstance(queue, DeviceEventQueue):
                     await queue.done()
+
+    def _maybe_from_cranes(self, event: dev.DeviceEvent) -> bool:
+        """A scan that read codes, none of them a tote the controller follows (yet)."""
+        return (
+            isinstance(event, dev.ItemScanned)
+            and bool(event.codes)
+            and not any(code in self.flight.by_tote for code in event.codes)
+        )
 
     async def handle(self, event: dev.DeviceEvent) -> None:
         if isinstance(

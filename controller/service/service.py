@@ -17,12 +17,12 @@ from typing import Any
 from controller.asrs.replenishment import Replenishment
 from controller.asrs.returns import ToteReturns
 from controller.conveyor.reject_totes import RejectTotes
-from controller.line.device_queue import DeviceEventQueue
 from controller.line.inventory import Inventory
 from controller.line.journal import HistoryJournal
 from controller.line.stations import Stations
 from controller.orders.model import ACTIVE, OrderRecord
 from controller.robots.activity import publish_robots
+from controller.service.device_events import DeviceEvents
 from controller.service.hold import HoldOutcome, LineHoldControl
 from controller.service.hold import view as hold_view
 from controller.service.orchestrator import Orchestrator
@@ -106,9 +106,9 @@ class LineService:
             self.cranes,
             journal=self.journal,
         )
-        self._robot_events = DeviceEventQueue()
-        self.orchestrator.sortation.robot_reports = self._robot_events
-        self._conveyor_events: asyncio.Queue[dev.DeviceEvent] = asyncio.Queue()
+        # a queue and a consumer per kind of device: the scan to divert path waits for
+        # neither the robots' nor the cranes' consumer
+        self.events = DeviceEvents(self.orchestrator)
         self._intake_open = False  # run() is consuming what the API accepts
         self._store_failing: str | None = None  # the last readiness probe's error
         dispatcher = self.orchestrator.dispatcher
@@ -127,8 +127,7 @@ class LineService:
         # device events not handled yet (a consumer waits for the store) and sortation steps
         # not recorded yet count as the store's backlog too
         self.store_health.backlog_sources += [
-            self._robot_events.qsize,
-            self._conveyor_events.qsize,
+            *self.events.backlog(),
             self.orchestrator.sortation.deferred,
         ]
 
@@ -308,8 +307,7 @@ class LineService:
         # every task that touches the store: a call the store cannot take now waits and is
         # tried again (``self.store``); one it refuses outright ends only that round
         loops: dict[str, Callable[[], Awaitable[None]]] = {
-            "orchestrator.robot-events": lambda: orch.consume(self._robot_events),
-            "orchestrator.conveyor-events": lambda: orch.consume(self._conveyor_events),
+            **self.events.consumers(),
             "orchestrator.dispatch": orch.dispatch_loop,
             "orchestrator.sort-history": orch.history_loop,
             "orchestrator.cancels": orch.cancel_loop,
@@ -325,10 +323,10 @@ class LineService:
         if orch.asrs is not None:
             loops["asrs.commands"] = orch.asrs.run
         async with asyncio.TaskGroup() as tg:
-            tg.create_task(orch.fleet.run(self._robot_events), name="robots")
-            tg.create_task(self.sorter.run(self._conveyor_events), name="conveyor.opcua")
+            tg.create_task(orch.fleet.run(self.events.robots), name="robots")
+            tg.create_task(self.sorter.run(self.events.conveyor), name="conveyor.opcua")
             if self.cranes is not None:
-                tg.create_task(self.cranes.run(self._conveyor_events), name="asrs.opcua")
+                tg.create_task(self.cranes.run(self.events.cranes), name="asrs.opcua")
             for name, loop in loops.items():
                 tg.create_task(self._surviving(name, loop), name=name)
 
