@@ -34,24 +34,29 @@ PROMPT = 1.0  # wall seconds: far more than a divert decision takes, far less th
 
 
 class StallingStore(SqliteOrderStore):
-    """Holds every AS/RS write while ``stalled`` is set."""
+    """Holds every AS/RS write while ``stalled`` is set.
+
+    The store's methods are its parts' methods, set on the instance, so the AS/RS write is
+    wrapped there rather than overridden."""
 
     def __init__(self, path: Path) -> None:
         super().__init__(path)
         self.stalled = False
         self.writing = asyncio.Event()  # an AS/RS write is being held
         self.resume = asyncio.Event()
+        save = self.asrs_save
 
-    async def asrs_save(
-        self,
-        requests: Sequence[AsrsRequest] = (),
-        commands: Sequence[AsrsCommand] = (),
-        sequences: Mapping[str, int] | None = None,
-    ) -> None:
-        if self.stalled:
-            self.writing.set()
-            await self.resume.wait()
-        await super().asrs_save(requests, commands, sequences)
+        async def held(
+            requests: Sequence[AsrsRequest] = (),
+            commands: Sequence[AsrsCommand] = (),
+            sequences: Mapping[str, int] | None = None,
+        ) -> None:
+            if self.stalled:
+                self.writing.set()
+                await self.resume.wait()
+            await save(requests, commands, sequences)
+
+        self.asrs_save = held
 
 
 @dataclass

@@ -32,6 +32,10 @@ class SqliteOrderStore:
 
     ``open()`` creates the parent directory and the file if missing and migrates the schema;
     ``close()`` waits for queued writes, then closes the file. A store is opened once.
+
+    The protocol methods are the parts' bound methods, set on the instance: to wrap one (a test
+    that stalls a write, say), assign to it on the instance; a subclass's method of the same
+    name would be shadowed.
     """
 
     def __init__(self, path: str | Path) -> None:
