@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from controller.line.history import History
 from controller.line.inventory import Inventory
-from controller.line.trips import InFlight, Trip
+from controller.line.trips import InFlight, Leg, Serving, Trip
 from controller.orders.model import HistoryEvent, OrderRecord, OrderType
 from controller.robots.picking import Picking
 from controller.robots.takeover_plan import Fate, TripFacts, must_stop, outcomes, settle
@@ -117,7 +117,7 @@ class RobotTakeover:
                     rec.type is OrderType.B2B,
                     picked=dict(st.picked),
                     picks_done=set(st.booked),
-                    stopping=st.stopping,
+                    leg=Leg.STOPPING if st.stopping else Leg.ON_ROBOT,
                 )
                 jobs.setdefault((st.robot, st.job_id), []).append((trip, st))
         restored: set[str] = set()
@@ -318,16 +318,17 @@ class RobotTakeover:
 
     async def _apply(self, serial: str, snap: dev.RobotSnapshot, trip: Trip, fate: Fate) -> None:
         self.metrics.robot_takeovers.labels(fate.value).inc()
-        trip.stopping = False  # stopped to give way before the restart: it stands now
+        if trip.stopping:  # stopped to give way before the restart: it stands now
+            trip.stood()
         carried = any(ld.load_id == trip.tote for ld in snap.loads)
         await self._record(trip, serial, fate, carried)
         if fate is Fate.CONTINUE:
-            trip.continuing = True
+            trip.continue_later()
         elif fate is Fate.REQUEUE:
             await self.inventory.release(
                 trip.order_id, trip.unpicked(), trip.trip_id, "robot no longer has the trip"
             )
-            trip.cancelled = trip.requeued = True
+            trip.requeue()
             self.flight.forget(trip)
             assert self.requeue is not None
             await self.requeue(trip, f"robot {serial} no longer has the trip nor its tote")
@@ -340,7 +341,7 @@ class RobotTakeover:
         """A taken-over trip not yet sent again no longer serves its order (cancelled, given
         to another robot): its stock is freed and its tote, if the robot carries it, comes
         back."""
-        trip.continuing = False
+        trip.stop_continuing()
         snap = self.fleet.snapshot().get(trip.serial)
         carried = snap is not None and any(ld.load_id == trip.tote for ld in snap.loads)
         await self._void(trip, carried=carried)
@@ -348,7 +349,8 @@ class RobotTakeover:
     async def _void(self, trip: Trip, *, carried: bool) -> None:
         await self.picking.settle_void(trip)
         if carried:  # the tote is on the robot, whatever the store says was picked into it
-            trip.returning = True
+            if not trip.returning:
+                trip.bring_back()
             self.flight.trips[trip.trip_id] = trip
             self.flight.by_tote[trip.tote] = trip
         else:
@@ -385,9 +387,8 @@ class RobotTakeover:
             self.clock.utcnow(),
             "",
             False,
-            cancelled=True,
-            requeued=True,
-            returning=True,
+            serving=Serving.REQUEUED,
+            leg=Leg.RETURNING,
         )
         self.flight.trips[trip.trip_id] = trip
         self.flight.by_tote[tote] = trip
