@@ -28,7 +28,7 @@ from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.journal import HistoryJournal
 from controller.line.stations import Stations
-from controller.line.trips import InFlight, Trip
+from controller.line.trips import InFlight, Serving, Trip
 from controller.orders.model import OrderRecord, OrderStatus
 from controller.robots.cancels import RobotCancels
 from controller.robots.dispatcher import Dispatcher
@@ -415,7 +415,7 @@ class Orchestrator:
         ``cancelled`` with the robot and its tote named (the tote stays followed: when the robot
         drops it, it goes to the reject chute), and the robot waits for an operator."""
         for trip in self.flight.on_robot(serial):
-            if not trip.void or trip.requeued or trip.dropped:
+            if trip.serving is not Serving.CANCELLED or trip.dropped:
                 continue
             rec = await self.history.get(trip.order_id)
             if rec is not None and not rec.status.terminal:
