@@ -90,6 +90,9 @@ class RobotTakeover:
         # robots with trips not heard from when dispatching starts: lost from then on
         self.unheard: Callable[[list[str]], None] = lambda serials: None
         self._stops: dict[str, str] = {}  # serial -> action id of the cancelOrder sent
+        # robots being settled: the dispatch round's poll and a robot's report may both find
+        # a robot standing; it is settled once
+        self._settling: set[str] = set()
         self._stored: dict[str, StoredTrip] = {}  # trip id -> as restored
         self._started = clock.now()
         self._open = False
@@ -281,6 +284,15 @@ class RobotTakeover:
 
     async def _settle(self, serial: str, snap: dev.RobotSnapshot) -> None:
         """The robot stands: book what its stop finished, then decide each trip's fate."""
+        if serial in self._settling:
+            return
+        self._settling.add(serial)
+        try:
+            await self._settle_once(serial, snap)
+        finally:
+            self._settling.discard(serial)
+
+    async def _settle_once(self, serial: str, snap: dev.RobotSnapshot) -> None:
         await self._book(serial, snap, failures=False)
         facts = self._facts(serial)
         settlement = settle(snap, [f for _, f in facts])
