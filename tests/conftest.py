@@ -18,6 +18,7 @@ from urllib.parse import urlparse
 import aiomqtt
 import pytest
 
+from controller.line.trips import Trip
 from controller.linefile.loader import load_reference
 from controller.store.sqlite.store import SqliteOrderStore
 from kernel.clock import ManualClock
@@ -31,6 +32,12 @@ def _answers(host: str, port: int) -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.fixture(autouse=True)
+def strict_trip_transitions(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An illegal move of a trip's lifecycle fails the test (the service logs it instead)."""
+    monkeypatch.setattr(Trip, "strict", True)
 
 
 @pytest.fixture

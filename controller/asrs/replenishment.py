@@ -33,7 +33,7 @@ from controller.asrs.commands import AsrsRequestError
 from controller.asrs.flows import AsrsFlows
 from controller.line import topology
 from controller.line.inventory import Inventory
-from controller.line.trips import InFlight, Trip
+from controller.line.trips import InFlight, Leg, Trip
 from controller.store.asrs import AsrsRequest
 from controller.store.base import StoreError
 from controller.store.inventory import InventoryError, PickOutcome, ToteLine
@@ -256,7 +256,7 @@ class Replenishment:
             started_at=self.clock.utcnow(),
             destination=topology.REPLENISHMENT_DESTINATION,
             b2b=False,
-            dropped=True,
+            leg=Leg.ON_CONVEYOR,
             case_tote=True,
             purpose=PURPOSE,
         )

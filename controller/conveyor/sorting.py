@@ -98,7 +98,7 @@ class Sortation:
         item = self.flight.item(ev.item_id)
         item.passes += 1
         known = {
-            code: sortation.ItemInfo(trip.destination, trip.b2b, trip.cancelled, trip.order_id)
+            code: sortation.ItemInfo(trip.destination, trip.b2b, trip.void, trip.order_id)
             for code in ev.codes
             if (trip := self.flight.by_tote.get(code)) is not None
         }
@@ -225,7 +225,7 @@ class Sortation:
             await self.history.record(rec, "tote_in_chute", data=where)
             why = "order given to another robot" if trip.requeued else f"order {rec.status.value}"
             await self._off_the_books(trip, ev.chute_id, why)
-        elif trip.cancelled:
+        elif trip.void:
             await self.history.finish(
                 rec,
                 "cancelled",

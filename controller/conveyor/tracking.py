@@ -174,7 +174,7 @@ class ConveyorReconciler:
         if rec.status.terminal or trip.requeued:
             await self.history.record(rec, "tote_lost_on_conveyor", data=data)
             return
-        if trip.cancelled:  # it was on its way to the reject chute to end the cancellation
+        if trip.void:  # it was on its way to the reject chute to end the cancellation
             await self.history.finish(
                 rec,
                 "cancelled",

@@ -117,7 +117,8 @@ class RobotErrands:
             shared.flight.start(job_id, trips, refs)
             shared.metrics.robot_trips.labels("continued").inc()
             for trip in trips:
-                trip.continuing = False
+                if trip.continuing:  # (a trip turned void meanwhile was settled already)
+                    trip.continued()
                 rec = await shared.history.get(trip.order_id)
                 if rec is not None:
                     await shared.history.record(

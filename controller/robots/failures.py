@@ -101,7 +101,7 @@ class RobotFailures:
         if not self.state.takeover.done(ev.serial):
             return  # its take-over stops it if it must
         trips = self.state.flight.on_robot(ev.serial)
-        if trips and all(t.cancelled and not t.returning for t in trips):
+        if trips and all(t.void and not t.returning for t in trips):
             await self.stop_robot(trips[0])  # back after its trips were given away: stop it
 
     async def robot_overdue(self, trip: Trip, overdue: Overdue) -> None:
@@ -142,7 +142,7 @@ class RobotFailures:
         """The trip can no longer serve its order: the order goes back to the queue for another
         robot (at most MAX_ATTEMPTS trips), else into ``exception``. Nothing is lost or stuck."""
         history = self.state.history
-        trip.cancelled = trip.requeued = True
+        trip.requeue()
         if trip.continuing:
             # taken over and not yet sent again: the robot stands, so settle the trip now
             await self.state.takeover.give_up(trip)
@@ -190,14 +190,17 @@ class RobotFailures:
         """Traffic control ends a deadlock: the robot's order is cancelled so that it stands
         and the others can pass. Its trips stay with it (:meth:`stood_after_giving_way`):
         the totes it carries hold picked units, which a new trip would pick again."""
-        trips = [t for t in self.state.flight.on_robot(serial) if t.live]
+        # a trip that already waits to continue is in no job of the robot: the stop leaves it be
+        trips = [t for t in self.state.flight.on_robot(serial) if t.live and not t.continuing]
         for trip in trips:  # before anything is awaited: the cancel fails what is left
-            trip.stopping = True
+            if not trip.stopping:
+                trip.give_way()
         try:
             await self.state.cancels.send(serial)
         except DeviceError:
             for trip in trips:
-                trip.stopping = False
+                if trip.stopping:
+                    trip.keep_going()
             raise
         for trip in trips:
             rec = await self.state.history.get(trip.order_id)
@@ -216,10 +219,10 @@ class RobotFailures:
         other trip."""
         if not trip.stopping:
             return False
-        trip.stopping = False
+        trip.stood()
         if not trip.live:
             return False
-        trip.continuing = True
+        trip.continue_later()
         log.info(
             "robot stands after giving way; its trip continues from there",
             extra={"robot": trip.serial, "trip": trip.trip_id, "order": trip.order_id},

@@ -29,7 +29,7 @@ class Picking:
             if late is not None:
                 # the conveyor scanned (and maybe sorted) the tote before the robot's report of
                 # the drop came in: record the drop, leave the order's status as it is
-                late.dropped = True
+                late.drop()
                 await self._step(late, "dropped", None, data=self._drop_data(ev, late))
             return None
         trip, ref = found
@@ -42,7 +42,7 @@ class Picking:
             outcome = await self._confirm(trip, pk, pk.quantity, ev.action_id)
             if trip.requeued:
                 return None  # the order is picked again by another trip; this tote comes back
-            if outcome is not None and outcome.short and not trip.cancelled:
+            if outcome is not None and outcome.short and not trip.void:
                 await self._short_pick(trip, outcome, ev.serial)
                 return trip
             if outcome is not None and outcome.duplicate:
@@ -54,7 +54,7 @@ class Picking:
             await self._step(
                 trip,
                 "picked",
-                None if trip.cancelled else OrderStatus.PICKING,
+                None if trip.void else OrderStatus.PICKING,
                 step="picking",
                 picked=dict(trip.picked),
                 data={
@@ -68,11 +68,11 @@ class Picking:
                 },
             )
         elif ref.kind == "drop":
-            trip.dropped = True
+            trip.drop()
             if trip.returning or trip.requeued:
                 await self._step(trip, "tote_returned", None, data=self._drop_data(ev, trip))
             else:
-                status = None if trip.cancelled else OrderStatus.IN_TRANSIT
+                status = None if trip.void else OrderStatus.IN_TRANSIT
                 await self._step(
                     trip, "dropped", status, step="on_conveyor", data=self._drop_data(ev, trip)
                 )
@@ -119,7 +119,7 @@ class Picking:
     ) -> None:
         """Fewer units than reserved: the order stops in ``exception`` with the reason; the
         trip is void and its tote goes to the reject chute."""
-        trip.cancelled = True
+        trip.cancel()
         rec = await self.history.get(trip.order_id)
         if rec is None or rec.status.terminal:
             return
@@ -159,7 +159,7 @@ class Picking:
         trips whose tote may need bringing back, and live trips that failed)."""
         ended = [t for t in self.flight.job_done(ev.serial, ev.order_id) if not t.dropped]
         for trip in ended:
-            if trip.cancelled:
+            if trip.void:
                 await self.settle_void(trip)
         return ended
 
@@ -174,7 +174,7 @@ class Picking:
         trip.picks = tuple(trip.picks[i] for i in sorted(trip.picks_done))
         trip.picks_done = set(range(len(trip.picks)))
         if trip.picks:
-            trip.returning = True
+            trip.bring_back()
         else:
             self.flight.forget(trip)
 

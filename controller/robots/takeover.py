@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable, Sequence
 
 from controller.line.history import History
 from controller.line.inventory import Inventory
-from controller.line.trips import InFlight, Trip
+from controller.line.trips import InFlight, Leg, Serving, Trip
 from controller.orders.model import HistoryEvent, OrderRecord, OrderType
 from controller.robots.picking import Picking
 from controller.robots.takeover_plan import Fate, TripFacts, must_stop, outcomes, settle
@@ -90,6 +90,9 @@ class RobotTakeover:
         # robots with trips not heard from when dispatching starts: lost from then on
         self.unheard: Callable[[list[str]], None] = lambda serials: None
         self._stops: dict[str, str] = {}  # serial -> action id of the cancelOrder sent
+        # robots being settled: the dispatch round's poll and a robot's report may both find
+        # a robot standing; it is settled once
+        self._settling: set[str] = set()
         self._stored: dict[str, StoredTrip] = {}  # trip id -> as restored
         self._started = clock.now()
         self._open = False
@@ -117,7 +120,7 @@ class RobotTakeover:
                     rec.type is OrderType.B2B,
                     picked=dict(st.picked),
                     picks_done=set(st.booked),
-                    stopping=st.stopping,
+                    leg=Leg.STOPPING if st.stopping else Leg.ON_ROBOT,
                 )
                 jobs.setdefault((st.robot, st.job_id), []).append((trip, st))
         restored: set[str] = set()
@@ -281,6 +284,15 @@ class RobotTakeover:
 
     async def _settle(self, serial: str, snap: dev.RobotSnapshot) -> None:
         """The robot stands: book what its stop finished, then decide each trip's fate."""
+        if serial in self._settling:
+            return
+        self._settling.add(serial)
+        try:
+            await self._settle_once(serial, snap)
+        finally:
+            self._settling.discard(serial)
+
+    async def _settle_once(self, serial: str, snap: dev.RobotSnapshot) -> None:
         await self._book(serial, snap, failures=False)
         facts = self._facts(serial)
         settlement = settle(snap, [f for _, f in facts])
@@ -318,16 +330,17 @@ class RobotTakeover:
 
     async def _apply(self, serial: str, snap: dev.RobotSnapshot, trip: Trip, fate: Fate) -> None:
         self.metrics.robot_takeovers.labels(fate.value).inc()
-        trip.stopping = False  # stopped to give way before the restart: it stands now
+        if trip.stopping:  # stopped to give way before the restart: it stands now
+            trip.stood()
         carried = any(ld.load_id == trip.tote for ld in snap.loads)
         await self._record(trip, serial, fate, carried)
         if fate is Fate.CONTINUE:
-            trip.continuing = True
+            trip.continue_later()
         elif fate is Fate.REQUEUE:
             await self.inventory.release(
                 trip.order_id, trip.unpicked(), trip.trip_id, "robot no longer has the trip"
             )
-            trip.cancelled = trip.requeued = True
+            trip.requeue()
             self.flight.forget(trip)
             assert self.requeue is not None
             await self.requeue(trip, f"robot {serial} no longer has the trip nor its tote")
@@ -340,7 +353,7 @@ class RobotTakeover:
         """A taken-over trip not yet sent again no longer serves its order (cancelled, given
         to another robot): its stock is freed and its tote, if the robot carries it, comes
         back."""
-        trip.continuing = False
+        trip.stop_continuing()
         snap = self.fleet.snapshot().get(trip.serial)
         carried = snap is not None and any(ld.load_id == trip.tote for ld in snap.loads)
         await self._void(trip, carried=carried)
@@ -348,7 +361,8 @@ class RobotTakeover:
     async def _void(self, trip: Trip, *, carried: bool) -> None:
         await self.picking.settle_void(trip)
         if carried:  # the tote is on the robot, whatever the store says was picked into it
-            trip.returning = True
+            if not trip.returning:
+                trip.bring_back()
             self.flight.trips[trip.trip_id] = trip
             self.flight.by_tote[trip.tote] = trip
         else:
@@ -385,9 +399,8 @@ class RobotTakeover:
             self.clock.utcnow(),
             "",
             False,
-            cancelled=True,
-            requeued=True,
-            returning=True,
+            serving=Serving.REQUEUED,
+            leg=Leg.RETURNING,
         )
         self.flight.trips[trip.trip_id] = trip
         self.flight.by_tote[tote] = trip

@@ -158,7 +158,7 @@ class DeadlineWatch:
         ended = rec is not None and (rec.status.terminal or rec.status is OrderStatus.EXCEPTION)
         if rec is not None and (ended or trip.requeued):
             await self.history.record(rec, "tote_lost_on_conveyor", data=data)
-        elif rec is not None and trip.cancelled:  # on its way to the reject chute to end it
+        elif rec is not None and trip.void:  # on its way to the reject chute to end it
             await self.history.finish(
                 rec, "cancelled", OrderStatus.CANCELLED, step=None, data={**data, "tote_lost": True}
             )

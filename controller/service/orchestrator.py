@@ -28,7 +28,7 @@ from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.journal import HistoryJournal
 from controller.line.stations import Stations
-from controller.line.trips import InFlight, Trip
+from controller.line.trips import InFlight, Serving, Trip
 from controller.orders.model import OrderRecord, OrderStatus
 from controller.robots.cancels import RobotCancels
 from controller.robots.dispatcher import Dispatcher
@@ -331,7 +331,7 @@ class Orchestrator:
                 for trip in await self.picking.job_finished(event):
                     if self.failures.stood_after_giving_way(trip):
                         continue
-                    if not trip.cancelled:
+                    if not trip.void:
                         reason = f"robot {event.serial} ended its trip without the drop"
                         await self.failures.spoiled(
                             trip, "robot_trip_ended_without_drop", reason, {}
@@ -390,14 +390,14 @@ class Orchestrator:
         trip = self.flight.trip_of_order(order_id)
         if trip is not None and trip.continuing:
             # taken over, standing, not yet sent again: its tote (if any) comes back
-            trip.cancelled = True
+            trip.cancel()
             await self.takeover.give_up(trip)
             await self._cancelled_on_robot(trip)
             return
         if trip is not None and not trip.returning:
-            if trip.cancelled:
+            if trip.void:
                 return  # already under way
-            trip.cancelled = True
+            trip.cancel()
             if trip.dropped:  # on the conveyor: the sort decision sends it to the reject chute
                 await self.history.record(rec, "cancel_on_conveyor", data={"tote": trip.tote})
                 return
@@ -439,7 +439,7 @@ class Orchestrator:
         ``cancelled`` with the robot and its tote named (the tote stays followed: when the robot
         drops it, it goes to the reject chute), and the robot waits for an operator."""
         for trip in self.flight.on_robot(serial):
-            if not trip.cancelled or trip.requeued or trip.dropped:
+            if trip.serving is not Serving.CANCELLED or trip.dropped:
                 continue
             rec = await self.history.get(trip.order_id)
             if rec is not None and not rec.status.terminal:

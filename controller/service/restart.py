@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 
 from controller.asrs.commands import journal_positions
-from controller.line.trips import Trip
+from controller.line.trips import Leg, Serving, Trip
 from controller.orders.model import HistoryEvent, OrderRecord, OrderStatus, OrderType
 from controller.robots.trip_records import tote_trip
 from controller.service.state import OrchestratorState
@@ -132,11 +132,15 @@ class Resumption:
             started_at=rec.updated_at,
             destination=rec.body.destination,
             b2b=rec.type is OrderType.B2B,
-            dropped=True,
+            serving=(
+                Serving.CANCELLED
+                if any(e.type == "cancel_on_conveyor" for e in events)
+                else Serving.LIVE
+            ),
+            leg=Leg.ON_CONVEYOR,
         )
         if filled is not None:
             trip.picks_done = set(filled.booked)
             trip.picked = dict(filled.picked)
-        trip.cancelled = any(e.type == "cancel_on_conveyor" for e in events)
         self.state.flight.on_conveyor(trip)
         log.info("order on the conveyor tracked again", extra={"order": rec.id, "tote": tote})

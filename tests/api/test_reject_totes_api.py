@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import httpx
 
-from controller.line.trips import Trip
+from controller.line.trips import Serving, Trip
 from routing.dispatch import Pick
 from tests.api.conftest import ADMIN, ADMIN_NAME, READER, WRITER, FakeLine, auth
 
@@ -36,7 +36,7 @@ async def _picked_tote(backend: FakeLine, order_id: str, tote: str, units: int) 
         "UPS",
         False,
         picks_done={0, 1},
-        cancelled=True,
+        serving=Serving.CANCELLED,
     )
 
 

@@ -68,7 +68,7 @@ class Controller:
         trip = Trip(
             f"trip-{tote}", f"O-{tote}", "R1", tote, (), "IN1", datetime.now(UTC), "X", False
         )
-        trip.dropped = True
+        trip.drop()
         self.flight.start(f"job-{tote}", [trip], {})
         self.flight.item(item_id).tote = tote
 

@@ -94,7 +94,7 @@ class Controller:
         )
         tote = f"TOTE-{order_id}"
         trip = Trip(f"{order_id}-1", order_id, "R1", tote, (), "IND1", now, destination, True)
-        trip.dropped = True
+        trip.drop()
         self.flight.start(f"job-{order_id}", [trip], {})
         await self.sim.induct(tote, "Z01")
         return tote

@@ -25,7 +25,7 @@ from controller.asrs.returns import ToteReturns
 from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.stations import StationTask
-from controller.line.trips import InFlight, Trip
+from controller.line.trips import InFlight, Leg, Trip
 from controller.orders.model import OrderIn, OrderLine, OrderRecord, OrderType
 from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
@@ -224,7 +224,7 @@ def robot_trip(order_id: str, tote: str = "RT-1") -> Trip:
         started_at=START,
         destination="CUST-ACME",
         b2b=True,
-        dropped=True,
+        leg=Leg.ON_CONVEYOR,
     )
 
 

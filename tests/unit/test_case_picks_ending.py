@@ -41,7 +41,7 @@ async def test_a_cancelled_order_withdraws_waiting_retrieves_and_voids_its_totes
 
     assert await setup.finish_last() == "T-30"  # out after the cancel: void, to the reject chute
     [trip] = setup.flight.case_totes("C12")
-    assert trip.tote == "T-30" and trip.cancelled
+    assert trip.tote == "T-30" and trip.void
     assert "case_tote_retrieved" not in await setup.steps("C12")
 
 
@@ -52,14 +52,14 @@ async def test_an_ended_order_is_unwound_once_and_its_totes_on_the_way_voided(
     assert await setup.cp.release(await setup.rec("C16"), robot_part=False) is None
     assert await setup.crane_done() == "T-30"
     [trip] = setup.flight.case_totes("C16")
-    assert not trip.cancelled
+    assert not trip.void
     rec = await setup.history.record(await setup.rec("C16"), "cancelled", OrderStatus.CANCELLED)
     setup.cp.ended(rec)  # told again
     assert setup.cp.recovery.to_unwind.qsize() == 1
     async with unwinding(setup.cp, monkeypatch) as unwound:
         await unwound("C16")
     assert not setup.cp.serves("C16")
-    assert trip.cancelled
+    assert trip.void
     assert setup.flows.open_requests() == []  # T-12 withdrawn, T-30 done
     assert setup.inventory.totals("SKU-A").reserved == 0
 
@@ -78,7 +78,7 @@ async def test_restore_keeps_the_totes_of_an_order_in_exception_void(
     rec = await setup.rec("C17")
     assert rec.status is OrderStatus.EXCEPTION and rec.step == "exception"
     [before] = setup.flight.case_totes("C17")
-    assert before.cancelled  # before the restart: void, to the reject chute
+    assert before.void  # before the restart: void, to the reject chute
 
     cp = setup.fresh()
     cp.restore(
@@ -86,4 +86,4 @@ async def test_restore_keeps_the_totes_of_an_order_in_exception_void(
     )  # the orchestrator restores every active order
     [after] = cp.flight.case_totes("C17")
     assert after.tote == "T-30"
-    assert after.cancelled
+    assert after.void

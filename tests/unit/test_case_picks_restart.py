@@ -42,7 +42,7 @@ async def test_restore_rebuilds_the_totes_states_and_tracks_those_on_the_conveyo
     assert cp.released("C13") == frozenset({"90"}) and not cp.needs_robot("C13")
     assert cp.orders["C13"].totes_at_station() == ["T-12"]
     [trip] = cp.flight.case_totes("C13")
-    assert (trip.trip_id, trip.tote, trip.induction, trip.cancelled) == (
+    assert (trip.trip_id, trip.tote, trip.induction, trip.void) == (
         "case-C13-T-30",
         "T-30",
         "PD:A1",

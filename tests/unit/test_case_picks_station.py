@@ -31,7 +31,7 @@ async def test_a_retrieved_case_tote_rides_the_conveyor_to_the_order(setup: Setu
 
     [trip] = setup.flight.case_totes("C5")
     assert setup.flight.by_tote["T-12"] is trip
-    assert (trip.trip_id, trip.induction, trip.destination, trip.b2b, trip.cancelled) == (
+    assert (trip.trip_id, trip.induction, trip.destination, trip.b2b, trip.void) == (
         "case-C5-T-12",
         "PD:A1",
         "CUST-ACME",

@@ -74,7 +74,7 @@ class Setup:
         trip = Trip(
             f"trip-{order_id}", order_id, "R1", tote, (), "IN1", self.clock.utcnow(), "DHL", False
         )
-        trip.dropped = True
+        trip.drop()
         self.flight.start(f"job-{order_id}", [trip], {})
         return trip
 

@@ -94,7 +94,7 @@ class Setup:
         )
 
     async def give_away(self, trip: Trip, overdue: Overdue) -> None:
-        trip.cancelled = True
+        trip.cancel()
         self.given_away.append((trip, overdue))
 
     async def trip(self, order_id: str, tote: str, *, dropped: bool, picks: int = 0) -> Trip:
@@ -105,7 +105,8 @@ class Setup:
         trip = Trip(
             f"trip-{order_id}", order_id, "R01", tote, pk, "IN1", self.clock.utcnow(), "DHL", False
         )
-        trip.dropped = dropped
+        if dropped:
+            trip.drop()
         self.flight.start(f"job-{order_id}", [trip], {})
         return trip
 
@@ -201,7 +202,7 @@ async def test_a_tote_in_its_chute_in_time_is_left_alone(setup: Setup) -> None:
 
 async def test_the_lost_tote_of_a_cancelled_order_ends_the_cancellation(setup: Setup) -> None:
     trip = await setup.trip("O-1", "T-1", dropped=True)
-    trip.cancelled = True
+    trip.cancel()
     await setup.run_for(LIMITS.scan + 5)
     rec = await setup.store.get_order("O-1")
     assert rec is not None and rec.status is OrderStatus.CANCELLED
@@ -360,7 +361,7 @@ async def test_the_lost_tote_of_an_order_already_in_exception_is_only_recorded(
     setup: Setup,
 ) -> None:
     trip = await setup.trip("O-1", "T-1", dropped=True)
-    trip.cancelled = True  # a short pick stopped the order; its tote rides to the reject chute
+    trip.cancel()  # a short pick stopped the order; its tote rides to the reject chute
     rec = await setup.store.get_order("O-1")
     assert rec is not None
     await setup.history.record(rec, "short_pick", OrderStatus.EXCEPTION, waiting_reason="short")

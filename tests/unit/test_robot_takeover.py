@@ -347,6 +347,26 @@ async def test_a_stopping_robot_is_settled_once_it_stands_whatever_its_cancel_sa
     assert [a.action_type for n in order.nodes for a in n.actions] == ["pick", "drop"]
 
 
+async def test_a_standing_robot_found_by_its_report_and_the_dispatch_round_is_settled_once(
+    restart: Restart,
+) -> None:
+    running = report(
+        nodes_left=("G23",),
+        actions=acts(pick_0="RUNNING", pick_1="WAITING", drop_a="WAITING"),
+        loads=(dev.RobotLoad("T1"),),
+    )
+    await restart.first_report(running)  # stopped for its take-over
+    restart.fleet.snaps["R01"] = replace(
+        running, nodes_left=(), actions=acts(pick_0="FINISHED", pick_1="FAILED", drop_a="FAILED")
+    )
+    available = dev.RobotAvailability("R01", True, "ok", restart.clock.utcnow())
+    await asyncio.gather(restart.orch.takeover.poll(), restart.orch.handle(available))
+    assert restart.orch.takeover.done("R01")
+    assert (await restart.steps()).count("robot_taken_over") == 1
+    trip = restart.orch.flight.trip_of_order("O-1")
+    assert trip is not None and trip.continuing
+
+
 async def test_a_robot_stopped_to_give_way_before_the_restart_continues_its_trip(
     reference_line: LineConfig, tmp_path: Path
 ) -> None:

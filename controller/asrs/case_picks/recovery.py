@@ -56,7 +56,8 @@ class CaseRecovery:
         if state.asrs is not None:
             withdrawn = await state.asrs.withdraw_order(order_id)
         for trip in state.flight.case_totes(order_id):
-            trip.cancelled = True
+            if not trip.void:  # (one that came out after the order ended is void already)
+                trip.cancel()
         await state.inventory.release(order_id, reason="order ended")
         log.info(
             "case picks of an ended order unwound",

@@ -16,7 +16,7 @@ from controller.asrs.flows import AsrsFlows
 from controller.line import topology
 from controller.line.history import History
 from controller.line.inventory import Inventory
-from controller.line.trips import InFlight, Trip
+from controller.line.trips import InFlight, Leg, Serving, Trip
 from controller.orders.model import OrderRecord
 from controller.store.inventory import ToteLine
 from kernel.clock import Clock
@@ -98,7 +98,7 @@ class CasePickState:
             started_at=self.clock.utcnow(),
             destination=rec.body.destination if rec is not None else "",
             b2b=True,
-            dropped=True,
-            cancelled=void,
+            serving=Serving.CANCELLED if void else Serving.LIVE,
+            leg=Leg.ON_CONVEYOR,
             case_tote=True,
         )
