@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.line.trips import Trip
+from controller.line.trips import Leg, Trip
 from controller.orders.model import OrderIn, OrderLine, OrderStatus, OrderType
 from controller.service.device_events import DeviceEvents
 from controller.service.orchestrator import Orchestrator
@@ -150,7 +150,7 @@ async def line(reference_line: LineConfig, tmp_path: Path) -> AsyncIterator[Line
     )
     _, rec = await store.create_order("O-1", body, clock.utcnow())
     await orch.history.record(rec, "dropped", OrderStatus.IN_TRANSIT, picked={"1": 1})
-    trip = Trip("t1", "O-1", "R01", "T-1", (), "INDUCT1", START, "DHL", False, dropped=True)
+    trip = Trip("t1", "O-1", "R01", "T-1", (), "INDUCT1", START, "DHL", False, leg=Leg.ON_CONVEYOR)
     orch.flight.on_conveyor(trip)
     loops = {**events.consumers(), "sort-history": orch.history_loop}
     assert "orchestrator.crane-events" in loops  # the reference line has an AS/RS
