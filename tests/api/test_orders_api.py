@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from controller.orders.model import OrderStatus
+from controller.orders.waiting import Other
 from kernel.clock import ManualClock
 from tests.api.conftest import ADMIN, READER, WRITER, FakeLine, auth, b2b_body, b2c_body
 
@@ -64,7 +65,7 @@ async def test_get_shows_progress_and_history(
         manual_clock.utcnow(),
         status=OrderStatus.RELEASED,
         step="retrieving from AS/RS",
-        waiting_reason="no robot free",
+        waiting=Other("no robot free"),
         picked={"10": 1},
         data={"aisle": "A1"},
     )
