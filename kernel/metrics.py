@@ -9,7 +9,7 @@ LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5
 
 # The label values each series is created with from the start, so that a share reads 0 and an
 # increase from 0 is seen rather than "no data". They are the values of the domain's enums
-# (routing.sortation.Outcome, controller.orders.model.OrderType, controller.line.overdue.Stage);
+# (routing.sortation.Outcome, controller.orders.model.OrderType, controller.orders.waiting.Stage);
 # a unit test holds them equal.
 ORDER_TYPES = ("b2c", "b2b")
 # sort decision outcomes: routing's, then the Divert call failed, or the PLC refused it

@@ -21,6 +21,7 @@ import logging
 from controller.line.history import History
 from controller.line.trips import InFlight, Trip
 from controller.orders.model import OrderStatus
+from controller.orders.waiting import ToteNotFound
 from devices import base as dev
 from devices.errors import DeviceError
 from kernel.clock import Clock
@@ -188,10 +189,7 @@ class ConveyorReconciler:
             "tote_lost_on_conveyor",
             OrderStatus.EXCEPTION,
             step="exception",
-            waiting_reason=(
-                f"tote {trip.tote} not found on the conveyor after it came back; "
-                "check the line and the reject chute"
-            ),
+            waiting=ToteNotFound(trip.tote),
             data=data,
         )
         self.metrics.orders_finished.labels(rec.type.value, "exception").inc()

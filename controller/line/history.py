@@ -66,7 +66,7 @@ class History:
         self, rec: OrderRecord, event_type: str, status: OrderStatus, **changes: Any
     ) -> OrderRecord:
         """Move the order to a terminal status (or ``exception``) and count it."""
-        changes.setdefault("waiting_reason", None)
+        changes.setdefault("waiting", None)
         rec = await self.record(rec, event_type, status, **changes)
         self.metrics.orders_finished.labels(rec.type.value, status.value).inc()
         if status is OrderStatus.COMPLETED:

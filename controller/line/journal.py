@@ -46,12 +46,18 @@ class PendingEvent:
     event_type: str
     at: datetime
     status: OrderStatus | None
-    changes: Mapping[str, Any]  # step, waiting_reason, picked, data: only those given
+    changes: Mapping[str, Any]  # step, waiting, picked, data: only those given
 
     def summary(self) -> dict[str, Any]:
+        """The event as the log shows it (a waiting reason as its text)."""
         status = self.status.value if self.status is not None else None
+        changes: dict[str, Any] = {}
+        for key, value in self.changes.items():
+            if key == "waiting":  # logged as the text the API shows, as it always was
+                key, value = "waiting_reason", None if value is None else value.render()
+            changes[key] = value
         return {"order": self.order_id, "type": self.event_type, "at": self.at.isoformat(),
-                "status": status, **self.changes}  # fmt: skip
+                "status": status, **changes}  # fmt: skip
 
 
 class HistoryJournal:
@@ -101,7 +107,7 @@ class HistoryJournal:
         for event in self._by_order.get(rec.id, ()):
             if event.status is not None:
                 update["status"] = event.status
-            for key in ("step", "waiting_reason"):
+            for key in ("step", "waiting"):
                 if key in event.changes:
                     update[key] = event.changes[key]
             if event.changes.get("picked") is not None:

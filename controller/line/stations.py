@@ -16,6 +16,7 @@ from datetime import datetime
 
 from controller.line.history import History
 from controller.orders.model import Handling, OrderRecord, OrderStatus
+from controller.orders.waiting import VerificationMismatch
 from routing import verification
 
 
@@ -133,7 +134,7 @@ class Stations:
                 "verification_failed",
                 OrderStatus.EXCEPTION,
                 step="exception",
-                waiting_reason="verification mismatch: " + "; ".join(mismatches),
+                waiting=VerificationMismatch(tuple(mismatches)),
                 data={**data, "mismatches": mismatches},
             )
             self.history.metrics.orders_finished.labels(rec.type.value, "exception").inc()

@@ -21,6 +21,8 @@ from pydantic import (
     model_validator,
 )
 
+from controller.orders.waiting import Waiting
+
 
 class OrderStatus(StrEnum):
     ACCEPTED = "accepted"
@@ -188,8 +190,14 @@ class OrderRecord(BaseModel):
     created_at: datetime
     updated_at: datetime
     step: str | None = None
-    waiting_reason: str | None = None
+    waiting: Waiting | None = None  # why it waits (or stopped), if it does
     picked: dict[str, int] = Field(default_factory=dict)  # line_id -> picked quantity
+
+    @property
+    def waiting_reason(self) -> str | None:
+        """:attr:`waiting` as text: what the HTTP API shows. The controller decides on
+        :attr:`waiting` itself, never on this text."""
+        return None if self.waiting is None else self.waiting.render()
 
     def lines_progress(self) -> list[LineProgress]:
         return [

@@ -19,6 +19,18 @@ from controller.line.history import History
 from controller.line.inventory import Inventory
 from controller.line.trips import InFlight, Trip
 from controller.orders.model import OrderRecord, OrderStatus, OrderType
+from controller.orders.waiting import (
+    ConveyorUnavailable,
+    LineHeld,
+    NoRobotFree,
+    OutsideDeliveryWindow,
+    RobotRefused,
+    RobotUnavailable,
+    StockRefused,
+    StockShort,
+    Waiting,
+    same_reason,
+)
 from controller.robots.dispatch_state import DispatchState, RobotOrders
 from controller.robots.errands import RobotErrands
 from controller.robots.queue import Pending, ReleaseQueue
@@ -34,10 +46,10 @@ from routing.roadmap import Roadmap
 
 log = logging.getLogger(__name__)
 
-NO_ROBOT = "no_robot_free"
-CONVEYOR_DOWN = "conveyor_unavailable"
-OUTSIDE_WINDOW = "outside_delivery_window"
-LINE_HELD = "line_held"
+NO_ROBOT = NoRobotFree()
+CONVEYOR_DOWN = ConveyorUnavailable()
+OUTSIDE_WINDOW = OutsideDeliveryWindow()
+LINE_HELD = LineHeld()
 CANDIDATES_PER_ROBOT = 12  # most urgent orders considered per idle robot in one round
 
 Planned = tuple[Pending, list[dispatch.Pick]]
@@ -123,7 +135,7 @@ class Dispatcher:
     def add(self, record: OrderRecord) -> None:
         self._seq += 1
         # the reason already recorded (a restart) is not written again
-        p = Pending(record, self._seq, waiting=record.waiting_reason)
+        p = Pending(record, self._seq, waiting=record.waiting)
         p.asrs = self._needs_asrs(record)
         self.shared.pending.add(p, self.shared.clock.utcnow())
         self._wake.set()
@@ -173,12 +185,12 @@ class OrderRelease:
         self.shared = shared
         self.orders = orders
 
-    async def _wait(self, p: Pending, reason: str) -> None:
+    async def _wait(self, p: Pending, reason: Waiting) -> None:
         """Record why the order waits, once per reason."""
         if p.waiting == reason:
             return
         p.waiting = reason
-        p.record = await self.shared.history.record(p.record, "waiting", waiting_reason=reason)
+        p.record = await self.shared.history.record(p.record, "waiting", waiting=reason)
 
     # --- a round -----------------------------------------------------------------------------
 
@@ -207,7 +219,7 @@ class OrderRelease:
             await self._wait(p, OUTSIDE_WINDOW)
         idle = self._idle_robots()
         head = CANDIDATES_PER_ROBOT * max(1, len(idle))
-        line_reason = (
+        line_reason: Waiting | None = (
             LINE_HELD
             if self.shared.held
             else CONVEYOR_DOWN
@@ -261,10 +273,10 @@ class OrderRelease:
         robot_part = len(lines) < len(p.record.body.lines)
         why = cases.busy() or await cases.release(p.record, robot_part)
         if why is not None:
-            if why.startswith("stock_short") and not (p.waiting or "").startswith("stock_short"):
+            if why.kind.stock_short and not _stock_short(p.waiting):
                 self.shared.metrics.stockouts.inc()
             # recorded when the reason changes, not when only the figures in brackets do
-            if (p.waiting or "").split(" (")[0] != why.split(" (")[0]:
+            if not same_reason(p.waiting, why):
                 await self._wait(p, why)
             return False
         self.shared.pending.served_by_asrs(order_id)
@@ -287,16 +299,14 @@ class OrderRelease:
                 continue
             picks = dispatch.allocate(self._demand(p.record), working, self.shared.location_node)
             if isinstance(picks, dispatch.Shortage):
-                if p.waiting is None or not p.waiting.startswith("stock_short"):
+                if not _stock_short(p.waiting):
                     self.shared.metrics.stockouts.inc()
-                short = f"stock_short: {picks.sku} missing {picks.missing}"
-                if p.waiting is None or not p.waiting.startswith(short + " "):
-                    # what is on hand and reserved when the shortage is first seen (not
-                    # recorded again on every change of those numbers)
-                    totals = self.shared.inventory.totals(picks.sku)
-                    await self._wait(
-                        p, f"{short} (on hand {totals.on_hand}, reserved {totals.reserved})"
-                    )
+                totals = self.shared.inventory.totals(picks.sku)
+                short = StockShort(picks.sku, picks.missing, totals.on_hand, totals.reserved)
+                # what is on hand and reserved when the shortage is first seen (not recorded
+                # again on every change of those numbers)
+                if not same_reason(p.waiting, short):
+                    await self._wait(p, short)
                 continue
             for pk in picks:
                 working[pk.sku][pk.location] -= pk.quantity
@@ -398,10 +408,10 @@ class OrderRelease:
                     trip.order_id, trip.picks, trip.trip_id, "not sent"
                 )
             self.shared.metrics.robot_trips.labels("send_failed").inc()
-            why = (
-                f"robot_refused: {exc.reason.value} ({exc.serial})"
+            why: Waiting = (
+                RobotRefused(exc.reason.value, exc.serial)
                 if isinstance(exc, OrderRefused)
-                else f"robot_unavailable: {exc}"
+                else RobotUnavailable(str(exc))
             )
             for p, _ in members:
                 await self._wait(p, why)
@@ -415,7 +425,7 @@ class OrderRelease:
                 "robot_assigned",
                 OrderStatus.RELEASED,
                 step="robot_assigned",
-                waiting_reason=None,
+                waiting=None,
                 data={
                     **job_data(trip, robot.serial, job_id, actions),
                     "orders_on_trip": len(members),
@@ -437,7 +447,11 @@ class OrderRelease:
                 log.warning("stock changed before release", extra={"error": str(exc)})
                 p = self.shared.pending.get(trip.order_id)
                 if p is not None:
-                    await self._wait(p, f"stock_short: {exc}")
+                    await self._wait(p, StockRefused(str(exc)))
                 return False
             done.append(trip)
         return True
+
+
+def _stock_short(waiting: Waiting | None) -> bool:
+    return waiting is not None and waiting.kind.stock_short

@@ -124,7 +124,7 @@ class RobotErrands:
                     await shared.history.record(
                         rec,
                         "robot_continued",
-                        waiting_reason=None,
+                        waiting=None,
                         data=job_data(trip, serial, job_id, refs),
                     )
             log.info(

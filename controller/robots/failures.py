@@ -20,9 +20,18 @@ from typing import Protocol
 
 from controller.conveyor.tracking import ConveyorReconciler
 from controller.line.history import History
-from controller.line.overdue import Overdue
 from controller.line.trips import InFlight, Trip
 from controller.orders.model import OrderStatus
+from controller.orders.waiting import (
+    ActionFailed,
+    GaveUp,
+    GivingWay,
+    Overdue,
+    Reassigning,
+    RobotCancelled,
+    RobotLost,
+    TripLoss,
+)
 from controller.robots.cancels import RobotCancels
 from controller.robots.dispatcher import Dispatcher
 from controller.robots.faults import PickFailure, RobotFaults
@@ -81,9 +90,9 @@ class RobotFailures:
             return
         self.state.robot_faults.fault(ev.serial, ev.action_type, ev.reason)
         await self.state.picking.pick_fault(ev, trip)
-        reason = f"{ev.action_type} failed on robot {ev.serial}: {ev.reason}"
+        cause = ActionFailed(ev.action_type, ev.serial, ev.reason)
         data = {"robot": ev.serial, "action": ev.action_type, "robot_fault": True}
-        await self.spoiled(trip, "robot_action_failed", reason, data)
+        await self.spoiled(trip, "robot_action_failed", cause, data)
         await self.stop_if_void(trip)
 
     # --- robot failures --------------------------------------------------------------------
@@ -107,10 +116,9 @@ class RobotFailures:
     async def robot_overdue(self, trip: Trip, overdue: Overdue) -> None:
         """The robot made no progress on the trip for its deadline: the order goes to another
         robot, the robot's order is cancelled, and the fault counts against the robot."""
-        reason = overdue.render()
         self.state.robot_faults.overdue(trip.serial, "trip_overdue")
         data = {"robot": trip.serial, "robot_fault": True, **overdue.data()}
-        await self.spoiled(trip, "robot_trip_overdue", reason, data)
+        await self.spoiled(trip, "robot_trip_overdue", overdue, data)
         await self.stop_if_void(trip)
 
     async def watch_loop(self) -> None:
@@ -132,12 +140,12 @@ class RobotFailures:
                     await self.spoiled(
                         trip,
                         "robot_lost",
-                        f"robot {serial} unavailable: {reason}",
+                        RobotLost(serial, reason),
                         {"robot": serial},
                     )
 
     async def spoiled(
-        self, trip: Trip, event_type: str, reason: str, data: Mapping[str, object]
+        self, trip: Trip, event_type: str, cause: TripLoss, data: Mapping[str, object]
     ) -> None:
         """The trip can no longer serve its order: the order goes back to the queue for another
         robot (at most MAX_ATTEMPTS trips), else into ``exception``. Nothing is lost or stuck."""
@@ -151,14 +159,14 @@ class RobotFailures:
             return
         types = await history.event_types(rec.id)
         attempt = 1 + sum(1 for t in types if t in RETRY_EVENTS)
-        data = {**data, "trip": trip.trip_id, "attempt": attempt, "reason": reason}
+        data = {**data, "trip": trip.trip_id, "attempt": attempt, "reason": cause.render()}
         if attempt >= MAX_ATTEMPTS:
             await history.record(
                 rec,
                 event_type,
                 OrderStatus.EXCEPTION,
                 step="exception",
-                waiting_reason=f"{reason}; gave up after {attempt} attempts",
+                waiting=GaveUp(cause, attempt),
                 data=data,
             )
             history.metrics.orders_finished.labels(rec.type.value, "exception").inc()
@@ -169,7 +177,7 @@ class RobotFailures:
             OrderStatus.ACCEPTED,
             step="queued",
             picked={},
-            waiting_reason=f"reassigning: {reason}",
+            waiting=Reassigning(cause),
             data=data,
         )
         self.state.dispatcher.add(rec)
@@ -181,7 +189,7 @@ class RobotFailures:
             await self.spoiled(
                 trip,
                 "robot_cancelled_by_operator",
-                f"operator cancelled the order of robot {serial}",
+                RobotCancelled(serial),
                 {"robot": serial},
             )
         return action_id
@@ -209,7 +217,7 @@ class RobotFailures:
             await self.state.history.record(
                 rec,
                 GIVING_WAY,
-                waiting_reason=f"robot {serial} gives way ({why}); its trip continues after",
+                waiting=GivingWay(serial, why),
                 data={"robot": serial, "trip": trip.trip_id, "job": trip.job_id, "why": why},
             )
 

@@ -128,7 +128,7 @@ class Picking:
             "short_pick",
             OrderStatus.EXCEPTION,
             step="exception",
-            waiting_reason=outcome.reason,
+            waiting=outcome.short_pick,
             data={
                 "robot": serial,
                 "trip": trip.trip_id,

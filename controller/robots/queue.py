@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from controller.orders.model import OrderRecord
+from controller.orders.waiting import Waiting
 from routing import dispatch
 
 Entry = tuple[dispatch.ReleaseKey, str]
@@ -31,7 +32,7 @@ class Pending:
 
     record: OrderRecord
     seq: int
-    waiting: str | None = None
+    waiting: Waiting | None = None
     asrs: bool = False  # has case lines the AS/RS serves (not yet asked for)
     key: dispatch.ReleaseKey | None = None  # its place while in the sorted queue
     windowed: bool = False  # waits in the heap for its delivery window

@@ -31,10 +31,10 @@ from typing import Any
 
 from controller.asrs.flows import AsrsFlows
 from controller.line.history import History
-from controller.line.overdue import Overdue, Stage
 from controller.line.stations import Stations
 from controller.line.trips import InFlight, Trip
 from controller.orders.model import OrderStatus
+from controller.orders.waiting import Overdue, Stage
 from controller.service.deadline_limits import Limits
 from controller.store.asrs import CommandState
 from controller.store.base import StoreError
@@ -168,7 +168,7 @@ class DeadlineWatch:
                 "tote_lost_on_conveyor",
                 OrderStatus.EXCEPTION,
                 step="exception",
-                waiting_reason=overdue.render(),
+                waiting=overdue,
                 data=data,
             )
             self.metrics.orders_finished.labels(rec.type.value, "exception").inc()
@@ -264,7 +264,7 @@ class DeadlineWatch:
         rec = await self.history.get(order_id)
         if rec is not None and not rec.status.terminal:
             await self.history.record(
-                rec, "deadline_exceeded", waiting_reason=overdue.render(), data=overdue.data()
+                rec, "deadline_exceeded", waiting=overdue, data=overdue.data()
             )
         self._reported.add(told)
         self._overdue(overdue, order=order_id, **extra)

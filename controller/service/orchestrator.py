@@ -30,6 +30,7 @@ from controller.line.journal import HistoryJournal
 from controller.line.stations import Stations
 from controller.line.trips import InFlight, Serving, Trip
 from controller.orders.model import OrderRecord, OrderStatus
+from controller.orders.waiting import EndedWithoutDrop
 from controller.robots.cancels import RobotCancels
 from controller.robots.dispatcher import Dispatcher
 from controller.robots.failures import RobotFailures
@@ -332,10 +333,8 @@ class Orchestrator:
                     if self.failures.stood_after_giving_way(trip):
                         continue
                     if not trip.void:
-                        reason = f"robot {event.serial} ended its trip without the drop"
-                        await self.failures.spoiled(
-                            trip, "robot_trip_ended_without_drop", reason, {}
-                        )
+                        lost = EndedWithoutDrop(event.serial)
+                        await self.failures.spoiled(trip, "robot_trip_ended_without_drop", lost, {})
                         await self.picking.settle_void(trip)
                     elif not trip.requeued:
                         await self._cancelled_on_robot(trip)

@@ -11,6 +11,7 @@ from enum import Enum, StrEnum
 from typing import Any, Protocol
 
 from controller.orders.model import HistoryEvent, OrderIn, OrderRecord, OrderStatus, OrderType
+from controller.orders.waiting import Waiting
 
 
 class CreateOutcome(StrEnum):
@@ -139,13 +140,13 @@ class OrderStore(Protocol):
         *,
         status: OrderStatus | None = None,
         step: str | Unchanged | None = UNCHANGED,
-        waiting_reason: str | Unchanged | None = UNCHANGED,
+        waiting: Waiting | Unchanged | None = UNCHANGED,
         picked: dict[str, int] | None = None,
         data: dict[str, Any] | None = None,
     ) -> HistoryEvent:
         """Append a history event and apply the given changes in one transaction.
 
-        ``status`` None keeps the status; ``step``/``waiting_reason`` left :data:`UNCHANGED` keep
+        ``status`` None keeps the status; ``step``/``waiting`` left :data:`UNCHANGED` keep
         theirs (None clears them); ``picked`` replaces the per-line picked quantities. Raises
         :class:`UnknownOrder` for an unknown id and :class:`StoreError` if the order is terminal
         and ``status`` would change it.

@@ -13,6 +13,8 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from controller.orders.waiting import ShortPick
+
 
 class MovementKind(StrEnum):
     """The confirmed event behind a change of on-hand."""
@@ -101,15 +103,17 @@ class PickOutcome:
         return max(0, self.reserved - self.picked)
 
     @property
-    def reason(self) -> str | None:
+    def short_pick(self) -> ShortPick | None:
+        """Why the order stops, when fewer units were picked than reserved."""
         if not self.short:
             return None
-        where = (
-            f"at {self.location}"
-            if self.tote is None
-            else f"in tote {self.tote} at {self.location}"
-        )
-        return f"short pick: SKU {self.sku} {where}: picked {self.picked} of {self.reserved}"
+        return ShortPick(self.sku, self.location, self.tote, self.picked, self.reserved)
+
+    @property
+    def reason(self) -> str | None:
+        """:attr:`short_pick` in words (for the history event and the log)."""
+        short = self.short_pick
+        return None if short is None else short.render()
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ import httpx
 import pytest
 
 from controller.orders.model import OrderStatus
+from controller.orders.waiting import ActionFailed, GaveUp, Other
 from kernel.clock import ManualClock
 from tests.api.conftest import ADMIN, READER, WRITER, FakeLine, auth, b2b_body, b2c_body
 
@@ -64,7 +65,7 @@ async def test_get_shows_progress_and_history(
         manual_clock.utcnow(),
         status=OrderStatus.RELEASED,
         step="retrieving from AS/RS",
-        waiting_reason="no robot free",
+        waiting=Other("no robot free"),
         picked={"10": 1},
         data={"aisle": "A1"},
     )
@@ -90,6 +91,20 @@ async def test_get_shows_progress_and_history(
     assert history[1]["data"] == {"aisle": "A1"}
     assert order["created_at"] == "2026-01-01T00:00:00Z"
     assert order["updated_at"] == "2026-01-01T00:00:30Z"
+
+
+async def test_a_typed_waiting_reason_is_shown_as_its_text_in_the_order_and_the_list(
+    client: httpx.AsyncClient, backend: FakeLine, manual_clock: ManualClock
+) -> None:
+    r = await client.put("/v1/orders/SO-W", json=b2c_body(), headers=auth(WRITER))
+    assert r.status_code == 201, r.text
+    reason = GaveUp(ActionFailed("pick", "R01", "load already picked"), 3)
+    await backend.store.record("SO-W", "robot_action_failed", manual_clock.utcnow(), waiting=reason)
+    text = "pick failed on robot R01: load already picked; gave up after 3 attempts"
+    order = (await client.get("/v1/orders/SO-W", headers=auth(READER))).json()
+    assert order["waiting_reason"] == text
+    listed = (await client.get("/v1/orders", headers=auth(READER))).json()["orders"]
+    assert [o["waiting_reason"] for o in listed if o["id"] == "SO-W"] == [text]
 
 
 async def test_unknown_order_is_a_404_problem(client: httpx.AsyncClient) -> None:

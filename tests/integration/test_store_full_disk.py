@@ -19,6 +19,7 @@ import pytest
 from controller.line.history import History
 from controller.line.journal import HistoryJournal
 from controller.orders.model import OrderIn, OrderStatus
+from controller.orders.waiting import NoRobotFree
 from controller.store.base import FAIL_FAST, StoreUnavailable
 from controller.store.health import StoreHealth
 from controller.store.retry import retrying
@@ -91,7 +92,7 @@ async def test_a_full_disk_is_unavailability_and_the_probe_sees_it_end(
     await store.create_order("A", b2c(), T0)
     disk.fill()
     with pytest.raises(StoreUnavailable, match="full"):
-        await store.record("A", "waiting", T0, waiting_reason="no_robot_free")
+        await store.record("A", "waiting", T0, waiting=NoRobotFree())
     with pytest.raises(StoreUnavailable):
         await store.probe_write()
     with pytest.raises(StoreUnavailable):
@@ -118,7 +119,7 @@ async def test_order_events_wait_in_order_and_are_written_with_their_times_when_
     disk.fill()
     steps: list[tuple[str, str, OrderStatus | None, dict[str, Any]]] = [
         ("A", "robot_assigned", OrderStatus.RELEASED, {"step": "robot_assigned"}),
-        ("B", "waiting", None, {"waiting_reason": "no_robot_free"}),
+        ("B", "waiting", None, {"waiting": NoRobotFree()}),
         ("A", "picked", OrderStatus.PICKING, {"step": "picking", "picked": {"1": 1}}),
         ("A", "dropped", OrderStatus.IN_TRANSIT, {"step": "on_conveyor"}),
     ]

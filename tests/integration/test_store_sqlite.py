@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from controller.orders.model import OrderIn, OrderStatus, OrderType
+from controller.orders.waiting import Other
 from controller.store import CreateOutcome, InvalidCursor, StoreError, UnknownOrder, open_store
 from controller.store.sqlite.schema import SCHEMA_VERSION
 from controller.store.sqlite.store import SqliteOrderStore
@@ -97,7 +98,7 @@ async def test_record_changes_state_and_appends_history(store: SqliteOrderStore)
         "A-2",
         "waiting",
         T0 + timedelta(seconds=2),
-        waiting_reason="no robot free",
+        waiting=Other("no robot free"),
         data={"robots_busy": 6},
     )
     ev3 = await store.record(
@@ -115,7 +116,7 @@ async def test_record_changes_state_and_appends_history(store: SqliteOrderStore)
     assert rec.updated_at == T0 + timedelta(seconds=3)
     assert rec.lines_progress()[0].picked == 2
 
-    await store.record("A-2", "moving", T0 + timedelta(seconds=4), step=None, waiting_reason=None)
+    await store.record("A-2", "moving", T0 + timedelta(seconds=4), step=None, waiting=None)
     rec = await store.get_order("A-2")
     assert rec is not None and rec.step is None and rec.waiting_reason is None
 

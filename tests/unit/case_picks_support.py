@@ -19,7 +19,7 @@ from typing import Literal
 import pytest
 
 from controller.asrs.case_picks.picks import CasePicks
-from controller.asrs.case_picks.release import Shortage, TotePlan
+from controller.asrs.case_picks.release import TotePlan
 from controller.asrs.flows import AsrsFlows
 from controller.asrs.returns import ToteReturns
 from controller.line.history import History
@@ -27,6 +27,7 @@ from controller.line.inventory import Inventory
 from controller.line.stations import StationTask
 from controller.line.trips import InFlight, Leg, Trip
 from controller.orders.model import OrderIn, OrderLine, OrderRecord, OrderType
+from controller.orders.waiting import AsrsStockShort
 from controller.store.sqlite.store import SqliteOrderStore
 from devices import base as dev
 from kernel.clock import ManualClock
@@ -175,7 +176,7 @@ async def case_picks_setup(reference_line: LineConfig, tmp_path: Path) -> AsyncI
         await store.close()
 
 
-def planned(plan: TotePlan | Shortage) -> list[tuple[str, str, int]]:
+def planned(plan: TotePlan | AsrsStockShort) -> list[tuple[str, str, int]]:
     assert isinstance(plan, TotePlan), plan
     return [(ln.line_id, ln.tote, ln.quantity) for ln in plan.lines]
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.asrs.case_picks.release import Shortage
 from controller.orders.model import OrderLine, OrderStatus
+from controller.orders.waiting import AsrsStockShort, AsrsUnavailable
 from controller.store.asrs import RequestState
 from controller.store.inventory import ToteLine
 from tests.unit.case_picks_support import (
@@ -48,9 +48,11 @@ async def test_plan_takes_the_smallest_covering_tote_else_the_fullest(
 async def test_plan_short_of_stock_names_what_is_missing(setup: Setup) -> None:
     line = OrderLine(line_id="90", sku="SKU-A", quantity=11, uom="case")  # 66 of 60 in totes
     plan = await setup.cp.releases.plan([line])
-    assert isinstance(plan, Shortage)
+    assert isinstance(plan, AsrsStockShort)
     # what the rack totes hold, not the SKU's loose stock at pick locations
-    assert plan.reason == "stock_short: SKU-A missing 6 in the AS/RS (60 units free in rack totes)"
+    assert (
+        plan.render() == "stock_short: SKU-A missing 6 in the AS/RS (60 units free in rack totes)"
+    )
 
 
 async def test_plan_skips_busy_totes_totes_out_of_the_rack_and_reserved_ones(
@@ -63,8 +65,8 @@ async def test_plan_skips_busy_totes_totes_out_of_the_rack_and_reserved_ones(
     assert planned(await setup.cp.releases.plan(two)) == [("90", "T-30", 12)]
     await setup.inventory.reserve_totes("O-9", [ToteLine("1", "SKU-A", "T-30", 25)])
     plan = await setup.cp.releases.plan(two)  # T-30 has 5 free: not enough, nothing else is free
-    assert isinstance(plan, Shortage)
-    assert plan.reason.startswith("stock_short: SKU-A missing 7 in the AS/RS")
+    assert isinstance(plan, AsrsStockShort)
+    assert plan.render().startswith("stock_short: SKU-A missing 7 in the AS/RS")
 
 
 async def test_two_lines_of_one_sku_share_a_tote_that_holds_both(setup: Setup) -> None:
@@ -139,7 +141,8 @@ async def test_release_with_a_robot_part_leaves_the_status_to_the_robot(setup: S
 async def test_release_short_of_stock_reserves_and_asks_nothing(setup: Setup) -> None:
     rec = await setup.order("C3", ("90", "SKU-A", 1, "case"), ("91", "SKU-B", 5, "case"))
     why = await setup.cp.release(rec, robot_part=False)
-    assert why == "stock_short: SKU-B missing 1 in the AS/RS (4 units free in rack totes)"
+    assert why is not None
+    assert why.render() == "stock_short: SKU-B missing 1 in the AS/RS (4 units free in rack totes)"
     assert setup.flows.open_requests() == []
     assert setup.inventory.totals("SKU-A").reserved == 0
     assert not setup.cp.serves("C3")
@@ -161,7 +164,8 @@ async def test_a_refused_retrieve_withdraws_the_others_and_gives_back_the_reserv
     rec = await setup.order("C4", ("90", "SKU-A", 7, "case"))  # T-30 then T-12
     why = await setup.cp.release(rec, robot_part=False)
 
-    assert why is not None and why.startswith("asrs_unavailable: tote T-12 already has an open")
+    assert isinstance(why, AsrsUnavailable)
+    assert why.render().startswith("asrs_unavailable: tote T-12 already has an open")
     assert waiting(setup) == {"T-12": "replenish"}  # only the other flow's request
     [withdrawn] = [
         r for r in await setup.store.asrs_requests(states=[RequestState.FAILED]) if r.tote == "T-30"
@@ -180,6 +184,7 @@ async def test_no_more_orders_than_max_case_orders_have_totes_out(setup: Setup) 
     for order_id in ("C30", "C31"):
         rec = await setup.order(order_id, ("90", "SKU-A", 1, "case"))
         assert await setup.cp.release(rec, robot_part=False) is None
-    assert setup.cp.busy() == "asrs_busy: 2 orders' case totes out (at most 2)"
+    busy = setup.cp.busy()
+    assert busy is not None and busy.render() == "asrs_busy: 2 orders' case totes out (at most 2)"
     setup.cp.ended(await setup.rec("C30"))  # an order that ends frees its place at once
     assert setup.cp.busy() is None

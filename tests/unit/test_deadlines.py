@@ -15,10 +15,10 @@ import pytest
 
 from controller.line import topology
 from controller.line.history import History
-from controller.line.overdue import Overdue, Stage
 from controller.line.stations import Stations
 from controller.line.trips import InFlight, Trip
 from controller.orders.model import OrderIn, OrderStatus
+from controller.orders.waiting import Other, Overdue, Stage
 from controller.service.deadline_limits import MARGIN, WALL_FLOOR, Limits, conveyor_lap, limits
 from controller.service.deadlines import DeadlineWatch
 from controller.store.asrs import (
@@ -364,7 +364,7 @@ async def test_the_lost_tote_of_an_order_already_in_exception_is_only_recorded(
     trip.cancel()  # a short pick stopped the order; its tote rides to the reject chute
     rec = await setup.store.get_order("O-1")
     assert rec is not None
-    await setup.history.record(rec, "short_pick", OrderStatus.EXCEPTION, waiting_reason="short")
+    await setup.history.record(rec, "short_pick", OrderStatus.EXCEPTION, waiting=Other("short"))
     await setup.run_for(LIMITS.scan + 5)
     rec = await setup.store.get_order("O-1")
     assert rec is not None and rec.status is OrderStatus.EXCEPTION

@@ -120,7 +120,7 @@ async def test_with_no_robot_free_only_the_head_of_the_queue_is_told_why(backlog
     await backlog.dispatcher.dispatch_once()
     assert await backlog.waits_written() == CANDIDATES_PER_ROBOT
     head = await backlog.store.get_order("Q00000")
-    assert head is not None and head.waiting_reason == NO_ROBOT
+    assert head is not None and head.waiting == NO_ROBOT
     await backlog.dispatcher.dispatch_once()  # nothing changed: nothing written again
     assert await backlog.waits_written() == CANDIDATES_PER_ROBOT
     deep = await backlog.store.get_order(f"Q{QUEUED - 1:05d}")

@@ -12,6 +12,7 @@ import pytest
 from controller.line.history import History
 from controller.line.journal import HistoryJournal
 from controller.orders.model import HistoryEvent, OrderIn, OrderRecord, OrderStatus
+from controller.orders.waiting import LineHeld, NoRobotFree
 from controller.store.base import StoreError, StoreUnavailable
 from controller.store.health import StoreHealth
 from kernel.clock import ManualClock
@@ -67,7 +68,7 @@ class FlakyStore:
         update: dict[str, Any] = {"updated_at": at}
         if status is not None:
             update["status"] = status
-        update.update({k: v for k, v in changes.items() if k in ("step", "waiting_reason")})
+        update.update({k: v for k, v in changes.items() if k in ("step", "waiting")})
         self.orders[order_id] = rec.model_copy(update=update)
         self.events.append((order_id, event_type))
 
@@ -133,7 +134,7 @@ async def test_events_wait_in_order_and_the_order_shows_them_until_they_are_writ
     assert a is not None and b is not None
     store.full = True
     a = await history.record(a, "robot_assigned", OrderStatus.RELEASED, step="robot_assigned")
-    b = await history.record(b, "waiting", waiting_reason="no_robot_free")
+    b = await history.record(b, "waiting", waiting=NoRobotFree())
     store.full = False  # the disk has room again, but A's and B's events are still waiting:
     a = await history.record(a, "picked", OrderStatus.PICKING, step="picking", picked={"1": 1})
     # nothing overtakes them (each order's transitions stay in order)
@@ -182,7 +183,7 @@ async def test_an_event_the_store_refuses_when_written_late_is_logged_and_droppe
     store.full = True
     await history.finish(a, "cancelled", OrderStatus.CANCELLED, step=None)
     await journal.record("A", "completed", T0, OrderStatus.COMPLETED, {})  # after the cancel
-    await journal.record("B", "waiting", T0, None, {"waiting_reason": "line_held"})
+    await journal.record("B", "waiting", T0, None, {"waiting": LineHeld()})
     store.full = False
     run = asyncio.create_task(journal.run())
     with caplog.at_level(logging.WARNING, logger="controller.line.journal"):
@@ -219,7 +220,7 @@ async def test_at_shutdown_what_cannot_be_written_is_logged_once_with_its_conten
     store, _, journal, _ = parts()
     store.full = True
     await journal.record("A", "picked", T0, OrderStatus.PICKING, {"step": "picking"})
-    await journal.record("B", "waiting", T0, None, {"waiting_reason": "line_held"})
+    await journal.record("B", "waiting", T0, None, {"waiting": LineHeld()})
     with caplog.at_level(logging.ERROR, logger="controller.line.journal"):
         assert await journal.flush() == 2
     [line] = [r for r in caplog.records if r.name == "controller.line.journal"]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from controller.line.overdue import Stage
 from controller.orders.model import OrderType
+from controller.orders.waiting import Stage
 from kernel.metrics import DEADLINE_STAGES, ORDER_TYPES, SORT_OUTCOMES, Metrics
 from routing.sortation import Outcome
 

@@ -43,6 +43,7 @@ from controller.line.inventory import Inventory
 from controller.line.stations import StationTask
 from controller.line.trips import InFlight, Trip
 from controller.orders.model import HistoryEvent, OrderLine, OrderRecord
+from controller.orders.waiting import AsrsBusy, Waiting
 from controller.store.asrs import AsrsRequest
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
@@ -112,14 +113,14 @@ class CasePicks:
         """The order's lines the AS/RS serves: B2B case lines of SKUs held in rack totes."""
         return self.releases.asrs_lines(rec)
 
-    def busy(self) -> str | None:
+    def busy(self) -> AsrsBusy | None:
         """Why no further order's case totes may come out now (``asrs.max_case_orders``
         orders have theirs out), else None."""
         return self.releases.busy()
 
-    async def release(self, rec: OrderRecord, robot_part: bool) -> str | None:
+    async def release(self, rec: OrderRecord, robot_part: bool) -> Waiting | None:
         """Reserve the totes of the order's AS/RS lines and ask for them. Returns None when
-        released, else why the order waits (``stock_short: ...``, ``asrs_unavailable: ...``)."""
+        released, else why the order waits (short of stock, the AS/RS unavailable)."""
         return await self.releases.release(rec, robot_part)
 
     # --- the totes on their way --------------------------------------------------------------

@@ -19,15 +19,17 @@ from typing import Any
 from controller.asrs.case_picks.state import PURPOSE, CaseOrder, CasePickState, CaseTote
 from controller.asrs.commands import AsrsRequestError
 from controller.orders.model import OrderLine, OrderRecord, OrderStatus, OrderType
+from controller.orders.waiting import (
+    AsrsBusy,
+    AsrsStockShort,
+    AsrsUnavailable,
+    StockRefused,
+    Waiting,
+)
 from controller.store.asrs import AsrsRequest
 from controller.store.inventory import InventoryError, ToteLine
 
 log = logging.getLogger("controller.asrs.case_picks.picks")  # the case picks log under one name
-
-
-@dataclass
-class Shortage:
-    reason: str
 
 
 @dataclass
@@ -59,18 +61,16 @@ class CaseRelease:
         held = self.state.inventory.tote_view()
         return [ln for ln in rec.body.lines if ln.uom == "case" and ln.sku in held]
 
-    def busy(self) -> str | None:
+    def busy(self) -> AsrsBusy | None:
         """Why no further order's case totes may come out now (``asrs.max_case_orders``
         orders have theirs out), else None."""
         out = sum(1 for co in self.state.orders.values() if not co.ended)
         limit = self.state.config.asrs.max_case_orders
-        return (
-            f"asrs_busy: {out} orders' case totes out (at most {limit})" if out >= limit else None
-        )
+        return AsrsBusy(out, limit) if out >= limit else None
 
-    async def release(self, rec: OrderRecord, robot_part: bool) -> str | None:
+    async def release(self, rec: OrderRecord, robot_part: bool) -> Waiting | None:
         """Reserve the totes of the order's AS/RS lines and ask for them. Returns None when
-        released, else why the order waits (``stock_short: ...``, ``asrs_unavailable: ...``)."""
+        released, else why the order waits (short of stock, the AS/RS unavailable)."""
         state = self.state
         asrs = state.asrs
         assert asrs is not None
@@ -82,12 +82,12 @@ class CaseRelease:
             )
         lines = self.asrs_lines(rec)
         plan = await self.plan(lines)
-        if isinstance(plan, Shortage):
-            return plan.reason
+        if isinstance(plan, AsrsStockShort):
+            return plan
         try:
             await state.inventory.reserve_totes(rec.id, plan.lines, reservation_ref(rec.id))
         except InventoryError as exc:
-            return f"stock_short: {exc}"
+            return StockRefused(str(exc))
         requested: list[AsrsRequest] = []
         try:
             for tote in plan.totes():
@@ -105,7 +105,7 @@ class CaseRelease:
         except AsrsRequestError as exc:
             await asrs.withdraw([r.id for r in requested])
             await state.inventory.release(rec.id, reason="AS/RS retrieve refused")
-            return f"asrs_unavailable: {exc}"
+            return AsrsUnavailable(str(exc))
         co = CaseOrder(
             rec.id,
             frozenset(ln.line_id for ln in lines),
@@ -125,7 +125,7 @@ class CaseRelease:
                 "case_pick_released",
                 OrderStatus.RELEASED,
                 step="asrs_retrieving",
-                waiting_reason=None,
+                waiting=None,
                 data=data,
             )
         state.metrics.case_totes.labels("requested").inc(len(requested))
@@ -135,7 +135,7 @@ class CaseRelease:
         )
         return None
 
-    async def plan(self, lines: Sequence[OrderLine]) -> TotePlan | Shortage:
+    async def plan(self, lines: Sequence[OrderLine]) -> TotePlan | AsrsStockShort:
         """Rack totes for the lines: per line a tote the plan already takes if it covers what
         is left, else the smallest tote that covers it, else the fullest; a tote asked for by
         anyone else is not taken."""
@@ -169,10 +169,7 @@ class CaseRelease:
                 planned[(tote, ln.sku)] = planned.get((tote, ln.sku), 0) + take
                 need -= take
             if need > 0:
-                return Shortage(
-                    f"stock_short: {ln.sku} missing {need} in the AS/RS "
-                    f"({rack_free} units free in rack totes)"
-                )
+                return AsrsStockShort(ln.sku, need, rack_free)
         return plan
 
 

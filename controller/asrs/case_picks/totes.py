@@ -16,6 +16,7 @@ from controller.asrs.case_picks.state import PURPOSE, STATION_PREFIX, CasePickSt
 from controller.line.stations import StationTask
 from controller.line.trips import Trip
 from controller.orders.model import OrderRecord, OrderStatus
+from controller.orders.waiting import CaseToteFailed
 from controller.store.asrs import AsrsRequest
 from controller.store.inventory import InventoryError
 
@@ -61,13 +62,12 @@ class CaseTotes:
         rec = await state.history.get(request.order_id)
         if rec is None or rec.status.terminal or rec.status is OrderStatus.EXCEPTION:
             return
-        reason = f"AS/RS retrieve of tote {request.tote} failed: {request.reason}"
         await state.history.record(
             rec,
             "case_tote_failed",
             OrderStatus.EXCEPTION,
             step="exception",
-            waiting_reason=reason,
+            waiting=CaseToteFailed(request.tote, request.reason),
             data={"tote": request.tote, "aisle": request.aisle, "reason": request.reason},
         )
         state.metrics.orders_finished.labels(rec.type.value, "exception").inc()

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from controller.orders.model import HistoryEvent, OrderIn, OrderRecord, OrderStatus, OrderType
+from controller.orders.waiting import Other, Waiting, from_data, to_data
 from controller.store.base import (
     UNCHANGED,
     CreateOutcome,
@@ -67,11 +68,30 @@ def _order(row: sqlite3.Row) -> OrderRecord:
             created_at=datetime.fromisoformat(row["created_at"]),
             updated_at=datetime.fromisoformat(row["updated_at"]),
             step=row["step"],
-            waiting_reason=row["waiting_reason"],
+            waiting=_waiting(row),
             picked=json.loads(row["picked"]),
         )
     except ValueError as exc:  # includes pydantic's ValidationError and JSON errors
         raise StoreError(f"order {row['id']!r} cannot be read back: {exc}") from exc
+
+
+def _waiting(row: sqlite3.Row) -> Waiting | None:
+    """The order's waiting reason: the typed value, else (a row written before it was stored,
+    or of a kind this release does not know) the text, as a reason of kind ``other``."""
+    text: str | None = row["waiting_reason"]
+    if row["waiting"] is not None:
+        try:
+            return from_data(json.loads(row["waiting"]))
+        except ValueError:
+            pass
+    return None if text is None else Other(text)
+
+
+def _waiting_columns(waiting: Waiting | None) -> tuple[str | None, str | None]:
+    """The ``waiting_reason`` text and the ``waiting`` JSON of a reason."""
+    if waiting is None:
+        return None, None
+    return waiting.render(), json.dumps(to_data(waiting), separators=(",", ":"))
 
 
 def _event(row: sqlite3.Row) -> HistoryEvent:
@@ -194,7 +214,7 @@ def record(
     at: datetime,
     status: OrderStatus | None,
     step: str | Unchanged | None,
-    waiting_reason: str | Unchanged | None,
+    waiting: Waiting | Unchanged | None,
     picked: dict[str, int] | None,
     data: dict[str, Any] | None,
 ) -> HistoryEvent:
@@ -216,9 +236,10 @@ def record(
         if step is not UNCHANGED:
             sets.append("step = ?")
             params.append(step)
-        if waiting_reason is not UNCHANGED:
+        if waiting is not UNCHANGED:
             sets.append("waiting_reason = ?")
-            params.append(waiting_reason)
+            sets.append("waiting = ?")
+            params.extend(_waiting_columns(waiting))
         if picked is not None:
             sets.append("picked = ?")
             params.append(json.dumps(picked, sort_keys=True, separators=(",", ":")))

@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.orders.model import HistoryEvent, OrderIn, OrderRecord, OrderStatus, OrderType
+from controller.orders.waiting import Waiting
 from controller.store.base import UNCHANGED, CreateOutcome, Page, Unchanged
 from controller.store.sqlite import changes, ops
 from controller.store.sqlite.batch import CreateBatcher
@@ -96,13 +97,13 @@ class SqliteOrders:
         *,
         status: OrderStatus | None = None,
         step: str | Unchanged | None = UNCHANGED,
-        waiting_reason: str | Unchanged | None = UNCHANGED,
+        waiting: Waiting | Unchanged | None = UNCHANGED,
         picked: dict[str, int] | None = None,
         data: dict[str, Any] | None = None,
     ) -> HistoryEvent:
         """Append a history event and apply the changes in one transaction (see the protocol)."""
         return await self._writer.run(
-            ops.record, order_id, event_type, at, status, step, waiting_reason, picked, data
+            ops.record, order_id, event_type, at, status, step, waiting, picked, data
         )
 
     async def active(self) -> list[OrderRecord]:

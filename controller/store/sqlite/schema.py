@@ -249,6 +249,10 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX reject_totes_state ON reject_totes (state, id)",
         "CREATE INDEX reject_totes_tote ON reject_totes (tote, id)",
     ),
+    # 8: the order's waiting reason as a typed value (JSON, see controller.orders.waiting),
+    # written with the text in waiting_reason. Rows from before have only the text: they are
+    # read back as a reason of kind ``other`` carrying it.
+    ("ALTER TABLE orders ADD COLUMN waiting TEXT",),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
