@@ -208,6 +208,7 @@ def yielding_robot(
     stuck: Sequence[str],
     candidates: Collection[str],
     priority: Mapping[str, int],
+    gave_way: Collection[str] = (),
 ) -> tuple[str, tuple[str, ...]] | None:
     """The robot whose trip to cancel when robots are stuck, and the robots involved.
 
@@ -217,7 +218,10 @@ def yielding_robot(
     chain of waits ends in a cycle makes the cycle's last robot by priority (then serial)
     yield; a stalled robot that waits for nobody (it keeps stepping aside and back) yields
     itself. A robot that waits on a robot still on its way is left alone: that one is either
-    busy or will stall. None when nothing is to be done.
+    busy or will stall. ``gave_way`` are robots that gave way lately: when the same robots are
+    stuck again, another robot of the cycle yields first if one can (a robot at the end of a
+    dead end cannot make room by standing still; the one facing it can, by being moved aside).
+    None when nothing is to be done.
     """
     waits_on = {s: w.holder for s, w in waits.items()}
     in_cycle = {s: tuple(c) for c in wait_cycles(waits_on) for s in c}
@@ -234,6 +238,7 @@ def yielding_robot(
         else:
             continue
         able = [s for s in group if s in candidates]
-        if able:
-            return max(able, key=lambda s: (-priority.get(s, 0), s)), group
+        fresh = [s for s in able if s not in gave_way]
+        if fresh or able:
+            return max(fresh or able, key=lambda s: (-priority.get(s, 0), s)), group
     return None

@@ -251,6 +251,19 @@ def test_in_a_wait_cycle_its_last_robot_by_priority_gives_way() -> None:
     assert choice is not None and choice[0] == "R01"
 
 
+def test_a_robot_that_gave_way_lately_is_passed_over_when_the_jam_comes_back() -> None:
+    # R06 stands at the end of a dead end and R04 waits to come in: R06 yielding does not make
+    # room, so when the two are stuck again R04 yields (it can be moved aside)
+    w = waits(("R04", "R06"), ("R06", "R04"))
+    both = {"R04", "R06"}
+    assert t.yielding_robot(w, ["R06"], both, {}) == ("R06", ("R04", "R06"))
+    assert t.yielding_robot(w, ["R06"], both, {}, gave_way={"R06"}) == ("R04", ("R04", "R06"))
+    # when every robot of the cycle gave way lately, the order is the usual one again
+    assert t.yielding_robot(w, ["R06"], both, {}, gave_way=both) == ("R06", ("R04", "R06"))
+    # and a robot that cannot be cancelled is still never chosen
+    assert t.yielding_robot(w, ["R06"], {"R06"}, {}, gave_way={"R06"}) == ("R06", ("R04", "R06"))
+
+
 def test_a_robot_waiting_on_one_still_under_way_makes_nobody_give_way() -> None:
     # R04 waits on R05, which is busy (picking) or stepping aside and back: R05 yields only
     # once it counts as stalled itself

@@ -3,9 +3,10 @@
 Robots waiting on each other in a cycle for ``deadlock_after`` line seconds, or a robot whose way
 has not got shorter for ``stall_after`` (it keeps stepping aside and coming back): one trip is
 cancelled (see ``routing.traffic.yielding_robot``); standing idle, that robot is moved out of the
-way like any parked robot, and its orders go to the queue again. A robot that gave way gets no
-new trip for ``deadlock_after``, so that it can be moved aside instead of being sent straight
-back into the same jam.
+way like any parked robot, and its trips continue from where it stands. A robot that gave way gets
+no new trip for ``deadlock_after``, so that it can be moved aside instead of being sent straight
+back into the same jam; if robots are stuck again soon after, another robot of the cycle gives
+way before it does (standing still at the end of a dead end, it could not make room).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from devices.errors import DeviceError
 from routing import traffic
 
 log = logging.getLogger("controller.robots.traffic.fleet")  # traffic control logs under one name
+
+# a robot that gave way is passed over, when the same robots are stuck again, for this many
+# times ``deadlock_after``: its give-way, its rest and one more wait
+GAVE_WAY_REMEMBERED = 4
 
 
 class Deadlocks:
@@ -40,6 +45,9 @@ class Deadlocks:
             if now - since >= 2 * deadlock_after:
                 # its order never ended (robot gone?): do not let it block the next one
                 del shared.giving_way[serial]
+        for serial, at in list(shared.gave_way.items()):
+            if now - at >= GAVE_WAY_REMEMBERED * deadlock_after:
+                del shared.gave_way[serial]
         if shared.giving_way or now - shared.last_give_way < deadlock_after:
             return
         snapshots = shared.fleet.snapshot()
@@ -54,6 +62,7 @@ class Deadlocks:
             stuck,
             {s for s in shared.jobs if s in snapshots and snapshots[s].available},
             {r.serial: r.priority for r in shared.planner.robots},
+            shared.gave_way.keys(),
         )
         if choice is not None:
             await self.give_way(*choice)
@@ -78,6 +87,7 @@ class Deadlocks:
         """Cancel ``victim``'s trip so that the ``involved`` robots can pass."""
         shared = self.shared
         shared.giving_way[victim] = shared.clock.now()
+        shared.gave_way[victim] = shared.clock.now()
         shared.last_give_way = shared.clock.now()
         shared.metrics.traffic_deadlocks.inc()
         why = f"traffic deadlock between {', '.join(sorted(involved))}"

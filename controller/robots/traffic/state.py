@@ -85,6 +85,8 @@ class TrafficFleetState:
     # robots whose trip was cancelled to end a deadlock -> line time of the cancel
     giving_way: dict[str, float] = dataclasses.field(default_factory=dict)
     last_give_way: float = float("-inf")
+    # robots that gave way lately -> line time: passed over when the same robots are stuck again
+    gave_way: dict[str, float] = dataclasses.field(default_factory=dict)
     # robots that gave way stay out of work this long, so that they can be moved aside
     # instead of being sent straight back into the same jam
     resting: dict[str, float] = dataclasses.field(default_factory=dict)
