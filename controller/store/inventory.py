@@ -14,7 +14,7 @@ so it follows the tote from the rack over the P&D and the conveyor to a station.
 
 The records these calls return (stock rows, movements, events, :class:`Applied`) are defined in
 :mod:`controller.store.stock` and exported here as well, where their callers have always found
-them. The SQLite store implements this protocol (:mod:`controller.store.sqlite.inventory`); a
+them. The SQLite store implements this protocol (:mod:`controller.store.sqlite.inventory.parts`); a
 PostgreSQL backend follows the same contract.
 """
 

@@ -71,7 +71,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE feed_cursors (name TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
         "INSERT INTO feed_cursors (name, seq) SELECT 'webhooks', COALESCE(MAX(seq), 0) FROM events",
     ),
-    # 3: inventory (see controller.store.sqlite.inventory_ops). tote '' is loose stock.
+    # 3: inventory (see controller.store.sqlite.inventory.ops). tote '' is loose stock.
     (
         """
         CREATE TABLE stock (
@@ -201,8 +201,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE asrs_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
         "INSERT INTO asrs_meta (key, value) VALUES ('namespace', lower(hex(randomblob(3))))",
     ),
-    # 5: reservations of units in AS/RS totes (see controller.store.sqlite.tote_ops): they name
-    # the tote and follow it wherever it goes. The rows from before are all loose stock.
+    # 5: reservations of units in AS/RS totes (see controller.store.sqlite.inventory.totes): they
+    # name the tote and follow it wherever it goes. The rows from before are all loose stock.
     (
         "ALTER TABLE reservations ADD COLUMN tote TEXT NOT NULL DEFAULT ''",
         "CREATE INDEX reservations_tote ON reservations (state, tote, sku)",

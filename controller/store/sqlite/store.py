@@ -17,7 +17,7 @@ from pathlib import Path
 from controller.store.sqlite.asrs import SqliteAsrsCommands
 from controller.store.sqlite.audit import SqliteAuditLog
 from controller.store.sqlite.feed import SqliteEventFeed
-from controller.store.sqlite.inventory import SqliteInventory, SqliteRejectTotes
+from controller.store.sqlite.inventory.parts import SqliteInventory, SqliteRejectTotes
 from controller.store.sqlite.orders import SqliteOrders
 from controller.store.sqlite.writer import SqliteWriter, transaction
 

@@ -3,9 +3,9 @@ locations for an order's trip, release them (all, some picks, or an order's tote
 and release every open loose one after a restart.
 
 Reserving checks on-hand less what is already reserved at the location; a reservation holds
-``quantity - picked - short`` units (:data:`~controller.store.sqlite.inventory_read.OPEN`) until a
-pick consumes it (:func:`controller.store.sqlite.inventory_ops.confirm_pick`). Reservations in
-AS/RS totes are made and picked in :mod:`controller.store.sqlite.tote_ops`; :func:`release`
+``quantity - picked - short`` units (:data:`~controller.store.sqlite.inventory.read.OPEN`) until a
+pick consumes it (:func:`controller.store.sqlite.inventory.ops.confirm_pick`). Reservations in
+AS/RS totes are made and picked in :mod:`controller.store.sqlite.inventory.totes`; :func:`release`
 handles both kinds. Each write function is one transaction.
 """
 
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from controller.store.inventory import InsufficientStock, InventoryError, PickLine
-from controller.store.sqlite.inventory_read import OPEN, on_hand_at
-from controller.store.sqlite.inventory_write import Write, open_rows
+from controller.store.sqlite.inventory.read import OPEN, on_hand_at
+from controller.store.sqlite.inventory.write import Write, open_rows
 from controller.store.sqlite.ops import iso
 from controller.store.sqlite.writer import transaction
 from controller.store.stock import Applied

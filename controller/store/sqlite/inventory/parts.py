@@ -12,13 +12,10 @@ from typing import Any
 
 from controller.store.inventory import InitialStock, PickLine, ToteLine, ToteReservation
 from controller.store.reject_totes import RejectLine, RejectTote, RejectToteState, RestockLine
-from controller.store.sqlite import (
-    inventory_ops,
-    inventory_read,
-    reject_totes,
-    reservations,
-    tote_ops,
-)
+from controller.store.sqlite.inventory import ops as inventory_ops
+from controller.store.sqlite.inventory import read as inventory_read
+from controller.store.sqlite.inventory import reject_totes, reservations
+from controller.store.sqlite.inventory import totes as tote_ops
 from controller.store.sqlite.writer import SqliteWriter
 from controller.store.stock import Applied, InventoryEvent, Movement, MovementKind, StockRow
 

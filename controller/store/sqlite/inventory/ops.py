@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from controller.store.inventory import InitialStock, InventoryError, PickLine, UnknownTote
-from controller.store.sqlite.inventory_read import on_hand_at
-from controller.store.sqlite.inventory_write import (
+from controller.store.sqlite.inventory.read import on_hand_at
+from controller.store.sqlite.inventory.write import (
     Write,
     applied_before,
     mark_applied,

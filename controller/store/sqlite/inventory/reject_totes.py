@@ -1,7 +1,7 @@
 """The SQLite store's register of reject-chute totes (:mod:`controller.store.reject_totes`).
 
 Functions run on the store's writer thread inside one transaction each, like the inventory's
-(:mod:`controller.store.sqlite.inventory_ops`): a restock's ledger rows and the tote's new state
+(:mod:`controller.store.sqlite.inventory.ops`): a restock's ledger rows and the tote's new state
 are committed together or not at all.
 """
 
@@ -22,7 +22,7 @@ from controller.store.reject_totes import (
     RestockLine,
     UnknownRejectTote,
 )
-from controller.store.sqlite.inventory_write import Write, json_data
+from controller.store.sqlite.inventory.write import Write, json_data
 from controller.store.sqlite.ops import iso
 from controller.store.sqlite.writer import transaction
 from controller.store.stock import Applied, MovementKind

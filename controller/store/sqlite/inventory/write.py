@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.store.inventory import InventoryError, NegativeStock
-from controller.store.sqlite.inventory_read import OPEN, on_hand_at, snapshot
+from controller.store.sqlite.inventory.read import OPEN, on_hand_at, snapshot
 from controller.store.sqlite.ops import iso
 from controller.store.stock import Applied, InventoryEvent, Movement, MovementKind
 

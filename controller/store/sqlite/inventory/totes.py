@@ -4,9 +4,9 @@ A tote reservation is a ``reservations`` row whose ``tote`` names the tote (migr
 :mod:`controller.store.sqlite.schema`); its ``location`` stays '' because the tote moves, rack to
 P&D to conveyor to station, and the reservation goes with it: what a tote row of ``stock`` has
 reserved is summed by (tote, SKU), wherever the row is. Releasing them is
-:func:`controller.store.sqlite.reservations.release`, which handles both kinds. Each
+:func:`controller.store.sqlite.inventory.reservations.release`, which handles both kinds. Each
 write function is one transaction, built from the blocks of
-:mod:`controller.store.sqlite.inventory_write`.
+:mod:`controller.store.sqlite.inventory.write`.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ from controller.store.inventory import (
     ToteReservation,
     UnknownTote,
 )
-from controller.store.sqlite.inventory_read import OPEN
-from controller.store.sqlite.inventory_write import (
+from controller.store.sqlite.inventory.read import OPEN
+from controller.store.sqlite.inventory.write import (
     Write,
     applied_before,
     mark_applied,
