@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import random
 import socket
+from pathlib import Path
 from types import TracebackType
 
 from amqtt.broker import Broker
@@ -11,11 +13,45 @@ from amqtt.broker import Broker
 log = logging.getLogger(__name__)
 
 
+# ports handed out by free_port in this process, never handed out twice
+_HANDED_OUT: set[int] = set()
+_FALLBACK_RANGE = (32768, 60999)
+
+
+def _ephemeral_range() -> tuple[int, int]:
+    """The ports the kernel gives outgoing connections (Linux; a common default elsewhere)."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return _FALLBACK_RANGE
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now."""
+    """A TCP port that is free on ``host`` right now and stays free while another process starts.
+
+    The port is taken below the kernel's ephemeral range, so that no outgoing connection of any
+    process is given it before its listener binds, and never twice from one process.
+    """
+    low, _ = _ephemeral_range()
+    if low > 10_000:
+        rng = random.Random()
+        for _ in range(200):
+            port = rng.randrange(10_000, low)
+            if port in _HANDED_OUT:
+                continue
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+                try:
+                    s.bind((host, port))
+                except OSError:
+                    continue
+            _HANDED_OUT.add(port)
+            return port
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
-        return int(s.getsockname()[1])
+        port = int(s.getsockname()[1])
+    _HANDED_OUT.add(port)
+    return port
 
 
 class EmbeddedBroker:

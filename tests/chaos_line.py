@@ -77,7 +77,8 @@ class Part:
 
         async def serving() -> bool:
             assert self.proc is not None and self.proc.returncode is None, (
-                f"{self.name} exited during start-up: see {self.log}"
+                f"{self.name} exited during start-up: see {self.log}; its last lines:\n"
+                + "\n".join(self.log.read_text(errors="replace").splitlines()[-30:])
             )
             text = self.log.read_text(errors="replace")
             return self.ready in text[text.rfind(mark) :]  # type: ignore[operator]

@@ -162,7 +162,8 @@ class LineProcesses:
 
             async def ready() -> bool:
                 assert self.controller is not None and self.controller.returncode is None, (
-                    f"linectl run exited: see {self.log_dir}"
+                    f"linectl run exited ({self.controller and self.controller.returncode}): "
+                    f"see {self.log_dir}; its last lines:\n{self.log_tail()}"
                 )
                 with contextlib.suppress(httpx.TransportError):
                     return (await http.get("/readyz")).status_code == 200
@@ -177,6 +178,14 @@ class LineProcesses:
         proc.send_signal(sig)
         async with asyncio.timeout(30):
             return await proc.wait()
+
+    def log_tail(self, lines: int = 30) -> str:
+        """The last lines of the latest controller run's log, for a failure's message."""
+        path = self.log_dir / f"controller-{self.runs}.log"
+        try:
+            return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError as exc:
+            return f"(no log: {exc})"
 
     def controller_log(self) -> list[dict[str, Any]]:
         """Every JSON log record of every controller run so far."""

@@ -92,7 +92,8 @@ async def test_the_line_survives_every_part_going_down_mid_flow(
                 # no fault of another part ends the controller (a full disk included)
                 controller = chaos.line.controller
                 assert controller is not None and controller.returncode is None, (
-                    f"the controller exited after the {kind.value} fault: see {tmp_path}"
+                    f"the controller exited after the {kind.value} fault: see {tmp_path}; "
+                    f"its last lines:\n{chaos.line.log_tail()}"
                 )
             await asyncio.gather(*sending)
             settled = await settle(chaos, order_ids, within=300.0)
