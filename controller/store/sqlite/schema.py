@@ -8,9 +8,9 @@ release is brought up to date and a file from a newer release is refused rather 
 from __future__ import annotations
 
 import logging
-import sqlite3
 
 from controller.store.base import StoreError
+from controller.store.sql.db import Connection, transaction
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +259,7 @@ SCHEMA_VERSION = len(MIGRATIONS)
 WAL_KEPT_BYTES = 0  # the write-ahead log's size after a checkpoint reset it
 
 
-def configure(conn: sqlite3.Connection) -> None:
+def configure(conn: Connection) -> None:
     """Connection settings: WAL, a full fsync on every commit, foreign keys enforced, and the
     write-ahead log cut back after each checkpoint: it does not keep the size of its largest
     burst, and a full disk shows at the next write after a checkpoint instead of only once
@@ -273,13 +273,13 @@ def configure(conn: sqlite3.Connection) -> None:
     conn.execute("PRAGMA busy_timeout=5000")
 
 
-def current_version(conn: sqlite3.Connection) -> int:
+def current_version(conn: Connection) -> int:
     conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
     row = conn.execute("SELECT version FROM schema_version").fetchone()
     return int(row[0]) if row else 0
 
 
-def migrate(conn: sqlite3.Connection, path: str) -> int:
+def migrate(conn: Connection, path: str) -> int:
     """Bring the schema to :data:`SCHEMA_VERSION`; return the version found before."""
     found = current_version(conn)
     if found > SCHEMA_VERSION:
@@ -288,16 +288,11 @@ def migrate(conn: sqlite3.Connection, path: str) -> int:
             f"({SCHEMA_VERSION}); upgrade linectl or use another store file"
         )
     for version in range(found, SCHEMA_VERSION):
-        conn.execute("BEGIN IMMEDIATE")
-        try:
+        with transaction(conn):
             for statement in MIGRATIONS[version]:
                 conn.execute(statement)
             conn.execute("DELETE FROM schema_version")
             conn.execute("INSERT INTO schema_version (version) VALUES (?)", (version + 1,))
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
         log.info(
             "order store schema migrated",
             extra={"path": path, "from_version": version, "to_version": version + 1},

@@ -1,6 +1,6 @@
 """Changes the WMS asks for after creating an order: new priority or due time, and cancel.
 
-Like :mod:`controller.store.sqlite.ops`, these are plain functions over the store's one
+Like :mod:`controller.store.sql.ops`, these are plain functions over the store's one
 connection, run on its worker thread. That thread runs one store call at a time, so the status
 check and the write of each function see the same order: nothing else changes it in between.
 """
@@ -8,20 +8,19 @@ check and the write of each function see the same order: nothing else changes it
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 from typing import Any
 
 from controller.orders.model import OrderRecord, OrderStatus
 from controller.store.base import UNCHANGED, UnknownOrder, WrongStatus
-from controller.store.sqlite.ops import get_order, iso, record
-from controller.store.sqlite.writer import transaction
+from controller.store.sql.db import Connection, transaction
+from controller.store.sql.ops import get_order, iso, record
 
 UPDATED = "updated"
 CANCEL_REQUESTED = "cancel_requested"
 
 
-def _existing(conn: sqlite3.Connection, order_id: str) -> OrderRecord:
+def _existing(conn: Connection, order_id: str) -> OrderRecord:
     found = get_order(conn, order_id)
     if found is None:
         raise UnknownOrder(f"no order with id {order_id!r}")
@@ -29,7 +28,7 @@ def _existing(conn: sqlite3.Connection, order_id: str) -> OrderRecord:
 
 
 def update_order(
-    conn: sqlite3.Connection,
+    conn: Connection,
     order_id: str,
     at: datetime,
     priority: int | None,
@@ -83,7 +82,7 @@ def update_order(
 
 
 def request_cancel(
-    conn: sqlite3.Connection, order_id: str, at: datetime, reason: str | None
+    conn: Connection, order_id: str, at: datetime, reason: str | None
 ) -> tuple[bool, OrderRecord]:
     """Record that the WMS asked to cancel the order, once; True when this call recorded it."""
     current = _existing(conn, order_id)

@@ -1,4 +1,4 @@
-"""The SQLite inventory's read queries: stock rows with what is reserved of them, the stock
+"""The inventory's read queries: stock rows with what is reserved of them, the stock
 ledger (``stock_movements``), the line-level ``inventory_events`` and the SKUs below their level.
 
 Plain functions over one connection, run on the store's worker thread; none of them writes.
@@ -9,18 +9,18 @@ transactions.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
 
+from controller.store.sql.db import Connection, Row
 from controller.store.stock import InventoryEvent, Movement, MovementKind, StockRow
 
 MAX_PAGE = 1001  # the API asks one more than its page of 1000 to see if more follow
 OPEN = "quantity - picked - short"  # units an open reservation still holds
 
 
-def on_hand_at(conn: sqlite3.Connection, location: str, tote: str, sku: str) -> int:
+def on_hand_at(conn: Connection, location: str, tote: str, sku: str) -> int:
     row = conn.execute(
         "SELECT on_hand FROM stock WHERE location = ? AND tote = ? AND sku = ?",
         (location, tote, sku),
@@ -29,7 +29,7 @@ def on_hand_at(conn: sqlite3.Connection, location: str, tote: str, sku: str) -> 
 
 
 def stock_rows(
-    conn: sqlite3.Connection,
+    conn: Connection,
     skus: Collection[str] | None = None,
     location: str | None = None,
     tote: str | None = None,
@@ -70,14 +70,14 @@ def stock_rows(
     ]
 
 
-def snapshot(conn: sqlite3.Connection, skus: Collection[str]) -> dict[str, list[StockRow]]:
+def snapshot(conn: Connection, skus: Collection[str]) -> dict[str, list[StockRow]]:
     out: dict[str, list[StockRow]] = {sku: [] for sku in skus}
     for row in stock_rows(conn, skus=sorted(set(skus))):
         out[row.sku].append(row)
     return out
 
 
-def _movement(row: sqlite3.Row) -> Movement:
+def _movement(row: Row) -> Movement:
     return Movement(
         seq=row["seq"],
         at=datetime.fromisoformat(row["at"]),
@@ -93,7 +93,7 @@ def _movement(row: sqlite3.Row) -> Movement:
     )
 
 
-def _event(row: sqlite3.Row) -> InventoryEvent:
+def _event(row: Row) -> InventoryEvent:
     return InventoryEvent(
         seq=row["seq"],
         at=datetime.fromisoformat(row["at"]),
@@ -105,7 +105,7 @@ def _event(row: sqlite3.Row) -> InventoryEvent:
 
 
 def movements(
-    conn: sqlite3.Connection, sku: str | None, location: str | None, after: int, limit: int
+    conn: Connection, sku: str | None, location: str | None, after: int, limit: int
 ) -> list[Movement]:
     where = ["seq > ?"]
     params: list[Any] = [after]
@@ -122,14 +122,14 @@ def movements(
     return [_movement(r) for r in rows]
 
 
-def events(conn: sqlite3.Connection, after: int, limit: int) -> list[InventoryEvent]:
+def events(conn: Connection, after: int, limit: int) -> list[InventoryEvent]:
     rows = conn.execute(
         "SELECT * FROM inventory_events WHERE seq > ? ORDER BY seq LIMIT ?", (after, limit)
     ).fetchall()
     return [_event(r) for r in rows]
 
 
-def low_skus(conn: sqlite3.Connection) -> dict[str, int]:
+def low_skus(conn: Connection) -> dict[str, int]:
     rows = conn.execute(
         "SELECT l.sku, COALESCE((SELECT SUM(on_hand) FROM stock s WHERE s.sku = l.sku), 0)"
         " FROM stock_low l ORDER BY l.sku"

@@ -1,17 +1,16 @@
-"""The SQLite inventory's reservations in AS/RS totes, run on the store's worker thread.
+"""The inventory's reservations in AS/RS totes, run on the store's worker thread.
 
 A tote reservation is a ``reservations`` row whose ``tote`` names the tote (migration 5 in
 :mod:`controller.store.sqlite.schema`); its ``location`` stays '' because the tote moves, rack to
 P&D to conveyor to station, and the reservation goes with it: what a tote row of ``stock`` has
 reserved is summed by (tote, SKU), wherever the row is. Releasing them is
-:func:`controller.store.sqlite.inventory.reservations.release`, which handles both kinds. Each
+:func:`controller.store.sql.inventory.reservations.release`, which handles both kinds. Each
 write function is one transaction, built from the blocks of
-:mod:`controller.store.sqlite.inventory.write`.
+:mod:`controller.store.sql.inventory.write`.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 
@@ -22,19 +21,19 @@ from controller.store.inventory import (
     ToteReservation,
     UnknownTote,
 )
-from controller.store.sqlite.inventory.read import OPEN
-from controller.store.sqlite.inventory.write import (
+from controller.store.sql.db import Connection, transaction
+from controller.store.sql.inventory.read import OPEN
+from controller.store.sql.inventory.write import (
     Write,
     applied_before,
     mark_applied,
     open_rows,
     require_ref,
 )
-from controller.store.sqlite.writer import transaction
 from controller.store.stock import Applied, MovementKind, PickOutcome
 
 
-def _tote_stock(conn: sqlite3.Connection, tote: str, sku: str) -> tuple[str, int]:
+def _tote_stock(conn: Connection, tote: str, sku: str) -> tuple[str, int]:
     """Where ``tote`` is and how many units of ``sku`` it holds (UnknownTote: no such row)."""
     row = conn.execute(
         "SELECT location, on_hand FROM stock WHERE tote = ? AND sku = ?", (tote, sku)
@@ -44,7 +43,7 @@ def _tote_stock(conn: sqlite3.Connection, tote: str, sku: str) -> tuple[str, int
     return str(row["location"]), int(row["on_hand"])
 
 
-def _reserved_in(conn: sqlite3.Connection, tote: str, sku: str) -> int:
+def _reserved_in(conn: Connection, tote: str, sku: str) -> int:
     row = conn.execute(
         f"SELECT COALESCE(SUM({OPEN}), 0) FROM reservations"
         " WHERE state = 'reserved' AND tote = ? AND sku = ?",
@@ -53,7 +52,7 @@ def _reserved_in(conn: sqlite3.Connection, tote: str, sku: str) -> int:
     return int(row[0])
 
 
-def tote_reservations(conn: sqlite3.Connection, prefix: str) -> list[ToteReservation]:
+def tote_reservations(conn: Connection, prefix: str) -> list[ToteReservation]:
     """Open tote reservations of the orders (or other holders) whose id starts with prefix."""
     rows = conn.execute(
         f"SELECT order_id, trip_id, line_id, sku, tote, {OPEN} AS open FROM reservations"
@@ -66,12 +65,12 @@ def tote_reservations(conn: sqlite3.Connection, prefix: str) -> list[ToteReserva
     ]
 
 
-def totes(conn: sqlite3.Connection) -> dict[str, str]:
+def totes(conn: Connection) -> dict[str, str]:
     return {r["tote"]: r["location"] for r in conn.execute("SELECT tote, location FROM totes")}
 
 
 def reserve_totes(
-    conn: sqlite3.Connection,
+    conn: Connection,
     order_id: str,
     ref_id: str,
     lines: Sequence[ToteLine],
@@ -107,7 +106,7 @@ def reserve_totes(
 
 
 def confirm_tote_pick(
-    conn: sqlite3.Connection,
+    conn: Connection,
     order_id: str,
     line_id: str,
     tote: str,

@@ -1,29 +1,28 @@
-"""The SQLite inventory's reservations of loose stock (``tote`` ''): reserve units at pick
+"""The inventory's reservations of loose stock (``tote`` ''): reserve units at pick
 locations for an order's trip, release them (all, some picks, or an order's tote reservations),
 and release every open loose one after a restart.
 
 Reserving checks on-hand less what is already reserved at the location; a reservation holds
-``quantity - picked - short`` units (:data:`~controller.store.sqlite.inventory.read.OPEN`) until a
-pick consumes it (:func:`controller.store.sqlite.inventory.ops.confirm_pick`). Reservations in
-AS/RS totes are made and picked in :mod:`controller.store.sqlite.inventory.totes`; :func:`release`
+``quantity - picked - short`` units (:data:`~controller.store.sql.inventory.read.OPEN`) until a
+pick consumes it (:func:`controller.store.sql.inventory.ops.confirm_pick`). Reservations in
+AS/RS totes are made and picked in :mod:`controller.store.sql.inventory.totes`; :func:`release`
 handles both kinds. Each write function is one transaction.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
 from controller.store.inventory import InsufficientStock, InventoryError, PickLine
-from controller.store.sqlite.inventory.read import OPEN, on_hand_at
-from controller.store.sqlite.inventory.write import Write, open_rows
-from controller.store.sqlite.ops import iso
-from controller.store.sqlite.writer import transaction
+from controller.store.sql.db import Connection, Row, transaction
+from controller.store.sql.inventory.read import OPEN, on_hand_at
+from controller.store.sql.inventory.write import Write, open_rows
+from controller.store.sql.ops import iso
 from controller.store.stock import Applied
 
 
-def _reserved(conn: sqlite3.Connection, location: str, sku: str) -> int:
+def _reserved(conn: Connection, location: str, sku: str) -> int:
     row = conn.execute(
         f"SELECT COALESCE(SUM({OPEN}), 0) FROM reservations"
         " WHERE state = 'reserved' AND tote = '' AND location = ? AND sku = ?",
@@ -33,7 +32,7 @@ def _reserved(conn: sqlite3.Connection, location: str, sku: str) -> int:
 
 
 def reserve(
-    conn: sqlite3.Connection,
+    conn: Connection,
     order_id: str,
     trip_id: str,
     picks: Sequence[PickLine],
@@ -65,7 +64,7 @@ def reserve(
         return w.applied()
 
 
-def _give_back(conn: sqlite3.Connection, row: sqlite3.Row, units: int, ts: str) -> None:
+def _give_back(conn: Connection, row: Row, units: int, ts: str) -> None:
     """Release ``units`` of an open reservation row (all of it: state ``released``)."""
     if units >= row["open"]:
         conn.execute(
@@ -80,7 +79,7 @@ def _give_back(conn: sqlite3.Connection, row: sqlite3.Row, units: int, ts: str) 
 
 
 def release(
-    conn: sqlite3.Connection,
+    conn: Connection,
     order_id: str,
     trip_id: str | None,
     picks: Sequence[PickLine] | None,
@@ -110,7 +109,7 @@ def release(
         return w.applied()
 
 
-def release_open(conn: sqlite3.Connection, at: datetime, reason: str) -> int:
+def release_open(conn: Connection, at: datetime, reason: str) -> int:
     """Release the open loose reservations; tote reservations stay with their AS/RS transports,
     which survive a restart."""
     with transaction(conn):

@@ -1,4 +1,4 @@
-"""The SQLite store's inventory and reject-tote register, as async parts of the store.
+"""The store's inventory and reject-tote register, as async parts of the store.
 
 Stock shares the order database, its single writer thread and its transactions: a reservation,
 a pick or a restock is committed with its ledger rows and events, or not at all.
@@ -12,19 +12,19 @@ from typing import Any
 
 from controller.store.inventory import InitialStock, PickLine, ToteLine, ToteReservation
 from controller.store.reject_totes import RejectLine, RejectTote, RejectToteState, RestockLine
-from controller.store.sqlite.inventory import ops as inventory_ops
-from controller.store.sqlite.inventory import read as inventory_read
-from controller.store.sqlite.inventory import reject_totes, reservations
-from controller.store.sqlite.inventory import totes as tote_ops
-from controller.store.sqlite.writer import SqliteWriter
+from controller.store.sql.inventory import ops as inventory_ops
+from controller.store.sql.inventory import read as inventory_read
+from controller.store.sql.inventory import reject_totes, reservations
+from controller.store.sql.inventory import totes as tote_ops
+from controller.store.sql.worker import StoreWorker
 from controller.store.stock import Applied, InventoryEvent, Movement, MovementKind, StockRow
 
 
-class SqliteInventory:
+class SqlInventory:
     """Stock, reservations and the movement ledger
     (:class:`~controller.store.inventory.InventoryStore`) on the store's writer."""
 
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: StoreWorker) -> None:
         self._writer = writer
 
     async def initial_load(
@@ -195,11 +195,11 @@ class SqliteInventory:
         return await self._writer.run(inventory_read.low_skus)
 
 
-class SqliteRejectTotes:
+class SqlRejectTotes:
     """The register of totes sent to the reject chute
     (:class:`~controller.store.reject_totes.RejectToteStore`) on the store's writer."""
 
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: StoreWorker) -> None:
         self._writer = writer
 
     async def register(

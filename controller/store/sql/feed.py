@@ -1,4 +1,4 @@
-"""The SQLite store's event feed and webhook outbox: history events of all orders in ``seq``
+"""The store's event feed and webhook outbox: history events of all orders in ``seq``
 order, for SSE readers and the webhook dispatcher, and the durable delivery rows fanned out from
 them.
 
@@ -13,15 +13,15 @@ from datetime import datetime
 
 from controller.store.base import StoredEvent
 from controller.store.outbox import Delivery, DeliveryState, FanOutResult, FanOutTarget
-from controller.store.sqlite import events, outbox
-from controller.store.sqlite.writer import SqliteWriter
+from controller.store.sql import events, outbox
+from controller.store.sql.worker import StoreWorker
 
 
-class SqliteEventFeed:
+class SqlEventFeed:
     """The event feed (part of :class:`~controller.store.base.OrderStore`) and the
     :class:`~controller.store.outbox.OutboxStore` on the store's writer."""
 
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: StoreWorker) -> None:
         self._writer = writer
 
     # --- event feed -----------------------------------------------------------------------

@@ -1,14 +1,13 @@
-"""The SQLite store's register of reject-chute totes (:mod:`controller.store.reject_totes`).
+"""The store's register of reject-chute totes (:mod:`controller.store.reject_totes`).
 
 Functions run on the store's writer thread inside one transaction each, like the inventory's
-(:mod:`controller.store.sqlite.inventory.ops`): a restock's ledger rows and the tote's new state
+(:mod:`controller.store.sql.inventory.ops`): a restock's ledger rows and the tote's new state
 are committed together or not at all.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
@@ -22,13 +21,13 @@ from controller.store.reject_totes import (
     RestockLine,
     UnknownRejectTote,
 )
-from controller.store.sqlite.inventory.write import Write, json_data
-from controller.store.sqlite.ops import iso
-from controller.store.sqlite.writer import transaction
+from controller.store.sql.db import Connection, Row, transaction
+from controller.store.sql.inventory.write import Write, json_data
+from controller.store.sql.ops import iso
 from controller.store.stock import Applied, MovementKind
 
 
-def _tote(row: sqlite3.Row) -> RejectTote:
+def _tote(row: Row) -> RejectTote:
     return RejectTote(
         id=int(row["id"]),
         tote=row["tote"],
@@ -48,7 +47,7 @@ def _tote(row: sqlite3.Row) -> RejectTote:
 
 
 def register(
-    conn: sqlite3.Connection,
+    conn: Connection,
     tote: str,
     order_id: str,
     trip_id: str,
@@ -75,9 +74,7 @@ def register(
     return _tote(row)
 
 
-def listing(
-    conn: sqlite3.Connection, state: RejectToteState | None, limit: int
-) -> list[RejectTote]:
+def listing(conn: Connection, state: RejectToteState | None, limit: int) -> list[RejectTote]:
     if state is None:
         rows = conn.execute("SELECT * FROM reject_totes ORDER BY id LIMIT ?", (limit,))
     else:
@@ -87,7 +84,7 @@ def listing(
     return [_tote(r) for r in rows.fetchall()]
 
 
-def find(conn: sqlite3.Connection, tote: str) -> RejectTote | None:
+def find(conn: Connection, tote: str) -> RejectTote | None:
     """The tote's registration still open, else its newest."""
     row = conn.execute(
         "SELECT * FROM reject_totes WHERE tote = ? ORDER BY state = 'open' DESC, id DESC LIMIT 1",
@@ -96,7 +93,7 @@ def find(conn: sqlite3.Connection, tote: str) -> RejectTote | None:
     return None if row is None else _tote(row)
 
 
-def open_totals(conn: sqlite3.Connection) -> tuple[int, int]:
+def open_totals(conn: Connection) -> tuple[int, int]:
     totes = 0
     units = 0
     for row in conn.execute("SELECT lines FROM reject_totes WHERE state = 'open'"):
@@ -105,7 +102,7 @@ def open_totals(conn: sqlite3.Connection) -> tuple[int, int]:
     return totes, units
 
 
-def _open(conn: sqlite3.Connection, tote: str) -> RejectTote:
+def _open(conn: Connection, tote: str) -> RejectTote:
     found = find(conn, tote)
     if found is None:
         raise UnknownRejectTote(f"tote {tote} is not registered as a reject-chute tote")
@@ -130,7 +127,7 @@ def _close(
 
 
 def restock(
-    conn: sqlite3.Connection,
+    conn: Connection,
     tote: str,
     lines: Sequence[RestockLine],
     by: str,
@@ -188,7 +185,7 @@ def restock(
         return closed, w.applied()
 
 
-def write_off(conn: sqlite3.Connection, tote: str, by: str, note: str, at: datetime) -> RejectTote:
+def write_off(conn: Connection, tote: str, by: str, note: str, at: datetime) -> RejectTote:
     with transaction(conn):
         found = _open(conn, tote)
         w = Write(conn, at)

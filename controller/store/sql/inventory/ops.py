@@ -1,4 +1,4 @@
-"""The SQLite inventory: plain functions over one connection, run on the store's worker thread.
+"""The inventory: plain functions over one connection, run on the store's worker thread.
 
 Tables (migration 3 in :mod:`controller.store.sqlite.schema`): ``stock`` (on-hand per location,
 tote and SKU; ``tote`` '' is loose stock; ``CHECK (on_hand >= 0)``), ``totes`` (where each tote
@@ -14,26 +14,25 @@ adjustments and the AS/RS contents reconciliation; reservations and reads are ke
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
 from controller.store.inventory import InitialStock, InventoryError, PickLine, UnknownTote
-from controller.store.sqlite.inventory.read import on_hand_at
-from controller.store.sqlite.inventory.write import (
+from controller.store.sql.db import Connection, transaction
+from controller.store.sql.inventory.read import on_hand_at
+from controller.store.sql.inventory.write import (
     Write,
     applied_before,
     mark_applied,
     open_rows,
     require_ref,
 )
-from controller.store.sqlite.writer import transaction
 from controller.store.stock import Applied, Difference, MovementKind, PickOutcome
 
 
 def initial_load(
-    conn: sqlite3.Connection,
+    conn: Connection,
     stock: Sequence[InitialStock],
     levels: Mapping[str, int],
     at: datetime,
@@ -54,8 +53,8 @@ def initial_load(
             if entry.quantity == 0:
                 w.skus.add(entry.sku)
                 conn.execute(
-                    "INSERT OR IGNORE INTO stock (location, tote, sku, on_hand, updated_at)"
-                    " VALUES (?, ?, ?, 0, ?)",
+                    "INSERT INTO stock (location, tote, sku, on_hand, updated_at)"
+                    " VALUES (?, ?, ?, 0, ?) ON CONFLICT DO NOTHING",
                     (entry.location, tote, entry.sku, w.ts),
                 )
                 continue
@@ -69,7 +68,7 @@ def initial_load(
 
 
 def confirm_pick(
-    conn: sqlite3.Connection,
+    conn: Connection,
     order_id: str,
     trip_id: str,
     pick: PickLine,
@@ -137,7 +136,7 @@ def confirm_pick(
 
 
 def count(
-    conn: sqlite3.Connection,
+    conn: Connection,
     location: str,
     tote: str | None,
     sku: str,
@@ -167,8 +166,8 @@ def count(
         w.change(location, tote_id, sku, counted - before, kind, ref, None, data)
         if before == counted:  # a count that confirms the stock is still a fact worth keeping
             w.conn.execute(
-                "INSERT OR IGNORE INTO stock (location, tote, sku, on_hand, updated_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO stock (location, tote, sku, on_hand, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (location, tote_id, sku, counted, w.ts),
             )
         w.event(
@@ -183,7 +182,7 @@ def count(
 
 
 def move_tote(
-    conn: sqlite3.Connection,
+    conn: Connection,
     tote: str,
     to_location: str,
     kind: MovementKind,
@@ -228,7 +227,7 @@ def move_tote(
 
 
 def adjust(
-    conn: sqlite3.Connection,
+    conn: Connection,
     location: str | None,
     tote: str | None,
     sku: str,
@@ -260,7 +259,7 @@ def adjust(
 
 
 def reconcile(
-    conn: sqlite3.Connection, contents: Mapping[str, str | None], ref: str, at: datetime
+    conn: Connection, contents: Mapping[str, str | None], ref: str, at: datetime
 ) -> Applied:
     with transaction(conn):
         w = Write(conn, at)

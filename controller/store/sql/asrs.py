@@ -1,5 +1,5 @@
-"""The SQLite store's AS/RS commands (:mod:`controller.store.asrs`): plain functions run on the
-store's worker thread, and :class:`SqliteAsrsCommands`, the async part of the store over them.
+"""The store's AS/RS commands (:mod:`controller.store.asrs`): plain functions run on the
+store's worker thread, and :class:`SqlAsrsCommands`, the async part of the store over them.
 
 Tables (migration 4 in :mod:`controller.store.sqlite.schema`): ``asrs_requests``,
 ``asrs_commands`` (``seq`` keeps the order they were written in), ``asrs_sequences`` (aisle ->
@@ -9,7 +9,6 @@ transaction.
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 
@@ -24,8 +23,9 @@ from controller.store.asrs import (
     RequestKind,
     RequestState,
 )
-from controller.store.sqlite.ops import iso
-from controller.store.sqlite.writer import SqliteWriter, transaction
+from controller.store.sql.db import Connection, Row, transaction
+from controller.store.sql.ops import iso
+from controller.store.sql.worker import StoreWorker
 
 MAX_PAGE = 1000
 
@@ -52,7 +52,7 @@ def _at(value: str) -> datetime:
     return datetime.fromisoformat(value)
 
 
-def _request(row: sqlite3.Row) -> AsrsRequest:
+def _request(row: Row) -> AsrsRequest:
     return AsrsRequest(
         id=int(row["id"]),
         kind=RequestKind(row["kind"]),
@@ -75,7 +75,7 @@ def _request(row: sqlite3.Row) -> AsrsRequest:
     )
 
 
-def _command(row: sqlite3.Row) -> AsrsCommand:
+def _command(row: Row) -> AsrsCommand:
     return AsrsCommand(
         command_id=row["command_id"],
         aisle=row["aisle"],
@@ -99,11 +99,11 @@ def _in(states: Collection[str]) -> tuple[str, list[str]]:
     return ", ".join("?" for _ in states), [str(s) for s in states]
 
 
-def read_last_sequences(conn: sqlite3.Connection) -> dict[str, int]:
+def read_last_sequences(conn: Connection) -> dict[str, int]:
     return {r[0]: int(r[1]) for r in conn.execute("SELECT aisle, sequence FROM asrs_sequences")}
 
 
-def read_state(conn: sqlite3.Connection) -> AsrsState:
+def read_state(conn: Connection) -> AsrsState:
     ns = conn.execute("SELECT value FROM asrs_meta WHERE key = 'namespace'").fetchone()
     top = conn.execute("SELECT COALESCE(MAX(id), 0) FROM asrs_requests").fetchone()
     marks, rs = _in(OPEN_REQUEST_STATES)
@@ -140,7 +140,7 @@ def read_state(conn: sqlite3.Connection) -> AsrsState:
 
 
 def write_changes(
-    conn: sqlite3.Connection,
+    conn: Connection,
     requests: Sequence[AsrsRequest],
     commands: Sequence[AsrsCommand],
     sequences: Mapping[str, int],
@@ -205,18 +205,17 @@ def write_changes(
             conn.execute(
                 "INSERT INTO asrs_sequences (aisle, sequence) VALUES (?, ?)"
                 " ON CONFLICT (aisle) DO UPDATE SET"
-                " sequence = MAX(sequence, excluded.sequence)",
+                " sequence = CASE WHEN excluded.sequence > asrs_sequences.sequence"
+                " THEN excluded.sequence ELSE asrs_sequences.sequence END",
                 (aisle, sequence),
             )
 
 
-def read_tote_locations(conn: sqlite3.Connection) -> dict[str, str]:
+def read_tote_locations(conn: Connection) -> dict[str, str]:
     return {r[0]: r[1] for r in conn.execute("SELECT tote, location FROM totes")}
 
 
-def read_requests(
-    conn: sqlite3.Connection, states: list[str] | None, limit: int
-) -> list[AsrsRequest]:
+def read_requests(conn: Connection, states: list[str] | None, limit: int) -> list[AsrsRequest]:
     where, args = "", list[str]()
     if states is not None:
         marks, args = _in(states)
@@ -225,9 +224,7 @@ def read_requests(
     return [_request(r) for r in conn.execute(sql, [*args, limit])]
 
 
-def read_commands(
-    conn: sqlite3.Connection, states: list[str] | None, limit: int
-) -> list[AsrsCommand]:
+def read_commands(conn: Connection, states: list[str] | None, limit: int) -> list[AsrsCommand]:
     where, args = "", list[str]()
     if states is not None:
         marks, args = _in(states)
@@ -242,10 +239,10 @@ def _limit(limit: int) -> int:
     return limit
 
 
-class SqliteAsrsCommands:
+class SqlAsrsCommands:
     """Transport requests, crane commands and journal numbers on the store's writer."""
 
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: StoreWorker) -> None:
         self._writer = writer
 
     async def load(self) -> AsrsState:

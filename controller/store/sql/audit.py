@@ -1,7 +1,7 @@
-"""The SQLite store's audit log and line hold (:mod:`controller.store.audit`).
+"""The store's audit log and line hold (:mod:`controller.store.audit`).
 
 Plain functions over one connection, run on the store's worker thread, and
-:class:`SqliteAuditLog`, the async part of the store over them. Times are stored as UTC ISO text
+:class:`SqlAuditLog`, the async part of the store over them. Times are stored as UTC ISO text
 of one width, so they sort as text.
 """
 
@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import sqlite3
 from datetime import UTC, datetime
 from typing import Any
 
 from controller.store.audit import AuditEntry, AuditFilter, AuditPage, AuditResult, LineHold
 from controller.store.base import StoreError
-from controller.store.sqlite.ops import decode_cursor, encode_cursor
-from controller.store.sqlite.writer import SqliteWriter
+from controller.store.sql.db import Connection, Row
+from controller.store.sql.ops import decode_cursor, encode_cursor
+from controller.store.sql.worker import StoreWorker
 from kernel.redact import redact
 
 MAX_AUDIT_PAGE = 1000
@@ -27,10 +27,10 @@ def utc_text(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def insert_entry(conn: sqlite3.Connection, e: AuditEntry) -> int:
+def insert_entry(conn: Connection, e: AuditEntry) -> int:
     cur = conn.execute(
         "INSERT INTO audit (at, who, action, target, params, result, status, detail)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
         (
             utc_text(e.at),
             e.who,
@@ -42,10 +42,10 @@ def insert_entry(conn: sqlite3.Connection, e: AuditEntry) -> int:
             e.detail,
         ),
     )
-    return int(cur.lastrowid or 0)
+    return int(cur.fetchone()[0])
 
 
-def _entry(row: sqlite3.Row) -> AuditEntry:
+def _entry(row: Row) -> AuditEntry:
     try:
         return AuditEntry(
             seq=row["seq"],
@@ -62,9 +62,7 @@ def _entry(row: sqlite3.Row) -> AuditEntry:
         raise StoreError(f"audit entry {row['seq']} cannot be read: {exc}") from exc
 
 
-def read_entries(
-    conn: sqlite3.Connection, where: AuditFilter, limit: int, before: int | None
-) -> AuditPage:
+def read_entries(conn: Connection, where: AuditFilter, limit: int, before: int | None) -> AuditPage:
     clauses: list[str] = []
     params: list[Any] = []
     if before is not None:
@@ -92,7 +90,7 @@ def read_entries(
     )
 
 
-def read_hold(conn: sqlite3.Connection) -> LineHold | None:
+def read_hold(conn: Connection) -> LineHold | None:
     row = conn.execute("SELECT value FROM line_state WHERE key = ?", (HOLD_KEY,)).fetchone()
     if row is None:
         return None
@@ -107,7 +105,7 @@ def read_hold(conn: sqlite3.Connection) -> LineHold | None:
         raise StoreError(f"the stored line hold cannot be read: {exc}") from exc
 
 
-def write_hold(conn: sqlite3.Connection, hold: LineHold | None) -> None:
+def write_hold(conn: Connection, hold: LineHold | None) -> None:
     if hold is None:
         conn.execute("DELETE FROM line_state WHERE key = ?", (HOLD_KEY,))
         return
@@ -119,10 +117,10 @@ def write_hold(conn: sqlite3.Connection, hold: LineHold | None) -> None:
     )
 
 
-class SqliteAuditLog:
+class SqlAuditLog:
     """The audit log and the line's hold on the store's writer."""
 
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: StoreWorker) -> None:
         self._writer = writer
 
     async def append(self, entry: AuditEntry) -> AuditEntry:

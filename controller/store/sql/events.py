@@ -1,7 +1,7 @@
-"""The SQLite store's event feed: history events of all orders in ``seq`` order.
+"""The store's event feed: history events of all orders in ``seq`` order.
 
 Plain functions over one connection, run on the store's worker thread like
-:mod:`controller.store.sqlite.ops`. ``seq`` is an ``AUTOINCREMENT`` key, so it only grows and is
+:mod:`controller.store.sql.ops`. ``seq`` is an ``AUTOINCREMENT`` key, so it only grows and is
 never reused, and events are committed in the same transaction as the order change they describe:
 a reader that resumes after the last ``seq`` it saw misses nothing and sees nothing twice.
 """
@@ -9,16 +9,16 @@ a reader that resumes after the last ``seq`` it saw misses nothing and sees noth
 from __future__ import annotations
 
 import json
-import sqlite3
 from datetime import datetime
 
 from controller.orders.model import OrderStatus
 from controller.store.base import StoredEvent, StoreError
+from controller.store.sql.db import Connection, Row
 
 MAX_EVENT_PAGE = 1000
 
 
-def stored_event(row: sqlite3.Row) -> StoredEvent:
+def stored_event(row: Row) -> StoredEvent:
     try:
         return StoredEvent(
             seq=row["seq"],
@@ -33,7 +33,7 @@ def stored_event(row: sqlite3.Row) -> StoredEvent:
 
 
 def events_after(
-    conn: sqlite3.Connection, after_seq: int, limit: int, order_id: str | None
+    conn: Connection, after_seq: int, limit: int, order_id: str | None
 ) -> list[StoredEvent]:
     if order_id is None:
         rows = conn.execute(
@@ -47,6 +47,6 @@ def events_after(
     return [stored_event(r) for r in rows]
 
 
-def last_event_seq(conn: sqlite3.Connection) -> int:
+def last_event_seq(conn: Connection) -> int:
     row = conn.execute("SELECT COALESCE(MAX(seq), 0) FROM events").fetchone()
     return int(row[0])

@@ -1,4 +1,4 @@
-"""The SQLite store's webhook outbox: fan-out, due rows and attempt results.
+"""The store's webhook outbox: fan-out, due rows and attempt results.
 
 Plain functions over one connection, run on the store's worker thread. The schema (tables
 ``outbox`` and ``feed_cursors``) is migration 2 in :mod:`controller.store.sqlite.schema`.
@@ -6,7 +6,6 @@ Plain functions over one connection, run on the store's worker thread. The schem
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -19,20 +18,20 @@ from controller.store.outbox import (
     FanOutTarget,
     ReceiverKind,
 )
-from controller.store.sqlite.events import stored_event
-from controller.store.sqlite.ops import iso
-from controller.store.sqlite.writer import transaction
+from controller.store.sql.db import Connection, transaction
+from controller.store.sql.events import stored_event
+from controller.store.sql.ops import iso
 
 CURSOR_LAG = 500  # events the durable cursor may trail when none of them had a receiver
 
 
-def feed_cursor(conn: sqlite3.Connection, name: str) -> int:
+def feed_cursor(conn: Connection, name: str) -> int:
     row = conn.execute("SELECT seq FROM feed_cursors WHERE name = ?", (name,)).fetchone()
     return 0 if row is None else int(row[0])
 
 
 def fan_out(
-    conn: sqlite3.Connection,
+    conn: Connection,
     targets: Sequence[FanOutTarget],
     callbacks: bool,
     at: datetime,
@@ -48,7 +47,7 @@ def fan_out(
     persisted = feed_cursor(conn, WEBHOOK_CURSOR)
     start = max(after, persisted)
     rows = conn.execute(
-        "SELECT e.seq, e.type, json_extract(o.body, '$.callback_url') AS callback_url"
+        f"SELECT e.seq, e.type, {conn.dialect.json_text('o.body', 'callback_url')} AS callback_url"
         " FROM events e JOIN orders o ON o.id = e.order_id"
         " WHERE e.seq > ? ORDER BY e.seq LIMIT ?",
         (start, limit),
@@ -70,21 +69,22 @@ def fan_out(
     with transaction(conn):
         for seq, kind, url in planned:
             cur = conn.execute(
-                "INSERT OR IGNORE INTO outbox (event_seq, kind, url, next_attempt_at, created_at)"
-                " VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO outbox (event_seq, kind, url, next_attempt_at, created_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
                 (seq, kind.value, url, ts, ts),
             )
             inserted += cur.rowcount
         conn.execute(
             "INSERT INTO feed_cursors (name, seq) VALUES (?, ?)"
-            " ON CONFLICT (name) DO UPDATE SET seq = MAX(seq, excluded.seq)",
+            " ON CONFLICT (name) DO UPDATE SET seq = CASE WHEN excluded.seq > feed_cursors.seq"
+            " THEN excluded.seq ELSE feed_cursors.seq END",
             (WEBHOOK_CURSOR, cursor),
         )
     return FanOutResult(events=len(rows), deliveries=inserted, cursor=cursor)
 
 
 def due_deliveries(
-    conn: sqlite3.Connection, now: datetime, per_receiver: int, limit: int
+    conn: Connection, now: datetime, per_receiver: int, limit: int
 ) -> list[Delivery]:
     rows = conn.execute(
         "SELECT d.id AS delivery_id, d.kind, d.url, d.attempts, e.*"
@@ -110,7 +110,7 @@ def due_deliveries(
         raise StoreError(f"outbox row cannot be read: {exc}") from exc
 
 
-def next_delivery_due(conn: sqlite3.Connection, after: datetime) -> datetime | None:
+def next_delivery_due(conn: Connection, after: datetime) -> datetime | None:
     row = conn.execute(
         "SELECT MIN(next_attempt_at) FROM outbox WHERE state = 'pending' AND next_attempt_at > ?",
         (iso(after),),
@@ -119,7 +119,7 @@ def next_delivery_due(conn: sqlite3.Connection, after: datetime) -> datetime | N
 
 
 def finish_attempt(
-    conn: sqlite3.Connection,
+    conn: Connection,
     delivery_id: int,
     state: DeliveryState,
     attempts: int,
@@ -146,6 +146,6 @@ def finish_attempt(
         )
 
 
-def pending_deliveries(conn: sqlite3.Connection) -> int:
+def pending_deliveries(conn: Connection) -> int:
     row = conn.execute("SELECT COUNT(*) FROM outbox WHERE state = 'pending'").fetchone()
     return int(row[0])

@@ -13,16 +13,15 @@ No task is started: the next batch is submitted from the completion callback of 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from controller.orders.model import OrderIn, OrderRecord
-from controller.store.base import CreateOutcome, StoreError
-from controller.store.sqlite.ops import insert_order
-from controller.store.sqlite.writer import REFUSED, transaction
+from controller.store.base import CreateOutcome, StoreError, StoreUnavailable
+from controller.store.sql.db import Connection, transaction
+from controller.store.sql.ops import insert_order
 
 Created = tuple[CreateOutcome, OrderRecord]
 Outcome = Created | StoreError
@@ -30,9 +29,7 @@ Outcome = Created | StoreError
 MAX_BATCH = 256
 
 
-def create_orders(
-    conn: sqlite3.Connection, requests: list[tuple[str, OrderIn, datetime]]
-) -> list[Outcome]:
+def create_orders(conn: Connection, requests: list[tuple[str, OrderIn, datetime]]) -> list[Outcome]:
     """Worker thread: every request in one transaction, each in its own savepoint."""
     outcomes: list[Outcome] = []
     with transaction(conn):
@@ -40,9 +37,9 @@ def create_orders(
             conn.execute("SAVEPOINT create_order")
             try:
                 outcomes.append(insert_order(conn, order_id, body, at))
-            except (sqlite3.Error, ValueError, StoreError) as exc:
-                if isinstance(exc, sqlite3.Error) and not isinstance(exc, REFUSED):
-                    raise  # the file cannot take writes: the whole batch fails, undone
+            except StoreUnavailable:
+                raise  # the store cannot take writes: the whole batch fails, undone
+            except (ValueError, StoreError) as exc:
                 conn.execute("ROLLBACK TO create_order")
                 failure = exc if isinstance(exc, StoreError) else StoreError(str(exc))
                 outcomes.append(failure)

@@ -1,4 +1,4 @@
-"""The building blocks every SQLite inventory write is made of: stock changes, reservations,
+"""The building blocks every inventory write is made of: stock changes, reservations,
 tote picks and reject-tote restocks alike.
 
 :class:`Write` gathers what one transaction did: each stock change with its ledger row
@@ -13,14 +13,14 @@ caller holds it.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
 from controller.store.inventory import InventoryError, NegativeStock
-from controller.store.sqlite.inventory.read import OPEN, on_hand_at, snapshot
-from controller.store.sqlite.ops import iso
+from controller.store.sql.db import Connection, Row
+from controller.store.sql.inventory.read import OPEN, on_hand_at, snapshot
+from controller.store.sql.ops import iso
 from controller.store.stock import Applied, InventoryEvent, Movement, MovementKind
 
 
@@ -31,7 +31,7 @@ def json_data(data: Mapping[str, Any] | None) -> str:
 class Write:
     """What one transaction did, gathered as it goes."""
 
-    def __init__(self, conn: sqlite3.Connection, at: datetime) -> None:
+    def __init__(self, conn: Connection, at: datetime) -> None:
         self.conn = conn
         self.at = at
         self.ts = iso(at)
@@ -78,7 +78,7 @@ class Write:
         cur = self.conn.execute(
             "INSERT INTO stock_movements"
             " (at, kind, location, tote, sku, delta, on_hand, ref, order_id, data)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
             (
                 self.ts,
                 kind.value,
@@ -92,10 +92,9 @@ class Write:
                 json_data(data),
             ),
         )
-        assert cur.lastrowid is not None
         self.movements.append(
             Movement(
-                cur.lastrowid,
+                int(cur.fetchone()[0]),
                 datetime.fromisoformat(self.ts),
                 kind,
                 location,
@@ -114,15 +113,13 @@ class Write:
         self, type_: str, sku: str | None, location: str | None, data: Mapping[str, Any]
     ) -> None:
         cur = self.conn.execute(
-            "INSERT INTO inventory_events (at, type, sku, location, data) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO inventory_events (at, type, sku, location, data) VALUES (?, ?, ?, ?, ?)"
+            " RETURNING seq",
             (self.ts, type_, sku, location, json_data(data)),
         )
-        assert cur.lastrowid is not None
-        self.events.append(
-            InventoryEvent(
-                cur.lastrowid, datetime.fromisoformat(self.ts), type_, sku, location, dict(data)
-            )
-        )
+        seq = int(cur.fetchone()[0])
+        at = datetime.fromisoformat(self.ts)
+        self.events.append(InventoryEvent(seq, at, type_, sku, location, dict(data)))
 
     def check_levels(self, levels: Mapping[str, int]) -> None:
         """One ``low_stock`` event when a SKU's total falls below its level, one
@@ -157,7 +154,7 @@ class Write:
         )
 
 
-def applied_before(conn: sqlite3.Connection, kind: MovementKind, ref: str) -> dict[str, Any] | None:
+def applied_before(conn: Connection, kind: MovementKind, ref: str) -> dict[str, Any] | None:
     row = conn.execute(
         "SELECT result FROM stock_applied WHERE kind = ? AND ref = ?", (kind.value, ref)
     ).fetchone()
@@ -177,14 +174,14 @@ def require_ref(ref: str) -> None:
 
 
 def open_rows(
-    conn: sqlite3.Connection,
+    conn: Connection,
     order_id: str,
     trip_id: str | None,
     line_id: str | None = None,
     location: str | None = None,
     sku: str | None = None,
     tote: str | None = None,
-) -> list[sqlite3.Row]:
+) -> list[Row]:
     """The order's open reservations, oldest first, narrowed by each column given (``tote``
     '': loose stock only)."""
     where = ["state = 'reserved'", "order_id = ?"]

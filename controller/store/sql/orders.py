@@ -1,6 +1,6 @@
-"""The SQLite store's orders and their history, as an async part of the store.
+"""The store's orders and their history, as an async part of the store.
 
-Creates that arrive together share one transaction (:class:`~controller.store.sqlite.batch.
+Creates that arrive together share one transaction (:class:`~controller.store.sql.batch.
 CreateBatcher`), each answered after that commit; every other call is one call on the store's
 writer.
 """
@@ -14,18 +14,18 @@ from typing import Any
 from controller.orders.model import HistoryEvent, OrderIn, OrderRecord, OrderStatus, OrderType
 from controller.orders.waiting import Waiting
 from controller.store.base import UNCHANGED, CreateOutcome, Page, Unchanged
-from controller.store.sqlite import changes, ops
-from controller.store.sqlite.batch import CreateBatcher
-from controller.store.sqlite.writer import SqliteWriter
+from controller.store.sql import changes, ops
+from controller.store.sql.batch import CreateBatcher
+from controller.store.sql.worker import StoreWorker
 
 MAX_PAGE = 1000
 
 
-class SqliteOrders:
+class SqlOrders:
     """Orders, their history events and their counts on the store's writer (the order part of
     :class:`~controller.store.base.OrderStore`)."""
 
-    def __init__(self, writer: SqliteWriter) -> None:
+    def __init__(self, writer: StoreWorker) -> None:
         self._writer = writer
         self._creates = CreateBatcher(writer.submit_nowait)
 

@@ -1,7 +1,7 @@
-"""The SQLite order store's operations: plain functions over one connection.
+"""The order store's operations: plain functions over one connection.
 
-Every function here runs on the store's worker thread (see :mod:`controller.store.sqlite.writer`)
-and never touches the event loop. Writes run in one ``BEGIN IMMEDIATE`` transaction each, so a
+Every function here runs on the store's worker thread (see :mod:`controller.store.sql.worker`)
+and never touches the event loop. Writes run in one transaction each, so a
 write is either wholly on disk or not at all.
 """
 
@@ -10,7 +10,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import sqlite3
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -26,8 +25,8 @@ from controller.store.base import (
     Unchanged,
     UnknownOrder,
 )
-from controller.store.sqlite.events import stored_event
-from controller.store.sqlite.writer import transaction
+from controller.store.sql.db import Connection, Row, transaction
+from controller.store.sql.events import stored_event
 
 _CURSOR_PREFIX = "o1:"
 
@@ -54,7 +53,7 @@ def decode_cursor(cursor: str) -> int:
     return int(text[len(_CURSOR_PREFIX) :])
 
 
-def _order(row: sqlite3.Row) -> OrderRecord:
+def _order(row: Row) -> OrderRecord:
     try:
         return OrderRecord(
             id=row["id"],
@@ -75,7 +74,7 @@ def _order(row: sqlite3.Row) -> OrderRecord:
         raise StoreError(f"order {row['id']!r} cannot be read back: {exc}") from exc
 
 
-def _waiting(row: sqlite3.Row) -> Waiting | None:
+def _waiting(row: Row) -> Waiting | None:
     """The order's waiting reason: the typed value, else (a row written before it was stored,
     or of a kind this release does not know) the text, as a reason of kind ``other``."""
     text: str | None = row["waiting_reason"]
@@ -94,20 +93,20 @@ def _waiting_columns(waiting: Waiting | None) -> tuple[str | None, str | None]:
     return waiting.render(), json.dumps(to_data(waiting), separators=(",", ":"))
 
 
-def _event(row: sqlite3.Row) -> HistoryEvent:
+def _event(row: Row) -> HistoryEvent:
     e = stored_event(row)
     return HistoryEvent(seq=e.seq, at=e.at, type=e.type, status=e.status, data=e.data)
 
 
 def create_order(
-    conn: sqlite3.Connection, order_id: str, body: OrderIn, at: datetime
+    conn: Connection, order_id: str, body: OrderIn, at: datetime
 ) -> tuple[CreateOutcome, OrderRecord]:
     with transaction(conn):
         return insert_order(conn, order_id, body, at)
 
 
 def insert_order(
-    conn: sqlite3.Connection, order_id: str, body: OrderIn, at: datetime
+    conn: Connection, order_id: str, body: OrderIn, at: datetime
 ) -> tuple[CreateOutcome, OrderRecord]:
     """:func:`create_order`'s statements, inside a transaction the caller holds."""
     fingerprint = body.fingerprint()
@@ -143,21 +142,21 @@ def insert_order(
     return CreateOutcome.CREATED, _order(row)
 
 
-def get_order(conn: sqlite3.Connection, order_id: str) -> OrderRecord | None:
+def get_order(conn: Connection, order_id: str) -> OrderRecord | None:
     row = conn.execute("SELECT * FROM orders WHERE id = ?", (order_id,)).fetchone()
     return None if row is None else _order(row)
 
 
-def history(conn: sqlite3.Connection, order_id: str) -> list[HistoryEvent]:
+def history(conn: Connection, order_id: str) -> list[HistoryEvent]:
     rows = conn.execute(
         "SELECT * FROM events WHERE order_id = ? ORDER BY seq", (order_id,)
     ).fetchall()
     return [_event(r) for r in rows]
 
 
-def histories(conn: sqlite3.Connection, order_ids: list[str]) -> dict[str, list[HistoryEvent]]:
+def histories(conn: Connection, order_ids: list[str]) -> dict[str, list[HistoryEvent]]:
     found: dict[str, list[HistoryEvent]] = {o: [] for o in order_ids}
-    for start in range(0, len(order_ids), 500):  # SQLite's limit on bound parameters
+    for start in range(0, len(order_ids), 500):  # within every engine's limit on bound parameters
         chunk = order_ids[start : start + 500]
         rows = conn.execute(
             f"SELECT * FROM events WHERE order_id IN ({','.join('?' * len(chunk))}) ORDER BY seq",
@@ -178,7 +177,7 @@ TIME_BOUNDS = {
 
 
 def list_orders(
-    conn: sqlite3.Connection,
+    conn: Connection,
     status: OrderStatus | None,
     type_: OrderType | None,
     limit: int,
@@ -208,7 +207,7 @@ def list_orders(
 
 
 def record(
-    conn: sqlite3.Connection,
+    conn: Connection,
     order_id: str,
     event_type: str,
     at: datetime,
@@ -245,18 +244,19 @@ def record(
             params.append(json.dumps(picked, sort_keys=True, separators=(",", ":")))
         params.append(order_id)
         conn.execute(f"UPDATE orders SET {', '.join(sets)} WHERE id = ?", params)
-        cur = conn.execute(
-            "INSERT INTO events (order_id, at, type, status, data) VALUES (?, ?, ?, ?, ?)",
-            (order_id, ts, event_type, new.value, data_json),
+        seq = int(
+            conn.execute(
+                "INSERT INTO events (order_id, at, type, status, data) VALUES (?, ?, ?, ?, ?)"
+                " RETURNING seq",
+                (order_id, ts, event_type, new.value, data_json),
+            ).fetchone()[0]
         )
-        seq = cur.lastrowid
-    assert seq is not None
     return HistoryEvent(
         seq=seq, at=datetime.fromisoformat(ts), type=event_type, status=new, data=dict(data or {})
     )
 
 
-def active_orders(conn: sqlite3.Connection) -> list[OrderRecord]:
+def active_orders(conn: Connection) -> list[OrderRecord]:
     terminal = [s.value for s in OrderStatus if s.terminal]
     marks = ", ".join("?" * len(terminal))
     rows = conn.execute(
@@ -265,7 +265,7 @@ def active_orders(conn: sqlite3.Connection) -> list[OrderRecord]:
     return [_order(r) for r in rows]
 
 
-def count_by_status(conn: sqlite3.Connection) -> dict[OrderStatus, int]:
+def count_by_status(conn: Connection) -> dict[OrderStatus, int]:
     counts = dict.fromkeys(OrderStatus, 0)
     for status, n in conn.execute("SELECT status, COUNT(*) FROM orders GROUP BY status"):
         counts[OrderStatus(status)] = n
