@@ -11,7 +11,7 @@ import asyncio
 import os
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -20,10 +20,12 @@ import pytest
 
 from controller.line.trips import Trip
 from controller.linefile.loader import load_reference
+from controller.store.sql.store import SqlStore
 from controller.store.sqlite.store import SqliteOrderStore
 from kernel.clock import ManualClock
 from kernel.config.model import LineConfig
 from simulators.broker import EmbeddedBroker
+from tests.store_backends import BACKENDS, StoreBackend
 
 
 def _answers(host: str, port: int) -> bool:
@@ -97,6 +99,27 @@ async def _clear_retained(host: str, port: int, topic_filter: str) -> None:
 async def store(tmp_path: Path) -> AsyncIterator[SqliteOrderStore]:
     """An open order store in a new SQLite file (modules and folders may define their own)."""
     s = SqliteOrderStore(tmp_path / "line.db")
+    await s.open()
+    try:
+        yield s
+    finally:
+        await s.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def store_backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreBackend]:
+    """Each store engine in turn (SQLite, PostgreSQL), for the store's contract tests."""
+    backend = StoreBackend(request.param, tmp_path)
+    try:
+        yield backend
+    finally:
+        backend.cleanup()
+
+
+@pytest.fixture
+async def any_store(store_backend: StoreBackend) -> AsyncIterator[SqlStore]:
+    """An open order store on each engine in turn (SQLite, PostgreSQL)."""
+    s = store_backend.new()
     await s.open()
     try:
         yield s

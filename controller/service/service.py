@@ -84,7 +84,7 @@ class LineService:
         self.metrics = Metrics()
         # the store itself; everything else uses it through ``self.store``, whose calls are
         # tried again while it cannot write (order events wait in ``self.journal`` meanwhile)
-        self._store: LineStore = store or open_store(config.store)
+        self._store: LineStore = store or open_store(config.store, config.line.id)
         self.store_health = StoreHealth(config.store, clock, self.metrics)
         self.store: LineStore = retrying(self._store, self.store_health)
         self.journal = HistoryJournal(self._store, self.store_health)

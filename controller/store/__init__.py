@@ -12,7 +12,7 @@ from controller.store.base import (
     UnknownOrder,
 )
 from controller.store.inventory import InventoryStore, LineStore
-from kernel.config.model import StoreConfig
+from kernel.config.model import StoreConfig, default_schema
 
 __all__ = [
     "CreateOutcome",
@@ -28,10 +28,20 @@ __all__ = [
 ]
 
 
-def open_store(config: StoreConfig) -> LineStore:
-    """The store the configuration names, not yet opened: ``await store.open()`` before use."""
+def open_store(config: StoreConfig, line_id: str = "line-1") -> LineStore:
+    """The store the configuration names, not yet opened: ``await store.open()`` before use.
+    ``line_id`` names the PostgreSQL schema when the configuration names none."""
     if config.backend == "sqlite":
         from controller.store.sqlite.store import SqliteOrderStore
 
         return SqliteOrderStore(config.path)
-    raise StoreError(f"unknown store backend {config.backend!r}; supported: sqlite")
+    if config.backend == "postgresql":
+        from controller.store.postgresql.store import PostgresOrderStore
+
+        assert config.dsn is not None  # the configuration's validator requires it
+        return PostgresOrderStore(
+            config.dsn.get_secret_value(),
+            config.db_schema or default_schema(line_id),
+            connect_timeout=config.connect_timeout,
+        )
+    raise StoreError(f"unknown store backend {config.backend!r}; supported: sqlite, postgresql")

@@ -61,6 +61,7 @@ from kernel.config.service import (
     StoreConfig,
     WebhooksConfig,
     WebhookTarget,
+    default_schema,
 )
 
 __all__ = [
@@ -110,6 +111,7 @@ __all__ = [
     "WebhookTarget",
     "WebhooksConfig",
     "Zone",
+    "default_schema",
 ]
 
 # --- master data --------------------------------------------------------------------------------

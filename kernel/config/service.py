@@ -23,9 +23,29 @@ class ClockConfig(Strict):
     time_scale: PositiveFloat = 1.0
 
 
+# a PostgreSQL schema name linectl creates and quotes: lower-case letters, digits, underscores
+SchemaName = Annotated[str, Field(min_length=1, max_length=63, pattern=r"^[a-z_][a-z0-9_]*$")]
+
+
+def default_schema(line_id: str) -> str:
+    """The PostgreSQL schema of a line that names none: ``linectl_`` and the line's id, with
+    every character that is not a letter or digit as ``_``."""
+    name = "".join(c if c.isascii() and c.isalnum() else "_" for c in line_id.lower())
+    return f"linectl_{name}"[:63]
+
+
 class StoreConfig(Strict):
-    backend: Literal["sqlite"] = "sqlite"
+    backend: Literal["sqlite", "postgresql"] = "sqlite"
+    # sqlite: the database file
     path: str = "var/linectl.db"
+    # postgresql: a libpq connection string or URI (or LINECTL_STORE__DSN); its password may
+    # also come from PGPASSWORD or ~/.pgpass, as for any libpq client
+    dsn: SecretStr | None = None
+    # postgresql: the line's schema (default: linectl_<line id>); lines sharing a database must
+    # each have their own
+    db_schema: SchemaName | None = None
+    # postgresql: wall seconds to wait for a connection at start-up before giving up
+    connect_timeout: PositiveFloat = 10.0
     # a failed write is tried again after a jittered, doubling wait in wall seconds (a disk
     # recovers on wall time): from retry_initial up to retry_max
     retry_initial: PositiveFloat = 0.2
@@ -36,6 +56,11 @@ class StoreConfig(Strict):
 
     @model_validator(mode="after")
     def _retry_bounds(self) -> StoreConfig:
+        if self.backend == "postgresql" and not (self.dsn and self.dsn.get_secret_value()):
+            raise ValueError(
+                "store.backend postgresql needs store.dsn (or LINECTL_STORE__DSN), for example "
+                "postgresql://linectl@db.example:5432/linectl"
+            )
         if self.retry_max < self.retry_initial:
             raise ValueError(
                 f"retry_max ({self.retry_max}) must be at least retry_initial "
