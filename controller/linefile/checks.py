@@ -71,6 +71,13 @@ def cross_check(cfg: LineConfig) -> list[Issue]:
         "divert",
     )
     issues += _dupes(((i, s.sku) for i, s in enumerate(cfg.skus)), ("skus",), "sku", "SKU")
+    if cfg.failover.enabled and cfg.store.backend != "postgresql":
+        issues.append(
+            Issue(
+                ("failover", "enabled"),
+                "a standby needs the store both controllers share: set store.backend postgresql",
+            )
+        )
 
     def need_node(path: Path, node: str, what: str) -> None:
         if node not in node_ids:

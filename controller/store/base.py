@@ -35,6 +35,11 @@ class StoreUnavailable(StoreError):
     file. The same call may succeed later; nothing of it was applied."""
 
 
+class Fenced(StoreError):
+    """A write of a controller whose lease of the line was taken over by another: refused,
+    nothing of it applied. The controller that gets it must stop: it is not the active one."""
+
+
 # Set while answering an HTTP request: a store call that meets StoreUnavailable is not tried
 # again (the client gets a 503 and tries again itself); see controller.store.retry.
 FAIL_FAST: contextvars.ContextVar[bool] = contextvars.ContextVar("store_fail_fast", default=False)

@@ -55,6 +55,7 @@ from kernel.config.service import (
     ApiConfig,
     ApiToken,
     ClockConfig,
+    FailoverConfig,
     LineInfo,
     OpcUaEndpoint,
     Scope,
@@ -83,6 +84,7 @@ __all__ = [
     "Crane",
     "Deadlines",
     "Divert",
+    "FailoverConfig",
     "Id",
     "Induction",
     "LineConfig",
@@ -143,6 +145,7 @@ class LineConfig(Strict):
     line: LineInfo = LineInfo()
     clock: ClockConfig = ClockConfig()
     store: StoreConfig = StoreConfig()
+    failover: FailoverConfig = FailoverConfig()
     api: ApiConfig = ApiConfig()
     mqtt: MqttConfig = MqttConfig()
     webhooks: WebhooksConfig = WebhooksConfig()

@@ -69,6 +69,33 @@ class StoreConfig(Strict):
         return self
 
 
+class FailoverConfig(Strict):
+    """A standby controller for the line: two ``linectl run`` of one line file on one PostgreSQL
+    store; the one holding the line's lease in the store is active, the other waits and takes
+    over when the lease is not renewed in time."""
+
+    enabled: bool = False
+    # wall seconds a lease lasts without a renewal (as the database's clock counts them): the
+    # longest a dead active controller keeps its standby waiting
+    lease_seconds: PositiveFloat = 6.0
+    # wall seconds between renewals by the active controller (and tries by the standby)
+    renew_seconds: PositiveFloat = 1.5
+    # this controller's name in the lease and the views (default: host name and process id)
+    instance: Id | None = None
+    # where clients reach this controller's API, as the other controller tells them (default:
+    # http://<api.host>:<api.port> as this controller listens)
+    api_url: HttpUrl | None = None
+
+    @model_validator(mode="after")
+    def _renewals_fit(self) -> FailoverConfig:
+        if self.renew_seconds * 2 > self.lease_seconds:
+            raise ValueError(
+                f"renew_seconds ({self.renew_seconds}) must be at most half of lease_seconds "
+                f"({self.lease_seconds}): a lease must survive a missed renewal"
+            )
+        return self
+
+
 Scope = Literal["orders:write", "orders:read", "line:operate"]
 ALL_SCOPES: tuple[Scope, ...] = ("orders:write", "orders:read", "line:operate")
 

@@ -33,7 +33,7 @@ from psycopg.pq import TransactionStatus
 from psycopg.types.numeric import NumericLoader
 from psycopg_pool import ConnectionPool, PoolTimeout
 
-from controller.store.base import StoreError, StoreUnavailable
+from controller.store.base import Fenced, StoreError, StoreUnavailable
 from controller.store.postgresql.schema import migrate
 
 log = logging.getLogger(__name__)
@@ -49,6 +49,25 @@ REFUSED = (
     psycopg.InternalError,
 )
 _BUSY = (TransactionStatus.ACTIVE, TransactionStatus.INTRANS, TransactionStatus.INERROR)
+
+
+# a session left idle inside a transaction (its client cut off mid-write) is ended by the server
+# after this many seconds, and the line's write lock with it
+IDLE_IN_TRANSACTION_SECONDS = 5.0
+
+
+def session_options(idle_in_transaction: float = IDLE_IN_TRANSACTION_SECONDS) -> dict[str, Any]:
+    """libpq connection parameters that notice a dead peer within seconds, not hours: TCP
+    keepalives and a bound on unacknowledged data on the client, and the server ending a session
+    that stays idle inside a transaction."""
+    return {
+        "keepalives": 1,
+        "keepalives_idle": 5,
+        "keepalives_interval": 2,
+        "keepalives_count": 2,
+        "tcp_user_timeout": 10_000,
+        "options": f"-c idle_in_transaction_session_timeout={int(idle_in_transaction * 1000)}",
+    }
 
 
 def lock_key(schema: str) -> int:
@@ -123,6 +142,8 @@ class PostgresConnection:
         self._where = where
         self._key = key
         self.changes = 0  # rows changed through this connection
+        # the lease term every write is checked against (None: writes are not fenced)
+        self.fence_term: int | None = None
 
     def execute(self, statement: str, params: Sequence[Any] = (), /) -> psycopg.Cursor[Any]:
         query = _placeholders(statement)
@@ -133,7 +154,26 @@ class PostgresConnection:
 
     def begin(self) -> None:
         self._call(self.raw.execute, "BEGIN")
-        self._call(self.raw.execute, "SELECT pg_advisory_xact_lock(%s)", (self._key,))
+        try:
+            self._call(self.raw.execute, "SELECT pg_advisory_xact_lock(%s)", (self._key,))
+            if self.fence_term is not None:
+                self._check_term(self.fence_term)
+        except BaseException:
+            if self.in_transaction:
+                self._call(self.raw.execute, "ROLLBACK")
+            raise
+
+    def _check_term(self, term: int) -> None:
+        """Under the write lock: the lease is still of ``term``, or the write is refused."""
+        row = self._call(
+            self.raw.execute, "SELECT term FROM controller_lease WHERE name = 'controller'"
+        ).fetchone()
+        held = None if row is None else int(row[0])
+        if held != term:
+            raise Fenced(
+                f"{self._where}: the line's lease is at term {held}, this controller's is "
+                f"{term}: another controller took over, the write is refused"
+            )
 
     def commit(self) -> None:
         self._call(self.raw.execute, "COMMIT")
@@ -164,6 +204,7 @@ class PostgresEngine:
         self._key = lock_key(schema)
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._conn: PostgresConnection | None = None
+        self._fence_term: int | None = None
 
     @property
     def where(self) -> str:
@@ -186,7 +227,13 @@ class PostgresEngine:
             min_size=1,
             max_size=1,
             open=False,
-            kwargs={"autocommit": True, "application_name": "linectl", "row_factory": _rows},
+            kwargs={
+                "autocommit": True,
+                "application_name": "linectl",
+                "row_factory": _rows,
+                "connect_timeout": max(1, int(self._connect_timeout)),
+                **session_options(),
+            },
             configure=self._configure,
             timeout=self._connect_timeout,
             reconnect_timeout=0,  # never give up: the store reports unavailable meanwhile
@@ -220,7 +267,12 @@ class PostgresEngine:
             except PoolTimeout as exc:
                 raise StoreUnavailable(f"{self.where}: no connection to the database") from exc
             self._conn = PostgresConnection(raw, self.where, self._key)
+        self._conn.fence_term = self._fence_term
         return self._conn
+
+    def fence_writes(self, term: int) -> None:
+        """From now on every write is refused unless the line's lease is still of ``term``."""
+        self._fence_term = term
 
     def changes(self, conn: Any) -> int:
         assert isinstance(conn, PostgresConnection)

@@ -254,6 +254,36 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             "CREATE INDEX reject_totes_tote ON reject_totes (tote, id)",
         )
     ),
+    # 2: the line's controller lease (see controller.store.postgresql.lease): one row, the
+    # active controller and its term, and a row per term for the record of failovers
+    tuple(
+        _pg(s)
+        for s in (
+            """
+            CREATE TABLE controller_lease (
+                name        TEXT PRIMARY KEY,
+                term        BIGINT NOT NULL,
+                instance    TEXT NOT NULL,
+                api_url     TEXT NOT NULL,
+                acquired_at TIMESTAMPTZ NOT NULL,
+                renewed_at  TIMESTAMPTZ NOT NULL,
+                expires_at  TIMESTAMPTZ NOT NULL
+            )
+            """,
+            "INSERT INTO controller_lease"
+            " (name, term, instance, api_url, acquired_at, renewed_at, expires_at)"
+            " VALUES ('controller', 0, '', '', now(), now(), '-infinity')",
+            """
+            CREATE TABLE controller_terms (
+                term        BIGINT PRIMARY KEY,
+                instance    TEXT NOT NULL,
+                api_url     TEXT NOT NULL,
+                previous    TEXT NOT NULL,
+                started_at  TIMESTAMPTZ NOT NULL
+            )
+            """,
+        )
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -131,11 +131,20 @@ class SqlStore:
             if was_open:
                 log.info("order store closed", extra={"store": self.where})
 
+    async def fence_writes(self, term: int) -> None:
+        """From now on every write of this store is refused unless the line's controller lease
+        is still of ``term`` (a controller with a standby, once active)."""
+        await self._writer.run(_fence, self._writer.engine, term)
+
     async def ping(self) -> None:
         await self._writer.run(select_one)
 
     async def probe_write(self) -> None:
         await self._writer.run(probe_write)
+
+
+def _fence(conn: Connection, engine: Engine, term: int) -> None:
+    engine.fence_writes(term)
 
 
 def select_one(conn: Connection) -> None:

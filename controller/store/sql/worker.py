@@ -51,6 +51,11 @@ class Engine(Protocol):
         """Rows changed on ``conn`` since it was opened (grows with every write)."""
         ...
 
+    def fence_writes(self, term: int) -> None:
+        """Refuse every later write unless the line's lease is still of ``term``
+        (:class:`~controller.store.base.Fenced`); StoreError where the engine has no lease."""
+        ...
+
     def close(self) -> None: ...
 
 

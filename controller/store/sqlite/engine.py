@@ -109,6 +109,11 @@ class SqliteEngine:
             raise StoreError(f"{self.where} is closed")
         return self._conn
 
+    def fence_writes(self, term: int) -> None:
+        raise StoreError(
+            f"{self.where}: a SQLite store has no controller lease; a standby needs PostgreSQL"
+        )
+
     def changes(self, conn: Any) -> int:
         assert isinstance(conn, SqliteConnection)
         return conn.raw.total_changes

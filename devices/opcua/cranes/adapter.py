@@ -40,6 +40,7 @@ from devices.supervisor import DeviceSupervisor, SessionLost, until_first_failur
 from kernel.backoff import Backoff
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
+from kernel.fence import Fence
 from kernel.metrics import Metrics
 
 log = logging.getLogger("devices.opcua.cranes")  # the cranes adapter logs under one name
@@ -67,9 +68,12 @@ class OpcUaCranes:
         request_timeout: float = 4.0,
         watchdog_seconds: float = 1.0,
         backoff: Backoff | None = None,
+        fence: Fence | None = None,
     ) -> None:
         endpoint = endpoint or config.asrs.opcua.endpoint
         self._state = CranesState(config, clock, metrics, endpoint)
+        if fence is not None:
+            self._state.fence = fence
         self.resume_from(last_sequences or {})
         self._incoming = CranesEvents(self._state, publishing_interval_ms)
         outage = Outage(clock, log, "AS/RS", {"endpoint": endpoint})
@@ -148,7 +152,11 @@ class OpcUaCranes:
         await self._call(aisle, "ClearFault")
 
     async def _call(self, aisle: str, method: str, *args: str) -> None:
-        """Call a crane method; CommandRejected names the status code the crane answered."""
+        """Call a crane method; CommandRejected names the status code the crane answered,
+        DeviceUnavailable a missing session or a fence that refuses commands (a lost lease)."""
+        refusal = self._state.fence.refusal()
+        if refusal is not None:
+            raise DeviceUnavailable(f"crane {aisle}.{method} not called: {refusal}")
         live = self._state.live
         if live is None:
             raise DeviceUnavailable("AS/RS cranes are not connected")

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from devices.opcua.cranes.model import RemoteCranes
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
+from kernel.fence import Fence
 from kernel.metrics import Metrics
 
 EVENT_QUEUE_SIZE = 10_000
@@ -45,6 +46,8 @@ class CranesState:
     aisles: dict[str, str] = field(init=False)
     views: dict[str, CraneView] = field(init=False)
     last: dict[str, int | None] = field(init=False)
+    # every command to a crane passes it (a controller with a standby: only under a lease)
+    fence: Fence = field(default_factory=Fence.unfenced)
 
     def __post_init__(self) -> None:
         self.aisles = {a.id: a.crane.id for a in self.config.asrs.aisles}

@@ -39,6 +39,7 @@ from devices.supervisor import DeviceSupervisor, SessionLost, until_first_failur
 from kernel.backoff import Backoff
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
+from kernel.fence import Fence
 from kernel.metrics import Metrics
 
 log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
@@ -62,9 +63,12 @@ class OpcUaSorter:
         request_timeout: float = 4.0,
         watchdog_seconds: float = 1.0,
         backoff: Backoff | None = None,
+        fence: Fence | None = None,
     ) -> None:
         endpoint = endpoint or config.conveyor.opcua.endpoint
         self._state = SorterState(config, clock, metrics, endpoint)
+        if fence is not None:
+            self._state.fence = fence
         self._incoming = SorterEvents(self._state, publishing_interval_ms)
         self._recovery = SorterRecovery(self._state)
         outage = Outage(

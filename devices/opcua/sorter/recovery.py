@@ -72,6 +72,13 @@ class SorterRecovery:
             )
             return
         machine, method = target
+        refusal = state.fence.refusal()
+        if refusal is not None:
+            log.warning(
+                "conveyor left held by its watchdog: the Unhold is not sent",
+                extra={"conveyor": state.conveyor_id, "reason": refusal},
+            )
+            return
         await machine.call_method(method.nodeid)
         self._trip_seen = False
         state.packml_state = await model.packml.read_state()

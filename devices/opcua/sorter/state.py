@@ -11,6 +11,7 @@ from devices.errors import DeviceUnavailable
 from devices.opcua.browse import RemoteModel
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
+from kernel.fence import Fence
 from kernel.metrics import Metrics
 
 EVENT_QUEUE_SIZE = 10_000  # per monitored item on the server
@@ -44,6 +45,8 @@ class SorterState:
     chutes: dict[str, ChuteSnapshot] = field(init=False)
     jammed: set[str] = field(default_factory=set)
     last_sequence: int | None = None
+    # every command to the conveyor passes it (a controller with a standby: only under a lease)
+    fence: Fence = field(default_factory=Fence.unfenced)
 
     def __post_init__(self) -> None:
         self.chutes = {
@@ -60,7 +63,11 @@ class SorterState:
         return self.live is not None
 
     def require_live(self) -> LiveSession:
-        """The session in use; DeviceUnavailable while there is none."""
+        """The session to command the conveyor through; DeviceUnavailable while there is none
+        or while the fence refuses commands (a lost lease)."""
+        refusal = self.fence.refusal()
+        if refusal is not None:
+            raise DeviceUnavailable(f"conveyor {self.conveyor_id}: command not sent: {refusal}")
         live = self.live
         if live is None:
             raise DeviceUnavailable(f"conveyor {self.conveyor_id} is not connected")

@@ -40,6 +40,7 @@ from devices.vda5050.topics import fleet_filter
 from kernel.backoff import Backoff
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
+from kernel.fence import Fence
 from kernel.metrics import Metrics
 
 log = logging.getLogger("devices.vda5050.master")  # master control logs under one name
@@ -61,6 +62,7 @@ class VdaMasterControl:
         metrics: Metrics,
         mqtt_url: str,
         interface_name: str | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self._clock = clock
         self._metrics = metrics
@@ -81,6 +83,8 @@ class VdaMasterControl:
             )
         # the parts that do the work, sharing one state
         self._state = MasterState.for_fleet(config, clock, metrics, self.interface_name)
+        if fence is not None:
+            self._state.fence = fence
         self._output = MasterOutput(self._state)
         self._pending = PendingOrders(self._state)
         self._commands = RobotCommands(self._state, self._output, self._pending)

@@ -36,8 +36,11 @@ class MasterOutput:
         """Validate and publish ``message`` on the robot's ``subtopic``.
 
         Raises CommandRejected when it does not validate, DeviceUnavailable when the broker is
-        not connected or the publish fails."""
+        not connected, the publish fails or the fence refuses (a lost lease)."""
         state = self._state
+        refusal = state.fence.refusal()
+        if refusal is not None:
+            raise DeviceUnavailable(f"{subtopic} for {serial} not sent: {refusal}")
         tracker = state.trackers[serial]
         errors = schema.validate(tracker.version, subtopic, message)
         if errors:

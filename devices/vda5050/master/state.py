@@ -8,7 +8,7 @@ controller's event queue explicitly, in one object, instead of through a common 
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import aiomqtt
 
@@ -19,6 +19,7 @@ from devices.vda5050.messages import MessageBuilder
 from devices.vda5050.tracker import RobotTracker
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
+from kernel.fence import Fence
 from kernel.metrics import Metrics
 
 WATCH_INTERVAL = 1.0  # line seconds between availability checks (and looks for orders to resend)
@@ -35,6 +36,8 @@ class MasterState:
     builders: dict[str, MessageBuilder]
     client: aiomqtt.Client | None = None  # while connected to the broker
     events: asyncio.Queue[DeviceEvent] | None = None  # once master control runs
+    # every message to a robot passes it (a controller with a standby: only under a lease)
+    fence: Fence = field(default_factory=Fence.unfenced)
 
     @classmethod
     def for_fleet(
