@@ -112,6 +112,12 @@ class ApiBackend(Protocol):
         """Browse every configured device (see devices.check); outcomes are reports."""
         ...
 
+    def controller(self) -> dict[str, Any]:
+        """This controller's role: ``role`` (``active`` or ``standby``), ``failover`` (the
+        line has a standby), ``instance``, ``term`` (the lease's; None without a standby) and
+        ``active`` (the active controller: ``instance``, ``term``, ``api_url``, ``live``)."""
+        ...
+
     async def readiness(self) -> dict[str, bool]:
         """Whether the service can take orders, per check: ``config``, ``store``, ``intake``
         (device outages are not readiness: they show in ``line_view`` and the metrics)."""

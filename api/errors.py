@@ -22,7 +22,8 @@ from api.problems import (
     problem,
     summarize,
 )
-from controller.store.base import StoreError, StoreUnavailable
+from controller.store.base import Fenced, StoreError, StoreUnavailable
+from controller.store.lease import NotActive
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,33 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     )
 
 
+async def _not_active(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, NotActive)
+    active = exc.active or {}
+    where = active.get("api_url")
+    detail = (
+        f"This controller is the line's standby; send this to the active controller at {where}"
+        if where
+        else "This controller is the line's standby and no controller is active now"
+    )
+    return problem(
+        503,
+        detail,
+        kind="not-active",
+        headers={"Retry-After": "2"},
+        extra={"role": "standby", "active": exc.active},
+    )
+
+
 async def _store_error(request: Request, exc: Exception) -> Response:
+    if isinstance(exc, Fenced):  # another controller took the line over: this one stops
+        return problem(
+            503,
+            "This controller lost the line to another controller; send this to the active one",
+            kind="not-active",
+            headers={"Retry-After": "2"},
+            extra={"role": "standby", "active": None},
+        )
     # a store that cannot write is an outage, logged once when it starts and once when it
     # ends (controller.store.health), not once per refused request
     level = logging.DEBUG if isinstance(exc, StoreUnavailable) else logging.ERROR
@@ -95,6 +122,7 @@ _HANDLERS: tuple[tuple[type[Exception], Handler], ...] = (
     (ProblemError, _problem_error),
     (StarletteHTTPException, _http_error),
     (RequestValidationError, _validation_error),
+    (NotActive, _not_active),
     (StoreError, _store_error),
     (Exception, _unexpected),
 )

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from prometheus_client.exposition import choose_encoder
 
 from api.backend import ApiBackend, backend_dependency
 from api.problems import ProblemError, problem_responses
-from api.schemas import Liveness, Readiness
+from api.schemas import ControllerOut, Liveness, Readiness
 
 router = APIRouter(tags=["operations"])
 
@@ -37,24 +37,43 @@ async def livez() -> Liveness:
         "fail (`not_ready`), why where known (`reasons`, also in `detail`, e.g. `store: writes "
         "failing since ...: database or disk is full`) and the full map (`checks`). Device "
         "outages do not make the service unready: orders are taken and wait; outages show in "
-        "`GET /v1/line` and the metrics."
+        "`GET /v1/line` and the metrics. `controller` says which role this controller holds: "
+        "on a line with a standby both controllers are ready (both take orders; the active "
+        "one serves them); `?role=active` makes the standby answer 503 (`not_ready: "
+        '["role"]`), for a load balancer that sends operator commands to the active one.'
     ),
-    responses=problem_responses(503),
+    responses=problem_responses(422, 503),
 )
-async def readyz(backend: Backend) -> Readiness:
+async def readyz(
+    backend: Backend,
+    role: Annotated[
+        Literal["active", "standby"] | None,
+        Query(description="Ready only in this role (`active`: commanding the line)."),
+    ] = None,
+) -> Readiness:
     checks = dict(await backend.readiness())
+    controller = ControllerOut.model_validate(backend.controller())
+    if role is not None:
+        checks["role"] = controller.role == role
     missing = sorted(name for name, ok in checks.items() if not ok)
     if missing:
-        known = backend.readiness_reasons()
+        known = dict(backend.readiness_reasons())
+        if role is not None and controller.role != role:
+            known["role"] = f"this controller is the {controller.role}, not the {role}"
         reasons = {name: known[name] for name in missing if name in known}
         named = [f"{name}: {reasons[name]}" if name in reasons else name for name in missing]
         raise ProblemError(
             503,
             f"Not ready: {'; '.join(named)}",
             kind="not-ready",
-            extra={"not_ready": missing, "checks": checks, "reasons": reasons},
+            extra={
+                "not_ready": missing,
+                "checks": checks,
+                "reasons": reasons,
+                "controller": controller.model_dump(mode="json"),
+            },
         )
-    return Readiness(ready=True, checks=checks)
+    return Readiness(ready=True, checks=checks, controller=controller)
 
 
 # Probes that only look at the status code may use HEAD.

@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import problem_responses
+from api.schemas import ControllerOut
 
 router = APIRouter(prefix="/v1", tags=["line"])
 
@@ -160,6 +161,11 @@ class LineOut(BaseModel):
         description="Set while the order store cannot write (or too many order events wait to "
         "be written): why. No order is released and no crane command sent meanwhile; it ends "
         "by itself when the store writes again.",
+    )
+    controller: ControllerOut = Field(
+        description="This controller's role. A standby commands no device: its conveyors, "
+        "cranes and robots are empty; the active controller's API (`controller.active."
+        "api_url`) shows the line."
     )
 
 

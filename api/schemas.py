@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -85,6 +85,34 @@ class Liveness(BaseModel):
     status: str = "ok"
 
 
+class ActiveControllerOut(BaseModel):
+    instance: str | None = Field(description="The active controller's name.")
+    term: int = Field(description="The term of its lease of the line.")
+    api_url: str | None = Field(description="Where the active controller's API listens.")
+    live: bool = Field(description="Its lease has not expired.")
+    acquired_at: datetime | None = Field(
+        default=None, description="When it took the lease (the database's clock)."
+    )
+
+
+class ControllerOut(BaseModel):
+    role: Literal["active", "standby"] = Field(
+        description="`active`: this controller commands the line (a line without a standby: "
+        "always); `standby`: it waits to take over and serves reads and order intake."
+    )
+    failover: bool = Field(description="The line has a standby (`failover` in the line file).")
+    instance: str | None = Field(description="This controller's name; null without a standby.")
+    term: int | None = Field(
+        description="The term of the line's lease (grows with every change of the active "
+        "controller); null without a standby."
+    )
+    active: ActiveControllerOut | None = Field(
+        description="The active controller as the lease names it; null without a standby or "
+        "while none ever held the lease."
+    )
+
+
 class Readiness(BaseModel):
     ready: bool
     checks: dict[str, bool] = Field(description="Readiness of each dependency.")
+    controller: ControllerOut = Field(description="This controller's role.")

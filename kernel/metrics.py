@@ -372,3 +372,22 @@ class Metrics:
             "Order events kept in memory because the store could not write them yet.",
             registry=r,
         )
+        self.controller_active = Gauge(
+            "linectl_controller_active",
+            "1 while this controller commands the line (a line without a standby: always), 0 "
+            "while it waits as the standby.",
+            registry=r,
+        )
+        self.controller_active.set(1)
+        self.controller_term = Gauge(
+            "linectl_controller_term",
+            "The term of the line's controller lease this controller last saw (0: the line has "
+            "no standby); it grows by one with every change of the active controller.",
+            registry=r,
+        )
+        self.controller_takeovers = Counter(
+            "linectl_controller_takeovers",
+            "Times this controller took the line over from another controller whose lease "
+            "expired (a failover).",
+            registry=r,
+        )

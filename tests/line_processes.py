@@ -30,7 +30,7 @@ import httpx
 import yaml
 
 from devices.vda5050.link import broker_address
-from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
+from kernel.config.model import ApiConfig, ApiToken, FailoverConfig, LineConfig, StoreConfig
 from simulators.broker import free_port
 from simulators.line import with_endpoints
 from tests.sim_process import asrs_process, simulator_process
@@ -226,9 +226,13 @@ async def line_processes(
     tmp_path: Path,
     *,
     time_scale: float = 10.0,
+    store: StoreConfig | None = None,
+    failover: FailoverConfig | None = None,
 ) -> AsyncIterator[tuple[LineProcesses, RobotWatch]]:
     """The simulators as processes on a line file of the test's own, and a robot watch; the
-    controller is started by the test (:meth:`LineProcesses.start_controller`)."""
+    controller is started by the test (:meth:`LineProcesses.start_controller`). The store is a
+    SQLite file in ``tmp_path`` unless ``store`` says otherwise; ``failover`` gives the line a
+    standby."""
     cfg = with_endpoints(
         reference_line,
         mqtt_url,
@@ -236,13 +240,17 @@ async def line_processes(
         f"opc.tcp://127.0.0.1:{free_port()}/linectl/asrs/",
     )
     cfg = cfg.with_overrides(
-        store=StoreConfig(path=str(tmp_path / "line.db")),
+        store=store or StoreConfig(path=str(tmp_path / "line.db")),
+        failover=failover or FailoverConfig(),
         api=ApiConfig(port=free_port(), tokens=[ApiToken(token=TOKEN)]),
         mqtt=cfg.mqtt.model_copy(update={"interface_name": interface_name}),
         clock=cfg.clock.model_copy(update={"time_scale": time_scale}),
     )
     line_file = tmp_path / "line.yaml"
-    line_file.write_text(yaml.safe_dump(cfg.model_dump(mode="json", exclude_none=True)))
+    document = cfg.model_dump(mode="json", exclude_none=True)
+    if cfg.store.dsn is not None:  # a secret: dumped masked
+        document["store"]["dsn"] = cfg.store.dsn.get_secret_value()
+    line_file.write_text(yaml.safe_dump(document))
     logs = tmp_path / "logs"
     logs.mkdir()
     watch = RobotWatch(interface_name)

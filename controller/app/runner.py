@@ -1,4 +1,11 @@
-"""``linectl run``: the controller service with its HTTP API, until SIGTERM/SIGINT."""
+"""``linectl run``: the controller service with its HTTP API, until SIGTERM/SIGINT.
+
+A line with a standby (``failover`` in the line file) runs :func:`run_with_standby`: the API
+serves from the start, as the standby's until this controller wins the line's lease, then the
+line service starts and commands the line until the lease is lost (:class:`LeaseLost`: the
+process ends, to be started again by its supervisor as a standby) or the process is stopped
+(the lease is released, and the standby takes over at once).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,18 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import cast
 
-from api import create_app
+from api import ApiBackend, create_app
 from controller.app.http import ApiServer
+from controller.service.lease_keeper import LeaseKeeper, default_instance
 from controller.service.service import LineService
+from controller.service.standby import RoleSwitch, StandbyBackend
+from controller.store import open_lease, open_store
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
+from kernel.fence import Fence
+from kernel.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +59,9 @@ async def run_service(
 ) -> None:
     """Serve ``cfg``; with ``simulate`` on simulators of its devices, their robots on
     ``broker`` (``mqtt://host:port``) or, when None, on an embedded broker."""
+    if cfg.failover.enabled:
+        await run_with_standby(cfg, host=host, port=port)
+        return
     clock = ScaledClock(cfg.clock.time_scale)
     async with (
         _devices(cfg, clock, simulate, broker) as (line_cfg, on_return),
@@ -60,6 +76,53 @@ async def run_service(
             log.info("API listening", extra={"url": api.url})
             if simulate:
                 _start_station_operators(tg, line_cfg, clock, api.url, on_return)
+
+
+async def run_with_standby(cfg: LineConfig, *, host: str | None, port: int | None) -> None:
+    """One of a line's two controllers: standby until it wins the lease, then active."""
+    clock = ScaledClock(cfg.clock.time_scale)
+    metrics = Metrics()
+    api_host, api_port = host or cfg.api.host, port or cfg.api.port
+    instance = cfg.failover.instance or default_instance()
+    api_url = str(cfg.failover.api_url or f"http://{api_host}:{api_port}").rstrip("/")
+    fence = Fence.leased()
+    store = open_store(cfg.store, cfg.line.id)
+    await store.open()
+    lease = open_lease(cfg.store, cfg.line.id, cfg.failover, instance=instance, api_url=api_url)
+    keeper = LeaseKeeper(lease, fence, cfg.failover, metrics, instance=instance, api_url=api_url)
+    try:
+        switch = RoleSwitch(StandbyBackend(cfg, clock, store, metrics, keeper))
+        api = ApiServer(create_app(cast(ApiBackend, switch)), api_host, api_port)
+        started = asyncio.Event()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(api.serve(started), name="api")
+            await started.wait()
+            log.info(
+                "API listening; waiting for the line's lease",
+                extra={"url": api.url, "instance": instance, "line": cfg.line.id},
+            )
+            term = await keeper.take()
+            await store.fence_writes(term)
+            service = LineService(
+                cfg,
+                clock,
+                store=store,
+                metrics=metrics,
+                keeper=keeper,
+                fence=fence,
+                owns_store=False,
+            )
+            async with service:
+                switch.promote(service)
+                async with asyncio.TaskGroup() as active:
+                    active.create_task(service.run(), name="controller")
+                    active.create_task(keeper.keep(), name="lease")
+    finally:
+        try:
+            await keeper.release()
+        finally:
+            await lease.close()
+            await store.close()
 
 
 def _start_station_operators(

@@ -368,9 +368,10 @@ class Orchestrator:
 
     # --- start-up and robots -----------------------------------------------------------------
 
-    async def resume(self) -> None:
-        """Pick up non-terminal orders from the store after a start or restart (one pass)."""
-        await self.resumption.resume()
+    async def resume(self) -> list[str]:
+        """Pick up non-terminal orders from the store after a start or restart (one pass);
+        the ids of the orders it read."""
+        return await self.resumption.resume()
 
     async def cancel_robot(self, serial: str) -> str:
         """An operator cancels the robot's work: its orders go to other robots."""

@@ -27,8 +27,9 @@ class Resumption:
     def __init__(self, state: OrchestratorState) -> None:
         self.state = state
 
-    async def resume(self) -> None:
-        """Pick up non-terminal orders from the store after a start or restart (one pass)."""
+    async def resume(self) -> list[str]:
+        """Pick up non-terminal orders from the store after a start or restart (one pass);
+        the ids of the orders it read."""
         state = self.state
         await state.inventory.open()
         await state.reject_totes.open()
@@ -66,6 +67,7 @@ class Resumption:
             elif rec.status is OrderStatus.IN_TRANSIT and not at_station:
                 self._on_conveyor(rec, events)
         await self._on_robots(on_robots)
+        return [rec.id for rec in active]
 
     async def _on_robots(self, orders: list[tuple[OrderRecord, list[HistoryEvent]]]) -> None:
         """Orders a robot was picking: their trips go back on their robots, to be taken over

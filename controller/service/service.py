@@ -23,11 +23,13 @@ from controller.line.stations import Stations
 from controller.orders.model import ACTIVE, OrderRecord
 from controller.robots.activity import publish_robots
 from controller.service.device_events import DeviceEvents
+from controller.service.feed_intake import FeedIntake
 from controller.service.hold import HoldOutcome, LineHoldControl
 from controller.service.hold import view as hold_view
+from controller.service.lease_keeper import LeaseKeeper
 from controller.service.orchestrator import Orchestrator
 from controller.store import open_store
-from controller.store.base import StoreError
+from controller.store.base import Fenced, StoreError
 from controller.store.health import StoreHealth
 from controller.store.inventory import LineStore
 from controller.store.retry import retrying
@@ -39,6 +41,7 @@ from devices.opcua.cranes.adapter import OpcUaCranes
 from devices.vda5050.master.control import VdaMasterControl
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
+from kernel.fence import Fence
 from kernel.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -78,10 +81,19 @@ class LineService:
         *,
         interface_name: str | None = None,
         store: LineStore | None = None,
+        metrics: Metrics | None = None,
+        keeper: LeaseKeeper | None = None,
+        fence: Fence | None = None,
+        owns_store: bool = True,
     ) -> None:
         self.config = config
         self.clock = clock
-        self.metrics = Metrics()
+        self.metrics = metrics or Metrics()
+        # a line with a standby: the lease this controller holds (None: the line's only one),
+        # and the fence every device command passes
+        self.keeper = keeper
+        fence = fence or Fence.unfenced()
+        self._owns_store = owns_store  # opened and closed here, or by whoever passed it
         # the store itself; everything else uses it through ``self.store``, whose calls are
         # tried again while it cannot write (order events wait in ``self.journal`` meanwhile)
         self._store: LineStore = store or open_store(config.store, config.line.id)
@@ -89,12 +101,17 @@ class LineService:
         self.store: LineStore = retrying(self._store, self.store_health)
         self.journal = HistoryJournal(self._store, self.store_health)
         self.fleet = VdaMasterControl(
-            config, clock, self.metrics, config.mqtt.url, interface_name=interface_name
+            config,
+            clock,
+            self.metrics,
+            config.mqtt.url,
+            interface_name=interface_name,
+            fence=fence,
         )
-        self.sorter = OpcUaSorter(config, clock, self.metrics)
+        self.sorter = OpcUaSorter(config, clock, self.metrics, fence=fence)
         # the AS/RS cranes, when the line has any
         self.cranes: OpcUaCranes | None = (
-            OpcUaCranes(config, clock, self.metrics) if config.asrs.aisles else None
+            OpcUaCranes(config, clock, self.metrics, fence=fence) if config.asrs.aisles else None
         )
         self.orchestrator = Orchestrator(
             config,
@@ -109,6 +126,9 @@ class LineService:
         # a queue and a consumer per kind of device: the scan to divert path waits for
         # neither the robots' nor the cranes' consumer
         self.events = DeviceEvents(self.orchestrator)
+        # with a standby, every order reaches the orchestrator through the store's event feed,
+        # whichever controller's API took it
+        self.feed = FeedIntake(self.store, self.orchestrator) if keeper is not None else None
         self._intake_open = False  # run() is consuming what the API accepts
         self._store_failing: str | None = None  # the last readiness probe's error
         dispatcher = self.orchestrator.dispatcher
@@ -154,13 +174,22 @@ class LineService:
         return self.orchestrator.reject_totes
 
     def order_accepted(self, order: OrderRecord) -> None:
-        self.orchestrator.order_accepted(order)
+        if self.feed is None:
+            self.orchestrator.order_accepted(order)
 
     def order_changed(self, order: OrderRecord) -> None:
-        self.orchestrator.order_changed(order)
+        if self.feed is None:
+            self.orchestrator.order_changed(order)
 
     def cancel_requested(self, order: OrderRecord) -> None:
-        self.orchestrator.cancel_requested(order)
+        if self.feed is None:
+            self.orchestrator.cancel_requested(order)
+
+    def controller(self) -> dict[str, Any]:
+        """This controller's role: the line's only one, or the active one of two."""
+        if self.keeper is not None:
+            return self.keeper.document()
+        return {"role": "active", "failover": False, "instance": None, "term": None, "active": None}
 
     def line_view(self) -> dict[str, Any]:
         conveyor = self.sorter.snapshot()
@@ -199,6 +228,7 @@ class LineService:
             "deadlines": self.orchestrator.deadlines.limits.document(),
             "held": hold_view(self.hold.hold),
             "store_hold": self.hold.store_reason,
+            "controller": self.controller(),
         }
 
     async def robot_command(self, serial: str, command: str) -> str:
@@ -273,7 +303,8 @@ class LineService:
     # --- lifecycle --------------------------------------------------------------------------
 
     async def __aenter__(self) -> LineService:
-        await self._store.open()
+        if self._owns_store:
+            await self._store.open()
         return self
 
     async def __aexit__(
@@ -285,12 +316,17 @@ class LineService:
         try:
             await self.journal.flush()  # order events still waiting: one try each
         finally:
-            await self._store.close()
+            if self._owns_store:
+                await self._store.close()
 
     async def run(self) -> None:
         """Run until cancelled."""
         await self.hold.restore()
-        await self.orchestrator.resume()
+        if self.feed is not None:
+            await self.feed.start()
+        resumed = await self.orchestrator.resume()
+        if self.feed is not None:
+            await self.feed.resumed(resumed)
         log.info(
             "controller started",
             extra={"line": self.config.line.id, "time_scale": self.clock.time_scale},
@@ -322,6 +358,8 @@ class LineService:
         }
         if orch.asrs is not None:
             loops["asrs.commands"] = orch.asrs.run
+        if self.feed is not None:
+            loops["orders.feed"] = self.feed.run
         async with asyncio.TaskGroup() as tg:
             tg.create_task(orch.fleet.run(self.events.robots), name="robots")
             tg.create_task(self.sorter.run(self.events.conveyor), name="conveyor.opcua")
@@ -338,6 +376,8 @@ class LineService:
             try:
                 await loop()
                 return
+            except Fenced:
+                raise  # another controller took the line over: this one stops
             except StoreError as exc:
                 log.error(
                     "task ended by a store error; started again",

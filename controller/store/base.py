@@ -78,6 +78,11 @@ class OrderStore(Protocol):
         """Answer a trivial query; StoreError when the store cannot (readiness probes)."""
         ...
 
+    async def fence_writes(self, term: int) -> None:
+        """From now on refuse every write (:class:`Fenced`) unless the line's controller lease
+        is still of ``term``; StoreError for a store without a lease (SQLite)."""
+        ...
+
     async def probe_write(self) -> None:
         """Commit a write that needs new space and leaves nothing behind; StoreUnavailable when
         the store cannot write (how a failing store is seen to work again)."""

@@ -71,3 +71,13 @@ class LineLease(Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class NotActive(Exception):
+    """Asked of the standby what only the active controller does (an operator command, the
+    stations' work): ``active`` says which controller is active and where its API listens."""
+
+    def __init__(self, active: dict[str, Any] | None) -> None:
+        where = (active or {}).get("api_url") or "unknown"
+        super().__init__(f"this controller is the standby; the active controller's API: {where}")
+        self.active = active

@@ -123,7 +123,11 @@ class FakeLine:
             "robots": [],
             "orders_queued": len(self.accepted),
             "held": hold_view(self.hold.hold),
+            "controller": self.controller(),
         }
+
+    def controller(self) -> dict[str, Any]:
+        return {"role": "active", "failover": False, "instance": None, "term": None, "active": None}
 
     async def robot_command(self, serial: str, command: str) -> str:
         raise DeviceUnavailable(f"robot {serial} is not connected")

@@ -20,7 +20,20 @@ async def test_readyz(client: httpx.AsyncClient, backend: FakeLine) -> None:
     assert r.json() == {
         "ready": True,
         "checks": {"config": True, "store": True, "intake": True},
+        "controller": {
+            "role": "active",
+            "failover": False,
+            "instance": None,
+            "term": None,
+            "active": None,
+        },
     }
+    # the line's only controller is the active one
+    assert (await client.get("/readyz", params={"role": "active"})).status_code == 200
+    r = await client.get("/readyz", params={"role": "standby"})
+    assert r.status_code == 503
+    assert r.json()["not_ready"] == ["role"]
+    assert r.json()["reasons"]["role"] == "this controller is the active, not the standby"
 
     backend.ready["intake"] = False
     r = await client.get("/readyz")

@@ -31,6 +31,10 @@ from controller.app.cli.common import (
 )
 from controller.app.cli.report import report as kpi_report
 
+# the exit code of ``linectl run`` when another controller took the line over (EX_TEMPFAIL: a
+# supervisor starts it again, and it waits as the standby)
+LEASE_LOST = 75
+
 app = typer.Typer(
     no_args_is_help=True, add_completion=False, help="Edge controller for fulfilment lines."
 )
@@ -61,17 +65,29 @@ def run(
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
-    """Run the controller service until SIGTERM/SIGINT."""
+    """Run the controller service until SIGTERM/SIGINT (on a line with a standby, also until
+    another controller takes the line over: exit code 75)."""
     from controller.app.runner import run_service
+    from controller.service.lease_keeper import LeaseLost
 
     setup_logs(log_level, log_format)
     if broker is not None and not simulate:
         err.print("--broker needs --simulate (the service uses mqtt.url of the line file)")
         raise typer.Exit(2)
     cfg = load_line(config)
+    if simulate and cfg.failover.enabled:
+        err.print(
+            "--simulate runs one controller with its own simulators; a line with a standby "
+            "(failover.enabled) runs its simulators apart: linectl sim conveyors|asrs|robots"
+        )
+        raise typer.Exit(2)
     if broker is not None or not simulate:  # else the embedded broker, anonymous
         check_broker(cfg, broker)
-    run_until_stopped(run_service(cfg, simulate=simulate, host=host, port=port, broker=broker))
+    try:
+        run_until_stopped(run_service(cfg, simulate=simulate, host=host, port=port, broker=broker))
+    except* LeaseLost as group:
+        err.print(f"linectl run: {group.exceptions[0]}; this controller stops (exit {LEASE_LOST})")
+        raise typer.Exit(LEASE_LOST) from None
 
 
 app.add_typer(config_app, name="config")

@@ -1,0 +1,127 @@
+"""A line with a standby: two ``linectl run`` on one PostgreSQL store, the active one killed.
+
+Controller ``a`` takes the line's lease and commands it; controller ``b`` waits as the standby,
+serves reads and takes orders into the shared store (the active one serves them), and answers
+operator commands with where the active one is. When ``a`` is killed (SIGKILL) mid-flow, ``b``
+takes over within the lease's length, rebuilds its state from the store and finishes every
+order; ``a`` started again stays the standby of the higher term.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from kernel.clock import ScaledClock
+from kernel.config.model import FailoverConfig, LineConfig, StoreConfig
+from tests.chaos_figures import TERMINAL
+from tests.chaos_flow import Bodies, one_aisle_orders
+from tests.line_processes import RobotWatch, line_processes
+from tests.standby_pair import Controller, StandbyPair
+from tests.store_backends import drop_schema, new_schema_name, postgres_dsn
+
+pytestmark = pytest.mark.e2e
+
+TIME_SCALE = 10.0
+LEASE = FailoverConfig(enabled=True, lease_seconds=3.0, renew_seconds=0.5)
+
+
+async def put_orders(c: Controller, orders: Bodies) -> None:
+    async with c.http() as http:
+        for order_id, body in orders.items():
+            r = await http.put(f"/v1/orders/{order_id}", json=body)
+            assert r.status_code in (200, 201), (order_id, r.text)
+
+
+async def statuses(c: Controller, order_ids: list[str]) -> dict[str, str]:
+    out = {}
+    async with c.http() as http:
+        for order_id in order_ids:
+            r = await http.get(f"/v1/orders/{order_id}")
+            out[order_id] = r.json()["status"] if r.status_code == 200 else "missing"
+    return out
+
+
+async def settled(
+    c: Controller, order_ids: list[str], watch: RobotWatch, within: float
+) -> dict[str, str]:
+    deadline = time.monotonic() + within
+    while True:
+        with contextlib.suppress(httpx.TransportError):
+            now = await statuses(c, order_ids)
+            if all(s in TERMINAL for s in now.values()) and not watch.totes_on_robots():
+                return now
+        assert time.monotonic() < deadline, f"orders not settled: {now}"
+        await asyncio.sleep(1.0)
+
+
+@pytest.mark.timeout(300)
+async def test_the_standby_takes_over_when_the_active_controller_is_killed(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
+) -> None:
+    dsn = postgres_dsn()
+    schema = new_schema_name()
+    store = StoreConfig(backend="postgresql", dsn=dsn, db_schema=schema)
+    carriers = sorted(reference_line.conveyor.sorter.sort_plan)
+    orders = one_aisle_orders(12, seed=3, carriers=carriers, now=ScaledClock(TIME_SCALE).utcnow())
+    first, second = dict(list(orders.items())[:6]), dict(list(orders.items())[6:])
+    try:
+        async with line_processes(
+            reference_line,
+            mqtt_url,
+            interface_name,
+            tmp_path,
+            time_scale=TIME_SCALE,
+            store=store,
+            failover=LEASE,
+        ) as (line, watch):
+            pair = StandbyPair(line.line_file, line.log_dir)
+            a, b = pair["a"], pair["b"]
+            try:
+                await pair.start("a")
+                await pair.wait_active("a")
+                await pair.start("b")
+                role = await pair.standby_of("b", "controller-a")
+                assert role["active"]["instance"] == "controller-a"
+                assert role["active"]["api_url"] == a.url
+
+                # an operator command to the standby is answered with where the active one is
+                async with b.http() as http:
+                    r = await http.post("/v1/line/hold")
+                    assert r.status_code == 503, r.text
+                    assert r.json()["active"]["api_url"] == a.url
+                    view = (await http.get("/v1/line")).json()
+                    assert view["controller"]["role"] == "standby" and view["robots"] == []
+
+                # orders taken by the standby's API are served by the active controller
+                await put_orders(b, first)
+                done = await settled(b, list(first), watch, within=120)
+                assert set(done.values()) == {"completed"}, done
+
+                # the active controller killed while orders are under way
+                await put_orders(b, second)
+                await asyncio.sleep(2.0)
+                killed = time.monotonic()
+                await pair.stop("a", signal.SIGKILL)
+                took = await pair.wait_active("b", within=30)
+                took = time.monotonic() - killed
+                role = await pair.role("b")
+                assert role is not None and role["term"] == 2, role
+                done = await settled(b, list(orders), watch, within=180)
+                assert set(done.values()) == {"completed"}, done
+
+                # the former active one comes back as the standby of the newer term
+                await pair.start("a")
+                role = await pair.standby_of("a", "controller-b")
+                assert role["term"] == 2, role
+                print(f"takeover {took:.1f} s after the kill (lease {LEASE.lease_seconds} s)")
+            finally:
+                await pair.kill_all()
+    finally:
+        drop_schema(schema)
