@@ -1,13 +1,14 @@
 """What a chaos run left behind, measured from outside the controller.
 
 :func:`measure` reads the orders over the HTTP API, the robots' own reports on the broker (a
-:class:`RobotWatch`), the order store's SQLite file directly and the simulators' retained state
-files, and counts: orders completed / exception / cancelled / lost (not terminal, or unknown to
-the controller), totes still on a robot, order lines whose pick a robot executed more than once
-(in one trip or in two), pick actions executed that no order's history names, crane commands
-and diverts executed more than once (the simulators' journals), units booked for a completed
-order that differ from what it ordered, ledger rows whose movements do not add up to the
-on-hand, reservations left open on terminal orders and totes left open in the reject chute.
+:class:`RobotWatch`), the order store directly (its SQLite file or PostgreSQL schema) and the
+simulators' retained state files, and counts: orders completed / exception / cancelled / lost
+(not terminal, or unknown to the controller), totes still on a robot, order lines whose pick a
+robot executed more than once (in one trip or in two), pick actions executed that no order's
+history names, crane commands and diverts executed more than once (the simulators' journals),
+units booked for a completed order that differ from what it ordered, ledger rows whose movements
+do not add up to the on-hand, reservations left open on terminal orders and totes left open in
+the reject chute.
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
+from psycopg import sql as psql
 
 from tests.line_processes import RobotWatch
 
@@ -124,7 +127,7 @@ def measure(
     orders: dict[str, dict[str, Any] | None],
     ordered: dict[str, dict[str, int]],  # order -> sku -> units
     watch: RobotWatch,
-    store: Path,
+    store: Path | PostgresSchema,
     conveyor_state: Path,
     asrs_state: Path,
 ) -> Figures:
@@ -175,13 +178,43 @@ def _picks(f: Figures, orders: dict[str, dict[str, Any] | None], watch: RobotWat
             f.picks_of_no_order += n
 
 
+@dataclass(frozen=True)
+class PostgresSchema:
+    """A line's store in PostgreSQL, for :func:`measure` to read."""
+
+    dsn: str
+    schema: str
+
+
+class _Reader:
+    """Read-only queries with ``?`` placeholders on the SQLite file or the PostgreSQL schema."""
+
+    def __init__(self, store: Path | PostgresSchema) -> None:
+        self._pg = isinstance(store, PostgresSchema)
+        if isinstance(store, PostgresSchema):
+            self._conn: Any = psycopg.connect(store.dsn, autocommit=True)
+            self._conn.execute(
+                psql.SQL("SET search_path TO {}").format(psql.Identifier(store.schema))
+            )
+        else:
+            self._conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+
+    def execute(self, query: str, params: tuple[Any, ...] = ()) -> Any:
+        if self._pg:
+            query = query.replace("?", "%s")
+        return self._conn.execute(query, params)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
 def _ledger(
     f: Figures,
     orders: dict[str, dict[str, Any] | None],
     ordered: dict[str, dict[str, int]],
-    store: Path,
+    store: Path | PostgresSchema,
 ) -> None:
-    conn = sqlite3.connect(f"file:{store}?mode=ro", uri=True)
+    conn = _Reader(store)
     try:
         sums = {
             (loc, tote, sku): int(total)

@@ -64,6 +64,12 @@ class Resumption:
                     )
                     if any(e.type == "chute_allocated" for e in events):
                         state.sortation.restore(rec.id, str(data.get("chute")))
+            elif rec.status is OrderStatus.SORTED and rec.step == "in_chute":
+                # its tote reached the order's chute; the controller stopped before the
+                # completion that follows at once was written
+                await state.history.finish(
+                    rec, "completed", OrderStatus.COMPLETED, step=None, data={"resumed": True}
+                )
             elif rec.status is OrderStatus.IN_TRANSIT and not at_station:
                 self._on_conveyor(rec, events)
         await self._on_robots(on_robots)

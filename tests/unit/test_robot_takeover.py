@@ -426,3 +426,24 @@ async def test_a_broker_outage_does_not_count_against_the_robots(restart: Restar
     assert "R01" not in orch.state.lost
     trip = orch.flight.trip_of_order("O-1")
     assert trip is not None and trip.live
+
+
+async def test_an_order_sorted_into_its_chute_before_the_stop_completes_at_the_start(
+    reference_line: LineConfig, tmp_path: Path
+) -> None:
+    """The last run recorded the B2C order sorted into its chute and stopped before writing
+    the completion that follows at once: the start completes it."""
+
+    async def sorted_in_chute(store: SqliteOrderStore, clock: ManualClock) -> None:
+        where = {"chute": "CH-DHL", "divert": "D1", "tote": "T1"}
+        await store.record(
+            "O-1", "sorted", clock.utcnow(), status=OrderStatus.SORTED, step="in_chute", data=where
+        )
+
+    async with restarted(reference_line, tmp_path, sorted_in_chute) as running:
+        rec = await running.store.get_order("O-1")
+        assert rec is not None and rec.status is OrderStatus.COMPLETED, rec
+        events = await running.store.history("O-1")
+        assert [e.type for e in events][-2:] == ["sorted", "completed"]
+        assert events[-1].data == {"resumed": True}
+        assert running.orch.flight.trip_of_order("O-1") is None
