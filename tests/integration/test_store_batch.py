@@ -1,4 +1,5 @@
-"""Group commit of creates and the WMS's later changes, against a real SQLite file."""
+"""Group commit of creates and the WMS's later changes, on every engine (SQLite, PostgreSQL); the
+write-ahead log of the SQLite file."""
 
 from __future__ import annotations
 
@@ -12,7 +13,10 @@ import pytest
 from controller.orders.model import OrderIn, OrderStatus
 from controller.store import CreateOutcome, StoreError, UnknownOrder
 from controller.store.base import WrongStatus
+from controller.store.sql.store import SqlStore
 from controller.store.sqlite.store import SqliteOrderStore
+from tests.store_backends import StoreBackend
+from tests.store_sql import run_sql
 
 pytestmark = pytest.mark.integration
 
@@ -31,14 +35,20 @@ def body(priority: int = 5) -> OrderIn:
     )
 
 
-def commits(path: Path) -> int:
+@pytest.fixture
+def store(any_store: SqlStore) -> SqlStore:
+    """An open store on each engine in turn."""
+    return any_store
+
+
+def commits(backend: StoreBackend) -> int:
     """Orders visible to another connection, i.e. committed."""
-    with sqlite3.connect(path) as conn:
-        return int(conn.execute("SELECT COUNT(*) FROM orders").fetchone()[0])
+    [(count,)] = run_sql(backend, "SELECT COUNT(*) FROM orders")
+    return int(count)
 
 
 async def test_concurrent_creates_share_commits_and_keep_their_outcomes(
-    store: SqliteOrderStore,
+    store: SqlStore, store_backend: StoreBackend
 ) -> None:
     calls = [store.create_order(f"G-{i}", body(), T0) for i in range(200)]
     calls += [store.create_order("G-7", body(), T0), store.create_order("G-8", body(9), T0)]
@@ -46,13 +56,15 @@ async def test_concurrent_creates_share_commits_and_keep_their_outcomes(
     outcomes = [outcome for outcome, _ in results]
     assert outcomes[:200] == [CreateOutcome.CREATED] * 200
     assert outcomes[200:] == [CreateOutcome.EXISTS, CreateOutcome.CONFLICT]
-    assert commits(store.path) == 200
+    assert commits(store_backend) == 200
     page = await store.list_orders(limit=1000)
     assert [o.id for o in page.orders] == [f"G-{i}" for i in range(200)]
     assert {len(await store.history(f"G-{i}")) for i in (0, 99, 199)} == {1}
 
 
-async def test_a_failing_create_is_undone_alone(store: SqliteOrderStore) -> None:
+async def test_a_failing_create_is_undone_alone(
+    store: SqlStore, store_backend: StoreBackend
+) -> None:
     broken = body().model_copy(update={"due_at": datetime(2026, 3, 1, 16, 0)})  # no zone
     results = await asyncio.gather(
         store.create_order("OK-1", body(), T0),
@@ -64,18 +76,18 @@ async def test_a_failing_create_is_undone_alone(store: SqliteOrderStore) -> None
     assert [r[0] for r in results if isinstance(r, tuple)] == [CreateOutcome.CREATED] * 2
     assert await store.get_order("BAD-1") is None
     assert await store.history("BAD-1") == []
-    assert commits(store.path) == 2
+    assert commits(store_backend) == 2
 
 
-async def test_creates_after_close_fail_cleanly(tmp_path: Path) -> None:
-    s = SqliteOrderStore(tmp_path / "closed.db")
+async def test_creates_after_close_fail_cleanly(store_backend: StoreBackend) -> None:
+    s = store_backend.new()
     await s.open()
     await s.close()
     with pytest.raises(StoreError):
         await s.create_order("X-1", body(), T0)
 
 
-async def test_a_cancelled_caller_does_not_block_others(store: SqliteOrderStore) -> None:
+async def test_a_cancelled_caller_does_not_block_others(store: SqlStore) -> None:
     first = asyncio.ensure_future(store.create_order("C-1", body(), T0))
     second = asyncio.ensure_future(store.create_order("C-2", body(), T0))
     third = asyncio.ensure_future(store.create_order("C-3", body(), T0))
@@ -89,7 +101,7 @@ async def test_a_cancelled_caller_does_not_block_others(store: SqliteOrderStore)
     assert await store.get_order("C-2") is None
 
 
-async def test_update_order_records_old_and_new(store: SqliteOrderStore) -> None:
+async def test_update_order_records_old_and_new(store: SqlStore) -> None:
     await store.create_order("U-1", body(), T0)
     later = T0 + timedelta(minutes=5)
     new_due = datetime(2026, 3, 1, 18, 0, tzinfo=UTC)
@@ -110,7 +122,7 @@ async def test_update_order_records_old_and_new(store: SqliteOrderStore) -> None
         await store.update_order("NOPE", later, priority=1)
 
 
-async def test_request_cancel_once_and_never_when_terminal(store: SqliteOrderStore) -> None:
+async def test_request_cancel_once_and_never_when_terminal(store: SqlStore) -> None:
     await store.create_order("K-1", body(), T0)
     recorded, order = await store.request_cancel("K-1", T0, reason="wms")
     assert recorded and order.status is OrderStatus.ACCEPTED

@@ -1,5 +1,6 @@
-"""Webhook delivery from the outbox to real HTTP receivers (uvicorn on loopback), on real
-SQLite files. Backoff runs on a fast ScaledClock; every wait is on a queue or an event."""
+"""Webhook delivery from the outbox to real HTTP receivers (uvicorn on loopback), on a real store
+on every engine (SQLite, PostgreSQL). Backoff runs on a fast ScaledClock; every wait is on a queue
+or an event."""
 
 from __future__ import annotations
 
@@ -7,13 +8,11 @@ import asyncio
 import base64
 import json
 import socket
-import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,13 +20,15 @@ from fastapi import FastAPI, Request, Response
 
 from controller.orders.model import OrderIn, OrderStatus
 from controller.store.outbox import Delivery, DeliveryState, FanOutTarget
-from controller.store.sqlite.store import SqliteOrderStore
+from controller.store.sql.store import SqlStore
 from controller.webhooks.delivery import WebhookDispatcher
 from controller.webhooks.signing import verify
 from kernel.clock import ScaledClock
 from kernel.config.model import WebhooksConfig
 from kernel.metrics import Metrics
 from tests.api.conftest import b2c_body, uvicorn_server
+from tests.store_backends import StoreBackend
+from tests.store_sql import run_sql
 
 pytestmark = pytest.mark.integration
 
@@ -107,7 +108,7 @@ def config(*targets: dict[str, Any], **changes: Any) -> WebhooksConfig:
 
 @asynccontextmanager
 async def running(
-    cfg: WebhooksConfig, store: SqliteOrderStore, outcomes: Outcomes, clock: ScaledClock
+    cfg: WebhooksConfig, store: SqlStore, outcomes: Outcomes, clock: ScaledClock
 ) -> AsyncIterator[Metrics]:
     metrics = Metrics()
     dispatcher = WebhookDispatcher(cfg, store, clock, metrics, observer=outcomes)
@@ -120,11 +121,17 @@ async def running(
 
 
 @pytest.fixture
+def store(any_store: SqlStore) -> SqlStore:
+    """An open store on each engine in turn."""
+    return any_store
+
+
+@pytest.fixture
 def clock() -> ScaledClock:
     return ScaledClock(time_scale=100)
 
 
-async def add_order(store: SqliteOrderStore, order_id: str, **changes: Any) -> None:
+async def add_order(store: SqlStore, order_id: str, **changes: Any) -> None:
     await store.create_order(order_id, OrderIn.model_validate(b2c_body(**changes)), T0)
 
 
@@ -141,13 +148,18 @@ def closed_port() -> int:
     return port
 
 
-def outbox_states(path: Path) -> list[tuple[str, str, int]]:
-    with sqlite3.connect(path) as conn:
-        return list(conn.execute("SELECT url, state, attempts FROM outbox ORDER BY id"))
+def outbox_states(backend: StoreBackend) -> list[tuple[str, str, int]]:
+    """The outbox's rows as another connection sees them (committed)."""
+    return [
+        (url, state, int(attempts))
+        for url, state, attempts in run_sql(
+            backend, "SELECT url, state, attempts FROM outbox ORDER BY id"
+        )
+    ]
 
 
 async def test_delivery_is_signed_and_carries_the_event_document(
-    store: SqliteOrderStore, clock: ScaledClock
+    store: SqlStore, store_backend: StoreBackend, clock: ScaledClock
 ) -> None:
     receiver, outcomes = Receiver(), Outcomes()
     async with uvicorn_server(receiver.app()) as url:
@@ -168,10 +180,10 @@ async def test_delivery_is_signed_and_carries_the_event_document(
         "data": {},
     }
     assert deliveries(metrics, "delivered") == 1
-    assert [s for _, s, _ in outbox_states(store.path)] == ["delivered"]
+    assert [s for _, s, _ in outbox_states(store_backend)] == ["delivered"]
 
 
-async def test_event_types_filter_a_target(store: SqliteOrderStore, clock: ScaledClock) -> None:
+async def test_event_types_filter_a_target(store: SqlStore, clock: ScaledClock) -> None:
     receiver, outcomes = Receiver(), Outcomes()
     async with uvicorn_server(receiver.app()) as url:
         cfg = config({"url": f"{url}/rel", "secret": SECRET, "event_types": ["released"]})
@@ -185,7 +197,7 @@ async def test_event_types_filter_a_target(store: SqliteOrderStore, clock: Scale
 
 
 async def test_flaky_receiver_gets_the_event_after_retries_with_the_same_id(
-    store: SqliteOrderStore, clock: ScaledClock
+    store: SqlStore, store_backend: StoreBackend, clock: ScaledClock
 ) -> None:
     receiver = Receiver(status=lambda path, n: 503 if n <= 2 else 200)
     outcomes = Outcomes()
@@ -200,11 +212,11 @@ async def test_flaky_receiver_gets_the_event_after_retries_with_the_same_id(
     for a in attempts:
         assert verify(SECRET, a.headers, a.body, now=time.time()) == "evt_1"
     assert deliveries(metrics, "retry") == 2
-    assert outbox_states(store.path)[0][1:] == ("delivered", 3)
+    assert outbox_states(store_backend)[0][1:] == ("delivered", 3)
 
 
 async def test_a_down_receiver_does_not_delay_another_and_its_rows_go_dead(
-    store: SqliteOrderStore, clock: ScaledClock
+    store: SqlStore, store_backend: StoreBackend, clock: ScaledClock
 ) -> None:
     receiver, outcomes = Receiver(), Outcomes()
     down = f"http://127.0.0.1:{closed_port()}/down"
@@ -221,12 +233,12 @@ async def test_a_down_receiver_does_not_delay_another_and_its_rows_go_dead(
     assert sorted(d.event.seq for d in dead) == [1, 2, 3]
     assert all(d.url == down and d.attempts == 3 for d in dead)
     assert deliveries(metrics, "dead") == 3
-    states = {(u.rsplit("/", 1)[-1], s, n) for u, s, n in outbox_states(store.path)}
+    states = {(u.rsplit("/", 1)[-1], s, n) for u, s, n in outbox_states(store_backend)}
     assert states == {("up", "delivered", 1), ("down", "dead", 4)}
 
 
 async def test_a_hanging_receiver_does_not_hold_up_another(
-    store: SqliteOrderStore, clock: ScaledClock
+    store: SqlStore, clock: ScaledClock
 ) -> None:
     async def hang(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()  # never answers; returns when the client gives up
@@ -258,7 +270,7 @@ async def test_a_hanging_receiver_does_not_hold_up_another(
 
 
 async def test_callback_url_gets_only_its_orders_events(
-    store: SqliteOrderStore, clock: ScaledClock
+    store: SqlStore, clock: ScaledClock
 ) -> None:
     receiver, outcomes = Receiver(), Outcomes()
     async with uvicorn_server(receiver.app()) as url, running(config(), store, outcomes, clock):
@@ -279,13 +291,12 @@ async def test_callback_url_gets_only_its_orders_events(
     }
 
 
-async def test_outbox_survives_a_restart(tmp_path: Path, clock: ScaledClock) -> None:
-    path = tmp_path / "restart.db"
+async def test_outbox_survives_a_restart(store_backend: StoreBackend, clock: ScaledClock) -> None:
     up = asyncio.Event()
     receiver = Receiver(status=lambda path, n: 200 if up.is_set() else 503)
     async with uvicorn_server(receiver.app()) as url:
         cfg = config({"url": f"{url}/r", "secret": SECRET}, max_attempts=50, max_backoff=1.0)
-        first = SqliteOrderStore(path)
+        first = store_backend.new()
         await first.open()
         try:
             outcomes = Outcomes()
@@ -298,7 +309,7 @@ async def test_outbox_survives_a_restart(tmp_path: Path, clock: ScaledClock) -> 
             await first.close()
 
         up.set()
-        second = SqliteOrderStore(path)
+        second = store_backend.new()
         await second.open()
         try:
             outcomes = Outcomes()
@@ -312,7 +323,7 @@ async def test_outbox_survives_a_restart(tmp_path: Path, clock: ScaledClock) -> 
     ids = [r.headers["webhook-id"] for r in delivered]
     assert set(ids) == {"evt_1", "evt_2"}
     assert ids.count("evt_2") == 1  # fanned out once, delivered once
-    assert [(s, n > 1) for _, s, n in outbox_states(path)] == [
+    assert [(s, n > 1) for _, s, n in outbox_states(store_backend)] == [
         ("delivered", True),
         ("delivered", False),
     ]
@@ -335,7 +346,7 @@ def test_backoff_grows_exponentially_with_jitter_up_to_the_ceiling() -> None:
 
 
 async def test_fan_out_is_idempotent_and_the_cursor_is_durable(
-    store: SqliteOrderStore,
+    store: SqlStore,
 ) -> None:
     target = FanOutTarget("http://127.0.0.1:9/t", frozenset({"released"}))
     await add_order(store, "A")

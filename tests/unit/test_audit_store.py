@@ -1,4 +1,5 @@
-"""The audit log and the line hold in the SQLite store: migration, append, list, hold."""
+"""The audit log and the line hold in the store on every engine (SQLite, PostgreSQL): append,
+list, hold; and the SQLite migration that added them."""
 
 from __future__ import annotations
 
@@ -10,8 +11,11 @@ import pytest
 
 from controller.store.audit import AuditEntry, AuditFilter, AuditResult, LineHold
 from controller.store.base import InvalidCursor, StoreError
+from controller.store.sql.store import SqlStore
 from controller.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from controller.store.sqlite.store import SqliteOrderStore
+from tests.store_backends import StoreBackend
+from tests.store_sql import run_sql
 
 T0 = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
 
@@ -28,6 +32,12 @@ def entry(i: int, **changes: object) -> AuditEntry:
     }
     fields.update(changes)
     return AuditEntry(**fields)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def store(any_store: SqlStore) -> SqlStore:
+    """An open store on each engine in turn."""
+    return any_store
 
 
 async def test_migration_adds_the_audit_log_to_an_existing_database(tmp_path: Path) -> None:
@@ -60,7 +70,7 @@ async def test_migration_adds_the_audit_log_to_an_existing_database(tmp_path: Pa
         conn.close()
 
 
-async def test_entries_come_back_newest_first_in_pages(store: SqliteOrderStore) -> None:
+async def test_entries_come_back_newest_first_in_pages(store: SqlStore) -> None:
     for i in range(5):
         await store.append_audit(entry(i, detail=f"#{i}"))
     seen: list[int] = []
@@ -76,7 +86,7 @@ async def test_entries_come_back_newest_first_in_pages(store: SqliteOrderStore) 
     assert newest == entry(4, detail="#4", seq=5)
 
 
-async def test_filters(store: SqliteOrderStore) -> None:
+async def test_filters(store: SqlStore) -> None:
     await store.append_audit(entry(0, who="anonymous", result=AuditResult.REFUSED, status=401))
     await store.append_audit(entry(1, action="line.hold", target="line", params={}))
     await store.append_audit(entry(2, result=AuditResult.FAILED, status=503))
@@ -93,16 +103,15 @@ async def test_filters(store: SqliteOrderStore) -> None:
     assert await seqs(AuditFilter(who="commissioning", action="robot.pause")) == [3]
 
 
-async def test_bad_cursor_and_limit_are_refused(store: SqliteOrderStore) -> None:
+async def test_bad_cursor_and_limit_are_refused(store: SqlStore) -> None:
     with pytest.raises(InvalidCursor):
         await store.list_audit(AuditFilter(), cursor="not-a-cursor")
     with pytest.raises(ValueError, match="limit"):
         await store.list_audit(AuditFilter(), limit=0)
 
 
-async def test_line_hold_is_kept_and_cleared(tmp_path: Path) -> None:
-    path = tmp_path / "line.db"
-    store = SqliteOrderStore(path)
+async def test_line_hold_is_kept_and_cleared(store_backend: StoreBackend) -> None:
+    store = store_backend.new()
     await store.open()
     hold = LineHold(by="commissioning", since=T0)
     try:
@@ -110,7 +119,7 @@ async def test_line_hold_is_kept_and_cleared(tmp_path: Path) -> None:
         await store.set_line_hold(hold)  # again: replaces, no second row
     finally:
         await store.close()
-    store = SqliteOrderStore(path)
+    store = store_backend.new()
     await store.open()
     try:
         assert await store.line_hold() == hold
@@ -120,10 +129,9 @@ async def test_line_hold_is_kept_and_cleared(tmp_path: Path) -> None:
         await store.close()
 
 
-async def test_a_damaged_hold_row_is_a_store_error(store: SqliteOrderStore) -> None:
-    conn = sqlite3.connect(store.path)
-    conn.execute("INSERT INTO line_state VALUES ('hold', '{\"by\": 1}')")
-    conn.commit()
-    conn.close()
+async def test_a_damaged_hold_row_is_a_store_error(
+    store: SqlStore, store_backend: StoreBackend
+) -> None:
+    run_sql(store_backend, "INSERT INTO line_state VALUES ('hold', '{\"by\": 1}')")
     with pytest.raises(StoreError, match="line hold"):
         await store.line_hold()

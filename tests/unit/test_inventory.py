@@ -1,25 +1,28 @@
-"""The live inventory over a real SQLite file: confirmed events only, a ledger for every change,
-reservations within what is available, idempotent confirmations, a restart keeps the stock."""
+"""The live inventory over a real store on every engine (SQLite, PostgreSQL): confirmed events
+only, a ledger for every change, reservations within what is available, idempotent
+confirmations, a restart keeps the stock."""
 
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.line.inventory import Inventory
 from controller.store.inventory import InsufficientStock, NegativeStock
-from controller.store.sqlite.store import SqliteOrderStore
+from controller.store.sql.store import SqlStore
 from kernel.clock import ManualClock
 from kernel.config.model import AsrsTote, LineConfig, Sku, StockEntry
 from kernel.metrics import Metrics
 from routing.dispatch import Pick
+from tests.store_backends import StoreBackend
+from tests.store_sql import run_sql
 
 
 def small_line(reference_line: LineConfig) -> LineConfig:
@@ -41,8 +44,8 @@ def small_line(reference_line: LineConfig) -> LineConfig:
     )
 
 
-async def opened(config: LineConfig, path: Path) -> tuple[SqliteOrderStore, Inventory]:
-    store = SqliteOrderStore(path)
+async def opened(config: LineConfig, backend: StoreBackend) -> tuple[SqlStore, Inventory]:
+    store = backend.new()
     await store.open()
     inventory = Inventory(config, store, ManualClock(), Metrics())
     await inventory.open()
@@ -55,12 +58,24 @@ def line(reference_line: LineConfig) -> LineConfig:
 
 
 @pytest.fixture
-async def inv(line: LineConfig, tmp_path: Path) -> AsyncIterator[Inventory]:
-    store, inventory = await opened(line, tmp_path / "line.db")
+async def inv(line: LineConfig, store_backend: StoreBackend) -> AsyncIterator[Inventory]:
+    store, inventory = await opened(line, store_backend)
     try:
         yield inventory
     finally:
         await store.close()
+
+
+@contextmanager
+def fresh_database(engine: str) -> Iterator[StoreBackend]:
+    """A new, empty database of the engine, dropped after: one per example of a property test
+    (hypothesis runs many examples in one test, so the test's own database would carry over)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        backend = StoreBackend(engine, Path(tmp))
+        try:
+            yield backend
+        finally:
+            backend.cleanup()
 
 
 def loc(line: LineConfig, i: int) -> str:
@@ -73,26 +88,23 @@ def pick(line: LineConfig, quantity: int, line_id: str = "1") -> Pick:
     return Pick(line_id, "SKU-A", location, node, quantity)
 
 
-def ledger_matches(path: Path) -> None:
+def ledger_matches(backend: StoreBackend) -> None:
     """Every (location, tote, SKU): the ledger's deltas add up to on-hand; none negative."""
-    conn = sqlite3.connect(path)
-    try:
-        sums = {
-            (r[0], r[1], r[2]): r[3]
-            for r in conn.execute(
-                "SELECT location, tote, sku, SUM(delta) FROM stock_movements"
-                " GROUP BY location, tote, sku"
-            )
-        }
-        stock = {
-            (r[0], r[1], r[2]): r[3]
-            for r in conn.execute("SELECT location, tote, sku, on_hand FROM stock")
-        }
-        for key in sums.keys() | stock.keys():
-            assert sums.get(key, 0) == stock.get(key, 0), key
-            assert stock.get(key, 0) >= 0
-    finally:
-        conn.close()
+    sums = {
+        (r[0], r[1], r[2]): r[3]
+        for r in run_sql(
+            backend,
+            "SELECT location, tote, sku, SUM(delta) FROM stock_movements"
+            " GROUP BY location, tote, sku",
+        )
+    }
+    stock = {
+        (r[0], r[1], r[2]): r[3]
+        for r in run_sql(backend, "SELECT location, tote, sku, on_hand FROM stock")
+    }
+    for key in sums.keys() | stock.keys():
+        assert sums.get(key, 0) == stock.get(key, 0), key
+        assert stock.get(key, 0) >= 0
 
 
 async def test_initial_load_fills_the_view_of_pick_locations(
@@ -108,21 +120,20 @@ async def test_initial_load_fills_the_view_of_pick_locations(
 
 
 async def test_restart_keeps_stock_and_does_not_load_the_line_file_again(
-    line: LineConfig, tmp_path: Path
+    line: LineConfig, store_backend: StoreBackend
 ) -> None:
-    path = tmp_path / "line.db"
-    store, inv = await opened(line, path)
+    store, inv = await opened(line, store_backend)
     await inv.reserve("O1", [pick(line, 2)], "trip-1")
     await inv.confirm_pick("O1", "trip-1", pick(line, 2), 2, "act-1")
     await inv.reserve("O2", [pick(line, 1)], "trip-2")  # open when the controller stops
     await store.close()
 
-    store, inv = await opened(line, path)
+    store, inv = await opened(line, store_backend)
     try:
         assert inv.view()["SKU-A"][loc(line, 0)] == 4  # picked units gone, reservation freed
         initial = await inv.movements(sku="SKU-A")
         assert [m.kind.value for m in initial].count("initial_load") == 2
-        ledger_matches(path)
+        ledger_matches(store_backend)
     finally:
         await store.close()
 
@@ -140,7 +151,7 @@ async def test_reservation_is_all_or_nothing(inv: Inventory, line: LineConfig) -
 
 
 async def test_confirmed_pick_is_applied_once(
-    inv: Inventory, line: LineConfig, tmp_path: Path
+    inv: Inventory, line: LineConfig, store_backend: StoreBackend
 ) -> None:
     await inv.reserve("O1", [pick(line, 3)], "trip-1")
     first = await inv.confirm_pick("O1", "trip-1", pick(line, 3), 3, "act-1")
@@ -150,7 +161,7 @@ async def test_confirmed_pick_is_applied_once(
     assert inv.view()["SKU-A"][loc(line, 0)] == 3
     picks = await inv.movements(sku="SKU-A", after=0)
     assert [m.kind.value for m in picks].count("robot_pick_confirmed") == 1
-    ledger_matches(tmp_path / "line.db")
+    ledger_matches(store_backend)
 
 
 async def test_short_pick_has_a_reason_and_frees_nothing_twice(
@@ -181,13 +192,13 @@ async def test_low_stock_is_raised_once_and_cleared(inv: Inventory, line: LineCo
     assert types == [("low_stock", "SKU-A")]
     assert inv.metrics.registry.get_sample_value("linectl_low_stock_skus") == 1
     await inv.put_to_location(loc(line, 0), "SKU-A", 10, "put-1")
-    types = [e.type for e in await inv.events() if e.type.startswith("low_stock")]
-    assert types == ["low_stock", "low_stock_cleared"]
+    kinds = [e.type for e in await inv.events() if e.type.startswith("low_stock")]
+    assert kinds == ["low_stock", "low_stock_cleared"]
     assert inv.metrics.registry.get_sample_value("linectl_low_stock_skus") == 0
 
 
 async def test_tote_moves_with_its_contents(
-    inv: Inventory, line: LineConfig, tmp_path: Path
+    inv: Inventory, line: LineConfig, store_backend: StoreBackend
 ) -> None:
     await inv.tote_retrieved("T1", "PD:A1", "cmd-1")
     await inv.tote_retrieved("T1", "PD:A1", "cmd-1")  # repeated completion: applied once
@@ -202,7 +213,7 @@ async def test_tote_moves_with_its_contents(
     }
     kinds = [m.kind.value for m in await inv.movements(sku="SKU-A")]
     assert kinds.count("crane_retrieve_confirmed") == 2  # out of the rack, onto the P&D
-    ledger_matches(tmp_path / "line.db")
+    ledger_matches(store_backend)
 
 
 async def test_reconcile_records_differences_without_inventing_stock(inv: Inventory) -> None:
@@ -229,19 +240,18 @@ OPS = st.lists(
     ),
     max_size=30,
 )
+# examples of a property test per engine: each makes a database of its own, which on PostgreSQL
+# (a schema created, migrated and dropped) takes several times as long as a SQLite file
+EXAMPLES = {"sqlite": 25, "postgresql": 10}
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(ops=OPS)
 def test_random_sequences_keep_the_invariants(
-    reference_line: LineConfig, ops: list[tuple[str, int, int, int]]
+    reference_line: LineConfig, store_backend: StoreBackend
 ) -> None:
     line = small_line(reference_line)
 
-    async def run(path: Path) -> None:
-        store, inv = await opened(line, path)
+    async def run(backend: StoreBackend, ops: list[tuple[str, int, int, int]]) -> None:
+        store, inv = await opened(line, backend)
         try:
             for op, qty, n, ref in ops:
                 order, trip, pk = f"O{n}", f"trip-{n}", pick(line, max(qty, 1))
@@ -273,7 +283,12 @@ def test_random_sequences_keep_the_invariants(
                 assert mirror == truth[0].available
         finally:
             await store.close()
-        ledger_matches(path)
+        ledger_matches(backend)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(Path(tmp) / "line.db"))
+    @settings(max_examples=EXAMPLES[store_backend.name], deadline=None)
+    @given(ops=OPS)
+    def check(ops: list[tuple[str, int, int, int]]) -> None:
+        with fresh_database(store_backend.name) as backend:
+            asyncio.run(run(backend, ops))
+
+    check()

@@ -1,18 +1,18 @@
-"""Reservations in AS/RS totes over a real SQLite file: all lines or none within what the tote
-holds, the reservation follows the tote to a station, the units counted out there consume it
-once, a restart keeps it while loose reservations are given back, and the ledger stays whole."""
+"""Reservations in AS/RS totes over a real store on every engine (SQLite, PostgreSQL): all lines
+or none within what the tote holds, the reservation follows the tote to a station, the units
+counted out there consume it once, a restart keeps it while loose reservations are given back,
+and the ledger stays whole; and the SQLite migration that made reservations loose ones."""
 
 from __future__ import annotations
 
 import asyncio
 import sqlite3
-import tempfile
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.line.inventory import Inventory
@@ -26,7 +26,16 @@ from controller.store.inventory import (
 from controller.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
 from controller.store.sqlite.store import SqliteOrderStore
 from kernel.config.model import AsrsTote, LineConfig
-from tests.unit.test_inventory import ledger_matches, loc, opened, pick, small_line
+from tests.store_backends import StoreBackend
+from tests.unit.test_inventory import (
+    EXAMPLES,
+    fresh_database,
+    ledger_matches,
+    loc,
+    opened,
+    pick,
+    small_line,
+)
 
 
 def tote_line(reference_line: LineConfig) -> LineConfig:
@@ -46,8 +55,8 @@ def line(reference_line: LineConfig) -> LineConfig:
 
 
 @pytest.fixture
-async def inv(line: LineConfig, tmp_path: Path) -> AsyncIterator[Inventory]:
-    store, inventory = await opened(line, tmp_path / "line.db")
+async def inv(line: LineConfig, store_backend: StoreBackend) -> AsyncIterator[Inventory]:
+    store, inventory = await opened(line, store_backend)
     try:
         yield inventory
     finally:
@@ -98,7 +107,7 @@ async def test_tote_reservation_is_all_or_nothing_and_shows_everywhere(
 
 
 async def test_reservation_follows_the_tote_and_the_pick_consumes_it_once(
-    inv: Inventory, tmp_path: Path
+    inv: Inventory, store_backend: StoreBackend
 ) -> None:
     await inv.reserve_totes("O1", [ToteLine("1", "SKU-A", "T1", 4)], "req-1")
     assert inv.tote_location("T1") == "A1-L-01-01"
@@ -123,7 +132,7 @@ async def test_reservation_follows_the_tote_and_the_pick_consumes_it_once(
     assert [(m.ref, m.order_id, m.tote, m.delta, m.on_hand) for m in picks] == [
         ("count-1", "O1", "T1", -4, 6)
     ]
-    ledger_matches(tmp_path / "line.db")
+    ledger_matches(store_backend)
 
 
 async def test_short_tote_pick_has_a_reason_and_frees_the_rest(inv: Inventory) -> None:
@@ -138,7 +147,9 @@ async def test_short_tote_pick_has_a_reason_and_frees_the_rest(inv: Inventory) -
     assert (event.location, event.data["tote"], event.data["short"]) == ("A1-L-01-02", "T2", 2)
 
 
-async def test_tote_pick_never_takes_more_than_on_hand(inv: Inventory, tmp_path: Path) -> None:
+async def test_tote_pick_never_takes_more_than_on_hand(
+    inv: Inventory, store_backend: StoreBackend
+) -> None:
     await inv.reserve_totes("O1", [ToteLine("1", "SKU-B", "T3", 3)])
     with pytest.raises(NegativeStock, match="on hand 3, cannot take 4"):
         await inv.confirm_tote_pick("O1", "1", "T3", "SKU-B", 4, "count-1")
@@ -149,7 +160,7 @@ async def test_tote_pick_never_takes_more_than_on_hand(inv: Inventory, tmp_path:
     await inv.take_from_tote("T3", "SKU-B", 0, "take-1")
     with pytest.raises(InventoryError, match="applied as a plain tote adjustment"):
         await inv.confirm_tote_pick("O1", "1", "T3", "SKU-B", 0, "take-1")
-    ledger_matches(tmp_path / "line.db")
+    ledger_matches(store_backend)
 
 
 async def test_tote_pick_checks_low_stock(inv: Inventory, line: LineConfig) -> None:
@@ -188,23 +199,22 @@ async def test_release_gives_back_tote_reservations_of_the_order(
 
 
 async def test_restart_keeps_tote_reservations_and_frees_loose_ones(
-    line: LineConfig, tmp_path: Path
+    line: LineConfig, store_backend: StoreBackend
 ) -> None:
-    path = tmp_path / "line.db"
-    store, inv = await opened(line, path)
+    store, inv = await opened(line, store_backend)
     await inv.reserve_totes("O1", [ToteLine("1", "SKU-A", "T1", 4)], "req-1")
     await inv.reserve("O2", [pick(line, 2)], "trip-2")
     await inv.tote_retrieved("T1", "PD:A1", "cmd-1")
     await store.close()
 
-    store, inv = await opened(line, path)
+    store, inv = await opened(line, store_backend)
     try:
         assert inv.view()["SKU-A"][loc(line, 0)] == 6
         assert inv.tote_view()["SKU-A"]["T1"] == 6
         assert inv.tote_location("T1") == "PD:A1"
         outcome = await inv.confirm_tote_pick("O1", "1", "T1", "SKU-A", 4, "count-1")
         assert (outcome.reserved, outcome.short) == (4, 0)
-        ledger_matches(path)
+        ledger_matches(store_backend)
     finally:
         await store.close()
 
@@ -257,17 +267,13 @@ OPS = st.lists(
 )
 
 
-@settings(
-    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
-)
-@given(ops=OPS)
 def test_random_tote_sequences_keep_the_invariants(
-    reference_line: LineConfig, ops: list[tuple[str, int, int, str, int]]
+    reference_line: LineConfig, store_backend: StoreBackend
 ) -> None:
     line = tote_line(reference_line)
 
-    async def run(path: Path) -> None:
-        store, inv = await opened(line, path)
+    async def run(backend: StoreBackend, ops: list[tuple[str, int, int, str, int]]) -> None:
+        store, inv = await opened(line, backend)
         try:
             for op, qty, n, tote, ref in ops:
                 order = f"O{n}"
@@ -299,7 +305,12 @@ def test_random_tote_sequences_keep_the_invariants(
                     assert inv.tote_location(t) == r.location
         finally:
             await store.close()
-        ledger_matches(path)
+        ledger_matches(backend)
 
-    with tempfile.TemporaryDirectory() as tmp:
-        asyncio.run(run(Path(tmp) / "line.db"))
+    @settings(max_examples=EXAMPLES[store_backend.name], deadline=None)
+    @given(ops=OPS)
+    def check(ops: list[tuple[str, int, int, str, int]]) -> None:
+        with fresh_database(store_backend.name) as backend:
+            asyncio.run(run(backend, ops))
+
+    check()

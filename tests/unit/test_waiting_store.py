@@ -1,6 +1,6 @@
-"""Waiting reasons in the SQLite store: the typed value is stored next to the text, read back
-after a restart (the dispatcher goes on from it), and a database written before the values were
-stored keeps its reasons as text."""
+"""Waiting reasons in the store on every engine (SQLite, PostgreSQL): the typed value is stored
+next to the text and read back after a restart (the dispatcher goes on from it); and a SQLite
+database written before the values were stored keeps its reasons as text."""
 
 from __future__ import annotations
 
@@ -18,11 +18,13 @@ from controller.line.trips import InFlight
 from controller.orders.model import OrderIn
 from controller.orders.waiting import Other, StockShort, from_data
 from controller.robots.dispatcher import Dispatcher
+from controller.store.sql.store import SqlStore
 from controller.store.sqlite.schema import MIGRATIONS, SCHEMA_VERSION
-from controller.store.sqlite.store import SqliteOrderStore
 from kernel.clock import ManualClock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics
+from tests.store_backends import StoreBackend
+from tests.store_sql import run_sql
 from tests.unit.test_dispatch_backlog import Fleet, Sorter
 
 T0 = datetime(2026, 11, 27, 18, 0, tzinfo=UTC)
@@ -41,10 +43,14 @@ def body(quantity: int = 1) -> OrderIn:
     )
 
 
-def previous_database(path: Path, orders: dict[str, tuple[OrderIn, str | None]]) -> None:
-    """A database as the previous release left it: schema 7, orders with their reason as text."""
+def previous_database(
+    tmp_path: Path, orders: dict[str, tuple[OrderIn, str | None]]
+) -> StoreBackend:
+    """A SQLite database as the previous release left it: schema 7, orders with their reason as
+    text."""
     assert SCHEMA_VERSION == PREVIOUS_VERSION + 1
-    conn = sqlite3.connect(path)
+    backend = StoreBackend("sqlite", tmp_path)
+    conn = sqlite3.connect(backend.folder / "line.db")
     for statements in MIGRATIONS[:PREVIOUS_VERSION]:
         for statement in statements:
             conn.execute(statement)
@@ -73,22 +79,19 @@ def previous_database(path: Path, orders: dict[str, tuple[OrderIn, str | None]])
         )
     conn.commit()
     conn.close()
+    return backend
 
 
-def columns(path: Path, order_id: str) -> tuple[str | None, str | None]:
-    conn = sqlite3.connect(path)
-    try:
-        row = conn.execute(
-            "SELECT waiting_reason, waiting FROM orders WHERE id = ?", (order_id,)
-        ).fetchone()
-        return row[0], row[1]
-    finally:
-        conn.close()
+def columns(backend: StoreBackend, order_id: str) -> tuple[str | None, str | None]:
+    [(text, data)] = run_sql(
+        backend, "SELECT waiting_reason, waiting FROM orders WHERE id = ?", (order_id,)
+    )
+    return text, data
 
 
 @asynccontextmanager
-async def opened(path: Path) -> AsyncIterator[SqliteOrderStore]:
-    store = SqliteOrderStore(path)
+async def opened(backend: StoreBackend) -> AsyncIterator[SqlStore]:
+    store = backend.new()
     await store.open()
     try:
         yield store
@@ -97,50 +100,42 @@ async def opened(path: Path) -> AsyncIterator[SqliteOrderStore]:
 
 
 async def test_the_migration_reads_reasons_of_the_previous_schema_as_text(tmp_path: Path) -> None:
-    path = tmp_path / "line.db"
-    previous_database(path, {"A": (body(), SHORT_TEXT), "B": (body(), None)})
-    async with opened(path) as store:
+    backend = previous_database(tmp_path, {"A": (body(), SHORT_TEXT), "B": (body(), None)})
+    async with opened(backend) as store:
         a, b = await store.get_order("A"), await store.get_order("B")
         assert a is not None and b is not None
         assert a.waiting == Other(SHORT_TEXT) and a.waiting_reason == SHORT_TEXT
         assert b.waiting is None and b.waiting_reason is None
         assert [r.waiting for r in await store.active_orders()] == [Other(SHORT_TEXT), None]
-    conn = sqlite3.connect(path)
-    try:
-        assert conn.execute("SELECT version FROM schema_version").fetchone()[0] == SCHEMA_VERSION
-    finally:
-        conn.close()
-    assert columns(path, "A") == (SHORT_TEXT, None)  # the text is kept as it was
+    assert run_sql(backend, "SELECT version FROM schema_version") == [(SCHEMA_VERSION,)]
+    assert columns(backend, "A") == (SHORT_TEXT, None)  # the text is kept as it was
 
 
 async def test_a_typed_reason_is_written_with_its_text_and_read_back_after_a_restart(
-    tmp_path: Path,
+    store_backend: StoreBackend,
 ) -> None:
-    path = tmp_path / "line.db"
-    previous_database(path, {"A": (body(), SHORT_TEXT)})
     short = StockShort("SKU-0001", 2, 1, 1)
-    async with opened(path) as store:
+    async with opened(store_backend) as store:
+        await store.create_order("A", body(), T0)
         await store.record("A", "waiting", T0 + timedelta(seconds=1), waiting=short)
-    text, data = columns(path, "A")
+    text, data = columns(store_backend, "A")
     assert text == short.render() == "stock_short: SKU-0001 missing 2 (on hand 1, reserved 1)"
     assert data is not None and from_data(json.loads(data)) == short
-    async with opened(path) as store:
+    async with opened(store_backend) as store:
         rec = await store.get_order("A")
         assert rec is not None and rec.waiting == short
         await store.record("A", "robot_assigned", T0 + timedelta(seconds=2), waiting=None)
-    assert columns(path, "A") == (None, None)
+    assert columns(store_backend, "A") == (None, None)
 
 
-async def test_an_unreadable_typed_reason_falls_back_to_its_text(tmp_path: Path) -> None:
-    path = tmp_path / "line.db"
-    async with opened(path) as store:
+async def test_an_unreadable_typed_reason_falls_back_to_its_text(
+    store_backend: StoreBackend,
+) -> None:
+    async with opened(store_backend) as store:
         await store.create_order("A", body(), T0)
         await store.record("A", "waiting", T0, waiting=StockShort("SKU-0001", 2, 1, 1))
-    conn = sqlite3.connect(path)
-    conn.execute("""UPDATE orders SET waiting = '{"kind": "from_a_newer_release"}'""")
-    conn.commit()
-    conn.close()
-    async with opened(path) as store:
+    run_sql(store_backend, """UPDATE orders SET waiting = '{"kind": "from_a_newer_release"}'""")
+    async with opened(store_backend) as store:
         rec = await store.get_order("A")
         assert rec is not None
         assert rec.waiting == Other("stock_short: SKU-0001 missing 2 (on hand 1, reserved 1)")
@@ -148,9 +143,9 @@ async def test_an_unreadable_typed_reason_falls_back_to_its_text(tmp_path: Path)
 
 @dataclass
 class Line:
-    """A dispatcher over the store at ``path``, with one robot free."""
+    """A dispatcher over a store, with one robot free."""
 
-    store: SqliteOrderStore
+    store: SqlStore
     dispatcher: Dispatcher
     metrics: Metrics
 
@@ -164,10 +159,11 @@ class Line:
 
 
 @asynccontextmanager
-async def line_at(path: Path, config: LineConfig) -> AsyncIterator[Line]:
-    """The controller started on ``path``: the queue filled from the store, as at a restart."""
+async def line_at(backend: StoreBackend, config: LineConfig) -> AsyncIterator[Line]:
+    """The controller started on the backend's database: the queue filled from the store, as at
+    a restart."""
     clock = ManualClock(T0 + timedelta(minutes=1))
-    async with opened(path) as store:
+    async with opened(backend) as store:
         metrics = Metrics()
         history = History(store, clock, metrics)
         inventory = Inventory(config, store, clock, metrics)
@@ -182,18 +178,17 @@ async def line_at(path: Path, config: LineConfig) -> AsyncIterator[Line]:
 
 
 async def test_after_a_restart_the_dispatcher_goes_on_from_the_stored_reason(
-    tmp_path: Path, reference_line: LineConfig
+    store_backend: StoreBackend, reference_line: LineConfig
 ) -> None:
-    path = tmp_path / "line.db"
-    async with opened(path) as store:
+    async with opened(store_backend) as store:
         await store.create_order("A", body(4001), T0)  # 4000 at the pick locations
-    async with line_at(path, reference_line) as line:
+    async with line_at(store_backend, reference_line) as line:
         await line.dispatcher.dispatch_once()
         assert await line.waits() == 1 and line.stockouts() == 1
         rec = await line.store.get_order("A")
         assert rec is not None and isinstance(rec.waiting, StockShort)
         assert rec.waiting_reason == SHORT_TEXT
-    async with line_at(path, reference_line) as line:  # restarted
+    async with line_at(store_backend, reference_line) as line:  # restarted
         await line.dispatcher.dispatch_once()
         assert await line.waits() == 1  # the same reason: not recorded again
         assert line.stockouts() == 0  # nor counted again
@@ -202,15 +197,14 @@ async def test_after_a_restart_the_dispatcher_goes_on_from_the_stored_reason(
 async def test_after_the_migration_a_reason_known_as_text_is_recorded_once_as_a_value(
     tmp_path: Path, reference_line: LineConfig
 ) -> None:
-    path = tmp_path / "line.db"
-    previous_database(path, {"A": (body(4001), SHORT_TEXT)})
-    async with line_at(path, reference_line) as line:
+    backend = previous_database(tmp_path, {"A": (body(4001), SHORT_TEXT)})
+    async with line_at(backend, reference_line) as line:
         await line.dispatcher.dispatch_once()
         await line.dispatcher.dispatch_once()
         assert await line.waits() == 1
         rec = await line.store.get_order("A")
         assert rec is not None and isinstance(rec.waiting, StockShort)
         assert rec.waiting_reason == SHORT_TEXT  # the same text as before, now typed
-    async with line_at(path, reference_line) as line:
+    async with line_at(backend, reference_line) as line:
         await line.dispatcher.dispatch_once()
         assert await line.waits() == 1

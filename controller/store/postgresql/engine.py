@@ -1,17 +1,18 @@
 """PostgreSQL as the store's engine, through psycopg 3 and its connection pool.
 
 :class:`PostgresEngine` keeps a pool of one connection for the store's worker thread (see
-:class:`~controller.store.sql.worker.StoreWorker`): the pool connects in the background and
-connects again, with a growing wait, after the database restarted or the network came back,
-while the store's callers see :class:`~controller.store.base.StoreUnavailable` and try again
-(:mod:`controller.store.health`). The connection runs in autocommit mode; a write is an explicit
-transaction (:class:`PostgresConnection`) that first takes a transaction-scoped advisory lock of
-the line's schema, so the writes of one line are serialised across every process that shares the
-database (a controller and its standby, say), exactly as SQLite's ``BEGIN IMMEDIATE`` serialises
-them on one file: a history event's ``seq`` is drawn and committed under that lock, so events
-become visible in ``seq`` order and a reader that resumes after the last ``seq`` it saw misses
-none. ``COMMIT`` returns once the database has made the transaction durable (the server's
-``synchronous_commit``, on by default).
+:class:`~controller.store.sql.worker.StoreWorker`): the pool connects in the background; once
+the connection is lost (the database restarted, the network failed), each call that finds none
+makes a new attempt, each bounded by the connect timeout, so the store goes on by itself once the
+database answers again, while its callers see :class:`~controller.store.base.StoreUnavailable`
+and try again with a growing wait (:mod:`controller.store.health`). The connection runs in
+autocommit mode; a write is an explicit transaction (:class:`PostgresConnection`) that first
+takes a transaction-scoped advisory lock of the line's schema, so the writes of one line are
+serialised across every process that shares the database (a controller and its standby, say),
+exactly as SQLite's ``BEGIN IMMEDIATE`` serialises them on one file: a history event's ``seq`` is
+drawn and committed under that lock, so events become visible in ``seq`` order and a reader that
+resumes after the last ``seq`` it saw misses none. ``COMMIT`` returns once the database has made
+the transaction durable (the server's ``synchronous_commit``, on by default).
 
 psycopg errors are translated to :class:`~controller.store.base.StoreError` (the statement is at
 fault) or :class:`~controller.store.base.StoreUnavailable` (the database cannot answer now) here;
@@ -23,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import logging
+import math
 from collections.abc import Callable, Iterator, Sequence
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -227,16 +229,11 @@ class PostgresEngine:
             min_size=1,
             max_size=1,
             open=False,
-            kwargs={
-                "autocommit": True,
-                "application_name": "linectl",
-                "row_factory": _rows,
-                "connect_timeout": max(1, int(self._connect_timeout)),
-                **session_options(),
-            },
+            kwargs=self._connect_kwargs(),
             configure=self._configure,
             timeout=self._connect_timeout,
-            reconnect_timeout=0,  # never give up: the store reports unavailable meanwhile
+            # no retries in the background: the next call's getconn() connects anew
+            reconnect_timeout=0,
             name=f"linectl-store-{self.schema}",
         )
         try:
@@ -288,6 +285,24 @@ class PostgresEngine:
         pool.close()
 
     # --- set-up ---------------------------------------------------------------------------
+
+    def _connect_kwargs(self) -> dict[str, Any]:
+        """Each connection's settings. A connection attempt, the pool's reconnections included,
+        gives up after the connect timeout (else psycopg waits 130 s for a server that takes the
+        connection but never answers; libpq's shortest is 2 s), unless the DSN names its own."""
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "application_name": "linectl",
+            "row_factory": _rows,
+            **session_options(),
+        }
+        try:
+            named = "connect_timeout" in psycopg.conninfo.conninfo_to_dict(self._dsn)
+        except psycopg.Error:
+            named = False  # the pool's connection attempts report the DSN's fault
+        if not named:
+            kwargs["connect_timeout"] = max(2, math.ceil(self._connect_timeout))
+        return kwargs
 
     def _configure(self, raw: psycopg.Connection[Any]) -> None:
         """Each new connection: the line's schema first on the search path, whole numbers."""

@@ -14,7 +14,7 @@ from typing import Any
 
 from controller.store.audit import AuditEntry, AuditFilter, AuditPage, AuditResult, LineHold
 from controller.store.base import StoreError
-from controller.store.sql.db import Connection, Row
+from controller.store.sql.db import Connection, Row, transaction
 from controller.store.sql.ops import decode_cursor, encode_cursor
 from controller.store.sql.worker import StoreWorker
 from kernel.redact import redact
@@ -28,6 +28,11 @@ def utc_text(at: datetime) -> str:
 
 
 def insert_entry(conn: Connection, e: AuditEntry) -> int:
+    with transaction(conn):
+        return _insert(conn, e)
+
+
+def _insert(conn: Connection, e: AuditEntry) -> int:
     cur = conn.execute(
         "INSERT INTO audit (at, who, action, target, params, result, status, detail)"
         " VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING seq",
@@ -106,6 +111,11 @@ def read_hold(conn: Connection) -> LineHold | None:
 
 
 def write_hold(conn: Connection, hold: LineHold | None) -> None:
+    with transaction(conn):
+        _write_hold(conn, hold)
+
+
+def _write_hold(conn: Connection, hold: LineHold | None) -> None:
     if hold is None:
         conn.execute("DELETE FROM line_state WHERE key = ?", (HOLD_KEY,))
         return
