@@ -77,8 +77,9 @@ class StandbyPair:
     def __getitem__(self, name: str) -> Controller:
         return self.controllers[name]
 
-    async def start(self, name: str) -> None:
-        """``linectl run`` as controller ``name``, until its API answers ``/livez``."""
+    async def start(self, name: str, env: dict[str, str] | None = None) -> None:
+        """``linectl run`` as controller ``name`` (with ``env`` added to its environment),
+        until its API answers ``/livez``."""
         c = self.controllers[name]
         assert not c.running
         c.starts += 1
@@ -94,7 +95,7 @@ class StandbyPair:
                 str(c.port),
                 "--log-format",
                 "json",
-                env={**_env(), "LINECTL_FAILOVER__INSTANCE": f"controller-{name}"},
+                env={**_env(), "LINECTL_FAILOVER__INSTANCE": f"controller-{name}", **(env or {})},
                 stdout=out,
                 stderr=out,
             )

@@ -20,7 +20,7 @@ from controller.app.http import ApiServer
 from controller.service.lease_keeper import LeaseKeeper, default_instance
 from controller.service.service import LineService
 from controller.service.standby import RoleSwitch, StandbyBackend
-from controller.store import open_lease, open_store
+from controller.store import LineStore, open_lease, open_store
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 from kernel.fence import Fence
@@ -122,7 +122,20 @@ async def run_with_standby(cfg: LineConfig, *, host: str | None, port: int | Non
             await keeper.release()
         finally:
             await lease.close()
+            await _close_within(store, cfg.failover.lease_seconds)
+
+
+async def _close_within(store: LineStore, seconds: float) -> None:
+    """Close the store, but do not wait longer than ``seconds`` for a call that hangs on a
+    database that stopped answering: a controller that lost the line must stop now."""
+    try:
+        async with asyncio.timeout(seconds):
             await store.close()
+    except TimeoutError:
+        log.warning(
+            "the order store did not close in time; stopping without it",
+            extra={"seconds": seconds},
+        )
 
 
 def _start_station_operators(

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from controller.asrs.replenishment import Replenishment
@@ -27,7 +28,7 @@ from controller.orders.model import OrderRecord
 from controller.service.hold import HoldOutcome
 from controller.service.lease_keeper import LeaseKeeper
 from controller.store.base import StoreError
-from controller.store.inventory import LineStore
+from controller.store.inventory import Applied, LineStore
 from controller.store.lease import NotActive
 from devices.check import DeviceReport, check_line
 from kernel.clock import Clock
@@ -37,6 +38,36 @@ from kernel.metrics import Metrics
 log = logging.getLogger(__name__)
 
 STORE_PING_SECONDS = 2.0
+
+
+class StandbyInventory(Inventory):
+    """Stock and its ledger read from the store; a count is the active controller's (its
+    mirror of the stock must see every change)."""
+
+    def __init__(
+        self,
+        config: LineConfig,
+        store: LineStore,
+        clock: Clock,
+        metrics: Metrics,
+        not_active: Callable[[], NotActive],
+    ) -> None:
+        super().__init__(config, store, clock, metrics)
+        self._not_active = not_active
+
+    async def count(
+        self,
+        location: str,
+        sku: str,
+        counted: int,
+        who: str,
+        *,
+        tote: str | None = None,
+        ref: str | None = None,
+        station: str | None = None,
+        order_id: str | None = None,
+    ) -> Applied:
+        raise self._not_active()
 
 
 class StandbyBackend:
@@ -56,7 +87,7 @@ class StandbyBackend:
         self.metrics = metrics
         self._keeper = keeper
         # stock and its ledger read from the store (never opened: opening writes)
-        self.inventory = Inventory(config, store, clock, metrics)
+        self.inventory = StandbyInventory(config, store, clock, metrics, self._not_active)
         self._store_failing: str | None = None
 
     def _not_active(self) -> NotActive:

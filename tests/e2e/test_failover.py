@@ -20,9 +20,11 @@ import pytest
 
 from kernel.clock import ScaledClock
 from kernel.config.model import FailoverConfig, LineConfig, StoreConfig
-from tests.chaos_figures import TERMINAL
-from tests.chaos_flow import Bodies, one_aisle_orders
+from tests.chaos_figures import TERMINAL, PostgresSchema, fetch_orders, measure
+from tests.chaos_flow import Bodies, one_aisle_orders, units_picked_by_robots
+from tests.failover_run import failover_orders
 from tests.line_processes import RobotWatch, line_processes
+from tests.pg_relay import Relay
 from tests.standby_pair import Controller, StandbyPair
 from tests.store_backends import drop_schema, new_schema_name, postgres_dsn
 
@@ -124,4 +126,65 @@ async def test_the_standby_takes_over_when_the_active_controller_is_killed(
             finally:
                 await pair.kill_all()
     finally:
+        drop_schema(schema)
+
+
+@pytest.mark.timeout(300)
+async def test_an_active_controller_cut_off_from_the_database_stops_and_the_standby_takes_over(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
+) -> None:
+    """The active controller reaches the database through a relay that stops forwarding
+    anything (connections open, nothing answered): it cannot renew its lease, stops commanding
+    the line and ends (exit 75); the standby takes over and every order completes once."""
+    dsn = postgres_dsn()
+    schema = new_schema_name()
+    store = StoreConfig(backend="postgresql", dsn=dsn, db_schema=schema)
+    orders = failover_orders(10, 5, reference_line, TIME_SCALE)
+    relay = Relay()
+    await relay.mend()
+    try:
+        async with line_processes(
+            reference_line,
+            mqtt_url,
+            interface_name,
+            tmp_path,
+            time_scale=TIME_SCALE,
+            store=store,
+            failover=LEASE,
+        ) as (line, watch):
+            pair = StandbyPair(line.line_file, line.log_dir)
+            a, b = pair["a"], pair["b"]
+            try:
+                await pair.start("a", env={"LINECTL_STORE__DSN": relay.dsn})
+                await pair.wait_active("a")
+                await pair.start("b")
+                await pair.standby_of("b", "controller-a")
+                await put_orders(b, orders)
+                await asyncio.sleep(3.0)
+                relay.blackhole()
+                await pair.wait_active("b", within=30)
+                assert a.proc is not None
+                async with asyncio.timeout(60):
+                    code = await a.proc.wait()
+                assert code == 75, a.log_tail()
+                lost = [r for r in a.records() if r.get("msg", "").startswith("lost the line's")]
+                assert len(lost) == 1, a.log_tail()
+                done = await settled(b, list(orders), watch, within=180)
+                assert set(done.values()) == {"completed"}, done
+                async with b.http() as http:
+                    final = await fetch_orders(http, list(orders))
+                ordered = {o: units_picked_by_robots(body) for o, body in orders.items()}
+                figures = measure(
+                    final,
+                    ordered,
+                    watch,
+                    PostgresSchema(dsn, schema),
+                    tmp_path / "conveyor.json",
+                    tmp_path / "asrs.json",
+                )
+                assert figures.clean(), "\n".join(figures.lines())
+            finally:
+                await pair.kill_all()
+    finally:
+        await relay.cut()
         drop_schema(schema)

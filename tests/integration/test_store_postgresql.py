@@ -32,6 +32,7 @@ from controller.store.postgresql.schema import SCHEMA_VERSION
 from controller.store.postgresql.store import PostgresOrderStore
 from controller.store.sql.store import SqlStore
 from kernel.config.model import StoreConfig
+from tests.pg_relay import Relay
 from tests.store_backends import StoreBackend, drop_schema, new_schema_name, postgres_dsn
 from tests.store_sql import run_sql
 
@@ -309,55 +310,6 @@ async def test_a_lost_connection_is_unavailable_once_then_the_store_connects_aga
         assert await store.get_order("C") is None
         assert (await store.create_order("C", body(), T0))[0] is CreateOutcome.CREATED
         assert [o.id for o in (await store.list_orders()).orders] == ["A", "B", "C"]
-
-
-class Relay:
-    """A TCP relay on loopback to the test PostgreSQL, which the test can cut (close every
-    relayed connection and refuse new ones) and mend: an outage of the database or network."""
-
-    def __init__(self) -> None:
-        info = psycopg.conninfo.conninfo_to_dict(postgres_dsn())
-        self._target = (str(info.get("host") or "127.0.0.1"), int(info.get("port") or 5432))
-        self.port = closed_port()
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-
-    @property
-    def dsn(self) -> str:
-        return psycopg.conninfo.make_conninfo(postgres_dsn(), host="127.0.0.1", port=self.port)
-
-    async def mend(self) -> None:
-        self._server = await asyncio.start_server(self._relay, "127.0.0.1", self.port)
-
-    async def cut(self) -> None:
-        if self._server is None:
-            return
-        self._server.close()
-        for w in list(self._writers):
-            w.close()
-        await self._server.wait_closed()
-        self._server = None
-
-    async def _relay(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        up_reader, up_writer = await asyncio.open_connection(*self._target)
-        self._writers |= {writer, up_writer}
-        try:
-            await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-        finally:
-            self._writers -= {writer, up_writer}
-            writer.close()
-            up_writer.close()
-
-    @staticmethod
-    async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except OSError:
-            pass
-        finally:
-            writer.close()
 
 
 async def test_through_an_outage_every_call_is_unavailable_then_the_store_goes_on(

@@ -9,6 +9,9 @@ What the commands share is in :mod:`controller.app.cli.common`.
 
 from __future__ import annotations
 
+import logging
+import os
+import sys
 from pathlib import Path
 from typing import Annotated
 
@@ -87,7 +90,12 @@ def run(
         run_until_stopped(run_service(cfg, simulate=simulate, host=host, port=port, broker=broker))
     except* LeaseLost as group:
         err.print(f"linectl run: {group.exceptions[0]}; this controller stops (exit {LEASE_LOST})")
-        raise typer.Exit(LEASE_LOST) from None
+        # now, even with a store call still hanging on a database that stopped answering
+        # (its worker thread would hold up the interpreter's exit)
+        logging.shutdown()
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(LEASE_LOST)
 
 
 app.add_typer(config_app, name="config")
