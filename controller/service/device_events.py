@@ -26,6 +26,8 @@ class DeviceEvents:
         self.conveyor = DeviceEventQueue()  # the conveyor and its sorter
         self.cranes = DeviceEventQueue()  # stays empty on a line without an AS/RS
         orchestrator.sortation.upstream = (self.robots, self.cranes)
+        # a robot whose reports wait here gets no new order from traffic control
+        orchestrator.traffic.unrecorded = lambda serial: self.robots.pending(serial) > 0
 
     def consumers(self) -> dict[str, Callable[[], Awaitable[None]]]:
         """The consumer tasks by name (the cranes' only on a line with an AS/RS)."""

@@ -50,6 +50,18 @@ async def statuses(c: Controller, order_ids: list[str]) -> dict[str, str]:
     return out
 
 
+async def histories(c: Controller, order_ids: list[str]) -> str:
+    """The history of each order that did not complete, for a failure's message."""
+    out = []
+    async with c.http() as http:
+        for order_id in order_ids:
+            order = (await http.get(f"/v1/orders/{order_id}")).json()
+            if order.get("status") != "completed":
+                events = [f"{e['type']} {e.get('data') or ''}" for e in order.get("history", [])]
+                out.append(f"{order_id} {order.get('status')}: " + " > ".join(events))
+    return "\n".join(out)
+
+
 async def settled(
     c: Controller, order_ids: list[str], watch: RobotWatch, within: float
 ) -> dict[str, str]:
@@ -170,7 +182,7 @@ async def test_an_active_controller_cut_off_from_the_database_stops_and_the_stan
                 lost = [r for r in a.records() if r.get("msg", "").startswith("lost the line's")]
                 assert len(lost) == 1, a.log_tail()
                 done = await settled(b, list(orders), watch, within=180)
-                assert set(done.values()) == {"completed"}, done
+                assert set(done.values()) == {"completed"}, await histories(b, list(orders))
                 async with b.http() as http:
                     final = await fetch_orders(http, list(orders))
                 ordered = {o: units_picked_by_robots(body) for o, body in orders.items()}

@@ -273,6 +273,44 @@ async def test_idle_robot_in_the_way_is_evacuated(
         assert_valid_orders(line)
 
 
+async def test_an_idle_robot_whose_reports_are_not_recorded_yet_is_not_moved(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str
+) -> None:
+    """A new order would erase what the robot remembers of its last one: while the controller
+    has not recorded the robot's last reports, traffic control leaves it where it is."""
+    traffic_settings = reference_line.robots.traffic.model_copy(
+        update={"detour_ratio": 1.0, "detour_slack": 0.0}
+    )
+    robots = reference_line.robots.model_copy(update={"traffic": traffic_settings})
+    config = reference_line.model_copy(update={"robots": robots})
+    unrecorded = {"R03"}
+    async with running_line(config, mqtt_url, interface_name) as line:
+        line.traffic.unrecorded = lambda serial: serial in unrecorded
+        await line.ready({"R02", "R03"})
+        await line.traffic.send_order("R03", line.order("R03", "park", ["P3", "G20", "G21"]))
+        await line.until_finished({"park"})
+        await line.until("R03 is idle on G21", lambda: line.traffic.jobs.get("R03") is None)
+        await line.traffic.send_order(
+            "R02",
+            line.order("R02", "through", ["P2", "G10", "G20", "G21", "G22"], pick_at="G22"),
+        )
+
+        def waits_for_r03() -> bool:
+            view = line.traffic.view("R02") or {}
+            waiting = view.get("waiting_for")
+            return isinstance(waiting, dict) and waiting.get("holder") == "R03"
+
+        await line.until("R02 waits for R03", waits_for_r03)
+        await asyncio.sleep(1.0)  # traffic rounds go by: R03 stays
+        assert line.errands == []
+        assert line.traffic.snapshot()["R03"].last_node_id == "G21"
+
+        unrecorded.clear()  # its reports are recorded: now it may be moved
+        await line.until_finished({"through"})
+        assert [serial for _, serial in line.errands] == ["R03"], line.errands
+        assert line.sim.collisions == []
+
+
 # --- a robot that still drives is not given another trip -----------------------------------
 
 

@@ -40,3 +40,20 @@ async def test_when_the_consumer_keeps_up_nothing_waits() -> None:
     await queue.get()
     await queue.done()
     await queue.caught_up(queue.received)
+
+
+async def test_each_robots_reports_not_handled_yet_are_counted() -> None:
+    queue = DeviceEventQueue()
+    queue.put_nowait(report("R01"))
+    queue.put_nowait(report("R02"))
+    queue.put_nowait(report("R01"))
+    assert (queue.pending("R01"), queue.pending("R02"), queue.pending("R09")) == (2, 1, 0)
+    await queue.get()
+    assert queue.pending("R01") == 2  # taken, not handled yet
+    await queue.done()
+    assert queue.pending("R01") == 1
+    await queue.get()
+    await queue.done()
+    await queue.get()
+    await queue.done()
+    assert (queue.pending("R01"), queue.pending("R02")) == (0, 0)

@@ -100,6 +100,16 @@ class TrafficFleet:
     def held(self, held: Callable[[str], bool]) -> None:
         self.shared.held = held
 
+    @property
+    def unrecorded(self) -> Callable[[str], bool]:
+        """Robots whose last reports are not recorded yet: traffic control sends them no new
+        order (it would erase what the robot remembers of its last one)."""
+        return self.shared.unrecorded
+
+    @unrecorded.setter
+    def unrecorded(self, unrecorded: Callable[[str], bool]) -> None:
+        self.shared.unrecorded = unrecorded
+
     # --- RobotFleet -------------------------------------------------------------------------
 
     async def run(self, events: asyncio.Queue[dev.DeviceEvent]) -> None:
@@ -193,8 +203,11 @@ class TrafficFleet:
             event = await inner.get()
             if isinstance(event, dev.RobotOrderFinished):
                 async with self.shared.lock:
+                    # on its way to be recorded before the robot counts as free
+                    outer.put_nowait(event)
                     self._order_ended(event.serial, event.order_id)
-            await outer.put(event)
+            else:
+                outer.put_nowait(event)
 
     def _order_ended(self, serial: str, order_id: str) -> None:
         """An order that ends (finished, cancelled, rejected) frees the robot's base except the

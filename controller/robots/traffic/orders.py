@@ -166,6 +166,8 @@ class TrafficOrders:
             refused = "robot is charging"
         elif shared.held(serial):
             refused = "robot is being taken over"
+        elif shared.unrecorded(serial):
+            refused = "its last reports are not recorded yet"
         if refused is None:
             job_id = f"evacuate-{uuid.uuid4().hex[:12]}"
             nodes = [self._bare(n) for n in evacuation.route]

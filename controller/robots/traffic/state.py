@@ -92,6 +92,9 @@ class TrafficFleetState:
     resting: dict[str, float] = dataclasses.field(default_factory=dict)
     # robots traffic control must not send anywhere for now (being taken over at start)
     held: Callable[[str], bool] = lambda serial: False
+    # robots whose last reports the controller has not recorded yet: a new order would erase
+    # what the robot remembers of its last one, so none is sent to them meanwhile
+    unrecorded: Callable[[str], bool] = lambda serial: False
 
     @classmethod
     def for_line(
