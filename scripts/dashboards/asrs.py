@@ -11,6 +11,7 @@ from dashboards.panels import (
     RATE,
     encode,
     flag_map,
+    not_standby,
     series,
     share,
     stat,
@@ -27,8 +28,8 @@ def asrs() -> dict[str, Any]:
     stats = [
         stat(
             "AS/RS link",
-            "1 while the OPC UA session to the AS/RS cranes is up.",
-            "linectl_asrs_opcua_connected",
+            "1 while the active controller's OPC UA session to the AS/RS cranes is up.",
+            f"min({not_standby('linectl_asrs_opcua_connected')})",
             mappings=flag_map("up", "down"),
         ),
         stat(

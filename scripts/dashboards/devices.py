@@ -10,11 +10,24 @@ from dashboards.layout import dashboard
 from dashboards.panels import (
     RATE,
     flag_map,
+    not_standby,
     series,
     stat,
     targets,
     timeline,
 )
+
+# a controller's role: active, standby (a line with a standby), or not scraped
+ROLES = [
+    {
+        "type": "value",
+        "options": {
+            "1": {"text": "active", "color": "green", "index": 0},
+            "0": {"text": "standby", "color": "blue", "index": 1},
+            "-1": {"text": "down", "color": "red", "index": 2},
+        },
+    }
+]
 
 
 def devices() -> dict[str, Any]:
@@ -27,21 +40,36 @@ def devices() -> dict[str, Any]:
             mappings=link,
         ),
         stat(
+            "Active controller",
+            "The controller that commands the line (its scrape target) and the term of the "
+            "line's lease it holds. The term grows by one with every change of the active "
+            "controller; 0: the line has no standby. None active: no controller commands the "
+            "line (alert LinectlNoActiveController). The controllers' own names are in "
+            "GET /v1/line (controller).",
+            "max by (line, instance) (linectl_controller_term "
+            "and on (job, instance) (linectl_controller_active == 1))",
+            "none",
+            legend="{{instance}}",
+            text_mode="value_and_name",
+            thresholds=[(None, "blue")],
+            no_value="none active",
+        ),
+        stat(
             "MQTT broker",
-            "1 while the controller's connection to the MQTT broker is up.",
-            "linectl_mqtt_connected",
+            "1 while the active controller's connection to the MQTT broker is up.",
+            f"min({not_standby('linectl_mqtt_connected')})",
             mappings=link,
         ),
         stat(
             "Conveyor OPC UA",
-            "1 while the OPC UA session to every conveyor is up.",
-            "min(linectl_opcua_connected)",
+            "1 while the active controller's OPC UA session to every conveyor is up.",
+            f"min({not_standby('linectl_opcua_connected')})",
             mappings=link,
         ),
         stat(
             "AS/RS OPC UA",
-            "1 while the OPC UA session to the AS/RS cranes is up.",
-            "linectl_asrs_opcua_connected",
+            "1 while the active controller's OPC UA session to the AS/RS cranes is up.",
+            f"min({not_standby('linectl_asrs_opcua_connected')})",
             mappings=link,
         ),
         stat(
@@ -66,12 +94,30 @@ def devices() -> dict[str, Any]:
     ]
     rest = [
         timeline(
-            "Links",
-            "Each device link over time: green up, red down.",
+            "Controller roles",
+            "Each controller of the line over time: green active (it commands the line), blue "
+            "standby, red down (not scraped). A failover shows as the green passing from one "
+            "row to the other (alert LinectlFailover); a line without a standby has one row, "
+            "always active.",
             targets(
-                ("linectl_mqtt_connected", "MQTT broker"),
-                ("linectl_opcua_connected", "conveyor {{conveyor}}"),
-                ("linectl_asrs_opcua_connected", "AS/RS cranes"),
+                (
+                    "linectl_controller_active "
+                    'or on (job, instance) ((up{job="linectl"} == 0) - 1)',
+                    "{{instance}}",
+                )
+            ),
+            ROLES,
+        ),
+        timeline(
+            "Links",
+            "Each device link of the active controller over time: green up, red down.",
+            targets(
+                (f"min({not_standby('linectl_mqtt_connected')})", "MQTT broker"),
+                (
+                    f"min by (conveyor) ({not_standby('linectl_opcua_connected')})",
+                    "conveyor {{conveyor}}",
+                ),
+                (f"min({not_standby('linectl_asrs_opcua_connected')})", "AS/RS cranes"),
             ),
             link,
         ),

@@ -74,6 +74,7 @@ def stat(
     mappings: list[dict[str, Any]] | None = None,
     text_mode: str = "value",
     decimals: int | None = None,
+    no_value: str | None = None,
 ) -> Panel:
     p = _panel("stat", title, description, [target(expr, legend, instant=True)])
     steps = [{"color": c, "value": v} for v, c in (thresholds or [(None, "green")])]
@@ -84,6 +85,8 @@ def stat(
     }
     if decimals is not None:
         defaults["decimals"] = decimals
+    if no_value is not None:
+        defaults["noValue"] = no_value
     p["fieldConfig"] = {"defaults": defaults, "overrides": []}
     p["options"] = {
         "reduceOptions": {"calcs": ["lastNotNull"], "fields": "", "values": False},
@@ -221,6 +224,12 @@ def flag_map(on: str, off: str, on_colour: str = "green", off_colour: str = "red
             },
         }
     ]
+
+
+def not_standby(expr: str) -> str:
+    """``expr`` without the series of a standby controller: on a line with a standby, the
+    standby connects to no device and its device gauges stay at 0."""
+    return f"{expr} unless on (job, instance) (linectl_controller_active == 0)"
 
 
 def share(numerator: str, denominator: str) -> str:

@@ -16,8 +16,9 @@ from prometheus_client.metrics import MetricWrapperBase
 
 from kernel.metrics import Metrics
 
-# labels Prometheus adds to every scraped series
-TARGET_LABELS = frozenset({"job", "instance"})
+# labels Prometheus adds to every scraped series, and the line where one Prometheus scrapes
+# several lines (a target label, see deploy/prometheus/prometheus.yml)
+TARGET_LABELS = frozenset({"job", "instance", "line"})
 # series Prometheus itself makes: any label goes on ALERTS (the rules' labels)
 BUILTINS: dict[str, frozenset[str] | None] = {
     "up": frozenset(),

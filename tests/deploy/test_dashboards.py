@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.deploy.promql_check import exported, problems
+from tests.deploy.promql_check import exported, metric_names, problems
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
 DASHBOARDS = DEPLOY / "grafana" / "dashboards"
@@ -26,6 +26,20 @@ UIDS = {
     "devices.json": "linectl-devices",
 }
 SCHEMA_VERSION = 39  # Grafana 10.4 / 11
+# what the controller reads from the devices; a standby connects to none, and exports 0 for the
+# gauges without labels (the links)
+DEVICE_GAUGES = {
+    "linectl_mqtt_connected",
+    "linectl_opcua_connected",
+    "linectl_asrs_opcua_connected",
+    "linectl_robot_state",
+    "linectl_robots_needing_operator",
+    "linectl_asrs_crane_state",
+    "linectl_conveyor_state",
+    "linectl_conveyor_zone_jammed",
+}
+STANDBY_LINKS = {"linectl_mqtt_connected", "linectl_asrs_opcua_connected"}
+NOT_STANDBY = "unless on (job, instance) (linectl_controller_active == 0)"
 
 
 def load(name: str) -> dict[str, Any]:
@@ -108,8 +122,31 @@ def test_rules_use_only_exported_metrics_and_labels() -> None:
 
 def test_every_new_metric_is_on_a_dashboard() -> None:
     exprs = " ".join(e for name in UIDS for _, e in expressions(load(name)))
-    for metric in ("linectl_robot_state", "linectl_robot_battery_ratio", "linectl_orders_on_time"):
+    for metric in (
+        "linectl_robot_state",
+        "linectl_robot_battery_ratio",
+        "linectl_orders_on_time",
+        "linectl_controller_active",
+        "linectl_controller_term",
+    ):
         assert metric in exprs
+
+
+def test_device_alerts_and_link_panels_skip_the_standby() -> None:
+    """A standby's device gauges (0: it connects to no device) raise no alert and show no link
+    down; a controller without linectl_controller_active counts as active."""
+    gated = []
+    for where, expr in rule_expressions():
+        if DEVICE_GAUGES & set(metric_names(expr)):
+            assert NOT_STANDBY in " ".join(expr.split()), where
+            gated.append(where)
+    assert len(gated) >= 9, gated
+    for name in sorted(UIDS):
+        for where, expr in expressions(load(name)):
+            if expr.startswith("label_values("):  # a variable: its selector
+                expr = expr.removeprefix("label_values(").rsplit(",", 1)[0]
+            if STANDBY_LINKS & set(metric_names(expr)):
+                assert NOT_STANDBY in expr, f"{name}: {where}"
 
 
 @pytest.mark.parametrize(
@@ -141,6 +178,7 @@ def test_checker_accepts_grafana_variables_and_builtins() -> None:
         'up{job="linectl"} == 0',
         'ALERTS{alertname="LinectlDown", severity="critical"}',
         "label_values(linectl_asrs_crane_state, aisle)",
+        "sum by (job, line) (linectl_controller_active)",  # line: a target label
     ):
         assert problems(expr, known) == [], expr
 
@@ -198,5 +236,7 @@ def test_every_alert_has_severity_for_and_guidance_and_a_unit_test() -> None:
         "LinectlB2cCycleTimeOverSlo",
         "LinectlWebhookDeliveriesDead",
         "LinectlLowStock",
+        "LinectlNoActiveController",
+        "LinectlFailover",
     ):
         assert wanted in alerts

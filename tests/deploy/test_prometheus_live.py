@@ -1,5 +1,5 @@
 """A real Prometheus scrapes a line that has run orders, loads the shipped alert rules and
-answers every dashboard query.
+answers every dashboard query; and scrapes both controllers of a line with a standby.
 
 Prometheus comes with Debian's ``prometheus`` package (as promtool does). Without it this test
 skips, unless LINECTL_REQUIRE_PROMTOOL=1 (CI), where a missing binary fails it.
@@ -19,13 +19,17 @@ from urllib.parse import urlparse
 import httpx
 import pytest
 import yaml
+from pydantic import SecretStr
 
-from kernel.config.model import LineConfig
+from kernel.config.model import FailoverConfig, LineConfig, StoreConfig
 from simulators.broker import free_port
 from tests.deploy.promql_check import substitute
 from tests.deploy.test_dashboards import UIDS, expressions, load
 from tests.deploy.test_promtool import complete_orders
 from tests.e2e.test_lifecycle import running_line
+from tests.line_processes import line_processes
+from tests.standby_pair import StandbyPair
+from tests.store_backends import drop_schema, new_schema_name, postgres_dsn
 
 pytestmark = pytest.mark.e2e
 
@@ -43,13 +47,15 @@ def prometheus_bin() -> Iterator[str]:
 
 
 @contextlib.asynccontextmanager
-async def prometheus(binary: str, target: str, workdir: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """Prometheus on a loopback port scraping ``target`` (host:port) every second, with the
+async def prometheus(
+    binary: str, targets: list[str], workdir: Path
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Prometheus on a loopback port scraping ``targets`` (host:port) every second, with the
     shipped rules evaluated every second."""
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(p) for p in sorted(RULES.glob("*.yml"))],
-        "scrape_configs": [{"job_name": "linectl", "static_configs": [{"targets": [target]}]}],
+        "scrape_configs": [{"job_name": "linectl", "static_configs": [{"targets": targets}]}],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
@@ -112,7 +118,7 @@ async def test_prometheus_scrapes_the_line_runs_the_rules_and_answers_every_dash
 ) -> None:
     async with running_line(reference_line, mqtt_url, interface_name, tmp_path) as line:
         target = urlparse(str(line.http.base_url)).netloc
-        async with prometheus(prometheus_bin, target, tmp_path) as prom:
+        async with prometheus(prometheus_bin, [target], tmp_path) as prom:
             await complete_orders(line)
 
             async def finished() -> list[dict[str, Any]]:
@@ -154,3 +160,87 @@ async def test_prometheus_scrapes_the_line_runs_the_rules_and_answers_every_dash
     # most queries have data; those without are about what two B2C orders do not touch
     # (B2B, AS/RS cycles, faults, jams, webhooks)
     assert sum(answered.values()) > 2 * sum(len(v) for v in empty.values()), empty
+
+
+LEASE = FailoverConfig(enabled=True, lease_seconds=3.0, renew_seconds=0.5)
+
+
+def panel_expr(dashboard: str, title: str) -> str:
+    (panel,) = [p for p in load(dashboard)["panels"] if p["title"] == title]
+    return substitute(panel["targets"][0]["expr"])
+
+
+def by_instance(result: list[dict[str, Any]]) -> dict[str, float]:
+    return {s["metric"]["instance"]: float(s["value"][1]) for s in result}
+
+
+@pytest.mark.timeout(300)
+async def test_prometheus_tells_the_active_controller_from_its_standby(
+    prometheus_bin: str,
+    reference_line: LineConfig,
+    mqtt_url: str,
+    interface_name: str,
+    tmp_path: Path,
+) -> None:
+    """Both controllers of a line with a standby scraped: the standby's device gauges are 0 and
+    no alert is even pending for it; once the active one is killed, the dashboard's controller
+    panels show the standby active at the next term and the former one down."""
+    schema = new_schema_name()
+    dsn = SecretStr(postgres_dsn())
+    store = StoreConfig(backend="postgresql", dsn=dsn, db_schema=schema)
+    workdir = tmp_path / "prometheus"
+    workdir.mkdir()
+    roles = panel_expr("devices.json", "Controller roles")
+    active = panel_expr("devices.json", "Active controller")
+    try:
+        async with line_processes(
+            reference_line, mqtt_url, interface_name, tmp_path, store=store, failover=LEASE
+        ) as (line, _):
+            pair = StandbyPair(line.line_file, line.log_dir)
+            try:
+                await pair.start("a")
+                await pair.wait_active("a")
+                await pair.start("b")
+                await pair.standby_of("b", "controller-a")
+                a, b = (f"127.0.0.1:{pair[name].port}" for name in "ab")
+                async with prometheus(prometheus_bin, [a, b], workdir) as prom:
+                    await until(
+                        prom,
+                        "a active and b the standby",
+                        lambda: query(prom, roles),
+                        lambda r: by_instance(r) == {a: 1.0, b: 0.0},
+                    )
+                    # the standby's link gauges are 0, as a link that is down
+                    down = await query(
+                        prom, "linectl_mqtt_connected == 0 or linectl_asrs_opcua_connected == 0"
+                    )
+                    assert {s["metric"]["instance"] for s in down} == {b}, down
+                    # the rules ran on both several times (each second)
+                    await until(
+                        prom,
+                        "five scrapes of the standby",
+                        lambda: query(prom, f'count_over_time(up{{instance="{b}"}}[1m])'),
+                        lambda r: bool(r) and float(r[0]["value"][1]) >= 5,
+                    )
+                    assert await query(prom, f'ALERTS{{instance="{b}"}}') == []
+                    assert await query(prom, 'ALERTS{alertname="LinectlNoActiveController"}') == []
+                    assert by_instance(await query(prom, active)) == {a: 1.0}  # the first term
+
+                    await pair.stop("a")
+                    await pair.wait_active("b", within=30)
+                    await until(
+                        prom,
+                        "b active and a down",
+                        lambda: query(prom, roles),
+                        lambda r: by_instance(r) == {a: -1.0, b: 1.0},
+                    )
+                    assert by_instance(await query(prom, active)) == {b: 2.0}
+                    rules = (await prom.get("/api/v1/rules")).json()["data"]["groups"]
+            finally:
+                await pair.kill_all()
+    finally:
+        drop_schema(schema)
+    broken = {
+        r["name"]: r.get("lastError") for g in rules for r in g["rules"] if r.get("health") != "ok"
+    }
+    assert not broken, broken
