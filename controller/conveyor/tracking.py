@@ -17,6 +17,7 @@ controller's own view is matched with that table by tote code:
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 
 from controller.line.history import History
 from controller.line.trips import InFlight, Trip
@@ -50,6 +51,12 @@ class ConveyorReconciler:
         self._divert_of = divert_of_chute or {}
         self.missing: dict[str, float] = {}  # tote -> line time it was first found missing
         self._replayed: set[str] = set()  # totes whose arrival was read back from the journal
+        # arrivals in the journal of the last first contact that no tote on the belt claimed,
+        # kept for ``grace`` line seconds: a robot taken over at start may report its drop
+        # after the conveyor delivered the tote
+        self._unclaimed: dict[str, dev.DivertRecord] = {}
+        self._unclaimed_until = float("-inf")
+        self._unclaimed_at: datetime | None = None
 
     def on_conveyor(self) -> list[Trip]:
         """Trips whose tote the controller believes is on the conveyor."""
@@ -118,6 +125,9 @@ class ConveyorReconciler:
         for item_id, item in list(self.flight.items.items()):
             if item_id not in tracked and item.tote not in arrived:
                 del self.flight.items[item_id]
+        self._unclaimed = {t: e for t, e in delivered.items() if t not in arrived}
+        self._unclaimed_until = now + self.grace
+        self._unclaimed_at = ev.at
         if resent:
             self.metrics.conveyor_reconciled.labels(ev.conveyor_id, "divert_resent").inc(resent)
         log.info(
@@ -133,6 +143,40 @@ class ConveyorReconciler:
                 "arrived_while_away": len(arrivals),
             },
         )
+        return arrivals
+
+    def late_arrivals(self) -> list[dev.ItemDiverted]:
+        """Totes known to be on the conveyor only since its first contact (a robot's drop
+        booked when the robot was taken over) whose arrival in a chute the journal handed over
+        then already held: their arrival, for the sortation path."""
+        if not self._unclaimed:
+            return []
+        if self.clock.now() > self._unclaimed_until:
+            self._unclaimed = {}
+            return []
+        arrivals = []
+        for trip in self.on_conveyor():
+            entry = self._unclaimed.pop(trip.tote, None)
+            if entry is None:
+                continue
+            arrivals.append(
+                dev.ItemDiverted(
+                    divert_id=self._divert_of.get(entry.chute_id, ""),
+                    item_id=entry.item_id,
+                    chute_id=entry.chute_id,
+                    ok=True,
+                    at=self._unclaimed_at or self.clock.utcnow(),
+                    tote_id=trip.tote,
+                    sequence=entry.sequence,
+                    replayed=True,
+                )
+            )
+            self.missing.pop(trip.tote, None)
+        if arrivals:
+            log.info(
+                "totes dropped before the start found delivered by the conveyor",
+                extra={"totes": [a.tote_id for a in arrivals]},
+            )
         return arrivals
 
     async def _divert_again(self, found: dev.BeltItem, chute: str) -> bool:

@@ -310,6 +310,21 @@ class Orchestrator:
         )
 
     async def handle(self, event: dev.DeviceEvent) -> None:
+        await self._handle(event)
+        if isinstance(
+            event,
+            dev.RobotActionFinished
+            | dev.RobotActionFailed
+            | dev.RobotOrderFinished
+            | dev.RobotAvailability,
+        ):
+            # a drop booked late (a robot taken over at start): the conveyor may have
+            # delivered its tote before the controller knew it was on the belt
+            for arrived in self.reconciler.late_arrivals():
+                self.reconciler.diverted(arrived)
+                self.sortation.diverted(arrived)
+
+    async def _handle(self, event: dev.DeviceEvent) -> None:
         if isinstance(
             event, dev.RobotActionFinished | dev.RobotActionFailed
         ) and await self.takeover.action_ended(event):

@@ -247,3 +247,30 @@ async def test_a_tote_found_only_in_the_journal_arrived_while_the_controller_was
     assert arrivals[0].sequence == 41
     assert not setup.reconciler.missing  # T-1 arrived, T-2 is on the belt
     assert setup.flight.items["C1-000004"].tote == "T-2"
+
+
+async def test_a_drop_booked_after_the_first_contact_finds_its_tote_already_delivered(
+    setup: Setup,
+) -> None:
+    """A robot taken over at start reports its drop after the conveyor's first contact, whose
+    journal already held the tote's arrival in its chute: the arrival is handed over then."""
+    journal = (dev.DivertRecord(4, "C1-000003", "T-LATE", "CH-DHL", True),)
+    first_contact = dev.ConveyorTracking("C1", (), setup.clock.utcnow(), journal=journal)
+    assert await setup.reconciler.reconcile(first_contact) == []  # nothing known on the belt
+    assert setup.reconciler.late_arrivals() == []
+    await setup.on_conveyor("O-9", "T-LATE")  # the robot's drop, booked at its take-over
+    [arrival] = setup.reconciler.late_arrivals()
+    assert (arrival.tote_id, arrival.chute_id, arrival.item_id) == ("T-LATE", "CH-DHL", "C1-000003")
+    assert arrival.replayed and arrival.sequence == 4
+    assert setup.reconciler.late_arrivals() == []  # handed over once
+
+
+async def test_an_arrival_of_the_first_contact_is_not_claimed_after_the_grace(
+    setup: Setup,
+) -> None:
+    journal = (dev.DivertRecord(4, "C1-000003", "T-OLD", "CH-DHL", True),)
+    first_contact = dev.ConveyorTracking("C1", (), setup.clock.utcnow(), journal=journal)
+    await setup.reconciler.reconcile(first_contact)
+    await setup.clock.advance(GRACE + 1)
+    await setup.on_conveyor("O-9", "T-OLD")
+    assert setup.reconciler.late_arrivals() == []
