@@ -14,7 +14,7 @@ order lines picked twice, crane commands and diverts executed twice, units booke
 completed orders ordered, and the stock ledger. The target: takeover under 10 s, the rest 0.
 
     python -m bench.failover [--kills 10] [--orders 60] [--gap 6 12] [--time-scale 10]
-        [--seed 1] [--dsn 'host=127.0.0.1 user=postgres dbname=test']
+        [--lease 3] [--renew 0.5] [--seed 1] [--dsn 'host=127.0.0.1 user=postgres dbname=test']
         [--mqtt-url mqtt://127.0.0.1:1883] [--keep]
 """
 
@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from controller.linefile.loader import load_reference
+from kernel.config.model import FailoverConfig
 from simulators.broker import free_port
 
 if TYPE_CHECKING:
@@ -85,6 +86,7 @@ async def run(args: argparse.Namespace, root: Path, mqtt_url: str) -> FailoverRe
         time_scale=args.time_scale,
         gap=(args.gap[0], args.gap[1]),
         settle_within=args.settle,
+        lease=FailoverConfig(enabled=True, lease_seconds=args.lease, renew_seconds=args.renew),
     )
 
 
@@ -96,6 +98,12 @@ def main() -> None:
         "--gap", type=float, nargs=2, default=(6.0, 12.0), help="wall s of flow before a kill"
     )
     parser.add_argument("--time-scale", type=float, default=10.0)
+    parser.add_argument(
+        "--lease", type=float, default=3.0, help="failover.lease_seconds (the line file's: 6)"
+    )
+    parser.add_argument(
+        "--renew", type=float, default=0.5, help="failover.renew_seconds (the line file's: 1.5)"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--settle", type=float, default=600.0, help="wall s to wait at the end")
     parser.add_argument("--dsn", default=None, help="PostgreSQL (default: the local test one)")

@@ -57,11 +57,16 @@ class FailoverResult:
     seed: int = 0
     flow: float = 0.0  # wall seconds from the first order to the last one settled
     stuck: dict[str, list[str]] = field(default_factory=dict)  # not terminal: last events
+    lease_seconds: float = 0.0
+    renew_seconds: float = 0.0
 
     def lines(self) -> list[str]:
         to_active = [t.to_active for t in self.takeovers]
         to_command = [t.to_command for t in self.takeovers if t.to_command is not None]
-        out = [f"seed {self.seed}, {len(self.takeovers)} kills, flow {self.flow:.0f} s"]
+        out = [
+            f"seed {self.seed}, {len(self.takeovers)} kills, flow {self.flow:.0f} s, "
+            f"lease {self.lease_seconds:g} s renewed every {self.renew_seconds:g} s"
+        ]
         for t in self.takeovers:
             cmd = "-" if t.to_command is None else f"{t.to_command:.2f} s"
             out.append(
@@ -172,6 +177,7 @@ async def failover_run(
     spread: float | None = None,
     gap: tuple[float, float] = (3.0, 8.0),
     settle_within: float = 300.0,
+    lease: FailoverConfig = LEASE,
 ) -> FailoverResult:
     """Run the line with a standby under ``kills`` SIGKILLs of the active controller, each after
     a random ``gap`` (wall seconds) of flow; ``orders`` orders spread over ``spread`` wall
@@ -184,7 +190,12 @@ async def failover_run(
     order_ids = list(bodies)
     gaps = [rng.uniform(*gap) for _ in range(kills)]
     spread = spread if spread is not None else sum(gaps) + gap[0]
-    result = FailoverResult(figures=Figures(), seed=seed)
+    result = FailoverResult(
+        figures=Figures(),
+        seed=seed,
+        lease_seconds=lease.lease_seconds,
+        renew_seconds=lease.renew_seconds,
+    )
     try:
         async with line_processes(
             reference_line,
@@ -193,7 +204,7 @@ async def failover_run(
             root,
             time_scale=time_scale,
             store=store,
-            failover=LEASE,
+            failover=lease,
         ) as (line, watch):
             pair = StandbyPair(line.line_file, line.log_dir)
             commands = CommandWatch(interface_name)
