@@ -61,8 +61,8 @@ def private_broker(root: Path) -> Iterator[str]:
                     break
             except OSError:
                 if time.monotonic() > deadline or proc.poll() is not None:
-                    log = root / "broker.log"
-                    raise RuntimeError(f"mosquitto did not start: see {log}") from None
+                    where = root / "broker.log"
+                    raise RuntimeError(f"mosquitto did not start: see {where}") from None
                 time.sleep(0.1)
         yield f"mqtt://127.0.0.1:{port}"
     finally:

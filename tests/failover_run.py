@@ -28,6 +28,7 @@ from pathlib import Path
 
 import aiomqtt
 import httpx
+from pydantic import SecretStr
 
 from devices.vda5050.link import broker_address
 from kernel.clock import ScaledClock
@@ -185,7 +186,7 @@ async def failover_run(
     rng = random.Random(seed)
     dsn = postgres_dsn()
     schema = new_schema_name()
-    store = StoreConfig(backend="postgresql", dsn=dsn, db_schema=schema)
+    store = StoreConfig(backend="postgresql", dsn=SecretStr(dsn), db_schema=schema)
     bodies = failover_orders(orders, seed, reference_line, time_scale)
     order_ids = list(bodies)
     gaps = [rng.uniform(*gap) for _ in range(kills)]

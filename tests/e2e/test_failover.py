@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from kernel.clock import ScaledClock
 from kernel.config.model import FailoverConfig, LineConfig, StoreConfig
@@ -81,7 +82,7 @@ async def test_the_standby_takes_over_when_the_active_controller_is_killed(
 ) -> None:
     dsn = postgres_dsn()
     schema = new_schema_name()
-    store = StoreConfig(backend="postgresql", dsn=dsn, db_schema=schema)
+    store = StoreConfig(backend="postgresql", dsn=SecretStr(dsn), db_schema=schema)
     carriers = sorted(reference_line.conveyor.sorter.sort_plan)
     orders = one_aisle_orders(12, seed=3, carriers=carriers, now=ScaledClock(TIME_SCALE).utcnow())
     first, second = dict(list(orders.items())[:6]), dict(list(orders.items())[6:])
@@ -123,10 +124,10 @@ async def test_the_standby_takes_over_when_the_active_controller_is_killed(
                 await asyncio.sleep(2.0)
                 killed = time.monotonic()
                 await pair.stop("a", signal.SIGKILL)
-                took = await pair.wait_active("b", within=30)
+                await pair.wait_active("b", within=30)
                 took = time.monotonic() - killed
-                role = await pair.role("b")
-                assert role is not None and role["term"] == 2, role
+                now = await pair.role("b")
+                assert now is not None and now["term"] == 2, now
                 done = await settled(b, list(orders), watch, within=180)
                 assert set(done.values()) == {"completed"}, done
 
@@ -150,7 +151,7 @@ async def test_an_active_controller_cut_off_from_the_database_stops_and_the_stan
     the line and ends (exit 75); the standby takes over and every order completes once."""
     dsn = postgres_dsn()
     schema = new_schema_name()
-    store = StoreConfig(backend="postgresql", dsn=dsn, db_schema=schema)
+    store = StoreConfig(backend="postgresql", dsn=SecretStr(dsn), db_schema=schema)
     orders = failover_orders(10, 5, reference_line, TIME_SCALE)
     relay = Relay()
     await relay.mend()

@@ -107,14 +107,14 @@ async def test_the_standby_waits_while_another_holds_the_lease_then_takes_it_ove
     k = keeper(lease, fence, clock, metrics)
     taking = asyncio.create_task(k.take())
     await asyncio.sleep(0.1)
-    assert not taking.done() and k.role is Role.STANDBY
+    assert not taking.done()
     assert k.document()["role"] == "standby"
     assert k.document()["active"]["instance"] == "other"
     assert fence.refusal() is not None
     assert metrics.controller_active._value.get() == 0
     lease.live = False  # the active controller's lease ran out
     assert await asyncio.wait_for(taking, 5.0) == 5
-    assert k.role is Role.ACTIVE and fence.refusal() is None
+    assert k.document()["role"] == "active" and fence.refusal() is None
     assert metrics.controller_active._value.get() == 1
     assert metrics.controller_takeovers._value.get() == 1
     assert metrics.controller_term._value.get() == 5
