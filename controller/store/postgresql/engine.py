@@ -155,9 +155,12 @@ class PostgresConnection:
         return cur
 
     def begin(self) -> None:
-        self._call(self.raw.execute, "BEGIN")
+        # BEGIN and the line's write lock in one round trip: without parameters psycopg sends
+        # the text as one simple query, which may hold several statements (never prepared, as
+        # a prepared statement holds one); the key is a number of our own, not an input
+        begin = f"BEGIN; SELECT pg_advisory_xact_lock({int(self._key)})"
         try:
-            self._call(self.raw.execute, "SELECT pg_advisory_xact_lock(%s)", (self._key,))
+            self._call(self.raw.execute, begin, None, prepare=False)
             if self.fence_term is not None:
                 self._check_term(self.fence_term)
         except BaseException:
@@ -187,9 +190,9 @@ class PostgresConnection:
     def in_transaction(self) -> bool:
         return self.raw.info.transaction_status in _BUSY
 
-    def _call(self, fn: Callable[..., T], *args: Any) -> T:
+    def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         try:
-            return fn(*args)
+            return fn(*args, **kwargs)
         except REFUSED as exc:  # the statement itself is at fault: trying again changes nothing
             raise StoreError(f"{self._where}: {exc}") from exc
         except psycopg.Error as exc:  # connection lost, server shutting down, disk full: later
