@@ -1,13 +1,17 @@
 """Order intake: durable creates per second and their latency, over real HTTP.
 
-A server process runs the API (``create_app``) under uvicorn over a real SQLite order store
-(WAL, fsync on every commit) in a file; this process drives ``PUT /v1/orders/{id}`` with
-``--concurrency`` httpx clients, each on its own HTTP/1.1 keep-alive connection. After a warm-up,
-``--orders`` creates are timed; every one must answer 201, and afterwards the store is opened
-again to check that every order is there. Prints creates/s, p50/p90/p99/max latency and the
-command line that reproduces the run.
+A server process runs the API (``create_app``) under uvicorn over a real order store: SQLite
+(WAL, fsync on every commit) in a file, or PostgreSQL (every commit durable, the server's
+``synchronous_commit``) in a fresh schema of its own that is dropped afterwards. This process
+drives ``PUT /v1/orders/{id}`` with ``--concurrency`` httpx clients, each on its own HTTP/1.1
+keep-alive connection. After a warm-up, ``--orders`` creates are timed; every one must answer
+201, and afterwards the store is opened again to check that every order is there. Prints
+creates/s, p50/p90/p99/max latency and the command line that reproduces the run; with
+``--backend both`` the same workload runs on SQLite, then on PostgreSQL, and a table puts the two
+side by side.
 
     python bench/intake.py [--orders 5000] [--concurrency 16] [--warmup 1000] [--db-path FILE]
+                           [--backend sqlite|postgresql|both] [--dsn DSN]
 """
 
 from __future__ import annotations
@@ -24,12 +28,17 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import uvicorn
+from psycopg import sql
 
 from api import create_app
 from controller.app.http import settle_heap
@@ -37,19 +46,21 @@ from controller.line.history import History
 from controller.line.stations import Stations
 from controller.linefile.loader import load_reference
 from controller.orders.model import OrderRecord
-from controller.store.sqlite.store import SqliteOrderStore
+from controller.store import LineStore, open_store
 from devices.errors import DeviceUnavailable
 from kernel.clock import ScaledClock
 from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from kernel.metrics import Metrics
 
 TOKEN = "bench-intake-token-0123456789"
+# the machine's PostgreSQL as the tests use it (trust authentication, database test)
+DEFAULT_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
 
 class BenchLine:
     """An ApiBackend with a real store and no dispatcher: accepted orders are only counted."""
 
-    def __init__(self, config: LineConfig, store: SqliteOrderStore) -> None:
+    def __init__(self, config: LineConfig, store: LineStore) -> None:
         self.config = config
         self.store = store
         self.metrics = Metrics()
@@ -76,25 +87,54 @@ class BenchLine:
         raise DeviceUnavailable(f"robot {serial}: no robots in this benchmark")
 
 
-def line_config(db_path: Path) -> LineConfig:
+def line_config(store: StoreConfig) -> LineConfig:
     line = load_reference(env={})
-    return line.with_overrides(
-        api=ApiConfig(tokens=[ApiToken(token=TOKEN)]),
-        store=StoreConfig(backend="sqlite", path=str(db_path)),
-    )
+    return line.with_overrides(api=ApiConfig(tokens=[ApiToken(token=TOKEN)]), store=store)
+
+
+def sqlite_store(db_path: Path) -> StoreConfig:
+    return StoreConfig(backend="sqlite", path=str(db_path))
+
+
+def postgres_store(dsn: str, schema: str) -> StoreConfig:
+    return StoreConfig.model_validate({"backend": "postgresql", "dsn": dsn, "db_schema": schema})
+
+
+def describe(store: StoreConfig) -> str:
+    """The store as the report names it (never the DSN's password)."""
+    if store.backend == "sqlite":
+        return f"sqlite {store.path}"
+    assert store.dsn is not None
+    info = psycopg.conninfo.conninfo_to_dict(store.dsn.get_secret_value())
+    server = f"{info.get('host') or 'local socket'}:{info.get('port') or 5432}"
+    return f"postgresql {server}/{info.get('dbname') or ''} schema {store.db_schema}"
+
+
+@contextlib.contextmanager
+def fresh_schema(dsn: str) -> Iterator[str]:
+    """A schema name no run has used; the schema (made by the store) is dropped afterwards."""
+    schema = f"linectl_bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(dsn, connect_timeout=10) as conn:  # fail early when it cannot answer
+        conn.execute("SELECT 1")
+    try:
+        yield schema
+    finally:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
 
 
 # --- the server process ---------------------------------------------------------------------
 
 
-def serve(sock: socket.socket, db_path: Path) -> None:
+def serve(sock: socket.socket, store_config: StoreConfig) -> None:
     """Run the API on ``sock`` until SIGTERM (uvicorn's own signal handling)."""
 
     async def main() -> None:
-        store = SqliteOrderStore(db_path)
+        line = line_config(store_config)
+        store = open_store(line.store, line.line.id)
         await store.open()
         try:
-            app = create_app(BenchLine(line_config(db_path), store))
+            app = create_app(BenchLine(line, store))
             config = uvicorn.Config(
                 app, lifespan="on", log_level="warning", access_log=False, backlog=1024
             )
@@ -173,8 +213,8 @@ def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[index]
 
 
-async def count_orders(db_path: Path) -> int:
-    store = SqliteOrderStore(db_path)
+async def count_orders(store_config: StoreConfig) -> int:
+    store = open_store(store_config)
     await store.open()
     try:
         counts = await store.count_by_status()
@@ -183,62 +223,137 @@ async def count_orders(db_path: Path) -> int:
     return sum(counts.values())
 
 
+@dataclass(frozen=True)
+class Result:
+    backend: str
+    store: str
+    orders: int
+    concurrency: int
+    statuses: dict[int, int]
+    wall: float
+    ms: list[float]  # latencies, sorted
+    stored: int
+    expected: int
+
+    @property
+    def rate(self) -> float:
+        return self.orders / self.wall
+
+    @property
+    def ok(self) -> bool:
+        return self.statuses.get(201, 0) == self.orders and self.stored == self.expected
+
+
+def run_one(store_config: StoreConfig, args: argparse.Namespace) -> Result:
+    """The workload on one store: warm-up, timed creates, then every order counted."""
+    line = line_config(store_config)
+    due_at = (ScaledClock(1.0).utcnow() + timedelta(hours=4)).isoformat()
+    bodies = [(f"BENCH-{i:07d}", order_body(line, i, due_at)) for i in range(args.warmup)]
+    timed = [
+        (f"BENCH-{i:07d}", order_body(line, i, due_at))
+        for i in range(args.warmup, args.warmup + args.orders)
+    ]
+
+    # IPPROTO_TCP explicitly so that asyncio sets TCP_NODELAY on accepted connections
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(1024)
+    base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    server = multiprocessing.get_context("fork").Process(
+        target=serve, args=(sock, store_config), name="intake-server"
+    )
+    server.start()
+    # the load generator's own collections would count as server latency
+    gc.collect()
+    gc.freeze()
+    try:
+        latencies, wall, statuses = asyncio.run(
+            warm_up_then_time(base_url, bodies, timed, args.concurrency)
+        )
+    finally:
+        if server.pid is not None:
+            os.kill(server.pid, 15)
+        server.join(timeout=30)
+        sock.close()
+        gc.unfreeze()
+    stored = asyncio.run(count_orders(store_config))
+    latencies.sort()
+    return Result(
+        backend=store_config.backend,
+        store=describe(store_config),
+        orders=args.orders,
+        concurrency=args.concurrency,
+        statuses=statuses,
+        wall=wall,
+        ms=[x * 1000 for x in latencies],
+        stored=stored,
+        expected=args.warmup + args.orders,
+    )
+
+
+def print_result(r: Result) -> None:
+    ms = r.ms
+    print(f"order intake over HTTP: {r.orders} creates, {r.concurrency} clients")
+    print(f"  store          {r.store}")
+    print(f"  statuses       {dict(sorted(r.statuses.items()))}")
+    print(f"  creates/s      {r.rate:10.0f}")
+    print(f"  latency p50    {percentile(ms, 0.50):10.2f} ms")
+    print(f"  latency p90    {percentile(ms, 0.90):10.2f} ms")
+    print(f"  latency p99    {percentile(ms, 0.99):10.2f} ms")
+    print(f"  latency max    {ms[-1]:10.2f} ms   (mean {statistics.fmean(ms):.2f} ms)")
+    print(f"  orders stored  {r.stored} of {r.expected}")
+
+
+def print_comparison(results: list[Result]) -> None:
+    print(f"side by side: {results[0].orders} creates, {results[0].concurrency} clients")
+    print(f"  {'store':<12}{'creates/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'max ms':>10}")
+    for r in results:
+        p50, p99 = percentile(r.ms, 0.50), percentile(r.ms, 0.99)
+        print(f"  {r.backend:<12}{r.rate:10.0f}{p50:10.2f}{p99:10.2f}{r.ms[-1]:10.2f}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--orders", type=int, default=5000, help="timed creates")
     ap.add_argument("--concurrency", type=int, default=16, help="clients, one connection each")
     ap.add_argument("--warmup", type=int, default=1000, help="creates before timing")
-    ap.add_argument("--db-path", type=Path, default=None, help="store file (default: temp dir)")
+    ap.add_argument(
+        "--db-path", type=Path, default=None, help="SQLite store file (default: temp dir)"
+    )
+    ap.add_argument(
+        "--backend",
+        choices=("sqlite", "postgresql", "both"),
+        default="sqlite",
+        help="the store's engine; both: SQLite, then PostgreSQL, side by side",
+    )
+    ap.add_argument(
+        "--dsn",
+        default=DEFAULT_DSN,
+        help=f"PostgreSQL to use; a fresh schema is made and dropped (default: {DEFAULT_DSN})",
+    )
     args = ap.parse_args()
+    backends = ("sqlite", "postgresql") if args.backend == "both" else (args.backend,)
 
-    with tempfile.TemporaryDirectory(prefix="linectl-intake-") as tmp:
-        db_path = args.db_path or Path(tmp) / "orders.db"
-        if db_path.exists():
-            sys.exit(f"{db_path} exists; give a new file so every PUT is a create")
-        line = line_config(db_path)
-        due_at = (ScaledClock(1.0).utcnow() + timedelta(hours=4)).isoformat()
-        bodies = [(f"BENCH-{i:07d}", order_body(line, i, due_at)) for i in range(args.warmup)]
-        timed = [
-            (f"BENCH-{i:07d}", order_body(line, i, due_at))
-            for i in range(args.warmup, args.warmup + args.orders)
-        ]
-
-        # IPPROTO_TCP explicitly so that asyncio sets TCP_NODELAY on accepted connections
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(1024)
-        base_url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-        server = multiprocessing.get_context("fork").Process(
-            target=serve, args=(sock, db_path), name="intake-server"
-        )
-        server.start()
-        # the load generator's own collections would count as server latency
-        gc.collect()
-        gc.freeze()
-        try:
-            latencies, wall, statuses = asyncio.run(
-                warm_up_then_time(base_url, bodies, timed, args.concurrency)
-            )
-        finally:
-            if server.pid is not None:
-                os.kill(server.pid, 15)
-            server.join(timeout=30)
-            sock.close()
-        stored = asyncio.run(count_orders(db_path))
-
-    latencies.sort()
-    ms = [x * 1000 for x in latencies]
-    print(f"order intake over HTTP: {args.orders} creates, {args.concurrency} clients")
-    print(f"  statuses       {dict(sorted(statuses.items()))}")
-    print(f"  creates/s      {args.orders / wall:10.0f}")
-    print(f"  latency p50    {percentile(ms, 0.50):10.2f} ms")
-    print(f"  latency p90    {percentile(ms, 0.90):10.2f} ms")
-    print(f"  latency p99    {percentile(ms, 0.99):10.2f} ms")
-    print(f"  latency max    {ms[-1]:10.2f} ms   (mean {statistics.fmean(ms):.2f} ms)")
-    print(f"  orders stored  {stored} of {args.warmup + args.orders}")
+    results: list[Result] = []
+    for backend in backends:
+        if backend == "sqlite":
+            with tempfile.TemporaryDirectory(prefix="linectl-intake-") as tmp:
+                db_path = args.db_path or Path(tmp) / "orders.db"
+                if db_path.exists():
+                    sys.exit(f"{db_path} exists; give a new file so every PUT is a create")
+                results.append(run_one(sqlite_store(db_path), args))
+        else:
+            try:
+                with fresh_schema(args.dsn) as schema:
+                    results.append(run_one(postgres_store(args.dsn, schema), args))
+            except psycopg.Error as exc:
+                sys.exit(f"PostgreSQL at {args.dsn!r}: {exc}")
+        print_result(results[-1])
+    if len(results) > 1:
+        print_comparison(results)
     print(f"  reproduce      {shlex.join([sys.executable, *sys.argv])}")
-    if statuses.get(201, 0) != args.orders or stored != args.warmup + args.orders:
+    if not all(r.ok for r in results):
         sys.exit("not every create was answered 201 and stored")
 
 
