@@ -47,6 +47,7 @@ from controller.line.stations import Stations
 from controller.linefile.loader import load_reference
 from controller.orders.model import OrderRecord
 from controller.store import LineStore, open_store
+from controller.store.postgresql.engine import server_name
 from devices.errors import DeviceUnavailable
 from kernel.clock import ScaledClock
 from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
@@ -105,9 +106,7 @@ def describe(store: StoreConfig) -> str:
     if store.backend == "sqlite":
         return f"sqlite {store.path}"
     assert store.dsn is not None
-    info = psycopg.conninfo.conninfo_to_dict(store.dsn.get_secret_value())
-    server = f"{info.get('host') or 'local socket'}:{info.get('port') or 5432}"
-    return f"postgresql {server}/{info.get('dbname') or ''} schema {store.db_schema}"
+    return f"postgresql {server_name(store.dsn.get_secret_value())} schema {store.db_schema}"
 
 
 @contextlib.contextmanager

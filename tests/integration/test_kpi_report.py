@@ -171,7 +171,7 @@ def test_cli_report_from_db_and_from_line_file(db: Path, tmp_path: Path) -> None
         (["--db", "line.db", "--since", "monday"], "--since 'monday' is not an ISO 8601 time"),
         (["--db", "line.db", "--since", "2026-03-02T07:00", "--until", "2026-03-02T06:00"],
          "--since is after --until"),
-        ([], "give exactly one of --db FILE or --config FILE"),
+        ([], "give exactly one of --db FILE, --config FILE or --dsn DSN"),
         (["--db", "line.db", "--config", "line.yaml"], "give exactly one of"),
         (["--config", "bad.yaml"], "bad.yaml"),
     ],

@@ -72,6 +72,16 @@ def session_options(idle_in_transaction: float = IDLE_IN_TRANSACTION_SECONDS) ->
     }
 
 
+def server_name(dsn: str) -> str:
+    """Host, port and database of a DSN as messages name them, never its password."""
+    try:
+        info = psycopg.conninfo.conninfo_to_dict(dsn)
+    except psycopg.Error:
+        return "(unreadable DSN)"
+    host = info.get("host") or "local socket"
+    return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or '(default db)'}"
+
+
 def lock_key(schema: str) -> int:
     """The advisory lock of a line's writes: a signed 64-bit number derived from its schema."""
     digest = hashlib.blake2b(f"linectl-store:{schema}".encode(), digest_size=8).digest()
@@ -216,13 +226,7 @@ class PostgresEngine:
         return f"order store postgresql {self._server()} schema {self.schema}"
 
     def _server(self) -> str:
-        """Host, port and database of the DSN, never its password."""
-        try:
-            info = psycopg.conninfo.conninfo_to_dict(self._dsn)
-        except psycopg.Error:
-            return "(unreadable DSN)"
-        host = info.get("host") or "local socket"
-        return f"{host}:{info.get('port') or 5432}/{info.get('dbname') or '(default db)'}"
+        return server_name(self._dsn)
 
     # --- the engine protocol (worker thread) ----------------------------------------------
 
