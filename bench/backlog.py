@@ -6,9 +6,12 @@ OPC UA conveyor, sorter and AS/RS simulators, the robot fleet on an embedded MQT
 controller) on a fast line clock. Measured from the controller's start, in wall time: when the
 first robot trip is sent, how many trips are sent in the measured window, how long each
 dispatch round takes (median, p99, max) and the process's CPU share. Prints one row per queue
-length and the ratios of the largest to the smallest.
+length and the ratios of the largest to the smallest. With ``--backend postgresql`` the store is
+a fresh schema of its own in the PostgreSQL at ``--dsn``, one per queue length, dropped
+afterwards.
 
     python bench/backlog.py [--queues 20,20000] [--window 20] [--time-scale 20]
+                            [--backend sqlite|postgresql] [--dsn DSN]
 """
 
 from __future__ import annotations
@@ -21,22 +24,47 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
+
+import psycopg
+from psycopg import sql
 
 from controller.linefile.loader import load_reference
 from controller.orders.model import OrderIn
 from controller.robots.dispatcher import Dispatcher
 from controller.service.service import LineService
-from controller.store.sqlite.store import SqliteOrderStore
+from controller.store import open_store
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig, StoreConfig
 from simulators.line import simulated_line
 
+# the machine's PostgreSQL as the tests use it (trust authentication, database test)
+DEFAULT_DSN = "host=127.0.0.1 port=5432 user=postgres dbname=test"
 
-async def seed(path: Path, cfg: LineConfig, n: int, clock: ScaledClock) -> None:
+
+@contextmanager
+def store_config(backend: str, dsn: str) -> Iterator[StoreConfig]:
+    """A new, empty store: a SQLite file in a temporary folder, or a PostgreSQL schema no run
+    has used, dropped afterwards."""
+    if backend == "sqlite":
+        with tempfile.TemporaryDirectory(prefix="linectl-backlog-") as tmp:
+            yield StoreConfig(path=str(Path(tmp) / "line.db"))
+        return
+    schema = f"linectl_bench_{uuid.uuid4().hex[:12]}"
+    try:
+        yield StoreConfig.model_validate({"backend": "postgresql", "dsn": dsn, "db_schema": schema})
+    finally:
+        with psycopg.connect(dsn, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+async def seed(cfg: LineConfig, n: int, clock: ScaledClock) -> None:
     """``n`` one-unit B2C orders over the line's stocked SKUs and carriers."""
-    store = SqliteOrderStore(path)
+    store = open_store(cfg.store, cfg.line.id)
     await store.open()
     skus = [e.sku for e in cfg.stock if e.quantity > 0]
     carriers = sorted(cfg.conveyor.sorter.sort_plan)
@@ -61,14 +89,15 @@ async def seed(path: Path, cfg: LineConfig, n: int, clock: ScaledClock) -> None:
         await store.close()
 
 
-async def measure(n: int, window: float, time_scale: float) -> dict[str, float]:
+async def measure(
+    n: int, window: float, time_scale: float, backend: str = "sqlite", dsn: str = DEFAULT_DSN
+) -> dict[str, float]:
     reference = load_reference()
-    with tempfile.TemporaryDirectory(prefix="linectl-backlog-") as tmp:
-        db = Path(tmp) / "line.db"
+    with store_config(backend, dsn) as store:
         clock = ScaledClock(time_scale)
-        cfg = reference.with_overrides(store=StoreConfig(path=str(db)))
+        cfg = reference.with_overrides(store=store)
         t0 = time.perf_counter()
-        await seed(db, cfg, n, clock)
+        await seed(cfg, n, clock)
         seeded = time.perf_counter() - t0
         rounds: list[float] = []
         started: list[float] = []
@@ -121,9 +150,12 @@ def main() -> None:
     parser.add_argument("--queues", default="20,20000", help="queue lengths, comma-separated")
     parser.add_argument("--window", type=float, default=20.0, help="wall seconds measured")
     parser.add_argument("--time-scale", type=float, default=20.0)
+    parser.add_argument("--backend", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument("--dsn", default=DEFAULT_DSN, help="PostgreSQL for --backend postgresql")
     args = parser.parse_args()
     rows = [
-        asyncio.run(measure(int(q), args.window, args.time_scale)) for q in args.queues.split(",")
+        asyncio.run(measure(int(q), args.window, args.time_scale, args.backend, args.dsn))
+        for q in args.queues.split(",")
     ]
     cols = list(rows[0])
     print(" ".join(f"{c:>13}" for c in cols))
@@ -137,6 +169,7 @@ def main() -> None:
             f"{big['first_trip_s'] / max(small['first_trip_s'], 1e-9):.2f}, round p50 "
             f"{big['round_p50_ms'] / max(small['round_p50_ms'], 1e-9):.2f}"
         )
+    print(f"store: {args.backend}")
     print("command:", shlex.join([os.path.basename(sys.executable), *sys.argv]))
 
 
