@@ -32,7 +32,7 @@ def setup_logs(level: str, fmt: str = "text") -> None:
     logs.setup(level, fmt, [LinkLossFilter(logging.getLevelName(level.upper()))])
 
 
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message, also when piped
 out = Console()
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Line file (YAML).")]

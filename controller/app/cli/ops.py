@@ -26,7 +26,7 @@ DEFAULT_API = "http://127.0.0.1:8080"
 DONE, NOT_DONE, USAGE, DENIED = 0, 1, 2, 3
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)  # one line per message, also when piped
 
 Api = Annotated[
     str,
