@@ -23,6 +23,7 @@ import signal
 import statistics
 import time
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -179,10 +180,12 @@ async def failover_run(
     gap: tuple[float, float] = (3.0, 8.0),
     settle_within: float = 300.0,
     lease: FailoverConfig = LEASE,
+    standby_checks: Callable[[StandbyPair], Awaitable[None]] | None = None,
 ) -> FailoverResult:
     """Run the line with a standby under ``kills`` SIGKILLs of the active controller, each after
     a random ``gap`` (wall seconds) of flow; ``orders`` orders spread over ``spread`` wall
-    seconds (default: the time the kills take)."""
+    seconds (default: the time the kills take). ``standby_checks`` runs once controller ``b``
+    waits as the standby of ``a``, before the first order."""
     rng = random.Random(seed)
     dsn = postgres_dsn()
     schema = new_schema_name()
@@ -216,6 +219,8 @@ async def failover_run(
                     await pair.wait_active("a")
                     await pair.start("b")
                     await pair.standby_of("b", "controller-a")
+                    if standby_checks is not None:
+                        await standby_checks(pair)
                     t0 = time.monotonic()
                     feeding = tg.create_task(_put(pair, bodies, spread), name="test.orders")
                     for pause in gaps:
