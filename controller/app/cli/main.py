@@ -72,6 +72,7 @@ def run(
     another controller takes the line over: exit code 75)."""
     from controller.app.runner import run_service
     from controller.service.lease_keeper import LeaseLost
+    from controller.store.base import StoreUnavailable
 
     setup_logs(log_level, log_format)
     if broker is not None and not simulate:
@@ -96,6 +97,9 @@ def run(
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(LEASE_LOST)
+    except* StoreUnavailable as group:  # the store cannot be reached or opened at the start
+        err.print(f"linectl run: {group.exceptions[0]}")
+        raise typer.Exit(1) from None
 
 
 app.add_typer(config_app, name="config")
