@@ -36,6 +36,7 @@ class FakeLease:
         self.term, self.holder_name, self.live = term, holder, live
         self.fail = False
         self.renewals = 0
+        self.renewed = asyncio.Event()  # set at every renewal tried
         self.released: list[int] = []
 
     async def acquire(self) -> Grant | None:
@@ -50,6 +51,7 @@ class FakeLease:
 
     async def renew(self, term: int) -> Grant | None:
         self.renewals += 1
+        self.renewed.set()
         if self.fail:
             raise StoreUnavailable("database down")
         if term != self.term or self.holder_name != "me":
@@ -66,6 +68,14 @@ class FakeLease:
 
     async def close(self) -> None:
         pass
+
+
+async def renewals(lease: FakeLease, n: int) -> None:
+    """Wait (bounded) until the keeper has tried ``n`` renewals in all."""
+    async with asyncio.timeout(10):
+        while lease.renewals < n:
+            lease.renewed.clear()
+            await lease.renewed.wait()
 
 
 def keeper(
@@ -157,10 +167,10 @@ async def test_renewals_that_fail_until_the_deadline_end_the_controller() -> Non
     k = keeper(lease, fence, clock)
     await k.take()
     keeping = asyncio.create_task(k.keep())
-    await asyncio.sleep(0.1)
-    assert lease.renewals >= 2 and fence.refusal() is None
+    await renewals(lease, 2)
+    assert fence.refusal() is None
     lease.fail = True  # cut off from the database
-    await asyncio.sleep(0.1)
+    await renewals(lease, lease.renewals + 2)  # two renewals fail
     assert not keeping.done() and fence.refusal() is None  # within the lease: carry on
     clock.t += CONFIG.lease_seconds  # no renewal got through for a lease's length
     with pytest.raises(LeaseLost, match="not renewed in time"):
@@ -175,12 +185,11 @@ async def test_a_renewal_that_gets_through_again_keeps_the_lease() -> None:
     await k.take()
     keeping = asyncio.create_task(k.keep())
     lease.fail = True
-    await asyncio.sleep(0.1)
+    await renewals(lease, 2)  # two renewals fail
     lease.fail = False
     clock.t += CONFIG.lease_seconds / 2
-    renewed = lease.renewals
-    await asyncio.sleep(0.1)
-    assert lease.renewals > renewed and fence.refusal() is None and not keeping.done()
+    await renewals(lease, lease.renewals + 2)  # one gets through
+    assert fence.refusal() is None and not keeping.done()
     keeping.cancel()
 
 
