@@ -14,6 +14,7 @@ from fastapi import FastAPI
 
 from api import (
     routes_audit,
+    routes_auth,
     routes_events,
     routes_health,
     routes_inventory,
@@ -28,6 +29,7 @@ from api import (
 from api.backend import ApiBackend, AppState
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
+from api.line_feed import LineFeed
 from api.openapi import install_openapi
 from api.store_calls import FailFastMiddleware
 
@@ -63,7 +65,7 @@ def create_app(backend: ApiBackend) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
-        yield {"backend": backend}
+        yield {"backend": backend, "line_feed": LineFeed(backend, routes_line.render_line)}
 
     app = FastAPI(
         title="linectl",
@@ -87,5 +89,6 @@ def create_app(backend: ApiBackend) -> FastAPI:
     app.include_router(routes_replenishment.router)
     app.include_router(routes_events.router)
     app.include_router(routes_health.router)
+    app.include_router(routes_auth.router)
     install_openapi(app)
     return app

@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.backend import get_backend
 from api.problems import ProblemError
-from kernel.config.model import ApiToken
+from kernel.config.model import ApiConfig, ApiToken
 
 Scope = Literal["orders:write", "orders:read", "line:operate"]
 
@@ -87,10 +87,8 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
                 f"This operation needs a bearer token with scope {scope} "
                 "(header 'Authorization: Bearer <token>')"
             )
-        index = match_token(credentials.credentials, api.tokens)
-        if index is None:
-            raise _unauthorized("The bearer token is not valid", error="invalid_token")
-        scopes = frozenset(api.tokens[index].scopes)
+        who = identify(credentials, api)
+        scopes = who.scopes
         if scope not in scopes:
             raise ProblemError(
                 403,
@@ -103,9 +101,18 @@ def require_scope(scope: Scope) -> Callable[..., Awaitable[Principal]]:
                     )
                 },
             )
-        return Principal(scopes=scopes, token_index=index, name=api.token_name(index))
+        return who
 
     return authorize
+
+
+def identify(credentials: HTTPAuthorizationCredentials, api: ApiConfig) -> Principal:
+    """The holder of the presented token; 401 when it is not configured."""
+    index = match_token(credentials.credentials, api.tokens)
+    if index is None:
+        raise _unauthorized("The bearer token is not valid", error="invalid_token")
+    scopes = frozenset(api.tokens[index].scopes)
+    return Principal(scopes=scopes, token_index=index, name=api.token_name(index))
 
 
 def caller_name(request: Request) -> str:

@@ -6,7 +6,7 @@ keeps it in the lifespan state, and every route reads it from ``request.state``.
 
 from __future__ import annotations
 
-from typing import Any, Protocol, TypedDict
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict
 
 from fastapi import Request
 
@@ -22,6 +22,9 @@ from devices.check import DeviceReport
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics
+
+if TYPE_CHECKING:
+    from api.line_feed import LineFeed
 
 
 class ApiBackend(Protocol):
@@ -133,6 +136,7 @@ class AppState(TypedDict):
     """The lifespan state the API's routes read."""
 
     backend: ApiBackend
+    line_feed: LineFeed  # the live line view every stream shares
 
 
 def get_backend(request: Request) -> ApiBackend:

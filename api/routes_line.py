@@ -5,18 +5,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
+from api.line_feed import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL, LineFeed
+from api.line_feed import line_stream as stream_line
 from api.problems import problem_responses
 from api.schemas import ControllerOut
+from controller.service import line_view as views
 
 router = APIRouter(prefix="/v1", tags=["line"])
 
 Backend = Annotated[ApiBackend, Depends(get_backend)]
 Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
+MEDIA_TYPE = "text/event-stream"
 
 
 class TrafficWaitOut(BaseModel):
@@ -37,6 +42,11 @@ class RobotTrafficOut(BaseModel):
         default_factory=list, description="The rest of its planned way, not yet released."
     )
     waiting_for: TrafficWaitOut | None = None
+
+
+class CarriedOut(BaseModel):
+    order_id: str
+    tote: str = Field(description="The order's tote on the robot.")
 
 
 class RobotOut(BaseModel):
@@ -79,6 +89,11 @@ class RobotOut(BaseModel):
         description="Why no new order may be sent to it right now (backing off after a "
         "rejected order, order rate cap); clears by itself.",
     )
+    carrying: list[CarriedOut] = Field(
+        default_factory=list,
+        description="The orders of the trips the robot is on: their totes are on it, or it "
+        "is on its way to pick into them.",
+    )
 
 
 class ChuteOut(BaseModel):
@@ -86,6 +101,26 @@ class ChuteOut(BaseModel):
     full: bool
     enabled: bool
     count: int
+
+
+class ZoneOut(BaseModel):
+    zone_id: str
+    running: bool | None = Field(
+        description="The zone's belt runs, as the PLC reports it (false: stopped or held); "
+        "null while the conveyor is not connected or does not report it."
+    )
+    occupied: bool | None = Field(
+        description="The zone's photo-eye: an item's front is in the zone; null when unknown."
+    )
+    item_id: str | None = Field(description="The conveyor's tracking id of the leading item.")
+    tote: str | None = Field(description="That item's tote, as the controller tracks it.")
+    order_id: str | None = Field(description="The order the tote belongs to.")
+    chute: str | None = Field(description="The chute the item is to be diverted to.")
+    jammed: bool = Field(description="The zone reports a jam.")
+    held: bool = Field(
+        description="A jam holds the zone (the jammed zone and the `conveyor.jam_hold_zones` "
+        "zones before it) while the conveyor runs."
+    )
 
 
 class ConveyorOut(BaseModel):
@@ -98,6 +133,7 @@ class ConveyorOut(BaseModel):
         default_factory=list,
         description="Zones reporting a jam; the PLC holds the zones upstream of each.",
     )
+    zones: list[ZoneOut] = Field(default_factory=list, description="Every zone in loop order.")
 
 
 class CraneTransportsOut(BaseModel):
@@ -138,6 +174,32 @@ class LineHeldOut(BaseModel):
     since: datetime
 
 
+class WaitingOrderOut(BaseModel):
+    order_id: str
+    type: str = Field(description="`b2c` or `b2b`.")
+    priority: int
+    due_at: datetime
+    created_at: datetime
+    destination: str
+    waiting_reason: str | None = Field(
+        description="Why it waits, as `GET /v1/orders/{order_id}` shows it; null before the "
+        "dispatcher first looked at it."
+    )
+
+
+class OrdersSummaryOut(BaseModel):
+    by_status: dict[str, int] = Field(
+        description="Orders in the store by status, every status listed (terminal ones too)."
+    )
+    counted_at: datetime | None = Field(
+        description="When the store was last counted (every 2 s); null before the first count."
+    )
+    queued: int = Field(description="Accepted orders not yet released, counted now.")
+    oldest_waiting: list[WaitingOrderOut] = Field(
+        description="The oldest of the queued orders (up to 10), oldest first."
+    )
+
+
 class LineOut(BaseModel):
     line_id: str
     conveyors: list[ConveyorOut]
@@ -146,6 +208,10 @@ class LineOut(BaseModel):
     )
     robots: list[RobotOut]
     orders_queued: int = Field(description="Accepted orders not yet released to a robot.")
+    orders: OrdersSummaryOut | None = Field(
+        default=None,
+        description="Orders by status and the oldest waiting ones; null on a standby.",
+    )
     deadlines: dict[str, float] = Field(
         default_factory=dict,
         description="The deadline of each stage in line seconds (the line file's `deadlines`, "
@@ -181,3 +247,174 @@ class LineOut(BaseModel):
 async def line(backend: Backend, _: Reader) -> LineOut:
     view = backend.line_view()
     return LineOut.model_validate(view)
+
+
+# --- the plan ---------------------------------------------------------------------------------
+
+
+class PlanNodeOut(BaseModel):
+    id: str
+    x: float = Field(description="Metres, the map's frame.")
+    y: float
+    locations: int = Field(description="Pick locations (storage locations) at the node.")
+
+
+class PlanEdgeOut(BaseModel):
+    start: str
+    end: str
+    bidirectional: bool
+
+
+class PlanChargerOut(BaseModel):
+    id: str
+    node: str
+
+
+class PlanInductionOut(BaseModel):
+    id: str
+    node: str
+    zone: str = Field(description="The conveyor zone robots drop onto here.")
+
+
+class PlanRobotOut(BaseModel):
+    serial: str
+    model: str
+    version: str
+    home: str
+
+
+class PlanRobotsOut(BaseModel):
+    map_id: str
+    nodes: list[PlanNodeOut]
+    edges: list[PlanEdgeOut]
+    chargers: list[PlanChargerOut]
+    inductions: list[PlanInductionOut]
+    parking: list[str] = Field(description="Nodes traffic control parks idle robots on.")
+    fleet: list[PlanRobotOut]
+
+
+class PlanZoneOut(BaseModel):
+    id: str
+    length: float = Field(description="Metres.")
+
+
+class PlanScannerOut(BaseModel):
+    id: str
+    zone: str = Field(description="The scanner reads as items leave this zone.")
+
+
+class PlanDivertOut(BaseModel):
+    id: str
+    zone: str = Field(description="The divert fires as items leave this zone.")
+    chute: str
+
+
+class PlanChuteOut(BaseModel):
+    id: str
+    kind: str = Field(description="`carrier`, `b2b`, `reject` or `replenishment`.")
+    capacity: int = Field(description="Totes the chute holds.")
+
+
+class PlanConveyorOut(BaseModel):
+    id: str
+    belt_speed: float = Field(description="m/s.")
+    zones: list[PlanZoneOut] = Field(
+        description="In loop order; after the last zone items return to the first."
+    )
+    scanner: PlanScannerOut
+    sorter: str
+    diverts: list[PlanDivertOut]
+    chutes: list[PlanChuteOut]
+
+
+class PlanAisleOut(BaseModel):
+    id: str
+    bays: int
+    levels: int
+    sides: int
+    bay_width: float = Field(description="Metres.")
+    level_height: float = Field(description="Metres.")
+    pd_zone: str | None = Field(description="The conveyor zone the P&D point feeds.")
+    crane: str
+
+
+class PlanAsrsOut(BaseModel):
+    aisles: list[PlanAisleOut]
+
+
+class PlanOut(BaseModel):
+    line_id: str
+    name: str
+    robots: PlanRobotsOut
+    conveyor: PlanConveyorOut
+    asrs: PlanAsrsOut
+
+
+@router.get(
+    "/line/plan",
+    response_model=PlanOut,
+    summary="The line's layout",
+    description=(
+        "What the line file lays out, for drawing the line: the robots' map (nodes with "
+        "coordinates, edges, chargers, inductions, parking nodes, the fleet), the conveyor "
+        "loop (zones in travel order, scanner, diverts, chutes) and the AS/RS aisles. It does "
+        "not change while the controller runs; `GET /v1/line` and `GET /v1/line/stream` give "
+        "the live state."
+    ),
+    responses=problem_responses(401, 403),
+)
+async def line_plan(backend: Backend, _: Reader) -> PlanOut:
+    return PlanOut.model_validate(views.plan(backend.config))
+
+
+# --- the live stream --------------------------------------------------------------------------
+
+
+def render_line(backend: ApiBackend) -> str:
+    """``GET /v1/line``'s document as JSON (what the stream sends)."""
+    return LineOut.model_validate(backend.line_view()).model_dump_json()
+
+
+def get_line_feed(request: Request) -> LineFeed:
+    """The app's shared :class:`~api.line_feed.LineFeed` (a FastAPI dependency)."""
+    feed: LineFeed = request.state.line_feed
+    return feed
+
+
+Feed = Annotated[LineFeed, Depends(get_line_feed)]
+
+
+@router.get(
+    "/line/stream",
+    summary="The line now, live (Server-Sent Events)",
+    description=(
+        "A `text/event-stream` of the line view: an `event: line` message whose `data` is "
+        "the document `GET /v1/line` answers, at once and then whenever it changed, looked for "
+        "every `interval` seconds (every message a whole snapshot: a client that falls behind "
+        "skips snapshots, one that reconnects needs nothing else). A comment line is sent "
+        "every 15 s when nothing changes. Needs scope `orders:read` unless reads are open. The "
+        "live page `/ui` draws it."
+    ),
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        **problem_responses(401, 403, 422),
+    },
+)
+async def line_stream(
+    feed: Feed,
+    _: Reader,
+    interval: Annotated[
+        float,
+        Query(
+            ge=MIN_INTERVAL,
+            le=MAX_INTERVAL,
+            description="Wall seconds between looks for a change.",
+        ),
+    ] = DEFAULT_INTERVAL,
+) -> StreamingResponse:
+    return StreamingResponse(
+        stream_line(feed, interval),
+        media_type=MEDIA_TYPE,
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

@@ -26,6 +26,7 @@ from devices.base_conveyor import (
     ItemDiverted,
     ItemInducted,
     ItemScanned,
+    ZoneSnapshot,
 )
 from devices.base_cranes import (
     CraneCommandFinished,
@@ -80,6 +81,7 @@ __all__ = [
     "RouteNode",
     "Sorter",
     "TotesAtPdInput",
+    "ZoneSnapshot",
 ]
 
 # --- robots ---------------------------------------------------------------------------------------

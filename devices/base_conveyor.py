@@ -99,9 +99,21 @@ class ChuteSnapshot:
 
 
 @dataclass(frozen=True)
+class ZoneSnapshot:
+    """A zone as its PLC last reported it; None where the conveyor does not offer the value
+    (or it has not been read yet)."""
+
+    zone_id: str
+    running: bool | None = None  # the zone's belt runs (false: stopped or held)
+    occupied: bool | None = None  # photo-eye: an item's front is in the zone
+    item_id: str | None = None  # the leading item in the zone; None when empty or unknown
+
+
+@dataclass(frozen=True)
 class ConveyorSnapshot:
     conveyor_id: str
     connected: bool
     state: str  # PackML state name, "Unknown" when not connected
     chutes: tuple[ChuteSnapshot, ...] = field(default_factory=tuple)
     jammed_zones: tuple[str, ...] = ()
+    zones: tuple[ZoneSnapshot, ...] = ()  # in travel order; empty when not known

@@ -11,6 +11,7 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from types import TracebackType
 from typing import Any
 
@@ -20,8 +21,9 @@ from controller.conveyor.reject_totes import RejectTotes
 from controller.line.inventory import Inventory
 from controller.line.journal import HistoryJournal
 from controller.line.stations import Stations
-from controller.orders.model import ACTIVE, OrderRecord
+from controller.orders.model import ACTIVE, OrderRecord, OrderStatus
 from controller.robots.activity import publish_robots
+from controller.service import line_view as views
 from controller.service.device_events import DeviceEvents
 from controller.service.feed_intake import FeedIntake
 from controller.service.hold import HoldOutcome, LineHoldControl
@@ -130,6 +132,9 @@ class LineService:
         # whichever controller's API took it
         self.feed = FeedIntake(self.store, self.orchestrator) if keeper is not None else None
         self._intake_open = False  # run() is consuming what the API accepts
+        # orders by status as last counted in the store (the gauges' refresh), and when
+        self._order_counts: dict[OrderStatus, int] = {}
+        self._counted_at: datetime | None = None
         self._store_failing: str | None = None  # the last readiness probe's error
         dispatcher = self.orchestrator.dispatcher
         self.hold = LineHoldControl(
@@ -192,19 +197,15 @@ class LineService:
         return {"role": "active", "failover": False, "instance": None, "term": None, "active": None}
 
     def line_view(self) -> dict[str, Any]:
-        conveyor = self.sorter.snapshot()
-        busy = self.orchestrator.flight.busy_robots
+        flight = self.orchestrator.flight
+        busy = flight.busy_robots
+        pending = self.orchestrator.dispatcher.pending
         asrs = self.orchestrator.asrs
         work = asrs.snapshot() if asrs is not None else {}
         fault_held = self.orchestrator.robot_faults.held()
         return {
             "line_id": self.config.line.id,
-            "conveyors": [
-                {
-                    **dataclasses.asdict(conveyor),
-                    "available": conveyor.connected and conveyor.state == "Execute",
-                }
-            ],
+            "conveyors": [views.conveyor(self.sorter.snapshot(), self.config, flight)],
             "robots": [
                 {
                     **dataclasses.asdict(r),
@@ -213,6 +214,7 @@ class LineService:
                     "factsheet_problems": list(r.factsheet_problems),
                     "traffic": self.orchestrator.traffic.view(r.serial),
                     "fault_hold_seconds": fault_held.get(r.serial),
+                    "carrying": views.carrying(flight, r.serial),
                 }
                 for r in self.fleet.snapshot().values()
             ],
@@ -224,7 +226,10 @@ class LineService:
                 }
                 for c in (self.cranes.snapshot().values() if self.cranes is not None else ())
             ],
-            "orders_queued": len(self.orchestrator.dispatcher.pending),
+            "orders_queued": len(pending),
+            "orders": views.orders(
+                self._order_counts, self._counted_at, pending.values(), len(pending)
+            ),
             "deadlines": self.orchestrator.deadlines.limits.document(),
             "held": hold_view(self.hold.hold),
             "store_hold": self.hold.store_reason,
@@ -391,6 +396,7 @@ class LineService:
         while True:
             self.store_health.backlog_changed()
             counts = await self.store.count_by_status()
+            self._order_counts, self._counted_at = counts, self.clock.utcnow()
             for status in ACTIVE:
                 self.metrics.orders_by_status.labels(status.value).set(counts.get(status, 0))
             conveyor = self.sorter.snapshot()

@@ -8,7 +8,7 @@ node the line config expects raises :class:`ModelMismatch` naming the missing pa
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from asyncua import Client, Node, ua
 
@@ -29,6 +29,21 @@ class RemoteChute:
     full: Node
     enabled: Node
     count: Node
+
+
+@dataclass(frozen=True)
+class RemoteZone:
+    """A zone's live variables for the line view; each None on a server without it."""
+
+    running: Node | None
+    occupied: Node | None
+    item_id: Node | None
+
+    def nodes(self) -> list[Node]:
+        return [n for n in (self.running, self.occupied, self.item_id) if n is not None]
+
+
+ZONE_VIEW_VARIABLES = ("Running", "Occupied", "ItemId")
 
 
 @dataclass(frozen=True)
@@ -53,6 +68,8 @@ class RemoteModel:
     # without them, which then cannot be reconciled
     tracking_method: Node | None = None
     journal_method: Node | None = None
+    # the zones' belts and photo-eyes, only shown (the controller decides on nothing of them)
+    zone_view: dict[str, RemoteZone] = field(default_factory=dict)
 
     def qn(self, name: str) -> ua.QualifiedName:
         return ua.QualifiedName(name, self.idx)
@@ -88,11 +105,11 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
         for var in ("Full", "Enabled", "Count"):
             paths[f"chute:{c.id}:{var}"] = q(*sorter, "Chutes", c.id, var)
     objects = await find_nodes(client.nodes.objects, paths)
-    optional = await find_nodes(
-        client.nodes.objects,
-        {"tracking": q(*sorter, "Tracking"), "journal": q(*sorter, "Journal")},
-        required=False,
-    )
+    optional_paths = {"tracking": q(*sorter, "Tracking"), "journal": q(*sorter, "Journal")}
+    for z in conv.zones:
+        for var in ZONE_VIEW_VARIABLES:
+            optional_paths[f"zone:{z.id}:{var}"] = q(*base, "Zones", z.id, var)
+    optional = await find_nodes(client.nodes.objects, optional_paths, required=False)
 
     event_base = [
         ua.QualifiedName("Types", 0),
@@ -135,6 +152,14 @@ async def resolve(client: Client, config: LineConfig) -> RemoteModel:
         zones={z.id: objects[f"zone:{z.id}"] for z in conv.zones},
         tracking_method=optional.get("tracking"),
         journal_method=optional.get("journal"),
+        zone_view={
+            z.id: RemoteZone(
+                running=optional.get(f"zone:{z.id}:Running"),
+                occupied=optional.get(f"zone:{z.id}:Occupied"),
+                item_id=optional.get(f"zone:{z.id}:ItemId"),
+            )
+            for z in conv.zones
+        },
     )
 
 

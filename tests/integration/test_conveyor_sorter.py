@@ -10,7 +10,13 @@ from dataclasses import dataclass
 import pytest
 from asyncua import Client, ua
 
-from devices.base import ConveyorAvailability, DeviceEvent, ItemDiverted, ItemScanned
+from devices.base import (
+    ConveyorAvailability,
+    DeviceEvent,
+    ItemDiverted,
+    ItemScanned,
+    ZoneSnapshot,
+)
 from devices.errors import CommandRejected, DeviceUnavailable
 from devices.opcua import OpcUaSorter
 from kernel.clock import ScaledClock
@@ -224,3 +230,28 @@ async def test_jog_runs_one_zone_while_held_and_is_refused_in_execute(line: Line
         await line.sorter.jog("Z99", 0.5, 1.0)
     await line.sorter.command("Unhold")
     await line.scan_of(item_id)  # production carries it on to the scanner
+
+
+async def test_zones_show_their_belt_photo_eye_and_leading_item(line: Line) -> None:
+    def zone(zone_id: str) -> ZoneSnapshot:
+        return next(z for z in line.sorter.snapshot().zones if z.zone_id == zone_id)
+
+    await eventually(lambda: all(z.running for z in line.sorter.snapshot().zones))
+    assert [z.zone_id for z in line.sorter.snapshot().zones] == [f"Z{i:02}" for i in range(1, 25)]
+    assert not zone("Z03").occupied and zone("Z03").item_id is None
+    await line.sorter.command("Hold")  # the tote stays where it goes onto the belt
+    await eventually(lambda: not zone("Z03").running)
+    item_id = await line.sim.induct("TOTE-Z", "Z03")
+    await eventually(lambda: zone("Z03").occupied is True)
+    assert zone("Z03").item_id == item_id
+    # a jam holds its zone and the two before it; the PLC stops their belts
+    await line.sorter.command("Unhold")
+    await line.sim.set_zone_jammed("Z12", True)
+    await eventually(
+        lambda: (
+            [z.zone_id for z in line.sorter.snapshot().zones if not z.running]
+            == ["Z10", "Z11", "Z12"]
+        )
+    )
+    await line.sim.set_zone_jammed("Z12", False)
+    await eventually(lambda: all(z.running for z in line.sorter.snapshot().zones))

@@ -99,6 +99,7 @@ class OpcUaSorter:
             state=state.packml_state if state.connected else "Unknown",
             chutes=tuple(state.chutes.values()),
             jammed_zones=tuple(sorted(state.jammed)),
+            zones=tuple(state.zones.values()),
         )
 
     async def divert(self, item_id: str, chute_id: str) -> None:

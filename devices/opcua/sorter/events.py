@@ -2,8 +2,8 @@
 
 :class:`SorterEvents` subscribes to the scan and divert-completion events (large queues, nothing
 sampled away: an overflow ends the session rather than dropping a read or a divert) and to the
-PackML state (each OPC 30050 state machine's ``CurrentState/Id``), the zones' jams and the
-chutes' levels, reads those values once on connecting,
+PackML state (each OPC 30050 state machine's ``CurrentState/Id``), the zones' jams, belts and
+photo-eyes and the chutes' levels, reads those values once on connecting,
 and turns what arrives into ``ItemScanned``/``ItemDiverted`` values on the controller's queue
 and into the adapter's view of the conveyor. A malformed event is counted and dropped (warned
 about once); a divert already read back from the journal is dropped.
@@ -15,7 +15,7 @@ import asyncio
 import logging
 from dataclasses import replace
 
-from asyncua import Client, ua
+from asyncua import Client, Node, ua
 from asyncua.common.events import get_filter_from_event_type
 from asyncua.common.subscription import (
     DataChangeEvent,
@@ -45,6 +45,9 @@ class SorterEvents:
         self._publishing_ms = publishing_ms
         self._state_ids: dict[Level, ua.NodeId | None] = {}  # CurrentState/Id of each machine
         self._invalid_logged = False  # a malformed event was warned about already
+        # each zone variable's node -> (zone id, field of ZoneSnapshot), for the model in use
+        self._zone_fields: dict[ua.NodeId, tuple[str, str]] = {}
+        self._zone_model: RemoteModel | None = None
 
     async def subscribe(self, client: Client, model: RemoteModel) -> Subscription:
         """Subscribe to the scans, the divert completions and the levels (one subscription)."""
@@ -60,17 +63,12 @@ class SorterEvents:
             await sub.subscribe_events(node, evfilter=scan_filter, queuesize=EVENT_QUEUE_SIZE)
         for node in model.diverts.values():
             await sub.subscribe_events(node, evfilter=divert_filter, queuesize=EVENT_QUEUE_SIZE)
-        levels = [*model.packml.state_ids.values(), *model.jammed.values()]
-        for chute in model.chutes.values():
-            levels += [chute.full, chute.enabled, chute.count]
-        await sub.subscribe_data_change(levels, queuesize=100, sampling_interval=0.0)
+        await sub.subscribe_data_change(_levels(model), queuesize=100, sampling_interval=0.0)
         return sub
 
     async def read_levels(self, client: Client, model: RemoteModel) -> None:
         """Read the PackML state, the jams and the chute levels once, on connecting."""
-        nodes = [*model.packml.state_ids.values(), *model.jammed.values()]
-        for chute in model.chutes.values():
-            nodes += [chute.full, chute.enabled, chute.count]
+        nodes = _levels(model)
         values = await client.read_values(nodes)
         for node, value in zip(nodes, values, strict=True):
             self._on_level(model, node.nodeid, value)
@@ -118,6 +116,10 @@ class SorterEvents:
         await events.put(value)
 
     def _on_level(self, model: RemoteModel, nodeid: ua.NodeId, value: object) -> None:
+        zone_field = self._zone_field(model, nodeid)
+        if zone_field is not None:
+            self._on_zone(*zone_field, value)
+            return
         for level, node in model.packml.state_ids.items():
             if nodeid == node.nodeid:  # None while that state machine is not active
                 self._state_ids[level] = value if isinstance(value, ua.NodeId) else None
@@ -136,6 +138,31 @@ class SorterEvents:
             elif nodeid == chute.count.nodeid and isinstance(value, int):
                 self._state.chutes[chute.chute_id] = replace(snap, count=value)
 
+    def _zone_field(self, model: RemoteModel, nodeid: ua.NodeId) -> tuple[str, str] | None:
+        if self._zone_model is not model:  # a new session: its nodes
+            self._zone_model = model
+            self._zone_fields = {}
+            for zone_id, zone in model.zone_view.items():
+                for name, node in (
+                    ("running", zone.running),
+                    ("occupied", zone.occupied),
+                    ("item_id", zone.item_id),
+                ):
+                    if node is not None:
+                        self._zone_fields[node.nodeid] = (zone_id, name)
+        return self._zone_fields.get(nodeid)
+
+    def _on_zone(self, zone_id: str, name: str, value: object) -> None:
+        """A zone's belt or photo-eye changed: kept for the line view (values of the wrong
+        type are ignored, as for every level)."""
+        snap = self._state.zones[zone_id]
+        if name == "item_id" and isinstance(value, str):
+            self._state.zones[zone_id] = replace(snap, item_id=value or None)
+        elif name == "running" and isinstance(value, bool):
+            self._state.zones[zone_id] = replace(snap, running=value)
+        elif name == "occupied" and isinstance(value, bool):
+            self._state.zones[zone_id] = replace(snap, occupied=value)
+
     def _on_jam(self, zone_id: str, jammed: bool) -> None:
         """A jam holds the zones upstream of it (the PLC does that); counted once per jam."""
         conveyor_id, metrics = self._state.conveyor_id, self._state.metrics
@@ -152,3 +179,14 @@ class SorterEvents:
             self._state.jammed.discard(zone_id)
             log.info("conveyor jam cleared", extra={"conveyor": conveyor_id, "zone": zone_id})
         metrics.conveyor_jammed.labels(conveyor_id, zone_id).set(1 if jammed else 0)
+
+
+def _levels(model: RemoteModel) -> list[Node]:
+    """The values read on connecting and subscribed to: the PackML states, the zones' jams,
+    belts and photo-eyes, the chutes' levels."""
+    nodes = [*model.packml.state_ids.values(), *model.jammed.values()]
+    for zone in model.zone_view.values():
+        nodes += zone.nodes()
+    for chute in model.chutes.values():
+        nodes += [chute.full, chute.enabled, chute.count]
+    return nodes

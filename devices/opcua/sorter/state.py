@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from asyncua import Client
 
-from devices.base import ChuteSnapshot
+from devices.base import ChuteSnapshot, ZoneSnapshot
 from devices.errors import DeviceUnavailable
 from devices.opcua.browse import RemoteModel
 from kernel.clock import Clock
@@ -33,7 +33,8 @@ class SorterState:
     ``live`` is None while not connected. ``packml_state`` is the unit's PackML state name,
     ``chutes`` and ``jammed`` (zones reporting a jam; each jam counted once) what was last read
     of them. ``last_sequence`` is the highest divert journal number handled, so diverts are
-    read back after a reconnect and never reported twice.
+    read back after a reconnect and never reported twice. ``zones`` holds each zone's belt and
+    photo-eye as last read, for the line view only.
     """
 
     config: LineConfig
@@ -44,6 +45,7 @@ class SorterState:
     packml_state: str = "Unknown"
     chutes: dict[str, ChuteSnapshot] = field(init=False)
     jammed: set[str] = field(default_factory=set)
+    zones: dict[str, ZoneSnapshot] = field(init=False)
     last_sequence: int | None = None
     # every command to the conveyor passes it (a controller with a standby: only under a lease)
     fence: Fence = field(default_factory=Fence.unfenced)
@@ -53,6 +55,7 @@ class SorterState:
             c.id: ChuteSnapshot(c.id, full=False, enabled=False, count=0)
             for c in self.config.conveyor.sorter.chutes
         }
+        self.zones = {z.id: ZoneSnapshot(z.id) for z in self.config.conveyor.zones}
 
     @property
     def conveyor_id(self) -> str:
