@@ -7,7 +7,8 @@
 
 const SVG = "http://www.w3.org/2000/svg";
 const TOKEN_KEY = "linectl.token";
-const STREAM_INTERVAL = 0.5; // seconds between the controller's looks for a change
+// seconds between the controller's looks for a change: /ui?interval=1 for a slow link
+const STREAM_INTERVAL = Math.min(10, Math.max(0.2, Number(new URLSearchParams(location.search).get("interval")) || 0.5));
 const PX = 28; // pixels per metre on the robots' floor
 const MARGIN = 30;
 
@@ -442,9 +443,6 @@ function drawSide(view) {
   for (const r of view.robots) {
     const row = html("tr", "", { "data-robot": r.serial });
     const dot = html("span", "", { class: `dot ${robotClass(r)}` });
-    dot.style.background = getComputedStyle(document.documentElement).getPropertyValue(
-      { "robot-idle": "--ok", "robot-busy": "--busy", "robot-charging": "--charge", "robot-paused": "--pause", "robot-fault": "--bad", "robot-offline": "--offline" }[robotClass(r)],
-    );
     const name = html("td");
     name.append(dot, r.serial);
     row.append(
