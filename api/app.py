@@ -67,7 +67,7 @@ def create_app(backend: ApiBackend) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[AppState]:
-        yield {"backend": backend, "line_feed": LineFeed(backend, routes_line.render_line)}
+        yield {"backend": backend, "line_feed": LineFeed(lambda: routes_line.render_line(backend))}
 
     app = FastAPI(
         title="linectl",

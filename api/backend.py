@@ -6,10 +6,11 @@ keeps it in the lifespan state, and every route reads it from ``request.state``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, TypedDict
+from typing import Any, Protocol, TypedDict
 
 from fastapi import Request
 
+from api.line_feed import LineFeed
 from controller.asrs.replenishment import Replenishment
 from controller.asrs.returns import ToteReturns
 from controller.conveyor.reject_totes import RejectTotes
@@ -22,9 +23,6 @@ from devices.check import DeviceReport
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics
-
-if TYPE_CHECKING:
-    from api.line_feed import LineFeed
 
 
 class ApiBackend(Protocol):

@@ -16,8 +16,6 @@ from dataclasses import dataclass
 
 import anyio
 
-from api.backend import ApiBackend
-
 MIN_AGE = 0.1  # wall seconds a built snapshot is shared before it is built again
 HEARTBEAT_SECONDS = 15.0  # wall seconds without a change before a heartbeat comment
 RETRY_MS = 2000  # reconnection delay suggested to clients
@@ -35,16 +33,15 @@ class Snapshot:
 class LineFeed:
     """The line view, built at most every :data:`MIN_AGE` seconds for every stream."""
 
-    def __init__(self, backend: ApiBackend, render: Callable[[ApiBackend], str]) -> None:
-        self._backend = backend
-        self._render = render
+    def __init__(self, render: Callable[[], str]) -> None:
+        self._render = render  # the line view as JSON
         self._built = float("-inf")
         self._current = Snapshot(0, "")
 
     def current(self) -> Snapshot:
         now = time.monotonic()
         if now - self._built >= MIN_AGE:
-            data = self._render(self._backend)
+            data = self._render()
             if data != self._current.data:
                 self._current = Snapshot(self._current.version + 1, data)
             self._built = now

@@ -25,25 +25,29 @@ def stopping_event(app: FastAPI) -> asyncio.Event:
 
 
 async def until_stopping(request: Request, chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """``chunks`` until they end or the server begins to stop."""
+    """``chunks`` until they end or the server begins to stop. However the wrapper ends (the
+    stream's end, the server stopping, the client going away), ``chunks`` is closed."""
     stopping = stopping_event(request.app)
     stop = asyncio.ensure_future(stopping.wait())
+    step: asyncio.Future[bytes] | None = None
     try:
         while True:
             step = asyncio.ensure_future(anext(chunks))
             await asyncio.wait({step, stop}, return_when=asyncio.FIRST_COMPLETED)
             if not step.done():
-                step.cancel()
-                with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration):
-                    await step
-                return
+                return  # stopping
             try:
                 chunk = step.result()
             except StopAsyncIteration:
                 return
+            step = None
             yield chunk
     finally:
         stop.cancel()
+        if step is not None and not step.done():
+            step.cancel()  # ends ``chunks`` where it waits
+            with contextlib.suppress(asyncio.CancelledError, StopAsyncIteration, Exception):
+                await step
         aclose = getattr(chunks, "aclose", None)
         if aclose is not None:
             with contextlib.suppress(Exception):
