@@ -85,8 +85,9 @@ router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=Fals
     "/metrics",
     summary="Prometheus metrics",
     description=(
-        "Every `linectl_` metric in the Prometheus text format (OpenMetrics when the "
-        "scraper asks for it in `Accept`)."
+        "Every `linectl_` metric, with `linectl_build_info` and the process's `process_*` and "
+        "`python_*` metrics, in the Prometheus text format (OpenMetrics when the scraper asks "
+        "for it in `Accept`)."
     ),
     response_class=Response,
     responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},

@@ -1,17 +1,44 @@
-"""Prometheus metrics of one controller instance (one registry per instance, no globals)."""
+"""Prometheus metrics of one controller instance (one registry per instance, no globals).
+
+Besides the ``linectl_`` metrics, the registry carries the standard collectors of a Python
+process (``process_*``, ``python_info``, ``python_gc_*``) and ``linectl_build_info``. No
+``_created`` series are exported: nothing reads them, and they double the series of every
+counter and histogram.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import platform
+from enum import StrEnum
+from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    GCCollector,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    disable_created_metrics,
+)
+
+if TYPE_CHECKING:
+    from kernel.config.model import LineConfig
 
 CYCLE_BUCKETS = (5, 10, 20, 30, 45, 60, 90, 120, 180, 300, 600, 1200, 3600)
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0)
 
-# The label values each series is created with from the start, so that a share reads 0 and an
-# increase from 0 is seen rather than "no data". They are the values of the domain's enums
-# (routing.sortation.Outcome, controller.orders.model.OrderType, controller.orders.waiting.Stage);
+# The label values each series is created with from the start at 0. An alert on
+# ``increase(...)`` needs a sample before the first event (a series that appears at 1 has not
+# increased), and a share on a dashboard reads 0 rather than no data. The values of the domain's
+# enums (routing.sortation.Outcome, controller.orders.model.OrderType and OrderStatus,
+# controller.orders.waiting.Stage, devices.errors.Refusal), which the kernel does not import:
 # a unit test holds them equal.
 ORDER_TYPES = ("b2c", "b2b")
+# how an order ended: its terminal statuses, and exception
+ORDER_OUTCOMES = ("completed", "cancelled", "failed", "exception")
 # sort decision outcomes: routing's, then the Divert call failed, or the PLC refused it
 SORT_OUTCOMES = (
     "diverted",
@@ -23,22 +50,76 @@ SORT_OUTCOMES = (
     "divert_refused",
 )
 DEADLINE_STAGES = ("scan", "sort", "robot_step", "crane_command", "station")
+# why master control did not send a robot a new order
+ROBOT_ORDER_REFUSALS = ("rate_limited", "backing_off", "needs_operator", "not_at_start")
+
+
+class SafeStateReason(StrEnum):
+    """Why a conveyor went to its safe state (label ``reason`` of
+    ``linectl_conveyor_safe_state_total``); the adapters count with these values."""
+
+    COMMS_LOST = "comms_lost"  # the controller lost the OPC UA session to running belts
+    CONTROLLER_SILENT = "controller_silent"  # the PLC's watchdog missed the heartbeat
+    JAM = "jam"  # a zone jammed
+
+
+class WebhookOutcome(StrEnum):
+    """How a webhook delivery attempt ended (label ``outcome`` of
+    ``linectl_webhook_deliveries_total``)."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"  # failed, tried again later
+    DEAD = "dead"  # failed for the last time, given up
+
+
+def package_version() -> str:
+    """linectl's installed version (``0+unknown`` when run from a tree that is not installed)."""
+    try:
+        return version("linectl")
+    except PackageNotFoundError:
+        return "0+unknown"
 
 
 class Metrics:
     """Every metric linectl exports, registered on its own registry."""
 
-    def __init__(self, registry: CollectorRegistry | None = None) -> None:
+    def __init__(
+        self, registry: CollectorRegistry | None = None, *, line: LineConfig | None = None
+    ) -> None:
+        # prometheus_client's switch is process-wide and read at every scrape: set here, it
+        # holds for every registry built, in the service as in tests and benches
+        disable_created_metrics()  # type: ignore[no-untyped-call]
         r = self.registry = registry or CollectorRegistry()
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        GCCollector(registry=r)
+        self.build_info = Gauge(
+            "linectl_build_info",
+            "Always 1; the labels say which linectl runs: its version, and the Python version, "
+            "operating system and machine architecture it runs on.",
+            ["version", "python_version", "os", "arch"],
+            registry=r,
+        )
+        self.build_info.labels(
+            package_version(),
+            platform.python_version(),
+            platform.system().lower(),
+            platform.machine(),
+        ).set(1)
         self.orders_received = Counter(
             "linectl_orders_received", "Orders accepted from the WMS.", ["type"], registry=r
         )
+        for kind in ORDER_TYPES:
+            self.orders_received.labels(kind)
         self.orders_finished = Counter(
             "linectl_orders_finished",
-            "Orders that reached a terminal state.",
+            "Orders that ended, by type and outcome (completed, cancelled, failed, exception).",
             ["type", "outcome"],
             registry=r,
         )
+        for kind in ORDER_TYPES:
+            for outcome in ORDER_OUTCOMES:
+                self.orders_finished.labels(kind, outcome)
         self.orders_by_status = Gauge(
             "linectl_orders", "Orders in the queue by status.", ["status"], registry=r
         )
@@ -49,6 +130,8 @@ class Metrics:
             buckets=CYCLE_BUCKETS,
             registry=r,
         )
+        for kind in ORDER_TYPES:
+            self.order_cycle_seconds.labels(kind)
         self.orders_on_time = Counter(
             "linectl_orders_on_time",
             "Completed orders by type and whether they completed by their due time in line "
@@ -118,6 +201,8 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        for reason in ROBOT_ORDER_REFUSALS:
+            self.robot_orders_refused.labels(reason)
         self.robot_orders_rejected = Counter(
             "linectl_robot_orders_rejected",
             "Robot orders and order updates the robot rejected, by kind (order, update).",
@@ -151,7 +236,8 @@ class Metrics:
         )
         self.conveyor_safe_state = Counter(
             "linectl_conveyor_safe_state",
-            "Times a conveyor went to its safe state (belts held), by reason.",
+            "Times a conveyor went to its safe state (belts held), by reason (comms_lost, "
+            "controller_silent, jam).",
             ["conveyor", "reason"],
             registry=r,
         )
@@ -291,6 +377,8 @@ class Metrics:
             ["outcome"],
             registry=r,
         )
+        for delivery in WebhookOutcome:
+            self.webhook_deliveries.labels(delivery)
         self.traffic_released_nodes = Counter(
             "linectl_traffic_released_nodes",
             "Roadmap nodes released to robots by traffic control.",
@@ -391,3 +479,30 @@ class Metrics:
             "expired (a failover).",
             registry=r,
         )
+        self.line_held = Gauge(
+            "linectl_line_held",
+            "1 while an operator holds the whole line (POST /v1/line/hold, linectl line hold) "
+            "until it is resumed; 0 otherwise, also while only a jam or the PLC holds belts.",
+            registry=r,
+        )
+        self._line: str | None = None
+        if line is not None:
+            self.know_line(line)
+
+    def know_line(self, config: LineConfig) -> None:
+        """Create the series of the line's own devices at 0 (its conveyor's safe-state entries
+        by every reason), and drop what the line does not have (the AS/RS link of a line
+        without cranes, which would otherwise read as a link down). Called once the line file
+        is known, before the first scrape; calling it again for the same line changes nothing.
+        """
+        if self._line is not None:
+            if self._line != config.line.id:
+                raise ValueError(
+                    f"these metrics are line {self._line!r}'s, not {config.line.id!r}'s"
+                )
+            return
+        self._line = config.line.id
+        for reason in SafeStateReason:
+            self.conveyor_safe_state.labels(config.conveyor.id, reason)
+        if not config.asrs.aisles:
+            self.registry.unregister(self.asrs_opcua_connected)

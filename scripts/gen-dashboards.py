@@ -2,8 +2,9 @@
 """Write the Grafana dashboards in deploy/grafana/dashboards/ (the JSON files are what ships).
 
 Every dashboard has the same shape: a row of stat panels on top, then time series, state
-timelines, bar gauges and heatmaps; every target names the provisioned Prometheus datasource
-(uid ``linectl-prometheus``) and rates use ``$__rate_interval``. The dashboards are defined in
+timelines, bar gauges and heatmaps; every target queries the ``datasource`` variable (filled in
+from the ``DS_PROMETHEUS`` input on import) for the series of the line chosen in the ``line``
+variable, and rates use ``$__rate_interval``. The dashboards are defined in
 the ``dashboards`` package next to this script, one module per dashboard. Run from anywhere:
 
     python scripts/gen-dashboards.py            # write the files

@@ -81,7 +81,7 @@ async def run_service(
 async def run_with_standby(cfg: LineConfig, *, host: str | None, port: int | None) -> None:
     """One of a line's two controllers: standby until it wins the lease, then active."""
     clock = ScaledClock(cfg.clock.time_scale)
-    metrics = Metrics()
+    metrics = Metrics(line=cfg)  # the standby's /metrics too has the line's series
     api_host, api_port = host or cfg.api.host, port or cfg.api.port
     instance = cfg.failover.instance or default_instance()
     api_url = str(cfg.failover.api_url or f"http://{api_host}:{api_port}").rstrip("/")

@@ -16,6 +16,10 @@ store_hold`, following :attr:`controller.store.health.StoreHealth.hold_reason`):
 released and no new crane command is sent, since their records would be lost; robots and the
 conveyor are not paused, so the work under way finishes and its events wait in memory. That hold
 ends by itself when the store writes again; an operator's hold, if there is one, stays.
+
+The metric ``linectl_line_held`` is 1 while an operator's hold stands (also one taken over from
+an earlier run), and only then: a jam, the PLC's watchdog or the store's hold leave it at 0, so
+the alert on it tells an operator's hold from what stops the line by itself.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from controller.store.audit import AuditStore, LineHold
 from devices import base as dev
 from devices.errors import CommandRejected, DeviceError
 from kernel.clock import Clock
+from kernel.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +119,8 @@ class LineHoldControl:
         robot_command: RobotCommand,
         dispatcher: OrderReleases,
         asrs: Releases | None = None,
+        *,
+        metrics: Metrics | None = None,
     ) -> None:
         self.clock = clock
         self.store = store
@@ -122,6 +129,7 @@ class LineHoldControl:
         self.robot_command = robot_command
         self.dispatcher = dispatcher
         self.asrs = asrs  # the AS/RS flows, when the line has cranes
+        self.metrics = metrics  # the service's (linectl_line_held); None: not exported
         self.hold: LineHold | None = None
         self.store_reason: str | None = None  # the store cannot write: why
 
@@ -148,7 +156,10 @@ class LineHoldControl:
                 self.asrs.wake()
 
     def _apply(self) -> None:
-        """Tell the releases whether they are held (by an operator, by the store)."""
+        """Tell the releases whether they are held (by an operator, by the store), and the
+        metrics whether an operator holds the line."""
+        if self.metrics is not None:
+            self.metrics.line_held.set(1 if self.hold is not None else 0)
         self.dispatcher.held = self.hold is not None
         self.dispatcher.store_held = self.store_reason
         if self.asrs is not None:

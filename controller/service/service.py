@@ -91,6 +91,7 @@ class LineService:
         self.config = config
         self.clock = clock
         self.metrics = metrics or Metrics()
+        self.metrics.know_line(config)  # its devices' series at 0 before the first scrape
         # a line with a standby: the lease this controller holds (None: the line's only one),
         # and the fence every device command passes
         self.keeper = keeper
@@ -145,6 +146,7 @@ class LineService:
             self.robot_command,
             dispatcher,
             self.orchestrator.asrs,
+            metrics=self.metrics,
         )
         self.store_health.listeners.append(
             lambda: self.hold.store_hold(self.store_health.hold_reason)

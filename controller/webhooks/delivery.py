@@ -45,7 +45,7 @@ from controller.webhooks.signing import signed_headers
 from controller.webhooks.transport import GuardedTransport, ReceiverRefused
 from kernel.clock import Clock
 from kernel.config.model import LineConfig, WebhooksConfig
-from kernel.metrics import Metrics
+from kernel.metrics import Metrics, WebhookOutcome
 
 log = logging.getLogger(__name__)
 
@@ -248,7 +248,7 @@ class WebhookDispatcher:
                 await self.store.finish_attempt(
                     d.id, DeliveryState.DELIVERED, attempts=attempts, at=now
                 )
-                self.metrics.webhook_deliveries.labels("delivered").inc()
+                self.metrics.webhook_deliveries.labels(WebhookOutcome.DELIVERED).inc()
                 if d.url in self._failing:
                     self._failing.discard(d.url)
                     log.info("webhook receiver recovered", extra={"receiver": where})
@@ -263,7 +263,7 @@ class WebhookDispatcher:
                 await self.store.finish_attempt(
                     d.id, DeliveryState.DEAD, attempts=attempts, at=now, error=error
                 )
-                self.metrics.webhook_deliveries.labels("dead").inc()
+                self.metrics.webhook_deliveries.labels(WebhookOutcome.DEAD).inc()
                 log.warning(
                     "webhook delivery dead",
                     extra={
@@ -283,7 +283,7 @@ class WebhookDispatcher:
                 next_attempt_at=retry_at,
                 error=error,
             )
-            self.metrics.webhook_deliveries.labels("retry").inc()
+            self.metrics.webhook_deliveries.labels(WebhookOutcome.RETRY).inc()
             return DeliveryState.PENDING
         except StoreError as exc:
             # the row stays pending and is sent again; the loops report the store outage

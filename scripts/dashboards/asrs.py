@@ -14,6 +14,7 @@ from dashboards.panels import (
     not_standby,
     series,
     share,
+    share_of_some,
     stat,
     target,
     targets,
@@ -31,32 +32,37 @@ def asrs() -> dict[str, Any]:
             "1 while the active controller's OPC UA session to the AS/RS cranes is up.",
             f"min({not_standby('linectl_asrs_opcua_connected')})",
             mappings=flag_map("up", "down"),
+            no_value="unknown",
         ),
         stat(
             "Cycles per hour",
             "Crane cycles per hour over the range (selected aisles).",
             f"sum(increase(linectl_asrs_cycles_total{{{sel}}}[$__range])) / ($__range_s / 3600)",
             decimals=0,
+            zero=True,
         ),
         stat(
             "Mean cycle time",
             "Mean line seconds of a crane cycle in the range (selected aisles).",
-            share(
+            share_of_some(
                 f"sum(increase(linectl_asrs_cycle_seconds_sum{{{sel}}}[$__range]))",
                 f"sum(increase(linectl_asrs_cycle_seconds_count{{{sel}}}[$__range]))",
             ),
             "s",
+            no_value="no cycles",
         ),
         stat(
             "Cranes in fault",
             "Cranes reporting the Fault state now.",
             f'sum(linectl_asrs_crane_state{{state="Fault",{sel}}})',
             thresholds=[(None, "green"), (1, "red")],
+            no_value="unknown",
         ),
         stat(
             "Open transports",
             "AS/RS transports not finished (waiting, pending, sent, check).",
             f"sum(linectl_asrs_open{{{sel}}})",
+            no_value="unknown",
         ),
         stat(
             "Failed commands",
@@ -64,6 +70,7 @@ def asrs() -> dict[str, Any]:
             'sum(increase(linectl_asrs_commands_total{outcome=~"failed|rejected"}[$__range]))',
             thresholds=[(None, "green"), (1, "orange")],
             decimals=0,
+            zero=True,
         ),
     ]
     rest = [

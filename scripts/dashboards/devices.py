@@ -38,6 +38,7 @@ def devices() -> dict[str, Any]:
             "1 while Prometheus reaches linectl's /metrics.",
             'min(up{job="linectl"})',
             mappings=link,
+            no_value="not scraped",
         ),
         stat(
             "Active controller",
@@ -59,30 +60,35 @@ def devices() -> dict[str, Any]:
             "1 while the active controller's connection to the MQTT broker is up.",
             f"min({not_standby('linectl_mqtt_connected')})",
             mappings=link,
+            no_value="unknown",
         ),
         stat(
             "Conveyor OPC UA",
             "1 while the active controller's OPC UA session to every conveyor is up.",
             f"min({not_standby('linectl_opcua_connected')})",
             mappings=link,
+            no_value="unknown",
         ),
         stat(
             "AS/RS OPC UA",
             "1 while the active controller's OPC UA session to the AS/RS cranes is up.",
             f"min({not_standby('linectl_asrs_opcua_connected')})",
             mappings=link,
+            no_value="unknown",
         ),
         stat(
             "Robots offline",
             "Robots not ONLINE or without any state message.",
             'sum(linectl_robot_state{state="offline"})',
             thresholds=[(None, "green"), (1, "red")],
+            no_value="unknown",
         ),
         stat(
             "Webhook outbox",
             "Webhook deliveries waiting (not delivered, not dead).",
-            "linectl_webhook_outbox_pending",
+            "max(linectl_webhook_outbox_pending)",
             thresholds=[(None, "green"), (100, "orange")],
+            no_value="unknown",
         ),
         stat(
             "Order store",
@@ -90,6 +96,17 @@ def devices() -> dict[str, Any]:
             "the line is held by the store until they succeed again.",
             "min(linectl_store_available)",
             mappings=flag_map("writes", "failing"),
+            no_value="unknown",
+        ),
+        stat(
+            "linectl version",
+            "The linectl version each controller of the line runs (linectl_build_info); two "
+            "versions: the controllers of a line with a standby differ.",
+            "max by (version) (linectl_build_info)",
+            legend="{{version}}",
+            text_mode="name",
+            thresholds=[(None, "blue")],
+            no_value="unknown",
         ),
     ]
     rest = [

@@ -1,14 +1,22 @@
 """A dashboard around its panels: stats on top, the rest below in a grid, the template
-variables, and the settings every linectl dashboard shares (tags, links, refresh, time range).
+variables, and the settings every linectl dashboard shares (tags, links, refresh, time range,
+the datasource input and variable, the line variable).
+
+The datasource: imported (Dashboards, Import), Grafana asks for the Prometheus datasource of the
+input ``DS_PROMETHEUS``, which becomes the ``datasource`` variable's value; provisioned from the
+files, the input is not filled in and the variable falls back to a Prometheus datasource of
+Grafana's (in deploy/compose.yaml the only one). Either way the Datasource drop-down switches it.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from dashboards.panels import DATASOURCE, Panel
+from dashboards.panels import DATASOURCE, Panel, on_line
 
 SCHEMA_VERSION = 39
+GRAFANA_VERSION = "10.4.0"  # the oldest Grafana the dashboards are for
+INPUT = "DS_PROMETHEUS"
 
 
 def layout(stats: list[Panel], rest: list[Panel]) -> list[Panel]:
@@ -29,8 +37,45 @@ def layout(stats: list[Panel], rest: list[Panel]) -> list[Panel]:
     return panels
 
 
+def datasource_variable() -> dict[str, Any]:
+    """The Prometheus datasource every panel queries (``${datasource}``)."""
+    return {
+        "name": "datasource",
+        "label": "Datasource",
+        "type": "datasource",
+        "query": "prometheus",
+        "regex": "",
+        "current": {"selected": False, "text": f"${{{INPUT}}}", "value": f"${{{INPUT}}}"},
+        "refresh": 1,
+        "includeAll": False,
+        "multi": False,
+        "hide": 0,
+    }
+
+
+def line_variable() -> dict[str, Any]:
+    """The line whose series every panel shows: one at a time, so that two lines scraped by
+    one Prometheus are never summed. Its values are the ``line`` label of the linectl targets;
+    without one (a Prometheus of one line) it is empty and the panels show every series."""
+    query = 'label_values(up{job="linectl"}, line)'
+    return {
+        "name": "line",
+        "label": "Line",
+        "type": "query",
+        "datasource": DATASOURCE,
+        "query": {"query": query, "refId": "PrometheusVariableQueryEditor-VariableQuery"},
+        "definition": query,
+        "refresh": 2,
+        "includeAll": False,
+        "multi": False,
+        "current": {},
+        "sort": 1,
+    }
+
+
 def variable(name: str, label: str, metric: str, label_name: str) -> dict[str, Any]:
-    query = f"label_values({metric}, {label_name})"
+    """A variable over the values of ``label_name`` on the selected line's ``metric``."""
+    query = on_line(f"label_values({metric}, {label_name})")
     return {
         "name": name,
         "label": label,
@@ -55,7 +100,26 @@ def dashboard(
     rest: list[Panel],
     variables: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
+    panels = layout(stats, rest)
     return {
+        "__inputs": [
+            {
+                "name": INPUT,
+                "label": "Prometheus",
+                "description": "The Prometheus that scrapes the linectl controllers",
+                "type": "datasource",
+                "pluginId": "prometheus",
+                "pluginName": "Prometheus",
+            }
+        ],
+        "__requires": [
+            {"type": "grafana", "id": "grafana", "name": "Grafana", "version": GRAFANA_VERSION},
+            {"type": "datasource", "id": "prometheus", "name": "Prometheus", "version": "1.0.0"},
+            *(
+                {"type": "panel", "id": kind, "name": kind, "version": ""}
+                for kind in sorted({p["type"] for p in panels})
+            ),
+        ],
         "uid": uid,
         "title": title,
         "description": description,
@@ -73,11 +137,13 @@ def dashboard(
                 "tags": ["linectl"],
                 "asDropdown": True,
                 "title": "linectl",
-                "includeVars": False,
+                "includeVars": True,  # the line and datasource chosen stay chosen
                 "keepTime": True,
             }
         ],
         "annotations": {"list": []},
-        "templating": {"list": variables or []},
-        "panels": layout(stats, rest),
+        "templating": {
+            "list": [datasource_variable(), line_variable(), *(variables or [])],
+        },
+        "panels": panels,
     }

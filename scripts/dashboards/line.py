@@ -9,6 +9,7 @@ from typing import Any
 from controller.service.service import PACKML_STATES
 from dashboards.layout import dashboard
 from dashboards.panels import (
+    HELD,
     RANGE_MINUTES,
     RATE,
     encode,
@@ -33,18 +34,21 @@ def line() -> dict[str, Any]:
             legend="{{state}}",
             text_mode="name",
             thresholds=[(None, "blue")],
+            no_value="unknown",
         ),
         stat(
             "Conveyor link",
             "1 while the controller's OPC UA session to the conveyor PLC is up.",
             "min(linectl_opcua_connected)",
             mappings=flag_map("up", "down"),
+            no_value="unknown",
         ),
         stat(
             "Orders in queue",
             "Orders not yet finished, all statuses (accepted to at the station).",
             "sum(linectl_orders)",
             thresholds=[(None, "green")],
+            no_value="unknown",
         ),
         stat(
             "Completed per minute",
@@ -53,18 +57,30 @@ def line() -> dict[str, Any]:
             f"/ ({RANGE_MINUTES})",
             "opm",
             decimals=1,
+            zero=True,
         ),
         stat(
             "Robots available",
             "Robots the controller can give work to (online, automatic, no fatal error).",
             'sum(linectl_robots{availability="available"})',
             thresholds=[(None, "red"), (1, "orange"), (4, "green")],
+            no_value="unknown",
         ),
         stat(
             "Low-stock SKUs",
             "SKUs whose units on hand are below their low-stock level.",
-            "linectl_low_stock_skus",
+            "max(linectl_low_stock_skus)",
             thresholds=[(None, "green"), (1, "orange")],
+            no_value="unknown",
+        ),
+        stat(
+            "Operator hold",
+            "Held while an operator holds the whole line (linectl line hold): conveyor held, "
+            "robots paused, no order released; resume with linectl line resume. A jam or the "
+            "PLC holding the belts is not an operator's hold (see PackML state, Jammed zones).",
+            "max(linectl_line_held)",
+            mappings=HELD,
+            no_value="unknown",
         ),
     ]
     rest = [
@@ -106,6 +122,23 @@ def line() -> dict[str, Any]:
                     "{{conveyor}} {{reason}}",
                 )
             ),
+        ),
+        timeline(
+            "Holds",
+            "What held the line over time, each on its own row: an operator's hold "
+            "(linectl line hold until linectl line resume), a jammed zone (the PLC holds the "
+            "zones upstream of it), the order store unable to write (no order released).",
+            targets(
+                ("max(linectl_line_held)", "operator"),
+                # a zone's series appears with its first jam: none yet is no jam (while the
+                # controller is scraped)
+                (
+                    'max(linectl_conveyor_zone_jammed) or max(up{job="linectl"} == 1) * 0',
+                    "jam",
+                ),
+                ("1 - min(linectl_store_available)", "order store"),
+            ),
+            HELD,
         ),
         series(
             "Jammed zones",

@@ -10,8 +10,10 @@ from dashboards.layout import dashboard
 from dashboards.panels import (
     RATE,
     heatmap,
+    if_any,
     series,
     share,
+    share_of_some,
     stat,
     targets,
 )
@@ -22,15 +24,17 @@ def orders() -> dict[str, Any]:
 
     def on_time_share(kind: str, window: str) -> str:
         sel = f'type="{kind}"'
-        return share(
+        return share_of_some(
             f'sum(increase({on_time}{{{sel},on_time="true"}}[{window}]))',
             f"sum(increase({on_time}{{{sel}}}[{window}]))",
         )
 
     def quantile(q: str, kind: str, window: str) -> str:
-        return (
+        """The cycle time percentile of the orders completed in ``window`` (none: no value)."""
+        return if_any(
             f"histogram_quantile({q}, sum by (le) (rate(linectl_order_cycle_seconds_bucket"
-            f'{{type="{kind}"}}[{window}])))'
+            f'{{type="{kind}"}}[{window}])))',
+            f'sum(increase(linectl_order_cycle_seconds_count{{type="{kind}"}}[{window}]))',
         )
 
     share_steps: list[tuple[float | None, str]] = [(None, "red"), (0.9, "orange"), (0.98, "green")]
@@ -41,6 +45,7 @@ def orders() -> dict[str, Any]:
             'sum(increase(linectl_orders_finished_total{type="b2c",outcome="completed"}'
             "[$__range]))",
             decimals=0,
+            zero=True,
         ),
         stat(
             "B2B completed",
@@ -48,6 +53,7 @@ def orders() -> dict[str, Any]:
             'sum(increase(linectl_orders_finished_total{type="b2b",outcome="completed"}'
             "[$__range]))",
             decimals=0,
+            zero=True,
         ),
         stat(
             "B2C on time",
@@ -55,6 +61,7 @@ def orders() -> dict[str, Any]:
             on_time_share("b2c", "$__range"),
             "percentunit",
             thresholds=share_steps,
+            no_value="no orders",
         ),
         stat(
             "B2B on time",
@@ -63,12 +70,14 @@ def orders() -> dict[str, Any]:
             on_time_share("b2b", "$__range"),
             "percentunit",
             thresholds=share_steps,
+            no_value="no orders",
         ),
         stat(
             "B2C cycle p95",
             "95th percentile of B2C cycle time (acceptance to completion, line time) in the range.",
             quantile("0.95", "b2c", "$__range"),
             "s",
+            no_value="no orders",
         ),
         stat(
             "Exceptions",
@@ -77,6 +86,7 @@ def orders() -> dict[str, Any]:
             'sum(increase(linectl_orders_finished_total{outcome="exception"}[$__range]))',
             thresholds=[(None, "green"), (1, "red")],
             decimals=0,
+            zero=True,
         ),
     ]
     rest = [

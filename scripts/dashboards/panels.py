@@ -1,17 +1,25 @@
 """The panels every dashboard is made of: stat, time series, state timeline, bar gauge and
 heatmap, their Prometheus targets, value mappings for states and flags, and expression helpers.
 
-Every target names the provisioned Prometheus datasource (uid ``linectl-prometheus``); rates use
-``$__rate_interval``.
+Every target names the dashboard's datasource variable (``${datasource}``) and selects only the
+series of the line chosen in its ``line`` variable (:func:`on_line` adds the matcher to every
+selector of a target); rates use ``$__rate_interval``. A stat panel says what it shows when its
+series are absent: 0 for a count of events (``or vector(0)``), else a word (``noValue``).
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
-DATASOURCE = {"type": "prometheus", "uid": "linectl-prometheus"}
+DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 RATE = "$__rate_interval"
 RANGE_MINUTES = "$__range_s / 60"
+# the line's series: its targets carry the label line (deploy/prometheus/prometheus.yml); where
+# none does (a Prometheus of one line), the variable is empty and matches them all
+LINE = 'line=~"$line"'
+# a string literal (left as it is), or a selector of a linectl metric or of up with its matchers
+_SELECTOR = re.compile(r'"(?:[^"\\]|\\.)*"|\b(linectl_\w+|up)\b(\{[^}]*\})?')
 
 Panel = dict[str, Any]
 
@@ -38,10 +46,25 @@ COLOURS = {
 }
 
 
+def on_line(expr: str) -> str:
+    """``expr`` with the line's matcher added to each of its selectors."""
+
+    def add(m: re.Match[str]) -> str:
+        name, matchers = m.group(1), m.group(2)
+        if name is None:
+            return m.group(0)
+        inner = matchers[1:-1] if matchers else ""
+        if "line=" in inner or "line!" in inner:
+            return m.group(0)
+        return f"{name}{{{inner},{LINE}}}" if inner else f"{name}{{{LINE}}}"
+
+    return _SELECTOR.sub(add, expr)
+
+
 def target(expr: str, legend: str = "", ref: str = "A", **extra: Any) -> dict[str, Any]:
     return {
         "datasource": DATASOURCE,
-        "expr": expr,
+        "expr": on_line(expr),
         "legendFormat": legend or "__auto",
         "range": True,
         "refId": ref,
@@ -74,8 +97,16 @@ def stat(
     mappings: list[dict[str, Any]] | None = None,
     text_mode: str = "value",
     decimals: int | None = None,
+    zero: bool = False,
     no_value: str | None = None,
 ) -> Panel:
+    """A stat; what it shows without series is said, never Grafana's "No data": ``zero`` for a
+    count of events (none counted is 0), else ``no_value`` (absent means not known, or nothing
+    to take a share or percentile of)."""
+    if zero == (no_value is not None):
+        raise ValueError(f"stat {title!r}: say either zero=True or no_value, not both")
+    if zero:
+        expr = f"{expr} or vector(0)"
     p = _panel("stat", title, description, [target(expr, legend, instant=True)])
     steps = [{"color": c, "value": v} for v, c in (thresholds or [(None, "green")])]
     defaults: dict[str, Any] = {
@@ -234,3 +265,25 @@ def not_standby(expr: str) -> str:
 
 def share(numerator: str, denominator: str) -> str:
     return f"({numerator}) / ({denominator})"
+
+
+def share_of_some(numerator: str, denominator: str) -> str:
+    """A share with no value (rather than NaN) while the denominator is 0."""
+    return f"({numerator}) / (({denominator}) > 0)"
+
+
+def if_any(expr: str, count: str) -> str:
+    """``expr`` (a percentile, NaN without observations) only while ``count`` is above 0."""
+    return f"{expr} and on () ({count} > 0)"
+
+
+# the states of a hold (1 held, 0 not), for the stat and the timeline of holds
+HELD = [
+    {
+        "type": "value",
+        "options": {
+            "1": {"text": "held", "color": "orange", "index": 0},
+            "0": {"text": "no", "color": "green", "index": 1},
+        },
+    }
+]

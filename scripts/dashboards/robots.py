@@ -30,12 +30,14 @@ def robots() -> dict[str, Any]:
             "Robots the controller can give work to.",
             'sum(linectl_robots{availability="available"})',
             thresholds=[(None, "red"), (1, "orange"), (4, "green")],
+            no_value="unknown",
         ),
         stat(
             "Unavailable",
             "Robots offline, in fault, in manual mode or with stale state.",
             'sum(linectl_robots{availability="unavailable"})',
             thresholds=[(None, "green"), (1, "red")],
+            no_value="unknown",
         ),
         stat(
             "Utilisation",
@@ -43,25 +45,29 @@ def robots() -> dict[str, Any]:
             f"avg(avg_over_time(({busy})[$__range:]))",
             "percentunit",
             thresholds=[(None, "blue")],
+            no_value="unknown",
         ),
         stat(
             "In fault or offline",
             "Robots in the fault or offline state now.",
             f'sum(linectl_robot_state{{state=~"fault|offline",{sel}}})',
             thresholds=[(None, "green"), (1, "red")],
+            no_value="unknown",
         ),
         stat(
             "Lowest battery",
-            "The lowest battery charge of the selected robots.",
+            "The lowest battery charge of the selected robots (none reported yet: unknown).",
             f"min(linectl_robot_battery_ratio{{{sel}}})",
             "percentunit",
             thresholds=[(None, "red"), (0.2, "orange"), (0.4, "green")],
+            no_value="unknown",
         ),
         stat(
             "Waiting in traffic",
             "Robots standing at a decision point, waiting for a node another robot holds.",
-            "linectl_traffic_waiting_robots",
+            "max(linectl_traffic_waiting_robots)",
             thresholds=[(None, "green"), (2, "orange")],
+            no_value="unknown",
         ),
     ]
     rest = [

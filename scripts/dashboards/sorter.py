@@ -11,8 +11,10 @@ from dashboards.panels import (
     RANGE_MINUTES,
     RATE,
     heatmap,
+    if_any,
     series,
     share,
+    share_of_some,
     stat,
     targets,
 )
@@ -22,7 +24,7 @@ def sorter() -> dict[str, Any]:
     decisions = "linectl_sort_decisions_total"
 
     def outcome_share(outcome: str, window: str) -> str:
-        return share(
+        return share_of_some(
             f'sum(rate({decisions}{{outcome="{outcome}"}}[{window}]))',
             f"sum(rate({decisions}[{window}]))",
         )
@@ -40,6 +42,7 @@ def sorter() -> dict[str, Any]:
             f"sum(increase({decisions}[$__range])) / ({RANGE_MINUTES})",
             "opm",
             decimals=1,
+            zero=True,
         ),
         stat(
             "Diverted",
@@ -47,6 +50,7 @@ def sorter() -> dict[str, Any]:
             outcome_share("diverted", "$__range"),
             "percentunit",
             thresholds=[(None, "red"), (0.8, "orange"), (0.9, "green")],
+            no_value="no scans",
         ),
         stat(
             "Rejected",
@@ -54,6 +58,7 @@ def sorter() -> dict[str, Any]:
             outcome_share("rejected", "$__range"),
             "percentunit",
             thresholds=[(None, "green"), (0.02, "orange"), (0.05, "red")],
+            no_value="no scans",
         ),
         stat(
             "No-read",
@@ -62,18 +67,24 @@ def sorter() -> dict[str, Any]:
             outcome_share("no_read", "$__range"),
             "percentunit",
             thresholds=[(None, "green"), (0.02, "orange"), (0.05, "red")],
+            no_value="no scans",
         ),
         stat(
             "Scan-to-divert p99",
             "99th percentile of wall time from the scan event to the Divert method returning.",
-            latency("0.99", "$__range"),
+            if_any(
+                latency("0.99", "$__range"),
+                "sum(increase(linectl_scan_to_divert_seconds_count[$__range]))",
+            ),
             "s",
             thresholds=[(None, "green"), (0.02, "orange"), (0.05, "red")],
+            no_value="no diverts",
         ),
         stat(
             "B2B chutes held",
             "Chutes currently held by an open B2B order (dynamic allocation).",
-            "linectl_b2b_chutes_allocated",
+            "max(linectl_b2b_chutes_allocated)",
+            no_value="unknown",
         ),
     ]
     rest = [

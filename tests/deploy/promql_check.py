@@ -33,14 +33,18 @@ GRAFANA_BUILTINS = {
     "$__range_ms": "3600000",
     "$__range": "1h",
 }
+# the samples of each kind of family (no ``_created``: linectl does not export them)
 SUFFIXES = {
-    "counter": ("_total", "_created"),
+    "counter": ("_total",),
     "gauge": ("",),
-    "histogram": ("_bucket", "_sum", "_count", "_created"),
-    "summary": ("", "_sum", "_count", "_created"),
+    "histogram": ("_bucket", "_sum", "_count"),
+    "summary": ("", "_sum", "_count"),
     "info": ("_info",),
     "stateset": ("",),
 }
+# functions over the samples of a counter in a range: they see an event only as a change
+# between two samples, so the series must exist before its first event
+COUNTER_FUNCTIONS = frozenset({"increase", "rate", "irate", "resets"})
 
 
 def exported(metrics: Metrics | None = None) -> dict[str, frozenset[str]]:
@@ -54,7 +58,9 @@ def exported(metrics: Metrics | None = None) -> dict[str, frozenset[str]]:
     }
     names: dict[str, frozenset[str]] = {}
     for family in metrics.registry.collect():
-        own = labels.get(family.name, frozenset())
+        # a collector's family (process, platform) names its labels on its samples only
+        seen = {name for sample in family.samples for name in sample.labels} - {"le"}
+        own = labels.get(family.name, frozenset()) | seen
         for suffix in SUFFIXES[family.type]:
             extra = {"le"} if suffix == "_bucket" else set()
             names[family.name + suffix] = own | extra
@@ -170,3 +176,51 @@ def metric_names(expr: str) -> Iterator[str]:
     """Every metric name ``expr`` selects (for tests that look for a metric's use)."""
     names: dict[str, frozenset[str] | None] = {**exported(), **BUILTINS}
     yield from _walk(pq.parse(substitute(expr)), names).metrics
+
+
+def counter_selectors(expr: str) -> Iterator[pq.VectorSelector]:
+    """The selectors of ``expr`` that a counter function (increase, rate, ...) reads over a
+    range: the series it needs to exist before their first event."""
+    found: list[pq.VectorSelector] = []
+
+    def visit(node: object) -> None:
+        if (
+            isinstance(node, pq.Call)
+            and node.func.name in COUNTER_FUNCTIONS
+            and isinstance(node.args[0], pq.MatrixSelector)
+        ):
+            found.append(node.args[0].vector_selector)
+
+    pq.walk(pq.parse(substitute(expr)), visit)
+    yield from found
+
+
+def matches(selector: pq.VectorSelector, labels: dict[str, str]) -> bool:
+    """Whether a series with ``labels`` (its own, without the target labels Prometheus adds)
+    is selected by ``selector``'s label matchers; a matcher on a target label matches."""
+    for m in selector.matchers.matchers:
+        if m.name in TARGET_LABELS:
+            continue
+        value = labels.get(m.name, "")
+        full = re.fullmatch(m.value, value) is not None
+        op = str(m.op)
+        if (
+            (op == "MatchOp.Equal" and value != m.value)
+            or (op == "MatchOp.NotEqual" and value == m.value)
+            or (op == "MatchOp.Re" and not full)
+            or (op == "MatchOp.NotRe" and full)
+        ):
+            return False
+    return True
+
+
+def selectors(expr: str) -> Iterator[pq.VectorSelector]:
+    """Every vector selector of ``expr`` (also those inside range selectors and subqueries)."""
+    found: list[pq.VectorSelector] = []
+
+    def visit(node: object) -> None:
+        if isinstance(node, pq.VectorSelector):  # a range selector's own is visited too
+            found.append(node)
+
+    pq.walk(pq.parse(substitute(expr)), visit)
+    yield from found

@@ -76,6 +76,12 @@ def test_prometheus_scrapes_the_linectl_service() -> None:
     (job,) = config["scrape_configs"]
     assert job["job_name"] == "linectl" and job["metrics_path"] == "/metrics"
     assert job["static_configs"][0]["targets"] == [f"linectl:{port}"]
+    # the target names its line, the id of the line file the service runs: the dashboards'
+    # Line variable lists it and every panel filters by it
+    line_file = option(command, "--config").removeprefix("/app/")
+    line_id = yaml.safe_load((DEPLOY.parent / line_file).read_text())["line"]["id"]
+    assert job["static_configs"][0]["labels"] == {"line": line_id}
+    assert "line" not in config["global"].get("external_labels", {})
     # the rules the alerts come from are in the folder compose mounts as /etc/prometheus
     assert config["rule_files"] == ["rules/*.yml"]
     assert "./prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]

@@ -24,7 +24,7 @@ from pydantic import SecretStr
 from kernel.config.model import FailoverConfig, LineConfig, StoreConfig
 from simulators.broker import free_port
 from tests.deploy.promql_check import substitute
-from tests.deploy.test_dashboards import UIDS, expressions, load
+from tests.deploy.test_dashboards import LINE_QUERY, UIDS, expressions, load
 from tests.deploy.test_promtool import complete_orders
 from tests.e2e.test_lifecycle import running_line
 from tests.line_processes import line_processes
@@ -46,6 +46,9 @@ def prometheus_bin() -> Iterator[str]:
     yield path
 
 
+LINE = "live-line"  # the line label of the targets, as deploy/prometheus/prometheus.yml sets it
+
+
 @contextlib.asynccontextmanager
 async def prometheus(
     binary: str, targets: list[str], workdir: Path
@@ -55,7 +58,12 @@ async def prometheus(
     config = {
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
         "rule_files": [str(p) for p in sorted(RULES.glob("*.yml"))],
-        "scrape_configs": [{"job_name": "linectl", "static_configs": [{"targets": targets}]}],
+        "scrape_configs": [
+            {
+                "job_name": "linectl",
+                "static_configs": [{"targets": targets, "labels": {"line": LINE}}],
+            }
+        ],
     }
     (workdir / "prometheus.yml").write_text(yaml.safe_dump(config))
     port = free_port()
@@ -139,17 +147,47 @@ async def test_prometheus_scrapes_the_line_runs_the_rules_and_answers_every_dash
             answered: dict[str, int] = {}
             for name in sorted(UIDS):
                 for where, expr in expressions(load(name)):
-                    text = substitute(expr)
-                    if text.startswith("label_values("):
-                        text = text.removeprefix("label_values(").rsplit(",", 1)[0]
-                    if await query(prom, text):
+                    if await query(prom, runnable(expr)):
                         answered[name] = answered.get(name, 0) + 1
                     else:
                         empty.setdefault(name, []).append(where)
+            stats = {
+                f"{name}: {p['title']}": (
+                    await query(prom, runnable(p["targets"][0]["expr"])),
+                    p["targets"][0]["expr"].endswith(" or vector(0)"),
+                )
+                for name in sorted(UIDS)
+                for p in load(name)["panels"]
+                if p["type"] == "stat"
+            }
+            # another line's series are in no panel: the line variable filters them out
+            other_line = {
+                f"{name}: {where}"
+                for name in sorted(UIDS)
+                for where, expr in expressions(load(name))
+                if expr != LINE_QUERY and await query(prom, runnable(expr, "another-line"))
+            }
+            lines = await query(prom, 'group by (line) (up{job="linectl"})')
             rules = (await prom.get("/api/v1/rules")).json()["data"]["groups"]
             scraped = await query(prom, 'up{job="linectl"}')
 
     assert [float(s["value"][1]) for s in scraped] == [1.0]
+    # the line variable's values: the targets' line label
+    assert [s["metric"]["line"] for s in lines] == [LINE]
+    # for a line that is not there, only the counts of events answer (0, ``or vector(0)``)
+    counts = {
+        f"{name}: panel {p['title']!r} target A"
+        for name in sorted(UIDS)
+        for p in load(name)["panels"]
+        if p["type"] == "stat" and p["targets"][0]["expr"].endswith(" or vector(0)")
+    }
+    assert other_line == counts
+    # every stat shows a number (never NaN) or nothing (its noValue); counts show 0 at least
+    for where, (result, zero) in stats.items():
+        values = [s["value"][1] for s in result]
+        assert "NaN" not in values, where
+        if zero:
+            assert len(values) == 1, where
     # every dashboard shows the line that ran: some of its panels have data
     assert set(answered) == set(UIDS), {"no data at all": sorted(set(UIDS) - set(answered))}
     # the shipped rules load and evaluate without error on real data
@@ -165,9 +203,23 @@ async def test_prometheus_scrapes_the_line_runs_the_rules_and_answers_every_dash
 LEASE = FailoverConfig(enabled=True, lease_seconds=3.0, renew_seconds=0.5)
 
 
+def on_this_line(expr: str) -> str:
+    """A dashboard query with the line variable set to the line the targets carry."""
+    return expr.replace("$line", LINE)
+
+
+def runnable(expr: str, line: str = LINE) -> str:
+    """A dashboard query as Prometheus takes it: the line variable set to ``line``, Grafana's
+    other variables replaced; a variable's label_values() query by its selector."""
+    text = substitute(expr.replace("$line", line))
+    if text.startswith("label_values("):
+        text = text.removeprefix("label_values(").rsplit(",", 1)[0]
+    return text
+
+
 def panel_expr(dashboard: str, title: str) -> str:
     (panel,) = [p for p in load(dashboard)["panels"] if p["title"] == title]
-    return substitute(panel["targets"][0]["expr"])
+    return substitute(on_this_line(panel["targets"][0]["expr"]))
 
 
 def by_instance(result: list[dict[str, Any]]) -> dict[str, float]:

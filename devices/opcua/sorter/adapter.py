@@ -40,7 +40,7 @@ from kernel.backoff import Backoff
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from kernel.fence import Fence
-from kernel.metrics import Metrics
+from kernel.metrics import Metrics, SafeStateReason
 
 log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
 
@@ -216,7 +216,7 @@ class OpcUaSorter:
             # and the controller releases no work to the conveyor until it is back
             self._was_up = False
             self._state.metrics.conveyor_safe_state.labels(
-                self._state.conveyor_id, "comms_lost"
+                self._state.conveyor_id, SafeStateReason.COMMS_LOST
             ).inc()
         await events.put(
             ConveyorAvailability(

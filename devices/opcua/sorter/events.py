@@ -32,6 +32,7 @@ from devices.opcua.packml import Level
 from devices.opcua.sorter.state import CLIENT_QUEUE_SIZE, EVENT_QUEUE_SIZE, SorterState
 from devices.opcua.translate import divert_from_event, scan_from_event
 from devices.supervisor import SessionLost
+from kernel.metrics import SafeStateReason
 
 log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
 
@@ -170,7 +171,7 @@ class SorterEvents:
             return
         if jammed:
             self._state.jammed.add(zone_id)
-            metrics.conveyor_safe_state.labels(conveyor_id, "jam").inc()
+            metrics.conveyor_safe_state.labels(conveyor_id, SafeStateReason.JAM).inc()
             log.warning(
                 "conveyor zone jammed; the zones upstream of it are held",
                 extra={"conveyor": conveyor_id, "zone": zone_id},

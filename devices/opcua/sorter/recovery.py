@@ -25,6 +25,7 @@ from devices.opcua.translate import (
     translate_error,
 )
 from devices.supervisor import SessionLost, stop_if_cancelled
+from kernel.metrics import SafeStateReason
 
 log = logging.getLogger("devices.opcua.sorter")  # the sorter adapter logs under one name
 
@@ -56,7 +57,9 @@ class SorterRecovery:
         resume = state.config.conveyor.resume_after_comms_loss and state.packml_state == "Held"
         if not self._trip_seen:
             self._trip_seen = True
-            state.metrics.conveyor_safe_state.labels(state.conveyor_id, "controller_silent").inc()
+            state.metrics.conveyor_safe_state.labels(
+                state.conveyor_id, SafeStateReason.CONTROLLER_SILENT
+            ).inc()
             if not resume:
                 log.warning(
                     "conveyor held by its watchdog; left for an operator",
