@@ -15,6 +15,7 @@ from rich.table import Table
 
 from controller.app.cli.common import (
     ConfigOpt,
+    DemoTimeScaleOpt,
     LogFormat,
     LogLevel,
     check_broker,
@@ -34,7 +35,7 @@ def register(app: typer.Typer) -> None:
 def demo(
     orders: Annotated[int, typer.Option(min=1, help="Orders the WMS sends.")] = 300,
     b2b_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of B2B orders.")] = 0.2,
-    time_scale: Annotated[float, typer.Option(min=0.1, help="Line seconds per wall second.")] = 30,
+    time_scale: DemoTimeScaleOpt = 30.0,
     report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
     broker: Annotated[str | None, typer.Option(help="Use this broker: mqtt://host:port")] = None,
     config: ConfigOpt = None,
