@@ -46,7 +46,9 @@ class SseDecoder:
 
     def feed(self, text: str) -> list[ServerEvent | Comment]:
         """The events and comments that ``text`` completes, in stream order."""
-        if not self._started and text:
+        if not text:
+            return []
+        if not self._started:
             self._started = True
             text = text.removeprefix(BOM)
         if self._after_cr and text.startswith("\n"):
