@@ -1,0 +1,114 @@
+"""``linectl line status`` against a running line on simulators: the picture an operator gets,
+the JSON as the controller's OpenAPI document defines it, and the live stream."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+import sys
+from datetime import timedelta
+from typing import Any
+
+import jsonschema
+import pytest
+from typer.testing import CliRunner
+
+from controller.app.cli.main import app
+from tests.e2e.test_commissioning import NO_ENV, all_online, linectl, view_until
+from tests.e2e.test_lifecycle import TOKEN, Line
+from tests.line_processes import _env
+
+pytestmark = pytest.mark.e2e
+
+
+async def line_out(line: Line) -> jsonschema.Draft202012Validator:
+    """A validator of ``LineOut`` from the OpenAPI document the controller serves."""
+    openapi = (await line.http.get("/openapi.json")).json()
+    schema = {"$ref": "#/components/schemas/LineOut", "components": openapi["components"]}
+    return jsonschema.Draft202012Validator(schema)
+
+
+async def test_status_of_a_running_line(line: Line) -> None:
+    await view_until(line, all_online)
+    # an order that waits for its delivery window: listed with why it waits
+    await line.put("W1", **line.b2b("SKU-0001", window_starts_in=timedelta(hours=2)))
+    await line.until("W1", lambda o, s: o.waiting_reason is not None)
+    await view_until(line, lambda v: v["orders"]["by_status"]["accepted"] >= 1)
+
+    r = await asyncio.to_thread(
+        CliRunner().invoke,
+        app,
+        ["line", "status", "--api", str(line.http.base_url), "--token", TOKEN],
+        env={**NO_ENV, "COLUMNS": "160"},  # a wide terminal: no column folds
+    )
+    assert r.exit_code == 0, r.output
+    text = r.stdout
+    assert text.startswith("line ref-line-1  RUNNING  controller active")
+    assert "conveyor C1  Execute  no jam  occupied zones: " in text
+    assert "CH-DHL carrier 0/40" in text  # the capacity from the line's plan
+    assert "CR1 (A1)" in text and "CR2 (A2)" in text
+    for serial in ("R01", "R02", "R03"):
+        assert serial in text
+    assert "W1" in text and "outside_delivery_window" in text
+
+    r = await linectl(line, "line", "status", "--json")
+    assert r.exit_code == 0, r.output
+    view: dict[str, Any] = json.loads(r.stdout)
+    (await line_out(line)).validate(view)
+    assert len(view["conveyors"][0]["zones"]) == len(line.service.config.conveyor.zones)
+    assert [c["crane"] for c in view["cranes"]] == ["CR1", "CR2"]
+    waiting = {o["order_id"]: o["waiting_reason"] for o in view["orders"]["oldest_waiting"]}
+    assert waiting["W1"] == "outside_delivery_window"
+
+    assert (await linectl(line, "line", "hold")).exit_code == 0
+    await view_until(line, lambda v: v["held"] is not None)
+    r = await linectl(line, "line", "status")
+    assert r.stdout.startswith("line ref-line-1  HELD by token-1 since "), r.output
+    assert (await linectl(line, "line", "resume")).exit_code == 0
+
+
+async def test_watch_follows_the_line_as_ndjson(line: Line) -> None:
+    await view_until(line, all_online)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "controller.app.cli",
+        "line",
+        "status",
+        "--watch",
+        "--json",
+        "--interval",
+        "0.2",
+        "--api",
+        str(line.http.base_url),
+        "--token",
+        TOKEN,
+        env=_env(),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        validator = await line_out(line)
+        # a held line shows in the next snapshot
+        async with asyncio.timeout(30):
+            first = json.loads(await proc.stdout.readline())
+            validator.validate(first)
+            assert first["held"] is None
+            assert (await line.http.post("/v1/line/hold")).status_code == 200
+            while True:
+                view = json.loads(await proc.stdout.readline())
+                validator.validate(view)
+                if view["held"] is not None:
+                    break
+        assert view["held"]["by"] == "token-1"
+        assert (await line.http.post("/v1/line/resume")).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        async with asyncio.timeout(30):
+            assert await proc.wait() == 0
+        assert (await proc.stderr.read()) == b""
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
