@@ -4,27 +4,45 @@ the JSON as the controller's OpenAPI document defines it, and the live stream.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import sys
 from datetime import timedelta
 from typing import Any
 
+import httpx
 import jsonschema
 import pytest
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from controller.app.cli.main import app
+from controller.app.runner import run_with_standby
+from controller.store import open_lease, open_store
+from kernel.config.model import (
+    ApiConfig,
+    ApiToken,
+    FailoverConfig,
+    LineConfig,
+    StoreConfig,
+)
+from simulators.broker import free_port
 from tests.e2e.test_commissioning import NO_ENV, all_online, linectl, view_until
 from tests.e2e.test_lifecycle import TOKEN, Line
-from tests.line_processes import _env
+from tests.line_processes import _env, until
+from tests.store_backends import drop_schema, new_schema_name, postgres_dsn
 
 pytestmark = pytest.mark.e2e
 
 
 async def line_out(line: Line) -> jsonschema.Draft202012Validator:
+    return await line_out_of(line.http)
+
+
+async def line_out_of(http: httpx.AsyncClient) -> jsonschema.Draft202012Validator:
     """A validator of ``LineOut`` from the OpenAPI document the controller serves."""
-    openapi = (await line.http.get("/openapi.json")).json()
+    openapi = (await http.get("/openapi.json")).json()
     schema = {"$ref": "#/components/schemas/LineOut", "components": openapi["components"]}
     return jsonschema.Draft202012Validator(schema)
 
@@ -112,3 +130,76 @@ async def test_watch_follows_the_line_as_ndjson(line: Line) -> None:
         if proc.returncode is None:
             proc.kill()
             await proc.wait()
+
+
+@pytest.mark.timeout(120)
+async def test_status_on_a_standby_names_the_active_controller(
+    reference_line: LineConfig,
+) -> None:
+    """A standby (``linectl run`` of a line with failover, its lease held by another
+    controller) shows its role and where the active controller's API is."""
+    dsn, schema = postgres_dsn(), new_schema_name()
+    active_url = f"http://127.0.0.1:{free_port()}"  # the active controller's, as its lease says
+    port = free_port()
+    cfg = reference_line.with_overrides(
+        store=StoreConfig(backend="postgresql", dsn=SecretStr(dsn), db_schema=schema),
+        failover=FailoverConfig(
+            enabled=True, lease_seconds=60.0, renew_seconds=0.5, instance="ctl-b"
+        ),
+        api=ApiConfig(port=port, tokens=[ApiToken(token=TOKEN)]),
+    )
+    store = open_store(cfg.store, cfg.line.id)
+    await store.open()  # the line's schema, its lease row included
+    other = open_lease(cfg.store, cfg.line.id, cfg.failover, instance="ctl-a", api_url=active_url)
+    standby: asyncio.Task[None] | None = None
+    try:
+        grant = await other.acquire()
+        assert grant is not None
+        standby = asyncio.create_task(run_with_standby(cfg, host="127.0.0.1", port=port))
+        url = f"http://127.0.0.1:{port}"
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        async with httpx.AsyncClient(base_url=url, headers=headers) as http:
+
+            async def serving() -> bool:
+                assert not standby.done(), standby
+                with contextlib.suppress(httpx.TransportError):
+                    r = await http.get("/v1/line")
+                    return r.status_code == 200 and r.json()["controller"]["active"] is not None
+                return False
+
+            await until("the standby serves its API", serving)
+            validator = await line_out_of(http)
+
+        r = await asyncio.to_thread(
+            CliRunner().invoke,
+            app,
+            ["line", "status", "--api", url, "--token", TOKEN],
+            env={**NO_ENV, "COLUMNS": "160"},
+        )
+        assert r.exit_code == 0, r.output
+        first, second = r.stdout.splitlines()[:2]
+        assert first.startswith("line ref-line-1  RUNNING  controller standby")
+        assert second == (
+            f"ctl-b is the standby (term {grant.term}); the line is commanded by ctl-a at "
+            f"{active_url}: linectl line status --api {active_url}"
+        )
+
+        r = await asyncio.to_thread(
+            CliRunner().invoke,
+            app,
+            ["line", "status", "--json", "--api", url, "--token", TOKEN],
+            env=NO_ENV,
+        )
+        assert r.exit_code == 0, r.output
+        view = json.loads(r.stdout)
+        validator.validate(view)
+        assert view["controller"]["role"] == "standby"
+        assert view["controller"]["active"]["api_url"] == active_url
+    finally:
+        if standby is not None:
+            standby.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await standby
+        await other.close()
+        await store.close()
+        drop_schema(schema)
