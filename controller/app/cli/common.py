@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
@@ -42,7 +43,7 @@ LogFormat = Annotated[str, typer.Option("--log-format", help="text (key=value) o
 
 
 def _positive(value: float | None) -> float | None:
-    if value is not None and not value > 0:  # also NaN
+    if value is not None and not (value > 0 and math.isfinite(value)):  # NaN fails too
         raise typer.BadParameter(f"{value:g} is not a time scale: give a number above 0")
     return value
 
