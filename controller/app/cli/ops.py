@@ -5,6 +5,10 @@
 bearer token, so the controller checks the token's scope and writes the call to its audit log.
 Each prints one line (or the answer as JSON with ``--json``) and exits 0 when done, 1 when the
 line refused or failed it, 2 on a usage or connection error, 3 when the token was refused.
+
+The API is the one ``--api`` names, else ``LINECTL_API_URL``, else the one the line file given
+with ``--config`` serves, else ``http://127.0.0.1:8080``
+(:func:`controller.app.cli.common.api_url`).
 """
 
 from __future__ import annotations
