@@ -25,6 +25,7 @@ from api import (
     routes_reject_totes,
     routes_replenishment,
     routes_stations,
+    routes_ui,
 )
 from api.backend import ApiBackend, AppState
 from api.errors import install_error_handlers
@@ -32,6 +33,7 @@ from api.limits import BodyLimitMiddleware
 from api.line_feed import LineFeed
 from api.openapi import install_openapi
 from api.store_calls import FailFastMiddleware
+from api.streams import stopping_event
 
 DESCRIPTION = """
 The WMS-facing API of **linectl**, the edge controller of one fulfilment line.
@@ -90,5 +92,7 @@ def create_app(backend: ApiBackend) -> FastAPI:
     app.include_router(routes_events.router)
     app.include_router(routes_health.router)
     app.include_router(routes_auth.router)
+    app.include_router(routes_ui.router)
     install_openapi(app)
+    stopping_event(app)  # set by the server that embeds the app when it begins to stop
     return app

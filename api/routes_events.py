@@ -15,12 +15,13 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.responses import StreamingResponse
 
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import problem_responses
+from api.streams import until_stopping
 from controller.orders.model import ORDER_ID_PATTERN
 from controller.store.base import OrderStore, StoredEvent, StoreError
 
@@ -92,6 +93,7 @@ async def event_stream(
     },
 )
 async def events(
+    request: Request,
     backend: Backend,
     _reader: Reader,
     last_event_id: Annotated[
@@ -119,7 +121,7 @@ async def events(
     else:
         start = await store.last_event_seq()
     return StreamingResponse(
-        event_stream(store, start, order_id=order_id),
+        until_stopping(request, event_stream(store, start, order_id=order_id)),
         media_type=MEDIA_TYPE,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

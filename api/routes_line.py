@@ -15,6 +15,7 @@ from api.line_feed import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL, LineFeed
 from api.line_feed import line_stream as stream_line
 from api.problems import problem_responses
 from api.schemas import ControllerOut
+from api.streams import until_stopping
 from controller.service import line_view as views
 
 router = APIRouter(prefix="/v1", tags=["line"])
@@ -202,6 +203,10 @@ class OrdersSummaryOut(BaseModel):
 
 class LineOut(BaseModel):
     line_id: str
+    at: datetime | None = Field(
+        default=None,
+        description="When the view was taken, on the line's clock (order times are on it too).",
+    )
     conveyors: list[ConveyorOut]
     cranes: list[CraneOut] = Field(
         default_factory=list, description="AS/RS stacker cranes, one per aisle."
@@ -402,6 +407,7 @@ Feed = Annotated[LineFeed, Depends(get_line_feed)]
     },
 )
 async def line_stream(
+    request: Request,
     feed: Feed,
     _: Reader,
     interval: Annotated[
@@ -414,7 +420,7 @@ async def line_stream(
     ] = DEFAULT_INTERVAL,
 ) -> StreamingResponse:
     return StreamingResponse(
-        stream_line(feed, interval),
+        until_stopping(request, stream_line(feed, interval)),
         media_type=MEDIA_TYPE,
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )

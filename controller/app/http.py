@@ -10,6 +10,9 @@ from collections.abc import Generator
 import uvicorn
 from fastapi import FastAPI
 
+from api import stopping_event
+
+GRACEFUL_SHUTDOWN_SECONDS = 5
 _serving = 0  # API servers of this process that froze the heap and still serve
 
 
@@ -52,8 +55,11 @@ class ApiServer:
                 log_config=None,
                 lifespan="on",
                 access_log=False,
+                # a response still going this long after the stop began is cut off
+                timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
             )
         )
+        self._app = app
         self.host = host
         self.port = port
         self.freeze_heap = freeze_heap
@@ -89,6 +95,8 @@ class ApiServer:
                 started.set()
             await asyncio.shield(task)
         finally:
+            # streams (Server-Sent Events) end now rather than hold up the stop
+            stopping_event(self._app).set()
             self._server.should_exit = True
             with contextlib.suppress(Exception, SystemExit):
                 await task

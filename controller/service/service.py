@@ -205,6 +205,7 @@ class LineService:
         fault_held = self.orchestrator.robot_faults.held()
         return {
             "line_id": self.config.line.id,
+            "at": self.clock.utcnow(),
             "conveyors": [views.conveyor(self.sorter.snapshot(), self.config, flight)],
             "robots": [
                 {

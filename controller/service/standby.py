@@ -131,6 +131,7 @@ class StandbyBackend:
         """The standby commands no device: the line's live state is the active controller's."""
         return {
             "line_id": self.config.line.id,
+            "at": self.clock.utcnow(),
             "conveyors": [],
             "cranes": [],
             "robots": [],

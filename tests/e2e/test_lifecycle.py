@@ -113,12 +113,14 @@ async def running_line(
     tmp_path: Path,
     seed: Callable[[LineService], Awaitable[None]] | None = None,
     time_scale: float = TIME_SCALE,
+    api_config: ApiConfig | None = None,
 ) -> AsyncIterator[Line]:
-    """The whole line; ``seed`` runs on the store before the controller starts."""
+    """The whole line; ``seed`` runs on the store before the controller starts; ``api_config``
+    replaces the API settings (by default: reads open, one token ``TOKEN`` with every scope)."""
     clock = ScaledClock(time_scale)
     cfg = reference_line.with_overrides(
         store=StoreConfig(path=str(tmp_path / "line.db")),
-        api=ApiConfig(port=free_port(), tokens=[ApiToken(token=TOKEN)]),
+        api=api_config or ApiConfig(port=free_port(), tokens=[ApiToken(token=TOKEN)]),
         mqtt=reference_line.mqtt.model_copy(update={"interface_name": interface_name}),
     )
     async with simulated_line(cfg, clock, mqtt_url) as sim, LineService(sim.config, clock) as svc:
