@@ -9,6 +9,7 @@ import json
 import signal
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,7 +31,8 @@ from kernel.config.model import (
 from simulators.broker import free_port
 from tests.e2e.test_commissioning import NO_ENV, all_online, linectl, view_until
 from tests.e2e.test_lifecycle import TOKEN, Line
-from tests.line_processes import _env, until
+from tests.line_processes import TOKEN as PROCESSES_TOKEN
+from tests.line_processes import _env, line_processes, until
 from tests.store_backends import drop_schema, new_schema_name, postgres_dsn
 
 pytestmark = pytest.mark.e2e
@@ -203,3 +205,52 @@ async def test_status_on_a_standby_names_the_active_controller(
         await other.close()
         await store.close()
         drop_schema(schema)
+
+
+@pytest.mark.timeout(240)
+async def test_watch_waits_out_a_controller_restart(
+    reference_line: LineConfig, mqtt_url: str, interface_name: str, tmp_path: Path
+) -> None:
+    """``linectl run`` stopped and started again under a watching ``linectl line status``:
+    the watch says once that the controller is unreachable, keeps trying, and follows the
+    restarted controller's stream."""
+    async with line_processes(reference_line, mqtt_url, interface_name, tmp_path) as (line, _):
+        await line.start_controller()
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "controller.app.cli",
+            "line",
+            "status",
+            "--watch",
+            "--json",
+            "--config",
+            str(line.line_file),  # the API the line file serves
+            "--token",
+            PROCESSES_TOKEN,
+            env=_env(),
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+        )
+        try:
+            assert proc.stdout is not None and proc.stderr is not None
+            async with asyncio.timeout(30):
+                before = json.loads(await proc.stdout.readline())
+            assert before["controller"]["role"] == "active"
+            assert await line.stop_controller(signal.SIGTERM) == 0
+            async with asyncio.timeout(30):
+                said = (await proc.stderr.readline()).decode()
+            assert "trying again" in said, said
+            await line.start_controller()
+            async with asyncio.timeout(60):
+                after = json.loads(await proc.stdout.readline())
+                assert "reachable again" in (await proc.stderr.readline()).decode()
+            assert after["line_id"] == before["line_id"]
+            proc.send_signal(signal.SIGINT)
+            async with asyncio.timeout(30):
+                assert await proc.wait() == 0
+            assert b"Traceback" not in await proc.stderr.read()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
