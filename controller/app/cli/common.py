@@ -86,7 +86,10 @@ ApiOpt = Annotated[
 TokenOpt = Annotated[
     str | None,
     typer.Option(
-        "--token", envvar=TOKEN_ENV, help=f"Bearer token for the API (default: {TOKEN_ENV})."
+        "--token",
+        envvar=TOKEN_ENV,
+        help="Bearer token for the API: scope line:operate for operator commands, orders:read "
+        "for reads (unless the controller's reads are open), orders:write to send orders.",
     ),
 ]
 ApiLineFileOpt = Annotated[
