@@ -86,7 +86,7 @@ def test_prometheus_scrapes_the_linectl_service() -> None:
     assert config["rule_files"] == ["rules/*.yml"]
     assert "./prometheus:/etc/prometheus:ro" in services["prometheus"]["volumes"]
     # the WMS load and the health check talk to the same port
-    assert option(services["wms"]["command"], "--url") == f"http://linectl:{port}"
+    assert option(services["wms"]["command"], "--api") == f"http://linectl:{port}"
     assert f"127.0.0.1:{port}/readyz" in " ".join(services["linectl"]["healthcheck"]["test"])
 
 

@@ -169,7 +169,7 @@ async def test_commissioning_commands_through_the_api(line: Line) -> None:
         "controller.app.cli",
         "sim",
         "wms",
-        "--url",
+        "--api",
         str(line.http.base_url),
         "--orders",
         "2",

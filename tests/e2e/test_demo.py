@@ -1,7 +1,10 @@
 """The whole line in one process: WMS -> API -> robots -> conveyor -> sorter -> chute."""
 
+import html
 import json
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -18,6 +21,7 @@ pytestmark = pytest.mark.e2e
 
 def test_cli_demo_with_embedded_broker_completes_every_order(tmp_path: Path) -> None:
     report = tmp_path / "report.json"
+    store = tmp_path / "demo.db"
     res = CliRunner().invoke(
         app,
         [
@@ -28,9 +32,12 @@ def test_cli_demo_with_embedded_broker_completes_every_order(tmp_path: Path) -> 
             "40",
             "--report",
             str(report),
+            "--store",
+            str(store),
             "--timeout",
             "120",
         ],
+        env={"COLUMNS": "200"},  # the summary's tables unwrapped
     )
     assert res.exit_code == 0, res.output
     data = json.loads(report.read_text())
@@ -50,6 +57,46 @@ def test_cli_demo_with_embedded_broker_completes_every_order(tmp_path: Path) -> 
     assert page.count("<svg") == 6  # every plot has data: the demo line has AS/RS aisles
     assert sum(data["kpi"]["completed"].values()) == 24
     assert data["kpi"]["asrs"]["cycles"]
+    assert_summary_is_the_reports(res.stdout, data, store, tmp_path)
+
+
+def assert_summary_is_the_reports(
+    printed: str, data: dict[str, Any], store: Path, tmp_path: Path
+) -> None:
+    """``linectl report`` on the demo's order store: the same KPIs as the demo's JSON report,
+    and the table at the top of its page is what the demo printed, cell for cell."""
+    page, kpis = tmp_path / "kpi.html", tmp_path / "kpi.json"
+    res = CliRunner().invoke(
+        app, ["report", "--db", str(store), "--out", str(page), "--json", str(kpis)]
+    )
+    assert res.exit_code == 0, res.output
+    assert json.loads(kpis.read_text()) == data["kpi"]
+    summary = data["kpi"]["summary"]
+    everything = summary["orders"][-1]
+    assert everything["type"] == "all"
+    assert everything["completed"] == data["by_status"]["completed"] == 24
+    assert summary["sorter"]["diverted"] >= 24
+
+    table = page.read_text().split("<table>", 1)[1].split("</table>", 1)[0]
+    head = re.findall(r"<th>(.*?)</th>", table)
+    rows = [
+        [html.unescape(c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+        for row in re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>", 1)[1])
+    ]
+    shown = [
+        [c.strip() for c in line.strip("│┃").split("│" if "│" in line else "┃")]
+        for line in printed.splitlines()
+        if line.startswith(("│", "┃"))
+    ]
+    assert head in shown  # the same columns, named alike
+    orders = [r for r in rows if len(r) == len(head)]
+    notes = [r for r in rows if len(r) == 2]
+    assert [r[0] for r in orders] == ["B2C", "B2B", "All"]
+    for row in orders:
+        assert row in shown, (row, printed)
+    assert [n[0] for n in notes] == ["Robots", "Sorter", "AS/RS"]
+    for name, text in notes:
+        assert f"{name}: {text}" in printed.splitlines()
 
 
 async def test_demo_on_the_machine_broker_and_history_is_complete(
@@ -67,7 +114,8 @@ async def test_demo_on_the_machine_broker_and_history_is_complete(
     assert report["by_status"]["completed"] == 12, report
     assert report["all_terminal"]
     assert seen and seen[-1] == 12
-    assert report["cycle_time_line_seconds"]["p50"] > 0
+    cycle = report["kpi"]["summary"]["orders"][-1]["cycle_minutes"]
+    assert 0 < cycle["p50"] <= cycle["p95"] <= cycle["max"]
     assert report["robot_collisions"] == 0
 
     store = open_store(StoreConfig(path=str(db)))

@@ -9,7 +9,7 @@ import os
 import signal
 import sys
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -30,10 +30,15 @@ SETTLED = {"completed", "exception", "failed", "cancelled"}
 
 @asynccontextmanager
 async def service(
-    db: Path, port: int, broker: tuple[str, str] | None = None
+    db: Path,
+    port: int,
+    broker: tuple[str, str] | None = None,
+    args: Sequence[str] = (),
+    log: list[bytes] | None = None,
 ) -> AsyncIterator[asyncio.subprocess.Process]:
-    """``linectl run --simulate``; with ``broker`` (URL, interface name) the simulated robots
-    and the controller meet on that broker instead of an embedded one."""
+    """``linectl run --simulate [ARGS]``; with ``broker`` (URL, interface name) the simulated
+    robots and the controller meet on that broker instead of an embedded one. Every log line
+    is added to ``log`` when given."""
     env = {
         **os.environ,
         "LINECTL_API_TOKEN": TOKEN,
@@ -41,9 +46,9 @@ async def service(
         "LINECTL_API__PORT": str(port),
         "LINECTL_CLOCK__TIME_SCALE": "40",
     }
-    extra: list[str] = []
+    extra: list[str] = list(args)
     if broker is not None:
-        extra = ["--broker", broker[0]]
+        extra += ["--broker", broker[0]]
         env["LINECTL_MQTT__INTERFACE_NAME"] = broker[1]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
@@ -68,12 +73,16 @@ async def service(
         """Keep reading the log: a full pipe would block the service's writes, and its stop."""
         while line := await stderr.readline():
             tail.append(line)
+            if log is not None:
+                log.append(line)
 
     reader: asyncio.Task[None] | None = None
     try:
         async with asyncio.timeout(30):  # the service logs once when the API listens
             while b"API listening" not in (line := await stderr.readline()):
                 assert line, "service exited during start-up"
+                if log is not None:
+                    log.append(line)
         reader = asyncio.create_task(drain())
         yield proc
     except BaseException:
@@ -164,3 +173,17 @@ async def test_run_simulate_serves_an_order_to_completion_and_survives_restart(
         same = await http.put("/v1/orders/SO-E2E-1", json=body, headers=headers)
         assert same.status_code == 200
         assert await stop(proc) == 0
+
+
+async def test_run_time_scale_overrides_the_line_file(tmp_path: Path) -> None:
+    """``--time-scale`` before the line file's clock.time_scale (40 here, from the
+    environment): the controller's clock and the simulators' run at 25."""
+    log: list[bytes] = []
+    port = free_port()
+    async with service(tmp_path / "line.db", port, args=["--time-scale", "25"], log=log) as proc:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
+            await poll(http, "/readyz", lambda r: r.status_code == 200)
+        assert await stop(proc) == 0
+    records = [json.loads(line) for line in log if line.startswith(b"{")]
+    started = [r for r in records if r.get("msg") == "controller started"]
+    assert [r["time_scale"] for r in started] == [25.0]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import socket
+from pathlib import Path
 
 from typer.testing import CliRunner
 
 from controller.app.cli.main import app
+from controller.linefile.loader import REFERENCE_LINE
 
 NO_ENV = {"LINECTL_API_TOKEN": None, "LINECTL_API_URL": None}
 
@@ -50,3 +52,20 @@ def test_device_reports_read_back_from_the_api_answer() -> None:
         (("operating mode", "AUTOMATIC"),),
     )
     assert _report(report.as_dict()) == report
+
+
+def test_a_time_scale_is_a_finite_number_above_0(tmp_path: Path) -> None:
+    line = str(REFERENCE_LINE)
+    for command in (["run", "-c", line], ["demo"], ["sim", "conveyors"], ["sim", "asrs"]):
+        for bad in ("0", "-2", "nan", "inf"):
+            r = CliRunner().invoke(app, [*command, "--time-scale", bad], env=NO_ENV)
+            assert r.exit_code == 2, (command, bad, r.output)
+            said = " ".join(r.output.replace("│", " ").split())  # typer's box, unwrapped
+            assert f"'--time-scale': {bad} is not a time scale: give a number above 0" in said
+
+
+def test_the_demo_keeps_its_store_only_in_a_new_file(tmp_path: Path) -> None:
+    taken = tmp_path / "line.db"
+    taken.write_bytes(b"")
+    r = CliRunner().invoke(app, ["demo", "--store", str(taken)], env=NO_ENV)
+    assert r.exit_code == 2 and "the file exists" in r.stderr

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from controller.app.report import kpi
+from controller.app.report import kpi, summary
 from controller.app.report.model import CommandRow, Distribution, EventRow, OnTime, OrderRow, Window
 
 T0 = 1_800_000_000.0  # any line time; everything below is seconds after it
@@ -187,3 +187,37 @@ def test_as_dict_reports_the_whole_computation() -> None:
     assert data["on_time"]["b2c"] == {"on_time": 1, "late": 1, "overdue": 1, "share": 0.3333}
     assert data["robots"]["R1"] == {"trips": 2, "busy_seconds": 220.0, "share": 0.1833}
     assert data["sorter"] == {"diverted": 1, "recirculated": {}, "rejected": {}}
+
+
+def test_summary_rows_and_their_text() -> None:
+    cmds = [
+        CommandRow("A1", "retrieve", "done", T0 + 100, T0 + 130),
+        CommandRow("A1", "retrieve", "done", T0 + 200, T0 + 245),
+        CommandRow("A1", "store", "failed", T0 + 300, T0 + 310),
+    ]
+    k = kpi.compute(ORDERS, [*COMPLETIONS, *TRIPS], cmds, WINDOW)
+    data = kpi.as_dict(k)["summary"]
+    assert data["window_hours"] == 0.33
+    assert data["orders"][2] == {
+        "type": "all",
+        "completed": 3,
+        "orders_per_hour": 9.0,  # in the 1200 s window
+        "cycle_minutes": {"p50": 14.0, "p95": 16.7, "max": 16.7},  # 300, 840 and 1000 s
+        "on_time_share": 0.5,  # A and C on time, B late, D overdue
+    }
+    assert data["robots"] == {"with_trips": 3, "mean_utilisation": 0.15}  # 220, 260, 60 s
+    rows, notes = summary.table(data)
+    assert [summary.HEAD, *rows] == [
+        summary.HEAD,
+        ["B2C", "2", "6.0", "9.5", "14.0", "14.0", "33.3%"],
+        ["B2B", "1", "3.0", "16.7", "16.7", "16.7", "100.0%"],
+        ["All", "3", "9.0", "14.0", "16.7", "16.7", "50.0%"],
+    ]
+    assert notes == [
+        ("Robots", "3 robots made trips, mean utilisation 15.0%"),
+        ("Sorter", "1 diverted, 0 recirculated, 0 rejected"),
+        ("AS/RS", "2 crane cycles done, 1 failed: A1 single retrieve 2 (p50 37.5 s)"),
+    ]
+    # an empty window: no rate, no cycle times, no share
+    empty = kpi.as_dict(kpi.compute([], [], [], Window(T0, T0)))["summary"]
+    assert summary.table(empty)[0][-1] == ["All", "0", "-", "-", "-", "-", "-"]

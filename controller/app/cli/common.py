@@ -1,5 +1,6 @@
 """What the ``linectl`` commands share: the consoles, the common options, reading a line file,
-and running a command's coroutine so that SIGINT/SIGTERM stop it cleanly.
+where the controller's API is, and running a command's coroutine so that SIGINT/SIGTERM stop it
+cleanly.
 
 The command modules (:mod:`controller.app.cli.main`, :mod:`controller.app.cli.demo`,
 :mod:`controller.app.cli.sim`, :mod:`controller.app.cli.devices`, :mod:`controller.app.cli.asrs`)
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
@@ -38,6 +40,98 @@ out = Console()
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Line file (YAML).")]
 LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")]
 LogFormat = Annotated[str, typer.Option("--log-format", help="text (key=value) or json.")]
+
+
+def _positive(value: float | None) -> float | None:
+    if value is not None and not (value > 0 and math.isfinite(value)):  # NaN fails too
+        raise typer.BadParameter(f"{value:g} is not a time scale: give a number above 0")
+    return value
+
+
+TIME_SCALE_HELP = "Line seconds per wall second, above 0"
+# the simulators and ``linectl run``: the line file's clock.time_scale unless given
+TimeScaleOpt = Annotated[
+    float | None,
+    typer.Option(
+        "--time-scale",
+        callback=_positive,
+        help=f"{TIME_SCALE_HELP} (default: clock.time_scale of the line file).",
+    ),
+]
+# ``linectl demo``: its own default, the same check
+DemoTimeScaleOpt = Annotated[
+    float, typer.Option("--time-scale", callback=_positive, help=f"{TIME_SCALE_HELP}.")
+]
+
+
+# --- where the controller's API is ----------------------------------------------------------
+
+DEFAULT_API = "http://127.0.0.1:8080"
+API_ENV = "LINECTL_API_URL"
+TOKEN_ENV = "LINECTL_API_TOKEN"
+
+# Every command that calls a running controller's API takes --api, --token and a line file, and
+# finds the API by the first of: --api, LINECTL_API_URL, the line file's api.host and api.port,
+# DEFAULT_API (see api_url).
+ApiOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--api",
+        envvar=API_ENV,
+        help=f"The controller's API base URL. Default: {API_ENV}, else api.host and api.port of "
+        f"the line file (--config), else {DEFAULT_API}.",
+        show_default=False,
+    ),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--token",
+        envvar=TOKEN_ENV,
+        help="Bearer token for the API: scope line:operate for operator commands, orders:read "
+        "for reads (unless the controller's reads are open), orders:write to send orders.",
+    ),
+]
+ApiLineFileOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config",
+        "-c",
+        help=f"Line file: the API at its api.host and api.port, unless --api or {API_ENV} "
+        "names it.",
+    ),
+]
+
+
+def api_of_line(cfg: Any) -> str:
+    """The base URL of the API that ``linectl run`` serves for the line file ``cfg``: its
+    ``api.host`` and ``api.port``, a wildcard host (all interfaces) reached on loopback. Exit 2
+    for port 0 (a free port picked at start, unknown beforehand)."""
+    host, port = str(cfg.api.host), int(cfg.api.port)
+    if port == 0:
+        err.print(
+            "the line file's api.port is 0 (a free port picked at start): give --api URL or "
+            f"set {API_ENV}",
+            markup=False,
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    host = {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    if ":" in host and not host.startswith("["):  # an IPv6 address
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def api_url(api: str | None, line_file: Path | None = None, cfg: Any = None) -> str:
+    """The API base URL a command calls: ``api`` (the --api option, which typer fills from
+    LINECTL_API_URL when it is not given), else the API of the line file (``cfg`` when the
+    command has read it, else read from ``line_file``), else :data:`DEFAULT_API`. Exit 1 on a
+    bad line file, as every command that reads one."""
+    if api:
+        return api.rstrip("/")
+    if cfg is None and line_file is not None:
+        cfg = load_line(line_file)
+    return api_of_line(cfg) if cfg is not None else DEFAULT_API
 
 
 def load_line(path: Path | None) -> Any:

@@ -15,6 +15,7 @@ from rich.table import Table
 
 from controller.app.cli.common import (
     ConfigOpt,
+    DemoTimeScaleOpt,
     LogFormat,
     LogLevel,
     check_broker,
@@ -34,8 +35,17 @@ def register(app: typer.Typer) -> None:
 def demo(
     orders: Annotated[int, typer.Option(min=1, help="Orders the WMS sends.")] = 300,
     b2b_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of B2B orders.")] = 0.2,
-    time_scale: Annotated[float, typer.Option(min=0.1, help="Line seconds per wall second.")] = 30,
-    report: Annotated[Path | None, typer.Option(help="Write the JSON report here.")] = None,
+    time_scale: DemoTimeScaleOpt = 30.0,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Write the JSON report here, and the HTML KPI report beside it."),
+    ] = None,
+    store: Annotated[
+        Path | None,
+        typer.Option(
+            help="Keep the demo's order store in this new SQLite file (for linectl report --db).",
+        ),
+    ] = None,
     broker: Annotated[str | None, typer.Option(help="Use this broker: mqtt://host:port")] = None,
     config: ConfigOpt = None,
     timeout: Annotated[float, typer.Option(help="Give up after this many wall seconds.")] = 600.0,
@@ -50,8 +60,20 @@ def demo(
     base = load_line(config)
     if broker is not None:
         check_broker(base, broker)
+    if store is not None and store.exists():
+        err.print(f"--store {store}: the file exists; give a new one", markup=False)
+        raise typer.Exit(2)
     html = report.with_suffix(".html") if report is not None else None
-    opts = DemoOptions(orders, b2b_share, time_scale, broker, timeout, seed, html_report=html)
+    opts = DemoOptions(
+        orders,
+        b2b_share,
+        time_scale,
+        broker,
+        timeout,
+        seed,
+        store_path=str(store) if store is not None else None,
+        html_report=html,
+    )
     bar: RichProgress | None = None
     task_id: Any = None
     last_line = [0.0]
@@ -97,27 +119,21 @@ def _brief(by_status: dict[str, int]) -> str:
 
 
 def _summary(r: dict[str, Any]) -> None:
+    """What the demo saw, then the KPIs of its order store as ``linectl report`` shows them
+    (the same figures, units and names: :mod:`controller.app.report.summary`)."""
+    from controller.app.report.summary import HEAD, table
+
     t = Table(title="linectl demo", show_header=False)
-    t.add_column("KPI")
+    t.add_column("what")
     t.add_column("value", justify="right")
     t.add_row("orders created", str(r["orders_created"]))
     for status, n in r["by_status"].items():
         if n:
             t.add_row(f"  {status}", str(n))
-    t.add_row("wall time", f"{r['wall_seconds']} s")
-    t.add_row("line time", f"{r['line_seconds']} s (x{r['time_scale']:g})")
-    t.add_row("throughput (line)", f"{r['orders_per_hour_line']} orders/h")
-    t.add_row("throughput (wall)", f"{r['orders_per_hour_wall']} orders/h")
-    ct = r["cycle_time_line_seconds"]
-    t.add_row("cycle time p50 / p95", f"{ct['p50']} s / {ct['p95']} s")
-    t.add_row("sort decisions", _brief({k: int(v) for k, v in r["sort_decisions"].items()}))
+    t.add_row("wall time", f"{r['wall_seconds']} s (line time x{r['time_scale']:g})")
+    t.add_row("orders / h of wall time", f"{r['orders_per_hour_wall']}")
     t.add_row("scan-to-divert mean", f"{r['scan_to_divert_seconds_mean'] * 1000:.1f} ms")
     t.add_row("robot collisions", str(r["robot_collisions"]))
-    for aisle, kinds in r.get("asrs", {}).items():
-        cycles = ", ".join(
-            f"{k} {int(v['cycles'])} x {v['mean_seconds']} s" for k, v in kinds.items()
-        )
-        t.add_row(f"AS/RS {aisle} cycles", cycles or "none")
     flows = r.get("asrs_flows")
     if flows:
         totes = {k: int(v) for k, v in flows["case_totes"].items()}
@@ -130,3 +146,19 @@ def _summary(r: dict[str, Any]) -> None:
         t.add_row("replenishments", _brief(repl) or "none")
     t.add_row("all orders terminal", "yes" if r["all_terminal"] else "NO")
     out.print(t)
+
+    kpi = r["kpi"]
+    window = kpi["window"]
+    rows, notes = table(kpi["summary"])
+    k = Table(
+        title=f"KPIs (linectl report): line time {window['since']} to {window['until']}, "
+        f"{kpi['summary']['window_hours']:.2f} h",
+        title_justify="left",
+    )
+    for i, head in enumerate(HEAD):
+        k.add_column(head, justify="left" if i == 0 else "right")
+    for row in rows:
+        k.add_row(*row)
+    out.print(k)
+    for name, text in notes:
+        out.print(f"{name}: {text}", highlight=False, soft_wrap=True)

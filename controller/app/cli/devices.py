@@ -11,7 +11,16 @@ import typer
 from rich.table import Table
 
 from controller.app.cli import ops as cli_ops
-from controller.app.cli.common import LogLevel, err, out, run_until_stopped, setup_logs
+from controller.app.cli.common import (
+    API_ENV,
+    ApiOpt,
+    LogLevel,
+    TokenOpt,
+    err,
+    out,
+    run_until_stopped,
+    setup_logs,
+)
 from controller.linefile.loader import ConfigError, load
 
 opcua_app = typer.Typer(no_args_is_help=True, help="OPC UA link to the conveyors.")
@@ -47,9 +56,12 @@ def opcua_certs(
 
 @devices_app.command("check")
 def devices_check(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="Line file (YAML).")] = None,
-    api: Annotated[str | None, typer.Option(help="Check from the controller at this URL.")] = None,
-    token: cli_ops.Token = None,
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None, typer.Option("--config", "-c", help="Check from here the line file's devices.")
+    ] = None,
+    api: ApiOpt = None,
+    token: TokenOpt = None,
     wait: Annotated[
         float, typer.Option(min=0.1, help="Seconds to listen for the robots' messages.")
     ] = 3.0,
@@ -61,15 +73,19 @@ def devices_check(
 ) -> None:
     """Browse every configured device and report what is found, missing or of the wrong type.
 
-    From here with ``--config FILE``, or by the controller at ``--api URL`` (audited, needs a
-    token with line:operate). Exit 0 when everything is there and right, 1 otherwise, 2 when the
-    line file is unusable or the controller cannot be reached, 3 when the token is refused.
+    From here with ``--config FILE``, or by the controller at ``--api URL`` (or at
+    LINECTL_API_URL without --config; audited, needs a token with line:operate). Exit 0 when
+    everything is there and right, 1 otherwise, 2 when the line file is unusable or the
+    controller cannot be reached, 3 when the token is refused.
     """
     from devices.check import check_line
 
     setup_logs(log_level, "text")
+    source = ctx.get_parameter_source("api")
+    if config is not None and source is not None and source.name == "ENVIRONMENT":
+        api = None  # LINECTL_API_URL is where the API is, not a request to check through it
     if (config is None) == (api is None):
-        err.print("give exactly one of --config FILE or --api URL")
+        err.print(f"give exactly one of --config FILE or --api URL (or set {API_ENV})")
         raise typer.Exit(2)
     if config is None:
         assert api is not None

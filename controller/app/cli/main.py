@@ -20,11 +20,13 @@ import typer
 from controller.app.cli import asrs as cli_asrs
 from controller.app.cli import demo as cli_demo
 from controller.app.cli import devices as cli_devices
+from controller.app.cli import line_status as cli_line_status
 from controller.app.cli import ops as cli_ops
 from controller.app.cli import sim as cli_sim
 from controller.app.cli.common import (
     LogFormat,
     LogLevel,
+    TimeScaleOpt,
     check_broker,
     err,
     load_line,
@@ -65,6 +67,7 @@ def run(
         str | None,
         typer.Option(help="With --simulate: the robots' broker, mqtt://host:port (else embedded)."),
     ] = None,
+    time_scale: TimeScaleOpt = None,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
@@ -79,6 +82,8 @@ def run(
         err.print("--broker needs --simulate (the service uses mqtt.url of the line file)")
         raise typer.Exit(2)
     cfg = load_line(config)
+    if time_scale is not None:
+        cfg = cfg.with_overrides(clock=cfg.clock.model_copy(update={"time_scale": time_scale}))
     if simulate and cfg.failover.enabled:
         err.print(
             "--simulate runs one controller with its own simulators; a line with a standby "
@@ -110,6 +115,7 @@ cli_devices.register(app)  # opcua, devices
 cli_asrs.register(app)  # asrs
 app.command("report")(kpi_report)
 cli_ops.register(app)  # line, conveyor, robot, audit
+cli_line_status.register(cli_ops.line_app)  # line status
 
 
 def main() -> None:

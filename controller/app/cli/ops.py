@@ -5,6 +5,10 @@
 bearer token, so the controller checks the token's scope and writes the call to its audit log.
 Each prints one line (or the answer as JSON with ``--json``) and exits 0 when done, 1 when the
 line refused or failed it, 2 on a usage or connection error, 3 when the token was refused.
+
+The API is the one ``--api`` names, else ``LINECTL_API_URL``, else the one the line file given
+with ``--config`` serves, else ``http://127.0.0.1:8080``
+(:func:`controller.app.cli.common.api_url`).
 """
 
 from __future__ import annotations
@@ -19,28 +23,19 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from controller.app.cli.common import ApiLineFileOpt, ApiOpt, TokenOpt, api_url
+
 if TYPE_CHECKING:  # imported when used: the device stack is slow to import for every command
     from devices.check import DeviceReport
 
-DEFAULT_API = "http://127.0.0.1:8080"
 DONE, NOT_DONE, USAGE, DENIED = 0, 1, 2, 3
 
 out = Console()
 err = Console(stderr=True, soft_wrap=True)  # one line per message, also when piped
 
-Api = Annotated[
-    str,
-    typer.Option(
-        "--api", envvar="LINECTL_API_URL", help="The controller's API base URL.", show_default=True
-    ),
-]
-Token = Annotated[
-    str | None,
-    typer.Option("--token", envvar="LINECTL_API_TOKEN", help="Bearer token with line:operate."),
-]
 AsJson = Annotated[bool, typer.Option("--json", help="Print the API's answer as JSON.")]
 
-line_app = typer.Typer(no_args_is_help=True, help="Hold and resume the whole line.")
+line_app = typer.Typer(no_args_is_help=True, help="The whole line: its status, hold and resume.")
 conveyor_app = typer.Typer(no_args_is_help=True, help="Conveyor commissioning.")
 robot_app = typer.Typer(no_args_is_help=True, help="Pause, resume or cancel a robot's work.")
 
@@ -120,17 +115,27 @@ def _hold_line(answer: dict[str, Any], done: str) -> str:
 
 
 @line_app.command("hold")
-def line_hold(api: Api = DEFAULT_API, token: Token = None, as_json: AsJson = False) -> None:
+def line_hold(
+    api: ApiOpt = None,
+    token: TokenOpt = None,
+    config: ApiLineFileOpt = None,
+    as_json: AsJson = False,
+) -> None:
     """Hold the conveyor, pause every robot and release no new orders (exit 1 when a device
     could not be held; the rest is held)."""
-    answer = call(api, token, "POST", "/v1/line/hold")
+    answer = call(api_url(api, config), token, "POST", "/v1/line/hold")
     _answer(answer, as_json, _hold_line(answer, "held"), answer["complete"])
 
 
 @line_app.command("resume")
-def line_resume(api: Api = DEFAULT_API, token: Token = None, as_json: AsJson = False) -> None:
+def line_resume(
+    api: ApiOpt = None,
+    token: TokenOpt = None,
+    config: ApiLineFileOpt = None,
+    as_json: AsJson = False,
+) -> None:
     """Unhold the conveyor, end the robots' pause and release orders again."""
-    answer = call(api, token, "POST", "/v1/line/resume")
+    answer = call(api_url(api, config), token, "POST", "/v1/line/resume")
     _answer(answer, as_json, _hold_line(answer, "running"), answer["complete"])
 
 
@@ -145,11 +150,13 @@ def conveyor_jog(
     conveyor: Annotated[
         str | None, typer.Option(help="Conveyor id (default: the line's conveyor).")
     ] = None,
-    api: Api = DEFAULT_API,
-    token: Token = None,
+    api: ApiOpt = None,
+    token: TokenOpt = None,
+    config: ApiLineFileOpt = None,
     as_json: AsJson = False,
 ) -> None:
     """Run one conveyor zone for a while (the conveyor must not be in Execute: hold it first)."""
+    api = api_url(api, config)
     if conveyor is None:
         view = call(api, token, "GET", "/v1/line")
         conveyor = str(view["conveyors"][0]["conveyor_id"])
@@ -170,11 +177,12 @@ def conveyor_jog(
 def _robot_command(command: str, doc: str) -> Callable[..., None]:
     def run(
         serial: Annotated[str, typer.Argument(help="The robot's serial number.")],
-        api: Api = DEFAULT_API,
-        token: Token = None,
+        api: ApiOpt = None,
+        token: TokenOpt = None,
+        config: ApiLineFileOpt = None,
         as_json: AsJson = False,
     ) -> None:
-        answer = call(api, token, "POST", f"/v1/robots/{serial}/{command}")
+        answer = call(api_url(api, config), token, "POST", f"/v1/robots/{serial}/{command}")
         _answer(answer, as_json, escape(f"robot {serial}: {command} sent ({answer['action_id']})"))
 
     run.__doc__ = doc
@@ -200,14 +208,19 @@ def audit(
     limit: Annotated[int, typer.Option(min=1, max=1000, help="Newest entries shown.")] = 20,
     action: Annotated[str | None, typer.Option(help="Only this action, e.g. line.hold.")] = None,
     who: Annotated[str | None, typer.Option(help="Only calls with this token name.")] = None,
-    api: Api = DEFAULT_API,
-    token: Token = None,
+    api: ApiOpt = None,
+    token: TokenOpt = None,
+    config: ApiLineFileOpt = None,
     as_json: AsJson = False,
 ) -> None:
     """The controller's audit log of operator commands, newest first."""
     params = {"limit": limit, "action": action, "who": who}
     answer = call(
-        api, token, "GET", "/v1/audit", params={k: v for k, v in params.items() if v is not None}
+        api_url(api, config),
+        token,
+        "GET",
+        "/v1/audit",
+        params={k: v for k, v in params.items() if v is not None},
     )
     if as_json:
         print(json.dumps(answer, indent=2))

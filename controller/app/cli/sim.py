@@ -12,9 +12,14 @@ from typing import Annotated, Any
 import typer
 
 from controller.app.cli.common import (
+    API_ENV,
+    ApiOpt,
     ConfigOpt,
     LogFormat,
     LogLevel,
+    TimeScaleOpt,
+    TokenOpt,
+    api_url,
     check_broker,
     err,
     load_line,
@@ -24,7 +29,6 @@ from controller.app.cli.common import (
 )
 
 DEFAULT_TOLERANCE_XY = 0.1  # metres, as simulators.robots.profile (not imported at start-up)
-TimeScaleOpt = Annotated[float | None, typer.Option(help="Default: clock.time_scale.")]
 sim_app = typer.Typer(no_args_is_help=True, help="Device simulators, each on its own.")
 
 
@@ -63,7 +67,7 @@ def _sim_setup(
 
     setup_logs(log_level, log_format)
     cfg = load_line(config)
-    return cfg, ScaledClock(time_scale or cfg.clock.time_scale)
+    return cfg, ScaledClock(time_scale if time_scale is not None else cfg.clock.time_scale)
 
 
 @sim_app.command("robots")
@@ -261,8 +265,8 @@ def sim_asrs(
 
 @sim_app.command("wms")
 def sim_wms(
-    url: Annotated[str, typer.Option(help="linectl API base URL.")] = "http://127.0.0.1:8080",
-    token: Annotated[str | None, typer.Option(envvar="LINECTL_API_TOKEN", help="Bearer.")] = None,
+    api: ApiOpt = None,
+    token: TokenOpt = None,
     orders: Annotated[int, typer.Option(min=1)] = 100,
     b2b_share: Annotated[float, typer.Option(min=0.0, max=1.0)] = 0.2,
     seed: int = 7,
@@ -273,9 +277,18 @@ def sim_wms(
         ),
     ] = "WMS",
     start: Annotated[int, typer.Option(min=1, help="Number of the first order id.")] = 1,
-    config: ConfigOpt = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help=f"Line file: its SKUs, and its API unless --api or {API_ENV} names it "
+            "(default: the reference line's SKUs).",
+        ),
+    ] = None,
+    url: Annotated[str | None, typer.Option("--url", hidden=True)] = None,  # now --api
 ) -> None:
-    """Send a batch of B2C/B2B orders to a running controller."""
+    """Send a batch of B2C/B2B orders to a running controller (a token with orders:write)."""
     import re
     from datetime import UTC, datetime
 
@@ -284,8 +297,18 @@ def sim_wms(
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,40}", prefix):
         err.print("--prefix: letters, digits, '.', '_' and '-', starting with a letter or digit")
         raise typer.Exit(2)
+    if url is not None:
+        err.print("--url is now --api; --url will be removed", highlight=False)
+        api = url
     cfg = load_line(config)
-    gen = WmsGenerator(cfg, url, token, seed=seed, b2b_share=b2b_share, prefix=prefix)
+    gen = WmsGenerator(
+        cfg,
+        api_url(api, cfg=cfg if config is not None else None),
+        token,
+        seed=seed,
+        b2b_share=b2b_share,
+        prefix=prefix,
+    )
     res = run_until_stopped(gen.send(orders, datetime.now(UTC), start=start))
     if res is None:
         raise typer.Exit(130)

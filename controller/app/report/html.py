@@ -21,6 +21,8 @@ from matplotlib.ticker import FuncFormatter, MaxNLocator, MultipleLocator
 
 from controller.app.report.kpi import BUCKETS, iso
 from controller.app.report.model import Kpis
+from controller.app.report.summary import HEAD, KIND_NAMES, summary
+from controller.app.report.summary import table as summary_table
 
 TYPE_COLOURS = {"b2c": "#1f6fb4", "b2b": "#e07b00"}
 OTHER_COLOUR = "#7f7f7f"
@@ -80,59 +82,20 @@ def render(kpis: Kpis, line: str, source: str, generated_at: datetime | None = N
 
 
 def _table(k: Kpis) -> str:
-    hours = k.window.seconds / 3600
-    rows = []
-    for t, tp in k.throughput.counts.items():
-        done = sum(tp)
-        d = k.cycle_times[t]
-        share = k.on_time[t].share
-        rows.append(
-            [
-                t.upper(),
-                str(done),
-                f"{done / hours:.1f}" if hours else "-",
-                _minutes(d.p50),
-                _minutes(d.p95),
-                _minutes(d.max),
-                "-" if share is None else f"{share:.1%}",
-            ]
-        )
-    busy = [u.share for u in k.robots.values()]
-    head = [
-        "Order type",
-        "Completed",
-        "Orders / h",
-        "Cycle p50 (min)",
-        "Cycle p95 (min)",
-        "Cycle max (min)",
-        "On time",
-    ]
-    body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>" for r in rows
-    )
-    extra = (
-        f"<tr><td>Robots</td><td colspan=6>{len(busy)} robots made trips, mean utilisation "
-        f"{sum(busy) / len(busy):.1%}</td></tr>"
-        if busy
-        else ""
-    )
-    sorted_ = k.sorter
-    extra += (
-        f"<tr><td>Sorter</td><td colspan=6>{sorted_.diverted} diverted, "
-        f"{sum(sorted_.recirculated.values())} recirculated, "
-        f"{sum(sorted_.rejected.values())} rejected</td></tr>"
-        f"<tr><td>AS/RS</td><td colspan=6>{sum(d.count for d in k.asrs.values())} crane cycles "
-        f"done, {k.asrs_failed} failed</td></tr>"
+    """The headline figures (:mod:`controller.app.report.summary`), as ``linectl demo`` prints
+    them."""
+    rows, notes = summary_table(summary(k))
+    e = html.escape
+    body = "".join("<tr>" + "".join(f"<td>{e(c)}</td>" for c in r) + "</tr>" for r in rows)
+    extra = "".join(
+        f"<tr><td>{e(name)}</td><td colspan={len(HEAD) - 1}>{e(text)}</td></tr>"
+        for name, text in notes
     )
     return (
         "<table><thead><tr>"
-        + "".join(f"<th>{h}</th>" for h in head)
+        + "".join(f"<th>{e(h)}</th>" for h in HEAD)
         + f"</tr></thead><tbody>{body}{extra}</tbody></table>"
     )
-
-
-def _minutes(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds / 60:.1f}"
 
 
 def _no_data(title: str) -> str:
@@ -287,9 +250,6 @@ def _sorter(ax: Axes, k: Kpis) -> None:
     ax.invert_yaxis()
     title = f"Sorter outcomes, {s.total} scans of order totes"
     _label(ax, title, "scans (log scale above 10)", "", "x")
-
-
-KIND_NAMES = {"store": "single store", "retrieve": "single retrieve", "dual": "dual"}
 
 
 def _asrs(ax: Axes, k: Kpis) -> None:

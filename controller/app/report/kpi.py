@@ -32,6 +32,7 @@ from controller.app.report.model import (
     Throughput,
     Window,
 )
+from controller.app.report.summary import summary
 
 # the bucket of the throughput plot: the smallest that gives at most MAX_BUCKETS bars
 BUCKETS = (60, 120, 300, 600, 900, 1800, 3600, 7200, 14400, 28800, 86400)
@@ -256,10 +257,12 @@ def iso(t: float) -> str:
 
 
 def as_dict(k: Kpis) -> dict[str, Any]:
-    """The KPIs as JSON: times ISO 8601 (UTC), durations in line seconds, shares 0..1."""
+    """The KPIs as JSON: times ISO 8601 (UTC), durations in line seconds, shares 0..1; and the
+    headline figures as shown (``summary``, see :mod:`controller.app.report.summary`)."""
     tp = k.throughput
     return {
         "window": {"since": iso(k.window.start), "until": iso(k.window.end)},
+        "summary": summary(k),
         "completed": {t: sum(c) for t, c in tp.counts.items()},
         "throughput": {
             "bucket_seconds": tp.bucket_seconds,
