@@ -15,8 +15,10 @@ from controller.app.cli.common import (
     ConfigOpt,
     LogFormat,
     LogLevel,
+    cannot_listen,
     check_broker,
     err,
+    first_error,
     load_line,
     out,
     run_until_stopped,
@@ -37,9 +39,13 @@ def _serve(
     sim: AbstractAsyncContextManager[Any],
     banner: Callable[[], str],
     retained_error: type[Exception],
+    endpoint_setting: str,
 ) -> None:
     """Serve an OPC UA simulator until stopped, printing ``banner()`` once it listens. A
-    retained state file it cannot take over ends it with the reason and exit code 1."""
+    retained state file it cannot take over ends it with the reason and exit code 1; an
+    endpoint whose port is in use with exit code 69 (``endpoint_setting`` names where the
+    endpoint comes from)."""
+    from kernel.ports import CannotListen
 
     async def serve() -> str | None:
         try:
@@ -50,7 +56,11 @@ def _serve(
             return str(exc)
         return None
 
-    problem = run_until_stopped(serve())
+    try:
+        problem = run_until_stopped(serve())
+    except* CannotListen as group:
+        in_use = f"stop what listens there or give another --endpoint ({endpoint_setting})"
+        cannot_listen(first_error(group), in_use, f"check --endpoint ({endpoint_setting})")
     if problem is not None:
         err.print(problem, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
@@ -201,7 +211,9 @@ def sim_conveyors(
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
-    """The conveyor loop and sorter as an OPC UA server."""
+    """The conveyor loop and sorter as an OPC UA server.
+
+    Exit 69 when the endpoint's port is in use."""
     from simulators.conveyor import ConveyorSimulator
     from simulators.conveyor.retained import RetainedStateError
 
@@ -227,6 +239,7 @@ def sim_conveyors(
         sim,
         lambda: f"conveyor simulator on {sim.endpoint} (security {security})",
         RetainedStateError,
+        "conveyor.opcua.endpoint",
     )
 
 
@@ -245,7 +258,9 @@ def sim_asrs(
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
-    """The AS/RS cranes as an OPC UA server."""
+    """The AS/RS cranes as an OPC UA server.
+
+    Exit 69 when the endpoint's port is in use."""
     from simulators.asrs import AsrsSimulator
     from simulators.asrs.retained import RetainedStateError
 
@@ -256,7 +271,9 @@ def sim_asrs(
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None
 
-    _serve(sim, lambda: f"AS/RS simulator on {sim.endpoint}", RetainedStateError)
+    _serve(
+        sim, lambda: f"AS/RS simulator on {sim.endpoint}", RetainedStateError, "asrs.opcua.endpoint"
+    )
 
 
 @sim_app.command("wms")
@@ -275,10 +292,15 @@ def sim_wms(
     start: Annotated[int, typer.Option(min=1, help="Number of the first order id.")] = 1,
     config: ConfigOpt = None,
 ) -> None:
-    """Send a batch of B2C/B2B orders to a running controller."""
+    """Send a batch of B2C/B2B orders to a running controller.
+
+    Exit 1 when some were rejected, 2 when the controller cannot be reached."""
     import re
     from datetime import UTC, datetime
 
+    import httpx
+
+    from controller.app.cli.ops import USAGE, unreachable
     from simulators.wms import WmsGenerator
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,40}", prefix):
@@ -286,7 +308,14 @@ def sim_wms(
         raise typer.Exit(2)
     cfg = load_line(config)
     gen = WmsGenerator(cfg, url, token, seed=seed, b2b_share=b2b_share, prefix=prefix)
-    res = run_until_stopped(gen.send(orders, datetime.now(UTC), start=start))
+    try:
+        res = run_until_stopped(gen.send(orders, datetime.now(UTC), start=start))
+    except* (httpx.InvalidURL, httpx.UnsupportedProtocol) as group:
+        err.print(f"--url {url}: {first_error(group)}", markup=False, highlight=False)
+        raise typer.Exit(USAGE) from None
+    except* httpx.HTTPError as group:  # orders sent before are kept: sending again is safe
+        err.print(unreachable(url, first_error(group), "--url"), markup=False, highlight=False)
+        raise typer.Exit(USAGE) from None
     if res is None:
         raise typer.Exit(130)
     out.print(
