@@ -80,9 +80,8 @@ class BindFailureFilter(logging.Filter):
         return exc is None or _bind_error(exc) is None
 
 
-BIND_FAILURES = BindFailureFilter()
-
-
 def quiet_bind_failures(logger: str) -> None:
-    """Install :data:`BIND_FAILURES` on ``logger`` (once, however often this is called)."""
-    logging.getLogger(logger).addFilter(BIND_FAILURES)
+    """Put a :class:`BindFailureFilter` on ``logger`` (once, however often this is called)."""
+    named = logging.getLogger(logger)
+    if not any(isinstance(f, BindFailureFilter) for f in named.filters):
+        named.addFilter(BindFailureFilter())

@@ -14,7 +14,6 @@ from amqtt.errors import BrokerError
 from kernel.ports import listen_error, quiet_bind_failures
 
 log = logging.getLogger(__name__)
-quiet_bind_failures("amqtt.broker")  # a port in use is raised as PortInUse instead
 
 
 # ports handed out by free_port in this process, never handed out twice
@@ -79,6 +78,7 @@ class EmbeddedBroker:
         }
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.WARNING)
+        quiet_bind_failures("amqtt.broker")  # a port in use is raised as PortInUse instead
         broker = Broker(config)
         try:
             await broker.start()

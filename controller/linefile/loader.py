@@ -10,7 +10,8 @@ parsed as a YAML scalar (a ``PASSWORD`` is taken as written). ``LINECTL_API_TOKE
 token with every scope, named ``env``. A problem with a value from the environment is reported
 under the variable's name (``LINECTL_API__PORT: api.port: ...``), and no problem repeats a
 secret's value. A ``LINECTL_`` variable that is no override (``LINECTL_STORE_PATH`` for
-``LINECTL_STORE__PATH``) is warned about once, unless another part of linectl reads it.
+``LINECTL_STORE__PATH``) is warned about in one line when the file is loaded, unless another
+part of linectl reads it.
 """
 
 from __future__ import annotations
@@ -46,8 +47,6 @@ VERBATIM_KEYS = frozenset({"password"})
 # settings whose value an error message never repeats (every SecretStr of the model, and the
 # API tokens)
 SECRET_KEYS = VERBATIM_KEYS | {"token", "secret", "callback_secret", "dsn"}
-
-_warned: set[str] = set()  # variables warned about in this process
 
 
 @dataclass(frozen=True)
@@ -144,10 +143,9 @@ def _apply_env(data: dict[str, Any], env: Mapping[str, str]) -> Origins:
 
 
 def _not_a_setting(name: str, key: str) -> None:
-    """Warn once that ``name`` sets nothing, unless another part of linectl reads it."""
-    if key in NOT_SETTINGS or key.startswith(NOT_SETTINGS_PREFIXES) or name in _warned:
+    """Warn that ``name`` sets nothing, unless another part of linectl reads it."""
+    if key in NOT_SETTINGS or key.startswith(NOT_SETTINGS_PREFIXES):
         return
-    _warned.add(name)
     log.warning(
         f"environment variable {name} matches no setting and is ignored "
         f"(overrides are {ENV_PREFIX}<SECTION>__<KEY>, for example {ENV_PREFIX}API__PORT)",

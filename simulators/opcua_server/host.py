@@ -25,8 +25,6 @@ from simulators.opcua_security import ServerIdentity, ServerKeys, secured_server
 
 OPCUA_PORT = 4840  # an endpoint without a port
 
-quiet_bind_failures("asyncua.server.server")  # a port in use is raised as PortInUse instead
-
 
 class Bound(Protocol):
     """A model bound to an address space."""
@@ -93,6 +91,7 @@ class ServerHost(Generic[B]):
         # the standard clock task holds stop() for up to a second; line time is ours anyway
         server.disable_clock(True)
         bound = await bind(server)
+        quiet_bind_failures("asyncua.server.server")  # a port in use is raised as PortInUse
         try:
             await server.start()
         except OSError as exc:
