@@ -98,7 +98,7 @@ def test_sim_wms_at_another_server_than_linectl_reports_its_answers() -> None:
     assert r.returncode == 1  # orders rejected
     assert r.stdout == "sent 2: 0 created, 0 existing, 2 rejected\n"
     assert "Traceback" not in r.stderr
-    lines = [line for line in r.stderr.splitlines() if line.startswith("X-")]  # one per order
+    lines = sorted(line for line in r.stderr.splitlines() if line.startswith("X-"))  # per order
     assert [line.split(": ")[:2] for line in lines] == [
         ["X-000001", "HTTP 501"],
         ["X-000002", "HTTP 501"],
