@@ -10,6 +10,9 @@ action, its target, the path, query and body parameters, credentials redacted by
 answer (:func:`note`), as a hold that reached only some devices does. An audit entry that
 cannot be stored is logged; the command's answer goes out all the same.
 A request refused before it reaches a route (a body over the size limit: 413) is not recorded.
+A client that goes away before its whole body arrived (for example one stopped at shutdown) is
+no error of the controller's: a command that was carried out is recorded as usual, one whose
+body was cut off is recorded as refused, and one info line says so.
 """
 
 from __future__ import annotations
@@ -22,10 +25,12 @@ from typing import Any, TypeVar
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from starlette.requests import ClientDisconnect
 
 from api.auth import caller_name
 from api.backend import get_backend
 from api.errors import render_error
+from api.problems import problem
 from controller.store.audit import AuditEntry, AuditResult
 from controller.store.base import StoreError
 from kernel.redact import redact, redact_text
@@ -36,6 +41,11 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 _SPEC = "__linectl_audit__"
 _NOTE = "linectl.audit"  # the request scope key a route's note is kept under
+# set when the client went away before its whole body arrived: "unread" when the route could
+# not read its body (it did not run), "after" when the route ran and only its audit entry
+# found the client gone
+_GONE = "linectl.audit.gone"
+GONE = "the client went away before sending its whole request body"
 MAX_DETAIL = 500
 
 
@@ -81,15 +91,25 @@ class AuditedRoute(APIRoute):
             try:
                 response = await handler(request)
             except Exception as exc:  # rendered as the app would, so the answer can be recorded
-                response = await render_error(request, exc)
+                if _client_gone(exc):  # FastAPI answers a cut-off body with a 400 of its own
+                    request.scope[_GONE] = "unread"
+                    response = problem(400, GONE)
+                else:
+                    response = await render_error(request, exc)
             await _record(request, spec, response)
             return response
 
         return audited_handler
 
 
+def _client_gone(exc: BaseException) -> bool:
+    return isinstance(exc, ClientDisconnect) or isinstance(exc.__cause__, ClientDisconnect)
+
+
 def _outcome(request: Request, response: Response) -> tuple[AuditResult, str]:
     status = response.status_code
+    if request.scope.get(_GONE) == "unread":
+        return AuditResult.REFUSED, GONE
     if status < 400:
         noted = request.scope.get(_NOTE)
         if isinstance(noted, AuditNote):
@@ -108,7 +128,11 @@ async def _params(request: Request) -> dict[str, Any]:
     params: dict[str, Any] = dict(request.path_params)
     if request.query_params:
         params["query"] = dict(request.query_params)
-    body = await request.body()
+    try:
+        body = await request.body()
+    except ClientDisconnect:  # a route that reads no body, called by a client now gone
+        request.scope.setdefault(_GONE, "after")
+        body = b""
     if body:
         try:
             params["body"] = json.loads(body)
@@ -120,6 +144,7 @@ async def _params(request: Request) -> dict[str, Any]:
 
 async def _record(request: Request, spec: AuditSpec, response: Response) -> None:
     backend = get_backend(request)
+    params = await _params(request)  # first: it notes a client that went away
     result, detail = _outcome(request, response)
     path = request.path_params
     entry = AuditEntry(
@@ -127,11 +152,22 @@ async def _record(request: Request, spec: AuditSpec, response: Response) -> None
         who=caller_name(request),
         action=spec.action.format(**path),
         target=spec.target.format(**path),
-        params=await _params(request),
+        params=params,
         result=result,
         status=response.status_code,
         detail=redact_text(detail[:MAX_DETAIL]),
     )
+    if request.scope.get(_GONE):
+        log.info(
+            "client went away during an operator command",
+            extra={
+                "action": entry.action,
+                "target": entry.target,
+                "who": entry.who,
+                "status": entry.status,
+                "result": entry.result.value,
+            },
+        )
     try:
         await backend.store.append_audit(entry)
     except StoreError as exc:

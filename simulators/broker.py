@@ -9,6 +9,9 @@ from pathlib import Path
 from types import TracebackType
 
 from amqtt.broker import Broker
+from amqtt.errors import BrokerError
+
+from kernel.ports import listen_error, quiet_bind_failures
 
 log = logging.getLogger(__name__)
 
@@ -75,8 +78,16 @@ class EmbeddedBroker:
         }
         for name in ("amqtt", "transitions"):
             logging.getLogger(name).setLevel(logging.WARNING)
-        self._broker = Broker(config)
-        await self._broker.start()
+        quiet_bind_failures("amqtt.broker")  # a port in use is raised as PortInUse instead
+        broker = Broker(config)
+        try:
+            await broker.start()
+        except BrokerError as exc:  # PortInUse when another process listens there
+            error = listen_error(exc, "the embedded MQTT broker", self.host, self.port)
+            if error is None:
+                raise
+            raise error from None
+        self._broker = broker
         log.info("embedded MQTT broker listening", extra={"url": self.url})
 
     async def stop(self) -> None:

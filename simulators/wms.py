@@ -173,8 +173,7 @@ class WmsGenerator:
                         result.duplicates += 1
                         result.order_ids.append(order_id)
                     else:
-                        detail = resp.json().get("detail", resp.text) if resp.content else ""
-                        result.rejected.append((order_id, resp.status_code, str(detail)))
+                        result.rejected.append((order_id, resp.status_code, _detail(resp)))
 
             async with asyncio.TaskGroup() as tg:
                 for i in range(concurrency):
@@ -182,3 +181,13 @@ class WmsGenerator:
         if result.rejected:
             log.warning("orders rejected by the API", extra={"count": len(result.rejected)})
         return result
+
+
+def _detail(resp: httpx.Response) -> str:
+    """Why an order was refused: the problem's detail, or the start of an answer that is not
+    one (another server than linectl at that URL), on one line."""
+    try:
+        answer = resp.json() if resp.content else {}
+    except ValueError:
+        return " ".join(resp.text.split())[:200]
+    return str(answer.get("detail", resp.text) if isinstance(answer, dict) else answer)

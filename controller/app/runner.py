@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import cast
 
 from api import ApiBackend, create_app
-from controller.app.http import ApiServer
+from controller.app.http import ApiListener, ApiServer
 from controller.service.lease_keeper import LeaseKeeper, default_instance
 from controller.service.service import LineService
 from controller.service.standby import RoleSwitch, StandbyBackend
@@ -64,10 +64,12 @@ async def run_service(
         return
     clock = ScaledClock(cfg.clock.time_scale)
     async with (
+        # first: a port in use (another controller of the line?) stops it before it starts
+        ApiListener(host or cfg.api.host, port or cfg.api.port) as listener,
         _devices(cfg, clock, simulate, broker) as (line_cfg, on_return),
         LineService(line_cfg, clock) as service,
     ):
-        api = ApiServer(create_app(service), host or cfg.api.host, port or cfg.api.port)
+        api = ApiServer(create_app(service), listener.host, listener.port, listener=listener)
         started = asyncio.Event()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(service.run(), name="controller")

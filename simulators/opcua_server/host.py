@@ -4,7 +4,8 @@
 (:mod:`simulators.opcua_security`), lets the simulator build its address space and bind its
 model to it, starts listening, and runs one background task that advances the model every few
 milliseconds of wall time. Stopping cancels the task, lets go of the address space and stops
-the server, continuing past a step that fails.
+the server, continuing past a step that fails. An endpoint whose port is in use is
+:class:`~kernel.ports.PortInUse` (asyncua's own traceback of the failed bind is not logged).
 """
 
 from __future__ import annotations
@@ -13,12 +14,16 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Generic, Protocol, TypeVar
+from urllib.parse import urlsplit
 
 from asyncua import Server
 
 from kernel.clock import Clock
 from kernel.config.model import OpcUaEndpoint
+from kernel.ports import listen_error, quiet_bind_failures
 from simulators.opcua_security import ServerIdentity, ServerKeys, secured_server
+
+OPCUA_PORT = 4840  # an endpoint without a port
 
 
 class Bound(Protocol):
@@ -77,14 +82,26 @@ class ServerHost(Generic[B]):
         bind: Callable[[Server], Awaitable[B]],
     ) -> B:
         """Create the server, ``bind(server)`` the model to it (building the address space),
-        start listening and start the motion task; raises what ``bind`` raises."""
+        start listening and start the motion task; raises what ``bind`` raises, and
+        :class:`~kernel.ports.PortInUse` or :class:`~kernel.ports.CannotListen` when the
+        endpoint cannot be listened on."""
         if self._server is not None:
             raise RuntimeError(f"{self._name} simulator already started")
         server = await secured_server(opcua, endpoint, identity, keys)
         # the standard clock task holds stop() for up to a second; line time is ours anyway
         server.disable_clock(True)
         bound = await bind(server)
-        await server.start()
+        quiet_bind_failures("asyncua.server.server")  # a port in use is raised as PortInUse
+        try:
+            await server.start()
+        except OSError as exc:
+            bound.detach()
+            where = urlsplit(endpoint)
+            what = f"the {self._name} simulator"
+            error = listen_error(exc, what, where.hostname or "", where.port or OPCUA_PORT)
+            if error is None:
+                raise
+            raise error from None
         self._server, self._bound = server, bound
         self._task = asyncio.create_task(self._motion(bound), name=self._task_name)
         return bound

@@ -5,13 +5,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
-from collections.abc import AsyncIterator
+import logging
+import socket
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 
 from api import create_app
-from controller.app.http import ApiServer
+from controller.app.http import ApiListener, ApiServer
+from kernel.ports import CannotListen, PortInUse
 from tests.api.conftest import READER, WRITER, FakeLine, auth, b2c_body, uvicorn_server
 
 
@@ -82,3 +85,56 @@ async def test_a_stopped_api_server_gives_its_frozen_heap_back(backend: FakeLine
         with contextlib.suppress(asyncio.CancelledError):
             await task
         assert gc.get_freeze_count() == 0
+
+
+# --- a port that cannot be listened on ----------------------------------------------------------
+
+
+@pytest.fixture
+def taken_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        yield int(s.getsockname()[1])
+
+
+async def test_the_api_on_a_port_in_use(
+    taken_port: int, backend: FakeLine, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    with pytest.raises(PortInUse) as caught:
+        async with ApiListener("127.0.0.1", taken_port):
+            pass
+    assert str(caught.value) == (
+        f"port {taken_port} on 127.0.0.1 is in use: the API cannot listen there"
+    )
+    server = ApiServer(create_app(backend), "127.0.0.1", taken_port, freeze_heap=False)
+    with pytest.raises(PortInUse):
+        await asyncio.wait_for(server.serve(), 10)
+    logged = [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR]
+    assert logged == [], [r.getMessage() for r in logged]
+
+
+async def test_the_api_on_a_listener_bound_before_it_serves(backend: FakeLine) -> None:
+    async with ApiListener("127.0.0.1", 0) as listener:
+        assert listener.port > 0 and listener.sockets
+        with pytest.raises(PortInUse):  # the port is held from here on
+            ApiListener("127.0.0.1", listener.port).open()
+        server = ApiServer(
+            create_app(backend), "127.0.0.1", listener.port, freeze_heap=False, listener=listener
+        )
+        started = asyncio.Event()
+        task = asyncio.create_task(server.serve(started))
+        await asyncio.wait_for(started.wait(), 10)
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.get("/livez")).status_code == 200
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
+async def test_a_host_not_on_this_machine_cannot_be_listened_on() -> None:
+    # TEST-NET-1 (RFC 5737): never an address of this machine
+    with pytest.raises(CannotListen) as caught:
+        ApiListener("192.0.2.1", 0).open()
+    assert not isinstance(caught.value, PortInUse)
+    assert str(caught.value).startswith("the API cannot listen on 192.0.2.1:0: ")

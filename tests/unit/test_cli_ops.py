@@ -24,7 +24,8 @@ def test_an_unreachable_controller_is_exit_2() -> None:
     for args in (["line", "hold"], ["robot", "pause", "R01"], ["audit"]):
         r = CliRunner().invoke(app, [*args, "--api", url, "--token", "t" * 20], env=NO_ENV)
         assert r.exit_code == 2, r.output
-        assert "cannot reach the controller" in r.stderr
+        assert r.stderr.startswith(f"cannot reach the controller at {url}: ")
+        assert "is linectl run serving there? its URL goes in --api or LINECTL_API_URL" in r.stderr
 
 
 def test_devices_check_needs_exactly_one_of_config_and_api() -> None:

@@ -1,6 +1,6 @@
 """What the ``linectl`` commands share: the consoles, the common options, reading a line file,
-where the controller's API is, and running a command's coroutine so that SIGINT/SIGTERM stop it
-cleanly.
+where the controller's API is, running a command's coroutine so that SIGINT/SIGTERM stop it
+cleanly, and the exit codes they share.
 
 The command modules (:mod:`controller.app.cli.main`, :mod:`controller.app.cli.demo`,
 :mod:`controller.app.cli.sim`, :mod:`controller.app.cli.devices`, :mod:`controller.app.cli.asrs`)
@@ -16,7 +16,7 @@ import math
 import signal
 from collections.abc import Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, NoReturn
 
 import typer
 from rich.console import Console
@@ -24,6 +24,10 @@ from rich.console import Console
 from controller.linefile.loader import ConfigError, load, load_reference
 from devices.opcua.library_logs import LinkLossFilter
 from kernel import logs
+from kernel.ports import CannotListen, PortInUse
+
+# a port the command must listen on is in use (EX_UNAVAILABLE): another process listens there
+PORT_IN_USE = 69
 
 log = logging.getLogger("controller.app.cli")  # the command line logs under one name
 
@@ -38,8 +42,15 @@ err = Console(stderr=True, soft_wrap=True)  # one line per message, also when pi
 out = Console()
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="Line file (YAML).")]
-LogLevel = Annotated[str, typer.Option("--log-level", help="debug, info, warning, error.")]
-LogFormat = Annotated[str, typer.Option("--log-format", help="text (key=value) or json.")]
+# an unknown value is a usage error (exit 2) that lists the allowed ones
+LogLevel = Annotated[
+    Literal["debug", "info", "warning", "error"],
+    typer.Option("--log-level", case_sensitive=False, help="Least severe level logged."),
+]
+LogFormat = Annotated[
+    Literal["text", "json"],
+    typer.Option("--log-format", case_sensitive=False, help="text (key=value) or json."),
+]
 
 
 def _positive(value: float | None) -> float | None:
@@ -154,6 +165,22 @@ def check_broker(cfg: Any, url: str | None = None, option: str = "--broker") -> 
         where = f"{option}: " if url is not None else ""
         err.print(f"{where}{exc}", markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
+
+
+def first_error(exc: BaseException) -> Any:
+    """``exc``, or the first error of an exception group (of groups)."""
+    while isinstance(exc, BaseExceptionGroup):
+        exc = exc.exceptions[0]
+    return exc
+
+
+def cannot_listen(exc: CannotListen, in_use: str, otherwise: str) -> NoReturn:
+    """End the command for a port it cannot listen on: one line with what to do, exit
+    :data:`PORT_IN_USE` when another process listens there (``in_use``), 1 for another reason
+    (``otherwise``)."""
+    hint = in_use if isinstance(exc, PortInUse) else otherwise
+    err.print(f"{exc}; {hint}", markup=False, highlight=False, soft_wrap=True)
+    raise typer.Exit(PORT_IN_USE if isinstance(exc, PortInUse) else 1)
 
 
 SLOW_STOP_SECONDS = 10.0

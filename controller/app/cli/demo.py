@@ -18,8 +18,10 @@ from controller.app.cli.common import (
     DemoTimeScaleOpt,
     LogFormat,
     LogLevel,
+    cannot_listen,
     check_broker,
     err,
+    first_error,
     load_line,
     out,
     run_until_stopped,
@@ -53,8 +55,11 @@ def demo(
     log_level: LogLevel = "warning",
     log_format: LogFormat = "text",
 ) -> None:
-    """Run a whole line in one process on simulators and report KPIs."""
+    """Run a whole line in one process on simulators and report KPIs.
+
+    Exit 0 when every order is terminal, 1 otherwise, 69 when a port it takes is in use."""
     from controller.app.demo import DemoOptions, Progress, run_demo
+    from kernel.ports import CannotListen
 
     setup_logs(log_level, log_format)
     base = load_line(config)
@@ -100,8 +105,12 @@ def demo(
         )
         task_id = bar.add_task("orders", total=orders, status="starting")
     ctx = bar if bar is not None else contextlib.nullcontext()
-    with ctx:
-        result = run_until_stopped(run_demo(base, opts, on_progress))
+    try:
+        with ctx:
+            result = run_until_stopped(run_demo(base, opts, on_progress))
+    except* CannotListen as group:  # a free port taken by another process in the meantime
+        again = "the demo takes free loopback ports: run it again"
+        cannot_listen(first_error(group), again, again)
     if result is None:
         err.print("demo interrupted")
         raise typer.Exit(130)

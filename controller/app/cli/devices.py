@@ -45,11 +45,25 @@ def opcua_certs(
 
     For security Basic256Sha256: the server pair goes to ``linectl sim conveyors --cert --key``
     (or a real PLC), the client pair to ``conveyor.opcua.certificate`` and ``private_key``, and
-    the server certificate to ``conveyor.opcua.server_certificate`` to pin it.
+    the server certificate to ``conveyor.opcua.server_certificate`` to pin it. Exit 1 when
+    the folder cannot be written.
     """
     from devices.opcua.security import generate_certificates
 
-    written = generate_certificates(out_dir, host, days)
+    try:
+        written = generate_certificates(out_dir, host, days)
+    except OSError as exc:  # a folder that cannot be made or written, a full disk, ...
+        where = f" ({exc.filename})" if exc.filename and Path(exc.filename) != out_dir else ""
+        reason = exc.strerror or str(exc)
+        if isinstance(exc, FileExistsError):  # what mkdir says of a file where the folder goes
+            reason = f"{reason} and is not a folder"
+        err.print(
+            f"--out {out_dir}: cannot write the certificates there{where}: {reason}",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+        raise typer.Exit(1) from None
     for path in written.paths():
         out.print(f"wrote {path}", highlight=False, soft_wrap=True)
 

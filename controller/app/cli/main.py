@@ -27,8 +27,10 @@ from controller.app.cli.common import (
     LogFormat,
     LogLevel,
     TimeScaleOpt,
+    cannot_listen,
     check_broker,
     err,
+    first_error,
     load_line,
     out,
     run_until_stopped,
@@ -46,6 +48,33 @@ app = typer.Typer(
 config_app = typer.Typer(no_args_is_help=True, help="Line files.")
 
 
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("linectl")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        out.print(f"linectl {_version()}", highlight=False)
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 @config_app.command("validate")
 def config_validate(file: Path) -> None:
     """Check a line file; print one line per problem and exit 1 if there are any."""
@@ -55,6 +84,7 @@ def config_validate(file: Path) -> None:
         f"{len(cfg.conveyor.zones)} zones, {len(cfg.conveyor.sorter.chutes)} chutes, "
         f"{len(cfg.skus)} SKUs)",
         highlight=False,
+        soft_wrap=True,
     )
 
 
@@ -72,10 +102,14 @@ def run(
     log_format: LogFormat = "text",
 ) -> None:
     """Run the controller service until SIGTERM/SIGINT (on a line with a standby, also until
-    another controller takes the line over: exit code 75)."""
+    another controller takes the line over: exit code 75).
+
+    Exit code 69 when the API's port is in use, 1 when the order store cannot be reached."""
+    from controller.app.http import API
     from controller.app.runner import run_service
     from controller.service.lease_keeper import LeaseLost
     from controller.store.base import StoreUnavailable
+    from kernel.ports import CannotListen
 
     setup_logs(log_level, log_format)
     if broker is not None and not simulate:
@@ -105,6 +139,12 @@ def run(
     except* StoreUnavailable as group:  # the store cannot be reached or opened at the start
         err.print(f"linectl run: {group.exceptions[0]}")
         raise typer.Exit(1) from None
+    except* CannotListen as group:
+        exc = first_error(group)
+        if exc.what != API:  # one of --simulate's simulators, on a free port
+            cannot_listen(exc, "the simulators take free ports: run it again", "run it again")
+        in_use = "stop what listens there (another linectl run?) or give another --port"
+        cannot_listen(exc, in_use, "check --host and --port (api.host, api.port)")
 
 
 app.add_typer(config_app, name="config")

@@ -56,6 +56,15 @@ def _exit(code: int, message: str) -> NoReturn:
     raise typer.Exit(code)
 
 
+def unreachable(api: str, exc: Exception, option: str = "--api or LINECTL_API_URL") -> str:
+    """The one line for a controller that cannot be reached at ``api``: where, why, and what
+    to do (``option`` is how the command is given the controller's URL)."""
+    return (
+        f"cannot reach the controller at {api}: {exc or type(exc).__name__} "
+        f"(is linectl run serving there? its URL goes in {option})"
+    )
+
+
 def call(
     api: str,
     token: str | None,
@@ -72,10 +81,10 @@ def call(
     try:
         with httpx.Client(base_url=api, timeout=timeout) as client:
             resp = client.request(method, path, json=body, params=params, headers=headers)
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:
         _exit(USAGE, f"--api {api}: {exc}")
     except httpx.HTTPError as exc:
-        _exit(USAGE, f"cannot reach the controller at {api}: {exc or type(exc).__name__}")
+        _exit(USAGE, unreachable(api, exc))
     try:
         answer = resp.json()
     except ValueError:

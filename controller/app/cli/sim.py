@@ -20,8 +20,10 @@ from controller.app.cli.common import (
     TimeScaleOpt,
     TokenOpt,
     api_url,
+    cannot_listen,
     check_broker,
     err,
+    first_error,
     load_line,
     out,
     run_until_stopped,
@@ -41,9 +43,13 @@ def _serve(
     sim: AbstractAsyncContextManager[Any],
     banner: Callable[[], str],
     retained_error: type[Exception],
+    endpoint_setting: str,
 ) -> None:
     """Serve an OPC UA simulator until stopped, printing ``banner()`` once it listens. A
-    retained state file it cannot take over ends it with the reason and exit code 1."""
+    retained state file it cannot take over ends it with the reason and exit code 1; an
+    endpoint whose port is in use with exit code 69 (``endpoint_setting`` names where the
+    endpoint comes from)."""
+    from kernel.ports import CannotListen
 
     async def serve() -> str | None:
         try:
@@ -54,7 +60,11 @@ def _serve(
             return str(exc)
         return None
 
-    problem = run_until_stopped(serve())
+    try:
+        problem = run_until_stopped(serve())
+    except* CannotListen as group:
+        in_use = f"stop what listens there or give another --endpoint ({endpoint_setting})"
+        cannot_listen(first_error(group), in_use, f"check --endpoint ({endpoint_setting})")
     if problem is not None:
         err.print(problem, markup=False, highlight=False, soft_wrap=True)
         raise typer.Exit(1)
@@ -205,7 +215,9 @@ def sim_conveyors(
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
-    """The conveyor loop and sorter as an OPC UA server."""
+    """The conveyor loop and sorter as an OPC UA server.
+
+    Exit 69 when the endpoint's port is in use."""
     from simulators.conveyor import ConveyorSimulator
     from simulators.conveyor.retained import RetainedStateError
 
@@ -231,6 +243,7 @@ def sim_conveyors(
         sim,
         lambda: f"conveyor simulator on {sim.endpoint} (security {security})",
         RetainedStateError,
+        "conveyor.opcua.endpoint",
     )
 
 
@@ -249,7 +262,9 @@ def sim_asrs(
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
-    """The AS/RS cranes as an OPC UA server."""
+    """The AS/RS cranes as an OPC UA server.
+
+    Exit 69 when the endpoint's port is in use."""
     from simulators.asrs import AsrsSimulator
     from simulators.asrs.retained import RetainedStateError
 
@@ -260,7 +275,9 @@ def sim_asrs(
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None
 
-    _serve(sim, lambda: f"AS/RS simulator on {sim.endpoint}", RetainedStateError)
+    _serve(
+        sim, lambda: f"AS/RS simulator on {sim.endpoint}", RetainedStateError, "asrs.opcua.endpoint"
+    )
 
 
 @sim_app.command("wms")
@@ -288,10 +305,15 @@ def sim_wms(
     ] = None,
     url: Annotated[str | None, typer.Option("--url", hidden=True)] = None,  # now --api
 ) -> None:
-    """Send a batch of B2C/B2B orders to a running controller (a token with orders:write)."""
+    """Send a batch of B2C/B2B orders to a running controller (a token with orders:write).
+
+    Exit 1 when some were rejected, 2 when the controller cannot be reached."""
     import re
     from datetime import UTC, datetime
 
+    import httpx
+
+    from controller.app.cli.ops import USAGE, unreachable
     from simulators.wms import WmsGenerator
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,40}", prefix):
@@ -301,15 +323,16 @@ def sim_wms(
         err.print("--url is now --api; --url will be removed", highlight=False)
         api = url
     cfg = load_line(config)
-    gen = WmsGenerator(
-        cfg,
-        api_url(api, cfg=cfg if config is not None else None),
-        token,
-        seed=seed,
-        b2b_share=b2b_share,
-        prefix=prefix,
-    )
-    res = run_until_stopped(gen.send(orders, datetime.now(UTC), start=start))
+    base = api_url(api, cfg=cfg if config is not None else None)
+    gen = WmsGenerator(cfg, base, token, seed=seed, b2b_share=b2b_share, prefix=prefix)
+    try:
+        res = run_until_stopped(gen.send(orders, datetime.now(UTC), start=start))
+    except* (httpx.InvalidURL, httpx.UnsupportedProtocol) as group:
+        err.print(f"--api {base}: {first_error(group)}", markup=False, highlight=False)
+        raise typer.Exit(USAGE) from None
+    except* httpx.HTTPError as group:  # orders sent before are kept: sending again is safe
+        err.print(unreachable(base, first_error(group)), markup=False, highlight=False)
+        raise typer.Exit(USAGE) from None
     if res is None:
         raise typer.Exit(130)
     out.print(
