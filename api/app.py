@@ -26,8 +26,10 @@ from api import (
     routes_stations,
 )
 from api.backend import ApiBackend, AppState
+from api.docs_ui import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
+from api.methods import HeadMiddleware
 from api.openapi import install_openapi
 from api.store_calls import FailFastMiddleware
 
@@ -39,6 +41,8 @@ The WMS-facing API of **linectl**, the edge controller of one fulfilment line.
 * Every error is `application/problem+json` (RFC 9457); validation errors name each field at
   fault in `errors`.
 * Writes need a bearer token (`api.tokens` in the line file or `LINECTL_API_TOKEN`).
+* Every `GET` also answers `HEAD` (the same status and headers, no body); a method a path does
+  not serve answers 405 with every method it does serve in `Allow`.
 """
 
 TAGS = [
@@ -72,10 +76,13 @@ def create_app(backend: ApiBackend) -> FastAPI:
         version=_version(),
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served from the package by install_docs
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=backend.config.api.max_body_bytes)
     app.add_middleware(FailFastMiddleware)
+    app.add_middleware(HeadMiddleware, router=app.router)
     app.include_router(routes_orders.router)
     app.include_router(routes_order_changes.router)
     app.include_router(routes_stations.router)
@@ -88,4 +95,5 @@ def create_app(backend: ApiBackend) -> FastAPI:
     app.include_router(routes_events.router)
     app.include_router(routes_health.router)
     install_openapi(app)
+    install_docs(app)
     return app

@@ -76,11 +76,6 @@ async def readyz(
     return Readiness(ready=True, checks=checks, controller=controller)
 
 
-# Probes that only look at the status code may use HEAD.
-router.add_api_route("/livez", livez, methods=["HEAD"], include_in_schema=False)
-router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
-
-
 @router.get(
     "/metrics",
     summary="Prometheus metrics",
