@@ -20,7 +20,7 @@ from starlette.routing import Match, Router
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-def _routes(router: Router) -> Iterable[Any]:
+def flat_routes(router: Router) -> Iterable[Any]:
     """Every route of ``router``, those of included routers one by one (FastAPI keeps included
     routers whole since it resolves their routes lazily; older versions copied the routes)."""
     flatten = getattr(fastapi.routing, "iter_route_contexts", None)
@@ -31,7 +31,7 @@ def allowed_methods(router: Router, scope: Scope) -> list[str]:
     """Every method that some route of ``router`` answers on the path of ``scope``, ``HEAD``
     included wherever ``GET`` is, in alphabetical order; empty when no route has the path."""
     allowed: set[str] = set()
-    for route in _routes(router):
+    for route in flat_routes(router):
         methods = getattr(route, "methods", None)
         if methods and route.matches(scope)[0] is not Match.NONE:
             allowed |= {m.upper() for m in methods}

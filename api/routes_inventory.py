@@ -149,7 +149,7 @@ class CountIn(BaseModel):
 
     location: Annotated[str, Field(pattern=ID_PATTERN)]
     sku: Annotated[str, Field(pattern=ID_PATTERN)]
-    counted: Annotated[int, Field(ge=0, le=10_000_000)]
+    counted: Annotated[int, Field(ge=0, le=10_000_000, strict=True)]
     tote: Annotated[str | None, Field(pattern=ID_PATTERN)] = None
     counted_by: Annotated[str, Field(min_length=1, max_length=64)] = "unknown"
     station: Annotated[str | None, Field(pattern=ID_PATTERN)] = None

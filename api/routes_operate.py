@@ -206,8 +206,8 @@ class JogIn(BaseModel):
         json_schema_extra={"examples": [{"speed": 0.3, "seconds": 2.0}]},
     )
 
-    speed: float = Field(gt=0, description="Belt speed of the zone (m/s).")
-    seconds: float = Field(default=2.0, gt=0, description="How long the zone runs.")
+    speed: float = Field(gt=0, strict=True, description="Belt speed of the zone (m/s).")
+    seconds: float = Field(default=2.0, gt=0, strict=True, description="How long the zone runs.")
 
 
 class JogOut(BaseModel):

@@ -83,7 +83,7 @@ class RestockLineIn(BaseModel):
 
     sku: Annotated[str, Field(pattern=ID_PATTERN)]
     location: Annotated[str, Field(pattern=ID_PATTERN, description="A robot pick location.")]
-    quantity: Annotated[int, Field(ge=0, le=1_000_000)]
+    quantity: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 
 
 class RestockIn(BaseModel):

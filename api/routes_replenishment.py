@@ -50,7 +50,9 @@ class PutIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"put": 30, "operator": "repl-op-2"}]}
     )
 
-    put: Annotated[int, Field(ge=0, le=1_000_000, description="Units put at the location.")]
+    put: Annotated[
+        int, Field(ge=0, le=1_000_000, strict=True, description="Units put at the location.")
+    ]
     operator: Annotated[str, Field(min_length=1, max_length=64)] = "unknown"
 
 
