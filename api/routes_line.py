@@ -8,6 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends
 from pydantic import BaseModel, Field
 
+from api import examples
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import problem_responses
@@ -176,7 +177,7 @@ class LineOut(BaseModel):
     description=(
         "Conveyor PackML state and chutes, the AS/RS cranes, and every robot with its availability."
     ),
-    responses=problem_responses(401, 403),
+    responses={**examples.json_example(examples.LINE), **problem_responses(401, 403)},
 )
 async def line(backend: Backend, _: Reader) -> LineOut:
     view = backend.line_view()

@@ -140,7 +140,10 @@ class WriteOffIn(BaseModel):
 async def reject_totes(
     backend: Backend,
     _: Reader,
-    state: Annotated[Literal["open", "restocked", "written_off", "all"], Query()] = "open",
+    state: Annotated[
+        Literal["open", "restocked", "written_off", "all"],
+        Query(description="Only totes in this state; `all`: every one."),
+    ] = "open",
 ) -> list[RejectToteOut]:
     wanted = None if state == "all" else RejectToteState(state)
     return [RejectToteOut.of(t) for t in await backend.reject_totes.listing(wanted)]

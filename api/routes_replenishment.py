@@ -79,7 +79,10 @@ class PutOut(BaseModel):
 async def replenishments(
     backend: Backend,
     _: Reader,
-    station: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    station: Annotated[
+        str | None,
+        Query(pattern=ID_PATTERN, description="Only those of this replenishment chute."),
+    ] = None,
 ) -> list[ReplenishmentOut]:
     return [ReplenishmentOut.of(t) for t in backend.replenishment.open_tasks(station)]
 
