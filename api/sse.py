@@ -9,7 +9,21 @@ follows what OpenAPI 3.2 specifies for ``text/event-stream`` and what tools such
 read from a 3.1 document: the ``schema`` of the media type describes one event as a client parses
 it, an object with ``event``, ``data``, ``id`` and ``retry``; ``data`` is a string holding JSON
 (``contentMediaType``), whose schema (``contentSchema``) is the model the route names. Comments
-(heartbeats) and a ``retry``-only block carry no data and are not events.
+(heartbeats) and a ``retry``-only block carry no data and are not events. In an OpenAPI 3.2
+document ``schema`` describes the whole stream; there this schema belongs in ``itemSchema``.
+
+For example, a stream of ``Tick`` documents::
+
+    @router.get(
+        "/ticks",
+        response_class=EventStreamResponse,
+        responses=event_stream_responses(
+            Tick, description="...", examples={"tick": StreamExample("tick", {"n": 1})},
+            events=["tick"],
+        ),
+    )
+    async def ticks() -> EventStreamResponse:
+        return EventStreamResponse(message("tick", t.model_dump(mode="json")) async for t in ...)
 """
 
 from __future__ import annotations
