@@ -28,9 +28,11 @@ from api import (
     routes_ui,
 )
 from api.backend import ApiBackend, AppState
+from api.docs_ui import install_docs
 from api.errors import install_error_handlers
 from api.limits import BodyLimitMiddleware
 from api.line_feed import LineFeed
+from api.methods import HeadMiddleware
 from api.openapi import install_openapi
 from api.store_calls import FailFastMiddleware
 from api.streams import stopping_event
@@ -43,6 +45,8 @@ The WMS-facing API of **linectl**, the edge controller of one fulfilment line.
 * Every error is `application/problem+json` (RFC 9457); validation errors name each field at
   fault in `errors`.
 * Writes need a bearer token (`api.tokens` in the line file or `LINECTL_API_TOKEN`).
+* Every `GET` also answers `HEAD` (the same status and headers, no body); a method a path does
+  not serve answers 405 with every method it does serve in `Allow`.
 """
 
 TAGS = [
@@ -76,10 +80,13 @@ def create_app(backend: ApiBackend) -> FastAPI:
         version=_version(),
         openapi_tags=TAGS,
         lifespan=lifespan,
+        docs_url=None,  # served from the package by install_docs
+        redoc_url=None,
     )
     install_error_handlers(app)
     app.add_middleware(BodyLimitMiddleware, max_body_bytes=backend.config.api.max_body_bytes)
     app.add_middleware(FailFastMiddleware)
+    app.add_middleware(HeadMiddleware, router=app.router)
     app.include_router(routes_orders.router)
     app.include_router(routes_order_changes.router)
     app.include_router(routes_stations.router)
@@ -94,5 +101,6 @@ def create_app(backend: ApiBackend) -> FastAPI:
     app.include_router(routes_auth.router)
     app.include_router(routes_ui.router)
     install_openapi(app)
+    install_docs(app)
     stopping_event(app)  # set by the server that embeds the app when it begins to stop
     return app

@@ -40,7 +40,7 @@ class OrderPatch(BaseModel):
         extra="forbid",
         json_schema_extra=_schema_extra(
             minProperties=1,
-            examples=[{"priority": 8}, {"due_at": "2026-12-01T18:00:00Z", "priority": 6}],
+            examples=[{"priority": 8}, {"due_at": "2030-06-03T18:00:00Z", "priority": 6}],
         ),
     )
 

@@ -1,8 +1,8 @@
 """Exception handlers: every error leaves the API as a problem response.
 
-Routing errors (404, 405), FastAPI's parameter validation, our own :class:`ProblemError`, store
-outages and, as the one last-resort boundary, anything unexpected (logged with its traceback)
-are all rendered by :mod:`api.problems`.
+Routing errors (404, and 405 with every method of the path in ``Allow``), FastAPI's parameter
+validation, our own :class:`ProblemError`, store outages and, as the one last-resort boundary,
+anything unexpected (logged with its traceback) are all rendered by :mod:`api.problems`.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from api.methods import allowed_methods
 from api.problems import (
     ProblemError,
     field_errors,
@@ -41,8 +42,15 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     if status == 404 and detail in ("", "Not Found"):
         detail = f"No resource at {request.method} {request.url.path}"
     elif status == 405:
-        allowed = headers.get("Allow") or headers.get("allow") or "none"
-        detail = f"{request.method} is not allowed on {request.url.path}; allowed: {allowed}"
+        # every route of the path counts, not only the first that matched it
+        methods = allowed_methods(request.app.router, request.scope)
+        given = headers.pop("Allow", None) or headers.pop("allow", None)
+        allowed = ", ".join(methods) if methods else given
+        if allowed:
+            headers["Allow"] = allowed
+        detail = (
+            f"{request.method} is not allowed on {request.url.path}; allowed: {allowed or 'none'}"
+        )
     elif not detail:
         detail = "The request could not be served"
     return problem(status, detail, headers=headers)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.problems import FieldError, problem_responses, validation_problem
+from api.time_query import EXAMPLE as TIME_EXAMPLE
 from api.time_query import parse_bounds
 from controller.store.audit import AuditEntry, AuditFilter, AuditResult
 from controller.store.base import InvalidCursor
@@ -23,7 +24,7 @@ router = APIRouter(prefix="/v1", tags=["line"])
 
 Backend = Annotated[ApiBackend, Depends(get_backend)]
 Operator = Annotated[Principal, Depends(require_scope("line:operate"))]
-Name = Annotated[str | None, Query(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:{}-]+$")]
+NAME_PATTERN = r"^[A-Za-z0-9._:{}-]+$"
 
 
 class AuditEntryOut(BaseModel):
@@ -65,7 +66,7 @@ EXAMPLE = {
     "entries": [
         {
             "seq": 42,
-            "at": "2026-11-27T18:41:07.201000+00:00",
+            "at": "2030-06-03T08:41:07.201000+00:00",
             "who": "commissioning",
             "action": "robot.pause",
             "target": "R01",
@@ -76,7 +77,7 @@ EXAMPLE = {
         },
         {
             "seq": 41,
-            "at": "2026-11-27T18:40:55.730000+00:00",
+            "at": "2030-06-03T08:40:55.730000+00:00",
             "who": "anonymous",
             "action": "line.hold",
             "target": "line",
@@ -110,14 +111,39 @@ EXAMPLE = {
 async def audit(
     backend: Backend,
     _: Operator,
-    action: Name = None,
-    who: Name = None,
-    result: Annotated[AuditResult | None, Query()] = None,
-    since: Annotated[
-        str | None, Query(max_length=64, description="RFC 3339 date-time with a time zone.")
+    action: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=NAME_PATTERN,
+            description="Only this action, e.g. `robot.pause`.",
+        ),
     ] = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    who: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=100,
+            pattern=NAME_PATTERN,
+            description="Only calls by this token name (`api.tokens[].name`).",
+        ),
+    ] = None,
+    result: Annotated[
+        AuditResult | None, Query(description="Only calls that ended this way.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        Query(
+            max_length=64,
+            description="Only calls at or after this RFC 3339 date-time with a time zone.",
+            examples=[TIME_EXAMPLE],
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Page size.")] = 100,
+    cursor: Annotated[
+        str | None, Query(max_length=200, description="`next_cursor` of the previous page.")
+    ] = None,
 ) -> AuditPageOut:
     bounds = parse_bounds({"since": since})
     where = AuditFilter(action=action, who=who, result=result, since=bounds["since"])

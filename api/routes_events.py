@@ -10,17 +10,18 @@ happened for :data:`HEARTBEAT_SECONDS`, so proxies keep the connection and dead 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from fastapi.responses import StreamingResponse
 
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
+from api.examples import ORDER_EVENT_EXAMPLES
 from api.problems import problem_responses
+from api.schemas import EVENT_TYPE_PATTERN, OrderEventOut
+from api.sse import EventStreamResponse, comment, event_stream_responses, message
 from api.streams import until_stopping
 from controller.orders.model import ORDER_ID_PATTERN
 from controller.store.base import OrderStore, StoredEvent, StoreError
@@ -32,7 +33,6 @@ router = APIRouter(prefix="/v1", tags=["events"])
 HEARTBEAT_SECONDS = 15.0  # wall seconds without an event before a heartbeat comment
 PAGE = 200  # events read from the store at a time
 RETRY_MS = 2000  # reconnection delay suggested to clients
-MEDIA_TYPE = "text/event-stream"
 
 Backend = Annotated[ApiBackend, Depends(get_backend)]
 Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
@@ -41,9 +41,7 @@ SEQ_PATTERN = r"^[0-9]{1,18}$"
 
 def format_event(event: StoredEvent) -> bytes:
     """One SSE message for ``event``."""
-    data = json.dumps(event.document(), separators=(",", ":"))
-    kind = event.type.replace("\r", " ").replace("\n", " ")
-    return f"id: {event.seq}\nevent: {kind}\ndata: {data}\n\n".encode()
+    return message(event.type, event.document(), id=event.seq)
 
 
 async def event_stream(
@@ -55,7 +53,7 @@ async def event_stream(
 ) -> AsyncIterator[bytes]:
     """Events with ``seq > after`` (of one order if ``order_id``), then new ones as they come."""
     heartbeat = HEARTBEAT_SECONDS if heartbeat is None else heartbeat
-    yield f"retry: {RETRY_MS}\n: linectl order events after {after}\n\n".encode()
+    yield comment(f"linectl order events after {after}", retry_ms=RETRY_MS)
     scanned = after  # every event up to here has been considered (sent or filtered out)
     while True:
         try:
@@ -71,7 +69,7 @@ async def event_stream(
             continue
         scanned = max(scanned, head)
         if not await store.wait_for_event(scanned, heartbeat):
-            yield b": heartbeat\n\n"
+            yield comment("heartbeat")
 
 
 @router.get(
@@ -86,9 +84,15 @@ async def event_stream(
         "history). A comment line is sent every 15 s when nothing happens. Needs scope "
         "`orders:read` unless reads are open. Webhooks deliver the same JSON documents."
     ),
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
     responses={
-        200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        **event_stream_responses(
+            OrderEventOut,
+            description="The order events, oldest first, then each new one as it happens.",
+            examples=ORDER_EVENT_EXAMPLES,
+            event_pattern=EVENT_TYPE_PATTERN,
+            id_pattern=SEQ_PATTERN,
+        ),
         **problem_responses(401, 403, 422, 503),
     },
 )
@@ -106,13 +110,18 @@ async def events(
     ] = None,
     after: Annotated[
         int | None,
-        Query(ge=0, le=10**18, description="Start after this event id (`Last-Event-ID` wins)."),
+        Query(
+            ge=0,
+            le=10**18,
+            description="Start after this event id (`Last-Event-ID` wins); `0`: from the start.",
+            examples=[0],
+        ),
     ] = None,
     order_id: Annotated[
         str | None,
         Query(pattern=ORDER_ID_PATTERN, description="Only the events of this order."),
     ] = None,
-) -> StreamingResponse:
+) -> EventStreamResponse:
     store = backend.store
     if last_event_id is not None:
         start = int(last_event_id)
@@ -120,8 +129,6 @@ async def events(
         start = after
     else:
         start = await store.last_event_seq()
-    return StreamingResponse(
-        until_stopping(request, event_stream(store, start, order_id=order_id)),
-        media_type=MEDIA_TYPE,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    return EventStreamResponse(
+        until_stopping(request, event_stream(store, start, order_id=order_id))
     )

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query, Request, Response
 from prometheus_client.exposition import choose_encoder
 
+from api import examples
 from api.backend import ApiBackend, backend_dependency
 from api.problems import ProblemError, problem_responses
 from api.schemas import ControllerOut, Liveness, Readiness
@@ -21,6 +22,7 @@ Backend = Annotated[ApiBackend, Depends(backend_dependency)]
     response_model=Liveness,
     summary="Liveness",
     description="200 while the process serves requests. Restart the service if this fails.",
+    responses=examples.json_example(examples.LIVE),
 )
 async def livez() -> Liveness:
     return Liveness()
@@ -42,7 +44,7 @@ async def livez() -> Liveness:
         "one serves them); `?role=active` makes the standby answer 503 (`not_ready: "
         '["role"]`), for a load balancer that sends operator commands to the active one.'
     ),
-    responses=problem_responses(422, 503),
+    responses={**examples.json_example(examples.READY), **problem_responses(422, 503)},
 )
 async def readyz(
     backend: Backend,
@@ -74,11 +76,6 @@ async def readyz(
             },
         )
     return Readiness(ready=True, checks=checks, controller=controller)
-
-
-# Probes that only look at the status code may use HEAD.
-router.add_api_route("/livez", livez, methods=["HEAD"], include_in_schema=False)
-router.add_api_route("/readyz", readyz, methods=["HEAD"], include_in_schema=False)
 
 
 @router.get(

@@ -32,7 +32,12 @@ Backend = Annotated[ApiBackend, Depends(get_backend)]
 Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
 Operator = Annotated[Principal, Depends(require_scope("line:operate"))]
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
-IdQuery = Annotated[str | None, Query(pattern=ID_PATTERN)]
+SkuQuery = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only this SKU.")]
+LocationQuery = Annotated[str | None, Query(pattern=ID_PATTERN, description="Only this location.")]
+After = Annotated[
+    int, Query(ge=0, le=10**18, description="Start after this `seq` (`next_after` of a page).")
+]
+Limit = Annotated[int, Query(ge=1, le=1000, description="Page size.")]
 
 
 class StockRowOut(BaseModel):
@@ -149,7 +154,7 @@ class CountIn(BaseModel):
 
     location: Annotated[str, Field(pattern=ID_PATTERN)]
     sku: Annotated[str, Field(pattern=ID_PATTERN)]
-    counted: Annotated[int, Field(ge=0, le=10_000_000)]
+    counted: Annotated[int, Field(ge=0, le=10_000_000, strict=True)]
     tote: Annotated[str | None, Field(pattern=ID_PATTERN)] = None
     counted_by: Annotated[str, Field(min_length=1, max_length=64)] = "unknown"
     station: Annotated[str | None, Field(pattern=ID_PATTERN)] = None
@@ -184,7 +189,7 @@ def _sum(rows: list[StockRow]) -> tuple[int, int]:
     responses=problem_responses(401, 403, 422, 503),
 )
 async def inventory(
-    backend: Backend, _reader: Reader, sku: IdQuery = None, location: IdQuery = None
+    backend: Backend, _reader: Reader, sku: SkuQuery = None, location: LocationQuery = None
 ) -> InventoryOut:
     rows = await backend.inventory.rows(sku=sku, location=location)
     levels = backend.inventory.levels
@@ -237,10 +242,10 @@ async def inventory(
 async def movements(
     backend: Backend,
     _reader: Reader,
-    sku: IdQuery = None,
-    location: IdQuery = None,
-    after: Annotated[int, Query(ge=0, le=10**18)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    sku: SkuQuery = None,
+    location: LocationQuery = None,
+    after: After = 0,
+    limit: Limit = 100,
 ) -> MovementPage:
     page = await backend.inventory.movements(
         sku=sku, location=location, after=after, limit=limit + 1
@@ -267,8 +272,8 @@ async def movements(
 async def inventory_events(
     backend: Backend,
     _reader: Reader,
-    after: Annotated[int, Query(ge=0, le=10**18)] = 0,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    after: After = 0,
+    limit: Limit = 100,
 ) -> InventoryEventPage:
     page = await backend.inventory.events(after=after, limit=limit + 1)
     more = len(page) > limit

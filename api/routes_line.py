@@ -6,15 +6,16 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
+from api import examples
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
 from api.line_feed import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL, LineFeed
 from api.line_feed import line_stream as stream_line
 from api.problems import problem_responses
 from api.schemas import ControllerOut
+from api.sse import EventStreamResponse, StreamExample, event_stream_responses
 from api.streams import until_stopping
 from controller.service import line_view as views
 
@@ -22,7 +23,6 @@ router = APIRouter(prefix="/v1", tags=["line"])
 
 Backend = Annotated[ApiBackend, Depends(get_backend)]
 Reader = Annotated[Principal, Depends(require_scope("orders:read"))]
-MEDIA_TYPE = "text/event-stream"
 
 
 class TrafficWaitOut(BaseModel):
@@ -247,7 +247,7 @@ class LineOut(BaseModel):
     description=(
         "Conveyor PackML state and chutes, the AS/RS cranes, and every robot with its availability."
     ),
-    responses=problem_responses(401, 403),
+    responses={**examples.json_example(examples.LINE), **problem_responses(401, 403)},
 )
 async def line(backend: Backend, _: Reader) -> LineOut:
     view = backend.line_view()
@@ -400,9 +400,14 @@ Feed = Annotated[LineFeed, Depends(get_line_feed)]
         "every 15 s when nothing changes. Needs scope `orders:read` unless reads are open. The "
         "live page `/ui` draws it."
     ),
-    response_class=StreamingResponse,
+    response_class=EventStreamResponse,
     responses={
-        200: {"content": {MEDIA_TYPE: {"schema": {"type": "string"}}}},
+        **event_stream_responses(
+            LineOut,
+            description="The line view now, then each time it changed.",
+            examples={"line": StreamExample("line", examples.LINE, summary="The line now")},
+            events=["line"],
+        ),
         **problem_responses(401, 403, 422),
     },
 )
@@ -418,9 +423,5 @@ async def line_stream(
             description="Wall seconds between looks for a change.",
         ),
     ] = DEFAULT_INTERVAL,
-) -> StreamingResponse:
-    return StreamingResponse(
-        until_stopping(request, stream_line(feed, interval)),
-        media_type=MEDIA_TYPE,
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+) -> EventStreamResponse:
+    return EventStreamResponse(until_stopping(request, stream_line(feed, interval)))

@@ -24,7 +24,17 @@ router = APIRouter(prefix="/v1", tags=["line"], route_class=AuditedRoute)
 
 Backend = Annotated[ApiBackend, Depends(get_backend)]
 Operator = Annotated[Principal, Depends(require_scope("line:operate"))]
-DeviceId = Annotated[str, Path(pattern=r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")]
+DEVICE_ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$"
+RobotSerial = Annotated[
+    str,
+    Path(pattern=DEVICE_ID_PATTERN, description="The robot's serial number (`robots.fleet`)."),
+]
+ConveyorId = Annotated[
+    str, Path(pattern=DEVICE_ID_PATTERN, description="The conveyor's id (`conveyor.id`).")
+]
+ZoneId = Annotated[
+    str, Path(pattern=DEVICE_ID_PATTERN, description="The zone's id (`conveyor.zones`).")
+]
 
 
 @contextmanager
@@ -62,7 +72,7 @@ class HoldOut(BaseModel):
 
 
 HOLD_EXAMPLE = {
-    "held": {"by": "commissioning", "since": "2026-11-27T18:40:00+00:00"},
+    "held": {"by": "commissioning", "since": "2030-06-03T08:40:00+00:00"},
     "changed": True,
     "complete": False,
     "devices": [
@@ -147,7 +157,10 @@ class CommandOut(BaseModel):
 )
 @audited("robot.{command}", "{serial}")
 async def robot_command(
-    serial: DeviceId, command: RobotCommand, backend: Backend, _: Operator
+    serial: RobotSerial,
+    command: Annotated[RobotCommand, Path(description="`pause`, `resume` or `cancel`.")],
+    backend: Backend,
+    _: Operator,
 ) -> CommandOut:
     if serial not in {r.serial for r in backend.config.robots.fleet}:
         raise ProblemError(404, f"No robot {serial} on this line", kind="unknown-robot")
@@ -191,7 +204,10 @@ def _known_conveyor(backend: ApiBackend, conveyor_id: str) -> None:
 )
 @audited("conveyor.{command}", "{conveyor_id}")
 async def conveyor_command(
-    conveyor_id: DeviceId, command: PackMLCommand, backend: Backend, _: Operator
+    conveyor_id: ConveyorId,
+    command: Annotated[PackMLCommand, Path(description="The PackML command to send.")],
+    backend: Backend,
+    _: Operator,
 ) -> ConveyorCommandOut:
     _known_conveyor(backend, conveyor_id)
     with device_answers(f"Conveyor {conveyor_id}", command):
@@ -206,8 +222,8 @@ class JogIn(BaseModel):
         json_schema_extra={"examples": [{"speed": 0.3, "seconds": 2.0}]},
     )
 
-    speed: float = Field(gt=0, description="Belt speed of the zone (m/s).")
-    seconds: float = Field(default=2.0, gt=0, description="How long the zone runs.")
+    speed: float = Field(gt=0, strict=True, description="Belt speed of the zone (m/s).")
+    seconds: float = Field(default=2.0, gt=0, strict=True, description="How long the zone runs.")
 
 
 class JogOut(BaseModel):
@@ -243,8 +259,8 @@ class JogOut(BaseModel):
 )
 @audited("conveyor.jog", "{conveyor_id}/{zone_id}")
 async def jog(
-    conveyor_id: DeviceId,
-    zone_id: DeviceId,
+    conveyor_id: ConveyorId,
+    zone_id: ZoneId,
     body: Annotated[JogIn, Body()],
     backend: Backend,
     _: Operator,

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Request, Response
 
+from api import examples
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, backend_dependency
 from api.order_body import check_against_line, check_due_at, openapi_request_body, read_order
@@ -26,7 +27,7 @@ OrderId = Annotated[
     Path(
         pattern=ORDER_ID_PATTERN,
         description="The WMS's own order id: 1-64 letters, digits and `.` `_` `:` `-`.",
-        examples=["SO-2026-000123"],
+        examples=[examples.ORDER_ID],
     ),
 ]
 Backend = Annotated[ApiBackend, Depends(backend_dependency)]
@@ -60,8 +61,15 @@ def _location(order_id: str) -> str:
         '`due_at` must be in the future unless the body says `"allow_late": true`.'
     ),
     responses={
-        200: {"description": "The order already exists with this body.", "model": OrderOut},
-        201: {"description": "The order was created."},
+        200: {
+            "description": "The order already exists with this body.",
+            "model": OrderOut,
+            "content": {"application/json": {"example": examples.ORDER}},
+        },
+        201: {
+            "description": "The order was created.",
+            "content": {"application/json": {"example": examples.ORDER_CREATED}},
+        },
         **problem_responses(400, 401, 403, 409, 413, 415, 422, 503),
     },
     openapi_extra=openapi_request_body(),
@@ -112,7 +120,10 @@ async def put_order(
         "The order's status, current step, why it waits (if it does), requested and picked "
         "quantity per line, and its history, oldest event first."
     ),
-    responses=problem_responses(401, 403, 404, 422, 503),
+    responses={
+        **examples.json_example(examples.ORDER),
+        **problem_responses(401, 403, 404, 422, 503),
+    },
 )
 async def get_order(order_id: OrderId, backend: Backend, _: Reader) -> OrderOut:
     order = await backend.store.get_order(order_id)
@@ -130,7 +141,10 @@ async def get_order(order_id: OrderId, backend: Backend, _: Reader) -> OrderOut:
         "time (RFC 3339 date-times with a zone; `..._after` includes the bound, `..._before` "
         "excludes it). Follow `next_cursor` for the next page, with the same filters."
     ),
-    responses=problem_responses(401, 403, 422, 503),
+    responses={
+        **examples.json_example(examples.ORDER_PAGE),
+        **problem_responses(401, 403, 422, 503),
+    },
 )
 async def list_orders(
     backend: Backend,

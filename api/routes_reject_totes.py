@@ -83,7 +83,7 @@ class RestockLineIn(BaseModel):
 
     sku: Annotated[str, Field(pattern=ID_PATTERN)]
     location: Annotated[str, Field(pattern=ID_PATTERN, description="A robot pick location.")]
-    quantity: Annotated[int, Field(ge=0, le=1_000_000)]
+    quantity: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 
 
 class RestockIn(BaseModel):
@@ -140,7 +140,10 @@ class WriteOffIn(BaseModel):
 async def reject_totes(
     backend: Backend,
     _: Reader,
-    state: Annotated[Literal["open", "restocked", "written_off", "all"], Query()] = "open",
+    state: Annotated[
+        Literal["open", "restocked", "written_off", "all"],
+        Query(description="Only totes in this state; `all`: every one."),
+    ] = "open",
 ) -> list[RejectToteOut]:
     wanted = None if state == "all" else RejectToteState(state)
     return [RejectToteOut.of(t) for t in await backend.reject_totes.listing(wanted)]

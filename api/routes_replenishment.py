@@ -50,7 +50,9 @@ class PutIn(BaseModel):
         extra="forbid", json_schema_extra={"examples": [{"put": 30, "operator": "repl-op-2"}]}
     )
 
-    put: Annotated[int, Field(ge=0, le=1_000_000, description="Units put at the location.")]
+    put: Annotated[
+        int, Field(ge=0, le=1_000_000, strict=True, description="Units put at the location.")
+    ]
     operator: Annotated[str, Field(min_length=1, max_length=64)] = "unknown"
 
 
@@ -77,7 +79,10 @@ class PutOut(BaseModel):
 async def replenishments(
     backend: Backend,
     _: Reader,
-    station: Annotated[str | None, Query(pattern=ID_PATTERN)] = None,
+    station: Annotated[
+        str | None,
+        Query(pattern=ID_PATTERN, description="Only those of this replenishment chute."),
+    ] = None,
 ) -> list[ReplenishmentOut]:
     return [ReplenishmentOut.of(t) for t in backend.replenishment.open_tasks(station)]
 

@@ -75,7 +75,7 @@ class CountedLine(BaseModel):
 
     line_id: Annotated[str, Field(min_length=1, max_length=64)]
     sku: Annotated[str, Field(min_length=1, max_length=64)]
-    quantity: Annotated[int, Field(ge=0, le=1_000_000)]
+    quantity: Annotated[int, Field(ge=0, le=1_000_000, strict=True)]
 
 
 class VerificationIn(BaseModel):

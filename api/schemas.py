@@ -16,6 +16,8 @@ from controller.orders.model import (
     OrderType,
 )
 
+EVENT_TYPE_PATTERN = r"^[a-z][a-z0-9_]*$"  # history event types are snake_case names
+
 
 class OrderSummary(BaseModel):
     """An order's state without its history."""
@@ -79,6 +81,22 @@ class OrderPage(BaseModel):
     next_cursor: str | None = Field(
         description="Pass as `cursor` to get the next page; null on the last page."
     )
+
+
+class OrderEventOut(BaseModel):
+    """One event of an order's history, as ``GET /v1/events`` and webhooks deliver it."""
+
+    seq: int = Field(
+        ge=1, description="The event's id, growing monotonically across all orders' events."
+    )
+    order_id: str = Field(description="The WMS's own order id.")
+    type: str = Field(
+        pattern=EVENT_TYPE_PATTERN,
+        description="What happened: `accepted`, `updated`, `robot_assigned`, `sorted`, ...",
+    )
+    status: OrderStatus = Field(description="The order's status with this event.")
+    at: datetime = Field(description="When it happened, on the line's clock.")
+    data: dict[str, Any] = Field(description="The event's details; their keys depend on `type`.")
 
 
 class Liveness(BaseModel):

@@ -1,7 +1,7 @@
 """Time bounds in query strings: RFC 3339 date-times with a zone, checked field by field.
 
 ``GET /v1/orders`` takes ``created_after``/``created_before`` and ``due_after``/``due_before``.
-Each must be a full RFC 3339 date-time (``2026-12-01T16:00:00Z`` or with a numeric offset); a
+Each must be a full RFC 3339 date-time (``2030-06-03T16:00:00Z`` or with a numeric offset); a
 date alone, a time without a zone or a number is refused with a 422 that names the parameter.
 """
 
@@ -15,7 +15,7 @@ from api.problems import FieldError, validation_problem
 
 _RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d{1,9})?([Zz]|[+-]\d{2}:\d{2})$")
 
-EXAMPLE = "2026-12-01T16:00:00Z"
+EXAMPLE = "2030-06-03T16:00:00Z"
 
 
 def _parse(value: str) -> datetime:

@@ -92,16 +92,16 @@ class OrderIn(BaseModel):
                 {
                     "type": "b2c",
                     "priority": 5,
-                    "due_at": "2026-12-01T16:00:00Z",
+                    "due_at": "2030-06-03T16:00:00Z",
                     "destination": "DHL",
                     "lines": [{"line_id": "1", "sku": "SKU-0001", "quantity": 2, "uom": "each"}],
                 },
                 {
                     "type": "b2b",
                     "priority": 3,
-                    "due_at": "2026-12-02T10:00:00Z",
-                    "deliver_from": "2026-12-01T06:00:00Z",
-                    "deliver_until": "2026-12-02T10:00:00Z",
+                    "due_at": "2030-06-04T10:00:00Z",
+                    "deliver_from": "2030-06-03T06:00:00Z",
+                    "deliver_until": "2030-06-04T10:00:00Z",
                     "destination": "CUST-ACME",
                     "lines": [
                         {"line_id": "10", "sku": "SKU-0003", "quantity": 2, "uom": "case"},
