@@ -31,6 +31,8 @@ class WhoamiOut(BaseModel):
         "unknown token answers `401`. Needs no scope."
     ),
     responses=problem_responses(401),
+    # the token is optional here: anonymous callers are answered too
+    openapi_extra={"security": [{}, {"bearer": []}]},
 )
 async def whoami(
     request: Request,
