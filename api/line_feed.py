@@ -1,8 +1,9 @@
-"""The live line view as a stream: one snapshot per interval, whatever the number of watchers.
+"""The live line view as a stream, built once for every watcher.
 
 :class:`LineFeed` builds the line view (``GET /v1/line``'s document) at most once per
 :data:`MIN_AGE` seconds and shares it between every stream; a stream sends a snapshot only when
-it changed since the one it sent last, and a heartbeat comment when nothing changed for
+it changed since the one it sent last (the view's own time and the time the orders were counted
+do not count as a change), and a heartbeat comment when nothing changed for
 :data:`HEARTBEAT_SECONDS`. Each message is a whole snapshot, so a client that joins or
 reconnects needs nothing else and a slow client simply skips snapshots: the stream waits for
 the client to take each message before it builds the next (nothing queues up per client).
@@ -10,6 +11,7 @@ the client to take each message before it builds the next (nothing queues up per
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -23,6 +25,17 @@ MIN_INTERVAL = 0.2
 MAX_INTERVAL = 10.0
 DEFAULT_INTERVAL = 0.5
 
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """A line view built for the stream: ``data`` is sent; ``key`` is what counts as a change
+    (the view without the clock readings that differ on every build, such as its time)."""
+
+    key: str
+    data: str
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -33,17 +46,28 @@ class Snapshot:
 class LineFeed:
     """The line view, built at most every :data:`MIN_AGE` seconds for every stream."""
 
-    def __init__(self, render: Callable[[], str]) -> None:
-        self._render = render  # the line view as JSON
+    def __init__(self, render: Callable[[], Rendered]) -> None:
+        self._render = render
         self._built = float("-inf")
+        self._key: str | None = None
         self._current = Snapshot(0, "")
+        self._failing = False  # the last build failed (logged once until one succeeds)
 
     def current(self) -> Snapshot:
+        """The latest snapshot; raises what building it raised (logged once per failure run)."""
         now = time.monotonic()
         if now - self._built >= MIN_AGE:
-            data = self._render()
-            if data != self._current.data:
-                self._current = Snapshot(self._current.version + 1, data)
+            try:
+                rendered = self._render()
+            except Exception:
+                if not self._failing:
+                    log.exception("line view could not be built; its streams end")
+                self._failing = True
+                raise
+            self._failing = False
+            if rendered.key != self._key:
+                self._key = rendered.key
+                self._current = Snapshot(self._current.version + 1, rendered.data)
             self._built = now
         return self._current
 
@@ -56,12 +80,16 @@ def format_snapshot(snapshot: Snapshot) -> bytes:
 async def line_stream(
     feed: LineFeed, interval: float, *, heartbeat: float = HEARTBEAT_SECONDS
 ) -> AsyncIterator[bytes]:
-    """The view now, then each change, looked for every ``interval`` wall seconds."""
+    """The view now, then each change, looked for every ``interval`` wall seconds. Ends when
+    the view cannot be built (the client reconnects)."""
     yield f"retry: {RETRY_MS}\n: linectl line view every {interval:g} s\n\n".encode()
     sent = -1
     quiet_since = time.monotonic()
     while True:
-        snapshot = feed.current()
+        try:
+            snapshot = feed.current()
+        except Exception:
+            return  # logged by the feed
         now = time.monotonic()
         if snapshot.version != sent:
             yield format_snapshot(snapshot)

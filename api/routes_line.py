@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api import examples
 from api.auth import Principal, require_scope
 from api.backend import ApiBackend, get_backend
-from api.line_feed import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL, LineFeed
+from api.line_feed import DEFAULT_INTERVAL, MAX_INTERVAL, MIN_INTERVAL, LineFeed, Rendered
 from api.line_feed import line_stream as stream_line
 from api.problems import problem_responses
 from api.schemas import ControllerOut
@@ -375,9 +375,15 @@ async def line_plan(backend: Backend, _: Reader) -> PlanOut:
 # --- the live stream --------------------------------------------------------------------------
 
 
-def render_line(backend: ApiBackend) -> str:
-    """``GET /v1/line``'s document as JSON (what the stream sends)."""
-    return LineOut.model_validate(backend.line_view()).model_dump_json()
+# the clock readings of a view, which differ on every build: not a change of the line
+CLOCK_FIELDS: dict[str, Any] = {"at": True, "orders": {"counted_at": True}}
+
+
+def render_line(backend: ApiBackend) -> Rendered:
+    """``GET /v1/line``'s document as JSON (what the stream sends), and what of it counts as a
+    change."""
+    view = LineOut.model_validate(backend.line_view())
+    return Rendered(key=view.model_dump_json(exclude=CLOCK_FIELDS), data=view.model_dump_json())
 
 
 def get_line_feed(request: Request) -> LineFeed:

@@ -233,7 +233,7 @@ async def main(args: argparse.Namespace) -> None:
     size = 0
     for _ in range(200):
         t0 = time.perf_counter()
-        size = len(render_line(typed).encode())
+        size = len(render_line(typed).data.encode())
         builds.append((time.perf_counter() - t0) * 1000)
     app = create_app(typed)
     server = ApiServer(app, "127.0.0.1", 0, freeze_heap=False)

@@ -19,7 +19,12 @@ const state = {
   scopes: [],
   selected: null, // {kind: "robot"|"order"|"zone"|"crane"|"chute", id}
   streamAbort: null,
+  generation: 0, // counts start(): a stream loop of an earlier one stops
   robotsDrawn: new Map(),
+  nodeCircles: new Map(),
+  detailKey: "", // what the detail panel shows now: rebuilt only when it changes
+  actionsKey: "",
+  standbyShown: false,
 };
 
 // --- small helpers -----------------------------------------------------------------------------
@@ -189,7 +194,8 @@ function drawPlan(plan) {
     let kind = n.locations ? "location" : "";
     if (chargers.has(n.id)) kind = "charger";
     if (inductions.has(n.id)) kind = "induction";
-    el("circle", { cx: p.x, cy: p.y, r: 7, class: `node ${kind}`, "data-node": n.id }, nodes);
+    const circle = el("circle", { cx: p.x, cy: p.y, r: 7, class: `node ${kind}`, "data-node": n.id }, nodes);
+    state.nodeCircles.set(n.id, circle);
     el("text", { x: p.x + 8, y: p.y - 8, class: "node-label" }, nodes).textContent = n.id;
   }
   el("g", { id: "waits" }, svg);
@@ -285,9 +291,7 @@ function drawRobots(view) {
   const waits = $("waits");
   waits.replaceChildren();
   const seen = new Set();
-  for (const node of document.querySelectorAll("#nodes circle")) {
-    node.classList.remove("base", "horizon");
-  }
+  for (const node of state.nodeCircles.values()) node.classList.remove("base", "horizon");
   for (const r of view.robots) {
     seen.add(r.serial);
     if (r.traffic) {
@@ -331,7 +335,7 @@ function drawRobots(view) {
 }
 
 function nodeCircle(id) {
-  return document.querySelector(`#nodes circle[data-node="${CSS.escape(id)}"]`);
+  return state.nodeCircles.get(id);
 }
 
 function drawConveyor(view) {
@@ -411,62 +415,109 @@ function drawHeader(view) {
   const operate = state.scopes.includes("line:operate");
   $("hold-line").classList.toggle("hidden", !operate || Boolean(view.held));
   $("resume-line").classList.toggle("hidden", !operate || !view.held);
-  if (role.role === "standby") {
+  const standby = role.role === "standby";
+  if (standby !== state.standbyShown) {
     const url = role.active?.api_url;
-    say(`This controller is the standby; the line is shown by the active controller${url ? ` at ${url}` : ""}.`);
+    say(standby ? `This controller is the standby; the line is shown by the active controller${url ? ` at ${url}` : ""}.` : "");
+    state.standbyShown = standby;
   }
 }
 
-function drawSide(view) {
-  const counts = $("order-counts");
-  counts.replaceChildren();
-  const orders = view.orders;
-  if (orders) {
-    for (const [status, n] of Object.entries(orders.by_status)) {
-      const row = html("tr");
-      row.append(html("td", status.replace("_", " ")), html("td", String(n)));
-      row.setAttribute("data-status", status);
-      counts.append(row);
+// keeps ``container``'s children one per item, in order, each made once by ``create`` and brought
+// up to date by ``update``: a row under the pointer stays the same node, so a click on it counts
+function syncList(container, items, keyOf, create, update) {
+  const existing = new Map();
+  for (const child of container.children) existing.set(child.dataset.key, child);
+  items.forEach((item, i) => {
+    const key = keyOf(item);
+    let node = existing.get(key);
+    if (node) existing.delete(key);
+    else {
+      node = create(item);
+      node.dataset.key = key;
     }
-  }
-  const oldest = $("oldest");
-  oldest.replaceChildren();
-  for (const o of orders ? orders.oldest_waiting : []) {
-    const li = html("li");
-    li.append(html("strong", o.order_id), ` ${o.type} · ${ago(o.created_at)} old`);
-    li.append(html("span", o.waiting_reason || "not yet looked at", { class: "why" }));
-    li.addEventListener("click", () => select("order", o.order_id));
-    oldest.append(li);
-  }
-  const robots = $("robot-list");
-  robots.replaceChildren();
-  for (const r of view.robots) {
-    const row = html("tr", "", { "data-robot": r.serial });
-    const dot = html("span", "", { class: `dot ${robotClass(r)}` });
-    const name = html("td");
-    name.append(dot, r.serial);
-    row.append(
-      name,
-      html("td", robotStateText(r)),
-      html("td", r.battery === null ? "–" : `${Math.round(r.battery)} %`),
-      html("td", r.last_node_id || "–"),
-    );
-    row.addEventListener("click", () => select("robot", r.serial));
-    robots.append(row);
-  }
-  const cranes = $("crane-list");
-  cranes.replaceChildren();
-  for (const c of view.cranes) {
-    const row = html("tr", "", { "data-crane": c.crane });
-    row.append(
-      html("td", c.crane),
-      html("td", c.state),
-      html("td", c.x === null ? "–" : `${c.x.toFixed(1)} m`),
-      html("td", `${c.queue_length} queued`),
-    );
-    row.addEventListener("click", () => select("crane", c.crane));
-    cranes.append(row);
-  }
+    update(node, item);
+    if (container.children[i] !== node) container.insertBefore(node, container.children[i] || null);
+  });
+  for (const node of existing.values()) node.remove();
+}
+
+function cells(node, texts) {
+  texts.forEach((text, i) => {
+    const cell = node.children[i];
+    if (cell.lastChild?.nodeType === Node.TEXT_NODE) {
+      if (cell.lastChild.data !== text) cell.lastChild.data = text;
+    } else cell.append(text);
+  });
+}
+
+function drawSide(view) {
+  const orders = view.orders;
+  syncList(
+    $("order-counts"),
+    orders ? Object.entries(orders.by_status) : [],
+    ([status]) => status,
+    ([status]) => {
+      const row = html("tr", "", { "data-status": status });
+      row.append(html("td", status.replace("_", " ")), html("td"));
+      return row;
+    },
+    (row, [, n]) => {
+      row.children[1].textContent = String(n);
+      row.dataset.count = String(n);
+    },
+  );
+  syncList(
+    $("oldest"),
+    orders ? orders.oldest_waiting : [],
+    (o) => o.order_id,
+    (o) => {
+      const li = html("li", "", { "data-order": o.order_id });
+      li.append(html("strong", o.order_id), html("span"), html("span", "", { class: "why" }));
+      li.addEventListener("click", () => select("order", o.order_id));
+      return li;
+    },
+    (li, o) => {
+      li.children[1].textContent = ` ${o.type} · ${ago(o.created_at)} old`;
+      li.children[2].textContent = o.waiting_reason || "not yet looked at";
+    },
+  );
+  syncList(
+    $("robot-list"),
+    view.robots,
+    (r) => r.serial,
+    (r) => {
+      const row = html("tr", "", { "data-robot": r.serial });
+      const name = html("td");
+      name.append(html("span", "", { class: "dot" }));
+      row.append(name, html("td"), html("td"), html("td"));
+      row.addEventListener("click", () => select("robot", r.serial));
+      return row;
+    },
+    (row, r) => {
+      row.querySelector(".dot").setAttribute("class", `dot ${robotClass(r)}`);
+      cells(row, [
+        r.serial,
+        robotStateText(r),
+        r.battery === null ? "–" : `${Math.round(r.battery)} %`,
+        r.last_node_id || "–",
+      ]);
+    },
+  );
+  syncList(
+    $("crane-list"),
+    view.cranes,
+    (c) => c.crane,
+    (c) => {
+      const row = html("tr", "", { "data-crane": c.crane });
+      row.append(html("td"), html("td"), html("td"), html("td"));
+      row.addEventListener("click", () => select("crane", c.crane));
+      return row;
+    },
+    (row, c) => {
+      cells(row, [c.crane, c.state, c.x === null ? "–" : `${c.x.toFixed(1)} m`, `${c.queue_length} queued`]);
+    },
+  );
 }
 
 function render(view) {
@@ -483,21 +534,31 @@ function render(view) {
 
 function select(kind, id) {
   state.selected = { kind, id };
+  state.detailKey = "";
+  state.actionsKey = "";
   showDetail();
   if (state.view) render(state.view);
 }
 
+// the detail's rows, each value replaced only when it changed: a link in a row that did not
+// change stays the node under the pointer
 function detailRows(rows) {
+  rows = rows.filter(([, value]) => value !== undefined);
   const body = $("detail-body");
-  body.replaceChildren();
-  for (const [label, value] of rows) {
-    if (value === undefined) continue;
-    body.append(html("dt", label));
-    const dd = html("dd");
-    if (value instanceof Node) dd.append(value);
-    else dd.textContent = value === null || value === "" ? "–" : String(value);
-    body.append(dd);
+  const labels = rows.map(([label]) => label).join("\n");
+  if (labels !== state.detailKey) {
+    state.detailKey = labels;
+    body.replaceChildren();
+    for (const [label] of rows) body.append(html("dt", label), html("dd"));
   }
+  rows.forEach(([, value], i) => {
+    const dd = body.children[2 * i + 1];
+    const text = value instanceof Node ? value.textContent : value === null || value === "" ? "–" : String(value);
+    if (dd.dataset.value === text) return;
+    dd.dataset.value = text;
+    if (value instanceof Node) dd.replaceChildren(value);
+    else dd.textContent = text;
+  });
 }
 
 function orderLinks(list) {
@@ -534,9 +595,13 @@ async function showDetail() {
   if (!sel) return;
   $("detail").classList.remove("hidden");
   const actions = $("detail-actions");
-  actions.replaceChildren();
   const view = state.view;
   const operate = state.scopes.includes("line:operate");
+  const setActions = (key, ...buttons) => {
+    if (key === state.actionsKey) return;
+    state.actionsKey = key;
+    actions.replaceChildren(...buttons);
+  };
   if (sel.kind === "robot") {
     const r = view && view.robots.find((x) => x.serial === sel.id);
     $("detail-title").textContent = `Robot ${sel.id}`;
@@ -560,11 +625,14 @@ async function showDetail() {
       ["errors", r.errors.join("; ")],
       ["factsheet", r.factsheet_problems.join("; ")],
     ]);
-    if (operate) {
-      const command = (c) => () => api(`/v1/robots/${encodeURIComponent(sel.id)}/${c}`, { method: "POST" });
-      actions.append(r.paused ? operateButton("Resume robot", command("resume")) : operateButton("Pause robot", command("pause")));
-    }
-  } else if (sel.kind === "zone") {
+    const command = (c) => () => api(`/v1/robots/${encodeURIComponent(sel.id)}/${c}`, { method: "POST" });
+    if (!operate) setActions("none");
+    else if (r.paused) setActions(`resume:${sel.id}`, operateButton("Resume robot", command("resume")));
+    else setActions(`pause:${sel.id}`, operateButton("Pause robot", command("pause")));
+  } else {
+    setActions("none");
+  }
+  if (sel.kind === "zone") {
     const z = view && view.conveyors[0]?.zones.find((x) => x.zone_id === sel.id);
     $("detail-title").textContent = `Zone ${sel.id}`;
     detailRows(z ? [
@@ -635,9 +703,11 @@ function setLink(text, kind) {
   link.className = `badge ${kind}`;
 }
 
-async function stream() {
+// the stream of start() number ``generation``: it ends as soon as a later start() begins
+async function stream(generation) {
+  const current = () => generation === state.generation;
   let delay = 1000;
-  for (;;) {
+  while (current()) {
     const abort = new AbortController();
     state.streamAbort = abort;
     try {
@@ -656,11 +726,12 @@ async function stream() {
       setLink("live", "ok");
       delay = 1000;
       await readEvents(response.body, (event, data) => {
+        if (!current()) throw new Error("superseded");
         if (event === "line") render(JSON.parse(data));
       });
       throw new Error("stream ended");
     } catch (error) {
-      if (abort.signal.aborted) return;
+      if (abort.signal.aborted || !current()) return;
       setLink(`reconnecting (${error.message})`, "warn");
     }
     await new Promise((resolve) => setTimeout(resolve, delay));
@@ -710,9 +781,13 @@ async function whoami() {
 }
 
 async function start() {
+  state.generation += 1;
+  const generation = state.generation;
   if (state.streamAbort) state.streamAbort.abort();
   say("");
+  state.standbyShown = false;
   const who = await whoami();
+  if (generation !== state.generation) return; // a later start() took over
   if (who && !who.reads_open && !who.scopes.includes("orders:read")) {
     setLink("no access", "bad");
     say("Reading the line needs a token with scope orders:read: enter it with Token.", true);
@@ -722,16 +797,19 @@ async function start() {
   try {
     state.plan = await api("/v1/line/plan");
   } catch (error) {
+    if (generation !== state.generation) return;
     setLink("no plan", "bad");
     say(`The line's plan could not be read: ${error.message}`, true);
     if (error.status === 401 || error.status === 403) $("token-form").classList.remove("hidden");
     return;
   }
+  if (generation !== state.generation) return;
   $("line-name").textContent = `${state.plan.name} (${state.plan.line_id})`;
   document.title = `linectl: ${state.plan.line_id}`;
   state.robotsDrawn = new Map();
+  state.nodeCircles = new Map();
   drawPlan(state.plan);
-  stream();
+  stream(generation);
 }
 
 function wire() {

@@ -144,9 +144,16 @@ def held_zones(config: LineConfig, jammed: Iterable[str]) -> set[str]:
     return held
 
 
-def carrying(flight: InFlight, serial: str) -> list[dict[str, str]]:
-    """The orders whose totes a robot carries or is to pick for."""
-    return [{"order_id": t.order_id, "tote": t.tote} for t in flight.on_robot(serial)]
+def carried(flight: InFlight) -> dict[str, list[dict[str, str]]]:
+    """By robot: the orders whose totes it carries or is to pick for (one pass over the
+    trips, whatever the number of robots)."""
+    by_robot: dict[str, list[dict[str, str]]] = {}
+    for trip in flight.trips.values():
+        if not trip.dropped:  # as InFlight.on_robot
+            by_robot.setdefault(trip.serial, []).append(
+                {"order_id": trip.order_id, "tote": trip.tote}
+            )
+    return by_robot
 
 
 def orders(

@@ -202,6 +202,7 @@ class LineService:
         flight = self.orchestrator.flight
         busy = flight.busy_robots
         pending = self.orchestrator.dispatcher.pending
+        carried = views.carried(flight)
         asrs = self.orchestrator.asrs
         work = asrs.snapshot() if asrs is not None else {}
         fault_held = self.orchestrator.robot_faults.held()
@@ -217,7 +218,7 @@ class LineService:
                     "factsheet_problems": list(r.factsheet_problems),
                     "traffic": self.orchestrator.traffic.view(r.serial),
                     "fault_hold_seconds": fault_held.get(r.serial),
-                    "carrying": views.carrying(flight, r.serial),
+                    "carrying": carried.get(r.serial, []),
                 }
                 for r in self.fleet.snapshot().values()
             ],

@@ -4,14 +4,18 @@ page ``/ui`` with its assets."""
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
 import re
+import time
 from importlib import resources
 from typing import Any
 
 import httpx
 import pytest
 
-from api import create_app, stopping_event
+from api import create_app, line_feed, stopping_event
+from api.line_feed import LineFeed, Rendered
 from api.routes_line import LineOut, PlanOut
 from tests.api.conftest import ADMIN, ADMIN_NAME, READER, FakeLine, auth, uvicorn_server
 from tests.api.test_events_api import Message, messages
@@ -132,3 +136,63 @@ async def test_the_live_routes_are_documented_where_they_belong(
     spec = (await client.get("/openapi.json")).json()
     documented = path.startswith("/v1/")
     assert (path in spec["paths"]) is documented
+
+
+class Views:
+    """A render function for the feed: the view's clock moves on every build, its content only
+    when ``content`` changes; ``fail`` makes builds raise."""
+
+    def __init__(self) -> None:
+        self.builds = 0
+        self.content = "A"
+        self.fail = False
+
+    def __call__(self) -> Rendered:
+        if self.fail:
+            raise RuntimeError("view broken")
+        self.builds += 1
+        key = json.dumps({"line": self.content})
+        return Rendered(key=key, data=json.dumps({"line": self.content, "at": self.builds}))
+
+
+async def test_the_feed_builds_once_for_every_watcher_and_a_clock_is_no_change(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    views = Views()
+    feed = LineFeed(views)
+    first = feed.current()
+    assert feed.current() is first and views.builds == 1  # shared within MIN_AGE
+    now = [time.monotonic()]
+    monkeypatch.setattr(line_feed.time, "monotonic", lambda: now[0])
+    for _ in range(5):
+        now[0] += 2 * line_feed.MIN_AGE
+        assert feed.current().version == first.version  # built again, only the clock moved
+    assert views.builds == 6
+    views.content = "B"
+    now[0] += 2 * line_feed.MIN_AGE
+    changed = feed.current()
+    assert changed.version == first.version + 1 and json.loads(changed.data)["line"] == "B"
+
+
+async def test_a_stream_sends_changes_and_heartbeats_and_ends_when_the_view_breaks(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    views = Views()
+    stream = line_feed.line_stream(LineFeed(views), 0.01, heartbeat=0.05)
+    assert (await anext(stream)).startswith(b"retry: ")
+    assert b'"line": "A"' in await anext(stream)
+    assert await anext(stream) == b": heartbeat\n\n"  # the clock moved, nothing else
+    views.content = "B"
+    assert b'"line": "B"' in await anext(stream)
+    views.fail = True
+    with caplog.at_level(logging.ERROR, logger="api.line_feed"):
+        async with asyncio.timeout(WAIT):
+            async for _ in stream:
+                pass  # ends: the client reconnects and tries again
+        other = line_feed.line_stream(LineFeed(views), 0.01)
+        async for _ in other:
+            pass
+    # logged once per feed that fails, with what failed
+    assert [r.message for r in caplog.records].count(
+        "line view could not be built; its streams end"
+    ) == 2

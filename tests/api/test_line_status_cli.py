@@ -108,6 +108,11 @@ async def test_a_refused_token_is_exit_3_and_an_unreachable_controller_exit_2(ap
     assert r.exit_code == 2 and "cannot reach the controller" in r.stderr
     r = await linectl("line", "status", "--api", api, "--watch", "--interval", "0.1")
     assert r.exit_code == 2 and "--interval" in r.output
+    # a URL without its scheme: a usage error at once, also when watching (nothing to retry)
+    bare = api.removeprefix("http://")
+    for args in (["line", "status"], ["line", "status", "--watch"]):
+        r = await linectl(*args, "--api", bare, "--token", READER)
+        assert r.exit_code == 2, r.output
 
 
 async def test_the_api_is_found_by_option_then_env_then_line_file(

@@ -25,11 +25,11 @@ def test_a_jam_holds_its_zone_and_the_ones_before_it_round_the_loop(
     assert views.held_zones(reference_line, ["Z99"]) == set()  # not on this line
 
 
-def trip(order_id: str, tote: str) -> Trip:
+def trip(order_id: str, tote: str, serial: str = "R01") -> Trip:
     return Trip(
         trip_id=f"t-{order_id}",
         order_id=order_id,
-        serial="R01",
+        serial=serial,
         tote=tote,
         picks=(),
         induction="INDUCT1",
@@ -97,3 +97,15 @@ def test_the_orders_summary_lists_every_status_and_the_oldest_queued_first() -> 
         "no_robot_free",
     ]
     assert summary["queued"] == 4 and summary["counted_at"] == T0
+
+
+def test_robots_carry_the_orders_of_their_trips_until_the_drop() -> None:
+    flight = InFlight()
+    trips = [trip("O-1", "T-1"), trip("O-2", "T-2"), trip("O-3", "T-3", serial="R02")]
+    for t in trips:
+        flight.trips[t.trip_id] = t
+    trips[1].drop()  # on the conveyor now
+    assert views.carried(flight) == {
+        "R01": [{"order_id": "O-1", "tote": "T-1"}],
+        "R02": [{"order_id": "O-3", "tote": "T-3"}],
+    }

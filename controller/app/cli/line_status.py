@@ -252,7 +252,7 @@ def snapshots(client: httpx.Client, interval: float) -> Iterator[dict[str, Any]]
                     except ValueError as exc:
                         raise StreamLost(f"a snapshot that is not JSON: {exc}") from None
                     yield view
-    except httpx.InvalidURL as exc:
+    except (httpx.InvalidURL, httpx.UnsupportedProtocol) as exc:  # no use trying again
         raise StreamRefused(USAGE, f"--api {base}: {exc}") from None
     except httpx.HTTPError as exc:
         raise StreamLost(f"controller at {base} unreachable: {exc or type(exc).__name__}") from None

@@ -157,7 +157,7 @@ class SorterEvents:
         """A zone's belt or photo-eye changed: kept for the line view (values of the wrong
         type are ignored, as for every level)."""
         snap = self._state.zones[zone_id]
-        if name == "item_id" and isinstance(value, str):
+        if name == "item_id" and (value is None or isinstance(value, str)):  # null: empty
             self._state.zones[zone_id] = replace(snap, item_id=value or None)
         elif name == "running" and isinstance(value, bool):
             self._state.zones[zone_id] = replace(snap, running=value)
