@@ -10,6 +10,7 @@ even when no event comes.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 BOM = "\ufeff"
@@ -30,6 +31,9 @@ class Comment:
     """A comment line (``: text``): servers send them to keep a quiet stream alive."""
 
     text: str
+
+
+_LINE_END = re.compile(r"\r\n|\r|\n")
 
 
 class SseDecoder:
@@ -57,23 +61,14 @@ class SseDecoder:
         out: list[ServerEvent | Comment] = []
         buffer = self._pending + text
         start = 0
-        i = 0
-        n = len(buffer)
-        while i < n:
-            ch = buffer[i]
-            if ch == "\n" or ch == "\r":
-                item = self._line(buffer[start:i])
-                if item is not None:
-                    out.append(item)
-                if ch == "\r":
-                    if i + 1 < n and buffer[i + 1] == "\n":
-                        i += 1
-                    elif i + 1 == n:
-                        self._after_cr = True
-                i += 1
-                start = i
-            else:
-                i += 1
+        # the unfinished line holds no line end: look only at the new text for one
+        for end in _LINE_END.finditer(buffer, len(self._pending)):
+            item = self._line(buffer[start : end.start()])
+            if item is not None:
+                out.append(item)
+            start = end.end()
+            if end.group() == "\r" and start == len(buffer):
+                self._after_cr = True  # a CR LF split between two pieces
         self._pending = buffer[start:]
         return out
 
