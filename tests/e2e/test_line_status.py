@@ -241,11 +241,18 @@ async def test_watch_waits_out_a_controller_restart(
             async with asyncio.timeout(30):
                 said = (await proc.stderr.readline()).decode()
             assert "trying again" in said, said
+            # what the stopped controller sent is all written by now: leave it behind
+            while True:
+                try:
+                    await asyncio.wait_for(proc.stdout.readline(), 0.5)
+                except TimeoutError:
+                    break
             await line.start_controller()
             async with asyncio.timeout(60):
-                after = json.loads(await proc.stdout.readline())
                 assert "reachable again" in (await proc.stderr.readline()).decode()
+                after = json.loads(await proc.stdout.readline())  # the restarted controller's
             assert after["line_id"] == before["line_id"]
+            assert after["controller"]["role"] == "active"
             proc.send_signal(signal.SIGINT)
             async with asyncio.timeout(30):
                 assert await proc.wait() == 0
