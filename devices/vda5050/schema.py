@@ -29,6 +29,7 @@ from importlib import resources
 from typing import Any, Final, Literal
 
 import fastjsonschema
+import orjson
 from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 
@@ -186,7 +187,20 @@ class Parsed:
 
 
 def parse(version: str, topic: str, raw: bytes | bytearray | str) -> Parsed:
-    """Decode raw MQTT payload bytes and validate them; never raises on bad input."""
+    """Decode raw MQTT payload bytes and validate them; never raises on bad input.
+
+    orjson decodes; what it refuses is decoded again by the standard library, which says why
+    (or takes it: ``NaN``, integers beyond 64 bits, escaped lone surrogates), so a payload is
+    accepted or refused with the same reason as by ``json`` alone."""
+    try:
+        doc = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        pass
+    else:
+        if not isinstance(doc, dict):
+            return Parsed(None, (f"payload is a JSON {type(doc).__name__}, expected an object",))
+        errors = validate(version, topic, doc)
+        return Parsed(None, tuple(errors)) if errors else Parsed(doc)
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
         doc = json.loads(text)
