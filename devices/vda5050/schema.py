@@ -67,6 +67,8 @@ DATE_TIME: Final = (
     r"(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$"
 )
 _DATE_TIME = re.compile(DATE_TIME)
+# a number orjson may not decode as the standard library does (beyond 64 bits)
+_LONG_NUMBER = re.compile(rb"\d{19}")
 FORMATS: Final = FormatChecker(formats=())
 
 
@@ -190,17 +192,19 @@ def parse(version: str, topic: str, raw: bytes | bytearray | str) -> Parsed:
     """Decode raw MQTT payload bytes and validate them; never raises on bad input.
 
     orjson decodes; what it refuses is decoded again by the standard library, which says why
-    (or takes it: ``NaN``, integers beyond 64 bits, escaped lone surrogates), so a payload is
-    accepted or refused with the same reason as by ``json`` alone."""
-    try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        pass
-    else:
-        if not isinstance(doc, dict):
-            return Parsed(None, (f"payload is a JSON {type(doc).__name__}, expected an object",))
-        errors = validate(version, topic, doc)
-        return Parsed(None, tuple(errors)) if errors else Parsed(doc)
+    (or takes it: ``NaN``, escaped lone surrogates), so a payload is accepted or refused with
+    the same reason and decoded to the same values as by ``json`` alone. A payload with a run
+    of 19 digits or more, which may be an integer beyond 64 bits (orjson makes it a float), is
+    decoded by the standard library only."""
+    if isinstance(raw, bytes | bytearray) and not _LONG_NUMBER.search(raw):
+        try:
+            decoded = orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass  # the standard library says why below
+        else:
+            if isinstance(decoded, dict):
+                errors = validate(version, topic, decoded)
+                return Parsed(None, tuple(errors)) if errors else Parsed(decoded)
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes | bytearray) else raw
         doc = json.loads(text)
