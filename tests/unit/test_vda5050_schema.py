@@ -232,6 +232,9 @@ def _state_text(**replace: str) -> bytes:
         _state_text(orderUpdateId="NaN"),  # json takes NaN (then the schema decides)
         _state_text(orderUpdateId="Infinity"),
         _state_text(orderUpdateId="123456789012345678901234567890"),  # beyond 64 bits
+        _state_text(orderUpdateId="18446744073709551616"),  # 2**64
+        _state_text(orderUpdateId="-9223372036854775809"),  # below -2**63
+        _state_text(orderId='"12345678901234567890123"'),  # a long run of digits in a string
         _state_text(orderId='"\\ud800"'),  # an escaped lone surrogate
         _state_text(orderUpdateId="1.0"),
         _state_text(driving="1"),
