@@ -1,8 +1,10 @@
 """What VDA 5050 master control takes in: the robots' ``state``, ``connection`` and
 ``factsheet`` messages.
 
-Every message is validated against the schema of the robot's version at the boundary, and its
-header must name the robot of its topic; an invalid one is counted, logged once per robot (then
+Every message is validated against the schema of the robot's version at the boundary (a state
+message that repeats the robot's last valid one but for its header, pose, velocity and battery
+by those fields: :class:`devices.vda5050.schema.Repeats`), and its header must name the robot
+of its topic; an invalid one is counted, logged once per robot (then
 at debug) and dropped. A message that breaks the handling is logged with its topic and does not
 stop the next one.
 
@@ -38,6 +40,10 @@ class StateIntake:
         self._pending = pending
         self._warned_invalid: set[str] = set()  # robots whose invalid message was logged
         self._counts: Counter[tuple[str, str]] = Counter()  # (topic, result), not yet counted
+        # each robot's state messages, validated by their changing fields when the rest repeats
+        self._states = {
+            serial: schema.Repeats(t.version, "state") for serial, t in state.trackers.items()
+        }
 
     async def receive(self, client: BrokerClient) -> None:
         """Handle every message ``client`` receives, until cancelled or the link breaks."""
@@ -73,7 +79,10 @@ class StateIntake:
         if tracker is None or tracker.manufacturer != parts.manufacturer:
             self._count(parts.subtopic, "unknown_robot")
             return
-        parsed = schema.parse(tracker.version, parts.subtopic, raw)
+        if parts.subtopic == "state":
+            parsed = self._states[tracker.serial].parse(raw)
+        else:
+            parsed = schema.parse(tracker.version, parts.subtopic, raw)
         errors = list(parsed.errors)
         doc = parsed.payload
         if doc is not None and (
