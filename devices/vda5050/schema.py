@@ -340,7 +340,11 @@ class Repeats:
     def __init__(self, version: str, topic: str) -> None:
         self.version = version
         self.topic = topic
-        self._leaves = variable_leaves(version, topic)
+        # the variable fields grouped by the object holding them (the message itself: ())
+        groups: dict[tuple[str, ...], list[tuple[str, LeafCheck]]] = {}
+        for parents, key, check in variable_leaves(version, topic):
+            groups.setdefault(parents, []).append((key, check))
+        self._groups = tuple((parents, tuple(fields)) for parents, fields in groups.items())
         self._shape: bytes | None = None  # the last valid message without its variable fields
 
     def parse(self, raw: bytes | bytearray | str) -> Parsed:
@@ -353,7 +357,7 @@ class Repeats:
         # a message only the standard library decodes may hold what orjson writes as null
         # (NaN): it is never the pattern
         doc = parsed.payload
-        self._shape = None if doc is None or not by_orjson else self._without_leaves(doc, None)
+        self._shape = None if doc is None or not by_orjson else self._without_leaves(doc)
         return parsed
 
     def _repeat(self, raw: bytes | bytearray) -> dict[str, Any] | None:
@@ -367,31 +371,28 @@ class Repeats:
             return None
         if not isinstance(doc, dict):
             return None
-        shape = self._without_leaves(doc, self._leaves)
+        shape = self._without_leaves(doc, check=True)
         return doc if shape is not None and shape == self._shape else None
 
-    def _without_leaves(
-        self,
-        doc: dict[str, Any],
-        checks: tuple[tuple[tuple[str, ...], str, LeafCheck], ...] | None,
-    ) -> bytes | None:
+    def _without_leaves(self, doc: dict[str, Any], *, check: bool = False) -> bytes | None:
         """orjson's serialisation of ``doc`` with each variable field there set to null;
-        None if a field fails its check (``checks`` given) or ``doc`` cannot be serialised."""
+        None if a field fails its check (``check``) or ``doc`` cannot be serialised."""
         saved: list[tuple[dict[str, Any], str, Any]] = []
         try:
-            for parents, key, check in checks or self._leaves:
+            for parents, fields in self._groups:
                 holder: Any = doc
                 for name in parents:
                     holder = holder.get(name) if type(holder) is dict else None
                 if type(holder) is not dict:
                     continue
-                value = holder.get(key, _UNSET)
-                if value is _UNSET:
-                    continue
-                if checks is not None and not check(value):
-                    return None
-                saved.append((holder, key, value))
-                holder[key] = None
+                for key, valid in fields:
+                    value = holder.get(key, _UNSET)
+                    if value is _UNSET:
+                        continue
+                    if check and not valid(value):
+                        return None
+                    saved.append((holder, key, value))
+                    holder[key] = None
             return orjson.dumps(doc)
         except orjson.JSONEncodeError:
             return None
