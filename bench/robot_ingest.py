@@ -7,17 +7,27 @@ This process runs a real :class:`VdaMasterControl` for a fleet of that size, gen
 reference line's model, and validates and tracks every message as in production. After a
 warm-up, ``--duration`` seconds are measured. Prints messages/s received and processed, how many
 were dropped (sent but never received) or invalid, the CPU this process used (user+sys seconds
-per wall second), per-message handling time p50/p99 and the command line that reproduces the run.
+per wall second, and per message processed: the figure that does not depend on what else the
+machine runs), per-message handling time p50/p99 and the command line that reproduces the run.
+
+``--profile`` runs cProfile in this process over the measured window and prints where the CPU
+goes: the time spent in the functions of each part (MQTT client, event loop, JSON, schema
+validation, tracking, metrics, logging) per message, then the top functions by own time.
+The profiler slows every call down, so its figures are for comparing parts, not for the CPU
+per message.
 
     python bench/robot_ingest.py [--robots 300] [--rate 10] [--duration 20] [--broker URL]
+                                 [--profile [N]]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import json
 import multiprocessing
+import pstats
 import resource
 import shlex
 import sys
@@ -66,7 +76,7 @@ def fleet_config(robots: int) -> LineConfig:
 class Load:
     url: str
     interface_name: str
-    robots: Sequence[tuple[str, str, str]]  # serial, manufacturer, version
+    robots: Sequence[tuple[str, str, str, str]]  # serial, manufacturer, version, home node
     rate: float
     seconds: float
 
@@ -82,13 +92,13 @@ def generate(load: Load, report: Connection) -> None:
     client.loop_start()
     clock = ScaledClock(1.0)
     peers = []
-    for serial, manufacturer, version in load.robots:
+    for serial, manufacturer, version, home in load.robots:
         builder = MessageBuilder(version, manufacturer, serial, clock)
         state_topic = topic(load.interface_name, manufacturer, serial, "state")
         conn_topic = topic(load.interface_name, manufacturer, serial, "connection")
         online = json.dumps(builder.connection("ONLINE"))
         client.publish(conn_topic, online, qos=1).wait_for_publish()
-        peers.append((builder, state_topic))
+        peers.append((builder, state_topic, home))
     report.send("online")
     sent = 0
     tick = 0.01
@@ -99,10 +109,10 @@ def generate(load: Load, report: Connection) -> None:
     while (now := time.perf_counter() - start) < load.seconds:
         due += per_tick
         while due >= 1.0:
-            builder, state_topic = peers[i % len(peers)]
+            builder, state_topic, home = peers[i % len(peers)]
             x = (i // len(peers)) % 100 * 0.05
             body = StateBody(
-                last_node_id="N0",
+                last_node_id=home,  # a node of the map: the robots are available
                 pose=Pose(x, 1.0, 0.0, "floor-1"),
                 velocity=(0.5, 0.0, 0.0),
                 battery_charge=80.0,
@@ -139,6 +149,97 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+# the parts of the controller the profile breakdown names, by where a function is defined (the
+# first that matches); a built-in function counts for the parts of its callers
+PARTS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("MQTT client (paho, aiomqtt)", ("/paho/", "/aiomqtt/", "vda5050/mqtt_client.py")),
+    ("JSON decoding", ("/json/", "orjson")),
+    ("schema validation", ("vda5050/schema.py", "fastjsonschema", "<string>", "/re/")),
+    ("metrics", ("prometheus_client",)),
+    ("logging", ("/logging/", "kernel/logs")),
+    ("intake (topic, checks)", ("master/intake.py", "vda5050/topics.py")),
+    (
+        "tracking",
+        (
+            "vda5050/tracker.py",
+            "vda5050/attention.py",
+            "vda5050/placement.py",
+            "vda5050/instant.py",
+            "vda5050/answers.py",
+            "vda5050/guard.py",
+            "master/output.py",
+            "master/pending.py",
+            "kernel/clock.py",
+            "devices/outage.py",
+            "/enum.py",
+            "/datetime.py",
+        ),
+    ),
+    ("event loop (asyncio, selectors)", ("/asyncio/", "selectors.py", "socket.py")),
+    ("bench harness", ("robot_ingest.py",)),
+)
+Func = tuple[str, int, str]
+IDLE = "(idle: the event loop waiting)"
+
+
+def _part(func: Func) -> str | None:
+    """The part a Python function belongs to; None for a built-in (``~``)."""
+    filename = func[0]
+    if filename == "~":
+        return None
+    for name, needles in PARTS:
+        if any(n in filename for n in needles):
+            return name
+    return "other"
+
+
+def breakdown(stats: pstats.Stats) -> dict[str, float]:
+    """Own time (seconds) per part; a built-in's time is shared among its callers' parts in
+    proportion to the time each call site spent in it."""
+    Row = tuple[int, int, float, float, dict[Func, tuple[int, int, float, float]]]
+    table = cast(dict[Func, Row], getattr(stats, "stats"))  # noqa: B009 (not in pstats' stubs)
+    parts: dict[str, float] = {}
+
+    def owner(func: Func, depth: int = 0) -> str:
+        part = _part(func)
+        if part is not None or depth > 5:
+            return part or "other"
+        callers = table.get(func, (0, 0, 0.0, 0.0, {}))[4]
+        if not callers:
+            return "other"
+        top = max(callers.items(), key=lambda c: c[1][2])[0]
+        return owner(top, depth + 1)
+
+    for func, (_cc, _nc, tt, _ct, callers) in table.items():
+        if func[2] == "<method 'poll' of 'select.epoll' objects>":
+            parts[IDLE] = parts.get(IDLE, 0.0) + tt  # the event loop waiting: wall, not CPU
+            continue
+        if _part(func) is not None or not callers:
+            key = owner(func)
+            parts[key] = parts.get(key, 0.0) + tt
+            continue
+        shared = sum(edge[2] for edge in callers.values()) or 1.0
+        for caller, edge in callers.items():
+            key = owner(caller)
+            parts[key] = parts.get(key, 0.0) + tt * edge[2] / shared
+    return parts
+
+
+def print_profile(profile: cProfile.Profile, messages: float, top: int) -> None:
+    stats = pstats.Stats(profile)
+    parts = breakdown(stats)
+    idle = parts.pop(IDLE, 0.0)
+    total = sum(parts.values()) or 1.0
+    per = max(messages, 1.0)
+    print(f"  profile (cProfile, measured window, {messages:,.0f} messages): own time per part")
+    for name, seconds in sorted(parts.items(), key=lambda p: -p[1]):
+        print(f"    {name:34s} {seconds * 1e6 / per:8.1f} us/msg  {100 * seconds / total:5.1f} %")
+    print(f"    {'total (profiled, without idle)':34s} {total * 1e6 / per:8.1f} us/msg")
+    print(f"    {IDLE:34s} {idle * 1e6 / per:8.1f} us/msg")
+    print(f"  top {top} functions by own time")
+    stats.sort_stats(pstats.SortKey.TIME).print_stats(top)
+
+
 def percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
@@ -172,7 +273,7 @@ async def run(args: argparse.Namespace) -> None:
             await events.get()
 
     robots = [
-        (r.serial, config.robots.models[r.model].manufacturer, r.version)
+        (r.serial, config.robots.models[r.model].manufacturer, r.version, r.home)
         for r in config.robots.fleet
     ]
     load = Load(args.broker, interface_name, robots, args.rate, WARMUP + args.duration)
@@ -190,11 +291,16 @@ async def run(args: argparse.Namespace) -> None:
         generator.start()
         await receive(ours)  # every robot ONLINE
         await asyncio.sleep(WARMUP)
+        profile = cProfile.Profile() if args.profile else None
+        if profile is not None:
+            profile.enable()
         begin = Window(time.perf_counter(), _cpu(), _counter(metrics, "ok"), 0.0, len(timings))
         begin.invalid = _counter(metrics, "invalid")
         await asyncio.sleep(args.duration)
         end = Window(time.perf_counter(), _cpu(), _counter(metrics, "ok"), 0.0, len(timings))
         end.invalid = _counter(metrics, "invalid")
+        if profile is not None:
+            profile.disable()
         sent = cast(int, await receive(ours))
         await asyncio.sleep(1.0)  # what is still in flight
         received = len(timings)
@@ -203,19 +309,24 @@ async def run(args: argparse.Namespace) -> None:
     generator.join()
 
     wall = end.wall - begin.wall
+    processed = end.ok - begin.ok
     window_us = sorted(t / 1000 for t in timings[begin.handled : end.handled])
     print(
         f"VDA 5050 state ingest: {args.robots} robots x {args.rate:g} Hz "
         f"= {args.robots * args.rate:,.0f} msgs/s offered, {args.duration:g} s measured"
     )
     print(f"  received/s     {(end.handled - begin.handled) / wall:10.0f}")
-    print(f"  processed/s    {(end.ok - begin.ok) / wall:10.0f}   (valid, tracked)")
+    print(f"  processed/s    {processed / wall:10.0f}   (valid, tracked)")
     print(f"  invalid        {end.invalid:10.0f}")
     print(f"  dropped        {sent - received:10d}   (sent {sent}, received {received})")
     print(f"  controller CPU {(end.cpu - begin.cpu) / wall:10.2f} cores (user+sys / wall)")
+    cpu_us = (end.cpu - begin.cpu) * 1e6 / max(processed, 1.0)
+    print(f"  controller CPU {cpu_us:10.1f} us per message processed (user+sys)")
     print(f"  handle p50     {percentile(window_us, 0.50):10.1f} us per message")
     print(f"  handle p99     {percentile(window_us, 0.99):10.1f} us per message")
     print(f"  reproduce      {shlex.join([sys.executable, *sys.argv])}")
+    if profile is not None:
+        print_profile(profile, processed, args.profile)
 
 
 def main() -> None:
@@ -224,6 +335,15 @@ def main() -> None:
     ap.add_argument("--rate", type=float, default=10.0, help="state messages/s per robot")
     ap.add_argument("--duration", type=float, default=20.0, help="measured wall seconds")
     ap.add_argument("--broker", default="mqtt://127.0.0.1:1883")
+    ap.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=25,
+        default=0,
+        metavar="N",
+        help="profile the measured window: CPU per part and the top N functions (25)",
+    )
     asyncio.run(run(ap.parse_args()))
 
 

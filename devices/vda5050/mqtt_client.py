@@ -21,6 +21,15 @@ Over TLS, paho wraps its socket and runs the handshake itself; when the handshak
 broker certificate that does not verify, a refused client certificate) it raises without
 closing the TLS socket, which is then no one's. The client's TLS context makes sockets that
 close themselves when their handshake fails.
+
+Reading is made cheaper for a client that takes in many small messages (master control: every
+robot's state several times a second). paho reads a packet with several socket calls (its type,
+each byte of its length, its body) and aiomqtt reads one packet each time the socket is
+readable, then wakes the reader of ``client.messages`` through a task of its own per message.
+Here the socket is read in large chunks that paho's reads are served from, and every complete
+packet in them is handled when the socket is readable. :meth:`BrokerClient.batches` hands
+over what arrived as lists of (topic, payload), one wake-up of the reader per list, without
+aiomqtt's message objects; ``client.messages`` stays as it is for the clients that use it.
 """
 
 from __future__ import annotations
@@ -29,10 +38,17 @@ import asyncio
 import socket
 import ssl
 import threading
+from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any, Self
 
 import aiomqtt
+import paho.mqtt.client as mqtt
+
+READ_AHEAD = 65536  # bytes asked of the socket at once; paho's reads are served from them
+PACKETS_PER_WAKEUP = 1000  # packets handled before the event loop runs others again
+
+Received = tuple[str, bytes]  # topic, payload
 
 
 class _HandshakeClosingSocket(ssl.SSLSocket):
@@ -54,6 +70,11 @@ class BrokerClient(aiomqtt.Client):
         if isinstance(context, ssl.SSLContext):
             context.sslsocket_class = _HandshakeClosingSocket
         super().__init__(*args, **kwargs)
+        self._inbox = bytearray()  # read from the socket, not yet taken by paho
+        self._socket_recv = self._client._sock_recv
+        self._client._sock_recv = self._buffered_recv  # type: ignore[method-assign]
+        self._received: list[Received] | None = None  # batches() is reading
+        self._waiter: asyncio.Future[None] | None = None
         self._attempt_guard = threading.Lock()
         self._connecting = False  # paho's connect runs in the executor thread
         self._abandoned = False  # the attempt was given up: what it opens is closed
@@ -99,6 +120,93 @@ class BrokerClient(aiomqtt.Client):
             await super().__aexit__(exc_type, exc, tb)
         finally:
             self._close_socket()
+
+    # --- reading -----------------------------------------------------------------------------
+
+    def _buffered_recv(self, bufsize: int) -> bytes:
+        """paho's socket read, served from chunks of :data:`READ_AHEAD` bytes."""
+        inbox = self._inbox
+        if not inbox:
+            data: bytes = self._socket_recv(READ_AHEAD)  # BlockingIOError when none
+            if len(data) <= bufsize:
+                return data  # all of it (b"": the broker closed the connection)
+            inbox += data
+        chunk = bytes(inbox[:bufsize])
+        del inbox[:bufsize]
+        return chunk
+
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
+        """aiomqtt's, but each time the socket is readable every complete packet read is
+        handled (up to :data:`PACKETS_PER_WAKEUP`, then again after the others' turn)."""
+        self._inbox.clear()
+
+        def read() -> None:
+            try:
+                for _ in range(PACKETS_PER_WAKEUP):
+                    client.loop_read()
+                    tls = client._sock
+                    if not self._inbox and not (
+                        isinstance(tls, ssl.SSLSocket) and tls.pending() > 0
+                    ):
+                        return
+                # more packets are buffered than one turn takes: the rest in the next one
+                self._loop.call_soon(read)
+            except Exception as exc:
+                # the connection broke (paho's read raised): the session ends with it
+                if not self._disconnected.done():
+                    self._disconnected.set_exception(exc)
+
+        def create_misc_task() -> None:
+            self._misc_task = self._loop.create_task(self._misc_loop())
+
+        self._loop.call_soon_threadsafe(self._loop.add_reader, sock.fileno(), read)
+        self._loop.call_soon_threadsafe(create_misc_task)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
+        received = self._received
+        if received is None:
+            super()._on_message(client, userdata, message)
+            return
+        try:
+            received.append((message.topic, bytes(message.payload)))
+        except UnicodeDecodeError:
+            return  # a topic that is not UTF-8: no broker delivers one to a subscription
+        self._wake()
+
+    async def batches(self) -> AsyncIterator[list[Received]]:
+        """Every message received from now on (and those aiomqtt queued before), as lists of
+        (topic, payload) in the order they arrived, one list per wake-up; MqttError when the
+        connection is lost. Messages no longer go to ``client.messages``."""
+        queued = self._queue
+        received: list[Received] = []
+        while not queued.empty():
+            message = queued.get_nowait()
+            payload = message.payload
+            raw = payload if isinstance(payload, bytes) else bytes(str(payload or ""), "utf-8")
+            received.append((message.topic.value, raw))
+        self._received = received
+        lost = self._disconnected
+        lost.add_done_callback(self._wake)
+        try:
+            while True:
+                if not self._received:
+                    if lost.done():
+                        raise aiomqtt.MqttError(
+                            "Disconnected during message iteration"
+                        ) from lost.exception()
+                    self._waiter = self._loop.create_future()
+                    await self._waiter
+                    continue
+                batch, self._received = self._received, []
+                yield batch
+        finally:
+            lost.remove_done_callback(self._wake)
+            self._waiter = None
+
+    def _wake(self, _: object = None) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def _client_connect(self) -> None:
         """paho's blocking connect; runs in an executor thread (aiomqtt's ``__aenter__``)."""

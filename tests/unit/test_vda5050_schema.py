@@ -196,3 +196,65 @@ def test_the_fast_validator_is_used_only_on_keywords_it_treats_as_2020_12_does()
         schema.check_keywords({"type": "array", "prefixItems": [{"type": "string"}]})
     with pytest.raises(ValueError, match="sibling"):
         schema.check_keywords({"properties": {"a": {"$ref": "#/x", "type": "string"}}})
+
+
+def _parse_with_json_only(version: str, raw: bytes) -> schema.Parsed:
+    """What :func:`schema.parse` gave when the standard library alone decoded."""
+    import json
+
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        return schema.Parsed(None, (f"payload is not UTF-8: {exc.reason} at byte {exc.start}",))
+    except json.JSONDecodeError as exc:
+        return schema.Parsed(
+            None, (f"payload is not JSON: {exc.msg} at line {exc.lineno} column {exc.colno}",)
+        )
+    if not isinstance(doc, dict):
+        return schema.Parsed(None, (f"payload is a JSON {type(doc).__name__}, expected an object",))
+    errors = schema.validate(version, "state", doc)
+    return schema.Parsed(None, tuple(errors)) if errors else schema.Parsed(doc)
+
+
+def _state_text(**replace: str) -> bytes:
+    import json
+
+    text = json.dumps(_state("2.0.0"))
+    for key, value in replace.items():
+        text = text.replace(f'"{key}": {json.dumps(_state("2.0.0")[key])}', f'"{key}": {value}')
+    return text.encode()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _state_text(),
+        _state_text(orderUpdateId="NaN"),  # json takes NaN (then the schema decides)
+        _state_text(orderUpdateId="Infinity"),
+        _state_text(orderUpdateId="123456789012345678901234567890"),  # beyond 64 bits
+        _state_text(orderUpdateId="18446744073709551616"),  # 2**64
+        _state_text(orderUpdateId="-9223372036854775809"),  # below -2**63
+        _state_text(orderId='"12345678901234567890123"'),  # a long run of digits in a string
+        _state_text(orderId='"\\ud800"'),  # an escaped lone surrogate
+        _state_text(orderUpdateId="1.0"),
+        _state_text(driving="1"),
+        _state_text(orderId='"a", "orderId": 5'),  # a repeated key: the last one counts
+        b'{"headerId": 1,}',
+        b"{not json",
+        b"\xff\xfe",
+        b"[1, 2]",
+        b'"state"',
+        b"",
+        b'{"a": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    ],
+)
+def test_parse_decodes_as_the_standard_library_does(raw: bytes) -> None:
+    """orjson decodes, and what it refuses is decoded again by json: the same payloads are
+    accepted, with the same values, and refused with the same reasons."""
+    parsed = schema.parse("2.0.0", "state", raw)
+    if len(raw) > 100_000:
+        assert parsed.errors == ("payload is not JSON: nested too deeply",)
+        return
+    expected = _parse_with_json_only("2.0.0", raw)
+    assert parsed.errors == expected.errors
+    assert repr(parsed.payload) == repr(expected.payload)  # the same values and types

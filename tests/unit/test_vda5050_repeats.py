@@ -1,0 +1,183 @@
+"""A robot's state message that repeats its last valid one but for its header, pose, velocity and
+battery is validated by those fields alone (schema.Repeats), with exactly the outcome of the full
+validation: any message that differs elsewhere, or whose changing fields are not valid, is fully
+validated and refused with the full validator's errors."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from devices.vda5050 import schema
+from devices.vda5050.messages import ActionState, MessageBuilder, Pose, StateBody
+from kernel.clock import ManualClock
+
+Doc = dict[str, Any]
+
+
+def _states(version: str) -> list[Doc]:
+    builder = MessageBuilder(version, "acme", "R01", ManualClock())
+    return [
+        builder.state(
+            StateBody(
+                last_node_id="N1",
+                pose=Pose(1.0 + i * 0.05, 2.0, 0.5, "floor-1"),
+                velocity=(0.5, 0.0, 0.1),
+                battery_charge=80.0 - i * 0.25,
+                driving=True,
+                action_states=(ActionState("a1", "pick", "RUNNING"),),
+            )
+        )
+        for i in range(3)
+    ]
+
+
+def _set(path: str, value: Any) -> Callable[[Doc], None]:
+    def change(doc: Doc) -> None:
+        *parents, key = path.split(".")
+        holder = doc
+        for name in parents:
+            holder = holder[name]
+        holder[key] = value
+
+    return change
+
+
+def _drop(path: str) -> Callable[[Doc], None]:
+    def change(doc: Doc) -> None:
+        *parents, key = path.split(".")
+        holder = doc
+        for name in parents:
+            holder = holder[name]
+        del holder[key]
+
+    return change
+
+
+# changes to the third message of a robot, after two valid ones
+CHANGES: dict[str, Callable[[Doc], None]] = {
+    "none": lambda doc: None,
+    # the fields checked on their own: valid and invalid values
+    "headerId string": _set("headerId", "7"),
+    "headerId float": _set("headerId", 7.5),
+    "headerId bool": _set("headerId", True),
+    "timestamp not date-time": _set("timestamp", "yesterday"),
+    "timestamp number": _set("timestamp", 5),
+    "x string": _set("agvPosition.x", "1.0"),
+    "x bool": _set("agvPosition.x", False),
+    "x null": _set("agvPosition.x", None),
+    "x integer": _set("agvPosition.x", 3),
+    "x large": _set("agvPosition.x", 1e300),
+    "battery above 100": _set("batteryState.batteryCharge", 100.5),
+    "battery below 0": _set("batteryState.batteryCharge", -0.1),
+    "battery 100": _set("batteryState.batteryCharge", 100),
+    "battery object": _set("batteryState.batteryCharge", {"value": 5}),
+    "reach negative": _set("batteryState.reach", -1),
+    "reach added": _set("batteryState.reach", 12),
+    "velocity vx string": _set("velocity.vx", "fast"),
+    "velocity dropped": _drop("velocity"),
+    "x dropped": _drop("agvPosition.x"),
+    "headerId dropped": _drop("headerId"),
+    "distance added": _set("distanceSinceLastNode", 1.5),
+    "distance string": _set("distanceSinceLastNode", "far"),
+    # anything else: fully validated
+    "driving string": _set("driving", "yes"),
+    "driving as 1": _set("driving", 1),
+    "sequence id as 0.0": _set("lastNodeSequenceId", 0.0),
+    "sequence id as false": _set("lastNodeSequenceId", False),
+    "operating mode unknown": _set("operatingMode", "TURBO"),
+    "action status unknown": _set("actionStates", [{"actionId": "a1", "actionStatus": "X"}]),
+    "action finished": _set(
+        "actionStates", [{"actionId": "a1", "actionType": "pick", "actionStatus": "FINISHED"}]
+    ),
+    "theta as string": _set("agvPosition.theta", "0.5"),
+    "map id as number": _set("agvPosition.mapId", 5),
+    "not localised": _set("agvPosition.positionInitialized", False),
+    "localisation score above 1": _set("agvPosition.localizationScore", 1.5),
+    "pose not an object": _set("agvPosition", 5),
+    "battery not an object": _set("batteryState", [80.0]),
+    "charging dropped": _drop("batteryState.charging"),
+    "serial changed": _set("serialNumber", "R02"),
+    "order id": _set("orderId", "o-7"),
+    "unknown field": _set("vendorField", {"a": 1}),
+    "errors": _set(
+        "errors",
+        [{"errorType": "e", "errorLevel": "FATAL", "errorReferences": []}],
+    ),
+    "error level unknown": _set("errors", [{"errorType": "e", "errorLevel": "BAD"}]),
+}
+
+
+def _full(version: str, raw: bytes) -> schema.Parsed:
+    return schema.parse(version, "state", raw)
+
+
+def _same(got: schema.Parsed, expected: schema.Parsed) -> None:
+    assert got.errors == expected.errors
+    assert repr(got.payload) == repr(expected.payload)  # the same values and types
+
+
+@pytest.mark.parametrize("version", schema.VERSIONS)
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_a_state_after_valid_ones_has_the_full_validations_outcome(
+    version: str, change: str
+) -> None:
+    first, second, third = _states(version)
+    CHANGES[change](third)
+    repeats = schema.Repeats(version, "state")
+    for doc in (first, second, third):
+        raw = json.dumps(doc).encode()
+        _same(repeats.parse(raw), _full(version, raw))
+
+
+@pytest.mark.parametrize("version", schema.VERSIONS)
+def test_the_changing_fields_of_a_repeat_are_checked_and_returned(version: str) -> None:
+    first, second, _ = _states(version)
+    repeats = schema.Repeats(version, "state")
+    assert repeats.parse(json.dumps(first).encode()).ok
+    repeat = json.dumps(second).encode()
+    assert repeats._repeat(repeat) == second  # taken by the changing fields alone
+    bad = copy.deepcopy(second)
+    bad["batteryState"]["batteryCharge"] = "full"
+    assert repeats._repeat(json.dumps(bad).encode()) is None  # fully validated
+    other = copy.deepcopy(second)
+    other["driving"] = False
+    assert repeats._repeat(json.dumps(other).encode()) is None
+
+
+@pytest.mark.parametrize("version", schema.VERSIONS)
+def test_an_invalid_or_other_message_is_never_the_pattern(version: str) -> None:
+    first, second, third = _states(version)
+    repeats = schema.Repeats(version, "state")
+    assert repeats.parse(json.dumps(first).encode()).ok
+    invalid = copy.deepcopy(second)
+    invalid["driving"] = "yes"
+    assert not repeats.parse(json.dumps(invalid).encode()).ok
+    # no pattern after an invalid message: the next one is fully validated
+    assert repeats._repeat(json.dumps(third).encode()) is None
+    _same(repeats.parse(json.dumps(third).encode()), _full(version, json.dumps(third).encode()))
+    # a message only the standard library decodes (NaN) is not the pattern either
+    nan = json.dumps(first).replace('"orderUpdateId": 0', '"orderUpdateId": NaN').encode()
+    _same(repeats.parse(nan), _full(version, nan))
+    assert repeats._repeat(json.dumps(third).encode()) is None
+    null = json.dumps(first).replace('"orderUpdateId": 0', '"orderUpdateId": null').encode()
+    _same(repeats.parse(null), _full(version, null))
+    assert not repeats.parse(null).ok
+
+
+def test_only_plain_fields_are_checked_on_their_own() -> None:
+    for version in schema.VERSIONS:
+        leaves = {(*parents, key) for parents, key, _ in schema.variable_leaves(version, "state")}
+        assert ("headerId",) in leaves and ("agvPosition", "x") in leaves
+        assert leaves <= set(schema.VARIABLE)
+    # a field whose subschema is more than a plain value is never checked on its own
+    assert schema._leaf_check({"type": "string", "enum": ["A"]}) is None
+    assert schema._leaf_check({"type": "object", "properties": {}}) is None
+    assert schema._leaf_check({"type": ["number", "string"]}) is None
+    check = schema._leaf_check({"type": "integer", "minimum": 0})
+    assert check is not None
+    assert check(0) and not check(-1) and not check(True) and not check(1.0)
