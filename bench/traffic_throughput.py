@@ -11,8 +11,9 @@ edge).
 Layouts: ``reference`` is the reference line file; ``grid`` (``grid:AISLESxNODESxROBOTS``,
 default ``grid:10x20x20``) replaces its picking area by a larger generated one: AISLES parallel
 aisles of NODES nodes (4 m apart, 3 m between nodes), cross aisles at both ends and in the
-middle, two pick locations on each aisle node off the front cross aisle, a parking row of one
-node per robot in front, four inductions onto the conveyor's first zones and two chargers.
+middle, two pick locations on each aisle node off the front cross aisle, a front cross aisle
+with one parking spot per robot and four inductions onto the conveyor's first zones hanging off
+it as dead ends, and two chargers.
 Conveyor, sorter, AS/RS and SKUs stay as in the reference line; the reference stock is spread
 over the grid's pick locations.
 
@@ -27,6 +28,9 @@ view of the robot (its VDA 5050 state) and traffic control's waits:
 * ``stopped``: it has an order left but stands without a wait (at the end of its released way
   before the order update arrives, or before an action starts);
 * ``idle``: no order left.
+
+A reservation wait is also put down to what the robot holding the node does, and counted as
+head-on when that robot's own way leads through the waiting robot's node.
 
 Prints, per layout and mode: orders per hour of line time, completed orders, collisions, the
 robot time split (shares of robot time), traffic control's counters (nodes released, re-routes
@@ -49,7 +53,6 @@ import shlex
 import sys
 import tempfile
 import time
-from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -94,25 +97,33 @@ def grid_layout(base: LineConfig, aisles: int, nodes: int, robots: int) -> LineC
         edges += [MapEdge(start=node(a, r), end=node(a, r + 1)) for r in range(nodes - 1)]
         if a + 1 < aisles:
             edges += [MapEdge(start=node(a, r), end=node(a + 1, r)) for r in sorted(cross)]
-    # parking row in front: robots' homes 2 m apart, the ones in front of an aisle joined to it
-    width = (aisles - 1) * dx
-    step = width / max(robots - 1, 1)
-    parking = [MapNode(id=f"P{i + 1:02d}", x=round(i * step, 2), y=-2.0) for i in range(robots)]
-    map_nodes += parking
-    edges += [MapEdge(start=parking[i].id, end=parking[i + 1].id) for i in range(robots - 1)]
-    for a in range(aisles):
-        nearest = min(parking, key=lambda p: abs(p.x - a * dx))
-        edges.append(MapEdge(start=nearest.id, end=node(a, 0)))
-    # inductions below the parking row, each joined to the two parking nodes nearest it
+    # a front cross aisle joins the aisles; parking spots (one per robot, the robots' homes)
+    # and the inductions onto the conveyor's first zones hang below it as dead ends, so an
+    # idle robot at home stands in nobody's way
     zones = [z.id for z in base.conveyor.zones[:4]]
+    width = (aisles - 1) * dx
+    slots = robots + len(zones)
+    front = [
+        MapNode(id=f"F{i:02d}", x=round(width * i / (slots - 1), 2), y=-2.0) for i in range(slots)
+    ]
+    map_nodes += front
+    edges += [MapEdge(start=front[i].id, end=front[i + 1].id) for i in range(slots - 1)]
+    for a in range(aisles):
+        nearest = min(front, key=lambda f: abs(f.x - a * dx))
+        edges.append(MapEdge(start=nearest.id, end=node(a, 0)))
+    at_induction = {round((i + 0.5) * slots / len(zones)) for i in range(len(zones))}
     inductions: list[Induction] = []
-    for i, zone in enumerate(zones):
-        x = round(width * (i + 0.5) / len(zones), 2)
-        n = MapNode(id=f"IND{i + 1}", x=x, y=-5.0)
+    parking: list[MapNode] = []
+    for i, f in enumerate(front):
+        if i in at_induction:
+            n = MapNode(id=f"IND{len(inductions) + 1}", x=f.x, y=-4.0)
+            zone = zones[len(inductions)]
+            inductions.append(Induction(id=f"INDUCT{len(inductions) + 1}", node=n.id, zone=zone))
+        else:
+            n = MapNode(id=f"P{len(parking) + 1:02d}", x=f.x, y=-4.0)
+            parking.append(n)
         map_nodes.append(n)
-        inductions.append(Induction(id=f"INDUCT{i + 1}", node=n.id, zone=zone))
-        for p in sorted(parking, key=lambda p: abs(p.x - x))[:2]:
-            edges.append(MapEdge(start=n.id, end=p.id))
+        edges.append(MapEdge(start=f.id, end=n.id))
     chargers = []
     for i, (x, a) in enumerate(((-4.0, 0), (width + 4.0, aisles - 1))):
         n = MapNode(id=f"CHG{i + 1}", x=x, y=0.0)
@@ -187,12 +198,22 @@ class Activity:
     """Robot time by activity, sampled every ``period`` line seconds."""
 
     period: float
-    seconds: Counter[str] = field(default_factory=Counter)
+    seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ACTIVITIES, 0.0))
+    # reservation waits by what the robot holding the node does, and those head-on
+    holders: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ACTIVITIES, 0.0))
+    head_on: float = 0.0
     samples: int = 0
 
     def shares(self) -> dict[str, float]:
         total = sum(self.seconds.values()) or 1.0
         return {a: round(self.seconds[a] / total, 3) for a in ACTIVITIES}
+
+    def waits(self) -> dict[str, float]:
+        """Reservation waits: by the holder's activity, and head-on (shares of the waits)."""
+        total = self.seconds["reserve"] or 1.0
+        out = {f"holder_{a}": round(self.holders[a] / total, 3) for a in ACTIVITIES}
+        out["head_on"] = round(self.head_on / total, 3)
+        return out
 
 
 def classify(robot: Any, waiting: bool) -> str:
@@ -213,15 +234,29 @@ def classify(robot: Any, waiting: bool) -> str:
 
 
 async def sample(service: LineService, clock: ScaledClock, activity: Activity) -> None:
-    """Put each robot's time down to its activity until cancelled."""
+    """Put each robot's time down to its activity until cancelled; a wait for a reservation
+    also to what the robot holding the node does, and whether that robot's own way leads back
+    through the waiting robot's node (head-on)."""
     traffic = service.orchestrator.traffic
     last = clock.now()
     while True:
         await clock.sleep(activity.period)
         now = clock.now()
         dt, last = now - last, now
-        for serial, robot in service.fleet.snapshot().items():
-            activity.seconds[classify(robot, traffic.waiting(serial))] += dt
+        robots = service.fleet.snapshot()
+        doing = {s: classify(r, traffic.waiting(s)) for s, r in robots.items()}
+        for serial, what in doing.items():
+            activity.seconds[what] += dt
+            wait = traffic.shared.waits.get(serial) if what == "reserve" else None
+            if wait is None:
+                continue
+            activity.holders[doing.get(wait.holder, "idle")] += dt
+            try:
+                way = traffic.state.robot(wait.holder).route
+            except KeyError:
+                continue
+            if wait.at in way[1:]:
+                activity.head_on += dt
         activity.samples += 1
 
 
@@ -315,6 +350,7 @@ async def drive(
         "orders_per_hour": round(completed / line_seconds * 3600, 1) if line_seconds else 0.0,
         "robots": len(cfg.robots.fleet),
         "time": activity.shares(),
+        "reserve_waits": activity.waits(),
         "robot_seconds": round(sum(activity.seconds.values()), 1),
         "traffic": {
             "released_nodes": metric_total(service, "linectl_traffic_released_nodes"),
@@ -362,6 +398,10 @@ def print_run(name: str, mode: str, r: dict[str, Any]) -> None:
         f"{r['event_loop_lag_ms']['mean']} ms p99 {r['event_loop_lag_ms']['p99']} ms)"
     )
     print(f"{'':<23} robot time: {split}")
+    w = r["reserve_waits"]
+    if t["reserve"]:
+        holders = "  ".join(f"{a} {w['holder_' + a] * 100:4.1f}%" for a in ACTIVITIES)
+        print(f"{'':<23} reserve waits by holder: {holders}; head-on {w['head_on'] * 100:.1f}%")
     print(
         f"{'':<23} trips {int(r['robot_trips'])}  released nodes {int(tr['released_nodes'])}  "
         f"re-routes {reroutes}  evacuations {int(tr['evacuations'])}  "
@@ -398,7 +438,8 @@ async def main(args: argparse.Namespace) -> int:
         print(f"{name:<18} on/off {ratio:.2f}", flush=True)
         results[name] = per_mode
     if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        text = json.dumps(results, indent=2)
+        await asyncio.to_thread(Path(args.json).write_text, text)
     return 1 if failed else 0
 
 
