@@ -33,9 +33,9 @@ A reservation wait is also put down to what the robot holding the node does, and
 head-on when that robot's own way leads through the waiting robot's node.
 
 Prints, per layout and mode: orders per hour of line time, completed orders, collisions, the
-robot time split (shares of robot time), traffic control's counters (nodes released, re-routes
-by reason, evacuations, give-ways), wall time and the clock's lag; per layout the throughput
-ratio with control on to off.
+robot time split (shares of robot time, and robot seconds per completed order), traffic
+control's counters (nodes released, re-routes by reason, evacuations, give-ways), wall time and
+the event loop's lag; per layout the throughput ratio with control on to off.
 
     python bench/traffic_throughput.py [--layouts reference,grid] [--orders N]
         [--time-scale 20] [--seed 7] [--broker mqtt://127.0.0.1:1883] [--json out.json]
@@ -351,7 +351,7 @@ async def drive(
         "robots": len(cfg.robots.fleet),
         "time": activity.shares(),
         "reserve_waits": activity.waits(),
-        "robot_seconds": round(sum(activity.seconds.values()), 1),
+        "robot_seconds": {a: round(activity.seconds[a], 1) for a in ACTIVITIES},
         "traffic": {
             "released_nodes": metric_total(service, "linectl_traffic_released_nodes"),
             "reroutes": metric_total(service, "linectl_traffic_reroutes", "reason"),
@@ -398,6 +398,9 @@ def print_run(name: str, mode: str, r: dict[str, Any]) -> None:
         f"{r['event_loop_lag_ms']['mean']} ms p99 {r['event_loop_lag_ms']['p99']} ms)"
     )
     print(f"{'':<23} robot time: {split}")
+    done = max(r["completed"], 1)
+    per_order = "  ".join(f"{a} {r['robot_seconds'][a] / done:5.1f}" for a in ACTIVITIES)
+    print(f"{'':<23} robot s per order: {per_order}")
     w = r["reserve_waits"]
     if t["reserve"]:
         holders = "  ".join(f"{a} {w['holder_' + a] * 100:4.1f}%" for a in ACTIVITIES)
