@@ -202,6 +202,7 @@ class BrokerClient(aiomqtt.Client):
         finally:
             lost.remove_done_callback(self._wake)
             self._waiter = None
+            self._received = None  # nobody reads batches now: messages go to aiomqtt's queue
 
     def _wake(self, _: object = None) -> None:
         waiter = self._waiter
