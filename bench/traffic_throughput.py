@@ -57,8 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from api import create_app
-from controller.app.demo import DemoOptions, prepare_config, wait_ready
+from controller.app.demo import DemoOptions, prepare_config, running_line, wait_ready
 from controller.app.http import ApiServer
 from controller.linefile.checks import cross_check
 from controller.linefile.loader import load_reference
@@ -67,7 +66,6 @@ from controller.service.service import LineService
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig, StockEntry
 from kernel.config.robots import Charger, Induction, MapEdge, MapNode, Robot, StorageLocation
-from simulators.line import simulated_line
 from simulators.station import StationSimulator
 from simulators.wms import WmsGenerator
 
@@ -286,21 +284,8 @@ async def run_once(
         # topics of their own on a shared broker
         iface = f"tb{secrets.token_hex(4)}"
         cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"interface_name": iface})})
-        async with (
-            simulated_line(cfg, clock, args.broker) as line,
-            LineService(line.config, clock) as service,
-        ):
-            api = ApiServer(create_app(service), cfg.api.host, cfg.api.port)
-            async with asyncio.TaskGroup() as tg:
-                background = [
-                    tg.create_task(service.run(), name="controller"),
-                    tg.create_task(api.serve(), name="api"),
-                ]
-                try:
-                    result = await drive(line.config, service, api, clock, opts, args, line)
-                finally:
-                    for task in background:
-                        task.cancel()
+        async with running_line(cfg, clock, args.broker) as (line, service, api):
+            result = await drive(line.config, service, api, clock, opts, args, line)
             result["collisions"] = len(line.robots.collisions)
     result["wall_seconds"] = round(time.monotonic() - wall0, 1)
     return result

@@ -11,10 +11,11 @@ import asyncio
 import secrets
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry
 
@@ -28,6 +29,9 @@ from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
 from simulators.broker import free_port
 from simulators.station import ReturnHook, StationSimulator
 from simulators.wms import WmsGenerator
+
+if TYPE_CHECKING:
+    from simulators.line import SimulatedLine
 
 
 @dataclass(frozen=True)
@@ -73,33 +77,43 @@ def prepare_config(base: LineConfig, opts: DemoOptions, workdir: Path) -> LineCo
     )
 
 
+@asynccontextmanager
+async def running_line(
+    cfg: LineConfig, clock: ScaledClock, broker: str | None
+) -> AsyncIterator[tuple[SimulatedLine, LineService, ApiServer]]:
+    """The whole line in this process: its simulators (on ``broker``, else an embedded one),
+    the controller and its API, running until the context ends."""
+    from simulators.line import simulated_line
+
+    async with (
+        simulated_line(cfg, clock, broker) as line,
+        LineService(line.config, clock) as service,
+    ):
+        api = ApiServer(create_app(service), cfg.api.host, cfg.api.port)
+        async with asyncio.TaskGroup() as tg:
+            background = [
+                tg.create_task(service.run(), name="controller"),
+                tg.create_task(api.serve(), name="api"),
+            ]
+            try:
+                yield line, service, api
+            finally:
+                for task in background:
+                    task.cancel()
+
+
 async def run_demo(
     base: LineConfig, opts: DemoOptions, on_progress: ProgressHook | None = None
 ) -> dict[str, Any]:
     """Run the demo to the end and return the report."""
-    from simulators.line import simulated_line
-
     wall0 = time.monotonic()
     clock = ScaledClock(opts.time_scale)
     with tempfile.TemporaryDirectory(prefix="linectl-demo-") as tmp:
         cfg = prepare_config(base, opts, Path(tmp))
-        async with (
-            simulated_line(cfg, clock, opts.broker) as line,
-            LineService(line.config, clock) as service,
-        ):
-            api = ApiServer(create_app(service), cfg.api.host, cfg.api.port)
-            async with asyncio.TaskGroup() as tg:
-                background = [
-                    tg.create_task(service.run(), name="controller"),
-                    tg.create_task(api.serve(), name="api"),
-                ]
-                try:
-                    report = await _drive(
-                        line.config, service, api, clock, opts, on_progress, line.return_tote
-                    )
-                finally:
-                    for task in background:
-                        task.cancel()
+        async with running_line(cfg, clock, opts.broker) as (line, service, api):
+            report = await _drive(
+                line.config, service, api, clock, opts, on_progress, line.return_tote
+            )
             # what the simulator saw: two robots on one node, or head-on on one edge
             report["robot_collisions"] = len(line.robots.collisions)
         # the KPIs from the order database, before its work directory is removed

@@ -237,5 +237,4 @@ async def test_an_operator_token_holds_and_resumes_the_line(
     await page.wait_for_selector(  # type: ignore[attr-defined]
         "#detail-actions button:has-text('Pause robot')", timeout=WAIT_MS
     )
-    await asyncio.sleep(0)
     assert tab.errors == []
