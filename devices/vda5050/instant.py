@@ -75,6 +75,10 @@ class InstantActions:
             _Batch(order_id, header_id, now, {a.action_id: a.action_type for a in actions}, before)
         )
 
+    def forget(self, header_id: int) -> None:
+        """Stop following the message ``header_id`` (it was never sent)."""
+        self._batches = [b for b in self._batches if b.header_id != header_id]
+
     def on_state(self, message: JsonDict) -> list[Outcome]:
         statuses: dict[str, JsonDict] = {a["actionId"]: a for a in message["actionStates"]}
         errors: list[JsonDict] = message["errors"]

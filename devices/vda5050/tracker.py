@@ -209,6 +209,10 @@ class RobotTracker:
     def track_instant(self, actions: list[RobotAction], header_id: int = -1) -> None:
         self.attend.track_instant(actions, header_id, self.state)
 
+    def untrack_instant(self, header_id: int) -> None:
+        """The instant actions sent under ``header_id`` could not be published after all."""
+        self.attend.instants.forget(header_id)
+
     def _errors_now(self) -> frozenset[str]:
         return frozenset(error_key(e) for e in (self.state or {}).get("errors", []))
 

@@ -6,6 +6,7 @@ the robot names only the message's headerId (spec 7.1).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -18,9 +19,13 @@ from devices.base import (
     RobotOrderFinished,
     RouteNode,
 )
-from devices.errors import Refusal
+from devices.errors import DeviceUnavailable, Refusal
 from devices.vda5050 import schema
 from devices.vda5050.guard import GuardSettings, OrderGuard
+from devices.vda5050.master.commands import RobotCommands
+from devices.vda5050.master.output import MasterOutput
+from devices.vda5050.master.pending import PendingOrders
+from devices.vda5050.master.state import MasterState
 from devices.vda5050.messages import (
     ErrorEntry,
     MessageBuilder,
@@ -33,6 +38,7 @@ from devices.vda5050.placement import Misplaced, misplacement
 from devices.vda5050.tracker import RobotTracker
 from kernel.clock import ManualClock
 from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 
 SETTINGS = GuardSettings(
     max_orders_per_minute=3,
@@ -368,3 +374,65 @@ def test_a_cancel_whose_order_is_gone_counts_as_done_without_its_own_state(
     events = r.state(order_id="o2", node_states=[NodeState("G00", 2)], driving=True)
     assert [(type(e), e.action_id) for e in events] == [(RobotActionFinished, "c1")]
     assert r.tracker.guard.failed_cancels == 0
+
+
+# --- an answer read before publish() returns ---------------------------------------------------
+
+
+class _AnsweringClient:
+    """A broker client whose robot answers (and whose answer is read) before publish() returns,
+    as happens when the client reads ahead while the publish waits for its acknowledgement."""
+
+    def __init__(self, answer: Any) -> None:
+        self.answer = answer
+        self.published: list[dict[str, Any]] = []
+
+    async def publish(self, topic: str, payload: str, qos: int = 0) -> None:
+        message = json.loads(payload)
+        self.published.append(message)
+        self.answer(message)
+
+
+async def test_a_refusal_read_while_the_cancel_is_still_being_published_counts(
+    reference_line: LineConfig,
+) -> None:
+    state = MasterState.for_fleet(reference_line, ManualClock(), Metrics(), "uagv")
+    serial = next(r.serial for r in reference_line.robots.fleet if r.version == "2.1.0")
+    tracker = state.trackers[serial]
+    model = reference_line.robots.models[tracker.robot.model]
+    robot = MessageBuilder("2.1.0", model.manufacturer, serial, ManualClock())
+    home = reference_line.node(tracker.robot.home)
+    pose = Pose(home.x, home.y, 0.0, "floor-1")
+    tracker.link_up = True
+    tracker.on_connection(robot.connection("ONLINE"))
+    tracker.on_state(robot.state(StateBody(pose=pose, last_node_id=home.id)))
+    events: list[Any] = []
+
+    def refuse(message: dict[str, Any]) -> None:
+        refs = (("topic", "instantActions"), ("headerId", str(message["headerId"])))
+        error = ErrorEntry("validationError", "WARNING", "invalid instant actions", refs)
+        body = StateBody(pose=pose, last_node_id=home.id, errors=[error])
+        events.extend(tracker.on_state(robot.state(body)))
+
+    client = _AnsweringClient(refuse)
+    state.client = client  # type: ignore[assignment]
+    commands = RobotCommands(state, MasterOutput(state), PendingOrders(state))
+    action_id = await commands.cancel_order(serial)
+    assert [(type(e), e.action_id) for e in events] == [(RobotActionFailed, action_id)]
+    assert tracker.guard.failed_cancels == 1
+
+
+async def test_instant_actions_that_could_not_be_published_are_not_followed(
+    reference_line: LineConfig,
+) -> None:
+    state = MasterState.for_fleet(reference_line, ManualClock(), Metrics(), "uagv")
+    serial = reference_line.robots.fleet[0].serial
+    tracker = state.trackers[serial]
+    tracker.link_up = True
+    model = reference_line.robots.models[tracker.robot.model]
+    robot = MessageBuilder(tracker.version, model.manufacturer, serial, ManualClock())
+    tracker.on_connection(robot.connection("ONLINE"))
+    commands = RobotCommands(state, MasterOutput(state), PendingOrders(state))
+    with pytest.raises(DeviceUnavailable):  # no broker client
+        await commands.send_instant_actions(serial, [RobotAction("p1", "startPause", "HARD")])
+    assert len(tracker.attend.instants) == 0

@@ -140,8 +140,13 @@ class RobotCommands:
         if tracker.connection != "ONLINE":
             raise DeviceUnavailable(f"robot {serial} is {tracker.connection}")
         message = self._state.builders[serial].instant_actions(actions)
-        await self._output.publish(serial, "instantActions", message)
+        # followed before it goes out: the robot's answer may be read while publish() waits
         tracker.track_instant(list(actions), message["headerId"])
+        try:
+            await self._output.publish(serial, "instantActions", message)
+        except BaseException:
+            tracker.untrack_instant(message["headerId"])
+            raise
 
     async def cancel_order(self, serial: str) -> str:
         """Send ``cancelOrder``; returns the action id to follow in the events.
