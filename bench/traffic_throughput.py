@@ -33,7 +33,8 @@ A reservation wait is also put down to what the robot holding the node does, and
 head-on when that robot's own way leads through the waiting robot's node.
 
 Prints, per layout and mode: orders per hour of line time, completed orders, collisions, the
-robot time split (shares of robot time, and robot seconds per completed order), traffic
+robot time split (shares of robot time, and robot seconds per completed order), where the
+reservation waits were (the waiting robot's node and the node it waits for), traffic
 control's counters (nodes released, re-routes by reason, evacuations, give-ways), wall time and
 the event loop's lag; per layout the throughput ratio with control on to off.
 
@@ -200,6 +201,8 @@ class Activity:
     # reservation waits by what the robot holding the node does, and those head-on
     holders: dict[str, float] = field(default_factory=lambda: dict.fromkeys(ACTIVITIES, 0.0))
     head_on: float = 0.0
+    # reservation waits by where: "waiting robot's node -> node it waits for"
+    places: dict[str, float] = field(default_factory=dict)
     samples: int = 0
 
     def shares(self) -> dict[str, float]:
@@ -212,6 +215,12 @@ class Activity:
         out = {f"holder_{a}": round(self.holders[a] / total, 3) for a in ACTIVITIES}
         out["head_on"] = round(self.head_on / total, 3)
         return out
+
+    def top_places(self, n: int = 8) -> list[tuple[str, float]]:
+        """Where the most reservation waits were: shares of the waits, largest first."""
+        total = self.seconds["reserve"] or 1.0
+        ranked = sorted(self.places.items(), key=lambda kv: -kv[1])[:n]
+        return [(place, round(seconds / total, 3)) for place, seconds in ranked]
 
 
 def classify(robot: Any, waiting: bool) -> str:
@@ -249,6 +258,8 @@ async def sample(service: LineService, clock: ScaledClock, activity: Activity) -
             if wait is None:
                 continue
             activity.holders[doing.get(wait.holder, "idle")] += dt
+            place = f"{wait.at}->{wait.node}"
+            activity.places[place] = activity.places.get(place, 0.0) + dt
             try:
                 way = traffic.state.robot(wait.holder).route
             except KeyError:
@@ -276,6 +287,7 @@ async def run_once(
 ) -> dict[str, Any]:
     wall0 = time.monotonic()
     clock = ScaledClock(args.time_scale)
+    t0_line = clock.now()
     opts = DemoOptions(orders=orders, time_scale=args.time_scale, seed=args.seed)
     traffic = base.robots.traffic.model_copy(update={"enabled": traffic_on})
     base = base.model_copy(update={"robots": base.robots.model_copy(update={"traffic": traffic})})
@@ -286,7 +298,13 @@ async def run_once(
         cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update={"interface_name": iface})})
         async with running_line(cfg, clock, args.broker) as (line, service, api):
             result = await drive(line.config, service, api, clock, opts, args, line)
-            result["collisions"] = len(line.robots.collisions)
+            incidents = line.robots.collisions
+            result["collisions"] = len(incidents)
+            result["collision_incidents"] = [
+                f"{' and '.join(c.serials)} on {c.place.describe()}, "
+                f"{c.at - t0_line:.0f} line s after the start"
+                for c in incidents[:10]
+            ]
     result["wall_seconds"] = round(time.monotonic() - wall0, 1)
     return result
 
@@ -336,6 +354,7 @@ async def drive(
         "robots": len(cfg.robots.fleet),
         "time": activity.shares(),
         "reserve_waits": activity.waits(),
+        "wait_places": activity.top_places(),
         "robot_seconds": {a: round(activity.seconds[a], 1) for a in ACTIVITIES},
         "traffic": {
             "released_nodes": metric_total(service, "linectl_traffic_released_nodes"),
@@ -390,6 +409,8 @@ def print_run(name: str, mode: str, r: dict[str, Any]) -> None:
     if t["reserve"]:
         holders = "  ".join(f"{a} {w['holder_' + a] * 100:4.1f}%" for a in ACTIVITIES)
         print(f"{'':<23} reserve waits by holder: {holders}; head-on {w['head_on'] * 100:.1f}%")
+        places = "  ".join(f"{place} {share * 100:.0f}%" for place, share in r["wait_places"])
+        print(f"{'':<23} waits at (robot's node -> node it waits for): {places}")
     print(
         f"{'':<23} trips {int(r['robot_trips'])}  released nodes {int(tr['released_nodes'])}  "
         f"re-routes {reroutes}  evacuations {int(tr['evacuations'])}  "
@@ -418,7 +439,9 @@ async def main(args: argparse.Namespace) -> int:
             if r["completed"] < r["orders"]:
                 print(f"{'':<23} not every order completed: {r['by_status']}")
             if on and r["collisions"]:
-                print(f"{'':<23} COLLISIONS with traffic control on")
+                print(f"{'':<23} COLLISIONS with traffic control on:")
+                for incident in r["collision_incidents"]:
+                    print(f"{'':<25}{incident}")
                 failed = True
         off = per_mode["off"]["orders_per_hour"]
         ratio = per_mode["on"]["orders_per_hour"] / off if off else 0.0

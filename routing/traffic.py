@@ -9,16 +9,21 @@ Rules
   releasing a node reserves it. The table always equals the union of the bases: a robot holds
   the node it stands on (idle robots too: they block it) and every released node ahead of it.
 * As a robot reports reaching a node of its base (:func:`advance`), the nodes behind it are
-  freed; the node it stands on stays reserved.
+  freed; the node it stands on stays reserved until it reports having driven clear of it on
+  the next edge of its base (``left``), unless its base comes back to that node.
 * No two robots drive one edge in opposite directions (or the same direction) at the same time:
   a robot drives an edge only when both end nodes are in its base, so both are reserved for it,
-  and no other robot can hold either of them until it has passed them.
+  and no other robot can hold either of them until it has passed them (or driven clear of the
+  first, onto the edge: then the edge's far end is still its own).
 * The base grows chunk by chunk (:func:`plan`). A chunk ends on a *stop-able* node: a junction
   (a node whose degree is not two) or one of the robot's stops. It is granted only when every
   node in it is free, so a robot enters a corridor (a chain of degree-two nodes, like an aisle)
   only when it can drive through to the junction at the other end, and two robots never meet
-  head-on inside one. Chunks are added until the robot has ``lookahead`` released nodes ahead
-  of it, so a robot moving freely is extended before it reaches its decision point.
+  head-on inside one. The exception is *following*: a robot may be released into a corridor up
+  to the node behind a robot that drives through the rest of it the same way and on past its
+  end (not back), since that robot leaves the corridor ahead of it. Chunks are added until
+  the robot has ``lookahead`` released nodes ahead of it, so a robot moving freely is extended
+  before it reaches its decision point.
 * A chunk is also refused when, standing at its end, the robot would wait on a stopped robot
   that (directly or through a chain of stopped robots) waits for that very node, unless the
   robot already stands in their way: a robot that stepped aside does not step back into the
@@ -126,8 +131,14 @@ def place(
     """Register ``serial`` as idle on ``node`` (it appears, or its order was cancelled).
 
     Its former reservations are freed. A node already reserved for another robot is a
-    :class:`Conflict`, and the state is left as it was.
+    :class:`Conflict`, and the state is left as it was. A robot that had driven clear of
+    ``node`` (whose order ended on the edge after it) and whose node was given to another robot
+    is placed on the node it was driving to, which is still reserved for it.
     """
+    former = next((r for r in state.robots if r.serial == serial), None)
+    taken = state.reservations.holder(node) not in (None, serial)
+    if former is not None and former.left and node == former.node and taken:
+        node = former.route[1]
     holder = state.reservations.holder(node)
     if holder is not None and holder != serial:
         return Conflict(serial, node, holder)
@@ -172,18 +183,29 @@ def plan(roadmap: Roadmap, state: TrafficState, policy: TrafficPolicy | None = N
     return rd.result()
 
 
-def advance(state: TrafficState, positions: Mapping[str, str]) -> TrafficState:
+def advance(
+    state: TrafficState, positions: Mapping[str, str], left: Collection[str] = ()
+) -> TrafficState:
     """Robots reached the given nodes of their base: trim their routes and free what they passed.
 
     ``positions`` maps serial -> node (VDA 5050 ``lastNodeId``); robots not in it have not
     moved. A node reached is looked up in the base from the robot's current index onwards, so
     routes that pass a node twice are handled in order.
+
+    ``left``: robots that have driven clear of the node they last reached, on the next edge of
+    their base; that node is freed now rather than when they reach the next one. A robot with
+    nothing released ahead (it is not driving on) is not taken as having left, nor one whose
+    base comes back to that node.
     """
     holders = dict(state.reservations.holders)
     robots: list[RobotPlan] = []
     for r in state.robots:
         node = positions.get(r.serial, r.node)
         if node == r.node:
+            if r.serial in left and r.may_leave:
+                if holders.get(r.node) == r.serial:
+                    del holders[r.node]
+                r = replace(r, left=True)
             robots.append(r)
             continue
         try:
@@ -195,6 +217,7 @@ def advance(state: TrafficState, positions: Mapping[str, str]) -> TrafficState:
             route=r.route[k:],
             released=r.released - k,
             stops=tuple(s - k for s in r.stops if s > k),
+            left=False,
         )
         for passed in set(r.base) - set(moved.base):
             if holders.get(passed) == r.serial:

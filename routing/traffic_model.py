@@ -20,6 +20,10 @@ class RobotPlan:
     is the base (released nodes, the last of them the decision point); the rest is the horizon.
     ``stops`` are route indices (>= 1) where the robot must stop on the way (picks, drops); the
     last node of the route is always a stop. An idle robot has a route of one node.
+
+    ``left``: the robot has driven clear of ``route[0]`` on the edge to ``route[1]`` (it said
+    so, or reported a position far enough from it); ``route[0]`` is then no longer reserved
+    for it, and another robot may be released onto it.
     """
 
     serial: str
@@ -27,6 +31,7 @@ class RobotPlan:
     released: int = 1
     stops: tuple[int, ...] = ()
     priority: int = 0  # higher goes first; ties broken by serial
+    left: bool = False
 
     def __post_init__(self) -> None:
         if not self.route:
@@ -39,6 +44,11 @@ class RobotPlan:
             set(self.stops)
         ):
             raise ValueError(f"{self.serial}: stops {self.stops} must be increasing route indices")
+        if self.left and (self.released < 2 or self.route[0] in self.route[1 : self.released]):
+            raise ValueError(
+                f"{self.serial}: only a robot on an edge of its base, not coming back, has left "
+                "its node"
+            )
 
     @property
     def node(self) -> str:
@@ -47,6 +57,17 @@ class RobotPlan:
     @property
     def base(self) -> tuple[str, ...]:
         return self.route[: self.released]
+
+    @property
+    def may_leave(self) -> bool:
+        """Driving on, the robot may free the node it stands on before reaching the next: it
+        has a node released ahead and its base does not come back to this one (a U-turn)."""
+        return not self.left and self.released > 1 and self.route[0] not in self.base[1:]
+
+    @property
+    def held(self) -> tuple[str, ...]:
+        """The nodes reserved for the robot: its base, less the node it has driven clear of."""
+        return self.route[1 : self.released] if self.left else self.base
 
     @property
     def horizon(self) -> tuple[str, ...]:
@@ -195,18 +216,19 @@ class TrafficPlan:
 def violations(state: TrafficState) -> tuple[str, ...]:
     """Broken invariants of ``state`` as readable lines (empty when consistent).
 
-    Every robot holds exactly the nodes of its base (its current node included), no node is in
-    the base of two robots, and no two robots stand on one node.
+    Every robot holds exactly the nodes of its base (its current node included unless it has
+    driven clear of it), no node is in the base of two robots, and no two robots stand on one
+    node.
     """
     out: list[str] = []
     owner: dict[str, str] = {}
     for r in state.robots:
-        for node in r.base:
+        for node in r.held:
             other = owner.setdefault(node, r.serial)
             if other != r.serial:
                 out.append(f"{node} is in the base of {other} and of {r.serial}")
         holder = state.reservations.holder(r.node)
-        if holder != r.serial:
+        if holder != r.serial and not r.left:
             out.append(f"{r.serial} stands on {r.node}, reserved for {holder}")
     for node, serial in state.reservations.holders.items():
         if owner.get(node) != serial:

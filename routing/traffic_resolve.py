@@ -81,6 +81,9 @@ class Round:
                 break
             holder = self.holders.get(node)
             if holder is not None and holder != p.serial:
+                if granted < len(taken) and self.follows(p, i, holder):
+                    # up behind a robot driving the same way out of this corridor
+                    granted = max(granted, min(len(taken), self.policy.lookahead - ahead))
                 return tuple(taken[:granted]), node
             taken.append(node)
             if p.is_stop(i) or node in self.junctions:
@@ -91,6 +94,30 @@ class Round:
                 if ahead + granted >= self.policy.lookahead:
                     break
         return tuple(taken[:granted]), None
+
+    def follows(self, p: RobotPlan, index: int, leader: str) -> bool:
+        """``p`` may drive up behind ``leader`` inside the corridor ahead of it: ``leader``
+        holds ``route[index]``, its way from there runs along ``p``'s way to the junction that
+        ends the corridor, in the same order, and goes on past that junction (not back the
+        way ``p`` comes). ``p`` then stops
+        inside the corridor only behind a robot that is leaving it the way ``p`` goes."""
+        route = p.route
+        end = next((k for k in range(index, len(route)) if route[k] in self.junctions), None)
+        if end is None:
+            return False
+        stretch = route[index : end + 1]
+        q = self.plans[leader]
+        try:
+            k = q.route.index(route[index], 0, q.released)
+        except ValueError:
+            return False
+        after = k + len(stretch)
+        # the leader drives on past the junction, not back the way ``p`` comes
+        return (
+            q.route[k:after] == stretch
+            and after < len(q.route)
+            and q.route[after] != route[end - 1]
+        )
 
     def _lock(self, p: RobotPlan, end: int, chunk: list[str]) -> str | None:
         """The node ``p`` would wait for, in a cycle, if it were granted ``chunk``; else None.

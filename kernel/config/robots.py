@@ -102,6 +102,10 @@ class Traffic(Strict):
     detour_ratio: Annotated[float, Field(ge=1.0)] = 2.0  # accepted detour around an idle robot
     detour_slack: NonNegFloat = 12.0  # ... up to ratio x direct length + slack metres
     tick: PositiveFloat = 0.2  # line seconds between checks of the robots' positions
+    # a robot driving on along its base frees the node it last reached once it reports a
+    # position at least this many metres from it (its footprint has left the node), so the
+    # next robot need not wait until it reaches the next node; null: freed only then
+    clearance: PositiveFloat | None = 1.0
     wait_warning: PositiveFloat = 60.0  # line seconds a robot waits before it is logged
     # robots waiting on each other in a cycle this long: the lowest-priority one's trip is
     # cancelled and its orders go back to the queue, so the others can pass

@@ -299,3 +299,77 @@ def test_an_idle_robot_boxed_in_by_idle_robots_is_freed_one_by_one(roadmap: Road
     plan = t.plan(roadmap, state, POLICY)
     assert [(e.serial, e.making_way_for) for e in plan.evacuations] == [("R03", "R02")]
     assert t.violations(plan.state) == ()
+
+
+# --- following and freeing a node early ---------------------------------------------------------
+
+
+def test_a_robot_follows_another_into_an_aisle_it_leaves_the_same_way(roadmap: Roadmap) -> None:
+    """B may enter aisle G1x behind A, which drives through it to G14 and on: B is released up
+    to the node behind A instead of waiting at G10 for the whole aisle."""
+    state = fleet(roadmap, ("A", "G11", "G11"), ("B", "G10", "G10"))
+    state = t.start_trip(state, "A", ("G11", "G12", "G13", "G14", "G24"))
+    state = t.start_trip(state, "B", ("G10", "G11", "G12", "G13", "G14", "G04"))
+    plan = t.plan(roadmap, state, POLICY)
+    a, b = plan.state.robot("A"), plan.state.robot("B")
+    assert a.base == ("G11", "G12", "G13", "G14")
+    assert b.base == ("G10",)  # G11 is where A stands
+    state = t.advance(plan.state, {"A": "G12"})
+    plan = t.plan(roadmap, state, POLICY)
+    assert plan.state.robot("B").base == ("G10", "G11")  # up behind A, inside the aisle
+    assert t.violations(plan.state) == ()
+
+
+def test_no_following_a_robot_that_stops_at_the_aisles_end(roadmap: Roadmap) -> None:
+    """A's trip ends at G14, the aisle's end (it does not drive on past it), so B does not
+    enter the aisle behind it."""
+    state = fleet(roadmap, ("A", "G12", "G12"), ("B", "G10", "G10"))
+    state = t.start_trip(state, "A", ("G12", "G13", "G14"))
+    state = t.start_trip(state, "B", ("G10", "G11", "G12", "G13", "G14", "G24"))
+    plan = t.plan(roadmap, state, POLICY)
+    assert plan.state.robot("B").base == ("G10",)
+
+
+def test_a_node_driven_clear_of_is_free_for_the_next_robot(roadmap: Roadmap) -> None:
+    state = fleet(roadmap, ("A", "G24", "G24"), ("B", "G34", "G34"))
+    state = t.start_trip(state, "A", ("G24", "G14", "G04"))
+    state = t.start_trip(state, "B", ("G34", "G24", "G14"))
+    plan = t.plan(roadmap, state, POLICY)
+    assert plan.state.robot("B").base == ("G34",)  # A stands on G24
+    state = t.advance(plan.state, {}, left=["A"])
+    a = state.robot("A")
+    assert a.left and a.node == "G24" and state.reservations.holder("G24") is None
+    plan = t.plan(roadmap, state, POLICY)
+    assert plan.state.robot("B").base[:2] == ("G34", "G24")
+    assert t.violations(plan.state) == ()
+    # A reaches G14: it holds it as before, and G24 stays B's
+    state = t.advance(plan.state, {"A": "G14"})
+    assert not state.robot("A").left and state.reservations.holder("G24") == "B"
+
+
+def test_a_base_that_comes_back_keeps_the_node_reserved(roadmap: Roadmap) -> None:
+    """A's base runs G34, G24, G23 (a pick), back to G24: on its way to G23 it does not free
+    G24, which it comes back to."""
+    state = fleet(roadmap, ("A", "G34", "G34"))
+    state = t.start_trip(state, "A", ("G34", "G24", "G23", "G24", "G14"), stops=[2])
+    plan = t.plan(roadmap, state, t.TrafficPolicy(parking=PARKING, lookahead=3))
+    assert plan.state.robot("A").base == ("G34", "G24", "G23", "G24")
+    state = t.advance(plan.state, {"A": "G24"})
+    assert state.robot("A").base == ("G24", "G23", "G24") and not state.robot("A").may_leave
+    state = t.advance(state, {}, left=["A"])
+    assert not state.robot("A").left and state.reservations.holder("G24") == "A"
+
+
+def test_a_robot_whose_order_ends_on_an_edge_keeps_the_node_ahead(roadmap: Roadmap) -> None:
+    """A drove clear of G24 and B was given it; A's order ends before A reaches G14: A is put on
+    G14, which it still holds, not on G24 where B now is."""
+    state = fleet(roadmap, ("A", "G24", "G24"), ("B", "G34", "G34"))
+    state = t.start_trip(state, "A", ("G24", "G14", "G04"))
+    state = t.start_trip(state, "B", ("G34", "G24", "G14"))
+    state = t.advance(t.plan(roadmap, state, POLICY).state, {}, left=["A"])
+    state = t.plan(roadmap, state, POLICY).state
+    assert state.reservations.holder("G24") == "B"
+    placed = t.place(state, "A", "G24")
+    assert isinstance(placed, t.TrafficState)
+    assert placed.robot("A").node == "G14" and placed.robot("A").idle
+    assert placed.reservations.holder("G14") == "A" and placed.reservations.holder("G24") == "B"

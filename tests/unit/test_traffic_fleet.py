@@ -41,6 +41,7 @@ class FakeFleet:
     refuse_orders: bool = False
     hold_back_updates: int = 0  # this many updates are refused as not yet confirmed
     cancels: list[str] = field(default_factory=list)
+    poses: dict[str, tuple[float, float]] = field(default_factory=dict)  # driving, at x, y
 
     async def run(self, events: asyncio.Queue[dev.DeviceEvent]) -> None:
         await asyncio.Event().wait()
@@ -79,9 +80,9 @@ class FakeFleet:
                 connection="ONLINE",
                 operating_mode="AUTOMATIC",
                 last_node_id=node,
-                x=0.0,
-                y=0.0,
-                driving=False,
+                x=self.poses.get(serial, (0.0, 0.0))[0],
+                y=self.poses.get(serial, (0.0, 0.0))[1],
+                driving=serial in self.poses,
                 order_id=None,
                 battery=100.0,
                 errors=(),
@@ -91,6 +92,14 @@ class FakeFleet:
             )
             for serial, node in self.nodes.items()
         }
+
+
+def with_traffic(config: LineConfig, **settings: object) -> LineConfig:
+    """``config`` with ``robots.traffic`` settings changed."""
+    traffic = config.robots.traffic.model_copy(update=settings)
+    return config.model_copy(
+        update={"robots": config.robots.model_copy(update={"traffic": traffic})}
+    )
 
 
 def _traffic(config: LineConfig, fleet: FakeFleet, clock: ManualClock) -> TrafficFleet:
@@ -260,11 +269,8 @@ async def test_order_updates_from_outside_are_refused(
 async def test_disabled_traffic_control_passes_orders_whole(
     reference_line: LineConfig, manual_clock: ManualClock
 ) -> None:
-    settings = reference_line.robots.traffic.model_copy(update={"enabled": False})
-    robots = reference_line.robots.model_copy(update={"traffic": settings})
-    config = reference_line.model_copy(update={"robots": robots})
     fleet = FakeFleet({"R02": "P2"})
-    traffic = _traffic(config, fleet, manual_clock)
+    traffic = _traffic(with_traffic(reference_line, enabled=False), fleet, manual_clock)
     whole = order(traffic, "t1", LONG, pick_at="G44")
     await traffic.send_order("R02", whole)
     assert fleet.orders == [("R02", whole)]
@@ -287,3 +293,34 @@ async def test_a_cancelled_order_gets_no_more_updates(
         await manual_clock.advance(TICK)
     assert fleet.cancels == ["R02"]
     assert fleet.updates == []
+
+
+@pytest.mark.parametrize("clearance", [1.0, None])
+async def test_a_robot_driving_clear_of_its_node_frees_it_before_reaching_the_next(
+    reference_line: LineConfig, manual_clock: ManualClock, clearance: float | None
+) -> None:
+    fleet = FakeFleet({"R02": "P2"})
+    traffic = _traffic(with_traffic(reference_line, clearance=clearance), fleet, manual_clock)
+    p2, g10 = traffic.roadmap.node("P2"), traffic.roadmap.node("G10")  # G10 is 2 m north
+    async with running(traffic, manual_clock):
+        await traffic.send_order("R02", order(traffic, "t1", LONG, pick_at="G44"))
+        assert traffic.state.reservations.holder("P2") == "R02"
+        # on the edge to G10, still within the clearance of P2
+        fleet.poses["R02"] = (p2.x, p2.y + 0.6)
+        await manual_clock.advance(TICK)
+        assert traffic.state.reservations.holder("P2") == "R02"
+        # clear of P2: freed before G10 is reached, unless only arriving frees a node
+        fleet.poses["R02"] = (p2.x, p2.y + 1.2)
+        await manual_clock.advance(TICK)
+        robot = traffic.state.robot("R02")
+        assert robot.node == "P2" and robot.base[1] == "G10"
+        freed = clearance is not None
+        assert (traffic.state.reservations.holder("P2") is None) is freed
+        assert robot.left is freed
+        # arriving at G10 is taken in as before
+        fleet.nodes["R02"], fleet.poses["R02"] = "G10", (g10.x, g10.y)
+        await manual_clock.advance(TICK)
+        robot = traffic.state.robot("R02")
+        assert robot.node == "G10" and not robot.left
+        assert traffic.state.reservations.holder("G10") == "R02"
+        assert traffic.state.reservations.holder("P2") is None

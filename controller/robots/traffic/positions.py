@@ -1,15 +1,19 @@
 """Where the robots stand, as traffic control takes it from their state messages.
 
 A robot is known to traffic control once it has reported a node (``lastNodeId``). Robots that
-reached a node of their base free the nodes behind them. One that reports a node held by another
-robot, or a node off its base, is logged and kept where it was last known until its order ends.
+reached a node of their base free the nodes behind them. A robot driving on along its base frees
+the node it last reached as soon as it reports a position ``robots.traffic.clearance`` metres
+from it. One that reports a node held by another robot, or a node off its base, is logged and
+kept where it was last known until its order ends.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 
 from controller.robots.traffic.state import TrafficFleetState
+from devices import base as dev
 from routing import traffic
 
 log = logging.getLogger("controller.robots.traffic.fleet")  # traffic control logs under one name
@@ -35,6 +39,9 @@ class RobotPositions:
                 continue
             plan = shared.planner.robot(serial)
             if node == plan.node:
+                if self._clear_of(plan, snap):
+                    shared.planner = traffic.advance(shared.planner, {}, left=[serial])
+                    changed = True
                 continue
             try:
                 shared.planner = traffic.advance(shared.planner, {serial: node})
@@ -50,6 +57,17 @@ class RobotPositions:
                         extra={"robot": serial, "node": node, "base": list(plan.base)},
                     )
         return changed
+
+    def _clear_of(self, plan: traffic.RobotPlan, snap: dev.RobotSnapshot) -> bool:
+        """The robot drives on along its base and reports a position ``clearance`` metres or
+        more from the node it last reached (not yet freed)."""
+        clearance = self.shared.settings.clearance
+        if clearance is None or not plan.may_leave or not snap.driving:
+            return False
+        if snap.x is None or snap.y is None:
+            return False
+        node = self.shared.roadmap.node(plan.node)
+        return math.hypot(snap.x - node.x, snap.y - node.y) >= clearance
 
     def place(self, serial: str, node: str) -> bool:
         """Put the robot on ``node`` with nothing else reserved for it; False (and logged once)

@@ -60,6 +60,7 @@ class TrafficSettings:
     wait_warning: float
     deadlock_after: float
     stall_after: float
+    clearance: float | None  # metres from its last node that free it (None: arriving only)
 
 
 @dataclasses.dataclass
@@ -112,6 +113,7 @@ class TrafficFleetState:
                 wait_warning=settings.wait_warning,
                 deadlock_after=settings.deadlock_after,
                 stall_after=settings.stall_after,
+                clearance=settings.clearance,
             ),
             roadmap=topology.roadmap(config),
             policy=traffic.TrafficPolicy(
