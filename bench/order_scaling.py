@@ -1,8 +1,9 @@
 """Cost per order as the order count grows: does the controller stay linear?
 
 For each ``--orders`` count, the reference line runs as separate processes (the conveyor and
-AS/RS simulators, the robot fleet on the machine's broker, and ``linectl run`` on a SQLite store
-of the run's own, as :mod:`tests.line_processes` starts them), the orders go in over HTTP as a
+AS/RS simulators, the AS/RS handing the totes it retrieves to the conveyor, the robot fleet on
+the machine's broker, and ``linectl run`` on a SQLite store of the run's own, as
+:mod:`tests.line_processes` starts them), the orders go in over HTTP as a
 WMS sends them (:class:`simulators.wms.WmsGenerator`, seeded, ``--b2b-share`` of them B2B),
 the simulated station operators run from here (they verify B2B totes and confirm
 replenishments; AS/RS totes they send back reach the aisle's P&D input after the return
@@ -16,10 +17,6 @@ kernel's high-water mark of the ``linectl run`` process, ``VmHWM``); then how th
 figures and the peak RSS grew from the smallest count to the largest. Linear cost means flat
 per-order figures; RSS may grow with what the store's pages and the queue hold, but not faster
 than the orders.
-
-Not yet a measurement: in this setup a few orders wait for stock that a replenishment should
-bring and does not (and B2B orders' totes can stay in transit), so runs end at ``--timeout`` with
-those orders unsettled; the per-order figures are not comparable until they settle.
 
     python -m bench.order_scaling [--orders 200 1000 5000] [--time-scale 30]
         [--mqtt-url mqtt://127.0.0.1:1883] [--timeout 3600] [--seed 7] [--b2b-share 0]
@@ -111,6 +108,7 @@ async def one_run(count: int, args: argparse.Namespace) -> Run:
             f"scaling-{uuid.uuid4().hex[:8]}",
             Path(tmp),
             time_scale=args.time_scale,
+            asrs_to_conveyor=True,
         ) as (line, _watch):
             await line.start_controller()
             assert line.controller is not None

@@ -1,12 +1,14 @@
-"""The physical hand-over from the robot fleet to a conveyor simulator in another process.
+"""The physical hand-over to a conveyor simulator in another process.
 
 ``linectl sim robots --conveyor ENDPOINT`` runs the robot fleet in its own process; a tote a
 robot drops at an induction node is handed to the conveyor simulator over OPC UA with the
-``Simulation.Induct`` method (docs/opcua-model.md). The tote is physically at the induction,
-so a hand-over that cannot reach the conveyor is not lost: it waits, in drop order, and is
-delivered once the conveyor answers again. The robots never wait for it
-(:meth:`RemoteInduction.on_drop` only queues), and an outage is logged once when it starts and
-once when it ends.
+``Simulation.Induct`` method (docs/opcua-model.md). ``linectl sim asrs --conveyor ENDPOINT``
+does the same for a tote the cranes set down at an aisle's P&D output: it goes onto the belt at
+the aisle's ``pd_zone``. The tote is physically there, so a hand-over that cannot reach the
+conveyor is not lost: it waits, in arrival order, and is delivered once the conveyor answers
+again. The robots and cranes never wait for it (:meth:`RemoteInduction.on_drop` and
+:meth:`RemoteInduction.on_delivered` only queue), and an outage is logged once when it starts
+and once when it ends.
 """
 
 from __future__ import annotations
@@ -38,9 +40,10 @@ _REFUSED = frozenset(
 
 
 class RemoteInduction:
-    """Queues the fleet's drops at induction nodes and delivers them with ``Induct`` calls.
+    """Queues totes put down for the belt and delivers them with ``Induct`` calls.
 
-    Pass :meth:`on_drop` as the fleet's ``on_drop`` and run :meth:`run` in a task beside it.
+    Pass :meth:`on_drop` as the fleet's ``on_drop`` (or :meth:`on_delivered` as the AS/RS
+    simulator's ``on_delivered``) and run :meth:`run` in a task beside it.
     """
 
     def __init__(
@@ -52,6 +55,7 @@ class RemoteInduction:
         self.endpoint = endpoint
         self._retry = retry_wall_seconds
         self._zones = {i.node: i.zone for i in config.robots.inductions}
+        self._pd_zones = {a.id: a.pd_zone for a in config.asrs.aisles}
         self._waiting: deque[tuple[str, str]] = deque()  # (tote id, zone id), drop order
         self._arrived = asyncio.Event()
         self.delivered = 0
@@ -66,7 +70,18 @@ class RemoteInduction:
         zone = self._zones.get(node_id)
         if not load_id or zone is None:
             return
-        self._waiting.append((load_id, zone))
+        self._queue(load_id, zone)
+
+    async def on_delivered(self, tote: str, aisle: str) -> None:
+        """The cranes set ``tote`` down at ``aisle``'s P&D output: it is queued for the belt at
+        the aisle's P&D zone."""
+        zone = self._pd_zones.get(aisle)
+        if not tote or zone is None:
+            return
+        self._queue(tote, zone)
+
+    def _queue(self, tote: str, zone: str) -> None:
+        self._waiting.append((tote, zone))
         self._arrived.set()
 
     async def run(self) -> None:
@@ -102,7 +117,7 @@ class RemoteInduction:
     def _down(self, down_since: float | None, exc: BaseException) -> float:
         if down_since is None:
             log.warning(
-                "conveyor unreachable: dropped totes wait at their induction",
+                "conveyor unreachable: totes wait where they were put down for it",
                 extra={
                     "endpoint": self.endpoint,
                     "waiting": len(self._waiting),

@@ -228,11 +228,13 @@ async def line_processes(
     time_scale: float = 10.0,
     store: StoreConfig | None = None,
     failover: FailoverConfig | None = None,
+    asrs_to_conveyor: bool = False,
 ) -> AsyncIterator[tuple[LineProcesses, RobotWatch]]:
     """The simulators as processes on a line file of the test's own, and a robot watch; the
     controller is started by the test (:meth:`LineProcesses.start_controller`). The store is a
     SQLite file in ``tmp_path`` unless ``store`` says otherwise; ``failover`` gives the line a
-    standby."""
+    standby. ``asrs_to_conveyor``: totes the cranes set down at a P&D output go onto the belt
+    (``linectl sim asrs --conveyor``); otherwise they stay there."""
     cfg = with_endpoints(
         reference_line,
         mqtt_url,
@@ -262,7 +264,12 @@ async def line_processes(
                 simulator_process(conveyor_endpoint, tmp_path / "conveyor.json", time_scale)
             ),
             stack.enter_async_context(
-                asrs_process(cfg.asrs.opcua.endpoint, tmp_path / "asrs.json", time_scale)
+                asrs_process(
+                    cfg.asrs.opcua.endpoint,
+                    tmp_path / "asrs.json",
+                    time_scale,
+                    conveyor=conveyor_endpoint if asrs_to_conveyor else None,
+                )
             ),
         )
         tg = await stack.enter_async_context(asyncio.TaskGroup())

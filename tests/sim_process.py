@@ -19,10 +19,10 @@ READY = {"conveyors": b"conveyor simulator on", "asrs": b"AS/RS simulator on"}
 
 @contextlib.asynccontextmanager
 async def sim_process(
-    kind: Kind, endpoint: str, state: Path, time_scale: float
+    kind: Kind, endpoint: str, state: Path, time_scale: float, *extra: str
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """``linectl sim <kind> --state`` on the reference line, until it listens."""
-    args = ["sim", kind, "--config", str(REFERENCE_LINE), "--endpoint", endpoint]
+    args = ["sim", kind, "--config", str(REFERENCE_LINE), "--endpoint", endpoint, *extra]
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -56,7 +56,9 @@ def simulator_process(
 
 
 def asrs_process(
-    endpoint: str, state: Path, time_scale: float = 50.0
+    endpoint: str, state: Path, time_scale: float = 50.0, conveyor: str | None = None
 ) -> contextlib.AbstractAsyncContextManager[asyncio.subprocess.Process]:
-    """The AS/RS simulator."""
-    return sim_process("asrs", endpoint, state, time_scale)
+    """The AS/RS simulator; with ``conveyor``, totes set down at a P&D output go onto that
+    conveyor simulator's belt."""
+    extra = ("--conveyor", conveyor) if conveyor is not None else ()
+    return sim_process("asrs", endpoint, state, time_scale, *extra)

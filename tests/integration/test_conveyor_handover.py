@@ -1,6 +1,8 @@
 """The robot fleet in one process hands dropped totes to a conveyor simulator in another, over
 OPC UA (``linectl sim robots --conveyor``): a tote dropped while the conveyor is away waits at
-its induction and goes onto the belt once the conveyor is back."""
+its induction and goes onto the belt once the conveyor is back. The AS/RS simulator as a process
+does the same with the totes its cranes set down at a P&D output (``linectl sim asrs
+--conveyor``)."""
 
 from __future__ import annotations
 
@@ -8,14 +10,20 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 
 import pytest
 
+from devices.base import CranesAvailability, DeviceEvent
+from devices.opcua.cranes.adapter import OpcUaCranes
+from kernel.backoff import Backoff
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
+from kernel.metrics import Metrics
 from simulators.broker import free_port
 from simulators.conveyor import ConveyorSimulator
 from simulators.induction import RemoteInduction
+from tests.sim_process import asrs_process
 
 pytestmark = pytest.mark.integration
 
@@ -69,3 +77,29 @@ async def test_totes_wait_at_the_induction_until_the_conveyor_is_back(
     outages = [r for r in caplog.records if r.getMessage().startswith("conveyor unreachable")]
     assert len(outages) == 2  # once per outage, not once per retry
     assert len([r for r in caplog.records if "reachable again" in r.getMessage()]) == 2
+
+
+async def test_a_retrieved_tote_goes_from_the_asrs_process_onto_the_belt(
+    reference_line: LineConfig, tmp_path: Path
+) -> None:
+    """``linectl sim asrs --conveyor``: a tote the crane sets down at the P&D output goes onto
+    the conveyor simulator's belt at the aisle's P&D zone."""
+    conveyor = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
+    asrs = f"opc.tcp://127.0.0.1:{free_port()}/linectl/asrs/"
+    aisle = next(a for a in reference_line.asrs.aisles if a.id == "A1")
+    clock = ScaledClock(50)
+    events: asyncio.Queue[DeviceEvent] = asyncio.Queue()
+    cranes = OpcUaCranes(reference_line, clock, Metrics(), asrs, backoff=Backoff(0.05, 0.2))
+    async with (
+        ConveyorSimulator(reference_line, clock, conveyor) as sim,
+        asrs_process(asrs, tmp_path / "asrs.json", conveyor=conveyor),
+        asyncio.TaskGroup() as tg,
+    ):
+        task = tg.create_task(cranes.run(events), name="test.cranes")
+        async with asyncio.timeout(WAIT):
+            while not (isinstance(e := await events.get(), CranesAvailability) and e.available):
+                pass
+        await cranes.retrieve("A1", "r-1", "AS-0001", "A1-R-27-04")
+        await eventually(lambda: totes(sim) == ["AS-0001"], "the tote is on the belt", 20.0)
+        assert sim.tracking()[0].zone_id == aisle.pd_zone
+        task.cancel()

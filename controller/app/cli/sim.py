@@ -4,7 +4,7 @@ load generator, for a line whose controller runs elsewhere."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 from typing import Annotated, Any
@@ -44,18 +44,22 @@ def _serve(
     banner: Callable[[], str],
     retained_error: type[Exception],
     endpoint_setting: str,
+    beside: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
-    """Serve an OPC UA simulator until stopped, printing ``banner()`` once it listens. A
-    retained state file it cannot take over ends it with the reason and exit code 1; an
-    endpoint whose port is in use with exit code 69 (``endpoint_setting`` names where the
-    endpoint comes from)."""
+    """Serve an OPC UA simulator until stopped, printing ``banner()`` once it listens, with
+    ``beside()`` (a hand-over to another simulator) running while it serves. A retained state
+    file it cannot take over ends it with the reason and exit code 1; an endpoint whose port is
+    in use with exit code 69 (``endpoint_setting`` names where the endpoint comes from)."""
     from kernel.ports import CannotListen
 
     async def serve() -> str | None:
         try:
             async with sim:
                 out.print(banner(), highlight=False)
-                await asyncio.Event().wait()
+                if beside is None:
+                    await asyncio.Event().wait()
+                else:
+                    await beside()
         except retained_error as exc:
             return str(exc)
         return None
@@ -259,6 +263,13 @@ def sim_asrs(
             "taken over on start when present."
         ),
     ] = None,
+    conveyor: Annotated[
+        str | None,
+        typer.Option(
+            help="OPC UA endpoint of a conveyor simulator: totes the cranes set down at an "
+            "aisle's P&D output go onto its belt at the aisle's pd_zone (Simulation.Induct)."
+        ),
+    ] = None,
     log_level: LogLevel = "info",
     log_format: LogFormat = "text",
 ) -> None:
@@ -267,16 +278,34 @@ def sim_asrs(
     Exit 69 when the endpoint's port is in use."""
     from simulators.asrs import AsrsSimulator
     from simulators.asrs.retained import RetainedStateError
+    from simulators.induction import RemoteInduction
 
     cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
+    hand_over = None
+    if conveyor is not None:
+        try:
+            hand_over = RemoteInduction(cfg, conveyor)
+        except ValueError as exc:
+            err.print(f"--conveyor: {exc}", markup=False, highlight=False)
+            raise typer.Exit(1) from None
     try:
-        sim = AsrsSimulator(cfg, clock, endpoint, state_file=state)
+        sim = AsrsSimulator(
+            cfg,
+            clock,
+            endpoint,
+            state_file=state,
+            on_delivered=hand_over.on_delivered if hand_over is not None else None,
+        )
     except ValueError as exc:
         err.print(str(exc), markup=False, highlight=False)
         raise typer.Exit(1) from None
 
     _serve(
-        sim, lambda: f"AS/RS simulator on {sim.endpoint}", RetainedStateError, "asrs.opcua.endpoint"
+        sim,
+        lambda: f"AS/RS simulator on {sim.endpoint}",
+        RetainedStateError,
+        "asrs.opcua.endpoint",
+        beside=hand_over.run if hand_over is not None else None,
     )
 
 
