@@ -74,6 +74,20 @@ def _serve(
         raise typer.Exit(1)
 
 
+def _hand_over(cfg: Any, conveyor: str | None) -> Any:
+    """The hand-over of totes to the conveyor simulator at ``conveyor`` (``--conveyor``), or
+    None without one; a bad endpoint ends the command with exit code 1."""
+    from simulators.induction import RemoteInduction
+
+    if conveyor is None:
+        return None
+    try:
+        return RemoteInduction(cfg, conveyor)
+    except ValueError as exc:
+        err.print(f"--conveyor: {exc}", markup=False, highlight=False)
+        raise typer.Exit(1) from None
+
+
 def _sim_setup(
     config: Path | None, time_scale: float | None, log_level: str, log_format: str
 ) -> tuple[Any, Any]:
@@ -133,7 +147,6 @@ def sim_robots(
 ) -> None:
     """The robot fleet as VDA 5050 peers on an MQTT broker."""
     from devices.vda5050.broker import BrokerSettingsError
-    from simulators.induction import RemoteInduction
     from simulators.robots import RobotFleetSimulator
     from simulators.robots.logins import LoginsError, load_logins
     from simulators.robots.profile import VehicleProfile
@@ -162,13 +175,7 @@ def sim_robots(
         except FaultScriptError as exc:
             err.print(str(exc), markup=False, highlight=False, soft_wrap=True)
             raise typer.Exit(1) from None
-    hand_over = None
-    if conveyor is not None:
-        try:
-            hand_over = RemoteInduction(cfg, conveyor)
-        except ValueError as exc:
-            err.print(f"--conveyor: {exc}", markup=False, highlight=False)
-            raise typer.Exit(1) from None
+    hand_over = _hand_over(cfg, conveyor)
     try:
         fleet = RobotFleetSimulator(
             cfg,
@@ -278,16 +285,9 @@ def sim_asrs(
     Exit 69 when the endpoint's port is in use."""
     from simulators.asrs import AsrsSimulator
     from simulators.asrs.retained import RetainedStateError
-    from simulators.induction import RemoteInduction
 
     cfg, clock = _sim_setup(config, time_scale, log_level, log_format)
-    hand_over = None
-    if conveyor is not None:
-        try:
-            hand_over = RemoteInduction(cfg, conveyor)
-        except ValueError as exc:
-            err.print(f"--conveyor: {exc}", markup=False, highlight=False)
-            raise typer.Exit(1) from None
+    hand_over = _hand_over(cfg, conveyor)
     try:
         sim = AsrsSimulator(
             cfg,
