@@ -307,7 +307,10 @@ async def test_an_unanswered_cancel_fails_at_the_deadline_but_is_no_refusal(
         assert r.tracker.overdue() == []
         await r.clock.advance(1.0)
         cancels += r.tracker.overdue()
-    assert [(type(e), e.action_type) for e in cancels] == [(RobotActionFailed, "cancelOrder")] * 2
+    assert all(isinstance(e, RobotActionFailed) for e in cancels) and len(cancels) == 2
+    assert [e.action_type for e in cancels if isinstance(e, RobotActionFailed)] == [
+        "cancelOrder"
+    ] * 2
     assert "no action state within 10 s" in str(cancels[0])
     # late on a loaded broker is not refused: the robot is not flagged for it
     assert r.tracker.snapshot().attention is None
