@@ -100,7 +100,9 @@ class StateIntake:
             return
         self._counts[subtopic, "ok"] += 1
         if repeats is not None:  # a state message
-            await self._output.emit(tracker.on_state(doc))
+            events = tracker.on_state(doc)
+            if events:
+                await self._output.emit(events)
             self._pending.settle(tracker)
         elif subtopic == "connection":
             await self._output.emit(tracker.on_connection(doc))
