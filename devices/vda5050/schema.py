@@ -378,6 +378,7 @@ class _AnyValue:
 
 _ANY: Final = _AnyValue()
 _DIGITS: Final = b"0123456789"
+_KEY_DIGITS: Final = str.maketrans("", "", "0123456789")  # deletes the digits of a key
 
 
 def _digit_free_keys(node: Any) -> bool:
@@ -390,9 +391,6 @@ def _digit_free_keys(node: Any) -> bool:
     if type(node) is list:
         return all(_digit_free_keys(item) for item in node)
     return True
-
-
-_KEY_DIGITS: Final = str.maketrans("", "", "0123456789")
 
 
 @dataclass(frozen=True)
@@ -443,8 +441,8 @@ class Repeats:
         # a message only the standard library decodes may hold what orjson decodes otherwise
         # (NaN, a long integer): it is never the pattern
         self._pattern = None
-        if parsed.payload is not None and by_orjson:
-            self._pattern = self._make_pattern(raw)
+        if parsed.payload is not None and by_orjson and isinstance(raw, bytes | bytearray):
+            self._pattern = self._make_pattern(bytes(raw))
         return parsed
 
     def _repeat(self, raw: bytes | bytearray) -> dict[str, Any] | None:
@@ -470,13 +468,15 @@ class Repeats:
                 return None
         return cast(dict[str, Any], doc)
 
-    def _make_pattern(self, raw: bytes | bytearray | str) -> _Pattern | None:
+    def _make_pattern(self, data: bytes) -> _Pattern | None:
         """The pattern of a valid message decoded by orjson, or None when it cannot be one."""
-        data = raw.encode("utf-8") if isinstance(raw, str) else bytes(raw)
         if b"\\u" in data:
             return None
         doc = orjson.loads(data)
-        if not _digit_free_keys(doc):
+        try:
+            if not _digit_free_keys(doc):
+                return None
+        except RecursionError:  # nested deeper than Python recurses
             return None
         checks = []
         for parents, key, check, passing in _leaf_kinds(self.version, self.topic):

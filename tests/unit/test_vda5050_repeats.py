@@ -279,3 +279,13 @@ def test_keys_swapped_where_only_their_escapes_differ_are_not_a_repeat(version: 
     swapped = _raw(second).replace(b'{"KEYS": true}', keys[1])
     assert repeats._repeat(swapped) is None
     assert repeats.parse(swapped).payload == {**second, "vendor": {"b": True, "a": 1}}
+
+
+@pytest.mark.parametrize("version", schema.VERSIONS)
+def test_a_valid_message_nested_deeper_than_python_recurses_is_taken_in(version: str) -> None:
+    first, _, _ = _states(version)
+    first["vendor"] = "NESTED"
+    raw = _raw(first).replace(b'"NESTED"', b'{"a": ' * 1000 + b"1" + b"}" * 1000)
+    repeats = schema.Repeats(version, "state")
+    assert repeats.parse(raw).ok and _full(version, raw).ok
+    assert repeats._repeat(raw) is None  # not a pattern: fully validated each time
