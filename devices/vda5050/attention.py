@@ -65,17 +65,22 @@ class RobotAttention:
         """Why the robot needs an operator before it works again, or None."""
         if self.guard.operator is not None:
             return f"needs an operator: {self.guard.operator}"
-        misplaced = self._misplacement(state)
+        return self.reason_placed(self.misplacement(state))
+
+    def reason_placed(self, misplaced: Misplacement | None) -> str | None:
+        """:meth:`reason`, with the robot's :meth:`misplacement` already known."""
+        if self.guard.operator is not None:
+            return f"needs an operator: {self.guard.operator}"
         return None if misplaced is None else str(misplaced)
 
-    def _misplacement(self, state: Mapping[str, Any] | None) -> Misplacement | None:
+    def misplacement(self, state: Mapping[str, Any] | None) -> Misplacement | None:
+        """What keeps a new order from starting where the robot of ``state`` stands."""
         if state is None or self._nodes is None:
             return None
         return misplacement(state, self._nodes, self._deviation)
 
-    def log_misplacement(self, state: Mapping[str, Any] | None) -> None:
+    def log_misplacement(self, misplaced: Misplacement | None) -> None:
         """Logged when it starts (or changes kind) and when the robot is back on a node."""
-        misplaced = self._misplacement(state)
         kind = None if misplaced is None else misplaced.kind
         if kind == self._misplaced:
             return
@@ -145,6 +150,8 @@ class RobotAttention:
         return self._events(self.instants.overdue(self._clock.now(), deadline))
 
     def _events(self, outcomes: list[Outcome]) -> list[DeviceEvent]:
+        if not outcomes:
+            return []
         at: datetime = self._clock.utcnow()
         events: list[DeviceEvent] = []
         for o in outcomes:

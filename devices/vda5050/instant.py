@@ -80,6 +80,8 @@ class InstantActions:
         self._batches = [b for b in self._batches if b.header_id != header_id]
 
     def on_state(self, message: JsonDict) -> list[Outcome]:
+        if not self._batches:
+            return []
         statuses: dict[str, JsonDict] = {a["actionId"]: a for a in message["actionStates"]}
         errors: list[JsonDict] = message["errors"]
         outcomes: list[Outcome] = []

@@ -27,7 +27,11 @@ robot's state several times a second). paho reads a packet with several socket c
 each byte of its length, its body) and aiomqtt reads one packet each time the socket is
 readable, then wakes the reader of ``client.messages`` through a task of its own per message.
 Here the socket is read in large chunks that paho's reads are served from, and every complete
-packet in them is handled when the socket is readable. :meth:`BrokerClient.batches` hands
+packet in them is handled when the socket is readable. While :meth:`BrokerClient.batches` is
+read, the complete QoS 0 PUBLISH packets in a chunk (MQTT 3.1.1: fixed header, topic, payload;
+nothing to acknowledge) are taken as paho would hand them over, without its per-packet work
+(its packet state, a message object, its log call, the match against per-topic callbacks);
+every other packet, and one paho has begun, is read by paho. :meth:`BrokerClient.batches` hands
 over what arrived as lists of (topic, payload), one wake-up of the reader per list, without
 aiomqtt's message objects; ``client.messages`` stays as it is for the clients that use it.
 """
@@ -144,6 +148,8 @@ class BrokerClient(aiomqtt.Client):
             try:
                 for _ in range(PACKETS_PER_WAKEUP):
                     client.loop_read()
+                    if self._received is not None:
+                        self._take_publishes(self._received)
                     tls = client._sock
                     if not self._inbox and not (
                         isinstance(tls, ssl.SSLSocket) and tls.pending() > 0
@@ -161,6 +167,59 @@ class BrokerClient(aiomqtt.Client):
 
         self._loop.call_soon_threadsafe(self._loop.add_reader, sock.fileno(), read)
         self._loop.call_soon_threadsafe(create_misc_task)
+
+    def _take_publishes(self, received: list[Received]) -> None:
+        """Hand each complete QoS 0 PUBLISH at the head of what was read over to ``received``
+        as paho would (topic, payload), without paho's per-packet work; stops at any other
+        packet, an incomplete one or one paho is to judge (malformed, MQTT 5 properties), which
+        paho then reads. Only between two of paho's packets, and only while no per-topic
+        message callback is registered with paho (they would be passed by)."""
+        client = self._client
+        inbox = self._inbox
+        if (
+            not inbox
+            or client._in_packet["command"] != 0
+            or client._protocol == mqtt.MQTTv5
+            or client._on_message_filtered._root._children
+        ):
+            return
+        end = len(inbox)
+        pos = 0
+        taken = False
+        while pos < end:
+            if inbox[pos] & 0xF6 != 0x30:  # PUBLISH with QoS 0 (DUP and RETAIN as paho: ignored)
+                break
+            # the remaining length: at most 4 bytes of 7 bits, least significant first
+            length = 0
+            i = pos + 1
+            for shift in (0, 7, 14, 21):
+                if i >= end:
+                    break
+                byte = inbox[i]
+                i += 1
+                length |= (byte & 0x7F) << shift
+                if not byte & 0x80:
+                    break
+            else:
+                break  # over 4 bytes: malformed, paho says so
+            if i >= end or inbox[i - 1] & 0x80 or i + length > end or length < 2:
+                break  # incomplete, or too short for the topic's length: paho reads it
+            topic_end = i + 2 + (inbox[i] << 8 | inbox[i + 1])
+            if topic_end > i + length:
+                break
+            pos = i + length
+            try:
+                topic = inbox[i + 2 : topic_end].decode("utf-8")
+            except UnicodeDecodeError:
+                continue  # a topic that is not UTF-8: no broker delivers one to a subscription
+            received.append((topic, bytes(inbox[topic_end:pos])))
+            taken = True
+        if pos:
+            del inbox[:pos]
+            with client._msgtime_mutex:
+                client._last_bytes_received = mqtt.time_func()
+        if taken:
+            self._wake()
 
     def _on_message(self, client: mqtt.Client, userdata: Any, message: mqtt.MQTTMessage) -> None:
         received = self._received

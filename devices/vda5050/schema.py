@@ -18,13 +18,11 @@ Two validators are built from the same vendored schema files, unchanged:
 Both assert ``format: date-time`` with the same RFC 3339 check.
 
 A robot's ``state`` messages mostly repeat the last one but for its header, pose, velocity and
-battery. :class:`Repeats` validates such a message without the full schema: when the message,
-with those fields (:data:`VARIABLE`) left out, is exactly the last fully validated message of
-the same robot with them left out (as JSON: the same keys, values and types, compared on
-orjson's serialisation), only the fields are checked, each against its own subschema. With
-the keywords the schemas use, a value's validity depends on its own subschema alone, so the
-outcome is the full validator's. Any other message is fully validated, and refused with the
-full validator's errors.
+battery. :class:`Repeats` validates such a message without the full schema: when the message
+differs from the last fully validated message of the same robot in digits only, and decoded
+equals it but for those fields (:data:`VARIABLE`), only the fields that need it are checked,
+each against its own subschema, with the full validator's outcome (see :class:`Repeats`). Any
+other message is fully validated, and refused with the full validator's errors.
 """
 
 from __future__ import annotations
@@ -35,7 +33,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
-from typing import Any, Final, Literal
+from typing import Any, Final, Literal, cast
 
 import fastjsonschema
 import orjson
@@ -330,72 +328,164 @@ def variable_leaves(version: str, topic: str) -> tuple[tuple[tuple[str, ...], st
     return tuple(out)
 
 
-_UNSET: Final = object()
+def _passing_kinds(leaf: dict[str, Any]) -> frozenset[type]:
+    """The Python types of the values that pass the subschema ``leaf`` of a plain value
+    whatever they are: those of its ``type`` when it asks nothing more."""
+    if set(leaf) & KEYWORDS != {"type"}:
+        return frozenset()
+    kinds: dict[Any, frozenset[type]] = {
+        "number": frozenset({int, float}),
+        "integer": frozenset({int}),
+        "string": frozenset({str}),
+        "boolean": frozenset({bool}),
+    }
+    return kinds.get(leaf["type"], frozenset())
+
+
+@cache
+def _leaf_kinds(
+    version: str, topic: str
+) -> tuple[tuple[tuple[str, ...], str, LeafCheck, frozenset[type]], ...]:
+    """:func:`variable_leaves` with, for each, the types of the values its check passes
+    whatever they are (see :func:`_passing_kinds`)."""
+    root = _schema(version, topic)
+    out = []
+    for parents, key, check in variable_leaves(version, topic):
+        node = root
+        for name in (*parents, key):
+            node = _resolve(root, node["properties"][name])
+        out.append((parents, key, check, _passing_kinds(node)))
+    return tuple(out)
+
+
+class _AnyValue:
+    """Equal to every value: stands for a variable field in a pattern (Python's ``==`` asks it
+    when the other value does not know how to compare with it)."""
+
+    __slots__ = ()
+
+    def __eq__(self, other: object) -> bool:
+        return True
+
+    def __ne__(self, other: object) -> bool:
+        return False
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "<any value>"
+
+
+_ANY: Final = _AnyValue()
+_DIGITS: Final = b"0123456789"
+_KEY_DIGITS: Final = str.maketrans("", "", "0123456789")  # deletes the digits of a key
+
+
+def _digit_free_keys(node: Any) -> bool:
+    """Whether no object in ``node`` has a key with a digit in it."""
+    if type(node) is dict:
+        return all(
+            key.translate(_KEY_DIGITS) == key and _digit_free_keys(value)
+            for key, value in node.items()
+        )
+    if type(node) is list:
+        return all(_digit_free_keys(item) for item in node)
+    return True
+
+
+@dataclass(frozen=True)
+class _Pattern:
+    """The last fully validated message of a robot, as a repeat is compared with it."""
+
+    skeleton: bytes  # its bytes without their digits
+    doc: dict[str, Any]  # decoded, each variable field there replaced by :data:`_ANY`
+    # the variable fields whose check the same kind of value does not already pass: (path to
+    # the object holding it, key, check)
+    checks: tuple[tuple[tuple[str, ...], str, LeafCheck], ...]
 
 
 class Repeats:
-    """Parses one robot's messages of one topic, validating a message that repeats the
-    structure of the last valid one by its :data:`VARIABLE` fields only (see the module)."""
+    """Parses one robot's messages of one topic, validating a message that repeats the last
+    valid one but for its :data:`VARIABLE` fields by those fields only.
+
+    A message is such a repeat when (1) its bytes without their digits are the last valid
+    message's bytes without their digits, and (2) decoded, it equals the last valid message
+    with each variable field there taken as equal to any value. (1) leaves the two messages
+    differing only in digits: in the values of numbers and in the digits of strings, each
+    token of the one of the same kind (string, integer, number with a fraction or exponent,
+    ``true``/``false``/``null``, object, array) as the token at its place in the other, provided
+    the last valid message's keys have no digits (and it has no ``\\u`` escape, whose hex
+    digits could spell a key or letter) so that the keys stand in the same order in both. (2)
+    then makes every key, string and number but the variable fields equal to the last valid
+    message's; Python's ``==`` taking ``1`` for ``true`` or ``1.0`` is harmless since (1)
+    fixed each value's kind. A variable field of the same kind as in the last valid message
+    passes a subschema that asks only for that kind (``number``; ``integer`` when the field
+    was an integer token; ``string`` without format; ``boolean``); any other (a
+    ``date-time``, a bound) is checked. With the keywords the schemas use, a value's validity
+    depends on its own subschema alone, so the outcome is the full validator's. Any other
+    message is fully validated, and refused with the full validator's errors."""
 
     def __init__(self, version: str, topic: str) -> None:
         self.version = version
         self.topic = topic
-        # the variable fields grouped by the object holding them (the message itself: ())
-        groups: dict[tuple[str, ...], list[tuple[str, LeafCheck]]] = {}
-        for parents, key, check in variable_leaves(version, topic):
-            groups.setdefault(parents, []).append((key, check))
-        self._groups = tuple((parents, tuple(fields)) for parents, fields in groups.items())
-        self._shape: bytes | None = None  # the last valid message without its variable fields
+        self._leaves = variable_leaves(version, topic)
+        self._pattern: _Pattern | None = None
 
     def parse(self, raw: bytes | bytearray | str) -> Parsed:
         """As :func:`parse`, with the same outcome."""
-        if self._shape is not None and isinstance(raw, bytes | bytearray):
+        if self._pattern is not None and isinstance(raw, bytes | bytearray):
             doc = self._repeat(raw)
             if doc is not None:
                 return Parsed(doc)
         parsed, by_orjson = _parse(self.version, self.topic, raw)
-        # a message only the standard library decodes may hold what orjson writes as null
-        # (NaN): it is never the pattern
-        doc = parsed.payload
-        self._shape = None if doc is None or not by_orjson else self._without_leaves(doc)
+        # a message only the standard library decodes may hold what orjson decodes otherwise
+        # (NaN, a long integer): it is never the pattern
+        self._pattern = None
+        if parsed.payload is not None and by_orjson and isinstance(raw, bytes | bytearray):
+            self._pattern = self._make_pattern(bytes(raw))
         return parsed
 
     def _repeat(self, raw: bytes | bytearray) -> dict[str, Any] | None:
         """The message decoded, if it repeats the last valid one but for valid variable
         fields; None when it is to be fully validated."""
-        if _LONG_RUN in raw.translate(_DIGITS_TO_ZERO):
+        pattern = self._pattern
+        if pattern is None:
+            return None
+        masked = raw.translate(_DIGITS_TO_ZERO)
+        if _LONG_RUN in masked or masked.replace(b"0", b"") != pattern.skeleton:
             return None
         try:
             doc = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return None
-        if not isinstance(doc, dict):
+        if doc != pattern.doc:
             return None
-        shape = self._without_leaves(doc, check=True)
-        return doc if shape is not None and shape == self._shape else None
+        for parents, key, check in pattern.checks:
+            holder = doc  # the same objects as the pattern's on the way: no lookup fails
+            for name in parents:
+                holder = holder[name]
+            if not check(holder[key]):
+                return None
+        return cast(dict[str, Any], doc)
 
-    def _without_leaves(self, doc: dict[str, Any], *, check: bool = False) -> bytes | None:
-        """orjson's serialisation of ``doc`` with each variable field there set to null;
-        None if a field fails its check (``check``) or ``doc`` cannot be serialised."""
-        saved: list[tuple[dict[str, Any], str, Any]] = []
-        try:
-            for parents, fields in self._groups:
-                holder: Any = doc
-                for name in parents:
-                    holder = holder.get(name) if type(holder) is dict else None
-                if type(holder) is not dict:
-                    continue
-                for key, valid in fields:
-                    value = holder.get(key, _UNSET)
-                    if value is _UNSET:
-                        continue
-                    if check and not valid(value):
-                        return None
-                    saved.append((holder, key, value))
-                    holder[key] = None
-            return orjson.dumps(doc)
-        except orjson.JSONEncodeError:
+    def _make_pattern(self, data: bytes) -> _Pattern | None:
+        """The pattern of a valid message decoded by orjson, or None when it cannot be one."""
+        if b"\\u" in data:
             return None
-        finally:
-            for holder, key, value in saved:
-                holder[key] = value
+        doc = orjson.loads(data)
+        try:
+            if not _digit_free_keys(doc):
+                return None
+        except RecursionError:  # nested deeper than Python recurses
+            return None
+        checks = []
+        for parents, key, check, passing in _leaf_kinds(self.version, self.topic):
+            holder: Any = doc
+            for name in parents:
+                holder = holder.get(name) if type(holder) is dict else None
+            if type(holder) is not dict or key not in holder:
+                continue
+            if type(holder[key]) not in passing:
+                checks.append((parents, key, check))
+            holder[key] = _ANY
+        return _Pattern(data.translate(None, _DIGITS), doc, tuple(checks))

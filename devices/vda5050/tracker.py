@@ -38,7 +38,7 @@ from devices.vda5050.answers import action_error, error_key, order_rejection
 from devices.vda5050.attention import RobotAttention
 from devices.vda5050.factsheet import FactsheetCheck, check_factsheet
 from devices.vda5050.guard import OrderGuard
-from devices.vda5050.placement import NodePlaces
+from devices.vda5050.placement import Misplacement, NodePlaces
 from kernel.clock import Clock
 from kernel.config.model import Robot, RobotModel
 from kernel.metrics import Metrics
@@ -282,7 +282,9 @@ class RobotTracker:
         self.last_state_at = self._clock.now()
         self.attend.operating_mode(message["operatingMode"])
         events: list[DeviceEvent] = []
-        statuses: dict[str, JsonDict] = {a["actionId"]: a for a in message["actionStates"]}
+        statuses: dict[str, JsonDict] = (
+            {a["actionId"]: a for a in message["actionStates"]} if self._tracked else {}
+        )
         for key, tracked in list(self._tracked.items()):
             if (
                 message["orderId"] == tracked.order_id
@@ -325,7 +327,8 @@ class RobotTracker:
                 events.append(RobotOrderFinished(self.serial, tracked.order_id, self._now()))
                 del self._tracked[key]
         events += self.attend.on_state(message)
-        return events + self.refresh()
+        refreshed = self.refresh()
+        return events + refreshed if events else refreshed
 
     def _now(self) -> Any:
         return self._clock.utcnow()
@@ -396,6 +399,10 @@ class RobotTracker:
 
     def availability(self) -> tuple[bool, str]:
         """Available = broker link up, ONLINE, AUTOMATIC/SEMIAUTOMATIC, no FATAL, state fresh."""
+        return self._availability(self.attend.misplacement(self.state))
+
+    def _availability(self, misplaced: Misplacement | None) -> tuple[bool, str]:
+        """:meth:`availability`, with the robot's misplacement already known."""
         if not self.link_up:
             return False, "broker connection down"
         if self.connection != "ONLINE":
@@ -410,12 +417,12 @@ class RobotTracker:
             return False, f"operating mode {mode}"
         if not self.factsheet_check.usable:
             return False, f"factsheet: {self.factsheet_check.problems[0]}"
-        attention = self.attention()
+        attention = self.attend.reason_placed(misplaced)
         if attention is not None:
             return False, attention
-        fatal = [e["errorType"] for e in self.state["errors"] if e["errorLevel"] == "FATAL"]
-        if fatal:
-            return False, f"fatal error {fatal[0]}"
+        for error in self.state["errors"]:
+            if error["errorLevel"] == "FATAL":
+                return False, f"fatal error {error['errorType']}"
         return True, "ok"
 
     def _unheard_now(self) -> bool:
@@ -441,8 +448,9 @@ class RobotTracker:
     def refresh(self) -> list[DeviceEvent]:
         """An availability event if availability changed since the last call (also when an
         unavailable robot is heard of again after a broker outage: it counts from then)."""
-        self.attend.log_misplacement(self.state)
-        available, reason = self.availability()
+        misplaced = self.attend.misplacement(self.state)
+        self.attend.log_misplacement(misplaced)
+        available, reason = self._availability(misplaced)
         unheard = not available and self._unheard_now()
         if available == self.available and unheard == self._unheard:
             return []
@@ -451,6 +459,7 @@ class RobotTracker:
 
     def snapshot(self) -> RobotSnapshot:
         s = self.state or {}
+        misplaced = self.attend.misplacement(self.state)
         pos = s.get("agvPosition") or {}
         battery = s.get("batteryState")
         errors = tuple(
@@ -471,7 +480,7 @@ class RobotTracker:
             battery=None if battery is None else battery["batteryCharge"],
             errors=errors,
             state_age=self.state_age(),
-            available=self.availability()[0],
+            available=self._availability(misplaced)[0],
             charging=None if battery is None else battery["charging"],
             paused=bool(s.get("paused", False)),
             factsheet_problems=self.factsheet_check.problems,
@@ -491,6 +500,6 @@ class RobotTracker:
                 RobotLoad(ld.get("loadId"), ld.get("loadType"), ld.get("loadPosition"))
                 for ld in s.get("loads") or []
             ),
-            attention=self.attention(),
+            attention=self.attend.reason_placed(misplaced),
             order_hold=self.attend.guard.hold(self._clock.now()),
         )

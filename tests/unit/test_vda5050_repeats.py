@@ -181,3 +181,111 @@ def test_only_plain_fields_are_checked_on_their_own() -> None:
     check = schema._leaf_check({"type": "integer", "minimum": 0})
     assert check is not None
     assert check(0) and not check(-1) and not check(True) and not check(1.0)
+
+
+def _raw(doc: Doc) -> bytes:
+    return json.dumps(doc).encode()
+
+
+# changes to the bytes of a robot's third message that keep them the same but for digits: the
+# message must still be refused when they make it invalid, or fully validated when it may be
+RAW_CHANGES: dict[str, Callable[[bytes], bytes]] = {
+    "a number in an empty list": lambda raw: raw.replace(b'"nodeStates": []', b'"nodeStates": [5]'),
+    "a digit in a key": lambda raw: raw.replace(b'"driving":', b'"driving2":'),
+    "a digit in a key of a changing field": lambda raw: raw.replace(b'"x":', b'"x1":'),
+    "month 13 in the timestamp": lambda raw: raw.replace(
+        b'"timestamp": "2026-01', b'"timestamp": "2026-13'
+    ),
+    "a digit in the serial": lambda raw: raw.replace(b'"R01"', b'"R011"'),
+    "a digit in the operating mode": lambda raw: raw.replace(b'"AUTOMATIC"', b'"AUTOMATIC1"'),
+    "a digit in the action status": lambda raw: raw.replace(b'"RUNNING"', b'"RUNNING0"'),
+    "a longer number": lambda raw: raw.replace(
+        b'"lastNodeSequenceId": 0', b'"lastNodeSequenceId": 10'
+    ),
+    "a long integer": lambda raw: raw.replace(
+        b'"headerId": 2', b'"headerId": 20000000000000000000'
+    ),
+    "a leading zero": lambda raw: raw.replace(b'"headerId": 2', b'"headerId": 02'),
+}
+
+
+@pytest.mark.parametrize("version", schema.VERSIONS)
+@pytest.mark.parametrize("change", list(RAW_CHANGES))
+def test_a_state_differing_from_the_last_in_digits_only_has_the_full_validations_outcome(
+    version: str, change: str
+) -> None:
+    first, second, third = (_raw(doc) for doc in _states(version))
+    changed = RAW_CHANGES[change](third)
+    assert changed != third and changed.translate(None, b"0123456789") == third.translate(
+        None, b"0123456789"
+    )
+    repeats = schema.Repeats(version, "state")
+    for raw in (first, second, changed):
+        _same(repeats.parse(raw), _full(version, raw))
+    if not _full(version, changed).ok:
+        assert not repeats.parse(changed).ok
+
+
+@pytest.mark.parametrize("version", schema.VERSIONS)
+def test_a_repeat_whose_numbers_have_other_lengths_is_taken_by_its_changing_fields(
+    version: str,
+) -> None:
+    first, second, third = _states(version)
+    repeats = schema.Repeats(version, "state")
+    assert repeats.parse(_raw(first)).ok
+    second["agvPosition"]["x"] = 0.15000000000000002
+    second["headerId"] = 12345
+    assert repeats._repeat(_raw(second)) == second
+    third["agvPosition"]["x"] = True  # the kind of a changing field differs: not a repeat
+    assert repeats._repeat(_raw(third)) is None
+    assert not repeats.parse(_raw(third)).ok
+
+
+@pytest.mark.parametrize("version", schema.VERSIONS)
+def test_keys_swapped_where_only_their_digits_differ_are_not_a_repeat(version: str) -> None:
+    """With digits in its keys, a message is not the pattern: {"a1": true, "a2": 1} and
+    {"a2": true, "a1": 1} differ in digits only and Python takes them as equal."""
+    first, second, _ = _states(version)
+    first["vendor"] = {"a1": True, "a2": 1}
+    second["vendor"] = {"a2": True, "a1": 1}
+    repeats = schema.Repeats(version, "state")
+    assert repeats.parse(_raw(first)).ok
+    assert repeats._repeat(_raw(second)) is None
+
+
+@pytest.mark.parametrize("version", schema.VERSIONS)
+def test_a_value_whose_escape_differs_in_its_digits_is_refused(version: str) -> None:
+    """The hex digits of an escape are digits: "\\u0041UTOMATIC" (AUTOMATIC) and
+    "\\u0031UTOMATIC" differ in digits only."""
+    first, second, _ = _states(version)
+    escaped = _raw(first).replace(b'"AUTOMATIC"', b'"\\u0041UTOMATIC"')
+    repeats = schema.Repeats(version, "state")
+    assert repeats.parse(escaped).ok
+    wrong = _raw(second).replace(b'"AUTOMATIC"', b'"\\u0031UTOMATIC"')
+    assert repeats._repeat(wrong) is None
+    _same(repeats.parse(wrong), _full(version, wrong))
+    assert not repeats.parse(wrong).ok
+
+
+@pytest.mark.parametrize("version", schema.VERSIONS)
+def test_keys_swapped_where_only_their_escapes_differ_are_not_a_repeat(version: str) -> None:
+    """{"\\u0061": true, "\\u0062": 1} ({"a": true, "b": 1}) and {"\\u0062": true,
+    "\\u0061": 1} differ in digits only: a message with an escape is not the pattern."""
+    first, second, _ = _states(version)
+    first["vendor"] = second["vendor"] = {"KEYS": True}
+    keys = b'{"\\u0061": true, "\\u0062": 1}', b'{"\\u0062": true, "\\u0061": 1}'
+    repeats = schema.Repeats(version, "state")
+    assert repeats.parse(_raw(first).replace(b'{"KEYS": true}', keys[0])).ok
+    swapped = _raw(second).replace(b'{"KEYS": true}', keys[1])
+    assert repeats._repeat(swapped) is None
+    assert repeats.parse(swapped).payload == {**second, "vendor": {"b": True, "a": 1}}
+
+
+@pytest.mark.parametrize("version", schema.VERSIONS)
+def test_a_valid_message_nested_deeper_than_python_recurses_is_taken_in(version: str) -> None:
+    first, _, _ = _states(version)
+    first["vendor"] = "NESTED"
+    raw = _raw(first).replace(b'"NESTED"', b'{"a": ' * 1000 + b"1" + b"}" * 1000)
+    repeats = schema.Repeats(version, "state")
+    assert repeats.parse(raw).ok and _full(version, raw).ok
+    assert repeats._repeat(raw) is None  # not a pattern: fully validated each time

@@ -4,8 +4,9 @@
 Every message is validated against the schema of the robot's version at the boundary (a state
 message that repeats the robot's last valid one but for its header, pose, velocity and battery
 by those fields: :class:`devices.vda5050.schema.Repeats`), and its header must name the robot
-of its topic; an invalid one is counted, logged once per robot (then
-at debug) and dropped. A message that breaks the handling is logged with its topic and does not
+of its topic; an invalid one is counted, logged once per robot (then at debug) and dropped.
+Where a topic goes (the robot's tracker, the subtopic) is worked out once per topic of the
+fleet's robots. A message that breaks the handling is logged with its topic and does not
 stop the next one.
 
 Messages are taken in as the broker client hands them over: all that arrived since the last
@@ -29,6 +30,7 @@ from devices.vda5050.tracker import RobotTracker
 log = logging.getLogger("devices.vda5050.master")  # master control logs under one name
 
 INCOMING = ("state", "connection", "factsheet")  # the subtopics master control subscribes to
+_Route = tuple[RobotTracker, str, schema.Repeats | None]  # tracker, subtopic, state Repeats
 
 
 class StateIntake:
@@ -44,6 +46,8 @@ class StateIntake:
         self._states = {
             serial: schema.Repeats(t.version, "state") for serial, t in state.trackers.items()
         }
+        # by full topic: the robot's tracker, the subtopic and, for ``state``, its Repeats
+        self._routes: dict[str, _Route] = {}
 
     async def receive(self, client: BrokerClient) -> None:
         """Handle every message ``client`` receives, until cancelled or the link breaks."""
@@ -71,38 +75,57 @@ class StateIntake:
     async def handle(self, full_topic: str, raw: bytes) -> None:
         """One message as received on ``full_topic``; it is counted in the metrics at the next
         :meth:`flush_counts`."""
-        parts = split(full_topic)
-        if parts is None or parts.subtopic not in INCOMING:
-            self._count("other", "ignored")
-            return
-        tracker = self._state.trackers.get(parts.serial)
-        if tracker is None or tracker.manufacturer != parts.manufacturer:
-            self._count(parts.subtopic, "unknown_robot")
-            return
-        if parts.subtopic == "state":
-            parsed = self._states[tracker.serial].parse(raw)
-        else:
-            parsed = schema.parse(tracker.version, parts.subtopic, raw)
-        errors = list(parsed.errors)
+        route = self._routes.get(full_topic)
+        if route is None:
+            route = self._route(full_topic)
+            if route is None:
+                return
+        tracker, subtopic, repeats = route
+        parsed = (
+            repeats.parse(raw)
+            if repeats is not None
+            else schema.parse(tracker.version, subtopic, raw)
+        )
         doc = parsed.payload
-        if doc is not None and (
-            doc["serialNumber"] != tracker.serial or doc["manufacturer"] != tracker.manufacturer
+        if (
+            doc is None
+            or doc["serialNumber"] != tracker.serial
+            or doc["manufacturer"] != tracker.manufacturer
         ):
-            errors.append("$: header names another vehicle than the topic")
-        if doc is None or errors:
-            self._count(parts.subtopic, "invalid")
-            self._log_invalid(tracker.serial, parts.subtopic, errors)
+            errors = list(parsed.errors)
+            if doc is not None:
+                errors.append("$: header names another vehicle than the topic")
+            self._count(subtopic, "invalid")
+            self._log_invalid(tracker.serial, subtopic, errors)
             return
-        self._count(parts.subtopic, "ok")
-        if parts.subtopic == "state":
-            await self._output.emit(tracker.on_state(doc))
+        self._counts[subtopic, "ok"] += 1
+        if repeats is not None:  # a state message
+            events = tracker.on_state(doc)
+            if events:
+                await self._output.emit(events)
             self._pending.settle(tracker)
-        elif parts.subtopic == "connection":
+        elif subtopic == "connection":
             await self._output.emit(tracker.on_connection(doc))
-        elif parts.subtopic == "factsheet":
+        elif subtopic == "factsheet":
             if tracker.on_factsheet(doc):
                 _log_factsheet(tracker)
             await self._output.emit(tracker.refresh())
+
+    def _route(self, full_topic: str) -> _Route | None:
+        """Where a message on ``full_topic`` goes, kept for the next one; None (and counted)
+        when it is not one master control takes in."""
+        parts = split(full_topic)
+        if parts is None or parts.subtopic not in INCOMING:
+            self._count("other", "ignored")
+            return None
+        tracker = self._state.trackers.get(parts.serial)
+        if tracker is None or tracker.manufacturer != parts.manufacturer:
+            self._count(parts.subtopic, "unknown_robot")
+            return None
+        repeats = self._states[tracker.serial] if parts.subtopic == "state" else None
+        # only the topics of the fleet's robots are kept: as many as robots times INCOMING
+        route = self._routes[full_topic] = (tracker, parts.subtopic, repeats)
+        return route
 
     def _count(self, subtopic: str, result: str) -> None:
         self._counts[subtopic if subtopic in INCOMING else "other", result] += 1
