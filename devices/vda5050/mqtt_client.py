@@ -39,6 +39,7 @@ aiomqtt's message objects; ``client.messages`` stays as it is for the clients th
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 import ssl
 import threading
@@ -48,6 +49,8 @@ from typing import Any, Self
 
 import aiomqtt
 import paho.mqtt.client as mqtt
+
+log = logging.getLogger(__name__)
 
 READ_AHEAD = 65536  # bytes asked of the socket at once; paho's reads are served from them
 PACKETS_PER_WAKEUP = 1000  # packets handled before the event loop runs others again
@@ -78,6 +81,9 @@ class BrokerClient(aiomqtt.Client):
         self._socket_recv = self._client._sock_recv
         self._client._sock_recv = self._buffered_recv  # type: ignore[method-assign]
         self._received: list[Received] | None = None  # batches() is reading
+        # QoS 0 publishes are taken from the read-ahead buffer directly while batches() reads;
+        # off for good if this paho-mqtt lacks the internals it relies on (checked with 2.1-2.2)
+        self._direct = True
         self._waiter: asyncio.Future[None] | None = None
         self._attempt_guard = threading.Lock()
         self._connecting = False  # paho's connect runs in the executor thread
@@ -176,12 +182,20 @@ class BrokerClient(aiomqtt.Client):
         message callback is registered with paho (they would be passed by)."""
         client = self._client
         inbox = self._inbox
-        if (
-            not inbox
-            or client._in_packet["command"] != 0
-            or client._protocol == mqtt.MQTTv5
-            or client._on_message_filtered._root._children
-        ):
+        if not inbox or not self._direct:
+            return
+        try:
+            paho_busy = (
+                client._in_packet["command"] != 0
+                or client._protocol == mqtt.MQTTv5
+                or bool(client._on_message_filtered._root._children)
+                or not hasattr(client, "_msgtime_mutex")
+            )
+        except (AttributeError, KeyError, TypeError):
+            self._direct = False  # another paho-mqtt: every packet goes through paho
+            log.info("paho-mqtt reads every packet itself (its internals differ)")
+            return
+        if paho_busy:
             return
         end = len(inbox)
         pos = 0

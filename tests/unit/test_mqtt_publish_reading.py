@@ -79,3 +79,14 @@ async def test_nothing_is_taken_while_paho_is_within_a_packet() -> None:
     received: list[Received] = []
     client._take_publishes(received)
     assert received == [] and len(client._inbox) == len(publish(b"a/b", b"1"))
+
+
+async def test_a_paho_without_the_internals_relied_on_reads_every_packet_itself() -> None:
+    client = BrokerClient("127.0.0.1")
+    del client._client._on_message_filtered  # as a paho-mqtt release that renamed it would be
+    data = publish(b"a/1", b"one")
+    client._inbox += data
+    received: list[Received] = []
+    client._take_publishes(received)
+    assert received == [] and bytes(client._inbox) == data  # left for paho
+    assert not client._direct
