@@ -15,11 +15,11 @@ Three processes, on a real MQTT broker (the machine's Mosquitto on 127.0.0.1:188
   WMS sending a steady stream of orders (``--orders-per-minute`` of line time) over HTTP.
 
 The warehouse (``warehouse()``): ``--aisles`` parallel aisles (default one per ten robots, at
-least 20) of ``--depth`` nodes, 4 m apart with 3 m between nodes, cross aisles at the front, in
-the middle and at the back; two pick locations on every aisle node but the front one; every
-robot's home a parking spur off an aisle node (spread over the aisles, so an idle robot stands
-in nobody's way); an induction onto the conveyor as a dead end off the front of every fifth
-aisle; two chargers. Conveyor, sorter, stations, AS/RS and SKUs are the reference line's; its
+least 20) of ``--depth`` nodes, 4 m apart with 3 m between nodes, a cross aisle every fifth
+node and at the back; two pick locations on every aisle node but the front one; every robot's
+home a parking spur off an aisle node (spread over the aisles, so an idle robot stands in
+nobody's way); an induction onto the conveyor as a dead end off every fourth aisle, at the front
+and at the back in turn; two chargers. Conveyor, sorter, stations, AS/RS and SKUs are the reference line's; its
 stock is spread over the pick locations, with more of every SKU kept without replenishment.
 
 After every robot is available and ``--warmup`` line seconds of orders, ``--duration`` line
@@ -76,6 +76,8 @@ from kernel.config.robots import Charger, Induction, MapEdge, MapNode, Robot, St
 from routing import traffic
 
 TARGETS = {"plan_p99_ms": 50.0, "cpu_cores": 1.5, "rss_mib": 1024.0}
+CROSS_EVERY = 5  # aisle nodes between two cross aisles
+INDUCTION_EVERY = 4  # aisles between two inductions, at the front and at the back
 REPORT_TIMEOUT = 120.0  # wall seconds to wait for a child process to answer
 Origin = tuple[float, datetime]
 
@@ -88,7 +90,7 @@ def warehouse(base: LineConfig, robots: int, aisles: int, depth: int) -> LineCon
     if aisles < 2 or depth < 5 or robots < 1:
         raise ValueError("a warehouse needs 2 aisles of 5 nodes and one robot")
     dx, dy = 4.0, 3.0
-    cross = (0, depth // 2, depth - 1)
+    cross = (*range(0, depth - 1, CROSS_EVERY), depth - 1)
 
     def aisle_node(a: int, r: int) -> str:
         return f"A{a:03d}N{r:02d}"
@@ -130,10 +132,12 @@ def warehouse(base: LineConfig, robots: int, aisles: int, depth: int) -> LineCon
         )
     zones = [z.id for z in base.conveyor.zones[:4]]
     inductions = []
-    for k, a in enumerate(range(2, aisles, 5)):
-        n = MapNode(id=f"IND{k + 1:02d}", x=a * dx, y=-dy)
+    ends = [(a, 0, -dy) for a in range(1, aisles, INDUCTION_EVERY)]
+    ends += [(a, depth - 1, depth * dy) for a in range(3, aisles, INDUCTION_EVERY)]
+    for k, (a, r, y) in enumerate(ends):
+        n = MapNode(id=f"IND{k + 1:03d}", x=a * dx, y=y)
         nodes.append(n)
-        edges.append(MapEdge(start=aisle_node(a, 0), end=n.id))
+        edges.append(MapEdge(start=aisle_node(a, r), end=n.id))
         inductions.append(Induction(id=f"INDUCT{k + 1}", node=n.id, zone=zones[k % len(zones)]))
     chargers = []
     for i, (x, a) in enumerate(((-dx, 0), (aisles * dx, aisles - 1))):

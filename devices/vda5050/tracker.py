@@ -107,6 +107,8 @@ class RobotTracker:
         self._outage = Outage(clock, log, "robot", {"serial": robot.serial})
         self.state: JsonDict | None = None
         self.last_state_at: float | None = None
+        # what a snapshot takes from the state message, made once per message
+        self._reported: tuple[JsonDict | None, dict[str, Any]] = (None, _reported({}))
         self.available = False
         self._unheard = False  # unavailable as the broker link went down (after a first state)
         self._linked = False  # the broker link was up once
@@ -450,47 +452,56 @@ class RobotTracker:
         return [RobotAvailability(self.serial, available, reason, self._now(), unheard)]
 
     def snapshot(self) -> RobotSnapshot:
-        s = self.state or {}
-        pos = s.get("agvPosition") or {}
-        battery = s.get("batteryState")
-        errors = tuple(
-            f"{e['errorType']} ({e['errorLevel']}): {e.get('errorDescription', '')}".strip()
-            for e in s.get("errors", [])
-        )
+        seen, reported = self._reported
+        if seen is not self.state:
+            reported = _reported(self.state or {})
+            self._reported = (self.state, reported)
         return RobotSnapshot(
             serial=self.serial,
             manufacturer=self.manufacturer,
             version=self.version,
             connection=self.connection,
-            operating_mode=s.get("operatingMode"),
-            last_node_id=s.get("lastNodeId") or None,
-            x=pos.get("x"),
-            y=pos.get("y"),
-            driving=bool(s.get("driving", False)),
-            order_id=s.get("orderId") or None,
-            battery=None if battery is None else battery["batteryCharge"],
-            errors=errors,
             state_age=self.state_age(),
             available=self.availability()[0],
-            charging=None if battery is None else battery["charging"],
-            paused=bool(s.get("paused", False)),
             factsheet_problems=self.factsheet_check.problems,
-            order_update_id=int(s.get("orderUpdateId", 0)),
-            nodes_left=tuple(str(n["nodeId"]) for n in s.get("nodeStates", [])),
-            edges_left=len(s.get("edgeStates", [])),
-            actions=tuple(
-                ActionStatus(
-                    a["actionId"],
-                    a.get("actionType", ""),
-                    a["actionStatus"],
-                    a.get("resultDescription"),
-                )
-                for a in s.get("actionStates", [])
-            ),
-            loads=tuple(
-                RobotLoad(ld.get("loadId"), ld.get("loadType"), ld.get("loadPosition"))
-                for ld in s.get("loads") or []
-            ),
             attention=self.attention(),
             order_hold=self.attend.guard.hold(self._clock.now()),
+            **reported,
         )
+
+
+def _reported(s: JsonDict) -> dict[str, Any]:
+    """The fields of a :class:`RobotSnapshot` that come from state message ``s`` alone."""
+    pos = s.get("agvPosition") or {}
+    battery = s.get("batteryState")
+    return {
+        "operating_mode": s.get("operatingMode"),
+        "last_node_id": s.get("lastNodeId") or None,
+        "x": pos.get("x"),
+        "y": pos.get("y"),
+        "driving": bool(s.get("driving", False)),
+        "order_id": s.get("orderId") or None,
+        "battery": None if battery is None else battery["batteryCharge"],
+        "errors": tuple(
+            f"{e['errorType']} ({e['errorLevel']}): {e.get('errorDescription', '')}".strip()
+            for e in s.get("errors", [])
+        ),
+        "charging": None if battery is None else battery["charging"],
+        "paused": bool(s.get("paused", False)),
+        "order_update_id": int(s.get("orderUpdateId", 0)),
+        "nodes_left": tuple(str(n["nodeId"]) for n in s.get("nodeStates", [])),
+        "edges_left": len(s.get("edgeStates", [])),
+        "actions": tuple(
+            ActionStatus(
+                a["actionId"],
+                a.get("actionType", ""),
+                a["actionStatus"],
+                a.get("resultDescription"),
+            )
+            for a in s.get("actionStates", [])
+        ),
+        "loads": tuple(
+            RobotLoad(ld.get("loadId"), ld.get("loadType"), ld.get("loadPosition"))
+            for ld in s.get("loads") or []
+        ),
+    }
