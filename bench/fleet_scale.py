@@ -19,8 +19,9 @@ least 20) of ``--depth`` nodes, 4 m apart with 3 m between nodes, a cross aisle 
 node and at the back; two pick locations on every aisle node but the front one; every robot's
 home a parking spur off an aisle node (spread over the aisles, so an idle robot stands in
 nobody's way); an induction onto the conveyor as a dead end off every fourth aisle, at the front
-and at the back in turn; two chargers. Conveyor, sorter, stations, AS/RS and SKUs are the reference line's; its
-stock is spread over the pick locations, with more of every SKU kept without replenishment.
+and at the back in turn; two chargers. Conveyor, sorter, stations, AS/RS and SKUs are the
+reference line's; its stock is spread over the pick locations, with more of every SKU kept
+without replenishment.
 
 After every robot is available and ``--warmup`` line seconds of orders, ``--duration`` line
 seconds are measured. Prints: state messages/s taken in by master control; the dispatcher's
@@ -41,7 +42,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import cProfile
 import json
 import logging
@@ -63,9 +63,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
-from api import create_app
-from controller.app.demo import DemoOptions, prepare_config, wait_ready
-from controller.app.http import ApiServer
+from controller.app.demo import DemoOptions, prepare_config, serving, wait_ready
 from controller.linefile.checks import cross_check
 from controller.linefile.loader import load_reference
 from controller.orders.model import OrderStatus
@@ -436,23 +434,6 @@ def print_profile(profile: cProfile.Profile, top: int) -> None:
     sys.stdout.flush()
 
 
-@contextlib.asynccontextmanager
-async def controller(cfg: LineConfig, clock: ScaledClock) -> Any:
-    """The line's service and its API in this process, as ``linectl run`` has them."""
-    async with LineService(cfg, clock) as service:
-        api = ApiServer(create_app(service), cfg.api.host, cfg.api.port)
-        async with asyncio.TaskGroup() as tg:
-            tasks = [
-                tg.create_task(service.run(), name="controller"),
-                tg.create_task(api.serve(), name="api"),
-            ]
-            try:
-                yield service, api
-            finally:
-                for task in tasks:
-                    task.cancel()
-
-
 def instrument(service: LineService, timings: Timings) -> None:
     timings.wrap(service.orchestrator.dispatcher, "dispatch_once", "dispatch")
     timings.wrap(service.orchestrator.traffic.rounds, "round", "traffic_round")
@@ -513,7 +494,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             await _wait(swarm_pipe)  # every robot ONLINE
             t_start = time.perf_counter()
             timings = Timings()
-            async with controller(cfg, clock) as (service, api):
+            async with serving(cfg, clock) as (service, api):
                 instrument(service, timings)
                 await wait_ready(service, api, within=REPORT_TIMEOUT)
                 print(f"controller ready in {time.perf_counter() - t_start:.1f} s wall", flush=True)
