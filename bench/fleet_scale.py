@@ -352,6 +352,15 @@ class Timings:
 
         setattr(obj, name, timed)
 
+    async def loop_lag(self) -> None:
+        """How late the event loop wakes a 50 ms sleep: the controller's reaction time."""
+        sink = self.values.setdefault("lag", [])
+        while True:
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.05)
+            if self.on:
+                sink.append(time.perf_counter() - t0 - 0.05)
+
     def summary(self, label: str) -> dict[str, float]:
         v = sorted(self.values.get(label, []))
         if not v:
@@ -407,6 +416,7 @@ async def measure(
         "dispatch_round": timings.summary("dispatch"),
         "traffic_round": timings.summary("traffic_round"),
         "plan": timings.summary("plan"),
+        "loop_lag": timings.summary("lag"),
         "cpu_cores": round(cpu / wall, 3),
         "rss_mib_peak": round(rss_peak, 1),
         "orders_completed": done,
@@ -496,10 +506,12 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             timings = Timings()
             async with serving(cfg, clock) as (service, api):
                 instrument(service, timings)
+                lag = asyncio.create_task(timings.loop_lag(), name="bench.lag")
                 await wait_ready(service, api, within=REPORT_TIMEOUT)
                 print(f"controller ready in {time.perf_counter() - t_start:.1f} s wall", flush=True)
                 line_pipe.send("go")
                 result = await measure(service, clock, args, timings)
+                lag.cancel()
                 swarm_pipe.send("figures")
                 seen = await _wait(swarm_pipe)
             # the controller first: its devices must not go away under it
@@ -541,6 +553,11 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
     rounds("dispatch_round", "dispatch round")
     rounds("traffic_round", "planning round (plan + send)")
     rounds("plan", "planner (routing.traffic.plan)")
+    t = r["loop_lag"]
+    print(
+        f"  {'event loop lag (50 ms sleep)':<34} p50 {t['p50_ms']:7.2f} ms  "
+        f"p99 {t['p99_ms']:7.2f} ms  max {t['max_ms']:8.2f} ms"
+    )
     print(f"  controller CPU                     {r['cpu_cores']:9.3f} cores")
     print(f"  controller RSS (peak)              {r['rss_mib_peak']:9.1f} MiB")
     print(

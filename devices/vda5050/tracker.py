@@ -398,11 +398,13 @@ class RobotTracker:
 
     def availability(self) -> tuple[bool, str]:
         """Available = broker link up, ONLINE, AUTOMATIC/SEMIAUTOMATIC, no FATAL, state fresh."""
+        return self._availability(self.state_age(), self.attention())
+
+    def _availability(self, age: float | None, attention: str | None) -> tuple[bool, str]:
         if not self.link_up:
             return False, "broker connection down"
         if self.connection != "ONLINE":
             return False, f"connection {self.connection}"
-        age = self.state_age()
         if self.state is None or age is None:
             return False, "no state received"
         if age > self.stale_after():
@@ -412,7 +414,6 @@ class RobotTracker:
             return False, f"operating mode {mode}"
         if not self.factsheet_check.usable:
             return False, f"factsheet: {self.factsheet_check.problems[0]}"
-        attention = self.attention()
         if attention is not None:
             return False, attention
         fatal = [e["errorType"] for e in self.state["errors"] if e["errorLevel"] == "FATAL"]
@@ -456,16 +457,19 @@ class RobotTracker:
         if seen is not self.state:
             reported = _reported(self.state or {})
             self._reported = (self.state, reported)
+        now = self._clock.now()
+        age = None if self.last_state_at is None else now - self.last_state_at
+        attention = self.attention()
         return RobotSnapshot(
             serial=self.serial,
             manufacturer=self.manufacturer,
             version=self.version,
             connection=self.connection,
-            state_age=self.state_age(),
-            available=self.availability()[0],
+            state_age=age,
+            available=self._availability(age, attention)[0],
             factsheet_problems=self.factsheet_check.problems,
-            attention=self.attention(),
-            order_hold=self.attend.guard.hold(self._clock.now()),
+            attention=attention,
+            order_hold=self.attend.guard.hold(now),
             **reported,
         )
 
