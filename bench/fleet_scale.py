@@ -48,7 +48,6 @@ import logging
 import math
 import multiprocessing
 import pstats
-import random
 import resource
 import secrets
 import shlex
@@ -63,13 +62,14 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, cast
 
+from traffic_throughput import PickingArea, with_picking_area
+
 from controller.app.demo import DemoOptions, prepare_config, serving, wait_ready
-from controller.linefile.checks import cross_check
 from controller.linefile.loader import load_reference
 from controller.orders.model import OrderStatus
 from controller.service.service import LineService
 from kernel.clock import ScaledClock
-from kernel.config.model import LineConfig, StockEntry
+from kernel.config.model import LineConfig
 from kernel.config.robots import Charger, Induction, MapEdge, MapNode, Robot, StorageLocation
 from routing import traffic
 
@@ -149,31 +149,9 @@ def warehouse(base: LineConfig, robots: int, aisles: int, depth: int) -> LineCon
         for r in range(1, depth)
         for side in "AB"
     ]
-    shuffled = list(locations)
-    random.Random(aisles * 1000 + depth).shuffle(shuffled)
-    stock = [s.model_copy(update={"location": shuffled[i].id}) for i, s in enumerate(base.stock)]
-    plain = sorted({s.sku for s in base.stock if s.replenish_below == 0})
-    stock += [
-        StockEntry(location=loc.id, sku=plain[i % len(plain)], quantity=2000)
-        for i, loc in enumerate(shuffled[len(base.stock) :: 2])
-    ]
-    area = base.robots.model_copy(
-        update={
-            "nodes": nodes,
-            "edges": edges,
-            "storage_locations": locations,
-            "chargers": chargers,
-            "inductions": inductions,
-            "fleet": fleet,
-            "traffic": base.robots.traffic.model_copy(update={"parking": []}),
-        }
-    )
-    line = base.line.model_copy(update={"id": f"fleet-{robots}-{aisles}x{depth}"})
-    cfg = base.model_copy(update={"robots": area, "stock": stock, "line": line})
-    issues = cross_check(LineConfig.model_validate(cfg.model_dump()))
-    if issues:
-        raise ValueError(f"generated warehouse is not a valid line: {issues[0]}")
-    return cfg
+    area = PickingArea(nodes, edges, locations, chargers, inductions, fleet)
+    line_id = f"fleet-{robots}-{aisles}x{depth}"
+    return with_picking_area(base, area, line_id, aisles * 1000 + depth, extra_every=2)
 
 
 # --- the child processes ------------------------------------------------------------------------
