@@ -77,6 +77,7 @@ TARGETS = {"plan_p99_ms": 50.0, "cpu_cores": 1.5, "rss_mib": 1024.0}
 CROSS_EVERY = 5  # aisle nodes between two cross aisles
 INDUCTION_EVERY = 4  # aisles between two inductions, at the front and at the back
 REPORT_TIMEOUT = 120.0  # wall seconds to wait for a child process to answer
+STUCK_SHOWN = 5  # stuck robots shown with what they wait for
 Origin = tuple[float, datetime]
 
 
@@ -227,6 +228,16 @@ async def swarm_process(child: Child, pipe: Connection) -> None:
                         (c.serials, c.place.describe(), round(c.at, 1)) for c in swarm.collisions
                     ],
                     "stuck": swarm.stuck(child.args["stuck_after"]),
+                    "stuck_detail": {
+                        serial: {
+                            "at": swarm.vehicles[serial].last_node_id,
+                            "ahead": [
+                                (n["nodeId"], n["released"])
+                                for n in list(swarm.vehicles[serial].nodes)[:4]
+                            ],
+                        }
+                        for serial in swarm.stuck(child.args["stuck_after"])[:STUCK_SHOWN]
+                    },
                     "longest_standstill": round(swarm.longest_standstill(), 1),
                     "executing": sum(v.executing() for v in swarm.vehicles.values()),
                     "handed_over": induction.delivered,
@@ -492,6 +503,9 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 lag.cancel()
                 swarm_pipe.send("figures")
                 seen = await _wait(swarm_pipe)
+                traffic_control = service.orchestrator.traffic
+                for serial, detail in seen["stuck_detail"].items():
+                    detail["traffic"] = traffic_control.view(serial)
             # the controller first: its devices must not go away under it
             swarm_pipe.send("stop")
             line_pipe.send("stop")
@@ -549,6 +563,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
         f"(longest standstill with an order {s['longest_standstill']} line s; "
         f"{s['executing']} with an order; {r['traffic_waiting']} waiting for a node)"
     )
+    for serial, detail in s["stuck_detail"].items():
+        print(f"    stuck {serial}: {detail}")
     print(
         f"  swarm: {s['published']} states published, {s['handed_over']} totes handed over, "
         f"{r['swarm_cpu_cores']:.2f} cores; orders sent {r['orders_sent']}"
