@@ -421,6 +421,8 @@ async def measure(
     }
     if profile is not None:
         print_profile(profile, args.profile)
+        if args.profile_out:
+            profile.dump_stats(args.profile_out)
     return out
 
 
@@ -598,6 +600,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--stuck-after", type=float, default=120.0, help="line s without progress")
     p.add_argument("--broker", default="mqtt://127.0.0.1:1883")
     p.add_argument("--profile", type=int, nargs="?", const=30, default=0, metavar="N")
+    p.add_argument("--profile-out", help="with --profile: write the profile (pstats) here")
     p.add_argument("--json", help="write every figure to this file")
     p.add_argument("--log-level", default="ERROR")
     return p.parse_args(argv)
