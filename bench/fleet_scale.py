@@ -435,6 +435,33 @@ def print_profile(profile: cProfile.Profile, top: int) -> None:
     sys.stdout.flush()
 
 
+def wait_chain(service: LineService, serial: str) -> list[str]:
+    """Who ``serial`` waits for, who that one waits for, ...: each robot with its node, the
+    node it waits for and its order as master control last heard of it."""
+    out: list[str] = []
+    snapshots = service.fleet.snapshot()
+    seen: set[str] = set()
+    while serial not in seen and len(out) < 6:
+        seen.add(serial)
+        view = service.orchestrator.traffic.view(serial) or {}
+        snap = snapshots.get(serial)
+        base = cast(list[str], view.get("base", []))
+        doing = (
+            "no state"
+            if snap is None
+            else f"order {snap.order_id}, {len(snap.nodes_left)} nodes left"
+        )
+        wait = cast(dict[str, Any] | None, view.get("waiting_for"))
+        if wait is None:
+            out.append(f"{serial} on {base[:1]} ({doing}) waits for nobody")
+            break
+        out.append(f"{serial} on {base[:1]} ({doing}) waits {wait['seconds']} s for {wait['node']}")
+        serial = wait["holder"]
+        if serial in seen:
+            out.append(f"back to {serial}: a cycle")
+    return out
+
+
 def instrument(service: LineService, timings: Timings) -> None:
     timings.wrap(service.orchestrator.dispatcher, "dispatch_once", "dispatch")
     timings.wrap(service.orchestrator.traffic.rounds, "round", "traffic_round")
@@ -505,9 +532,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 lag.cancel()
                 swarm_pipe.send("figures")
                 seen = await _wait(swarm_pipe)
-                traffic_control = service.orchestrator.traffic
                 for serial, detail in seen["stuck_detail"].items():
-                    detail["traffic"] = traffic_control.view(serial)
+                    detail["waits"] = wait_chain(service, serial)
             # the controller first: its devices must not go away under it
             swarm_pipe.send("stop")
             line_pipe.send("stop")
@@ -566,7 +592,9 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
         f"{s['executing']} with an order; {r['traffic_waiting']} waiting for a node)"
     )
     for serial, detail in s["stuck_detail"].items():
-        print(f"    stuck {serial}: {detail}")
+        print(f"    stuck {serial} at {detail['at']}, next {detail['ahead'][:2]}:")
+        for step in detail["waits"]:
+            print(f"      {step}")
     print(
         f"  swarm: {s['published']} states published, {s['handed_over']} totes handed over, "
         f"{r['swarm_cpu_cores']:.2f} cores; orders sent {r['orders_sent']}"
