@@ -265,7 +265,6 @@ async def line_process(child: Child, pipe: Connection) -> None:
         url = f"http://{cfg.api.host}:{cfg.api.port}"
         token = cfg.api.tokens[0].token
         stations = StationSimulator(cfg, clock, url, token, on_return=devices.return_tote)
-        tasks.append(tg.create_task(stations.run(), name="sim.stations"))
         wms = WmsGenerator(cfg, url, token, seed=child.args["seed"])
 
         async def stream() -> None:
@@ -284,11 +283,18 @@ async def line_process(child: Child, pipe: Connection) -> None:
                     count = due
                 await clock.sleep(1.0)
 
-        tasks.append(tg.create_task(stream(), name="sim.wms"))
-        await _wait(pipe, 3600.0)  # stop
+        operators = [
+            tg.create_task(stations.run(), name="sim.stations"),
+            tg.create_task(stream(), name="sim.wms"),
+        ]
+        await _wait(pipe, 3600.0)  # quiet: the controller is about to stop
+        for task in operators:
+            task.cancel()
         pipe.send(sent)
+        await _wait(pipe, 3600.0)  # stop: the controller is gone
         for task in tasks:
             task.cancel()
+    pipe.send("stopped")
 
 
 def _cpu() -> float:
@@ -532,12 +538,14 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 lag.cancel()
                 swarm_pipe.send("figures")
                 seen = await _wait(swarm_pipe)
+                line_pipe.send("quiet")  # no more orders nor station calls
+                orders = await _wait(line_pipe)
                 for serial, detail in seen["stuck_detail"].items():
                     detail["waits"] = wait_chain(service, serial)
             # the controller first: its devices must not go away under it
             swarm_pipe.send("stop")
             line_pipe.send("stop")
-            orders = await _wait(line_pipe)
+            await _wait(line_pipe)
             await _wait(swarm_pipe)
         finally:
             for p in procs:
