@@ -135,17 +135,6 @@ def grid_layout(base: LineConfig, aisles: int, nodes: int, robots: int) -> LineC
         for r in range(1, nodes)
         for side in "AB"
     ]
-    # the reference stock spread evenly over the pick locations, then every SKU it keeps
-    # without replenishment once more on every further fourth location
-    order = list(locations)
-    random.Random(aisles * 1000 + nodes).shuffle(order)
-    stock = [s.model_copy(update={"location": order[i].id}) for i, s in enumerate(base.stock)]
-    plain = sorted({s.sku for s in base.stock if s.replenish_below == 0})
-    extra = order[len(base.stock) :: 4]
-    stock += [
-        StockEntry(location=loc.id, sku=plain[i % len(plain)], quantity=2000)
-        for i, loc in enumerate(extra)
-    ]
     models = sorted(base.robots.models)
     fleet = [
         Robot(
@@ -156,18 +145,48 @@ def grid_layout(base: LineConfig, aisles: int, nodes: int, robots: int) -> LineC
         )
         for i, p in enumerate(parking)
     ]
+    area = PickingArea(map_nodes, edges, locations, chargers, inductions, fleet)
+    return with_picking_area(base, area, f"grid-{aisles}x{nodes}x{robots}", aisles * 1000 + nodes)
+
+
+@dataclass(frozen=True)
+class PickingArea:
+    """A generated picking area: the robots' map, pick locations, chargers, inductions, fleet."""
+
+    nodes: list[MapNode]
+    edges: list[MapEdge]
+    locations: list[StorageLocation]
+    chargers: list[Charger]
+    inductions: list[Induction]
+    fleet: list[Robot]
+
+
+def with_picking_area(
+    base: LineConfig, area: PickingArea, line_id: str, seed: int, extra_every: int = 4
+) -> LineConfig:
+    """``base`` (a valid line) with its picking area replaced by ``area``; the reference stock
+    spread evenly over the pick locations (shuffled by ``seed``), then every SKU it keeps
+    without replenishment once more on every further ``extra_every``-th location."""
+    order = list(area.locations)
+    random.Random(seed).shuffle(order)
+    stock = [s.model_copy(update={"location": order[i].id}) for i, s in enumerate(base.stock)]
+    plain = sorted({s.sku for s in base.stock if s.replenish_below == 0})
+    stock += [
+        StockEntry(location=loc.id, sku=plain[i % len(plain)], quantity=2000)
+        for i, loc in enumerate(order[len(base.stock) :: extra_every])
+    ]
     robots_area = base.robots.model_copy(
         update={
-            "nodes": map_nodes,
-            "edges": edges,
-            "storage_locations": locations,
-            "chargers": chargers,
-            "inductions": inductions,
-            "fleet": fleet,
+            "nodes": area.nodes,
+            "edges": area.edges,
+            "storage_locations": area.locations,
+            "chargers": area.chargers,
+            "inductions": area.inductions,
+            "fleet": area.fleet,
             "traffic": base.robots.traffic.model_copy(update={"parking": []}),
         }
     )
-    line = base.line.model_copy(update={"id": f"grid-{aisles}x{nodes}x{robots}"})
+    line = base.line.model_copy(update={"id": line_id})
     cfg = base.model_copy(update={"robots": robots_area, "stock": stock, "line": line})
     issues = cross_check(LineConfig.model_validate(cfg.model_dump()))
     if issues:

@@ -47,12 +47,20 @@ class Clock(Protocol):
 class ScaledClock:
     """Line time running ``time_scale`` times faster than the wall clock."""
 
-    def __init__(self, time_scale: float = 1.0) -> None:
+    def __init__(
+        self, time_scale: float = 1.0, origin: tuple[float, datetime] | None = None
+    ) -> None:
+        """``origin``: another clock's :attr:`origin`, so that two processes on one machine
+        tell the same line time (the monotonic clock is the machine's)."""
         if not time_scale > 0:
             raise ValueError(f"time_scale must be > 0, got {time_scale!r}")
         self._scale = float(time_scale)
-        self._mono0 = time.monotonic()
-        self._utc0 = datetime.now(UTC)
+        self._mono0, self._utc0 = origin or (time.monotonic(), datetime.now(UTC))
+
+    @property
+    def origin(self) -> tuple[float, datetime]:
+        """Where line time 0 is: the monotonic clock's reading then, and the UTC time."""
+        return self._mono0, self._utc0
 
     @property
     def time_scale(self) -> float:

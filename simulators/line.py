@@ -37,8 +37,46 @@ class SimulatedLine:
     conveyor: ConveyorSimulator
     robots: RobotFleetSimulator
     mqtt_url: str
-    asrs: AsrsSimulator | None = None  # None when the line has no AS/RS
+    devices: LineDevices
+
+    @property
+    def asrs(self) -> AsrsSimulator | None:
+        """None when the line has no AS/RS."""
+        return self.devices.asrs
+
+    async def return_tote(self, tote: str, aisle: str) -> None:
+        """A station put ``tote`` on the return conveyor to ``aisle``'s P&D input."""
+        await self.devices.return_tote(tote, aisle)
+
+
+def with_endpoints(
+    cfg: LineConfig, mqtt_url: str, opcua_endpoint: str, asrs_endpoint: str | None = None
+) -> LineConfig:
+    conveyor = cfg.conveyor.model_copy(
+        update={"opcua": cfg.conveyor.opcua.model_copy(update={"endpoint": opcua_endpoint})}
+    )
+    mqtt = cfg.mqtt.model_copy(update={"url": mqtt_url})
+    update: dict[str, object] = {"conveyor": conveyor, "mqtt": mqtt}
+    if asrs_endpoint is not None:
+        opcua = cfg.asrs.opcua.model_copy(update={"endpoint": asrs_endpoint})
+        update["asrs"] = cfg.asrs.model_copy(update={"opcua": opcua})
+    return cfg.model_copy(update=update)
+
+
+@dataclass
+class LineDevices:
+    """The conveyor and AS/RS simulators of a line, and the physical links between them."""
+
+    config: LineConfig
+    conveyor: ConveyorSimulator
+    asrs: AsrsSimulator | None
+    _inductions: dict[str, str]
     _returns: asyncio.Queue[tuple[str, str]] = field(default_factory=asyncio.Queue)
+
+    async def hand_over(self, serial: str, node_id: str, load_id: str | None) -> None:
+        """The physical hand-over: a tote a robot dropped at an induction lands on the belt."""
+        if load_id and node_id in self._inductions:
+            await self.conveyor.induct(load_id, self._inductions[node_id])
 
     async def return_tote(self, tote: str, aisle: str) -> None:
         """A station put ``tote`` on the return conveyor to ``aisle``'s P&D input."""
@@ -65,18 +103,38 @@ class SimulatedLine:
                 tg.create_task(carry(tote, aisle), name=f"sim.return[{tote}]")
 
 
-def with_endpoints(
-    cfg: LineConfig, mqtt_url: str, opcua_endpoint: str, asrs_endpoint: str | None = None
-) -> LineConfig:
-    conveyor = cfg.conveyor.model_copy(
-        update={"opcua": cfg.conveyor.opcua.model_copy(update={"endpoint": opcua_endpoint})}
+@contextlib.asynccontextmanager
+async def line_devices(cfg: LineConfig, clock: Clock) -> AsyncIterator[LineDevices]:
+    """Start the conveyor and AS/RS simulators at the endpoints ``cfg`` names (see
+    :func:`with_endpoints`); a tote the cranes set down at an aisle's P&D output goes onto the
+    belt at the aisle's ``pd_zone``."""
+    async with contextlib.AsyncExitStack() as stack:
+        conveyor = await stack.enter_async_context(ConveyorSimulator(cfg, clock))
+        asrs: AsrsSimulator | None = None
+        if cfg.asrs.aisles:
+            pd_zones = {a.id: a.pd_zone for a in cfg.asrs.aisles}
+
+            async def delivered(tote: str, aisle: str) -> None:
+                """A retrieved tote set down at the P&D output goes onto the conveyor."""
+                zone = pd_zones.get(aisle)
+                if zone is not None:
+                    await conveyor.induct(tote, zone)
+
+            asrs = await stack.enter_async_context(
+                AsrsSimulator(cfg, clock, on_delivered=delivered)
+            )
+        inductions = {i.node: i.zone for i in cfg.robots.inductions}
+        yield LineDevices(cfg, conveyor, asrs, inductions)
+
+
+def free_endpoints(cfg: LineConfig, broker_url: str) -> LineConfig:
+    """``cfg`` pointed at ``broker_url`` and at free loopback ports for the OPC UA servers."""
+    return with_endpoints(
+        cfg,
+        broker_url,
+        f"opc.tcp://127.0.0.1:{free_port()}/linectl/",
+        f"opc.tcp://127.0.0.1:{free_port()}/linectl/asrs/" if cfg.asrs.aisles else None,
     )
-    mqtt = cfg.mqtt.model_copy(update={"url": mqtt_url})
-    update: dict[str, object] = {"conveyor": conveyor, "mqtt": mqtt}
-    if asrs_endpoint is not None:
-        opcua = cfg.asrs.opcua.model_copy(update={"endpoint": asrs_endpoint})
-        update["asrs"] = cfg.asrs.model_copy(update={"opcua": opcua})
-    return cfg.model_copy(update=update)
 
 
 @contextlib.asynccontextmanager
@@ -96,41 +154,16 @@ async def simulated_line(
             # TLS settings belong to its own broker
             anonymous = {"username": None, "password": None, "password_file": None, "tls": None}
             cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update=anonymous)})
-        cfg = with_endpoints(
-            cfg,
-            broker_url,
-            f"opc.tcp://127.0.0.1:{free_port()}/linectl/",
-            f"opc.tcp://127.0.0.1:{free_port()}/linectl/asrs/" if cfg.asrs.aisles else None,
-        )
-        conveyor = await stack.enter_async_context(ConveyorSimulator(cfg, clock))
-        inductions = {i.node: i.zone for i in cfg.robots.inductions}
-        asrs: AsrsSimulator | None = None
-        if cfg.asrs.aisles:
-            pd_zones = {a.id: a.pd_zone for a in cfg.asrs.aisles}
-
-            async def delivered(tote: str, aisle: str) -> None:
-                """A retrieved tote set down at the P&D output goes onto the conveyor."""
-                zone = pd_zones.get(aisle)
-                if zone is not None:
-                    await conveyor.induct(tote, zone)
-
-            asrs = await stack.enter_async_context(
-                AsrsSimulator(cfg, clock, on_delivered=delivered)
-            )
-
-        async def hand_over(serial: str, node_id: str, load_id: str | None) -> None:
-            """The physical hand-over: a tote dropped at an induction node lands on the belt."""
-            if load_id and node_id in inductions:
-                await conveyor.induct(load_id, inductions[node_id])
-
+        cfg = free_endpoints(cfg, broker_url)
+        devices = await stack.enter_async_context(line_devices(cfg, clock))
         robots = RobotFleetSimulator(
-            cfg, clock, broker_url, on_drop=hand_over, profile=robot_profile
+            cfg, clock, broker_url, on_drop=devices.hand_over, profile=robot_profile
         )
-        line = SimulatedLine(cfg, conveyor, robots, broker_url, asrs)
+        line = SimulatedLine(cfg, devices.conveyor, robots, broker_url, devices)
         async with asyncio.TaskGroup() as tg:
             tasks = [
                 tg.create_task(robots.run(), name="sim.robots"),
-                tg.create_task(line.return_conveyor(clock), name="sim.return-conveyor"),
+                tg.create_task(devices.return_conveyor(clock), name="sim.return-conveyor"),
             ]
             try:
                 yield line

@@ -87,8 +87,17 @@ async def running_line(
 
     async with (
         simulated_line(cfg, clock, broker) as line,
-        LineService(line.config, clock) as service,
+        serving(line.config, clock) as (service, api),
     ):
+        yield line, service, api
+
+
+@asynccontextmanager
+async def serving(
+    cfg: LineConfig, clock: ScaledClock
+) -> AsyncIterator[tuple[LineService, ApiServer]]:
+    """The controller (the line's service) and its HTTP API, running until the context ends."""
+    async with LineService(cfg, clock) as service:
         api = ApiServer(create_app(service), cfg.api.host, cfg.api.port)
         async with asyncio.TaskGroup() as tg:
             background = [
@@ -96,7 +105,7 @@ async def running_line(
                 tg.create_task(api.serve(), name="api"),
             ]
             try:
-                yield line, service, api
+                yield service, api
             finally:
                 for task in background:
                     task.cancel()

@@ -351,6 +351,10 @@ class InFlight:
         """The order's AS/RS totes on their way to its station."""
         return [t for t in self.trips.values() if t.order_id == order_id and t.case_tote]
 
+    def loaded_robots(self) -> set[str]:
+        """The robots with totes of trips still on them."""
+        return {t.serial for t in self.trips.values() if not t.dropped}
+
     def on_robot(self, serial: str) -> list[Trip]:
         """Trips whose tote is still on the robot."""
         return [t for t in self.trips.values() if t.serial == serial and not t.dropped]

@@ -29,13 +29,27 @@ def robot_activity(robot: RobotSnapshot, on_trip: bool) -> str:
     return "working" if on_trip else "idle"
 
 
-def publish_robots(
-    metrics: Metrics, robots: Collection[RobotSnapshot], on_trip: Collection[str]
-) -> None:
-    """Refresh each robot's state and battery gauges from the fleet snapshot."""
-    for robot in robots:
-        current = robot_activity(robot, robot.serial in on_trip)
-        for state in ROBOT_STATES:
-            metrics.robot_state.labels(robot.serial, state).set(1 if state == current else 0)
-        if robot.battery is not None:
-            metrics.robot_battery.labels(robot.serial).set(robot.battery / 100.0)
+class RobotGauges:
+    """Each robot's state and battery gauges, refreshed from fleet snapshots. Only what changed
+    since the last refresh is set: with a thousand robots, setting every label of every robot
+    each time held the event loop for tens of milliseconds."""
+
+    def __init__(self, metrics: Metrics) -> None:
+        self.metrics = metrics
+        self._shown: dict[str, tuple[str, float | None]] = {}  # robot -> (state, battery)
+
+    def publish(self, robots: Collection[RobotSnapshot], on_trip: Collection[str]) -> None:
+        for robot in robots:
+            current = robot_activity(robot, robot.serial in on_trip)
+            shown = self._shown.get(robot.serial)
+            if shown is None:
+                for state in ROBOT_STATES:
+                    self.metrics.robot_state.labels(robot.serial, state).set(
+                        1 if state == current else 0
+                    )
+            elif shown[0] != current:
+                self.metrics.robot_state.labels(robot.serial, shown[0]).set(0)
+                self.metrics.robot_state.labels(robot.serial, current).set(1)
+            if robot.battery is not None and (shown is None or shown[1] != robot.battery):
+                self.metrics.robot_battery.labels(robot.serial).set(robot.battery / 100.0)
+            self._shown[robot.serial] = (current, robot.battery)

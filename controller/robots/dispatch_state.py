@@ -21,7 +21,7 @@ from controller.line.trips import ActionRef, InFlight, Trip
 from controller.robots.queue import ReleaseQueue
 from devices import base as dev
 from kernel.clock import Clock
-from kernel.config.model import Induction, LineConfig
+from kernel.config.model import Induction, LineConfig, RobotModel
 from kernel.metrics import Metrics
 from routing.roadmap import Roadmap
 
@@ -52,6 +52,11 @@ class DispatchState:
     held: bool = False  # an operator holds the line: no order is released
     # the order store cannot write (why): nothing is released and no waiting is recorded
     store_held: str | None = None
+    # robot -> its model (the line file's look-up walks the whole fleet)
+    models: dict[str, RobotModel] = dataclasses.field(init=False)
+
+    def __post_init__(self) -> None:
+        self.models = robot_models(self.config)
 
     @classmethod
     def for_line(
@@ -87,12 +92,18 @@ class DispatchState:
         )
 
 
+def robot_models(config: LineConfig) -> dict[str, RobotModel]:
+    """Every robot's model, by serial number."""
+    return {r.serial: config.robots.models[r.model] for r in config.robots.fleet}
+
+
 class RobotOrders:
     """Builds the VDA 5050-neutral robot orders the release and the errands send."""
 
     def __init__(self, config: LineConfig, roadmap: Roadmap) -> None:
         self.config = config
         self.roadmap = roadmap
+        self._models = robot_models(config)
 
     def for_trips(
         self,
@@ -108,7 +119,7 @@ class RobotOrders:
         node (into its tote), then one drop per tote at the last node. ``continued``: only the
         picks not yet done, under action ids of their own (a job that finishes trips a robot
         began under an earlier job)."""
-        model = self.config.robot_model(serial)
+        model = self._models[serial]
         first_visit: dict[str, int] = {}
         for i, node in enumerate(path):
             first_visit.setdefault(node, i)

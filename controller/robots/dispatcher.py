@@ -195,6 +195,7 @@ class OrderRelease:
     # --- a round -----------------------------------------------------------------------------
 
     def _idle_robots(self) -> list[dispatch.IdleRobot]:
+        loaded = self.shared.flight.loaded_robots()
         return [
             dispatch.IdleRobot(s.serial, s.last_node_id)
             for s in self.shared.fleet.snapshot().values()
@@ -205,7 +206,7 @@ class OrderRelease:
             and s.serial not in self.shared.flight.busy_robots
             and s.serial not in self.shared.charging
             and self.shared.accepts_trips(s.serial)
-            and not self.shared.flight.on_robot(s.serial)  # totes still on it go first
+            and s.serial not in loaded  # totes still on it go first
         ]
 
     async def release_round(self) -> None:
@@ -340,7 +341,7 @@ class OrderRelease:
             assignment.Robot(
                 r.serial,
                 self.shared.roadmap.index(r.node),
-                self.shared.config.robot_model(r.serial).speed,
+                self.shared.models[r.serial].speed,
             )
             for r in idle
         ]

@@ -42,11 +42,11 @@ class RobotErrands:
         """A robot holding totes of void trips (cancelled or requeued orders) drops them at the
         nearest induction; the conveyor takes them to the reject chute for restocking."""
         shared = self.shared
-        snapshots = shared.fleet.snapshot()
         returning: dict[str, list[Trip]] = {}
         for trip in shared.flight.trips.values():
             if trip.returning and not trip.dropped and trip.serial not in shared.flight.busy_robots:
                 returning.setdefault(trip.serial, []).append(trip)
+        snapshots = shared.fleet.snapshot() if returning else {}
         for serial, trips in returning.items():
             snap = snapshots.get(serial)
             if snap is None or not snap.available or snap.driving or not snap.last_node_id:
@@ -83,11 +83,11 @@ class RobotErrands:
         way in a traffic jam) gets them back as one new job from where it stands: their picks
         left, into the same totes, then their drops at the induction nearest the last stop."""
         shared = self.shared
-        snapshots = shared.fleet.snapshot()
         continuing: dict[str, list[Trip]] = {}
         for trip in shared.flight.trips.values():
             if trip.continuing and trip.live and trip.serial not in shared.flight.busy_robots:
                 continuing.setdefault(trip.serial, []).append(trip)
+        snapshots = shared.fleet.snapshot() if continuing else {}
         for serial, trips in continuing.items():
             snap = snapshots.get(serial)
             if snap is None or not snap.available or snap.driving or not snap.last_node_id:
@@ -142,7 +142,7 @@ class RobotErrands:
             snap = snapshots.get(serial)
             if snap is None or serial in shared.flight.busy_robots or snap.driving:
                 continue  # still driving there (or gone: it stays out of work until back)
-            model = shared.config.robot_model(serial)
+            model = shared.models[serial]
             if snap.battery is not None and snap.battery >= model.charge_until:
                 if await self._instant(serial, "stopCharging"):
                     del shared.charging[serial]
@@ -160,7 +160,7 @@ class RobotErrands:
                 self._charge_asked.pop(serial, None)
         taken = set(shared.charging.values())
         for serial, snap in snapshots.items():
-            model = shared.config.robot_model(serial)
+            model = shared.models[serial]
             if (
                 serial in shared.charging
                 or serial in shared.flight.busy_robots

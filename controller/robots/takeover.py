@@ -231,10 +231,15 @@ class RobotTakeover:
         """Settle every stopping robot that stands still by now (its cancel's outcome is the
         quick way there; this one does not depend on it arriving, or on its cancel being the
         one that stopped the robot)."""
-        snaps = self.fleet.snapshot()
-        for serial, phase in list(self.phase.items()):
+        stopping = [s for s, ph in self.phase.items() if ph is Phase.STOPPING]
+        snaps = self.fleet.snapshot() if stopping else {}
+        for serial in stopping:
             snap = snaps.get(serial)
-            if phase is Phase.STOPPING and snap is not None and not must_stop(snap):
+            if (
+                self.phase.get(serial) is Phase.STOPPING
+                and snap is not None
+                and not must_stop(snap)
+            ):
                 self._stops.pop(serial, None)
                 await self._settle(serial, snap)
 

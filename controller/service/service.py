@@ -22,7 +22,7 @@ from controller.line.inventory import Inventory
 from controller.line.journal import HistoryJournal
 from controller.line.stations import Stations
 from controller.orders.model import ACTIVE, OrderRecord, OrderStatus
-from controller.robots.activity import publish_robots
+from controller.robots.activity import RobotGauges
 from controller.service import line_view as views
 from controller.service.device_events import DeviceEvents
 from controller.service.feed_intake import FeedIntake
@@ -397,6 +397,7 @@ class LineService:
 
     async def _gauges(self) -> None:
         """Refresh gauges that are read from state rather than counted."""
+        gauges = RobotGauges(self.metrics)
         while True:
             self.store_health.backlog_changed()
             counts = await self.store.count_by_status()
@@ -412,5 +413,5 @@ class LineService:
             available = sum(1 for r in robots if r.available)
             self.metrics.robots.labels("available").set(available)
             self.metrics.robots.labels("unavailable").set(len(robots) - available)
-            publish_robots(self.metrics, robots, self.orchestrator.flight.busy_robots)
+            gauges.publish(robots, self.orchestrator.flight.busy_robots)
             await asyncio.sleep(2.0)

@@ -57,6 +57,9 @@ class RobotAttention:
         self.instants = InstantActions(action_deadline)
         self._left_automatic = False  # out of automatic mode since the operator flag was set
         self._misplaced: Misplaced | None = None  # as last logged
+        # the misplacement of the state message looked at last: a state message is never
+        # changed once received, and snapshots ask for every robot many times a second
+        self._placed: tuple[Mapping[str, Any] | None, Misplacement | None] = (None, None)
         self._failing: dict[str, str] = {}  # action type -> why it failed last, until it works
 
     # --- why the robot needs an operator ------------------------------------------------------
@@ -77,7 +80,11 @@ class RobotAttention:
         """What keeps a new order from starting where the robot of ``state`` stands."""
         if state is None or self._nodes is None:
             return None
-        return misplacement(state, self._nodes, self._deviation)
+        seen, placed = self._placed
+        if seen is not state:
+            placed = misplacement(state, self._nodes, self._deviation)
+            self._placed = (state, placed)
+        return placed
 
     def log_misplacement(self, misplaced: Misplacement | None) -> None:
         """Logged when it starts (or changes kind) and when the robot is back on a node."""

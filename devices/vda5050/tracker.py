@@ -38,7 +38,7 @@ from devices.vda5050.answers import action_error, error_key, order_rejection
 from devices.vda5050.attention import RobotAttention
 from devices.vda5050.factsheet import FactsheetCheck, check_factsheet
 from devices.vda5050.guard import OrderGuard
-from devices.vda5050.placement import Misplacement, NodePlaces
+from devices.vda5050.placement import NodePlaces
 from kernel.clock import Clock
 from kernel.config.model import Robot, RobotModel
 from kernel.metrics import Metrics
@@ -107,6 +107,8 @@ class RobotTracker:
         self._outage = Outage(clock, log, "robot", {"serial": robot.serial})
         self.state: JsonDict | None = None
         self.last_state_at: float | None = None
+        # what a snapshot takes from the state message, made once per message
+        self._reported: tuple[JsonDict | None, dict[str, Any]] = (None, _reported({}))
         self.available = False
         self._unheard = False  # unavailable as the broker link went down (after a first state)
         self._linked = False  # the broker link was up once
@@ -399,15 +401,13 @@ class RobotTracker:
 
     def availability(self) -> tuple[bool, str]:
         """Available = broker link up, ONLINE, AUTOMATIC/SEMIAUTOMATIC, no FATAL, state fresh."""
-        return self._availability(self.attend.misplacement(self.state))
+        return self._availability(self.state_age(), self.attention())
 
-    def _availability(self, misplaced: Misplacement | None) -> tuple[bool, str]:
-        """:meth:`availability`, with the robot's misplacement already known."""
+    def _availability(self, age: float | None, attention: str | None) -> tuple[bool, str]:
         if not self.link_up:
             return False, "broker connection down"
         if self.connection != "ONLINE":
             return False, f"connection {self.connection}"
-        age = self.state_age()
         if self.state is None or age is None:
             return False, "no state received"
         if age > self.stale_after():
@@ -417,7 +417,6 @@ class RobotTracker:
             return False, f"operating mode {mode}"
         if not self.factsheet_check.usable:
             return False, f"factsheet: {self.factsheet_check.problems[0]}"
-        attention = self.attend.reason_placed(misplaced)
         if attention is not None:
             return False, attention
         for error in self.state["errors"]:
@@ -450,7 +449,9 @@ class RobotTracker:
         unavailable robot is heard of again after a broker outage: it counts from then)."""
         misplaced = self.attend.misplacement(self.state)
         self.attend.log_misplacement(misplaced)
-        available, reason = self._availability(misplaced)
+        available, reason = self._availability(
+            self.state_age(), self.attend.reason_placed(misplaced)
+        )
         unheard = not available and self._unheard_now()
         if available == self.available and unheard == self._unheard:
             return []
@@ -458,48 +459,59 @@ class RobotTracker:
         return [RobotAvailability(self.serial, available, reason, self._now(), unheard)]
 
     def snapshot(self) -> RobotSnapshot:
-        s = self.state or {}
-        misplaced = self.attend.misplacement(self.state)
-        pos = s.get("agvPosition") or {}
-        battery = s.get("batteryState")
-        errors = tuple(
-            f"{e['errorType']} ({e['errorLevel']}): {e.get('errorDescription', '')}".strip()
-            for e in s.get("errors", [])
-        )
+        seen, reported = self._reported
+        if seen is not self.state:
+            reported = _reported(self.state or {})
+            self._reported = (self.state, reported)
+        now = self._clock.now()
+        age = None if self.last_state_at is None else now - self.last_state_at
+        attention = self.attention()
         return RobotSnapshot(
             serial=self.serial,
             manufacturer=self.manufacturer,
             version=self.version,
             connection=self.connection,
-            operating_mode=s.get("operatingMode"),
-            last_node_id=s.get("lastNodeId") or None,
-            x=pos.get("x"),
-            y=pos.get("y"),
-            driving=bool(s.get("driving", False)),
-            order_id=s.get("orderId") or None,
-            battery=None if battery is None else battery["batteryCharge"],
-            errors=errors,
-            state_age=self.state_age(),
-            available=self._availability(misplaced)[0],
-            charging=None if battery is None else battery["charging"],
-            paused=bool(s.get("paused", False)),
+            state_age=age,
+            available=self._availability(age, attention)[0],
             factsheet_problems=self.factsheet_check.problems,
-            order_update_id=int(s.get("orderUpdateId", 0)),
-            nodes_left=tuple(str(n["nodeId"]) for n in s.get("nodeStates", [])),
-            edges_left=len(s.get("edgeStates", [])),
-            actions=tuple(
-                ActionStatus(
-                    a["actionId"],
-                    a.get("actionType", ""),
-                    a["actionStatus"],
-                    a.get("resultDescription"),
-                )
-                for a in s.get("actionStates", [])
-            ),
-            loads=tuple(
-                RobotLoad(ld.get("loadId"), ld.get("loadType"), ld.get("loadPosition"))
-                for ld in s.get("loads") or []
-            ),
-            attention=self.attend.reason_placed(misplaced),
-            order_hold=self.attend.guard.hold(self._clock.now()),
+            attention=attention,
+            order_hold=self.attend.guard.hold(now),
+            **reported,
         )
+
+
+def _reported(s: JsonDict) -> dict[str, Any]:
+    """The fields of a :class:`RobotSnapshot` that come from state message ``s`` alone."""
+    pos = s.get("agvPosition") or {}
+    battery = s.get("batteryState")
+    return {
+        "operating_mode": s.get("operatingMode"),
+        "last_node_id": s.get("lastNodeId") or None,
+        "x": pos.get("x"),
+        "y": pos.get("y"),
+        "driving": bool(s.get("driving", False)),
+        "order_id": s.get("orderId") or None,
+        "battery": None if battery is None else battery["batteryCharge"],
+        "errors": tuple(
+            f"{e['errorType']} ({e['errorLevel']}): {e.get('errorDescription', '')}".strip()
+            for e in s.get("errors", [])
+        ),
+        "charging": None if battery is None else battery["charging"],
+        "paused": bool(s.get("paused", False)),
+        "order_update_id": int(s.get("orderUpdateId", 0)),
+        "nodes_left": tuple(str(n["nodeId"]) for n in s.get("nodeStates", [])),
+        "edges_left": len(s.get("edgeStates", [])),
+        "actions": tuple(
+            ActionStatus(
+                a["actionId"],
+                a.get("actionType", ""),
+                a["actionStatus"],
+                a.get("resultDescription"),
+            )
+            for a in s.get("actionStates", [])
+        ),
+        "loads": tuple(
+            RobotLoad(ld.get("loadId"), ld.get("loadType"), ld.get("loadPosition"))
+            for ld in s.get("loads") or []
+        ),
+    }

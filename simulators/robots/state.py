@@ -134,7 +134,7 @@ class RobotState:
             order_update_id=self.order_update_id,
             last_node_id=self.last_node_id,
             last_node_sequence_id=self.last_node_seq,
-            node_states=[self._node_state(n) for n in self.nodes],
+            node_states=[node_state(n) for n in self.nodes],
             edge_states=[
                 EdgeState(e["edgeId"], e["sequenceId"], e["released"]) for e in self.edges
             ],
@@ -149,15 +149,6 @@ class RobotState:
             operating_mode=self.operating_mode,
             errors=self.all_errors(),
             map_ids=(self.map_id,),
-        )
-
-    @staticmethod
-    def _node_state(node: JsonDict) -> NodeState:
-        pos = node.get("nodePosition")
-        if pos is None:
-            return NodeState(node["nodeId"], node["sequenceId"], node["released"])
-        return NodeState(
-            node["nodeId"], node["sequenceId"], node["released"], pos["x"], pos["y"], pos["mapId"]
         )
 
     def touch(self) -> None:
@@ -260,6 +251,16 @@ class RobotState:
 
     def stopping(self) -> bool:
         return self.cancel_action_id is not None or self.abort_reason is not None
+
+
+def node_state(node: JsonDict) -> NodeState:
+    """A ``nodeStates`` entry of an order node still ahead."""
+    pos = node.get("nodePosition")
+    if pos is None:
+        return NodeState(node["nodeId"], node["sequenceId"], node["released"])
+    return NodeState(
+        node["nodeId"], node["sequenceId"], node["released"], pos["x"], pos["y"], pos["mapId"]
+    )
 
 
 def _about_instant_actions(error: ErrorEntry) -> bool:

@@ -6,7 +6,7 @@ import dataclasses
 
 import pytest
 
-from controller.robots.activity import ROBOT_STATES, publish_robots, robot_activity
+from controller.robots.activity import ROBOT_STATES, RobotGauges, robot_activity
 from devices.base import RobotSnapshot
 from kernel.metrics import Metrics
 
@@ -53,7 +53,8 @@ def test_activity_is_the_first_state_that_applies(
 def test_one_state_is_set_per_robot_and_battery_is_a_ratio() -> None:
     m = Metrics()
     driving = dataclasses.replace(IDLE, serial="R2", driving=True, battery=None)
-    publish_robots(m, [IDLE, driving], on_trip={"R2"})
+    gauges = RobotGauges(m)
+    gauges.publish([IDLE, driving], on_trip={"R2"})
     get = m.registry.get_sample_value
     for serial, current in (("R1", "idle"), ("R2", "driving")):
         values = {
@@ -64,7 +65,8 @@ def test_one_state_is_set_per_robot_and_battery_is_a_ratio() -> None:
     # no state message with a battery yet: no battery sample rather than a made-up 0
     assert get("linectl_robot_battery_ratio", {"robot": "R2"}) is None
 
-    publish_robots(m, [dataclasses.replace(IDLE, charging=True, battery=35.0)], on_trip=())
+    # only what changed is set again
+    gauges.publish([dataclasses.replace(IDLE, charging=True, battery=35.0)], on_trip=())
     assert get("linectl_robot_state", {"robot": "R1", "state": "charging"}) == 1.0
     assert get("linectl_robot_state", {"robot": "R1", "state": "idle"}) == 0.0
     assert get("linectl_robot_battery_ratio", {"robot": "R1"}) == pytest.approx(0.35)
