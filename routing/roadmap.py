@@ -60,6 +60,11 @@ class Roadmap:
     _dist: NDArray[np.float64] = field(init=False, repr=False, compare=False)
     _pred: NDArray[np.int32] = field(init=False, repr=False, compare=False)
     _edge: dict[tuple[str, str], Edge] = field(init=False, repr=False, compare=False)
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __hash__(self) -> int:
+        # computed once: a roadmap keys caches that are looked up on every planning step
+        return self._hash
 
     def __post_init__(self) -> None:
         index = {n.id: i for i, n in enumerate(self.nodes)}
@@ -91,6 +96,7 @@ class Roadmap:
         object.__setattr__(self, "_dist", dist)
         object.__setattr__(self, "_pred", pred)
         object.__setattr__(self, "_edge", edge_of)
+        object.__setattr__(self, "_hash", hash((self.nodes, self.edges)))
 
     def length(self, a: str, b: str, index: dict[str, int] | None = None) -> float:
         """Straight-line length between two nodes, in metres."""

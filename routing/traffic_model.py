@@ -123,12 +123,13 @@ class TrafficState:
 
     robots: tuple[RobotPlan, ...] = ()
     reservations: Reservations = field(default_factory=Reservations)
+    _by_serial: dict[str, RobotPlan] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_by_serial", {r.serial: r for r in self.robots})
 
     def robot(self, serial: str) -> RobotPlan:
-        for r in self.robots:
-            if r.serial == serial:
-                return r
-        raise KeyError(serial)
+        return self._by_serial[serial]
 
     def serials(self) -> tuple[str, ...]:
         return tuple(r.serial for r in self.robots)

@@ -32,12 +32,23 @@ from routing.traffic_model import (
 )
 
 
+class _Plans(dict[str, RobotPlan]):
+    """The round's robot plans by serial, counting the changes made to them."""
+
+    version = 0
+
+    def __setitem__(self, serial: str, plan: RobotPlan) -> None:
+        super().__setitem__(serial, plan)
+        self.version += 1
+
+
 class Round:
     def __init__(self, roadmap: Roadmap, state: TrafficState, policy: TrafficPolicy) -> None:
         self.roadmap = roadmap
         self.policy = policy
         self.junctions = topology(roadmap).junctions
-        self.plans: dict[str, RobotPlan] = {r.serial: r for r in state.robots}
+        self.plans: _Plans = _Plans((r.serial, r) for r in state.robots)
+        self._parked: tuple[int, dict[str, str]] = (-1, {})
         self.holders: dict[str, str] = dict(state.reservations.holders)
         self.order = [r.serial for r in sorted(state.robots, key=lambda r: (-r.priority, r.serial))]
         self.released: dict[str, list[str]] = {}
@@ -51,8 +62,13 @@ class Round:
         return {n for n, s in self.holders.items() if s != serial}
 
     def parked(self) -> dict[str, str]:
-        """Node -> serial of robots that will stay where their route ends (idle or finishing)."""
-        return {p.route[-1]: p.serial for p in self.plans.values() if p.finishing}
+        """Node -> serial of robots that will stay where their route ends (idle or finishing);
+        worked out again only after a plan changed. Not to be changed by the caller."""
+        version, parked = self._parked
+        if version != self.plans.version:
+            parked = {p.route[-1]: p.serial for p in self.plans.values() if p.finishing}
+            self._parked = (self.plans.version, parked)
+        return parked
 
     def obstacles(self, serial: str, *exempt: str) -> set[str]:
         """Nodes ``serial`` must route around: others' reservations and parked robots' nodes."""
