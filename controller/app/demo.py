@@ -1,8 +1,9 @@
 """``linectl demo``: a whole line in one process, fed by a WMS over HTTP, with a KPI report.
 
-Starts an MQTT broker (embedded unless one is given), the OPC UA conveyor simulator, the robot
-fleet simulator, the controller and its HTTP API, then the WMS generator, and waits until every
-order is terminal. Every port is a free loopback port, so demos can run side by side.
+Starts an MQTT broker unless one is given (a private Mosquitto when it is installed, else the
+embedded broker: :func:`simulators.broker.local_broker`), the OPC UA conveyor simulator, the
+robot fleet simulator, the controller and its HTTP API, then the WMS generator, and waits until
+every order is terminal. Every port is a free loopback port, so demos can run side by side.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from controller.orders.model import OrderStatus, OrderType
 from controller.service.service import LineService
 from kernel.clock import ScaledClock
 from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
-from simulators.broker import free_port
+from simulators.broker import LocalBroker, free_port
 from simulators.station import ReturnHook, StationSimulator
 from simulators.wms import WmsGenerator
 
@@ -44,6 +45,7 @@ class DemoOptions:
     seed: int = 7
     store_path: str | None = None
     html_report: Path | None = None  # the KPI report with plots, written before the store goes
+    own_broker: LocalBroker = LocalBroker.AUTO  # the broker started without ``broker``
 
 
 @dataclass
@@ -79,14 +81,18 @@ def prepare_config(base: LineConfig, opts: DemoOptions, workdir: Path) -> LineCo
 
 @asynccontextmanager
 async def running_line(
-    cfg: LineConfig, clock: ScaledClock, broker: str | None
+    cfg: LineConfig,
+    clock: ScaledClock,
+    broker: str | None,
+    own_broker: LocalBroker = LocalBroker.EMBEDDED,
 ) -> AsyncIterator[tuple[SimulatedLine, LineService, ApiServer]]:
-    """The whole line in this process: its simulators (on ``broker``, else an embedded one),
-    the controller and its API, running until the context ends."""
+    """The whole line in this process: its simulators (on ``broker``, else on a broker of its
+    own of the kind ``own_broker`` says), the controller and its API, running until the context
+    ends."""
     from simulators.line import simulated_line
 
     async with (
-        simulated_line(cfg, clock, broker) as line,
+        simulated_line(cfg, clock, broker, own_broker=own_broker) as line,
         LineService(line.config, clock) as service,
     ):
         api = ApiServer(create_app(service), cfg.api.host, cfg.api.port)
@@ -110,9 +116,16 @@ async def run_demo(
     clock = ScaledClock(opts.time_scale)
     with tempfile.TemporaryDirectory(prefix="linectl-demo-") as tmp:
         cfg = prepare_config(base, opts, Path(tmp))
-        async with running_line(cfg, clock, opts.broker) as (line, service, api):
+        async with running_line(cfg, clock, opts.broker, opts.own_broker) as (
+            line,
+            service,
+            api,
+        ):
             report = await _drive(
                 line.config, service, api, clock, opts, on_progress, line.return_tote
+            )
+            report["mqtt_broker"] = (
+                opts.broker if line.own_broker is None else line.own_broker.value
             )
             # what the simulator saw: two robots on one node, or head-on on one edge
             report["robot_collisions"] = len(line.robots.collisions)
@@ -263,7 +276,6 @@ async def _report(
             "replenishments": _by_label(registry, "linectl_replenishments", "stage"),
             "totes_returned": sample("linectl_tote_returns_total"),
         },
-        "mqtt_broker": "embedded" if opts.broker is None else opts.broker,
     }
 
 

@@ -106,6 +106,8 @@ class RobotTracker:
         self.connection: Connection = "UNKNOWN"
         self._outage = Outage(clock, log, "robot", {"serial": robot.serial})
         self.state: JsonDict | None = None
+        # the state message the snapshot's reported fields were worked out from, and those
+        self._reported_of: tuple[JsonDict | None, dict[str, Any]] | None = None
         self.last_state_at: float | None = None
         self.available = False
         self._unheard = False  # unavailable as the broker link went down (after a first state)
@@ -450,35 +452,45 @@ class RobotTracker:
         return [RobotAvailability(self.serial, available, reason, self._now(), unheard)]
 
     def snapshot(self) -> RobotSnapshot:
-        s = self.state or {}
-        pos = s.get("agvPosition") or {}
-        battery = s.get("batteryState")
-        errors = tuple(
-            f"{e['errorType']} ({e['errorLevel']}): {e.get('errorDescription', '')}".strip()
-            for e in s.get("errors", [])
-        )
         return RobotSnapshot(
             serial=self.serial,
             manufacturer=self.manufacturer,
             version=self.version,
             connection=self.connection,
-            operating_mode=s.get("operatingMode"),
-            last_node_id=s.get("lastNodeId") or None,
-            x=pos.get("x"),
-            y=pos.get("y"),
-            driving=bool(s.get("driving", False)),
-            order_id=s.get("orderId") or None,
-            battery=None if battery is None else battery["batteryCharge"],
-            errors=errors,
             state_age=self.state_age(),
             available=self.availability()[0],
-            charging=None if battery is None else battery["charging"],
-            paused=bool(s.get("paused", False)),
             factsheet_problems=self.factsheet_check.problems,
-            order_update_id=int(s.get("orderUpdateId", 0)),
-            nodes_left=tuple(str(n["nodeId"]) for n in s.get("nodeStates", [])),
-            edges_left=len(s.get("edgeStates", [])),
-            actions=tuple(
+            attention=self.attention(),
+            order_hold=self.attend.guard.hold(self._clock.now()),
+            **self._reported(),
+        )
+
+    def _reported(self) -> dict[str, Any]:
+        """The snapshot's fields that come from the last state message alone, worked out once
+        per message: the controller takes snapshots far more often than robots report."""
+        if self._reported_of is not None and self._reported_of[0] is self.state:
+            return self._reported_of[1]
+        s = self.state or {}
+        pos = s.get("agvPosition") or {}
+        battery = s.get("batteryState")
+        fields: dict[str, Any] = {
+            "operating_mode": s.get("operatingMode"),
+            "last_node_id": s.get("lastNodeId") or None,
+            "x": pos.get("x"),
+            "y": pos.get("y"),
+            "driving": bool(s.get("driving", False)),
+            "order_id": s.get("orderId") or None,
+            "battery": None if battery is None else battery["batteryCharge"],
+            "errors": tuple(
+                f"{e['errorType']} ({e['errorLevel']}): {e.get('errorDescription', '')}".strip()
+                for e in s.get("errors", [])
+            ),
+            "charging": None if battery is None else battery["charging"],
+            "paused": bool(s.get("paused", False)),
+            "order_update_id": int(s.get("orderUpdateId", 0)),
+            "nodes_left": tuple(str(n["nodeId"]) for n in s.get("nodeStates", [])),
+            "edges_left": len(s.get("edgeStates", [])),
+            "actions": tuple(
                 ActionStatus(
                     a["actionId"],
                     a.get("actionType", ""),
@@ -487,10 +499,10 @@ class RobotTracker:
                 )
                 for a in s.get("actionStates", [])
             ),
-            loads=tuple(
+            "loads": tuple(
                 RobotLoad(ld.get("loadId"), ld.get("loadType"), ld.get("loadPosition"))
                 for ld in s.get("loads") or []
             ),
-            attention=self.attention(),
-            order_hold=self.attend.guard.hold(self._clock.now()),
-        )
+        }
+        self._reported_of = (self.state, fields)
+        return fields
