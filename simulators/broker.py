@@ -281,6 +281,13 @@ class StartedBroker:
     kind: LocalBroker  # MOSQUITTO or EMBEDDED, never AUTO
 
 
+def local_broker_kind(kind: LocalBroker) -> LocalBroker:
+    """The kind of broker :func:`local_broker` starts for ``kind`` on this machine."""
+    if kind is LocalBroker.AUTO:
+        return LocalBroker.MOSQUITTO if find_mosquitto() is not None else LocalBroker.EMBEDDED
+    return kind
+
+
 @asynccontextmanager
 async def local_broker(kind: LocalBroker = LocalBroker.AUTO) -> AsyncIterator[StartedBroker]:
     """Start a broker on a free loopback port for as long as the context lasts: a private

@@ -15,13 +15,13 @@ handles no message until it recovers.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 import uuid
 from typing import Any
 
 import aiomqtt
+import orjson
 
 from devices.outage import Outage
 from devices.vda5050 import schema
@@ -95,7 +95,7 @@ class RobotPeer:
         backoff = Backoff(0.2, 10.0)  # wall seconds
         will = aiomqtt.Will(
             self.topic("connection"),
-            json.dumps(self.builder.connection("CONNECTIONBROKEN")),
+            orjson.dumps(self.builder.connection("CONNECTIONBROKEN")),
             qos=1,
             retain=True,
         )
@@ -136,7 +136,7 @@ class RobotPeer:
             )
             return
         await keep_cancellation(
-            client.publish(self.topic(subtopic), json.dumps(message), qos=qos, retain=retain)
+            client.publish(self.topic(subtopic), orjson.dumps(message), qos=qos, retain=retain)
         )
 
     async def _session(self, client: aiomqtt.Client) -> None:

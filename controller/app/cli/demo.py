@@ -39,7 +39,7 @@ def register(app: typer.Typer) -> None:
 def demo(
     orders: Annotated[int, typer.Option(min=1, help="Orders the WMS sends.")] = 300,
     b2b_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of B2B orders.")] = 0.2,
-    time_scale: DemoTimeScaleOpt = 30.0,
+    time_scale: DemoTimeScaleOpt = None,
     report: Annotated[
         Path | None,
         typer.Option(help="Write the JSON report here, and the HTML KPI report beside it."),
