@@ -172,6 +172,9 @@ class PrivateMosquitto(_Broker):
             f"listener {self.port} {self.host}",
             "allow_anonymous true",
             "persistence false",
+            # small messages go out at once: Nagle's algorithm would hold one back until the
+            # last is acknowledged, and the line's round trips add up
+            "set_tcp_nodelay true",
             f"log_dest file {folder / 'mosquitto.log'}",
             "log_type error",
             "log_type warning",
