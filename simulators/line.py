@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from kernel.clock import Clock
 from kernel.config.model import LineConfig
 from simulators.asrs import AsrsSimulator
-from simulators.broker import EmbeddedBroker, free_port
+from simulators.broker import LocalBroker, free_port, local_broker
 from simulators.conveyor import ConveyorSimulator
 from simulators.robots import RobotFleetSimulator
 from simulators.robots.profile import STRICT, VehicleProfile
@@ -38,6 +38,8 @@ class SimulatedLine:
     robots: RobotFleetSimulator
     mqtt_url: str
     devices: LineDevices
+    # the broker the line started for itself (mosquitto or embedded); None on a given broker
+    own_broker: LocalBroker | None = None
 
     @property
     def asrs(self) -> AsrsSimulator | None:
@@ -143,15 +145,19 @@ async def simulated_line(
     clock: Clock,
     broker_url: str | None = None,
     robot_profile: VehicleProfile = STRICT,
+    own_broker: LocalBroker = LocalBroker.EMBEDDED,
 ) -> AsyncIterator[SimulatedLine]:
     """Start the simulators; the robot fleet runs in a task owned by this context, its robots
-    as strict as ``robot_profile`` says."""
+    as strict as ``robot_profile`` says. Without ``broker_url`` the line starts a broker of its
+    own on loopback, of the kind ``own_broker`` asks for (:func:`simulators.broker.local_broker`).
+    """
+    started: LocalBroker | None = None
     async with contextlib.AsyncExitStack() as stack:
         if broker_url is None:
-            broker = await stack.enter_async_context(EmbeddedBroker())
-            broker_url = broker.url
-            # the embedded broker is anonymous plain MQTT on loopback: the line's login and
-            # TLS settings belong to its own broker
+            broker = await stack.enter_async_context(local_broker(own_broker))
+            broker_url, started = broker.url, broker.kind
+            # a broker of the line's own is anonymous plain MQTT on loopback: the line's login
+            # and TLS settings belong to its site broker
             anonymous = {"username": None, "password": None, "password_file": None, "tls": None}
             cfg = cfg.model_copy(update={"mqtt": cfg.mqtt.model_copy(update=anonymous)})
         cfg = free_endpoints(cfg, broker_url)
@@ -159,7 +165,7 @@ async def simulated_line(
         robots = RobotFleetSimulator(
             cfg, clock, broker_url, on_drop=devices.hand_over, profile=robot_profile
         )
-        line = SimulatedLine(cfg, devices.conveyor, robots, broker_url, devices)
+        line = SimulatedLine(cfg, devices.conveyor, robots, broker_url, devices, own_broker=started)
         async with asyncio.TaskGroup() as tg:
             tasks = [
                 tg.create_task(robots.run(), name="sim.robots"),

@@ -308,8 +308,17 @@ class MessageBuilder:
             out["velocity"] = _velocity(velocity)
         return out
 
-    def factsheet(self, model: RobotModel, series_name: str) -> JsonDict:
-        """The type description of a robot of ``model`` (spec 6.15).
+    def factsheet(
+        self,
+        model: RobotModel,
+        series_name: str,
+        *,
+        state_interval: float = 1.0,
+        visualization_interval: float = 1.0,
+    ) -> JsonDict:
+        """The type description of a robot of ``model`` (spec 6.15), which sends a state at
+        least every ``state_interval`` seconds and a visualization every
+        ``visualization_interval`` seconds.
 
         ``blockingTypes`` is left out of the action list: the official schemas declare it as an
         array whose value must be one of three strings, which no array satisfies.
@@ -350,8 +359,8 @@ class MessageBuilder:
                 "timing": {
                     "minOrderInterval": 0.1,
                     "minStateInterval": 0.1,
-                    "defaultStateInterval": 1.0,
-                    "visualizationInterval": 1.0,
+                    "defaultStateInterval": state_interval,
+                    "visualizationInterval": visualization_interval,
                 },
             },
             "protocolFeatures": {

@@ -42,13 +42,19 @@ class Driver:
             await self.state.clock.sleep(BATTERY_TICK)
             if self.state.driving:
                 continue  # driving drains in _traverse
-            was_empty = self.state.battery.empty
+            was_empty, level = self.state.battery.empty, self._battery_level()
             if self.state.battery.stand(BATTERY_TICK):
                 log.info("charging finished: battery full", extra={"serial": self.state.serial})
                 self.state.touch()
             if was_empty != self.state.battery.empty:
                 self.state.wake.set()
+            if level != self._battery_level():
                 self.state.touch()
+
+    def _battery_level(self) -> tuple[bool, bool]:
+        """Low and empty: a change is a warning or an error coming or going, which the state
+        reports at once (spec 6.10)."""
+        return self.state.battery.low, self.state.battery.empty
 
     def _blocked(self, *, moving: bool) -> bool:
         """Whether the robot must stand still. A pending cancel overrides a pause so that the
@@ -145,7 +151,10 @@ class Driver:
             elapsed += step
             f = elapsed / duration
             self.state.x, self.state.y = x0 + (x1 - x0) * f, y0 + (y1 - y0) * f
+            level = self._battery_level()
             self.state.battery.drive(step)
+            if level != self._battery_level():
+                self.state.touch()
         self.state.x, self.state.y = x1, y1
         self.state.driving, self.state.velocity = False, 0.0
         return True

@@ -15,19 +15,19 @@ handles no message until it recovers.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import socket
 import uuid
 from typing import Any
 
 import aiomqtt
+import orjson
 
 from devices.outage import Outage
 from devices.vda5050 import schema
 from devices.vda5050.broker import BrokerSettings
 from devices.vda5050.link import keep_cancellation
-from devices.vda5050.messages import ErrorEntry, MessageBuilder
+from devices.vda5050.messages import ErrorEntry, MessageBuilder, Pose
 from devices.vda5050.topics import topic
 from kernel.backoff import Backoff
 from simulators.robots.timed import TimedFault
@@ -35,7 +35,14 @@ from simulators.robots.vehicle import SimulatedRobot
 
 log = logging.getLogger(__name__)
 
-STATE_INTERVAL = 1.0  # line seconds: state at least this often
+# A state goes out on every change the robot reports (spec 6.10: an order or update received,
+# a node passed, an action's status, loads, errors, driving started or stopped, ...) and else at
+# the latest this many line seconds after the last one (the spec's limit is 30 s; master control
+# counts a robot silent after that).
+STATE_INTERVAL = 10.0
+# line seconds between visualization messages while the pose or velocity changes (spec 6.13: the
+# integrator's choice); a robot standing still has nothing new to show and sends none
+VISUALIZATION_INTERVAL = 1.0
 OFFLINE_TIMEOUT = 2.0  # wall seconds to say OFFLINE on a clean stop
 KEEPALIVE = 15  # seconds, as the spec suggests for the connection heartbeat
 
@@ -60,6 +67,7 @@ class RobotPeer:
         )
         self.link_cut = TimedFault(robot.clock)
         self._client: aiomqtt.Client | None = None
+        self._state_at = robot.clock.now()  # line time the last state was published
 
     def drop_connection(self, for_seconds: float) -> None:
         """Lose the broker connection uncleanly and stay away for ``for_seconds`` line seconds;
@@ -87,7 +95,7 @@ class RobotPeer:
         backoff = Backoff(0.2, 10.0)  # wall seconds
         will = aiomqtt.Will(
             self.topic("connection"),
-            json.dumps(self.builder.connection("CONNECTIONBROKEN")),
+            orjson.dumps(self.builder.connection("CONNECTIONBROKEN")),
             qos=1,
             retain=True,
         )
@@ -128,7 +136,7 @@ class RobotPeer:
             )
             return
         await keep_cancellation(
-            client.publish(self.topic(subtopic), json.dumps(message), qos=qos, retain=retain)
+            client.publish(self.topic(subtopic), orjson.dumps(message), qos=qos, retain=retain)
         )
 
     async def _session(self, client: aiomqtt.Client) -> None:
@@ -160,7 +168,8 @@ class RobotPeer:
         self.robot.changed.set()
         name = f"robot[{self.robot.serial}]"
         tg.create_task(self._publish_state(client), name=f"{name}.state")
-        tg.create_task(self._heartbeat(client), name=f"{name}.heartbeat")
+        tg.create_task(self._state_interval(), name=f"{name}.state-interval")
+        tg.create_task(self._visualization(client), name=f"{name}.visualization")
         tg.create_task(self._factsheets(client), name=f"{name}.factsheet")
 
     async def _say_offline(self, client: aiomqtt.Client) -> None:
@@ -176,7 +185,12 @@ class RobotPeer:
             )
 
     async def _publish_factsheet(self, client: aiomqtt.Client) -> None:
-        factsheet = self.builder.factsheet(self.robot.model, self.robot.robot.model)
+        factsheet = self.builder.factsheet(
+            self.robot.model,
+            self.robot.robot.model,
+            state_interval=STATE_INTERVAL,
+            visualization_interval=VISUALIZATION_INTERVAL,
+        )
         # what the robot declares is what its acceptance checks allow
         factsheet["protocolFeatures"]["agvActions"] = self.robot.capabilities.factsheet_actions()
         await self._publish(client, "factsheet", factsheet, retain=True)
@@ -192,15 +206,30 @@ class RobotPeer:
             await self.robot.changed.wait()
             await self.robot.frozen.cleared()
             self.robot.changed.clear()
+            self._state_at = self.clock.now()
             await self._publish(client, "state", self.builder.state(self.robot.state_body()))
 
-    async def _heartbeat(self, client: aiomqtt.Client) -> None:
+    async def _state_interval(self) -> None:
+        """Ask for a state once :data:`STATE_INTERVAL` passed without one."""
         while True:
-            await self.clock.sleep(STATE_INTERVAL)
-            await self.robot.frozen.cleared()
+            left = self._state_at + STATE_INTERVAL - self.clock.now()
+            if left > 0:
+                await self.clock.sleep(left)
+                continue
             self.robot.changed.set()
-            viz = self.builder.visualization(self.robot.pose(), self.robot.velocity_vector())
-            await self._publish(client, "visualization", viz)
+            await self.clock.sleep(STATE_INTERVAL)  # published by then, unless frozen
+
+    async def _visualization(self, client: aiomqtt.Client) -> None:
+        """The pose and velocity every :data:`VISUALIZATION_INTERVAL` while they change."""
+        shown: tuple[Pose, tuple[float, float, float]] | None = None
+        while True:
+            await self.clock.sleep(VISUALIZATION_INTERVAL)
+            await self.robot.frozen.cleared()
+            now = (self.robot.pose(), self.robot.velocity_vector())
+            if now == shown:
+                continue
+            shown = now
+            await self._publish(client, "visualization", self.builder.visualization(*now))
 
     async def _receive(self, client: aiomqtt.Client) -> None:
         async for message in client.messages:

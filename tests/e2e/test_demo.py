@@ -14,6 +14,8 @@ from controller.app.demo import DemoOptions, run_demo
 from controller.orders.model import OrderStatus
 from controller.store import open_store
 from kernel.config.model import LineConfig, StoreConfig
+from simulators import broker as brokers
+from simulators.broker import LocalBroker, find_mosquitto
 from tests.report_checks import assert_offline_report
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +38,8 @@ def test_cli_demo_with_embedded_broker_completes_every_order(tmp_path: Path) -> 
             str(store),
             "--timeout",
             "120",
+            "--own-broker",
+            "embedded",
         ],
         env={"COLUMNS": "200"},  # the summary's tables unwrapped
     )
@@ -58,6 +62,29 @@ def test_cli_demo_with_embedded_broker_completes_every_order(tmp_path: Path) -> 
     assert sum(data["kpi"]["completed"].values()) == 24
     assert data["kpi"]["asrs"]["cycles"]
     assert_summary_is_the_reports(res.stdout, data, store, tmp_path)
+
+
+@pytest.mark.skipif(find_mosquitto() is None, reason="mosquitto is not installed")
+async def test_demo_runs_on_a_private_mosquitto_when_installed(
+    reference_line: LineConfig, tmp_path: Path
+) -> None:
+    opts = DemoOptions(orders=6, time_scale=40, timeout=120, store_path=str(tmp_path / "d.db"))
+    assert opts.own_broker is LocalBroker.AUTO  # what linectl demo does without options
+    report = await run_demo(reference_line, opts)
+    assert report["mqtt_broker"] == "mosquitto"
+    assert report["by_status"]["completed"] == 6 and report["all_terminal"]
+    assert report["robot_collisions"] == 0
+
+
+def test_cli_demo_asked_for_mosquitto_without_it_says_so(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(brokers, "_SBIN", ())
+    res = CliRunner().invoke(
+        app, ["demo", "--own-broker", "mosquitto"], env={"PATH": str(tmp_path), "COLUMNS": "200"}
+    )
+    assert res.exit_code == 2, res.output
+    assert "mosquitto binary is not installed" in res.output
 
 
 def assert_summary_is_the_reports(

@@ -69,9 +69,15 @@ TimeScaleOpt = Annotated[
         help=f"{TIME_SCALE_HELP} (default: clock.time_scale of the line file).",
     ),
 ]
-# ``linectl demo``: its own default, the same check
+# ``linectl demo``: its own default, which depends on its broker; the same check
 DemoTimeScaleOpt = Annotated[
-    float, typer.Option("--time-scale", callback=_positive, help=f"{TIME_SCALE_HELP}.")
+    float | None,
+    typer.Option(
+        "--time-scale",
+        callback=_positive,
+        help=f"{TIME_SCALE_HELP} (default: 80 on Mosquitto or a given broker, 30 on the "
+        "embedded broker).",
+    ),
 ]
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn
@@ -28,6 +28,8 @@ from controller.app.cli.common import (
     setup_logs,
 )
 
+OwnBroker = Literal["auto", "mosquitto", "embedded"]
+
 
 def register(app: typer.Typer) -> None:
     """Add ``linectl demo`` to ``app``."""
@@ -37,7 +39,7 @@ def register(app: typer.Typer) -> None:
 def demo(
     orders: Annotated[int, typer.Option(min=1, help="Orders the WMS sends.")] = 300,
     b2b_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of B2B orders.")] = 0.2,
-    time_scale: DemoTimeScaleOpt = 30.0,
+    time_scale: DemoTimeScaleOpt = None,
     report: Annotated[
         Path | None,
         typer.Option(help="Write the JSON report here, and the HTML KPI report beside it."),
@@ -49,6 +51,13 @@ def demo(
         ),
     ] = None,
     broker: Annotated[str | None, typer.Option(help="Use this broker: mqtt://host:port")] = None,
+    own_broker: Annotated[
+        OwnBroker,
+        typer.Option(
+            help="Without --broker, the broker the demo starts: auto (a private Mosquitto when "
+            "the mosquitto binary is installed, else the embedded one), mosquitto or embedded.",
+        ),
+    ] = "auto",
     config: ConfigOpt = None,
     timeout: Annotated[float, typer.Option(help="Give up after this many wall seconds.")] = 600.0,
     seed: Annotated[int, typer.Option(help="Seed of the WMS workload.")] = 7,
@@ -60,11 +69,15 @@ def demo(
     Exit 0 when every order is terminal, 1 otherwise, 69 when a port it takes is in use."""
     from controller.app.demo import DemoOptions, Progress, run_demo
     from kernel.ports import CannotListen
+    from simulators.broker import LocalBroker, MosquittoError, find_mosquitto
 
     setup_logs(log_level, log_format)
     base = load_line(config)
     if broker is not None:
         check_broker(base, broker)
+    elif own_broker == "mosquitto" and find_mosquitto() is None:
+        err.print("--own-broker mosquitto: the mosquitto binary is not installed (not on PATH)")
+        raise typer.Exit(2)
     if store is not None and store.exists():
         err.print(f"--store {store}: the file exists; give a new one", markup=False)
         raise typer.Exit(2)
@@ -78,6 +91,7 @@ def demo(
         seed,
         store_path=str(store) if store is not None else None,
         html_report=html,
+        own_broker=LocalBroker(own_broker),
     )
     bar: RichProgress | None = None
     task_id: Any = None
@@ -111,6 +125,9 @@ def demo(
     except* CannotListen as group:  # a free port taken by another process in the meantime
         again = "the demo takes free loopback ports: run it again"
         cannot_listen(first_error(group), again, again)
+    except* MosquittoError as group:
+        err.print(f"{first_error(group)}; --own-broker embedded runs without it", markup=False)
+        raise typer.Exit(1) from None
     if result is None:
         err.print("demo interrupted")
         raise typer.Exit(130)
