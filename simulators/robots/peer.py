@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 # the latest this many line seconds after the last one (the spec's limit is 30 s; master control
 # counts a robot silent after that).
 STATE_INTERVAL = 10.0
+# ... and while it drives, at the latest this many line seconds after the last one: master
+# control sees where it is between two nodes (traffic control frees the node a robot has driven
+# clear of, robots.traffic.clearance), as vehicles that report about once a second let it
+DRIVING_STATE_INTERVAL = 1.0
 # line seconds between visualization messages while the pose or velocity changes (spec 6.13: the
 # integrator's choice); a robot standing still has nothing new to show and sends none
 VISUALIZATION_INTERVAL = 1.0
@@ -210,14 +214,16 @@ class RobotPeer:
             await self._publish(client, "state", self.builder.state(self.robot.state_body()))
 
     async def _state_interval(self) -> None:
-        """Ask for a state once :data:`STATE_INTERVAL` passed without one."""
+        """Ask for a state once :data:`STATE_INTERVAL` passed without one
+        (:data:`DRIVING_STATE_INTERVAL` while the robot drives)."""
         while True:
-            left = self._state_at + STATE_INTERVAL - self.clock.now()
+            interval = DRIVING_STATE_INTERVAL if self.robot.driving else STATE_INTERVAL
+            left = self._state_at + interval - self.clock.now()
             if left > 0:
-                await self.clock.sleep(left)
+                await self.clock.sleep(min(left, DRIVING_STATE_INTERVAL))
                 continue
             self.robot.changed.set()
-            await self.clock.sleep(STATE_INTERVAL)  # published by then, unless frozen
+            await self.clock.sleep(DRIVING_STATE_INTERVAL)  # published by then, unless frozen
 
     async def _visualization(self, client: aiomqtt.Client) -> None:
         """The pose and velocity every :data:`VISUALIZATION_INTERVAL` while they change."""

@@ -1,12 +1,13 @@
 """How often a simulated robot speaks (spec 6.10, 6.13): a state on every change and else at
-the latest every ``STATE_INTERVAL`` line seconds, a visualization only while its pose changes;
-its factsheet says so."""
+the latest every ``STATE_INTERVAL`` line seconds (every ``DRIVING_STATE_INTERVAL`` while it
+drives), a visualization only while its pose changes; its factsheet says so."""
 
 from __future__ import annotations
 
 import asyncio
 import itertools
 import json
+from datetime import datetime
 
 import aiomqtt
 import pytest
@@ -16,7 +17,7 @@ from devices.vda5050.topics import split
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 from simulators.robots import RobotFleetSimulator
-from simulators.robots.peer import STATE_INTERVAL, VISUALIZATION_INTERVAL
+from simulators.robots.peer import DRIVING_STATE_INTERVAL, STATE_INTERVAL, VISUALIZATION_INTERVAL
 from tests.integration.test_vda5050_fleet import running_line, trip
 
 pytestmark = pytest.mark.integration
@@ -70,6 +71,8 @@ async def test_a_driving_robot_states_every_node_and_shows_its_motion(
     address = broker_address(mqtt_url)
     nodes: list[str] = []
     shown = 0
+    # the robot's own timestamps of the states it sent while driving between two nodes
+    between: list[tuple[str, datetime]] = []
     async with (
         running_line(reference_line, mqtt_url, interface_name) as line,
         aiomqtt.Client(address.host, address.port) as watcher,
@@ -87,6 +90,9 @@ async def test_a_driving_robot_states_every_node_and_shows_its_motion(
                 if parts.subtopic != "state":
                     continue
                 state = json.loads(message.payload)
+                if state["orderId"] == "t1" and state["driving"]:
+                    at = datetime.fromisoformat(state["timestamp"].replace("Z", "+00:00"))
+                    between.append((state["lastNodeId"], at))
                 if state["orderId"] == "t1" and (not nodes or nodes[-1] != state["lastNodeId"]):
                     nodes.append(state["lastNodeId"])
                 if state["orderId"] == "t1" and not state["nodeStates"]:
@@ -97,3 +103,9 @@ async def test_a_driving_robot_states_every_node_and_shows_its_motion(
     assert all(node in left for node in nodes), nodes
     assert len(nodes) >= 5 and nodes[-1] == "IND1", nodes
     assert shown >= len(route) - 1  # the pose at least once per edge driven
+    # on each edge (3-4.5 m at 1.5 m/s) a state about every second while it drives
+    for _, run in itertools.groupby(between, key=lambda s: s[0]):
+        times = [at for _, at in run]
+        gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(times)]
+        assert all(gap <= 1.5 * DRIVING_STATE_INTERVAL for gap in gaps), gaps
+    assert len(between) >= 2 * (len(route) - 1), between
