@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable
+import sys
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -281,8 +282,21 @@ def test_keys_swapped_where_only_their_escapes_differ_are_not_a_repeat(version: 
     assert repeats.parse(swapped).payload == {**second, "vendor": {"b": True, "a": 1}}
 
 
+@pytest.fixture
+def default_recursion_limit() -> Iterator[None]:
+    """Python's default recursion limit for the test (other tests' libraries may raise it)."""
+    before = sys.getrecursionlimit()
+    sys.setrecursionlimit(1000)
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(before)
+
+
 @pytest.mark.parametrize("version", schema.VERSIONS)
-def test_a_valid_message_nested_deeper_than_python_recurses_is_taken_in(version: str) -> None:
+def test_a_valid_message_nested_deeper_than_python_recurses_is_taken_in(
+    version: str, default_recursion_limit: None
+) -> None:
     first, _, _ = _states(version)
     first["vendor"] = "NESTED"
     raw = _raw(first).replace(b'"NESTED"', b'{"a": ' * 1000 + b"1" + b"}" * 1000)
