@@ -30,6 +30,7 @@ class RobotPositions:
         shared = self.shared
         changed = False
         known = set(shared.planner.serials())
+        leaving: list[str] = []  # driven clear of their node: freed together, in one step
         for serial, snap in shared.fleet.snapshot().items():
             node = snap.last_node_id
             if not node or not shared.roadmap.has(node):
@@ -40,8 +41,7 @@ class RobotPositions:
             plan = shared.planner.robot(serial)
             if node == plan.node:
                 if self._clear_of(plan, snap):
-                    shared.planner = traffic.advance(shared.planner, {}, left=[serial])
-                    changed = True
+                    leaving.append(serial)
                 continue
             try:
                 shared.planner = traffic.advance(shared.planner, {serial: node})
@@ -56,6 +56,9 @@ class RobotPositions:
                         "robot reported a node off its released route",
                         extra={"robot": serial, "node": node, "base": list(plan.base)},
                     )
+        if leaving:
+            shared.planner = traffic.advance(shared.planner, {}, left=leaving)
+            changed = True
         return changed
 
     def _clear_of(self, plan: traffic.RobotPlan, snap: dev.RobotSnapshot) -> bool:
