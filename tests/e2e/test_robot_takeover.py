@@ -61,13 +61,24 @@ async def kill_while_picking(line: LineProcesses, sig: signal.Signals) -> None:
         await put_orders(http)
 
         async def mid_trip() -> bool:
+            # a pick booked and one still to do: the robot has its drop (and a pick) ahead of
+            # it, beyond the way traffic control released, so it cannot finish meanwhile
             return any(
-                o["status"] == "picking" and any(e["type"] == "picked" for e in o["history"])
+                o["status"] == "picking" and 0 < _picks_done(o) < _picks_assigned(o)
                 for o in (await orders(http)).values()
             )
 
         await until("a robot is between its picks", mid_trip)
     await line.stop_controller(sig)
+
+
+def _picks_assigned(order: dict[str, Any]) -> int:
+    assigned = [e for e in order["history"] if e["type"] == "robot_assigned"]
+    return len(assigned[-1]["data"]["picks"]) if assigned else 0
+
+
+def _picks_done(order: dict[str, Any]) -> int:
+    return sum(e["type"] == "picked" for e in order["history"])
 
 
 async def settled_after_restart(
