@@ -58,6 +58,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from controller.app.demo import DemoOptions, prepare_config, running_line, wait_ready
 from controller.app.http import ApiServer
 from controller.linefile.checks import cross_check
@@ -208,6 +210,20 @@ def layout(name: str) -> LineConfig:
     return grid_layout(base, aisles, nodes, robots)
 
 
+def with_traffic(cfg: LineConfig, overrides: list[str]) -> LineConfig:
+    """``cfg`` with ``robots.traffic`` settings overridden (``KEY=VALUE``, VALUE as YAML)."""
+    if not overrides:
+        return cfg
+    values = cfg.robots.traffic.model_dump()
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or key not in values:
+            raise ValueError(f"--traffic {item!r}: KEY=VALUE with KEY one of {sorted(values)}")
+        values[key] = yaml.safe_load(value)
+    traffic = type(cfg.robots.traffic).model_validate(values)
+    return cfg.model_copy(update={"robots": cfg.robots.model_copy(update={"traffic": traffic})})
+
+
 # --- one run ------------------------------------------------------------------------------------
 
 
@@ -223,6 +239,8 @@ class Activity:
     # reservation waits by where: "waiting robot's node -> node it waits for"
     places: dict[str, float] = field(default_factory=dict)
     samples: int = 0
+    # (line seconds since the start, robots idle) per sample: when in the run robots had no work
+    idle_timeline: list[tuple[float, int]] = field(default_factory=list)
 
     def shares(self) -> dict[str, float]:
         total = sum(self.seconds.values()) or 1.0
@@ -240,6 +258,19 @@ class Activity:
         total = self.seconds["reserve"] or 1.0
         ranked = sorted(self.places.items(), key=lambda kv: -kv[1])[:n]
         return [(place, round(seconds / total, 3)) for place, seconds in ranked]
+
+    def idle_by_tenth(self, robots: int) -> list[float]:
+        """Idle share of robot time in each tenth of the run: idle robots spread over the run
+        (work held back upstream) or bunched at its end (the last trips)."""
+        if not self.idle_timeline or not robots:
+            return []
+        end = self.idle_timeline[-1][0] or 1.0
+        idle, count = [0] * 10, [0] * 10
+        for t, n in self.idle_timeline:
+            k = min(9, int(t / end * 10))
+            idle[k] += n
+            count[k] += 1
+        return [round(i / (c * robots), 2) if c else 0.0 for i, c in zip(idle, count, strict=True)]
 
 
 def classify(robot: Any, waiting: bool) -> str:
@@ -264,13 +295,14 @@ async def sample(service: LineService, clock: ScaledClock, activity: Activity) -
     also to what the robot holding the node does, and whether that robot's own way leads back
     through the waiting robot's node (head-on)."""
     traffic = service.orchestrator.traffic
-    last = clock.now()
+    last = start = clock.now()
     while True:
         await clock.sleep(activity.period)
         now = clock.now()
         dt, last = now - last, now
         robots = service.fleet.snapshot()
         doing = {s: classify(r, traffic.waiting(s)) for s, r in robots.items()}
+        activity.idle_timeline.append((now - start, sum(w == "idle" for w in doing.values())))
         for serial, what in doing.items():
             activity.seconds[what] += dt
             wait = traffic.shared.waits.get(serial) if what == "reserve" else None
@@ -374,6 +406,7 @@ async def drive(
         "time": activity.shares(),
         "reserve_waits": activity.waits(),
         "wait_places": activity.top_places(),
+        "idle_by_tenth": activity.idle_by_tenth(len(cfg.robots.fleet)),
         "robot_seconds": {a: round(activity.seconds[a], 1) for a in ACTIVITIES},
         "traffic": {
             "released_nodes": metric_total(service, "linectl_traffic_released_nodes"),
@@ -424,6 +457,8 @@ def print_run(name: str, mode: str, r: dict[str, Any]) -> None:
     done = max(r["completed"], 1)
     per_order = "  ".join(f"{a} {r['robot_seconds'][a] / done:5.1f}" for a in ACTIVITIES)
     print(f"{'':<23} robot s per order: {per_order}")
+    tenths = " ".join(f"{v * 100:3.0f}" for v in r["idle_by_tenth"])
+    print(f"{'':<23} idle % by tenth of the run: {tenths}")
     w = r["reserve_waits"]
     if t["reserve"]:
         holders = "  ".join(f"{a} {w['holder_' + a] * 100:4.1f}%" for a in ACTIVITIES)
@@ -447,11 +482,13 @@ async def main(args: argparse.Namespace) -> int:
     results: dict[str, dict[str, Any]] = {}
     failed = False
     for name in args.layouts.split(","):
-        cfg = layout(name)
+        cfg = with_traffic(layout(name), args.traffic)
         kind = name.partition(":")[0]
         orders = args.orders or DEFAULT_ORDERS[kind]
         per_mode: dict[str, Any] = {}
         for mode, on in (("on", True), ("off", False)):
+            if mode not in args.modes.split(","):
+                continue
             r = await run_once(cfg, on, args, orders)
             per_mode[mode] = r
             print_run(f"{name} ({r['robots']} robots)", mode, r)
@@ -462,6 +499,9 @@ async def main(args: argparse.Namespace) -> int:
                 for incident in r["collision_incidents"]:
                     print(f"{'':<25}{incident}")
                 failed = True
+        if len(per_mode) < 2:
+            results[name] = per_mode
+            continue
         off = per_mode["off"]["orders_per_hour"]
         ratio = per_mode["on"]["orders_per_hour"] / off if off else 0.0
         per_mode["ratio_on_off"] = round(ratio, 3)
@@ -488,6 +528,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--sample", type=float, default=0.5, help="line seconds between samples")
     p.add_argument("--timeout", type=float, default=300.0, help="wall seconds per run at most")
     p.add_argument("--json", help="write every figure to this file")
+    p.add_argument(
+        "--modes", default="on,off", help="on, off or both: traffic control on and/or off"
+    )
+    p.add_argument(
+        "--traffic",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a robots.traffic setting of the layouts (e.g. lookahead=4); repeatable",
+    )
     p.add_argument("--log-level", default="ERROR")
     return p.parse_args(argv)
 
