@@ -42,12 +42,19 @@ from psycopg import sql
 
 from api import create_app
 from controller.app.http import settle_heap
+from controller.asrs.replenishment import Replenishment
+from controller.asrs.returns import ToteReturns
+from controller.conveyor.reject_totes import RejectTotes
 from controller.line.history import History
+from controller.line.inventory import Inventory
 from controller.line.stations import Stations
+from controller.line.trips import InFlight
 from controller.linefile.loader import load_reference
 from controller.orders.model import OrderRecord
+from controller.service.hold import HoldOutcome
 from controller.store import LineStore, open_store
 from controller.store.postgresql.engine import server_name
+from devices.check_report import DeviceReport
 from devices.errors import DeviceUnavailable
 from kernel.clock import ScaledClock
 from kernel.config.model import ApiConfig, ApiToken, LineConfig, StoreConfig
@@ -67,6 +74,12 @@ class BenchLine:
         self.metrics = Metrics()
         self.clock = ScaledClock(1.0)
         self.stations = Stations(History(store, self.clock, self.metrics))
+        self.inventory = Inventory(config, store, self.clock, self.metrics)
+        self.replenishment = Replenishment(
+            config, self.inventory, InFlight(), self.clock, self.metrics
+        )
+        self.tote_returns = ToteReturns(self.inventory, self.clock, self.metrics)
+        self.reject_totes = RejectTotes(config, store, self.inventory, self.clock, self.metrics)
         self.accepted = 0
 
     def order_accepted(self, order: OrderRecord) -> None:
@@ -78,14 +91,39 @@ class BenchLine:
     def cancel_requested(self, order: OrderRecord) -> None:
         pass
 
-    def readiness(self) -> dict[str, bool]:
-        return {"store": True}
+    def controller(self) -> dict[str, Any]:
+        return {"role": "active", "failover": False, "instance": None, "term": None, "active": None}
+
+    async def readiness(self) -> dict[str, bool]:
+        return {"config": True, "store": True, "intake": True}
+
+    def readiness_reasons(self) -> dict[str, str]:
+        return {}
 
     def line_view(self) -> dict[str, Any]:
         return {"line_id": self.config.line.id, "conveyors": [], "robots": []}
 
+    async def devices_check(self, wait: float, connect_timeout: float) -> list[DeviceReport]:
+        return []
+
+    # no device is connected in this benchmark: every command is refused as for a device down
+
     async def robot_command(self, serial: str, command: str) -> str:
         raise DeviceUnavailable(f"robot {serial}: no robots in this benchmark")
+
+    async def conveyor_command(self, conveyor_id: str, command: str) -> str:
+        raise DeviceUnavailable(f"conveyor {conveyor_id}: no conveyor in this benchmark")
+
+    async def conveyor_jog(
+        self, conveyor_id: str, zone_id: str, speed: float, seconds: float
+    ) -> None:
+        raise DeviceUnavailable(f"conveyor {conveyor_id}: no conveyor in this benchmark")
+
+    async def line_hold(self, who: str) -> HoldOutcome:
+        raise DeviceUnavailable("no devices in this benchmark")
+
+    async def line_resume(self, who: str) -> HoldOutcome:
+        raise DeviceUnavailable("no devices in this benchmark")
 
 
 def line_config(store: StoreConfig) -> LineConfig:

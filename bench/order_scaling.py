@@ -28,11 +28,12 @@ import argparse
 import asyncio
 import os
 import shlex
+import shutil
 import sys
 import tempfile
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -61,6 +62,8 @@ class Run:
     cpu: float  # the controller's user + system seconds over the whole run
     peak_rss: int  # bytes
     timed_out: bool
+    # orders that ended in exception: their waiting reason and the last steps of their history
+    exceptions: list[str] = field(default_factory=list)
 
     @property
     def completed(self) -> int:
@@ -85,6 +88,19 @@ async def _counts(http: httpx.AsyncClient) -> dict[str, int]:
     view = (await http.get("/v1/line")).json()
     orders = view.get("orders") or {}
     return {k: v for k, v in (orders.get("by_status") or {}).items() if v}
+
+
+async def _exceptions(http: httpx.AsyncClient, shown: int = 10) -> list[str]:
+    """The first ``shown`` orders in exception: why, and their history's last steps."""
+    page = (await http.get("/v1/orders", params={"status": "exception", "limit": shown})).json()
+    out = []
+    for order in page["orders"]:
+        detail = (await http.get(f"/v1/orders/{order['id']}")).json()
+        steps = " > ".join(
+            f"{e['type']}@{e['at'][11:19]}" for e in (detail.get("history") or [])[-6:]
+        )
+        out.append(f"{order['id']}: {detail.get('waiting_reason')} [{steps}]")
+    return out
 
 
 async def return_to_rack(cfg: LineConfig, clock: ScaledClock, tote: str, aisle: str) -> None:
@@ -155,7 +171,8 @@ async def one_run(count: int, args: argparse.Namespace) -> Run:
                         timed_out = False
                         break
                     await asyncio.sleep(POLL)
-            wall = time.monotonic() - started
+                wall = time.monotonic() - started
+                exceptions = await _exceptions(http) if counts.get("exception") else []
             for task in (stations, *returns):
                 task.cancel()
             await asyncio.gather(stations, *returns, return_exceptions=True)
@@ -167,7 +184,11 @@ async def one_run(count: int, args: argparse.Namespace) -> Run:
                 cpu=_proc_cpu(pid) - cpu0,
                 peak_rss=_proc_status(pid, "VmHWM"),
                 timed_out=timed_out,
+                exceptions=exceptions,
             )
+        if exceptions and args.keep_logs:
+            keep = args.keep_logs / str(count)
+            await asyncio.to_thread(shutil.copytree, Path(tmp) / "logs", keep)
 
 
 def report(runs: list[Run], args: argparse.Namespace) -> None:
@@ -184,6 +205,8 @@ def report(runs: list[Run], args: argparse.Namespace) -> None:
             f"{1000 * r.cpu / r.orders:>13.1f} {r.peak_rss / 2**20:>13.1f}  "
             f"{dict(sorted(r.settled.items()))}{note}"
         )
+        for line in r.exceptions:
+            print(f"{'':>9}exception: {line}")
     if len(runs) > 1:
         a, b = runs[0], runs[-1]
         print(
@@ -213,6 +236,11 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--seed", type=int, default=7)
     p.add_argument("--b2b-share", type=float, default=0.0, help="share of B2B orders")
     p.add_argument("--progress", type=float, default=30.0, help="wall seconds between notes")
+    p.add_argument(
+        "--keep-logs",
+        type=Path,
+        help="copy the processes' logs of a run with orders in exception under DIR/<count>",
+    )
     return p.parse_args(argv)
 
 
