@@ -4,6 +4,8 @@
   restart the controller requests the divert again and the tote reaches its chute on this pass.
 - The controller stops listening while the PLC runs on and a divert completes: once the session
   is up again the divert is read back from the journal, with the tote's code.
+- Divert completions of two diverts reach the controller out of their journal order (a server
+  sends one publish's events monitored item by monitored item): each is reported, once.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 from kernel.metrics import Metrics
 from simulators.broker import free_port
+from simulators.conveyor.facts import DivertFinished
+from simulators.conveyor.simulator import ConveyorSimulator
 from simulators.line import with_endpoints
 from tests.sim_process import simulator_process
 
@@ -190,3 +194,41 @@ async def test_a_divert_missed_while_not_listening_is_read_back(
             assert not ctl.reconciler.missing  # its arrival is on its way to the order
             assert ctl.reconciled("divert_replayed") == 1
             task.cancel()
+
+
+async def test_diverts_that_arrive_out_of_journal_order_are_each_reported_once(
+    reference_line: LineConfig, tmp_path: Path
+) -> None:
+    endpoint = f"opc.tcp://127.0.0.1:{free_port()}/linectl/"
+    line = with_endpoints(reference_line, "mqtt://127.0.0.1:1", endpoint)
+    d1, d2 = line.conveyor.sorter.diverts[:2]
+    # journal numbers 1 and 3 from the first divert, 2 from the second, within one publish:
+    # the server sends the first divert's events (1, 3), then the second's (2)
+    finished = [
+        DivertFinished(d1.id, "C1-9001", d1.chute, True, 0.0, "TOTE-O1", 1),
+        DivertFinished(d2.id, "C1-9002", d2.chute, True, 0.0, "TOTE-O2", 2),
+        DivertFinished(d1.id, "C1-9003", d1.chute, True, 0.0, "TOTE-O3", 3),
+    ]
+    async with (
+        ConveyorSimulator(line, ScaledClock(TIME_SCALE), endpoint) as plc,
+        controller(line, tmp_path) as ctl,
+        asyncio.TaskGroup() as tg,
+    ):
+        task = tg.create_task(ctl.sorter.run(ctl.events))
+        await ctl.next(dev.ConveyorTracking)  # first contact: the journal is empty
+        # the events as the PLC's divert event sources raise them (one publish call: no pause)
+        await plc._running()._publisher.publish(finished)
+        got = [await ctl.next(dev.ItemDiverted) for _ in finished]
+        assert sorted(
+            (ev.sequence, ev.item_id) for ev in got if isinstance(ev, dev.ItemDiverted)
+        ) == [
+            (1, "C1-9001"),
+            (2, "C1-9002"),
+            (3, "C1-9003"),
+        ]
+        # a divert read back again (a reconnect's journal, a repeated event) is not reported
+        await plc._running()._publisher.publish(finished[1:2])
+        with pytest.raises(TimeoutError):
+            async with asyncio.timeout(1.0):
+                await ctl.next(dev.ItemDiverted)
+        task.cancel()

@@ -101,10 +101,9 @@ class SorterEvents:
                 kind = "divert"
                 value = divert_from_event(event, now)
                 if value.sequence is not None:
-                    last = self._state.last_sequence
-                    if last is not None and value.sequence <= last:
+                    if self._state.diverts.seen(value.sequence):
                         return  # already read back from the journal after a reconnect
-                    self._state.last_sequence = value.sequence
+                    self._state.diverts.mark(value.sequence)
             else:
                 return
         except InvalidMessage as exc:

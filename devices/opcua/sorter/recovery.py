@@ -105,7 +105,8 @@ class SorterRecovery:
                     extra={"conveyor": self._state.conveyor_id},
                 )
             return
-        since = self._state.last_sequence or 0
+        handled = self._state.diverts
+        since = handled.through or 0
         try:
             journal = await model.sorter.call_method(
                 model.journal_method.nodeid, ua.Variant(since, ua.VariantType.UInt32)
@@ -122,24 +123,28 @@ class SorterRecovery:
         except TRANSPORT_ERRORS as exc:
             raise DeviceUnavailable(str(translate_error(exc, "reconcile"))) from exc
         now = self._state.clock.utcnow()
-        first_contact = self._state.last_sequence is None
-        reset = self._state.last_sequence is not None and last < self._state.last_sequence
-        if first_contact or reset:
-            # first contact: nothing was missed; or the journal started again (the PLC lost
-            # its retained data): what it held is gone, the tracking table tells what is left
-            if reset:
-                log.warning(
-                    "conveyor divert journal started again; diverts in the gap are unknown",
-                    extra={"conveyor": self._state.conveyor_id, "last": last},
-                )
-            self._state.last_sequence = last
+        first_contact = handled.through is None
+        highest = handled.highest
+        reset = not first_contact and highest is not None and last < highest
+        if first_contact:
+            # nothing was missed: what the journal holds was handled by an earlier run
+            handled.handled_through(last)
+        elif reset:
+            # the journal started again (the PLC lost its retained data): what it held is
+            # gone, the tracking table tells what is left
+            log.warning(
+                "conveyor divert journal started again; diverts in the gap are unknown",
+                extra={"conveyor": self._state.conveyor_id, "last": last},
+            )
+            handled.restart(last)
         else:
-            missed = [e for e in entries if e.sequence > since]
-            if missed and missed[0].sequence > since + 1:
+            after = [e for e in entries if e.sequence > since]
+            if after and after[0].sequence > since + 1:
                 log.warning(
                     "conveyor divert journal no longer holds every missed divert",
                     extra={"conveyor": self._state.conveyor_id, "from": since + 1},
                 )
+            missed = [e for e in after if not handled.seen(e.sequence)]
             for e in missed:
                 await events.put(
                     ItemDiverted(
@@ -153,7 +158,7 @@ class SorterRecovery:
                         replayed=True,
                     )
                 )
-            self._state.last_sequence = max(last, since)
+            handled.handled_through(max(last, since))
             if missed:
                 self._state.metrics.conveyor_reconciled.labels(
                     self._state.conveyor_id, "divert_replayed"

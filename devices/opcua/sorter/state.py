@@ -27,13 +27,59 @@ class LiveSession:
 
 
 @dataclass
+class HandledDiverts:
+    """The divert journal numbers handled: every number up to ``through``, and ``above`` it.
+
+    Divert events need not arrive in journal order: each divert is a monitored item of its
+    own, and a server sends the events of one publish item by item, so a divert numbered 289
+    can arrive after 290 from another divert. A number is handled once, whatever the order.
+    ``through`` is None before the first contact (the journal's position is not known yet).
+    """
+
+    through: int | None = None
+    above: set[int] = field(default_factory=set)
+
+    @property
+    def highest(self) -> int | None:
+        """The highest number handled."""
+        return max(self.above, default=self.through)
+
+    def seen(self, sequence: int) -> bool:
+        return sequence in self.above or (self.through is not None and sequence <= self.through)
+
+    def mark(self, sequence: int) -> None:
+        if self.seen(sequence):
+            return
+        self.above.add(sequence)
+        if self.through is not None:
+            self._advance()
+
+    def handled_through(self, sequence: int) -> None:
+        """Every number up to ``sequence`` is handled (read back from the journal, or the
+        journal's position at first contact)."""
+        self.through = sequence if self.through is None else max(sequence, self.through)
+        self.above = {s for s in self.above if s > self.through}
+        self._advance()
+
+    def restart(self, sequence: int) -> None:
+        """The journal started again (the PLC lost its retained data) and is at ``sequence``."""
+        self.through, self.above = sequence, set()
+
+    def _advance(self) -> None:
+        assert self.through is not None
+        while self.through + 1 in self.above:
+            self.through += 1
+            self.above.remove(self.through)
+
+
+@dataclass
 class SorterState:
     """The conveyor as the adapter last saw it, and the session it sees it through.
 
     ``live`` is None while not connected. ``packml_state`` is the unit's PackML state name,
     ``chutes`` and ``jammed`` (zones reporting a jam; each jam counted once) what was last read
-    of them. ``last_sequence`` is the highest divert journal number handled, so diverts are
-    read back after a reconnect and never reported twice. ``zones`` holds each zone's belt and
+    of them. ``diverts`` are the divert journal numbers handled, so diverts are read back
+    after a reconnect and never reported twice. ``zones`` holds each zone's belt and
     photo-eye as last read, for the line view only.
     """
 
@@ -46,7 +92,7 @@ class SorterState:
     chutes: dict[str, ChuteSnapshot] = field(init=False)
     jammed: set[str] = field(default_factory=set)
     zones: dict[str, ZoneSnapshot] = field(init=False)
-    last_sequence: int | None = None
+    diverts: HandledDiverts = field(default_factory=HandledDiverts)
     # every command to the conveyor passes it (a controller with a standby: only under a lease)
     fence: Fence = field(default_factory=Fence.unfenced)
 
