@@ -28,6 +28,15 @@ from simulators.broker import EmbeddedBroker
 from tests.store_backends import BACKENDS, StoreBackend
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # the CLI's consoles take their width from COLUMNS when they are made (at import), and
+    # pytest-xdist starts its workers with COLUMNS=80: a test that asks for a wide terminal
+    # (CliRunner's env) would get 80 columns. Unset before any test module imports the CLI,
+    # a console reads the width each time it prints.
+    os.environ.pop("COLUMNS", None)
+    os.environ.pop("LINES", None)
+
+
 def _answers(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):
