@@ -149,12 +149,13 @@ class TrafficOrders:
             rebuilt[j] = dataclasses.replace(target, actions=target.actions + lost.actions)
         job.nodes = job.nodes[:passed] + rebuilt
 
-    async def evacuate(self, evacuation: traffic.Evacuation) -> None:
+    async def evacuate(
+        self, evacuation: traffic.Evacuation, snap: dev.RobotSnapshot | None
+    ) -> None:
         """Send an idle robot that stands in the way to a parking node, as an errand; a robot
-        that may not go stays where it is."""
+        that may not go stays where it is. ``snap``: the robot's snapshot (None: unknown)."""
         shared = self.shared
         serial = evacuation.serial
-        snap = shared.fleet.snapshot().get(serial)
         refused = None
         if serial in shared.jobs:
             refused = "its order is not finished"

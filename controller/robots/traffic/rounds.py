@@ -62,8 +62,10 @@ class TrafficRounds:
         self._record(result)
         for reroute in result.reroutes:
             self.orders.replan(before, reroute.serial)
-        for evacuation in result.evacuations:
-            await self.orders.evacuate(evacuation)
+        if result.evacuations:
+            snapshots = shared.fleet.snapshot()  # the fleet's, once: each robot's is its own
+            for evacuation in result.evacuations:
+                await self.orders.evacuate(evacuation, snapshots.get(evacuation.serial))
         await self.deadlocks.end_deadlock()
         if first is not None:
             job = shared.jobs[first]
