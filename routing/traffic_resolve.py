@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Collection, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import replace
 
 from routing.roadmap import Roadmap
@@ -144,15 +144,25 @@ class Round:
         stands on now: ``p`` is out of their way now and would step back into it (typically
         right after stepping aside). Entering a cycle that ``p`` is already part of is allowed.
         """
-        holders = {n: s for n, s in self.holders.items() if s != p.serial}
-        holders[p.route[end]] = p.serial
+        me, at = p.serial, p.route[end]
+
+        def holder_of(n: str) -> str | None:
+            """Who holds ``n`` once ``p`` stands at the chunk's end, with nothing else
+            reserved (looked up, not copied: the table holds every robot's nodes)."""
+            if n == at:
+                return me
+            s = self.holders.get(n)
+            return None if s == me else s
+
         resume = next((s for s in p.stops if s > end), len(p.route) - 1)
-        node = _first_held(p.route[end + 1 : resume + 1], holders, p.serial)
+        node = _first_held(p.route[end + 1 : resume + 1], holder_of, me)
         first = node
         needed: set[str] = set()
         seen: set[str] = set()
         while node is not None:
-            holder = holders[node]
+            holder = holder_of(node)
+            if holder is None:  # not reached: _first_held gives held nodes only
+                return None
             if holder == p.serial:
                 return first if p.node not in needed else None
             q = self.plans[holder]
@@ -161,7 +171,7 @@ class Round:
             seen.add(holder)
             window = q.route[1 : q.next_stop() + 1]
             needed.update(window)
-            node = _first_held(window, holders, holder)
+            node = _first_held(window, holder_of, holder)
         return None
 
     def release(self, serial: str) -> None:
@@ -357,8 +367,11 @@ class Round:
         )
 
 
-def _first_held(nodes: Iterable[str], holders: dict[str, str], serial: str) -> str | None:
-    return next((n for n in nodes if holders.get(n, serial) != serial), None)
+def _first_held(
+    nodes: Iterable[str], holder_of: Callable[[str], str | None], serial: str
+) -> str | None:
+    """The first of ``nodes`` held by a robot other than ``serial``."""
+    return next((n for n in nodes if holder_of(n) not in (None, serial)), None)
 
 
 def wait_cycles(waits_on: dict[str, str]) -> list[list[str]]:
