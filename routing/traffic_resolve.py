@@ -49,6 +49,7 @@ class Round:
         self.junctions = topology(roadmap).junctions
         self.plans: _Plans = _Plans((r.serial, r) for r in state.robots)
         self._parked: tuple[int, dict[str, str]] = (-1, {})
+        self._occupied: tuple[int, set[str], set[str]] = (-1, set(), set())
         self.holders: dict[str, str] = dict(state.reservations.holders)
         self.order = [r.serial for r in sorted(state.robots, key=lambda r: (-r.priority, r.serial))]
         self.released: dict[str, list[str]] = {}
@@ -69,6 +70,17 @@ class Round:
             parked = {p.route[-1]: p.serial for p in self.plans.values() if p.finishing}
             self._parked = (self.plans.version, parked)
         return parked
+
+    def occupied(self) -> tuple[set[str], set[str]]:
+        """The nodes on the route of a robot that is not idle, and the nodes reserved or
+        parked on; worked out again only after a plan changed (reservations change only
+        with one). Not to be changed by the caller."""
+        version, busy, taken = self._occupied
+        if version != self.plans.version:
+            busy = {n for p in self.plans.values() if not p.idle for n in p.route}
+            taken = set(self.holders) | set(self.parked())
+            self._occupied = (self.plans.version, busy, taken)
+        return busy, taken
 
     def obstacles(self, serial: str, *exempt: str) -> set[str]:
         """Nodes ``serial`` must route around: others' reservations and parked robots' nodes."""
@@ -279,8 +291,7 @@ class Round:
     def _parking_spot(self, i: RobotPlan, r: RobotPlan, dist: dict[str, float]) -> str | None:
         """Nearest reachable free node: parking off every route, any node off every route,
         then the same off the route of the robot being let through."""
-        busy = {n for p in self.plans.values() if not p.idle for n in p.route}
-        taken = set(self.holders) | set(self.parked())
+        busy, taken = self.occupied()
         parking = self.policy.parking
         every = tuple(dist)
         for candidates, avoid in ((parking, busy), (every, busy), (parking, set(r.route))):
