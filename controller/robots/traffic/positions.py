@@ -24,6 +24,8 @@ class RobotPositions:
 
     def __init__(self, shared: TrafficFleetState) -> None:
         self.shared = shared
+        # the fleet as the last sync() saw it: a round, planned in the same step, reads it
+        self.seen: dict[str, dev.RobotSnapshot] = {}
 
     def sync(self) -> bool:
         """Take the robots' reported nodes into the state; True if anything changed."""
@@ -32,7 +34,8 @@ class RobotPositions:
         known = set(shared.planner.serials())
         leaving: list[str] = []  # driven clear of their node: freed together, in one step
         reached: dict[str, str] = {}  # reached a node of their base: advanced together ...
-        for serial, snap in shared.fleet.snapshot().items():
+        self.seen = shared.fleet.snapshot()
+        for serial, snap in self.seen.items():
             node = snap.last_node_id
             if not node or not shared.roadmap.has(node):
                 continue
