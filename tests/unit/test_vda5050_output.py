@@ -162,3 +162,21 @@ def test_instant_actions_are_published_and_awaited_not_posted(
     message = master.state.builders[serial].instant_actions([])
     with pytest.raises(ValueError, match="not posted"):
         master.output.post(serial, "instantActions", message)
+
+
+async def test_a_cancel_does_not_overtake_the_order_posted_before_it(
+    reference_line: LineConfig,
+) -> None:
+    """6.6.3: the robot keeps a cancelled order's ids, so an update arriving after the cancel
+    would start the order again: what was posted goes to the client first."""
+    client = RecordingClient(expect=2)
+    master = Master(reference_line, client)
+    serial = master.serials[0]
+    await master.commands.send_order(serial, master.trip(serial))
+    cancel = asyncio.create_task(master.commands.cancel_order(serial))
+    await sending(master.output, client)
+    await cancel
+    assert [topic.rsplit("/", 1)[1] for topic, _, _ in client.published] == [
+        "order",
+        "instantActions",
+    ]

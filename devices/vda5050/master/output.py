@@ -60,6 +60,8 @@ class MasterOutput:
         self._state = state
         self._outbox: deque[Outgoing] = deque()
         self._posted = asyncio.Event()
+        self._drained = asyncio.Event()  # nothing posted is waiting to be handed to the client
+        self._drained.set()
 
     def _checked(self, serial: str, subtopic: str, message: dict[str, Any]) -> Outgoing:
         """``message`` validated and encoded for the connected client.
@@ -85,7 +87,10 @@ class MasterOutput:
         client to write it.
 
         Raises CommandRejected when it does not validate, DeviceUnavailable when the broker is
-        not connected, the publish fails or the fence refuses (a lost lease)."""
+        not connected, the publish fails or the fence refuses (a lost lease). What was posted
+        before goes out first (a cancelOrder must not overtake the update it cancels)."""
+        if self._state.client is not None:
+            await self._drained.wait()
         out = self._checked(serial, subtopic, message)
         try:
             await keep_cancellation(
@@ -104,6 +109,7 @@ class MasterOutput:
         if subtopic not in POSTED:
             raise ValueError(f"{subtopic} messages are published and awaited, not posted")
         self._outbox.append(self._checked(serial, subtopic, message))
+        self._drained.clear()
         self._posted.set()
 
     async def send(self, client: aiomqtt.Client) -> None:
@@ -114,6 +120,8 @@ class MasterOutput:
         again)."""
         state = self._state
         while True:
+            if not self._outbox:
+                self._drained.set()
             await self._posted.wait()
             self._posted.clear()
             batch = [out for out in self._outbox if out.client is client]
