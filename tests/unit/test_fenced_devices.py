@@ -40,6 +40,8 @@ async def test_no_vda5050_message_leaves_a_fenced_master(reference_line: LineCon
     message = state.builders[serial].instant_actions([])
     with pytest.raises(DeviceUnavailable, match="no longer holds the line's lease"):
         await MasterOutput(state).publish(serial, "instantActions", message)
+    with pytest.raises(DeviceUnavailable, match="no longer holds the line's lease"):
+        MasterOutput(state).post(serial, "order", {})  # refused before it is even looked at
 
 
 async def test_no_divert_or_packml_command_leaves_a_fenced_sorter(

@@ -324,3 +324,30 @@ async def test_a_robot_driving_clear_of_its_node_frees_it_before_reaching_the_ne
         assert robot.node == "G10" and not robot.left
         assert traffic.state.reservations.holder("G10") == "R02"
         assert traffic.state.reservations.holder("P2") is None
+
+
+async def test_robots_reaching_their_decision_points_on_one_tick_all_move_on_and_get_updates(
+    reference_line: LineConfig, manual_clock: ManualClock
+) -> None:
+    fleet = FakeFleet({"R02": "P2", "R04": "P4"})
+    traffic = _traffic(reference_line, fleet, manual_clock)
+    trips = {"R02": LONG, "R04": ["P4", "G30", "G40", "G50", "G51", "G52", "G53"]}
+    async with running(traffic, manual_clock):
+        for serial, path in trips.items():
+            await traffic.send_order(serial, order(traffic, f"t-{serial}", path, path[-1]))
+        reached = {}
+        for serial, sent in fleet.orders:
+            reached[serial] = sent.nodes[released_prefix(sent.nodes) - 1].node_id
+            assert reached[serial] != trips[serial][0]
+        fleet.nodes.update(reached)  # both drive to the end of their base in one tick
+        await manual_clock.advance(TICK)
+
+    for serial, node in reached.items():
+        robot = traffic.state.robot(serial)
+        assert robot.node == node and robot.route == tuple(
+            trips[serial][trips[serial].index(node) :]
+        )
+        assert traffic.state.reservations.holder(trips[serial][0]) is None  # home freed
+    assert sorted(serial for serial, _ in fleet.updates) == ["R02", "R04"]
+    for serial, update in fleet.updates:
+        assert update.edges[0].start == reached[serial]

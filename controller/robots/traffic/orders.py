@@ -54,7 +54,8 @@ class TrafficOrders:
             raise DeviceUnavailable(
                 f"robot {serial} stands on {plan.node}; the order starts at {start}"
             )
-        job = Job(order.order_id, list(order.nodes), 0, ())
+        # kept as horizon: a message releases its base nodes (only they are copied each time)
+        job = Job(order.order_id, [_released(n, False) for n in order.nodes], 0, ())
         shared.jobs[serial] = job
         shared.planner = traffic.start_trip(
             shared.planner, serial, job.ids(), _stops(job.nodes), priority=0
@@ -81,11 +82,14 @@ class TrafficOrders:
 
     def _needs_update(self, serial: str) -> bool:
         job = self.shared.jobs[serial]
-        if job.cancelled:
+        if job.cancelled or job.sent_base <= 0:
             return False
         base_end = self._base_end(serial, job)
-        return job.sent_base > 0 and (
-            base_end != job.sent_base or job.ids()[base_end:] != job.sent_horizon
+        if base_end != job.sent_base:
+            return True
+        horizon, nodes = job.sent_horizon, job.nodes
+        return len(nodes) - base_end != len(horizon) or any(
+            nodes[base_end + i].node_id != node_id for i, node_id in enumerate(horizon)
         )
 
     async def _update(self, serial: str) -> None:
@@ -149,12 +153,13 @@ class TrafficOrders:
             rebuilt[j] = dataclasses.replace(target, actions=target.actions + lost.actions)
         job.nodes = job.nodes[:passed] + rebuilt
 
-    async def evacuate(self, evacuation: traffic.Evacuation) -> None:
+    async def evacuate(
+        self, evacuation: traffic.Evacuation, snap: dev.RobotSnapshot | None
+    ) -> None:
         """Send an idle robot that stands in the way to a parking node, as an errand; a robot
-        that may not go stays where it is."""
+        that may not go stays where it is. ``snap``: the robot's snapshot (None: unknown)."""
         shared = self.shared
         serial = evacuation.serial
-        snap = shared.fleet.snapshot().get(serial)
         refused = None
         if serial in shared.jobs:
             refused = "its order is not finished"
@@ -194,8 +199,9 @@ class TrafficOrders:
         self.positions.stay(serial)
 
     def _bare(self, node_id: str) -> dev.RouteNode:
+        """A node without actions, as horizon."""
         n = self.shared.roadmap.node(node_id)
-        return dev.RouteNode(node_id, n.x, n.y, n.map_id)
+        return dev.RouteNode(node_id, n.x, n.y, n.map_id, released=False)
 
     def _edges(self, path: Sequence[dev.RouteNode]) -> tuple[dev.RouteEdge, ...]:
         return tuple(

@@ -24,6 +24,8 @@ class RobotPositions:
 
     def __init__(self, shared: TrafficFleetState) -> None:
         self.shared = shared
+        # the fleet as the last sync() saw it: a round, planned in the same step, reads it
+        self.seen: dict[str, dev.RobotSnapshot] = {}
 
     def sync(self) -> bool:
         """Take the robots' reported nodes into the state; True if anything changed."""
@@ -31,11 +33,14 @@ class RobotPositions:
         changed = False
         known = set(shared.planner.serials())
         leaving: list[str] = []  # driven clear of their node: freed together, in one step
-        for serial, snap in shared.fleet.snapshot().items():
+        reached: dict[str, str] = {}  # reached a node of their base: advanced together ...
+        self.seen = shared.fleet.snapshot()
+        for serial, snap in self.seen.items():
             node = snap.last_node_id
             if not node or not shared.roadmap.has(node):
                 continue
             if serial not in known:
+                self._advance(reached)  # ... before a robot is placed, in the order reported
                 changed |= self.place(serial, node)
                 continue
             plan = shared.planner.robot(serial)
@@ -43,23 +48,31 @@ class RobotPositions:
                 if self._clear_of(plan, snap):
                     leaving.append(serial)
                 continue
-            try:
-                shared.planner = traffic.advance(shared.planner, {serial: node})
+            if node in plan.route[1 : plan.released]:
+                reached[serial] = node
                 shared.logged.off_base.discard(serial)
                 changed = True
-            except ValueError:
-                if plan.idle and serial not in shared.jobs:
-                    changed |= self.place(serial, node)  # moved by hand while idle
-                elif serial not in shared.logged.off_base:
-                    shared.logged.off_base.add(serial)
-                    log.error(
-                        "robot reported a node off its released route",
-                        extra={"robot": serial, "node": node, "base": list(plan.base)},
-                    )
+            elif plan.idle and serial not in shared.jobs:
+                self._advance(reached)
+                changed |= self.place(serial, node)  # moved by hand while idle
+            elif serial not in shared.logged.off_base:
+                shared.logged.off_base.add(serial)
+                log.error(
+                    "robot reported a node off its released route",
+                    extra={"robot": serial, "node": node, "base": list(plan.base)},
+                )
+        self._advance(reached)
         if leaving:
             shared.planner = traffic.advance(shared.planner, {}, left=leaving)
             changed = True
         return changed
+
+    def _advance(self, reached: dict[str, str]) -> None:
+        """Robots that reached a node of their base move on, in one planner step (each robot's
+        step frees only its own nodes, so together they give what one by one would)."""
+        if reached:
+            self.shared.planner = traffic.advance(self.shared.planner, reached)
+            reached.clear()
 
     def _clear_of(self, plan: traffic.RobotPlan, snap: dev.RobotSnapshot) -> bool:
         """The robot drives on along its base and reports a position ``clearance`` metres or

@@ -51,8 +51,9 @@ class TrafficRounds:
                     await self.orders.send_updates()  # those held back on an earlier tick
 
     async def round(self, first: str | None = None) -> None:
-        """Plan one round and send what it decided. ``first``: the robot whose new order is
-        sent in this round; a failure to send it is raised (and its trip dropped)."""
+        """Plan one round and send what it decided, right after the robots' positions were
+        taken in (``positions.sync``, in the same step). ``first``: the robot whose new order
+        is sent in this round; a failure to send it is raised (and its trip dropped)."""
         shared = self.shared
         before = shared.planner
         result = traffic.plan(shared.roadmap, before, shared.policy)
@@ -63,7 +64,9 @@ class TrafficRounds:
         for reroute in result.reroutes:
             self.orders.replan(before, reroute.serial)
         for evacuation in result.evacuations:
-            await self.orders.evacuate(evacuation)
+            # the fleet as taken in just before this round, in the same step (nothing has
+            # changed since but what this round sent, to other robots)
+            await self.orders.evacuate(evacuation, self.positions.seen.get(evacuation.serial))
         await self.deadlocks.end_deadlock()
         if first is not None:
             job = shared.jobs[first]

@@ -6,8 +6,10 @@ Every new order passes one choke point, :meth:`RobotCommands.send_order`: it is 
 ``linectl_robot_orders_refused_total``) when the robot needs an operator, is backing off after
 a rejection, has had ``robots.max_orders_per_minute`` new orders in the last line minute, or
 when the order does not start at the robot's ``lastNodeId``. The first node carries the robot
-model's ``allowedDeviationXY``/``allowedDeviationTheta``. An order or update that went out is
-resent until the robot's state shows it; its ``orderUpdateId`` is counted by the robot's tracker.
+model's ``allowedDeviationXY``/``allowedDeviationTheta``. An order or update is validated and
+posted (queued for the broker client without waiting for it to be written: a traffic round
+sends all its updates without waiting in between) and resent until the robot's state shows it;
+its ``orderUpdateId`` is counted by the robot's tracker.
 """
 
 from __future__ import annotations
@@ -40,7 +42,8 @@ class RobotCommands:
         """Publish ``order`` to ``serial``; it is resent until the robot's state shows it.
 
         Raises OrderRefused when it may not go out now (see the module docstring),
-        DeviceUnavailable when the robot or the broker cannot be reached."""
+        DeviceUnavailable when the robot or the broker cannot be reached. It returns once the
+        order is queued for the broker client; one lost on the way is resent."""
         tracker = self._state.tracker(serial)
         now = self._state.clock.now()
         attention = tracker.attention()
@@ -65,7 +68,7 @@ class RobotCommands:
         tracker.track_order(order, _last_released(message), message["headerId"])
         tracker.guard.sent(now)
         try:
-            await self._output.publish(serial, "order", message)
+            self._output.post(serial, "order", message)
         except BaseException:
             tracker.untrack(order.order_id)
             tracker.guard.unsent()
@@ -122,7 +125,7 @@ class RobotCommands:
             order_id, update_id, nodes, _last_released(message), message["headerId"]
         )
         try:
-            await self._output.publish(serial, "order", message)
+            self._output.post(serial, "order", message)
         except BaseException:
             tracker.untrack_update(order_id)
             raise

@@ -3,7 +3,8 @@
 One aiomqtt client for the whole fleet. Every incoming ``state``, ``connection`` and
 ``factsheet`` message is validated against the schema of the robot's version at the boundary;
 an invalid one is counted, logged once per robot and dropped. Orders and order updates are
-published with QoS 0 (spec 6.2), instant actions with QoS 1 (they are not resent); the newest
+published with QoS 0 (spec 6.2), queued for the session's send task rather than awaited one by
+one, instant actions with QoS 1 (they are not resent, and awaited); the newest
 order or update is resent (a new ``headerId``, the same ``orderId`` and ``orderUpdateId``)
 until a state message shows it, and instant actions are followed until each has an outcome or
 its deadline passed.
@@ -109,6 +110,11 @@ class VdaMasterControl:
         which on Python 3.11 would leave a stray cancellation request on this task."""
         try:
             async with self._broker.client(self._client_id, keepalive=KEEPALIVE) as client:
+                # the send task publishes every order posted at once, up to one per robot
+                # (and resends and instant actions besides): warn only beyond that
+                client.pending_calls_threshold = max(
+                    client.pending_calls_threshold, 2 * len(self._state.trackers)
+                )
                 for subtopic in INCOMING:
                     await keep_cancellation(
                         client.subscribe(fleet_filter(self.interface_name, subtopic), qos=1)
@@ -120,7 +126,12 @@ class VdaMasterControl:
                         SessionLost,
                         self._intake.receive(client),
                         self._pending.resend(client),
-                        names=("vda5050.master.receive", "vda5050.master.resend"),
+                        self._output.send(client),
+                        names=(
+                            "vda5050.master.receive",
+                            "vda5050.master.resend",
+                            "vda5050.master.send",
+                        ),
                     )
                 finally:
                     await self._link(None, up=False)

@@ -7,7 +7,6 @@ the next ``headerId`` and a new timestamp, the same ``orderId`` and ``orderUpdat
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -15,7 +14,7 @@ from typing import Any
 import aiomqtt
 
 from devices.vda5050.link import keep_cancellation
-from devices.vda5050.master.output import QOS
+from devices.vda5050.master.output import QOS, encode
 from devices.vda5050.master.state import WATCH_INTERVAL, MasterState
 from devices.vda5050.topics import topic
 from devices.vda5050.tracker import RobotTracker
@@ -76,7 +75,7 @@ class PendingOrders:
                     pending.sent_at = now
                     tracker.resent(pending.order_id, pending.message["headerId"])
                     full_topic = topic(state.interface_name, tracker.manufacturer, serial, "order")
-                    payload = json.dumps(pending.message)
+                    payload = encode(pending.message)
                     await keep_cancellation(client.publish(full_topic, payload, qos=QOS["order"]))
                     state.metrics.mqtt_messages.labels("out", "order", "resent").inc()
                     log.debug(
