@@ -8,6 +8,7 @@ never see each other's messages.
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import socket
 import uuid
@@ -35,6 +36,27 @@ def pytest_configure(config: pytest.Config) -> None:
     # a console reads the width each time it prints.
     os.environ.pop("COLUMNS", None)
     os.environ.pop("LINES", None)
+
+
+@pytest.fixture
+def uvicorn_logs_to_root() -> Iterator[None]:
+    """uvicorn's loggers as linectl's API server has them (``log_config=None``): every record
+    goes to the root logger's handler. A uvicorn server started earlier in the same process
+    with uvicorn's own logging configuration (``access_log=False`` included) leaves them with
+    handlers of their own, not propagating; they are put back as they were afterwards."""
+    loggers = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.error", "uvicorn.access")]
+    states = [(lg.handlers[:], lg.propagate, lg.level, lg.disabled) for lg in loggers]
+    for lg in loggers:
+        lg.handlers[:] = []
+        lg.propagate, lg.disabled = True, False
+        lg.setLevel(logging.NOTSET)
+    try:
+        yield
+    finally:
+        for lg, (handlers, propagate, level, disabled) in zip(loggers, states, strict=True):
+            lg.handlers[:] = handlers
+            lg.propagate, lg.disabled = propagate, disabled
+            lg.setLevel(level)
 
 
 def _answers(host: str, port: int) -> bool:

@@ -320,6 +320,7 @@ async def test_a_token_in_the_query_is_refused_and_never_recorded(
     assert len(stored) == 1 and ADMIN not in stored[0] and "[redacted]" in stored[0]
 
 
+@pytest.mark.usefixtures("uvicorn_logs_to_root")
 async def test_uvicorn_request_lines_are_redacted_in_the_log(
     backend: FakeLine, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -70,18 +70,10 @@ def test_nested_data() -> None:
     assert params["query"]["token"] == SECRET  # the caller's data is left alone
 
 
+@pytest.mark.usefixtures("uvicorn_logs_to_root")
 def test_the_log_handler_redacts_messages_and_extras(capsys: pytest.CaptureFixture[str]) -> None:
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
-    # a uvicorn server started earlier in the same process with its own logging configuration
-    # leaves its loggers detached from the root handler; this test wants them as linectl's API
-    # server has them (log_config=None: every record goes through linectl's handler)
-    detached = [logging.getLogger(n) for n in ("uvicorn", "uvicorn.access")]
-    states = [(lg.handlers[:], lg.propagate, lg.level, lg.disabled) for lg in detached]
-    for lg in detached:
-        lg.handlers[:] = []
-        lg.propagate, lg.disabled = True, False
-        lg.setLevel(logging.NOTSET)
     try:
         for fmt in ("text", "json"):
             logs.setup("debug", fmt)
@@ -107,7 +99,3 @@ def test_the_log_handler_redacts_messages_and_extras(capsys: pytest.CaptureFixtu
     finally:
         root.handlers[:], _ = saved
         root.setLevel(saved[1])
-        for lg, (handlers, propagate, level, disabled) in zip(detached, states, strict=True):
-            lg.handlers[:] = handlers
-            lg.propagate, lg.disabled = propagate, disabled
-            lg.setLevel(level)
