@@ -180,3 +180,22 @@ async def test_a_cancel_does_not_overtake_the_order_posted_before_it(
         "order",
         "instantActions",
     ]
+
+
+async def test_an_instant_action_waiting_for_the_queue_is_not_left_waiting_by_a_lost_session(
+    reference_line: LineConfig,
+) -> None:
+    """A cancel waits for the order posted before it; the session ends before that order went
+    out: the cancel fails as for a broker that cannot be reached, rather than waiting for the
+    next session."""
+    client = RecordingClient(fail=True)
+    master = Master(reference_line, client)
+    serial = master.serials[0]
+    await master.commands.send_order(serial, master.trip(serial))
+    message = master.state.builders[serial].instant_actions([])
+    cancel = asyncio.create_task(master.output.publish(serial, "instantActions", message))
+    await asyncio.sleep(0)  # the cancel waits for the queue
+    with pytest.raises(aiomqtt.MqttError):
+        await master.output.send(client)  # type: ignore[arg-type]
+    with pytest.raises(DeviceUnavailable, match="failed"):
+        await asyncio.wait_for(cancel, timeout=5.0)

@@ -117,7 +117,17 @@ class MasterOutput:
         when it wakes at once, so the client writes them together. Messages checked with an
         earlier connection's client are dropped (their orders are resent on this one), and
         none goes out while the fence refuses. A broker error ends it (the connection is made
-        again)."""
+        again). When it ends, what it had queued is dropped (resent on the next connection):
+        an instant action waiting for the queue goes ahead and meets the lost connection."""
+        try:
+            await self._send(client)
+        finally:
+            for out in [o for o in self._outbox if o.client is client]:
+                self._outbox.remove(out)
+            if not self._outbox:
+                self._drained.set()
+
+    async def _send(self, client: aiomqtt.Client) -> None:
         state = self._state
         while True:
             if not self._outbox:
