@@ -113,6 +113,7 @@ __all__ = [
     "violations",
     "wait_cycles",
     "yielding_robot",
+    "yielding_robots",
 ]
 
 
@@ -233,7 +234,22 @@ def yielding_robot(
     priority: Mapping[str, int],
     gave_way: Collection[str] = (),
 ) -> tuple[str, tuple[str, ...]] | None:
-    """The robot whose trip to cancel when robots are stuck, and the robots involved.
+    """The robot whose trip to cancel when robots are stuck, and the robots involved: the
+    first of :func:`yielding_robots`, or None when nothing is to be done."""
+    choices = yielding_robots(waits, stuck, candidates, priority, gave_way)
+    return choices[0] if choices else None
+
+
+def yielding_robots(
+    waits: Mapping[str, Wait],
+    stuck: Sequence[str],
+    candidates: Collection[str],
+    priority: Mapping[str, int],
+    gave_way: Collection[str] = (),
+    busy: Collection[str] = (),
+) -> list[tuple[str, tuple[str, ...]]]:
+    """The robots whose trip to cancel when robots are stuck, one per group of robots stuck on
+    each other, with the robots of each group; groups share no robot.
 
     ``waits`` are the current waits by serial; ``stuck`` the robots that have waited too long
     without moving, and the robots whose way has not got shorter for too long (stalled, most
@@ -244,10 +260,13 @@ def yielding_robot(
     busy or will stall. ``gave_way`` are robots that gave way lately: when the same robots are
     stuck again, another robot of the cycle yields first if one can (a robot at the end of a
     dead end cannot make room by standing still; the one facing it can, by being moved aside).
-    None when nothing is to be done.
+    ``busy``: robots of a give-way still under way (or too recent to judge); a group with one
+    of them is left alone. Groups come in the order of ``stuck``.
     """
     waits_on = {s: w.holder for s, w in waits.items()}
     in_cycle = {s: tuple(c) for c in wait_cycles(waits_on) for s in c}
+    taken = set(busy)
+    out: list[tuple[str, tuple[str, ...]]] = []
     for serial in stuck:
         chain = [serial]
         holder = waits_on.get(serial)
@@ -260,8 +279,12 @@ def yielding_robot(
             group = (serial,)
         else:
             continue
+        if taken.intersection(group):
+            continue
         able = [s for s in group if s in candidates]
         fresh = [s for s in able if s not in gave_way]
         if fresh or able:
-            return max(fresh or able, key=lambda s: (-priority.get(s, 0), s)), group
-    return None
+            victim = max(fresh or able, key=lambda s: (-priority.get(s, 0), s))
+            out.append((victim, group))
+            taken.update(group)
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from collections.abc import Collection, Mapping
+from collections.abc import Container, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -45,7 +45,7 @@ def topology(roadmap: Roadmap) -> Topology:
 
 
 def shortest_tree(
-    roadmap: Roadmap, start: str, blocked: Collection[str] = ()
+    roadmap: Roadmap, start: str, blocked: Container[str] = ()
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Dijkstra from ``start`` over nodes not in ``blocked`` (``start`` itself is never blocked).
 
@@ -82,7 +82,7 @@ def path_to(pred: Mapping[str, str], start: str, goal: str) -> tuple[str, ...]:
 
 
 def plan_route_avoiding(
-    roadmap: Roadmap, start: str, goal: str, blocked_nodes: Collection[str]
+    roadmap: Roadmap, start: str, goal: str, blocked_nodes: Container[str]
 ) -> tuple[str, ...] | None:
     """A shortest route from ``start`` to ``goal`` through no node of ``blocked_nodes``.
 

@@ -8,7 +8,7 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
 
 from routing.roadmap import Roadmap
@@ -50,6 +50,9 @@ class Round:
         self.plans: _Plans = _Plans((r.serial, r) for r in state.robots)
         self._parked: tuple[int, dict[str, str]] = (-1, {})
         self._occupied: tuple[int, set[str], set[str]] = (-1, set(), set())
+        self._idle_at: tuple[int, dict[str, str]] = (-1, {})
+        # evacuations found impossible, valid while no plan changes: (version, keys)
+        self._no_way: tuple[int, set[tuple[str, str, int]]] = (-1, set())
         self.holders: dict[str, str] = dict(state.reservations.holders)
         self.order = [r.serial for r in sorted(state.robots, key=lambda r: (-r.priority, r.serial))]
         self.released: dict[str, list[str]] = {}
@@ -58,9 +61,6 @@ class Round:
         self.waits: list[Wait] = []
 
     # --- views -----------------------------------------------------------------------------
-
-    def reserved_by_others(self, serial: str) -> set[str]:
-        return {n for n, s in self.holders.items() if s != serial}
 
     def parked(self) -> dict[str, str]:
         """Node -> serial of robots that will stay where their route ends (idle or finishing);
@@ -82,11 +82,19 @@ class Round:
             self._occupied = (self.plans.version, busy, taken)
         return busy, taken
 
-    def obstacles(self, serial: str, *exempt: str) -> set[str]:
-        """Nodes ``serial`` must route around: others' reservations and parked robots' nodes."""
-        skip = {serial, *exempt}
-        held = {n for n, s in self.holders.items() if s not in skip}
-        return held | {n for n, s in self.parked().items() if s not in skip}
+    def idle_at(self) -> dict[str, str]:
+        """Node -> serial of the idle robots; worked out again only after a plan changed.
+        Not to be changed by the caller."""
+        version, idle = self._idle_at
+        if version != self.plans.version:
+            idle = {p.route[0]: p.serial for p in self.plans.values() if len(p.route) == 1}
+            self._idle_at = (self.plans.version, idle)
+        return idle
+
+    def obstacles(self, serial: str, *exempt: str) -> _Obstacles:
+        """Nodes ``serial`` must route around: others' reservations and parked robots' nodes
+        (a view over the round's tables, valid until the next change)."""
+        return _Obstacles(self.holders, self.parked(), frozenset((serial, *exempt)))
 
     # --- releasing -------------------------------------------------------------------------
 
@@ -259,11 +267,21 @@ class Round:
         When its only way out runs through ``for_serial`` (stopped), that robot steps aside
         first. False when nothing can be done this round.
         """
+        version, no_way = self._no_way
+        if version != self.plans.version:
+            no_way = set()
+            self._no_way = (self.plans.version, no_way)
+        if (idle, for_serial, depth) in no_way:
+            return False  # tried this round, and nothing has changed since
         i, r = self.plans[idle], self.plans[for_serial]
         dist, pred = shortest_tree(self.roadmap, i.node, self.obstacles(idle, for_serial))
         target = self._parking_spot(i, r, dist)
         if target is None:
-            return self._evacuate_boxed_in(idle, for_serial, depth)
+            if self._evacuate_boxed_in(idle, for_serial, depth):
+                return True
+            if self.plans.version == version:
+                no_way.add((idle, for_serial, depth))
+            return False
         path = path_to(pred, i.node, target)
         if any(self.holders.get(n) == for_serial for n in path):
             return self.sidestep(for_serial, set(path), come_back=True)
@@ -278,8 +296,8 @@ class Round:
         if depth >= 3:
             return False
         i, r = self.plans[idle], self.plans[for_serial]
-        others_idle = {p.node: p.serial for p in self.plans.values() if p.idle and p.serial != idle}
-        blocked = self.obstacles(idle, for_serial) - set(others_idle)
+        others_idle = {n: s for n, s in self.idle_at().items() if s != idle}
+        blocked = self.obstacles(idle, for_serial).but(others_idle)
         dist, pred = shortest_tree(self.roadmap, i.node, blocked)
         target = self._parking_spot(i, r, dist)
         if target is None:
@@ -376,6 +394,39 @@ class Round:
             tuple(self.evacuations[s] for s in sorted(self.evacuations)),
             tuple(self.waits),
         )
+
+
+class _Obstacles:
+    """The nodes held or parked on by a robot not in ``skip``, less ``passable``: a view over
+    the round's tables, so that a route search does not copy the reservation table."""
+
+    __slots__ = ("holders", "parked", "passable", "skip")
+
+    def __init__(
+        self,
+        holders: Mapping[str, str],
+        parked: Mapping[str, str],
+        skip: frozenset[str],
+        passable: Collection[str] = (),
+    ) -> None:
+        self.holders = holders
+        self.parked = parked
+        self.skip = skip
+        self.passable = passable
+
+    def __contains__(self, node: object) -> bool:
+        if not isinstance(node, str) or node in self.passable:
+            return False
+        skip = self.skip
+        held = self.holders.get(node)
+        if held is not None and held not in skip:
+            return True
+        parked = self.parked.get(node)
+        return parked is not None and parked not in skip
+
+    def but(self, passable: Collection[str]) -> _Obstacles:
+        """The same, with the nodes of ``passable`` taken as free."""
+        return _Obstacles(self.holders, self.parked, self.skip, passable)
 
 
 def _first_held(

@@ -373,3 +373,16 @@ def test_a_robot_whose_order_ends_on_an_edge_keeps_the_node_ahead(roadmap: Roadm
     assert isinstance(placed, t.TrafficState)
     assert placed.robot("A").node == "G14" and placed.robot("A").idle
     assert placed.reservations.holder("G14") == "A" and placed.reservations.holder("G24") == "B"
+
+
+def test_every_separate_jam_gets_its_own_give_way_and_a_busy_one_none() -> None:
+    w = waits(("R01", "R02"), ("R02", "R01"), ("R03", "R04"), ("R04", "R03"), ("R05", "R01"))
+    everyone = {f"R0{i}" for i in range(1, 6)}
+    stuck = ["R05", "R01", "R03"]
+    # R05 waits on the R01/R02 jam: that jam gives way once, the R03/R04 jam once too
+    assert t.yielding_robots(w, stuck, everyone, {}) == [
+        ("R02", ("R01", "R02")),
+        ("R04", ("R03", "R04")),
+    ]
+    # a jam with a robot of a give-way still under way is left to it
+    assert t.yielding_robots(w, stuck, everyone, {}, busy={"R04"}) == [("R02", ("R01", "R02"))]

@@ -1,8 +1,10 @@
 """Robots stuck in something the traffic planner does not resolve, and the robot that gives way.
 
 Robots waiting on each other in a cycle for ``deadlock_after`` line seconds, or a robot whose way
-has not got shorter for ``stall_after`` (it keeps stepping aside and coming back): one trip is
-cancelled (see ``routing.traffic.yielding_robot``); standing idle, that robot is moved out of the
+has not got shorter for ``stall_after`` (it keeps stepping aside and coming back): one trip of
+each such group is cancelled (see ``routing.traffic.yielding_robots``); groups that share no
+robot give way independently, so that jams in different parts of a large fleet do not queue
+behind each other; standing idle, that robot is moved out of the
 way like any parked robot, and its trips continue from where it stands. A robot that gave way gets
 no new trip for ``deadlock_after``, so that it can be moved aside instead of being sent straight
 back into the same jam; if robots are stuck again soon after, another robot of the cycle gives
@@ -36,8 +38,8 @@ class Deadlocks:
         self.on_deadlock = on_deadlock  # (serial, why): cancel the robot's trip, requeue
 
     async def end_deadlock(self) -> None:
-        """Have one robot give way if robots are stuck; at most one trip per
-        ``deadlock_after``."""
+        """Have one robot of each group of stuck robots give way; a group whose robots were
+        in a give-way within ``deadlock_after`` (or still are) is left to it."""
         shared = self.shared
         deadlock_after = shared.settings.deadlock_after
         now = shared.clock.now()
@@ -48,38 +50,58 @@ class Deadlocks:
         for serial, at in list(shared.gave_way.items()):
             if now - at >= GAVE_WAY_REMEMBERED * deadlock_after:
                 del shared.gave_way[serial]
-        if shared.giving_way or now - shared.last_give_way < deadlock_after:
-            return
-        snapshots = shared.fleet.snapshot()
+        busy: set[str] = set()
+        for serial, (at, group) in list(shared.give_ways.items()):
+            if serial in shared.giving_way or now - at < deadlock_after:
+                busy.update(group)
+            else:
+                del shared.give_ways[serial]
         stuck = [
             s
             for _, s in sorted((w.since, s) for s, w in shared.waits.items())
             if now - shared.waits[s].since >= deadlock_after
         ]
+        taken: list[Mapping[str, dev.RobotSnapshot]] = []
+
+        def snapshots() -> Mapping[str, dev.RobotSnapshot]:
+            """The fleet's snapshot, taken once and only when needed (a large fleet's costs)."""
+            if not taken:
+                taken.append(shared.fleet.snapshot())
+            return taken[0]
+
         stuck += [s for s in self.stalled(snapshots) if s not in stuck]
-        choice = traffic.yielding_robot(
+        if all(s in busy for s in stuck):
+            return
+        fleet = snapshots()
+        choices = traffic.yielding_robots(
             {s: traffic.Wait(s, w.node, w.holder) for s, w in shared.waits.items()},
             stuck,
-            {s for s in shared.jobs if s in snapshots and snapshots[s].available},
+            {s for s in shared.jobs if s in fleet and fleet[s].available},
             {r.serial: r.priority for r in shared.planner.robots},
             shared.gave_way.keys(),
+            busy,
         )
-        if choice is not None:
-            await self.give_way(*choice)
+        for victim, involved in choices:
+            await self.give_way(victim, involved)
 
-    def stalled(self, snapshots: Mapping[str, dev.RobotSnapshot]) -> list[str]:
+    def stalled(self, snapshots: Callable[[], Mapping[str, dev.RobotSnapshot]]) -> list[str]:
         """Robots with a trip whose way left has not got shorter for ``stall_after``. A robot
-        paused by an operator, or at the end of its way (working there), is not stalled."""
+        at the end of its way (working there) is not stalled, nor one paused by an operator
+        (its time counts again from when it is found paused). ``snapshots``: the fleet's
+        snapshot, asked for only when a robot is over the time."""
         shared = self.shared
         now = shared.clock.now()
         out = []
         for serial in shared.jobs:
             left = len(shared.planner.robot(serial).route)
-            snap = snapshots.get(serial)
             best = shared.best.get(serial)
-            if best is None or left < best[0] or left == 1 or (snap is not None and snap.paused):
+            if best is None or left < best[0] or left == 1:
                 shared.best[serial] = best = (left, now)
             if now - best[1] >= shared.settings.stall_after:
+                snap = snapshots().get(serial)
+                if snap is not None and snap.paused:
+                    shared.best[serial] = (left, now)
+                    continue
                 out.append(serial)
         return out
 
@@ -88,7 +110,7 @@ class Deadlocks:
         shared = self.shared
         shared.giving_way[victim] = shared.clock.now()
         shared.gave_way[victim] = shared.clock.now()
-        shared.last_give_way = shared.clock.now()
+        shared.give_ways[victim] = (shared.clock.now(), frozenset(involved))
         shared.metrics.traffic_deadlocks.inc()
         why = f"traffic deadlock between {', '.join(sorted(involved))}"
         log.warning(

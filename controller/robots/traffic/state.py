@@ -85,7 +85,9 @@ class TrafficFleetState:
     best: dict[str, tuple[int, float]] = dataclasses.field(default_factory=dict)
     # robots whose trip was cancelled to end a deadlock -> line time of the cancel
     giving_way: dict[str, float] = dataclasses.field(default_factory=dict)
-    last_give_way: float = float("-inf")
+    # give-ways by the robot giving way -> (line time, the robots stuck with it): while one is
+    # under way, and for ``deadlock_after`` after it, its robots are left to it
+    give_ways: dict[str, tuple[float, frozenset[str]]] = dataclasses.field(default_factory=dict)
     # robots that gave way lately -> line time: passed over when the same robots are stuck again
     gave_way: dict[str, float] = dataclasses.field(default_factory=dict)
     # robots that gave way stay out of work this long, so that they can be moved aside
