@@ -45,9 +45,11 @@ from devices.base_robots import (
     RobotLoad,
     RobotOrder,
     RobotOrderFinished,
+    RobotPosition,
     RobotSnapshot,
     RouteEdge,
     RouteNode,
+    positions_of,
 )
 
 __all__ = [
@@ -76,12 +78,14 @@ __all__ = [
     "RobotLoad",
     "RobotOrder",
     "RobotOrderFinished",
+    "RobotPosition",
     "RobotSnapshot",
     "RouteEdge",
     "RouteNode",
     "Sorter",
     "TotesAtPdInput",
     "ZoneSnapshot",
+    "positions_of",
 ]
 
 # --- robots ---------------------------------------------------------------------------------------
@@ -119,6 +123,11 @@ class RobotFleet(Protocol):
 
     def snapshot(self) -> dict[str, RobotSnapshot]:
         """Current state of every configured robot."""
+        ...
+
+    def robot_positions(self) -> dict[str, RobotPosition]:
+        """Where every robot last reported standing (the part of :meth:`snapshot` traffic
+        control reads on every tick); robots that never reported have no node."""
         ...
 
 

@@ -7,6 +7,7 @@ Plain frozen values, used by :class:`devices.base.RobotFleet` and importable fro
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -71,6 +72,25 @@ class RobotLoad:
     load_id: str | None
     load_type: str | None = None
     load_position: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RobotPosition:
+    """Where a robot last reported standing: the part of :class:`RobotSnapshot` that traffic
+    control reads on every tick, without the rest (cheap to take for a large fleet)."""
+
+    last_node_id: str | None
+    x: float | None
+    y: float | None
+    driving: bool
+
+
+def positions_of(snapshots: Mapping[str, RobotSnapshot]) -> dict[str, RobotPosition]:
+    """The positions in ``snapshots`` (for fleets that have no cheaper way to tell them)."""
+    return {
+        serial: RobotPosition(s.last_node_id, s.x, s.y, s.driving)
+        for serial, s in snapshots.items()
+    }
 
 
 @dataclass(frozen=True)

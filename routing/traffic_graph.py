@@ -88,15 +88,47 @@ def plan_route_avoiding(
 
     ``start`` may itself be blocked (it is where the robot stands); a blocked ``goal`` has no
     route. ``None`` when no such route exists.
+
+    A* search, guided by the roadmap's shortest distances with nothing blocked (never longer
+    than the way around what is blocked, so the route found is a shortest one): on a large map
+    it looks at the nodes near the way rather than at the whole map. Ties are broken by node
+    id, so the result is deterministic.
     """
     if start == goal:
         return (start,)
     if goal in blocked_nodes:
         return None
-    dist, pred = shortest_tree(roadmap, start, blocked_nodes)
-    if goal not in dist:
-        return None
-    return path_to(pred, start, goal)
+    succ = topology(roadmap).successors
+    to_goal = _distances_to(roadmap, goal)
+    index = roadmap.index
+    best: dict[str, float] = {start: 0.0}
+    pred: dict[str, str] = {}
+    heap: list[tuple[float, float, str]] = [(to_goal[index(start)], 0.0, start)]
+    done: set[str] = set()
+    while heap:
+        _, d, node = heapq.heappop(heap)
+        if node == goal:
+            return path_to(pred, start, goal)
+        if node in done:
+            continue
+        done.add(node)
+        for nxt, length in succ[node]:
+            if nxt in done or nxt in blocked_nodes:
+                continue
+            nd = d + length
+            if nd < best.get(nxt, float("inf")) - 1e-9:
+                best[nxt] = nd
+                pred[nxt] = node
+                heapq.heappush(heap, (nd + to_goal[index(nxt)], nd, nxt))
+    return None
+
+
+@lru_cache(maxsize=64)
+def _distances_to(roadmap: Roadmap, goal: str) -> list[float]:
+    """Shortest distance from every node (by roadmap index) to ``goal`` with nothing blocked;
+    the column of the roadmap's distance table, as a list (read node by node)."""
+    column: list[float] = roadmap.matrix[:, roadmap.index(goal)].tolist()
+    return column
 
 
 def route_length(roadmap: Roadmap, route: tuple[str, ...]) -> float:

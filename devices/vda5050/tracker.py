@@ -30,6 +30,7 @@ from devices.base import (
     RobotLoad,
     RobotOrder,
     RobotOrderFinished,
+    RobotPosition,
     RobotSnapshot,
     RouteNode,
 )
@@ -109,6 +110,10 @@ class RobotTracker:
         self.last_state_at: float | None = None
         # what a snapshot takes from the state message, made once per message
         self._reported: tuple[JsonDict | None, dict[str, Any]] = (None, _reported({}))
+        self._position: tuple[JsonDict | None, RobotPosition] = (
+            None,
+            RobotPosition(None, None, None, False),
+        )
         self.available = False
         self._unheard = False  # unavailable as the broker link went down (after a first state)
         self._linked = False  # the broker link was up once
@@ -457,6 +462,21 @@ class RobotTracker:
             return []
         self.available, self._unheard = available, unheard
         return [RobotAvailability(self.serial, available, reason, self._now(), unheard)]
+
+    def position(self) -> RobotPosition:
+        """Where the robot last reported standing (taken once per state message)."""
+        seen, position = self._position
+        if seen is not self.state:
+            s = self.state or {}
+            pos = s.get("agvPosition") or {}
+            position = RobotPosition(
+                s.get("lastNodeId") or None,
+                pos.get("x"),
+                pos.get("y"),
+                bool(s.get("driving", False)),
+            )
+            self._position = (self.state, position)
+        return position
 
     def snapshot(self) -> RobotSnapshot:
         seen, reported = self._reported

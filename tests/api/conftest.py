@@ -28,7 +28,7 @@ from controller.orders.model import OrderRecord
 from controller.service.hold import HoldOutcome, LineHoldControl
 from controller.service.hold import view as hold_view
 from controller.store.sqlite.store import SqliteOrderStore
-from devices.base import ConveyorSnapshot, RobotSnapshot
+from devices.base import ConveyorSnapshot, RobotPosition, RobotSnapshot, positions_of
 from devices.check import DeviceReport, Finding, Status
 from devices.errors import CommandRejected, DeviceUnavailable
 from kernel.clock import ManualClock
@@ -52,6 +52,9 @@ class OfflineConveyor:
 
 
 class NoRobots:
+    def robot_positions(self) -> dict[str, RobotPosition]:
+        return positions_of(self.snapshot())
+
     def snapshot(self) -> dict[str, RobotSnapshot]:
         return {}
 

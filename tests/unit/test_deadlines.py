@@ -64,6 +64,9 @@ class Fleet:
             "R01", "m", "2.0.0", "ONLINE", "AUTOMATIC", "N1", 0, 0, False, "job", 90, (), 0.1, True
         )
 
+    def robot_positions(self) -> dict[str, dev.RobotPosition]:
+        return dev.positions_of(self.snapshot())
+
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return {"R01": self.robot}
 

@@ -34,6 +34,9 @@ class Fleet:
     idle: int = 0
     sent: list[tuple[str, dev.RobotOrder]] = field(default_factory=list)
 
+    def robot_positions(self) -> dict[str, dev.RobotPosition]:
+        return dev.positions_of(self.snapshot())
+
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return {
             r.serial: dev.RobotSnapshot(

@@ -68,6 +68,9 @@ class RecordingFleet:
         self.cancels.append(serial)
         return f"cancel-{len(self.cancels)}"
 
+    def robot_positions(self) -> dict[str, dev.RobotPosition]:
+        return dev.positions_of(self.snapshot())
+
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return dict(self.snaps)
 

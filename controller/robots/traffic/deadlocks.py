@@ -14,10 +14,9 @@ way before it does (standing still at the end of a dead end, it could not make r
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from controller.robots.traffic.state import TrafficFleetState
-from devices import base as dev
 from devices.errors import DeviceError
 from routing import traffic
 
@@ -61,34 +60,31 @@ class Deadlocks:
             for _, s in sorted((w.since, s) for s, w in shared.waits.items())
             if now - shared.waits[s].since >= deadlock_after
         ]
-        taken: list[Mapping[str, dev.RobotSnapshot]] = []
-
-        def snapshots() -> Mapping[str, dev.RobotSnapshot]:
-            """The fleet's snapshot, taken once and only when needed (a large fleet's costs)."""
-            if not taken:
-                taken.append(shared.fleet.snapshot())
-            return taken[0]
-
-        stuck += [s for s in self.stalled(snapshots) if s not in stuck]
+        over = [s for s in self.stalled() if s not in stuck]
+        stuck += over
         if all(s in busy for s in stuck):
             return
-        fleet = snapshots()
-        choices = traffic.yielding_robots(
-            {s: traffic.Wait(s, w.node, w.holder) for s, w in shared.waits.items()},
-            stuck,
-            {s for s in shared.jobs if s in fleet and fleet[s].available},
-            {r.serial: r.priority for r in shared.planner.robots},
-            shared.gave_way.keys(),
-            busy,
-        )
+        waits = {s: traffic.Wait(s, w.node, w.holder) for s, w in shared.waits.items()}
+        priority = {r.serial: r.priority for r in shared.planner.robots}
+        gave_way = shared.gave_way.keys()
+        if not traffic.yielding_robots(waits, stuck, set(shared.jobs), priority, gave_way, busy):
+            return  # nothing to do even if every robot could give way: no snapshot needed
+        fleet = shared.fleet.snapshot()  # of every robot: taken only when one may give way
+        for serial in over:
+            snap = fleet.get(serial)
+            if snap is not None and snap.paused:  # paused by an operator: not stalled
+                shared.best[serial] = (len(shared.planner.robot(serial).route), now)
+                stuck.remove(serial)
+        available = {s for s in shared.jobs if s in fleet and fleet[s].available}
+        choices = traffic.yielding_robots(waits, stuck, available, priority, gave_way, busy)
         for victim, involved in choices:
             await self.give_way(victim, involved)
 
-    def stalled(self, snapshots: Callable[[], Mapping[str, dev.RobotSnapshot]]) -> list[str]:
+    def stalled(self) -> list[str]:
         """Robots with a trip whose way left has not got shorter for ``stall_after``. A robot
-        at the end of its way (working there) is not stalled, nor one paused by an operator
-        (its time counts again from when it is found paused). ``snapshots``: the fleet's
-        snapshot, asked for only when a robot is over the time."""
+        at the end of its way (working there) is not stalled; one paused by an operator is
+        taken out by :meth:`end_deadlock` when it looks at the robots' snapshots (its time
+        then counts again from there)."""
         shared = self.shared
         now = shared.clock.now()
         out = []
@@ -98,10 +94,6 @@ class Deadlocks:
             if best is None or left < best[0] or left == 1:
                 shared.best[serial] = best = (left, now)
             if now - best[1] >= shared.settings.stall_after:
-                snap = snapshots().get(serial)
-                if snap is not None and snap.paused:
-                    shared.best[serial] = (left, now)
-                    continue
                 out.append(serial)
         return out
 

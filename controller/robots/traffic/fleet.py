@@ -161,6 +161,9 @@ class TrafficFleet:
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return self.shared.fleet.snapshot()
 
+    def robot_positions(self) -> dict[str, dev.RobotPosition]:
+        return self.shared.fleet.robot_positions()
+
     def accepts_trips(self, serial: str) -> bool:
         """Whether the robot may be given a trip now (False for a while after it gave way)."""
         return self.deadlocks.accepts_trips(serial)

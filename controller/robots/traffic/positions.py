@@ -24,8 +24,6 @@ class RobotPositions:
 
     def __init__(self, shared: TrafficFleetState) -> None:
         self.shared = shared
-        # the fleet as the last sync() saw it: a round, planned in the same step, reads it
-        self.seen: dict[str, dev.RobotSnapshot] = {}
 
     def sync(self) -> bool:
         """Take the robots' reported nodes into the state; True if anything changed."""
@@ -34,8 +32,7 @@ class RobotPositions:
         known = set(shared.planner.serials())
         leaving: list[str] = []  # driven clear of their node: freed together, in one step
         reached: dict[str, str] = {}  # reached a node of their base: advanced together ...
-        self.seen = shared.fleet.snapshot()
-        for serial, snap in self.seen.items():
+        for serial, snap in shared.fleet.robot_positions().items():
             node = snap.last_node_id
             if not node or not shared.roadmap.has(node):
                 continue
@@ -74,7 +71,7 @@ class RobotPositions:
             self.shared.planner = traffic.advance(self.shared.planner, reached)
             reached.clear()
 
-    def _clear_of(self, plan: traffic.RobotPlan, snap: dev.RobotSnapshot) -> bool:
+    def _clear_of(self, plan: traffic.RobotPlan, snap: dev.RobotPosition) -> bool:
         """The robot drives on along its base and reports a position ``clearance`` metres or
         more from the node it last reached (not yet freed)."""
         clearance = self.shared.settings.clearance

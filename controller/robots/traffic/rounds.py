@@ -63,10 +63,11 @@ class TrafficRounds:
         self._record(result)
         for reroute in result.reroutes:
             self.orders.replan(before, reroute.serial)
+        # the fleet as the round saw it, taken in the same step as the positions (before
+        # anything is sent); only when a robot is to be moved away: a large fleet's costs
+        seen = shared.fleet.snapshot() if result.evacuations else {}
         for evacuation in result.evacuations:
-            # the fleet as taken in just before this round, in the same step (nothing has
-            # changed since but what this round sent, to other robots)
-            await self.orders.evacuate(evacuation, self.positions.seen.get(evacuation.serial))
+            await self.orders.evacuate(evacuation, seen.get(evacuation.serial))
         await self.deadlocks.end_deadlock()
         if first is not None:
             job = shared.jobs[first]

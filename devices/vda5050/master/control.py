@@ -25,7 +25,15 @@ from collections.abc import Sequence
 
 import aiomqtt
 
-from devices.base import DeviceEvent, RobotAction, RobotOrder, RobotSnapshot, RouteEdge, RouteNode
+from devices.base import (
+    DeviceEvent,
+    RobotAction,
+    RobotOrder,
+    RobotPosition,
+    RobotSnapshot,
+    RouteEdge,
+    RouteNode,
+)
 from devices.errors import DeviceUnavailable
 from devices.outage import Outage
 from devices.supervisor import DeviceSupervisor, SessionLost, until_first_failure
@@ -183,3 +191,6 @@ class VdaMasterControl:
 
     def snapshot(self) -> dict[str, RobotSnapshot]:
         return {serial: t.snapshot() for serial, t in self._state.trackers.items()}
+
+    def robot_positions(self) -> dict[str, RobotPosition]:
+        return {serial: t.position() for serial, t in self._state.trackers.items()}
