@@ -49,19 +49,19 @@ def shortest_tree(
 ) -> tuple[dict[str, float], dict[str, str]]:
     """Dijkstra from ``start`` over nodes not in ``blocked`` (``start`` itself is never blocked).
 
-    Returns the distance to every reachable node and each one's predecessor. Ties are broken
-    by node id, so the result is deterministic.
+    Returns the distance to every reachable node, nearest first (ties by node id), and each
+    one's predecessor. Ties are broken by node id, so the result is deterministic.
     """
     succ = topology(roadmap).successors
     dist: dict[str, float] = {start: 0.0}
     pred: dict[str, str] = {}
     heap: list[tuple[float, str]] = [(0.0, start)]
-    done: set[str] = set()
+    done: dict[str, float] = {}  # in the order settled: nearest first, ties by node id
     while heap:
         d, node = heapq.heappop(heap)
         if node in done:
             continue
-        done.add(node)
+        done[node] = d
         for nxt, length in succ[node]:
             if nxt in blocked or nxt in done:
                 continue
@@ -70,7 +70,7 @@ def shortest_tree(
                 dist[nxt] = nd
                 pred[nxt] = node
                 heapq.heappush(heap, (nd, nxt))
-    return dist, pred
+    return done, pred
 
 
 def path_to(pred: Mapping[str, str], start: str, goal: str) -> tuple[str, ...]:

@@ -55,6 +55,7 @@ class Round:
         self._no_way: tuple[int, set[tuple[str, str, int]]] = (-1, set())
         self.holders: dict[str, str] = dict(state.reservations.holders)
         self.order = [r.serial for r in sorted(state.robots, key=lambda r: (-r.priority, r.serial))]
+        self._parking_nodes = frozenset(policy.parking)
         self.released: dict[str, list[str]] = {}
         self.reroutes: dict[str, Reroute] = {}
         self.evacuations: dict[str, Evacuation] = {}
@@ -296,7 +297,8 @@ class Round:
         if depth >= 3:
             return False
         i, r = self.plans[idle], self.plans[for_serial]
-        others_idle = {n: s for n, s in self.idle_at().items() if s != idle}
+        # the idle robots' nodes count as free (``idle``'s own is where the search starts)
+        others_idle = self.idle_at()
         blocked = self.obstacles(idle, for_serial).but(others_idle)
         dist, pred = shortest_tree(self.roadmap, i.node, blocked)
         target = self._parking_spot(i, r, dist)
@@ -310,12 +312,20 @@ class Round:
         """Nearest reachable free node: parking off every route, any node off every route,
         then the same off the route of the robot being let through."""
         busy, taken = self.occupied()
-        parking = self.policy.parking
-        every = tuple(dist)
-        for candidates, avoid in ((parking, busy), (every, busy), (parking, set(r.route))):
-            spots = [n for n in candidates if n in dist and n not in taken and n not in avoid]
-            if spots:
-                return min(spots, key=lambda n: (dist[n], n))
+        parking = self._parking_nodes
+        route = set(r.route)
+        for candidates, avoid in ((parking, busy), (None, busy), (parking, route)):
+            # ``dist`` lists the nodes nearest first (ties by id): the first that fits is it
+            spot = next(
+                (
+                    n
+                    for n in dist
+                    if (candidates is None or n in candidates) and n not in taken and n not in avoid
+                ),
+                None,
+            )
+            if spot is not None:
+                return spot
         return None
 
     # --- the round -------------------------------------------------------------------------
