@@ -175,9 +175,19 @@ def start_trip(
     return TrafficState.of(robots, state.reservations.holders)
 
 
-def plan(roadmap: Roadmap, state: TrafficState, policy: TrafficPolicy | None = None) -> TrafficPlan:
-    """One planning round: releases, re-routes, evacuations and waits, and the next state."""
-    rd = Round(roadmap, state, policy or TrafficPolicy())
+def plan(
+    roadmap: Roadmap,
+    state: TrafficState,
+    policy: TrafficPolicy | None = None,
+    staying: Collection[str] = (),
+) -> TrafficPlan:
+    """One planning round: releases, re-routes, evacuations and waits, and the next state.
+
+    ``staying``: robots that stand at the end of their route but may not be sent away now (an
+    action there is still running, such as a drop): they are driven around or waited for like a
+    robot finishing its route, never evacuated.
+    """
+    rd = Round(roadmap, state, policy or TrafficPolicy(), staying)
     rd.clear_parked_blockers()
     rd.release_all()
     rd.break_deadlocks()

@@ -43,8 +43,15 @@ class _Plans(dict[str, RobotPlan]):
 
 
 class Round:
-    def __init__(self, roadmap: Roadmap, state: TrafficState, policy: TrafficPolicy) -> None:
+    def __init__(
+        self,
+        roadmap: Roadmap,
+        state: TrafficState,
+        policy: TrafficPolicy,
+        staying: Collection[str] = (),
+    ) -> None:
         self.roadmap = roadmap
+        self.staying = frozenset(staying)
         self.policy = policy
         self.junctions = topology(roadmap).junctions
         self.plans: _Plans = _Plans((r.serial, r) for r in state.robots)
@@ -84,11 +91,16 @@ class Round:
         return busy, taken
 
     def idle_at(self) -> dict[str, str]:
-        """Node -> serial of the idle robots; worked out again only after a plan changed.
-        Not to be changed by the caller."""
+        """Node -> serial of the idle robots that may be sent away (not ``staying``); worked
+        out again only after a plan changed. Not to be changed by the caller."""
         version, idle = self._idle_at
         if version != self.plans.version:
-            idle = {p.route[0]: p.serial for p in self.plans.values() if len(p.route) == 1}
+            staying = self.staying
+            idle = {
+                p.route[0]: p.serial
+                for p in self.plans.values()
+                if len(p.route) == 1 and p.serial not in staying
+            }
             self._idle_at = (self.plans.version, idle)
         return idle
 
@@ -266,7 +278,8 @@ class Round:
         """Send idle robot ``idle`` to a free parking node off ``for_serial``'s way.
 
         When its only way out runs through ``for_serial`` (stopped), that robot steps aside
-        first. False when nothing can be done this round.
+        first. False when nothing can be done this round; that answer is kept until a plan
+        changes (many robots may wait behind one idle robot).
         """
         version, no_way = self._no_way
         if version != self.plans.version:
@@ -274,15 +287,18 @@ class Round:
             self._no_way = (self.plans.version, no_way)
         if (idle, for_serial, depth) in no_way:
             return False  # tried this round, and nothing has changed since
+        if self._evacuate(idle, for_serial, depth):
+            return True
+        if self.plans.version == version:
+            no_way.add((idle, for_serial, depth))
+        return False
+
+    def _evacuate(self, idle: str, for_serial: str, depth: int) -> bool:
         i, r = self.plans[idle], self.plans[for_serial]
         dist, pred = shortest_tree(self.roadmap, i.node, self.obstacles(idle, for_serial))
         target = self._parking_spot(i, r, dist)
         if target is None:
-            if self._evacuate_boxed_in(idle, for_serial, depth):
-                return True
-            if self.plans.version == version:
-                no_way.add((idle, for_serial, depth))
-            return False
+            return self._evacuate_boxed_in(idle, for_serial, depth)
         path = path_to(pred, i.node, target)
         if any(self.holders.get(n) == for_serial for n in path):
             return self.sidestep(for_serial, set(path), come_back=True)
@@ -353,6 +369,8 @@ class Round:
                 if detour is not None and (self.detour_ok(p, resume, detour) or not blocker.idle):
                     self.reroute(serial, detour, resume, RerouteReason.AROUND_IDLE)
                     continue
+            if blocker.serial in self.staying:
+                continue  # it leaves once its action ends: driven around above, or waited for
             if blocker.idle and self.evacuate(blocker.serial, serial):
                 continue
             if detour is not None:

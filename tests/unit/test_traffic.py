@@ -158,6 +158,31 @@ def test_an_idle_robot_on_the_goal_is_sent_to_parking(roadmap: Roadmap) -> None:
     assert run(roadmap, plan.state).robot("B").node == "IND1"
 
 
+def test_a_robot_still_working_at_the_end_of_its_route_is_waited_for_not_sent_away(
+    roadmap: Roadmap,
+) -> None:
+    # A stands on the induction, still dropping (its order has not ended): B waits behind it
+    state = fleet(roadmap, ("A", "IND1", "IND1"), ("B", "G20", "IND1"))
+    plan = t.plan(roadmap, state, POLICY, staying={"A"})
+    assert plan.evacuations == () and plan.reroutes == ()
+    assert plan.state.robot("A").node == "IND1"
+    # and once its order has ended, it is sent away as any idle robot
+    assert [e.serial for e in t.plan(roadmap, plan.state, POLICY).evacuations] == ["A"]
+
+
+def test_a_robot_still_working_in_the_way_is_driven_around_when_the_detour_is_short(
+    roadmap: Roadmap,
+) -> None:
+    state = fleet(roadmap, ("A", "G10", "G10"), ("B", "G00", "G20"))
+    plan = t.plan(roadmap, state, POLICY, staying={"A"})
+    (reroute,) = plan.reroutes
+    assert reroute.serial == "B" and "G10" not in reroute.route
+    # a long way around is not taken: B waits for A to finish instead
+    state = fleet(roadmap, ("A", "G21", "G21"), ("B", "G20", "G22"))
+    plan = t.plan(roadmap, state, POLICY, staying={"A"})
+    assert plan.reroutes == () and plan.evacuations == ()
+
+
 def test_a_robot_detours_around_an_idle_robot_when_the_detour_is_short(
     roadmap: Roadmap,
 ) -> None:

@@ -56,7 +56,7 @@ class TrafficRounds:
         is sent in this round; a failure to send it is raised (and its trip dropped)."""
         shared = self.shared
         before = shared.planner
-        result = traffic.plan(shared.roadmap, before, shared.policy)
+        result = traffic.plan(shared.roadmap, before, shared.policy, self._staying())
         shared.planner = result.state
         shared.last_round = shared.clock.now()
         shared.dirty = False
@@ -78,6 +78,13 @@ class TrafficRounds:
                 self.positions.stay(first)
                 raise
         await self.orders.send_updates()
+
+    def _staying(self) -> list[str]:
+        """Robots at the end of their route whose order has not ended (an action there, such
+        as a drop, is still running): they may not be sent out of the way."""
+        planner = self.shared.planner
+        known = set(planner.serials())
+        return [s for s in self.shared.jobs if s in known and planner.robot(s).idle]
 
     def _record(self, result: traffic.TrafficPlan) -> None:
         """The round's metrics, and its waits kept for the view (a long one logged once)."""
