@@ -1,8 +1,11 @@
 """The whole line in one process: WMS -> API -> robots -> conveyor -> sorter -> chute."""
 
+import gc
 import html
 import json
 import re
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +22,21 @@ from simulators.broker import LocalBroker, find_mosquitto
 from tests.report_checks import assert_offline_report
 
 pytestmark = pytest.mark.e2e
+
+
+@pytest.fixture(autouse=True)
+def collect_closed_loops() -> Iterator[None]:
+    """Each demo here runs a whole line in an event loop of its own, which it closes when the
+    line stops; transports of that loop that the garbage collector has not reached yet are
+    collected before and after each test, so that their warnings are not raised inside the
+    next test's line (where they say nothing about that test)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
+    yield
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def test_cli_demo_with_embedded_broker_completes_every_order(tmp_path: Path) -> None:
