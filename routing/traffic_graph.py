@@ -23,6 +23,7 @@ class Topology:
 
     successors: Mapping[str, tuple[tuple[str, float], ...]]
     junctions: frozenset[str]
+    predecessors: Mapping[str, tuple[str, ...]]  # the nodes with an edge to each node
 
 
 @lru_cache(maxsize=8)
@@ -38,9 +39,14 @@ def topology(roadmap: Roadmap) -> Topology:
         neighbours[e.start].add(e.end)
         neighbours[e.end].add(e.start)
     junctions = frozenset(n for n, near in neighbours.items() if len(near) != 2)
+    pred: dict[str, list[str]] = {n: [] for n in succ}
+    for n, out in succ.items():
+        for m, _ in out:
+            pred[m].append(n)
     return Topology(
         {n: tuple(sorted(s)) for n, s in succ.items()},
         junctions,
+        {n: tuple(sorted(p)) for n, p in pred.items()},
     )
 
 
@@ -98,7 +104,10 @@ def plan_route_avoiding(
         return (start,)
     if goal in blocked_nodes:
         return None
-    succ = topology(roadmap).successors
+    topo = topology(roadmap)
+    if _walled_in(topo, goal, start, blocked_nodes):
+        return None
+    succ = topo.successors
     to_goal = _distances_to(roadmap, goal)
     index = roadmap.index
     best: dict[str, float] = {start: 0.0}
@@ -121,6 +130,31 @@ def plan_route_avoiding(
                 pred[nxt] = node
                 heapq.heappush(heap, (nd + to_goal[index(nxt)], nd, nxt))
     return None
+
+
+POCKET = 64  # nodes: a goal reachable from no more than this many nodes is searched backwards
+
+
+def _walled_in(topo: Topology, goal: str, start: str, blocked: Container[str]) -> bool:
+    """``goal`` lies in a small pocket of the map (at most :data:`POCKET` nodes lead to it,
+    with ``blocked`` nodes closed) that ``start`` is not in: no route, found without searching
+    the rest of the map (a search that fails looks at every node it can reach, thousands on a
+    large map). False when the pocket is larger: the search then decides."""
+    pred = topo.predecessors
+    seen = {goal}
+    frontier = [goal]
+    while frontier:
+        node = frontier.pop()
+        for prev in pred[node]:
+            if prev == start:
+                return False
+            if prev in seen or prev in blocked:
+                continue
+            seen.add(prev)
+            if len(seen) > POCKET:
+                return False
+            frontier.append(prev)
+    return True
 
 
 @lru_cache(maxsize=64)

@@ -33,13 +33,56 @@ from routing.traffic_model import (
 
 
 class _Plans(dict[str, RobotPlan]):
-    """The round's robot plans by serial, counting the changes made to them."""
+    """The round's robot plans by serial, counting the changes made to them, with the indexes
+    the round reads kept up to date plan by plan (a large fleet changes a few plans a round):
 
-    version = 0
+    * ``parked``: node -> serial of the robots that will stay where their route ends (idle or
+      finishing);
+    * ``busy``: node -> how many routes of robots that are not idle run through it;
+    * ``idle``: node -> serial of the idle robots that may be sent away (not ``staying``).
+    """
+
+    def __init__(self, plans: Iterable[RobotPlan], staying: frozenset[str]) -> None:
+        super().__init__((p.serial, p) for p in plans)
+        self.version = 0
+        self.staying = staying
+        self.parked: dict[str, str] = {}
+        self.busy: dict[str, int] = {}
+        self.idle: dict[str, str] = {}
+        for p in self.values():
+            self._index(p)
 
     def __setitem__(self, serial: str, plan: RobotPlan) -> None:
+        old = self.get(serial)
+        if old is not None:
+            self._unindex(old)
         super().__setitem__(serial, plan)
+        self._index(plan)
         self.version += 1
+
+    def _index(self, p: RobotPlan) -> None:
+        if p.finishing:
+            self.parked[p.route[-1]] = p.serial
+        if len(p.route) > 1:
+            busy = self.busy
+            for n in p.route:
+                busy[n] = busy.get(n, 0) + 1
+        elif p.serial not in self.staying:
+            self.idle[p.route[0]] = p.serial
+
+    def _unindex(self, p: RobotPlan) -> None:
+        if p.finishing and self.parked.get(p.route[-1]) == p.serial:
+            del self.parked[p.route[-1]]
+        if len(p.route) > 1:
+            busy = self.busy
+            for n in p.route:
+                left = busy[n] - 1
+                if left:
+                    busy[n] = left
+                else:
+                    del busy[n]
+        elif self.idle.get(p.route[0]) == p.serial:
+            del self.idle[p.route[0]]
 
 
 class Round:
@@ -54,10 +97,7 @@ class Round:
         self.staying = frozenset(staying)
         self.policy = policy
         self.junctions = topology(roadmap).junctions
-        self.plans: _Plans = _Plans((r.serial, r) for r in state.robots)
-        self._parked: tuple[int, dict[str, str]] = (-1, {})
-        self._occupied: tuple[int, set[str], set[str]] = (-1, set(), set())
-        self._idle_at: tuple[int, dict[str, str]] = (-1, {})
+        self.plans: _Plans = _Plans(state.robots, self.staying)
         # evacuations found impossible, valid while no plan changes: (version, keys)
         self._no_way: tuple[int, set[tuple[str, str, int]]] = (-1, set())
         self.holders: dict[str, str] = dict(state.reservations.holders)
@@ -71,38 +111,14 @@ class Round:
     # --- views -----------------------------------------------------------------------------
 
     def parked(self) -> dict[str, str]:
-        """Node -> serial of robots that will stay where their route ends (idle or finishing);
-        worked out again only after a plan changed. Not to be changed by the caller."""
-        version, parked = self._parked
-        if version != self.plans.version:
-            parked = {p.route[-1]: p.serial for p in self.plans.values() if p.finishing}
-            self._parked = (self.plans.version, parked)
-        return parked
-
-    def occupied(self) -> tuple[set[str], set[str]]:
-        """The nodes on the route of a robot that is not idle, and the nodes reserved or
-        parked on; worked out again only after a plan changed (reservations change only
-        with one). Not to be changed by the caller."""
-        version, busy, taken = self._occupied
-        if version != self.plans.version:
-            busy = {n for p in self.plans.values() if not p.idle for n in p.route}
-            taken = set(self.holders) | set(self.parked())
-            self._occupied = (self.plans.version, busy, taken)
-        return busy, taken
+        """Node -> serial of robots that will stay where their route ends (idle or finishing).
+        Kept up to date as plans change; not to be changed by the caller."""
+        return self.plans.parked
 
     def idle_at(self) -> dict[str, str]:
-        """Node -> serial of the idle robots that may be sent away (not ``staying``); worked
-        out again only after a plan changed. Not to be changed by the caller."""
-        version, idle = self._idle_at
-        if version != self.plans.version:
-            staying = self.staying
-            idle = {
-                p.route[0]: p.serial
-                for p in self.plans.values()
-                if len(p.route) == 1 and p.serial not in staying
-            }
-            self._idle_at = (self.plans.version, idle)
-        return idle
+        """Node -> serial of the idle robots that may be sent away (not ``staying``). Kept up
+        to date as plans change; not to be changed by the caller."""
+        return self.plans.idle
 
     def obstacles(self, serial: str, *exempt: str) -> _Obstacles:
         """Nodes ``serial`` must route around: others' reservations and parked robots' nodes
@@ -327,16 +343,20 @@ class Round:
     def _parking_spot(self, i: RobotPlan, r: RobotPlan, dist: dict[str, float]) -> str | None:
         """Nearest reachable free node: parking off every route, any node off every route,
         then the same off the route of the robot being let through."""
-        busy, taken = self.occupied()
+        busy, holders, parked = self.plans.busy, self.holders, self.plans.parked
         parking = self._parking_nodes
         route = set(r.route)
         for candidates, avoid in ((parking, busy), (None, busy), (parking, route)):
-            # ``dist`` lists the nodes nearest first (ties by id): the first that fits is it
+            # ``dist`` lists the nodes nearest first (ties by id): the first that fits is it;
+            # a node reserved or parked on is taken
             spot = next(
                 (
                     n
                     for n in dist
-                    if (candidates is None or n in candidates) and n not in taken and n not in avoid
+                    if (candidates is None or n in candidates)
+                    and n not in holders
+                    and n not in parked
+                    and n not in avoid
                 ),
                 None,
             )

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import random
+
 import pytest
 
 from controller.line import topology
 from kernel.config.model import LineConfig
 from routing import traffic as t
 from routing.roadmap import Roadmap
+from routing.traffic_graph import route_length, shortest_tree
 
 PARKING = ("P1", "P2", "P3", "P4", "P5", "P6")
 POLICY = t.TrafficPolicy(parking=PARKING)
@@ -411,3 +414,23 @@ def test_every_separate_jam_gets_its_own_give_way_and_a_busy_one_none() -> None:
     ]
     # a jam with a robot of a give-way still under way is left to it
     assert t.yielding_robots(w, stuck, everyone, {}, busy={"R04"}) == [("R02", ("R01", "R02"))]
+
+
+def test_a_route_avoiding_nodes_is_a_shortest_one_or_none_when_there_is_none(
+    roadmap: Roadmap,
+) -> None:
+    """The A* search (with its shortcut for goals walled into a small pocket) agrees with a
+    plain Dijkstra over the same closed nodes: same length, or no route for both."""
+    rng = random.Random(5)
+    ids = [n.id for n in roadmap.nodes]
+    for _ in range(400):
+        start, goal = rng.sample(ids, 2)
+        blocked = set(rng.sample(ids, rng.randint(0, 14))) - {goal}
+        route = t.plan_route_avoiding(roadmap, start, goal, blocked)
+        dist, _ = shortest_tree(roadmap, start, blocked)
+        if goal not in dist:
+            assert route is None, (start, goal, sorted(blocked))
+            continue
+        assert route is not None and route[0] == start and route[-1] == goal
+        assert not blocked.intersection(route[1:])
+        assert route_length(roadmap, route) == pytest.approx(dist[goal])
