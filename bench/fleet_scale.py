@@ -68,6 +68,7 @@ from controller.app.demo import DemoOptions, prepare_config, serving, wait_ready
 from controller.linefile.loader import load_reference
 from controller.orders.model import OrderStatus
 from controller.service.service import LineService
+from kernel import heap
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 from kernel.config.robots import Charger, Induction, MapEdge, MapNode, Robot, StorageLocation
@@ -533,6 +534,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                 lag = asyncio.create_task(timings.loop_lag(), name="bench.lag")
                 await wait_ready(service, api, within=REPORT_TIMEOUT)
                 print(f"controller ready in {time.perf_counter() - t_start:.1f} s wall", flush=True)
+                heap.tune_for_service()  # as ``linectl run`` does once it serves
                 line_pipe.send("go")
                 result = await measure(service, clock, args, timings)
                 lag.cancel()

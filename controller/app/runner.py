@@ -21,6 +21,7 @@ from controller.service.lease_keeper import LeaseKeeper, default_instance
 from controller.service.service import LineService
 from controller.service.standby import RoleSwitch, StandbyBackend
 from controller.store import LineStore, open_lease, open_store
+from kernel import heap
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig
 from kernel.fence import Fence
@@ -76,6 +77,7 @@ async def run_service(
             tg.create_task(api.serve(started), name="api")
             await started.wait()
             log.info("API listening", extra={"url": api.url})
+            heap.tune_for_service()
             if simulate:
                 _start_station_operators(tg, line_cfg, clock, api.url, on_return)
 
