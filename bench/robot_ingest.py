@@ -47,6 +47,7 @@ from devices.vda5050.link import broker_address
 from devices.vda5050.master.control import VdaMasterControl
 from devices.vda5050.messages import MessageBuilder, Pose, StateBody
 from devices.vda5050.topics import topic
+from kernel import heap
 from kernel.clock import ScaledClock
 from kernel.config.model import LineConfig, Robot
 from kernel.metrics import Metrics
@@ -290,6 +291,7 @@ async def run(args: argparse.Namespace) -> None:
                 await asyncio.sleep(0.05)
         generator.start()
         await receive(ours)  # every robot ONLINE
+        heap.tune_for_service()  # as ``linectl run`` does once it serves
         await asyncio.sleep(WARMUP)
         profile = cProfile.Profile() if args.profile else None
         if profile is not None:
