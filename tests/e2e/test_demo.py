@@ -27,9 +27,10 @@ pytestmark = pytest.mark.e2e
 @pytest.fixture(autouse=True)
 def collect_closed_loops() -> Iterator[None]:
     """Each demo here runs a whole line in an event loop of its own, which it closes when the
-    line stops; transports of that loop that the garbage collector has not reached yet are
-    collected before and after each test, so that their warnings are not raised inside the
-    next test's line (where they say nothing about that test)."""
+    line stops. The embedded broker (amqtt) can leave a client connection's stream writer
+    unclosed when it shuts down; such leftovers of a closed loop are collected before and
+    after each test, so that their ResourceWarning is not raised inside the next test's line
+    (where it says nothing about that test)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         gc.collect()
