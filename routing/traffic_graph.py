@@ -23,6 +23,7 @@ class Topology:
 
     successors: Mapping[str, tuple[tuple[str, float], ...]]
     junctions: frozenset[str]
+    dead_ends: frozenset[str]  # nodes with one neighbour (an induction on a spur, a charger)
     predecessors: Mapping[str, tuple[str, ...]]  # the nodes with an edge to each node
 
 
@@ -46,6 +47,7 @@ def topology(roadmap: Roadmap) -> Topology:
     return Topology(
         {n: tuple(sorted(s)) for n, s in succ.items()},
         junctions,
+        frozenset(n for n, near in neighbours.items() if len(near) == 1),
         {n: tuple(sorted(p)) for n, p in pred.items()},
     )
 

@@ -97,6 +97,7 @@ class Round:
         self.staying = frozenset(staying)
         self.policy = policy
         self.junctions = topology(roadmap).junctions
+        self.dead_ends = topology(roadmap).dead_ends
         self.plans: _Plans = _Plans(state.robots, self.staying)
         # evacuations found impossible, valid while no plan changes: (version, keys)
         self._no_way: tuple[int, set[tuple[str, str, int]]] = (-1, set())
@@ -152,6 +153,9 @@ class Round:
                 return tuple(taken[:granted]), node
             taken.append(node)
             if p.is_stop(i) or node in self.junctions:
+                shut = self._shuts_in(p, i)
+                if shut is not None:
+                    return tuple(taken[:granted]), shut
                 lock = self._lock(p, i, taken)
                 if lock is not None:
                     return tuple(taken[:granted]), lock
@@ -183,6 +187,17 @@ class Round:
             and after < len(q.route)
             and q.route[after] != route[end - 1]
         )
+
+    def _shuts_in(self, p: RobotPlan, end: int) -> str | None:
+        """The dead end ``p`` drives into next, when a robot stands for good in it: ``p`` would
+        wait on its only way in and out (``route[end]``) and shut that robot in, so it waits
+        short of it instead. None otherwise."""
+        route = p.route
+        if end + 1 >= len(route) or route[end + 1] not in self.dead_ends:
+            return None
+        inside = route[end + 1]
+        holder = self.parked().get(inside)
+        return inside if holder is not None and holder != p.serial else None
 
     def _lock(self, p: RobotPlan, end: int, chunk: list[str]) -> str | None:
         """The node ``p`` would wait for, in a cycle, if it were granted ``chunk``; else None.

@@ -186,6 +186,24 @@ def test_a_robot_still_working_in_the_way_is_driven_around_when_the_detour_is_sh
     assert plan.reroutes == () and plan.evacuations == ()
 
 
+def test_a_robot_waits_short_of_an_occupied_dead_end_so_as_not_to_shut_its_robot_in(
+    roadmap: Roadmap,
+) -> None:
+    # CHG1 hangs off G00 alone. B, on its way into CHG1, is not released onto G00 while A
+    # stands in CHG1: A's only way out is G00
+    state = fleet(roadmap, ("A", "CHG1", "CHG1"), ("B", "G20", "CHG1"))
+    plan = t.plan(roadmap, state, POLICY, staying={"A"})  # A still at work there
+    assert "G00" not in plan.state.robot("B").base
+    # once A is done, it is sent out through G00, which is still free
+    plan = t.plan(roadmap, plan.state, POLICY)
+    (evacuation,) = plan.evacuations
+    assert evacuation.serial == "A" and evacuation.route[:2] == ("CHG1", "G00")
+    assert run(roadmap, plan.state).robot("B").node == "CHG1"
+    # a robot that only passes the dead end's way in is not held back
+    state = fleet(roadmap, ("A", "CHG1", "CHG1"), ("B", "G20", "G02"))
+    assert "G00" in t.plan(roadmap, state, POLICY, staying={"A"}).state.robot("B").base
+
+
 def test_a_robot_detours_around_an_idle_robot_when_the_detour_is_short(
     roadmap: Roadmap,
 ) -> None:
