@@ -41,7 +41,10 @@ pytestmark = pytest.mark.e2e
 
 TIME_SCALE = 20.0
 ORDERS = 48
-INTERVAL = 5.0  # wall seconds of flow before each fault
+INTERVAL = 3.5  # wall seconds of flow before each fault: the wave's orders go out over the
+SPREAD = 2.5  # first SPREAD seconds, and the fault comes a second (20 line seconds) after the
+# last of them, while they are under way (a robot's trip takes far longer); with 5 s a fast
+# line had a whole wave done before its fault
 DOWN = 2.0  # wall seconds a part stays down (the disk full)
 # the order of the faults: each part at least once, the controller three times
 SCHEDULE: list[tuple[Fault, signal.Signals]] = [
@@ -82,7 +85,7 @@ async def test_the_line_survives_every_part_going_down_mid_flow(
             t0 = time.monotonic()
             for (kind, sig), wave in zip(SCHEDULE, waves, strict=True):
                 batch = {o: orders[o] for o in wave}
-                sending.append(asyncio.create_task(put_orders(chaos, batch, INTERVAL / 2)))
+                sending.append(asyncio.create_task(put_orders(chaos, batch, SPREAD)))
                 await asyncio.sleep(INTERVAL)
                 statuses = await order_statuses(chaos, order_ids)
                 assert statuses is not None, "the controller's API does not answer"
