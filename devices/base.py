@@ -13,7 +13,7 @@ The values live by device kind in :mod:`devices.base_robots`, :mod:`devices.base
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from devices.base_conveyor import (
@@ -50,6 +50,7 @@ from devices.base_robots import (
     RouteEdge,
     RouteNode,
     positions_of,
+    snapshots_in,
 )
 
 __all__ = [
@@ -86,6 +87,7 @@ __all__ = [
     "TotesAtPdInput",
     "ZoneSnapshot",
     "positions_of",
+    "snapshots_in",
 ]
 
 # --- robots ---------------------------------------------------------------------------------------
@@ -128,6 +130,11 @@ class RobotFleet(Protocol):
     def robot_positions(self) -> dict[str, RobotPosition]:
         """Where every robot last reported standing (the part of :meth:`snapshot` traffic
         control reads on every tick); robots that never reported have no node."""
+        ...
+
+    def snapshot_of(self, serials: Iterable[str]) -> dict[str, RobotSnapshot]:
+        """Current state of the given robots only (unknown serials are left out): what a
+        caller that looks at a few robots of a large fleet reads."""
         ...
 
 

@@ -7,7 +7,7 @@ Plain frozen values, used by :class:`devices.base.RobotFleet` and importable fro
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -91,6 +91,14 @@ def positions_of(snapshots: Mapping[str, RobotSnapshot]) -> dict[str, RobotPosit
         serial: RobotPosition(s.last_node_id, s.x, s.y, s.driving)
         for serial, s in snapshots.items()
     }
+
+
+def snapshots_in(
+    snapshots: Mapping[str, RobotSnapshot], serials: Iterable[str]
+) -> dict[str, RobotSnapshot]:
+    """The snapshots of ``serials`` in ``snapshots`` (for fleets that have no cheaper way to
+    take a few)."""
+    return {s: snap for s in serials if (snap := snapshots.get(s)) is not None}
 
 
 @dataclass(frozen=True)

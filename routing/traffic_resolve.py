@@ -189,15 +189,32 @@ class Round:
         )
 
     def _shuts_in(self, p: RobotPlan, end: int) -> str | None:
-        """The dead end ``p`` drives into next, when a robot stands for good in it: ``p`` would
-        wait on its only way in and out (``route[end]``) and shut that robot in, so it waits
-        short of it instead. None otherwise."""
+        """The dead end ``p`` would shut a robot in by standing at ``route[end]``, or None.
+
+        A robot going into a dead end where a robot stands for good waits short of its way in
+        (``route[end + 1]``), which is that robot's only way out. Standing right before the
+        way in, it also leaves that robot another node to get out by: a dead end where a robot
+        is (parked, or driving in) is waited for further back when every other node next to
+        its way in is taken (robots queuing for one induction from several sides would
+        otherwise surround it)."""
         route = p.route
-        if end + 1 >= len(route) or route[end + 1] not in self.dead_ends:
+        if end + 1 >= len(route):
             return None
-        inside = route[end + 1]
-        holder = self.parked().get(inside)
-        return inside if holder is not None and holder != p.serial else None
+        me, parked = p.serial, self.parked()
+        way_in = route[end + 1]
+        if way_in in self.dead_ends:
+            holder = parked.get(way_in)
+            return way_in if holder is not None and holder != me else None
+        if end + 2 >= len(route) or route[end + 2] not in self.dead_ends:
+            return None
+        inside = route[end + 2]
+        if self.holders.get(inside, me) == me and parked.get(inside, me) == me:
+            return None
+        here = route[end]
+        for n, _ in topology(self.roadmap).successors[way_in]:
+            if n not in (inside, here) and self.holders.get(n, me) == me and n not in parked:
+                return None  # a way out is left
+        return inside
 
     def _lock(self, p: RobotPlan, end: int, chunk: list[str]) -> str | None:
         """The node ``p`` would wait for, in a cycle, if it were granted ``chunk``; else None.

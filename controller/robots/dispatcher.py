@@ -195,18 +195,24 @@ class OrderRelease:
     # --- a round -----------------------------------------------------------------------------
 
     def _idle_robots(self) -> list[dispatch.IdleRobot]:
-        loaded = self.shared.flight.loaded_robots()
+        shared = self.shared
+        loaded = shared.flight.loaded_robots()
+        busy = shared.flight.busy_robots
+        # the cheap checks first, on every robot; the full snapshot of the few that pass
+        free = [
+            serial
+            for serial, p in shared.fleet.robot_positions().items()
+            if p.last_node_id
+            and not p.driving
+            and serial not in busy
+            and serial not in shared.charging
+            and serial not in loaded  # totes still on it go first
+            and shared.accepts_trips(serial)
+        ]
         return [
             dispatch.IdleRobot(s.serial, s.last_node_id)
-            for s in self.shared.fleet.snapshot().values()
-            if s.available
-            and s.last_node_id
-            and s.order_hold is None
-            and not s.driving
-            and s.serial not in self.shared.flight.busy_robots
-            and s.serial not in self.shared.charging
-            and self.shared.accepts_trips(s.serial)
-            and s.serial not in loaded  # totes still on it go first
+            for s in shared.fleet.snapshot_of(free).values()
+            if s.available and s.last_node_id and s.order_hold is None and not s.driving
         ]
 
     async def release_round(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ from controller.orders.model import OrderRecord
 from controller.service.hold import HoldOutcome, LineHoldControl
 from controller.service.hold import view as hold_view
 from controller.store.sqlite.store import SqliteOrderStore
-from devices.base import ConveyorSnapshot, RobotPosition, RobotSnapshot, positions_of
+from devices.base import ConveyorSnapshot, RobotPosition, RobotSnapshot, positions_of, snapshots_in
 from devices.check import DeviceReport, Finding, Status
 from devices.errors import CommandRejected, DeviceUnavailable
 from kernel.clock import ManualClock
@@ -54,6 +54,9 @@ class OfflineConveyor:
 class NoRobots:
     def robot_positions(self) -> dict[str, RobotPosition]:
         return positions_of(self.snapshot())
+
+    def snapshot_of(self, serials: Iterable[str]) -> dict[str, RobotSnapshot]:
+        return snapshots_in(self.snapshot(), serials)
 
     def snapshot(self) -> dict[str, RobotSnapshot]:
         return {}

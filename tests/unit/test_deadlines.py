@@ -6,7 +6,7 @@ hand-over of an overdue robot trip is a recording callback.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -66,6 +66,9 @@ class Fleet:
 
     def robot_positions(self) -> dict[str, dev.RobotPosition]:
         return dev.positions_of(self.snapshot())
+
+    def snapshot_of(self, serials: Iterable[str]) -> dict[str, dev.RobotSnapshot]:
+        return dev.snapshots_in(self.snapshot(), serials)
 
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return {"R01": self.robot}

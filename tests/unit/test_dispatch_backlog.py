@@ -5,7 +5,7 @@ stand-ins at the device seam)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -36,6 +36,9 @@ class Fleet:
 
     def robot_positions(self) -> dict[str, dev.RobotPosition]:
         return dev.positions_of(self.snapshot())
+
+    def snapshot_of(self, serials: Iterable[str]) -> dict[str, dev.RobotSnapshot]:
+        return dev.snapshots_in(self.snapshot(), serials)
 
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return {

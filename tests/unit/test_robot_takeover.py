@@ -9,7 +9,7 @@ into the same tote, a tote no trip accounts for goes back, a trip gone from the 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
@@ -70,6 +70,9 @@ class RecordingFleet:
 
     def robot_positions(self) -> dict[str, dev.RobotPosition]:
         return dev.positions_of(self.snapshot())
+
+    def snapshot_of(self, serials: Iterable[str]) -> dict[str, dev.RobotSnapshot]:
+        return dev.snapshots_in(self.snapshot(), serials)
 
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return dict(self.snaps)

@@ -204,6 +204,40 @@ def test_a_robot_waits_short_of_an_occupied_dead_end_so_as_not_to_shut_its_robot
     assert "G00" in t.plan(roadmap, state, POLICY, staying={"A"}).state.robot("B").base
 
 
+def test_a_robot_queuing_for_an_occupied_dead_end_leaves_its_robot_a_way_out(
+    roadmap: Roadmap,
+) -> None:
+    # A works in CHG1, whose way in is G00; G00's other neighbours are G01, G10 and P1. With
+    # X at work on G01 and Y on P1, B (going to CHG1) may not take G10 as well: A could not
+    # get out of CHG1 at all
+    state = fleet(
+        roadmap,
+        ("A", "CHG1", "CHG1"),
+        ("X", "G01", "G01"),
+        ("Y", "P1", "P1"),
+        ("B", "G30", "CHG1"),
+    )
+    plan = t.plan(roadmap, state, POLICY, staying={"A", "X", "Y"})
+    assert plan.state.robot("B").base == ("G30", "G20")
+    # and waits there for A, stopped
+    plan = t.plan(roadmap, t.advance(plan.state, {"B": "G20"}), POLICY, staying={"A", "X", "Y"})
+    assert [(w.serial, w.node, w.holder) for w in plan.waits] == [("B", "CHG1", "A")]
+    # with one of them gone, G10 leaves A a way out through P1: B comes up to G10
+    state = fleet(roadmap, ("A", "CHG1", "CHG1"), ("X", "G01", "G01"), ("B", "G30", "CHG1"))
+    plan = t.plan(roadmap, state, POLICY, staying={"A", "X"})
+    assert plan.state.robot("B").base[-1] == "G10"
+    # a robot passing by is not held back
+    state = fleet(
+        roadmap,
+        ("A", "CHG1", "CHG1"),
+        ("X", "G01", "G01"),
+        ("Y", "P1", "P1"),
+        ("B", "G30", "G10"),
+    )
+    plan = t.plan(roadmap, state, POLICY, staying={"A", "X", "Y"})
+    assert plan.state.robot("B").base[-1] == "G10"
+
+
 def test_a_robot_detours_around_an_idle_robot_when_the_detour_is_short(
     roadmap: Roadmap,
 ) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -73,6 +73,9 @@ class FakeFleet:
 
     def robot_positions(self) -> dict[str, dev.RobotPosition]:
         return dev.positions_of(self.snapshot())
+
+    def snapshot_of(self, serials: Iterable[str]) -> dict[str, dev.RobotSnapshot]:
+        return dev.snapshots_in(self.snapshot(), serials)
 
     def snapshot(self) -> dict[str, dev.RobotSnapshot]:
         return {

@@ -14,7 +14,7 @@ way before it does (standing still at the end of a dead end, it could not make r
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 
 from controller.robots.traffic.state import TrafficFleetState
 from devices.errors import DeviceError
@@ -69,13 +69,14 @@ class Deadlocks:
         gave_way = shared.gave_way.keys()
         if not traffic.yielding_robots(waits, stuck, set(shared.jobs), priority, gave_way, busy):
             return  # nothing to do even if every robot could give way: no snapshot needed
-        fleet = shared.fleet.snapshot()  # of every robot: taken only when one may give way
+        # the robots that may give way or be stalled, taken only when one may give way
+        fleet = shared.fleet.snapshot_of(_involved(waits, stuck) & shared.jobs.keys())
         for serial in over:
             snap = fleet.get(serial)
             if snap is not None and snap.paused:  # paused by an operator: not stalled
                 shared.best[serial] = (len(shared.planner.robot(serial).route), now)
                 stuck.remove(serial)
-        available = {s for s in shared.jobs if s in fleet and fleet[s].available}
+        available = {s for s, snap in fleet.items() if snap.available}
         choices = traffic.yielding_robots(waits, stuck, available, priority, gave_way, busy)
         for victim, involved in choices:
             await self.give_way(victim, involved)
@@ -135,3 +136,16 @@ class Deadlocks:
             del shared.resting[serial]
             return True
         return False
+
+
+def _involved(waits: Mapping[str, traffic.Wait], stuck: Sequence[str]) -> set[str]:
+    """The robots ``stuck`` and every robot they wait on, directly or through others: those
+    of which one may give way (see ``routing.traffic.yielding_robots``)."""
+    out: set[str] = set()
+    for serial in stuck:
+        s: str | None = serial
+        while s is not None and s not in out:
+            out.add(s)
+            wait = waits.get(s)
+            s = None if wait is None else wait.holder
+    return out

@@ -28,7 +28,7 @@ for fleets whose own fleet manager keeps robots apart.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 
 from controller.robots.traffic.deadlocks import Deadlocks
 from controller.robots.traffic.orders import TrafficOrders
@@ -163,6 +163,9 @@ class TrafficFleet:
 
     def robot_positions(self) -> dict[str, dev.RobotPosition]:
         return self.shared.fleet.robot_positions()
+
+    def snapshot_of(self, serials: Iterable[str]) -> dict[str, dev.RobotSnapshot]:
+        return self.shared.fleet.snapshot_of(serials)
 
     def accepts_trips(self, serial: str) -> bool:
         """Whether the robot may be given a trip now (False for a while after it gave way)."""

@@ -61,11 +61,12 @@ class TrafficRounds:
         shared.last_round = shared.clock.now()
         shared.dirty = False
         self._record(result)
+        self.orders.pending.update(result.changed())
         for reroute in result.reroutes:
             self.orders.replan(before, reroute.serial)
-        # the fleet as the round saw it, taken in the same step as the positions (before
-        # anything is sent); only when a robot is to be moved away: a large fleet's costs
-        seen = shared.fleet.snapshot() if result.evacuations else {}
+        # the robots to move away as the round saw them, taken in the same step as the
+        # positions (before anything is sent)
+        seen = shared.fleet.snapshot_of(e.serial for e in result.evacuations)
         for evacuation in result.evacuations:
             await self.orders.evacuate(evacuation, seen.get(evacuation.serial))
         await self.deadlocks.end_deadlock()

@@ -21,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import aiomqtt
 
@@ -194,3 +194,7 @@ class VdaMasterControl:
 
     def robot_positions(self) -> dict[str, RobotPosition]:
         return {serial: t.position() for serial, t in self._state.trackers.items()}
+
+    def snapshot_of(self, serials: Iterable[str]) -> dict[str, RobotSnapshot]:
+        trackers = self._state.trackers
+        return {s: t.snapshot() for s in serials if (t := trackers.get(s)) is not None}
