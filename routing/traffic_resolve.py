@@ -191,30 +191,28 @@ class Round:
     def _shuts_in(self, p: RobotPlan, end: int) -> str | None:
         """The dead end ``p`` would shut a robot in by standing at ``route[end]``, or None.
 
-        A robot going into a dead end where a robot stands for good waits short of its way in
-        (``route[end + 1]``), which is that robot's only way out. Standing right before the
-        way in, it also leaves that robot another node to get out by: a dead end where a robot
-        is (parked, or driving in) is waited for further back when every other node next to
-        its way in is taken (robots queuing for one induction from several sides would
-        otherwise surround it)."""
+        A dead end's only way in and out is its neighbour (the *way in*). A robot bound for
+        a dead end where another robot is (parked, or driving in) waits for it away from the
+        way in and, unless it stands there already, from every node next to the way in:
+        robots queuing there for one induction from several sides would otherwise take every
+        way out of it.
+        """
         route = p.route
-        if end + 1 >= len(route):
-            return None
-        me, parked = p.serial, self.parked()
-        way_in = route[end + 1]
-        if way_in in self.dead_ends:
-            holder = parked.get(way_in)
-            return way_in if holder is not None and holder != me else None
-        if end + 2 >= len(route) or route[end + 2] not in self.dead_ends:
-            return None
-        inside = route[end + 2]
-        if self.holders.get(inside, me) == me and parked.get(inside, me) == me:
-            return None
-        here = route[end]
-        for n, _ in topology(self.roadmap).successors[way_in]:
-            if n not in (inside, here) and self.holders.get(n, me) == me and n not in parked:
-                return None  # a way out is left
-        return inside
+        for k in (end + 1, end + 2):
+            if k >= len(route) or route[k] not in self.dead_ends:
+                continue
+            if k == end + 2 and self._near(route[0], route[end + 1]):
+                continue  # already there (stepping aside, say): not drawing nearer
+            inside, me = route[k], p.serial
+            if self.holders.get(inside, me) != me or self.parked().get(inside, me) != me:
+                return inside
+        return None
+
+    def _near(self, node: str, way_in: str) -> bool:
+        """Whether ``node`` is ``way_in`` or next to it."""
+        return node == way_in or any(
+            n == node for n, _ in topology(self.roadmap).successors[way_in]
+        )
 
     def _lock(self, p: RobotPlan, end: int, chunk: list[str]) -> str | None:
         """The node ``p`` would wait for, in a cycle, if it were granted ``chunk``; else None.
@@ -374,11 +372,13 @@ class Round:
 
     def _parking_spot(self, i: RobotPlan, r: RobotPlan, dist: dict[str, float]) -> str | None:
         """Nearest reachable free node: parking off every route, any node off every route,
-        then the same off the route of the robot being let through."""
+        then the same off the route of the robot being let through (a robot boxed in at an
+        induction by robots queuing for it may have no other way to let the first through)."""
         busy, holders, parked = self.plans.busy, self.holders, self.plans.parked
         parking = self._parking_nodes
         route = set(r.route)
-        for candidates, avoid in ((parking, busy), (None, busy), (parking, route)):
+        tiers = ((parking, busy), (None, busy), (parking, route), (None, route))
+        for candidates, avoid in tiers:
             # ``dist`` lists the nodes nearest first (ties by id): the first that fits is it;
             # a node reserved or parked on is taken
             spot = next(

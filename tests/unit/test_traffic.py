@@ -9,7 +9,7 @@ import pytest
 from controller.line import topology
 from kernel.config.model import LineConfig
 from routing import traffic as t
-from routing.roadmap import Roadmap
+from routing.roadmap import Edge, Node, Roadmap
 from routing.traffic_graph import route_length, shortest_tree
 
 PARKING = ("P1", "P2", "P3", "P4", "P5", "P6")
@@ -204,38 +204,43 @@ def test_a_robot_waits_short_of_an_occupied_dead_end_so_as_not_to_shut_its_robot
     assert "G00" in t.plan(roadmap, state, POLICY, staying={"A"}).state.robot("B").base
 
 
-def test_a_robot_queuing_for_an_occupied_dead_end_leaves_its_robot_a_way_out(
+def test_a_robot_queuing_for_an_occupied_dead_end_waits_away_from_its_way_in(
     roadmap: Roadmap,
 ) -> None:
-    # A works in CHG1, whose way in is G00; G00's other neighbours are G01, G10 and P1. With
-    # X at work on G01 and Y on P1, B (going to CHG1) may not take G10 as well: A could not
-    # get out of CHG1 at all
-    state = fleet(
-        roadmap,
-        ("A", "CHG1", "CHG1"),
-        ("X", "G01", "G01"),
-        ("Y", "P1", "P1"),
-        ("B", "G30", "CHG1"),
-    )
-    plan = t.plan(roadmap, state, POLICY, staying={"A", "X", "Y"})
+    # A works in CHG1, whose way in is G00. B, going to CHG1, waits short of G10 (next to
+    # G00): robots queuing on G00's other neighbours too would leave A no way out
+    state = fleet(roadmap, ("A", "CHG1", "CHG1"), ("B", "G30", "CHG1"))
+    plan = t.plan(roadmap, state, POLICY, staying={"A"})
     assert plan.state.robot("B").base == ("G30", "G20")
-    # and waits there for A, stopped
-    plan = t.plan(roadmap, t.advance(plan.state, {"B": "G20"}), POLICY, staying={"A", "X", "Y"})
+    plan = t.plan(roadmap, t.advance(plan.state, {"B": "G20"}), POLICY, staying={"A"})
     assert [(w.serial, w.node, w.holder) for w in plan.waits] == [("B", "CHG1", "A")]
-    # with one of them gone, G10 leaves A a way out through P1: B comes up to G10
-    state = fleet(roadmap, ("A", "CHG1", "CHG1"), ("X", "G01", "G01"), ("B", "G30", "CHG1"))
-    plan = t.plan(roadmap, state, POLICY, staying={"A", "X"})
-    assert plan.state.robot("B").base[-1] == "G10"
+    # once A is out of CHG1, B drives in
+    state = fleet(roadmap, ("A", "G02", "G02"), ("B", "G30", "CHG1"))
+    assert run(roadmap, state).robot("B").node == "CHG1"
     # a robot passing by is not held back
-    state = fleet(
-        roadmap,
-        ("A", "CHG1", "CHG1"),
-        ("X", "G01", "G01"),
-        ("Y", "P1", "P1"),
-        ("B", "G30", "G10"),
-    )
-    plan = t.plan(roadmap, state, POLICY, staying={"A", "X", "Y"})
+    state = fleet(roadmap, ("A", "CHG1", "CHG1"), ("B", "G30", "G10"))
+    plan = t.plan(roadmap, state, POLICY, staying={"A"})
     assert plan.state.robot("B").base[-1] == "G10"
+
+
+def test_a_robot_boxed_in_a_dead_end_by_robots_queuing_for_it_is_let_out() -> None:
+    # D hangs off A; B, C and E wait for D at the ends of A's three other arms. X, done in
+    # D, can reach only A and the arms, all on the queuing robots' ways and none a parking
+    # spot: it is sent to the nearest node off the way of the robot it lets in (B)
+    xy = {"D": (0, 0), "A": (0, 3), "N1": (-3, 3), "N2": (3, 3), "N3": (0, 6)}
+    xy |= {"M1": (-6, 3), "M2": (6, 3), "M3": (0, 9)}
+    pairs = [("D", "A"), ("A", "N1"), ("A", "N2"), ("A", "N3")]
+    pairs += [("N1", "M1"), ("N2", "M2"), ("N3", "M3")]
+    roadmap = Roadmap(
+        tuple(Node(n, x, y, "m") for n, (x, y) in xy.items()),
+        tuple(Edge(a, b) for a, b in pairs),
+    )
+    state = fleet(roadmap, ("X", "D", "D"), ("B", "M1", "D"), ("C", "M2", "D"), ("E", "M3", "D"))
+    plan = t.plan(roadmap, state, t.TrafficPolicy())
+    assert [(e.serial, e.route, e.making_way_for) for e in plan.evacuations] == [
+        ("X", ("D", "A", "N2"), "B")
+    ]
+    assert t.violations(plan.state) == ()
 
 
 def test_a_robot_detours_around_an_idle_robot_when_the_detour_is_short(
