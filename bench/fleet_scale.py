@@ -26,13 +26,14 @@ without replenishment.
 After every robot is available and ``--warmup`` line seconds of orders, ``--duration`` line
 seconds are measured. Prints: state messages/s taken in by master control; the dispatcher's
 round (``Dispatcher.dispatch_once``), traffic control's round (``TrafficRounds.round``: plan,
-then send the orders and updates) and the planner's own computation (``routing.traffic.plan``)
-p50/p99/max in wall milliseconds; the controller's CPU (user+sys cores over the window) and RSS
-(peak); orders completed and robot trips sent per hour of line time; collisions and stuck
-robots (an order left and no node reached nor action ended for ``--stuck-after`` line seconds)
-as the swarm saw them; the targets met or not. ``--profile N`` runs cProfile over the window in
-the controller and prints its top N functions by own time and by cumulative time (the profiler
-slows every call: compare parts, not the absolute figures).
+then send the orders and updates) and, of that round, the planner's own computation
+(``routing.traffic.plan``), the sending of order updates (also on ticks without a round) and
+the deadlock handling, p50/p99/max in wall milliseconds; the controller's CPU (user+sys cores
+over the window) and RSS (peak); orders completed and robot trips sent per hour of line
+time; collisions and stuck robots (an order left and no node reached nor action ended for
+``--stuck-after`` line seconds) as the swarm saw them; the targets met or not. ``--profile N``
+runs cProfile over the window in the controller and prints its top N functions by own time and
+by cumulative time (the profiler slows every call: compare parts, not the absolute figures).
 
     python bench/fleet_scale.py [--robots 1000] [--duration 180] [--time-scale 1] [--seed 7]
         [--orders-per-minute N] [--broker mqtt://127.0.0.1:1883] [--profile 30] [--json out]
@@ -412,6 +413,8 @@ async def measure(
         "dispatch_round": timings.summary("dispatch"),
         "traffic_round": timings.summary("traffic_round"),
         "plan": timings.summary("plan"),
+        "send_updates": timings.summary("send_updates"),
+        "end_deadlock": timings.summary("end_deadlock"),
         "loop_lag": timings.summary("lag"),
         "cpu_cores": round(cpu / wall, 3),
         "rss_mib_peak": round(rss_peak, 1),
@@ -473,6 +476,8 @@ def instrument(service: LineService, timings: Timings) -> None:
     timings.wrap(service.orchestrator.dispatcher, "dispatch_once", "dispatch")
     timings.wrap(service.orchestrator.traffic.rounds, "round", "traffic_round")
     timings.wrap_sync(traffic, "plan", "plan")
+    timings.wrap(service.orchestrator.traffic.orders, "send_updates", "send_updates")
+    timings.wrap(service.orchestrator.traffic.deadlocks, "end_deadlock", "end_deadlock")
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -583,6 +588,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
     rounds("dispatch_round", "dispatch round")
     rounds("traffic_round", "planning round (plan + send)")
     rounds("plan", "planner (routing.traffic.plan)")
+    rounds("send_updates", "  sending order updates")
+    rounds("end_deadlock", "  deadlock handling")
     t = r["loop_lag"]
     print(
         f"  {'event loop lag (50 ms sleep)':<34} p50 {t['p50_ms']:7.2f} ms  "

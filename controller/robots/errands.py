@@ -46,7 +46,7 @@ class RobotErrands:
         for trip in shared.flight.trips.values():
             if trip.returning and not trip.dropped and trip.serial not in shared.flight.busy_robots:
                 returning.setdefault(trip.serial, []).append(trip)
-        snapshots = shared.fleet.snapshot() if returning else {}
+        snapshots = shared.fleet.snapshot_of(returning) if returning else {}
         for serial, trips in returning.items():
             snap = snapshots.get(serial)
             if snap is None or not snap.available or snap.driving or not snap.last_node_id:
@@ -87,7 +87,7 @@ class RobotErrands:
         for trip in shared.flight.trips.values():
             if trip.continuing and trip.live and trip.serial not in shared.flight.busy_robots:
                 continuing.setdefault(trip.serial, []).append(trip)
-        snapshots = shared.fleet.snapshot() if continuing else {}
+        snapshots = shared.fleet.snapshot_of(continuing) if continuing else {}
         for serial, trips in continuing.items():
             snap = snapshots.get(serial)
             if snap is None or not snap.available or snap.driving or not snap.last_node_id:
@@ -137,7 +137,11 @@ class RobotErrands:
     async def charge(self) -> None:
         """Idle robots low on battery drive to a free charger, charge, and come back to work."""
         shared = self.shared
-        snapshots = shared.fleet.snapshot()
+        busy = shared.flight.busy_robots
+        # those charging, and those that could be sent to charge (a large fleet's costs)
+        snapshots = shared.fleet.snapshot_of(
+            s for s in shared.models if s in shared.charging or s not in busy
+        )
         for serial, charger in list(shared.charging.items()):
             snap = snapshots.get(serial)
             if snap is None or serial in shared.flight.busy_robots or snap.driving:

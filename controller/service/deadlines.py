@@ -180,9 +180,9 @@ class DeadlineWatch:
 
     async def _robots(self) -> None:
         now = self.clock.now()
-        robots = self.fleet.snapshot()
         running = self.conveyor_running()
         trips = [t for t in self.flight.trips.values() if t.live and not t.case_tote]
+        robots = self.fleet.snapshot_of({t.serial for t in trips})
         self._steps = {k: v for k, v in self._steps.items() if k in self.flight.trips}
         for trip in trips:
             robot = robots.get(trip.serial)
