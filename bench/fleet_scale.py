@@ -30,7 +30,8 @@ then send the orders and updates) and, of that round, the planner's own computat
 (``routing.traffic.plan``), the sending of order updates (also on ticks without a round) and
 the deadlock handling, p50/p99/max in wall milliseconds; the controller's CPU (user+sys cores
 over the window) and RSS (peak); orders completed and robot trips sent per hour of line
-time; collisions and stuck robots (an order left and no node reached nor action ended for
+time, the orders by status and those in ``exception`` by the step that put them there;
+collisions and stuck robots (an order left and no node reached nor action ended for
 ``--stuck-after`` line seconds) as the swarm saw them; the targets met or not. ``--profile N``
 runs cProfile over the window in the controller and prints its top N functions by own time and
 by cumulative time (the profiler slows every call: compare parts, not the absolute figures).
@@ -425,6 +426,7 @@ async def measure(
             1,
         ),
         "orders_by_status": {s.value: n for s, n in counts.items() if n},
+        "exceptions": await _exception_reasons(service),
         "traffic_waiting": sum(
             1 for s in service.fleet.snapshot() if service.orchestrator.traffic.waiting(s)
         ),
@@ -434,6 +436,17 @@ async def measure(
         if args.profile_out:
             profile.dump_stats(args.profile_out)
     return out
+
+
+async def _exception_reasons(service: LineService) -> dict[str, int]:
+    """Orders in ``exception`` by the step that put them there (their first such event)."""
+    page = await service.store.list_orders(status=OrderStatus.EXCEPTION, limit=1000)
+    ids = [o.id for o in page.orders]
+    reasons: dict[str, int] = {}
+    for events in (await service.store.histories(ids)).values():
+        why = next((e.type for e in events if e.status is OrderStatus.EXCEPTION), "unknown")
+        reasons[why] = reasons.get(why, 0) + 1
+    return reasons
 
 
 def print_profile(profile: cProfile.Profile, top: int) -> None:
@@ -602,6 +615,8 @@ def report(r: dict[str, Any], args: argparse.Namespace) -> bool:
         f"({r['orders_completed']} completed; robot trips/h {r['trips_per_hour']:.0f})"
     )
     print(f"  orders now                         {r['orders_by_status']}")
+    if r["exceptions"]:
+        print(f"  exceptions by step                 {r['exceptions']}")
     print(f"  collisions                         {len(s['collisions']):9d}   {s['collisions'][:5]}")
     print(
         f"  stuck robots                       {len(s['stuck']):9d}   {s['stuck'][:10]} "
