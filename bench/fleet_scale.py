@@ -490,7 +490,7 @@ def instrument(service: LineService, timings: Timings) -> None:
     timings.wrap(service.orchestrator.traffic.rounds, "round", "traffic_round")
     timings.wrap_sync(traffic, "plan", "plan")
     timings.wrap(service.orchestrator.traffic.orders, "send_updates", "send_updates")
-    timings.wrap_sync(service.orchestrator.traffic.deadlocks, "end_deadlock", "end_deadlock")
+    timings.wrap(service.orchestrator.traffic.deadlocks, "end_deadlock", "end_deadlock")
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:

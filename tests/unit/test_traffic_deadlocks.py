@@ -2,14 +2,10 @@
 
 The traffic state and the deadlock handling are the real ones on the reference map; the waits are
 set as the planner would report them, the fleet is the recording fake of ``test_traffic_fleet``,
-and the give-ways are recorded instead of cancelling trips (by the deadlock handling's own task,
-as traffic control runs it).
+and the give-ways are recorded instead of cancelling trips.
 """
 
 from __future__ import annotations
-
-import asyncio
-from collections.abc import AsyncIterator
 
 import pytest
 
@@ -29,9 +25,9 @@ PLACES = {"A1": "G11", "A2": "G12", "B1": "G41", "B2": "G42"}
 
 
 @pytest.fixture
-async def stuck(
+def stuck(
     reference_line: LineConfig, manual_clock: ManualClock
-) -> AsyncIterator[tuple[TrafficFleetState, Deadlocks, list[str]]]:
+) -> tuple[TrafficFleetState, Deadlocks, list[str]]:
     fleet = FakeFleet(dict(PLACES))  # every robot available
     shared = TrafficFleetState.for_line(reference_line, manual_clock, Metrics(), fleet)
     for serial, node in PLACES.items():
@@ -44,17 +40,7 @@ async def stuck(
     async def on_deadlock(serial: str, why: str) -> None:
         gave_way.append(serial)
 
-    deadlocks = Deadlocks(shared, on_deadlock)
-    task = asyncio.create_task(deadlocks.run())
-    yield shared, deadlocks, gave_way
-    task.cancel()
-
-
-async def end_deadlock(deadlocks: Deadlocks) -> None:
-    """A round's deadlock handling, then its give-ways carried out."""
-    deadlocks.end_deadlock()
-    for _ in range(3):
-        await asyncio.sleep(0)
+    return shared, Deadlocks(shared, on_deadlock), gave_way
 
 
 def wait_in_cycles(shared: TrafficFleetState, since: float) -> None:
@@ -68,10 +54,10 @@ async def test_robots_stuck_in_separate_places_give_way_at_once(
     shared, deadlocks, gave_way = stuck
     wait_in_cycles(shared, manual_clock.now())
     await manual_clock.advance(DEADLOCK_AFTER - 1)
-    await end_deadlock(deadlocks)
+    await deadlocks.end_deadlock()
     assert gave_way == []  # not stuck long enough yet
     await manual_clock.advance(1)
-    await end_deadlock(deadlocks)
+    await deadlocks.end_deadlock()
     # one robot of each jam, not one jam after the other deadlock_after apart
     assert sorted(gave_way) == ["A2", "B2"]
 
@@ -82,15 +68,15 @@ async def test_a_jam_whose_robots_gave_way_lately_is_left_to_that_give_way(
     shared, deadlocks, gave_way = stuck
     wait_in_cycles(shared, manual_clock.now())
     await manual_clock.advance(DEADLOCK_AFTER)
-    await end_deadlock(deadlocks)
+    await deadlocks.end_deadlock()
     assert sorted(gave_way) == ["A2", "B2"]
     # half a deadlock_after later A2's trip has ended, B2's has not: both jams are left alone
     await manual_clock.advance(DEADLOCK_AFTER / 2)
     deadlocks.trip_ended("A2")
-    await end_deadlock(deadlocks)
+    await deadlocks.end_deadlock()
     assert sorted(gave_way) == ["A2", "B2"]
     # deadlock_after after the give-ways the A jam is judged again: A2 gave way lately, so A1
     # yields now; B2's give-way is still under way, so the B jam is still left to it
     await manual_clock.advance(DEADLOCK_AFTER / 2)
-    await end_deadlock(deadlocks)
+    await deadlocks.end_deadlock()
     assert sorted(gave_way) == ["A1", "A2", "B2"]

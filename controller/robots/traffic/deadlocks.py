@@ -13,7 +13,6 @@ way before it does (standing still at the end of a dead end, it could not make r
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 
@@ -36,21 +35,10 @@ class Deadlocks:
     ) -> None:
         self.shared = shared
         self.on_deadlock = on_deadlock  # (serial, why): cancel the robot's trip, requeue
-        # give-ways decided in a round, their trips cancelled by :meth:`run` (a cancel and the
-        # requeue of its orders wait for the broker and the store: not within the round)
-        self._cancels: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
 
-    async def run(self) -> None:
-        """Cancel the trips of the robots that give way, in the order decided; until
-        cancelled."""
-        while True:
-            victim, why = await self._cancels.get()
-            await self._cancel(victim, why)
-
-    def end_deadlock(self) -> None:
-        """Have one robot of each group of stuck robots give way (its trip is cancelled by
-        :meth:`run`); a group whose robots were in a give-way within ``deadlock_after`` (or
-        still are) is left to it."""
+    async def end_deadlock(self) -> None:
+        """Have one robot of each group of stuck robots give way; a group whose robots were
+        in a give-way within ``deadlock_after`` (or still are) is left to it."""
         shared = self.shared
         deadlock_after = shared.settings.deadlock_after
         now = shared.clock.now()
@@ -91,7 +79,7 @@ class Deadlocks:
         available = {s for s, snap in fleet.items() if snap.available}
         choices = traffic.yielding_robots(waits, stuck, available, priority, gave_way, busy)
         for victim, involved in choices:
-            self._cancels.put_nowait((victim, self._giving_way(victim, involved)))
+            await self.give_way(victim, involved)
 
     def stalled(self) -> list[str]:
         """Robots with a trip whose way left has not got shorter for ``stall_after``. A robot
@@ -112,11 +100,6 @@ class Deadlocks:
 
     async def give_way(self, victim: str, involved: Sequence[str]) -> None:
         """Cancel ``victim``'s trip so that the ``involved`` robots can pass."""
-        await self._cancel(victim, self._giving_way(victim, involved))
-
-    def _giving_way(self, victim: str, involved: Sequence[str]) -> str:
-        """``victim`` gives way to the ``involved`` robots from now on (its trip is to be
-        cancelled): recorded and logged; returns why, for the cancel."""
         shared = self.shared
         shared.giving_way[victim] = shared.clock.now()
         shared.gave_way[victim] = shared.clock.now()
@@ -127,10 +110,6 @@ class Deadlocks:
             "deadlock: cancelling one robot's trip so the others can pass",
             extra={"robot": victim, "involved": sorted(involved)},
         )
-        return why
-
-    async def _cancel(self, victim: str, why: str) -> None:
-        shared = self.shared
         try:
             await self.on_deadlock(victim, why)
         except DeviceError as exc:

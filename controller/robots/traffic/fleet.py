@@ -124,7 +124,6 @@ class TrafficFleet:
             tg.create_task(fleet.run(inner), name="traffic.fleet")
             tg.create_task(self._pump(inner, events), name="traffic.events")
             tg.create_task(self.rounds.loop(), name="traffic.rounds")
-            tg.create_task(self.deadlocks.run(), name="traffic.give_ways")
 
     async def send_order(self, serial: str, order: dev.RobotOrder) -> None:
         """Start a trip: the robot's order goes out at once with as much of the way released

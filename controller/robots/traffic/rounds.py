@@ -69,7 +69,7 @@ class TrafficRounds:
         seen = shared.fleet.snapshot_of(e.serial for e in result.evacuations)
         for evacuation in result.evacuations:
             await self.orders.evacuate(evacuation, seen.get(evacuation.serial))
-        self.deadlocks.end_deadlock()
+        await self.deadlocks.end_deadlock()
         if first is not None:
             job = shared.jobs[first]
             try:
