@@ -104,6 +104,11 @@ class Round:
         self.holders: dict[str, str] = dict(state.reservations.holders)
         self.order = [r.serial for r in sorted(state.robots, key=lambda r: (-r.priority, r.serial))]
         self._parking_nodes = frozenset(policy.parking)
+        # dead ends robots drive into to work (inductions, chargers: not parking spurs) and
+        # their ways in: never a spot to leave an idle robot on
+        succ = topology(roadmap).successors
+        work_ends = self.dead_ends - self._parking_nodes
+        self._no_parking = work_ends | {n for d in work_ends for n, _ in succ[d]}
         self.released: dict[str, list[str]] = {}
         self.reroutes: dict[str, Reroute] = {}
         self.evacuations: dict[str, Evacuation] = {}
@@ -373,8 +378,11 @@ class Round:
     def _parking_spot(self, i: RobotPlan, r: RobotPlan, dist: dict[str, float]) -> str | None:
         """Nearest reachable free node: parking off every route, any node off every route,
         then the same off the route of the robot being let through (a robot boxed in at an
-        induction by robots queuing for it may have no other way to let the first through)."""
+        induction by robots queuing for it may have no other way to let the first through).
+        Never an induction or a charger on a spur, nor its way in: a robot left there would
+        shut the next robot out, or the robot inside in."""
         busy, holders, parked = self.plans.busy, self.holders, self.plans.parked
+        no_parking = self._no_parking
         parking = self._parking_nodes
         route = set(r.route)
         tiers = ((parking, busy), (None, busy), (parking, route), (None, route))
@@ -389,6 +397,7 @@ class Round:
                     and n not in holders
                     and n not in parked
                     and n not in avoid
+                    and n not in no_parking
                 ),
                 None,
             )

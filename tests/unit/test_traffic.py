@@ -236,11 +236,28 @@ def test_a_robot_boxed_in_a_dead_end_by_robots_queuing_for_it_is_let_out() -> No
         tuple(Edge(a, b) for a, b in pairs),
     )
     state = fleet(roadmap, ("X", "D", "D"), ("B", "M1", "D"), ("C", "M2", "D"), ("E", "M3", "D"))
-    plan = t.plan(roadmap, state, t.TrafficPolicy())
+    # the arms' ends are parking spurs (home nodes)
+    plan = t.plan(roadmap, state, t.TrafficPolicy(parking=("M1", "M2", "M3")))
     assert [(e.serial, e.route, e.making_way_for) for e in plan.evacuations] == [
         ("X", ("D", "A", "N2"), "B")
     ]
     assert t.violations(plan.state) == ()
+
+
+def test_an_idle_robot_is_never_moved_onto_an_induction_or_its_way_in() -> None:
+    # X stands idle on B's way. The nearest free node off B's way is A, the only way into the
+    # dead end D (an induction); X goes on to T instead
+    xy = {"S": (0, 0), "X0": (3, 0), "A": (6, 0), "D": (6, -3), "T": (9, 0)}
+    xy |= {"F": (3, 3), "G": (3, 6), "U": (9, 6)}
+    pairs = [("S", "X0"), ("X0", "A"), ("A", "D"), ("A", "T"), ("X0", "F"), ("F", "G")]
+    pairs += [("T", "U"), ("U", "G")]
+    roadmap = Roadmap(
+        tuple(Node(n, x, y, "m") for n, (x, y) in xy.items()),
+        tuple(Edge(a, b) for a, b in pairs),
+    )
+    state = fleet(roadmap, ("X", "X0", "X0"), ("B", "S", "G"))
+    plan = t.plan(roadmap, state, t.TrafficPolicy(detour_ratio=1.0, detour_slack=0.0))
+    assert [(e.serial, e.route) for e in plan.evacuations] == [("X", ("X0", "A", "T"))]
 
 
 def test_a_robot_detours_around_an_idle_robot_when_the_detour_is_short(
