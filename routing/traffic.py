@@ -24,6 +24,9 @@ Rules
   end (not back), since that robot leaves the corridor ahead of it. Chunks are added until
   the robot has ``lookahead`` released nodes ahead of it, so a robot moving freely is extended
   before it reaches its decision point.
+* A robot bound for a dead end (a node with one neighbour, such as an induction on a spur)
+  where another robot is waits away from the dead end's way in and, unless it stands there
+  already, from the nodes next to the way in, so that the robot inside can come out.
 * A chunk is also refused when, standing at its end, the robot would wait on a stopped robot
   that (directly or through a chain of stopped robots) waits for that very node, unless the
   robot already stands in their way: a robot that stepped aside does not step back into the
@@ -36,7 +39,9 @@ Deadlock policy, each round, highest priority first (ties by serial)
    robot's horizon is re-planned around it (:func:`plan_route_avoiding`) when such a detour
    exists and is at most ``detour_ratio`` x direct + ``detour_slack`` metres; otherwise an idle
    blocker is sent to the nearest free parking node that lies on no robot's route (an
-   :class:`Evacuation`, a new trip the dispatcher sends). If the blocker's only way out runs
+   :class:`Evacuation`, a new trip the dispatcher sends), else to any free node off every
+   route, else off the waiting robot's route; never into a dead end that is not a parking
+   node (an induction, a charger) nor onto its way in. If the blocker's only way out runs
    through the waiting robot, that robot first steps aside to the nearest free node off the
    way out. A blocker still driving to its last node is waited for, then handled as idle.
 2. *Release* the next chunks, as above.
