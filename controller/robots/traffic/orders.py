@@ -34,9 +34,6 @@ class TrafficOrders:
         self.shared = shared
         self.positions = positions
         self.on_errand = on_errand  # (job id, serial): an evacuation was sent
-        # robots whose base or horizon a round changed and that have not had their update
-        # yet (or had it held back): the only ones :meth:`send_updates` looks at
-        self.pending: set[str] = set()
 
     def start(self, serial: str, order: dev.RobotOrder) -> Job:
         """Take the robot's new trip under traffic control (not sent yet): refused unless the
@@ -73,14 +70,10 @@ class TrafficOrders:
         return dev.RobotOrder(job.order_id, tuple(nodes), self._edges(nodes))
 
     async def send_updates(self) -> None:
-        """Send every robot whose base or horizon changed since its last message an update:
-        those of :attr:`pending` (the planner changes routes only in a round, which marks
-        them); one held back stays pending for the next tick."""
-        pending, jobs = self.pending, self.shared.jobs
-        for serial in sorted(pending):
-            pending.discard(serial)
-            if serial in jobs and self._needs_update(serial) and not await self._update(serial):
-                pending.add(serial)
+        """Send every robot whose base or horizon changed since its last message an update."""
+        for serial in list(self.shared.jobs):
+            if serial in self.shared.jobs and self._needs_update(serial):
+                await self._update(serial)
 
     def _base_end(self, serial: str, job: Job) -> int:
         plan = self.shared.planner.robot(serial)
@@ -99,9 +92,8 @@ class TrafficOrders:
             nodes[base_end + i].node_id != node_id for i, node_id in enumerate(horizon)
         )
 
-    async def _update(self, serial: str) -> bool:
-        """Send the robot's new base nodes and its horizon as one order update; False when it
-        could not go now (the robot has not confirmed the last one, or is unreachable)."""
+    async def _update(self, serial: str) -> None:
+        """Send the robot's new base nodes and its horizon as one order update."""
         job = self.shared.jobs[serial]
         base_end = self._base_end(serial, job)
         start = job.sent_base - 1  # the stitching node: the last base node sent
@@ -112,12 +104,11 @@ class TrafficOrders:
             await self.shared.fleet.send_order_update(serial, job.order_id, nodes, edges)
         except CommandRejected as exc:
             log.debug("order update held back", extra={"robot": serial, "why": str(exc)})
-            return False
+            return
         except DeviceError as exc:
             log.debug("order update not sent", extra={"robot": serial, "error": str(exc)})
-            return False
+            return
         job.sent_base, job.sent_horizon = base_end, job.ids()[base_end:]
-        return True
 
     def replan(self, before: traffic.TrafficState, serial: str) -> None:
         """The robot's horizon changed: rebuild its route, moving each action to its stop.

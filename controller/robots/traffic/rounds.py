@@ -61,7 +61,6 @@ class TrafficRounds:
         shared.last_round = shared.clock.now()
         shared.dirty = False
         self._record(result)
-        self.orders.pending.update(result.changed())
         for reroute in result.reroutes:
             self.orders.replan(before, reroute.serial)
         # the robots to move away as the round saw them, taken in the same step as the
