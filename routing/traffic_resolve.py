@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import replace
+from functools import lru_cache
 
 from routing.roadmap import Roadmap
 from routing.traffic_graph import (
@@ -104,11 +105,7 @@ class Round:
         self.holders: dict[str, str] = dict(state.reservations.holders)
         self.order = [r.serial for r in sorted(state.robots, key=lambda r: (-r.priority, r.serial))]
         self._parking_nodes = frozenset(policy.parking)
-        # dead ends robots drive into to work (inductions, chargers: not parking spurs) and
-        # their ways in: never a spot to leave an idle robot on
-        succ = topology(roadmap).successors
-        work_ends = self.dead_ends - self._parking_nodes
-        self._no_parking = work_ends | {n for d in work_ends for n, _ in succ[d]}
+        self._no_parking = _no_parking(roadmap, policy.parking)
         self.released: dict[str, list[str]] = {}
         self.reroutes: dict[str, Reroute] = {}
         self.evacuations: dict[str, Evacuation] = {}
@@ -516,6 +513,15 @@ class _Obstacles:
     def but(self, passable: Collection[str]) -> _Obstacles:
         """The same, with the nodes of ``passable`` taken as free."""
         return _Obstacles(self.holders, self.parked, self.skip, passable)
+
+
+@lru_cache(maxsize=8)
+def _no_parking(roadmap: Roadmap, parking: tuple[str, ...]) -> frozenset[str]:
+    """Dead ends robots drive into to work (inductions, chargers: not ``parking`` spurs) and
+    their ways in: never a spot to leave an idle robot on (the same for every round)."""
+    succ = topology(roadmap).successors
+    work_ends = topology(roadmap).dead_ends - frozenset(parking)
+    return frozenset(work_ends | {n for d in work_ends for n, _ in succ[d]})
 
 
 def _first_held(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 
 import pytest
 
@@ -32,6 +33,14 @@ def fleet(roadmap: Roadmap, *robots: tuple[str, str, str]) -> t.TrafficState:
         if goal != start:
             state = t.start_trip(state, serial, roadmap.route(start, goal))
     return state
+
+
+def small_map(xy: Mapping[str, tuple[float, float]], pairs: list[tuple[str, str]]) -> Roadmap:
+    """A roadmap of its own: nodes at ``xy``, two-way edges between ``pairs``."""
+    return Roadmap(
+        tuple(Node(n, x, y, "m") for n, (x, y) in xy.items()),
+        tuple(Edge(a, b) for a, b in pairs),
+    )
 
 
 def step(roadmap: Roadmap, state: t.TrafficState) -> tuple[t.TrafficPlan, t.TrafficState]:
@@ -231,10 +240,7 @@ def test_a_robot_boxed_in_a_dead_end_by_robots_queuing_for_it_is_let_out() -> No
     xy |= {"M1": (-6, 3), "M2": (6, 3), "M3": (0, 9)}
     pairs = [("D", "A"), ("A", "N1"), ("A", "N2"), ("A", "N3")]
     pairs += [("N1", "M1"), ("N2", "M2"), ("N3", "M3")]
-    roadmap = Roadmap(
-        tuple(Node(n, x, y, "m") for n, (x, y) in xy.items()),
-        tuple(Edge(a, b) for a, b in pairs),
-    )
+    roadmap = small_map(xy, pairs)
     state = fleet(roadmap, ("X", "D", "D"), ("B", "M1", "D"), ("C", "M2", "D"), ("E", "M3", "D"))
     # the arms' ends are parking spurs (home nodes)
     plan = t.plan(roadmap, state, t.TrafficPolicy(parking=("M1", "M2", "M3")))
@@ -251,10 +257,7 @@ def test_an_idle_robot_is_never_moved_onto_an_induction_or_its_way_in() -> None:
     xy |= {"F": (3, 3), "G": (3, 6), "U": (9, 6)}
     pairs = [("S", "X0"), ("X0", "A"), ("A", "D"), ("A", "T"), ("X0", "F"), ("F", "G")]
     pairs += [("T", "U"), ("U", "G")]
-    roadmap = Roadmap(
-        tuple(Node(n, x, y, "m") for n, (x, y) in xy.items()),
-        tuple(Edge(a, b) for a, b in pairs),
-    )
+    roadmap = small_map(xy, pairs)
     state = fleet(roadmap, ("X", "X0", "X0"), ("B", "S", "G"))
     plan = t.plan(roadmap, state, t.TrafficPolicy(detour_ratio=1.0, detour_slack=0.0))
     assert [(e.serial, e.route) for e in plan.evacuations] == [("X", ("X0", "A", "T"))]
